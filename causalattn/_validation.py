@@ -1,0 +1,97 @@
+"""Argument checks shared by the public functions.
+
+Every message names the argument in backticks and says what was wrong, e.g.
+``"`n_resamples` must be a positive integer, got -3"``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; else a ValueError naming ``name``."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a string, one of {list(choices)}, got {type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_confidence_level(level: Any) -> float:
+    """A confidence level strictly between 0 and 1."""
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        raise TypeError(f"`confidence_level` must be a number in (0, 1), got {type(level).__name__}")
+    if not 0 < level < 1:
+        raise ValueError(f"`confidence_level` must be in (0, 1), got {level}")
+    return float(level)
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """An integer ``>= minimum`` (bools are rejected)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be a positive integer, got {value!r}")
+    if value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"`{name}` must be {kind}, got {value}")
+    return int(value)
+
+
+def check_rng(rng: Any) -> np.random.Generator:
+    """Normalize ``rng`` (None, int seed, or Generator) with :func:`numpy.random.default_rng`."""
+    if rng is not None and not isinstance(rng, (numbers.Integral, np.random.Generator, np.random.SeedSequence)):
+        raise TypeError(f"`rng` must be None, an integer seed or a numpy Generator, got {type(rng).__name__}")
+    return np.random.default_rng(rng)
+
+
+def as_float_array(name: str, values: Any) -> np.ndarray:
+    """A 1-d float array with only finite values."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be numeric, could not convert it: {exc}") from None
+    if arr.ndim != 1:
+        raise ValueError(f"`{name}` must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"`{name}` must not be empty")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"`{name}` must be finite, found {int(bad.sum())} NaN or infinite value(s)")
+    return arr
+
+
+def as_binary_array(name: str, values: Any) -> np.ndarray:
+    """A 1-d int array of 0/1 values (booleans accepted)."""
+    arr = as_float_array(name, values)
+    if not np.isin(arr, (0.0, 1.0)).all():
+        found = np.unique(arr[~np.isin(arr, (0.0, 1.0))])[:5]
+        raise ValueError(f"`{name}` must be binary (0/1), found values {found.tolist()}")
+    return arr.astype(int)
+
+
+def check_same_length(**arrays: Any) -> int:
+    """The common length of the named arrays; a ValueError listing them otherwise."""
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"`{k}` has {v}" for k, v in lengths.items())
+        raise ValueError(f"arguments must have the same length: {listed}")
+    return next(iter(lengths.values()))
+
+
+def check_columns(data: Any, **columns: Any) -> pd.DataFrame:
+    """Check that ``data`` is a DataFrame holding each named column (keyword = argument name)."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"`data` must be a pandas DataFrame, got {type(data).__name__}")
+    for arg, col in columns.items():
+        if col is None:
+            continue
+        cols = col if isinstance(col, (list, tuple)) else [col]
+        for c in cols:
+            if c not in data.columns:
+                raise ValueError(f"`{arg}`: column {c!r} is not in `data` (columns: {list(data.columns)[:20]})")
+    return data

@@ -1,0 +1,96 @@
+"""Named hook points: where interventions read or replace activations.
+
+A model places :class:`HookPoint` identity modules at the points worth
+intervening on, named after their module path as in TransformerLens
+(``blocks.{l}.attn.hook_pattern``, ``blocks.{l}.attn.hook_z``,
+``blocks.{l}.hook_resid_post`` ...). :func:`hooks` attaches functions to them
+for the duration of a ``with`` block and always removes them, even on error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+__all__ = ["HookPoint", "HookFn", "hook_points", "hooks", "run_with_cache"]
+
+# A hook function receives the activation and the hook point; it returns a
+# replacement tensor of the same shape, or None to leave the activation as is.
+HookFn = Callable[[torch.Tensor, "HookPoint"], "torch.Tensor | None"]
+
+
+class HookPoint(nn.Module):
+    """An identity module that marks a named activation; ``name`` is set by :func:`hook_points`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = ""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def hook_points(model: nn.Module) -> dict[str, HookPoint]:
+    """All hook points of ``model`` by module path (and records each path as the point's ``name``)."""
+    points = {}
+    for name, module in model.named_modules():
+        if isinstance(module, HookPoint):
+            module.name = name
+            points[name] = module
+    return points
+
+
+def _as_items(fwd_hooks: Mapping[str, HookFn] | Iterable[tuple[str, HookFn]]) -> list[tuple[str, HookFn]]:
+    items = list(fwd_hooks.items()) if isinstance(fwd_hooks, Mapping) else list(fwd_hooks)
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1])):
+            raise TypeError(f"`fwd_hooks` must map hook-point names to callables, got item {item!r}")
+    return items
+
+
+@contextmanager
+def hooks(
+    model: nn.Module, fwd_hooks: Mapping[str, HookFn] | Iterable[tuple[str, HookFn]]
+) -> Iterator[nn.Module]:
+    """Attach forward hooks to named hook points for the duration of the block.
+
+    Several functions may act on the same point; they run in the order given.
+
+    Examples
+    --------
+    >>> with hooks(model, {"blocks.1.attn.hook_z": zero_head_0}):  # doctest: +SKIP
+    ...     logits = model(tokens)
+    """
+    points = hook_points(model)
+    items = _as_items(fwd_hooks)
+    for name, _ in items:
+        if name not in points:
+            raise ValueError(f"`fwd_hooks`: no hook point named {name!r}; the model has {sorted(points)}")
+    handles = []
+    try:
+        for name, fn in items:
+            point = points[name]
+            handles.append(point.register_forward_hook(lambda module, inputs, output, fn=fn: fn(output, module)))
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def run_with_cache(
+    model: nn.Module, *args, names: Iterable[str] | None = None, **kwargs
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run ``model(*args, **kwargs)`` and return its output with the activations at the named points (all if None)."""
+    points = hook_points(model)
+    wanted = list(points) if names is None else list(names)
+    cache: dict[str, torch.Tensor] = {}
+
+    def save(x: torch.Tensor, point: HookPoint) -> None:
+        cache[point.name] = x.detach()
+
+    with hooks(model, [(name, save) for name in wanted]):
+        out = model(*args, **kwargs)
+    return out, cache
