@@ -4,8 +4,19 @@ The statistics half (this namespace) imports without torch; the transformer
 laboratory lives in :mod:`causalattn.lab` and needs torch.
 """
 
+from causalattn import datasets
+from causalattn.association import Table2x2
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
+from causalattn.multiple_testing import EFFECT_COLUMNS, adjust_pvalues, effects_frame
+from causalattn.paired import PairedTable
+from causalattn.plots import plot_forest
+from causalattn.regression import FWLResult, ancova, correlation, fwl, lin, ols
+from causalattn.simpson import SimpsonResult, simpson
+from causalattn.stratified import StratifiedTable
+from causalattn import designs
+from causalattn.neyman import neyman
+from causalattn.randomization import frt, frt_confidence_interval, hodges_lehmann
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfidenceInterval", "Estimate", "EstimateTable"]
+__all__ = ["EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame", "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "Table2x2", "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols", "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "neyman"]

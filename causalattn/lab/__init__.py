@@ -1,1 +1,31 @@
-"""The induction-head laboratory (needs torch): bigram data with triggers, transformers, training, probes."""
+"""The induction-head laboratory (needs torch): bigram data with triggers, transformers, training, probes.
+
+Import it explicitly (``import causalattn.lab``); ``import causalattn`` never imports torch.
+"""
+
+from causalattn.lab.handset import induction_head_model
+from causalattn.lab.hooks import HookPoint, hook_points, hooks, run_with_cache
+from causalattn.lab.metrics import TokenMetrics, evaluate, token_metrics
+from causalattn.lab.model import ModelConfig, Transformer, build_model
+from causalattn.lab.probes import PROBE_KEYS, memory_probes, recall
+from causalattn.lab.task import Batch, BigramTask, TaskConfig
+
+__all__ = [
+    "TaskConfig",
+    "BigramTask",
+    "Batch",
+    "ModelConfig",
+    "Transformer",
+    "build_model",
+    "HookPoint",
+    "hook_points",
+    "hooks",
+    "run_with_cache",
+    "TokenMetrics",
+    "token_metrics",
+    "evaluate",
+    "PROBE_KEYS",
+    "recall",
+    "memory_probes",
+    "induction_head_model",
+]

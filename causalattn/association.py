@@ -1,0 +1,467 @@
+r"""Association measures in a 2x2 table: risk difference, risk ratio, odds ratio and their tests.
+
+The table follows Ding (2024), chapter 1: rows are the treated (exposed,
+:math:`Z = 1`) and control (:math:`Z = 0`) units, columns the outcome
+:math:`Y = 1` and :math:`Y = 0`,
+
+.. math::
+
+    \begin{array}{c|cc|c}
+            & Y = 1 & Y = 0 & \\ \hline
+    Z = 1   & a     & b     & n_1 \\
+    Z = 0   & c     & d     & n_0
+    \end{array}
+
+with risks :math:`\hat p_1 = a / n_1` and :math:`\hat p_0 = c / n_0`.
+
+References
+----------
+.. [1] Ding, P. (2024). *A First Course in Causal Inference*, chapter 1.
+   CRC Press.
+.. [2] Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., chapter 3.
+   Wiley.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.stats.contingency import odds_ratio as _scipy_odds_ratio
+from statsmodels.stats.proportion import proportion_confint
+
+from causalattn._validation import as_binary_array, check_choice, check_columns, check_confidence_level
+from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
+
+__all__ = ["Table2x2"]
+
+_ROWS = ("treated (Z=1)", "control (Z=0)")
+_COLUMNS = ("Y=1", "Y=0")
+_ZERO_CELL_HINT = "pass `correction=0.5` (Haldane-Anscombe) to add 0.5 to every cell"
+
+
+def check_counts(name: str, counts: Any) -> np.ndarray:
+    """A 2x2 array of non-negative integer counts; ``name`` is the argument named in the messages."""
+    try:
+        arr = np.asarray(counts, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a 2x2 array of counts, could not convert it: {exc}") from None
+    if arr.shape != (2, 2):
+        raise ValueError(f"`{name}` must have shape (2, 2) (rows Z=1, Z=0; columns Y=1, Y=0), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"`{name}` must be finite, got {arr.tolist()}")
+    if (arr < 0).any():
+        raise ValueError(f"`{name}` must be non-negative, got {arr.tolist()}")
+    if (arr != np.round(arr)).any():
+        raise ValueError(f"`{name}` must hold integer counts, got {arr.tolist()}")
+    return arr.astype(np.int64)
+
+
+def check_arms(name: str, counts: np.ndarray, where: str) -> None:
+    """A ValueError naming ``name`` unless both rows (treated, control) of ``counts`` hold units.
+
+    Without units in a row its risk is undefined.
+    """
+    for row, label in zip(counts, _ROWS):
+        if row.sum() == 0:
+            raise ValueError(f"`{name}`: {where} has no {label} units; each risk needs at least one unit")
+
+
+def check_correction(correction: Any) -> float | None:
+    """``None`` or a positive finite number added to every cell."""
+    if correction is None:
+        return None
+    if isinstance(correction, bool) or not isinstance(correction, numbers.Real):
+        raise TypeError(f"`correction` must be None or a positive number such as 0.5, got {correction!r}")
+    if not (math.isfinite(correction) and correction > 0):
+        raise ValueError(f"`correction` must be None or a positive finite number such as 0.5, got {correction}")
+    return float(correction)
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """A bool (numpy bools accepted)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}")
+    return bool(value)
+
+
+class Table2x2:
+    r"""A 2x2 table of a binary treatment (rows) and a binary outcome (columns).
+
+    Parameters
+    ----------
+    counts : array_like, shape (2, 2)
+        Non-negative integer counts ``[[a, b], [c, d]]``: row 0 the treated
+        units (:math:`Z = 1`), row 1 the controls (:math:`Z = 0`); column 0
+        :math:`Y = 1`, column 1 :math:`Y = 0`. Each row needs at least one unit.
+        (``pandas.crosstab`` of 0/1 columns sorts 0 first, the reverse order;
+        build from unit rows with :meth:`from_data` instead.)
+
+    See Also
+    --------
+    causalattn.StratifiedTable : several such tables, one per stratum.
+
+    Notes
+    -----
+    With :math:`\hat p_1 = a/n_1` and :math:`\hat p_0 = c/n_0` (Ding 2024, ch. 1):
+
+    * risk difference :math:`\widehat{RD} = \hat p_1 - \hat p_0`;
+    * risk ratio :math:`\widehat{RR} = \hat p_1 / \hat p_0`;
+    * odds ratio :math:`\widehat{OR} = ad / (bc)`.
+
+    Ratio intervals are built on the log scale and exponentiated.
+
+    **Zero cells.** Nothing is added to the counts unless you ask for it with
+    ``correction=`` (e.g. ``0.5``, the Haldane-Anscombe correction, added to
+    all four cells); every result records it in ``details["correction"]``.
+    Without a correction a zero cell gives a documented limit: a ratio of
+    ``0`` or ``inf`` with the interval ``[0, inf]`` and an explanation in
+    ``details["note"]``; a ratio ``0/0`` (undefined) is a ``ValueError``.
+    (statsmodels' ``Table2x2`` by contrast replaces zero cells by 0.5 by
+    default, ``shift_zeros=True``, without saying so in its results.)
+
+    References
+    ----------
+    .. [1] Ding, P. (2024). *A First Course in Causal Inference*, ch. 1. CRC Press.
+    .. [2] Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., sec. 3.1. Wiley.
+    .. [3] Newcombe, R. G. (1998). Interval estimation for the difference between
+       independent proportions. *Statistics in Medicine* 17, 873-890.
+    .. [4] Katz, D., Baptista, J., Azen, S. P. and Pike, M. C. (1978). Obtaining
+       confidence intervals for the risk ratio in cohort studies. *Biometrics* 34, 469-474.
+    .. [5] Woolf, B. (1955). On estimating the relation between blood group and
+       disease. *Annals of Human Genetics* 19, 251-253.
+
+    Examples
+    --------
+    Kidney stones, small stones (Charig et al. 1986): open surgery 81/87
+    successes, percutaneous nephrolithotomy 234/270.
+
+    >>> from causalattn import Table2x2
+    >>> t = Table2x2([[81, 6], [234, 36]])
+    >>> round(t.risk_difference().estimate, 4)
+    0.0644
+    >>> round(t.odds_ratio().estimate, 4)
+    2.0769
+    """
+
+    def __init__(self, counts: Any) -> None:
+        self._counts = check_counts("counts", counts)
+        check_arms("counts", self._counts, "the table")
+        self._counts.setflags(write=False)
+
+    @classmethod
+    def from_data(cls, data: pd.DataFrame, *, treatment: str, outcome: str) -> Table2x2:
+        """Count the units of ``data`` (one row per unit) by ``treatment`` and ``outcome``.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            One row per unit.
+        treatment, outcome : str
+            Names of binary columns (0/1 or bool).
+        """
+        z, y = binary_columns(data, treatment=treatment, outcome=outcome)
+        counts = count_units(z, y)
+        check_arms("treatment", counts, f"column {treatment!r}")
+        return cls(counts)
+
+    # -- the table ---------------------------------------------------------
+
+    @property
+    def counts(self) -> np.ndarray:
+        """The counts ``[[a, b], [c, d]]`` (read-only int array)."""
+        return self._counts
+
+    @property
+    def n(self) -> int:
+        """Number of units."""
+        return int(self._counts.sum())
+
+    @property
+    def n1(self) -> int:
+        """Number of treated units, :math:`n_1 = a + b`."""
+        return int(self._counts[0].sum())
+
+    @property
+    def n0(self) -> int:
+        """Number of control units, :math:`n_0 = c + d`."""
+        return int(self._counts[1].sum())
+
+    @property
+    def p1(self) -> float:
+        """Risk among the treated, :math:`a / n_1`."""
+        return float(self._counts[0, 0] / self.n1)
+
+    @property
+    def p0(self) -> float:
+        """Risk among the controls, :math:`c / n_0`."""
+        return float(self._counts[1, 0] / self.n0)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The counts as a labelled DataFrame, with row and column totals."""
+        frame = pd.DataFrame(self._counts, index=list(_ROWS), columns=list(_COLUMNS))
+        frame["total"] = frame.sum(axis=1)
+        frame.loc["total"] = frame.sum(axis=0)
+        return frame
+
+    def __repr__(self) -> str:
+        return f"Table2x2({self._counts.tolist()})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Table2x2) and bool((self._counts == other._counts).all())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- association measures ----------------------------------------------
+
+    def risk_difference(
+        self, method: str = "wald", confidence_level: float = 0.95, correction: float | None = None
+    ) -> Estimate:
+        r"""Risk difference :math:`\hat p_1 - \hat p_0` with a Wald or Newcombe interval.
+
+        Parameters
+        ----------
+        method : {"wald", "newcombe"}
+            ``"wald"``: :math:`\widehat{RD} \pm z\,\widehat{se}` with
+            :math:`\widehat{se}^2 = \hat p_1(1-\hat p_1)/n_1 + \hat p_0(1-\hat p_0)/n_0`,
+            and the Wald p-value. ``"newcombe"``: Newcombe's (1998, method 10)
+            hybrid score interval combining the Wilson intervals
+            :math:`[l_j, u_j]` of each risk,
+            :math:`[\widehat{RD} - \sqrt{(\hat p_1 - l_1)^2 + (u_0 - \hat p_0)^2},\;
+            \widehat{RD} + \sqrt{(u_1 - \hat p_1)^2 + (\hat p_0 - l_0)^2}]`;
+            it has no standard error or p-value (see :meth:`chi2_test`).
+        confidence_level : float
+            Coverage of the interval.
+        correction : float or None
+            Added to every cell before estimating (never by default).
+
+        Notes
+        -----
+        When both risks are 0 or 1 the Wald standard error is 0: the Wald
+        interval collapses to a point and has no p-value (``details["note"]``);
+        the Newcombe interval stays informative.
+        """
+        method = check_choice("method", method, ("wald", "newcombe"))
+        level = check_confidence_level(confidence_level)
+        correction = check_correction(correction)
+        a, b, c, d = self._cells(correction)
+        n1, n0 = a + b, c + d
+        p1, p0 = a / n1, c / n0
+        rd = p1 - p0
+        details: dict[str, Any] = {"correction": correction, "p1": p1, "p0": p0}
+        if method == "wald":
+            se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+            if se == 0:
+                details["note"] = ("both risks are 0 or 1, so the Wald standard error is 0 and the interval "
+                                   "is a point; use method='newcombe'")
+            return normal_estimate("risk difference", rd, se, confidence_level=level, method="wald",
+                                   n=self.n, details=details)
+        alpha = 1 - level
+        l1, u1 = proportion_confint(a, n1, alpha=alpha, method="wilson")
+        l0, u0 = proportion_confint(c, n0, alpha=alpha, method="wilson")
+        low = rd - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
+        high = rd + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+        return Estimate("risk difference", rd, None, ConfidenceInterval(low, high), level, None, "newcombe",
+                        self.n, 0.0, details)
+
+    def risk_ratio(
+        self, method: str = "katz", confidence_level: float = 0.95, correction: float | None = None
+    ) -> Estimate:
+        r"""Risk ratio :math:`\hat p_1 / \hat p_0` with Katz's log interval.
+
+        Parameters
+        ----------
+        method : {"katz"}
+            :math:`\exp\{\log\widehat{RR} \pm z\,\widehat{se}\}` with
+            :math:`\widehat{se}^2 = 1/a - 1/n_1 + 1/c - 1/n_0` (Katz et al. 1978);
+            the p-value tests :math:`\log RR = 0`.
+        confidence_level : float
+            Coverage of the interval.
+        correction : float or None
+            Added to every cell before estimating (never by default).
+
+        Notes
+        -----
+        Without a correction, :math:`a = 0` gives :math:`\widehat{RR} = 0` and
+        :math:`c = 0` gives :math:`\widehat{RR} = \infty`, each with infinite
+        standard error, interval ``[0, inf]`` and no p-value; :math:`a = c = 0`
+        (no events at all) leaves the ratio undefined and raises ``ValueError``.
+        """
+        check_choice("method", method, ("katz",))
+        level = check_confidence_level(confidence_level)
+        correction = check_correction(correction)
+        a, b, c, d = self._cells(correction)
+        n1, n0 = a + b, c + d
+        return log_ratio_estimate(
+            "risk ratio", a * n0, c * n1, lambda: 1 / a - 1 / n1 + 1 / c - 1 / n0,
+            zero_cells="zero events (a = 0 or c = 0)",
+            level=level, method="katz", n=self.n, details={"correction": correction, "p1": a / n1, "p0": c / n0},
+        )
+
+    def odds_ratio(
+        self, method: str = "woolf", confidence_level: float = 0.95, correction: float | None = None
+    ) -> Estimate:
+        r"""Odds ratio with Woolf's logit interval or the exact conditional interval.
+
+        Parameters
+        ----------
+        method : {"woolf", "exact"}
+            ``"woolf"``: the sample odds ratio :math:`ad/(bc)` with
+            :math:`\exp\{\log\widehat{OR} \pm z\,\widehat{se}\}`,
+            :math:`\widehat{se}^2 = 1/a + 1/b + 1/c + 1/d` (Woolf 1955), and the
+            Wald p-value. ``"exact"``: the conditional maximum likelihood
+            estimate (noncentral hypergeometric, margins fixed), the exact
+            conditional interval and Fisher's two-sided p-value, from
+            :func:`scipy.stats.contingency.odds_ratio` (``kind="conditional"``)
+            and :func:`scipy.stats.fisher_exact`; see :meth:`fisher_exact`.
+        confidence_level : float
+            Coverage of the interval.
+        correction : float or None
+            Added to every cell before estimating (never by default); only for
+            ``method="woolf"``, the exact method needs integer counts.
+
+        Notes
+        -----
+        Without a correction, a zero in :math:`a` or :math:`d` gives an odds
+        ratio of 0, a zero in :math:`b` or :math:`c` gives ``inf`` (interval
+        ``[0, inf]`` for Woolf; the exact interval keeps one finite bound).
+        Zeros on both diagonals, or an empty outcome column, leave the odds
+        ratio undefined: ``ValueError``.
+        """
+        method = check_choice("method", method, ("woolf", "exact"))
+        level = check_confidence_level(confidence_level)
+        correction = check_correction(correction)
+        if method == "exact":
+            if correction is not None:
+                raise ValueError("`correction` cannot be used with method='exact', which conditions on integer "
+                                 "counts; it handles zero cells without one")
+            return dataclasses.replace(self._exact_odds_ratio("two-sided", level), method="exact-conditional")
+        a, b, c, d = self._cells(correction)
+        return log_ratio_estimate(
+            "odds ratio", a * d, b * c, lambda: 1 / a + 1 / b + 1 / c + 1 / d,
+            zero_cells="a zero cell (a, b, c or d)", level=level, method="woolf", n=self.n,
+            details={"correction": correction},
+        )
+
+    # -- tests ---------------------------------------------------------------
+
+    def fisher_exact(self, alternative: str = "two-sided", confidence_level: float = 0.95) -> Estimate:
+        r"""Fisher's exact test of independence, reported with the conditional odds ratio.
+
+        The p-value is :func:`scipy.stats.fisher_exact`'s; the estimate is the
+        conditional maximum likelihood odds ratio and the interval the exact
+        conditional one for the same ``alternative``
+        (:func:`scipy.stats.contingency.odds_ratio`), as R's ``fisher.test``
+        reports them. The sample odds ratio :math:`ad/(bc)` is in
+        ``details["sample_odds_ratio"]``.
+
+        Parameters
+        ----------
+        alternative : {"two-sided", "less", "greater"}
+            Alternative to :math:`OR = 1`.
+        confidence_level : float
+            Coverage of the interval.
+
+        References
+        ----------
+        .. [1] Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., sec. 3.5. Wiley.
+        """
+        alternative = check_choice("alternative", alternative, ("two-sided", "less", "greater"))
+        level = check_confidence_level(confidence_level)
+        return self._exact_odds_ratio(alternative, level)
+
+    def chi2_test(self, correction: bool = False, confidence_level: float = 0.95) -> Estimate:
+        r"""Pearson's chi-square test of independence, reported with the Wald risk difference.
+
+        Independence in a 2x2 table is :math:`p_1 = p_0`, so the result is the
+        risk difference with its Wald interval (as :meth:`risk_difference`) and
+        the p-value of :func:`scipy.stats.chi2_contingency`. The statistic,
+        degrees of freedom (1) and smallest expected count are in ``details``
+        (with a note when that count is below 5).
+
+        Parameters
+        ----------
+        correction : bool
+            Yates' continuity correction (scipy's and R's default is ``True``;
+            ours is the uncorrected Pearson statistic, Agresti 2013, sec. 3.2).
+            Recorded as ``details["correction"] = "yates"`` or ``None``.
+        confidence_level : float
+            Coverage of the Wald interval.
+        """
+        yates = check_flag("correction", correction)
+        level = check_confidence_level(confidence_level)
+        self._require_both_outcomes("the chi-square test")
+        result = stats.chi2_contingency(self._counts, correction=yates)
+        rd = self.risk_difference("wald", level)
+        details = {**rd.details, "correction": "yates" if yates else None, "statistic": float(result.statistic),
+                   "dof": int(result.dof), "min_expected": float(result.expected_freq.min())}
+        if details["min_expected"] < 5:
+            details["note"] = (f"an expected count is {details['min_expected']:.3g} < 5, so the chi-square "
+                               "approximation is rough; fisher_exact() is exact")
+        return dataclasses.replace(rd, pvalue=float(result.pvalue), method="chi2-yates" if yates else "chi2",
+                                   details=details)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _cells(self, correction: float | None) -> tuple[float, float, float, float]:
+        cells = self._counts.astype(float) + (correction or 0.0)
+        return tuple(cells.ravel().tolist())  # type: ignore[return-value]
+
+    def _require_both_outcomes(self, what: str) -> None:
+        if (self._counts.sum(axis=0) == 0).any():
+            raise ValueError(f"{what} is undefined: every unit has the same outcome (an empty Y column in "
+                             f"{self._counts.tolist()})")
+
+    def _exact_odds_ratio(self, alternative: str, level: float) -> Estimate:
+        self._require_both_outcomes("the conditional odds ratio")
+        result = _scipy_odds_ratio(self._counts, kind="conditional")
+        ci = result.confidence_interval(confidence_level=level, alternative=alternative)
+        fisher = stats.fisher_exact(self._counts, alternative=alternative)
+        details: dict[str, Any] = {"correction": None, "alternative": alternative,
+                                   "sample_odds_ratio": float(fisher.statistic)}
+        if result.statistic in (0, math.inf):
+            details["note"] = (f"a zero cell puts the conditional MLE at the boundary ({result.statistic}); "
+                               "the exact interval is still valid")
+        return Estimate("odds ratio", result.statistic, None, ConfidenceInterval(ci.low, ci.high), level,
+                        float(fisher.pvalue), "fisher-exact", self.n, 1.0, details)
+
+
+def log_ratio_estimate(
+    estimand: str, numerator: float, denominator: float, log_variance, *, zero_cells: str,
+    level: float, method: str, n: int, details: dict[str, Any],
+) -> Estimate:
+    """``numerator / denominator`` with a normal interval on the log scale; 0 and inf limits explained.
+
+    ``log_variance`` is called only when both parts are positive.
+    """
+    if numerator == 0 and denominator == 0:
+        raise ValueError(f"the {estimand} is 0/0 (undefined): {zero_cells} in both its numerator and its "
+                         f"denominator; {_ZERO_CELL_HINT}")
+    if numerator == 0 or denominator == 0:
+        ratio = 0.0 if numerator == 0 else math.inf
+        details = {**details, "note": (f"{zero_cells} makes the {estimand} {ratio:g} and its log-scale standard error "
+                                       f"infinite, so the interval is [0, inf]; {_ZERO_CELL_HINT}")}
+        return normal_estimate(estimand, ratio, math.inf, confidence_level=level, method=method, n=n,
+                               scale="log", details=details)
+    variance = log_variance()
+    if variance == 0:
+        details = {**details, "note": "the log-scale standard error is 0 (both risks are 1): the interval is a point"}
+    return normal_estimate(estimand, numerator / denominator, math.sqrt(max(variance, 0.0)), confidence_level=level,
+                           method=method, n=n, scale="log", details=details)
+
+
+def binary_columns(data: pd.DataFrame, **columns: str) -> list[np.ndarray]:
+    """The named binary columns of ``data`` as 0/1 int arrays (keyword = argument name)."""
+    check_columns(data, **columns)
+    return [as_binary_array(arg, data[col].to_numpy()) for arg, col in columns.items()]
+
+
+def count_units(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``[[a, b], [c, d]]`` from 0/1 treatment and outcome arrays."""
+    return np.array([[np.sum((z == 1) & (y == 1)), np.sum((z == 1) & (y == 0))],
+                     [np.sum((z == 0) & (y == 1)), np.sum((z == 0) & (y == 0))]])

@@ -1,0 +1,585 @@
+r"""The evaluation study: every held-out sequence under control and under each intervention (matched pairs).
+
+Units are held-out sequences of the task. Each sequence is evaluated by the
+same model under the control arm (no intervention) and under every treatment,
+so each treatment-control comparison is a matched-pairs experiment in which
+the two "units" of a pair are the same sequence under the two arms. The
+effect of treatment :math:`j` on an outcome :math:`Y` (in-context accuracy or
+loss of a sequence) is
+
+.. math::
+
+    \tau_j = \frac1n \sum_{i=1}^n \{Y_i(j) - Y_i(\text{control})\},
+
+the average over the population of sequences the task generates. We report the
+paired Neyman estimate with its conservative interval
+(:func:`causalattn.neyman` with ``pairs``), the sign-flip Fisher randomization
+test of the sharp null of no effect on any sequence (:func:`causalattn.frt`
+with ``design="mpe"``), and a paired bootstrap interval as a check. At the token
+level, the in-context tokens form a paired 2x2 table of correct/incorrect
+(:class:`causalattn.PairedTable`: McNemar, paired RD/RR/OR), and a regression of
+correctness on the arm with standard errors clustered by sequence
+(:func:`causalattn.ols`, ``cov_type="cluster"``).
+
+Efficiency: the clean forward pass is run once per batch and cached at the
+residual stream entering the earliest intervened layer (and at the head
+outputs of that layer); an intervention that only replaces head outputs
+resumes from them (skipping that layer's attention), any other resumes from the
+residual stream with :meth:`Transformer.run_from`.
+
+References
+----------
+Ding, P. (2024). *A First Course in Causal Inference*, ch. 7 (matched-pairs experiments).
+Bietti, A. et al. (2023). Birth of a Transformer: A Memory Viewpoint. arXiv:2306.00802.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from causalattn._validation import check_choice, check_confidence_level, check_positive_int
+from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
+from causalattn.multiple_testing import adjust_pvalues
+from causalattn.neyman import neyman
+from causalattn.paired import PairedTable
+from causalattn.plots import plot_forest
+from causalattn.randomization import frt
+from causalattn.regression import ols
+from causalattn.simpson import SimpsonResult, simpson
+from causalattn.lab.hooks import hook_points, hooks, run_with_cache
+from causalattn.lab.interventions import Intervention, Reference, as_interventions
+from causalattn.lab.metrics import token_metrics
+from causalattn.lab.task import Batch, BigramTask
+
+__all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
+
+CONTROL = "control"
+OUTCOMES = ("in_context_accuracy", "in_context_loss", "global_accuracy", "global_loss")
+_FINGERPRINT = "study.json"
+
+
+def _state_hash(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _slug(label: str) -> str:
+    return label.replace(":", "_").replace("+", "__")
+
+
+def _slice(batch: Batch, start: int, stop: int) -> Batch:
+    return Batch(**{f.name: getattr(batch, f.name)[start:stop] for f in dataclasses.fields(batch)})
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename it over ``path`` (never half a file)."""
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(payload)
+    os.replace(tmp, path)
+
+
+def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
+                   n_resamples, confidence_level):
+    if not isinstance(model, nn.Module) or not hasattr(model, "run_from") or not hasattr(model, "config"):
+        raise TypeError(f"`model` must be a lab Transformer (build_model), got {type(model).__name__}")
+    if not isinstance(task, BigramTask):
+        raise TypeError(f"`task` must be a BigramTask, got {type(task).__name__}")
+    if task.config.seq_len > model.config.max_seq_len or task.vocab_size != model.config.vocab_size:
+        raise ValueError(f"`task` does not fit `model`: sequences of {task.config.seq_len} tokens over "
+                         f"{task.vocab_size} symbols vs max_seq_len={model.config.max_seq_len}, "
+                         f"vocab_size={model.config.vocab_size}")
+    interventions = as_interventions(treatments)
+    if any(t.label == CONTROL for t in interventions):
+        raise ValueError(f"`treatments`: {CONTROL!r} is the name of the control arm")
+    for t in interventions:
+        t.check(model)
+    if isinstance(n_sequences, bool) or not isinstance(n_sequences, (int, np.integer)) or n_sequences < 2:
+        raise ValueError(f"`n_sequences` must be an integer >= 2 (a study needs at least 2 units), got {n_sequences!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"`seed` must be an integer, got {seed!r}")
+    batch_size = check_positive_int("batch_size", batch_size)
+    reference_size = check_positive_int("reference_size", reference_size)
+    n_resamples = check_positive_int("n_resamples", n_resamples)
+    level = check_confidence_level(confidence_level)
+    out_dir = None if out_dir is None else Path(out_dir)
+    return interventions, int(n_sequences), int(seed), batch_size, reference_size, out_dir, n_resamples, level
+
+
+def _prepare_out_dir(out_dir: Path, fingerprint: dict) -> None:
+    path = out_dir / _FINGERPRINT
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored != fingerprint:
+            differ = sorted(k for k in fingerprint.keys() | stored.keys() if stored.get(k) != fingerprint.get(k))
+            raise ValueError(f"`out_dir` {str(out_dir)!r} holds an evaluation study with a different configuration "
+                             f"(differs in {differ}); use another folder, or delete it to start over")
+        return
+    (out_dir / "arms").mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, json.dumps(fingerprint, indent=1).encode())
+
+
+@torch.no_grad()
+def _run_arms(model: nn.Module, batch: Batch, arms: list[Intervention | None], reference: Reference,
+              offset: int) -> dict[str, Any]:
+    """Per-token metrics of ``batch`` under each arm (``None`` = control), reusing one clean forward pass."""
+    treated = [a for a in arms if a is not None]
+    names = {f"blocks.{min(a.layers)}.hook_resid_pre" for a in treated}
+    names |= {f"blocks.{a.layers[0]}.attn.hook_z" for a in treated if a.acts_on_z_only and len(a.layers) == 1}
+    logits, cache = run_with_cache(model, batch.inputs, names=sorted(names))
+    out = {}
+    for arm in arms:
+        if arm is None:
+            out[CONTROL] = token_metrics(logits, batch)
+            continue
+        fwd = arm.hooks(model, reference, offset=offset)
+        layer = min(arm.layers)
+        if arm.acts_on_z_only and len(arm.layers) == 1:
+            arm_logits = _run_from_z(model, layer, cache[f"blocks.{layer}.hook_resid_pre"],
+                                     cache[f"blocks.{layer}.attn.hook_z"], fwd)
+        else:
+            with hooks(model, fwd):
+                arm_logits = model.run_from(layer, cache[f"blocks.{layer}.hook_resid_pre"])
+        out[arm.label] = token_metrics(arm_logits, batch)
+    return out
+
+
+def _run_from_z(model: nn.Module, layer: int, resid_pre: torch.Tensor, z: torch.Tensor, fwd) -> torch.Tensor:
+    """Logits when block ``layer``'s head outputs are replaced by ``fwd`` applied to the clean ``z``.
+
+    The attention pattern of that layer is unchanged by a ``hook_z`` intervention,
+    so the block resumes after it: ``x = resid_pre + attn.out(z')``, then the
+    block's feed-forward part, then the later blocks (as ``Block.forward``;
+    tests check this against the full forward pass under the same hooks).
+    """
+    block = model.blocks[layer]
+    point = hook_points(model)[f"blocks.{layer}.attn.hook_z"]
+    for _, fn in fwd:
+        replaced = fn(z, point)
+        z = z if replaced is None else replaced
+    x = resid_pre + block.attn.out(z)
+    if block.ff is not None:
+        x = x + block.ff(block.ln2(x))
+    return model.run_from(layer + 1, block.hook_resid_post(x))
+
+
+def evaluation_study(
+    model: nn.Module,
+    task: BigramTask,
+    treatments: Sequence[Intervention | str],
+    *,
+    n_sequences: int = 500,
+    seed: int = 0,
+    batch_size: int = 50,
+    reference_size: int = 64,
+    out_dir: str | os.PathLike | None = None,
+    n_resamples: int = 10_000,
+    confidence_level: float = 0.95,
+    progress: bool = True,
+) -> EvaluationStudy:
+    """Evaluate the same held-out sequences under control and under every treatment.
+
+    Parameters
+    ----------
+    model : Transformer
+        A lab model (:func:`causalattn.lab.build_model`, a trained or hand-set one).
+    task : BigramTask
+        Source of the held-out sequences.
+    treatments : sequence of Intervention or label
+        E.g. ``[HeadAblation(1, 0, "mean"), "pattern:L0H0:uniform"]``; labels must be unique.
+    n_sequences : int
+        Number of held-out sequences (units), at least 2.
+    seed : int
+        Seeds the held-out sequences, then the reference sequences (``reference_size``
+        more, for mean/resample ablation and clean/corrupted patterns), then the
+        randomization tests and bootstrap.
+    batch_size : int
+        Sequences per forward pass.
+    reference_size : int
+        Number of reference sequences.
+    out_dir : path, optional
+        Folder where each finished (batch, arm) is saved as it completes (atomic
+        writes); rerunning with the same folder resumes without redoing them. A
+        folder from a different configuration is a ValueError naming `out_dir`.
+        Arms are saved by label, so a rerun with more treatments reuses the
+        finished ones.
+    n_resamples : int
+        Sign-flip draws of the randomization tests (exact enumeration when the
+        number of pairs is small enough).
+    confidence_level : float
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    EvaluationStudy
+
+    Examples
+    --------
+    >>> from causalattn.lab import BigramTask, TaskConfig, induction_head_model  # doctest: +SKIP
+    >>> task = BigramTask(TaskConfig(seq_len=64))  # doctest: +SKIP
+    >>> study = evaluation_study(induction_head_model(task), task, ["ablate:L1H0:zero"], n_sequences=50)  # doctest: +SKIP
+    >>> print(study.effects().summary())  # doctest: +SKIP
+    """
+    (interventions, n_sequences, seed, batch_size, reference_size, out_dir, n_resamples,
+     level) = _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
+                             n_resamples, confidence_level)
+    generator = torch.Generator().manual_seed(seed)
+    data = task.sample(n_sequences, generator)
+    reference_batch = task.sample(reference_size, generator)
+    if out_dir is not None:
+        _prepare_out_dir(out_dir, {
+            "study": "evaluation_study", "model_config": dataclasses.asdict(model.config),
+            "model_state_sha256": _state_hash(model), "task_config": dataclasses.asdict(task.config),
+            "n_sequences": n_sequences, "seed": seed, "batch_size": batch_size, "reference_size": reference_size,
+        })
+    was_training = model.training
+    model.eval()
+    reference = Reference.compute(model, reference_batch, interventions, generator=generator)
+    arms: list[Intervention | None] = [None, *interventions]
+    labels = [CONTROL, *(t.label for t in interventions)]
+    starts = list(range(0, n_sequences, batch_size))
+    results: dict[str, list[dict[str, np.ndarray]]] = {label: [] for label in labels}
+    bar = tqdm(total=len(starts) * len(arms), desc="evaluation study", unit="arm-batch", disable=not progress)
+    try:
+        for k, start in enumerate(starts):
+            batch = _slice(data, start, start + batch_size)
+            saved = {label: _load_arm(out_dir, k, label) for label in labels} if out_dir is not None else {}
+            pending = [arm for arm, label in zip(arms, labels) if saved.get(label) is None]
+            computed = {}
+            if pending:
+                metrics = _run_arms(model, batch, pending, reference, start)
+                for label, m in metrics.items():
+                    computed[label] = _summarise(m, batch)
+                    if out_dir is not None:
+                        _save_arm(out_dir, k, label, computed[label])
+            for label in labels:
+                results[label].append(saved.get(label) if saved.get(label) is not None else computed[label])
+            bar.update(len(arms))
+    finally:
+        bar.close()
+        model.train(was_training)
+    return EvaluationStudy(model, data, reference, interventions,
+                           {label: _concat(parts) for label, parts in results.items()},
+                           seed=seed, n_resamples=n_resamples, confidence_level=level)
+
+
+def _summarise(metrics, batch: Batch) -> dict[str, np.ndarray]:
+    """Arrays kept for an arm on a batch: in-context tokens (flat, row-major) and per-sequence global outcomes."""
+    in_context, glob = batch.in_context, batch.non_trigger
+    correct, loss = metrics.correct, metrics.loss
+    n_glob = glob.sum(1).clamp_min(1)
+    return {
+        "correct": correct[in_context].numpy().astype(np.int8),
+        "loss": loss[in_context].double().numpy(),
+        "global_accuracy": ((correct & glob).sum(1) / n_glob).double().numpy(),
+        "global_loss": ((loss * glob).sum(1) / n_glob).double().numpy(),
+    }
+
+
+def _arm_path(out_dir: Path, k: int, label: str) -> Path:
+    return out_dir / "arms" / f"batch{k:05d}__{_slug(label)}.npz"
+
+
+def _save_arm(out_dir: Path, k: int, label: str, arrays: dict[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, label=np.array(label), **arrays)
+    _write_atomic(_arm_path(out_dir, k, label), buffer.getvalue())
+
+
+def _load_arm(out_dir: Path, k: int, label: str) -> dict[str, np.ndarray] | None:
+    path = _arm_path(out_dir, k, label)
+    if not path.exists():
+        return None
+    with np.load(path) as f:
+        return {key: f[key] for key in f.files if key != "label"}
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Heterogeneity:
+    """Effects of one treatment by stratum, the pooled effect, and the check for a Simpson-style reversal.
+
+    Attributes
+    ----------
+    treatment, outcome, by : str
+    pooled : Estimate
+        The paired effect over all sequences.
+    by_stratum : EstimateTable
+        The paired effect within each stratum (sequences with tokens in it).
+    simpson : SimpsonResult or None
+        Token-level check (binary correctness, accuracy only): marginal,
+        per-stratum, Mantel-Haenszel and standardized risk differences.
+    reverses : bool
+        Whether the pooled effect points one way and every stratum the other.
+    """
+
+    treatment: str
+    outcome: str
+    by: str
+    pooled: Estimate
+    by_stratum: EstimateTable
+    simpson: SimpsonResult | None
+    reverses: bool
+
+    def summary(self) -> str:
+        verdict = ("the pooled effect REVERSES the direction of every stratum" if self.reverses
+                   else "no reversal: the pooled effect does not point against every stratum")
+        lines = [self.by_stratum.summary(), "", f"pooled: {self.pooled!r}", verdict]
+        if self.simpson is not None:
+            lines.append(f"token-level check: {self.simpson.verdict}")
+        return "\n".join(lines)
+
+
+class EvaluationStudy:
+    """Results of :func:`evaluation_study`: per-unit outcomes, effects with intervals, token-level tables.
+
+    Attributes
+    ----------
+    treatments : list of str
+        Treatment labels, in order; the control arm is ``"control"``.
+    units : pandas.DataFrame
+        One row per sequence x arm: ``sequence, arm, in_context_accuracy,
+        in_context_loss, n_in_context, global_accuracy, global_loss``
+        (in-context outcomes are NaN for a sequence without in-context tokens).
+    tokens : pandas.DataFrame
+        One row per in-context token x arm: ``sequence, arm, position,
+        trigger_count, correct, loss``.
+    """
+
+    def __init__(self, model, data: Batch, reference: Reference, interventions: list[Intervention],
+                 arms: dict[str, dict[str, np.ndarray]], *, seed: int, n_resamples: int,
+                 confidence_level: float) -> None:
+        self.model = model
+        self.data = data
+        self.reference = reference
+        self.interventions = {t.label: t for t in interventions}
+        self.treatments = list(self.interventions)
+        self.seed = seed
+        self.n_resamples = n_resamples
+        self.confidence_level = confidence_level
+        self._arms = arms
+        seq, pos = np.nonzero(data.in_context.numpy())  # row-major, the order the token arrays are kept in
+        self._token_index = pd.DataFrame({"sequence": seq, "position": pos,
+                                          "trigger_count": data.trigger_count.numpy()[seq, pos]})
+        self._effects: dict[tuple, EstimateTable] = {}
+        self._units: pd.DataFrame | None = None
+        self._tokens: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        return (f"EvaluationStudy({len(self.data)} sequences x {len(self.treatments) + 1} arms: control, "
+                f"{', '.join(self.treatments)})")
+
+    @property
+    def units(self) -> pd.DataFrame:
+        if self._units is None:
+            n = len(self.data)
+            seq = self._token_index["sequence"].to_numpy()
+            counts = np.bincount(seq, minlength=n)
+            frames = []
+            for label, arrays in self._arms.items():
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    accuracy = np.bincount(seq, arrays["correct"], minlength=n) / counts
+                    loss = np.bincount(seq, arrays["loss"], minlength=n) / counts
+                frames.append(pd.DataFrame({
+                    "sequence": np.arange(n), "arm": label, "in_context_accuracy": accuracy,
+                    "in_context_loss": loss, "n_in_context": counts,
+                    "global_accuracy": arrays["global_accuracy"], "global_loss": arrays["global_loss"],
+                }))
+            self._units = pd.concat(frames, ignore_index=True)
+        return self._units
+
+    @property
+    def tokens(self) -> pd.DataFrame:
+        if self._tokens is None:
+            self._tokens = pd.concat(
+                [self._token_index.assign(arm=label, correct=arrays["correct"].astype(bool), loss=arrays["loss"])
+                 for label, arrays in self._arms.items()], ignore_index=True,
+            )[["sequence", "arm", "position", "trigger_count", "correct", "loss"]]
+        return self._tokens
+
+    def _check_treatment(self, treatment: Any) -> str:
+        label = treatment.label if isinstance(treatment, Intervention) else treatment
+        if label not in self.interventions:
+            raise ValueError(f"`treatment` {label!r} is not in this study; treatments: {self.treatments}")
+        return label
+
+    def _paired(self, treatment: str, outcome: str) -> tuple[np.ndarray, np.ndarray]:
+        wide = self.units.pivot(index="sequence", columns="arm", values=outcome)[[treatment, CONTROL]].dropna()
+        if len(wide) < 2:
+            raise ValueError(f"`outcome` {outcome!r}: fewer than 2 sequences have it under both arms "
+                             f"(sequences without in-context tokens are dropped)")
+        return wide[treatment].to_numpy(), wide[CONTROL].to_numpy()
+
+    def _rng(self, treatment: str, outcome: str) -> np.random.Generator:
+        return np.random.default_rng([self.seed, zlib.crc32(f"{treatment}|{outcome}".encode())])
+
+    def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, n_bootstrap: int = 2000) -> Estimate:
+        r"""The paired effect of ``treatment`` on ``outcome``: Neyman interval, FRT p-value, bootstrap check.
+
+        The estimate is the mean over sequences of :math:`Y_i(\text{treatment}) - Y_i(\text{control})`
+        with the paired Neyman standard error and normal interval; ``pvalue``
+        is the sign-flip randomization test of the sharp null of no effect on
+        any sequence (``details["pvalue_neyman"]`` is the normal-theory one);
+        ``details`` also has the percentile bootstrap interval
+        (``bootstrap_ci_low/high``), the two arm means, and ``treatment``/``outcome``.
+        ``n`` is the number of sequences (pairs).
+        """
+        label = self._check_treatment(treatment)
+        outcome = check_choice("outcome", outcome, OUTCOMES)
+        n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
+        y1, y0 = self._paired(label, outcome)
+        m = len(y1)
+        y = np.concatenate([y1, y0])
+        z = np.repeat([1, 0], m)
+        pairs = np.tile(np.arange(m), 2)
+        rng = self._rng(label, outcome)
+        ney = neyman(y, z, pairs=pairs, confidence_level=self.confidence_level)
+        test = frt(y, z, design="mpe", pairs=pairs, n_resamples=self.n_resamples, rng=rng)
+        diffs = y1 - y0
+        boot = diffs[rng.integers(0, m, size=(n_bootstrap, m))].mean(1)
+        alpha = 1 - self.confidence_level
+        low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+        return Estimate(
+            estimand=label, estimate=ney.estimate, standard_error=ney.standard_error,
+            confidence_interval=ney.confidence_interval, confidence_level=self.confidence_level,
+            pvalue=test.pvalue, method=f"paired-neyman; {test.method} sign-flip", n=m,
+            details={"treatment": label, "outcome": outcome, "pvalue_neyman": ney.pvalue,
+                     "frt_exact": test.details["exact"], "frt_mc_standard_error": test.details["mc_standard_error"],
+                     "bootstrap_ci_low": float(low), "bootstrap_ci_high": float(high),
+                     "treated_mean": float(y1.mean()), "control_mean": float(y0.mean())},
+        )
+
+    def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm") -> EstimateTable:
+        """One :meth:`effect` per treatment, with p-values adjusted across treatments (``"holm"``, ``"bh"`` or None)."""
+        outcome = check_choice("outcome", outcome, OUTCOMES)
+        if adjust is not None:
+            check_choice("adjust", adjust, ("holm", "bh"))
+        key = (outcome, adjust)
+        if key not in self._effects:
+            table = EstimateTable([self.effect(t, outcome) for t in self.treatments],
+                                  title=f"effects on {outcome} (treatment - control), {len(self.data)} sequences")
+            self._effects[key] = adjust_pvalues(table, adjust) if adjust is not None else table
+        return self._effects[key]
+
+    def token_table(self, treatment: Any) -> PairedTable:
+        """Paired 2x2 table of the in-context tokens: correct/incorrect under ``treatment`` vs control."""
+        label = self._check_treatment(treatment)
+        return PairedTable.from_data(self._arms[label]["correct"], self._arms[CONTROL]["correct"])
+
+    def token_tables(self) -> dict[str, PairedTable]:
+        """:meth:`token_table` of every treatment."""
+        return {label: self.token_table(label) for label in self.treatments}
+
+    def token_regression(self, treatment: Any, outcome: str = "correct") -> Estimate:
+        r"""OLS of a token's ``outcome`` (``"correct"`` or ``"loss"``) on the arm, errors clustered by sequence.
+
+        The coefficient of the treatment indicator is the difference in the
+        token-level means; clustering by sequence accounts for tokens of one
+        sequence sharing the sequence (and for the two arms of a token).
+        """
+        label = self._check_treatment(treatment)
+        outcome = check_choice("outcome", outcome, ("correct", "loss"))
+        seq = self._token_index["sequence"].to_numpy()
+        data = pd.DataFrame({
+            outcome: np.concatenate([self._arms[label][outcome], self._arms[CONTROL][outcome]]).astype(float),
+            "treated": np.repeat([1, 0], len(seq)), "sequence": np.tile(seq, 2),
+        })
+        est = ols(data, outcome=outcome, treatment="treated", cov_type="cluster", clusters="sequence",
+                  confidence_level=self.confidence_level)
+        return dataclasses.replace(est, estimand=label, details={**est.details, "treatment": label,
+                                                                 "outcome": f"token_{outcome}"})
+
+    def heterogeneity(self, treatment: Any, by: str = "position", *, bins: int = 4,
+                      outcome: str = "in_context_accuracy") -> Heterogeneity:
+        """Effect of ``treatment`` within strata of the in-context tokens, and a Simpson-style reversal check.
+
+        Parameters
+        ----------
+        treatment : Intervention or label
+        by : {"position", "trigger_count"}
+            ``"position"``: ``bins`` equal ranges of the position in the sequence;
+            ``"trigger_count"``: the trigger's occurrence number (2nd, 3rd, ...;
+            the last stratum collects ``bins + 1`` and later).
+        bins : int
+        outcome : {"in_context_accuracy", "in_context_loss"}
+
+        Each stratum's effect is the paired Neyman estimate over the sequences
+        that have tokens in it (their accuracy within the stratum). Because both
+        arms see the very same tokens, the stratum composition is identical
+        across arms; a reversal between the pooled and stratified effects would
+        then need the strata to weigh differently per sequence.
+        """
+        label = self._check_treatment(treatment)
+        by = check_choice("by", by, ("position", "trigger_count"))
+        bins = check_positive_int("bins", bins)
+        outcome = check_choice("outcome", outcome, ("in_context_accuracy", "in_context_loss"))
+        index = self._token_index
+        if by == "position":
+            edges = np.linspace(0, self.data.inputs.shape[1], bins + 1)
+            stratum = pd.cut(index["position"], edges, right=False, include_lowest=True).astype(str).to_numpy()
+        else:
+            top = bins + 1
+            count = index["trigger_count"].clip(upper=top)
+            stratum = np.where(count >= top, f"{top}+", count.astype(str)) if bins > 1 else np.full(len(count), "2+")
+        key = "correct" if outcome == "in_context_accuracy" else "loss"
+        y1, y0 = self._arms[label][key].astype(float), self._arms[CONTROL][key].astype(float)
+        rows = []
+        for s in sorted(set(stratum), key=lambda v: (len(v), v)):
+            mask = stratum == s
+            frame = pd.DataFrame({"sequence": index["sequence"][mask], "y1": y1[mask], "y0": y0[mask]})
+            means = frame.groupby("sequence")[["y1", "y0"]].mean()
+            if len(means) < 2:
+                continue
+            m = len(means)
+            est = neyman(np.concatenate([means["y1"], means["y0"]]), np.repeat([1, 0], m),
+                         pairs=np.tile(np.arange(m), 2), confidence_level=self.confidence_level)
+            rows.append(dataclasses.replace(est, estimand=f"{by} {s}", n=m,
+                                            details={**est.details, "treatment": label, "outcome": outcome,
+                                                     "stratum": s, "n_tokens": int(mask.sum())}))
+        pooled = self.effect(label, outcome)
+        by_stratum = EstimateTable(rows, title=f"{label}: effect on {outcome} by {by}")
+        directions = {np.sign(e.estimate) for e in rows}
+        reverses = len(directions) == 1 and np.sign(pooled.estimate) == -directions.pop() != 0
+        check = None
+        if outcome == "in_context_accuracy":
+            tokens = pd.DataFrame({"treated": np.repeat([1, 0], len(y1)),
+                                   "correct": np.concatenate([y1, y0]).astype(int),
+                                   "stratum": np.tile(stratum, 2)})
+            kept = tokens["stratum"].isin([e.details["stratum"] for e in rows])
+            check = simpson(tokens[kept], "treated", "correct", "stratum",
+                            confidence_level=self.confidence_level)
+        return Heterogeneity(label, outcome, by, pooled, by_stratum, check, bool(reverses))
+
+    def plot_forest(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm"):
+        """Forest plot of :meth:`effects` (matplotlib Figure)."""
+        return plot_forest(self.effects(outcome, adjust), xlabel=f"change in {outcome.replace('_', ' ')}")
+
+    def plot_attention(self, treatment: Any = None, index: int = 0):
+        """Attention maps of held-out sequence ``index`` under ``treatment`` (control if None)."""
+        from causalattn.lab.plots import plot_attention
+
+        fwd = None
+        if treatment is not None:
+            label = self._check_treatment(treatment)
+            fwd = self.interventions[label].hooks(self.model, self.reference, offset=index)
+        return plot_attention(self.model, _slice(self.data, index, index + 1), 0, fwd_hooks=fwd)

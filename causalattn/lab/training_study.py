@@ -1,0 +1,550 @@
+"""Training studies: freezing schedules as treatments, training seeds as units.
+
+A training study asks what a change to *how* a model is trained does to what it
+learns. The paper's Figure 3 question (Bietti et al., 2023) is one: does keeping
+``W2_O`` (or ``W2_K``, or ``W1_K``) at its random initialization until
+iteration 300 slow the formation of the induction head? Here each training seed
+is a unit, each arm is a freezing schedule (a tuple of
+:class:`~causalattn.lab.train.Freeze`; the empty schedule is the control), and
+the outcomes are read from each run's training history.
+
+Designs
+-------
+``"paired"`` (matched pairs): every seed is trained under every arm with the
+same initialization (``ModelConfig.init_seed = seed``) and the same stream of
+training batches (``TrainConfig.data_seed = seed``). The seed is the pair; the
+runs of one seed differ only by the treatment, so the per-seed difference
+removes the seed-to-seed variation of initialization and data.
+``"randomized"`` (completely randomized): the seeds are randomly split into
+arms of (nearly) equal size and each is trained under its arm only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from matplotlib.figure import Figure
+from scipy import stats
+from tqdm.auto import tqdm
+
+from causalattn._validation import check_choice, check_confidence_level, check_positive_int, check_rng
+from causalattn.estimate import Estimate, EstimateTable
+from causalattn.multiple_testing import adjust_pvalues
+from causalattn.neyman import neyman
+from causalattn.plots import plot_forest
+from causalattn.randomization import frt
+from causalattn.lab.model import ModelConfig, build_model
+from causalattn.lab.task import TaskConfig
+from causalattn.lab.train import Freeze, TrainConfig, _resolve_freeze, train
+
+__all__ = ["PROBES", "TrainingStudy", "training_study"]
+
+#: Probe columns of the training history that can serve as outcomes.
+PROBES = ("w1k_recall", "w1k_recall_t64", "w2k_recall", "w2o_recall", "wf_kl")
+
+_FINGERPRINT = "study.json"
+
+
+def _slug(label: str) -> str:
+    """A file-name-safe version of an arm label."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
+
+
+def _unit_name(seed: int, label: str) -> str:
+    return f"seed{seed}__{_slug(label)}"
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to a temporary file, then rename it over ``path`` (never a half-written file)."""
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[Freeze, ...]], str]:
+    if not isinstance(arms, Mapping) or len(arms) < 2:
+        raise ValueError(
+            f"`arms` must map at least two labels to freezing schedules (the control's is empty), got {arms!r}"
+        )
+    clean: dict[str, tuple[Freeze, ...]] = {}
+    for label, schedule in arms.items():
+        if not isinstance(label, str) or not label:
+            raise TypeError(f"`arms` labels must be non-empty strings, got {label!r}")
+        schedule = (schedule,) if isinstance(schedule, Freeze) else tuple(schedule)
+        for item in schedule:
+            if not isinstance(item, Freeze):
+                raise TypeError(f"`arms`: the schedule of {label!r} must hold Freeze values, got {item!r}")
+        clean[label] = schedule
+    controls = [label for label, schedule in clean.items() if not schedule]
+    if len(controls) != 1:
+        raise ValueError(f"`arms` must have exactly one empty schedule (the control), found {len(controls)}: {controls}")
+    slugs = [_slug(label) for label in clean]
+    if len(set(slugs)) < len(slugs):
+        raise ValueError(f"`arms` labels must stay distinct as file names, got {list(clean)} -> {slugs}")
+    model = build_model(model_config)
+    for label, schedule in clean.items():
+        try:
+            _resolve_freeze(model, schedule)
+        except ValueError as exc:
+            raise ValueError(f"`arms`: arm {label!r}: {exc}") from None
+    return clean, controls[0]
+
+
+def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
+    if isinstance(seeds, (str, numbers.Number)) or not isinstance(seeds, Sequence):
+        raise TypeError(f"`seeds` must be a sequence of integers, got {seeds!r}")
+    seeds = tuple(check_positive_int("seeds", s, minimum=0) for s in seeds)
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f"`seeds` must be distinct, got {list(seeds)}")
+    if design == "paired" and len(seeds) < 2:
+        raise ValueError(f"a study needs at least 2 units: `seeds` has {len(seeds)}")
+    if design == "randomized" and len(seeds) < 2 * n_arms:
+        raise ValueError(
+            f"a randomized study needs at least 2 units per arm: `seeds` has {len(seeds)} for {n_arms} arms"
+        )
+    return seeds
+
+
+def _training_study_iv(
+    model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir
+):
+    for name, value, cls in (
+        ("model_config", model_config, ModelConfig),
+        ("task_config", task_config, TaskConfig),
+        ("train_config", train_config, TrainConfig),
+    ):
+        if not isinstance(value, cls):
+            raise TypeError(f"`{name}` must be a {cls.__name__}, got {type(value).__name__}")
+    if train_config.freeze:
+        raise ValueError("`train_config.freeze` must be empty: give the freezing schedules as `arms`")
+    design = check_choice("design", design, ("paired", "randomized"))
+    arms, control = _check_arms(arms, model_config)
+    seeds = _check_seeds(seeds, design, len(arms))
+    n_iters = train_config.n_iters
+    if at_iterations is None:
+        at_iterations = (n_iters,)
+    elif isinstance(at_iterations, numbers.Integral):
+        at_iterations = (at_iterations,)
+    at_iterations = tuple(sorted({check_positive_int("at_iterations", t, minimum=0) for t in at_iterations}))
+    logged = [t for t in at_iterations if t <= n_iters and (t % train_config.log_every == 0 or t == n_iters)]
+    if not at_iterations or logged != list(at_iterations):
+        raise ValueError(
+            f"`at_iterations` must be logged iterations (multiples of log_every={train_config.log_every}, "
+            f"or n_iters={n_iters}), got {list(at_iterations)}"
+        )
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 < threshold <= 1:
+        raise ValueError(f"`threshold` must be an accuracy in (0, 1], got {threshold!r}")
+    probes = (probes,) if isinstance(probes, str) else tuple(probes)
+    for probe in probes:
+        check_choice("probes", probe, PROBES)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"`n_jobs` must be a non-zero integer (-1: all cores), got {n_jobs!r}")
+    out_dir = None if out_dir is None else Path(out_dir)
+    return arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir
+
+
+def _fingerprint(model_config, task_config, train_config, arms) -> dict:
+    """What determines the result of a (seed, arm) run, apart from the seed: stored as ``study.json``."""
+    model = asdict(model_config)
+    del model["init_seed"]
+    training = asdict(train_config)
+    for per_unit in ("data_seed", "freeze", "checkpoint_every"):
+        training.pop(per_unit, None)
+    fingerprint = {
+        "study": "training_study",
+        "model_config": model,
+        "task_config": asdict(task_config),
+        "train_config": training,
+        "arms": {label: [asdict(item) for item in schedule] for label, schedule in arms.items()},
+    }
+    return json.loads(json.dumps(fingerprint))
+
+
+def _prepare_out_dir(out_dir: Path, fingerprint: dict) -> None:
+    path = out_dir / _FINGERPRINT
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored != fingerprint:
+            differ = sorted(k for k in fingerprint.keys() | stored.keys() if stored.get(k) != fingerprint.get(k))
+            raise ValueError(
+                f"`out_dir` {str(out_dir)!r} holds a study with a different configuration (differs in {differ}); "
+                "use another folder, or delete it to start over"
+            )
+        return
+    (out_dir / "units").mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(path, fingerprint)
+
+
+def _train_unit(model_config, task_config, train_config, seed, label, schedule, out_dir) -> dict:
+    """Train one (seed, arm) run; save its record to ``out_dir/units`` if given; return the record."""
+    name = _unit_name(seed, label)
+    result = train(
+        replace(model_config, init_seed=seed),
+        task_config,
+        replace(train_config, data_seed=seed, freeze=schedule),
+        checkpoint_dir=None if out_dir is None else out_dir / "checkpoints" / name,
+        progress=False,
+    )
+    history = result.history
+    record = {
+        "seed": seed,
+        "arm": label,
+        "schedule": [item.label for item in schedule],
+        "history": {column: history[column].tolist() for column in history.columns},
+    }
+    if out_dir is not None:
+        _write_json_atomic(out_dir / "units" / f"{name}.json", record)
+    return record
+
+
+def _assign(seeds, labels, design, rng) -> list[tuple[int, str]]:
+    """The (seed, arm) runs: all pairs (paired) or a complete randomization of seeds to arms."""
+    if design == "paired":
+        return [(seed, label) for seed in seeds for label in labels]
+    arm_of = np.resize(np.arange(len(labels)), len(seeds))  # sizes differ by at most one
+    check_rng(rng).shuffle(arm_of)
+    return [(seed, labels[a]) for seed, a in zip(seeds, arm_of)]
+
+
+def _unit_outcomes(history: pd.DataFrame, at_iterations, threshold, probes, n_iters) -> dict[str, Any]:
+    logged = history.set_index("iteration")
+    out: dict[str, Any] = {}
+    for t in at_iterations:
+        out[f"in_context_accuracy_at_{t}"] = float(logged.at[t, "in_context_accuracy"])
+        for probe in probes:
+            out[f"{probe}_at_{t}"] = float(logged.at[t, probe])
+    reached = history.loc[history["in_context_accuracy"] >= threshold, "iteration"]
+    out[f"iterations_to_{threshold:g}"] = int(reached.iloc[0]) if len(reached) else int(n_iters)
+    out[f"iterations_to_{threshold:g}_censored"] = not len(reached)
+    return out
+
+
+def training_study(
+    model_config: ModelConfig,
+    task_config: TaskConfig,
+    train_config: TrainConfig,
+    arms: Mapping[str, Sequence[Freeze]],
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    design: str = "paired",
+    at_iterations: int | Sequence[int] | None = None,
+    threshold: float = 0.9,
+    probes: Sequence[str] = (),
+    rng: int | np.random.Generator | None = 0,
+    out_dir: str | os.PathLike | None = None,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> TrainingStudy:
+    r"""Train under each freezing schedule across seeds; the seeds are the units of a causal study.
+
+    Run ``(s, a)`` trains ``model_config`` with ``init_seed = s`` on ``task_config``
+    with ``train_config`` (``data_seed = s``, ``freeze = arms[a]``). In the
+    ``"paired"`` design every seed runs under every arm (matched pairs, the seed
+    is the pair); in the ``"randomized"`` design the seeds are split at random
+    into arms of sizes differing by at most one (a completely randomized
+    experiment) and each seed runs once.
+
+    Outcomes of a run, read from its training history (held-out in-context
+    accuracy, logged every ``train_config.log_every`` iterations):
+
+    - ``in_context_accuracy_at_{t}`` for each ``t`` in ``at_iterations``;
+    - ``iterations_to_{threshold}``: the first logged iteration with in-context
+      accuracy :math:`\ge` ``threshold`` (so its resolution is ``log_every``).
+      A run that never reaches it is *censored*: its value is ``n_iters`` and
+      the column ``iterations_to_{threshold}_censored`` is True. The effect on
+      this outcome is then the effect on :math:`\min(T, n_{iters})`, a lower
+      bound on the slowdown when the treated runs are the censored ones; the
+      number of censored runs is reported with each effect;
+    - ``{probe}_at_{t}`` for each probe in ``probes`` (the memory recall probes
+      of eq. 9-10 of the paper) and each ``t``.
+
+    Parameters
+    ----------
+    model_config, task_config, train_config : ModelConfig, TaskConfig, TrainConfig
+        The common configuration; ``train_config.freeze`` must be empty.
+    arms : mapping of str to tuple of Freeze
+        Label -> freezing schedule; exactly one schedule is empty (the control),
+        e.g. ``{"control": (), "freeze:W2_O:until300": (Freeze("W2_O", 300),)}``.
+    seeds : sequence of int
+        The units. Paired: at least 2; randomized: at least 2 per arm.
+    design : {"paired", "randomized"}
+    at_iterations : int or sequence of int, optional
+        Logged iterations at which accuracy and probes are outcomes; default the last.
+    threshold : float
+        In-context accuracy defining the time-to-threshold outcome.
+    probes : sequence of str
+        Probe columns (of :data:`PROBES`) to use as outcomes.
+    rng : int, Generator or None
+        Seeds the randomized assignment (ignored for ``"paired"``).
+    out_dir : path, optional
+        Each finished run is written to ``out_dir/units/seed{s}__{arm}.json``
+        (history included, atomic write) as soon as it ends, and unfinished runs
+        checkpoint under ``out_dir/checkpoints``. Calling again with the same
+        folder skips the finished runs and resumes the others; more seeds may
+        be added. ``out_dir/study.json`` records the configuration; a folder
+        from a different configuration is a ValueError.
+    n_jobs : int
+        Parallel runs (joblib; -1 for all cores). Results do not depend on it
+        up to floating-point summation order across thread counts.
+    progress : bool
+        Show a progress bar over the runs.
+
+    Returns
+    -------
+    TrainingStudy
+        ``.units`` (one row per run), ``.histories``, ``.effects(outcome)``.
+
+    References
+    ----------
+    A. Bietti, V. Cabannes, D. Bouchacourt, H. Jegou and L. Bottou, "Birth of a
+    Transformer: A Memory Viewpoint", NeurIPS 2023 (arXiv 2306.00802), Figure 3.
+    P. Ding, *A First Course in Causal Inference* (2024), ch. 4 (completely
+    randomized experiments) and ch. 7 (matched-pairs experiments).
+
+    Examples
+    --------
+    >>> arms = {"control": (), "freeze:W2_O:until300": (Freeze("W2_O", until=300),)}
+    >>> study = training_study(ModelConfig(), TaskConfig(), TrainConfig(n_iters=600), arms,
+    ...                        seeds=range(5), at_iterations=(300, 600))  # doctest: +SKIP
+    >>> print(study.effects("in_context_accuracy_at_300").summary())  # doctest: +SKIP
+    """
+    arms, control, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir = _training_study_iv(
+        model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs,
+        out_dir,
+    )
+    runs = _assign(seeds, list(arms), design, rng)
+    records: dict[tuple[int, str], dict] = {}
+    if out_dir is not None:
+        _prepare_out_dir(out_dir, _fingerprint(model_config, task_config, train_config, arms))
+        for seed, label in runs:
+            path = out_dir / "units" / f"{_unit_name(seed, label)}.json"
+            if path.exists():
+                records[seed, label] = json.loads(path.read_text())
+    todo = [run for run in runs if run not in records]
+    jobs = (
+        delayed(_train_unit)(model_config, task_config, train_config, seed, label, arms[label], out_dir)
+        for seed, label in todo
+    )
+    with tqdm(total=len(runs), initial=len(runs) - len(todo), desc="training study", unit="run",
+              disable=not progress) as bar:
+        for record in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+            records[record["seed"], record["arm"]] = record
+            bar.update()
+
+    histories, rows = [], []
+    for seed, label in runs:
+        history = pd.DataFrame(records[seed, label]["history"])
+        rows.append({"seed": seed, "arm": label,
+                     **_unit_outcomes(history, at_iterations, threshold, probes, train_config.n_iters)})
+        histories.append(history.assign(seed=seed, arm=label))
+    histories = pd.concat(histories, ignore_index=True)
+    histories = histories[["seed", "arm", *[c for c in histories.columns if c not in ("seed", "arm")]]]
+    outcomes = tuple(c for c in rows[0] if c not in ("seed", "arm") and not c.endswith("_censored"))
+    return TrainingStudy(
+        units=pd.DataFrame(rows), histories=histories, arms=arms, control=control, design=design,
+        outcomes=outcomes, threshold=threshold, n_iters=train_config.n_iters,
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class TrainingStudy:
+    """The result of :func:`training_study`.
+
+    Attributes
+    ----------
+    units : DataFrame
+        One row per run: ``seed``, ``arm`` and one column per outcome (plus the
+        censoring flag of the time-to-threshold outcome).
+    histories : DataFrame
+        The training histories of all runs, long format with ``seed`` and ``arm``.
+    arms : mapping of str to tuple of Freeze
+        The freezing schedules by label.
+    control : str
+        Label of the control arm (empty schedule).
+    design : str
+        ``"paired"`` or ``"randomized"``.
+    outcomes : tuple of str
+        The outcome columns of ``units``.
+    threshold : float
+        Accuracy of the time-to-threshold outcome.
+    n_iters : int
+        Training iterations per run (the censoring time).
+    """
+
+    units: pd.DataFrame
+    histories: pd.DataFrame
+    arms: Mapping[str, tuple[Freeze, ...]]
+    control: str
+    design: str
+    outcomes: tuple[str, ...]
+    threshold: float
+    n_iters: int
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainingStudy({self.design}: {self.units['seed'].nunique()} seeds, arms {list(self.arms)}, "
+            f"{len(self.units)} runs)"
+        )
+
+    @property
+    def treatments(self) -> tuple[str, ...]:
+        """The labels of the arms other than the control."""
+        return tuple(label for label in self.arms if label != self.control)
+
+    def effects(
+        self,
+        outcome: str | Sequence[str] | None = None,
+        *,
+        adjust: str | None = "holm",
+        confidence_level: float = 0.95,
+        n_resamples: int = 10_000,
+        rng: int | np.random.Generator | None = 0,
+    ) -> EstimateTable:
+        r"""The effect of each freezing schedule against the control, one row per (treatment, outcome).
+
+        Paired design: with :math:`D_s = Y_s(a) - Y_s(\text{control})` over the
+        :math:`n` seeds, the estimate is :math:`\bar D`, its standard error
+        :math:`s_D/\sqrt n` and the interval :math:`\bar D \pm z_{1-\alpha/2}\,
+        s_D/\sqrt n` (:func:`causalattn.neyman` with ``pairs``); the p-value is the
+        sign-flip Fisher randomization test (:func:`causalattn.frt`,
+        ``design="mpe"``; exact when :math:`2^n \le` ``n_resamples``).
+        Randomized design: Neyman's difference in means with the conservative
+        variance :math:`s_1^2/n_1 + s_0^2/n_0`, and the label-permutation FRT
+        (``design="cre"``). Over repeated studies the interval covers the average
+        effect over seeds with probability about ``confidence_level``; with a few
+        seeds the normal approximation is rough, and the exact FRT cannot go below
+        :math:`2/2^n` (paired, two-sided).
+
+        Parameters
+        ----------
+        outcome : str or sequence of str, optional
+            Outcome column(s) of :attr:`units`; default all of :attr:`outcomes`.
+        adjust : {"holm", "bh"} or None
+            Multiple-testing adjustment of the FRT p-values across treatments,
+            within each outcome (:func:`causalattn.adjust_pvalues`).
+        confidence_level : float
+        n_resamples : int
+            Monte Carlo draws of the FRT when exact enumeration is larger.
+        rng : int, Generator or None
+            Seeds the Monte Carlo FRT.
+
+        Returns
+        -------
+        EstimateTable
+            Estimand = treatment label; details ``treatment``, ``outcome``,
+            ``pvalue_adjusted``, ``pvalue_neyman`` (normal approximation),
+            ``mean_treated``, ``mean_control`` and, for the time-to-threshold
+            outcome, ``n_censored``.
+
+        References
+        ----------
+        P. Ding, *A First Course in Causal Inference* (2024), ch. 3 (FRT), 4
+        (Neyman) and 7 (matched pairs).
+        """
+        outcomes = self.outcomes if outcome is None else (outcome,) if isinstance(outcome, str) else tuple(outcome)
+        for name in outcomes:
+            check_choice("outcome", name, self.outcomes)
+        if adjust is not None:
+            adjust = check_choice("adjust", adjust, ("holm", "bh"))
+        confidence_level = check_confidence_level(confidence_level)
+        n_resamples = check_positive_int("n_resamples", n_resamples)
+        rng = check_rng(rng)
+        estimates: list[Estimate] = []
+        for name in outcomes:
+            table = EstimateTable(
+                [self._effect(label, name, confidence_level, n_resamples, rng) for label in self.treatments]
+            )
+            estimates.extend(adjust_pvalues(table, method=adjust) if adjust else table)
+        n_seeds = self.units["seed"].nunique()
+        return EstimateTable(
+            estimates, title=f"Training study ({self.design}, {n_seeds} seeds): effect of freezing vs {self.control!r}"
+        )
+
+    def _effect(self, label, outcome, confidence_level, n_resamples, rng) -> Estimate:
+        units = self.units[self.units["arm"].isin([self.control, label])].sort_values(["seed", "arm"])
+        y = units[outcome].to_numpy(dtype=float)
+        treated = (units["arm"] == label).to_numpy(dtype=int)
+        if self.design == "paired":
+            pairs = {"pairs": units["seed"].to_numpy()}
+            frt_design = "mpe"
+        else:
+            pairs, frt_design = {}, "cre"
+        est = neyman(y, treated, confidence_level=confidence_level, **pairs)
+        test = frt(y, treated, design=frt_design, n_resamples=n_resamples, rng=rng, **pairs)
+        details = {
+            "treatment": label,
+            "outcome": outcome,
+            "design": self.design,
+            "pvalue_neyman": est.pvalue,
+            "frt_exact": bool(test.details["exact"]),
+            "mean_treated": float(y[treated == 1].mean()),
+            "mean_control": float(y[treated == 0].mean()),
+        }
+        censored = f"{outcome}_censored"
+        if censored in units:
+            details["n_censored"] = int(units[censored].sum())
+        return replace(
+            est, estimand=label, pvalue=test.pvalue, method=f"{est.method}; {test.method}",
+            details={**est.details, **details},
+        )
+
+    def plot_curves(self, metric: str = "in_context_accuracy", *, confidence_level: float = 0.95) -> Figure:
+        r"""Mean training curve of each arm across seeds with a pointwise band.
+
+        The band is :math:`\bar y_t \pm z_{1-\alpha/2}\, s_t / \sqrt n` over the
+        :math:`n` seeds of the arm at logged iteration :math:`t`. For the paired
+        design a second panel shows the per-seed difference from the control,
+        with the same pointwise band: where it excludes zero, the treatment
+        changed the curve at that iteration (pointwise, not simultaneously).
+        Dotted vertical lines mark the iterations where a freeze ends.
+        """
+        if metric not in self.histories.columns or metric in ("seed", "arm", "iteration"):
+            names = [c for c in self.histories.columns if c not in ("seed", "arm", "iteration")]
+            raise ValueError(f"`metric` must be a history column, one of {names}, got {metric!r}")
+        z = stats.norm.ppf(0.5 + check_confidence_level(confidence_level) / 2)
+        curves = {
+            label: self.histories[self.histories["arm"] == label].pivot(index="iteration", columns="seed",
+                                                                         values=metric)
+            for label in self.arms
+        }
+        paired = self.design == "paired"
+        fig = Figure(figsize=(11, 4) if paired else (6, 4), layout="constrained")
+        axes = fig.subplots(1, 2 if paired else 1, squeeze=False)[0]
+
+        def band(ax, frame, label, color):
+            mean = frame.mean(axis=1)
+            half = z * frame.std(axis=1, ddof=1) / math.sqrt(frame.shape[1])
+            ax.plot(frame.index, mean, color=color, label=label)
+            ax.fill_between(frame.index, mean - half, mean + half, color=color, alpha=0.2, linewidth=0)
+
+        colors = {label: f"C{i}" for i, label in enumerate(self.arms)}
+        for label, frame in curves.items():
+            band(axes[0], frame, f"{label} (n={frame.shape[1]})", colors[label])
+        axes[0].set(xlabel="iteration", ylabel=metric, title=f"{metric}: mean over seeds, {confidence_level:.0%} band")
+        if paired:
+            for label in self.treatments:
+                band(axes[1], curves[label] - curves[self.control], label, colors[label])
+            axes[1].axhline(0, color="grey", linewidth=0.8)
+            axes[1].set(xlabel="iteration", ylabel=f"difference in {metric}",
+                        title=f"paired difference from {self.control!r}")
+        untils = {item.until for schedule in self.arms.values() for item in schedule if item.until is not None}
+        for ax in axes:
+            for until in sorted(untils):
+                ax.axvline(until, color="grey", linestyle=":", linewidth=1)
+            ax.legend(fontsize="small")
+        return fig
+
+    def plot_forest(self, outcome: str | Sequence[str] | None = None, **effects_kwargs) -> Figure:
+        """Forest plot (:func:`causalattn.plot_forest`) of :meth:`effects` for ``outcome``."""
+        return plot_forest(self.effects(outcome, **effects_kwargs))

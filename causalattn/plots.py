@@ -1,0 +1,65 @@
+"""Plots of estimates (statistics half, matplotlib only): the forest plot of an effects table."""
+
+from __future__ import annotations
+
+import math
+
+from matplotlib.figure import Figure
+
+from causalattn.estimate import EstimateTable
+
+__all__ = ["plot_forest"]
+
+
+def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str = "effect") -> Figure:
+    """A forest plot: one row per estimate, its point estimate and confidence interval.
+
+    A vertical line marks each estimate's null value (0 for differences, 1 for
+    ratios, drawn on a log axis). Rows are labelled with ``details["treatment"]``
+    (or the estimand) and ``details["outcome"]`` when present; the right margin
+    shows the raw and, if present, the adjusted p-value.
+
+    Parameters
+    ----------
+    table : EstimateTable
+        The estimates, e.g. ``study.effects()``.
+    title : str, optional
+        Figure title (default: the table's title).
+    xlabel : str
+        Label of the horizontal axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not isinstance(table, EstimateTable):
+        raise TypeError(f"`table` must be an EstimateTable, got {type(table).__name__}")
+    if len(table) == 0:
+        raise ValueError("`table` is empty: nothing to plot")
+    nulls = {e.null_value for e in table}
+    log_scale = nulls == {1.0}
+    fig = Figure(figsize=(7.5, 1.2 + 0.42 * len(table)), layout="constrained")
+    ax = fig.add_subplot()
+    ys = list(range(len(table)))[::-1]
+    for y, e in zip(ys, table):
+        low, high = e.confidence_interval
+        finite = [v for v in (low, high) if math.isfinite(v) and (v > 0 or not log_scale)]
+        ax.plot([low if low in finite else e.estimate, high if high in finite else e.estimate], [y, y],
+                color="C0", lw=2)
+        ax.plot([e.estimate], [y], "o", color="C0" if e.pvalue is None or e.pvalue >= 0.05 else "C3", ms=6)
+        text = "" if e.pvalue is None else f"p={e.pvalue:.2g}"
+        if e.details.get("pvalue_adjusted") is not None:
+            text += f"  adj={e.details['pvalue_adjusted']:.2g}"
+        ax.annotate(text, xy=(1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=8)
+    for null in nulls:
+        ax.axvline(null, color="grey", ls="--", lw=1)
+    if log_scale:
+        ax.set_xscale("log")
+    labels = [" ".join(str(x) for x in (e.details.get("treatment", e.estimand), e.details.get("outcome")) if x)
+              for e in table]
+    ax.set_yticks(ys, labels)
+    ax.set_ylim(-0.7, len(table) - 0.3)
+    levels = sorted({e.confidence_level for e in table})
+    ax.set_xlabel(f"{xlabel} ({', '.join(f'{lv:.0%}' for lv in levels)} CI)")
+    ax.set_title(title if title is not None else table.title)
+    return fig

@@ -1,0 +1,232 @@
+"""Training studies: freezing schedules as treatments, training seeds as units (tiny configs)."""
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+import causalattn.lab.training_study as ts
+from causalattn import effects_frame
+from causalattn.lab.model import ModelConfig
+from causalattn.lab.task import TaskConfig
+from causalattn.lab.train import Freeze, TrainConfig, train
+from causalattn.lab.training_study import TrainingStudy, training_study
+
+MODEL = ModelConfig(d_model=32, max_seq_len=32)
+TASK = TaskConfig(seq_len=32)
+TRAIN = TrainConfig(n_iters=20, log_every=5, batch_size=16, eval_sequences=32, checkpoint_every=10)
+FROZEN = Freeze("W2_O", until=10)
+ARMS = {"control": (), FROZEN.label: (FROZEN,)}
+OPTIONS = dict(at_iterations=(10, 20), threshold=0.3, probes=("w2o_recall",), progress=False)
+
+
+@pytest.fixture(scope="module")
+def paired():
+    return training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), **OPTIONS)
+
+
+def test_paired_units_and_histories(paired):
+    assert isinstance(paired, TrainingStudy)
+    assert len(paired.units) == 6 and set(paired.units["arm"]) == set(ARMS)
+    assert paired.outcomes == ("in_context_accuracy_at_10", "in_context_accuracy_at_20", "w2o_recall_at_10",
+                               "w2o_recall_at_20", "iterations_to_0.3")
+    # the control run of seed 1 is exactly the run trained directly with init_seed = data_seed = 1
+    direct = train(ModelConfig(d_model=32, max_seq_len=32, init_seed=1), TASK, TrainConfig(
+        n_iters=20, log_every=5, batch_size=16, eval_sequences=32, checkpoint_every=10, data_seed=1),
+        progress=False).history
+    control = paired.histories.query("seed == 1 and arm == 'control'").drop(columns=["seed", "arm"])
+    pd.testing.assert_frame_equal(control.reset_index(drop=True), direct)
+    # pairing: both arms of a seed start from the same initialization (same row at iteration 0)
+    start = paired.histories.query("seed == 1 and iteration == 0").drop(columns=["arm", "loss"])
+    assert start.iloc[0].equals(start.iloc[1])
+    # the freeze changes the run after the first update
+    after = paired.histories.query("seed == 1 and iteration == 5")["w2o_recall"]
+    assert after.iloc[0] != after.iloc[1]
+
+
+def test_paired_study_is_reproducible(paired):
+    again = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(1, 0, 2), **OPTIONS)
+    pd.testing.assert_frame_equal(
+        again.histories.sort_values(["seed", "arm", "iteration"]).reset_index(drop=True),
+        paired.histories.sort_values(["seed", "arm", "iteration"]).reset_index(drop=True),
+    )
+
+
+def test_outcomes_read_from_history(paired):
+    for _, unit in paired.units.iterrows():
+        h = paired.histories.query(f"seed == {unit['seed']} and arm == {unit['arm']!r}").set_index("iteration")
+        assert unit["in_context_accuracy_at_10"] == h.at[10, "in_context_accuracy"]
+        assert unit["w2o_recall_at_20"] == h.at[20, "w2o_recall"]
+        reached = [t for t, acc in h["in_context_accuracy"].items() if acc >= 0.3]
+        assert unit["iterations_to_0.3"] == (reached[0] if reached else 20)
+        assert unit["iterations_to_0.3_censored"] == (not reached)
+
+
+def test_time_to_threshold_is_censored_at_n_iters(paired):
+    h = paired.histories.query("seed == 0 and arm == 'control'").reset_index(drop=True)
+    out = ts._unit_outcomes(h, (20,), 1.0, (), 20)
+    assert h["in_context_accuracy"].max() < 1.0  # a tiny run never reaches perfect accuracy
+    assert out["iterations_to_1"] == 20 and out["iterations_to_1_censored"] is True
+
+
+def _exact_sign_flip_p(d):
+    """Two-sided exact sign-flip p-value of the mean difference, by enumerating all 2^n sign vectors."""
+    observed = abs(np.mean(d))
+    flips = [abs(np.mean(np.array(s) * d)) for s in itertools.product((-1, 1), repeat=len(d))]
+    return np.mean([f >= observed - 1e-12 for f in flips])
+
+
+def test_paired_effects_match_hand_computation(paired):
+    table = paired.effects("in_context_accuracy_at_20")
+    (est,) = table
+    wide = paired.units.pivot(index="seed", columns="arm", values="in_context_accuracy_at_20")
+    d = (wide[FROZEN.label] - wide["control"]).to_numpy()
+    assert est.estimand == FROZEN.label
+    assert est.estimate == pytest.approx(d.mean())
+    assert est.standard_error == pytest.approx(d.std(ddof=1) / math.sqrt(3))
+    half = 1.959963984540054 * d.std(ddof=1) / math.sqrt(3)
+    assert est.confidence_interval == pytest.approx((d.mean() - half, d.mean() + half))
+    assert est.pvalue == pytest.approx(_exact_sign_flip_p(d))
+    assert est.details["treatment"] == FROZEN.label and est.details["outcome"] == "in_context_accuracy_at_20"
+    assert est.details["pvalue_adjusted"] == pytest.approx(est.pvalue)  # one treatment: Holm changes nothing
+    assert est.details["mean_control"] == pytest.approx(wide["control"].mean())
+    frame = effects_frame(paired.effects())
+    assert list(frame["outcome"]) == list(paired.outcomes)
+    assert paired.effects("iterations_to_0.3")[0].details["n_censored"] == int(
+        paired.units["iterations_to_0.3_censored"].sum())
+
+
+def test_holm_across_treatments():
+    arms = {**ARMS, "freeze:W2_K:until10": (Freeze("W2_K", until=10),)}
+    study = training_study(MODEL, TASK, TRAIN, arms, seeds=(0, 1), **OPTIONS)
+    table = study.effects("in_context_accuracy_at_10", adjust="bh")
+    assert [e.details["treatment"] for e in table] == list(arms)[1:]
+    p = sorted(e.pvalue for e in table)
+    adjusted = sorted(e.details["pvalue_adjusted"] for e in table)
+    assert adjusted == pytest.approx([min(1, 2 * p[0], p[1]), p[1]])  # BH with two tests, by hand
+
+
+def test_randomized_design():
+    seeds = (3, 4, 5, 6, 7)
+    study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=seeds, design="randomized", rng=1, **OPTIONS)
+    assert sorted(study.units["seed"]) == list(seeds)  # each seed runs once
+    assert sorted(study.units["arm"].value_counts()) == [2, 3]  # complete randomization, balanced
+    again = ts._assign(seeds, list(ARMS), "randomized", 1)
+    assert again == list(zip(study.units["seed"], study.units["arm"]))
+    (est,) = study.effects("in_context_accuracy_at_20")
+    y1 = study.units.loc[study.units["arm"] == FROZEN.label, "in_context_accuracy_at_20"]
+    y0 = study.units.loc[study.units["arm"] == "control", "in_context_accuracy_at_20"]
+    assert est.estimate == pytest.approx(y1.mean() - y0.mean())
+    assert est.standard_error == pytest.approx(math.sqrt(y1.var() / len(y1) + y0.var() / len(y0)))
+    # exact label-permutation p-value over the C(5, n1) assignments
+    y = study.units["in_context_accuracy_at_20"].to_numpy()
+    observed = y1.mean() - y0.mean()
+    null = np.array([y[list(c)].mean() - np.delete(y, list(c)).mean()
+                     for c in itertools.combinations(range(5), len(y1))])
+    one_sided = min(np.mean(null >= observed - 1e-12), np.mean(null <= observed + 1e-12))
+    assert est.pvalue == pytest.approx(min(1.0, 2 * one_sided))  # two-sided: twice the smaller tail
+
+
+def test_resume_after_interruption_gives_the_same_table(paired, tmp_path, monkeypatch):
+    calls = []
+
+    def flaky_train(*args, **kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed mid-way, after three finished runs
+        calls.append(args[2].data_seed)
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(ts, "train", flaky_train)
+    with pytest.raises(KeyboardInterrupt):
+        training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
+    saved = sorted(p.name for p in (tmp_path / "units").glob("*.json"))
+    assert len(saved) == 3 and all(json.loads((tmp_path / "units" / n).read_text())["history"] for n in saved)
+    assert not list((tmp_path / "units").glob("*.tmp*"))
+
+    monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append(a[2].data_seed), train(*a, **k))[1])
+    resumed = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
+    assert len(calls) == 6  # the three finished runs were not redone
+    pd.testing.assert_frame_equal(resumed.units, paired.units)
+    pd.testing.assert_frame_equal(effects_frame(resumed.effects()), effects_frame(paired.effects()))
+    # a third call trains nothing
+    again = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
+    assert len(calls) == 6
+    pd.testing.assert_frame_equal(again.histories, paired.histories)
+
+
+def test_more_seeds_reuse_the_folder(tmp_path):
+    first = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
+    more = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
+    pd.testing.assert_frame_equal(more.units.iloc[:4], first.units)
+
+
+def test_folder_from_another_configuration(tmp_path):
+    training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
+    other = TrainConfig(n_iters=20, log_every=5, batch_size=16, eval_sequences=32, lr=0.5)
+    with pytest.raises(ValueError, match=r"`out_dir` .* different configuration .*train_config"):
+        training_study(MODEL, TASK, other, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
+    with pytest.raises(ValueError, match=r"`out_dir` .*arms"):
+        training_study(MODEL, TASK, TRAIN, {"control": (), "f": (Freeze("W2_K", 10),)}, seeds=(0, 1),
+                       out_dir=tmp_path, **OPTIONS)
+
+
+def test_parallel_runs_match_sequential(paired):
+    study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), n_jobs=2, **OPTIONS)
+    np.testing.assert_allclose(study.units["in_context_accuracy_at_20"],
+                               paired.units["in_context_accuracy_at_20"].iloc[:4], atol=1e-6)
+
+
+def test_plots(paired):
+    fig = paired.plot_curves()
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert isinstance(paired.plot_forest("in_context_accuracy_at_20"), Figure)
+    assert "3 seeds" in repr(paired)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(seeds=(0,)), ValueError, "at least 2 units: `seeds` has 1"),
+        (dict(seeds=(0, 1, 2), design="randomized"), ValueError, "at least 2 units per arm"),
+        (dict(seeds=(0, 0)), ValueError, "`seeds` must be distinct"),
+        (dict(seeds=3), TypeError, "`seeds` must be a sequence"),
+        (dict(seeds=(0, -1)), ValueError, "`seeds` must be an integer >= 0"),
+        (dict(design="crossover"), ValueError, "`design` must be one of"),
+        (dict(arms={"control": ()}), ValueError, "`arms` must map at least two"),
+        (dict(arms={"a": (FROZEN,), "b": (Freeze("W1_K"),)}), ValueError, "exactly one empty schedule"),
+        (dict(arms={"control": (), "c": ()}), ValueError, "exactly one empty schedule"),
+        (dict(arms={"control": (), "x": ("W2_O",)}), TypeError, "must hold Freeze values"),
+        (dict(arms={"control": (), 3: (FROZEN,)}), TypeError, "labels must be non-empty strings"),
+        (dict(arms={"control": (), "a:b": (FROZEN,), "a/b": (Freeze("W2_K"),)}), ValueError, "distinct as file"),
+        (dict(arms={"control": (), "x": (Freeze("W9_Z"),)}), ValueError, r"`arms`: arm 'x'.*W9_Z"),
+        (dict(train_config=TrainConfig(n_iters=20, freeze=(FROZEN,))), ValueError, "`train_config.freeze`"),
+        (dict(model_config=TASK), TypeError, "`model_config` must be a ModelConfig"),
+        (dict(at_iterations=(7,)), ValueError, "`at_iterations` must be logged iterations"),
+        (dict(at_iterations=(25,)), ValueError, "`at_iterations` must be logged iterations"),
+        (dict(threshold=1.5), ValueError, "`threshold` must be an accuracy"),
+        (dict(probes=("w3_recall",)), ValueError, "`probes` must be one of"),
+        (dict(n_jobs=0), ValueError, "`n_jobs` must be a non-zero integer"),
+    ],
+)
+def test_bad_input(kwargs, error, match):
+    args = dict(model_config=MODEL, task_config=TASK, train_config=TRAIN, arms=ARMS, seeds=(0, 1), progress=False)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        training_study(**args)
+
+
+def test_bad_effects_arguments(paired):
+    with pytest.raises(ValueError, match="`outcome` must be one of"):
+        paired.effects("loss")
+    with pytest.raises(ValueError, match="`adjust` must be one of"):
+        paired.effects(adjust="bonferroni")
+    with pytest.raises(ValueError, match="`confidence_level` must be in"):
+        paired.effects(confidence_level=95)
+    with pytest.raises(ValueError, match="`n_resamples` must be a positive integer"):
+        paired.effects(n_resamples=0)
+    with pytest.raises(ValueError, match="`metric` must be a history column"):
+        paired.plot_curves("seed")

@@ -1,0 +1,77 @@
+import math
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+import causalattn
+from causalattn import neyman
+
+
+@pytest.fixture(scope="module")
+def nsw():
+    return causalattn.datasets.load("lalonde_nsw")
+
+
+def test_nsw_difference_in_means_matches_issue_and_ols_hc2(nsw):
+    est = neyman(nsw["re78"], nsw["treat"])
+    assert est.estimate == pytest.approx(1794.3431, abs=1e-4)
+    assert est.standard_error == pytest.approx(670.9967, abs=1e-4)
+    fit = sm.OLS(nsw["re78"].to_numpy(float), sm.add_constant(nsw["treat"].to_numpy(float))).fit(cov_type="HC2")
+    assert est.estimate == pytest.approx(fit.params[1], rel=1e-10)
+    assert est.standard_error == pytest.approx(fit.bse[1], rel=1e-10)
+    z = 1.959963984540054
+    assert est.confidence_interval == pytest.approx((est.estimate - z * 670.9967296585892,
+                                                     est.estimate + z * 670.9967296585892))
+    assert est.method == "neyman" and est.n == 445 and est.details["n_treated"] == 185
+
+
+def test_stratified_estimator_is_hand_computed_weighted_sum(nsw):
+    y, z, s = nsw["re78"].to_numpy(float), nsw["treat"].to_numpy(), nsw["black"].to_numpy()
+    tau, var = 0.0, 0.0
+    for k in (0, 1):
+        yk, zk = y[s == k], z[s == k]
+        pi = len(yk) / len(y)
+        y1, y0 = yk[zk == 1], yk[zk == 0]
+        tau += pi * (y1.mean() - y0.mean())
+        var += pi**2 * (y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0))
+    est = neyman(y, z, strata=s, confidence_level=0.9)
+    assert est.estimate == pytest.approx(tau, rel=1e-12)
+    assert est.standard_error == pytest.approx(math.sqrt(var), rel=1e-10)
+    assert est.method == "neyman-stratified" and est.confidence_level == 0.9 and est.details["n_groups"] == 2
+
+
+def test_paired_estimator_uses_pair_differences_in_any_unit_order():
+    diffs = np.array([6.125, -8.375, 1, 2, 0.75, 2.875, 3.5, 5.125, 1.75, 3.625, 7, 3, 9.375, 7.5, -6])
+    control = np.arange(15.0)
+    y = np.concatenate([control + diffs, control])
+    z = np.r_[np.ones(15), np.zeros(15)]
+    pairs = np.r_[np.arange(15), np.arange(15)]
+    est = neyman(y, z, pairs=pairs)
+    assert est.estimate == pytest.approx(diffs.mean())
+    assert est.standard_error == pytest.approx(math.sqrt(diffs.var(ddof=1) / 15))
+    assert est.method == "neyman-paired" and est.details["n_groups"] == 15
+
+
+def test_bad_input():
+    y, z = [1.0, 2.0, 3.0, 4.0], [1, 1, 0, 0]
+    with pytest.raises(ValueError, match="`outcome` must be finite"):
+        neyman([1.0, np.nan, 3.0, 4.0], z)
+    with pytest.raises(ValueError, match="`treatment` must be binary"):
+        neyman(y, [1, 2, 0, 0])
+    with pytest.raises(ValueError, match="same length"):
+        neyman(y, [1, 0, 0])
+    with pytest.raises(ValueError, match="`treatment`: need at least 2 treated"):
+        neyman(y, [1, 0, 0, 0])
+    with pytest.raises(ValueError, match="`strata`: need at least 2 control unit.* in stratum 'b'"):
+        neyman(y * 2, [1, 1, 0, 0, 1, 1, 0, 1], strata=list("aaaabbbb"))
+    with pytest.raises(ValueError, match="`pairs`: every pair must hold exactly 2 units"):
+        neyman(y, z, pairs=[0, 0, 0, 1])
+    with pytest.raises(ValueError, match="`pairs`: need at least 1 control unit.* in pair 0"):
+        neyman(y, [1, 1, 0, 0], pairs=[0, 0, 1, 1])
+    with pytest.raises(ValueError, match="`pairs`: need at least 2 pairs"):
+        neyman(y[:2], [1, 0], pairs=[0, 0])
+    with pytest.raises(ValueError, match="`strata` or `pairs`, not both"):
+        neyman(y, z, strata=[0, 0, 1, 1], pairs=[0, 1, 0, 1])
+    with pytest.raises(ValueError, match="`confidence_level` must be in"):
+        neyman(y, z, confidence_level=1.5)

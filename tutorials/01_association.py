@@ -1,0 +1,118 @@
+"""Tutorial 1: measuring association in a 2x2 table (Ding 2024, ch. 1).
+
+Kidney stones (Charig et al. 1986): did open surgery (Z = 1) or percutaneous
+nephrolithotomy (PCNL, Z = 0) remove the stone (Y = 1) more often? We count the
+700 patients into a 2x2 table and measure the association three ways, each with
+the interval methods causalattn offers, then test independence.
+
+Run:  python tutorials/01_association.py [--out tutorials/output]
+"""
+
+from __future__ import annotations
+
+from _common import parse_args, save, section  # first: it selects the Agg backend
+
+import matplotlib.pyplot as plt
+from matplotlib import ticker
+
+from causalattn import EstimateTable, Table2x2, datasets
+
+
+def main() -> None:
+    out = parse_args(__doc__.splitlines()[0]).out
+
+    section("The data: one row per patient")
+    stones = datasets.load("kidney_stones")
+    print(datasets.describe("kidney_stones"))
+    print(stones.head())
+
+    section("The 2x2 table (rows Z, columns Y)")
+    table = Table2x2.from_data(stones, treatment="treatment", outcome="success")
+    print(table.to_frame())
+    print(f"\nrisk of success: open surgery p1 = {table.p1:.3f}, PCNL p0 = {table.p0:.3f}")
+
+    section("Three measures of association")
+    print(
+        "risk difference RD = p1 - p0: extra successes per patient treated by open surgery;\n"
+        "    0 means no association, it is on the scale of the outcome itself.\n"
+        "risk ratio RR = p1 / p0: how many times as likely success is; 1 means no association.\n"
+        "odds ratio OR = [p1/(1-p1)] / [p0/(1-p0)]: the ratio of odds; 1 means no association.\n"
+        "    Close to RR when the outcome is rare, here (success is common) it is farther from 1.\n"
+        "All three have the same sign (RD < 0 exactly when RR < 1 and OR < 1): they agree on the\n"
+        "direction and differ on the scale. Ratio intervals are computed on the log scale."
+    )
+    estimates = EstimateTable(
+        [
+            table.risk_difference(method="wald"),
+            table.risk_difference(method="newcombe"),
+            table.risk_ratio(method="katz"),
+            table.odds_ratio(method="woolf"),
+            table.odds_ratio(method="exact"),
+        ],
+        title="Kidney stones, all patients: open surgery vs PCNL",
+    )
+    print(estimates.summary())
+    print(
+        "\nwald: estimate +- 1.96 SE. newcombe: combines the Wilson score intervals of p1 and p0, better\n"
+        "coverage in small samples or near 0 and 1. katz / woolf: Wald intervals for log RR / log OR,\n"
+        "exponentiated. exact-conditional: the conditional MLE of the OR and an exact interval given the\n"
+        "table's margins (no large-sample approximation). A 95% interval is a range of values of the\n"
+        "population measure compatible with the data: it is not 95% probability that it lies inside."
+    )
+
+    section("Tests of independence (p1 = p0, equivalently RR = 1, OR = 1)")
+    tests = EstimateTable(
+        [table.chi2_test(), table.chi2_test(correction=True), table.fisher_exact()],
+        title="Is the treatment associated with success?",
+    )
+    print(tests.summary())
+    chi2, yates = tests[0].details["statistic"], tests[1].details["statistic"]
+    print(
+        f"\nPearson's X^2 = {chi2:.3f} (with Yates' continuity correction {yates:.3f}), 1 degree of freedom,\n"
+        "compares the counts to those expected under independence; Fisher's exact test conditions on the\n"
+        "margins and needs no large sample. Neither rejects at 5%: a difference of "
+        f"{abs(table.p1 - table.p0):.1%} in success\nrates is within what chance alone produces "
+        f"with {table.n1} and {table.n0} patients per arm."
+    )
+
+    section("Association is not causation")
+    print(
+        "Doctors chose the treatment: open surgery went mostly to large stones, which are harder to remove.\n"
+        "Tutorial 02 splits the table by stone size and finds the opposite association in each stratum."
+    )
+
+    # ------------------------------------------------------------------------------------------------------
+    # >>> PLACE FOR DING 1.2.1: correlation and simple vs multiple regression coefficients as association
+    # >>> measures, with the sign flip shown on data. Written by the regression helper (causalattn.regression).
+    # ------------------------------------------------------------------------------------------------------
+
+    print()
+    save(plot_measures(table, estimates), out / "01_association_measures.png")
+
+
+def plot_measures(table: Table2x2, estimates: EstimateTable) -> plt.Figure:
+    """Risks by arm, then each measure with its intervals by method (null value dashed)."""
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
+    axes[0].bar(["PCNL (Z=0)", "open (Z=1)"], [table.p0, table.p1], color=["tab:gray", "tab:blue"])
+    axes[0].set_ylim(0, 1)
+    axes[0].set_title("risk of success")
+    for ax, estimand in zip(axes[1:], ["risk difference", "risk ratio", "odds ratio"]):
+        rows = [e for e in estimates if e.estimand == estimand]
+        for i, e in enumerate(rows):
+            low, high = e.confidence_interval
+            ax.errorbar(e.estimate, i, xerr=[[e.estimate - low], [high - e.estimate]], fmt="o", capsize=4)
+        ax.axvline(rows[0].null_value, color="k", linestyle="--", linewidth=1)
+        ax.set_yticks(range(len(rows)), [e.method for e in rows])
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_title(f"{estimand} (95% CI)")
+        if estimand != "risk difference":
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+            ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    fig.tight_layout()
+    return fig
+
+
+if __name__ == "__main__":
+    main()
