@@ -99,9 +99,12 @@ class Estimate:
 
     def __repr__(self) -> str:
         ci = self.confidence_interval
+        interval = (
+            "no CI" if math.isnan(self.confidence_level)
+            else f"{self.confidence_level:.0%} CI [{_fmt(ci.low)}, {_fmt(ci.high)}]"
+        )
         return (
-            f"Estimate({self.estimand} = {_fmt(self.estimate)}, SE {_fmt(self.standard_error)}, "
-            f"{self.confidence_level:.0%} CI [{_fmt(ci.low)}, {_fmt(ci.high)}], "
+            f"Estimate({self.estimand} = {_fmt(self.estimate)}, SE {_fmt(self.standard_error)}, {interval}, "
             f"p = {_fmt_p(self.pvalue)}; method={self.method}, n={self.n})"
         )
 
@@ -238,7 +241,7 @@ class EstimateTable(Sequence):
         lines = []
         if self.title:
             lines.append(self.title)
-        levels = sorted({e.confidence_level for e in self._estimates})
+        levels = sorted({e.confidence_level for e in self._estimates if not math.isnan(e.confidence_level)})
         if levels:
             lines.append("confidence level: " + ", ".join(f"{lv:.0%}" for lv in levels))
         fmt_row = lambda r: "  ".join(  # noqa: E731

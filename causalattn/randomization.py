@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +46,7 @@ _DESIGNS = ("cre", "bre", "sre", "mpe", "rem")
 _ALTERNATIVES = ("two-sided", "greater", "less")
 _DESIGN_ARGUMENTS = {"strata": "sre", "pairs": "mpe", "covariates": "rem", "threshold": "rem", "probability": "bre"}
 _BATCH_ELEMENTS = 2**22  # default batch: about 32 MB per float64 assignment matrix
+_CACHE_ELEMENTS = 2**23  # test inversion keeps up to 64 MB of assignments in memory
 
 
 def _ks(outcome: np.ndarray, assignments: np.ndarray) -> np.ndarray:
@@ -192,25 +193,41 @@ def _pvalue(null, weights, observed, alternative, exact):
     return p, se
 
 
-def _test(problem: _Problem, tau: float, rng: np.random.Generator) -> _TestResult:
-    """One FRT of the sharp null of a constant effect ``tau``."""
+Blocks = Callable[[], Iterable[tuple[np.ndarray, "np.ndarray | None"]]]
+
+
+def _assignment_blocks(problem: _Problem, rng: np.random.Generator, reuse: bool) -> tuple[Blocks, bool]:
+    """A function giving the blocks of ``(assignments, weights)`` to test against, and whether they are exact.
+
+    With ``reuse`` every call gives the same assignments (for test inversion):
+    they are kept in memory when there are at most ``_CACHE_ELEMENTS`` numbers,
+    else redrawn from a copy of the generator's starting state.
+    """
+    if problem.design.count() <= problem.n_resamples:
+        return (lambda: problem.design.enumerate(problem.batch)), True
+
+    def draw(generator):
+        return ((a, None) for a in problem.design.draw_batches(generator, problem.n_resamples, problem.batch))
+
+    if not reuse:
+        return (lambda: draw(rng)), False
+    if problem.n_resamples * problem.design.n <= _CACHE_ELEMENTS:
+        cached = list(draw(rng))
+        return (lambda: cached), False
+    return (lambda: draw(copy.deepcopy(rng))), False
+
+
+def _test(problem: _Problem, tau: float, blocks: Blocks, exact: bool) -> _TestResult:
+    """One FRT of the sharp null of a constant effect ``tau`` against the assignments of ``blocks``."""
     y0 = problem.outcome - tau * problem.treatment
     observed = float(_evaluate(problem, y0, problem.treatment[None, :].astype(float))[0])
-    exact = problem.design.count() <= problem.n_resamples
-    weights = None
-    if exact:
-        values, probabilities = [], []
-        for block, block_weights in problem.design.enumerate(problem.batch):
-            if len(block):
-                values.append(_evaluate(problem, y0, block))
-                probabilities.append(block_weights)
-        null = np.concatenate(values)
-        if probabilities[0] is not None:
-            weights = np.concatenate(probabilities)
-    else:
-        null = np.concatenate(
-            [_evaluate(problem, y0, a) for a in problem.design.draw_batches(rng, problem.n_resamples, problem.batch)]
-        )
+    values, probabilities = [], []
+    for block, block_weights in blocks():
+        if len(block):
+            values.append(_evaluate(problem, y0, block))
+            probabilities.append(block_weights)
+    null = np.concatenate(values)
+    weights = None if probabilities[0] is None else np.concatenate(probabilities)
     p, se = _pvalue(null, weights, observed, problem.alternative, exact)
     return _TestResult(observed, null, exact, p, se)
 
@@ -234,13 +251,13 @@ def _boundary(pvalue: Callable[[float], float], centre: float, step: float, alph
     return inside
 
 
-def _invert(problem: _Problem, rng_template: np.random.Generator, centre: float) -> ConfidenceInterval:
+def _invert(problem: _Problem, blocks: Blocks, exact: bool, centre: float) -> ConfidenceInterval:
     """Confidence interval ``{tau : p(tau) > 1 - level}``, every test on the same assignments."""
     y, z = problem.outcome, problem.treatment
     scale = float(np.std(y)) * math.sqrt(1 / z.sum() + 1 / (len(z) - z.sum())) or 1.0
 
     def pvalue(tau: float) -> float:
-        return _test(problem, tau, copy.deepcopy(rng_template)).pvalue
+        return _test(problem, tau, blocks, exact).pvalue
 
     alpha = 1 - problem.confidence_level
     tol = 1e-3 * scale
@@ -331,7 +348,9 @@ def frt(
         Also compute the interval :math:`\{\tau : p(\tau) > 1 - \text{level}\}` by
         inverting the test (bisection over :math:`\tau`, every test on the same
         assignments). This runs some 20-40 tests, so it is off by default and the
-        interval is then ``(nan, nan)``. See :func:`frt_confidence_interval`.
+        interval is then ``(nan, nan)``. The assignments are kept in memory
+        between the tests when ``n_resamples * n <= 2**23`` (64 MB), else redrawn.
+        See :func:`frt_confidence_interval`.
 
     Returns
     -------
@@ -361,11 +380,11 @@ def frt(
     problem, tau, generator = _frt_iv(outcome, treatment, design, strata, pairs, statistic, alternative,
                                       null_effect, n_resamples, batch, rng, confidence_level, covariates,
                                       probability, threshold)
-    template = copy.deepcopy(generator) if confidence else None
-    result = _test(problem, tau, generator)
+    blocks, exact = _assignment_blocks(problem, generator, reuse=confidence)
+    result = _test(problem, tau, blocks, exact)
     observed_effect = float(stratified_difference(problem.outcome, problem.treatment[None, :].astype(float),
                                                   problem.groups, paired=problem.paired)[0][0])
-    interval = (_invert(problem, template, observed_effect) if confidence
+    interval = (_invert(problem, blocks, exact, observed_effect) if confidence
                 else ConfidenceInterval(math.nan, math.nan))
     kind = "paired " if problem.paired else ("stratified " if problem.groups.k > 1 else "")
     return Estimate(

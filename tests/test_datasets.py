@@ -1,5 +1,6 @@
 """Bundled data: contents against the published tables, LaLonde against Ding ch. 1, packaging into the wheel."""
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -187,7 +188,7 @@ def test_data_files_are_inside_the_wheel(tmp_path):
         "print(len(datasets.load('lalonde_cps1')), len(datasets.load('kidney_stones')))\n"
     )
     run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "site", capture_output=True, text=True,
-                         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": ""}, timeout=120)
+                         env={**os.environ, "PYTHONPATH": str(tmp_path / "site")}, timeout=120)
     assert run.returncode == 0, run.stderr
     data_dir, counts = run.stdout.splitlines()
     assert Path(data_dir) == tmp_path / "site" / "causalattn" / "_datasets"

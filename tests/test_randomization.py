@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import numpy as np
@@ -6,6 +7,7 @@ from scipy import stats
 
 import causalattn
 from causalattn import frt, frt_confidence_interval, hodges_lehmann
+from causalattn.designs import ReM
 
 DARWIN = np.array([6.125, -8.375, 1, 2, 0.75, 2.875, 3.5, 5.125, 1.75, 3.625, 7, 3, 9.375, 7.5, -6])
 
@@ -71,8 +73,6 @@ def test_nsw_monte_carlo_pvalues_agree_with_scipy_simulation(nsw, statistic, alt
     ref_se = factor * math.sqrt(one_sided * (1 - one_sided) / 3000)
     assert abs(res.pvalue - ref.pvalue) < 4 * math.hypot(res.details["mc_standard_error"], ref_se)
     assert res.details["mc_standard_error"] == pytest.approx(ref_se, rel=0.5)
-    assert res.pvalue == (1 + np.sum(res.details["null_distribution"] >= res.details["statistic"])) / 3001 \
-        if alternative == "greater" else True
 
 
 def test_batch_size_does_not_change_the_result(nsw):
@@ -130,3 +130,135 @@ def test_hodges_lehmann_is_median_of_pairwise_differences(nsw):
     yd, zd, pairs = darwin_units()
     est = hodges_lehmann(yd, zd, design="mpe", pairs=pairs)
     assert DARWIN.min() < est < DARWIN.max()
+
+
+def test_monte_carlo_pvalue_counts_the_observed_assignment(nsw):
+    y, z = nsw
+    for alternative in ("greater", "less", "two-sided"):
+        res = frt(y, z, alternative=alternative, n_resamples=500, rng=2)
+        null, t = res.details["null_distribution"], res.details["statistic"]
+        greater, less = (1 + np.sum(null >= t)) / 501, (1 + np.sum(null <= t)) / 501
+        expected = {"greater": greater, "less": less, "two-sided": min(1.0, 2 * min(greater, less))}[alternative]
+        assert res.pvalue == pytest.approx(expected)
+
+
+def test_stratified_exact_test_matches_hand_enumeration():
+    y = np.array([1.0, 3.0, 2.0, 6.0, 10.0, 14.0, 11.0, 9.0, 13.0])
+    z = np.array([1, 0, 0, 1, 1, 0, 1, 0, 0])
+    strata = np.array(["a", "a", "a", "a", "b", "b", "b", "b", "b"])
+    res = frt(y, z, design="sre", strata=strata, n_resamples=1000, alternative="greater")
+    assert res.method == "frt-exact" and res.details["n_resamples"] == 6 * 10
+    # hand computation: within-stratum differences weighted by pi_k = n_k / n, over all 6 * 10 assignments
+    def stratified(assign):
+        tau = 0.0
+        for label in ("a", "b"):
+            yk, zk = y[strata == label], assign[strata == label]
+            tau += len(yk) / len(y) * (yk[zk == 1].mean() - yk[zk == 0].mean())
+        return tau
+
+    values = []
+    for ta in itertools.combinations(range(4), 2):
+        for tb in itertools.combinations(range(4, 9), 2):
+            assign = np.zeros(9, int)
+            assign[list(ta) + list(tb)] = 1
+            values.append(stratified(assign))
+    observed = stratified(z)
+    assert res.estimate == pytest.approx(observed) and res.estimand == "stratified difference in means"
+    assert res.pvalue == pytest.approx(np.mean(np.array(values) >= observed - 1e-12))
+    assert res.estimate == pytest.approx(causalattn.neyman(np.r_[y, y], np.r_[z, z],
+                                                           strata=np.r_[strata, strata]).estimate)
+
+
+def test_bernoulli_exact_test_weights_assignments():
+    y = np.array([4.0, 1.0, 3.0, 0.5, 2.5])
+    z = np.array([1, 0, 1, 0, 0])
+    p = 0.3
+    res = frt(y, z, design="bre", probability=p, n_resamples=100, alternative="greater")
+    assert res.method == "frt-exact" and res.details["n_resamples"] == 2**5 - 2
+    num = den = 0.0
+    for code in range(1, 2**5 - 1):
+        a = (code >> np.arange(5)) & 1
+        w = p ** a.sum() * (1 - p) ** (5 - a.sum())
+        den += w
+        num += w * (y[a == 1].mean() - y[a == 0].mean() >= y[z == 1].mean() - y[z == 0].mean() - 1e-12)
+    assert res.pvalue == pytest.approx(num / den)
+    mc = frt(y, z, design="bre", probability=p, n_resamples=20, rng=0)
+    assert mc.method == "frt-monte-carlo"
+
+
+def test_rerandomization_uses_only_acceptable_assignments():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 2))
+    design = ReM(x, 20, 2.0)
+    z = design.draw(rng, 1)[0].astype(int)
+    y = x @ [1.0, -1.0] + 0.5 * z + rng.normal(size=40)
+    seen = []
+
+    def recording(outcome, assignments):
+        seen.append(assignments)
+        return assignments @ outcome / 20 - (1 - assignments) @ outcome / 20
+
+    res = frt(y, z, design="rem", covariates=x, threshold=2.0, statistic=recording, n_resamples=300, rng=5)
+    drawn = np.concatenate(seen[1:])
+    assert len(drawn) == 300 and (design.mahalanobis(drawn) <= 2.0).all()
+    assert res.details["statistic_name"] == "recording"
+    plain = frt(y, z, design="rem", covariates=x, threshold=2.0, n_resamples=300, rng=5)
+    np.testing.assert_allclose(res.details["null_distribution"], plain.details["null_distribution"])
+    with pytest.raises(ValueError, match="`treatment` is not acceptable under rerandomization"):
+        frt(y, z, design="rem", covariates=x, threshold=1e-9)
+
+
+def test_studentized_in_pairs_uses_the_paired_standard_error():
+    y, z, pairs = darwin_units()
+    res = frt(y, z, design="mpe", pairs=pairs, statistic="studentized", n_resamples=2**15)
+    assert res.details["statistic"] == pytest.approx(stats.ttest_1samp(DARWIN, 0.0).statistic)
+
+
+def test_bad_input(nsw):
+    y, z = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1, 1, 0, 0])
+    with pytest.raises(ValueError, match="`outcome` must be finite"):
+        frt([1.0, np.nan, 3.0, 4.0], z)
+    with pytest.raises(ValueError, match="`treatment` must be binary"):
+        frt(y, [0, 1, 2, 1])
+    with pytest.raises(ValueError, match="same length"):
+        frt(y, [1, 0, 1])
+    with pytest.raises(ValueError, match="same length"):
+        frt(y, z, design="sre", strata=[0, 0, 1])
+    with pytest.raises(ValueError, match="`treatment`: need at least 1 control"):
+        frt(y, [1, 1, 1, 1])
+    with pytest.raises(ValueError, match="`strata`: need at least 1 treated unit.* in stratum 1"):
+        frt(y, [1, 0, 0, 0], design="sre", strata=[0, 0, 1, 1])
+    with pytest.raises(ValueError, match="`pairs`: need at least 1 treated unit.* in pair 'q'"):
+        frt(y, [1, 0, 0, 0], design="mpe", pairs=["p", "p", "q", "q"])
+    with pytest.raises(ValueError, match="`pairs`: every pair must hold exactly 2 units"):
+        frt(y, z, design="mpe", pairs=[0, 0, 0, 1])
+    with pytest.raises(ValueError, match="`treatment`: need at least 2 treated"):
+        frt(y, [1, 0, 0, 0], statistic="studentized")
+    with pytest.raises(ValueError, match="`n_resamples` must be a positive integer"):
+        frt(y, z, n_resamples=0)
+    with pytest.raises(TypeError, match="`n_resamples` must be a positive integer"):
+        frt(y, z, n_resamples=1e4)
+    with pytest.raises(ValueError, match="`batch` must be a positive integer"):
+        frt(y, z, batch=-1)
+    with pytest.raises(ValueError, match="`statistic` must be one of"):
+        frt(y, z, statistic="median")
+    with pytest.raises(ValueError, match="`alternative` must be one of"):
+        frt(y, z, alternative="two_sided")
+    with pytest.raises(ValueError, match="`design` must be one of"):
+        frt(y, z, design="crd")
+    with pytest.raises(ValueError, match="`probability` is required with design='bre'"):
+        frt(y, z, design="bre")
+    with pytest.raises(ValueError, match="`strata` is only used with design='sre'"):
+        frt(y, z, strata=[0, 0, 1, 1])
+    with pytest.raises(ValueError, match="`probability` must be in"):
+        frt(y, z, design="bre", probability=1.5)
+    with pytest.raises(ValueError, match="`null_effect` must be finite"):
+        frt(y, z, null_effect=np.inf)
+    with pytest.raises(ValueError, match="`statistic` must return one value per assignment"):
+        frt(y, z, statistic=lambda outcome, a: a @ np.ones((4, 2)))
+    with pytest.raises(ValueError, match="`confidence_level` must be in"):
+        frt(y, z, confidence_level=95)
+    with pytest.raises(TypeError, match="`rng` must be None"):
+        frt(y, z, rng="seed")
+    with pytest.raises(ValueError, match="`design`: hodges_lehmann supports"):
+        hodges_lehmann(y, z, design="rem")

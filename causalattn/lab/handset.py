@@ -27,14 +27,17 @@ def induction_head_model(
     .. math::
 
         W^1_K = \alpha \sum_{t=2}^{T} p_t \, p_{t-1}^\top, \qquad
-        W^2_K = \alpha \sum_{k \in Q} w_E(k) \, (W^1_O W^1_V w_E(k))^\top, \qquad
+        W^2_K = \alpha \sum_{k \in Q} w_E(k) \, (W^1_O W^1_V (w_E(k) - p_1))^\top, \qquad
         W^2_O = \beta \sum_{k=1}^{N} W_U(k) \, (W^2_V w_E(k))^\top,
 
     with :math:`Q` the fixed triggers (all tokens for random triggers). The first
     layer is then a previous-token head (position :math:`t` copies
     :math:`W^1_O W^1_V w_E(z_{t-1})`), the second an induction head (a trigger
     attends to the position that followed its previous occurrence) and
-    :math:`W^2_O` maps the attended token to its logit. The scales
+    :math:`W^2_O` maps the attended token to its logit. The term :math:`-p_1`,
+    an addition to eq. (7), keeps the first position (which attends to itself,
+    having no previous token) from looking like the successor of its own token
+    when the sequence starts with a trigger. The scales
     :math:`\alpha, \beta` make the attention sharp and the prediction confident.
 
     Parameters
@@ -71,6 +74,8 @@ def induction_head_model(
     triggers = tok if task.fixed_triggers is None else tok[task.fixed_triggers]
     with torch.no_grad():
         attn1.W_K.copy_(attention_scale * pos[1:].T @ pos[:-1])
-        attn2.W_K.copy_(attention_scale * triggers.T @ (triggers @ attn1.W_OV.T))
+        # keys W1_OV (w_E(k) - p_1): position 1 has no previous token, so its first-layer output
+        # W1_OV x_1 must not count as "follows k" when z_1 = k
+        attn2.W_K.copy_(attention_scale * triggers.T @ ((triggers - pos[0]) @ attn1.W_OV.T))
         attn2.W_O.copy_(output_scale * model.W_U.T @ (tok @ attn2.W_V.T))
     return model

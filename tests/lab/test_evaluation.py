@@ -1,0 +1,217 @@
+"""The evaluation study on the hand-set induction-head model: effects, resume, efficiency path, bad input."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+import causalattn.lab.evaluation as evaluation
+from causalattn import frt
+from causalattn.lab import BigramTask, TaskConfig, induction_head_model
+from causalattn.lab.evaluation import CONTROL, evaluation_study
+from causalattn.lab.hooks import hooks
+from causalattn.lab.interventions import HeadAblation, PatternFreeze, Reference, parse_treatment
+from causalattn.lab.metrics import token_metrics
+from causalattn.lab.model import ModelConfig, build_model
+
+TREATMENTS = ["ablate:L0H0:zero", "ablate:L1H0:zero", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]
+KW = dict(n_sequences=60, seed=3, batch_size=25, reference_size=16, n_resamples=999, progress=False)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return BigramTask(TaskConfig(seq_len=32))
+
+
+@pytest.fixture(scope="module")
+def model(task):
+    return induction_head_model(task, d_model=128)
+
+
+@pytest.fixture(scope="module")
+def study(model, task):
+    return evaluation_study(model, task, TREATMENTS, **KW)
+
+
+def test_units_and_tokens_are_tidy(study):
+    units, tokens = study.units, study.tokens
+    assert len(units) == 60 * 5 and set(units["arm"]) == {CONTROL, *TREATMENTS}
+    assert list(units.columns) == ["sequence", "arm", "in_context_accuracy", "in_context_loss", "n_in_context",
+                                   "global_accuracy", "global_loss"]
+    # per-sequence accuracy is the mean of that sequence's in-context tokens
+    control = tokens[tokens["arm"] == CONTROL]
+    by_hand = control.groupby("sequence")["correct"].mean()
+    got = units[units["arm"] == CONTROL].set_index("sequence")["in_context_accuracy"].dropna()
+    pd.testing.assert_series_equal(got, by_hand, check_names=False)
+    assert (tokens["trigger_count"] >= 2).all()
+
+
+def test_control_arm_matches_a_plain_forward_pass(study, model):
+    batch = study.data
+    with torch.no_grad():
+        metrics = token_metrics(model(batch.inputs), batch)
+    control = study.tokens[study.tokens["arm"] == CONTROL]
+    np.testing.assert_array_equal(control["correct"].to_numpy(), metrics.correct[batch.in_context].numpy())
+
+
+def test_ablating_either_circuit_head_drops_accuracy(study):
+    table = study.effects()
+    effects = {e.estimand: e for e in table}
+    control_mean = effects["ablate:L1H0:zero"].details["control_mean"]
+    assert control_mean > 0.6
+    for label in ("ablate:L0H0:zero", "ablate:L1H0:zero", "ablate:L1H0:mean"):
+        e = effects[label]
+        assert e.confidence_interval.high < 0, label  # the CI excludes zero
+        assert e.details["treated_mean"] < 0.2  # no induction head left: near a one-layer model's level
+        assert e.pvalue < 0.01 and e.details["pvalue_adjusted"] <= len(TREATMENTS) * e.pvalue + 1e-12
+        assert e.details["bootstrap_ci_low"] < e.estimate < e.details["bootstrap_ci_high"]
+        assert 55 <= e.n <= 60 and e.details["outcome"] == "in_context_accuracy"
+    # exact previous-token attention is what layer 1 already does: no detectable effect
+    freeze = effects["pattern:L0H0:previous_token"]
+    assert freeze.confidence_interval.low <= 0 <= freeze.confidence_interval.high
+    # the paired Neyman numbers are those of the sequence differences, by hand
+    wide = study.units.pivot(index="sequence", columns="arm", values="in_context_accuracy").dropna()
+    d = wide["ablate:L1H0:zero"] - wide[CONTROL]
+    assert effects["ablate:L1H0:zero"].estimate == pytest.approx(d.mean())
+    assert effects["ablate:L1H0:zero"].standard_error == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)))
+    loss = {e.estimand: e for e in study.effects("in_context_loss", adjust="bh")}
+    assert loss["ablate:L1H0:zero"].confidence_interval.low > 0
+
+
+def test_unused_head_has_no_effect(task):
+    # a two-head vanilla model whose layer-0 head 1 is never read (its W_O columns are zero)
+    model = build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=32, max_seq_len=32))
+    with torch.no_grad():
+        model.blocks[0].attn.W_O[:, 16:] = 0.0
+    study = evaluation_study(model, task, ["ablate:L0H1:zero", "ablate:L0H1:resample"], **KW)
+    for e in study.effects():
+        assert e.confidence_interval.low <= 0 <= e.confidence_interval.high
+        assert e.pvalue == 1.0
+
+
+def test_token_level_tables_and_regression(study):
+    table = study.token_table("ablate:L1H0:zero")
+    tokens = study.tokens
+    treated = tokens[tokens["arm"] == "ablate:L1H0:zero"]["correct"].to_numpy()
+    control = tokens[tokens["arm"] == CONTROL]["correct"].to_numpy()
+    assert table.counts[0, 1] == np.sum(treated & ~control) and table.counts[1, 0] == np.sum(~treated & control)
+    assert table.mcnemar().pvalue < 1e-6
+    reg = study.token_regression("ablate:L1H0:zero")
+    # the coefficient is the difference in token-level means = the paired risk difference
+    assert reg.estimate == pytest.approx(table.risk_difference().estimate)
+    assert reg.method.endswith("cluster") or "cluster" in reg.method
+    assert set(study.token_tables()) == set(TREATMENTS)
+
+
+def test_heterogeneity_and_simpson_check(study):
+    het = study.heterogeneity("ablate:L1H0:zero", by="position", bins=2)
+    assert len(het.by_stratum) == 2 and all(e.confidence_interval.high < 0 for e in het.by_stratum)
+    assert not het.reverses and not het.simpson.reverses
+    assert "no reversal" in het.summary()
+    het = study.heterogeneity("ablate:L1H0:zero", by="trigger_count", bins=2, outcome="in_context_loss")
+    assert [e.details["stratum"] for e in het.by_stratum] == ["2", "3+"] and het.simpson is None
+
+
+def test_forest_plot_and_attention(study):
+    fig = study.plot_forest()
+    assert len(fig.axes[0].get_yticklabels()) == len(TREATMENTS)
+
+
+def test_efficient_path_equals_full_forward():
+    # MLP and LayerNorm blocks: resuming after hook_z must equal the full forward pass under the hooks
+    model = build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=12, mlp=True,
+                                    layer_norm=True))
+    task = BigramTask(TaskConfig(seq_len=12))
+    batch = task.sample(4, torch.Generator().manual_seed(0))
+    arms = [parse_treatment(x) for x in ("ablate:L0H1:mean", "ablate:L1H0:resample", "pattern:L0H0:uniform",
+                                         "ablate:L0H0:zero+ablate:L1H1:zero")]
+    reference = Reference.compute(model, task.sample(3, torch.Generator().manual_seed(1)), arms)
+    out = evaluation._run_arms(model, batch, [None, *arms], reference, offset=2)
+    for arm in arms:
+        with torch.no_grad(), hooks(model, arm.hooks(model, reference, offset=2)):
+            full = token_metrics(model(batch.inputs), batch)
+        torch.testing.assert_close(out[arm.label].loss, full.loss)
+
+
+def test_resume_gives_the_same_table(model, task, tmp_path, monkeypatch):
+    reference_table = evaluation_study(model, task, TREATMENTS[:2], **KW).effects().to_frame()
+    real = evaluation._run_arms
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed during the second batch
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "_run_arms", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW)
+    saved = sorted((tmp_path / "arms").iterdir())
+    assert len(saved) == 3 and not list(tmp_path.glob("**/*.tmp-*"))  # batch 0, three arms, whole files
+    for path in saved:
+        with np.load(path) as f:
+            assert f["correct"].dtype == np.int8
+    monkeypatch.setattr(evaluation, "_run_arms", real)
+    resumed = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW)
+    pd.testing.assert_frame_equal(resumed.effects().to_frame(), reference_table)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a finished arm was recomputed")
+
+    monkeypatch.setattr(evaluation, "_run_arms", no_work)
+    again = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW)
+    pd.testing.assert_frame_equal(again.effects().to_frame(), reference_table)
+    with pytest.raises(ValueError, match=r"`out_dir` .* different configuration \(differs in \['seed'\]\)"):
+        evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **{**KW, "seed": 4})
+
+
+def test_frt_pvalues_are_uniform_under_a_treatment_that_does_nothing():
+    # 200 simulated studies of 12 sequences: control and "treated" accuracies exchangeable within each pair
+    rng = np.random.default_rng(0)
+    pvalues = []
+    for _ in range(200):
+        base = rng.beta(5, 3, size=12)
+        y1, y0 = base + rng.normal(0, 0.05, 12), base + rng.normal(0, 0.05, 12)
+        res = frt(np.concatenate([y1, y0]), np.repeat([1, 0], 12), design="mpe", pairs=np.tile(np.arange(12), 2),
+                  n_resamples=5000, rng=rng)
+        pvalues.append(res.pvalue)
+    pvalues = np.array(pvalues)
+    # rejections at 0.05 and 0.10 within a two-sided 99.9% binomial range around 200 * alpha
+    for alpha in (0.05, 0.10):
+        low, high = stats.binom.ppf([0.0005, 0.9995], 200, alpha)
+        assert low <= np.sum(pvalues <= alpha) <= high
+    assert stats.kstest(pvalues, "uniform").pvalue > 0.001
+
+
+def test_bad_input(model, task, tmp_path):
+    with pytest.raises(ValueError, match="`layer` 2 of 'ablate:L2H0:zero' is out of range"):
+        evaluation_study(model, task, ["ablate:L2H0:zero"], **KW)
+    with pytest.raises(ValueError, match="`head` 1 of 'ablate:L1H1:mean' is out of range"):
+        evaluation_study(model, task, [HeadAblation(1, 1, "mean")], **KW)
+    with pytest.raises(ValueError, match="`n_sequences` must be an integer >= 2"):
+        evaluation_study(model, task, TREATMENTS, **{**KW, "n_sequences": 1})
+    with pytest.raises(ValueError, match="`treatments` has duplicate labels"):
+        evaluation_study(model, task, ["ablate:L1H0:zero", HeadAblation(1, 0)], **KW)
+    with pytest.raises(ValueError, match="`treatments` must hold at least one"):
+        evaluation_study(model, task, [], **KW)
+    with pytest.raises(ValueError, match="`task` does not fit `model`"):
+        evaluation_study(model, BigramTask(TaskConfig(seq_len=64)), TREATMENTS, **KW)
+    with pytest.raises(TypeError, match="`model` must be a lab Transformer"):
+        evaluation_study(torch.nn.Linear(2, 2), task, TREATMENTS, **KW)
+    with pytest.raises(TypeError, match="`task` must be a BigramTask"):
+        evaluation_study(model, "task", TREATMENTS, **KW)
+    with pytest.raises(ValueError, match="`batch_size` must be a positive integer"):
+        evaluation_study(model, task, TREATMENTS, **{**KW, "batch_size": 0})
+    study = evaluation_study(model, task, TREATMENTS[:1], **{**KW, "n_sequences": 2})
+    with pytest.raises(ValueError, match="`treatment` 'ablate:L1H0:zero' is not in this study"):
+        study.effect("ablate:L1H0:zero")
+    with pytest.raises(ValueError, match="`outcome` must be one of"):
+        study.effects("accuracy")
+    with pytest.raises(ValueError, match="`adjust` must be one of"):
+        study.effects(adjust="bonferroni")
+    with pytest.raises(ValueError, match="`by` must be one of"):
+        study.heterogeneity("ablate:L0H0:zero", by="layer")
