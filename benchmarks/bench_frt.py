@@ -25,6 +25,7 @@ DARWIN = [6.125, -8.375, 1, 2, 0.75, 2.875, 3.5, 5.125, 1.75, 3.625, 7, 3, 9.375
 
 
 def timed(function):
+    """``(value, wall-clock seconds)``."""
     start = time.perf_counter()
     value = function()
     return value, time.perf_counter() - start

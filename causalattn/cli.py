@@ -132,7 +132,7 @@ def _study(args: argparse.Namespace) -> int:
     from causalattn import EstimateTable, effects_frame, plot_forest
     from causalattn.lab.evaluation import evaluation_study
     from causalattn.lab.interventions import parse_treatment
-    from causalattn.lab.model import ModelConfig
+    from causalattn.lab.model import ModelConfig, build_model
     from causalattn.lab.plots import plot_attention
     from causalattn.lab.task import BigramTask, TaskConfig
     from causalattn.lab.train import Freeze, TrainConfig, train
@@ -147,7 +147,13 @@ def _study(args: argparse.Namespace) -> int:
     task_config = TaskConfig(n_triggers=args.n_triggers, seq_len=args.seq_len,
                              random_triggers=args.random_triggers, output_dist=args.output_dist)
     labels = args.treatments or _default_treatments(args.n_layers, args.n_heads)
-    treatments = [parse_treatment(label) for label in labels]
+    skeleton = build_model(model_config)
+    try:
+        treatments = [parse_treatment(label) for label in labels]
+        for treatment in treatments:  # fail before training if a treatment does not fit the model
+            treatment.check(skeleton)
+    except ValueError as exc:
+        raise ValueError(f"`--treatments`: {exc}") from None
     if args.seeds == 1:
         raise ValueError("`--seeds` must be 0 (no training study) or at least 2")
 

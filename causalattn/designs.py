@@ -9,10 +9,9 @@ Each design describes how a vector of 0/1 treatment indicators
 * ``enumerate(batch)``: all distinct assignments, ``batch`` rows at a time,
   with their (relative) probabilities, when there are few enough.
 
-Every design consumes one fixed number of uniform numbers per assignment
-(``rng.random((size, n_uniforms))`` in row order), so a stream of assignments is
-the same whether it is drawn at once or in batches of any size
-(:meth:`Design.draw_batches`). Assignments are floats so that statistics are
+Every design consumes the generator one assignment (row) after the other, so a
+stream of assignments is the same whether it is drawn at once or in batches of
+any size (:meth:`Design.draw_batches`). Assignments are floats so that statistics are
 BLAS matrix products such as ``A @ y``.
 
 References
@@ -27,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -96,7 +96,7 @@ _GROUP_WORD = {"strata": "stratum", "pairs": "pair"}
 
 
 def _subset_assignments(keys: np.ndarray, n_treated: int) -> np.ndarray:
-    """``(B, n)`` 0/1 rows treating, in each row, the ``n_treated`` units with the smallest random keys."""
+    """``(B, n)`` 0/1 rows treating, in each row, the ``n_treated`` units with the smallest uniform keys."""
     treated = np.argpartition(keys, n_treated - 1, axis=1)[:, :n_treated]  # (B, n_treated)
     out = np.zeros(keys.shape)
     np.put_along_axis(out, treated, 1.0, axis=1)
@@ -121,29 +121,26 @@ def _chunks(rows: Iterator, width: int, batch: int, fill) -> Iterator[np.ndarray
         yield out
 
 
-class Design:
-    """Base class: draws through ``n_uniforms`` uniforms per assignment, optional acceptance rule."""
+class Design(ABC):
+    """Base class: candidate assignments drawn row by row, and an optional acceptance rule."""
 
     n: int
 
-    @property
-    def n_uniforms(self) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _from_uniforms(self, uniforms: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _candidates(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``(size, n)`` candidate assignments; row ``i`` must only use the generator after row ``i - 1``."""
 
     def _accept(self, assignments: np.ndarray) -> np.ndarray | None:
         """Boolean mask of acceptable rows, or ``None`` when every assignment is acceptable."""
         return None
 
+    @abstractmethod
     def count(self) -> int:
         """The number of distinct assignments (an upper bound for designs with an acceptance rule)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def enumerate(self, batch: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """All distinct assignments, ``(rows, weights)`` per batch; ``weights`` is None for equal probabilities."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """``size`` assignments as a ``(size, n)`` float array of 0.0/1.0."""
@@ -161,7 +158,7 @@ class Design:
         while done < total:
             want = min(batch, total - done)
             while have < want:
-                candidates = self._from_uniforms(rng.random((want, self.n_uniforms)))
+                candidates = self._candidates(rng, want)
                 mask = self._accept(candidates)
                 if mask is not None:
                     candidates = candidates[mask]
@@ -193,12 +190,10 @@ class CRE(Design):
         if self.n_treated >= self.n:
             raise ValueError(f"`n_treated` must be less than `n` = {self.n}, got {self.n_treated}")
 
-    @property
-    def n_uniforms(self) -> int:
-        return self.n
-
-    def _from_uniforms(self, uniforms: np.ndarray) -> np.ndarray:
-        return _subset_assignments(uniforms, self.n_treated)
+    def _candidates(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        out = np.zeros((size, self.n))
+        out[:, : self.n_treated] = 1.0
+        return rng.permuted(out, axis=1, out=out)  # a Fisher-Yates shuffle of each row in turn
 
     def count(self) -> int:
         return math.comb(self.n, self.n_treated)
@@ -228,12 +223,8 @@ class BRE(Design):
         if not 0 < self.probability < 1:
             raise ValueError(f"`probability` must be in (0, 1), got {self.probability}")
 
-    @property
-    def n_uniforms(self) -> int:
-        return self.n
-
-    def _from_uniforms(self, uniforms: np.ndarray) -> np.ndarray:
-        return (uniforms < self.probability).astype(float)
+    def _candidates(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return (rng.random((size, self.n)) < self.probability).astype(float)
 
     def _accept(self, assignments: np.ndarray) -> np.ndarray:
         n1 = assignments.sum(axis=1)
@@ -293,14 +284,11 @@ class SRE(Design):
     def n(self) -> int:  # type: ignore[override]
         return self.groups.n
 
-    @property
-    def n_uniforms(self) -> int:
-        return self.n
-
-    def _from_uniforms(self, uniforms: np.ndarray) -> np.ndarray:
-        out = np.zeros(uniforms.shape)
+    def _candidates(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        keys = rng.random((size, self.n))  # one uniform key per unit, row by row
+        out = np.zeros(keys.shape)
         for members, n_treated in zip(self.groups.members, self.n_treated):
-            out[:, members] = _subset_assignments(uniforms[:, members], n_treated)
+            out[:, members] = _subset_assignments(keys[:, members], n_treated)
         return out
 
     def count(self) -> int:
@@ -349,10 +337,6 @@ class MPE(Design):
         return self.groups.n
 
     @property
-    def n_uniforms(self) -> int:
-        return self.groups.k
-
-    @property
     def _first_second(self) -> tuple[np.ndarray, np.ndarray]:
         members = np.array(self.groups.members)  # (pairs, 2)
         return members[:, 0], members[:, 1]
@@ -364,8 +348,8 @@ class MPE(Design):
         out[:, second] = 1.0 - first_treated
         return out
 
-    def _from_uniforms(self, uniforms: np.ndarray) -> np.ndarray:
-        return self._flips_to_assignments((uniforms < 0.5).astype(float))
+    def _candidates(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return self._flips_to_assignments((rng.random((size, self.groups.k)) < 0.5).astype(float))
 
     def count(self) -> int:
         return 2**self.groups.k
@@ -427,12 +411,8 @@ class ReM(Design):
         diff = (assignments @ self.covariates) * (1 / n1 + 1 / n0)  # (B, K) mean differences (covariates centred)
         return n1 * n0 / self.n * np.einsum("bk,kl,bl->b", diff, self._precision, diff)
 
-    @property
-    def n_uniforms(self) -> int:
-        return self.base.n_uniforms
-
-    def _from_uniforms(self, uniforms: np.ndarray) -> np.ndarray:
-        return self.base._from_uniforms(uniforms)
+    def _candidates(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return self.base._candidates(rng, size)
 
     def _accept(self, assignments: np.ndarray) -> np.ndarray:
         return self.mahalanobis(assignments) <= self.threshold

@@ -193,10 +193,10 @@ def _pvalue(null, weights, observed, alternative, exact):
     return p, se
 
 
-Blocks = Callable[[], Iterable[tuple[np.ndarray, "np.ndarray | None"]]]
+_Blocks = Callable[[], Iterable[tuple[np.ndarray, "np.ndarray | None"]]]
 
 
-def _assignment_blocks(problem: _Problem, rng: np.random.Generator, reuse: bool) -> tuple[Blocks, bool]:
+def _assignment_blocks(problem: _Problem, rng: np.random.Generator, reuse: bool) -> tuple[_Blocks, bool]:
     """A function giving the blocks of ``(assignments, weights)`` to test against, and whether they are exact.
 
     With ``reuse`` every call gives the same assignments (for test inversion):
@@ -217,7 +217,7 @@ def _assignment_blocks(problem: _Problem, rng: np.random.Generator, reuse: bool)
     return (lambda: draw(copy.deepcopy(rng))), False
 
 
-def _test(problem: _Problem, tau: float, blocks: Blocks, exact: bool) -> _TestResult:
+def _test(problem: _Problem, tau: float, blocks: _Blocks, exact: bool) -> _TestResult:
     """One FRT of the sharp null of a constant effect ``tau`` against the assignments of ``blocks``."""
     y0 = problem.outcome - tau * problem.treatment
     observed = float(_evaluate(problem, y0, problem.treatment[None, :].astype(float))[0])
@@ -251,7 +251,7 @@ def _boundary(pvalue: Callable[[float], float], centre: float, step: float, alph
     return inside
 
 
-def _invert(problem: _Problem, blocks: Blocks, exact: bool, centre: float) -> ConfidenceInterval:
+def _invert(problem: _Problem, blocks: _Blocks, exact: bool, centre: float) -> ConfidenceInterval:
     """Confidence interval ``{tau : p(tau) > 1 - level}``, every test on the same assignments."""
     y, z = problem.outcome, problem.treatment
     scale = float(np.std(y)) * math.sqrt(1 / z.sum() + 1 / (len(z) - z.sum())) or 1.0

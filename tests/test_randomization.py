@@ -114,7 +114,8 @@ def test_null_effect_shifts_outcomes_and_ci_inverts_the_test(nsw):
         assert frt(y, z, n_resamples=2000, rng=3, null_effect=inside).pvalue > 0.05
         assert frt(y, z, n_resamples=2000, rng=3, null_effect=outside).pvalue <= 0.05
     # close to the Neyman interval 1794 -+ 1.96 * 671
-    assert low == pytest.approx(1794.34 - 1.96 * 671.0, abs=150) and high == pytest.approx(1794.34 + 1.96 * 671, abs=150)
+    assert low == pytest.approx(1794.34 - 1.96 * 671.0, abs=150)
+    assert high == pytest.approx(1794.34 + 1.96 * 671.0, abs=150)
     assert frt_confidence_interval(y, z, n_resamples=2000, rng=3) == res.confidence_interval
     one_sided = frt_confidence_interval(y, z, n_resamples=2000, rng=3, alternative="greater")
     assert one_sided.high == math.inf and low < one_sided.low < res.estimate
@@ -262,3 +263,28 @@ def test_bad_input(nsw):
         frt(y, z, rng="seed")
     with pytest.raises(ValueError, match="`design`: hodges_lehmann supports"):
         hodges_lehmann(y, z, design="rem")
+
+
+def test_exact_confidence_interval_ends_are_test_boundaries():
+    y = np.array([3.1, 4.5, 2.2, 8.0, 5.5, 1.2, 0.3, 2.9, 4.4, 2.0])
+    z = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    res = frt(y, z, confidence=True, confidence_level=0.9)
+    assert res.method == "frt-exact"
+    low, high = res.confidence_interval
+    tol = 2e-3 * np.std(y) * math.sqrt(2 / 5)
+    for inside, outside in ((low + 1e-9, low - tol), (high - 1e-9, high + tol)):
+        assert frt(y, z, null_effect=inside).pvalue > 0.1 >= frt(y, z, null_effect=outside).pvalue
+
+
+def test_hodges_lehmann_solves_the_stratified_rank_equation():
+    rng = np.random.default_rng(8)
+    strata = np.repeat([0, 1, 2], [8, 10, 12])
+    z = np.concatenate([rng.permutation(np.r_[np.ones(k // 2), np.zeros(k - k // 2)]) for k in (8, 10, 12)])
+    y = strata * 3.0 + 1.5 * z + rng.normal(size=30)
+    est = hodges_lehmann(y, z, design="sre", strata=strata)
+    share = np.array([z[strata == k].mean() for k in range(3)])[strata]
+
+    def equation(tau):
+        return (z - share) @ (stats.rankdata(y - tau * z) - 15.5)
+
+    assert equation(est - 1e-6) >= 0 >= equation(est + 1e-6)

@@ -14,6 +14,8 @@ TUTORIALS = [
     "01_association.py",
     "02_simpsons_paradox.py",
     "03_lalonde_regression.py",
+    "04_randomization_tests.py",
+    "07_freezing_as_treatment.py --quick",
 ]
 
 
@@ -21,7 +23,7 @@ TUTORIALS = [
 def test_tutorial_runs_and_saves_figures(script, tmp_path):
     out = tmp_path / "output"
     result = subprocess.run(
-        [sys.executable, str(TUTORIAL_DIR / script), "--out", str(out)],
+        [sys.executable, str(TUTORIAL_DIR / script.split()[0]), *script.split()[1:], "--out", str(out)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -16,35 +16,26 @@ Run:  python tutorials/07_freezing_as_treatment.py [--quick] [--n-jobs 2] [--out
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
-from pathlib import Path
 
-import matplotlib
+from _common import parse_args, save, section
 
-matplotlib.use("Agg")
-
-from causalattn import EstimateTable  # noqa: E402
-from causalattn.lab.model import ModelConfig  # noqa: E402
-from causalattn.lab.task import TaskConfig  # noqa: E402
-from causalattn.lab.train import Freeze, TrainConfig  # noqa: E402
-from causalattn.lab.training_study import training_study  # noqa: E402
-from causalattn.neyman import neyman  # noqa: E402
+from causalattn import EstimateTable
+from causalattn.lab.model import ModelConfig
+from causalattn.lab.task import TaskConfig
+from causalattn.lab.train import Freeze, TrainConfig
+from causalattn.lab.training_study import training_study
+from causalattn.neyman import neyman
 
 
-def section(title: str) -> None:
-    print(f"\n{title}\n{'=' * len(title)}")
+def options(parser) -> None:
+    parser.add_argument("--quick", action="store_true", help="tiny model and short runs (for tests)")
+    parser.add_argument("--n-jobs", type=int, default=1, help="training runs in parallel (joblib)")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output",
-                        help="folder for the figures (created if missing)")
-    parser.add_argument("--quick", action="store_true", help="tiny model and short runs (for tests)")
-    parser.add_argument("--n-jobs", type=int, default=1, help="training runs in parallel (joblib)")
-    args = parser.parse_args()
+    args = parse_args(__doc__.splitlines()[0], options)
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
 
     if args.quick:
         model = ModelConfig(d_model=32, max_seq_len=32)
@@ -116,12 +107,9 @@ def main() -> None:
     section("Figures")
     curves = study.plot_curves("in_context_accuracy")
     curves.suptitle("In-context accuracy by freezing schedule (mean over seeds, 95% pointwise band)")
-    curves.savefig(out / "07_freezing_curves.png", dpi=120)
-    probes = study.plot_curves("w2o_recall")
-    probes.savefig(out / "07_freezing_w2o_recall.png", dpi=120)
-    forest = study.plot_forest(acc_until)
-    forest.savefig(out / "07_freezing_forest.png", dpi=120)
-    print(f"wrote 07_freezing_curves.png, 07_freezing_w2o_recall.png and 07_freezing_forest.png to {out}")
+    save(curves, out / "07_freezing_curves.png")
+    save(study.plot_curves("w2o_recall"), out / "07_freezing_w2o_recall.png")
+    save(study.plot_forest(acc_until), out / "07_freezing_forest.png")
     print(
         "Left panel: the curves of the arms; right panel: each freeze minus control, seed by seed, with\n"
         f"a band that excludes 0 where the freeze changed accuracy at that iteration. The dotted line is\n"

@@ -7,6 +7,7 @@ from causalattn.lab.handset import induction_head_model
 from causalattn.lab.hooks import HookPoint, hook_points, hooks, run_with_cache
 from causalattn.lab.metrics import TokenMetrics, evaluate, token_metrics
 from causalattn.lab.model import ModelConfig, Transformer, build_model
+from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
 from causalattn.lab.probes import PROBE_KEYS, memory_probes, recall
 from causalattn.lab.task import Batch, BigramTask, TaskConfig
 
@@ -28,4 +29,7 @@ __all__ = [
     "recall",
     "memory_probes",
     "induction_head_model",
+    "plot_attention",
+    "plot_training_curves",
+    "plot_probes",
 ]

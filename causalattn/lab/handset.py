@@ -76,6 +76,8 @@ def induction_head_model(
         attn1.W_K.copy_(attention_scale * pos[1:].T @ pos[:-1])
         # keys W1_OV (w_E(k) - p_1): position 1 has no previous token, so its first-layer output
         # W1_OV x_1 must not count as "follows k" when z_1 = k
-        attn2.W_K.copy_(attention_scale * triggers.T @ ((triggers - pos[0]) @ attn1.W_OV.T))
+        previous = triggers @ attn1.W_OV.T  # (|Q|, d), rows W1_O W1_V w_E(k)
+        keys = ((triggers - pos[0]) @ attn1.W_OV.T) / previous.square().sum(1, keepdim=True)
+        attn2.W_K.copy_(attention_scale * triggers.T @ keys)
         attn2.W_O.copy_(output_scale * model.W_U.T @ (tok @ attn2.W_V.T))
     return model

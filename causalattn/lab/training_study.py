@@ -222,11 +222,12 @@ def _unit_outcomes(history: pd.DataFrame, at_iterations, threshold, probes, n_it
     out: dict[str, Any] = {}
     for t in at_iterations:
         out[f"in_context_accuracy_at_{t}"] = float(logged.at[t, "in_context_accuracy"])
-        for probe in probes:
-            out[f"{probe}_at_{t}"] = float(logged.at[t, probe])
     reached = history.loc[history["in_context_accuracy"] >= threshold, "iteration"]
     out[f"iterations_to_{threshold:g}"] = int(reached.iloc[0]) if len(reached) else int(n_iters)
     out[f"iterations_to_{threshold:g}_censored"] = not len(reached)
+    for probe in probes:
+        for t in at_iterations:
+            out[f"{probe}_at_{t}"] = float(logged.at[t, probe])
     return out
 
 
@@ -295,8 +296,10 @@ def training_study(
         be added. ``out_dir/study.json`` records the configuration; a folder
         from a different configuration is a ValueError.
     n_jobs : int
-        Parallel runs (joblib; -1 for all cores). Results do not depend on it
-        up to floating-point summation order across thread counts.
+        Parallel runs (joblib; -1 for all cores). The backend is joblib's
+        default (processes) unless set with ``joblib.parallel_config(backend=...)``,
+        e.g. Dask or Ray to use a cluster. Results do not depend on it, up to
+        the floating-point summation order of different torch thread counts.
     progress : bool
         Show a progress bar over the runs.
 

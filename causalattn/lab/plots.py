@@ -1,0 +1,159 @@
+"""Figures of the lab: attention maps (paper Fig. 2), training curves (Fig. 4 left), memory probes (Figs. 3, 4 right).
+
+Every function returns a :class:`matplotlib.figure.Figure` built without
+pyplot, so nothing global changes and any backend (Agg included) works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from causalattn._validation import check_columns
+from causalattn.lab.hooks import HookFn, hooks, run_with_cache
+from causalattn.lab.probes import PROBE_KEYS
+from causalattn.lab.task import Batch
+
+__all__ = ["plot_attention", "plot_training_curves", "plot_probes"]
+
+_PROBE_LABELS = {
+    "w1k_recall": "$W^1_K$ recall (previous token)",
+    "w1k_recall_t64": "$W^1_K$ recall, $t < 64$",
+    "w2k_recall": "$W^2_K$ recall (induction)",
+    "w2o_recall": "$W^2_O$ recall (output)",
+}
+
+
+def plot_attention(
+    model: nn.Module,
+    batch: Batch,
+    index: int = 0,
+    *,
+    fwd_hooks: Mapping[str, HookFn] | Iterable[tuple[str, HookFn]] | None = None,
+    window: tuple[int, int] | None = None,
+    chars: Sequence[str] | None = None,
+) -> Figure:
+    """Attention patterns of every layer and head on one sequence, triggers marked (paper Fig. 2).
+
+    Parameters
+    ----------
+    model : nn.Module
+        A lab model with ``blocks.{l}.attn.hook_pattern`` hook points.
+    batch : Batch
+        Sequences of the task; sequence ``index`` is shown.
+    index : int
+        Which sequence of the batch.
+    fwd_hooks : mapping or iterable of (name, fn), optional
+        Interventions active during the forward pass (see :func:`causalattn.lab.hooks.hooks`);
+        the maps then show the patterns under intervention.
+    window : (start, stop), optional
+        Positions shown (queries and keys); default the first 64.
+    chars : sequence of str, optional
+        Token labels (e.g. ``task.chars``); default token ids.
+
+    Notes
+    -----
+    Tick labels of trigger tokens are red; in-context positions (a trigger seen
+    before, whose next token is predictable) are marked with a red dot left of
+    their row.
+    """
+    n = batch.inputs.shape[1]
+    if not 0 <= index < len(batch):
+        raise ValueError(f"`index` must be in [0, {len(batch)}), got {index}")
+    start, stop = window if window is not None else (0, min(n, 64))
+    if not 0 <= start < stop <= n:
+        raise ValueError(f"`window` must satisfy 0 <= start < stop <= {n}, got {window}")
+    inputs = batch.inputs[index : index + 1]
+    n_layers, n_heads = model.config.n_layers, model.config.n_heads
+    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(n_layers)]
+    with torch.no_grad(), hooks(model, fwd_hooks or {}):
+        _, cache = run_with_cache(model, inputs, names=names)
+
+    tokens = inputs[0, start:stop].tolist()
+    labels = [repr(chars[t])[1:-1] if chars is not None else str(t) for t in tokens]
+    is_trigger = (batch.trigger_count[index, start:stop] > 0).tolist()
+    in_context = np.flatnonzero(batch.in_context[index, start:stop].numpy())
+
+    fig = Figure(figsize=(5.2 * n_heads, 4.8 * n_layers), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(n_layers, n_heads, squeeze=False))
+    for layer, name in enumerate(names):
+        pattern = cache[name][0, :, start:stop, start:stop].numpy()  # (heads, query, key)
+        for head in range(n_heads):
+            ax = axes[layer, head]
+            image = ax.imshow(pattern[head], cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(f"layer {layer} head {head} (L{layer}H{head})")
+            ax.set_xlabel("key position")
+            ax.set_ylabel("query position")
+            ticks = np.arange(stop - start)
+            ax.set_xticks(ticks, labels, fontsize=6, family="monospace")
+            ax.set_yticks(ticks, labels, fontsize=6, family="monospace")
+            for axis_labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+                for label, trig in zip(axis_labels, is_trigger):
+                    if trig:
+                        label.set_color("tab:red")
+                        label.set_fontweight("bold")
+            ax.scatter(np.full(len(in_context), -1.2), in_context, s=8, color="tab:red", clip_on=False)
+            fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+def plot_training_curves(history: pd.DataFrame) -> Figure:
+    """In-context and global loss (and in-context accuracy) against the iteration (paper Fig. 4, left).
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        One row per logged iteration with columns ``iteration``, ``in_context_loss``,
+        ``global_loss`` and, optionally, ``in_context_accuracy``.
+    """
+    check_columns(history, history=["iteration", "in_context_loss", "global_loss"])
+    has_accuracy = "in_context_accuracy" in history.columns
+    fig = Figure(figsize=(10 if has_accuracy else 5.5, 4), layout="constrained")
+    axes = fig.subplots(1, 2 if has_accuracy else 1, squeeze=False)[0]
+    ax = axes[0]
+    ax.plot(history["iteration"], history["in_context_loss"], label="in-context loss")
+    ax.plot(history["iteration"], history["global_loss"], label="global loss")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cross-entropy")
+    ax.legend()
+    if has_accuracy:
+        axes[1].plot(history["iteration"], history["in_context_accuracy"], color="tab:green")
+        axes[1].set_ylim(0, 1.02)
+        axes[1].set_xlabel("iteration")
+        axes[1].set_ylabel("in-context accuracy")
+    return fig
+
+
+def plot_probes(history: pd.DataFrame) -> Figure:
+    """Memory recall probes (eq. 9) and the W_F KL probe (eq. 10) against the iteration (paper Figs. 3, 4 right).
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        Column ``iteration`` and any of ``w1k_recall``, ``w1k_recall_t64``,
+        ``w2k_recall``, ``w2o_recall``, ``wf_kl``; all-NaN columns are skipped.
+    """
+    check_columns(history, history="iteration")
+    present = [k for k in PROBE_KEYS if k in history.columns and history[k].notna().any()]
+    if not present:
+        raise ValueError(f"`history` has no probe column with values; expected some of {list(PROBE_KEYS)}")
+    recalls = [k for k in present if k != "wf_kl"]
+    panels = [p for p in (recalls, ["wf_kl"] if "wf_kl" in present else []) if p]
+    fig = Figure(figsize=(5.5 * len(panels), 4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, keys in zip(axes, panels):
+        for key in keys:
+            ax.plot(history["iteration"], history[key], label=_PROBE_LABELS.get(key, "$W_F$ KL to $\\pi_b$"))
+        ax.set_xlabel("iteration")
+        if keys == ["wf_kl"]:
+            ax.set_ylabel("KL divergence")
+        else:
+            ax.set_ylabel("memory recall")
+            ax.set_ylim(-0.02, 1.02)
+        ax.legend()
+    return fig

@@ -1,0 +1,5 @@
+"""The lab tests need torch; without it they are skipped."""
+
+import pytest
+
+pytest.importorskip("torch")

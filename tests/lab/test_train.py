@@ -1,0 +1,282 @@
+"""Tests of causalattn.lab.train: the recipe, freezing, seeds, checkpoints and bad input (tiny configs)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import causalattn.lab.train as train_module  # noqa: E402
+from causalattn.lab.model import ModelConfig, build_model  # noqa: E402
+from causalattn.lab.task import BigramTask, TaskConfig  # noqa: E402
+from causalattn.lab.train import (  # noqa: E402
+    Freeze,
+    TrainConfig,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
+
+MODEL = ModelConfig(d_model=32, max_seq_len=32, init_seed=0)
+TASK = TaskConfig(n_triggers=3, seq_len=32)
+# A tiny recipe: 24 updates of 16 sequences, logged every 6 on 64 held-out sequences.
+RECIPE = TrainConfig(lr=1.0, batch_size=16, n_iters=24, log_every=6, eval_sequences=64, checkpoint_every=6)
+PROBES = ["w1k_recall", "w1k_recall_t64", "w2k_recall", "w2o_recall", "wf_kl"]
+
+
+def run(train_config=RECIPE, model_config=MODEL, **kwargs):
+    return train(model_config, TASK, train_config, progress=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return run()
+
+
+def param(model, name):
+    return model.parameter_by_name(name).detach().clone()
+
+
+# --------------------------------------------------------------------------- learning and history
+
+
+def test_short_training_learns_beyond_chance():
+    # 60 updates on length-32 sequences: chance is 1/65 for an in-context token; the bigram
+    # prior alone cannot predict a uniformly drawn output, so accuracy well above 0.2 needs
+    # the two-layer in-context mechanism to have started forming.
+    result = run(dataclasses.replace(RECIPE, n_iters=60, log_every=20, eval_sequences=128))
+    first, last = result.history.iloc[0], result.history.iloc[-1]
+    assert first["in_context_accuracy"] < 0.1
+    assert last["in_context_accuracy"] > 0.5
+    assert last["in_context_loss"] < first["in_context_loss"]
+
+
+def test_history_rows_and_columns(baseline):
+    history = baseline.history
+    assert history["iteration"].tolist() == [0, 6, 12, 18, 24]
+    expected = ["iteration", "loss", "in_context_accuracy", "in_context_loss", "global_loss", "global_accuracy"]
+    assert list(history.columns) == expected + PROBES
+    assert pd.isna(history["loss"].iloc[0]) and history["loss"].iloc[1:].notna().all()
+    assert len(baseline.seconds) == len(history) and baseline.seconds[0] == 0.0
+    assert list(baseline.seconds) == sorted(baseline.seconds)
+    assert baseline.model.config == MODEL
+
+
+def test_last_row_matches_a_fresh_evaluation(baseline):
+    from causalattn.lab.metrics import evaluate
+
+    metrics = evaluate(baseline.model, BigramTask(TASK), RECIPE.eval_sequences, seed=RECIPE.eval_seed)
+    last = baseline.history.iloc[-1]
+    assert last["in_context_accuracy"] == pytest.approx(metrics["in_context_accuracy"])
+    assert last["global_loss"] == pytest.approx(metrics["global_loss"])
+
+
+def test_log_row_at_n_iters_even_off_the_grid():
+    result = run(dataclasses.replace(RECIPE, n_iters=8, log_every=5))
+    assert result.history["iteration"].tolist() == [0, 5, 8]
+
+
+def test_thresholds_helpers(baseline):
+    acc = baseline.history["in_context_accuracy"]
+    target = float(acc.iloc[2])
+    first = int((acc >= target).to_numpy().argmax())
+    assert baseline.iterations_to(target) == baseline.history["iteration"].iloc[first]
+    assert baseline.seconds_to(target) == baseline.seconds[first]
+    assert pd.isna(baseline.iterations_to(1.5)) and pd.isna(baseline.seconds_to(1.5))
+
+
+@pytest.mark.parametrize(
+    "change", [{"optimizer": "adam", "lr": 0.01}, {"loss_on": "in_context"}], ids=["adam", "in_context"]
+)
+def test_other_recipes_reduce_in_context_loss(change):
+    history = run(dataclasses.replace(RECIPE, **change)).history
+    assert history["in_context_loss"].iloc[-1] < history["in_context_loss"].iloc[0]
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def test_same_seeds_give_identical_histories(baseline):
+    again = run()
+    pd.testing.assert_frame_equal(again.history, baseline.history)
+    for (name, a), b in zip(baseline.model.state_dict().items(), again.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_init_and_data_seeds_are_separate(baseline):
+    other_data = run(dataclasses.replace(RECIPE, data_seed=1))
+    other_init = run(model_config=dataclasses.replace(MODEL, init_seed=1))
+    # same init and held-out set: the same row at iteration 0, then the data stream differs
+    pd.testing.assert_series_equal(other_data.history.iloc[0], baseline.history.iloc[0])
+    assert not other_data.history.iloc[-1].equals(baseline.history.iloc[-1])
+    assert not other_init.history.iloc[0].equals(baseline.history.iloc[0])
+
+
+# --------------------------------------------------------------------------- freezing
+
+
+def test_freeze_until_keeps_weights_bit_identical_then_trains():
+    init = build_model(MODEL)
+    recipe = dataclasses.replace(RECIPE, weight_decay=0.01, freeze=(Freeze("W2_O", until=12), Freeze("W1_K")))
+    at_12 = run(dataclasses.replace(recipe, n_iters=12)).model
+    at_24 = run(recipe).model
+    # frozen: bit-identical to the init despite momentum and weight decay
+    assert torch.equal(param(at_12, "W2_O"), param(init, "W2_O"))
+    assert torch.equal(param(at_24, "W1_K"), param(init, "W1_K"))
+    # the other trainable matrices did move, and W2_O trains after its release
+    assert not torch.equal(param(at_12, "W2_K"), param(init, "W2_K"))
+    assert not torch.equal(param(at_24, "W2_O"), param(init, "W2_O"))
+    # frozen parameters end with requires_grad restored
+    assert all(p.requires_grad for p in at_24.parameters())
+
+
+def test_frozen_parameter_has_no_momentum(tmp_path):
+    run(dataclasses.replace(RECIPE, n_iters=6, freeze=(Freeze("W2_O", until=12),)), checkpoint_dir=tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["optimizer_state"]
+    n_trainable = sum(p.requires_grad for p in build_model(MODEL).parameters())
+    # SGD keeps a momentum buffer for every parameter it updated: all but the frozen W2_O
+    assert len(state["state"]) == n_trainable - 1
+
+
+def test_freeze_label_and_schedule():
+    assert Freeze("W2_O", until=300).label == "freeze:W2_O:until300"
+    assert Freeze("W1_K").label == "freeze:W1_K:always"
+    f = Freeze("W2_O", until=3)
+    assert [f.frozen_at(i) for i in range(5)] == [True, True, True, False, False]
+    assert Freeze("W1_K").frozen_at(10**9)
+
+
+def test_freeze_list_becomes_a_tuple():
+    config = TrainConfig(freeze=[Freeze("W1_K")])
+    assert config.freeze == (Freeze("W1_K"),)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def test_resumed_run_gives_the_same_history(tmp_path, baseline, monkeypatch):
+    real_log_row = train_module._log_row
+
+    def crash_at_18(model, task, config, iteration, loss):
+        if iteration == 18:  # after the checkpoint at 12, before the one at 18
+            raise KeyboardInterrupt
+        return real_log_row(model, task, config, iteration, loss)
+
+    monkeypatch.setattr(train_module, "_log_row", crash_at_18)
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint_dir=tmp_path)
+    monkeypatch.setattr(train_module, "_log_row", real_log_row)
+    _, info = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert info.iteration == 12
+
+    resumed = run(checkpoint_dir=tmp_path)
+    pd.testing.assert_frame_equal(resumed.history, baseline.history)
+    for a, b in zip(baseline.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_finished_run_is_loaded_not_retrained(tmp_path, monkeypatch):
+    first = run(checkpoint_dir=tmp_path)
+    monkeypatch.setattr(train_module, "_step", lambda *args: pytest.fail("retrained a finished run"))
+    again = run(checkpoint_dir=tmp_path)
+    pd.testing.assert_frame_equal(again.history, first.history)
+
+
+def test_save_and_load_round_trip(tmp_path, baseline):
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, baseline.model, TASK, RECIPE, history=baseline.history)
+    model, info = load_checkpoint(path, model_config=MODEL, task_config=TASK, train_config=RECIPE)
+    assert (info.model_config, info.task_config, info.train_config, info.iteration) == (MODEL, TASK, RECIPE, 24)
+    pd.testing.assert_frame_equal(info.history, baseline.history)
+    inputs = BigramTask(TASK).sample(4, torch.Generator().manual_seed(0)).inputs
+    with torch.no_grad():
+        assert torch.equal(model(inputs), baseline.model(inputs))
+
+
+def test_hand_set_model_saves_without_train_config(tmp_path):
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, build_model(MODEL), TASK)
+    _, info = load_checkpoint(path)
+    assert info.train_config is None and info.iteration == 0 and info.history.empty
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("optimizer", "rmsprop", "`optimizer` must be one of"),
+        ("loss_on", "global", "`loss_on` must be one of"),
+        ("lr", 0.0, "`lr` must be positive"),
+        ("lr", -0.1, "`lr` must be positive"),
+        ("lr", float("nan"), "`lr` must be a finite number"),
+        ("momentum", 1.0, "`momentum` must be in"),
+        ("weight_decay", -1e-4, "`weight_decay` must be non-negative"),
+        ("batch_size", 0, "`batch_size` must be a positive integer"),
+        ("batch_size", 2.5, "`batch_size` must be an integer"),
+        ("n_iters", 0, "`n_iters` must be a positive integer"),
+        ("n_iters", -5, "`n_iters` must be a positive integer"),
+        ("log_every", 0, "`log_every` must be a positive integer"),
+        ("eval_sequences", 0, "`eval_sequences` must be a positive integer"),
+        ("checkpoint_every", 0, "`checkpoint_every` must be a positive integer"),
+        ("data_seed", -1, "`data_seed` must be an integer >= 0"),
+        ("freeze", ("W1_K",), "`freeze` must be a tuple of Freeze values"),
+    ],
+)
+def test_bad_train_config(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**{field: value})
+
+
+def test_bad_freeze_values():
+    with pytest.raises(ValueError, match="`parameter` must be a non-empty parameter name"):
+        Freeze("")
+    with pytest.raises(ValueError, match="`until` must be a positive integer"):
+        Freeze("W2_O", until=0)
+
+
+def test_freeze_of_unknown_parameter():
+    with pytest.raises(ValueError, match="`freeze`:.*W9_K"):
+        run(dataclasses.replace(RECIPE, freeze=(Freeze("W9_K"),)))
+
+
+def test_freeze_of_the_same_parameter_twice():
+    with pytest.raises(ValueError, match="`freeze`: freeze:W2_O:until5 and freeze:W2_O:always act on the same"):
+        run(dataclasses.replace(RECIPE, freeze=(Freeze("W2_O"), Freeze("W2_O", until=5))))
+
+
+def test_sequences_longer_than_the_model():
+    with pytest.raises(ValueError, match="`model_config.max_seq_len`"):
+        run(model_config=dataclasses.replace(MODEL, max_seq_len=16))
+
+
+def test_bad_argument_types():
+    with pytest.raises(TypeError, match="`train_config` must be a TrainConfig"):
+        train(MODEL, TASK, {"lr": 1.0}, progress=False)
+    with pytest.raises(TypeError, match="`checkpoint_dir` must be a path"):
+        run(checkpoint_dir=3)
+
+
+def test_checkpoint_with_other_config(tmp_path):
+    run(dataclasses.replace(RECIPE, n_iters=6), checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"`train_config` does not match the checkpoint in `checkpoint_dir`.*lr=2\.0"):
+        run(dataclasses.replace(RECIPE, n_iters=6, lr=2.0), checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="`model_config` does not match .*init_seed=1"):
+        run(dataclasses.replace(RECIPE, n_iters=6), model_config=dataclasses.replace(MODEL, init_seed=1),
+            checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="`task_config` does not match the checkpoint"):
+        load_checkpoint(tmp_path / "checkpoint.pt", task_config=TaskConfig(n_triggers=2, seq_len=32))
+    with pytest.raises(ValueError, match="`path`: no checkpoint file"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_checkpoint_dir_that_is_a_file(tmp_path):
+    file = tmp_path / "file.txt"
+    file.write_text("x")
+    with pytest.raises(ValueError, match="`checkpoint_dir` must be a folder"):
+        run(checkpoint_dir=file)

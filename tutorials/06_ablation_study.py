@@ -1,0 +1,129 @@
+"""Tutorial 6: ablating attention heads as treatments, held-out sequences as units, effects with intervals.
+
+Interpretability tools ablate a head and report one averaged number. Here the
+ablation is a *treatment*, each held-out sequence is a *unit*, and the
+in-context accuracy of a sequence is its *outcome*. Because every sequence is
+evaluated under control and under every treatment, each comparison is a
+matched-pairs experiment (Ding ch. 7): we report the paired Neyman estimate
+with a 95% confidence interval, the sign-flip randomization p-value, adjusted
+for testing many heads at once, and token-level paired 2x2 tables.
+
+The model is the hand-set two-layer induction-head model of Bietti et al.
+(2023, eq. 7): layer 0 is a previous-token head, layer 1 an induction head.
+
+Run:  python tutorials/06_ablation_study.py [--quick] [--out tutorials/output]
+(about a minute on 2 cores; --quick is a smaller configuration for tests).
+"""
+
+from __future__ import annotations
+
+from _common import parse_args, save, section
+
+from causalattn import Table2x2, effects_frame
+from causalattn.lab import BigramTask, TaskConfig, induction_head_model
+from causalattn.lab.evaluation import CONTROL, evaluation_study
+from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze
+
+
+def options(parser) -> None:
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter sequences (for tests)")
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0], options)
+    out = args.out
+    seq_len, d_model, n_sequences = (32, 128, 60) if args.quick else (64, 256, 300)
+    task = BigramTask(TaskConfig(seq_len=seq_len))
+    model = induction_head_model(task, d_model=d_model)
+
+    section("Treatments are values with stable labels")
+    treatments = [
+        HeadAblation(0, 0, "zero"), HeadAblation(0, 0, "mean"), HeadAblation(0, 0, "resample"),
+        HeadAblation(1, 0, "zero"), HeadAblation(1, 0, "mean"),
+        PatternFreeze(0, 0, "previous_token"), PatternFreeze(0, 0, "uniform"), PatternFreeze(1, 0, "uniform"),
+        Combined((HeadAblation(0, 0, "mean"), HeadAblation(1, 0, "mean"))),
+    ]
+    for t in treatments:
+        print(f"  {t.label}")
+    print(
+        "\nablate:...:zero replaces the head's output (before W_O) by 0; :mean by its average over reference\n"
+        "sequences at each position; :resample by its output on another sequence. pattern:...:uniform makes\n"
+        "the head attend equally to all earlier tokens; :previous_token makes it attend exactly to t - 1."
+    )
+
+    section("The design: every sequence under every arm (matched pairs)")
+    study = evaluation_study(model, task, treatments, n_sequences=n_sequences, seed=0, progress=False)
+    units = study.units
+    print(units[units["sequence"] < 2].round(3).to_string(index=False))
+    print(
+        f"\n{n_sequences} held-out sequences x {len(treatments) + 1} arms = {len(units)} rows. The same sequence\n"
+        "appears under every arm, so the difference Y_i(treatment) - Y_i(control) of one sequence is free of\n"
+        "how hard that sequence is (how often its triggers recur, how early they first appear). Comparing two\n"
+        "independent sets of sequences would leave that sequence-to-sequence variation in the comparison;\n"
+        "pairing removes it, and the interval is correspondingly narrower."
+    )
+
+    section("Effects on in-context accuracy (paired Neyman 95% CI, sign-flip FRT p, Holm-adjusted p)")
+    table = study.effects("in_context_accuracy", adjust="holm")
+    print(table.summary(columns=["pvalue_adjusted"]))
+    frame = effects_frame(table)
+    frame.to_csv(out / "06_effects.csv", index=False)
+    print(f"\nwrote {out / '06_effects.csv'} with columns {list(frame.columns)}")
+    control = units[units["arm"] == CONTROL]["in_context_accuracy"].mean()
+    print(
+        f"\nControl in-context accuracy: {control:.3f}. Ablating either head of the circuit (L0H0, the\n"
+        "previous-token head, or L1H0, the induction head) takes almost all of it away: the interval is far\n"
+        "from 0. Freezing L0H0 to exact previous-token attention changes nearly nothing: that is what it\n"
+        "already does. The interval is for the average effect over the population of sequences the task\n"
+        "generates, for this one model: if we drew fresh sets of held-out sequences and recomputed it, 95% of\n"
+        "such intervals would cover that average. It says nothing about retraining the model (the training\n"
+        "study of tutorial 7 has seeds as units for that). The p-value tests the sharp null that the\n"
+        "treatment changes no sequence's accuracy; with 9 treatments, Holm's adjustment keeps the chance of\n"
+        "any false rejection at 5%."
+    )
+    boot = table[3]
+    print(f"\nCheck for {boot.estimand}: Neyman CI [{boot.confidence_interval.low:.3f}, "
+          f"{boot.confidence_interval.high:.3f}], paired bootstrap CI [{boot.details['bootstrap_ci_low']:.3f}, "
+          f"{boot.details['bootstrap_ci_high']:.3f}].")
+
+    section("Effects on in-context loss (nats)")
+    print(study.effects("in_context_loss", adjust="holm").summary(columns=["pvalue_adjusted"]))
+
+    section("Token level: the paired 2x2 table of ablate:L1H0:mean")
+    paired = study.token_table("ablate:L1H0:mean")
+    print(paired.to_frame())
+    print()
+    print(paired.estimates().summary())
+    print(
+        "\nEach in-context token is a pair (its prediction under control and under the ablation). Only the\n"
+        "discordant cells count: tokens right under control and wrong when ablated, and the reverse.\n"
+        "McNemar's test compares the two; the odds ratio n10/n01 is the conditional one."
+    )
+    tokens = study.tokens
+    both = tokens[tokens["arm"].isin([CONTROL, "ablate:L1H0:mean"])]
+    naive = Table2x2.from_data(both.assign(treated=(both["arm"] != CONTROL).astype(int),
+                                           correct=both["correct"].astype(int)),
+                               treatment="treated", outcome="correct").risk_difference()
+    rd = paired.risk_difference()
+    print(f"\nSame tokens analysed as if the two arms were independent samples: RD {naive.estimate:.3f}, SE "
+          f"{naive.standard_error:.4f}; paired: SE {rd.standard_error:.4f}. Tokens of one sequence are not\n"
+          "independent either; the regression below clusters its errors by sequence:")
+    print(f"  {study.token_regression('ablate:L1H0:mean')!r}")
+
+    section("Heterogeneity: by the trigger's occurrence number, and a Simpson check")
+    het = study.heterogeneity("ablate:L1H0:zero", by="trigger_count", bins=3)
+    print(het.summary())
+
+    section("Figures")
+    save(study.plot_forest("in_context_accuracy"), out / "06_forest_accuracy.png")
+    save(study.plot_attention(), out / "06_attention_control.png")
+    save(study.plot_attention("ablate:L0H0:mean"), out / "06_attention_ablate_L0H0_mean.png")
+    save(study.plot_attention("pattern:L0H0:uniform"), out / "06_attention_pattern_L0H0_uniform.png")
+    print(
+        "\nWith L0H0 mean-ablated, layer 1 no longer sees which token preceded each position, so the induction\n"
+        "head cannot find where a trigger occurred before: its pattern loses the sharp off-diagonal stripes."
+    )
+
+
+if __name__ == "__main__":
+    main()
