@@ -16,7 +16,6 @@ and ``causalattn --help`` stay light.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ STUDY_DEFAULTS = {
     "study_iters": 450,  # iterations of each training-study run
     "study_batch_size": 32,  # sequences per iteration in the training-study runs
     "study_log_every": 10,  # resolution of the training-study curves and of the time to threshold
+    "study_eval_sequences": 128,  # held-out sequences behind each logged point of the training study
 }
 
 
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "same held-out sequences under control and under each treatment (a matched-pairs design: paired "
         "Neyman CI, sign-flip randomization test, Holm-adjusted p-values), trains paired seeds with and "
         "without a freezing schedule, then prints the effects table and writes OUT/effects.csv, "
-        "OUT/forest.png, OUT/attention_*.png and OUT/training_curves.png. Re-running with the same OUT "
+        "OUT/forest.png, OUT/training_curves.png and the attention maps OUT/attention/*.png. Re-running with the same OUT "
         "resumes and reuses what is done.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -115,10 +115,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
-
-
 def _default_treatments(n_layers: int, n_heads: int) -> list[str]:
     heads = [f"L{layer}H{head}" for layer in range(n_layers) for head in range(n_heads)]
     return [f"ablate:{h}:{kind}" for h in heads for kind in ("zero", "mean")] + [
@@ -127,16 +123,13 @@ def _default_treatments(n_layers: int, n_heads: int) -> list[str]:
 
 
 def _study(args: argparse.Namespace) -> int:
-    import torch
-
     from causalattn import EstimateTable, effects_frame, plot_forest
     from causalattn.lab.evaluation import evaluation_study
     from causalattn.lab.interventions import parse_treatment
     from causalattn.lab.model import ModelConfig, build_model
-    from causalattn.lab.plots import plot_attention
     from causalattn.lab.task import BigramTask, TaskConfig
     from causalattn.lab.train import Freeze, TrainConfig, train
-    from causalattn.lab.training_study import training_study
+    from causalattn.lab.training_study import _slug, training_study
 
     start = time.perf_counter()
     progress = not args.no_progress
@@ -176,7 +169,8 @@ def _study(args: argparse.Namespace) -> int:
         arms = {"control": ()}
         arms.update({Freeze(p, args.freeze_until).label: (Freeze(p, args.freeze_until),) for p in args.freeze})
         study_config = TrainConfig(n_iters=args.study_iters, batch_size=args.study_batch_size,
-                                   log_every=STUDY_DEFAULTS["study_log_every"])
+                                   log_every=STUDY_DEFAULTS["study_log_every"],
+                                   eval_sequences=STUDY_DEFAULTS["study_eval_sequences"])
         at = sorted({min(args.freeze_until, args.study_iters), args.study_iters})
         at = [t for t in at if t % study_config.log_every == 0 or t == args.study_iters]
         print(f"[3/3] training study: {len(arms)} arms x {args.seeds} paired seeds, {args.study_iters} iterations each")
@@ -201,17 +195,14 @@ def _study(args: argparse.Namespace) -> int:
         curves.savefig(out / "training_curves.png", dpi=120)
         written.append(out / "training_curves.png")
 
-    batch = task.sample(1, torch.Generator().manual_seed(args.seed))
-    plot_attention(model, batch).savefig(out / "attention_control.png", dpi=100)
-    written.append(out / "attention_control.png")
-    reference = task.sample(64, torch.Generator().manual_seed(args.seed + 1))
-    for treatment in treatments:
-        path = out / f"attention_{_slug(treatment.label)}.png"
-        hooks = treatment.hooks(model, reference)
-        plot_attention(model, batch, fwd_hooks=hooks).savefig(path, dpi=100)
-        written.append(path)
+    maps = out / "attention"
+    maps.mkdir(exist_ok=True)
+    evaluation.plot_attention().savefig(maps / "control.png", dpi=100)
+    for treatment in treatments:  # the first held-out sequence under each intervention
+        evaluation.plot_attention(treatment.label).savefig(maps / f"{_slug(treatment.label)}.png", dpi=100)
+    written.append(maps)
     print()
-    print(f"wrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written[:4])
-          + (", ..." if len(written) > 4 else ""))
+    print(f"wrote to {out}/: " + ", ".join(p.name for p in written)
+          + f" ({1 + len(treatments)} attention maps: control and each treatment)")
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0

@@ -16,7 +16,7 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
 
     A vertical line marks each estimate's null value (0 for differences, 1 for
     ratios, drawn on a log axis). Rows are labelled with ``details["treatment"]``
-    (or the estimand) and ``details["outcome"]`` when present; the right margin
+    (or the estimand), followed by ``details["outcome"]`` when the table mixes outcomes; the right margin
     shows the raw and, if present, the adjusted p-value.
 
     Parameters
@@ -55,7 +55,9 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
         ax.axvline(null, color="grey", ls="--", lw=1)
     if log_scale:
         ax.set_xscale("log")
-    labels = [" ".join(str(x) for x in (e.details.get("treatment", e.estimand), e.details.get("outcome")) if x)
+    outcomes = {e.details.get("outcome") for e in table}
+    labels = [" ".join(str(x) for x in (e.details.get("treatment", e.estimand),
+                                        e.details.get("outcome") if len(outcomes) > 1 else None) if x)
               for e in table]
     ax.set_yticks(ys, labels)
     ax.set_ylim(-0.7, len(table) - 0.3)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
 from _common import parse_args, save, section
 
 from causalattn import EstimateTable
@@ -38,6 +39,7 @@ def main() -> None:
     out = args.out
 
     if args.quick:
+        torch.set_num_threads(1)  # tiny models train fastest on one thread
         model = ModelConfig(d_model=32, max_seq_len=32)
         task = TaskConfig(seq_len=32)
         until, n_iters, seeds, threshold = 20, 40, (0, 1, 2), 0.3

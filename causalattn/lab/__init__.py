@@ -3,15 +3,25 @@
 Import it explicitly (``import causalattn.lab``); ``import causalattn`` never imports torch.
 """
 
+from causalattn.lab.evaluation import EvaluationStudy, evaluation_study
 from causalattn.lab.handset import induction_head_model
 from causalattn.lab.hooks import HookPoint, hook_points, hooks, run_with_cache
+from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
 from causalattn.lab.metrics import TokenMetrics, evaluate, token_metrics
 from causalattn.lab.model import ModelConfig, Transformer, build_model
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
 from causalattn.lab.probes import PROBE_KEYS, memory_probes, recall
 from causalattn.lab.task import Batch, BigramTask, TaskConfig
+from causalattn.lab.train import CheckpointInfo, Freeze, TrainConfig, TrainResult, load_checkpoint, save_checkpoint, train
 
 __all__ = [
+    "EvaluationStudy",
+    "evaluation_study",
+    "Combined",
+    "HeadAblation",
+    "PatternFreeze",
+    "Reference",
+    "parse_treatment",
     "TaskConfig",
     "BigramTask",
     "Batch",
@@ -32,4 +42,11 @@ __all__ = [
     "plot_attention",
     "plot_training_curves",
     "plot_probes",
+    "TrainConfig",
+    "Freeze",
+    "TrainResult",
+    "CheckpointInfo",
+    "train",
+    "save_checkpoint",
+    "load_checkpoint",
 ]

@@ -143,6 +143,8 @@ def _run_arms(model: nn.Module, batch: Batch, arms: list[Intervention | None], r
     names = {f"blocks.{min(a.layers)}.hook_resid_pre" for a in treated}
     names |= {f"blocks.{a.layers[0]}.attn.hook_z" for a in treated if a.acts_on_z_only and len(a.layers) == 1}
     logits, cache = run_with_cache(model, batch.inputs, names=sorted(names))
+    # contiguous once, so that each arm's copy of z is contiguous and W_O reads it without another copy
+    z_clean = {int(name.split(".")[1]): cache[name].contiguous() for name in names if name.endswith("hook_z")}
     out = {}
     for arm in arms:
         if arm is None:
@@ -151,8 +153,7 @@ def _run_arms(model: nn.Module, batch: Batch, arms: list[Intervention | None], r
         fwd = arm.hooks(model, reference, offset=offset)
         layer = min(arm.layers)
         if arm.acts_on_z_only and len(arm.layers) == 1:
-            arm_logits = _run_from_z(model, layer, cache[f"blocks.{layer}.hook_resid_pre"],
-                                     cache[f"blocks.{layer}.attn.hook_z"], fwd)
+            arm_logits = _run_from_z(model, layer, cache[f"blocks.{layer}.hook_resid_pre"], z_clean[layer], fwd)
         else:
             with hooks(model, fwd):
                 arm_logits = model.run_from(layer, cache[f"blocks.{layer}.hook_resid_pre"])

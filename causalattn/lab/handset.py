@@ -45,8 +45,10 @@ def induction_head_model(
     task : BigramTask
         Gives the vocabulary, the triggers and ``T = task.config.seq_len``.
     d_model : int
-        Width ``d``; recall needs ``d`` comfortably above ``T`` interference,
-        e.g. 128 or more for ``T = 256``.
+        Width ``d``. The frozen random parts make every memory recall noisy:
+        on the fixed-trigger task the in-context accuracy is about 0.97 at
+        ``d = 256`` and 0.98-0.997 at ``d = 512`` (T = 64-256), but only about
+        0.5-0.7 at ``d = 128``.
     attention_scale, output_scale : float
         :math:`\alpha` and :math:`\beta`.
     init_seed : int

@@ -58,9 +58,9 @@ def plot_attention(
 
     Notes
     -----
-    Tick labels of trigger tokens are red; in-context positions (a trigger seen
-    before, whose next token is predictable) are marked with a red dot left of
-    their row.
+    Tick labels of trigger tokens are red; the query labels of in-context
+    positions (a trigger seen before, whose next token is predictable) are
+    shaded.
     """
     n = batch.inputs.shape[1]
     if not 0 <= index < len(batch):
@@ -75,11 +75,11 @@ def plot_attention(
         _, cache = run_with_cache(model, inputs, names=names)
 
     tokens = inputs[0, start:stop].tolist()
-    labels = [repr(chars[t])[1:-1] if chars is not None else str(t) for t in tokens]
+    labels = [_label(chars[t]) if chars is not None else str(t) for t in tokens]
     is_trigger = (batch.trigger_count[index, start:stop] > 0).tolist()
-    in_context = np.flatnonzero(batch.in_context[index, start:stop].numpy())
+    in_context = np.flatnonzero(batch.in_context[index, start:stop].numpy()).tolist()
 
-    fig = Figure(figsize=(5.2 * n_heads, 4.8 * n_layers), layout="constrained")
+    fig = Figure(figsize=(6.5 * n_heads, 6 * n_layers), layout="constrained")
     axes = np.atleast_2d(fig.subplots(n_layers, n_heads, squeeze=False))
     for layer, name in enumerate(names):
         pattern = cache[name][0, :, start:stop, start:stop].numpy()  # (heads, query, key)
@@ -97,9 +97,15 @@ def plot_attention(
                     if trig:
                         label.set_color("tab:red")
                         label.set_fontweight("bold")
-            ax.scatter(np.full(len(in_context), -1.2), in_context, s=8, color="tab:red", clip_on=False)
+            for position in in_context:
+                ax.get_yticklabels()[position].set_bbox({"facecolor": "mistyrose", "edgecolor": "none", "pad": 0.5})
             fig.colorbar(image, ax=ax, shrink=0.8)
     return fig
+
+
+def _label(char: str) -> str:
+    """A visible tick label: spaces as an open box, newlines as an escape."""
+    return "\u2423" if char == " " else repr(char)[1:-1]
 
 
 def plot_training_curves(history: pd.DataFrame) -> Figure:

@@ -185,14 +185,14 @@ class BigramTask:
             bigram = torch.searchsorted(self._cdf_b[previous], uniform[t], right=True).squeeze(1)
             forced = successor.gather(1, previous.unsqueeze(1)).squeeze(1)
             steps[t] = torch.where(forced >= 0, forced, bigram)
-        tokens = steps.T.contiguous()  # (B, T + 1)
+        tokens = steps.T  # (B, T + 1)
 
-        inputs = tokens[:, :-1]
+        inputs = tokens[:, :-1].contiguous()
         is_trigger = inputs.unsqueeze(2) == triggers.unsqueeze(1)  # (B, T, K); triggers are distinct
         trigger_count = (is_trigger.cumsum(1) * is_trigger).sum(2)  # (B, T)
         return Batch(
             inputs=inputs,
-            targets=tokens[:, 1:],
+            targets=tokens[:, 1:].contiguous(),
             in_context=trigger_count >= 2,
             non_trigger=trigger_count == 0,
             trigger_count=trigger_count,

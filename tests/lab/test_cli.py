@@ -42,10 +42,10 @@ def test_study_writes_table_forest_and_attention_maps(study_dir, capsys):
                                          "iterations_to_0.9"]
     assert (training["n"] == 4).all()  # 2 seeds x 2 arms
     assert table["ci_low"].le(table["estimate"]).all() and table["estimate"].le(table["ci_high"]).all()
-    for name in ("forest.png", "training_curves.png", "attention_control.png", "attention_ablate_L1H0_mean.png",
-                 "attention_pattern_L0H0_previous_token.png"):
+    for name in ("forest.png", "training_curves.png", "attention/control.png", "attention/ablate_L1H0_mean.png",
+                 "attention/pattern_L0H0_previous_token.png"):
         assert (study_dir / name).stat().st_size > 0, name
-    assert len(list(study_dir.glob("attention_*.png"))) == 1 + len(default)
+    assert len(list(study_dir.glob("attention/*.png"))) == 1 + len(default)
 
 
 def test_study_resumes_from_its_folder(study_dir, capsys):

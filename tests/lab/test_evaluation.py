@@ -215,3 +215,7 @@ def test_bad_input(model, task, tmp_path):
         study.effects(adjust="bonferroni")
     with pytest.raises(ValueError, match="`by` must be one of"):
         study.heterogeneity("ablate:L0H0:zero", by="layer")
+    short = evaluation_study(model, BigramTask(TaskConfig(seq_len=4)), TREATMENTS[:1], **{**KW, "n_sequences": 3})
+    with pytest.raises(ValueError, match="fewer than 2 sequences have it under both arms"):
+        short.effect("ablate:L0H0:zero")
+    assert short.effect("ablate:L0H0:zero", "global_loss").n == 3

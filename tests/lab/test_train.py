@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
 
-import causalattn.lab.train as train_module  # noqa: E402
 from causalattn.lab.model import ModelConfig, build_model  # noqa: E402
 from causalattn.lab.task import BigramTask, TaskConfig  # noqa: E402
 from causalattn.lab.train import (  # noqa: E402
@@ -24,7 +24,18 @@ MODEL = ModelConfig(d_model=32, max_seq_len=32, init_seed=0)
 TASK = TaskConfig(n_triggers=3, seq_len=32)
 # A tiny recipe: 24 updates of 16 sequences, logged every 6 on 64 held-out sequences.
 RECIPE = TrainConfig(lr=1.0, batch_size=16, n_iters=24, log_every=6, eval_sequences=64, checkpoint_every=6)
+# the module itself (`causalattn.lab.train` the attribute is the function, re-exported by causalattn.lab)
+train_module = importlib.import_module("causalattn.lab.train")
 PROBES = ["w1k_recall", "w1k_recall_t64", "w2k_recall", "w2o_recall", "wf_kl"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # tiny models train fastest on one thread (and much faster on a loaded machine)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def run(train_config=RECIPE, model_config=MODEL, **kwargs):
@@ -44,14 +55,18 @@ def param(model, name):
 
 
 def test_short_training_learns_beyond_chance():
-    # 60 updates on length-32 sequences: chance is 1/65 for an in-context token; the bigram
-    # prior alone cannot predict a uniformly drawn output, so accuracy well above 0.2 needs
-    # the two-layer in-context mechanism to have started forming.
-    result = run(dataclasses.replace(RECIPE, n_iters=60, log_every=20, eval_sequences=128))
+    # 150 updates of a d=64 model on length-64 sequences. Outputs are uniform over the 65
+    # tokens, so neither chance (1/65) nor the bigram statistics predict them; accuracy above
+    # 0.5 needs the two-layer induction mechanism to have formed (the memories' probes too).
+    task = TaskConfig(seq_len=64)
+    recipe = TrainConfig(lr=5.0, batch_size=32, loss_on="in_context", n_iters=150, log_every=50,
+                         eval_sequences=128)
+    result = train(ModelConfig(d_model=64, max_seq_len=64), task, recipe, progress=False)
     first, last = result.history.iloc[0], result.history.iloc[-1]
     assert first["in_context_accuracy"] < 0.1
     assert last["in_context_accuracy"] > 0.5
     assert last["in_context_loss"] < first["in_context_loss"]
+    assert last["w2o_recall"] > first["w2o_recall"]
 
 
 def test_history_rows_and_columns(baseline):
