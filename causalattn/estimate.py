@@ -100,7 +100,7 @@ class Estimate:
     def __repr__(self) -> str:
         ci = self.confidence_interval
         interval = (
-            "no CI" if math.isnan(self.confidence_level)
+            "no CI" if math.isnan(self.confidence_level) or (math.isnan(ci.low) and math.isnan(ci.high))
             else f"{self.confidence_level:.0%} CI [{_fmt(ci.low)}, {_fmt(ci.high)}]"
         )
         return (
