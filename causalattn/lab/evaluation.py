@@ -536,31 +536,33 @@ class EvaluationStudy:
         outcome = check_choice("outcome", outcome, ("in_context_accuracy", "in_context_loss"))
         index = self._token_index
         if by == "position":
-            edges = np.linspace(0, self.data.inputs.shape[1], bins + 1)
-            stratum = pd.cut(index["position"], edges, right=False, include_lowest=True).astype(str).to_numpy()
+            edges = np.linspace(0, self.data.inputs.shape[1], bins + 1).round().astype(int)
+            codes = np.searchsorted(edges, index["position"].to_numpy(), side="right") - 1
+            names = [f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:])]
         else:
-            top = bins + 1
-            count = index["trigger_count"].clip(upper=top)
-            stratum = np.where(count >= top, f"{top}+", count.astype(str)) if bins > 1 else np.full(len(count), "2+")
+            codes = np.minimum(index["trigger_count"].to_numpy(), bins + 1) - 2
+            names = [str(c) for c in range(2, bins + 1)] + [f"{bins + 1}+" if bins > 1 else "2+"]
+        stratum = np.array(names, dtype=object)[codes]
         key = "correct" if outcome == "in_context_accuracy" else "loss"
         y1, y0 = self._arms[label][key].astype(float), self._arms[CONTROL][key].astype(float)
         rows = []
-        for s in sorted(set(stratum), key=lambda v: (len(v), v)):
-            mask = stratum == s
+        for code, name in enumerate(names):
+            mask = codes == code
             frame = pd.DataFrame({"sequence": index["sequence"][mask], "y1": y1[mask], "y0": y0[mask]})
             means = frame.groupby("sequence")[["y1", "y0"]].mean()
-            if len(means) < 2:
-                continue
             m = len(means)
+            if m < 2:
+                continue
             est = neyman(np.concatenate([means["y1"], means["y0"]]), np.repeat([1, 0], m),
                          pairs=np.tile(np.arange(m), 2), confidence_level=self.confidence_level)
-            rows.append(dataclasses.replace(est, estimand=f"{by} {s}", n=m,
+            rows.append(dataclasses.replace(est, estimand=f"{by} {name}", n=m,
                                             details={**est.details, "treatment": label, "outcome": outcome,
-                                                     "stratum": s, "n_tokens": int(mask.sum())}))
+                                                     "stratum": name, "n_tokens": int(mask.sum())}))
         pooled = self.effect(label, outcome)
         by_stratum = EstimateTable(rows, title=f"{label}: effect on {outcome} by {by}")
         directions = {np.sign(e.estimate) for e in rows}
-        reverses = len(directions) == 1 and np.sign(pooled.estimate) == -directions.pop() != 0
+        pooled_direction = np.sign(pooled.estimate)
+        reverses = pooled_direction != 0 and directions == {-pooled_direction}
         check = None
         if outcome == "in_context_accuracy":
             tokens = pd.DataFrame({"treated": np.repeat([1, 0], len(y1)),

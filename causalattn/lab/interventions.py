@@ -43,7 +43,7 @@ from causalattn._validation import check_choice
 from causalattn.lab.hooks import HookFn, hook_points, run_with_cache
 
 __all__ = ["ABLATION_KINDS", "PATTERN_KINDS", "Combined", "HeadAblation", "Intervention", "PatternFreeze",
-           "Reference", "parse_treatment"]
+           "Reference", "as_interventions", "parse_treatment"]
 
 ABLATION_KINDS = ("zero", "mean", "resample")
 PATTERN_KINDS = ("uniform", "previous_token", "clean", "corrupted")

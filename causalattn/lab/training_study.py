@@ -45,13 +45,11 @@ from causalattn.neyman import neyman
 from causalattn.plots import plot_forest
 from causalattn.randomization import frt
 from causalattn.lab.model import ModelConfig, build_model
+from causalattn.lab.probes import PROBE_KEYS
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.train import Freeze, TrainConfig, _resolve_freeze, train
 
-__all__ = ["PROBES", "TrainingStudy", "training_study"]
-
-#: Probe columns of the training history that can serve as outcomes.
-PROBES = ("w1k_recall", "w1k_recall_t64", "w2k_recall", "w2o_recall", "wf_kl")
+__all__ = ["TrainingStudy", "training_study"]
 
 _FINGERPRINT = "study.json"
 
@@ -147,7 +145,7 @@ def _training_study_iv(
         raise ValueError(f"`threshold` must be an accuracy in (0, 1], got {threshold!r}")
     probes = (probes,) if isinstance(probes, str) else tuple(probes)
     for probe in probes:
-        check_choice("probes", probe, PROBES)
+        check_choice("probes", probe, PROBE_KEYS)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
         raise ValueError(f"`n_jobs` must be a non-zero integer (-1: all cores), got {n_jobs!r}")
     out_dir = None if out_dir is None else Path(out_dir)
@@ -173,6 +171,7 @@ def _fingerprint(model_config, task_config, train_config, arms) -> dict:
 
 def _prepare_out_dir(out_dir: Path, fingerprint: dict) -> None:
     path = out_dir / _FINGERPRINT
+    (out_dir / "units").mkdir(parents=True, exist_ok=True)
     if path.exists():
         stored = json.loads(path.read_text())
         if stored != fingerprint:
@@ -182,7 +181,6 @@ def _prepare_out_dir(out_dir: Path, fingerprint: dict) -> None:
                 "use another folder, or delete it to start over"
             )
         return
-    (out_dir / "units").mkdir(parents=True, exist_ok=True)
     _write_json_atomic(path, fingerprint)
 
 
@@ -285,7 +283,7 @@ def training_study(
     threshold : float
         In-context accuracy defining the time-to-threshold outcome.
     probes : sequence of str
-        Probe columns (of :data:`PROBES`) to use as outcomes.
+        Probe columns (of :data:`causalattn.lab.probes.PROBE_KEYS`) to use as outcomes.
     rng : int, Generator or None
         Seeds the randomized assignment (ignored for ``"paired"``).
     out_dir : path, optional

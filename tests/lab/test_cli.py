@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from causalattn import EFFECT_COLUMNS
-from causalattn.cli import build_parser, main
+from causalattn.cli import _default_treatments, build_parser, main
 
 TINY = ["--d-model", "32", "--seq-len", "32", "--train-iters", "20", "--n-sequences", "16", "--seeds", "2",
-        "--freeze-until", "10", "--study-iters", "20", "--study-batch-size", "8", "--n-jobs", "1", "--no-progress"]
+        "--freeze-until", "10", "--study-iters", "20", "--study-batch-size", "8", "--n-jobs", "1", "--no-progress",
+        "--treatments", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -30,13 +31,10 @@ def study_dir(tmp_path_factory):
     return out
 
 
-def test_study_writes_table_forest_and_attention_maps(study_dir, capsys):
+def test_study_writes_table_forest_and_attention_maps(study_dir):
     table = pd.read_csv(study_dir / "effects.csv")
     assert list(table.columns[: len(EFFECT_COLUMNS)]) == list(EFFECT_COLUMNS)
-    default = {f"{kind}:L{layer}H0:{how}" for layer in (0, 1)
-               for kind, hows in (("ablate", ("zero", "mean")), ("pattern", ("previous_token", "uniform")))
-               for how in hows}
-    assert default | {"freeze:W2_O:until10"} == set(table["treatment"])
+    assert list(table["treatment"]) == ["ablate:L1H0:mean", "pattern:L0H0:previous_token", *["freeze:W2_O:until10"] * 3]
     training = table[table["treatment"] == "freeze:W2_O:until10"]
     assert list(training["outcome"]) == ["in_context_accuracy_at_10", "in_context_accuracy_at_20",
                                          "iterations_to_0.9"]
@@ -45,7 +43,13 @@ def test_study_writes_table_forest_and_attention_maps(study_dir, capsys):
     for name in ("forest.png", "training_curves.png", "attention/control.png", "attention/ablate_L1H0_mean.png",
                  "attention/pattern_L0H0_previous_token.png"):
         assert (study_dir / name).stat().st_size > 0, name
-    assert len(list(study_dir.glob("attention/*.png"))) == 1 + len(default)
+
+
+def test_default_treatments_ablate_and_freeze_every_head():
+    assert _default_treatments(2, 1) == ["ablate:L0H0:zero", "ablate:L0H0:mean", "ablate:L1H0:zero",
+                                         "ablate:L1H0:mean", "pattern:L0H0:previous_token", "pattern:L0H0:uniform",
+                                         "pattern:L1H0:previous_token", "pattern:L1H0:uniform"]
+    assert build_parser().parse_args(["study"]).treatments is None  # None: the default set
 
 
 def test_study_resumes_from_its_folder(study_dir, capsys):
@@ -60,7 +64,7 @@ def test_study_resumes_from_its_folder(study_dir, capsys):
 
 def test_chosen_treatments_and_no_training_study(tmp_path):
     out = tmp_path / "out"
-    args = [*TINY, "--seeds", "0", "--treatments", "ablate:L0H0:zero+ablate:L1H0:zero", "--out", str(out)]
+    args = [*TINY[:-3], "--seeds", "0", "--treatments", "ablate:L0H0:zero+ablate:L1H0:zero", "--out", str(out)]
     assert main(["study", *args]) == 0
     table = pd.read_csv(out / "effects.csv")
     assert list(table["treatment"]) == ["ablate:L0H0:zero+ablate:L1H0:zero"]
@@ -91,8 +95,16 @@ def test_help_explains_the_options(capsys):
     assert build_parser().parse_args(["study"]).out == "causalattn-study"
 
 
-def test_python_m_causalattn_and_no_torch_at_import():
-    result = subprocess.run([sys.executable, "-m", "causalattn"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0 and "usage: causalattn" in result.stdout
-    code = "import sys, causalattn, causalattn.cli; assert 'torch' not in sys.modules"
-    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+def test_python_m_causalattn_without_importing_torch():
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['causalattn']\n"
+        "try:\n"
+        "    runpy.run_module('causalattn', run_name='__main__')\n"
+        "except SystemExit as exit_:\n"
+        "    assert exit_.code == 0\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "usage: causalattn" in result.stdout
