@@ -8,7 +8,9 @@ zero and mean ablation of each of the 8 heads (16 treatments + control = 17 arms
   treatment resumes after the intervened head outputs), then its effects table
   (paired Neyman, sign-flip FRT with 10,000 draws, bootstrap) for in-context accuracy;
 * baseline: for every arm and batch, the whole model re-run under the
-  intervention's hooks, then the same per-token metrics.
+  intervention's hooks, then the same per-token metrics; half of it runs before
+  the study and half after (load drift), then both are also timed interleaved
+  on one batch, three times.
 
 Prints wall times, the cost per (sequence x arm) forward, the speed-up and the
 peak resident memory (ru_maxrss) of the process. Timings depend on the load of
@@ -46,14 +48,14 @@ def rerun_all(model, batch, treatments, reference, offset) -> None:
             token_metrics(model(batch.inputs), batch)
 
 
-def baseline(model, task, treatments, n_sequences, seed, batch_size, reference_size) -> float:
-    """The baseline on the study's data and reference sequences; returns the wall time of its forward passes."""
+def baseline(model, task, treatments, first, stop, batch_size, reference_size, n_sequences, seed=0) -> float:
+    """The baseline on sequences ``first:stop`` of the study's data (same reference); wall time of its forwards."""
     generator = torch.Generator().manual_seed(seed)
     data = task.sample(n_sequences, generator)
     reference = Reference.compute(model, task.sample(reference_size, generator), treatments, generator=generator)
     start = time.perf_counter()
-    for offset in range(0, n_sequences, batch_size):
-        rerun_all(model, _slice(data, offset, offset + batch_size), treatments, reference, offset)
+    for offset in range(first, stop, batch_size):
+        rerun_all(model, _slice(data, offset, min(offset + batch_size, stop)), treatments, reference, offset)
     return time.perf_counter() - start
 
 
@@ -77,6 +79,10 @@ def main() -> None:
     # warm-up (allocator, thread pool): the first forward passes of a process are slower
     evaluation_study(model, task, treatments[:2], n_sequences=args.batch_size, batch_size=args.batch_size,
                      progress=False)
+    # The load of a shared machine drifts over minutes: the baseline runs half before and half after the
+    # study, so that a steady drift weighs on both alike.
+    half = args.n_sequences // 2
+    t_base = baseline(model, task, treatments, 0, half, args.batch_size, 64, args.n_sequences)
     start = time.perf_counter()
     study = evaluation_study(model, task, treatments, n_sequences=args.n_sequences, batch_size=args.batch_size,
                              progress=False)
@@ -85,10 +91,9 @@ def main() -> None:
     table = study.effects("in_context_accuracy")
     t_stats = time.perf_counter() - start
     rss_study = peak_rss_gib()
+    t_base += baseline(model, task, treatments, half, args.n_sequences, args.batch_size, 64, args.n_sequences)
     print(f"study     : {t_study:7.1f} s forward passes ({1e3 * t_study / n_forwards:.2f} ms per sequence x arm), "
           f"+ {t_stats:.1f} s statistics for {len(table)} effects; peak RSS {rss_study:.2f} GiB")
-
-    t_base = baseline(model, task, treatments, args.n_sequences, 0, args.batch_size, 64)
     print(f"baseline  : {t_base:7.1f} s forward passes ({1e3 * t_base / n_forwards:.2f} ms per sequence x arm)")
     print(f"speed-up of the study's forward passes over the baseline: {t_base / t_study:.2f}x (target >= 2x); "
           f"peak RSS {peak_rss_gib():.2f} GiB (target < 4 GiB); load average now {os.getloadavg()}")

@@ -15,6 +15,7 @@ TUTORIALS = [
     "02_simpsons_paradox.py",
     "03_lalonde_regression.py",
     "04_randomization_tests.py",
+    "05_birth_of_an_induction_head.py --quick",
     "06_ablation_study.py --quick",
     "07_freezing_as_treatment.py --quick",
 ]
