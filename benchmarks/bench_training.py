@@ -40,7 +40,7 @@ from causalattn.lab.task import BigramTask, TaskConfig
 from causalattn.lab.train import TrainConfig, train
 
 HELD_OUT = 1000  # held-out sequences behind every logged accuracy
-FINAL_EVAL = 4000  # sequences for the final accuracy of each run
+FINAL_EVAL = 2000  # sequences for the final accuracy of each run
 
 
 def run(name: str, model: ModelConfig, task: TaskConfig, recipe: TrainConfig, thresholds: tuple[float, ...]) -> None:
@@ -73,7 +73,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores; "
           f"load average before: {os.getloadavg()}")
 
-    recipe = dataclasses.replace(TrainConfig(), eval_sequences=HELD_OUT)
+    recipe = dataclasses.replace(TrainConfig(), eval_sequences=HELD_OUT, log_every=50)
     if args.quick:
         recipe = dataclasses.replace(recipe, n_iters=20, log_every=10)
     fixed, random_triggers = TaskConfig(), TaskConfig(random_triggers=True)

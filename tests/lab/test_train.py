@@ -22,8 +22,9 @@ from causalattn.lab.train import (  # noqa: E402
 
 MODEL = ModelConfig(d_model=32, max_seq_len=32, init_seed=0)
 TASK = TaskConfig(n_triggers=3, seq_len=32)
-# A tiny recipe: 24 updates of 16 sequences, logged every 6 on 64 held-out sequences.
-RECIPE = TrainConfig(lr=1.0, batch_size=16, n_iters=24, log_every=6, eval_sequences=64, checkpoint_every=6)
+# A tiny recipe: 24 SGD updates of 16 sequences, logged every 6 on 64 held-out sequences.
+RECIPE = TrainConfig(optimizer="sgd", lr=1.0, loss_on="all", batch_size=16, n_iters=24, log_every=6,
+                     eval_sequences=64, checkpoint_every=6)
 # the module itself (`causalattn.lab.train` the attribute is the function, re-exported by causalattn.lab)
 train_module = importlib.import_module("causalattn.lab.train")
 PROBES = ["w1k_recall", "w1k_recall_t64", "w2k_recall", "w2o_recall", "wf_kl"]
@@ -59,8 +60,8 @@ def test_short_training_learns_beyond_chance():
     # tokens, so neither chance (1/65) nor the bigram statistics predict them; accuracy above
     # 0.5 needs the two-layer induction mechanism to have formed (the memories' probes too).
     task = TaskConfig(seq_len=64)
-    recipe = TrainConfig(lr=5.0, batch_size=32, loss_on="in_context", n_iters=150, log_every=50,
-                         eval_sequences=128)
+    recipe = TrainConfig(optimizer="sgd", lr=5.0, batch_size=32, loss_on="in_context", n_iters=150,
+                         log_every=50, eval_sequences=128)
     result = train(ModelConfig(d_model=64, max_seq_len=64), task, recipe, progress=False)
     first, last = result.history.iloc[0], result.history.iloc[-1]
     assert first["in_context_accuracy"] < 0.1
@@ -148,11 +149,14 @@ def test_freeze_until_keeps_weights_bit_identical_then_trains():
     assert all(p.requires_grad for p in at_24.parameters())
 
 
-def test_frozen_parameter_has_no_momentum(tmp_path):
-    run(dataclasses.replace(RECIPE, n_iters=6, freeze=(Freeze("W2_O", until=12),)), checkpoint_dir=tmp_path)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_frozen_parameter_has_no_momentum(tmp_path, optimizer):
+    recipe = dataclasses.replace(RECIPE, optimizer=optimizer, n_iters=6, freeze=(Freeze("W2_O", until=12),))
+    run(recipe, checkpoint_dir=tmp_path)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["optimizer_state"]
     n_trainable = sum(p.requires_grad for p in build_model(MODEL).parameters())
-    # SGD keeps a momentum buffer for every parameter it updated: all but the frozen W2_O
+    # the optimizer keeps momentum (SGD) or moment estimates (Adam) for every parameter it
+    # updated: all but the frozen W2_O
     assert len(state["state"]) == n_trainable - 1
 
 
