@@ -11,7 +11,7 @@ from causalattn import EFFECT_COLUMNS
 from causalattn.cli import _default_treatments, build_parser, main
 
 TINY = ["--d-model", "32", "--seq-len", "32", "--train-iters", "20", "--n-sequences", "16", "--seeds", "2",
-        "--freeze-until", "10", "--study-iters", "20", "--study-batch-size", "8", "--n-jobs", "1", "--no-progress",
+        "--freeze-until", "20", "--study-iters", "40", "--study-batch-size", "8", "--n-jobs", "1", "--no-progress",
         "--treatments", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]
 
 
@@ -34,9 +34,9 @@ def study_dir(tmp_path_factory):
 def test_study_writes_table_forest_and_attention_maps(study_dir):
     table = pd.read_csv(study_dir / "effects.csv")
     assert list(table.columns[: len(EFFECT_COLUMNS)]) == list(EFFECT_COLUMNS)
-    assert list(table["treatment"]) == ["ablate:L1H0:mean", "pattern:L0H0:previous_token", *["freeze:W2_O:until10"] * 3]
-    training = table[table["treatment"] == "freeze:W2_O:until10"]
-    assert list(training["outcome"]) == ["in_context_accuracy_at_10", "in_context_accuracy_at_20",
+    assert list(table["treatment"]) == ["ablate:L1H0:mean", "pattern:L0H0:previous_token", *["freeze:W2_O:until20"] * 3]
+    training = table[table["treatment"] == "freeze:W2_O:until20"]
+    assert list(training["outcome"]) == ["in_context_accuracy_at_20", "in_context_accuracy_at_40",
                                          "iterations_to_0.9"]
     assert (training["n"] == 4).all()  # 2 seeds x 2 arms
     assert table["ci_low"].le(table["estimate"]).all() and table["estimate"].le(table["ci_high"]).all()
