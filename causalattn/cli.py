@@ -35,6 +35,10 @@ STUDY_DEFAULTS = {
 }
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows the defaults and keeps the line breaks of the examples."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``causalattn`` command (sub-command ``study``)."""
     parser = argparse.ArgumentParser(
@@ -50,9 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         "same held-out sequences under control and under each treatment (a matched-pairs design: paired "
         "Neyman CI, sign-flip randomization test, Holm-adjusted p-values), trains paired seeds with and "
         "without a freezing schedule, then prints the effects table and writes OUT/effects.csv, "
-        "OUT/forest.png, OUT/training_curves.png and the attention maps OUT/attention/*.png. Re-running with the same OUT "
-        "resumes and reuses what is done.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "OUT/forest.png, OUT/training_curves.png and the attention maps OUT/attention/*.png. Re-running "
+        "with the same OUT resumes and reuses what is done.",
+        epilog="examples:  causalattn study --n-sequences 1000 --out runs/ablation\n"
+        "           causalattn study --seeds 5 --freeze W2_O W2_K W1_K --study-iters 400 --out runs/figure3",
+        formatter_class=_HelpFormatter,
     )
     model = study.add_argument_group("model")
     model.add_argument("--model", choices=("simplified", "vanilla"), default="simplified",

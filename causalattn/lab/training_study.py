@@ -86,7 +86,9 @@ def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[F
         clean[label] = schedule
     controls = [label for label, schedule in clean.items() if not schedule]
     if len(controls) != 1:
-        raise ValueError(f"`arms` must have exactly one empty schedule (the control), found {len(controls)}: {controls}")
+        raise ValueError(
+            f"`arms` must have exactly one empty schedule (the control), found {len(controls)}: {controls}"
+        )
     slugs = [_slug(label) for label in clean]
     if len(set(slugs)) < len(slugs):
         raise ValueError(f"`arms` labels must stay distinct as file names, got {list(clean)} -> {slugs}")
