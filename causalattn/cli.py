@@ -189,6 +189,13 @@ def _study(args: argparse.Namespace) -> int:
     table = EstimateTable([e for t in tables for e in t], title="causalattn study: effects vs control")
     print()
     print(table.summary(columns=["outcome", "pvalue_adjusted"]))
+    if args.seeds:
+        print(f"\ntraining study: n = runs (2 per seed); with {args.seeds} paired seeds the exact sign-flip p-value "
+              f"cannot go below 2/2^{args.seeds} = {2 / 2 ** args.seeds:.3g} (more seeds: --seeds)")
+        for e in tables[-1]:
+            if e.details.get("n_censored"):
+                print(f"{e.estimand}, {e.details['outcome']}: {e.details['n_censored']} of {e.n} runs never reached "
+                      f"{args.threshold:g} and count as {args.study_iters} (censored): the effect is a lower bound")
     frame = effects_frame(table)
     frame.to_csv(out / "effects.csv", index=False)
     accuracy = EstimateTable([e for e in table if e.details.get("outcome", "").startswith("in_context_accuracy")],

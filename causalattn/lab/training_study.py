@@ -47,7 +47,7 @@ from causalattn.randomization import frt
 from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import PROBE_KEYS
 from causalattn.lab.task import TaskConfig
-from causalattn.lab.train import Freeze, TrainConfig, _resolve_freeze, train
+from causalattn.lab.train import Freeze, TrainConfig, _resolve_freeze, _train_iv, train
 
 __all__ = ["TrainingStudy", "training_study"]
 
@@ -119,13 +119,7 @@ def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
 def _training_study_iv(
     model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir
 ):
-    for name, value, cls in (
-        ("model_config", model_config, ModelConfig),
-        ("task_config", task_config, TaskConfig),
-        ("train_config", train_config, TrainConfig),
-    ):
-        if not isinstance(value, cls):
-            raise TypeError(f"`{name}` must be a {cls.__name__}, got {type(value).__name__}")
+    _train_iv(model_config, task_config, train_config, None)  # the types, and that the task fits the model
     if train_config.freeze:
         raise ValueError("`train_config.freeze` must be empty: give the freezing schedules as `arms`")
     design = check_choice("design", design, ("paired", "randomized"))

@@ -5,7 +5,6 @@ import sys
 
 import pandas as pd
 import pytest
-import torch
 
 from causalattn import EFFECT_COLUMNS
 from causalattn.cli import _default_treatments, build_parser, main
@@ -15,17 +14,11 @@ TINY = ["--d-model", "32", "--seq-len", "32", "--train-iters", "20", "--n-sequen
         "--treatments", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and the test machine's cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def study_dir(tmp_path_factory):
+def study_dir(tmp_path_factory, one_thread):
     out = tmp_path_factory.mktemp("study")
     assert main(["study", *TINY, "--out", str(out)]) == 0
     return out

@@ -8,7 +8,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from matplotlib.figure import Figure
 
 import causalattn.lab.training_study as ts
@@ -26,13 +25,7 @@ ARMS = {"control": (), FROZEN.label: (FROZEN,)}
 OPTIONS = dict(at_iterations=(10, 20), threshold=0.3, probes=("w2o_recall",), progress=False)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread (and the test machine's cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +210,7 @@ def test_plots(paired):
         (dict(arms={"control": (), "x": (Freeze("W9_Z"),)}), ValueError, r"`arms`: arm 'x'.*W9_Z"),
         (dict(train_config=TrainConfig(n_iters=20, freeze=(FROZEN,))), ValueError, "`train_config.freeze`"),
         (dict(model_config=TASK), TypeError, "`model_config` must be a ModelConfig"),
+        (dict(task_config=TaskConfig(seq_len=64)), ValueError, "`model_config.max_seq_len`"),
         (dict(at_iterations=(7,)), ValueError, "`at_iterations` must be logged iterations"),
         (dict(at_iterations=(25,)), ValueError, "`at_iterations` must be logged iterations"),
         (dict(threshold=1.5), ValueError, "`threshold` must be an accuracy"),
