@@ -37,7 +37,7 @@ import torch
 from causalattn.lab.metrics import evaluate
 from causalattn.lab.model import ModelConfig
 from causalattn.lab.task import BigramTask, TaskConfig
-from causalattn.lab.train import TrainConfig, train
+from causalattn.lab.training import TrainConfig, train
 
 HELD_OUT = 1000  # held-out sequences behind every logged accuracy
 FINAL_EVAL = 2000  # sequences for the final accuracy of each run

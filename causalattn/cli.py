@@ -133,8 +133,9 @@ def _study(args: argparse.Namespace) -> int:
     from causalattn.lab.interventions import parse_treatment
     from causalattn.lab.model import ModelConfig, build_model
     from causalattn.lab.task import BigramTask, TaskConfig
-    from causalattn.lab.train import Freeze, TrainConfig, train
-    from causalattn.lab.training_study import _slug, training_study
+    from causalattn.lab.training import Freeze, TrainConfig, train
+    from causalattn.lab.storage import slug
+    from causalattn.lab.seed_study import training_study
 
     start = time.perf_counter()
     progress = not args.no_progress
@@ -210,7 +211,7 @@ def _study(args: argparse.Namespace) -> int:
     maps.mkdir(exist_ok=True)
     evaluation.plot_attention().savefig(maps / "control.png", dpi=100)
     for treatment in treatments:  # the first held-out sequence under each intervention
-        evaluation.plot_attention(treatment.label).savefig(maps / f"{_slug(treatment.label)}.png", dpi=100)
+        evaluation.plot_attention(treatment.label).savefig(maps / f"{slug(treatment.label)}.png", dpi=100)
     written.append(maps)
     print()
     print(f"wrote to {out}/: " + ", ".join(p.name for p in written)

@@ -40,7 +40,7 @@ from causalattn.lab.metrics import evaluate
 from causalattn.lab.model import ModelConfig
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
 from causalattn.lab.task import BigramTask, TaskConfig
-from causalattn.lab.train import TrainConfig, train
+from causalattn.lab.training import TrainConfig, train
 
 
 def options(parser) -> None:

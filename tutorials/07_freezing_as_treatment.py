@@ -24,8 +24,8 @@ from _common import parse_args, save, section
 from causalattn import EstimateTable
 from causalattn.lab.model import ModelConfig
 from causalattn.lab.task import TaskConfig
-from causalattn.lab.train import Freeze, TrainConfig
-from causalattn.lab.training_study import training_study
+from causalattn.lab.training import Freeze, TrainConfig
+from causalattn.lab.seed_study import training_study
 from causalattn.neyman import neyman
 
 

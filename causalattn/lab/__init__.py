@@ -12,7 +12,16 @@ from causalattn.lab.model import ModelConfig, Transformer, build_model
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
 from causalattn.lab.probes import PROBE_KEYS, memory_probes, recall
 from causalattn.lab.task import Batch, BigramTask, TaskConfig
-from causalattn.lab.train import CheckpointInfo, Freeze, TrainConfig, TrainResult, load_checkpoint, save_checkpoint, train
+from causalattn.lab.training import (
+    CheckpointInfo,
+    Freeze,
+    TrainConfig,
+    TrainResult,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
+from causalattn.lab.seed_study import TrainingStudy, training_study
 
 __all__ = [
     "EvaluationStudy",
@@ -49,4 +58,6 @@ __all__ = [
     "train",
     "save_checkpoint",
     "load_checkpoint",
+    "TrainingStudy",
+    "training_study",
 ]

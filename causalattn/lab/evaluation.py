@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import os
 import zlib
 from collections.abc import Sequence
@@ -52,7 +51,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from causalattn._validation import check_choice, check_confidence_level, check_positive_int
-from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
+from causalattn.estimate import Estimate, EstimateTable
 from causalattn.multiple_testing import adjust_pvalues
 from causalattn.neyman import neyman
 from causalattn.paired import PairedTable
@@ -63,13 +62,13 @@ from causalattn.simpson import SimpsonResult, simpson
 from causalattn.lab.hooks import hook_points, hooks, run_with_cache
 from causalattn.lab.interventions import Intervention, Reference, as_interventions
 from causalattn.lab.metrics import token_metrics
+from causalattn.lab.storage import open_study_folder, slug, write_atomic
 from causalattn.lab.task import Batch, BigramTask
 
 __all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
 
 CONTROL = "control"
 OUTCOMES = ("in_context_accuracy", "in_context_loss", "global_accuracy", "global_loss")
-_FINGERPRINT = "study.json"
 
 
 def _state_hash(model: nn.Module) -> str:
@@ -80,19 +79,8 @@ def _state_hash(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _slug(label: str) -> str:
-    return label.replace(":", "_").replace("+", "__")
-
-
 def _slice(batch: Batch, start: int, stop: int) -> Batch:
     return Batch(**{f.name: getattr(batch, f.name)[start:stop] for f in dataclasses.fields(batch)})
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename it over ``path`` (never half a file)."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
 
 
 def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
@@ -120,19 +108,6 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     level = check_confidence_level(confidence_level)
     out_dir = None if out_dir is None else Path(out_dir)
     return interventions, int(n_sequences), int(seed), batch_size, reference_size, out_dir, n_resamples, level
-
-
-def _prepare_out_dir(out_dir: Path, fingerprint: dict) -> None:
-    path = out_dir / _FINGERPRINT
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if stored != fingerprint:
-            differ = sorted(k for k in fingerprint.keys() | stored.keys() if stored.get(k) != fingerprint.get(k))
-            raise ValueError(f"`out_dir` {str(out_dir)!r} holds an evaluation study with a different configuration "
-                             f"(differs in {differ}); use another folder, or delete it to start over")
-        return
-    (out_dir / "arms").mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, json.dumps(fingerprint, indent=1).encode())
 
 
 @torch.no_grad()
@@ -245,7 +220,7 @@ def evaluation_study(
     data = task.sample(n_sequences, generator)
     reference_batch = task.sample(reference_size, generator)
     if out_dir is not None:
-        _prepare_out_dir(out_dir, {
+        open_study_folder(out_dir, kind="an evaluation study", units="arms", fingerprint={
             "study": "evaluation_study", "model_config": dataclasses.asdict(model.config),
             "model_state_sha256": _state_hash(model), "task_config": dataclasses.asdict(task.config),
             "n_sequences": n_sequences, "seed": seed, "batch_size": batch_size, "reference_size": reference_size,
@@ -295,13 +270,13 @@ def _summarise(metrics, batch: Batch) -> dict[str, np.ndarray]:
 
 
 def _arm_path(out_dir: Path, k: int, label: str) -> Path:
-    return out_dir / "arms" / f"batch{k:05d}__{_slug(label)}.npz"
+    return out_dir / "arms" / f"batch{k:05d}__{slug(label)}.npz"
 
 
 def _save_arm(out_dir: Path, k: int, label: str, arrays: dict[str, np.ndarray]) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, label=np.array(label), **arrays)
-    _write_atomic(_arm_path(out_dir, k, label), buffer.getvalue())
+    write_atomic(_arm_path(out_dir, k, label), buffer.getvalue())
 
 
 def _load_arm(out_dir: Path, k: int, label: str) -> dict[str, np.ndarray] | None:

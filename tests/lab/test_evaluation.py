@@ -1,6 +1,5 @@
 """The evaluation study on the hand-set induction-head model: effects, resume, efficiency path, bad input."""
 
-import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ from causalattn import frt
 from causalattn.lab import BigramTask, TaskConfig, induction_head_model
 from causalattn.lab.evaluation import CONTROL, evaluation_study
 from causalattn.lab.hooks import hooks
-from causalattn.lab.interventions import HeadAblation, PatternFreeze, Reference, parse_treatment
+from causalattn.lab.interventions import HeadAblation, Reference, parse_treatment
 from causalattn.lab.metrics import token_metrics
 from causalattn.lab.model import ModelConfig, build_model
 

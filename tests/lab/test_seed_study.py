@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-import causalattn.lab.training_study as ts
+import causalattn.lab.seed_study as ts
 from causalattn import effects_frame
 from causalattn.lab.model import ModelConfig
 from causalattn.lab.task import TaskConfig
-from causalattn.lab.train import Freeze, TrainConfig, train
-from causalattn.lab.training_study import TrainingStudy, training_study
+from causalattn.lab.training import Freeze, TrainConfig, train
+from causalattn.lab.seed_study import TrainingStudy, training_study
 
 MODEL = ModelConfig(d_model=32, max_seq_len=32)
 TASK = TaskConfig(seq_len=32)

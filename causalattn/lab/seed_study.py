@@ -5,7 +5,7 @@ learns. The paper's Figure 3 question (Bietti et al., 2023) is one: does keeping
 ``W2_O`` (or ``W2_K``, or ``W1_K``) at its random initialization until
 iteration 300 slow the formation of the induction head? Here each training seed
 is a unit, each arm is a freezing schedule (a tuple of
-:class:`~causalattn.lab.train.Freeze`; the empty schedule is the control), and
+:class:`~causalattn.lab.training.Freeze`; the empty schedule is the control), and
 the outcomes are read from each run's training history.
 
 Designs
@@ -25,7 +25,6 @@ import json
 import math
 import numbers
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -46,28 +45,16 @@ from causalattn.plots import plot_forest
 from causalattn.randomization import frt
 from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import PROBE_KEYS
+from causalattn.lab.storage import open_study_folder, slug, write_json_atomic
 from causalattn.lab.task import TaskConfig
-from causalattn.lab.train import Freeze, TrainConfig, _resolve_freeze, _train_iv, train
+from causalattn.lab.training import Freeze, TrainConfig, _resolve_freeze, _train_iv, train
 
 __all__ = ["TrainingStudy", "training_study"]
 
-_FINGERPRINT = "study.json"
-
-
-def _slug(label: str) -> str:
-    """A file-name-safe version of an arm label."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
 
 
 def _unit_name(seed: int, label: str) -> str:
-    return f"seed{seed}__{_slug(label)}"
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to a temporary file, then rename it over ``path`` (never a half-written file)."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    return f"seed{seed}__{slug(label)}"
 
 
 def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[Freeze, ...]], str]:
@@ -89,7 +76,7 @@ def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[F
         raise ValueError(
             f"`arms` must have exactly one empty schedule (the control), found {len(controls)}: {controls}"
         )
-    slugs = [_slug(label) for label in clean]
+    slugs = [slug(label) for label in clean]
     if len(set(slugs)) < len(slugs):
         raise ValueError(f"`arms` labels must stay distinct as file names, got {list(clean)} -> {slugs}")
     model = build_model(model_config)
@@ -165,21 +152,6 @@ def _fingerprint(model_config, task_config, train_config, arms) -> dict:
     return json.loads(json.dumps(fingerprint))
 
 
-def _prepare_out_dir(out_dir: Path, fingerprint: dict) -> None:
-    path = out_dir / _FINGERPRINT
-    (out_dir / "units").mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if stored != fingerprint:
-            differ = sorted(k for k in fingerprint.keys() | stored.keys() if stored.get(k) != fingerprint.get(k))
-            raise ValueError(
-                f"`out_dir` {str(out_dir)!r} holds a study with a different configuration (differs in {differ}); "
-                "use another folder, or delete it to start over"
-            )
-        return
-    _write_json_atomic(path, fingerprint)
-
-
 def _train_unit(model_config, task_config, train_config, seed, label, schedule, out_dir) -> dict:
     """Train one (seed, arm) run; save its record to ``out_dir/units`` if given; return the record."""
     name = _unit_name(seed, label)
@@ -198,7 +170,7 @@ def _train_unit(model_config, task_config, train_config, seed, label, schedule, 
         "history": {column: history[column].tolist() for column in history.columns},
     }
     if out_dir is not None:
-        _write_json_atomic(out_dir / "units" / f"{name}.json", record)
+        write_json_atomic(out_dir / "units" / f"{name}.json", record)
     return record
 
 
@@ -323,7 +295,8 @@ def training_study(
     runs = _assign(seeds, list(arms), design, rng)
     records: dict[tuple[int, str], dict] = {}
     if out_dir is not None:
-        _prepare_out_dir(out_dir, _fingerprint(model_config, task_config, train_config, arms))
+        open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms), units="units",
+                          kind="a training study")
         for seed, label in runs:
             path = out_dir / "units" / f"{_unit_name(seed, label)}.json"
             if path.exists():

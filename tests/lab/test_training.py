@@ -1,4 +1,4 @@
-"""Tests of causalattn.lab.train: the recipe, freezing, seeds, checkpoints and bad input (tiny configs)."""
+"""Tests of causalattn.lab.training: the recipe, freezing, seeds, checkpoints and bad input (tiny configs)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from causalattn.lab.model import ModelConfig, build_model  # noqa: E402
 from causalattn.lab.task import BigramTask, TaskConfig  # noqa: E402
-from causalattn.lab.train import (  # noqa: E402
+from causalattn.lab.training import (  # noqa: E402
     Freeze,
     TrainConfig,
     load_checkpoint,
@@ -25,8 +25,7 @@ TASK = TaskConfig(n_triggers=3, seq_len=32)
 # A tiny recipe: 24 SGD updates of 16 sequences, logged every 6 on 64 held-out sequences.
 RECIPE = TrainConfig(optimizer="sgd", lr=1.0, loss_on="all", batch_size=16, n_iters=24, log_every=6,
                      eval_sequences=64, checkpoint_every=6)
-# the module itself (`causalattn.lab.train` the attribute is the function, re-exported by causalattn.lab)
-train_module = importlib.import_module("causalattn.lab.train")
+train_module = importlib.import_module("causalattn.lab.training")
 PROBES = ["w1k_recall", "w1k_recall_t64", "w2k_recall", "w2o_recall", "wf_kl"]
 
 
