@@ -122,19 +122,23 @@ class StratifiedTable:
         treatment, outcome : str
             Names of binary columns (0/1 or bool).
         strata : str
-            Name of the column whose values define the strata (sorted when
-            sortable, else in order of appearance). Missing values are an error.
+            Name of the column whose values define the strata (in the order of
+            a categorical column's categories; otherwise sorted when sortable,
+            else in order of appearance). Missing values are an error.
         """
         check_columns(data, strata=strata)
         z, y = binary_columns(data, treatment=treatment, outcome=outcome)
         groups = data[strata]
         if groups.isna().any():
             raise ValueError(f"`strata`: column {strata!r} has {int(groups.isna().sum())} missing value(s)")
-        levels = list(pd.unique(groups))
-        try:
-            levels = sorted(levels)
-        except TypeError:
-            pass
+        if isinstance(groups.dtype, pd.CategoricalDtype):
+            levels = [c for c in groups.cat.categories if (groups == c).any()]
+        else:
+            levels = list(pd.unique(groups))
+            try:
+                levels = sorted(levels)
+            except TypeError:
+                pass
         values = groups.to_numpy()
         tables = []
         for level in levels:

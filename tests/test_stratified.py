@@ -258,3 +258,16 @@ def test_results_are_estimates(kidney):
     for est in (kidney.risk_difference(), kidney.risk_ratio(), kidney.odds_ratio(), kidney.cmh_test(),
                 kidney.breslow_day(), kidney.standardized_risk_difference()):
         assert isinstance(est, Estimate) and est.n == 700 and "\n" not in repr(est)
+
+
+def test_from_data_keeps_categorical_order():
+    df = pd.DataFrame({
+        "z": [1, 0, 1, 0, 1, 0],
+        "y": [1, 0, 0, 1, 1, 1],
+        "s": pd.Categorical(["small", "small", "large", "large", "small", "large"], categories=["small", "large"]),
+    })
+    st = StratifiedTable.from_data(df, treatment="z", outcome="y", strata="s")
+    assert list(st.labels) == ["small", "large"]
+    # small: treated y = (1, 1), control y = (0) -> [[2, 0], [0, 1]]; large: treated (0), control (1, 1) -> [[0, 1], [2, 0]]
+    assert st.strata[0].counts.tolist() == [[2, 0], [0, 1]]
+    assert st.strata[1].counts.tolist() == [[0, 1], [2, 0]]
