@@ -32,6 +32,13 @@ def check_confidence_level(level: Any) -> float:
     return float(level)
 
 
+def check_flag(name: str, value: Any) -> bool:
+    """A bool (numpy bools accepted)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     """An integer ``>= minimum`` (bools are rejected)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

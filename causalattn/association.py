@@ -35,7 +35,13 @@ from scipy import stats
 from scipy.stats.contingency import odds_ratio as _scipy_odds_ratio
 from statsmodels.stats.proportion import proportion_confint
 
-from causalattn._validation import as_binary_array, check_choice, check_columns, check_confidence_level
+from causalattn._validation import (
+    as_binary_array,
+    check_choice,
+    check_columns,
+    check_confidence_level,
+    check_flag,
+)
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
 
 __all__ = ["Table2x2"]
@@ -81,13 +87,6 @@ def check_correction(correction: Any) -> float | None:
     if not (math.isfinite(correction) and correction > 0):
         raise ValueError(f"`correction` must be None or a positive finite number such as 0.5, got {correction}")
     return float(correction)
-
-
-def check_flag(name: str, value: Any) -> bool:
-    """A bool (numpy bools accepted)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False, got {value!r}")
-    return bool(value)
 
 
 class Table2x2:
@@ -204,10 +203,7 @@ class Table2x2:
 
     def to_frame(self) -> pd.DataFrame:
         """The counts as a labelled DataFrame, with row and column totals."""
-        frame = pd.DataFrame(self._counts, index=list(_ROWS), columns=list(_COLUMNS))
-        frame["total"] = frame.sum(axis=1)
-        frame.loc["total"] = frame.sum(axis=0)
-        return frame
+        return frame_with_totals(self._counts, index=list(_ROWS), columns=list(_COLUMNS))
 
     def __repr__(self) -> str:
         return f"Table2x2({self._counts.tolist()})"
@@ -409,8 +405,7 @@ class Table2x2:
     # -- helpers -------------------------------------------------------------
 
     def _cells(self, correction: float | None) -> tuple[float, float, float, float]:
-        cells = self._counts.astype(float) + (correction or 0.0)
-        return tuple(cells.ravel().tolist())  # type: ignore[return-value]
+        return corrected_cells(self._counts, correction)
 
     def _require_both_outcomes(self, what: str) -> None:
         if (self._counts.sum(axis=0) == 0).any():
@@ -453,6 +448,20 @@ def log_ratio_estimate(
         details = {**details, "note": "the log-scale standard error is 0 (both risks are 1): the interval is a point"}
     return normal_estimate(estimand, numerator / denominator, math.sqrt(max(variance, 0.0)), confidence_level=level,
                            method=method, n=n, scale="log", details=details)
+
+
+def corrected_cells(counts: np.ndarray, correction: float | None) -> tuple[float, float, float, float]:
+    """The four cells of a 2x2 ``counts`` as floats, row by row, each plus ``correction`` (if any)."""
+    cells = counts.astype(float) + (correction or 0.0)
+    return tuple(cells.ravel().tolist())  # type: ignore[return-value]
+
+
+def frame_with_totals(counts: np.ndarray, index: list[str], columns: list[str]) -> pd.DataFrame:
+    """``counts`` as a labelled DataFrame with a row and a column of totals."""
+    frame = pd.DataFrame(counts, index=index, columns=columns)
+    frame["total"] = frame.sum(axis=1)
+    frame.loc["total"] = frame.sum(axis=0)
+    return frame
 
 
 def binary_columns(data: pd.DataFrame, **columns: str) -> list[np.ndarray]:

@@ -140,7 +140,6 @@ def _study(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     progress = not args.no_progress
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     model_config = ModelConfig(kind=args.model, n_layers=args.n_layers, n_heads=args.n_heads,
                                d_model=args.d_model, max_seq_len=args.seq_len)
     task_config = TaskConfig(n_triggers=args.n_triggers, seq_len=args.seq_len,
@@ -153,9 +152,12 @@ def _study(args: argparse.Namespace) -> int:
             treatment.check(skeleton)
     except ValueError as exc:
         raise ValueError(f"`--treatments`: {exc}") from None
-    if args.seeds == 1:
+    if args.seeds == 1 or args.seeds < 0:
         raise ValueError("`--seeds` must be 0 (no training study) or at least 2")
+    if args.n_sequences < 2:  # checked again by evaluation_study, but only after training
+        raise ValueError(f"`--n-sequences` must be at least 2 (a study needs at least 2 units), got {args.n_sequences}")
 
+    out.mkdir(parents=True, exist_ok=True)
     print(f"[1/3] training the model ({args.train_iters} iterations; cached in {out / 'model'})")
     result = train(model_config, task_config, TrainConfig(n_iters=args.train_iters),
                    checkpoint_dir=out / "model", progress=progress)

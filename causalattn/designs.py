@@ -62,7 +62,11 @@ class Groups:
                 raise ValueError(f"arguments must have the same length: `{name}` has {len(labels)}, expected {n}")
             if labels.dtype.kind == "f" and np.isnan(labels).any():
                 raise ValueError(f"`{name}` must not contain NaN")
-            self.labels, self.codes = np.unique(labels, return_inverse=True)
+            try:
+                self.labels, self.codes = np.unique(labels, return_inverse=True)
+            except TypeError:
+                raise TypeError(f"`{name}` labels must be mutually comparable (e.g. all ints or all strings, "
+                                f"no None), got {sorted({type(x).__name__ for x in labels.tolist()})}") from None
         self.n = n
         self.k = len(self.labels)
         self.sizes = np.bincount(self.codes, minlength=self.k)

@@ -151,6 +151,8 @@ def normal_estimate(
     """
     scale = check_choice("scale", scale, ("identity", "log"))
     level = check_confidence_level(confidence_level)
+    if standard_error < 0:
+        raise ValueError(f"`standard_error` must be non-negative, got {standard_error}")
     z = stats.norm.ppf(0.5 + level / 2)
     if null_value is None:
         null_value = 1.0 if scale == "log" else 0.0

@@ -40,7 +40,15 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
 from causalattn._validation import as_binary_array, check_choice, check_confidence_level, check_same_length
-from causalattn.association import check_correction, check_counts, check_flag, count_units, log_ratio_estimate
+from causalattn.association import (
+    check_correction,
+    check_counts,
+    check_flag,
+    corrected_cells,
+    count_units,
+    frame_with_totals,
+    log_ratio_estimate,
+)
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable, normal_estimate
 
 __all__ = ["PairedTable"]
@@ -133,18 +141,14 @@ class PairedTable:
 
     def to_frame(self) -> pd.DataFrame:
         """The counts as a labelled DataFrame (rows: treatment, columns: control) with totals."""
-        frame = pd.DataFrame(self._counts, index=[f"treatment {s}" for s in _LABELS],
-                             columns=[f"control {s}" for s in _LABELS])
-        frame["total"] = frame.sum(axis=1)
-        frame.loc["total"] = frame.sum(axis=0)
-        return frame
+        return frame_with_totals(self._counts, index=[f"treatment {s}" for s in _LABELS],
+                                 columns=[f"control {s}" for s in _LABELS])
 
     def __repr__(self) -> str:
         return f"PairedTable({self._counts.tolist()})"
 
     def _cells(self, correction: float | None) -> tuple[float, float, float, float]:
-        cells = self._counts.astype(float) + (correction or 0.0)
-        return tuple(cells.ravel().tolist())  # type: ignore[return-value]
+        return corrected_cells(self._counts, correction)
 
     def risk_difference(self, confidence_level: float = 0.95) -> Estimate:
         r"""Paired risk difference :math:`(n_{10} - n_{01})/n` with its Wald interval and p-value."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from causalattn._validation import (
     as_float_array,
     check_choice,
     check_confidence_level,
+    check_flag,
     check_positive_int,
     check_rng,
     check_same_length,
@@ -92,6 +94,13 @@ class _Problem:
     confidence_level: float
 
 
+def _as_number(name, value) -> float:
+    """``float(value)``, with a TypeError naming ``name`` when it is not a real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number, got {value!r}")
+    return float(value)
+
+
 def _design_iv(design, y, z, strata, pairs, covariates, probability, threshold):
     """The design object, its grouping for the statistics, and whether units are paired."""
     design = check_choice("design", design, _DESIGNS)
@@ -117,10 +126,13 @@ def _design_iv(design, y, z, strata, pairs, covariates, probability, threshold):
     if design == "cre":
         return CRE(n, int(n1[0])), single, False
     if design == "bre":
-        return BRE(n, float(probability)), single, False
-    x = np.asarray(covariates, dtype=float)
+        return BRE(n, _as_number("probability", probability)), single, False
+    try:
+        x = np.asarray(covariates, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`covariates` must be numeric, could not convert it: {exc}") from None
     check_same_length(outcome=y, covariates=x)
-    rem = ReM(x, int(n1[0]), float(threshold))
+    rem = ReM(x, int(n1[0]), _as_number("threshold", threshold))
     distance = float(rem.mahalanobis(z[None, :].astype(float))[0])
     if distance > rem.threshold:
         raise ValueError(
@@ -221,6 +233,8 @@ def _test(problem: _Problem, tau: float, blocks: _Blocks, exact: bool) -> _TestR
     """One FRT of the sharp null of a constant effect ``tau`` against the assignments of ``blocks``."""
     y0 = problem.outcome - tau * problem.treatment
     observed = float(_evaluate(problem, y0, problem.treatment[None, :].astype(float))[0])
+    if math.isnan(observed):
+        raise ValueError(f"`statistic` ({problem.statistic_name}) is NaN for the observed assignment")
     values, probabilities = [], []
     for block, block_weights in blocks():
         if len(block):
@@ -380,6 +394,7 @@ def frt(
     problem, tau, generator = _frt_iv(outcome, treatment, design, strata, pairs, statistic, alternative,
                                       null_effect, n_resamples, batch, rng, confidence_level, covariates,
                                       probability, threshold)
+    confidence = check_flag("confidence", confidence)
     blocks, exact = _assignment_blocks(problem, generator, reuse=confidence)
     result = _test(problem, tau, blocks, exact)
     observed_effect = float(stratified_difference(problem.outcome, problem.treatment[None, :].astype(float),

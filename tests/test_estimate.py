@@ -56,3 +56,5 @@ def test_bad_confidence_level():
         normal_estimate("a", 1.0, 0.5, confidence_level=95, method="wald", n=10)
     with pytest.raises(ValueError, match="`scale`"):
         normal_estimate("a", 1.0, 0.5, confidence_level=0.95, method="wald", n=10, scale="logit")
+    with pytest.raises(ValueError, match="`standard_error` must be non-negative, got -0.5"):
+        normal_estimate("a", 1.0, -0.5, confidence_level=0.95, method="wald", n=10)

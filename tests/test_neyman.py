@@ -71,6 +71,8 @@ def test_bad_input():
         neyman(y, [1, 1, 0, 0], pairs=[0, 0, 1, 1])
     with pytest.raises(ValueError, match="`pairs`: need at least 2 pairs"):
         neyman(y[:2], [1, 0], pairs=[0, 0])
+    with pytest.raises(TypeError, match="`strata` labels must be mutually comparable"):
+        neyman(y, z, strata=[0, 0, None, 1])
     with pytest.raises(ValueError, match="`strata` or `pairs`, not both"):
         neyman(y, z, strata=[0, 0, 1, 1], pairs=[0, 1, 0, 1])
     with pytest.raises(ValueError, match="`confidence_level` must be in"):

@@ -263,6 +263,18 @@ def test_bad_input(nsw):
         frt(y, z, rng="seed")
     with pytest.raises(ValueError, match="`design`: hodges_lehmann supports"):
         hodges_lehmann(y, z, design="rem")
+    with pytest.raises(TypeError, match="`probability` must be a number, got 'half'"):
+        frt(y, z, design="bre", probability="half")
+    with pytest.raises(TypeError, match="`threshold` must be a number"):
+        frt(y, z, design="rem", covariates=[[1.0], [2.0], [3.0], [4.0]], threshold="1")
+    with pytest.raises(TypeError, match="`covariates` must be numeric"):
+        frt(y, z, design="rem", covariates=[["a"], ["b"], ["c"], ["d"]], threshold=1.0)
+    with pytest.raises(TypeError, match="`confidence` must be True or False, got 'yes'"):
+        frt(y, z, confidence="yes")
+    with pytest.raises(ValueError, match="`statistic` .* is NaN for the observed assignment"):
+        frt(y, z, statistic=lambda outcome, a: np.full(len(a), np.nan))
+    with pytest.raises(TypeError, match="`strata` labels must be mutually comparable"):
+        hodges_lehmann(y, z, design="sre", strata=[0, None, 0, 1])
 
 
 def test_exact_confidence_interval_ends_are_test_boundaries():

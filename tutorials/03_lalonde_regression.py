@@ -14,23 +14,16 @@ Run:  python tutorials/03_lalonde_regression.py [--out tutorials/output]
 
 from __future__ import annotations
 
-import argparse
+from _common import parse_args, save, section  # first: it selects the Agg backend
+
 import dataclasses
-from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import causalattn  # noqa: E402
-from causalattn import Estimate, EstimateTable, datasets  # noqa: E402
+import causalattn
+from causalattn import Estimate, EstimateTable, datasets
 
 COVARIATES = ["age", "educ", "black", "hispan", "married", "nodegree", "re74", "re75", "u74", "u75"]
-
-
-def section(title: str) -> None:
-    print(f"\n{title}\n{'=' * len(title)}")
 
 
 def labelled(estimate: Estimate, label: str) -> Estimate:
@@ -39,11 +32,7 @@ def labelled(estimate: Estimate, label: str) -> Estimate:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output",
-                        help="folder for the figures (created if missing)")
-    out = parser.parse_args().out
-    out.mkdir(parents=True, exist_ok=True)
+    out = parse_args(__doc__.splitlines()[0]).out
 
     section("The data: NSW trainees and CPS-1 comparison men")
     cps1 = datasets.load("lalonde_cps1")
@@ -149,17 +138,9 @@ def main() -> None:
         ],
         title="Effect of training on 1978 earnings (US$), 95% intervals",
     )
-    fig = plot_comparison(comparison, benchmark=experiment[0].estimate)
-    path = out / "03_lalonde_coefficients.png"
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    print(f"\nsaved {path}")
-
-    fig = plot_fwl(fwl.full.details["fit"], fwl.partial.details["fit"])
-    path = out / "03_fwl_residuals.png"
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    print(f"saved {path}")
+    print()
+    save(plot_comparison(comparison, benchmark=experiment[0].estimate), out / "03_lalonde_coefficients.png")
+    save(plot_fwl(fwl.full.details["fit"], fwl.partial.details["fit"]), out / "03_fwl_residuals.png")
 
 
 def plot_comparison(estimates: EstimateTable, benchmark: float) -> plt.Figure:

@@ -140,19 +140,14 @@ def _run_from_z(model: nn.Module, layer: int, resid_pre: torch.Tensor, z: torch.
     """Logits when block ``layer``'s head outputs are replaced by ``fwd`` applied to the clean ``z``.
 
     The attention pattern of that layer is unchanged by a ``hook_z`` intervention,
-    so the block resumes after it: ``x = resid_pre + attn.out(z')``, then the
-    block's feed-forward part, then the later blocks (as ``Block.forward``;
-    tests check this against the full forward pass under the same hooks).
+    so the block resumes after it (:meth:`Transformer.run_from_z`; tests check this
+    against the full forward pass under the same hooks).
     """
-    block = model.blocks[layer]
     point = hook_points(model)[f"blocks.{layer}.attn.hook_z"]
     for _, fn in fwd:
         replaced = fn(z, point)
         z = z if replaced is None else replaced
-    x = resid_pre + block.attn.out(z)
-    if block.ff is not None:
-        x = x + block.ff(block.ln2(x))
-    return model.run_from(layer + 1, block.hook_resid_post(x))
+    return model.run_from_z(layer, resid_pre, z)
 
 
 def evaluation_study(

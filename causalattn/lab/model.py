@@ -207,7 +207,17 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.hook_resid_pre(x)
-        x = x + self.attn(self.ln1(x))
+        return self._after_attention(x + self.attn(self.ln1(x)))
+
+    def run_from_z(self, resid_pre: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``hook_resid_post`` when the head outputs (the ``attn.hook_z`` value) are ``z``.
+
+        Resumes ``forward`` after ``hook_z``: ``resid_pre + attn.out(z)``, then the
+        feed-forward part; the attention pattern is not recomputed.
+        """
+        return self._after_attention(resid_pre + self.attn.out(z))
+
+    def _after_attention(self, x: torch.Tensor) -> torch.Tensor:
         if self.ff is not None:
             x = x + self.ff(self.ln2(x))
         return self.hook_resid_post(x)
@@ -280,6 +290,17 @@ class Transformer(nn.Module):
         for block in self.blocks[layer:]:
             x = block(x)
         return self.ln_final(x) @ self.W_U.T
+
+    def run_from_z(self, layer: int, resid_pre: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Logits when block ``layer`` gets ``resid_pre`` and its head outputs (``hook_z``) are ``z``.
+
+        ``z`` has shape (batch, position, heads, d_head); ``resid_pre`` is the clean
+        ``blocks.{layer}.hook_resid_pre``, so an intervention on ``hook_z`` alone need
+        not recompute the attention pattern of that layer.
+        """
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.config.n_layers:
+            raise ValueError(f"`layer` must be an integer in [0, {self.config.n_layers - 1}], got {layer!r}")
+        return self.run_from(layer + 1, self.blocks[layer].run_from_z(resid_pre, z))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Next-token logits (batch, position, vocab) for (batch, position) long ``inputs``."""

@@ -47,7 +47,7 @@ from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import PROBE_KEYS
 from causalattn.lab.storage import open_study_folder, slug, write_json_atomic
 from causalattn.lab.task import TaskConfig
-from causalattn.lab.training import Freeze, TrainConfig, _resolve_freeze, _train_iv, train
+from causalattn.lab.training import Freeze, TrainConfig, resolve_freeze, train, train_iv
 
 __all__ = ["TrainingStudy", "training_study"]
 
@@ -82,7 +82,7 @@ def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[F
     model = build_model(model_config)
     for label, schedule in clean.items():
         try:
-            _resolve_freeze(model, schedule)
+            resolve_freeze(model, schedule)
         except ValueError as exc:
             raise ValueError(f"`arms`: arm {label!r}: {exc}") from None
     return clean, controls[0]
@@ -106,7 +106,7 @@ def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
 def _training_study_iv(
     model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir
 ):
-    _train_iv(model_config, task_config, train_config, None)  # the types, and that the task fits the model
+    train_iv(model_config, task_config, train_config, None)  # the types, and that the task fits the model
     if train_config.freeze:
         raise ValueError("`train_config.freeze` must be empty: give the freezing schedules as `arms`")
     design = check_choice("design", design, ("paired", "randomized"))

@@ -317,10 +317,10 @@ def train(
     ...                TrainConfig(n_iters=20), progress=False)  # doctest: +SKIP
     >>> result.history[["iteration", "in_context_accuracy"]].tail(1)  # doctest: +SKIP
     """
-    checkpoint_path = _train_iv(model_config, task_config, train_config, checkpoint_dir)
+    checkpoint_path = train_iv(model_config, task_config, train_config, checkpoint_dir)
     task = BigramTask(task_config)
     model = build_model(model_config)
-    schedule = _resolve_freeze(model, train_config.freeze)
+    schedule = resolve_freeze(model, train_config.freeze)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = _make_optimizer(trainable, train_config)
     generator = torch.Generator().manual_seed(train_config.data_seed)
@@ -376,9 +376,10 @@ def train(
     )
 
 
-def _train_iv(
+def train_iv(
     model_config: Any, task_config: Any, train_config: Any, checkpoint_dir: Any
 ) -> Path | None:
+    """Check :func:`train`'s arguments (types, task fits the model); the checkpoint file path, or None."""
     for name, value, cls in (
         ("model_config", model_config, ModelConfig),
         ("task_config", task_config, TaskConfig),
@@ -401,7 +402,7 @@ def _train_iv(
     return path / CHECKPOINT_FILE
 
 
-def _resolve_freeze(model: nn.Module, freeze: tuple[Freeze, ...]) -> list[tuple[nn.Parameter, Freeze]]:
+def resolve_freeze(model: nn.Module, freeze: tuple[Freeze, ...]) -> list[tuple[nn.Parameter, Freeze]]:
     """Each schedule with the parameter it acts on; unknown, untrained or repeated parameters are errors."""
     schedule: list[tuple[nn.Parameter, Freeze]] = []
     for f in freeze:

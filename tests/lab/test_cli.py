@@ -69,6 +69,10 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     assert "`--seeds` must be 0 (no training study) or at least 2" in capsys.readouterr().err
     assert main(["study", *TINY, "--treatments", "ablate:L5H0:zero", "--out", str(tmp_path)]) == 2
     assert "L5H0" in capsys.readouterr().err
+    out = tmp_path / "never"
+    assert main(["study", *TINY, "--n-sequences", "1", "--out", str(out)]) == 2  # before any training
+    assert "`--n-sequences` must be at least 2" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_bare_command_prints_help(capsys):

@@ -146,6 +146,18 @@ def test_run_from_equals_the_full_forward(kwargs):
         model.run_from(n + 1, cache["hook_embed"])
 
 
+@pytest.mark.parametrize("kwargs", [SMALL, VANILLA, {**SMALL, "feed_forward": True, "n_layers": 3}])
+def test_run_from_z_with_the_clean_z_equals_the_full_forward(kwargs):
+    model = build_model(ModelConfig(**kwargs))
+    logits, cache = run_with_cache(model, tokens())
+    n = model.config.n_layers
+    for layer in range(n):
+        resid_pre, z = cache[f"blocks.{layer}.hook_resid_pre"], cache[f"blocks.{layer}.attn.hook_z"]
+        torch.testing.assert_close(model.run_from_z(layer, resid_pre, z), logits)
+    with pytest.raises(ValueError, match=rf"`layer` must be an integer in \[0, {n - 1}\]"):
+        model.run_from_z(n, resid_pre, z)
+
+
 @pytest.mark.parametrize("kwargs", [SMALL, VANILLA])
 def test_hooks_change_outputs_and_are_removed(kwargs):
     model = build_model(ModelConfig(**kwargs))
