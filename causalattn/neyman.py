@@ -17,7 +17,14 @@ import math
 
 import numpy as np
 
-from causalattn._validation import as_binary_array, as_float_array, check_confidence_level, check_same_length
+from causalattn._rounding import power_of_two_scale, zero_up_to_rounding
+from causalattn._validation import (
+    as_binary_array,
+    as_float_array,
+    check_confidence_level,
+    check_same_index,
+    check_same_length,
+)
 from causalattn.designs import MPE, Groups
 from causalattn.estimate import Estimate, normal_estimate
 
@@ -64,6 +71,7 @@ def stratified_difference(
 
 
 def _neyman_iv(outcome, treatment, strata, pairs, confidence_level):
+    check_same_index(outcome=outcome, treatment=treatment, strata=strata, pairs=pairs)
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)
@@ -97,6 +105,12 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     estimated. The CRE variance equals the squared HC2 standard error of the
     OLS coefficient of the outcome on the treatment.
 
+    An estimate below :math:`10^{-12}` times the range of the outcome, or a
+    variance below :math:`10^{-12}` times its square, is floating-point
+    rounding and is reported as exactly 0 (a standard error of 0 has no
+    p-value). The outcome is rescaled internally by
+    a power of two, so values up to the float limit do not overflow.
+
     Parameters
     ----------
     outcome : array-like of float, shape (n,)
@@ -106,6 +120,10 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     pairs : array-like, optional
         A pair label per unit; each pair holds one treated and one control unit.
     confidence_level : float
+        Coverage of the interval.
+
+    Arguments are matched by position. pandas Series with different indexes
+    are refused (align them first) rather than matched silently.
 
     Returns
     -------
@@ -124,13 +142,21 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     (2.3333, 0.6667)
     """
     y, z, groups, paired, level = _neyman_iv(outcome, treatment, strata, pairs, confidence_level)
-    tau, var = stratified_difference(y, z[None, :].astype(float), groups, paired=paired, variance=True)
+    scale = power_of_two_scale(y)  # exact rescaling: outcomes near 1e300 would overflow their squares
+    tau, var = stratified_difference(y / scale, z[None, :].astype(float), groups, paired=paired, variance=True)
+    spread = float(np.ptp(y / scale))
+    # a within-arm variance of rounding size is exactly 0 (its noise is about eps * mean**2, hence the square)
+    tau = 0.0 if zero_up_to_rounding(tau[0], spread) else float(tau[0])
+    se = 0.0 if zero_up_to_rounding(var[0], spread**2) else math.sqrt(var[0])
+    if not math.isfinite(tau * scale) or not math.isfinite(se * scale):
+        raise ValueError(f"`outcome`: the difference in means or its standard error ({tau:.3g} and {se:.3g} times "
+                         f"{scale:.3g}) overflows floating point; express the outcome in larger units")
     kind, method = ("paired ", "neyman-paired") if paired else (
         ("stratified ", "neyman-stratified") if strata is not None else ("", "neyman"))
     return normal_estimate(
         f"{kind}difference in means",
-        float(tau[0]),
-        math.sqrt(var[0]),
+        tau * scale,
+        se * scale,
         confidence_level=level,
         method=method,
         n=len(y),

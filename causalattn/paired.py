@@ -39,7 +39,13 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
-from causalattn._validation import as_binary_array, check_choice, check_confidence_level, check_same_length
+from causalattn._validation import (
+    as_binary_array,
+    check_choice,
+    check_confidence_level,
+    check_same_index,
+    check_same_length,
+)
 from causalattn.association import (
     check_correction,
     check_counts,
@@ -112,8 +118,10 @@ class PairedTable:
         Parameters
         ----------
         treated, control : array_like of 0/1 or bool
-            Outcome of unit ``i`` under treatment and under control.
+            Outcome of unit ``i`` under treatment and under control, matched
+            by position (pandas Series with different indexes are refused).
         """
+        check_same_index(treated=treated, control=control)
         y1 = as_binary_array("treated", treated)
         y0 = as_binary_array("control", control)
         check_same_length(treated=y1, control=y0)

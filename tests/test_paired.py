@@ -97,3 +97,11 @@ def test_bad_input():
         PairedTable([[5, 0], [0, 5]]).odds_ratio("exact")
     with pytest.raises(ValueError, match="`confidence_level` must be in"):
         t.risk_difference(1.5)
+
+
+def test_from_data_refuses_series_with_different_indexes():
+    import pandas as pd
+    treated = pd.Series([1, 0, 1], index=["c", "b", "a"])
+    with pytest.raises(ValueError, match="`treated` and `control` are pandas objects with different indexes"):
+        PairedTable.from_data(treated, pd.Series([0, 0, 1], index=["a", "b", "c"]))
+    assert PairedTable.from_data(treated, pd.Series([0, 0, 1], index=treated.index)).counts.tolist() == [[1, 1], [0, 1]]
