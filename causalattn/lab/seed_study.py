@@ -45,7 +45,7 @@ from causalattn.plots import plot_forest
 from causalattn.randomization import frt
 from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import PROBE_KEYS
-from causalattn.lab.storage import open_study_folder, slug, write_json_atomic
+from causalattn.lab.storage import load_json, open_study_folder, save_json, slug
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig, resolve_freeze, train, train_iv
 
@@ -170,7 +170,7 @@ def _train_unit(model_config, task_config, train_config, seed, label, schedule, 
         "history": {column: history[column].tolist() for column in history.columns},
     }
     if out_dir is not None:
-        write_json_atomic(out_dir / "units" / f"{name}.json", record)
+        save_json(out_dir / "units" / f"{name}.json", record)
     return record
 
 
@@ -298,9 +298,10 @@ def training_study(
         open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms), units="units",
                           kind="a training study")
         for seed, label in runs:
-            path = out_dir / "units" / f"{_unit_name(seed, label)}.json"
-            if path.exists():
-                records[seed, label] = json.loads(path.read_text())
+            record = load_json(out_dir / "units" / f"{_unit_name(seed, label)}.json",
+                               recompute=f"the training run of seed {seed}, arm {label!r}")
+            if record is not None:
+                records[seed, label] = record
     todo = [run for run in runs if run not in records]
     jobs = (
         delayed(_train_unit)(model_config, task_config, train_config, seed, label, arms[label], out_dir)
