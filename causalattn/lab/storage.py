@@ -99,7 +99,7 @@ def load_arrays(path: Path, *, recompute: str = "it") -> dict[str, np.ndarray] |
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as f:  # no file left open on a bad zip
             arrays = {key: f[key] for key in f.files}
     except Exception as exc:  # zipfile, zlib, numpy format and OS errors alike mean the file is unusable
         _report_damage(path, f"unreadable: {type(exc).__name__}", recompute)
