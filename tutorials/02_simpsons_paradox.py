@@ -117,11 +117,15 @@ def plot_berkeley(by_dept: pd.DataFrame) -> plt.Figure:
     applicants = by_dept["men applying"] + by_dept["women applying"]
     overall = (by_dept["admit rate men"] * by_dept["men applying"]
                + by_dept["admit rate women"] * by_dept["women applying"]) / applicants
-    ax.scatter(by_dept["share women"], overall, s=applicants / 5, alpha=0.6)
+    points = ax.scatter(by_dept["share women"], overall, s=applicants / 5, alpha=0.6)
     for dept, x, y in zip(by_dept.index, by_dept["share women"], overall):
-        ax.annotate(dept, (x, y), xytext=(6, 4), textcoords="offset points")
+        ax.annotate(dept, (x, y), xytext=(8, 4), textcoords="offset points")
+    handles, labels = points.legend_elements(prop="sizes", num=[600, 900], func=lambda size: size * 5, alpha=0.6,
+                                              markerfacecolor="C0", markeredgecolor="C0")
+    ax.legend(handles, labels, title="applicants\n(bubble area)", loc="upper right", labelspacing=1.5,
+              borderpad=1, fontsize=8, title_fontsize=8)
     ax.set_xlabel("share of women among the department's applicants")
-    ax.set_ylabel("department's admission rate")
+    ax.set_ylabel("department's admission rate (men and women)")
     ax.set_title("Women applied to the departments that admit fewer")
     fig.tight_layout()
     return fig
