@@ -24,6 +24,6 @@ def zero_up_to_rounding(value: float, scale: float) -> bool:
 
 
 def power_of_two_scale(values: np.ndarray) -> float:
-    """A power of two near ``max |values|`` (1 for all-zero values): dividing by it is exact and keeps squares finite."""
+    """A power of two near ``max |values|`` (1 if all are zero): dividing by it is exact and keeps squares finite."""
     top = float(np.max(np.abs(values))) if np.size(values) else 0.0
     return 1.0 if top == 0 else math.ldexp(1.0, math.frexp(top)[1] - 1)

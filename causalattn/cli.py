@@ -292,9 +292,10 @@ def _study(args: argparse.Namespace) -> int:
 
     maps = out / "attention"
     maps.mkdir(exist_ok=True)
-    evaluation.plot_attention().savefig(maps / "control.png", dpi=100)
+    evaluation.plot_attention(chars=task.chars).savefig(maps / "control.png", dpi=100)
     for treatment in treatments:  # the first held-out sequence under each intervention
-        evaluation.plot_attention(treatment.label).savefig(maps / f"{slug(treatment.label)}.png", dpi=100)
+        evaluation.plot_attention(treatment.label, chars=task.chars).savefig(maps / f"{slug(treatment.label)}.png",
+                                                                              dpi=100)
     written.append(maps)
     print()
     print(f"wrote to {out}/: " + ", ".join(p.name for p in written)

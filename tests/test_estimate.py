@@ -92,7 +92,8 @@ def test_estimate_refuses_nonsense_at_construction(changes, error, match):
 def test_estimate_accepts_documented_special_values():
     # no interval (NaN level), unbounded ratio interval, unknown SE, whole-number float n
     assert math.isnan(_est(confidence_level=math.nan, confidence_interval=(math.nan, math.nan)).confidence_level)
-    assert _est(confidence_interval=(0.0, math.inf), standard_error=None, pvalue=None).confidence_interval.high == math.inf
+    unbounded = _est(confidence_interval=(0.0, math.inf), standard_error=None, pvalue=None)
+    assert unbounded.confidence_interval.high == math.inf
     assert _est(n=np.int64(7)).n == 7 and _est(n=8.0).n == 8
 
 

@@ -469,12 +469,18 @@ class EvaluationStudy:
         """Forest plot of :meth:`effects` (matplotlib Figure)."""
         return plot_forest(self.effects(outcome, adjust), xlabel=f"change in {outcome.replace('_', ' ')}")
 
-    def plot_attention(self, treatment: Any = None, index: int = 0):
-        """Attention maps of held-out sequence ``index`` under ``treatment`` (control if None)."""
+    def plot_attention(self, treatment: Any = None, index: int = 0, *, chars: Sequence[str] | None = None,
+                       window: tuple[int, int] | None = None):
+        """Attention maps of held-out sequence ``index`` under ``treatment`` (control if None).
+
+        ``chars`` (``task.chars``) labels the tokens with their characters and
+        ``window`` picks the positions, as in :func:`causalattn.lab.plots.plot_attention`.
+        """
         from causalattn.lab.plots import plot_attention
 
         fwd = None
         if treatment is not None:
             label = self._check_treatment(treatment)
             fwd = self.interventions[label].hooks(self.model, self.reference, offset=index)
-        return plot_attention(self.model, self.data.slice(index, index + 1), 0, fwd_hooks=fwd)
+        return plot_attention(self.model, self.data.slice(index, index + 1), 0, fwd_hooks=fwd, chars=chars,
+                              window=window)

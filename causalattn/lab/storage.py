@@ -112,7 +112,7 @@ def load_arrays(path: Path, *, recompute: str = "it") -> dict[str, np.ndarray] |
 
 
 def save_json(path: Path, obj: Any) -> None:
-    """:func:`write_atomic` of ``{"sha256": ..., "content": obj}`` as JSON (the checksum of ``obj``'s canonical text)."""
+    """:func:`write_atomic` of ``{"sha256": ..., "content": obj}`` as JSON (the checksum of ``obj``'s JSON text)."""
     write_json_atomic(path, {"sha256": _json_digest(obj), "content": obj})
 
 

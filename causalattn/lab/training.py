@@ -645,7 +645,9 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
             warnings.simplefilter("ignore")  # e.g. torch's remarks on a plain pickle's protocol: we explain below
             outer = torch.load(path, weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{problem}: it cannot be read ({type(exc).__name__}; truncated or another format)") from None
+        raise CheckpointError(
+            f"{problem}: it cannot be read ({type(exc).__name__}; truncated or another format)"
+        ) from None
     if not isinstance(outer, dict) or outer.get("format_version") != _FORMAT_VERSION:
         found = outer.get("format_version") if isinstance(outer, dict) else None
         raise CheckpointError(f"{problem}" + (f": it has format {found}, written without a checksum by an older "

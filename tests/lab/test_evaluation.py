@@ -115,9 +115,12 @@ def test_heterogeneity_and_simpson_check(study):
     assert [e.details["stratum"] for e in het.by_stratum] == ["2", "3+"] and het.simpson is None
 
 
-def test_forest_plot_and_attention(study):
+def test_forest_plot_and_attention(study, task):
     fig = study.plot_forest()
     assert len(fig.axes[0].get_yticklabels()) == len(TREATMENTS)
+    maps = study.plot_attention("ablate:L1H0:zero", chars=task.chars, window=(0, 16))
+    first = task.chars[study.data.inputs[0, 0].item()]
+    assert maps.axes[0].get_xticklabels()[0].get_text() == {" ": "\u2423", "\n": "\\n"}.get(first, first)
 
 
 def test_efficient_path_equals_full_forward():

@@ -148,7 +148,8 @@ def test_resume_after_interruption_gives_the_same_table(paired, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     saved = sorted(p.name for p in (tmp_path / "units").glob("*.json"))
-    assert len(saved) == 3 and all(json.loads((tmp_path / "units" / n).read_text())["content"]["history"] for n in saved)
+    assert len(saved) == 3
+    assert all(json.loads((tmp_path / "units" / n).read_text())["content"]["history"] for n in saved)
     assert not list((tmp_path / "units").glob("*.tmp*"))
 
     monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append(a[2].data_seed), train(*a, **k))[1])
