@@ -187,13 +187,14 @@ def plot_probes(history: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(5.5 * len(panels), 4), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, keys in zip(axes, panels):
-        for key in keys:
-            ax.plot(history["iteration"], history[key], label=_PROBE_LABELS.get(key, "$W_F$ KL to $\\pi_b$"))
+        for key in keys:  # the t < 64 variant dashed: it may coincide with the full W1_K recall
+            ax.plot(history["iteration"], history[key], label=_PROBE_LABELS.get(key, "$W_F$ KL to $\\pi_b$"),
+                    linestyle="--" if key == "w1k_recall_t64" else "-")
         ax.set_xlabel("iteration")
         if keys == ["wf_kl"]:
             ax.set_ylabel("KL divergence")
         else:
             ax.set_ylabel("memory recall")
             ax.set_ylim(-0.02, 1.02)
-        ax.legend()
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2, fontsize=8)  # below: never over a curve
     return fig

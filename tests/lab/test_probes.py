@@ -177,6 +177,10 @@ def test_plots_return_figures(task, handset):
                             "in_context_accuracy": [0.0, 0.5, 0.9], "w1k_recall": [0.0, 0.5, 1.0], "wf_kl": np.nan})
     assert len(plot_training_curves(history).axes) == 2
     assert len(plot_probes(history).axes) == 1  # the all-NaN KL probe is skipped
+    # the t < 64 recall (equal to the full one on short sequences) is dashed, the legend below the curves
+    probes = plot_probes(history.assign(w1k_recall_t64=history["w1k_recall"])).axes[0]
+    assert [line.get_linestyle() for line in probes.lines] == ["-", "--"]
+    assert probes.get_legend().get_bbox_to_anchor().y0 < probes.get_window_extent().y0
     with pytest.raises(ValueError, match="column 'global_loss' is not in `data`"):
         plot_training_curves(history.drop(columns="global_loss"))
     with pytest.raises(ValueError, match="`history` has no probe column with values"):
