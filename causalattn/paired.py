@@ -39,15 +39,20 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
-from causalattn._validation import as_binary_array, check_choice, check_confidence_level, check_same_length
-from causalattn.association import (
+from causalattn._tables import (
     check_correction,
     check_counts,
-    check_flag,
     corrected_cells,
     count_units,
     frame_with_totals,
     log_ratio_estimate,
+)
+from causalattn._validation import (
+    as_binary_array,
+    check_choice,
+    check_confidence_level,
+    check_flag,
+    check_same_length,
 )
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable, normal_estimate
 

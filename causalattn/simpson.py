@@ -39,7 +39,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from causalattn._validation import check_choice, check_columns, check_confidence_level
-from causalattn.association import check_correction, log_ratio_estimate
+from causalattn._tables import check_correction, log_ratio_estimate
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.plots import plot_forest
 from causalattn.stratified import StratifiedTable

@@ -34,17 +34,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from causalattn._validation import check_choice, check_columns, check_confidence_level
-from causalattn.association import (
-    Table2x2,
-    binary_columns,
-    check_arms,
-    check_correction,
-    check_counts,
-    check_flag,
-    count_units,
-    log_ratio_estimate,
-)
+from causalattn._tables import binary_columns, check_arms, check_correction, check_counts, count_units, log_ratio_estimate
+from causalattn._validation import check_choice, check_columns, check_confidence_level, check_flag
+from causalattn.association import Table2x2
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable, normal_estimate
 
 __all__ = ["StratifiedTable"]
