@@ -47,6 +47,7 @@ from causalattn._tables import (
 )
 from causalattn._validation import check_choice, check_confidence_level, check_flag
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
+from causalattn.hypothesis_test import HypothesisTest
 
 __all__ = ["Table2x2"]
 
@@ -180,7 +181,7 @@ class Table2x2:
     # -- association measures ----------------------------------------------
 
     def risk_difference(
-        self, method: str = "wald", confidence_level: float = 0.95, correction: float | None = None
+        self, *, method: str = "wald", confidence_level: float = 0.95, correction: float | None = None
     ) -> Estimate:
         r"""Risk difference :math:`\hat p_1 - \hat p_0` with a Wald or Newcombe interval.
 
@@ -230,7 +231,7 @@ class Table2x2:
                         self.n, 0.0, details)
 
     def risk_ratio(
-        self, method: str = "katz", confidence_level: float = 0.95, correction: float | None = None
+        self, *, method: str = "katz", confidence_level: float = 0.95, correction: float | None = None
     ) -> Estimate:
         r"""Risk ratio :math:`\hat p_1 / \hat p_0` with Katz's log interval.
 
@@ -264,7 +265,7 @@ class Table2x2:
         )
 
     def odds_ratio(
-        self, method: str = "woolf", confidence_level: float = 0.95, correction: float | None = None
+        self, *, method: str = "woolf", confidence_level: float = 0.95, correction: float | None = None
     ) -> Estimate:
         r"""Odds ratio with Woolf's logit interval or the exact conditional interval.
 
@@ -310,7 +311,7 @@ class Table2x2:
 
     # -- tests ---------------------------------------------------------------
 
-    def fisher_exact(self, alternative: str = "two-sided", confidence_level: float = 0.95) -> Estimate:
+    def fisher_exact(self, *, alternative: str = "two-sided", confidence_level: float = 0.95) -> Estimate:
         r"""Fisher's exact test of independence, reported with the conditional odds ratio.
 
         The p-value is :func:`scipy.stats.fisher_exact`'s; the estimate is the
@@ -335,36 +336,54 @@ class Table2x2:
         level = check_confidence_level(confidence_level)
         return self._exact_odds_ratio(alternative, level)
 
-    def chi2_test(self, correction: bool = False, confidence_level: float = 0.95) -> Estimate:
-        r"""Pearson's chi-square test of independence, reported with the Wald risk difference.
+    def chi2_test(self, *, continuity: bool = True) -> HypothesisTest:
+        r"""Pearson's chi-square test of independence (:math:`p_1 = p_0`), with Yates' correction by default.
 
-        Independence in a 2x2 table is :math:`p_1 = p_0`, so the result is the
-        risk difference with its Wald interval (as :meth:`risk_difference`) and
-        the p-value of :func:`scipy.stats.chi2_contingency`. The statistic,
-        degrees of freedom (1) and smallest expected count are in ``details``
-        (with a note when that count is below 5).
+        .. math::
+
+            X^2 = \sum_{i,j} \frac{(|O_{ij} - E_{ij}| - \delta)^2}{E_{ij}},\qquad
+            E_{ij} = \frac{(\text{row } i \text{ total})(\text{column } j \text{ total})}{n},
+
+        referred to :math:`\chi^2_1`, with :math:`\delta = 1/2` (Yates'
+        continuity correction, never more than :math:`|O_{ij} - E_{ij}|`) or
+        :math:`\delta = 0`; from :func:`scipy.stats.chi2_contingency`. The
+        smallest expected count is in ``details["min_expected"]`` (with a note
+        when it is below 5). The size of the association is not part of the
+        test: ask :meth:`risk_difference` (or the ratios) for it and its interval.
 
         Parameters
         ----------
-        correction : bool
-            Yates' continuity correction (scipy's and R's default is ``True``;
-            ours is the uncorrected Pearson statistic, Agresti 2013, sec. 3.2).
-            Recorded as ``details["correction"] = "yates"`` or ``None``.
-        confidence_level : float
-            Coverage of the Wald interval.
+        continuity : bool
+            Yates' continuity correction. The default ``True`` follows R's
+            ``chisq.test`` and scipy's ``chi2_contingency``; ``False`` gives
+            Pearson's uncorrected statistic (Agresti 2013, sec. 3.2).
+
+        Returns
+        -------
+        HypothesisTest
+            ``method`` is ``"chi2-yates"`` or ``"chi2"``; ``dof`` is 1.
+
+        References
+        ----------
+        .. [1] Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., sec. 3.2. Wiley.
+        .. [2] Yates, F. (1934). Contingency tables involving small numbers and the
+           chi-square test. *Supplement to JRSS* 1, 217-235.
+
+        Examples
+        --------
+        >>> from causalattn import Table2x2
+        >>> Table2x2([[81, 6], [234, 36]]).chi2_test(continuity=False)
+        HypothesisTest(independence (p1 = p0): statistic = 2.626, dof = 1, p = 0.105; method=chi2, n=357)
         """
-        yates = check_flag("correction", correction)
-        level = check_confidence_level(confidence_level)
+        yates = check_flag("continuity", continuity)
         self._require_both_outcomes("the chi-square test")
         result = stats.chi2_contingency(self._counts, correction=yates)
-        rd = self.risk_difference("wald", level)
-        details = {**rd.details, "correction": "yates" if yates else None, "statistic": float(result.statistic),
-                   "dof": int(result.dof), "min_expected": float(result.expected_freq.min())}
+        details: dict[str, Any] = {"min_expected": float(result.expected_freq.min())}
         if details["min_expected"] < 5:
             details["note"] = (f"an expected count is {details['min_expected']:.3g} < 5, so the chi-square "
                                "approximation is rough; fisher_exact() is exact")
-        return dataclasses.replace(rd, pvalue=float(result.pvalue), method="chi2-yates" if yates else "chi2",
-                                   details=details)
+        return HypothesisTest("independence (p1 = p0)", result.statistic, result.dof, result.pvalue,
+                              "chi2-yates" if yates else "chi2", self.n, details)
 
     # -- helpers -------------------------------------------------------------
 
