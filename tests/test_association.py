@@ -128,12 +128,14 @@ def test_chi2_matches_scipy(small, yates):
 
 
 def test_chi2_default_is_yates_as_r():
-    # R 4.2: chisq.test(matrix(c(81, 234, 6, 36), 2))  ->  X-squared = 2.0425, df = 1, p-value = 0.153
-    # (tests/reference/epir_reference.R prints it); R's and scipy's default is Yates' correction.
+    # R 4.2 chisq.test on the small-stone table (tests/reference/epir_reference.R); R's and scipy's
+    # default is Yates' correction.
     test = Table2x2(SMALL).chi2_test()
     assert test.method == "chi2-yates"
-    assert test.statistic == pytest.approx(2.0425, abs=1e-4)
-    assert test.pvalue == pytest.approx(0.153, abs=1e-3)
+    assert test.statistic == pytest.approx(2.042732014, rel=1e-8)
+    assert test.pvalue == pytest.approx(0.1529347583, rel=1e-8)
+    pearson = Table2x2(SMALL).chi2_test(continuity=False)
+    assert (pearson.statistic, pearson.pvalue) == pytest.approx((2.626206897, 0.1051125543), rel=1e-8)
 
 
 @pytest.mark.parametrize("counts", [[[0, 5], [3, 4]], [[5, 0], [3, 4]], [[2, 7], [0, 9]]])
