@@ -38,14 +38,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
-from causalattn._tables import (
-    check_correction,
-    check_counts,
-    corrected_cells,
-    count_units,
-    frame_with_totals,
-    log_ratio_estimate,
-)
+from causalattn._tables import (check_correction, check_counts, corrected_cells, count_units, frame_with_totals,
+                                log_ratio_estimate)
 from causalattn._validation import (
     as_binary_array,
     check_choice,
