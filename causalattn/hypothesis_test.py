@@ -79,8 +79,8 @@ class HypothesisTest:
         object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
 
     def __repr__(self) -> str:
-        dof = "exact" if self.dof is None else f"dof = {self.dof:g}"
-        return (f"HypothesisTest({self.hypothesis}: statistic = {self.statistic:.4g}, {dof}, p = {self.pvalue:.3g}; "
+        dof = " (exact)" if self.dof is None else f", dof = {self.dof:g}"
+        return (f"HypothesisTest({self.hypothesis}: statistic = {self.statistic:.4g}{dof}, p = {self.pvalue:.3g}; "
                 f"method={self.method}, n={self.n})")
 
     def to_dict(self) -> dict[str, Any]:
