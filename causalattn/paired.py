@@ -224,9 +224,12 @@ class PairedTable:
         Parameters
         ----------
         exact : bool
-            ``True`` (default, as statsmodels' ``mcnemar``): the exact binomial
-            test of :math:`n_{10}` out of :math:`n_{10} + n_{01}` with
-            probability 1/2; the statistic is :math:`\min(n_{10}, n_{01})`.
+            ``True`` (default): the exact binomial test of :math:`n_{10}` out
+            of :math:`n_{10} + n_{01}` with probability 1/2; the statistic is
+            :math:`\min(n_{10}, n_{01})`. This is the Fisher randomization test
+            of a matched-pairs experiment with a binary outcome (Ding 2024,
+            ch. 7), and statsmodels' default; R's ``mcnemar.test`` has only
+            the chi-square version.
             ``False``: the chi-square statistic
             :math:`(|n_{10} - n_{01}| - \delta)^2/(n_{10} + n_{01})` on one
             degree of freedom.

@@ -76,7 +76,9 @@ class StratifiedTable:
     (:meth:`standardized_risk_difference`) is Ding's (2024, ch. 1)
     :math:`\sum_k \pi_k (\hat p_{1k} - \hat p_{0k})`.
     :meth:`cmh_test` tests a common odds ratio of 1 and :meth:`breslow_day`
-    tests that the odds ratios are equal across strata.
+    tests that the odds ratios are equal across strata; both return a
+    :class:`~causalattn.HypothesisTest` (statistic, degrees of freedom,
+    p-value, method).
 
     As in :class:`~causalattn.Table2x2`, nothing is added to zero cells unless
     ``correction=`` asks for it (then it is added to every cell of every
