@@ -258,14 +258,17 @@ def _coefficient(model: sm.OLS, term: str, inputs: _Inputs, *, estimand: str, me
                 f"the {cov_type} standard error is undefined: {int((leverage > 1 - 1e-8).sum())} unit(s) have "
                 "leverage 1 (e.g. an arm with a single unit); choose another `cov_type` or more data"
             )
+    intervals = fit.conf_int(alpha=1 - confidence_level)
+    coefficients = pd.DataFrame({"estimate": fit.params, "standard_error": fit.bse, "statistic": fit.tvalues,
+                                 "pvalue": fit.pvalues, "ci_low": intervals[0], "ci_high": intervals[1]})
     details = {**details, "cov_type": cov_type, "distribution": "t" if fit.use_t else "normal",
-               "df_resid": float(fit.df_resid), "fit": fit}
+               "df_resid": float(fit.df_resid), "coefficients": coefficients, "fit": fit}
     y_scale = float(np.abs(model.endog).max())
     if zero_up_to_rounding(float(np.abs(fit.resid).max()), y_scale):
+        x_scales = pd.Series(np.abs(model.exog).max(axis=0), index=model.exog_names)
         return _exact_fit(fit, term, estimand=estimand, method=f"{method}-{cov_type}", y_scale=y_scale,
-                          z_scale=float(np.abs(model.exog[:, model.exog_names.index(term)]).max()),
-                          confidence_level=confidence_level, details=details)
-    low, high = fit.conf_int(alpha=1 - confidence_level).loc[term]
+                          x_scales=x_scales, confidence_level=confidence_level, details=details)
+    low, high = intervals.loc[term]
     return Estimate(
         estimand=estimand,
         estimate=float(fit.params[term]),
@@ -279,21 +282,24 @@ def _coefficient(model: sm.OLS, term: str, inputs: _Inputs, *, estimand: str, me
     )
 
 
-def _exact_fit(fit, term: str, *, estimand: str, method: str, y_scale: float, z_scale: float,
+def _exact_fit(fit, term: str, *, estimand: str, method: str, y_scale: float, x_scales: pd.Series,
                confidence_level: float, details: dict[str, Any]) -> Estimate:
     """The coefficient of a fit whose residuals are zero up to rounding: standard error 0, no p-value.
 
     Its statsmodels standard error would be rounding noise (about 1e-17), and a
     coefficient of that size divided by it a meaningless "significant" test. A
-    coefficient below the rounding tolerance (a constant outcome) is exactly 0.
+    coefficient below the rounding tolerance (a constant outcome) is exactly 0;
+    ``details["coefficients"]`` says the same of every coefficient.
     """
-    value = float(fit.params[term])
-    if zero_up_to_rounding(value * z_scale, y_scale):
-        value = 0.0
+    params = fit.params.where(~(fit.params.abs() * x_scales <= RELATIVE_TOLERANCE * y_scale), 0.0)
+    coefficients = pd.DataFrame({"estimate": params, "standard_error": 0.0, "statistic": np.nan, "pvalue": np.nan,
+                                 "ci_low": params, "ci_high": params})
+    value = float(params[term])
     return Estimate(
         estimand=estimand, estimate=value, standard_error=0.0, confidence_interval=ConfidenceInterval(value, value),
         confidence_level=confidence_level, pvalue=None, method=method, n=int(fit.nobs),
-        details={**details, "note": f"the outcome is fitted exactly (residuals below {RELATIVE_TOLERANCE:g} times its "
+        details={**details, "coefficients": coefficients,
+                 "note": f"the outcome is fitted exactly (residuals below {RELATIVE_TOLERANCE:g} times its "
                  "magnitude, e.g. a constant outcome): the standard error is 0 and there is no test"},
     )
 
@@ -321,7 +327,7 @@ def ols(
     covariates: Any = None,
     *,
     formula: str | None = None,
-    cov_type: str = "classical",
+    cov_type: str = "HC2",
     clusters: Any = None,
     confidence_level: float = 0.95,
 ) -> Estimate:
@@ -341,6 +347,15 @@ def ols(
     degrees of freedom for ``"classical"`` (as R's ``lm``), normal for the
     robust covariances. Without a design-based argument (randomization), the
     coefficient is a measure of association, not a causal effect (Ding 1.2.1).
+
+    **Default covariance.** ``"HC2"``, the same default as :func:`ancova` and
+    :func:`lin`: Ding (2024, ch. 4 and 6, and the appendix on linear
+    regression) recommends the EHW covariance because it stays valid when the
+    linear model is wrong or the errors are heteroskedastic, and HC2 because
+    it reproduces Neyman's variance for the difference in means. R's ``lm``
+    and statsmodels' ``OLS`` default to the homoskedastic ``"classical"``
+    standard error, which Ding's chapter 1 prints for cps1re74: pass
+    ``cov_type="classical"`` to reproduce ``summary(lm(...))``.
 
     Parameters
     ----------
@@ -366,8 +381,13 @@ def ols(
     Returns
     -------
     Estimate
-        ``method`` is ``"ols-<cov_type>"``; ``details["fit"]`` holds the fitted
-        statsmodels results (all coefficients, residuals, ``summary()``).
+        ``method`` is ``"ols-<cov_type>"``. ``details["coefficients"]`` is
+        the table of all coefficients (a DataFrame indexed by term, with
+        columns ``estimate``, ``standard_error``, ``statistic``, ``pvalue``,
+        ``ci_low``, ``ci_high``; ``statistic`` is the t statistic for
+        ``"classical"`` and the z statistic for the robust covariances, see
+        ``details["distribution"]``); ``details["fit"]`` holds the fitted
+        statsmodels results (residuals, ``summary()``).
 
     Raises
     ------
@@ -401,9 +421,13 @@ def ols(
     >>> import numpy as np, causalattn
     >>> rng = np.random.default_rng(0)
     >>> z = rng.integers(0, 2, 200); y = 1.0 + 2.0 * z + rng.normal(size=200)
-    >>> est = causalattn.ols(outcome=y, treatment=z, cov_type="HC2")
+    >>> est = causalattn.ols(outcome=y, treatment=z)
     >>> round(est.estimate, 2), est.method
     (2.01, 'ols-HC2')
+    >>> est.details["coefficients"].round(2)[["estimate", "standard_error", "statistic"]]
+               estimate  standard_error  statistic
+    Intercept      0.89            0.12       7.51
+    treatment      2.01            0.15      13.29
     """
     if formula is None:
         inputs = _regression_iv(data, outcome, treatment, covariates, cov_type, clusters, confidence_level,
@@ -587,9 +611,10 @@ def fwl(
     :math:`Z` in the regression of :math:`Y` on :math:`(1, Z, X)` equals
     :math:`\sum_i \tilde Z_i\tilde Y_i / \sum_i \tilde Z_i^2`, the slope of
     :math:`\tilde Y` on :math:`\tilde Z`. The residuals of the two regressions
-    coincide, so with ``cov_type="HC0"`` (the default) the standard errors
-    agree too; other covariances differ by their degrees-of-freedom or
-    leverage corrections.
+    coincide, so with ``cov_type="HC0"`` the standard errors agree too; other
+    covariances differ by their degrees-of-freedom or leverage corrections.
+    That exact equality is what this function demonstrates, so its default
+    is ``"HC0"``, not the ``"HC2"`` of :func:`ols`, :func:`ancova` and :func:`lin`.
 
     Parameters
     ----------
