@@ -132,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # bad options or a mismatched output folder: a message, not a traceback
         print(f"causalattn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. a full disk while writing results: what is saved stays saved
+        print(f"causalattn {args.command}: error: {exc}; fix it and run the same command again to resume",
+              file=sys.stderr)
+        return 1
 
 
 def _default_treatments(n_layers: int, n_heads: int) -> list[str]:

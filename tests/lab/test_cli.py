@@ -125,6 +125,18 @@ def test_ctrl_c_prints_one_line_and_exit_code_130(tmp_path, capsys, monkeypatch)
     assert err.strip() == "causalattn study: interrupted; run the same command again to resume"
 
 
+def test_os_error_during_the_run_is_one_line(tmp_path, capsys, monkeypatch):
+    import causalattn.lab.training as training
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "model" / "checkpoint.pt"))
+
+    monkeypatch.setattr(training, "train", disk_full)
+    assert main(["study", *TINY, "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("causalattn study: error: [Errno 28] No space left on device") and "\n" not in err
+
+
 def test_printed_accuracy_is_recomputed_from_the_weights(study_dir, tmp_path, capsys, monkeypatch):
     # before: the accuracy stored in the checkpoint's history was printed, whatever the weights
     import shutil
