@@ -163,9 +163,11 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
             )
         if stored != fingerprint:
             differ = sorted(k for k in fingerprint.keys() | stored.keys() if stored.get(k) != fingerprint.get(k))
-            reasons = [f"{explain[k]} ({k} differs)" for k in differ if k in (explain or {})]
-            reasons += [f"a different configuration (differs in {[k for k in differ if k not in (explain or {})]})"
-                        ] if any(k not in (explain or {}) for k in differ) else []
+            explain = explain or {}
+            reasons = [f"{explain[k]} ({k} differs)" for k in differ if k in explain]
+            unexplained = [k for k in differ if k not in explain]
+            if unexplained:
+                reasons.append(f"a different configuration (differs in {unexplained})")
             raise ValueError(
                 f"`out_dir` {str(out_dir)!r} holds {kind} made with {' and '.join(reasons)}; "
                 "use another folder, or delete it to start over"
