@@ -15,8 +15,9 @@ from causalattn.simpson import SimpsonResult, simpson
 from causalattn.stratified import StratifiedTable
 from causalattn import designs
 from causalattn.neyman import neyman
+from causalattn.effects import clustered_effect, paired_effect, two_arm_effect
 from causalattn.randomization import frt, frt_confidence_interval, hodges_lehmann
 
 __version__ = "0.1.0"
 
-__all__ = ["EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame", "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "Table2x2", "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols", "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "neyman"]
+__all__ = ["EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame", "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "Table2x2", "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols", "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "neyman", "paired_effect", "two_arm_effect", "clustered_effect"]
