@@ -75,7 +75,7 @@ __all__ = ["METHODS", "clustered_effect", "paired_effect", "two_arm_effect"]
 METHODS = ("t", "normal", "randomization", "bootstrap")
 
 _BOOTSTRAP_METHOD = "BCa"
-_P_BISECTIONS = 40  # bootstrap p-value by inversion: resolution 2**-40 of the bracket
+_P_BISECTIONS = 30  # bootstrap p-value by inversion: resolution 2**-30 of the bracket
 
 
 @dataclass(frozen=True)
@@ -121,12 +121,19 @@ def _t_estimate(estimand, estimate, se, df, options, method, n, details) -> Esti
                     pvalue, method, n, null_value=options.null, details={**details, "df": float(df)})
 
 
-def _frt_estimate(estimand, outcome, treatment, frt_options, options, method, n, details, interval) -> Estimate:
-    """The FRT p-value at the null and, if ``interval``, the interval inverting it on the same assignments."""
-    test = frt(outcome, treatment, **frt_options, null_effect=options.null, n_resamples=options.n_resamples,
-               rng=options.rng, confidence_level=options.level, confidence=interval)
-    low, high = test.confidence_interval
+def _frt_estimate(estimand, outcome, treatment, frt_options, count, options, method, n, details,
+                  interval) -> Estimate:
+    """The FRT p-value at the null and, if ``interval``, the interval inverting it on the same assignments.
+
+    With ``count`` equally likely assignments enumerated, no two-sided p-value is
+    below ``2 / count``: when that exceeds :math:`\alpha` the interval is the
+    whole line, known without inverting the test.
+    """
     alpha = 1 - options.level
+    whole_line = count <= options.n_resamples and 2 / count > alpha
+    test = frt(outcome, treatment, **frt_options, null_effect=options.null, n_resamples=options.n_resamples,
+               rng=options.rng, confidence_level=options.level, confidence=interval and not whole_line)
+    low, high = (-math.inf, math.inf) if whole_line else test.confidence_interval
     if interval and test.pvalue > alpha and not low <= options.null <= high:
         # the null is in {tau: p(tau) > alpha} (an interval, p being unimodal in tau): the bisection
         # only stopped short of it, within its tolerance
@@ -194,7 +201,7 @@ def _one_sample(d: np.ndarray, scale: float, options: _Options, method: str, des
     se = float(d.std(ddof=1)) / math.sqrt(m)
     if method == "randomization":
         return _frt_estimate(estimand, np.concatenate([d, np.zeros(m)]), np.repeat([1, 0], m),
-                             {"design": "mpe", "pairs": np.tile(np.arange(m), 2)}, options, name, n, details,
+                             {"design": "mpe", "pairs": np.tile(np.arange(m), 2)}, 2**m, options, name, n, details,
                              interval)
     if _constant(d, scale):
         return _degenerate(estimand, estimate, options, name, n, details)
@@ -216,7 +223,8 @@ def _two_sample(y1: np.ndarray, y0: np.ndarray, scale: float, options: _Options,
     se = math.sqrt(v1 + v0)
     if method == "randomization":
         return _frt_estimate(estimand, np.concatenate([y1, y0]), np.repeat([1, 0], [len(y1), len(y0)]),
-                             {"design": "cre"}, options, name, n, details, interval)
+                             {"design": "cre"}, math.comb(len(y1) + len(y0), len(y1)), options, name, n, details,
+                             interval)
     if _constant(y1, scale) and _constant(y0, scale):
         return _degenerate(estimand, estimate, options, name, n, details)
     if method == "normal":

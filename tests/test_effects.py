@@ -154,8 +154,8 @@ def test_cluster_randomized_is_welch_and_a_permutation_of_whole_clusters():
 @pytest.mark.parametrize("method", METHODS)
 def test_interval_and_pvalue_agree_on_every_data_set(method):
     rng = np.random.default_rng(5)
-    for trial in range(12):
-        m = 4 + trial % 5
+    for trial in range(6):
+        m = 4 + trial
         y1, y0 = rng.exponential(1.0, m) + rng.normal(0, 0.3) * trial / 6, rng.exponential(1.0, m)
         level = (0.95, 0.9, 0.8)[trial % 3]
         kw = dict(method=method, confidence_level=level, rng=trial, n_resamples=999)
