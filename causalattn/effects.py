@@ -66,6 +66,7 @@ from causalattn._validation import (
     check_rng,
     check_same_length,
 )
+from causalattn.designs import Groups
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
 from causalattn.randomization import frt
 
@@ -425,25 +426,11 @@ def two_arm_effect(outcome, treatment, *, method: str = "t", confidence_level: f
         options)
 
 
-def _cluster_codes(clusters, n: int) -> tuple[np.ndarray, np.ndarray]:
-    labels = np.asarray(clusters)
-    if labels.ndim != 1:
-        raise ValueError(f"`clusters` must be one-dimensional, got shape {labels.shape}")
-    if len(labels) != n:
-        raise ValueError(f"arguments must have the same length: `outcome` has {n}, `clusters` has {len(labels)}")
-    if labels.dtype.kind == "f" and np.isnan(labels).any():
-        raise ValueError("`clusters` must not contain NaN")
-    try:
-        return np.unique(labels, return_inverse=True)
-    except TypeError:
-        raise TypeError("`clusters` labels must be mutually comparable (e.g. all ints or all strings)") from None
-
-
 def _clustered_effect_iv(outcome, clusters, treatment, method, confidence_level, null_value, n_resamples, rng,
                          extra_pvalues):
     y = as_float_array("outcome", outcome)
-    labels, codes = _cluster_codes(clusters, len(y))
-    sizes = np.bincount(codes)
+    groups = Groups(clusters, len(y), "clusters")
+    labels, codes, sizes = groups.labels, groups.codes, groups.sizes
     options = _options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
     if treatment is None:
         if len(labels) < 2:
