@@ -19,10 +19,10 @@ Populations (the true effect in brackets):
 The t and normal methods use ``--sims`` data sets per cell (default 2,000:
 Monte Carlo standard error about 0.005 at 0.95); the randomization and
 bootstrap methods, which resample inside every data set, use ``--slow-sims``
-(default 200: standard error about 0.015) with ``--n-resamples`` draws each.
+(default 100: standard error about 0.022, so read those columns to +-0.04) with ``--n-resamples`` draws each.
 Writes ``coverage.csv`` and ``coverage.md`` to ``--out`` and prints the table.
 
-Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 200] [--n-resamples 999] [--out benchmarks/output]
+Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 100] [--n-resamples 999] [--out benchmarks/output]
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def cell(design: str, law: str, n: int, method: str, sims: int, n_resamples: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=2000, help="data sets per cell for the t and normal methods")
-    parser.add_argument("--slow-sims", type=int, default=200, help="data sets per cell, randomization and bootstrap")
+    parser.add_argument("--slow-sims", type=int, default=100, help="data sets per cell, randomization and bootstrap")
     parser.add_argument("--n-resamples", type=int, default=999, help="FRT draws (above exact) / bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
