@@ -127,7 +127,7 @@ def _frt_estimate(estimand, outcome, treatment, frt_options, count, options, met
     """The FRT p-value at the null and, if ``interval``, the interval inverting it on the same assignments.
 
     With ``count`` equally likely assignments enumerated, no two-sided p-value is
-    below ``2 / count``: when that exceeds :math:`\alpha` the interval is the
+    below ``2 / count``: when that exceeds ``1 - level`` the interval is the
     whole line, known without inverting the test.
     """
     alpha = 1 - options.level
@@ -171,14 +171,16 @@ def _bootstrap_estimate(estimand, samples, statistic, estimate, options, method,
             return not lo <= options.null <= hi
 
         alpha = 1 - options.level
-        inside, outside = (0.0, alpha) if not low <= options.null <= high else (alpha, 1.0)
-        if inside == alpha and not excludes(1 - 1e-9):
-            pvalue = 1.0
+        covered = low <= options.null <= high  # decides on which side of alpha the p-value lies
+        if covered and not excludes(1 - 1e-9):
+            pvalue = 1.0  # even the narrowest interval holds the null
         else:
+            inside, outside = (alpha, 1.0) if covered else (0.0, alpha)  # excludes(outside) is True
             for _ in range(_P_BISECTIONS):
                 middle = (inside + outside) / 2
                 inside, outside = (inside, middle) if excludes(middle) else (middle, outside)
-            pvalue = max(outside, min(1 / (options.n_resamples + 1), alpha if outside <= alpha else 1.0))
+            # B resamples cannot show a p-value below 1/(B + 1); the floor stays <= alpha (coherence)
+            pvalue = outside if covered else max(outside, min(1 / (options.n_resamples + 1), alpha))
     return Estimate(estimand, estimate, float(np.std(result.bootstrap_distribution, ddof=1)),
                     ConfidenceInterval(low, high), options.level, pvalue, method, n, null_value=options.null,
                     details=details)
