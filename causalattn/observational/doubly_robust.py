@@ -139,7 +139,7 @@ def aipw(
     >>> nsw = datasets.load("lalonde_nsw")
     >>> est = aipw(nsw, "re78", "treat", ["age", "educ", "black", "married", "re74", "re75"], estimand="ATT")
     >>> round(est.estimate), est.method
-    (1817, 'aipw')
+    (1788, 'aipw')
     """
     estimand = estimand_iv(estimand)
     level = check_confidence_level(confidence_level)

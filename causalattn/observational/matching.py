@@ -274,7 +274,7 @@ def match(
     >>> nsw = datasets.load("lalonde_nsw")
     >>> est = match(nsw, "re78", "treat", ["age", "educ", "black", "married", "re74", "re75"])
     >>> round(est.estimate), est.method
-    (1999, 'matching-bias-corrected')
+    (1899, 'matching-bias-corrected')
     """
     problem = _match_iv(data, outcome, treatment, covariates, estimand, n_matches, metric, on, model,
                         bias_correction, variance_matches, tie_tolerance, confidence_level)

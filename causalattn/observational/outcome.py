@@ -161,7 +161,7 @@ def outcome_regression(
     >>> nsw = datasets.load("lalonde_nsw")
     >>> est = outcome_regression(nsw, "re78", "treat", ["age", "educ", "black", "married", "re74", "re75"])
     >>> round(est.estimate), round(est.standard_error)
-    (1614, 655)
+    (1633, 640)
     """
     estimand = estimand_iv(estimand)
     standard_error = check_choice("standard_error", standard_error, ("sandwich", "bootstrap"))

@@ -289,7 +289,7 @@ def crump_threshold(score: Any) -> float:
     --------
     >>> from causalattn.observational import crump_threshold
     >>> round(crump_threshold([0.01, 0.2, 0.3, 0.5, 0.6, 0.8, 0.995]), 4)
-    0.0101
+    0.1105
     >>> crump_threshold([0.3, 0.4, 0.5, 0.6])
     0.0
     """

@@ -258,7 +258,7 @@ def ipw(
     >>> nsw = datasets.load("lalonde_nsw")
     >>> est = ipw(nsw, "re78", "treat", ["age", "educ", "black", "married", "re74", "re75"])
     >>> round(est.estimate), est.method, est.estimand
-    (1640, 'ipw-hajek-sandwich', 'ATE')
+    (1622, 'ipw-hajek-sandwich', 'ATE')
     """
     problem = _ipw_iv(data, outcome, treatment, covariates, estimand, normalize, model, propensity, standard_error,
                       n_resamples, rng, confidence_level)
