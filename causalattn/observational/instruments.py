@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from scipy import stats
 
 from causalattn._validation import check_choice, check_columns, check_confidence_level
@@ -292,6 +293,7 @@ def tsls(
     if len(lengths) > 1:
         raise ValueError("`outcome`, `treatment`, `instruments` and `covariates` must have the same length")
     IV2SLS = _iv2sls()
+    _first_stage_iv(exog, d, z)
     model = IV2SLS(y.iloc[:, 0], exog, d, z)
     lm_cov = "unadjusted" if cov_type == "classical" else "robust"
     fit = model.fit(cov_type=lm_cov, debiased=cov_type in ("classical", "HC1"))
@@ -313,6 +315,19 @@ def tsls(
                     float(2 * dist.sf(abs(tau) / se)), f"2sls-{cov_type}", n,
                     details={**details, "distribution": "t" if cov_type == "classical" else "normal",
                              "df_resid": n - p})
+
+
+def _first_stage_iv(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame) -> None:
+    """Reject collinear instruments and covariates, and instruments without a first stage (classical F near 0)."""
+    design = np.column_stack([exog.to_numpy(), z.to_numpy()])
+    rank = np.linalg.matrix_rank(design)
+    if rank < design.shape[1]:
+        raise ValueError(f"`instruments` and `covariates` are collinear (rank {rank} < {design.shape[1]} columns)")
+    fit = sm.OLS(d.iloc[:, 0].to_numpy(), design).fit()
+    restriction = np.eye(design.shape[1])[exog.shape[1]:]
+    f = float(np.squeeze(fit.f_test(restriction).fvalue)) if fit.ssr > 0 else math.inf
+    if not f >= NO_FIRST_STAGE_F:
+        check_first_stage(f)
 
 
 def _leverage_se(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame, resid: np.ndarray, index: int,

@@ -260,9 +260,10 @@ def crump_threshold(score: Any) -> float:
     r"""The trimming threshold :math:`\alpha` of Crump et al. (2009).
 
     With :math:`g_i = 1 / \{e_i (1 - e_i)\}`: if :math:`\max_i g_i \le 2\,\bar g`,
-    :math:`\alpha = 0` (no trimming); otherwise :math:`\gamma` solves
-    :math:`\gamma = 2\,\mathrm{mean}(g_i \mid g_i \le \gamma)` and
-    :math:`\alpha = 1/2 - \sqrt{1/4 - 1/\gamma}`. Keeping the units with
+    :math:`\alpha = 0` (no trimming); otherwise :math:`\gamma` is the largest
+    solution of :math:`\gamma \le 2\,\mathrm{mean}(g_i \mid g_i \le \gamma)` (the
+    smallest :math:`\alpha`, i.e. the least trimming, when the sample equation
+    has several roots) and :math:`\alpha = 1/2 - \sqrt{1/4 - 1/\gamma}`. Keeping the units with
     :math:`\alpha \le e(X) \le 1 - \alpha` minimizes the asymptotic variance of
     the efficient estimator of the ATE on the kept subpopulation (under
     homoskedasticity).
@@ -300,8 +301,9 @@ def crump_threshold(score: Any) -> float:
     if g[-1] <= 2 * g.mean():
         return 0.0
     running_mean = np.cumsum(g) / np.arange(1, len(g) + 1)
-    # on [g_k, g_{k+1}) the conditional mean is running_mean[k]; the root is the first 2 * mean below g_{k+1}
-    k = int(np.argmax(2 * running_mean[:-1] < g[1:]))
+    # on [g_k, g_{k+1}) the conditional mean is running_mean[k], so gamma <= 2 * running_mean[k] holds there
+    # from g_k up to 2 * running_mean[k]: the largest such gamma comes from the last k with g_k <= 2 * mean
+    k = int(np.flatnonzero(g <= 2 * running_mean)[-1])
     gamma = 2 * running_mean[k]
     return 0.5 - math.sqrt(0.25 - 1 / gamma)
 

@@ -1,6 +1,6 @@
 r"""Propensity-score subclassification: strata of the estimated score, then a stratified difference in means.
 
-The units are cut into :math:`K` strata at quantiles of :math:`\hat e(X)`
+The units are cut into :math:`K` strata at quantiles of :math:`\hat e(X)` (right-closed, as :func:`pandas.qcut`)
 (of all units for the ATE, of the treated for the ATT) and treated as a
 stratified experiment (Rosenbaum and Rubin 1984):
 
@@ -100,7 +100,7 @@ def subclassification(
     z, y = units.z, units.y
     reference = score if estimand == "ATE" else score[z == 1]
     edges = np.quantile(reference, np.linspace(0, 1, n_strata + 1))
-    strata = np.clip(np.searchsorted(edges[1:-1], score, side="right"), 0, n_strata - 1)
+    strata = np.searchsorted(edges[1:-1], score, side="left")  # right-closed strata, as pandas.qcut
     n1 = np.bincount(strata, weights=z, minlength=n_strata)
     n0 = np.bincount(strata, weights=1 - z, minlength=n_strata)
     thin = np.flatnonzero((n1 < 2) | (n0 < 2))
