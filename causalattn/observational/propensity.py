@@ -230,7 +230,7 @@ class PropensityScore:
                         int(z.sum()), int((~z).sum()))
 
     def plot_overlap(self, *, scale: str = "linear", bins: int = 40) -> Figure:
-        """Histograms of the score by arm (each normalized to a density), the overlap plot.
+        """Histograms of the score by arm (each arm's bars sum to 1), the overlap plot.
 
         Parameters
         ----------
@@ -245,12 +245,12 @@ class PropensityScore:
         fig = Figure(figsize=(7, 3.5), layout="constrained")
         ax = fig.add_subplot()
         for arm, mask, colour in zip(ARMS, (self.treatment == 1, self.treatment == 0), ("C3", "C0")):
-            ax.hist(self.score[mask], bins=edges, density=True, alpha=0.5, color=colour,
-                    label=f"{arm} (n={int(mask.sum())})")
+            ax.hist(self.score[mask], bins=edges, weights=np.full(int(mask.sum()), 1 / mask.sum()), alpha=0.5,
+                    color=colour, label=f"{arm} (n={int(mask.sum())})")
         if scale == "log":
             ax.set_xscale("log")
         ax.set_xlabel(f"estimated propensity score ({self.model})")
-        ax.set_ylabel("density")
+        ax.set_ylabel("share of the arm")
         ax.set_title("Overlap of the propensity score by arm")
         ax.legend()
         return fig

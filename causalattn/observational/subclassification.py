@@ -90,7 +90,7 @@ def subclassification(
     >>> nsw = datasets.load("lalonde_nsw")
     >>> est = subclassification(nsw, "re78", "treat", ["age", "educ", "black", "married", "re74", "re75"])
     >>> round(est.estimate), est.details["n_strata"]
-    (1564, 5)
+    (1569, 5)
     """
     estimand = estimand_iv(estimand)
     n_strata = check_positive_int("n_strata", n_strata, minimum=2)
