@@ -4,7 +4,9 @@ Reference numbers from R come from tests/reference/observational.R (Matching 4.1
 """
 
 import math
+import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -380,10 +382,9 @@ def test_matching_on_the_propensity_score(nsw):
 
 def test_propensity_score_is_the_logistic_mle_and_accepts_sklearn(nsw):
     ps = propensity_score(nsw, "treat", NSW_X)
-    mle = LogisticRegression(C=np.inf, solver="newton-cg", tol=1e-12, max_iter=5000).fit((nsw[NSW_X] - nsw[NSW_X].mean()) / nsw[NSW_X].std(),
-                                                              nsw["treat"])
-    np.testing.assert_allclose(ps.score, mle.predict_proba((nsw[NSW_X] - nsw[NSW_X].mean())
-                                                            / nsw[NSW_X].std())[:, 1], atol=1e-5)
+    standardized = (nsw[NSW_X] - nsw[NSW_X].mean()) / nsw[NSW_X].std()
+    mle = LogisticRegression(C=np.inf, solver="newton-cg", tol=1e-12, max_iter=5000).fit(standardized, nsw["treat"])
+    np.testing.assert_allclose(ps.score, mle.predict_proba(standardized)[:, 1], atol=1e-5)
     ranges = ps.ranges()
     assert ranges.loc["treated", "n"] == 185 and ranges.loc["control", "max"] == ps.score[nsw["treat"] == 0].max()
     forest = propensity_score(nsw, "treat", NSW_X, model=LogisticRegression(C=0.01, max_iter=1000))
@@ -427,7 +428,8 @@ def test_balance_table_by_hand(nsw):
     z = nsw["treat"].to_numpy() == 1
     x = nsw["re75"].to_numpy()
     shift = (np.sum(w[z] * x[z]) / w[z].sum() - np.sum(w[~z] * x[~z]) / w[~z].sum())
-    assert after.table.loc["re75", "smd_after"] == pytest.approx(shift / math.sqrt((t["re75"].var() + c["re75"].var()) / 2))
+    pooled_sd = math.sqrt((t["re75"].var() + c["re75"].var()) / 2)
+    assert after.table.loc["re75", "smd_after"] == pytest.approx(shift / pooled_sd)
     assert after.table["smd_after"].abs().max() < 0.05 < b.table["smd_before"].abs().max()
     assert isinstance(after.plot(), Figure)
     matched = balance(nsw, "treat", NSW_X, weights=match(nsw, "re78", "treat", NSW_X))
@@ -598,3 +600,31 @@ def test_top_level_names():
     for name in ["aipw", "balance", "cace", "e_value", "ipw", "match", "outcome_regression", "propensity_score",
                  "subclassification", "tsls"]:
         assert getattr(causalattn, name) is getattr(causalattn.observational, name)
+
+
+def test_everything_but_tsls_runs_without_linearmodels():
+    code = textwrap.dedent(
+        """
+        import sys
+
+        class Block:  # `import linearmodels` raises ImportError, as on a machine without the [iv] extra
+            def find_spec(self, name, path=None, target=None):
+                if name == "linearmodels" or name.startswith("linearmodels."):
+                    raise ImportError("linearmodels is blocked in this test")
+
+        sys.meta_path.insert(0, Block())
+        import causalattn
+        est = causalattn.ipw(outcome=[1.0, 2, 3, 4, 5, 6], treatment=[0, 1, 0, 1, 1, 0],
+                             covariates=[0.1, 0.3, 0.2, 0.5, 0.4, 0.6])
+        print(est.method)
+        try:
+            causalattn.tsls(outcome=[1.0, 2, 3, 4], treatment=[0.0, 1, 0, 1], instruments=[0.0, 1, 1, 0])
+        except ImportError as exc:
+            print(exc)
+        assert "linearmodels" not in sys.modules
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "ipw-hajek-sandwich" in result.stdout
+    assert 'pip install "causalattn[iv]"' in result.stdout
