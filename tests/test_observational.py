@@ -562,7 +562,7 @@ def test_bad_input_names_the_argument(table, nsw):
     coded = nsw.assign(group=np.where(nsw["black"] == 1, "black", "other"))
     with pytest.raises(TypeError, match="`covariates`: column 'group' is not numeric .* encode it first"):
         match(coded, "re78", "treat", ["age", "group"])
-    with pytest.raises(TypeError, match="`model` must be a scikit-learn classifier with `predict_proba`"):
+    with pytest.raises(TypeError, match="`model` must be a scikit-learn classifier with `fit` and `predict_proba`"):
         ipw(nsw, "re78", "treat", NSW_X, model=LinearRegression())
     with pytest.raises(ValueError, match=r"`n_matches` \(5\) must not exceed the number of control units \(3\)"):
         match(outcome=np.arange(8.0), treatment=[1, 1, 1, 1, 1, 0, 0, 0], covariates=np.arange(8.0) % 3,

@@ -15,11 +15,13 @@ values are never dropped silently.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from causalattn._validation import check_choice, check_columns
 
@@ -168,3 +170,32 @@ def check_resamples(n_resamples: Any) -> int:
     if n_resamples < 2:
         raise ValueError(f"`n_resamples` must be an integer >= 2, got {n_resamples}")
     return int(n_resamples)
+
+
+def learner_iv(arg: str, model: Any, kind: str, method: str, example: str) -> Any:
+    """``None`` (the default model) or an unfitted scikit-learn ``kind`` instance with ``fit`` and ``method``."""
+    if model is None:
+        return None
+    if isinstance(model, type):
+        raise TypeError(f"`{arg}` must be an estimator instance, e.g. {model.__name__}(), not the class")
+    if not (hasattr(model, "fit") and hasattr(model, method)):
+        raise TypeError(f"`{arg}` must be a scikit-learn {kind} with `fit` and `{method}` (e.g. {example}), "
+                        f"got {type(model).__name__}")
+    return model
+
+
+def bootstrap(n: int, statistic: Callable[[np.ndarray], float], n_resamples: int, level: float,
+              rng: np.random.Generator) -> tuple[float, tuple[float, float]]:
+    """scipy's bootstrap over the ``n`` units: the standard error and the percentile interval of ``statistic(rows)``.
+
+    ``statistic`` refits everything on the resampled rows; a replicate it cannot
+    compute (NaN) is an error, never silently dropped.
+    """
+    result = stats.bootstrap((np.arange(n),), statistic, n_resamples=n_resamples, vectorized=False,
+                             method="percentile", confidence_level=level, rng=rng)
+    failed = int((~np.isfinite(result.bootstrap_distribution)).sum())
+    if failed:
+        raise ValueError(f"{failed} bootstrap replicate(s) could not be computed (an empty arm or a score of 0 or 1); "
+                         "use more units per arm or trim")
+    low, high = result.confidence_interval
+    return float(result.standard_error), (float(low), float(high))

@@ -28,11 +28,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
 
 from causalattn._validation import check_choice, check_confidence_level, check_rng
 from causalattn.estimate import Estimate, normal_estimate
-from causalattn.observational._data import Units, check_resamples, estimand_iv, units_iv
+from causalattn.observational._data import (
+    Units,
+    bootstrap,
+    check_resamples,
+    estimand_iv,
+    learner_iv,
+    units_iv,
+)
 from causalattn.observational.propensity import design_matrix
 
 __all__ = ["fit_outcome_model", "outcome_regression"]
@@ -40,14 +46,7 @@ __all__ = ["fit_outcome_model", "outcome_regression"]
 
 def outcome_model_iv(model: Any) -> Any:
     """``None`` (OLS) or an unfitted scikit-learn regressor with ``fit`` and ``predict``."""
-    if model is None:
-        return None
-    if isinstance(model, type):
-        raise TypeError(f"`outcome_model` must be an estimator instance, e.g. {model.__name__}(), not the class")
-    if not (hasattr(model, "fit") and hasattr(model, "predict")):
-        raise TypeError(f"`outcome_model` must be a scikit-learn regressor with `fit` and `predict`, "
-                        f"got {type(model).__name__}")
-    return model
+    return learner_iv("outcome_model", model, "regressor", "predict", "LinearRegression()")
 
 
 def fit_outcome_model(x: np.ndarray, y: np.ndarray, model: Any, arm: str) -> tuple[Callable[[np.ndarray], np.ndarray],
@@ -182,13 +181,9 @@ def outcome_regression(
         se = math.sqrt(float(phi @ phi)) / units.n
         details.update(fit_treated=fits[0], fit_control=fits[1])
     else:
-        result = stats.bootstrap((np.arange(units.n),),
-                                 lambda rows: _impute(units.subset(rows), estimand, outcome_model)[0],
-                                 n_resamples=n_resamples, vectorized=False, method="percentile",
-                                 confidence_level=level, rng=generator)
-        se = float(result.standard_error)
-        details.update(percentile_interval=tuple(float(v) for v in result.confidence_interval),
-                       n_resamples=n_resamples)
+        se, percentile = bootstrap(units.n, lambda rows: _impute(units.subset(rows), estimand, outcome_model)[0],
+                                   n_resamples, level, generator)
+        details.update(percentile_interval=percentile, n_resamples=n_resamples)
     return normal_estimate(estimand, tau, se, confidence_level=level,
                            method=f"outcome-regression-{kind}-{standard_error}", n=units.n, details=details)
 

@@ -34,7 +34,7 @@ import statsmodels.api as sm
 from matplotlib.figure import Figure
 
 from causalattn._validation import check_choice
-from causalattn.observational._data import Units, units_iv
+from causalattn.observational._data import Units, learner_iv, units_iv
 
 __all__ = ["PropensityScore", "Trimming", "crump_threshold", "fit_score_model", "propensity_score"]
 
@@ -48,16 +48,7 @@ def design_matrix(x: np.ndarray) -> np.ndarray:
 
 def score_model_iv(model: Any) -> Any:
     """``None`` (logistic regression) or an unfitted scikit-learn classifier with ``predict_proba``."""
-    if model is None:
-        return None
-    if isinstance(model, type):
-        raise TypeError(f"`model` must be an estimator instance, e.g. {model.__name__}(), not the class")
-    if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
-        raise TypeError(
-            f"`model` must be a scikit-learn classifier with `predict_proba` (e.g. LogisticRegression()), "
-            f"got {type(model).__name__}"
-        )
-    return model
+    return learner_iv("model", model, "classifier", "predict_proba", "LogisticRegression()")
 
 
 def fit_score_model(x: np.ndarray, z: np.ndarray, model: Any) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:

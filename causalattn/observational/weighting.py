@@ -36,11 +36,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from causalattn._validation import check_choice, check_columns, check_confidence_level, check_flag, check_rng
 from causalattn.estimate import Estimate, normal_estimate
-from causalattn.observational._data import Units, check_resamples, estimand_iv, propensity_values, units_iv
+from causalattn.observational._data import (
+    Units,
+    bootstrap,
+    check_resamples,
+    estimand_iv,
+    propensity_values,
+    units_iv,
+)
 from causalattn.observational.propensity import (
     check_scores,
     design_matrix,
@@ -89,7 +95,7 @@ def _ipw_iv(data, outcome, treatment, covariates, estimand, normalize, model, pr
                     level)
 
 
-def ipw_coefficients(z: np.ndarray, e: np.ndarray, estimand: str, normalize: bool) -> dict[str, np.ndarray]:
+def _ipw_coefficients(z: np.ndarray, e: np.ndarray, estimand: str, normalize: bool) -> dict[str, np.ndarray]:
     r"""Per-unit terms of the estimating equations :math:`a_iY_i - b_i\mu_1 = 0`, :math:`c_iY_i - d_i\mu_0 = 0`.
 
     Also their derivatives with respect to the logistic linear predictor
@@ -148,7 +154,7 @@ def _weights(z: np.ndarray, k: dict[str, np.ndarray]) -> np.ndarray:
     return np.where(z == 1, k["a"] / k["b"].sum(), k["c"] / k["d"].sum())
 
 
-def weight_diagnostics(w: np.ndarray, z: np.ndarray) -> dict[str, float]:
+def _weight_diagnostics(w: np.ndarray, z: np.ndarray) -> dict[str, float]:
     """Largest weight's share of its arm's total, and Kish's effective sample size, per arm."""
     out = {}
     for arm, mask in (("treated", z == 1), ("control", z == 0)):
@@ -269,12 +275,12 @@ def ipw(
         e = check_scores(np.asarray(predict(units.x), dtype=float))
     else:
         e = problem.known_score
-    k = ipw_coefficients(z, e, problem.estimand, problem.normalize)
+    k = _ipw_coefficients(z, e, problem.estimand, problem.normalize)
     mu1, mu0 = _point(y, k)
     tau = mu1 - mu0
     form = "hajek" if problem.normalize else "horvitz-thompson"
     weights = _weights(z, k)
-    details: dict[str, Any] = {"mean_treated": mu1, "mean_control": mu0, **weight_diagnostics(weights, z),
+    details: dict[str, Any] = {"mean_treated": mu1, "mean_control": mu0, **_weight_diagnostics(weights, z),
                                "score": e, "weights": weights}
     stacked = problem.known_score is None and problem.model is None
     if problem.standard_error == "sandwich":
@@ -289,7 +295,7 @@ def ipw(
 
 
 def _bootstrap(problem: _Problem) -> tuple[float, tuple[float, float]]:
-    """scipy's percentile bootstrap over units, refitting the score in each replicate."""
+    """The bootstrap over units, refitting the score in each replicate."""
     units = problem.units
 
     def statistic(rows: np.ndarray) -> float:
@@ -300,14 +306,7 @@ def _bootstrap(problem: _Problem) -> tuple[float, tuple[float, float]]:
         e = np.asarray(predict(units.x[rows]), dtype=float)
         if ((e <= 0) | (e >= 1)).any():
             return math.nan
-        mu1, mu0 = _point(units.y[rows], ipw_coefficients(z, e, problem.estimand, problem.normalize))
+        mu1, mu0 = _point(units.y[rows], _ipw_coefficients(z, e, problem.estimand, problem.normalize))
         return mu1 - mu0
 
-    result = stats.bootstrap((np.arange(units.n),), statistic, n_resamples=problem.n_resamples, vectorized=False,
-                             method="percentile", confidence_level=problem.level, rng=problem.rng)
-    replicates = result.bootstrap_distribution
-    if not np.isfinite(replicates).all():
-        raise ValueError(f"{int((~np.isfinite(replicates)).sum())} bootstrap replicate(s) had an empty arm; "
-                         "use more units per arm")
-    low, high = result.confidence_interval
-    return float(result.standard_error), (float(low), float(high))
+    return bootstrap(units.n, statistic, problem.n_resamples, problem.level, problem.rng)
