@@ -366,8 +366,8 @@ def propensity_score(
 def score_from_units(units: Units, model: Any) -> PropensityScore:
     """The :class:`PropensityScore` of validated units (no further checks of the arguments)."""
     predict, fit = fit_score_model(units.x, units.z, model)
-    e = check_scores(np.asarray(predict(units.x), dtype=float))
-    for arr in (e, units.z, units.x):
+    e = check_scores(np.array(predict(units.x), dtype=float))
+    z, x = units.z.copy(), units.x.copy()  # copies: the caller's arrays stay writeable
+    for arr in (e, z, x):
         arr.setflags(write=False)
-    return PropensityScore(e, units.z, tuple(units.names), units.x, "logit" if model is None else type(model).__name__,
-                           fit)
+    return PropensityScore(e, z, tuple(units.names), x, "logit" if model is None else type(model).__name__, fit)
