@@ -262,20 +262,20 @@ def test_aipw_is_doubly_robust_with_a_wrong_outcome_model():
 
 
 R_MATCHING = {  # tests/reference/observational.R: Match(..., Var.calc = 1) on lalonde_nsw
-    ("ATT", False, "inverse-variance", 1): (1881.520726, 876.471766, 269),
-    ("ATT", False, "inverse-variance", 4): (2061.825811, 687.366575, 874),
+    ("ATT", False, "inverse_variance", 1): (1881.520726, 876.471766, 269),
+    ("ATT", False, "inverse_variance", 4): (2061.825811, 687.366575, 874),
     ("ATT", False, "mahalanobis", 1): (2274.228965, 731.444167, 273),
     ("ATT", False, "mahalanobis", 4): (2144.603818, 654.324123, 863),
-    ("ATT", True, "inverse-variance", 1): (1899.405866, 868.894797, 269),
-    ("ATT", True, "inverse-variance", 4): (1930.378450, 689.421480, 874),
+    ("ATT", True, "inverse_variance", 1): (1899.405866, 868.894797, 269),
+    ("ATT", True, "inverse_variance", 4): (1930.378450, 689.421480, 874),
     ("ATT", True, "mahalanobis", 1): (2003.696692, 727.613972, 273),
     ("ATT", True, "mahalanobis", 4): (2011.621166, 656.347237, 863),
-    ("ATE", False, "inverse-variance", 1): (1668.887278, 739.175986, 608),
-    ("ATE", False, "inverse-variance", 4): (1477.856247, 636.050913, 1990),
+    ("ATE", False, "inverse_variance", 1): (1668.887278, 739.175986, 608),
+    ("ATE", False, "inverse_variance", 4): (1477.856247, 636.050913, 1990),
     ("ATE", False, "mahalanobis", 1): (1885.128104, 680.302315, 606),
     ("ATE", False, "mahalanobis", 4): (1473.842911, 629.562486, 1965),
-    ("ATE", True, "inverse-variance", 1): (1600.735518, 740.322586, 608),
-    ("ATE", True, "inverse-variance", 4): (1400.442722, 637.101175, 1990),
+    ("ATE", True, "inverse_variance", 1): (1600.735518, 740.322586, 608),
+    ("ATE", True, "inverse_variance", 4): (1400.442722, 637.101175, 1990),
     ("ATE", True, "mahalanobis", 1): (1700.868562, 680.953931, 606),
     ("ATE", True, "mahalanobis", 4): (1439.892493, 630.001740, 1965),
 }
@@ -342,7 +342,7 @@ def _brute_force_matching(x, y, z, estimand, m, bias_correction, mahalanobis, to
 
 @pytest.mark.parametrize("estimand", ["ATT", "ATE"])
 @pytest.mark.parametrize("bias_correction", [False, True])
-@pytest.mark.parametrize("metric", ["inverse-variance", "mahalanobis"])
+@pytest.mark.parametrize("metric", ["inverse_variance", "mahalanobis"])
 def test_matching_against_a_brute_force_loop_with_ties(estimand, bias_correction, metric):
     rng = np.random.default_rng(7)
     n = 36
@@ -461,8 +461,8 @@ def test_e_values():
     assert protective.point == pytest.approx(2 + math.sqrt(2)) and protective.limit == pytest.approx(
         1.25 + math.sqrt(1.25 * 0.25))
     assert e_value(1.5, (0.9, 2.5)).limit == 1.0
-    assert e_value(4.0, measure="odds ratio").risk_ratio == pytest.approx(2.0)
-    assert e_value(4.0, measure="odds ratio", rare=True).risk_ratio == 4.0
+    assert e_value(4.0, measure="odds_ratio").risk_ratio == pytest.approx(2.0)
+    assert e_value(4.0, measure="odds_ratio", rare=True).risk_ratio == 4.0
     est = Estimate("ATT", 1000.0, 400.0, causalattn.ConfidenceInterval(216, 1784), 0.95, 0.01, "x", 100)
     diff = e_value(est, measure="difference", outcome_sd=5000.0)
     assert diff.risk_ratio == pytest.approx(math.exp(0.91 * 0.2))

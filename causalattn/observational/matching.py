@@ -6,7 +6,7 @@ unit for the ATE) is matched to the set :math:`\mathcal J_M(i)` of its
 distance is within ``tie_tolerance`` of the :math:`M`-th smallest joins the
 set, and all are weighted equally. The distance is
 :math:`d(x, x')^2 = (x - x')^\top W (x - x')` on covariates standardized by
-their sample standard deviations, with :math:`W = I` (``"inverse-variance"``,
+their sample standard deviations, with :math:`W = I` (``"inverse_variance"``,
 Abadie-Imbens' default) or :math:`W` the inverse of their sample covariance
 (``"mahalanobis"``), as in R's ``Matching::Match`` (``Weight = 1, 2``).
 
@@ -71,7 +71,7 @@ from causalattn.observational.propensity import design_matrix, score_from_units,
 
 __all__ = ["match"]
 
-METRICS = ("inverse-variance", "mahalanobis")
+METRICS = ("inverse_variance", "mahalanobis")
 # Queries per block times candidates: bounds the distance matrix held in memory (8 bytes each).
 BLOCK_ELEMENTS = 4_000_000
 
@@ -127,7 +127,7 @@ def _match_iv(data, outcome, treatment, covariates, estimand, n_matches, metric,
 def metric_space(x: np.ndarray, metric: str) -> np.ndarray:
     """Coordinates in which the matching distance is Euclidean (standardized, then whitened for Mahalanobis)."""
     standardized = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
-    if metric == "inverse-variance":
+    if metric == "inverse_variance":
         return standardized
     weight = np.linalg.inv(standardized.T @ standardized / len(x))
     return standardized @ np.linalg.cholesky(weight)
@@ -196,7 +196,7 @@ def match(
     *,
     estimand: str = "ATT",
     n_matches: int = 1,
-    metric: str = "inverse-variance",
+    metric: str = "inverse_variance",
     on: str = "covariates",
     model: Any = None,
     bias_correction: bool = True,
@@ -224,7 +224,7 @@ def match(
         unit to the other arm.
     n_matches : int
         :math:`M`, matches per unit (before ties).
-    metric : {"inverse-variance", "mahalanobis"}
+    metric : {"inverse_variance", "mahalanobis"}
         Distance on the standardized covariates.
     on : {"covariates", "propensity"}
         Match on the covariates, or on the propensity score estimated from

@@ -48,7 +48,7 @@ from causalattn.estimate import Estimate
 
 __all__ = ["EValue", "e_value"]
 
-MEASURES = ("risk ratio", "odds ratio", "hazard ratio", "difference")
+MEASURES = ("risk_ratio", "odds_ratio", "hazard_ratio", "difference")
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def e_value(
     estimate: Estimate | float,
     confidence_interval: tuple[float, float] | None = None,
     *,
-    measure: str = "risk ratio",
+    measure: str = "risk_ratio",
     rare: bool = False,
     outcome_sd: float | None = None,
 ) -> EValue:
@@ -104,7 +104,7 @@ def e_value(
         brings its interval (and, for ``"difference"``, its standard error).
     confidence_interval : (low, high), optional
         The interval, when ``estimate`` is a number.
-    measure : {"risk ratio", "odds ratio", "hazard ratio", "difference"}
+    measure : {"risk_ratio", "odds_ratio", "hazard_ratio", "difference"}
         Scale of the estimate.
     rare : bool
         For odds and hazard ratios: the outcome is rare, so the ratio itself
@@ -160,7 +160,7 @@ def e_value(
             limits = (math.exp(0.91 * limits[0] / sd), math.exp(0.91 * limits[1] / sd))
     else:
         if point <= 0 or (limits is not None and limits[0] < 0):
-            raise ValueError(f"a {measure} must be positive, got {point} (interval {limits})")
+            raise ValueError(f"`estimate`: a {measure.replace('_', ' ')} must be positive, got {point} (interval {limits})")
         rr = _to_risk_ratio(point, measure, rare)
         if limits is not None:
             limits = tuple(_to_risk_ratio(v, measure, rare) if v > 0 else 0.0 for v in limits)
@@ -172,8 +172,8 @@ def e_value(
 
 
 def _to_risk_ratio(value: float, measure: str, rare: bool) -> float:
-    if measure == "risk ratio" or rare:
+    if measure == "risk_ratio" or rare:
         return value
-    if measure == "odds ratio":
+    if measure == "odds_ratio":
         return math.sqrt(value)
     return (1 - 0.5 ** math.sqrt(value)) / (1 - 0.5 ** math.sqrt(1 / value))
