@@ -160,7 +160,8 @@ def e_value(
             limits = (math.exp(0.91 * limits[0] / sd), math.exp(0.91 * limits[1] / sd))
     else:
         if point <= 0 or (limits is not None and limits[0] < 0):
-            raise ValueError(f"`estimate`: a {measure.replace('_', ' ')} must be positive, got {point} (interval {limits})")
+            raise ValueError(f"`estimate`: a {measure.replace('_', ' ')} must be positive, got {point} "
+                             f"(interval {limits})")
         rr = _to_risk_ratio(point, measure, rare)
         if limits is not None:
             limits = tuple(_to_risk_ratio(v, measure, rare) if v > 0 else 0.0 for v in limits)
