@@ -54,7 +54,8 @@ def main() -> None:
     for estimand in ("ATT", "ATE"):
         for m in (1, 4):
             est, seconds = timed(lambda: match(cps, "re78", "treat", COVARIATES, estimand=estimand, n_matches=m))
-            print(f"matching {estimand} M={m}: {seconds:.2f} s, estimate {est.estimate:.0f} (SE {est.standard_error:.0f})")
+            print(f"matching {estimand} M={m}: {seconds:.2f} s, estimate {est.estimate:.0f} "
+                  f"(SE {est.standard_error:.0f})")
 
     # The effect is 1 + 0.8 x1: its mean is 1 over everyone, 1 + 0.8 E[x1 | Z = 1] over the treated.
     rng = np.random.default_rng(2026)

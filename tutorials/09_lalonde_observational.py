@@ -71,8 +71,9 @@ def main() -> None:
     for rule in (0.1, "crump"):
         print(ps.trim(rule))
     crump = ps.trim("crump")
-    print(f"Crump et al.'s (2009) rule keeps 0.077 <= e(X) <= 0.923: only {crump.n_control - crump.dropped_control}"
-          f" CPS men and {crump.n_treated - crump.dropped_treated} trainees remain.")
+    print(f"Crump et al.'s (2009) rule keeps {crump.low:.3f} <= e(X) <= {crump.high:.3f}: only "
+          f"{crump.n_control - crump.dropped_control} CPS men and {crump.n_treated - crump.dropped_treated} trainees "
+          "remain.")
     save(ps.plot_overlap(scale="log"), out / "09_overlap.png")
 
     section("Balance before and after (standardized mean differences)")
@@ -113,10 +114,11 @@ def main() -> None:
         "with the benchmark\nwithin their standard errors. The ATE estimators are far below it, and disagree with "
         "each other. The\nATT needs the controls' outcome, Y(0), only for men who look like trainees: odds weights "
         "e/(1-e)\nsimply ignore the CPS men with scores near 0. The ATE also needs Y(1) for 15,992 CPS men, i.e. "
-        "what\ntraining would do for stably employed, married men earning $14,000; the data hold almost no "
-        "trainee\nlike them. IPW makes up for it with weights 1/e on the few trainees with small scores: the Hajek "
-        f"ATE's\ntreated arm has an effective sample size of {hajek_ate.details['effective_n_treated']:.1f} of 185, "
-        f"and its largest weight carries {hajek_ate.details['max_weight_share_treated']:.0%} of the arm.\n"
+        "what\ntraining would do for stably employed, married men earning about $14,000 a year; the data hold "
+        "almost no\ntrainee like them. IPW makes up for it with weights 1/e on the few trainees with small scores: "
+        f"the Hajek ATE's\ntreated arm has an effective sample size of "
+        f"{hajek_ate.details['effective_n_treated']:.1f} of 185, and its largest weight carries "
+        f"{hajek_ate.details['max_weight_share_treated']:.0%} of the arm.\n"
         "Outcome regression instead extrapolates a linear model far outside the trainees' covariates, and\n"
         "matching reuses the same few trainees for thousands of CPS men. Without overlap the ATE is not\n"
         "identified by the data; only a model speaks for it."
@@ -140,7 +142,7 @@ def main() -> None:
         labelled(ipw(trimmed, "re78", "treat", kept), "trimmed ATE IPW Hajek"),
         labelled(aipw(trimmed, "re78", "treat", kept), "trimmed ATE AIPW"),
         labelled(subclassification(trimmed, "re78", "treat", kept), "trimmed ATE subclassification"),
-    ], title=f"ATE among the {int(crump.keep.sum())} men with 0.077 <= e(X) <= 0.923")
+    ], title=f"ATE among the {int(crump.keep.sum())} men with {crump.low:.3f} <= e(X) <= {crump.high:.3f}")
     print(overlap.summary())
     print("On the population where both groups exist, the ATE is estimable again and moves towards the\n"
           "benchmark, with wider intervals: it is a different estimand (the effect in the overlap region).")
