@@ -154,12 +154,15 @@ def propensity_values(values: Any, n: int) -> np.ndarray:
     e = numeric_values("propensity", "propensity", values)
     if e.shape != (n,):
         raise ValueError(f"`propensity` must have one score per unit, shape ({n},), got shape {e.shape}")
+    return strictly_inside(e, "`propensity` must be strictly between 0 and 1, found {count} value(s) equal to 0 or 1 "
+                              "(or outside [0, 1]): those units have no overlap; trim them first")
+
+
+def strictly_inside(e: np.ndarray, message: str) -> np.ndarray:
+    """``e`` if every score is strictly between 0 and 1; else a ValueError, ``message`` formatted with ``count``."""
     at_bound = (e <= 0) | (e >= 1)
     if at_bound.any():
-        raise ValueError(
-            f"`propensity` must be strictly between 0 and 1, found {int(at_bound.sum())} value(s) equal to 0 or 1 "
-            "(or outside [0, 1]): those units have no overlap; trim them first"
-        )
+        raise ValueError(message.format(count=int(at_bound.sum())))
     return e
 
 

@@ -34,7 +34,7 @@ import statsmodels.api as sm
 from matplotlib.figure import Figure
 
 from causalattn._validation import check_choice
-from causalattn.observational._data import Units, learner_iv, units_iv
+from causalattn.observational._data import Units, learner_iv, strictly_inside, units_iv
 
 __all__ = ["PropensityScore", "Trimming", "crump_threshold", "fit_score_model", "propensity_score"]
 
@@ -86,13 +86,8 @@ def fit_score_model(x: np.ndarray, z: np.ndarray, model: Any) -> tuple[Callable[
 
 def check_scores(e: np.ndarray) -> np.ndarray:
     """The estimated scores, with a clear error if any is 0 or 1 (a unit without overlap)."""
-    at_bound = (e <= 0) | (e >= 1)
-    if at_bound.any():
-        raise ValueError(
-            f"the estimated propensity score is exactly 0 or 1 for {int(at_bound.sum())} unit(s) (`model`, "
-            "`covariates`): those units have no overlap; trim them, or use a smoother `model`"
-        )
-    return e
+    return strictly_inside(e, "the estimated propensity score is exactly 0 or 1 for {count} unit(s) (`model`, "
+                              "`covariates`): those units have no overlap; trim them, or use a smoother `model`")
 
 
 @dataclass(frozen=True, repr=False)
