@@ -247,7 +247,8 @@ def match(
     Estimate
         ``method`` ``"matching-bias-corrected"`` or ``"matching"`` (with
         ``-propensity`` when matching on the score); ``details`` has
-        ``matches`` (a DataFrame with columns ``unit``, ``match``, ``weight``
+        ``matches`` (a DataFrame with columns ``unit`` and ``match``, row positions
+        0 to n-1 in the data, ``weight``
         :math:`1/\#\mathcal J_M(i)`, ``distance``), ``weights`` (each unit's
         weight in the matched sample, :math:`r_i + K_M(i)`, for balance
         checks), ``times_matched`` (:math:`K_M`), ``n_matched_pairs`` and, with
