@@ -14,7 +14,6 @@ import pytest
 import statsmodels.api as sm
 from linearmodels.iv import IV2SLS
 from matplotlib.figure import Figure
-from scipy import optimize
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 

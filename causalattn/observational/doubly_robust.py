@@ -45,15 +45,24 @@ from causalattn.observational.propensity import check_scores, fit_score_model, s
 __all__ = ["aipw"]
 
 
-def _cross_fit_iv(cross_fit: Any, units: Units) -> int | None:
-    if cross_fit is None:
-        return None
-    if isinstance(cross_fit, bool) or not isinstance(cross_fit, numbers.Integral):
-        raise TypeError(f"`cross_fit` must be None or an integer number of folds >= 2, got {cross_fit!r}")
-    smallest = int(min(units.z.sum(), len(units.z) - units.z.sum()))
-    if not 2 <= cross_fit <= smallest:
-        raise ValueError(f"`cross_fit` must be between 2 and the size of the smaller arm ({smallest}), got {cross_fit}")
-    return int(cross_fit)
+def _aipw_iv(data, outcome, treatment, covariates, estimand, model, outcome_model, cross_fit, rng,
+             confidence_level):
+    """Validate the arguments of :func:`aipw` (``cross_fit`` between 2 and the smaller arm's size)."""
+    estimand = estimand_iv(estimand)
+    level = check_confidence_level(confidence_level)
+    generator = check_rng(rng)
+    units = units_iv(data, outcome, treatment, covariates)
+    score_model = score_model_iv(model)
+    outcome_model = outcome_model_iv(outcome_model)
+    if cross_fit is not None:
+        if isinstance(cross_fit, bool) or not isinstance(cross_fit, numbers.Integral):
+            raise TypeError(f"`cross_fit` must be None or an integer number of folds >= 2, got {cross_fit!r}")
+        smallest = int(min(units.z.sum(), len(units.z) - units.z.sum()))
+        if not 2 <= cross_fit <= smallest:
+            raise ValueError(f"`cross_fit` must be between 2 and the size of the smaller arm ({smallest}), "
+                             f"got {cross_fit}")
+        cross_fit = int(cross_fit)
+    return units, estimand, score_model, outcome_model, cross_fit, generator, level
 
 
 def _nuisances(units: Units, train: np.ndarray, test: np.ndarray, score_model: Any, outcome_model: Any,
@@ -141,13 +150,8 @@ def aipw(
     >>> round(est.estimate), est.method
     (1788, 'aipw')
     """
-    estimand = estimand_iv(estimand)
-    level = check_confidence_level(confidence_level)
-    generator = check_rng(rng)
-    units = units_iv(data, outcome, treatment, covariates)
-    score_model = score_model_iv(model)
-    outcome_model = outcome_model_iv(outcome_model)
-    folds = _cross_fit_iv(cross_fit, units)
+    units, estimand, score_model, outcome_model, folds, generator, level = _aipw_iv(
+        data, outcome, treatment, covariates, estimand, model, outcome_model, cross_fit, rng, confidence_level)
     n = units.n
     e, mu1, mu0 = np.empty(n), np.empty(n), np.empty(n)
     if folds is None:

@@ -80,6 +80,24 @@ def _instrument_column(data: Any, instrument: Any) -> tuple[str, np.ndarray]:
     return instrument, numeric_values("instrument", instrument, data[instrument])
 
 
+def _cace_iv(data, outcome, treatment, instrument, confidence_level):
+    """Validate the arguments of :func:`cace`: the units (binary treatment) and the binary instrument."""
+    level = check_confidence_level(confidence_level)
+    if instrument is None:
+        raise ValueError("`instrument` is required")
+    units = units_iv(data, outcome, treatment, None, need_covariates=False)
+    name, raw = _instrument_column(data, instrument)
+    if raw.shape != units.z.shape:
+        raise ValueError(f"`instrument` must have one value per unit ({units.n}), got shape {raw.shape}")
+    try:
+        z = binary_treatment(raw)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("`treatment`", "`instrument`")) from None
+    if min(int(z.sum()), int(len(z) - z.sum())) < 2:
+        raise ValueError("`instrument` must have at least 2 units at each value for the variances")
+    return units, name, z, level
+
+
 def cace(
     data: pd.DataFrame | None = None,
     outcome: Any = None,
@@ -143,22 +161,10 @@ def cace(
     >>> round(est.estimate, 3), round(est.details["first_stage"].estimate, 3)
     (2.274, 0.069)
     """
-    level = check_confidence_level(confidence_level)
-    if instrument is None:
-        raise ValueError("`instrument` is required")
-    units = units_iv(data, outcome, treatment, None, need_covariates=False)
-    name, raw = _instrument_column(data, instrument)
-    if raw.shape != units.z.shape:
-        raise ValueError(f"`instrument` must have one value per unit ({units.n}), got shape {raw.shape}")
-    try:
-        z = binary_treatment(raw)
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("`treatment`", "`instrument`")) from None
+    units, name, z, level = _cace_iv(data, outcome, treatment, instrument, confidence_level)
     y, d = units.y, units.z.astype(float)
     arms = (z == 1, z == 0)
     n1, n0 = (int(a.sum()) for a in arms)
-    if min(n1, n0) < 2:
-        raise ValueError("`instrument` must have at least 2 units at each value for the variances")
     itt_d, itt_y = (float(v[arms[0]].mean() - v[arms[1]].mean()) for v in (d, y))
     se_d, se_y = (math.sqrt(v[arms[0]].var(ddof=1) / n1 + v[arms[1]].var(ddof=1) / n0) for v in (d, y))
     f = (itt_d / se_d) ** 2 if se_d > 0 else (math.inf if itt_d != 0 else math.nan)
@@ -275,25 +281,9 @@ def tsls(
     >>> round(est.estimate, 4), round(est.details["first_stage_f"], 1)
     (0.1318, 17.6)
     """
-    cov_type = check_choice("cov_type", cov_type, COV_TYPES)
-    level = check_confidence_level(confidence_level)
-    if instruments is None:
-        raise ValueError("`instruments` is required")
-    if outcome is None or treatment is None:
-        raise ValueError("`outcome` and `treatment` are required")
-    if data is not None and not isinstance(data, pd.DataFrame):
-        raise TypeError(f"`data` must be a pandas DataFrame or None, got {type(data).__name__}")
-    y, d = _columns(data, "outcome", outcome), _columns(data, "treatment", treatment)
-    if y.shape[1] != 1 or d.shape[1] != 1:
-        raise ValueError("`outcome` and `treatment` must each be one column")
-    z = _columns(data, "instruments", instruments)
-    exog = _columns(data, "covariates", covariates) if covariates is not None else pd.DataFrame(index=y.index)
-    exog.insert(0, "const", 1.0)
-    lengths = {len(y), len(d), len(z), len(exog)}
-    if len(lengths) > 1:
-        raise ValueError("`outcome`, `treatment`, `instruments` and `covariates` must have the same length")
     IV2SLS = _iv2sls()
-    _first_stage_iv(exog, d, z)
+    y, d, z, exog, cov_type, level = _tsls_iv(data, outcome, treatment, instruments, covariates, cov_type,
+                                              confidence_level)
     model = IV2SLS(y.iloc[:, 0], exog, d, z)
     lm_cov = "unadjusted" if cov_type == "classical" else "robust"
     fit = model.fit(cov_type=lm_cov, debiased=cov_type in ("classical", "HC1"))
@@ -315,6 +305,28 @@ def tsls(
                     float(2 * dist.sf(abs(tau) / se)), f"2sls-{cov_type}", n,
                     details={**details, "distribution": "t" if cov_type == "classical" else "normal",
                              "df_resid": n - p})
+
+
+def _tsls_iv(data, outcome, treatment, instruments, covariates, cov_type, confidence_level):
+    """Validate the arguments of :func:`tsls`: outcome, treatment, instruments, exogenous columns (with a constant)."""
+    cov_type = check_choice("cov_type", cov_type, COV_TYPES)
+    level = check_confidence_level(confidence_level)
+    if instruments is None:
+        raise ValueError("`instruments` is required")
+    if outcome is None or treatment is None:
+        raise ValueError("`outcome` and `treatment` are required")
+    if data is not None and not isinstance(data, pd.DataFrame):
+        raise TypeError(f"`data` must be a pandas DataFrame or None, got {type(data).__name__}")
+    y, d = _columns(data, "outcome", outcome), _columns(data, "treatment", treatment)
+    if y.shape[1] != 1 or d.shape[1] != 1:
+        raise ValueError("`outcome` and `treatment` must each be one column")
+    z = _columns(data, "instruments", instruments)
+    exog = _columns(data, "covariates", covariates) if covariates is not None else pd.DataFrame(index=y.index)
+    exog.insert(0, "const", 1.0)
+    if len({len(y), len(d), len(z), len(exog)}) > 1:
+        raise ValueError("`outcome`, `treatment`, `instruments` and `covariates` must have the same length")
+    _first_stage_iv(exog, d, z)
+    return y, d, z, exog, cov_type, level
 
 
 def _first_stage_iv(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame) -> None:

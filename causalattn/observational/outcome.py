@@ -96,6 +96,22 @@ def _linear_influence(units: Units, fits: tuple[Any, Any], mu1: np.ndarray, mu0:
     return phi
 
 
+def _outcome_regression_iv(data, outcome, treatment, covariates, estimand, outcome_model, standard_error,
+                           n_resamples, rng, confidence_level):
+    """Validate the arguments of :func:`outcome_regression`."""
+    estimand = estimand_iv(estimand)
+    standard_error = check_choice("standard_error", standard_error, ("sandwich", "bootstrap"))
+    n_resamples = check_resamples(n_resamples)
+    level = check_confidence_level(confidence_level)
+    generator = check_rng(rng)
+    units = units_iv(data, outcome, treatment, covariates)
+    outcome_model = outcome_model_iv(outcome_model)
+    if outcome_model is not None and standard_error == "sandwich":
+        raise ValueError("`standard_error`='sandwich' needs the linear outcome model; use 'bootstrap' with a "
+                         "scikit-learn `outcome_model`")
+    return units, estimand, outcome_model, standard_error, n_resamples, generator, level
+
+
 def outcome_regression(
     data: pd.DataFrame | None = None,
     outcome: Any = None,
@@ -162,16 +178,9 @@ def outcome_regression(
     >>> round(est.estimate), round(est.standard_error)
     (1633, 640)
     """
-    estimand = estimand_iv(estimand)
-    standard_error = check_choice("standard_error", standard_error, ("sandwich", "bootstrap"))
-    n_resamples = check_resamples(n_resamples)
-    level = check_confidence_level(confidence_level)
-    generator = check_rng(rng)
-    units = units_iv(data, outcome, treatment, covariates)
-    outcome_model = outcome_model_iv(outcome_model)
-    if outcome_model is not None and standard_error == "sandwich":
-        raise ValueError("`standard_error`='sandwich' needs the linear outcome model; use 'bootstrap' with a "
-                         "scikit-learn `outcome_model`")
+    units, estimand, outcome_model, standard_error, n_resamples, generator, level = _outcome_regression_iv(
+        data, outcome, treatment, covariates, estimand, outcome_model, standard_error, n_resamples, rng,
+        confidence_level)
     tau, mu1, mu0, fits = _impute(units, estimand, outcome_model)
     kind = "linear" if outcome_model is None else type(outcome_model).__name__
     details: dict[str, Any] = {"mu1": mu1, "mu0": mu0}

@@ -41,6 +41,14 @@ from causalattn.observational.propensity import score_from_units, score_model_iv
 __all__ = ["subclassification"]
 
 
+def _subclassification_iv(data, outcome, treatment, covariates, estimand, n_strata, model, confidence_level):
+    """Validate the arguments of :func:`subclassification`."""
+    estimand = estimand_iv(estimand)
+    n_strata = check_positive_int("n_strata", n_strata, minimum=2)
+    level = check_confidence_level(confidence_level)
+    return units_iv(data, outcome, treatment, covariates), estimand, n_strata, score_model_iv(model), level
+
+
 def subclassification(
     data: pd.DataFrame | None = None,
     outcome: Any = None,
@@ -92,11 +100,9 @@ def subclassification(
     >>> round(est.estimate), est.details["n_strata"]
     (1569, 5)
     """
-    estimand = estimand_iv(estimand)
-    n_strata = check_positive_int("n_strata", n_strata, minimum=2)
-    level = check_confidence_level(confidence_level)
-    units = units_iv(data, outcome, treatment, covariates)
-    score = score_from_units(units, score_model_iv(model)).score
+    units, estimand, n_strata, score_model, level = _subclassification_iv(data, outcome, treatment, covariates,
+                                                                        estimand, n_strata, model, confidence_level)
+    score = score_from_units(units, score_model).score
     z, y = units.z, units.y
     reference = score if estimand == "ATE" else score[z == 1]
     edges = np.quantile(reference, np.linspace(0, 1, n_strata + 1))
