@@ -183,7 +183,7 @@ def test_bernoulli_exact_test_weights_assignments():
         den += w
         num += w * (y[a == 1].mean() - y[a == 0].mean() >= y[z == 1].mean() - y[z == 0].mean() - 1e-12)
     assert res.pvalue == pytest.approx(num / den)
-    mc = frt(y, z, design="bre", probability=p, n_resamples=20, rng=0)
+    mc = frt(y, z, design="bre", probability=p, n_resamples=20, rng=0, method="monte-carlo")
     assert mc.method == "frt-monte-carlo"
 
 
