@@ -119,7 +119,7 @@ def matched_pairs_adjusted(outcome, treatment, *, pairs, covariates, cov_type: s
     >>> x = [2.0, 1.0, 3.0, 3.5, 4.0, 2.0, 1.0, 1.5, 5.0, 4.0]
     >>> est = matched_pairs_adjusted(y, z, pairs=[0, 0, 1, 1, 2, 2, 3, 3, 4, 4], covariates=x)
     >>> round(est.estimate, 4), round(est.details["unadjusted"], 4), est.method
-    (0.7273, 0.7, 'pair-regression-HC2')
+    (0.2105, 0.8, 'pair-regression-HC2')
     """
     y, z, design, differences, cov_type, level = _matched_pairs_adjusted_iv(outcome, treatment, pairs, covariates,
                                                                           cov_type, confidence_level)
