@@ -19,7 +19,7 @@ The strings ``"cre"``, ``"bre"``, ``"sre"``, ``"mpe"``, ``"rem"`` and
 ``"cluster"`` are shorthand resolved in one registry, :data:`DESIGNS`, by
 :func:`resolve_design`, which builds the design from the observed assignment.
 
-Every design consumes the generator one assignment (row) after the other, so a
+Every design draws its candidates in chunks of a fixed number of rows, so a
 stream of assignments is the same whether it is drawn at once or in batches of
 any size (:meth:`Design.draw_batches`). Assignments are floats so that statistics are
 BLAS matrix products such as ``A @ y``.
@@ -64,6 +64,7 @@ __all__ = ["BRE", "CRE", "DESIGNS", "ClusterRandomized", "Design", "Groups", "MP
 _GROUP_WORD = {"strata": "stratum", "pairs": "pair", "clusters": "cluster"}
 _MIN_CANDIDATES = 100_000  # rejection sampling gives up after max(this, _CANDIDATES_PER_DRAW * wanted) candidates
 _CANDIDATES_PER_DRAW = 10_000
+_SELECTION_UNITS = 8192  # CRE draws by selection sampling up to this many units, by shuffling rows beyond
 
 
 class Groups:
@@ -236,7 +237,11 @@ class Design(ABC):
 
     @abstractmethod
     def _candidates(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """``(size, n)`` candidate assignments; row ``i`` must only use the generator after row ``i - 1``."""
+        """``(size, n)`` candidate assignments, a deterministic function of the generator's state and ``size``.
+
+        :meth:`draw_batches` always asks for :meth:`_chunk` rows at a time, so
+        the stream of assignments does not depend on the caller's ``batch``.
+        """
 
     def _accept(self, assignments: np.ndarray) -> np.ndarray | None:
         """Boolean mask of acceptable rows, or ``None`` when every assignment is acceptable."""
@@ -285,15 +290,14 @@ class Design(ABC):
     def draw(self, rng, size: int) -> np.ndarray:
         """``size`` assignments as a ``(size, n)`` float array of 0.0/1.0 (``rng``: None, seed or Generator)."""
         size = check_positive_int("size", size, minimum=0)
-        if size == 0:
-            return np.zeros((0, self.n))
-        return next(self.draw_batches(rng, size, size))
+        return np.concatenate([np.zeros((0, self.n)), *self.draw_batches(rng, size, max(size, 1))])
 
     def draw_batches(self, rng, total: int, batch: int) -> Iterator[np.ndarray]:
         """``total`` assignments in batches of at most ``batch`` rows.
 
-        The concatenated stream does not depend on ``batch``: candidates are drawn
-        from ``rng`` in row order and accepted ones are buffered, never skipped.
+        Candidates are drawn :meth:`_chunk` rows at a time (at most 4096 rows and
+        about 32 MB) and handed out as views of at most ``batch`` rows. The concatenated stream does not depend on ``batch``: candidates are drawn
+        from ``rng`` in chunks of a fixed size and accepted ones are buffered, never skipped.
         Designs with an acceptance rule give up with a ValueError stating the
         acceptance rate after :math:`\\max(10^5, 10^4 \\times \\text{total})` candidates.
         """
@@ -302,33 +306,30 @@ class Design(ABC):
         batch = check_positive_int("batch", batch)
         return self._batches(rng, total, batch)
 
+    def _chunk(self) -> int:
+        """Candidates drawn at once: a fixed number of rows (at most about 32 MB), whatever ``batch`` is."""
+        return max(16, min(4096, 2**22 // self.n))
+
     def _batches(self, rng: np.random.Generator, total: int, batch: int) -> Iterator[np.ndarray]:
-        pending: list[np.ndarray] = []
-        have = drawn = done = 0
+        done = drawn = 0
         limit = max(_MIN_CANDIDATES, _CANDIDATES_PER_DRAW * total)
+        chunk = self._chunk()
         while done < total:
-            want = min(batch, total - done)
-            size = want
-            while have < want:
-                candidates = self._candidates(rng, size)
-                drawn += size
-                mask = self._accept(candidates)
-                if mask is not None:
-                    candidates = candidates[mask]
-                    if drawn >= limit and have + len(candidates) < want:
-                        accepted = have + done + len(candidates)
-                        raise ValueError(
-                            f"{type(self).__name__}: only {accepted} of {drawn} candidate assignments were "
-                            f"acceptable (acceptance rate {accepted / drawn:.2g}), {total} wanted; "
-                            f"{self._rejection_hint}"
-                        )
-                    size = max(want, min(4096, 2**22 // self.n))  # larger draws when most are rejected
-                pending.append(candidates)
-                have += len(candidates)
-            block = pending[0] if len(pending) == 1 else np.concatenate(pending)
-            pending, have = ([block[want:]] if have > want else []), have - want
-            done += want
-            yield block[:want]
+            candidates = self._candidates(rng, chunk)
+            drawn += chunk
+            mask = self._accept(candidates)
+            if mask is not None:
+                candidates = candidates[mask]
+                if drawn >= limit and done + len(candidates) < total:
+                    raise ValueError(
+                        f"{type(self).__name__}: only {done + len(candidates)} of {drawn} candidate assignments "
+                        f"were acceptable (acceptance rate {(done + len(candidates)) / drawn:.2g}), {total} wanted; "
+                        f"{self._rejection_hint}"
+                    )
+            candidates = candidates[: total - done]
+            for start in range(0, len(candidates), batch):  # views of the chunk, no copies
+                yield candidates[start : start + batch]
+            done += len(candidates)
 
 
 def _combination_blocks(n: int, k: int, batch: int) -> Iterator[np.ndarray]:
@@ -380,9 +381,19 @@ class CRE(Design):
             raise ValueError(f"`treatment` treats {treatment.sum()} units, the design {self.n_treated}")
 
     def _candidates(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        out = np.zeros((size, self.n))
-        out[:, : self.n_treated] = 1.0
-        return rng.permuted(out, axis=1, out=out)  # a Fisher-Yates shuffle of each row in turn
+        if self.n > _SELECTION_UNITS:  # one Python step per unit would cost more than a C shuffle per row
+            out = np.zeros((size, self.n))
+            out[:, : self.n_treated] = 1.0
+            return rng.permuted(out, axis=1, out=out)  # a Fisher-Yates shuffle of each row in turn
+        # Selection sampling (Knuth's Algorithm S), all assignments at once: unit i is treated with
+        # probability (treated still needed) / (units left), which draws every subset with equal probability
+        keys = rng.random((self.n, size))  # (units, assignments): each unit's step is one contiguous row
+        keys *= (self.n - np.arange(self.n))[:, None]  # keys[i] < needed  <=>  uniform < needed / (n - i)
+        needed = np.full(size, float(self.n_treated))
+        for row in keys:
+            np.less(row, needed, out=row)
+            needed -= row
+        return keys.T  # (assignments, units), a view
 
     def count(self) -> int:
         return math.comb(self.n, self.n_treated)

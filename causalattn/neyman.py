@@ -54,7 +54,7 @@ def _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method):
 
 
 def _welch_df(y: np.ndarray, z: np.ndarray, groups: Groups, paired: bool) -> float:
-    r"""Satterthwaite's degrees of freedom :math:`\hat V^2 / \sum_{k,a} v_{ka}^2 / (n_{ka} - 1)`, :math:`m - 1` in pairs.
+    r"""Satterthwaite's degrees of freedom :math:`\hat V^2 / \sum_{k,a} v_{ka}^2 / (n_{ka} - 1)`; m - 1 in pairs.
 
     :math:`v_{ka} = \pi_k^2 S_{ka}^2 / n_{ka}` is the share of arm :math:`a` of stratum
     :math:`k` in :math:`\hat V`; one stratum gives Welch's degrees of freedom.
@@ -75,7 +75,7 @@ def _welch_df(y: np.ndarray, z: np.ndarray, groups: Groups, paired: bool) -> flo
 
 def _t_estimate(estimand: str, tau: float, se: float, df: float, *, level: float, method: str, n: int,
                 details: dict) -> Estimate:
-    r"""An :class:`Estimate` with the interval :math:`\hat\tau \pm t_{df, 1-\alpha/2}\,se` and its two-sided t p-value."""
+    r"""An :class:`Estimate` with the interval :math:`\hat\tau \pm t_{df, 1-\alpha/2}\,se` and its t p-value."""
     if se == 0:
         interval, pvalue = ConfidenceInterval(tau, tau), None
     else:

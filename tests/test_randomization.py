@@ -72,7 +72,8 @@ def test_nsw_monte_carlo_pvalues_agree_with_scipy_simulation(nsw, statistic, alt
     one_sided = ref.pvalue / factor
     ref_se = factor * math.sqrt(one_sided * (1 - one_sided) / 3000)
     assert abs(res.pvalue - ref.pvalue) < 4 * math.hypot(res.details["mc_standard_error"], ref_se)
-    assert res.details["mc_standard_error"] == pytest.approx(ref_se, rel=0.5)
+    ours = res.pvalue / factor  # the one-sided p-value the result rests on
+    assert res.details["mc_standard_error"] == pytest.approx(factor * math.sqrt(ours * (1 - ours) / 3000))
 
 
 def test_batch_size_does_not_change_the_result(nsw):
@@ -341,7 +342,7 @@ def test_signed_rank_drops_zero_differences_and_swapped_units_give_the_same_test
 
 def test_rank_statistics_that_ignore_the_design_are_refused():
     y, z, pairs = darwin_units()
-    with pytest.raises(ValueError, match="`statistic`='rank_sum' ranks the whole sample .* use statistic='signed_rank'"):
+    with pytest.raises(ValueError, match="`statistic`='rank_sum' ranks the whole sample .*='signed_rank'"):
         frt(y, z, design="mpe", pairs=pairs, statistic="rank_sum")
     with pytest.raises(ValueError, match="`statistic`='ks' compares the arms of one sample"):
         frt(y, z, design="mpe", pairs=pairs, statistic="ks")
