@@ -10,7 +10,9 @@ only use what every design offers, so a new design needs no edit to them:
 * ``enumerate(batch)``: all distinct assignments, ``batch`` rows at a time,
   with their (relative) probabilities, when there are few enough (``count()``);
 * ``check_assignment(treatment)``: is the observed assignment one the design can produce?
-* ``groups`` and ``paired``: the strata (or pairs) that the statistics respect;
+* ``groups``, ``paired`` and ``fixed_group_counts``: the strata (or pairs) that
+  the statistics respect, and whether every assignment treats the same number
+  of units in each (then the difference in means is linear in the assignment);
 * ``treated_probability()`` and ``linear_moments(scores)``: the probability
   that each unit is treated and the mean and variance of a linear statistic
   :math:`\\sum_i Z_i a_i` (for Hodges-Lehmann and asymptotic p-values).
@@ -228,6 +230,7 @@ class Design(ABC):
     shorthand: ClassVar[str]
     arguments: ClassVar[tuple[str, ...]] = ()
     paired: ClassVar[bool] = False
+    fixed_group_counts: ClassVar[bool] = False  # every assignment treats as many units in each group as any other
     _rejection_hint: ClassVar[str] = ""
 
     @classmethod
@@ -363,6 +366,7 @@ class CRE(Design):
     n: int
     n_treated: int
     shorthand: ClassVar[str] = "cre"
+    fixed_group_counts: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_positive_int("n", self.n, minimum=2)
@@ -503,6 +507,7 @@ class SRE(Design):
     strata: np.ndarray
     n_treated: np.ndarray
     shorthand: ClassVar[str] = "sre"
+    fixed_group_counts: ClassVar[bool] = True
     arguments: ClassVar[tuple[str, ...]] = ("strata",)
 
     def __post_init__(self) -> None:
@@ -594,6 +599,7 @@ class MPE(Design):
 
     pairs: np.ndarray
     shorthand: ClassVar[str] = "mpe"
+    fixed_group_counts: ClassVar[bool] = True
     arguments: ClassVar[tuple[str, ...]] = ("pairs",)
     paired: ClassVar[bool] = True
 
@@ -692,6 +698,7 @@ class ReM(Design):
     n_treated: int
     threshold: float
     shorthand: ClassVar[str] = "rem"
+    fixed_group_counts: ClassVar[bool] = True
     arguments: ClassVar[tuple[str, ...]] = ("covariates", "threshold")
     _rejection_hint: ClassVar[str] = "raise `threshold`"
 

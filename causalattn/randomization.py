@@ -62,10 +62,29 @@ class _Statistic:
     function: Callable[[np.ndarray, np.ndarray], np.ndarray]
     scores: Callable[[np.ndarray], np.ndarray] | None = None
     continuity: float = 0.0  # for the normal approximation of an integer-valued linear statistic
+    basis: Callable[[np.ndarray], np.ndarray] | None = None  # T(A, y0) = A @ basis(y0), basis linear in y0
 
 
 def _linear(name: str, scores: Callable[[np.ndarray], np.ndarray], continuity: float = 0.0) -> _Statistic:
     return _Statistic(name, lambda y, a: a @ scores(y), scores, continuity)
+
+
+def _difference_in_means(design: Design, z: np.ndarray) -> _Statistic:
+    r"""The (stratified, paired) difference in means as :math:`A\,(w \circ \tilde y)`, when arm sizes are fixed.
+
+    With :math:`n_{1k}, n_{0k}` treated and control units in group :math:`k` for
+    every assignment, :math:`\hat\tau(A) = \sum_i A_i w_i \tilde y_i` with
+    :math:`w_i = \pi_k (1/n_{1k} + 1/n_{0k})` and :math:`\tilde y` the outcomes
+    centred within groups: only the (weighted) treated sum varies between assignments.
+    """
+    groups = design.groups
+    n1 = np.rint(groups.sums(z.astype(float)))
+    weights = (groups.sizes / groups.n * (1 / n1 + 1 / (groups.sizes - n1)))[groups.codes]
+
+    def basis(y: np.ndarray) -> np.ndarray:
+        return weights * (y - (groups.sums(y) / groups.sizes)[groups.codes])
+
+    return _Statistic("diff_in_means", lambda y, a: a @ basis(y), basis=basis)
 
 
 def _ks(outcome: np.ndarray, assignments: np.ndarray) -> np.ndarray:
@@ -148,6 +167,8 @@ def _statistic_iv(statistic, design: Design, z: np.ndarray, covariates) -> _Stat
         raise ValueError(f"`statistic`='ks' compares the arms of one sample; under {type(design).__name__} use "
                          "'rank_sum' (stratified), 'signed_rank' (pairs), the difference in means or a callable")
     if name == "diff_in_means":
+        if design.fixed_group_counts:
+            return _difference_in_means(design, z)
         return _Statistic(name, lambda y, a: stratified_difference(y, a, groups, paired=paired)[0])
     if name == "studentized":
         if paired and groups.k < 2:
@@ -295,16 +316,30 @@ def _asymptotic_pvalue(problem: _Problem, y0: np.ndarray, observed: float) -> fl
 _Blocks = Callable[[], Iterable[tuple[np.ndarray, "np.ndarray | None"]]]
 
 
-def _assignment_blocks(problem: _Problem, rng: np.random.Generator, reuse: bool) -> _Blocks:
-    """A function giving the blocks of ``(assignments, weights)`` to test against.
+@dataclass(frozen=True)
+class _Assignments:
+    r"""The assignments to test against, as a function giving blocks of ``(rows, weights)``.
 
-    With ``reuse`` every call gives the same assignments (for test inversion):
-    they are kept in memory when there are at most ``_CACHE_ELEMENTS`` numbers,
-    else enumerated again or redrawn from a copy of the generator's starting state.
+    ``projected``: each row is not an assignment :math:`A` but the pair
+    :math:`(A\,b(y), A\,b(z))` of a statistic linear in the outcomes,
+    :math:`T(A, y - \tau z) = A\,b(y) - \tau A\,b(z)`, computed once for all tests.
+    """
+
+    blocks: _Blocks
+    projected: bool = False
+
+
+def _assignments(problem: _Problem, rng: np.random.Generator, reuse: bool) -> _Assignments:
+    """The enumerated or drawn assignments; with ``reuse`` every call gives the same ones (test inversion).
+
+    For reuse they are kept in memory as projections for statistics linear in the
+    outcomes (two numbers per assignment), else in full when there are at most
+    ``_CACHE_ELEMENTS`` numbers, else enumerated again or redrawn from a copy of
+    the generator's starting state.
     """
     design = problem.design
     if problem.method == "asymptotic":
-        return lambda: ()
+        return _Assignments(lambda: ())
     if problem.method == "exact":
         size = design.count()
         source = lambda: design.enumerate(problem.batch)  # noqa: E731
@@ -315,18 +350,23 @@ def _assignment_blocks(problem: _Problem, rng: np.random.Generator, reuse: bool)
             return ((a, None) for a in design.draw_batches(generator, problem.n_resamples, problem.batch))
 
     if not reuse:
-        return source
+        return _Assignments(source)
+    basis = problem.statistic.basis
+    if basis is not None:
+        columns = np.column_stack([basis(problem.outcome), basis(problem.treatment.astype(float))])  # (n, 2)
+        projections = [(block @ columns, weights) for block, weights in source() if len(block)]
+        return _Assignments(lambda: projections, projected=True)
     if size * design.n <= _CACHE_ELEMENTS:
         cached = list(source())
-        return lambda: cached
+        return _Assignments(lambda: cached)
     if problem.method == "exact":
-        return source
+        return _Assignments(source)
     start = copy.deepcopy(rng)
-    return lambda: source(copy.deepcopy(start))
+    return _Assignments(lambda: source(copy.deepcopy(start)))
 
 
-def _test(problem: _Problem, tau: float, blocks: _Blocks) -> _TestResult:
-    """One FRT of the sharp null of a constant effect ``tau`` against the assignments of ``blocks``."""
+def _test(problem: _Problem, tau: float, assignments: _Assignments) -> _TestResult:
+    """One FRT of the sharp null of a constant effect ``tau`` against ``assignments``."""
     y0 = problem.outcome - tau * problem.treatment
     observed = float(_evaluate(problem, y0, problem.treatment[None, :].astype(float))[0])
     if math.isnan(observed):
@@ -334,9 +374,10 @@ def _test(problem: _Problem, tau: float, blocks: _Blocks) -> _TestResult:
     if problem.method == "asymptotic":
         return _TestResult(observed, np.empty(0), _asymptotic_pvalue(problem, y0, observed), 0.0)
     values, probabilities = [], []
-    for block, block_weights in blocks():
+    for block, block_weights in assignments.blocks():
         if len(block):
-            values.append(_evaluate(problem, y0, block))
+            values.append(block[:, 0] - tau * block[:, 1] if assignments.projected
+                          else _evaluate(problem, y0, block))
             probabilities.append(block_weights)
     null = np.concatenate(values)
     weights = None if probabilities[0] is None else np.concatenate(probabilities)
@@ -363,13 +404,13 @@ def _boundary(pvalue: Callable[[float], float], centre: float, step: float, alph
     return inside
 
 
-def _invert(problem: _Problem, blocks: _Blocks, centre: float) -> ConfidenceInterval:
+def _invert(problem: _Problem, assignments: _Assignments, centre: float) -> ConfidenceInterval:
     """Confidence interval ``{tau : p(tau) > 1 - level}``, every test on the same assignments."""
     y, z = problem.outcome, problem.treatment
     scale = float(np.std(y)) * math.sqrt(1 / z.sum() + 1 / (len(z) - z.sum())) or 1.0
 
     def pvalue(tau: float) -> float:
-        return _test(problem, tau, blocks).pvalue
+        return _test(problem, tau, assignments).pvalue
 
     alpha = 1 - problem.confidence_level
     tol = 1e-3 * scale
@@ -538,10 +579,10 @@ def frt(
                                       null_effect, n_resamples, batch, rng, confidence_level, covariates,
                                       probability, threshold, clusters, method)
     confidence = check_flag("confidence", confidence)
-    blocks = _assignment_blocks(problem, generator, reuse=confidence)
-    result = _test(problem, tau, blocks)
+    assignments = _assignments(problem, generator, reuse=confidence)
+    result = _test(problem, tau, assignments)
     estimand, observed_effect = _observed_effect(problem)
-    interval = (_invert(problem, blocks, observed_effect) if confidence
+    interval = (_invert(problem, assignments, observed_effect) if confidence
                 else ConfidenceInterval(math.nan, math.nan))
     return Estimate(
         estimand=estimand,
