@@ -299,7 +299,7 @@ class Design(ABC):
         """``total`` assignments in batches of at most ``batch`` rows.
 
         Candidates are drawn :meth:`_chunk` rows at a time (at most 4096 rows and
-        about 32 MB) and handed out as views of at most ``batch`` rows. The concatenated stream does not depend on ``batch``: candidates are drawn
+        about 8 MB) and handed out as views of at most ``batch`` rows. The concatenated stream does not depend on ``batch``: candidates are drawn
         from ``rng`` in chunks of a fixed size and accepted ones are buffered, never skipped.
         Designs with an acceptance rule give up with a ValueError stating the
         acceptance rate after :math:`\\max(10^5, 10^4 \\times \\text{total})` candidates.
@@ -310,8 +310,8 @@ class Design(ABC):
         return self._batches(rng, total, batch)
 
     def _chunk(self) -> int:
-        """Candidates drawn at once: a fixed number of rows (at most about 32 MB), whatever ``batch`` is."""
-        return max(16, min(4096, 2**22 // self.n))
+        """Candidates drawn at once: a fixed number of rows (at most 4096 and about 8 MB), whatever ``batch`` is."""
+        return max(16, min(4096, 2**20 // self.n))
 
     def _batches(self, rng: np.random.Generator, total: int, batch: int) -> Iterator[np.ndarray]:
         done = drawn = 0

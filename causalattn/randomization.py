@@ -412,7 +412,7 @@ def _invert(problem: _Problem, assignments: _Assignments, centre: float) -> Conf
     def pvalue(tau: float) -> float:
         return _test(problem, tau, assignments).pvalue
 
-    alpha = 1 - problem.confidence_level
+    alpha = 1 - problem.confidence_level + 1e-12  # p = 1 - level exactly (e.g. 4/20 at 80%) is a rejection
     tol = 1e-3 * scale
     low = -math.inf if problem.alternative == "less" else _boundary(pvalue, centre, -scale, alpha, tol)
     high = math.inf if problem.alternative == "greater" else _boundary(pvalue, centre, scale, alpha, tol)
@@ -511,7 +511,8 @@ def frt(
         Monte Carlo draws, when the design has more than ``max(MAX_EXACT, n_resamples)`` assignments.
     batch : int, optional
         Assignments evaluated at once (memory is about ``8 * batch * n`` bytes);
-        default about :math:`2^{22} / n`. The result does not depend on it.
+        default about :math:`2^{22} / n`. Drawn assignments come in chunks of at
+        most 4096 rows and 8 MB whatever ``batch`` is. The result does not depend on it.
     rng : None, int or numpy.random.Generator
     confidence_level : float
         For the interval, when ``confidence=True``.
@@ -525,9 +526,12 @@ def frt(
         Also compute the interval :math:`\{\tau : p(\tau) > 1 - \text{level}\}` by
         inverting the test (bisection over :math:`\tau`, every test on the same
         assignments). This runs some 20-40 tests, so it is off by default and the
-        interval is then ``(nan, nan)``. The assignments are kept in memory
-        between the tests when there are at most :math:`2^{23}` numbers (64 MB), else
-        enumerated or redrawn. See :func:`frt_confidence_interval`.
+        interval is then ``(nan, nan)``. For the difference in means under a design
+        with fixed arm sizes (CRE, SRE, MPE, ReM) the statistic is
+        :math:`A\,b(y) - \tau A\,b(z)`, so only two numbers per assignment are kept
+        between the tests; otherwise the assignments are kept in memory when there
+        are at most :math:`2^{23}` numbers (64 MB), else enumerated or redrawn.
+        See :func:`frt_confidence_interval`.
     method : {"auto", "exact", "monte-carlo", "asymptotic"}
         ``"auto"`` enumerates when the design has at most ``max(MAX_EXACT,
         n_resamples)`` assignments and draws otherwise; ``"exact"`` always

@@ -480,3 +480,25 @@ def test_hodges_lehmann_in_pairs_is_the_median_of_walsh_averages():
     for scale in (1e-12, 1e-14, 1e300):
         assert hodges_lehmann(y * scale, z, design="mpe", pairs=pairs) == pytest.approx(np.median(walsh) * scale,
                                                                                         rel=1e-10)
+
+
+def test_inversion_with_projections_matches_inversion_with_full_assignments():
+    y = np.array([3.1, 4.5, 2.2, 8.0, 5.5, 1.2, 0.3, 2.9, 4.4, 2.0])
+    z = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+
+    def difference(outcome, assignments):  # a callable: the inversion keeps the assignments themselves
+        return assignments @ outcome / 5 - (1 - assignments) @ outcome / 5
+
+    for kwargs in ({}, {"method": "monte-carlo", "n_resamples": 500, "rng": 4}):
+        projected = frt(y, z, confidence=True, **kwargs).confidence_interval
+        full = frt(y, z, confidence=True, statistic=difference, **kwargs).confidence_interval
+        assert projected == pytest.approx(full, abs=2e-3 * np.std(y))
+    clusters = np.repeat(np.arange(6), 2)  # 20 assignments of 3 of 6 clusters: the 80% interval is finite
+    y12, z12 = np.r_[y, 6.5, 7.1], np.repeat([1, 0, 1, 0, 1, 0], 2)
+    res = frt(y12, z12, design="cluster", clusters=clusters, confidence=True, confidence_level=0.8)
+    low, high = res.confidence_interval
+    assert math.isfinite(low) and math.isfinite(high) and res.details["n_resamples"] == 20
+    test = dict(design="cluster", clusters=clusters)  # the ends are accepted, effects beyond them rejected
+    for inside, outside in ((low, low - 1.0), (high, high + 1.0)):
+        assert frt(y12, z12, null_effect=inside, **test).pvalue > 0.2 >= frt(y12, z12, null_effect=outside,
+                                                                             **test).pvalue
