@@ -28,7 +28,8 @@ import time
 
 import torch
 
-from causalattn.lab.evaluation import _run_arms, _slice, evaluation_study
+from causalattn.lab.evaluation import evaluation_study
+from causalattn.lab.runner import run_arms
 from causalattn.lab.hooks import hooks
 from causalattn.lab.interventions import HeadAblation, Reference
 from causalattn.lab.metrics import token_metrics
@@ -55,7 +56,7 @@ def baseline(model, task, treatments, first, stop, batch_size, reference_size, n
     reference = Reference.compute(model, task.sample(reference_size, generator), treatments, generator=generator)
     start = time.perf_counter()
     for offset in range(first, stop, batch_size):
-        rerun_all(model, _slice(data, offset, min(offset + batch_size, stop)), treatments, reference, offset)
+        rerun_all(model, data.slice(offset, min(offset + batch_size, stop)), treatments, reference, offset)
     return time.perf_counter() - start
 
 
@@ -104,7 +105,7 @@ def main() -> None:
     reference = Reference.compute(model, task.sample(64, generator), treatments)
     for rep in range(3):
         start = time.perf_counter()
-        _run_arms(model, batch, [None, *treatments], reference, 0)
+        run_arms(model, batch, [None, *treatments], reference, 0)
         t_one = time.perf_counter() - start
         start = time.perf_counter()
         rerun_all(model, batch, treatments, reference, 0)

@@ -8,13 +8,16 @@ another configuration is refused rather than mixed in.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FINGERPRINT", "open_study_folder", "slug", "write_atomic", "write_json_atomic"]
+import numpy as np
+
+__all__ = ["FINGERPRINT", "load_arrays", "open_study_folder", "save_arrays", "slug", "write_atomic", "write_json_atomic"]
 
 FINGERPRINT = "study.json"
 
@@ -34,6 +37,21 @@ def write_atomic(path: Path, payload: bytes) -> None:
 def write_json_atomic(path: Path, obj: Any) -> None:
     """:func:`write_atomic` of ``obj`` as indented JSON."""
     write_atomic(path, json.dumps(obj, indent=1).encode())
+
+
+def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
+    """:func:`write_atomic` of named numpy arrays as an ``.npz`` file."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays saved by :func:`save_arrays` at ``path``, or None if there is no such file."""
+    if not path.exists():
+        return None
+    with np.load(path) as f:
+        return {key: f[key] for key in f.files}
 
 
 def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str) -> Path:

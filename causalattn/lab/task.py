@@ -13,7 +13,7 @@ each step a table look-up and an inverse-CDF draw for all sequences at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -65,6 +65,10 @@ class Batch:
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
+
+    def slice(self, start: int, stop: int) -> Batch:
+        """Sequences ``start:stop`` of every field, as a new Batch."""
+        return Batch(**{f.name: getattr(self, f.name)[start:stop] for f in fields(self)})
 
 
 class BigramTask:

@@ -8,6 +8,7 @@ import torch
 from scipy import stats
 
 import causalattn.lab.evaluation as evaluation
+import causalattn.lab.runner as runner
 from causalattn import frt
 from causalattn.lab import BigramTask, TaskConfig, induction_head_model
 from causalattn.lab.evaluation import CONTROL, evaluation_study
@@ -128,7 +129,7 @@ def test_efficient_path_equals_full_forward():
     arms = [parse_treatment(x) for x in ("ablate:L0H1:mean", "ablate:L1H0:resample", "pattern:L0H0:uniform",
                                          "ablate:L0H0:zero+ablate:L1H1:zero")]
     reference = Reference.compute(model, task.sample(3, torch.Generator().manual_seed(1)), arms)
-    out = evaluation._run_arms(model, batch, [None, *arms], reference, offset=2)
+    out = runner.run_arms(model, batch, [None, *arms], reference, offset=2)
     for arm in arms:
         with torch.no_grad(), hooks(model, arm.hooks(model, reference, offset=2)):
             full = token_metrics(model(batch.inputs), batch)
@@ -137,7 +138,7 @@ def test_efficient_path_equals_full_forward():
 
 def test_resume_gives_the_same_table(model, task, tmp_path, monkeypatch):
     reference_table = evaluation_study(model, task, TREATMENTS[:2], **KW).effects().to_frame()
-    real = evaluation._run_arms
+    real = evaluation.run_arms
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -146,7 +147,7 @@ def test_resume_gives_the_same_table(model, task, tmp_path, monkeypatch):
             raise KeyboardInterrupt  # killed during the second batch
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(evaluation, "_run_arms", interrupted)
+    monkeypatch.setattr(evaluation, "run_arms", interrupted)
     with pytest.raises(KeyboardInterrupt):
         evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW)
     saved = sorted((tmp_path / "arms").iterdir())
@@ -154,14 +155,14 @@ def test_resume_gives_the_same_table(model, task, tmp_path, monkeypatch):
     for path in saved:
         with np.load(path) as f:
             assert f["correct"].dtype == np.int8
-    monkeypatch.setattr(evaluation, "_run_arms", real)
+    monkeypatch.setattr(evaluation, "run_arms", real)
     resumed = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW)
     pd.testing.assert_frame_equal(resumed.effects().to_frame(), reference_table)
 
     def no_work(*args, **kwargs):
         raise AssertionError("a finished arm was recomputed")
 
-    monkeypatch.setattr(evaluation, "_run_arms", no_work)
+    monkeypatch.setattr(evaluation, "run_arms", no_work)
     again = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW)
     pd.testing.assert_frame_equal(again.effects().to_frame(), reference_table)
     with pytest.raises(ValueError, match=r"`out_dir` .* different configuration \(differs in \['seed'\]\)"):

@@ -1,0 +1,95 @@
+"""Running the arms of an intervention study: one clean forward pass, then every intervention from its cache.
+
+:func:`run_arms` evaluates a batch under the control arm and under each
+intervention. The clean forward pass is run once and cached at the residual
+stream entering the earliest intervened layer (and at the head outputs of that
+layer); an intervention that only replaces head outputs resumes from them
+(skipping that layer's attention), any other resumes from the residual stream
+with :meth:`Transformer.run_from`. :func:`arm_outcomes` reduces an arm's
+per-token metrics to the arrays a study keeps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from causalattn.lab.hooks import hook_points, hooks, run_with_cache
+from causalattn.lab.interventions import Intervention, Reference
+from causalattn.lab.metrics import TokenMetrics, token_metrics
+from causalattn.lab.task import Batch
+
+__all__ = ["CONTROL", "arm_outcomes", "run_arms"]
+
+CONTROL = "control"
+
+
+@torch.no_grad()
+def run_arms(model: nn.Module, batch: Batch, arms: list[Intervention | None], reference: Reference,
+             offset: int) -> dict[str, TokenMetrics]:
+    """Per-token metrics of ``batch`` under each arm (``None`` = control, keyed ``"control"``).
+
+    ``offset`` is the index of the batch's first sequence in the study, so that
+    interventions drawing from ``reference`` (resample ablation) pair the same
+    sequences whatever the batching.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from causalattn.lab import BigramTask, TaskConfig, build_model, ModelConfig, HeadAblation, Reference
+    >>> task = BigramTask(TaskConfig(seq_len=16))
+    >>> model = build_model(ModelConfig(d_model=32, max_seq_len=16)).eval()
+    >>> batch = task.sample(4, torch.Generator().manual_seed(0))
+    >>> arms = [HeadAblation(1, 0, "zero")]
+    >>> reference = Reference.compute(model, batch, arms)
+    >>> sorted(run_arms(model, batch, [None, *arms], reference, offset=0))
+    ['ablate:L1H0:zero', 'control']
+    """
+    treated = [a for a in arms if a is not None]
+    names = {f"blocks.{min(a.layers)}.hook_resid_pre" for a in treated}
+    names |= {f"blocks.{a.layers[0]}.attn.hook_z" for a in treated if a.acts_on_z_only and len(a.layers) == 1}
+    logits, cache = run_with_cache(model, batch.inputs, names=sorted(names))
+    # contiguous once, so that each arm's copy of z is contiguous and W_O reads it without another copy
+    z_clean = {int(name.split(".")[1]): cache[name].contiguous() for name in names if name.endswith("hook_z")}
+    out = {}
+    for arm in arms:
+        if arm is None:
+            out[CONTROL] = token_metrics(logits, batch)
+            continue
+        fwd = arm.hooks(model, reference, offset=offset)
+        layer = min(arm.layers)
+        if arm.acts_on_z_only and len(arm.layers) == 1:
+            arm_logits = _run_from_z(model, layer, cache[f"blocks.{layer}.hook_resid_pre"], z_clean[layer], fwd)
+        else:
+            with hooks(model, fwd):
+                arm_logits = model.run_from(layer, cache[f"blocks.{layer}.hook_resid_pre"])
+        out[arm.label] = token_metrics(arm_logits, batch)
+    return out
+
+
+def _run_from_z(model: nn.Module, layer: int, resid_pre: torch.Tensor, z: torch.Tensor, fwd) -> torch.Tensor:
+    """Logits when block ``layer``'s head outputs are replaced by ``fwd`` applied to the clean ``z``.
+
+    The attention pattern of that layer is unchanged by a ``hook_z`` intervention,
+    so the block resumes after it (:meth:`Transformer.run_from_z`; tests check this
+    against the full forward pass under the same hooks).
+    """
+    point = hook_points(model)[f"blocks.{layer}.attn.hook_z"]
+    for _, fn in fwd:
+        replaced = fn(z, point)
+        z = z if replaced is None else replaced
+    return model.run_from_z(layer, resid_pre, z)
+
+
+def arm_outcomes(metrics: TokenMetrics, batch: Batch) -> dict[str, np.ndarray]:
+    """Arrays kept for an arm on a batch: in-context tokens (flat, row-major) and per-sequence global outcomes."""
+    in_context, glob = batch.in_context, batch.non_trigger
+    correct, loss = metrics.correct, metrics.loss
+    n_glob = glob.sum(1).clamp_min(1)
+    return {
+        "correct": correct[in_context].numpy().astype(np.int8),
+        "loss": loss[in_context].double().numpy(),
+        "global_accuracy": ((correct & glob).sum(1) / n_glob).double().numpy(),
+        "global_loss": ((loss * glob).sum(1) / n_glob).double().numpy(),
+    }
