@@ -46,7 +46,7 @@ __all__ = ["MAX_EXACT", "frt", "frt_confidence_interval", "hodges_lehmann"]
 MAX_EXACT = 2**20
 """``frt`` enumerates every assignment when the design has at most this many (or at most ``n_resamples``)."""
 
-_EXACT_CEILING = 2**30  # method="exact" refuses designs with more assignments
+_EXACT_CEILING = 2**26  # method="exact" refuses designs with more assignments (minutes of enumeration)
 _STATISTICS = ("diff_in_means", "studentized", "rank_sum", "signed_rank", "ks", "adjusted")
 _METHODS = ("auto", "exact", "monte-carlo", "asymptotic")
 _ALTERNATIVES = ("two-sided", "greater", "less")
@@ -217,7 +217,7 @@ def _method_iv(method, statistic: _Statistic, design: Design, alternative: str, 
     if method == "auto":
         return "exact" if count <= max(MAX_EXACT, n_resamples) else "monte-carlo"
     if method == "exact" and count > _EXACT_CEILING:
-        raise ValueError(f"`method`='exact': the design has {count:.3g} assignments, more than 2**30; "
+        raise ValueError(f"`method`='exact': the design has {count:.3g} assignments, more than 2**26; "
                          "use method='monte-carlo'")
     if method == "asymptotic":
         if statistic.name == "ks":
@@ -535,7 +535,7 @@ def frt(
     method : {"auto", "exact", "monte-carlo", "asymptotic"}
         ``"auto"`` enumerates when the design has at most ``max(MAX_EXACT,
         n_resamples)`` assignments and draws otherwise; ``"exact"`` always
-        enumerates (up to :math:`2^{30}` assignments); ``"monte-carlo"`` always draws.
+        enumerates (up to :math:`2^{26}` assignments); ``"monte-carlo"`` always draws.
         ``"asymptotic"`` (``method="frt-asymptotic"``) uses the normal approximation
         of the linear rank statistics under the design,
         :math:`(W - E W \mp c) / \mathrm{Var}(W)^{1/2}` with the design's mean and
