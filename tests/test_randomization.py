@@ -144,10 +144,24 @@ def test_monte_carlo_pvalue_counts_the_observed_assignment(nsw):
         assert res.pvalue == pytest.approx(expected)
 
 
+SRE_Y = np.array([1.0, 3.0, 2.0, 6.0, 10.0, 14.0, 11.0, 9.0, 13.0])
+SRE_Z = np.array([1, 0, 0, 1, 1, 0, 1, 0, 0])
+SRE_STRATA = np.array(["a", "a", "a", "a", "b", "b", "b", "b", "b"])
+
+
+def over_stratified_assignments(statistic):
+    """``statistic(assignment)`` over all 6 * 10 assignments of 2 of the 4 units of 'a' and 2 of the 5 of 'b'."""
+    values = []
+    for ta in itertools.combinations(range(4), 2):
+        for tb in itertools.combinations(range(4, 9), 2):
+            assign = np.zeros(9, int)
+            assign[list(ta) + list(tb)] = 1
+            values.append(statistic(assign))
+    return np.array(values)
+
+
 def test_stratified_exact_test_matches_hand_enumeration():
-    y = np.array([1.0, 3.0, 2.0, 6.0, 10.0, 14.0, 11.0, 9.0, 13.0])
-    z = np.array([1, 0, 0, 1, 1, 0, 1, 0, 0])
-    strata = np.array(["a", "a", "a", "a", "b", "b", "b", "b", "b"])
+    y, z, strata = SRE_Y, SRE_Z, SRE_STRATA
     res = frt(y, z, design="sre", strata=strata, n_resamples=1000, alternative="greater")
     assert res.method == "frt-exact" and res.details["n_resamples"] == 6 * 10
     # hand computation: within-stratum differences weighted by pi_k = n_k / n, over all 6 * 10 assignments
@@ -158,12 +172,7 @@ def test_stratified_exact_test_matches_hand_enumeration():
             tau += len(yk) / len(y) * (yk[zk == 1].mean() - yk[zk == 0].mean())
         return tau
 
-    values = []
-    for ta in itertools.combinations(range(4), 2):
-        for tb in itertools.combinations(range(4, 9), 2):
-            assign = np.zeros(9, int)
-            assign[list(ta) + list(tb)] = 1
-            values.append(stratified(assign))
+    values = over_stratified_assignments(stratified)
     observed = stratified(z)
     assert res.estimate == pytest.approx(observed) and res.estimand == "stratified difference in means"
     assert res.pvalue == pytest.approx(np.mean(np.array(values) >= observed - 1e-12))
@@ -353,9 +362,7 @@ def test_rank_statistics_that_ignore_the_design_are_refused():
 
 
 def test_stratified_rank_sum_is_van_elteren_and_exact_by_hand():
-    y = np.array([1.0, 3.0, 2.0, 6.0, 10.0, 14.0, 11.0, 9.0, 13.0])
-    z = np.array([1, 0, 0, 1, 1, 0, 1, 0, 0])
-    strata = np.array(["a", "a", "a", "a", "b", "b", "b", "b", "b"])
+    y, z, strata = SRE_Y, SRE_Z, SRE_STRATA
 
     def van_elteren(assign):
         total = 0.0
@@ -364,12 +371,7 @@ def test_stratified_rank_sum_is_van_elteren_and_exact_by_hand():
             total += stats.rankdata(yk)[zk == 1].sum() / (len(yk) + 1)
         return total
 
-    values = []
-    for ta in itertools.combinations(range(4), 2):
-        for tb in itertools.combinations(range(4, 9), 2):
-            assign = np.zeros(9, int)
-            assign[list(ta) + list(tb)] = 1
-            values.append(van_elteren(assign))
+    values = over_stratified_assignments(van_elteren)
     res = frt(y, z, design="sre", strata=strata, statistic="rank_sum", alternative="greater")
     assert res.details["statistic"] == pytest.approx(van_elteren(z))
     assert res.pvalue == pytest.approx(np.mean(np.array(values) >= van_elteren(z) - 1e-12))
