@@ -227,7 +227,7 @@ class Design(ABC):
     """
 
     n: int
-    shorthand: ClassVar[str]
+    shorthand: ClassVar[str] = ""  # the name in DESIGNS, if registered
     arguments: ClassVar[tuple[str, ...]] = ()
     paired: ClassVar[bool] = False
     fixed_group_counts: ClassVar[bool] = False  # every assignment treats as many units in each group as any other

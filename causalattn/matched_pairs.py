@@ -36,10 +36,15 @@ _COV_TYPES = ("HC0", "HC1", "HC2", "HC3")
 
 
 def covariate_differences(covariates, design: MPE) -> np.ndarray:
-    """The ``(pairs, K)`` covariate differences, first minus second unit of each pair of ``design``.
+    r"""The ``(pairs, K)`` covariate differences, first minus second unit of each pair of ``design``.
 
+    :math:`\hat\tau_{X,i} = \pm (x_{i1} - x_{i2})` once oriented treated minus control.
     A ValueError unless there are at least ``K + 2`` pairs and the differences are
     not collinear (the regression with an intercept needs both).
+
+    References
+    ----------
+    Ding, P. (2024). *A First Course in Causal Inference*, ch. 7.
 
     Examples
     --------

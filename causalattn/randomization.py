@@ -605,7 +605,7 @@ def frt(
             "exact": problem.method == "exact",
             "mc_standard_error": result.mc_standard_error,
             "n_resamples": len(result.null_distribution),
-            "design": problem.design.shorthand,
+            "design": problem.design.shorthand or type(problem.design).__name__,
             "alternative": problem.alternative,
         },
     )

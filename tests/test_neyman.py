@@ -125,3 +125,9 @@ def test_stratified_t_uses_satterthwaite_degrees_of_freedom(nsw):
     assert est.confidence_interval == pytest.approx((est.estimate - half, est.estimate + half), rel=1e-10)
     with pytest.raises(ValueError, match="`method` must be one of \\['normal', 't'\\]"):
         neyman(y, z, method="welch")
+
+
+def test_t_interval_with_zero_variance_is_a_point_without_pvalue():
+    est = neyman([1.0, 1.0, 2.0, 2.0], [1, 1, 0, 0], method="t")
+    assert est.estimate == -1.0 and est.standard_error == 0.0
+    assert tuple(est.confidence_interval) == (-1.0, -1.0) and est.pvalue is None

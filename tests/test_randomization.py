@@ -542,3 +542,16 @@ def test_a_new_design_needs_no_edit_to_frt():
     assert abs(mc.pvalue - 0.5) < 4 * mc.details["mc_standard_error"]
     with pytest.raises(ValueError, match="`treatment` must treat one half"):
         frt(y, np.array([1, 0, 1, 0, 1, 0]), design=Halves(6))
+
+
+def test_hodges_lehmann_under_cluster_randomization_solves_the_rank_equation():
+    clusters = np.repeat(np.arange(6), [2, 3, 2, 4, 1, 3])
+    z = np.isin(clusters, [0, 3, 4]).astype(int)
+    y = np.random.default_rng(9).normal(size=15) + 2.0 * z
+    est = hodges_lehmann(y, z, design="cluster", clusters=clusters)
+    weights = z - 0.5  # three of six clusters treated: pi_i = 1/2 for every unit
+
+    def equation(tau):
+        return weights @ (stats.rankdata(y - tau * z) - 8.0)
+
+    assert equation(est - 1e-6) >= 0 >= equation(est + 1e-6)
