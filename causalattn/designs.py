@@ -199,18 +199,6 @@ def _bits(start: int, stop: int, width: int) -> np.ndarray:
     return ((codes >> np.arange(width)) & 1).astype(float)
 
 
-def _chunks(rows: Iterator, width: int, batch: int, fill) -> Iterator[np.ndarray]:
-    """Group an iterator of assignment descriptions into ``(<= batch, width)`` arrays via ``fill``."""
-    while True:
-        block = list(itertools.islice(rows, batch))
-        if not block:
-            return
-        out = np.zeros((len(block), width))
-        for r, item in enumerate(block):
-            fill(out[r], item)
-        yield out
-
-
 def _cre_moments(scores: np.ndarray, n_treated: int) -> tuple[float, float]:
     """Mean and variance of :math:`\\sum_i Z_i a_i` when ``n_treated`` of the units are drawn without replacement."""
     n = len(scores)
@@ -558,16 +546,17 @@ class SRE(Design):
         return math.prod(math.comb(int(s), int(c)) for s, c in zip(self.groups.sizes, self.n_treated))
 
     def _enumerate(self, batch: int):
-        per_stratum = [
-            itertools.combinations(members.tolist(), int(c)) for members, c in zip(self.groups.members, self.n_treated)
-        ]
-
-        def fill(row, treated_by_stratum):
-            for treated in treated_by_stratum:
-                row[list(treated)] = 1.0
-
-        for block in _chunks(itertools.product(*per_stratum), self.n, batch, fill):
-            yield block, None
+        # every stratum's subsets as a 0/1 table; assignment number i picks one row of each (mixed radix)
+        tables = [np.concatenate(list(_combination_blocks(int(size), int(c), 65536))).astype(np.uint8)
+                  for size, c in zip(self.groups.sizes, self.n_treated)]
+        total = math.prod(len(table) for table in tables)
+        for start in range(0, total, batch):
+            codes = np.arange(start, min(start + batch, total), dtype=np.int64)
+            out = np.zeros((len(codes), self.n))
+            for members, table in zip(reversed(self.groups.members), reversed(tables)):
+                codes, row = np.divmod(codes, len(table))
+                out[:, members] = table[row]
+            yield out, None
 
     def treated_probability(self) -> np.ndarray:
         return (self.n_treated / self.groups.sizes)[self.groups.codes]

@@ -31,6 +31,8 @@ def test_draw_batches_do_not_depend_on_batch_size(design):
 def test_enumeration_lists_distinct_assignments(design):
     rows = np.concatenate([block for block, _ in design.enumerate(batch=50)])
     assert len(np.unique(rows, axis=0)) == len(rows)
+    for row in rows:
+        design.check_assignment(row.astype(int))  # every enumerated assignment is one the design can produce
     if not isinstance(design, ReM):
         assert len(rows) == design.count()
 
