@@ -457,6 +457,10 @@ def test_design_instances_are_accepted_and_checked():
     with pytest.raises(TypeError, match="`design` must be a Design instance or one of"):
         frt(y, z, design=3)
     assert hodges_lehmann(y, z, design=designs.CRE(9, 4)) == pytest.approx(hodges_lehmann(y, z))
+    rem = designs.ReM(np.arange(9.0), 4, 100.0)
+    with pytest.raises(ValueError, match="`design`: hodges_lehmann supports designs with a known treatment "
+                                         "probability per unit, got ReM"):
+        hodges_lehmann(y, z, design=rem)
 
 
 def test_hodges_lehmann_scales_with_the_data():
