@@ -287,8 +287,8 @@ class Design(ABC):
         """``total`` assignments in batches of at most ``batch`` rows.
 
         Candidates are drawn :meth:`_chunk` rows at a time (at most 4096 rows and
-        about 8 MB) and handed out as views of at most ``batch`` rows. The concatenated stream does not depend on ``batch``: candidates are drawn
-        from ``rng`` in chunks of a fixed size and accepted ones are buffered, never skipped.
+        about 8 MB, whatever ``batch`` is) and handed out as views of at most
+        ``batch`` rows, so the concatenated stream does not depend on ``batch``.
         Designs with an acceptance rule give up with a ValueError stating the
         acceptance rate after :math:`\\max(10^5, 10^4 \\times \\text{total})` candidates.
         """
