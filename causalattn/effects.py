@@ -488,9 +488,9 @@ def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", co
         A cluster label per unit; at least 2 clusters (2 per arm when randomized).
     treatment : array-like of 0/1, shape (n,), optional
         The arm of each unit's cluster, for a cluster-randomized design.
-    method : {"t", "normal", "randomization", "bootstrap"}
-    confidence_level, null_value, n_resamples, rng, extra_pvalues
-        As for :func:`paired_effect`.
+    method, confidence_level, null_value, n_resamples, rng, extra_pvalues
+        As for :func:`paired_effect`; the randomization method flips the signs
+        (nested) or permutes the arms (cluster-randomized) of whole clusters.
 
     Returns
     -------
