@@ -329,3 +329,31 @@ def test_smollm2_loads_offline(smollm2):
     assert cache["blocks.5.attn.hook_pattern"].shape == (1, 9, tokens.shape[1], tokens.shape[1])
     assert cache["blocks.5.attn.hook_z"].shape == (1, tokens.shape[1], 9, 64)
     assert tokenizer.decode(logits[0, -1].argmax()).strip() == "Paris"
+
+
+def test_lab_imports_transformers_only_when_asked_and_names_the_extra():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import sys
+        import causalattn.lab
+        assert "transformers" not in sys.modules, "import causalattn.lab imported transformers"
+
+        class BlockTransformers:  # as on a machine without the "hf" extra
+            def find_spec(self, name, path=None, target=None):
+                if name == "transformers" or name.startswith("transformers."):
+                    raise ImportError("transformers is blocked in this test")
+
+        sys.meta_path.insert(0, BlockTransformers())
+        try:
+            causalattn.lab.load_pretrained
+        except ImportError as error:
+            print(error)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "causalattn[hf]"' in result.stdout
