@@ -325,8 +325,8 @@ class HFModel(nn.Module):
         return tokens
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Next-token logits (batch, position, vocab) of (batch, position) long ``tokens``."""
-        tokens = self._check_tokens(tokens)
+        """Next-token logits (batch, position, vocab) of (batch, position) long ``tokens``, on the model's device."""
+        tokens = self._check_tokens(tokens).to(self.hf_model.device)
         with self._bridged():
             return self.hf_model(input_ids=tokens, use_cache=False).logits
 
@@ -463,9 +463,26 @@ def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.devi
 
     Examples
     --------
+    The bundled SmolLM2 (about 15 s to load on 2 cores, so not run here):
+
     >>> model, tokenizer = load_pretrained("smollm2-135m")  # doctest: +SKIP
     >>> model.n_layers, model.n_heads, model.n_kv_heads  # doctest: +SKIP
     (30, 9, 3)
+
+    A checkpoint folder, here a tiny random GPT-2 with a word-level tokenizer:
+
+    >>> import tempfile, transformers
+    >>> from tokenizers import Tokenizer, models
+    >>> folder = tempfile.mkdtemp()
+    >>> config = transformers.GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=3, n_positions=8,
+    ...                                  bos_token_id=0, eos_token_id=0)
+    >>> transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    >>> words = Tokenizer(models.WordLevel({"a": 0, "b": 1, "c": 2}, unk_token="a"))
+    >>> transformers.PreTrainedTokenizerFast(tokenizer_object=words).save_pretrained(folder)  # doctest: +ELLIPSIS
+    (...)
+    >>> model, tokenizer = load_pretrained(folder)
+    >>> model
+    HFModel(GPT2LMHeadModel: 1 layers x 2 heads (2 kv) of 8, d_model=16, vocab=3, max_len=8)
     """
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"`dtype` must be a torch.dtype, got {dtype!r}")
