@@ -58,6 +58,7 @@ from causalattn.paired import PairedTable
 from causalattn.plots import plot_forest
 from causalattn.regression import ols
 from causalattn.simpson import SimpsonResult, simpson
+from causalattn.lab.contract import HookedModel, check_model
 from causalattn.lab.interventions import Intervention, Reference, as_interventions
 from causalattn.lab.runner import CONTROL, arm_outcomes, run_arms
 from causalattn.lab.storage import digest, load_arrays, open_study_folder, save_arrays, slug
@@ -82,14 +83,12 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
                    n_resamples, confidence_level):
-    if not isinstance(model, nn.Module) or not hasattr(model, "run_from") or not hasattr(model, "config"):
-        raise TypeError(f"`model` must be a lab Transformer (build_model), got {type(model).__name__}")
+    model = check_model(model)
     if not isinstance(task, BigramTask):
         raise TypeError(f"`task` must be a BigramTask, got {type(task).__name__}")
-    if task.config.seq_len > model.config.max_seq_len or task.vocab_size != model.config.vocab_size:
+    if task.config.seq_len > model.max_len or task.vocab_size > model.vocab_size:
         raise ValueError(f"`task` does not fit `model`: sequences of {task.config.seq_len} tokens over "
-                         f"{task.vocab_size} symbols vs max_seq_len={model.config.max_seq_len}, "
-                         f"vocab_size={model.config.vocab_size}")
+                         f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
     interventions = as_interventions(treatments)
     if any(t.label == CONTROL for t in interventions):
         raise ValueError(f"`treatments`: {CONTROL!r} is the name of the control arm")
@@ -108,7 +107,7 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
 
 
 def evaluation_study(
-    model: nn.Module,
+    model: HookedModel,
     task: BigramTask,
     treatments: Sequence[Intervention | str],
     *,
@@ -125,8 +124,10 @@ def evaluation_study(
 
     Parameters
     ----------
-    model : Transformer
-        A lab model (:func:`causalattn.lab.build_model`, a trained or hand-set one).
+    model : HookedModel
+        A lab model (:func:`causalattn.lab.build_model`, a trained or hand-set one)
+        or a pretrained one (:class:`causalattn.lab.HFModel`); any model
+        implementing :class:`causalattn.lab.contract.HookedModel`.
     task : BigramTask
         Source of the held-out sequences.
     treatments : sequence of Intervention or label
@@ -180,8 +181,8 @@ def evaluation_study(
     reference_batch = task.sample(reference_size, generator)
     if out_dir is not None:
         open_study_folder(out_dir, kind="an evaluation study", units="arms", fingerprint={
-            "study": "evaluation_study", "model_config": dataclasses.asdict(model.config),
-            "model_state_sha256": _state_hash(model), "task_config": dataclasses.asdict(task.config),
+            "study": "evaluation_study", "model": repr(model), "model_state_sha256": _state_hash(model),
+            "task_config": dataclasses.asdict(task.config),
             "n_sequences": n_sequences, "seed": seed, "batch_size": batch_size, "reference_size": reference_size,
         }, explain={"model_state_sha256": "another model's weights (the model was retrained or replaced since)"})
     was_training = model.training
