@@ -81,8 +81,8 @@ def plot_attention(
     start, stop = window if window is not None else (0, min(n, 64))
     if not 0 <= start < stop <= n:
         raise ValueError(f"`window` must satisfy 0 <= start < stop <= {n}, got {window}")
-    if chars is not None and len(chars) < model.config.vocab_size:
-        raise ValueError(f"`chars` must name every token (vocab_size {model.config.vocab_size}), got {len(chars)}")
+    if chars is not None and len(chars) < model.vocab_size:
+        raise ValueError(f"`chars` must name every token (vocab_size {model.vocab_size}), got {len(chars)}")
     inputs = batch.inputs[index : index + 1]
     n_layers, n_heads = model.n_layers, model.n_heads
     names = [model.hook_name("pattern", layer) for layer in range(n_layers)]
