@@ -26,6 +26,7 @@ import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -343,11 +344,12 @@ def training_study(
     n_iters = train_config.n_iters
     with tqdm(total=len(runs) * n_iters, initial=(len(runs) - len(todo)) * n_iters,
               desc=f"training study ({len(runs)} runs)", unit="it", disable=not progress) as bar:
-        for _, record in run_jobs(_train_unit, jobs, n_jobs=n_jobs, client=client, progress=bar,
-                                  torch_threads=torch_threads):
-            records[record["seed"], record["arm"]] = record
-            if out_dir is not None:
-                write_json_atomic(out_dir / "units" / f"{_unit_name(record['seed'], record['arm'])}.json", record)
+        finished = run_jobs(_train_unit, jobs, n_jobs=n_jobs, client=client, progress=bar, torch_threads=torch_threads)
+        with closing(finished):  # an error or interrupt here cancels the runs still on the workers
+            for _, record in finished:
+                records[record["seed"], record["arm"]] = record
+                if out_dir is not None:
+                    write_json_atomic(out_dir / "units" / f"{_unit_name(record['seed'], record['arm'])}.json", record)
 
     histories, rows = [], []
     for seed, label in runs:
