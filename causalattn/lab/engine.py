@@ -117,9 +117,10 @@ def run_jobs(
     jobs = list(jobs)
     if client is not None:
         yield from _run_dask(client, function, jobs, progress, torch_threads)
-    elif n_jobs == 1:
-        for index, args in enumerate(jobs):
-            yield _call(index, function, args, _Direct(progress), torch_threads)
+    elif n_jobs == 1 or progress is None:  # in this process, or nothing to report
+        calls = (delayed(_call)(index, function, args, _Direct(progress), torch_threads)
+                 for index, args in enumerate(jobs))
+        yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls)
     else:
         yield from _run_joblib(function, jobs, n_jobs, progress, torch_threads)
 
@@ -138,6 +139,7 @@ def _call(index: int, function: Callable[..., Any], args: tuple, report: _Report
 
 
 def _run_joblib(function, jobs, n_jobs, progress, torch_threads) -> Iterator[tuple[int, Any]]:
+    """Parallel joblib jobs whose reports reach ``progress`` through a manager queue."""
     manager = multiprocessing.Manager()
     queue = manager.Queue()
     drain = threading.Thread(target=_drain, args=(queue, progress), daemon=True)
@@ -163,7 +165,8 @@ def _run_dask(client, function, jobs, progress, torch_threads) -> Iterator[tuple
     topic = f"causalattn-progress-{uuid.uuid4().hex}"
     if progress is not None:
         client.subscribe_topic(topic, lambda event: progress.update(event[1]))
-    futures = [client.submit(_call, index, function, args, _EventReport(topic), torch_threads, pure=False)
+    futures = [client.submit(_call, index, function, args,
+                             _Direct(None) if progress is None else _EventReport(topic), torch_threads, pure=False)
                for index, args in enumerate(jobs)]
     try:
         for future in distributed.as_completed(futures):
