@@ -28,6 +28,8 @@ cluster is used.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import multiprocessing
 import threading
 import time
@@ -117,10 +119,6 @@ def run_jobs(
     jobs = list(jobs)
     if client is not None:
         yield from _run_dask(client, function, jobs, progress, torch_threads)
-    elif n_jobs == 1 or progress is None:  # in this process, or nothing to report
-        calls = (delayed(_call)(index, function, args, _Direct(progress), torch_threads)
-                 for index, args in enumerate(jobs))
-        yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls)
     else:
         yield from _run_joblib(function, jobs, n_jobs, progress, torch_threads)
 
@@ -139,25 +137,34 @@ def _call(index: int, function: Callable[..., Any], args: tuple, report: _Report
 
 
 def _run_joblib(function, jobs, n_jobs, progress, torch_threads) -> Iterator[tuple[int, Any]]:
-    """Parallel joblib jobs whose reports reach ``progress`` through a manager queue."""
-    manager = multiprocessing.Manager()
-    queue = manager.Queue()
-    drain = threading.Thread(target=_drain, args=(queue, progress), daemon=True)
-    drain.start()
-    calls = (delayed(_call)(index, function, args, _QueueReport(queue), torch_threads)  # one channel per job
-             for index, args in enumerate(jobs))
-    try:
+    """joblib jobs; in parallel with a bar, their reports reach it through a manager queue."""
+    with contextlib.ExitStack() as stack:
+        if n_jobs == 1 or progress is None:  # in this process, or nothing to report
+            channel = functools.partial(_Direct, progress)
+        else:
+            channel = functools.partial(_QueueReport, stack.enter_context(_progress_queue(progress)))
+        calls = (delayed(_call)(index, function, args, channel(), torch_threads)  # one channel per job
+                 for index, args in enumerate(jobs))
         yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls)
-    finally:
-        queue.put(None)
-        drain.join()
-        manager.shutdown()
+
+
+@contextlib.contextmanager
+def _progress_queue(progress):
+    """A manager queue whose counts a thread of this process adds to ``progress`` until the context ends."""
+    with multiprocessing.Manager() as manager:
+        queue = manager.Queue()
+        drain = threading.Thread(target=_drain, args=(queue, progress), daemon=True)
+        drain.start()
+        try:
+            yield queue
+        finally:
+            queue.put(None)
+            drain.join()
 
 
 def _drain(queue, progress) -> None:
     while (n := queue.get()) is not None:
-        if progress is not None:
-            progress.update(n)
+        progress.update(n)
 
 
 def _run_dask(client, function, jobs, progress, torch_threads) -> Iterator[tuple[int, Any]]:
