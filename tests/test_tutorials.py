@@ -18,6 +18,7 @@ TUTORIALS = [
     "05_birth_of_an_induction_head.py --quick",
     "06_ablation_study.py --quick",
     "07_freezing_as_treatment.py --quick",
+    "09_lalonde_observational.py --quick",
 ]
 
 
