@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import multiprocessing
+import numbers
 import threading
 import time
 import uuid
@@ -41,7 +42,9 @@ import torch
 from joblib import Parallel, delayed
 from joblib.parallel import get_active_backend
 
-__all__ = ["DISTRIBUTED_INSTALL", "import_distributed", "resolve_client", "run_jobs"]
+from causalattn._validation import check_positive_int
+
+__all__ = ["DISTRIBUTED_INSTALL", "check_engine_options", "import_distributed", "resolve_client", "run_jobs"]
 
 DISTRIBUTED_INSTALL = 'pip install "causalattn[distributed]"'
 REPORT_INTERVAL = 0.25  # seconds between two progress messages of one job
@@ -116,11 +119,30 @@ def run_jobs(
     >>> sorted(run_jobs(square, [(2,), (3,)]))
     [(0, 4), (1, 9)]
     """
-    jobs = list(jobs)
+    jobs, n_jobs, torch_threads = _run_jobs_iv(function, jobs, n_jobs, torch_threads)
     if client is not None:
         yield from _run_dask(client, function, jobs, progress, torch_threads)
     else:
         yield from _run_joblib(function, jobs, n_jobs, progress, torch_threads)
+
+
+def _run_jobs_iv(function, jobs, n_jobs, torch_threads) -> tuple[list[tuple], int, int | None]:
+    if not callable(function):
+        raise TypeError(f"`function` must be callable, got {type(function).__name__}")
+    jobs = list(jobs)
+    for args in jobs:
+        if not isinstance(args, tuple):
+            raise TypeError(f"`jobs` must hold tuples of positional arguments, got {args!r}")
+    return (jobs, *check_engine_options(n_jobs, torch_threads))
+
+
+def check_engine_options(n_jobs: Any, torch_threads: Any) -> tuple[int, int | None]:
+    """``n_jobs`` (a non-zero integer) and ``torch_threads`` (None or a positive integer), checked."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"`n_jobs` must be a non-zero integer (-1: all cores), got {n_jobs!r}")
+    if torch_threads is not None:
+        torch_threads = check_positive_int("torch_threads", torch_threads)
+    return int(n_jobs), torch_threads
 
 
 def _call(index: int, function: Callable[..., Any], args: tuple, report: _Report,

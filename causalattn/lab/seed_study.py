@@ -44,7 +44,7 @@ from causalattn.multiple_testing import adjust_pvalues
 from causalattn.neyman import neyman
 from causalattn.plots import plot_forest
 from causalattn.randomization import frt
-from causalattn.lab.engine import resolve_client, run_jobs
+from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import PROBE_KEYS
 from causalattn.lab.storage import open_study_folder, slug, write_json_atomic
@@ -132,10 +132,7 @@ def _training_study_iv(
     probes = (probes,) if isinstance(probes, str) else tuple(probes)
     for probe in probes:
         check_choice("probes", probe, PROBE_KEYS)
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise ValueError(f"`n_jobs` must be a non-zero integer (-1: all cores), got {n_jobs!r}")
-    if torch_threads is not None:
-        torch_threads = check_positive_int("torch_threads", torch_threads)
+    n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
     client = resolve_client(client)
     out_dir = None if out_dir is None else Path(out_dir)
     return (arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir, client,

@@ -165,3 +165,18 @@ def test_bad_engine_arguments(kwargs, error, match):
     pytest.importorskip("distributed")
     with pytest.raises(error, match=match):
         training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), **OPTIONS, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(function=3), TypeError, "`function` must be callable"),
+        (dict(jobs=[1, 2]), TypeError, "`jobs` must hold tuples"),
+        (dict(n_jobs=0), ValueError, "`n_jobs` must be a non-zero integer"),
+        (dict(torch_threads=-1), ValueError, "`torch_threads` must be a positive integer"),
+    ],
+)
+def test_bad_run_jobs_arguments(kwargs, error, match):
+    args = {"function": steps, "jobs": [(1, 1)], **kwargs}
+    with pytest.raises(error, match=match):
+        list(run_jobs(**args))
