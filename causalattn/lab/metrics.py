@@ -35,7 +35,7 @@ def token_metrics(logits: torch.Tensor, batch: Batch) -> TokenMetrics:
         raise ValueError(
             f"`logits` must have shape (B, T, V) with (B, T) = {tuple(batch.targets.shape)}, got {tuple(logits.shape)}"
         )
-    logits = logits.detach().float()
+    logits = logits.detach().float().to(batch.targets.device)  # a model on another device returns its logits there
     loss = F.cross_entropy(logits.transpose(1, 2), batch.targets, reduction="none")  # (B, T)
     return TokenMetrics(correct=logits.argmax(-1) == batch.targets, loss=loss)
 
