@@ -180,3 +180,9 @@ def test_bad_run_jobs_arguments(kwargs, error, match):
     args = {"function": steps, "jobs": [(1, 1)], **kwargs}
     with pytest.raises(error, match=match):
         list(run_jobs(**args))
+
+
+def test_other_thread_counts_agree_to_1e_6(local, tmp_path):
+    study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, torch_threads=2, out_dir=tmp_path, **OPTIONS)
+    assert {json.loads(p.read_text())["torch_threads"] for p in (tmp_path / "units").glob("*.json")} == {2}
+    pd.testing.assert_frame_equal(study.histories, local.histories, check_exact=False, rtol=0, atol=1e-6)
