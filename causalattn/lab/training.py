@@ -33,7 +33,7 @@ import numbers
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,6 +269,7 @@ def train(
     *,
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    callback: Callable[[int], None] | None = None,
 ) -> TrainResult:
     r"""Train a model on the bigram task with fresh batches, logging held-out metrics and memory probes.
 
@@ -301,6 +302,10 @@ def train(
         training starts over.
     progress : bool
         Show a tqdm progress bar.
+    callback : callable, optional
+        Called as ``callback(done)`` after each update (and its logging and
+        checkpoint), with ``done`` the number of updates done so far; a study
+        uses it to move its own progress bar, e.g. from a worker process.
 
     Returns
     -------
@@ -376,6 +381,8 @@ def train(
                     optimizer=optimizer, generator=generator, iteration=done, rows=rows, seconds=seconds,
                 )
             bar.update()
+            if callback is not None:
+                callback(done)
     for p in trainable:
         p.requires_grad_(True)
     model.eval()
