@@ -233,8 +233,7 @@ def _prepare_out(out: Path) -> None:
 
 
 def _study(args: argparse.Namespace) -> int:
-    configs = _check_study_options(args)  # before any work: training, output folder, Dask cluster
-    _prepare_out(Path(args.out))
+    configs = _check_study_options(args)  # before any work: Dask cluster, output folder, training
     with contextlib.ExitStack() as stack:
         return _main_job(args, configs, _dask_client(args, stack))
 
@@ -277,6 +276,7 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     progress = not args.no_progress
     out = Path(args.out)
     model_config, task_config, treatments = configs
+    _prepare_out(out)
 
     print(f"[1/3] training the model ({args.train_iters} iterations; cached in {out / 'model'})")
     recipe = TrainConfig(n_iters=args.train_iters)
