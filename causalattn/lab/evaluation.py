@@ -60,7 +60,7 @@ from causalattn.simpson import SimpsonResult, simpson
 from causalattn.lab.interventions import Intervention, Reference, as_interventions
 from causalattn.lab.runner import CONTROL, arm_outcomes, run_arms
 from causalattn.lab.storage import load_arrays, open_study_folder, save_arrays, slug
-from causalattn.lab.task import Batch, BigramTask
+from causalattn.lab.task import Batch, Task
 
 __all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
 
@@ -87,10 +87,11 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
                    n_resamples, confidence_level):
     if not isinstance(model, nn.Module) or not hasattr(model, "run_from") or not hasattr(model, "config"):
         raise TypeError(f"`model` must be a lab Transformer (build_model), got {type(model).__name__}")
-    if not isinstance(task, BigramTask):
-        raise TypeError(f"`task` must be a BigramTask, got {type(task).__name__}")
-    if task.config.seq_len > model.config.max_seq_len or task.vocab_size != model.config.vocab_size:
-        raise ValueError(f"`task` does not fit `model`: sequences of {task.config.seq_len} tokens over "
+    if not isinstance(task, Task) or not dataclasses.is_dataclass(task.config):
+        raise TypeError("`task` must be a task (sample(n, generator) -> Batch, seq_len, vocab_size, a dataclass "
+                        f"config) such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
+    if task.seq_len > model.config.max_seq_len or task.vocab_size > model.config.vocab_size:
+        raise ValueError(f"`task` does not fit `model`: sequences of {task.seq_len} tokens over "
                          f"{task.vocab_size} symbols vs max_seq_len={model.config.max_seq_len}, "
                          f"vocab_size={model.config.vocab_size}")
     interventions = as_interventions(treatments)
@@ -112,7 +113,7 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
 
 def evaluation_study(
     model: nn.Module,
-    task: BigramTask,
+    task: Task,
     treatments: Sequence[Intervention | str],
     *,
     n_sequences: int = 500,
@@ -130,8 +131,9 @@ def evaluation_study(
     ----------
     model : Transformer
         A lab model (:func:`causalattn.lab.build_model`, a trained or hand-set one).
-    task : BigramTask
-        Source of the held-out sequences.
+    task : Task
+        Source of the held-out sequences: a :class:`BigramTask`, or
+        :class:`causalattn.lab.repeated.RepeatedTokensTask` for real models.
     treatments : sequence of Intervention or label
         E.g. ``[HeadAblation(1, 0, "mean"), "pattern:L0H0:uniform"]``; labels must be unique.
     n_sequences : int
