@@ -1,8 +1,11 @@
 """The induction-head laboratory (needs torch): bigram data with triggers, transformers, training, probes.
 
 Import it explicitly (``import causalattn.lab``); ``import causalattn`` never imports torch.
+``HFModel`` and ``load_pretrained`` (pretrained HuggingFace models, :mod:`causalattn.lab.hf`)
+import ``transformers`` on first use only (``pip install "causalattn[hf]"``).
 """
 
+from causalattn.lab.contract import HookedModel, Resumable
 from causalattn.lab.evaluation import EvaluationStudy, evaluation_study
 from causalattn.lab.handset import induction_head_model
 from causalattn.lab.hooks import HookPoint, hook_points, hooks, run_with_cache
@@ -23,7 +26,23 @@ from causalattn.lab.training import (
 )
 from causalattn.lab.seed_study import TrainingStudy, training_study
 
+_LAZY = {"HFModel": "causalattn.lab.hf", "load_pretrained": "causalattn.lab.hf"}
+
+
+def __getattr__(name: str):
+    """``HFModel`` and ``load_pretrained`` import transformers when first asked for."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'causalattn.lab' has no attribute {name!r}")
+
+
 __all__ = [
+    "HookedModel",
+    "Resumable",
+    "HFModel",
+    "load_pretrained",
     "EvaluationStudy",
     "evaluation_study",
     "Combined",

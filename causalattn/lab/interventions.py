@@ -267,7 +267,7 @@ class HeadAblation(_HeadIntervention):
     def _hooks(self, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
         head = self.head
         if self.kind == "zero":
-            def replace(z: torch.Tensor, point: Any = None) -> torch.Tensor:
+            def replace(z: torch.Tensor, hook: Any = None) -> torch.Tensor:
                 z = z.clone()
                 z[:, :, head] = 0.0
                 return z
@@ -276,7 +276,7 @@ class HeadAblation(_HeadIntervention):
         if self.kind == "mean":
             mean = ref.mean(0) if self.per_position else ref.mean((0, 1))  # (T, d_head) or (d_head,)
 
-            def replace(z: torch.Tensor, point: Any = None) -> torch.Tensor:
+            def replace(z: torch.Tensor, hook: Any = None) -> torch.Tensor:
                 if self.per_position:
                     _check_length(self.label, mean.shape[0], z.shape[1])
                 z = z.clone()
@@ -284,7 +284,7 @@ class HeadAblation(_HeadIntervention):
                 return z
             return [(self.hook_name, replace)]
 
-        def replace(z: torch.Tensor, point: Any = None) -> torch.Tensor:
+        def replace(z: torch.Tensor, hook: Any = None) -> torch.Tensor:
             _check_length(self.label, ref.shape[1], z.shape[1])
             z = z.clone()
             z[:, :, head] = ref[_rows(z.shape[0], offset, ref.shape[0]), : z.shape[1]]
@@ -343,7 +343,7 @@ class PatternFreeze(_HeadIntervention):
         head, kind = self.head, self.kind
         ref = reference.get(kind, self.hook_name, self.label)[:, head] if kind in ("clean", "corrupted") else None
 
-        def replace(pattern: torch.Tensor, point: Any = None) -> torch.Tensor:
+        def replace(pattern: torch.Tensor, hook: Any = None) -> torch.Tensor:
             batch, _, length, _ = pattern.shape  # (batch, heads, query, key)
             pattern = pattern.clone()
             if ref is not None:

@@ -77,7 +77,7 @@ def _run_from_z(model: nn.Module, layer: int, resid_pre: torch.Tensor, z: torch.
     """
     point = hook_points(model)[f"blocks.{layer}.attn.hook_z"]
     for _, fn in fwd:
-        replaced = fn(z, point)
+        replaced = fn(z, hook=point)
         z = z if replaced is None else replaced
     return model.run_from_z(layer, resid_pre, z)
 
