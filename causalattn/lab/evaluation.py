@@ -90,10 +90,9 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     if not isinstance(task, Task) or not dataclasses.is_dataclass(task.config):
         raise TypeError("`task` must be a task (sample(n, generator) -> Batch, seq_len, vocab_size, a dataclass "
                         f"config) such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
-    if task.seq_len > model.config.max_seq_len or task.vocab_size > model.config.vocab_size:
+    if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
         raise ValueError(f"`task` does not fit `model`: sequences of {task.seq_len} tokens over "
-                         f"{task.vocab_size} symbols vs max_seq_len={model.config.max_seq_len}, "
-                         f"vocab_size={model.config.vocab_size}")
+                         f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
     interventions = as_interventions(treatments)
     if any(t.label == CONTROL for t in interventions):
         raise ValueError(f"`treatments`: {CONTROL!r} is the name of the control arm")

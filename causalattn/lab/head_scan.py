@@ -40,6 +40,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from causalattn._validation import check_positive_int, check_rng
+from causalattn.lab.contract import check_model
 from causalattn.lab.hooks import hooks
 from causalattn.lab.repeated import RepeatedTokensTask
 
@@ -49,10 +50,7 @@ SCORES = ("induction_score", "previous_token_score")
 
 
 def _head_scan_iv(model, task, n_sequences, seed, batch_size):
-    for attribute in ("n_layers", "n_heads", "hook_name"):
-        if not hasattr(model, attribute):
-            raise TypeError(f"`model` must follow the lab's model contract (n_layers, n_heads, hook_name), "
-                            f"got {type(model).__name__}")
+    check_model(model)
     if not isinstance(task, RepeatedTokensTask):
         raise TypeError(f"`task` must be a RepeatedTokensTask, got {type(task).__name__}")
     if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
