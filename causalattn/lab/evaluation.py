@@ -57,6 +57,7 @@ from causalattn.plots import plot_forest
 from causalattn.randomization import frt
 from causalattn.regression import ols
 from causalattn.simpson import SimpsonResult, simpson
+from causalattn.lab.contract import HookedModel, check_model
 from causalattn.lab.interventions import Intervention, Reference, as_interventions
 from causalattn.lab.runner import CONTROL, arm_outcomes, run_arms
 from causalattn.lab.storage import load_arrays, open_study_folder, save_arrays, slug
@@ -85,8 +86,7 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
                    n_resamples, confidence_level):
-    if not isinstance(model, nn.Module) or not hasattr(model, "run_from") or not hasattr(model, "config"):
-        raise TypeError(f"`model` must be a lab Transformer (build_model), got {type(model).__name__}")
+    model = check_model(model)
     if not isinstance(task, Task) or not dataclasses.is_dataclass(task.config):
         raise TypeError("`task` must be a task (sample(n, generator) -> Batch, seq_len, vocab_size, a dataclass "
                         f"config) such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
@@ -111,7 +111,7 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
 
 
 def evaluation_study(
-    model: nn.Module,
+    model: HookedModel,
     task: Task,
     treatments: Sequence[Intervention | str],
     *,
@@ -128,8 +128,10 @@ def evaluation_study(
 
     Parameters
     ----------
-    model : Transformer
-        A lab model (:func:`causalattn.lab.build_model`, a trained or hand-set one).
+    model : HookedModel
+        A lab model (:func:`causalattn.lab.build_model`, a trained or hand-set one)
+        or a pretrained one (:class:`causalattn.lab.HFModel`); any model
+        implementing :class:`causalattn.lab.contract.HookedModel`.
     task : Task
         Source of the held-out sequences: a :class:`BigramTask`, or
         :class:`causalattn.lab.repeated.RepeatedTokensTask` for real models.
@@ -177,8 +179,8 @@ def evaluation_study(
     reference_batch = task.sample(reference_size, generator)
     if out_dir is not None:
         open_study_folder(out_dir, kind="an evaluation study", units="arms", fingerprint={
-            "study": "evaluation_study", "model_config": dataclasses.asdict(model.config),
-            "model_state_sha256": _state_hash(model), "task_config": dataclasses.asdict(task.config),
+            "study": "evaluation_study", "model": repr(model), "model_state_sha256": _state_hash(model),
+            "task_config": dataclasses.asdict(task.config),
             "n_sequences": n_sequences, "seed": seed, "batch_size": batch_size, "reference_size": reference_size,
         })
     was_training = model.training
