@@ -258,8 +258,9 @@ class EvaluationStudy:
         Treatment labels, in order; the control arm is ``"control"``.
     units : pandas.DataFrame
         One row per sequence x arm: ``sequence, arm, in_context_accuracy,
-        in_context_loss, n_in_context, global_accuracy, global_loss``
-        (in-context outcomes are NaN for a sequence without in-context tokens).
+        in_context_loss, n_in_context, global_accuracy, global_loss`` and any
+        further per-sequence :attr:`outcomes` (in-context outcomes are NaN for a
+        sequence without in-context tokens).
     tokens : pandas.DataFrame
         One row per in-context token x arm: ``sequence, arm, position,
         trigger_count, correct, loss``.
@@ -284,6 +285,12 @@ class EvaluationStudy:
         self._units: pd.DataFrame | None = None
         self._tokens: pd.DataFrame | None = None
 
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """Outcome names: :data:`OUTCOMES`, then any per-sequence outcome the arms carry (e.g. a prompt study's)."""
+        arrays = self._arms[CONTROL]
+        return OUTCOMES + tuple(k for k in arrays if k not in ("correct", "loss", *OUTCOMES))
+
     def __repr__(self) -> str:
         return (f"EvaluationStudy({len(self.data)} sequences x {len(self.treatments) + 1} arms: control, "
                 f"{', '.join(self.treatments)})")
@@ -303,6 +310,7 @@ class EvaluationStudy:
                     "sequence": np.arange(n), "arm": label, "in_context_accuracy": accuracy,
                     "in_context_loss": loss, "n_in_context": counts,
                     "global_accuracy": arrays["global_accuracy"], "global_loss": arrays["global_loss"],
+                    **{key: arrays[key] for key in self.outcomes[len(OUTCOMES):]},
                 }))
             self._units = pd.concat(frames, ignore_index=True)
         return self._units
@@ -344,7 +352,7 @@ class EvaluationStudy:
         ``n`` is the number of sequences (pairs).
         """
         label = self._check_treatment(treatment)
-        outcome = check_choice("outcome", outcome, OUTCOMES)
+        outcome = check_choice("outcome", outcome, self.outcomes)
         n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
         y1, y0 = self._paired(label, outcome)
         m = len(y1)
@@ -370,7 +378,7 @@ class EvaluationStudy:
 
     def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm") -> EstimateTable:
         """One :meth:`effect` per treatment, with p-values adjusted across treatments (``"holm"``, ``"bh"`` or None)."""
-        outcome = check_choice("outcome", outcome, OUTCOMES)
+        outcome = check_choice("outcome", outcome, self.outcomes)
         if adjust is not None:
             check_choice("adjust", adjust, ("holm", "bh"))
         key = (outcome, adjust)
