@@ -300,6 +300,7 @@ class HFModel(nn.Module):
         self.vocab_size = int(config.vocab_size)
         self.max_len = int(config.n_positions if self.family == "gpt2" else config.max_position_embeddings)
         self.blocks = nn.ModuleList(_Block() for _ in range(self.n_layers))
+        self.train(hf_model.training)  # the wrapper takes the wrapped model's mode
 
     def __repr__(self) -> str:
         return (f"HFModel({type(self.hf_model).__name__}: {self.n_layers} layers x {self.n_heads} heads "
@@ -482,4 +483,7 @@ def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.devi
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ValueError(f"`name_or_path` {str(name_or_path)!r}: transformers cannot load a causal LM from it "
                          f"({type(error).__name__}: {error})") from error
+    if len(tokenizer) < 2:  # transformers builds an empty tokenizer from a folder without tokenizer files
+        raise ValueError(f"`name_or_path` {str(name_or_path)!r} has no tokenizer (no tokenizer files next to the "
+                         "weights); save one there with tokenizer.save_pretrained")
     return HFModel(hf_model.to(device).eval()), tokenizer

