@@ -7,6 +7,7 @@ laboratory lives in :mod:`causalattn.lab` and needs torch.
 from causalattn import datasets
 from causalattn.association import Table2x2
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
+from causalattn.hypothesis_test import HypothesisTest
 from causalattn.multiple_testing import EFFECT_COLUMNS, adjust_pvalues, effects_frame
 from causalattn.paired import PairedTable
 from causalattn.plots import plot_forest
@@ -19,4 +20,4 @@ from causalattn.randomization import frt, frt_confidence_interval, hodges_lehman
 
 __version__ = "0.1.0"
 
-__all__ = ["EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame", "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "Table2x2", "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols", "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "neyman"]
+__all__ = ["EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame", "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "HypothesisTest", "Table2x2", "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols", "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "neyman"]

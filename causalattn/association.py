@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from typing import Any
 
 import numpy as np
@@ -35,58 +34,24 @@ from scipy import stats
 from scipy.stats.contingency import odds_ratio as _scipy_odds_ratio
 from statsmodels.stats.proportion import proportion_confint
 
-from causalattn._validation import (
-    as_binary_array,
-    check_choice,
-    check_columns,
-    check_confidence_level,
-    check_flag,
+from causalattn._tables import (
+    ROWS,
+    binary_columns,
+    check_arms,
+    check_correction,
+    check_counts,
+    corrected_cells,
+    count_units,
+    frame_with_totals,
+    log_ratio_estimate,
 )
+from causalattn._validation import check_choice, check_confidence_level, check_flag
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
+from causalattn.hypothesis_test import HypothesisTest
 
 __all__ = ["Table2x2"]
 
-_ROWS = ("treated (Z=1)", "control (Z=0)")
 _COLUMNS = ("Y=1", "Y=0")
-_ZERO_CELL_HINT = "pass `correction=0.5` (Haldane-Anscombe) to add 0.5 to every cell"
-
-
-def check_counts(name: str, counts: Any) -> np.ndarray:
-    """A 2x2 array of non-negative integer counts; ``name`` is the argument named in the messages."""
-    try:
-        arr = np.asarray(counts, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be a 2x2 array of counts, could not convert it: {exc}") from None
-    if arr.shape != (2, 2):
-        raise ValueError(f"`{name}` must have shape (2, 2) (rows Z=1, Z=0; columns Y=1, Y=0), got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"`{name}` must be finite, got {arr.tolist()}")
-    if (arr < 0).any():
-        raise ValueError(f"`{name}` must be non-negative, got {arr.tolist()}")
-    if (arr != np.round(arr)).any():
-        raise ValueError(f"`{name}` must hold integer counts, got {arr.tolist()}")
-    return arr.astype(np.int64)
-
-
-def check_arms(name: str, counts: np.ndarray, where: str) -> None:
-    """A ValueError naming ``name`` unless both rows (treated, control) of ``counts`` hold units.
-
-    Without units in a row its risk is undefined.
-    """
-    for row, label in zip(counts, _ROWS):
-        if row.sum() == 0:
-            raise ValueError(f"`{name}`: {where} has no {label} units; each risk needs at least one unit")
-
-
-def check_correction(correction: Any) -> float | None:
-    """``None`` or a positive finite number added to every cell."""
-    if correction is None:
-        return None
-    if isinstance(correction, bool) or not isinstance(correction, numbers.Real):
-        raise TypeError(f"`correction` must be None or a positive number such as 0.5, got {correction!r}")
-    if not (math.isfinite(correction) and correction > 0):
-        raise ValueError(f"`correction` must be None or a positive finite number such as 0.5, got {correction}")
-    return float(correction)
 
 
 class Table2x2:
@@ -203,7 +168,7 @@ class Table2x2:
 
     def to_frame(self) -> pd.DataFrame:
         """The counts as a labelled DataFrame, with row and column totals."""
-        return frame_with_totals(self._counts, index=list(_ROWS), columns=list(_COLUMNS))
+        return frame_with_totals(self._counts, index=list(ROWS), columns=list(_COLUMNS))
 
     def __repr__(self) -> str:
         return f"Table2x2({self._counts.tolist()})"
@@ -216,7 +181,7 @@ class Table2x2:
     # -- association measures ----------------------------------------------
 
     def risk_difference(
-        self, method: str = "wald", confidence_level: float = 0.95, correction: float | None = None
+        self, *, method: str = "wald", confidence_level: float = 0.95, correction: float | None = None
     ) -> Estimate:
         r"""Risk difference :math:`\hat p_1 - \hat p_0` with a Wald or Newcombe interval.
 
@@ -266,7 +231,7 @@ class Table2x2:
                         self.n, 0.0, details)
 
     def risk_ratio(
-        self, method: str = "katz", confidence_level: float = 0.95, correction: float | None = None
+        self, *, method: str = "katz", confidence_level: float = 0.95, correction: float | None = None
     ) -> Estimate:
         r"""Risk ratio :math:`\hat p_1 / \hat p_0` with Katz's log interval.
 
@@ -300,7 +265,7 @@ class Table2x2:
         )
 
     def odds_ratio(
-        self, method: str = "woolf", confidence_level: float = 0.95, correction: float | None = None
+        self, *, method: str = "woolf", confidence_level: float = 0.95, correction: float | None = None
     ) -> Estimate:
         r"""Odds ratio with Woolf's logit interval or the exact conditional interval.
 
@@ -346,7 +311,7 @@ class Table2x2:
 
     # -- tests ---------------------------------------------------------------
 
-    def fisher_exact(self, alternative: str = "two-sided", confidence_level: float = 0.95) -> Estimate:
+    def fisher_exact(self, *, alternative: str = "two-sided", confidence_level: float = 0.95) -> Estimate:
         r"""Fisher's exact test of independence, reported with the conditional odds ratio.
 
         The p-value is :func:`scipy.stats.fisher_exact`'s; the estimate is the
@@ -371,36 +336,54 @@ class Table2x2:
         level = check_confidence_level(confidence_level)
         return self._exact_odds_ratio(alternative, level)
 
-    def chi2_test(self, correction: bool = False, confidence_level: float = 0.95) -> Estimate:
-        r"""Pearson's chi-square test of independence, reported with the Wald risk difference.
+    def chi2_test(self, *, continuity: bool = True) -> HypothesisTest:
+        r"""Pearson's chi-square test of independence (:math:`p_1 = p_0`), with Yates' correction by default.
 
-        Independence in a 2x2 table is :math:`p_1 = p_0`, so the result is the
-        risk difference with its Wald interval (as :meth:`risk_difference`) and
-        the p-value of :func:`scipy.stats.chi2_contingency`. The statistic,
-        degrees of freedom (1) and smallest expected count are in ``details``
-        (with a note when that count is below 5).
+        .. math::
+
+            X^2 = \sum_{i,j} \frac{(|O_{ij} - E_{ij}| - \delta)^2}{E_{ij}},\qquad
+            E_{ij} = \frac{(\text{row } i \text{ total})(\text{column } j \text{ total})}{n},
+
+        referred to :math:`\chi^2_1`, with :math:`\delta = 1/2` (Yates'
+        continuity correction, never more than :math:`|O_{ij} - E_{ij}|`) or
+        :math:`\delta = 0`; from :func:`scipy.stats.chi2_contingency`. The
+        smallest expected count is in ``details["min_expected"]`` (with a note
+        when it is below 5). The size of the association is not part of the
+        test: ask :meth:`risk_difference` (or the ratios) for it and its interval.
 
         Parameters
         ----------
-        correction : bool
-            Yates' continuity correction (scipy's and R's default is ``True``;
-            ours is the uncorrected Pearson statistic, Agresti 2013, sec. 3.2).
-            Recorded as ``details["correction"] = "yates"`` or ``None``.
-        confidence_level : float
-            Coverage of the Wald interval.
+        continuity : bool
+            Yates' continuity correction. The default ``True`` follows R's
+            ``chisq.test`` and scipy's ``chi2_contingency``; ``False`` gives
+            Pearson's uncorrected statistic (Agresti 2013, sec. 3.2).
+
+        Returns
+        -------
+        HypothesisTest
+            ``method`` is ``"chi2-yates"`` or ``"chi2"``; ``dof`` is 1.
+
+        References
+        ----------
+        .. [1] Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., sec. 3.2. Wiley.
+        .. [2] Yates, F. (1934). Contingency tables involving small numbers and the
+           chi-square test. *Supplement to JRSS* 1, 217-235.
+
+        Examples
+        --------
+        >>> from causalattn import Table2x2
+        >>> Table2x2([[81, 6], [234, 36]]).chi2_test(continuity=False)
+        HypothesisTest(independence (p1 = p0): statistic = 2.626, dof = 1, p = 0.105; method=chi2, n=357)
         """
-        yates = check_flag("correction", correction)
-        level = check_confidence_level(confidence_level)
+        yates = check_flag("continuity", continuity)
         self._require_both_outcomes("the chi-square test")
         result = stats.chi2_contingency(self._counts, correction=yates)
-        rd = self.risk_difference("wald", level)
-        details = {**rd.details, "correction": "yates" if yates else None, "statistic": float(result.statistic),
-                   "dof": int(result.dof), "min_expected": float(result.expected_freq.min())}
+        details: dict[str, Any] = {"min_expected": float(result.expected_freq.min())}
         if details["min_expected"] < 5:
             details["note"] = (f"an expected count is {details['min_expected']:.3g} < 5, so the chi-square "
                                "approximation is rough; fisher_exact() is exact")
-        return dataclasses.replace(rd, pvalue=float(result.pvalue), method="chi2-yates" if yates else "chi2",
-                                   details=details)
+        return HypothesisTest("independence (p1 = p0)", result.statistic, result.dof, result.pvalue,
+                              "chi2-yates" if yates else "chi2", self.n, details)
 
     # -- helpers -------------------------------------------------------------
 
@@ -424,53 +407,3 @@ class Table2x2:
                                "the exact interval is still valid")
         return Estimate("odds ratio", result.statistic, None, ConfidenceInterval(ci.low, ci.high), level,
                         float(fisher.pvalue), "fisher-exact", self.n, 1.0, details)
-
-
-def log_ratio_estimate(
-    estimand: str, numerator: float, denominator: float, log_variance, *, zero_cells: str,
-    level: float, method: str, n: int, details: dict[str, Any],
-) -> Estimate:
-    """``numerator / denominator`` with a normal interval on the log scale; 0 and inf limits explained.
-
-    ``log_variance`` is called only when both parts are positive.
-    """
-    if numerator == 0 and denominator == 0:
-        raise ValueError(f"the {estimand} is 0/0 (undefined): {zero_cells} in both its numerator and its "
-                         f"denominator; {_ZERO_CELL_HINT}")
-    if numerator == 0 or denominator == 0:
-        ratio = 0.0 if numerator == 0 else math.inf
-        details = {**details, "note": (f"{zero_cells} makes the {estimand} {ratio:g} and its log-scale standard error "
-                                       f"infinite, so the interval is [0, inf]; {_ZERO_CELL_HINT}")}
-        return normal_estimate(estimand, ratio, math.inf, confidence_level=level, method=method, n=n,
-                               scale="log", details=details)
-    variance = log_variance()
-    if variance == 0:
-        details = {**details, "note": "the log-scale standard error is 0 (both risks are 1): the interval is a point"}
-    return normal_estimate(estimand, numerator / denominator, math.sqrt(max(variance, 0.0)), confidence_level=level,
-                           method=method, n=n, scale="log", details=details)
-
-
-def corrected_cells(counts: np.ndarray, correction: float | None) -> tuple[float, float, float, float]:
-    """The four cells of a 2x2 ``counts`` as floats, row by row, each plus ``correction`` (if any)."""
-    cells = counts.astype(float) + (correction or 0.0)
-    return tuple(cells.ravel().tolist())  # type: ignore[return-value]
-
-
-def frame_with_totals(counts: np.ndarray, index: list[str], columns: list[str]) -> pd.DataFrame:
-    """``counts`` as a labelled DataFrame with a row and a column of totals."""
-    frame = pd.DataFrame(counts, index=index, columns=columns)
-    frame["total"] = frame.sum(axis=1)
-    frame.loc["total"] = frame.sum(axis=0)
-    return frame
-
-
-def binary_columns(data: pd.DataFrame, **columns: str) -> list[np.ndarray]:
-    """The named binary columns of ``data`` as 0/1 int arrays (keyword = argument name)."""
-    check_columns(data, **columns)
-    return [as_binary_array(arg, data[col].to_numpy()) for arg, col in columns.items()]
-
-
-def count_units(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``[[a, b], [c, d]]`` from 0/1 treatment and outcome arrays."""
-    return np.array([[np.sum((z == 1) & (y == 1)), np.sum((z == 1) & (y == 0))],
-                     [np.sum((z == 0) & (y == 1)), np.sum((z == 0) & (y == 0))]])

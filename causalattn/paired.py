@@ -30,7 +30,6 @@ References
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -39,17 +38,17 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
-from causalattn._validation import as_binary_array, check_choice, check_confidence_level, check_same_length
-from causalattn.association import (
-    check_correction,
-    check_counts,
+from causalattn._tables import (check_correction, check_counts, corrected_cells, count_units, frame_with_totals,
+                                log_ratio_estimate)
+from causalattn._validation import (
+    as_binary_array,
+    check_choice,
+    check_confidence_level,
     check_flag,
-    corrected_cells,
-    count_units,
-    frame_with_totals,
-    log_ratio_estimate,
+    check_same_length,
 )
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable, normal_estimate
+from causalattn.hypothesis_test import HypothesisTest
 
 __all__ = ["PairedTable"]
 
@@ -85,7 +84,8 @@ class PairedTable:
     * conditional (Mantel-Haenszel) odds ratio :math:`n_{10}/n_{01}`, with
       :math:`\widehat{se}^2(\log) = 1/n_{10} + 1/n_{01}`, or the exact interval from
       the Clopper-Pearson interval of :math:`n_{10}` out of :math:`n_{10}+n_{01}`;
-    * McNemar's test of :math:`p_1 = p_0`, from :func:`statsmodels.stats.contingency_tables.mcnemar`.
+    * McNemar's test of :math:`p_1 = p_0`, from :func:`statsmodels.stats.contingency_tables.mcnemar`
+      (a :class:`~causalattn.HypothesisTest`).
 
     Nothing is added to zero cells unless ``correction=`` asks for it, and the
     result records it in ``details["correction"]``.
@@ -150,7 +150,7 @@ class PairedTable:
     def _cells(self, correction: float | None) -> tuple[float, float, float, float]:
         return corrected_cells(self._counts, correction)
 
-    def risk_difference(self, confidence_level: float = 0.95) -> Estimate:
+    def risk_difference(self, *, confidence_level: float = 0.95) -> Estimate:
         r"""Paired risk difference :math:`(n_{10} - n_{01})/n` with its Wald interval and p-value."""
         level = check_confidence_level(confidence_level)
         _, n10, n01, _ = self._cells(None)
@@ -163,7 +163,7 @@ class PairedTable:
         return normal_estimate("paired risk difference", rd, se, confidence_level=level, method="paired-wald",
                                n=n, details=details)
 
-    def risk_ratio(self, confidence_level: float = 0.95, correction: float | None = None) -> Estimate:
+    def risk_ratio(self, *, confidence_level: float = 0.95, correction: float | None = None) -> Estimate:
         r"""Paired risk ratio :math:`\hat p_1/\hat p_0` with a log-scale Wald interval (Bonett and Price 2006).
 
         ``correction`` (e.g. 0.5) is added to every cell first, never by default.
@@ -178,7 +178,7 @@ class PairedTable:
         )
 
     def odds_ratio(
-        self, method: str = "wald", confidence_level: float = 0.95, correction: float | None = None
+        self, *, method: str = "wald", confidence_level: float = 0.95, correction: float | None = None
     ) -> Estimate:
         r"""Conditional odds ratio :math:`n_{10}/n_{01}` (only discordant pairs count).
 
@@ -218,47 +218,63 @@ class PairedTable:
         return Estimate("paired odds ratio", ratio, None, ConfidenceInterval(to_odds(ci.low), to_odds(ci.high)),
                         level, float(test.pvalue), "conditional-exact", self.n, 1.0, {"correction": None})
 
-    def mcnemar(self, exact: bool = True, correction: bool = False, confidence_level: float = 0.95) -> Estimate:
-        r"""McNemar's test of :math:`p_1 = p_0`, reported with the paired risk difference.
+    def mcnemar(self, *, exact: bool = True, continuity: bool | None = None) -> HypothesisTest:
+        r"""McNemar's test of :math:`p_1 = p_0` (marginal homogeneity), from the discordant pairs.
 
         Parameters
         ----------
         exact : bool
-            ``True``: the exact binomial test of :math:`n_{10}` out of
-            :math:`n_{10} + n_{01}` with probability 1/2. ``False``: the
-            chi-square statistic :math:`(n_{10} - n_{01})^2/(n_{10} + n_{01})`
-            on one degree of freedom.
-        correction : bool
-            Continuity correction of the chi-square statistic
-            (:math:`(|n_{10} - n_{01}| - 1)^2` in the numerator); chi-square only.
-        confidence_level : float
-            Coverage of the risk-difference interval.
+            ``True`` (default): the exact binomial test of :math:`n_{10}` out
+            of :math:`n_{10} + n_{01}` with probability 1/2; the statistic is
+            :math:`\min(n_{10}, n_{01})`. This is the Fisher randomization test
+            of a matched-pairs experiment with a binary outcome (Ding 2024,
+            ch. 7), and statsmodels' default; R's ``mcnemar.test`` has only
+            the chi-square version.
+            ``False``: the chi-square statistic
+            :math:`(|n_{10} - n_{01}| - \delta)^2/(n_{10} + n_{01})` on one
+            degree of freedom.
+        continuity : bool or None
+            Continuity correction of the chi-square statistic (:math:`\delta = 1`
+            if ``True``, else 0). ``None`` (default) means ``True`` for the
+            chi-square test, as R's ``mcnemar.test`` (``correct = TRUE``); it
+            has no meaning for the exact test, where passing ``True`` or
+            ``False`` is an error.
 
         Returns
         -------
-        Estimate
-            :meth:`risk_difference` with McNemar's p-value; the statistic is in
-            ``details["statistic"]``.
+        HypothesisTest
+            ``method`` is ``"mcnemar-exact"``, ``"mcnemar-chi2-continuity"`` or
+            ``"mcnemar-chi2"``; ``dof`` is ``None`` for the exact test, else 1.
+            The paired risk difference with its interval is :meth:`risk_difference`.
+            Without discordant pairs the p-value is 1.
+
+        Examples
+        --------
+        >>> from causalattn import PairedTable
+        >>> t = PairedTable([[794, 86], [150, 570]])
+        >>> t.mcnemar(exact=False)
+        HypothesisTest(p1 = p0 (paired): statistic = 16.82, dof = 1, p = 4.11e-05; method=mcnemar-chi2-continuity, n=1600)
         """
         exact = check_flag("exact", exact)
-        correction = check_flag("correction", correction)
-        if exact and correction:
-            raise ValueError("`correction` applies to the chi-square version only; pass exact=False")
-        rd = self.risk_difference(confidence_level)
+        if continuity is not None:
+            continuity = check_flag("continuity", continuity)
+            if exact:
+                raise ValueError("`continuity` applies to the chi-square version only; pass exact=False")
+        continuity = not exact and continuity is not False
         if self._counts[0, 1] + self._counts[1, 0] == 0:
             pvalue, statistic = 1.0, 0.0
         else:
-            result = _sm_mcnemar(self._counts, exact=exact, correction=correction)
+            result = _sm_mcnemar(self._counts, exact=exact, correction=continuity)
             pvalue, statistic = float(result.pvalue), float(result.statistic)
-        method = "mcnemar-exact" if exact else ("mcnemar-chi2-corrected" if correction else "mcnemar-chi2")
-        details = {**rd.details, "statistic": statistic}
-        return dataclasses.replace(rd, pvalue=pvalue, method=method, details=details)
+        method = "mcnemar-exact" if exact else ("mcnemar-chi2-continuity" if continuity else "mcnemar-chi2")
+        return HypothesisTest("p1 = p0 (paired)", statistic, None if exact else 1, pvalue, method, self.n,
+                              {"discordant": int(self._counts[0, 1] + self._counts[1, 0])})
 
-    def estimates(self, confidence_level: float = 0.95, correction: float | None = None) -> EstimateTable:
-        """McNemar-tested risk difference, risk ratio and odds ratio in one table."""
+    def estimates(self, *, confidence_level: float = 0.95, correction: float | None = None) -> EstimateTable:
+        """The paired risk difference, risk ratio and odds ratio (Wald intervals) in one table."""
         return EstimateTable(
-            [self.mcnemar(confidence_level=confidence_level),
-             self.risk_ratio(confidence_level, correction),
-             self.odds_ratio("wald", confidence_level, correction)],
+            [self.risk_difference(confidence_level=confidence_level),
+             self.risk_ratio(confidence_level=confidence_level, correction=correction),
+             self.odds_ratio(method="wald", confidence_level=confidence_level, correction=correction)],
             title=f"paired 2x2 table {self._counts.tolist()} (rows: treatment, columns: control)",
         )

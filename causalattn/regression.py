@@ -233,7 +233,10 @@ def _coefficient(model: sm.OLS, term: str, inputs: _Inputs, *, estimand: str, me
                 f"the {cov_type} standard error is undefined: {int((leverage > 1 - 1e-8).sum())} unit(s) have "
                 "leverage 1 (e.g. an arm with a single unit); choose another `cov_type` or more data"
             )
-    low, high = fit.conf_int(alpha=1 - confidence_level).loc[term]
+    intervals = fit.conf_int(alpha=1 - confidence_level)
+    low, high = intervals.loc[term]
+    coefficients = pd.DataFrame({"estimate": fit.params, "standard_error": fit.bse, "statistic": fit.tvalues,
+                                 "pvalue": fit.pvalues, "ci_low": intervals[0], "ci_high": intervals[1]})
     return Estimate(
         estimand=estimand,
         estimate=float(fit.params[term]),
@@ -248,6 +251,7 @@ def _coefficient(model: sm.OLS, term: str, inputs: _Inputs, *, estimand: str, me
             "cov_type": cov_type,
             "distribution": "t" if fit.use_t else "normal",
             "df_resid": float(fit.df_resid),
+            "coefficients": coefficients,
             "fit": fit,
         },
     )
@@ -276,7 +280,7 @@ def ols(
     covariates: Any = None,
     *,
     formula: str | None = None,
-    cov_type: str = "classical",
+    cov_type: str = "HC2",
     clusters: Any = None,
     confidence_level: float = 0.95,
 ) -> Estimate:
@@ -296,6 +300,15 @@ def ols(
     degrees of freedom for ``"classical"`` (as R's ``lm``), normal for the
     robust covariances. Without a design-based argument (randomization), the
     coefficient is a measure of association, not a causal effect (Ding 1.2.1).
+
+    **Default covariance.** ``"HC2"``, the same default as :func:`ancova` and
+    :func:`lin`: Ding (2024, ch. 4 and 6, and the appendix on linear
+    regression) recommends the EHW covariance because it stays valid when the
+    linear model is wrong or the errors are heteroskedastic, and HC2 because
+    it reproduces Neyman's variance for the difference in means. R's ``lm``
+    and statsmodels' ``OLS`` default to the homoskedastic ``"classical"``
+    standard error, which Ding's chapter 1 prints for cps1re74: pass
+    ``cov_type="classical"`` to reproduce ``summary(lm(...))``.
 
     Parameters
     ----------
@@ -321,8 +334,13 @@ def ols(
     Returns
     -------
     Estimate
-        ``method`` is ``"ols-<cov_type>"``; ``details["fit"]`` holds the fitted
-        statsmodels results (all coefficients, residuals, ``summary()``).
+        ``method`` is ``"ols-<cov_type>"``. ``details["coefficients"]`` is
+        the table of all coefficients (a DataFrame indexed by term, with
+        columns ``estimate``, ``standard_error``, ``statistic``, ``pvalue``,
+        ``ci_low``, ``ci_high``; ``statistic`` is the t statistic for
+        ``"classical"`` and the z statistic for the robust covariances, see
+        ``details["distribution"]``); ``details["fit"]`` holds the fitted
+        statsmodels results (residuals, ``summary()``).
 
     Raises
     ------
@@ -346,9 +364,13 @@ def ols(
     >>> import numpy as np, causalattn
     >>> rng = np.random.default_rng(0)
     >>> z = rng.integers(0, 2, 200); y = 1.0 + 2.0 * z + rng.normal(size=200)
-    >>> est = causalattn.ols(outcome=y, treatment=z, cov_type="HC2")
+    >>> est = causalattn.ols(outcome=y, treatment=z)
     >>> round(est.estimate, 2), est.method
     (2.01, 'ols-HC2')
+    >>> est.details["coefficients"].round(2)[["estimate", "standard_error", "statistic"]]
+               estimate  standard_error  statistic
+    Intercept      0.89            0.12       7.51
+    treatment      2.01            0.15      13.29
     """
     if formula is None:
         inputs = _regression_iv(data, outcome, treatment, covariates, cov_type, clusters, confidence_level,
@@ -532,9 +554,10 @@ def fwl(
     :math:`Z` in the regression of :math:`Y` on :math:`(1, Z, X)` equals
     :math:`\sum_i \tilde Z_i\tilde Y_i / \sum_i \tilde Z_i^2`, the slope of
     :math:`\tilde Y` on :math:`\tilde Z`. The residuals of the two regressions
-    coincide, so with ``cov_type="HC0"`` (the default) the standard errors
-    agree too; other covariances differ by their degrees-of-freedom or
-    leverage corrections.
+    coincide, so with ``cov_type="HC0"`` the standard errors agree too; other
+    covariances differ by their degrees-of-freedom or leverage corrections.
+    That exact equality is what this function demonstrates, so its default
+    is ``"HC0"``, not the ``"HC2"`` of :func:`ols`, :func:`ancova` and :func:`lin`.
 
     Parameters
     ----------

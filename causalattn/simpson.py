@@ -39,14 +39,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from causalattn._validation import check_choice, check_columns, check_confidence_level
-from causalattn.association import check_correction, log_ratio_estimate
+from causalattn._tables import check_correction, log_ratio_estimate
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.plots import plot_forest
 from causalattn.stratified import StratifiedTable
 
 __all__ = ["SimpsonResult", "simpson"]
 
-MEASURES = ("risk difference", "risk ratio", "odds ratio")
+MEASURES = ("risk_difference", "risk_ratio", "odds_ratio")
 
 
 @dataclass(frozen=True, repr=False)
@@ -56,7 +56,7 @@ class SimpsonResult:
     Attributes
     ----------
     measure : str
-        ``"risk difference"``, ``"risk ratio"`` or ``"odds ratio"``.
+        ``"risk_difference"``, ``"risk_ratio"`` or ``"odds_ratio"``.
     treatment, outcome, strata : str
         The column names.
     marginal : Estimate
@@ -98,7 +98,7 @@ class SimpsonResult:
     def estimates(self) -> EstimateTable:
         """Marginal, per-stratum, Mantel-Haenszel and standardized estimates in one table."""
         return EstimateTable([self.marginal, *self.by_stratum, self.mantel_haenszel, self.standardized],
-                             title=f"{self.measure} of {self.outcome!r} for {self.treatment!r} = 1 vs 0, "
+                             title=f"{self.measure.replace('_', ' ')} of {self.outcome!r} for {self.treatment!r} = 1 vs 0, "
                                    f"by {self.strata!r}")
 
     def summary(self) -> str:
@@ -117,7 +117,7 @@ class SimpsonResult:
         rows += [dataclasses.replace(self.mantel_haenszel, estimand="Mantel-Haenszel"),
                  dataclasses.replace(self.standardized, estimand="standardized")]
         default = f"Simpson's paradox? {self.outcome} by {self.treatment}, stratified by {self.strata}"
-        return plot_forest(EstimateTable(rows), title=default if title is None else title, xlabel=self.measure)
+        return plot_forest(EstimateTable(rows), title=default if title is None else title, xlabel=self.measure.replace("_", " "))
 
 
 def simpson(
@@ -126,7 +126,7 @@ def simpson(
     outcome: str,
     strata: str,
     *,
-    measure: str = "risk difference",
+    measure: str = "risk_difference",
     confidence_level: float = 0.95,
     correction: float | None = None,
 ) -> SimpsonResult:
@@ -162,7 +162,7 @@ def simpson(
     strata : str
         Name of the column defining the strata. Every stratum needs treated
         and control units.
-    measure : {"risk difference", "risk ratio", "odds ratio"}
+    measure : {"risk_difference", "risk_ratio", "odds_ratio"}
         Interval methods: Wald (risk difference), Katz (risk ratio), Woolf
         (odds ratio) for the marginal and per-stratum estimates.
     confidence_level : float
@@ -204,12 +204,11 @@ def simpson(
     """
     measure, level, correction = _simpson_iv(data, treatment, outcome, strata, measure, confidence_level, correction)
     table = StratifiedTable.from_data(data, treatment=treatment, outcome=outcome, strata=strata)
-    method_name = measure.replace(" ", "_")
     options = {"confidence_level": level, "correction": correction}
-    marginal = getattr(table.marginal, method_name)(**options)
+    marginal = getattr(table.marginal, measure)(**options)
     marginal = dataclasses.replace(marginal, estimand=f"{marginal.estimand} (marginal)")
-    by_stratum = table.stratum_estimates(method_name, **options)
-    pooled = getattr(table, method_name)(**options)
+    by_stratum = table.stratum_estimates(measure, **options)
+    pooled = getattr(table, measure)(**options)
     standardized = _standardized(table, measure, level, correction)
 
     marginal_side = _direction(marginal)
@@ -237,8 +236,8 @@ def _simpson_iv(
 
 def _standardized(table: StratifiedTable, measure: str, level: float, correction: float | None) -> Estimate:
     """The risk difference, risk ratio or odds ratio of the directly standardized risks."""
-    rd = table.standardized_risk_difference("stratum size", confidence_level=level, correction=correction)
-    if measure == "risk difference":
+    rd = table.standardized_risk_difference(weights="stratum_size", confidence_level=level, correction=correction)
+    if measure == "risk_difference":
         return rd
     pi = np.asarray(rd.details["stratum_weights"])
     cells = table.counts.astype(float) + (correction or 0.0)
@@ -246,9 +245,9 @@ def _standardized(table: StratifiedTable, measure: str, level: float, correction
     p = cells[:, :, 0] / n
     p1, p0 = pi @ p
     v1, v0 = (pi**2) @ (p * (1 - p) / n)
-    details = {"correction": correction, "weights": "stratum size", "stratum_weights": rd.details["stratum_weights"],
+    details = {"correction": correction, "weights": "stratum_size", "stratum_weights": rd.details["stratum_weights"],
                "p1": float(p1), "p0": float(p0)}
-    if measure == "risk ratio":
+    if measure == "risk_ratio":
         return log_ratio_estimate(
             "risk ratio (standardized)", p1, p0, lambda: v1 / p1**2 + v0 / p0**2,
             zero_cells="a standardized risk of 0", level=level, method="delta-log", n=table.n, details=details,
@@ -283,7 +282,7 @@ def _verdict(res: SimpsonResult) -> str:
     sides = [_direction(e) for e in res.by_stratum]
     per_stratum = "; ".join(f"{e.details['stratum']}: {_fmt(e)}" for e in res.by_stratum)
     overall = (f"overall, {res.outcome} = 1 is {word[marginal_side]} with {res.treatment} = 1 than with "
-               f"{res.treatment} = 0 ({res.measure} {_fmt(res.marginal)}, "
+               f"{res.treatment} = 0 ({res.measure.replace('_', ' ')} {_fmt(res.marginal)}, "
                f"{res.marginal.confidence_level:.0%} CI)")
 
     if res.reverses:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,23 +35,17 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from causalattn._validation import check_choice, check_columns, check_confidence_level
-from causalattn.association import (
-    Table2x2,
-    binary_columns,
-    check_arms,
-    check_correction,
-    check_counts,
-    check_flag,
-    count_units,
-    log_ratio_estimate,
-)
-from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable, normal_estimate
+from causalattn._tables import binary_columns, check_arms, check_correction, check_counts, count_units, log_ratio_estimate
+from causalattn._validation import check_choice, check_columns, check_confidence_level, check_flag
+from causalattn.association import Table2x2
+from causalattn.estimate import Estimate, EstimateTable, normal_estimate
+from causalattn.hypothesis_test import HypothesisTest
 
 __all__ = ["StratifiedTable"]
 
 _MEASURES = ("risk_difference", "risk_ratio", "odds_ratio")
-_WEIGHTS = ("stratum size", "treated", "control")
+_WEIGHTS = ("stratum_size", "treated", "control")
+_RD_METHODS = ("sato", "greenland_robins")
 
 
 class StratifiedTable:
@@ -70,7 +65,8 @@ class StratifiedTable:
     Pooled (Mantel-Haenszel) estimators, with :math:`w_k = n_{1k} n_{0k} / N_k`:
 
     * risk difference :math:`\widehat{RD}_{MH} = \sum_k w_k(\hat p_{1k} - \hat p_{0k}) / \sum_k w_k`,
-      Sato's (1989) variance (consistent in sparse and large strata);
+      Sato's (1989) variance (consistent in sparse and large strata) or Greenland
+      and Robins' (1985) (large strata);
     * risk ratio :math:`\widehat{RR}_{MH} = \sum_k a_k n_{0k}/N_k \,/\, \sum_k c_k n_{1k}/N_k`,
       Greenland and Robins' (1985) variance of its log;
     * odds ratio :math:`\widehat{OR}_{MH} = \sum_k a_k d_k/N_k \,/\, \sum_k b_k c_k/N_k`,
@@ -80,7 +76,9 @@ class StratifiedTable:
     (:meth:`standardized_risk_difference`) is Ding's (2024, ch. 1)
     :math:`\sum_k \pi_k (\hat p_{1k} - \hat p_{0k})`.
     :meth:`cmh_test` tests a common odds ratio of 1 and :meth:`breslow_day`
-    tests that the odds ratios are equal across strata.
+    tests that the odds ratios are equal across strata; both return a
+    :class:`~causalattn.HypothesisTest` (statistic, degrees of freedom,
+    p-value, method).
 
     As in :class:`~causalattn.Table2x2`, nothing is added to zero cells unless
     ``correction=`` asks for it (then it is added to every cell of every
@@ -183,42 +181,76 @@ class StratifiedTable:
 
     # -- Mantel-Haenszel estimators -----------------------------------------------
 
-    def risk_difference(self, confidence_level: float = 0.95, correction: float | None = None) -> Estimate:
-        r"""Mantel-Haenszel risk difference with Sato's variance.
+    def risk_difference(
+        self, *, method: str = "sato", confidence_level: float = 0.95, correction: float | None = None
+    ) -> Estimate:
+        r"""Mantel-Haenszel risk difference with Sato's or Greenland and Robins' variance.
 
         .. math::
 
             \widehat{RD}_{MH} = \frac{\sum_k (a_k n_{0k} - c_k n_{1k}) / N_k}{\sum_k W_k},
             \qquad W_k = \frac{n_{1k} n_{0k}}{N_k},
 
-            \widehat{\mathrm{var}} = \frac{\widehat{RD}_{MH} \sum_k P_k + \sum_k Q_k}{(\sum_k W_k)^2},
-            \quad P_k = \frac{n_{1k}^2 c_k - n_{0k}^2 a_k + n_{1k} n_{0k} (n_{0k} - n_{1k}) / 2}{N_k^2},
-            \quad Q_k = \frac{a_k (n_{0k} - c_k) + c_k (n_{1k} - a_k)}{2 N_k}
+        with a Wald interval and p-value from one of two variances:
 
-        (Greenland and Robins 1985; Sato 1989), a Wald interval and p-value.
+        * ``"sato"`` (Sato 1989), consistent both when the strata are many and
+          sparse and when they are few and large:
+
+          .. math::
+
+              \widehat{\mathrm{var}} = \frac{\widehat{RD}_{MH} \sum_k P_k + \sum_k Q_k}{(\sum_k W_k)^2},
+              \quad P_k = \frac{n_{1k}^2 c_k - n_{0k}^2 a_k + n_{1k} n_{0k} (n_{0k} - n_{1k}) / 2}{N_k^2},
+              \quad Q_k = \frac{a_k (n_{0k} - c_k) + c_k (n_{1k} - a_k)}{2 N_k};
+
+        * ``"greenland_robins"`` (Greenland and Robins 1985), consistent when
+          the strata are few and large (the weighted Wald variances):
+
+          .. math::
+
+              \widehat{\mathrm{var}} = \frac{\sum_k W_k^2 \{\hat p_{1k}(1 - \hat p_{1k}) / n_{1k}
+              + \hat p_{0k}(1 - \hat p_{0k}) / n_{0k}\}}{(\sum_k W_k)^2}.
+
+        R's ``epiR::epi.2by2`` reports both (``ARisk.mh.sato``, ``ARisk.mh.green``);
+        the two agree closely when the strata are large.
 
         Parameters
         ----------
+        method : {"sato", "greenland_robins"}
+            The variance estimator.
         confidence_level : float
             Coverage of the interval.
         correction : float or None
             Added to every cell of every stratum (never by default).
+
+        Examples
+        --------
+        >>> from causalattn import StratifiedTable
+        >>> st = StratifiedTable([[[81, 6], [234, 36]], [[192, 71], [55, 25]]], labels=["small", "large"])
+        >>> sato = st.risk_difference()
+        >>> gr = st.risk_difference(method="greenland_robins")
+        >>> round(sato.estimate, 4) == round(gr.estimate, 4), round(sato.standard_error, 4), round(gr.standard_error, 4)
+        (True, 0.0336, 0.0333)
         """
+        method = check_choice("method", method, _RD_METHODS)
         level = check_confidence_level(confidence_level)
         correction = check_correction(correction)
         a, b, c, d, n1, n0, big_n = self._cells(correction)
         w = n1 * n0 / big_n
         rd = np.sum((a * n0 - c * n1) / big_n) / w.sum()
-        p = (n1**2 * c - n0**2 * a + n1 * n0 * (n0 - n1) / 2) / big_n**2
-        q = (a * (n0 - c) + c * (n1 - a)) / (2 * big_n)
-        se = math.sqrt(max((rd * p.sum() + q.sum()) / w.sum() ** 2, 0.0))
+        if method == "sato":
+            p = (n1**2 * c - n0**2 * a + n1 * n0 * (n0 - n1) / 2) / big_n**2
+            q = (a * (n0 - c) + c * (n1 - a)) / (2 * big_n)
+            variance = (rd * p.sum() + q.sum()) / w.sum() ** 2
+        else:
+            variance = np.sum(w**2 * (a * b / n1**3 + c * d / n0**3)) / w.sum() ** 2
+        se = math.sqrt(max(variance, 0.0))
         details: dict[str, Any] = {"correction": correction}
         if se == 0:
-            details["note"] = "every stratum has risks of 0 or 1, so the Sato variance is 0 and the interval a point"
-        return normal_estimate("risk difference (MH)", rd, se, confidence_level=level, method="mantel-haenszel-sato",
-                               n=self.n, details=details)
+            details["note"] = "every stratum has risks of 0 or 1, so the variance is 0 and the interval a point"
+        return normal_estimate("risk difference (MH)", rd, se, confidence_level=level,
+                               method=f"mantel-haenszel-{method.replace('_', '-')}", n=self.n, details=details)
 
-    def risk_ratio(self, confidence_level: float = 0.95, correction: float | None = None) -> Estimate:
+    def risk_ratio(self, *, confidence_level: float = 0.95, correction: float | None = None) -> Estimate:
         r"""Mantel-Haenszel risk ratio with the Greenland-Robins variance of its log.
 
         .. math::
@@ -249,7 +281,7 @@ class StratifiedTable:
             level=level, method="mantel-haenszel-greenland-robins", n=self.n, details={"correction": correction},
         )
 
-    def odds_ratio(self, confidence_level: float = 0.95, correction: float | None = None) -> Estimate:
+    def odds_ratio(self, *, confidence_level: float = 0.95, correction: float | None = None) -> Estimate:
         r"""Mantel-Haenszel odds ratio with the Robins-Breslow-Greenland variance of its log.
 
         .. math::
@@ -279,11 +311,11 @@ class StratifiedTable:
         return self._mh_odds_ratio(level, correction)
 
     def standardized_risk_difference(
-        self, weights: str = "stratum size", confidence_level: float = 0.95, correction: float | None = None
+        self, *, weights: str = "stratum_size", confidence_level: float = 0.95, correction: float | None = None
     ) -> Estimate:
         r"""Directly standardized risk difference :math:`\sum_k \pi_k (\hat p_{1k} - \hat p_{0k})`.
 
-        With ``weights="stratum size"``, :math:`\pi_k = N_k / N`: the stratified
+        With ``weights="stratum_size"``, :math:`\pi_k = N_k / N`: the stratified
         estimator of the average causal effect in Ding (2024, ch. 1) when
         treatment is as good as random within strata. ``"treated"`` uses
         :math:`\pi_k = n_{1k} / n_1` (effect on the treated), ``"control"``
@@ -294,7 +326,7 @@ class StratifiedTable:
 
         Parameters
         ----------
-        weights : {"stratum size", "treated", "control"}
+        weights : {"stratum_size", "treated", "control"}
             Which population's stratum distribution to standardize to.
         confidence_level : float
             Coverage of the interval.
@@ -307,7 +339,7 @@ class StratifiedTable:
         correction = check_correction(correction)
         a, b, c, d, n1, n0, _ = self._cells(correction)
         p1, p0 = a / n1, c / n0
-        size = {"stratum size": self._counts.sum(axis=(1, 2)), "treated": self._counts[:, 0].sum(axis=1),
+        size = {"stratum_size": self._counts.sum(axis=(1, 2)), "treated": self._counts[:, 0].sum(axis=1),
                 "control": self._counts[:, 1].sum(axis=1)}[weights]
         pi = size / size.sum()
         se = math.sqrt(np.sum(pi**2 * (p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)))
@@ -318,7 +350,7 @@ class StratifiedTable:
                                confidence_level=level, method="wald", n=self.n, details=details)
 
     def stratum_estimates(
-        self, measure: str = "risk_difference", method: str | None = None, confidence_level: float = 0.95,
+        self, measure: str = "risk_difference", *, method: str | None = None, confidence_level: float = 0.95,
         correction: float | None = None,
     ) -> EstimateTable:
         """One estimate per stratum, as an :class:`~causalattn.EstimateTable`.
@@ -350,8 +382,8 @@ class StratifiedTable:
 
     # -- tests -------------------------------------------------------------
 
-    def cmh_test(self, correction: bool = False, confidence_level: float = 0.95) -> Estimate:
-        r"""Cochran-Mantel-Haenszel test of a common odds ratio of 1, with the MH odds ratio.
+    def cmh_test(self, *, continuity: bool = True) -> HypothesisTest:
+        r"""Cochran-Mantel-Haenszel test of conditional independence (a common odds ratio of 1).
 
         .. math::
 
@@ -359,20 +391,32 @@ class StratifiedTable:
             \quad E_k = \frac{n_{1k} m_{1k}}{N_k},\quad
             V_k = \frac{n_{1k} n_{0k} m_{1k} m_{0k}}{N_k^2 (N_k - 1)},
 
-        referred to :math:`\chi^2_1`; :math:`\delta = 1/2` with ``correction=True``
-        (continuity correction, applied as in R's ``mantelhaen.test`` only when
-        :math:`|\sum_k a_k - \sum_k E_k| \ge 1/2`), else 0. The estimate and
-        interval are those of :meth:`odds_ratio`; the statistic is in ``details``.
+        referred to :math:`\chi^2_1`; :math:`\delta = 1/2` with ``continuity=True``
+        (applied as in R's ``mantelhaen.test`` only when
+        :math:`|\sum_k a_k - \sum_k E_k| \ge 1/2`), else 0. The pooled effect
+        with its own interval is :meth:`odds_ratio` (or :meth:`risk_difference`,
+        :meth:`risk_ratio`).
 
         Parameters
         ----------
-        correction : bool
-            Continuity correction (default ``False``, as statsmodels; R's default is ``True``).
-        confidence_level : float
-            Coverage of the odds-ratio interval.
+        continuity : bool
+            Continuity correction. The default ``True`` follows R's
+            ``mantelhaen.test`` (``correct = TRUE``); statsmodels'
+            ``StratifiedTable.test_null_odds`` defaults to ``False``.
+
+        Returns
+        -------
+        HypothesisTest
+            ``method`` is ``"cmh-continuity"`` or ``"cmh"``; ``dof`` is 1.
+
+        Examples
+        --------
+        >>> from causalattn import StratifiedTable
+        >>> st = StratifiedTable([[[81, 6], [234, 36]], [[192, 71], [55, 25]]], labels=["small", "large"])
+        >>> st.cmh_test()
+        HypothesisTest(common odds ratio = 1: statistic = 2.091, dof = 1, p = 0.148; method=cmh-continuity, n=700)
         """
-        continuity = check_flag("correction", correction)
-        level = check_confidence_level(confidence_level)
+        continuity = check_flag("continuity", continuity)
         a, b, c, d, n1, n0, big_n = self._cells(None)
         m1, m0 = a + c, b + d
         variance = np.sum(n1 * n0 * m1 * m0 / (big_n**2 * (big_n - 1)))
@@ -382,13 +426,10 @@ class StratifiedTable:
         if continuity and deviation >= 0.5:
             deviation -= 0.5
         statistic = deviation**2 / variance
-        pooled = self._mh_odds_ratio(level, None)
-        details = {**pooled.details, "correction": "continuity" if continuity else None,
-                   "statistic": float(statistic), "dof": 1}
-        return dataclasses.replace(pooled, pvalue=float(stats.chi2.sf(statistic, 1)),
-                                   method="cmh-continuity" if continuity else "cmh", details=details)
+        return HypothesisTest("common odds ratio = 1", statistic, 1, stats.chi2.sf(statistic, 1),
+                              "cmh-continuity" if continuity else "cmh", self.n)
 
-    def breslow_day(self, tarone: bool = True) -> Estimate:
+    def breslow_day(self, *, tarone: bool = True) -> HypothesisTest:
         r"""Breslow-Day test that the odds ratio is the same in every stratum.
 
         With :math:`\hat\psi = \widehat{OR}_{MH}`, :math:`\tilde a_k` solves
@@ -408,19 +449,30 @@ class StratifiedTable:
         the odds ratio and are left out; :math:`K'` strata remain
         (``details["strata_used"]``).
 
-        Returns
-        -------
-        Estimate
-            A test, not an estimate: ``estimate`` is the chi-square statistic
-            (null value 0), there is no standard error and the interval is
-            ``[nan, nan]`` (``details["note"]`` says so); the pooled odds ratio
-            is in ``details["odds_ratio_mh"]``.
+        The chi-square approximation needs large strata: when a fitted count
+        (:math:`\tilde a_k` or one of the three other cells it implies) is
+        below 5, a ``UserWarning`` says the approximation may be incorrect (the
+        warning R's ``chisq.test`` gives for its own test), and
+        ``details["min_expected"]`` records the smallest fitted count.
 
         Parameters
         ----------
         tarone : bool
             Apply Tarone's correction (recommended: without it the statistic is
             not chi-square distributed with the MH estimate plugged in).
+
+        Returns
+        -------
+        HypothesisTest
+            ``method`` is ``"breslow-day-tarone"`` or ``"breslow-day"``;
+            ``details["odds_ratio_mh"]`` is the pooled odds ratio :math:`\hat\psi`.
+
+        Examples
+        --------
+        >>> from causalattn import StratifiedTable
+        >>> st = StratifiedTable([[[81, 6], [234, 36]], [[192, 71], [55, 25]]], labels=["small", "large"])
+        >>> st.breslow_day()
+        HypothesisTest(homogeneous odds ratios: statistic = 0.9656, dof = 1, p = 0.326; method=breslow-day-tarone, n=700)
         """
         tarone = check_flag("tarone", tarone)
         used = (self._counts.sum(axis=1) > 0).all(axis=1)
@@ -433,18 +485,21 @@ class StratifiedTable:
         a, b, c, d, n1, n0, _ = (x[used] for x in self._cells(None))
         m1 = a + c
         fitted = np.array([_fitted_count(psi, *row) for row in zip(n1, n0, m1)])
-        variance = 1 / (1 / fitted + 1 / (n1 - fitted) + 1 / (m1 - fitted) + 1 / (n0 - m1 + fitted))
+        cells = np.stack([fitted, n1 - fitted, m1 - fitted, n0 - m1 + fitted])
+        variance = 1 / np.sum(1 / cells, axis=0)
         statistic = np.sum((a - fitted) ** 2 / variance)
         if tarone:
             statistic -= np.sum(a - fitted) ** 2 / variance.sum()
         dof = int(used.sum()) - 1
         labels = [label for label, keep in zip(self._labels, used) if keep]
-        details = {"statistic": float(statistic), "dof": dof, "tarone": tarone, "odds_ratio_mh": psi,
-                   "strata_used": tuple(labels),
-                   "note": "a homogeneity test: `estimate` is the chi-square statistic; it has no interval"}
-        return Estimate("odds ratio homogeneity", statistic, None, ConfidenceInterval(math.nan, math.nan), math.nan,
-                        float(stats.chi2.sf(statistic, dof)), "breslow-day-tarone" if tarone else "breslow-day",
-                        self.n, 0.0, details)
+        min_expected = float(cells.min())
+        if min_expected < 5:
+            warnings.warn(f"a fitted count of the Breslow-Day test is {min_expected:.3g} < 5: the chi-square "
+                          "approximation may be incorrect", UserWarning, stacklevel=2)
+        details = {"tarone": tarone, "odds_ratio_mh": psi, "strata_used": tuple(labels),
+                   "min_expected": min_expected}
+        return HypothesisTest("homogeneous odds ratios", statistic, dof, stats.chi2.sf(statistic, dof),
+                              "breslow-day-tarone" if tarone else "breslow-day", self.n, details)
 
     # -- helpers -------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from scipy.stats.contingency import odds_ratio as scipy_odds_ratio
 from statsmodels.stats import contingency_tables as smct
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from causalattn import Estimate, Table2x2
+from causalattn import Estimate, HypothesisTest, Table2x2
 
 # Kidney stones, small stones (Charig et al. 1986): open surgery 81/87 successes, PCNL 234/270.
 SMALL = [[81, 6], [234, 36]]
@@ -67,10 +67,10 @@ def test_rd_intervals_match_statsmodels(counts, level):
     t = Table2x2(counts)
     for ours, theirs in (("wald", "wald"), ("newcombe", "newcomb")):
         expected = confint_proportions_2indep(a, a + b, c, c + d, method=theirs, compare="diff", alpha=1 - level)
-        est = t.risk_difference(ours, confidence_level=level)
+        est = t.risk_difference(method=ours, confidence_level=level)
         assert est.confidence_interval == pytest.approx(expected, rel=1e-9)
         assert est.method == ours and est.confidence_level == level
-    assert t.risk_difference("newcombe").standard_error is None
+    assert t.risk_difference(method="newcombe").standard_error is None
 
 
 @pytest.mark.parametrize("counts", [SMALL, [[192, 71], [55, 25]], [[3, 9], [1, 15]]])
@@ -93,7 +93,7 @@ def test_katz_and_woolf_match_statsmodels(counts):
 @pytest.mark.parametrize("level", [0.95, 0.99])
 def test_exact_odds_ratio_matches_scipy(counts, level):
     ref = scipy_odds_ratio(counts, kind="conditional")
-    est = Table2x2(counts).odds_ratio("exact", confidence_level=level)
+    est = Table2x2(counts).odds_ratio(method="exact", confidence_level=level)
     assert est.estimate == pytest.approx(ref.statistic)
     assert est.confidence_interval == pytest.approx(tuple(ref.confidence_interval(confidence_level=level)))
     assert est.pvalue == pytest.approx(stats.fisher_exact(counts).pvalue)
@@ -102,7 +102,7 @@ def test_exact_odds_ratio_matches_scipy(counts, level):
 
 @pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
 def test_fisher_exact_matches_scipy(small, alternative):
-    est = small.fisher_exact(alternative)
+    est = small.fisher_exact(alternative=alternative)
     ref = scipy_odds_ratio(SMALL, kind="conditional").confidence_interval(alternative=alternative)
     fisher = stats.fisher_exact(SMALL, alternative=alternative)
     assert est.pvalue == pytest.approx(fisher.pvalue)
@@ -114,17 +114,28 @@ def test_fisher_exact_matches_scipy(small, alternative):
 @pytest.mark.parametrize("yates", [False, True])
 def test_chi2_matches_scipy(small, yates):
     ref = stats.chi2_contingency(SMALL, correction=yates)
-    est = small.chi2_test(correction=yates)
-    assert est.pvalue == pytest.approx(ref.pvalue)
-    assert est.details["statistic"] == pytest.approx(ref.statistic)
-    assert est.details["dof"] == 1
-    assert est.details["correction"] == ("yates" if yates else None)
-    assert est.estimate == pytest.approx(small.risk_difference().estimate)
-    assert "note" not in est.details  # every expected count is above 5
+    test = small.chi2_test(continuity=yates)
+    assert isinstance(test, HypothesisTest)
+    assert test.pvalue == pytest.approx(ref.pvalue)
+    assert test.statistic == pytest.approx(ref.statistic)
+    assert test.dof == 1 and test.n == 357
+    assert test.method == ("chi2-yates" if yates else "chi2")
+    assert "note" not in test.details  # every expected count is above 5
     if not yates:  # Pearson's X^2 is the square of the pooled-variance z statistic for p1 = p0
         p = 315 / 357
         z = (81 / 87 - 234 / 270) / math.sqrt(p * (1 - p) * (1 / 87 + 1 / 270))
-        assert est.details["statistic"] == pytest.approx(z**2)
+        assert test.statistic == pytest.approx(z**2)
+
+
+def test_chi2_default_is_yates_as_r():
+    # R 4.2 chisq.test on the small-stone table (tests/reference/epir_reference.R); R's and scipy's
+    # default is Yates' correction.
+    test = Table2x2(SMALL).chi2_test()
+    assert test.method == "chi2-yates"
+    assert test.statistic == pytest.approx(2.042732014, rel=1e-8)
+    assert test.pvalue == pytest.approx(0.1529347583, rel=1e-8)
+    pearson = Table2x2(SMALL).chi2_test(continuity=False)
+    assert (pearson.statistic, pearson.pvalue) == pytest.approx((2.626206897, 0.1051125543), rel=1e-8)
 
 
 @pytest.mark.parametrize("counts", [[[0, 5], [3, 4]], [[5, 0], [3, 4]], [[2, 7], [0, 9]]])
@@ -161,15 +172,15 @@ def test_zero_cells_documented_limits():
     assert rr_inf.estimate == math.inf and rr_inf.confidence_interval == (0, math.inf)
     or_inf = Table2x2([[5, 0], [3, 4]]).odds_ratio()
     assert or_inf.estimate == math.inf and "inf" in or_inf.details["note"]
-    exact = Table2x2([[0, 5], [3, 4]]).odds_ratio("exact")
+    exact = Table2x2([[0, 5], [3, 4]]).odds_ratio(method="exact")
     assert exact.estimate == 0 and exact.confidence_interval.low == 0 and "boundary" in exact.details["note"]
     all_risk_one = Table2x2([[5, 0], [4, 0]])
     rr1 = all_risk_one.risk_ratio()
     assert rr1.estimate == 1 and rr1.confidence_interval == (1, 1) and "point" in rr1.details["note"]
     rd0 = all_risk_one.risk_difference()
     assert rd0.standard_error == 0 and "newcombe" in rd0.details["note"]
-    newcombe = all_risk_one.risk_difference("newcombe").confidence_interval
-    assert newcombe.low < 0 == all_risk_one.risk_difference("newcombe").estimate
+    newcombe = all_risk_one.risk_difference(method="newcombe").confidence_interval
+    assert newcombe.low < 0 == all_risk_one.risk_difference(method="newcombe").estimate
     for est in (rr0, rr_inf, or_inf, exact, rr1, rd0):
         assert not any(math.isnan(x) for x in (est.estimate, *est.confidence_interval))
 
@@ -181,10 +192,10 @@ def test_undefined_ratios_raise():
     with pytest.raises(ValueError, match=r"odds ratio is 0/0"):
         Table2x2([[5, 0], [4, 0]]).odds_ratio()
     with pytest.raises(ValueError, match=r"conditional odds ratio is undefined: every unit has the same outcome"):
-        no_events.odds_ratio("exact")
+        no_events.odds_ratio(method="exact")
     with pytest.raises(ValueError, match=r"chi-square test is undefined"):
         no_events.chi2_test()
-    sparse = Table2x2([[0, 5], [3, 4]]).chi2_test()
+    sparse = Table2x2([[0, 5], [3, 4]]).chi2_test(continuity=False)
     assert sparse.pvalue == pytest.approx(stats.chi2_contingency([[0, 5], [3, 4]], correction=False).pvalue)
     assert "fisher_exact" in sparse.details["note"]
     assert no_events.risk_ratio(correction=0.5).estimate == pytest.approx((0.5 / 6) / (0.5 / 5))
@@ -218,13 +229,13 @@ def test_bad_counts(counts, error, match):
 
 def test_bad_options(small):
     with pytest.raises(ValueError, match=r"`method` must be one of \['wald', 'newcombe'\]"):
-        small.risk_difference("score")
+        small.risk_difference(method="score")
     with pytest.raises(ValueError, match=r"`method` must be one of \['katz'\]"):
-        small.risk_ratio("wald")
+        small.risk_ratio(method="wald")
     with pytest.raises(ValueError, match=r"`method` must be one of \['woolf', 'exact'\]"):
-        small.odds_ratio("mle")
+        small.odds_ratio(method="mle")
     with pytest.raises(ValueError, match=r"`alternative` must be one of"):
-        small.fisher_exact("two.sided")
+        small.fisher_exact(alternative="two.sided")
     with pytest.raises(ValueError, match=r"`confidence_level` must be in \(0, 1\)"):
         small.risk_difference(confidence_level=95)
     with pytest.raises(TypeError, match=r"`confidence_level` must be a number"):
@@ -236,9 +247,11 @@ def test_bad_options(small):
     with pytest.raises(TypeError, match=r"`correction` must be None or a positive number"):
         small.risk_difference(correction=True)
     with pytest.raises(ValueError, match=r"`correction` cannot be used with method='exact'"):
-        small.odds_ratio("exact", correction=0.5)
-    with pytest.raises(TypeError, match=r"`correction` must be True or False"):
-        small.chi2_test(correction=0.5)
+        small.odds_ratio(method="exact", correction=0.5)
+    with pytest.raises(TypeError, match=r"`continuity` must be True or False"):
+        small.chi2_test(continuity=0.5)
+    with pytest.raises(TypeError, match=r"takes 1 positional argument"):
+        small.risk_difference("wald")  # options are keyword-only
 
 
 BAD_FRAME = pd.DataFrame({"z": [1, 0, 1, 0], "y": [1, 0, 0, 1], "g": ["a", "b", "a", "b"], "y2": [0, 1, 2, 1],

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from causalattn import PairedTable
+from causalattn import HypothesisTest, PairedTable
 
 # Agresti (2013), Table 11.1: prime minister approval, first vs second survey, n = 1600.
 # Rows: second survey ("treatment") approve / disapprove; columns: first survey ("control").
@@ -23,14 +23,21 @@ def test_agresti_risk_difference_and_mcnemar():
     assert rd.confidence_interval.low == pytest.approx(-0.0587, abs=1e-4)
     assert rd.confidence_interval.high == pytest.approx(-0.0213, abs=1e-4)
     # Agresti: z = (86 - 150) / sqrt(86 + 150) = -4.17
-    chi2 = t.mcnemar(exact=False)
-    assert chi2.details["statistic"] == pytest.approx((86 - 150) ** 2 / 236)
+    chi2 = t.mcnemar(exact=False, continuity=False)
+    assert chi2.statistic == pytest.approx((86 - 150) ** 2 / 236) and chi2.dof == 1
     assert chi2.pvalue == pytest.approx(2 * stats.norm.sf(64 / math.sqrt(236)))
-    corrected = t.mcnemar(exact=False, correction=True)
+    assert chi2.method == "mcnemar-chi2"
+    # R's mcnemar.test default (correct = TRUE): (|86 - 150| - 1)^2 / 236; R 4.2 gives X2 = 16.81779661,
+    # p = 4.114562281e-05 (tests/reference/epir_reference.R).
+    corrected = t.mcnemar(exact=False)
+    assert corrected.statistic == pytest.approx((64 - 1) ** 2 / 236) == pytest.approx(16.81779661, rel=1e-8)
+    assert corrected.pvalue == pytest.approx(4.114562281e-05, rel=1e-8)
     assert corrected.pvalue == pytest.approx(stats.chi2.sf((64 - 1) ** 2 / 236, 1))
+    assert corrected.method == "mcnemar-chi2-continuity" == t.mcnemar(exact=False, continuity=True).method
     exact = t.mcnemar()
     assert exact.pvalue == pytest.approx(stats.binomtest(86, 236, 0.5).pvalue)
-    assert exact.estimate == rd.estimate and exact.method == "mcnemar-exact"
+    assert exact.statistic == 86 and exact.dof is None and exact.method == "mcnemar-exact"
+    assert isinstance(exact, HypothesisTest) and exact.n == 1600 and exact.details["discordant"] == 236
 
 
 def test_agresti_odds_ratio_and_risk_ratio():
@@ -42,7 +49,7 @@ def test_agresti_odds_ratio_and_risk_ratio():
     assert 1 / orat.confidence_interval.low == pytest.approx(2.27, abs=0.005)
     # exact: Clopper-Pearson of 86/236 mapped to the odds scale
     cp = stats.binomtest(86, 236).proportion_ci(0.95, method="exact")
-    ex = t.odds_ratio("exact")
+    ex = t.odds_ratio(method="exact")
     assert ex.confidence_interval.low == pytest.approx(cp.low / (1 - cp.low))
     assert ex.confidence_interval.high == pytest.approx(cp.high / (1 - cp.high))
     # risk ratio by hand: (794+86)/(794+150), var log = (86+150)/((794+86)(794+150))
@@ -88,12 +95,16 @@ def test_bad_input():
         PairedTable.from_data([0, 1, 1], [0, 1])
     t = PairedTable(AGRESTI)
     with pytest.raises(ValueError, match="`method` must be one of"):
-        t.odds_ratio("woolf")
+        t.odds_ratio(method="woolf")
     with pytest.raises(ValueError, match="`correction` cannot be used with method='exact'"):
-        t.odds_ratio("exact", correction=0.5)
-    with pytest.raises(ValueError, match="`correction` applies to the chi-square"):
-        t.mcnemar(exact=True, correction=True)
+        t.odds_ratio(method="exact", correction=0.5)
+    with pytest.raises(ValueError, match="`continuity` applies to the chi-square version only"):
+        t.mcnemar(exact=True, continuity=True)
+    with pytest.raises(TypeError, match="`continuity` must be True or False"):
+        t.mcnemar(exact=False, continuity="yes")
     with pytest.raises(ValueError, match="no discordant pairs"):
-        PairedTable([[5, 0], [0, 5]]).odds_ratio("exact")
+        PairedTable([[5, 0], [0, 5]]).odds_ratio(method="exact")
     with pytest.raises(ValueError, match="`confidence_level` must be in"):
-        t.risk_difference(1.5)
+        t.risk_difference(confidence_level=1.5)
+    with pytest.raises(TypeError, match="takes 1 positional argument"):
+        t.risk_difference(0.9)  # options are keyword-only

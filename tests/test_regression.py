@@ -41,8 +41,8 @@ def small():
 
 def test_ding_chapter1_sign_flip_classical_se(cps1):
     # Ding (2024), ch. 1: lm(re78 ~ .) and lm(re78 ~ treat) on cps1re74
-    multiple = causalattn.ols(cps1, outcome="re78", treatment="treat", covariates=COVARIATES)
-    simple = causalattn.ols(cps1, outcome="re78", treatment="treat")
+    multiple = causalattn.ols(cps1, outcome="re78", treatment="treat", covariates=COVARIATES, cov_type="classical")
+    simple = causalattn.ols(cps1, outcome="re78", treatment="treat", cov_type="classical")
     assert multiple.estimate == pytest.approx(1067.5461, abs=1e-4)
     assert multiple.standard_error == pytest.approx(554.0595, abs=1e-4)
     assert simple.estimate == pytest.approx(-8506.4954, abs=1e-4)
@@ -85,7 +85,7 @@ def test_hc0_simple_regression_by_hand():
 
 
 def test_classical_interval_uses_t_with_residual_df(small):
-    est = causalattn.ols(small, "y", "z", ["x"])
+    est = causalattn.ols(small, "y", "z", ["x"], cov_type="classical")
     q = stats.t.ppf(0.975, len(small) - 3)
     low, high = est.confidence_interval
     assert (high - low) / 2 == pytest.approx(q * est.standard_error, rel=1e-12)
@@ -383,3 +383,31 @@ def test_correlation_errors(small):
         causalattn.correlation(small.iloc[:3], "x", "y")
     with pytest.raises(ValueError, match="`y` is constant"):
         causalattn.correlation(x=[1, 2, 3, 4], y=[5, 5, 5, 5])
+
+
+def test_regressions_default_to_hc2(small):
+    # One default covariance for ols, ancova and lin (Ding ch. 4 and 6: EHW, HC2).
+    for fit in (causalattn.ols, causalattn.ancova, causalattn.lin):
+        est = fit(small, "y", "z", ["x"])
+        assert est.details["cov_type"] == "HC2" and est.method.endswith("-HC2")
+    ref = smf.ols("y ~ z + x", small).fit(cov_type="HC2")
+    assert causalattn.ols(small, "y", "z", ["x"]).standard_error == pytest.approx(ref.bse["z"], rel=1e-12)
+
+
+@pytest.mark.parametrize("cov_type", ["classical", "HC2"])
+def test_ols_coefficient_table_matches_statsmodels(cps1, cov_type):
+    est = causalattn.ols(cps1, "re78", "treat", COVARIATES, cov_type=cov_type, confidence_level=0.9)
+    ref = smf.ols("re78 ~ treat + " + " + ".join(COVARIATES), cps1).fit(
+        **({} if cov_type == "classical" else {"cov_type": cov_type}))
+    table = est.details["coefficients"]
+    assert list(table.index) == ["Intercept", "treat", *COVARIATES]
+    assert list(table.columns) == ["estimate", "standard_error", "statistic", "pvalue", "ci_low", "ci_high"]
+    np.testing.assert_allclose(table["estimate"], ref.params, rtol=1e-10)
+    np.testing.assert_allclose(table["standard_error"], ref.bse, rtol=1e-10)
+    np.testing.assert_allclose(table["statistic"], ref.tvalues, rtol=1e-10)
+    np.testing.assert_allclose(table["pvalue"], ref.pvalues, rtol=1e-8, atol=1e-300)
+    np.testing.assert_allclose(table[["ci_low", "ci_high"]], ref.conf_int(alpha=0.1), rtol=1e-10)
+    # the t statistic is the estimate over its standard error, and the reported row is the table's
+    np.testing.assert_allclose(table["statistic"], table["estimate"] / table["standard_error"], rtol=1e-12)
+    assert table.loc["treat", "estimate"] == est.estimate and table.loc["treat", "pvalue"] == est.pvalue
+    assert "coefficients" not in est.to_dict()

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats import contingency_tables as smct
 
-from causalattn import Estimate, EstimateTable, StratifiedTable, Table2x2
+from causalattn import Estimate, EstimateTable, HypothesisTest, StratifiedTable, Table2x2
 
 # Kidney stones (Charig et al. 1986): success for open surgery (Z=1) vs PCNL (Z=0), by stone size.
 KIDNEY = {"small": [[81, 6], [234, 36]], "large": [[192, 71], [55, 25]]}
@@ -50,25 +50,25 @@ def test_pooled_odds_and_risk_ratios_match_statsmodels(tables, st):
 
 
 @pytest.mark.parametrize(("tables", "st"), both())
-@pytest.mark.parametrize("correction", [False, True])
-def test_cmh_matches_statsmodels(tables, st, correction):
-    ref = smct.StratifiedTable([np.array(t) for t in tables.values()]).test_null_odds(correction=correction)
-    est = st.cmh_test(correction=correction)
-    assert est.details["statistic"] == pytest.approx(ref.statistic)
-    assert est.pvalue == pytest.approx(ref.pvalue)
-    assert est.estimate == pytest.approx(st.odds_ratio().estimate)
-    assert est.details["correction"] == ("continuity" if correction else None)
+@pytest.mark.parametrize("continuity", [False, True])
+def test_cmh_matches_statsmodels(tables, st, continuity):
+    ref = smct.StratifiedTable([np.array(t) for t in tables.values()]).test_null_odds(correction=continuity)
+    test = st.cmh_test(continuity=continuity)
+    assert test.statistic == pytest.approx(ref.statistic)
+    assert test.pvalue == pytest.approx(ref.pvalue)
+    assert test.dof == 1 and test.n == st.n
+    assert test.method == ("cmh-continuity" if continuity else "cmh")
 
 
 @pytest.mark.parametrize(("tables", "st"), both())
 @pytest.mark.parametrize("tarone", [False, True])
 def test_breslow_day_matches_statsmodels(tables, st, tarone):
     ref = smct.StratifiedTable([np.array(t) for t in tables.values()]).test_equal_odds(adjust=tarone)
-    est = st.breslow_day(tarone=tarone)
-    assert est.estimate == pytest.approx(ref.statistic) == est.details["statistic"]
-    assert est.pvalue == pytest.approx(ref.pvalue)
-    assert est.details["dof"] == len(tables) - 1
-    assert est.standard_error is None and "no interval" in est.details["note"]
+    test = st.breslow_day(tarone=tarone)
+    assert test.statistic == pytest.approx(ref.statistic)
+    assert test.pvalue == pytest.approx(ref.pvalue)
+    assert test.dof == len(tables) - 1
+    assert test.details["odds_ratio_mh"] == pytest.approx(st.odds_ratio().estimate)
 
 
 def test_berkeley_published_values():
@@ -76,8 +76,8 @@ def test_berkeley_published_values():
     # continuity correction, Breslow-Day X^2 = 18.83 on 5 df.
     st = both()[1][1]
     assert st.odds_ratio().estimate == pytest.approx(0.9047, abs=1e-4)
-    assert st.cmh_test(correction=True).details["statistic"] == pytest.approx(1.4269, abs=1e-4)
-    assert st.breslow_day().estimate == pytest.approx(18.83, abs=0.01)
+    assert st.cmh_test().statistic == pytest.approx(1.4269, abs=1e-4)  # R's default continuity correction
+    assert st.breslow_day().statistic == pytest.approx(18.83, abs=0.01)
 
 
 @pytest.mark.parametrize(("tables", "st"), both())
@@ -110,16 +110,57 @@ def test_mh_risk_difference_and_ratio_by_hand(tables, st):
 
 
 @pytest.mark.parametrize(("tables", "st"), both())
-def test_sato_variance_close_to_large_strata_variance(tables, st):
-    # With large strata, Sato's variance approaches sum_k w_k^2 var_k / (sum_k w_k)^2, the weighted
-    # Wald variances (Greenland & Robins 1985, large-strata limit).
+def test_greenland_robins_variance_by_hand_and_close_to_sato(tables, st):
+    # Greenland & Robins (1985), large strata: sum_k w_k^2 var_k / (sum_k w_k)^2, the weighted Wald variances.
     num = den = 0.0
     for (a, b), (c, d) in tables.values():
         n1, n0 = a + b, c + d
         w = n1 * n0 / (n1 + n0)
         num += w**2 * (a * b / n1**3 + c * d / n0**3)
         den += w
+    gr = st.risk_difference(method="greenland_robins")
+    assert gr.standard_error == pytest.approx(math.sqrt(num) / den)
+    assert gr.method == "mantel-haenszel-greenland-robins" and gr.estimate == st.risk_difference().estimate
     assert st.risk_difference().standard_error == pytest.approx(math.sqrt(num) / den, rel=0.03)
+
+
+# R 4.2, epiR 2.0.57: epi.2by2(method = "cohort.count", units = 1)$massoc.detail, ARisk.mh.sato and
+# ARisk.mh.green (estimate, lower, upper); tests/reference/epir_reference.R prints them.
+EPIR_MH_RD = {
+    "kidney": {"sato": (0.05383557024, -0.01192944522, 0.1196005857),
+               "greenland_robins": (0.05383557024, -0.01151903163, 0.1191901721)},
+    "berkeley": {"sato": (-0.01842519619, -0.04748243535, 0.01063204296),
+                 "greenland_robins": (-0.01842519619, -0.04707882797, 0.01022843559)},
+}
+
+
+@pytest.mark.parametrize("method", ["sato", "greenland_robins"])
+@pytest.mark.parametrize(("name", "index"), [("kidney", 0), ("berkeley", 1)])
+def test_mh_risk_difference_matches_epir(name, index, method):
+    est = both()[index][1].risk_difference(method=method)
+    estimate, low, high = EPIR_MH_RD[name][method]
+    assert est.estimate == pytest.approx(estimate, rel=1e-9)
+    assert est.confidence_interval == pytest.approx((low, high), rel=1e-8)
+
+
+def test_cmh_and_chi2_defaults_match_r():
+    # R 4.2 mantelhaen.test (correct = TRUE by default), tests/reference/epir_reference.R.
+    kidney, berkeley = both()[0][1], both()[1][1]
+    assert kidney.cmh_test().statistic == pytest.approx(2.09125685, rel=1e-8)
+    assert kidney.cmh_test().pvalue == pytest.approx(0.1481441486, rel=1e-8)
+    assert kidney.cmh_test(continuity=False).statistic == pytest.approx(2.433855516, rel=1e-8)
+    assert berkeley.cmh_test().statistic == pytest.approx(1.426946229, rel=1e-8)
+    assert berkeley.cmh_test().pvalue == pytest.approx(0.2322634628, rel=1e-8)
+    assert berkeley.cmh_test(continuity=False).pvalue == pytest.approx(0.2169236971, rel=1e-8)
+
+
+def test_breslow_day_warns_when_fitted_counts_are_small():
+    sparse = StratifiedTable([[[3, 9], [1, 15]], [[4, 6], [2, 9]]])
+    with pytest.warns(UserWarning, match=r"fitted count of the Breslow-Day test is .* < 5: the chi-square approx"):
+        test = sparse.breslow_day()
+    assert test.details["min_expected"] < 5
+    ref = smct.StratifiedTable([np.array(t) for t in sparse.counts]).test_equal_odds(adjust=True)
+    assert test.statistic == pytest.approx(ref.statistic)
 
 
 def test_kidney_mh_risk_difference_value(kidney):
@@ -130,11 +171,11 @@ def test_kidney_mh_risk_difference_value(kidney):
     assert kidney.risk_difference().estimate > 0 > kidney.marginal.risk_difference().estimate
 
 
-@pytest.mark.parametrize("weights", ["stratum size", "treated", "control"])
+@pytest.mark.parametrize("weights", ["stratum_size", "treated", "control"])
 def test_standardized_risk_difference_by_hand(kidney, weights):
     (a1, b1), (c1, d1) = KIDNEY["small"]
     (a2, b2), (c2, d2) = KIDNEY["large"]
-    sizes = {"stratum size": (357, 343), "treated": (87, 263), "control": (270, 80)}[weights]
+    sizes = {"stratum_size": (357, 343), "treated": (87, 263), "control": (270, 80)}[weights]
     pi = np.array(sizes) / sum(sizes)
     p1, p0 = np.array([a1 / 87, a2 / 263]), np.array([c1 / 270, c2 / 80])
     var = np.sum(pi**2 * (p1 * (1 - p1) / np.array([87, 263]) + p0 * (1 - p0) / np.array([270, 80])))
@@ -142,7 +183,7 @@ def test_standardized_risk_difference_by_hand(kidney, weights):
     assert est.estimate == pytest.approx(np.sum(pi * (p1 - p0)))
     assert est.standard_error == pytest.approx(math.sqrt(var))
     assert est.details["weights"] == weights and est.details["stratum_weights"] == pytest.approx(tuple(pi))
-    if weights == "stratum size":  # Ding ch. 1: sum_k pi_k (p1k - p0k), pi_k = n_k / n
+    if weights == "stratum_size":  # Ding ch. 1: sum_k pi_k (p1k - p0k), pi_k = n_k / n
         assert est.estimate == pytest.approx(357 / 700 * (81 / 87 - 234 / 270) + 343 / 700 * (192 / 263 - 55 / 80))
 
 
@@ -190,7 +231,7 @@ def test_breslow_day_skips_uninformative_strata():
     st = StratifiedTable(list(BERKELEY_TABLES.values()) + [[[0, 4], [0, 3]]], labels=[*BERKELEY_TABLES, "G"])
     full = both()[1][1].breslow_day()
     est = st.breslow_day()
-    assert est.estimate == pytest.approx(full.estimate) and est.details["strata_used"] == tuple("ABCDEF")
+    assert est.statistic == pytest.approx(full.statistic) and est.details["strata_used"] == tuple("ABCDEF")
     with pytest.raises(ValueError, match=r"at least two strata containing both outcomes, found 1"):
         StratifiedTable([KIDNEY["small"], [[0, 4], [0, 3]]]).breslow_day()
     with pytest.raises(ValueError, match=r"Breslow-Day test is undefined when the MH odds ratio is 0"):
@@ -223,7 +264,7 @@ def test_bad_tables():
 
 
 def test_bad_options(kidney):
-    with pytest.raises(ValueError, match=r"`weights` must be one of \['stratum size', 'treated', 'control'\]"):
+    with pytest.raises(ValueError, match=r"`weights` must be one of \['stratum_size', 'treated', 'control'\]"):
         kidney.standardized_risk_difference(weights="size")
     with pytest.raises(ValueError, match=r"`measure` must be one of"):
         kidney.stratum_estimates("hazard_ratio")
@@ -233,8 +274,12 @@ def test_bad_options(kidney):
         kidney.odds_ratio(confidence_level=1.0)
     with pytest.raises(ValueError, match=r"`correction` must be None or a positive finite number"):
         kidney.risk_difference(correction=-0.5)
-    with pytest.raises(TypeError, match=r"`correction` must be True or False"):
-        kidney.cmh_test(correction=0.5)
+    with pytest.raises(TypeError, match=r"`continuity` must be True or False"):
+        kidney.cmh_test(continuity=0.5)
+    with pytest.raises(ValueError, match=r"`method` must be one of \['sato', 'greenland_robins'\]"):
+        kidney.risk_difference(method="wald")
+    with pytest.raises(TypeError, match=r"takes 1 positional argument"):
+        kidney.odds_ratio(0.9)  # options are keyword-only
     with pytest.raises(TypeError, match=r"`tarone` must be True or False"):
         kidney.breslow_day(tarone="yes")
 
@@ -254,10 +299,12 @@ def test_from_data_bad_input():
         StratifiedTable.from_data(df, treatment="zz", outcome="y", strata="s")
 
 
-def test_results_are_estimates(kidney):
-    for est in (kidney.risk_difference(), kidney.risk_ratio(), kidney.odds_ratio(), kidney.cmh_test(),
-                kidney.breslow_day(), kidney.standardized_risk_difference()):
+def test_results_are_estimates_and_tests(kidney):
+    for est in (kidney.risk_difference(), kidney.risk_ratio(), kidney.odds_ratio(),
+                kidney.standardized_risk_difference()):
         assert isinstance(est, Estimate) and est.n == 700 and "\n" not in repr(est)
+    for test in (kidney.cmh_test(), kidney.breslow_day()):
+        assert isinstance(test, HypothesisTest) and test.n == 700 and "\n" not in repr(test)
 
 
 def test_from_data_keeps_categorical_order():

@@ -17,6 +17,8 @@ from matplotlib import ticker
 
 import dataclasses
 
+import pandas as pd
+
 import causalattn
 from causalattn import EstimateTable, Table2x2, datasets
 
@@ -64,17 +66,16 @@ def main() -> None:
     )
 
     section("Tests of independence (p1 = p0, equivalently RR = 1, OR = 1)")
-    tests = EstimateTable(
-        [table.chi2_test(), table.chi2_test(correction=True), table.fisher_exact()],
-        title="Is the treatment associated with success?",
-    )
-    print(tests.summary())
-    chi2, yates = tests[0].details["statistic"], tests[1].details["statistic"]
+    yates, pearson = table.chi2_test(), table.chi2_test(continuity=False)
+    tests = pd.DataFrame([test.to_dict() for test in (yates, pearson)])
+    print(tests[["hypothesis", "statistic", "dof", "pvalue", "method", "n"]].to_string(index=False))
+    print()
+    print(EstimateTable([table.fisher_exact()], title="Fisher's exact test, with the conditional odds ratio").summary())
     print(
-        f"\nPearson's X^2 = {chi2:.3f} (with Yates' continuity correction {yates:.3f}), 1 degree of freedom,\n"
-        "compares the counts to those expected under independence; Fisher's exact test conditions on the\n"
-        "margins and needs no large sample. Neither rejects at 5%: a difference of "
-        f"{abs(table.p1 - table.p0):.1%} in success\nrates is within what chance alone produces "
+        f"\nPearson's X^2 = {pearson.statistic:.3f} (with Yates' continuity correction, R's and scipy's default,\n"
+        f"{yates.statistic:.3f}), 1 degree of freedom, compares the counts to those expected under independence;\n"
+        "Fisher's exact test conditions on the margins and needs no large sample. None rejects at 5%:\n"
+        f"a difference of {abs(table.p1 - table.p0):.1%} in success rates is within what chance alone produces "
         f"with {table.n1} and {table.n0} patients per arm."
     )
 

@@ -70,7 +70,7 @@ def main() -> None:
     result = simpson(stones, "treatment", "success", "stone_size")
     print(result.summary())
     save(result.plot(title="Kidney stones: open surgery vs PCNL"), out / "02_kidney_stones_rd.png")
-    ratio = simpson(stones, "treatment", "success", "stone_size", measure="odds ratio")
+    ratio = simpson(stones, "treatment", "success", "stone_size", measure="odds_ratio")
     print()
     print(ratio.estimates().summary())
     save(ratio.plot(title="Kidney stones: odds ratio (log scale)"), out / "02_kidney_stones_or.png")

@@ -49,7 +49,7 @@ def main() -> None:
 
     section("Association: correlation and the simple regression (Ding 1.2.1)")
     corr = causalattn.correlation(cps1, x="treat", y="re78")
-    simple = causalattn.ols(cps1, outcome="re78", treatment="treat")
+    simple = causalattn.ols(cps1, outcome="re78", treatment="treat", cov_type="classical")  # R's lm, as Ding
     print(corr)
     print(simple)
     print(
@@ -59,7 +59,7 @@ def main() -> None:
     )
 
     section("The sign flip: adding the covariates")
-    multiple = causalattn.ols(cps1, outcome="re78", treatment="treat", covariates=COVARIATES)
+    multiple = causalattn.ols(cps1, outcome="re78", treatment="treat", covariates=COVARIATES, cov_type="classical")
     print(multiple)
     flip = EstimateTable(
         [labelled(simple, "treat, no covariates"), labelled(multiple, "treat, 10 covariates")],

@@ -95,6 +95,7 @@ def main() -> None:
     print(paired.to_frame())
     print()
     print(paired.estimates().summary())
+    print(paired.mcnemar())
     print(
         "\nEach in-context token is a pair (its prediction under control and under the ablation). Only the\n"
         "discordant cells count: tokens right under control and wrong when ablated, and the reverse.\n"

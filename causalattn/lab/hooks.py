@@ -64,8 +64,18 @@ def hooks(
 
     Examples
     --------
-    >>> with hooks(model, {"blocks.1.attn.hook_z": zero_head_0}):  # doctest: +SKIP
-    ...     logits = model(tokens)
+    Zero the output of the second layer's attention, then check that the
+    hook is gone after the block:
+
+    >>> import torch
+    >>> from causalattn.lab import ModelConfig, build_model
+    >>> model = build_model(ModelConfig(d_model=32, max_seq_len=16))
+    >>> tokens = torch.randint(0, 65, (2, 16), generator=torch.Generator().manual_seed(0))
+    >>> clean = model(tokens)
+    >>> with hooks(model, {"blocks.1.attn.hook_z": lambda z, point: torch.zeros_like(z)}):
+    ...     ablated = model(tokens)
+    >>> torch.allclose(ablated, clean), torch.equal(model(tokens), clean)
+    (False, True)
     """
     points = hook_points(model)
     items = _as_items(fwd_hooks)

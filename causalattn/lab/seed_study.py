@@ -283,10 +283,17 @@ def training_study(
 
     Examples
     --------
-    >>> arms = {"control": (), "freeze:W2_O:until300": (Freeze("W2_O", until=300),)}
-    >>> study = training_study(ModelConfig(), TaskConfig(), TrainConfig(n_iters=600), arms,
-    ...                        seeds=range(5), at_iterations=(300, 600))  # doctest: +SKIP
-    >>> print(study.effects("in_context_accuracy_at_300").summary())  # doctest: +SKIP
+    The paper's experiment is ``TrainConfig(n_iters=600)`` with the output
+    matrix frozen until iteration 300, on several seeds. In miniature (a tiny
+    model, 10 updates, 2 paired seeds; about a second):
+
+    >>> from causalattn.lab import Freeze, ModelConfig, TaskConfig, TrainConfig
+    >>> arms = {"control": (), "freeze:W2_O:until5": (Freeze("W2_O", until=5),)}
+    >>> study = training_study(ModelConfig(d_model=32, max_seq_len=32), TaskConfig(seq_len=32),
+    ...                        TrainConfig(n_iters=10, batch_size=8, log_every=5, eval_sequences=16), arms,
+    ...                        seeds=(0, 1), at_iterations=(5, 10), progress=False)
+    >>> len(study.units), study.effects("in_context_accuracy_at_5")[0].estimand
+    (4, 'freeze:W2_O:until5')
     """
     arms, control, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir = _training_study_iv(
         model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs,

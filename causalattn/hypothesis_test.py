@@ -1,0 +1,93 @@
+"""The result type of the tests without an estimate of their own: :class:`HypothesisTest`.
+
+Pearson's chi-square test, the Cochran-Mantel-Haenszel test, the Breslow-Day
+test and McNemar's test return a :class:`HypothesisTest`: a statistic, its
+degrees of freedom, a p-value and the method, and nothing that looks like an
+estimate. The effect size goes with its own interval in an
+:class:`~causalattn.Estimate` (``risk_difference()``, ``odds_ratio()`` ...),
+so an interval and a p-value on the same row always come from one procedure.
+Tests that come with an estimate of their own (Fisher's exact test with the
+conditional odds ratio, the Fisher randomization test) return an
+:class:`~causalattn.Estimate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["HypothesisTest"]
+
+
+@dataclass(frozen=True, repr=False)
+class HypothesisTest:
+    """A test of a null hypothesis: statistic, degrees of freedom, p-value, method.
+
+    Attributes
+    ----------
+    hypothesis : str
+        The null hypothesis tested, e.g. ``"independence (p1 = p0)"``.
+    statistic : float
+        The test statistic (see ``method``).
+    dof : float or None
+        Degrees of freedom of its reference chi-square distribution; ``None``
+        for an exact test.
+    pvalue : float
+        The p-value.
+    method : str
+        The test, e.g. ``"chi2-yates"``, ``"cmh-continuity"``, ``"mcnemar-exact"``.
+    n : int
+        Number of units (pairs for McNemar's test).
+    details : Mapping
+        Anything else worth keeping (smallest expected count, strata used ...). Read-only.
+
+    Examples
+    --------
+    >>> from causalattn import Table2x2
+    >>> test = Table2x2([[81, 6], [234, 36]]).chi2_test()
+    >>> test
+    HypothesisTest(independence (p1 = p0): statistic = 2.043, dof = 1, p = 0.153; method=chi2-yates, n=357)
+    >>> test.to_dict()["pvalue"] == test.pvalue
+    True
+
+    Several tests make a table with pandas:
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame([test.to_dict() for test in (test, Table2x2([[81, 6], [234, 36]]).chi2_test(continuity=False))])
+    >>> list(frame["method"])
+    ['chi2-yates', 'chi2']
+    """
+
+    hypothesis: str
+    statistic: float
+    dof: float | None
+    pvalue: float
+    method: str
+    n: int
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "statistic", float(self.statistic))
+        if self.dof is not None:
+            object.__setattr__(self, "dof", float(self.dof))
+        object.__setattr__(self, "pvalue", float(self.pvalue))
+        object.__setattr__(self, "n", int(self.n))
+        object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
+
+    def __repr__(self) -> str:
+        dof = " (exact)" if self.dof is None else f", dof = {self.dof:g}"
+        return (f"HypothesisTest({self.hypothesis}: statistic = {self.statistic:.4g}{dof}, p = {self.pvalue:.3g}; "
+                f"method={self.method}, n={self.n})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat dictionary: the fields and the scalar details."""
+        out: dict[str, Any] = {"hypothesis": self.hypothesis, "statistic": self.statistic, "dof": self.dof,
+                               "pvalue": self.pvalue, "method": self.method, "n": self.n}
+        for key, value in self.details.items():
+            if key not in out and isinstance(value, (str, bool, int, float, np.integer, np.floating)):
+                out[key] = value.item() if isinstance(value, np.generic) else value
+        return out
