@@ -74,7 +74,7 @@ def _pattern_scores(pattern: torch.Tensor, start: int, length: int) -> tuple[tor
     induction = pattern[:, :, queries, queries - length + 1].double().sum((0, 2))
     queries = torch.arange(1, t)
     previous = pattern[:, :, queries, queries - 1].double().sum((0, 2))
-    return induction, previous
+    return induction.cpu(), previous.cpu()
 
 
 @torch.no_grad()

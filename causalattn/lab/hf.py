@@ -326,7 +326,7 @@ class HFModel(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Next-token logits (batch, position, vocab) of (batch, position) long ``tokens``."""
-        tokens = self._check_tokens(tokens)
+        tokens = self._check_tokens(tokens).to(self.hf_model.device)  # tasks sample on the CPU
         with self._bridged():
             return self.hf_model(input_ids=tokens, use_cache=False).logits
 

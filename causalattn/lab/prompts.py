@@ -201,7 +201,7 @@ def _measure(prompts: PromptSet, start: int):
         if prompts.distractor is not None:
             at_last = logits[rows, prompts.last[start:stop]].double()  # (B, vocab)
             answer = batch.targets[rows, prompts.last[start:stop]]
-            diff = at_last[rows, answer] - at_last[rows, prompts.distractor[start:stop]]
+            diff = (at_last[rows, answer] - at_last[rows, prompts.distractor[start:stop]]).cpu()
         return PromptMetrics(correct=metrics.correct, loss=metrics.loss, logit_diff=diff)
     return measure
 
