@@ -59,10 +59,11 @@ from causalattn.paired import PairedTable
 from causalattn.plots import plot_forest
 from causalattn.regression import ols
 from causalattn.simpson import SimpsonResult, simpson
+from causalattn.lab.contract import HookedModel, check_model
 from causalattn.lab.interventions import Intervention, Reference, as_interventions
 from causalattn.lab.runner import CONTROL, arm_outcomes, run_arms
 from causalattn.lab.storage import load_arrays, open_study_folder, save_arrays, slug
-from causalattn.lab.task import Batch, BigramTask
+from causalattn.lab.task import Batch, Task
 
 __all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
 
@@ -87,14 +88,13 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
                    n_resamples, confidence_level):
-    if not isinstance(model, nn.Module) or not hasattr(model, "run_from") or not hasattr(model, "config"):
-        raise TypeError(f"`model` must be a lab Transformer (build_model), got {type(model).__name__}")
-    if not isinstance(task, BigramTask):
-        raise TypeError(f"`task` must be a BigramTask, got {type(task).__name__}")
-    if task.config.seq_len > model.config.max_seq_len or task.vocab_size != model.config.vocab_size:
-        raise ValueError(f"`task` does not fit `model`: sequences of {task.config.seq_len} tokens over "
-                         f"{task.vocab_size} symbols vs max_seq_len={model.config.max_seq_len}, "
-                         f"vocab_size={model.config.vocab_size}")
+    model = check_model(model)
+    if not isinstance(task, Task) or not dataclasses.is_dataclass(task.config):
+        raise TypeError("`task` must be a task (sample(n, generator) -> Batch, seq_len, vocab_size, a dataclass "
+                        f"config) such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
+    if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
+        raise ValueError(f"`task` does not fit `model`: sequences of {task.seq_len} tokens over "
+                         f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
     interventions = as_interventions(treatments)
     if any(t.label == CONTROL for t in interventions):
         raise ValueError(f"`treatments`: {CONTROL!r} is the name of the control arm")
@@ -113,8 +113,8 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
 
 
 def evaluation_study(
-    model: nn.Module,
-    task: BigramTask,
+    model: HookedModel,
+    task: Task,
     treatments: Sequence[Intervention | str],
     *,
     n_sequences: int = 500,
@@ -130,10 +130,13 @@ def evaluation_study(
 
     Parameters
     ----------
-    model : Transformer
-        A lab model (:func:`causalattn.lab.build_model`, a trained or hand-set one).
-    task : BigramTask
-        Source of the held-out sequences.
+    model : HookedModel
+        A lab model (:func:`causalattn.lab.build_model`, a trained or hand-set one)
+        or a pretrained one (:class:`causalattn.lab.HFModel`); any model
+        implementing :class:`causalattn.lab.contract.HookedModel`.
+    task : Task
+        Source of the held-out sequences: a :class:`BigramTask`, or
+        :class:`causalattn.lab.repeated.RepeatedTokensTask` for real models.
     treatments : sequence of Intervention or label
         E.g. ``[HeadAblation(1, 0, "mean"), "pattern:L0H0:uniform"]``; labels must be unique.
     n_sequences : int
@@ -185,8 +188,8 @@ def evaluation_study(
     reference_batch = task.sample(reference_size, generator)
     if out_dir is not None:
         open_study_folder(out_dir, kind="an evaluation study", units="arms", fingerprint={
-            "study": "evaluation_study", "model_config": dataclasses.asdict(model.config),
-            "model_state_sha256": _state_hash(model), "task_config": dataclasses.asdict(task.config),
+            "study": "evaluation_study", "model": repr(model), "model_state_sha256": _state_hash(model),
+            "task_config": dataclasses.asdict(task.config),
             "n_sequences": n_sequences, "seed": seed, "batch_size": batch_size, "reference_size": reference_size,
         })
     was_training = model.training
@@ -264,8 +267,9 @@ class EvaluationStudy:
         Treatment labels, in order; the control arm is ``"control"``.
     units : pandas.DataFrame
         One row per sequence x arm: ``sequence, arm, in_context_accuracy,
-        in_context_loss, n_in_context, global_accuracy, global_loss``
-        (in-context outcomes are NaN for a sequence without in-context tokens).
+        in_context_loss, n_in_context, global_accuracy, global_loss`` and any
+        further per-sequence :attr:`outcomes` (in-context outcomes are NaN for a
+        sequence without in-context tokens).
     tokens : pandas.DataFrame
         One row per in-context token x arm: ``sequence, arm, position,
         trigger_count, correct, loss``.
@@ -290,6 +294,12 @@ class EvaluationStudy:
         self._units: pd.DataFrame | None = None
         self._tokens: pd.DataFrame | None = None
 
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """Outcome names: :data:`OUTCOMES`, then any per-sequence outcome the arms carry (e.g. a prompt study's)."""
+        arrays = self._arms[CONTROL]
+        return OUTCOMES + tuple(k for k in arrays if k not in ("correct", "loss", *OUTCOMES))
+
     def __repr__(self) -> str:
         return (f"EvaluationStudy({len(self.data)} sequences x {len(self.treatments) + 1} arms: control, "
                 f"{', '.join(self.treatments)})")
@@ -309,6 +319,7 @@ class EvaluationStudy:
                     "sequence": np.arange(n), "arm": label, "in_context_accuracy": accuracy,
                     "in_context_loss": loss, "n_in_context": counts,
                     "global_accuracy": arrays["global_accuracy"], "global_loss": arrays["global_loss"],
+                    **{key: arrays[key] for key in self.outcomes[len(OUTCOMES):]},
                 }))
             self._units = pd.concat(frames, ignore_index=True)
         return self._units
@@ -350,7 +361,7 @@ class EvaluationStudy:
         outcome) question depends on the study's seed and the question only.
         """
         label = self._check_treatment(treatment)
-        outcome = check_choice("outcome", outcome, OUTCOMES)
+        outcome = check_choice("outcome", outcome, self.outcomes)
         method = check_choice("method", method, METHODS)
         y1, y0 = self._paired(label, outcome)
         est = paired_effect(y1, y0, method=method, confidence_level=self.confidence_level,
@@ -367,7 +378,7 @@ class EvaluationStudy:
         The adjustment applies to ``pvalue``, the p-value of the row's own
         ``method``, and is stored as ``details["pvalue_adjusted"]``.
         """
-        outcome = check_choice("outcome", outcome, OUTCOMES)
+        outcome = check_choice("outcome", outcome, self.outcomes)
         if adjust is not None:
             check_choice("adjust", adjust, ("holm", "bh"))
         method = check_choice("method", method, METHODS)

@@ -17,9 +17,10 @@ from torch import nn
 
 __all__ = ["HookPoint", "HookFn", "hook_points", "hooks", "run_with_cache"]
 
-# A hook function receives the activation and the hook point; it returns a
-# replacement tensor of the same shape, or None to leave the activation as is.
-HookFn = Callable[[torch.Tensor, "HookPoint"], "torch.Tensor | None"]
+# A hook function receives the activation and, as the keyword ``hook``, the hook point
+# (``fn(activation, hook=point)``, as in TransformerLens); it returns a replacement
+# tensor of the same shape, or None to leave the activation as is.
+HookFn = Callable[..., "torch.Tensor | None"]
 
 
 class HookPoint(nn.Module):
@@ -58,6 +59,8 @@ def hooks(
     """Attach forward hooks to named hook points for the duration of the block.
 
     Several functions may act on the same point; they run in the order given.
+    Each is called as ``fn(activation, hook=point)`` (TransformerLens' convention)
+    and returns a replacement of the same shape or None.
 
     Examples
     --------
@@ -83,7 +86,7 @@ def hooks(
     try:
         for name, fn in items:
             point = points[name]
-            handles.append(point.register_forward_hook(lambda module, inputs, output, fn=fn: fn(output, module)))
+            handles.append(point.register_forward_hook(lambda module, inputs, output, fn=fn: fn(output, hook=module)))
         yield model
     finally:
         for handle in handles:
@@ -98,8 +101,8 @@ def run_with_cache(
     wanted = list(points) if names is None else list(names)
     cache: dict[str, torch.Tensor] = {}
 
-    def save(x: torch.Tensor, point: HookPoint) -> None:
-        cache[point.name] = x.detach()
+    def save(x: torch.Tensor, hook: HookPoint) -> None:
+        cache[hook.name] = x.detach()
 
     with hooks(model, [(name, save) for name in wanted]):
         out = model(*args, **kwargs)

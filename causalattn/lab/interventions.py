@@ -1,30 +1,43 @@
-"""Interventions on attention heads as values: ablating a head's output, freezing its pattern, combinations.
+"""Interventions on attention heads as values: ablating or patching a head's output, freezing its pattern, combinations.
 
 Each intervention is a frozen dataclass with a stable ``label`` (``"ablate:L1H0:mean"``,
 ``"pattern:L0H0:previous_token"``, ``"ablate:L0H0:zero+ablate:L1H0:zero"``) that
-names the estimand in the statistics, and :meth:`hooks` returns the
+names the estimand in the statistics, and :meth:`Intervention.hooks` returns the
 ``(hook name, function)`` pairs that apply it through :func:`causalattn.lab.hooks.hooks`;
-the model's code is never touched. :func:`parse_treatment` turns a label back
-into the value.
+the model's code is never touched. Interventions ask the model only through
+:class:`causalattn.lab.contract.HookedModel` (sizes and ``hook_name``), so they
+run on the lab's transformers and on pretrained HuggingFace models alike.
 
-* :class:`HeadAblation` replaces head ``h``'s output before ``W_O``
-  (``blocks.{l}.attn.hook_z``, shape (batch, position, heads, d_head)) by
-  zero, by its mean over a reference batch (per position or over all
-  positions), or by its output on another sequence (resample ablation).
-* :class:`PatternFreeze` replaces head ``h``'s attention pattern
+* :class:`HeadAblation` (``ablate:``) replaces head ``h``'s output before the
+  output projection (``blocks.{l}.attn.hook_z``, shape (batch, position, heads,
+  d_head)) by zero, by its mean over a reference batch (per position or over
+  all positions), or by its output on another sequence (resample ablation).
+* :class:`HeadPatch` (``patch:``) replaces head ``h``'s output by its output on
+  a named source sequence, e.g. a designed counterfactual (activation patching).
+* :class:`PatternFreeze` (``pattern:``) replaces head ``h``'s attention pattern
   (``blocks.{l}.attn.hook_pattern``, shape (batch, heads, query, key)) by
   uniform causal attention, exact previous-token attention, or the pattern the
   head produced on another clean or corrupted sequence.
 * :class:`Combined` applies several interventions together (one treatment).
 
-Interventions that need reference activations (mean, resample, clean and
-corrupted patterns) read them from a :class:`Reference`, computed once from a
-reference batch; sequence ``i`` of an evaluated batch uses reference sequence
-``(offset + i) mod R``.
+The vocabulary is open: each class declares its label prefix
+(``class HeadPatch(Intervention, prefix="patch")``) and parses its own labels in
+``from_label``; :func:`parse_treatment` dispatches on the prefix, so a new kind
+of intervention is one class in one file.
+
+Interventions that need activations on other sequences (mean, resample,
+patching, clean and corrupted patterns) read them from a :class:`Reference`,
+computed once from named source sequences: ``"clean"`` (the reference batch),
+``"corrupted"`` (each reference sequence with its positions shuffled, unless
+given) and any sequences the user gives. Sequence ``i`` of an evaluated batch
+uses row ``(offset + i) mod R`` of a source with ``R`` rows, so a source with
+one row per evaluated sequence pairs them one to one.
 
 References
 ----------
 Nanda, N. and Bloom, J. (2022). TransformerLens (hook names and ablation kinds).
+Meng, K., Bau, D., Andonian, A. and Belinkov, Y. (2022). Locating and Editing Factual Associations in GPT.
+NeurIPS (activation patching).
 Bietti, A. et al. (2023). Birth of a Transformer: A Memory Viewpoint. arXiv:2306.00802.
 """
 
@@ -32,21 +45,23 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
 from causalattn._validation import check_choice
-from causalattn.lab.hooks import HookFn, hook_points, run_with_cache
+from causalattn.lab.contract import HookedModel, check_model
+from causalattn.lab.hooks import HookFn, run_with_cache
 
-__all__ = ["ABLATION_KINDS", "PATTERN_KINDS", "Combined", "HeadAblation", "Intervention", "PatternFreeze",
-           "Reference", "as_interventions", "parse_treatment"]
+__all__ = ["ABLATION_KINDS", "PATTERN_KINDS", "Combined", "HeadAblation", "HeadPatch", "Intervention",
+           "PatternFreeze", "Reference", "as_interventions", "parse_treatment"]
 
 ABLATION_KINDS = ("zero", "mean", "resample")
 PATTERN_KINDS = ("uniform", "previous_token", "clean", "corrupted")
+_SOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REGISTRY: dict[str, type[Intervention]] = {}  # label prefix -> intervention class
 
 
 def _check_index(name: str, value: Any) -> int:
@@ -57,78 +72,92 @@ def _check_index(name: str, value: Any) -> int:
     return int(value)
 
 
-def _model_shape(model: nn.Module) -> tuple[int, int]:
-    config = getattr(model, "config", None)
-    if config is None or not hasattr(config, "n_layers") or not hasattr(config, "n_heads"):
-        raise TypeError(f"`model` must be a lab transformer with a `config` (n_layers, n_heads), got "
-                        f"{type(model).__name__}")
-    return config.n_layers, config.n_heads
+def _as_tokens(inputs: Any, name: str) -> torch.Tensor:
+    tokens = getattr(inputs, "inputs", inputs)
+    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype != torch.long:
+        raise TypeError(f"`{name}` must be a Batch or a (batch, position) long tensor of tokens, "
+                        f"got {type(inputs).__name__}")
+    return tokens
 
 
 class Reference:
-    """Activations of a model on reference sequences, computed once, read by the interventions that need them.
+    """Activations of a model on named source sequences, computed once, read by the interventions that need them.
 
     Parameters
     ----------
-    clean : dict
-        Hook name -> activation on the reference sequences (first axis: sequence).
-    corrupted : dict
-        Hook name -> activation on the corrupted reference sequences.
+    activations : mapping
+        Source name -> {hook name -> activation} (first axis: sequence).
 
     Build it with :meth:`compute`.
     """
 
-    def __init__(self, clean: dict[str, torch.Tensor], corrupted: dict[str, torch.Tensor]) -> None:
-        self.clean = clean
-        self.corrupted = corrupted
+    def __init__(self, activations: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
+        self.activations = {source: dict(acts) for source, acts in activations.items()}
+
+    def __repr__(self) -> str:
+        return f"Reference({ {source: sorted(acts) for source, acts in self.activations.items()} })"
 
     @classmethod
     def compute(
-        cls, model: nn.Module, inputs: Any, interventions: Iterable[Intervention], *,
-        generator: torch.Generator | None = None,
+        cls, model: HookedModel, inputs: Any, interventions: Sequence[Intervention], *,
+        generator: torch.Generator | None = None, sources: Mapping[str, Any] | None = None,
     ) -> Reference:
-        """Run ``model`` once on the reference ``inputs`` (and once on their corruption) and keep what is needed.
+        """Run ``model`` once on each source the ``interventions`` need and keep the activations they read.
 
         Parameters
         ----------
-        model : nn.Module
+        model : HookedModel
         inputs : torch.Tensor (R, T) long, or a :class:`causalattn.lab.task.Batch`
-            The reference sequences.
-        interventions : iterable of Intervention
-            Only the activations these need are kept.
+            The reference sequences: source ``"clean"``.
+        interventions : sequence of Intervention
+            Only the sources and activations these need are computed.
         generator : torch.Generator, optional
-            Seeds the corruption: each reference sequence with its positions
-            shuffled (same tokens, no in-context structure left).
+            Seeds the default ``"corrupted"`` source: each reference sequence with
+            its positions shuffled (same tokens, no in-context structure left).
+        sources : mapping, optional
+            More source sequences by name (tensors or Batches), e.g.
+            ``{"counterfactual": tokens}`` for :class:`HeadPatch`, or
+            ``{"corrupted": tokens}`` to replace the shuffled corruption.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from causalattn.lab import ModelConfig, build_model
+        >>> model = build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=8))
+        >>> tokens = torch.randint(65, (4, 8), generator=torch.Generator().manual_seed(0))
+        >>> Reference.compute(model, tokens, [HeadPatch(1, 0, "counterfactual")], sources={"counterfactual": tokens})
+        Reference({'counterfactual': ['blocks.1.attn.hook_z']})
         """
-        inputs = _as_inputs(inputs)
-        clean_names, corrupted_names = set(), set()
+        model = check_model(model)
+        inputs = _as_tokens(inputs, "inputs")
+        given = {} if sources is None else sources
+        if not isinstance(given, Mapping) or "clean" in given or not all(isinstance(k, str) for k in given):
+            raise ValueError("`sources` must map names other than 'clean' (the reference `inputs`) to sequences, "
+                             f"got {type(given).__name__} {sorted(map(str, given)) if isinstance(given, Mapping) else ''}")
+        tokens = {"clean": inputs, **{name: _as_tokens(seqs, f"sources[{name!r}]") for name, seqs in given.items()}}
+        wanted: dict[str, set[str]] = {}
         for item in interventions:
-            for source, name in item.needs():
-                (clean_names if source == "clean" else corrupted_names).add(name)
+            for source, name in item.needs(model):
+                wanted.setdefault(source, set()).add(name)
+        missing = sorted(set(wanted) - set(tokens) - {"corrupted"})
+        if missing:
+            raise ValueError(f"`sources` has no sequences named {missing}, needed by the interventions; "
+                             f"given: {sorted(tokens)}")
+        if "corrupted" in wanted and "corrupted" not in tokens:
+            gen = generator if generator is not None else torch.Generator().manual_seed(0)
+            order = torch.argsort(torch.rand(inputs.shape, generator=gen), dim=1)
+            tokens["corrupted"] = inputs.gather(1, order)
         with torch.no_grad():
-            clean = run_with_cache(model, inputs, names=sorted(clean_names))[1] if clean_names else {}
-            corrupted = {}
-            if corrupted_names:
-                gen = generator if generator is not None else torch.Generator().manual_seed(0)
-                order = torch.argsort(torch.rand(inputs.shape, generator=gen), dim=1)
-                shuffled = inputs.gather(1, order)
-                corrupted = run_with_cache(model, shuffled, names=sorted(corrupted_names))[1]
-        return cls(clean, corrupted)
+            return cls({source: run_with_cache(model, tokens[source], names=sorted(names))[1]
+                        for source, names in wanted.items()})
 
     def get(self, source: str, name: str, label: str) -> torch.Tensor:
-        store = self.clean if source == "clean" else self.corrupted
+        """The activation at hook ``name`` on source ``source``; a ValueError naming ``label`` if absent."""
+        store = self.activations.get(source, {})
         if name not in store:
             raise ValueError(f"`reference` holds no {source} activations at {name!r}, needed by {label!r}; "
                              "compute it with Reference.compute(model, inputs, [intervention, ...])")
         return store[name]
-
-
-def _as_inputs(inputs: Any) -> torch.Tensor:
-    tokens = getattr(inputs, "inputs", inputs)
-    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype != torch.long:
-        raise TypeError("`reference` must be a Reference, a Batch or a (batch, position) long tensor of tokens, "
-                        f"got {type(inputs).__name__}")
-    return tokens
 
 
 def _rows(n: int, offset: int, size: int) -> torch.Tensor:
@@ -136,10 +165,34 @@ def _rows(n: int, offset: int, size: int) -> torch.Tensor:
     return (torch.arange(n) + offset) % size
 
 
-class Intervention:
-    """Base of the intervention values: a ``label``, ``check(model)``, ``needs()``, ``hooks(...)``."""
+def _check_length(label: str, reference_len: int, length: int) -> None:
+    if reference_len < length:
+        raise ValueError(f"{label!r} does not fit: its reference sequences have {reference_len} positions, "
+                         f"the evaluated ones {length}")
 
+
+class Intervention:
+    """Base of the intervention values: ``label``, ``from_label``, ``check(model)``, ``needs(model)``, ``hooks(...)``.
+
+    A subclass declares its label prefix, ``class MyPatch(Intervention, prefix="mypatch")``,
+    which registers it with :func:`parse_treatment`.
+    """
+
+    prefix: ClassVar[str] = ""
     label: str
+
+    def __init_subclass__(cls, prefix: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if prefix is not None:
+            if prefix in _REGISTRY:
+                raise ValueError(f"`prefix` {prefix!r} is taken by {_REGISTRY[prefix].__name__}")
+            cls.prefix = prefix
+            _REGISTRY[prefix] = cls
+
+    @classmethod
+    def from_label(cls, text: str) -> Intervention:
+        """The intervention whose label is ``text`` (its prefix is this class's); ValueError if unreadable."""
+        raise NotImplementedError
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -151,40 +204,44 @@ class Intervention:
         """True when every part replaces head outputs (``hook_z``), leaving the attention patterns as they are."""
         raise NotImplementedError
 
-    def check(self, model: nn.Module) -> None:
-        """ValueError unless the intervention fits ``model`` (layers, heads, hook points)."""
+    def check(self, model: HookedModel) -> None:
+        """ValueError unless the intervention fits ``model`` (layers, heads)."""
         raise NotImplementedError
 
-    def needs(self) -> set[tuple[str, str]]:
-        """``(source, hook name)`` pairs of reference activations needed (source: ``clean``/``corrupted``)."""
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        """``(source, hook name)`` pairs of reference activations needed (source: ``clean``, ``corrupted`` ...)."""
         raise NotImplementedError
 
-    def hooks(self, model: nn.Module, reference: Any = None, *, offset: int = 0) -> list[tuple[str, HookFn]]:
+    def hooks(self, model: HookedModel, reference: Any = None, *, offset: int = 0) -> list[tuple[str, HookFn]]:
         """``(hook name, function)`` pairs applying the intervention, for :func:`causalattn.lab.hooks.hooks`.
 
         Parameters
         ----------
-        model : nn.Module
+        model : HookedModel
             The model (checked with :meth:`check`).
         reference : Reference, Batch or tensor, optional
             Reference activations, or reference sequences to compute them from;
-            needed by mean and resample ablation and by clean/corrupted patterns.
+            needed by mean and resample ablation, patching and clean/corrupted patterns.
         offset : int
             Index of the first evaluated sequence (sequence ``i`` uses
             reference sequence ``(offset + i) mod R``).
         """
+        model = check_model(model)
         self.check(model)
-        if self.needs() and not isinstance(reference, Reference):
+        if self.needs(model) and not isinstance(reference, Reference):
             if reference is None:
                 raise ValueError(f"`reference` is needed by {self.label!r}: pass reference sequences or a Reference")
-            reference = Reference.compute(model, reference, [self])
-        return self._hooks(reference, offset)
+            reference = Reference.compute(model, _as_tokens(reference, "reference"), [self])
+        return self._hooks(model, reference, offset)
 
-    def _hooks(self, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
+    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
         raise NotImplementedError
 
     def __str__(self) -> str:
         return self.label
+
+
+_HEAD_LABEL = re.compile(r"^(?P<prefix>[a-z_]+):L(?P<layer>\d+)H(?P<head>\d+):(?P<rest>.+)$")
 
 
 @dataclass(frozen=True)
@@ -192,38 +249,65 @@ class _HeadIntervention(Intervention):
     layer: int
     head: int
 
+    point: ClassVar[str]  # the contract's hook point acted on ("z", "pattern")
+
     def __post_init__(self) -> None:
         _check_index("layer", self.layer)
         _check_index("head", self.head)
+
+    @classmethod
+    def _split(cls, text: str) -> tuple[int, int, list[str]]:
+        """``prefix:L{layer}H{head}:rest`` -> (layer, head, rest split on ':')."""
+        match = _HEAD_LABEL.match(text)
+        if match is None or match["prefix"] != cls.prefix:
+            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. '{cls.prefix}:L1H0:...'")
+        return int(match["layer"]), int(match["head"]), match["rest"].split(":")
 
     @property
     def layers(self) -> tuple[int, ...]:
         return (self.layer,)
 
     @property
-    def hook_name(self) -> str:
-        raise NotImplementedError
+    def acts_on_z_only(self) -> bool:
+        return self.point == "z"
 
-    def check(self, model: nn.Module) -> None:
-        n_layers, n_heads = _model_shape(model)
-        if self.layer >= n_layers:
-            raise ValueError(f"`layer` {self.layer} of {self.label!r} is out of range: the model has {n_layers} "
-                             f"layer(s), 0..{n_layers - 1}")
-        if self.head >= n_heads:
-            raise ValueError(f"`head` {self.head} of {self.label!r} is out of range: the model has {n_heads} "
-                             f"head(s) per layer, 0..{n_heads - 1}")
-        if self.hook_name not in hook_points(model):
-            raise ValueError(f"{self.label!r} does not fit the model: it has no hook point {self.hook_name!r}")
+    def _name(self, model: HookedModel) -> str:
+        return model.hook_name(self.point, self.layer)
+
+    def check(self, model: HookedModel) -> None:
+        if self.layer >= model.n_layers:
+            raise ValueError(f"`layer` {self.layer} of {self.label!r} is out of range: the model has "
+                             f"{model.n_layers} layer(s), 0..{model.n_layers - 1}")
+        if self.head >= model.n_heads:
+            raise ValueError(f"`head` {self.head} of {self.label!r} is out of range: the model has {model.n_heads} "
+                             f"head(s) per layer, 0..{model.n_heads - 1}")
+
+    def _replace_z(self, name: str, values: Any) -> list[tuple[str, HookFn]]:
+        """Hook replacing this head's z by ``values(z)`` (a (batch, position, d_head) tensor)."""
+        head = self.head
+
+        def replace(z: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            z = z.clone()  # (batch, position, heads, d_head)
+            z[:, :, head] = values(z)
+            return z
+        return [(name, replace)]
+
+    def _from_source(self, name: str, ref: torch.Tensor, offset: int) -> list[tuple[str, HookFn]]:
+        """Hook giving this head its z on the paired row of a source: ``ref`` is (R, T, d_head)."""
+        def paired(z: torch.Tensor) -> torch.Tensor:
+            _check_length(self.label, ref.shape[1], z.shape[1])
+            return ref[_rows(z.shape[0], offset, ref.shape[0]), : z.shape[1]]
+        return self._replace_z(name, paired)
 
 
 @dataclass(frozen=True)
-class HeadAblation(_HeadIntervention):
-    """Ablate head ``head`` of layer ``layer``: replace its output before ``W_O``.
+class HeadAblation(_HeadIntervention, prefix="ablate"):
+    """Ablate head ``head`` of layer ``layer``: replace its output before the output projection.
 
     Parameters
     ----------
     layer, head : int
-        The head (0-based).
+        The head (0-based; with grouped-query attention, the query head).
     kind : {"zero", "mean", "resample"}
         Zero; the mean over the reference sequences; or the head's output on a
         reference sequence (a different sequence from the one evaluated).
@@ -235,10 +319,14 @@ class HeadAblation(_HeadIntervention):
     --------
     >>> HeadAblation(1, 0, "mean").label
     'ablate:L1H0:mean'
+    >>> HeadAblation.from_label("ablate:L1H0:mean:overall")
+    HeadAblation(layer=1, head=0, kind='mean', per_position=False)
     """
 
     kind: str = "zero"
     per_position: bool = True
+
+    point: ClassVar[str] = "z"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -248,58 +336,98 @@ class HeadAblation(_HeadIntervention):
         if not self.per_position and self.kind != "mean":
             raise ValueError(f"`per_position`=False applies to kind='mean' only, got kind={self.kind!r}")
 
+    @classmethod
+    def from_label(cls, text: str) -> HeadAblation:
+        layer, head, rest = cls._split(text)
+        if len(rest) == 2 and rest[1] == "overall":
+            if rest[0] != "mean":
+                raise ValueError(f"`label` {text!r}: ':overall' applies to mean ablation only")
+            return cls(layer, head, "mean", per_position=False)
+        if len(rest) != 1:
+            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. 'ablate:L1H0:zero' or "
+                             "'ablate:L1H0:mean:overall'")
+        return cls(layer, head, rest[0])
+
     @property
     def label(self) -> str:  # type: ignore[override]
         suffix = "" if self.per_position else ":overall"
         return f"ablate:L{self.layer}H{self.head}:{self.kind}{suffix}"
 
-    @property
-    def hook_name(self) -> str:
-        return f"blocks.{self.layer}.attn.hook_z"
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        return set() if self.kind == "zero" else {("clean", self._name(model))}
 
-    @property
-    def acts_on_z_only(self) -> bool:
-        return True
-
-    def needs(self) -> set[tuple[str, str]]:
-        return set() if self.kind == "zero" else {("clean", self.hook_name)}
-
-    def _hooks(self, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
-        head = self.head
+    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
+        name = self._name(model)
         if self.kind == "zero":
-            def replace(z: torch.Tensor, point: Any = None) -> torch.Tensor:
-                z = z.clone()
-                z[:, :, head] = 0.0
-                return z
-            return [(self.hook_name, replace)]
-        ref = reference.get("clean", self.hook_name, self.label)[:, :, head]  # (R, T, d_head)
-        if self.kind == "mean":
-            mean = ref.mean(0) if self.per_position else ref.mean((0, 1))  # (T, d_head) or (d_head,)
+            return self._replace_z(name, lambda z: 0.0)
+        ref = reference.get("clean", name, self.label)[:, :, self.head]  # (R, T, d_head)
+        if self.kind == "resample":
+            return self._from_source(name, ref, offset)
+        if not self.per_position:
+            mean = ref.mean((0, 1))  # (d_head,)
+            return self._replace_z(name, lambda z: mean)
+        mean = ref.mean(0)  # (T, d_head)
 
-            def replace(z: torch.Tensor, point: Any = None) -> torch.Tensor:
-                if self.per_position:
-                    _check_length(self.label, mean.shape[0], z.shape[1])
-                z = z.clone()
-                z[:, :, head] = mean[: z.shape[1]] if self.per_position else mean
-                return z
-            return [(self.hook_name, replace)]
-
-        def replace(z: torch.Tensor, point: Any = None) -> torch.Tensor:
-            _check_length(self.label, ref.shape[1], z.shape[1])
-            z = z.clone()
-            z[:, :, head] = ref[_rows(z.shape[0], offset, ref.shape[0]), : z.shape[1]]
-            return z
-        return [(self.hook_name, replace)]
-
-
-def _check_length(label: str, reference_len: int, length: int) -> None:
-    if reference_len < length:
-        raise ValueError(f"{label!r} does not fit: its reference sequences have {reference_len} positions, "
-                         f"the evaluated ones {length}")
+        def per_position(z: torch.Tensor) -> torch.Tensor:
+            _check_length(self.label, mean.shape[0], z.shape[1])
+            return mean[: z.shape[1]]
+        return self._replace_z(name, per_position)
 
 
 @dataclass(frozen=True)
-class PatternFreeze(_HeadIntervention):
+class HeadPatch(_HeadIntervention, prefix="patch"):
+    """Activation patching: give head ``head`` of layer ``layer`` its output on a source sequence.
+
+    Sequence ``i`` of an evaluated batch starting at ``offset`` takes the head's
+    output (``hook_z``, before the output projection) on row ``(offset + i) mod R``
+    of source ``source``: with one designed counterfactual per evaluated
+    sequence (``Reference.compute(..., sources={"counterfactual": tokens})``),
+    each sequence gets the head's output on its own counterfactual.
+
+    Parameters
+    ----------
+    layer, head : int
+    source : str
+        Name of the source sequences in the :class:`Reference`: ``"clean"`` (the
+        reference batch: resample ablation), ``"corrupted"``, or a name given in
+        ``sources``.
+
+    Examples
+    --------
+    >>> HeadPatch(1, 0, "counterfactual").label
+    'patch:L1H0:counterfactual'
+    """
+
+    source: str = "corrupted"
+
+    point: ClassVar[str] = "z"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.source, str) or not _SOURCE.match(self.source):
+            raise ValueError(f"`source` must be a name of letters, digits and '_', got {self.source!r}")
+
+    @classmethod
+    def from_label(cls, text: str) -> HeadPatch:
+        layer, head, rest = cls._split(text)
+        if len(rest) != 1:
+            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. 'patch:L1H0:counterfactual'")
+        return cls(layer, head, rest[0])
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"patch:L{self.layer}H{self.head}:{self.source}"
+
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        return {(self.source, self._name(model))}
+
+    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
+        name = self._name(model)
+        return self._from_source(name, reference.get(self.source, name, self.label)[:, :, self.head], offset)
+
+
+@dataclass(frozen=True)
+class PatternFreeze(_HeadIntervention, prefix="pattern"):
     """Fix the attention pattern of head ``head`` in layer ``layer``.
 
     Parameters
@@ -320,49 +448,51 @@ class PatternFreeze(_HeadIntervention):
 
     kind: str = "uniform"
 
+    point: ClassVar[str] = "pattern"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("kind", self.kind, PATTERN_KINDS)
+
+    @classmethod
+    def from_label(cls, text: str) -> PatternFreeze:
+        layer, head, rest = cls._split(text)
+        if len(rest) != 1:
+            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. 'pattern:L0H0:previous_token' "
+                             "(':overall' applies to mean ablation only)")
+        return cls(layer, head, rest[0])
 
     @property
     def label(self) -> str:  # type: ignore[override]
         return f"pattern:L{self.layer}H{self.head}:{self.kind}"
 
-    @property
-    def hook_name(self) -> str:
-        return f"blocks.{self.layer}.attn.hook_pattern"
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        return {(self.kind, self._name(model))} if self.kind in ("clean", "corrupted") else set()
 
-    @property
-    def acts_on_z_only(self) -> bool:
-        return False
+    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
+        head, kind, name = self.head, self.kind, self._name(model)
+        ref = reference.get(kind, name, self.label)[:, head] if kind in ("clean", "corrupted") else None
 
-    def needs(self) -> set[tuple[str, str]]:
-        return {(self.kind, self.hook_name)} if self.kind in ("clean", "corrupted") else set()
-
-    def _hooks(self, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
-        head, kind = self.head, self.kind
-        ref = reference.get(kind, self.hook_name, self.label)[:, head] if kind in ("clean", "corrupted") else None
-
-        def replace(pattern: torch.Tensor, point: Any = None) -> torch.Tensor:
+        def replace(pattern: torch.Tensor, hook: Any = None) -> torch.Tensor:
             batch, _, length, _ = pattern.shape  # (batch, heads, query, key)
             pattern = pattern.clone()
             if ref is not None:
                 _check_length(self.label, ref.shape[-1], length)
                 pattern[:, head] = ref[_rows(batch, offset, ref.shape[0]), :length, :length]
             else:
-                pattern[:, head] = _fixed_pattern(kind, length, pattern.dtype)
+                pattern[:, head] = _fixed_pattern(kind, length, pattern.dtype, pattern.device)
             return pattern
-        return [(self.hook_name, replace)]
+        return [(name, replace)]
 
 
-def _fixed_pattern(kind: str, length: int, dtype: torch.dtype) -> torch.Tensor:
+def _fixed_pattern(kind: str, length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """(T, T) uniform causal or previous-token attention; rows sum to 1."""
     if kind == "uniform":
-        causal = torch.ones(length, length, dtype=dtype).tril()
+        causal = torch.ones(length, length, dtype=dtype, device=device).tril()
         return causal / causal.sum(1, keepdim=True)
-    previous = torch.zeros(length, length, dtype=dtype)
+    previous = torch.zeros(length, length, dtype=dtype, device=device)
     previous[0, 0] = 1.0
-    idx = torch.arange(1, length)
+    idx = torch.arange(1, length, device=device)
     previous[idx, idx - 1] = 1.0
     return previous
 
@@ -398,22 +528,19 @@ class Combined(Intervention):
     def acts_on_z_only(self) -> bool:
         return all(p.acts_on_z_only for p in self.parts)
 
-    def check(self, model: nn.Module) -> None:
+    def check(self, model: HookedModel) -> None:
         for p in self.parts:
             p.check(model)
 
-    def needs(self) -> set[tuple[str, str]]:
-        return set().union(*(p.needs() for p in self.parts))
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        return set().union(*(p.needs(model) for p in self.parts))
 
-    def _hooks(self, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
-        return [pair for p in self.parts for pair in p._hooks(reference, offset)]
-
-
-_PART = re.compile(r"^(ablate|pattern):L(\d+)H(\d+):([a-z_]+)(:overall)?$")
+    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
+        return [pair for p in self.parts for pair in p._hooks(model, reference, offset)]
 
 
 def parse_treatment(label: str) -> Intervention:
-    """The intervention named by ``label`` (the inverse of ``.label``).
+    """The intervention named by ``label`` (the inverse of ``.label``): parts joined by ``+``, each read by its class.
 
     Examples
     --------
@@ -424,17 +551,13 @@ def parse_treatment(label: str) -> Intervention:
         raise TypeError(f"`label` must be a string such as 'ablate:L1H0:mean', got {type(label).__name__}")
     parts: list[Intervention] = []
     for text in label.split("+"):
-        match = _PART.match(text.strip())
-        if match is None:
-            raise ValueError(f"`label` {label!r}: cannot read {text!r}; expected e.g. 'ablate:L1H0:zero', "
-                             "'ablate:L1H0:mean:overall' or 'pattern:L0H0:previous_token', joined with '+'")
-        what, layer, head, kind, overall = match.groups()
-        if what == "ablate":
-            parts.append(HeadAblation(int(layer), int(head), kind, per_position=overall is None))
-        elif overall:
-            raise ValueError(f"`label` {label!r}: ':overall' applies to mean ablation only")
-        else:
-            parts.append(PatternFreeze(int(layer), int(head), kind))
+        text = text.strip()
+        kind = _REGISTRY.get(text.split(":", 1)[0])
+        if kind is None:
+            raise ValueError(f"`label` {label!r}: cannot read {text!r}; each part starts with one of "
+                             f"{sorted(_REGISTRY)}, e.g. 'ablate:L1H0:zero', 'ablate:L1H0:mean:overall' or "
+                             "'pattern:L0H0:previous_token', parts joined with '+'")
+        parts.append(kind.from_label(text))
     return parts[0] if len(parts) == 1 else Combined(tuple(parts))
 
 

@@ -36,8 +36,9 @@ def token_metrics(logits: torch.Tensor, batch: Batch) -> TokenMetrics:
             f"`logits` must have shape (B, T, V) with (B, T) = {tuple(batch.targets.shape)}, got {tuple(logits.shape)}"
         )
     logits = logits.detach().float()
-    loss = F.cross_entropy(logits.transpose(1, 2), batch.targets, reduction="none")  # (B, T)
-    return TokenMetrics(correct=logits.argmax(-1) == batch.targets, loss=loss)
+    targets = batch.targets.to(logits.device)  # computed where the logits are (a GPU); the results come to the CPU
+    loss = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, T)
+    return TokenMetrics(correct=(logits.argmax(-1) == targets).cpu(), loss=loss.cpu())
 
 
 @torch.no_grad()

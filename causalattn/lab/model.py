@@ -24,7 +24,10 @@ embedding/unembedding optionally frozen.
 
 Hook points (TransformerLens names): ``hook_embed``, ``hook_pos_embed``,
 ``blocks.{l}.hook_resid_pre``, ``blocks.{l}.attn.hook_pattern`` (B, H, T, T),
-``blocks.{l}.attn.hook_z`` (B, T, H, d_head), ``blocks.{l}.hook_resid_post``.
+``blocks.{l}.attn.hook_z`` (B, T, H, d_head), ``blocks.{l}.hook_attn_out``,
+``blocks.{l}.hook_resid_post``. A :class:`Transformer` implements
+:class:`causalattn.lab.contract.HookedModel` and its fast path
+:class:`causalattn.lab.contract.Resumable`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import torch
 from torch import nn
 
 from causalattn._validation import check_choice, check_positive_int
+from causalattn.lab.contract import transformer_lens_name
 from causalattn.lab.hooks import HookPoint
 
 __all__ = ["ModelConfig", "Transformer", "build_model"]
@@ -203,11 +207,12 @@ class Block(nn.Module):
         self.attn = attn
         self.ln2 = nn.LayerNorm(d) if layer_norm and ff is not None else nn.Identity()
         self.ff = ff
+        self.hook_attn_out = HookPoint()
         self.hook_resid_post = HookPoint()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.hook_resid_pre(x)
-        return self._after_attention(x + self.attn(self.ln1(x)))
+        return self._after_attention(x + self.hook_attn_out(self.attn(self.ln1(x))))
 
     def run_from_z(self, resid_pre: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``hook_resid_post`` when the head outputs (the ``attn.hook_z`` value) are ``z``.
@@ -215,7 +220,7 @@ class Block(nn.Module):
         Resumes ``forward`` after ``hook_z``: ``resid_pre + attn.out(z)``, then the
         feed-forward part; the attention pattern is not recomputed.
         """
-        return self._after_attention(resid_pre + self.attn.out(z))
+        return self._after_attention(resid_pre + self.hook_attn_out(self.attn.out(z)))
 
     def _after_attention(self, x: torch.Tensor) -> torch.Tensor:
         if self.ff is not None:
@@ -273,6 +278,40 @@ class Transformer(nn.Module):
             blocks.append(Block(attn, ff, d, config.layer_norm))
         self.blocks = nn.ModuleList(blocks)
         self.ln_final = nn.LayerNorm(d) if config.layer_norm else nn.Identity()
+
+    @property
+    def n_layers(self) -> int:
+        return self.config.n_layers
+
+    @property
+    def n_heads(self) -> int:
+        return self.config.n_heads
+
+    @property
+    def d_head(self) -> int:
+        return self.config.d_head
+
+    @property
+    def d_model(self) -> int:
+        return self.config.d_model
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    @property
+    def max_len(self) -> int:
+        return self.config.max_seq_len
+
+    def hook_name(self, point: str, layer: int) -> str:
+        """TransformerLens name of ``point`` (see :data:`causalattn.lab.contract.POINTS`) in block ``layer``.
+
+        Examples
+        --------
+        >>> build_model(ModelConfig(d_model=32, max_seq_len=16)).hook_name("pattern", 0)
+        'blocks.0.attn.hook_pattern'
+        """
+        return transformer_lens_name(point, layer, self.config.n_layers)
 
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
         """Residual stream before the first block: ``W_E[z_t] + W_pos[t]``, shape (batch, position, d)."""

@@ -43,7 +43,7 @@ def plot_attention(
     Parameters
     ----------
     model : nn.Module
-        A lab model with ``blocks.{l}.attn.hook_pattern`` hook points.
+        A model implementing :class:`causalattn.lab.contract.HookedModel`.
     batch : Batch
         Sequences of the task; sequence ``index`` is shown.
     index : int
@@ -69,8 +69,8 @@ def plot_attention(
     if not 0 <= start < stop <= n:
         raise ValueError(f"`window` must satisfy 0 <= start < stop <= {n}, got {window}")
     inputs = batch.inputs[index : index + 1]
-    n_layers, n_heads = model.config.n_layers, model.config.n_heads
-    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(n_layers)]
+    n_layers, n_heads = model.n_layers, model.n_heads
+    names = [model.hook_name("pattern", layer) for layer in range(n_layers)]
     with torch.no_grad(), hooks(model, fwd_hooks or {}):
         _, cache = run_with_cache(model, inputs, names=names)
 

@@ -5,16 +5,20 @@ intervention. The clean forward pass is run once and cached at the residual
 stream entering the earliest intervened layer (and at the head outputs of that
 layer); an intervention that only replaces head outputs resumes from them
 (skipping that layer's attention), any other resumes from the residual stream
-with :meth:`Transformer.run_from`. :func:`arm_outcomes` reduces an arm's
-per-token metrics to the arrays a study keeps.
+with ``run_from``. That fast path is :class:`causalattn.lab.contract.Resumable`;
+a model without it re-runs the whole forward pass under each arm's hooks.
+:func:`arm_outcomes` reduces an arm's per-token metrics to the arrays a study keeps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
-from torch import nn
 
+from causalattn.lab.contract import HookedModel, Resumable
 from causalattn.lab.hooks import hook_points, hooks, run_with_cache
 from causalattn.lab.interventions import Intervention, Reference
 from causalattn.lab.metrics import TokenMetrics, token_metrics
@@ -26,13 +30,14 @@ CONTROL = "control"
 
 
 @torch.no_grad()
-def run_arms(model: nn.Module, batch: Batch, arms: list[Intervention | None], reference: Reference,
-             offset: int) -> dict[str, TokenMetrics]:
+def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], reference: Reference,
+             offset: int, *, measure: Callable[[torch.Tensor, Batch], Any] = token_metrics) -> dict[str, Any]:
     """Per-token metrics of ``batch`` under each arm (``None`` = control, keyed ``"control"``).
 
     ``offset`` is the index of the batch's first sequence in the study, so that
     interventions drawing from ``reference`` (resample ablation) pair the same
-    sequences whatever the batching.
+    sequences whatever the batching. ``measure(logits, batch)`` reduces an arm's
+    logits (default :func:`causalattn.lab.metrics.token_metrics`).
 
     Examples
     --------
@@ -46,38 +51,54 @@ def run_arms(model: nn.Module, batch: Batch, arms: list[Intervention | None], re
     >>> sorted(run_arms(model, batch, [None, *arms], reference, offset=0))
     ['ablate:L1H0:zero', 'control']
     """
+    if not isinstance(model, Resumable):
+        return {CONTROL if arm is None else arm.label: _rerun(model, batch, arm, reference, offset, measure)
+                for arm in arms}
     treated = [a for a in arms if a is not None]
-    names = {f"blocks.{min(a.layers)}.hook_resid_pre" for a in treated}
-    names |= {f"blocks.{a.layers[0]}.attn.hook_z" for a in treated if a.acts_on_z_only and len(a.layers) == 1}
-    logits, cache = run_with_cache(model, batch.inputs, names=sorted(names))
+    resid = {layer: model.hook_name("resid_pre", layer) for layer in {min(a.layers) for a in treated}}
+    z_names = {layer: model.hook_name("z", layer) for layer in {a.layers[0] for a in treated if _z_only(a)}}
+    logits, cache = run_with_cache(model, batch.inputs, names=sorted({*resid.values(), *z_names.values()}))
     # contiguous once, so that each arm's copy of z is contiguous and W_O reads it without another copy
-    z_clean = {int(name.split(".")[1]): cache[name].contiguous() for name in names if name.endswith("hook_z")}
+    z_clean = {layer: cache[name].contiguous() for layer, name in z_names.items()}
     out = {}
     for arm in arms:
         if arm is None:
-            out[CONTROL] = token_metrics(logits, batch)
+            out[CONTROL] = measure(logits, batch)
             continue
         fwd = arm.hooks(model, reference, offset=offset)
         layer = min(arm.layers)
-        if arm.acts_on_z_only and len(arm.layers) == 1:
-            arm_logits = _run_from_z(model, layer, cache[f"blocks.{layer}.hook_resid_pre"], z_clean[layer], fwd)
+        resid_pre = cache[resid[layer]]
+        if _z_only(arm):
+            arm_logits = _run_from_z(model, layer, resid_pre, z_clean[layer], fwd)
         else:
             with hooks(model, fwd):
-                arm_logits = model.run_from(layer, cache[f"blocks.{layer}.hook_resid_pre"])
-        out[arm.label] = token_metrics(arm_logits, batch)
+                arm_logits = model.run_from(layer, resid_pre)
+        out[arm.label] = measure(arm_logits, batch)
     return out
 
 
-def _run_from_z(model: nn.Module, layer: int, resid_pre: torch.Tensor, z: torch.Tensor, fwd) -> torch.Tensor:
+def _z_only(arm: Intervention) -> bool:
+    """Whether the arm only replaces head outputs, in one layer (it can resume after that layer's attention)."""
+    return arm.acts_on_z_only and len(arm.layers) == 1
+
+
+def _rerun(model: HookedModel, batch: Batch, arm: Intervention | None, reference: Reference,
+           offset: int, measure: Callable[[torch.Tensor, Batch], Any]) -> Any:
+    """``measure`` of the whole forward pass under the arm's hooks (no fast path)."""
+    with hooks(model, [] if arm is None else arm.hooks(model, reference, offset=offset)):
+        return measure(model(batch.inputs), batch)
+
+
+def _run_from_z(model: Resumable, layer: int, resid_pre: torch.Tensor, z: torch.Tensor, fwd) -> torch.Tensor:
     """Logits when block ``layer``'s head outputs are replaced by ``fwd`` applied to the clean ``z``.
 
     The attention pattern of that layer is unchanged by a ``hook_z`` intervention,
-    so the block resumes after it (:meth:`Transformer.run_from_z`; tests check this
-    against the full forward pass under the same hooks).
+    so the block resumes after it (``run_from_z``; tests check this against the
+    full forward pass under the same hooks).
     """
-    point = hook_points(model)[f"blocks.{layer}.attn.hook_z"]
+    point = hook_points(model)[model.hook_name("z", layer)]
     for _, fn in fwd:
-        replaced = fn(z, point)
+        replaced = fn(z, hook=point)
         z = z if replaced is None else replaced
     return model.run_from_z(layer, resid_pre, z)
 

@@ -119,8 +119,11 @@ def test_hook_points_names_and_shapes(kwargs):
     model = build_model(ModelConfig(**kwargs))
     heads = model.config.n_heads
     expected = {"hook_embed", "hook_pos_embed"} | {
-        f"blocks.{l}.{p}" for l in (0, 1) for p in ("hook_resid_pre", "attn.hook_pattern", "attn.hook_z", "hook_resid_post")
+        f"blocks.{l}.{p}" for l in (0, 1)
+        for p in ("hook_resid_pre", "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_post")
     }
+    assert {model.hook_name(p, l) for p in ("resid_pre", "pattern", "z", "attn_out", "resid_post")
+            for l in (0, 1)} == expected - {"hook_embed", "hook_pos_embed"}
     assert set(hook_points(model)) == expected
     logits, cache = run_with_cache(model, tokens())
     assert set(cache) == expected
@@ -130,6 +133,11 @@ def test_hook_points_names_and_shapes(kwargs):
     assert (pattern.triu(1) == 0).all()  # causal
     assert cache["blocks.0.attn.hook_z"].shape == (3, 12, heads, 16 // heads)
     assert cache["blocks.1.hook_resid_post"].shape == (3, 12, 16)
+    # hook_attn_out is what the attention adds to the residual stream: W_O applied to the heads' outputs
+    resid_pre, attn_out = cache["blocks.0.hook_resid_pre"], cache["blocks.0.hook_attn_out"]
+    torch.testing.assert_close(attn_out, model.blocks[0].attn.out(cache["blocks.0.attn.hook_z"]))
+    assert (model.n_layers, model.n_heads, model.d_head, model.d_model, model.vocab_size, model.max_len) == (
+        2, heads, 16 // heads, 16, 65, 12)
 
 
 @pytest.mark.parametrize("kwargs", [SMALL, VANILLA, {**SMALL, "feed_forward": True, "n_layers": 3}])
