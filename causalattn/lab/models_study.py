@@ -87,7 +87,19 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences):
     if len({slug(n) for n in names}) < len(names):
         raise ValueError(f"`models`: names must be distinct (also as folder names), got {names}")
     values = [check_model(m, f"models[{name!r}]") for name, m in zip(names, values)]
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a task such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
     interventions = as_interventions(treatments)
+    for name, model in zip(names, values):  # every model, before the first long computation
+        if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
+            raise ValueError(f"`task` does not fit model {name!r}: sequences of {task.seq_len} tokens over "
+                             f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
+        for part in (p for t in interventions for p in getattr(t, "parts", (t,))):
+            if not isinstance(part, RoleAblation):
+                part.check(model)
+            elif part.layer is not None and part.layer >= model.n_layers:
+                raise ValueError(f"`layer` {part.layer} of {part.label!r} is out of range: model {name!r} has "
+                                 f"{model.n_layers} layer(s)")
     scan_sequences = check_positive_int("scan_sequences", scan_sequences)
     if scan_task is None:
         max_len = min(m.max_len for m in values)
@@ -281,13 +293,18 @@ class ModelsStudy:
         return self._cache[key]
 
     def per_model(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t") -> EstimateTable:
-        """Each model's own paired effect (:meth:`EvaluationStudy.effect`): it covers that model only."""
+        """Each model's own paired effect (:meth:`EvaluationStudy.effect`): it covers that model only.
+
+        Rows are named by model; ``details["treatment"]`` is the head the model
+        used (``"ablate:L1H0:zero"``) and ``details["role"]`` the treatment as
+        given to the study (``"ablate_role:induction@L1:zero"``). ``method`` as for
+        :meth:`EvaluationStudy.effect`: the paired t interval with :math:`n_g - 1` df by default.
+        """
         label, outcome, method = self._check(treatment, outcome, method)
         rows = []
         for name, study in self.studies.items():
             est = study.effect(self._labels[name][label], outcome, method=method)
-            rows.append(dataclasses.replace(est, estimand=name, details={**est.details, "model": name,
-                                                                         "treatment_as_given": label}))
+            rows.append(dataclasses.replace(est, estimand=name, details={**est.details, "model": name, "role": label}))
         return EstimateTable(rows, title=f"{label}: effect on {outcome} within each model (sequences as units)")
 
     def heterogeneity(self, treatment: Any, outcome: str = "in_context_accuracy") -> HypothesisTest:
@@ -327,6 +344,19 @@ class ModelsStudy:
             details={"i_squared": max(0.0, (q - dof) / q) if q > 0 else 0.0, "tau_squared": float(between),
                      "fixed_effect": pooled, "n_models": len(tau),
                      "effects": "; ".join(f"{e.estimand}={e.estimate:.4g}" for e in table)})
+
+    def summary(self, outcome: str = "in_context_accuracy", *, method: str = "t") -> str:
+        """The pooled effects, then each treatment's per-model effects and Cochran's Q, as printable text."""
+        lines = [self.effects(outcome, method=method).summary(),
+                 "The pooled interval covers the population of training runs; each per-model interval covers "
+                 "that model's sequences only."]
+        for treatment in self.treatments:
+            lines += ["", self.per_model(treatment, outcome, method=method).summary()]
+            try:
+                lines.append(repr(self.heterogeneity(treatment, outcome)))
+            except ValueError as error:
+                lines.append(f"heterogeneity: {error}")
+        return "\n".join(lines)
 
     def plot_models(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t"):
         """Forest plot of each model's effect and, last, the pooled effect over models (matplotlib Figure)."""

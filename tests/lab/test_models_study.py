@@ -242,3 +242,21 @@ def test_questions_reject_bad_arguments(three):
         three.effects(method="exact")
     with pytest.raises(ValueError, match="`adjust`"):
         three.effects(adjust="bonferroni")
+
+
+def test_models_study_checks_every_model_before_running():
+    with pytest.raises(TypeError, match="`task` must be a task"):
+        models_study([_model(0), _model(1)], "bigram", ROLES)
+    small = build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=16))
+    with pytest.raises(ValueError, match="`task` does not fit model 'model1'"):
+        _study([_model(0), small])
+    one_layer = build_model(ModelConfig(kind="vanilla", n_layers=1, n_heads=2, d_model=16, max_seq_len=32))
+    with pytest.raises(ValueError, match="`layer` 1 of 'ablate_role:induction@L1:zero' is out of range: model 'model1'"):
+        _study([_model(0), one_layer])
+    with pytest.raises(ValueError, match="`layer` 1 of 'ablate:L1H0:zero' is out of range"):
+        _study([_model(0), one_layer], ["ablate:L1H0:zero"])
+
+
+def test_summary_says_what_each_interval_covers(three):
+    text = three.summary("in_context_loss")
+    assert "population of training runs" in text and text.count("cochran-q") == 3
