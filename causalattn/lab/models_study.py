@@ -351,7 +351,7 @@ class ModelsStudy:
                  "The pooled interval covers the population of training runs; each per-model interval covers "
                  "that model's sequences only."]
         for treatment in self.treatments:
-            lines += ["", self.per_model(treatment, outcome, method=method).summary()]
+            lines += ["", self.per_model(treatment, outcome, method=method).summary(columns=["treatment"])]
             try:
                 lines.append(repr(self.heterogeneity(treatment, outcome)))
             except ValueError as error:
