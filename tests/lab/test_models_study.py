@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from statsmodels.stats.meta_analysis import combine_effects  # noqa: E402
 
-from causalattn.lab import BigramTask, ModelConfig, TaskConfig, build_model, evaluation_study, head_scan  # noqa: E402
+from causalattn.lab import BigramTask, ModelConfig, TaskConfig, build_model, head_scan  # noqa: E402
 from causalattn.lab.models_study import models_study  # noqa: E402
 from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask  # noqa: E402
 from causalattn.lab.roles import RoleAblation  # noqa: E402
@@ -182,40 +182,6 @@ def test_resume_reuses_each_models_folder(tmp_path):
     for treatment in ROLES:
         assert again.effect(treatment, "in_context_loss") == fresh.effect(treatment, "in_context_loss")
     assert again.effect(ROLES[0]) == first.effect(ROLES[0])
-
-
-def test_a_role_is_not_a_head_until_resolved():
-    with pytest.raises(ValueError, match="`treatments`: 'ablate_role:induction@L1:zero' names a role"):
-        evaluation_study(_model(0), TASK, ["ablate_role:induction@L1:zero"], n_sequences=4, progress=False)
-
-
-def test_role_labels_round_trip():
-    for label in ("ablate_role:induction@L1:zero", "ablate_role:previous_token:mean", "ablate_role:induction@L0:resample"):
-        assert RoleAblation.from_label(label).label == label
-    from causalattn.lab import parse_treatment
-
-    combined = parse_treatment("ablate_role:induction@L1:zero+ablate:L0H1:zero")
-    assert combined.label == "ablate_role:induction@L1:zero+ablate:L0H1:zero"
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    ({"role": "copying"}, "`role`"),
-    ({"role": "induction", "layer": -1}, "`layer`"),
-    ({"role": "induction", "layer": True}, "`layer`"),
-    ({"role": "induction", "kind": "noise"}, "`kind`"),
-])
-def test_role_ablation_rejects_bad_values(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        RoleAblation(**kwargs)
-
-
-def test_bad_role_label_and_scan():
-    with pytest.raises(ValueError, match="`label` 'ablate_role:induction@1:zero'"):
-        RoleAblation.from_label("ablate_role:induction@1:zero")
-    with pytest.raises(TypeError, match="`scan` must be a HeadScan"):
-        RoleAblation("induction", 1).resolve("scan")
-    with pytest.raises(ValueError, match="`layer` 5 of 'ablate_role:induction@L5:zero' is out of range"):
-        RoleAblation("induction", 5).resolve(head_scan(_model(0), SCAN, 2))
 
 
 def test_models_study_rejects_bad_input():
