@@ -67,7 +67,7 @@ from causalattn.lab.evaluation import CONTROL, EvaluationStudy, evaluation_study
 from causalattn.lab.head_scan import HeadScan, head_scan
 from causalattn.lab.interventions import Intervention, as_interventions
 from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask
-from causalattn.lab.roles import RoleAblation, resolve_roles
+from causalattn.lab.roles import ROLES, RoleAblation, resolve_roles
 from causalattn.lab.storage import slug
 from causalattn.lab.task import Task
 
@@ -172,25 +172,43 @@ def models_study(
     >>> effect.method, effect.details["n_clusters"], effect.details["df"]
     ('clustered-paired-t', 3, 2.0)
     >>> sorted(study.heads.columns)
-    ['head', 'label', 'layer', 'model', 'treatment']
+    ['head', 'label', 'layer', 'model', 'role_score', 'treatment']
     """
     models, interventions, scan_task, scan_sequences = _models_study_iv(models, task, treatments, scan_task,
                                                                         scan_sequences)
-    needs_scan = any(isinstance(part, RoleAblation) for t in interventions for part in getattr(t, "parts", (t,)))
+    needs_scan = any(isinstance(part, RoleAblation) for t in interventions for part in _parts(t))
     studies, scans, labels, rows = {}, {}, {}, []
     for name, model in models.items():
         scan = scans[name] = head_scan(model, scan_task, scan_sequences, seed=seed) if needs_scan else None
         resolved = [resolve_roles(t, scan) if scan is not None else t for t in interventions]
-        for t, r in zip(interventions, resolved):
-            rows.extend({"model": name, "treatment": t.label, "label": r.label, "layer": part.layer,
-                         "head": part.head} for part in getattr(r, "parts", (r,)) if hasattr(part, "head"))
+        rows.extend(row for t, r in zip(interventions, resolved) for row in _head_rows(name, t, r, scan))
         labels[name] = {t.label: r.label for t, r in zip(interventions, resolved)}
-        studies[name] = evaluation_study(  # two treatments resolving to one head on this model share its arm
-            model, task, list({r.label: r for r in resolved}.values()), n_sequences=n_sequences, seed=seed, batch_size=batch_size,
+        unique = list({r.label: r for r in resolved}.values())  # a role and an index naming one head share its arm
+        studies[name] = evaluation_study(
+            model, task, unique, n_sequences=n_sequences, seed=seed, batch_size=batch_size,
             reference_size=reference_size, out_dir=None if out_dir is None else Path(out_dir) / slug(name),
             n_resamples=n_resamples, confidence_level=confidence_level, progress=progress)
-    return ModelsStudy(studies, [t.label for t in interventions], labels,
-                       pd.DataFrame(rows, columns=["model", "treatment", "label", "layer", "head"]), scans, seed=seed)
+    heads = pd.DataFrame(rows, columns=["model", "treatment", "label", "layer", "head", "role_score"])
+    return ModelsStudy(studies, [t.label for t in interventions], labels, heads, scans, seed=seed)
+
+
+def _parts(treatment: Intervention) -> tuple[Intervention, ...]:
+    return getattr(treatment, "parts", (treatment,))
+
+
+def _head_rows(name: str, treatment: Intervention, resolved: Intervention, scan: HeadScan | None) -> list[dict]:
+    """One row per head that ``resolved`` (``treatment`` on model ``name``) acts on, with its role's score."""
+    rows = []
+    for given, part in zip(_parts(treatment), _parts(resolved)):  # resolving keeps the parts in order
+        if not hasattr(part, "head"):
+            continue
+        score = float("nan")
+        if isinstance(given, RoleAblation):
+            s = scan.scores
+            score = float(s.loc[(s["layer"] == part.layer) & (s["head"] == part.head), ROLES[given.role]].iloc[0])
+        rows.append({"model": name, "treatment": treatment.label, "label": resolved.label, "layer": part.layer,
+                     "head": part.head, "role_score": score})
+    return rows
 
 
 class ModelsStudy:
@@ -204,7 +222,8 @@ class ModelsStudy:
         The treatment labels as given (role labels stay role labels).
     heads : pandas.DataFrame
         One row per model x treatment x head acted on: ``model, treatment,
-        label`` (the label on that model) ``, layer, head``.
+        label`` (the label on that model) ``, layer, head, role_score`` (the
+        head's score for the role that chose it, NaN for a head named by index).
     scans : dict
         Model name -> the :class:`causalattn.lab.head_scan.HeadScan` that
         resolved its roles (None without role treatments).
@@ -281,7 +300,10 @@ class ModelsStudy:
 
     def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm", *,
                 method: str = "t") -> EstimateTable:
-        """One pooled :meth:`effect` per treatment; ``pvalue`` adjusted across treatments (``"holm"``, ``"bh"``, None)."""
+        """One pooled :meth:`effect` per treatment; ``pvalue`` adjusted across treatments (``"holm"``, ``"bh"``, None).
+
+        The adjusted p-value is ``details["pvalue_adjusted"]`` (as in :meth:`EvaluationStudy.effects`).
+        """
         if adjust is not None:
             check_choice("adjust", adjust, ("holm", "bh"))
         key = ("effects", outcome, adjust, method)

@@ -110,9 +110,11 @@ def test_roles_are_recorded_per_model(three):
         assert row.details["heads"] == "; ".join(f"{m}={lab}" for m, lab in zip(heads["model"], heads["label"]))
         scores = {"ablate_role:induction@L1:zero": ("induction_score", 1),
                   "ablate_role:previous_token@L0:zero": ("previous_token_score", 0)}[treatment]
-        for name, head in zip(heads["model"], heads["head"]):
+        for name, head, score in zip(heads["model"], heads["head"], heads["role_score"]):
             s = three.scans[name].scores.query("layer == @scores[1]")
             assert head == int(s.loc[s[scores[0]].idxmax(), "head"])
+            assert score == s[scores[0]].max()
+    assert three.heads.query("treatment == 'ablate:L1H0:zero'")["role_score"].isna().all()
 
 
 def test_permuted_heads_resolve_to_the_permuted_index_with_identical_effects():
@@ -217,7 +219,7 @@ def test_models_study_checks_every_model_before_running():
     with pytest.raises(ValueError, match="`task` does not fit model 'model1'"):
         _study([_model(0), small])
     one_layer = build_model(ModelConfig(kind="vanilla", n_layers=1, n_heads=2, d_model=16, max_seq_len=32))
-    with pytest.raises(ValueError, match="`layer` 1 of 'ablate_role:induction@L1:zero' is out of range: model 'model1'"):
+    with pytest.raises(ValueError, match="`layer` 1 of 'ablate_role:induction@L1:zero' is out of range: model 'mod"):
         _study([_model(0), one_layer])
     with pytest.raises(ValueError, match="`layer` 1 of 'ablate:L1H0:zero' is out of range"):
         _study([_model(0), one_layer], ["ablate:L1H0:zero"])

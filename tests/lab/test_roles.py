@@ -42,7 +42,8 @@ def test_a_role_is_not_a_head_until_resolved():
 
 
 def test_role_labels_round_trip():
-    for label in ("ablate_role:induction@L1:zero", "ablate_role:previous_token:mean", "ablate_role:induction@L0:resample"):
+    for label in ("ablate_role:induction@L1:zero", "ablate_role:previous_token:mean",
+                  "ablate_role:induction@L0:resample"):
         assert RoleAblation.from_label(label).label == label
     from causalattn.lab import parse_treatment
 
