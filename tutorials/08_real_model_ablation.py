@@ -82,12 +82,14 @@ def main() -> None:
     print(f"\nControl: accuracy {units['in_context_accuracy'].mean():.3f} on the second copy, "
           f"{units['global_accuracy'].mean():.3f} on the first (where nothing can be copied).")
     effects = {e.estimand: e for e in table}
+    best = min(singles[:k], key=lambda t: effects[t.label].estimate)
     print(
-        f"Mean ablation replaces a head's output by its average over {32} other repeated-token sequences, so the\n"
-        f"head still contributes its typical output but no longer anything specific to the sequence. Ablating all\n"
-        f"{k} induction heads together changes accuracy by {effects[top.label].estimate:+.3f}; the {k} control heads\n"
-        f"together by {effects[quiet.label].estimate:+.3f}. A single induction head often does much less than the\n"
-        "group: the model has several induction heads that back each other up."
+        f"Mean ablation replaces a head's output by its average over 32 other repeated-token sequences: the head\n"
+        f"keeps its typical contribution but loses anything specific to the sequence. All {k} induction heads\n"
+        f"together: {effects[top.label].estimate:+.3f}; the strongest alone ({best.label}): "
+        f"{effects[best.label].estimate:+.3f}; the {k} control heads together: {effects[quiet.label].estimate:+.3f}.\n"
+        "If the group did much more than its strongest member, the heads would be backing each other up; when\n"
+        "one head carries nearly all of it, that head is the bottleneck of the copying circuit on this test."
     )
     print("\nEffects on the loss (nats per token) of the second copy:")
     print(study.effects("in_context_loss", adjust="holm").summary(columns=["pvalue_adjusted"]))
