@@ -15,9 +15,16 @@ from causalattn.regression import FWLResult, ancova, correlation, fwl, lin, ols
 from causalattn.simpson import SimpsonResult, simpson
 from causalattn.stratified import StratifiedTable
 from causalattn import designs
+from causalattn.matched_pairs import matched_pairs_adjusted
 from causalattn.neyman import neyman
+from causalattn.effects import clustered_effect, paired_effect, two_arm_effect
 from causalattn.randomization import frt, frt_confidence_interval, hodges_lehmann
+from causalattn import observational
+from causalattn.observational import (aipw, balance, cace, e_value, ipw, match, outcome_regression, propensity_score,
+                                      subclassification, tsls)
 
 __version__ = "0.1.0"
 
-__all__ = ["EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame", "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "HypothesisTest", "Table2x2", "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols", "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "neyman"]
+__all__ = ["EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame", "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "HypothesisTest", "Table2x2", "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols", "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "matched_pairs_adjusted", "neyman", "paired_effect", "two_arm_effect", "clustered_effect",
+           "observational", "aipw", "balance", "cace", "e_value", "ipw", "match", "outcome_regression",
+           "propensity_score", "subclassification", "tsls"]

@@ -102,3 +102,10 @@ def check_columns(data: Any, **columns: Any) -> pd.DataFrame:
             if c not in data.columns:
                 raise ValueError(f"`{arg}`: column {c!r} is not in `data` (columns: {list(data.columns)[:20]})")
     return data
+
+
+def check_real(name: str, value: Any) -> float:
+    """``float(value)`` for a real number (bools rejected); a TypeError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number, got {value!r}")
+    return float(value)

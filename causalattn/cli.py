@@ -56,9 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         "study",
         help="train a two-layer transformer, ablate and freeze its heads, report effects with 95%% CIs",
         description="The main job. Trains the model (or reuses the checkpoint in OUT/model), evaluates the "
-        "same held-out sequences under control and under each treatment (a matched-pairs design: paired "
-        "Neyman CI, sign-flip randomization test, Holm-adjusted p-values), trains paired seeds with and "
-        "without a freezing schedule, then prints the effects table and writes OUT/effects.csv, "
+        "same held-out sequences under control and under each treatment (a matched-pairs design: the paired "
+        "t CI and the same t test's p-value, Holm-adjusted; the sign-flip randomization p-value beside "
+        "them), trains paired seeds with and without a freezing schedule, then prints the effects table and writes OUT/effects.csv, "
         "OUT/forest.png, OUT/training_curves.png and the attention maps OUT/attention/*.png. Re-running "
         "with the same OUT resumes and reuses what is done.",
         epilog="examples:  causalattn study --n-sequences 1000 --out runs/ablation\n"
@@ -197,14 +197,22 @@ def _study(args: argparse.Namespace) -> int:
 
     table = EstimateTable([e for t in tables for e in t], title="causalattn study: effects vs control")
     print()
-    print(table.summary(columns=["outcome", "pvalue_adjusted"]))
+    print(table.summary(columns=["outcome", "pvalue_adjusted", "pvalue_randomization"]))
+    print("\nCI and p: the paired t interval (n - 1 df) and the same t test, so a CI excludes 0 exactly when "
+          "p < 0.05; p adjusted: Holm across treatments; pvalue_randomization: the sign-flip randomization test.")
     if args.seeds:
-        print(f"\ntraining study: n = runs (2 per seed); with {args.seeds} paired seeds the exact sign-flip p-value "
-              f"cannot go below 2/2^{args.seeds} = {2 / 2 ** args.seeds:.3g} (more seeds: --seeds)")
+        print(f"training study: n = seeds (each trained under every arm); with {args.seeds} paired seeds the "
+              f"sign-flip p-value cannot go below 2/2^{args.seeds} = {2 / 2 ** args.seeds:.3g} (more seeds: --seeds)")
         for e in tables[-1]:
             if e.details.get("n_censored"):
-                print(f"{e.estimand}, {e.details['outcome']}: {e.details['n_censored']} of {e.n} runs never reached "
-                      f"{args.threshold:g} and count as {args.study_iters} (censored): the effect is a lower bound")
+                runs = 2 * e.n
+                if e.method == "not estimable":
+                    print(f"{e.estimand}, {e.details['outcome']}: all {runs} runs never reached {args.threshold:g} "
+                          f"within {args.study_iters} iterations (censored): not estimable")
+                else:
+                    print(f"{e.estimand}, {e.details['outcome']}: {e.details['n_censored']} of {runs} runs never "
+                          f"reached {args.threshold:g} and count as {args.study_iters} (censored): the effect is a "
+                          f"lower bound")
     frame = effects_frame(table)
     frame.to_csv(out / "effects.csv", index=False)
     accuracy = EstimateTable([e for e in table if e.details.get("outcome", "").startswith("in_context_accuracy")],

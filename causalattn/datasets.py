@@ -12,6 +12,7 @@ name                              contents
 ``"berkeley_admissions"``         4,526 applicants to six departments, Bickel et al. (1975)
 ``"lalonde_nsw"``                 NSW experiment, Dehejia-Wahba subsample, 445 men
 ``"lalonde_cps1"``                185 NSW treated + 15,992 CPS-1 controls (Ding's ``cps1re74``)
+``"card"``                        3,010 men, college proximity as an instrument for schooling, Card (1995)
 ``"shakespeare_unigram"``         character counts of tiny Shakespeare (65 characters)
 ``"shakespeare_bigram"``          65 x 65 consecutive-character counts of tiny Shakespeare
 ================================  ==============================================================
@@ -93,6 +94,11 @@ def _lalonde_cps1() -> pd.DataFrame:
     return data
 
 
+def _card() -> pd.DataFrame:
+    return _read_csv("card.csv", dtype={**dict.fromkeys(_CARD_INTEGERS, "int64"), "lwage": "float64",
+                                        "married": "Int64"})
+
+
 def _shakespeare_unigram() -> pd.DataFrame:
     counts = _read_csv("shakespeare_unigram.csv", dtype="int64")
     counts.insert(1, "char", counts.pop("codepoint").map(chr))
@@ -108,6 +114,8 @@ _LALONDE_DTYPES = {
     **dict.fromkeys(["re74", "re75", "re78"], "float64"),
 }
 
+
+_CARD_INTEGERS = ["educ", "nearc4", "exper", "black", "south", "smsa"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,14 @@ _DATASETS: dict[str, _Dataset] = {
         "Built by datasets/build_lalonde.py from causaldata.nsw_mixtape and causaldata.cps_mixtape, earnings "
         "rounded as in Ding's file (NSW treated: 7 significant digits; CPS-1 controls: 3 significant digits).",
         _lalonde_cps1,
+    ),
+    "card": _Dataset(
+        "Log hourly wage in 1976, schooling and proximity to a four-year college (`nearc4`, the instrument) "
+        "of 3,010 men of the NLS Young Men cohort; `married` is missing for 7 men (kept as <NA>).",
+        "Card (1995), Using geographic variation in college proximity to estimate the return to schooling; "
+        "built by datasets/build_card.py from causaldata.close_college (lwage stored as float32, written as "
+        "its shortest decimal form).",
+        _card,
     ),
     "shakespeare_unigram": _Dataset(
         "Character counts of tiny Shakespeare (1,115,394 characters; vocabulary of 65 sorted distinct characters).",
@@ -210,6 +226,11 @@ def load(name: str) -> pd.DataFrame:
             ``re75``, ``re78`` as in Ding's ``cps1re74.csv``, plus ``u74``, ``u75`` derived by the
             loader from ``re74 == 0``, ``re75 == 0``. The CPS-1 earnings are published at 3
             significant digits.
+        ``"card"`` (3,010 rows, one per man)
+            ``lwage`` (float64, log hourly wage 1976), ``educ``, ``nearc4`` (1 if a four-year college
+            is in the county), ``exper``, ``black``, ``south``, ``smsa`` (int64), ``married``
+            (Int64, a marital-status code 1-6 with 1 = married and 6 = never married, not a 0/1
+            flag; ``<NA>`` for 7 men).
         ``"shakespeare_unigram"`` (65 rows)
             ``token`` (int64), ``char`` (str), ``count`` (int64).
         ``"shakespeare_bigram"`` (4,225 rows)
@@ -241,6 +262,10 @@ def load(name: str) -> pd.DataFrame:
     the evaluation of training programs. JASA 94, 1053-1062.
 
     Ding, P. (2024). A First Course in Causal Inference, ch. 1 and 10. CRC Press.
+
+    Card, D. (1995). Using geographic variation in college proximity to estimate the return to
+    schooling. In *Aspects of Labour Market Behaviour*, eds. Christofides, Grant and Swidinsky,
+    201-222. University of Toronto Press.
 
     Examples
     --------

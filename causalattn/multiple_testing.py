@@ -37,7 +37,7 @@ _METHODS = {"holm": "holm", "bh": "fdr_bh"}
 
 #: Columns of an exported effects table, in order.
 EFFECT_COLUMNS = ("treatment", "outcome", "estimate", "standard_error", "ci_low", "ci_high", "pvalue",
-                  "pvalue_adjusted", "method", "n")
+                  "pvalue_adjusted", "method", "n", "unit", "n_censored", "pvalue_randomization")
 
 
 def adjust_pvalues(table: EstimateTable, method: str = "holm") -> EstimateTable:
@@ -94,7 +94,12 @@ def effects_frame(table: EstimateTable) -> pd.DataFrame:
 
     ``treatment`` and ``outcome`` come from each estimate's details (the
     estimand name stands in for a missing ``treatment``); ``pvalue_adjusted``
-    is empty unless :func:`adjust_pvalues` was applied.
+    is empty unless :func:`adjust_pvalues` was applied. ``pvalue`` and the
+    interval come from the row's ``method``; ``pvalue_randomization`` (a
+    randomization test's p-value, when the study computed one) travels beside
+    them and is never adjusted. ``unit`` says what ``n`` counts (``"sequence"``,
+    ``"seed"``...), ``n_censored`` how many runs were censored (time-to-threshold
+    outcomes); both are empty where they do not apply.
     """
     if not isinstance(table, EstimateTable):
         raise TypeError(f"`table` must be an EstimateTable, got {type(table).__name__}")
@@ -103,6 +108,7 @@ def effects_frame(table: EstimateTable) -> pd.DataFrame:
         row = e.to_dict()
         row["treatment"] = e.details.get("treatment", e.estimand)
         row["outcome"] = e.details.get("outcome")
-        row["pvalue_adjusted"] = e.details.get("pvalue_adjusted")
+        for key in ("pvalue_adjusted", "unit", "n_censored", "pvalue_randomization"):
+            row[key] = e.details.get(key)
         rows.append(row)
     return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))

@@ -16,58 +16,29 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
 
-from causalattn._validation import as_binary_array, as_float_array, check_confidence_level, check_same_length
-from causalattn.designs import MPE, Groups
-from causalattn.estimate import Estimate, normal_estimate
+from causalattn._validation import (
+    as_binary_array,
+    as_float_array,
+    check_choice,
+    check_confidence_level,
+    check_same_length,
+)
+from causalattn.designs import MPE, Groups, stratified_difference
+from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
 
 __all__ = ["neyman"]
 
-
-def stratified_difference(
-    outcome: np.ndarray, assignments: np.ndarray, groups: Groups, *, paired: bool = False, variance: bool = False
-) -> tuple[np.ndarray, np.ndarray | None]:
-    r"""The stratified difference in means and its conservative variance, for each row of ``assignments``.
-
-    With strata :math:`k = 1, \dots, K` of sizes :math:`n_k` and :math:`\pi_k = n_k / n`,
-    :math:`\hat\tau = \sum_k \pi_k (\bar Y_{1k} - \bar Y_{0k})` and
-    :math:`\hat V = \sum_k \pi_k^2 (S_{1k}^2 / n_{1k} + S_{0k}^2 / n_{0k})`.
-    One stratum gives the CRE difference in means. For pairs (``paired=True``)
-    :math:`\hat\tau` is the mean of the pair differences :math:`\hat\tau_i` and
-    :math:`\hat V = \sum_i (\hat\tau_i - \hat\tau)^2 / \{m (m - 1)\}`.
-
-    ``outcome`` is ``(n,)`` and ``assignments`` ``(B, n)`` of 0/1; returns two
-    ``(B,)`` arrays (the second ``None`` unless ``variance``). Assignments with
-    fewer than 2 units in an arm of a stratum give a NaN variance.
-    """
-    centred = outcome - (groups.sums(outcome) / groups.sizes)[groups.codes]  # for accuracy of the variances
-    n1 = groups.sums(assignments)  # (B, K)
-    n0 = groups.sizes - n1
-    total = groups.sums(centred)
-    sum1 = groups.sums(assignments, centred)
-    mean1, mean0 = sum1 / n1, (total - sum1) / n0
-    weights = groups.sizes / groups.n
-    tau_k = mean1 - mean0
-    tau = tau_k @ weights
-    if not variance:
-        return tau, None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if paired:
-            m = groups.k
-            var = ((tau_k - tau[:, None]) ** 2).sum(axis=1) / (m * (m - 1))
-        else:
-            squares1 = groups.sums(assignments, centred**2)
-            var1 = (squares1 - n1 * mean1**2) / (n1 - 1)
-            var0 = (groups.sums(centred**2) - squares1 - n0 * mean0**2) / (n0 - 1)
-            var = (var1 / n1 + var0 / n0) @ weights**2
-    return tau, np.maximum(var, 0.0)
+_METHODS = ("normal", "t")
 
 
-def _neyman_iv(outcome, treatment, strata, pairs, confidence_level):
+def _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method):
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)
     level = check_confidence_level(confidence_level)
+    method = check_choice("method", method, _METHODS)
     if strata is not None and pairs is not None:
         raise ValueError("give `strata` or `pairs`, not both")
     if pairs is not None:
@@ -79,10 +50,43 @@ def _neyman_iv(outcome, treatment, strata, pairs, confidence_level):
     else:
         groups = Groups(strata, len(y), "strata")
         groups.check_both_arms(z, minimum=2)
-    return y, z, groups, pairs is not None, level
+    return y, z, groups, pairs is not None, level, method
 
 
-def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: float = 0.95) -> Estimate:
+def _welch_df(y: np.ndarray, z: np.ndarray, groups: Groups, paired: bool) -> float:
+    r"""Satterthwaite's degrees of freedom :math:`\hat V^2 / \sum_{k,a} v_{ka}^2 / (n_{ka} - 1)`; m - 1 in pairs.
+
+    :math:`v_{ka} = \pi_k^2 S_{ka}^2 / n_{ka}` is the share of arm :math:`a` of stratum
+    :math:`k` in :math:`\hat V`; one stratum gives Welch's degrees of freedom.
+    """
+    if paired:
+        return float(groups.k - 1)
+    parts, sizes = [], []
+    for members, size in zip(groups.members, groups.sizes):
+        weight = size / groups.n
+        for arm in (1, 0):
+            values = y[members][z[members] == arm]
+            parts.append(weight**2 * values.var(ddof=1) / len(values))
+            sizes.append(len(values))
+    parts, sizes = np.array(parts), np.array(sizes)
+    denominator = float((parts**2 / (sizes - 1)).sum())
+    return float(parts.sum() ** 2 / denominator) if denominator > 0 else math.inf
+
+
+def _t_estimate(estimand: str, tau: float, se: float, df: float, *, level: float, method: str, n: int,
+                details: dict) -> Estimate:
+    r"""An :class:`Estimate` with the interval :math:`\hat\tau \pm t_{df, 1-\alpha/2}\,se` and its t p-value."""
+    if se == 0:
+        interval, pvalue = ConfidenceInterval(tau, tau), None
+    else:
+        half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+        interval, pvalue = ConfidenceInterval(tau - half, tau + half), float(2 * stats.t.sf(abs(tau) / se, df))
+    return Estimate(estimand=estimand, estimate=tau, standard_error=se, confidence_interval=interval,
+                    confidence_level=level, pvalue=pvalue, method=method, n=n, details={**details, "df": df})
+
+
+def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: float = 0.95,
+           method: str = "normal") -> Estimate:
     r"""Neyman's unbiased estimator of the average treatment effect with its conservative variance.
 
     * CRE (no ``strata``, no ``pairs``): :math:`\hat\tau = \bar Y_1 - \bar Y_0`,
@@ -92,7 +96,15 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     * MPE (``pairs``): :math:`\hat\tau = m^{-1} \sum_i \hat\tau_i` over the pair
       differences (treated minus control), :math:`\hat V = \sum_i (\hat\tau_i - \hat\tau)^2 / \{m(m-1)\}`.
 
-    The interval is :math:`\hat\tau \pm z_{1-\alpha/2} \hat V^{1/2}`; it is
+    The interval is :math:`\hat\tau \pm z_{1-\alpha/2} \hat V^{1/2}` (``method="normal"``,
+    Ding's), or :math:`\hat\tau \pm t_{\nu, 1-\alpha/2} \hat V^{1/2}` (``method="t"``) with
+    :math:`\nu` Welch-Satterthwaite's degrees of freedom
+    :math:`\nu = \hat V^2 / \sum_{k,a} v_{ka}^2 / (n_{ka} - 1)`, where
+    :math:`v_{ka} = \pi_k^2 S_{ka}^2 / n_{ka}` are the terms of :math:`\hat V`
+    (for a CRE, :math:`\nu = (S_1^2/n_1 + S_0^2/n_0)^2 / \{(S_1^2/n_1)^2/(n_1-1) + (S_0^2/n_0)^2/(n_0-1)\}`,
+    the interval of ``scipy.stats.ttest_ind(equal_var=False)``), and :math:`\nu = m - 1`
+    in pairs (the paired t interval of ``scipy.stats.ttest_rel``). With few units
+    the normal quantile undercovers: prefer ``"t"``. Either interval is
     conservative because the variance of the individual effects cannot be
     estimated. The CRE variance equals the squared HC2 standard error of the
     OLS coefficient of the outcome on the treatment.
@@ -106,12 +118,15 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     pairs : array-like, optional
         A pair label per unit; each pair holds one treated and one control unit.
     confidence_level : float
+    method : {"normal", "t"}
+        The reference distribution of the interval and the two-sided p-value.
 
     Returns
     -------
     Estimate
-        ``method`` is ``"neyman"``, ``"neyman-stratified"`` or ``"neyman-paired"``;
-        ``details`` holds ``n_treated``, ``n_control`` and ``n_groups`` (strata or pairs).
+        ``method`` is ``"neyman"``, ``"neyman-stratified"`` or ``"neyman-paired"``, with
+        ``"-t"`` appended for ``method="t"``; ``details`` holds ``n_treated``,
+        ``n_control``, ``n_groups`` (strata or pairs) and, for ``"t"``, ``df``.
 
     References
     ----------
@@ -122,17 +137,17 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     >>> est = neyman([3.0, 5.0, 4.0, 1.0, 2.0, 2.0], [1, 1, 1, 0, 0, 0])
     >>> round(est.estimate, 4), round(est.standard_error, 4)
     (2.3333, 0.6667)
+    >>> welch = neyman([3.0, 5.0, 4.0, 1.0, 2.0, 2.0], [1, 1, 1, 0, 0, 0], method="t")
+    >>> round(welch.details["df"], 3), [round(x, 3) for x in welch.confidence_interval]
+    (3.2, [0.285, 4.382])
     """
-    y, z, groups, paired, level = _neyman_iv(outcome, treatment, strata, pairs, confidence_level)
+    y, z, groups, paired, level, method = _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method)
     tau, var = stratified_difference(y, z[None, :].astype(float), groups, paired=paired, variance=True)
-    kind, method = ("paired ", "neyman-paired") if paired else (
+    kind, name = ("paired ", "neyman-paired") if paired else (
         ("stratified ", "neyman-stratified") if strata is not None else ("", "neyman"))
-    return normal_estimate(
-        f"{kind}difference in means",
-        float(tau[0]),
-        math.sqrt(var[0]),
-        confidence_level=level,
-        method=method,
-        n=len(y),
-        details={"n_treated": int(z.sum()), "n_control": int(len(z) - z.sum()), "n_groups": groups.k},
-    )
+    details = {"n_treated": int(z.sum()), "n_control": int(len(z) - z.sum()), "n_groups": groups.k}
+    estimand, estimate, se = f"{kind}difference in means", float(tau[0]), math.sqrt(var[0])
+    if method == "t":
+        return _t_estimate(estimand, estimate, se, _welch_df(y, z, groups, paired), level=level, method=f"{name}-t",
+                           n=len(y), details=details)
+    return normal_estimate(estimand, estimate, se, confidence_level=level, method=name, n=len(y), details=details)

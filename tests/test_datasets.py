@@ -20,6 +20,7 @@ DATA_FILES = [
     "berkeley_admissions.csv",
     "lalonde_nsw.csv",
     "lalonde_cps1.csv",
+    "card.csv",
     "shakespeare_unigram.csv",
     "shakespeare_bigram.csv",
 ]
@@ -27,7 +28,7 @@ DATA_FILES = [
 
 def test_available_lists_every_name_and_each_loads():
     names = datasets.available()
-    for required in ["kidney_stones", "berkeley_admissions", "lalonde_nsw", "lalonde_cps1",
+    for required in ["kidney_stones", "berkeley_admissions", "lalonde_nsw", "lalonde_cps1", "card",
                      "shakespeare_unigram", "shakespeare_bigram"]:
         assert required in names
     for name in names:
@@ -122,6 +123,20 @@ def test_lalonde_treated_rows_agree_between_files():
     pd.testing.assert_frame_equal(nsw_treated, cps1.loc[:184, covariates])
     # earnings: 7 significant digits in cps1, 7 then 6 in nsw, so they agree to 1 in 10^5 relative
     np.testing.assert_allclose(nsw.loc[nsw["treat"] == 1, "re78"].to_numpy(), cps1.loc[:184, "re78"], rtol=1e-5)
+
+
+def test_card_keeps_its_missing_values_and_gives_the_published_iv_slope():
+    df = datasets.load("card")
+    assert list(df.columns) == ["lwage", "educ", "nearc4", "exper", "black", "south", "smsa", "married"]
+    assert df.shape == (3010, 8) and int(df["nearc4"].sum()) == 2053
+    assert str(df["married"].dtype) == "Int64" and int(df["married"].isna().sum()) == 7
+    assert df.drop(columns="married").notna().all().all()
+    assert df.iloc[0].tolist()[:7] == [6.306275, 7, 0, 16, 1, 0, 1]
+    # Wald / simple IV slope cov(z, y) / cov(z, x) = 0.1881 (Wooldridge, Example 15.4's simple IV)
+    z, x, y = df["nearc4"], df["educ"], df["lwage"]
+    first_stage = x[z == 1].mean() - x[z == 0].mean()
+    assert round(first_stage, 4) == 0.8290
+    assert round((y[z == 1].mean() - y[z == 0].mean()) / first_stage, 4) == 0.1881
 
 
 def test_shakespeare_counts():

@@ -1,10 +1,11 @@
+import itertools
 import math
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from causalattn.designs import BRE, CRE, MPE, SRE, ReM
+from causalattn.designs import BRE, CRE, DESIGNS, MPE, SRE, ClusterRandomized, ReM, resolve_design
 
 STRATA = np.array([2, 0, 0, 1, 2, 0, 1, 2, 1, 0, 2, 2])
 
@@ -12,7 +13,10 @@ STRATA = np.array([2, 0, 0, 1, 2, 0, 1, 2, 1, 0, 2, 2])
 def all_designs():
     rng = np.random.default_rng(0)
     return [CRE(10, 4), BRE(8, 0.3), SRE(STRATA, [2, 1, 3]), MPE([3, 1, 2, 1, 3, 2]),
-            ReM(rng.normal(size=(12, 2)), 5, 1.0)]
+            ReM(rng.normal(size=(12, 2)), 5, 1.0), ClusterRandomized(CLUSTERS, 2)]
+
+
+CLUSTERS = np.array(["c", "a", "b", "a", "d", "c", "c", "b"])
 
 
 @pytest.mark.parametrize("design", all_designs(), ids=lambda d: type(d).__name__)
@@ -27,6 +31,8 @@ def test_draw_batches_do_not_depend_on_batch_size(design):
 def test_enumeration_lists_distinct_assignments(design):
     rows = np.concatenate([block for block, _ in design.enumerate(batch=50)])
     assert len(np.unique(rows, axis=0)) == len(rows)
+    for row in rows:
+        design.check_assignment(row.astype(int))  # every enumerated assignment is one the design can produce
     if not isinstance(design, ReM):
         assert len(rows) == design.count()
 
@@ -93,3 +99,98 @@ def test_bad_input():
         ReM(np.arange(10.0), 5, 0.0)
     with pytest.raises(ValueError, match="`covariates` must be finite"):
         ReM(np.r_[np.nan, np.arange(9.0)], 5, 1.0)
+
+
+def test_cluster_design_assigns_clusters_whole():
+    design = ClusterRandomized(CLUSTERS, 2)
+    assert design.count() == math.comb(4, 2) and design.n == 8
+    rows = np.concatenate([block for block, _ in design.enumerate()])
+    hand = [np.isin(CLUSTERS, treated).astype(float) for treated in itertools.combinations("abcd", 2)]
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, hand))
+    a = design.draw(np.random.default_rng(0), 300)
+    for label in "abcd":
+        block = a[:, CLUSTERS == label]
+        assert (block == block[:, :1]).all()
+    assert design.treated_probability() == pytest.approx(np.full(8, 0.5))
+    assert ClusterRandomized.from_treatment(np.isin(CLUSTERS, ["a", "d"]).astype(int), clusters=CLUSTERS).n_treated == 2
+
+
+@pytest.mark.parametrize("design", [CRE(7, 3), SRE(STRATA, [2, 1, 3]), MPE([3, 1, 2, 1, 3, 2]),
+                                    ClusterRandomized(CLUSTERS, 2), BRE(6, 0.3)],
+                         ids=lambda d: type(d).__name__)
+def test_moments_and_probabilities_agree_with_enumeration(design):
+    blocks = list(design.enumerate())
+    rows = np.concatenate([b for b, _ in blocks])
+    weights = np.ones(len(rows)) if blocks[0][1] is None else np.concatenate([w for _, w in blocks])
+    weights = weights / weights.sum()
+    scores = np.random.default_rng(1).normal(size=design.n)
+    values = rows @ scores
+    mean = weights @ values
+    moments = design.linear_moments(scores)
+    if moments is None:
+        assert isinstance(design, BRE)
+    else:
+        assert moments[0] == pytest.approx(mean) and moments[1] == pytest.approx(weights @ (values - mean) ** 2)
+    if not isinstance(design, BRE):  # BRE's probability is before excluding the empty arms
+        assert design.treated_probability() == pytest.approx(weights @ rows)
+
+
+def test_registry_resolves_shorthands():
+    assert set(DESIGNS) == {"cre", "bre", "sre", "mpe", "rem", "cluster"}
+    z = np.array([1, 0, 1, 0, 0, 1])
+    assert isinstance(resolve_design("cre", z), CRE) and resolve_design("cre", z).n_treated == 3
+    assert resolve_design("mpe", z, pairs=[0, 0, 1, 1, 2, 2]).count() == 8
+    assert resolve_design("bre", z, probability=0.5).probability == 0.5
+    with pytest.raises(ValueError, match="`design` must be one of .* or a Design instance"):
+        resolve_design("crd", z)
+    with pytest.raises(ValueError, match="`clusters` is required with design='cluster'"):
+        resolve_design("cluster", z)
+    with pytest.raises(ValueError, match="`pairs` is only used with design='mpe', got design='sre'"):
+        resolve_design("sre", z, strata=[0, 0, 0, 1, 1, 1], pairs=[0, 0, 1, 1, 2, 2])
+
+
+def test_draw_accepts_seeds_and_zero_size():
+    np.testing.assert_array_equal(CRE(5, 2).draw(0, 4), CRE(5, 2).draw(np.random.default_rng(0), 4))
+    assert CRE(5, 2).draw(np.random.default_rng(0), 0).shape == (0, 5)
+    assert list(CRE(5, 2).draw_batches(0, 0, 3)) == []
+
+
+def test_rejection_sampling_gives_up_with_the_acceptance_rate():
+    with pytest.raises(ValueError, match=r"BRE: only 0 of \d+ candidate assignments were acceptable "
+                                         r"\(acceptance rate 0\).*`probability` is too close"):
+        BRE(2, 1e-9).draw(0, 3)
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    with pytest.raises(ValueError, match=r"ReM: only 0 of \d+ candidates? .*acceptance rate 0.*raise `threshold`"):
+        ReM(x, 20, 1e-12).draw(0, 2)
+    # an enumerable design still gives an exact answer (2 assignments, both acceptable)
+    assert BRE(2, 1e-9).count() == 2
+
+
+def test_issue_12_design_inputs():
+    with pytest.raises(ValueError, match=r"`n_treated` must hold whole numbers, got \[1.7, 1.2\]"):
+        SRE([0, 0, 0, 1, 1, 1], n_treated=[1.7, 1.2])
+    assert SRE([0, 0, 0, 1, 1, 1], n_treated=[1.0, 2.0]).n_treated.tolist() == [1, 2]
+    with pytest.raises(TypeError, match="`n_treated` must hold integers"):
+        SRE([0, 0, 0, 1, 1, 1], n_treated=["1", "2"])
+    with pytest.raises(ValueError, match="`batch` must be a positive integer"):
+        list(CRE(5, 2).enumerate(batch=0))
+    with pytest.raises(ValueError, match="`pairs` must hold at least one pair"):
+        MPE([])
+    with pytest.raises(ValueError, match="`covariates` must have at least 2 rows"):
+        ReM([[1.0]], 1, 1.0)
+    with pytest.raises(ValueError, match="`size` must be an integer >= 0"):
+        CRE(5, 2).draw(0, -1)
+    with pytest.raises(TypeError, match="`rng` must be None, an integer seed or a numpy Generator"):
+        CRE(5, 2).draw("seed", 2)
+    with pytest.raises(TypeError, match="`probability` must be a number, got '0.5'"):
+        BRE(5, "0.5")
+    with pytest.raises(TypeError, match="`threshold` must be a number, got '1'"):
+        ReM(np.arange(10.0), 5, "1")
+    with pytest.raises(TypeError, match="`covariates` must be numeric"):
+        ReM([["a"], ["b"]], 1, 1.0)
+    with pytest.raises(ValueError, match="`clusters` must hold at least 2 clusters"):
+        ClusterRandomized(["a", "a"], 1)
+    with pytest.raises(ValueError, match=r"`n_treated` \(treated clusters\) must be less than the 4 clusters"):
+        ClusterRandomized(CLUSTERS, 4)
+    with pytest.raises(ValueError, match="`treatment`: need at least 1 treated and 1 control cluster"):
+        ClusterRandomized.from_treatment(np.ones(8, int), clusters=CLUSTERS)

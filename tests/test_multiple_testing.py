@@ -41,8 +41,10 @@ def test_untested_estimates_are_kept_out_of_the_family():
 def test_effects_frame_columns():
     frame = effects_frame(adjust_pvalues(_table(RAW)))
     assert list(frame.columns) == ["treatment", "outcome", "estimate", "standard_error", "ci_low", "ci_high",
-                                   "pvalue", "pvalue_adjusted", "method", "n"]
+                                   "pvalue", "pvalue_adjusted", "method", "n", "unit", "n_censored",
+                                   "pvalue_randomization"]
     assert frame["treatment"].tolist()[1] == "ablate:L0H1:zero"
+    assert frame["unit"].isna().all() and frame["n_censored"].isna().all()  # empty where they do not apply
     assert frame["pvalue_adjusted"].tolist() == pytest.approx([0.04, 0.09, 0.09, 0.20])
 
 

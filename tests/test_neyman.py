@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 import causalattn
 from causalattn import neyman
@@ -77,3 +78,56 @@ def test_bad_input():
         neyman(y, z, strata=[0, 0, 1, 1], pairs=[0, 1, 0, 1])
     with pytest.raises(ValueError, match="`confidence_level` must be in"):
         neyman(y, z, confidence_level=1.5)
+
+
+def test_welch_t_interval_matches_scipy(nsw):
+    y, z = nsw["re78"].to_numpy(float), nsw["treat"].to_numpy()
+    for level in (0.95, 0.8):
+        est = neyman(y, z, method="t", confidence_level=level)
+        ref = stats.ttest_ind(y[z == 1], y[z == 0], equal_var=False)
+        assert est.details["df"] == pytest.approx(ref.df, rel=1e-12)
+        assert est.confidence_interval == pytest.approx(tuple(ref.confidence_interval(level)), rel=1e-12)
+        assert est.pvalue == pytest.approx(ref.pvalue, rel=1e-10)
+        assert est.method == "neyman-t" and est.standard_error == neyman(y, z).standard_error
+    small = neyman([3.0, 5.0, 4.0, 1.0, 2.0, 2.0], [1, 1, 1, 0, 0, 0], method="t")
+    ref = stats.ttest_ind([3.0, 5.0, 4.0], [1.0, 2.0, 2.0], equal_var=False)
+    assert small.confidence_interval == pytest.approx(tuple(ref.confidence_interval()), rel=1e-12)
+    assert small.confidence_interval.high - small.confidence_interval.low > (
+        neyman([3.0, 5.0, 4.0, 1.0, 2.0, 2.0], [1, 1, 1, 0, 0, 0]).confidence_interval.high
+        - neyman([3.0, 5.0, 4.0, 1.0, 2.0, 2.0], [1, 1, 1, 0, 0, 0]).confidence_interval.low)
+
+
+def test_paired_t_interval_matches_ttest_rel():
+    treated = np.array([6.1, 2.3, 5.0, 4.4, 3.9])
+    control = np.array([5.0, 2.9, 3.1, 4.0, 2.2])
+    est = neyman(np.r_[treated, control], np.r_[np.ones(5), np.zeros(5)], pairs=np.r_[np.arange(5), np.arange(5)],
+                 method="t")
+    ref = stats.ttest_rel(treated, control)
+    assert est.details["df"] == 4 and est.method == "neyman-paired-t"
+    assert est.confidence_interval == pytest.approx(tuple(ref.confidence_interval()), rel=1e-12)
+    assert est.pvalue == pytest.approx(ref.pvalue, rel=1e-10)
+
+
+def test_stratified_t_uses_satterthwaite_degrees_of_freedom(nsw):
+    y, z, s = nsw["re78"].to_numpy(float), nsw["treat"].to_numpy(), nsw["black"].to_numpy()
+    parts, sizes = [], []
+    for k in (0, 1):
+        pi = np.mean(s == k)
+        for arm in (1, 0):
+            values = y[(s == k) & (z == arm)]
+            parts.append(pi**2 * values.var(ddof=1) / len(values))
+            sizes.append(len(values))
+    parts, sizes = np.array(parts), np.array(sizes)
+    df = parts.sum() ** 2 / np.sum(parts**2 / (sizes - 1))
+    est = neyman(y, z, strata=s, method="t")
+    assert est.details["df"] == pytest.approx(df, rel=1e-12)
+    half = stats.t.ppf(0.975, df) * math.sqrt(parts.sum())
+    assert est.confidence_interval == pytest.approx((est.estimate - half, est.estimate + half), rel=1e-10)
+    with pytest.raises(ValueError, match="`method` must be one of \\['normal', 't'\\]"):
+        neyman(y, z, method="welch")
+
+
+def test_t_interval_with_zero_variance_is_a_point_without_pvalue():
+    est = neyman([1.0, 1.0, 2.0, 2.0], [1, 1, 0, 0], method="t")
+    assert est.estimate == -1.0 and est.standard_error == 0.0
+    assert tuple(est.confidence_interval) == (-1.0, -1.0) and est.pvalue is None

@@ -72,7 +72,8 @@ def test_nsw_monte_carlo_pvalues_agree_with_scipy_simulation(nsw, statistic, alt
     one_sided = ref.pvalue / factor
     ref_se = factor * math.sqrt(one_sided * (1 - one_sided) / 3000)
     assert abs(res.pvalue - ref.pvalue) < 4 * math.hypot(res.details["mc_standard_error"], ref_se)
-    assert res.details["mc_standard_error"] == pytest.approx(ref_se, rel=0.5)
+    ours = res.pvalue / factor  # the one-sided p-value the result rests on
+    assert res.details["mc_standard_error"] == pytest.approx(factor * math.sqrt(ours * (1 - ours) / 3000))
 
 
 def test_batch_size_does_not_change_the_result(nsw):
@@ -143,10 +144,24 @@ def test_monte_carlo_pvalue_counts_the_observed_assignment(nsw):
         assert res.pvalue == pytest.approx(expected)
 
 
+SRE_Y = np.array([1.0, 3.0, 2.0, 6.0, 10.0, 14.0, 11.0, 9.0, 13.0])
+SRE_Z = np.array([1, 0, 0, 1, 1, 0, 1, 0, 0])
+SRE_STRATA = np.array(["a", "a", "a", "a", "b", "b", "b", "b", "b"])
+
+
+def over_stratified_assignments(statistic):
+    """``statistic(assignment)`` over all 6 * 10 assignments of 2 of the 4 units of 'a' and 2 of the 5 of 'b'."""
+    values = []
+    for ta in itertools.combinations(range(4), 2):
+        for tb in itertools.combinations(range(4, 9), 2):
+            assign = np.zeros(9, int)
+            assign[list(ta) + list(tb)] = 1
+            values.append(statistic(assign))
+    return np.array(values)
+
+
 def test_stratified_exact_test_matches_hand_enumeration():
-    y = np.array([1.0, 3.0, 2.0, 6.0, 10.0, 14.0, 11.0, 9.0, 13.0])
-    z = np.array([1, 0, 0, 1, 1, 0, 1, 0, 0])
-    strata = np.array(["a", "a", "a", "a", "b", "b", "b", "b", "b"])
+    y, z, strata = SRE_Y, SRE_Z, SRE_STRATA
     res = frt(y, z, design="sre", strata=strata, n_resamples=1000, alternative="greater")
     assert res.method == "frt-exact" and res.details["n_resamples"] == 6 * 10
     # hand computation: within-stratum differences weighted by pi_k = n_k / n, over all 6 * 10 assignments
@@ -157,12 +172,7 @@ def test_stratified_exact_test_matches_hand_enumeration():
             tau += len(yk) / len(y) * (yk[zk == 1].mean() - yk[zk == 0].mean())
         return tau
 
-    values = []
-    for ta in itertools.combinations(range(4), 2):
-        for tb in itertools.combinations(range(4, 9), 2):
-            assign = np.zeros(9, int)
-            assign[list(ta) + list(tb)] = 1
-            values.append(stratified(assign))
+    values = over_stratified_assignments(stratified)
     observed = stratified(z)
     assert res.estimate == pytest.approx(observed) and res.estimand == "stratified difference in means"
     assert res.pvalue == pytest.approx(np.mean(np.array(values) >= observed - 1e-12))
@@ -183,7 +193,7 @@ def test_bernoulli_exact_test_weights_assignments():
         den += w
         num += w * (y[a == 1].mean() - y[a == 0].mean() >= y[z == 1].mean() - y[z == 0].mean() - 1e-12)
     assert res.pvalue == pytest.approx(num / den)
-    mc = frt(y, z, design="bre", probability=p, n_resamples=20, rng=0)
+    mc = frt(y, z, design="bre", probability=p, n_resamples=20, rng=0, method="monte-carlo")
     assert mc.method == "frt-monte-carlo"
 
 
@@ -298,5 +308,254 @@ def test_hodges_lehmann_solves_the_stratified_rank_equation():
 
     def equation(tau):
         return (z - share) @ (stats.rankdata(y - tau * z) - 15.5)
+
+    assert equation(est - 1e-6) >= 0 >= equation(est + 1e-6)
+
+
+def test_darwin_exact_pvalue_with_the_defaults():
+    y, z, pairs = darwin_units()
+    res = frt(y, z, design="mpe", pairs=pairs, alternative="greater")
+    assert res.pvalue == pytest.approx(0.02633667, abs=1e-8)
+    assert res.method == "frt-exact" and res.details["exact"] is True and res.details["n_resamples"] == 2**15
+    assert causalattn.randomization.MAX_EXACT >= 2**20
+    forced = frt(y, z, design="mpe", pairs=pairs, alternative="greater", method="monte-carlo", n_resamples=2000,
+                 rng=0)
+    assert forced.method == "frt-monte-carlo" and forced.details["exact"] is False
+    assert abs(forced.pvalue - 0.02633667) < 4 * forced.details["mc_standard_error"]
+
+
+@pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
+def test_signed_rank_matches_scipy_wilcoxon_exact(alternative):
+    y, z, pairs = darwin_units()
+    res = frt(y, z, design="mpe", pairs=pairs, statistic="signed_rank", alternative=alternative)
+    ref = stats.wilcoxon(DARWIN, alternative=alternative, method="exact")
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
+    assert res.details["statistic"] == 96.0  # W+ = sum of the ranks of the positive differences
+    if alternative == "greater":
+        assert res.pvalue == pytest.approx(0.0206, abs=5e-5)  # R: wilcox.test(d, alternative = "greater")
+
+
+def test_signed_rank_drops_zero_differences_and_swapped_units_give_the_same_test():
+    d = np.array([1.5, -0.5, 0.0, 2.0, 3.0, -1.0, 2.5, 0.0])
+    rng = np.random.default_rng(3)
+    control = rng.normal(size=8)
+    first_treated = rng.random(8) < 0.5  # the treated unit is first in some pairs, second in others
+    first = np.where(first_treated, control + d, control)
+    second = np.where(first_treated, control, control + d)
+    y = np.column_stack([first, second]).ravel()
+    z = np.column_stack([first_treated, ~first_treated]).astype(int).ravel()
+    res = frt(y, z, design="mpe", pairs=np.repeat(np.arange(8), 2), statistic="signed_rank", alternative="greater")
+    ref = stats.wilcoxon(d, alternative="greater", zero_method="wilcox", method="exact")
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
+
+
+def test_rank_statistics_that_ignore_the_design_are_refused():
+    y, z, pairs = darwin_units()
+    with pytest.raises(ValueError, match="`statistic`='rank_sum' ranks the whole sample .*='signed_rank'"):
+        frt(y, z, design="mpe", pairs=pairs, statistic="rank_sum")
+    with pytest.raises(ValueError, match="`statistic`='ks' compares the arms of one sample"):
+        frt(y, z, design="mpe", pairs=pairs, statistic="ks")
+    with pytest.raises(ValueError, match="`statistic`='ks' compares the arms of one sample; under SRE"):
+        frt(y, z, design="sre", strata=pairs % 3, statistic="ks")
+    with pytest.raises(ValueError, match="`statistic`='signed_rank' needs a matched-pairs design"):
+        frt(y, z, statistic="signed_rank")
+
+
+def test_stratified_rank_sum_is_van_elteren_and_exact_by_hand():
+    y, z, strata = SRE_Y, SRE_Z, SRE_STRATA
+
+    def van_elteren(assign):
+        total = 0.0
+        for label in ("a", "b"):
+            yk, zk = y[strata == label], assign[strata == label]
+            total += stats.rankdata(yk)[zk == 1].sum() / (len(yk) + 1)
+        return total
+
+    values = over_stratified_assignments(van_elteren)
+    res = frt(y, z, design="sre", strata=strata, statistic="rank_sum", alternative="greater")
+    assert res.details["statistic"] == pytest.approx(van_elteren(z))
+    assert res.pvalue == pytest.approx(np.mean(np.array(values) >= van_elteren(z) - 1e-12))
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_asymptotic_rank_sum_matches_mannwhitneyu(nsw, alternative):
+    y, z = nsw
+    res = frt(y, z, statistic="rank_sum", method="asymptotic", alternative=alternative)
+    ref = stats.mannwhitneyu(y[z == 1], y[z == 0], method="asymptotic", alternative=alternative)
+    assert res.method == "frt-asymptotic" and res.details["n_resamples"] == 0
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-10)
+
+
+def test_asymptotic_ks_and_signed_rank_match_scipy(nsw):
+    y, z = nsw
+    res = frt(y, z, statistic="ks", method="asymptotic", alternative="greater")
+    assert res.pvalue == pytest.approx(stats.ks_2samp(y[z == 1], y[z == 0], method="asymp").pvalue, rel=1e-10)
+    yd, zd, pairs = darwin_units()
+    for alternative in ("two-sided", "greater"):
+        signed = frt(yd, zd, design="mpe", pairs=pairs, statistic="signed_rank", method="asymptotic",
+                     alternative=alternative)
+        ref = stats.wilcoxon(DARWIN, method="asymptotic", correction=True, alternative=alternative)
+        assert signed.pvalue == pytest.approx(ref.pvalue, rel=1e-10)
+
+
+def test_asymptotic_and_exact_options_are_checked(nsw):
+    y, z = nsw
+    with pytest.raises(ValueError, match="`method`='asymptotic' is available for statistic 'rank_sum'"):
+        frt(y, z, method="asymptotic")
+    with pytest.raises(ValueError, match="`alternative`: the KS distance is non-negative"):
+        frt(y, z, statistic="ks", method="asymptotic")
+    with pytest.raises(ValueError, match="`method`='asymptotic' with statistic='ks' needs a completely randomized"):
+        frt(y, z, statistic="ks", method="asymptotic", alternative="greater", design="bre", probability=0.4)
+    with pytest.raises(ValueError, match="`method`='asymptotic' needs the moments"):
+        frt(y, z, statistic="rank_sum", method="asymptotic", design="bre", probability=0.4)
+    with pytest.raises(ValueError, match="`method`='exact': the design has .* assignments, more than 2\\*\\*26"):
+        frt(y, z, method="exact")
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        frt(y, z, method="permutation")
+
+
+def test_cluster_randomized_frt_matches_hand_enumeration():
+    # 5 clusters of sizes 2, 1, 3, 2, 1; clusters "b" and "d" treated
+    clusters = np.array(["a", "a", "b", "c", "c", "c", "d", "d", "e"])
+    y = np.array([1.0, 2.0, 6.0, 0.5, 1.5, 2.5, 5.0, 4.0, 3.0])
+    z = np.isin(clusters, ["b", "d"]).astype(int)
+    labels = ["a", "b", "c", "d", "e"]
+
+    def difference(assign):
+        return y[assign == 1].mean() - y[assign == 0].mean()
+
+    values = [difference(np.isin(clusters, treated).astype(int)) for treated in itertools.combinations(labels, 2)]
+    res = frt(y, z, design="cluster", clusters=clusters, alternative="greater")
+    assert res.method == "frt-exact" and res.details["n_resamples"] == 10 and res.details["design"] == "cluster"
+    assert res.estimate == pytest.approx(difference(z))
+    assert res.pvalue == pytest.approx(np.mean(np.array(values) >= difference(z) - 1e-12))
+    assert res.pvalue == pytest.approx(0.1)  # the observed split is the most extreme of the 10
+    instance = frt(y, z, design=causalattn.designs.ClusterRandomized(clusters, 2), alternative="greater")
+    assert instance.pvalue == res.pvalue
+    rank = frt(y, z, design="cluster", clusters=clusters, statistic="rank_sum", alternative="greater")
+    ranks = stats.rankdata(y)
+    rank_values = [ranks[np.isin(clusters, t)].sum() for t in itertools.combinations(labels, 2)]
+    assert rank.pvalue == pytest.approx(np.mean(np.array(rank_values) >= ranks[z == 1].sum() - 1e-12))
+    with pytest.raises(ValueError, match="`clusters`: cluster 'c' has both treated and control units"):
+        frt(y, np.r_[z[:3], 1, 0, 0, z[6:]], design="cluster", clusters=clusters)
+
+
+def test_design_instances_are_accepted_and_checked():
+    y = np.array([3.1, 4.5, 2.2, 8.0, 5.5, 1.2, 0.3, 2.9, 4.4])
+    z = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0])
+    designs = causalattn.designs
+    assert frt(y, z, design=designs.CRE(9, 4)).pvalue == frt(y, z).pvalue
+    strata = np.tile([0, 1, 2], 3)
+    sre = designs.SRE(strata, [2, 1, 1])
+    assert frt(y, z, design=sre).pvalue == frt(y, z, design="sre", strata=strata).pvalue
+    with pytest.raises(ValueError, match="`treatment` treats 4 units, the design 3"):
+        frt(y, z, design=designs.CRE(9, 3))
+    with pytest.raises(ValueError, match="`treatment` has 9 units but the CRE design has 8"):
+        frt(y, z, design=designs.CRE(8, 4))
+    with pytest.raises(ValueError, match="`strata` is only used with a design given by name"):
+        frt(y, z, design=sre, strata=strata)
+    with pytest.raises(TypeError, match="`design` must be a Design instance or one of"):
+        frt(y, z, design=3)
+    assert hodges_lehmann(y, z, design=designs.CRE(9, 4)) == pytest.approx(hodges_lehmann(y, z))
+    rem = designs.ReM(np.arange(9.0), 4, 100.0)
+    with pytest.raises(ValueError, match="`design`: hodges_lehmann supports designs with a known treatment "
+                                         "probability per unit, got ReM"):
+        hodges_lehmann(y, z, design=rem)
+
+
+def test_hodges_lehmann_scales_with_the_data():
+    rng = np.random.default_rng(11)
+    y = rng.normal(size=30) + 0.7 * np.r_[np.ones(15), np.zeros(15)]
+    z = np.r_[np.ones(15, int), np.zeros(15, int)]
+    reference = np.median(np.subtract.outer(y[z == 1], y[z == 0]))
+    assert hodges_lehmann(y, z) == pytest.approx(reference, rel=1e-10)
+    for scale in (1e-12, 1e-14, 1e-300, 1e300):
+        assert hodges_lehmann(y * scale, z) == pytest.approx(reference * scale, rel=1e-10)
+    big = y / np.max(np.abs(y)) * 0.8e308  # differences up to 1.6e308 stay finite
+    assert hodges_lehmann(big, z) == pytest.approx(reference / np.max(np.abs(y)) * 0.8e308, rel=1e-10)
+    with pytest.raises(ValueError, match="`outcome`: the Hodges-Lehmann estimate .* is too large for float64"):
+        hodges_lehmann([1.5e308, 1.6e308, -1.5e308, -1.6e308], [1, 1, 0, 0])
+    shifted = hodges_lehmann(y + 1e8, z)  # the effect is invariant to a shift of the outcomes
+    assert shifted == pytest.approx(reference, rel=1e-6)
+
+
+def test_hodges_lehmann_in_pairs_is_the_median_of_walsh_averages():
+    walsh = [(DARWIN[i] + DARWIN[j]) / 2 for i in range(15) for j in range(i, 15)]
+    y, z, pairs = darwin_units()
+    assert hodges_lehmann(y, z, design="mpe", pairs=pairs) == pytest.approx(np.median(walsh), abs=1e-10)
+    for scale in (1e-12, 1e-14, 1e300):
+        assert hodges_lehmann(y * scale, z, design="mpe", pairs=pairs) == pytest.approx(np.median(walsh) * scale,
+                                                                                        rel=1e-10)
+
+
+def test_inversion_with_projections_matches_inversion_with_full_assignments():
+    y = np.array([3.1, 4.5, 2.2, 8.0, 5.5, 1.2, 0.3, 2.9, 4.4, 2.0])
+    z = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+
+    def difference(outcome, assignments):  # a callable: the inversion keeps the assignments themselves
+        return assignments @ outcome / 5 - (1 - assignments) @ outcome / 5
+
+    for kwargs in ({}, {"method": "monte-carlo", "n_resamples": 500, "rng": 4}):
+        projected = frt(y, z, confidence=True, **kwargs).confidence_interval
+        full = frt(y, z, confidence=True, statistic=difference, **kwargs).confidence_interval
+        assert projected == pytest.approx(full, abs=2e-3 * np.std(y))
+    clusters = np.repeat(np.arange(6), 2)  # 20 assignments of 3 of 6 clusters: the 80% interval is finite
+    y12, z12 = np.r_[y, 6.5, 7.1], np.repeat([1, 0, 1, 0, 1, 0], 2)
+    res = frt(y12, z12, design="cluster", clusters=clusters, confidence=True, confidence_level=0.8)
+    low, high = res.confidence_interval
+    assert math.isfinite(low) and math.isfinite(high) and res.details["n_resamples"] == 20
+    test = dict(design="cluster", clusters=clusters)  # the ends are accepted, effects beyond them rejected
+    for inside, outside in ((low, low - 1.0), (high, high + 1.0)):
+        assert frt(y12, z12, null_effect=inside, **test).pvalue > 0.2 >= frt(y12, z12, null_effect=outside,
+                                                                             **test).pvalue
+
+
+def test_a_new_design_needs_no_edit_to_frt():
+    class Halves(causalattn.designs.Design):
+        """Treat either the first or the second half of the units, with probability 1/2 each."""
+
+        shorthand = "halves"
+
+        def __init__(self, n):
+            self.n = n
+
+        @classmethod
+        def from_treatment(cls, treatment):
+            return cls(len(treatment))
+
+        def _candidates(self, rng, size):
+            first = rng.random(size) < 0.5
+            return np.where(first[:, None], np.arange(self.n) < self.n // 2, np.arange(self.n) >= self.n // 2) * 1.0
+
+        def _check(self, treatment):
+            if treatment[: self.n // 2].tolist() not in ([1] * (self.n // 2), [0] * (self.n // 2)):
+                raise ValueError("`treatment` must treat one half")
+
+        def count(self):
+            return 2
+
+        def _enumerate(self, batch):
+            yield np.array([np.arange(self.n) < self.n // 2, np.arange(self.n) >= self.n // 2], float), None
+
+    y = np.array([5.0, 6.0, 7.0, 1.0, 2.0, 3.0])
+    z = np.array([1, 1, 1, 0, 0, 0])
+    res = frt(y, z, design=Halves(6), alternative="greater")
+    # by hand: the observed difference 4 and the other half's -4; P(T >= 4) = 1/2
+    assert res.method == "frt-exact" and res.pvalue == pytest.approx(0.5) and res.details["design"] == "halves"
+    mc = frt(y, z, design=Halves(6), alternative="greater", method="monte-carlo", n_resamples=400, rng=0)
+    assert abs(mc.pvalue - 0.5) < 4 * mc.details["mc_standard_error"]
+    with pytest.raises(ValueError, match="`treatment` must treat one half"):
+        frt(y, np.array([1, 0, 1, 0, 1, 0]), design=Halves(6))
+
+
+def test_hodges_lehmann_under_cluster_randomization_solves_the_rank_equation():
+    clusters = np.repeat(np.arange(6), [2, 3, 2, 4, 1, 3])
+    z = np.isin(clusters, [0, 3, 4]).astype(int)
+    y = np.random.default_rng(9).normal(size=15) + 2.0 * z
+    est = hodges_lehmann(y, z, design="cluster", clusters=clusters)
+    weights = z - 0.5  # three of six clusters treated: pi_i = 1/2 for every unit
+
+    def equation(tau):
+        return weights @ (stats.rankdata(y - tau * z) - 8.0)
 
     assert equation(est - 1e-6) >= 0 >= equation(est + 1e-6)

@@ -21,6 +21,7 @@ TUTORIALS = [
     "07_freezing_as_treatment.py --quick",
     pytest.param("08_real_model_ablation.py --quick", marks=pytest.mark.skipif(
         importlib.util.find_spec("transformers") is None, reason="needs the hf extra (transformers)")),
+    "09_lalonde_observational.py --quick",
 ]
 
 

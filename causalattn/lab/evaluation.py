@@ -11,15 +11,18 @@ loss of a sequence) is
 
     \tau_j = \frac1n \sum_{i=1}^n \{Y_i(j) - Y_i(\text{control})\},
 
-the average over the population of sequences the task generates. We report the
-paired Neyman estimate with its conservative interval
-(:func:`causalattn.neyman` with ``pairs``), the sign-flip Fisher randomization
-test of the sharp null of no effect on any sequence (:func:`causalattn.frt`
-with ``design="mpe"``), and a paired bootstrap interval as a check. At the token
-level, the in-context tokens form a paired 2x2 table of correct/incorrect
-(:class:`causalattn.PairedTable`: McNemar, paired RD/RR/OR), and a regression of
-correctness on the arm with standard errors clustered by sequence
-(:func:`causalattn.ols`, ``cov_type="cluster"``).
+the average over the population of sequences the task generates, for this one
+model. Effects come from the effect layer (:func:`causalattn.paired_effect`):
+by default the paired t interval with :math:`n - 1` degrees of freedom and the
+p-value of the same t test, so that the interval excludes 0 exactly when
+:math:`p < 1 - \text{confidence level}`; ``method=`` chooses the normal,
+randomization (sign-flip FRT, interval by inverting it) or bootstrap procedure
+instead. The sign-flip Fisher randomization p-value travels beside it as
+``pvalue_randomization``. At the token level, the in-context tokens form a
+paired 2x2 table of correct/incorrect (:class:`causalattn.PairedTable`:
+McNemar, paired RD/RR/OR), and a regression of correctness on the arm with
+standard errors clustered by sequence (:func:`causalattn.ols`,
+``cov_type="cluster"``).
 
 Efficiency: the arms of a batch are run by :func:`causalattn.lab.runner.run_arms`,
 which runs the clean forward pass once and resumes every intervention from its
@@ -37,7 +40,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,13 +50,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from causalattn._streams import question_rng
 from causalattn._validation import check_choice, check_confidence_level, check_positive_int
+from causalattn.effects import METHODS, paired_effect
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.multiple_testing import adjust_pvalues
-from causalattn.neyman import neyman
 from causalattn.paired import PairedTable
 from causalattn.plots import plot_forest
-from causalattn.randomization import frt
 from causalattn.regression import ols
 from causalattn.simpson import SimpsonResult, simpson
 from causalattn.lab.contract import HookedModel, check_model
@@ -344,53 +346,45 @@ class EvaluationStudy:
                              f"(sequences without in-context tokens are dropped)")
         return wide[treatment].to_numpy(), wide[CONTROL].to_numpy()
 
-    def _rng(self, treatment: str, outcome: str) -> np.random.Generator:
-        return np.random.default_rng([self.seed, zlib.crc32(f"{treatment}|{outcome}".encode())])
+    def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t") -> Estimate:
+        r"""The paired effect of ``treatment`` on ``outcome``, its interval and p-value from one procedure.
 
-    def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, n_bootstrap: int = 2000) -> Estimate:
-        r"""The paired effect of ``treatment`` on ``outcome``: Neyman interval, FRT p-value, bootstrap check.
-
-        The estimate is the mean over sequences of :math:`Y_i(\text{treatment}) - Y_i(\text{control})`
-        with the paired Neyman standard error and normal interval; ``pvalue``
-        is the sign-flip randomization test of the sharp null of no effect on
-        any sequence (``details["pvalue_neyman"]`` is the normal-theory one);
-        ``details`` also has the percentile bootstrap interval
-        (``bootstrap_ci_low/high``), the two arm means, and ``treatment``/``outcome``.
-        ``n`` is the number of sequences (pairs).
+        The estimate is the mean over sequences of :math:`Y_i(\text{treatment}) - Y_i(\text{control})`.
+        ``method`` (:func:`causalattn.paired_effect`) gives the interval and
+        ``pvalue``: ``"t"`` (default: paired t, :math:`n - 1` df), ``"normal"``
+        (paired Neyman), ``"randomization"`` (sign-flip FRT and its inversion)
+        or ``"bootstrap"`` (BCa). ``details["pvalue_randomization"]`` is the
+        sign-flip FRT p-value of the sharp null of no effect on any sequence,
+        whatever the method. ``details`` also has the two arm means,
+        ``treatment``, ``outcome`` and ``unit`` (``"sequence"``); ``n`` is the
+        number of sequences (pairs). The random stream of a (treatment,
+        outcome) question depends on the study's seed and the question only.
         """
         label = self._check_treatment(treatment)
         outcome = check_choice("outcome", outcome, self.outcomes)
-        n_bootstrap = check_positive_int("n_bootstrap", n_bootstrap)
+        method = check_choice("method", method, METHODS)
         y1, y0 = self._paired(label, outcome)
-        m = len(y1)
-        y = np.concatenate([y1, y0])
-        z = np.repeat([1, 0], m)
-        pairs = np.tile(np.arange(m), 2)
-        rng = self._rng(label, outcome)
-        ney = neyman(y, z, pairs=pairs, confidence_level=self.confidence_level)
-        test = frt(y, z, design="mpe", pairs=pairs, n_resamples=self.n_resamples, rng=rng)
-        diffs = y1 - y0
-        boot = diffs[rng.integers(0, m, size=(n_bootstrap, m))].mean(1)
-        alpha = 1 - self.confidence_level
-        low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-        return Estimate(
-            estimand=label, estimate=ney.estimate, standard_error=ney.standard_error,
-            confidence_interval=ney.confidence_interval, confidence_level=self.confidence_level,
-            pvalue=test.pvalue, method=f"paired-neyman; {test.method} sign-flip", n=m,
-            details={"treatment": label, "outcome": outcome, "pvalue_neyman": ney.pvalue,
-                     "frt_exact": test.details["exact"], "frt_mc_standard_error": test.details["mc_standard_error"],
-                     "bootstrap_ci_low": float(low), "bootstrap_ci_high": float(high),
-                     "treated_mean": float(y1.mean()), "control_mean": float(y0.mean())},
-        )
+        est = paired_effect(y1, y0, method=method, confidence_level=self.confidence_level,
+                            n_resamples=self.n_resamples, rng=question_rng(self.seed, label, outcome),
+                            extra_pvalues=("randomization",))
+        return dataclasses.replace(est, estimand=label, details={
+            **est.details, "treatment": label, "outcome": outcome, "unit": "sequence",
+            "treated_mean": float(y1.mean()), "control_mean": float(y0.mean())})
 
-    def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm") -> EstimateTable:
-        """One :meth:`effect` per treatment, with p-values adjusted across treatments (``"holm"``, ``"bh"`` or None)."""
+    def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm", *,
+                method: str = "t") -> EstimateTable:
+        """One :meth:`effect` per treatment; ``pvalue`` adjusted across treatments (``"holm"``, ``"bh"`` or None).
+
+        The adjustment applies to ``pvalue``, the p-value of the row's own
+        ``method``, and is stored as ``details["pvalue_adjusted"]``.
+        """
         outcome = check_choice("outcome", outcome, self.outcomes)
         if adjust is not None:
             check_choice("adjust", adjust, ("holm", "bh"))
-        key = (outcome, adjust)
+        method = check_choice("method", method, METHODS)
+        key = (outcome, adjust, method)
         if key not in self._effects:
-            table = EstimateTable([self.effect(t, outcome) for t in self.treatments],
+            table = EstimateTable([self.effect(t, outcome, method=method) for t in self.treatments],
                                   title=f"effects on {outcome} (treatment - control), {len(self.data)} sequences")
             self._effects[key] = adjust_pvalues(table, adjust) if adjust is not None else table
         return self._effects[key]
@@ -424,7 +418,7 @@ class EvaluationStudy:
                                                                  "outcome": f"token_{outcome}"})
 
     def heterogeneity(self, treatment: Any, by: str = "position", *, bins: int = 4,
-                      outcome: str = "in_context_accuracy") -> Heterogeneity:
+                      outcome: str = "in_context_accuracy", method: str = "t") -> Heterogeneity:
         """Effect of ``treatment`` within strata of the in-context tokens, and a Simpson-style reversal check.
 
         Parameters
@@ -436,9 +430,11 @@ class EvaluationStudy:
             the last stratum collects ``bins + 1`` and later).
         bins : int
         outcome : {"in_context_accuracy", "in_context_loss"}
+        method : {"t", "normal", "randomization", "bootstrap"}
+            The procedure of every interval and p-value (:func:`causalattn.paired_effect`).
 
-        Each stratum's effect is the paired Neyman estimate over the sequences
-        that have tokens in it (their accuracy within the stratum). Because both
+        Each stratum's effect is the paired effect over the sequences that have
+        tokens in it (their accuracy within the stratum), with ``method``. Because both
         arms see the very same tokens, the stratum composition is identical
         across arms; a reversal between the pooled and stratified effects would
         then need the strata to weigh differently per sequence.
@@ -447,6 +443,7 @@ class EvaluationStudy:
         by = check_choice("by", by, ("position", "trigger_count"))
         bins = check_positive_int("bins", bins)
         outcome = check_choice("outcome", outcome, ("in_context_accuracy", "in_context_loss"))
+        method = check_choice("method", method, METHODS)
         index = self._token_index
         if by == "position":
             edges = np.linspace(0, self.data.inputs.shape[1], bins + 1).round().astype(int)
@@ -466,12 +463,13 @@ class EvaluationStudy:
             m = len(means)
             if m < 2:
                 continue
-            est = neyman(np.concatenate([means["y1"], means["y0"]]), np.repeat([1, 0], m),
-                         pairs=np.tile(np.arange(m), 2), confidence_level=self.confidence_level)
-            rows.append(dataclasses.replace(est, estimand=f"{by} {name}", n=m,
+            est = paired_effect(means["y1"], means["y0"], method=method, confidence_level=self.confidence_level,
+                                n_resamples=self.n_resamples, rng=question_rng(self.seed, label, outcome, by, name))
+            rows.append(dataclasses.replace(est, estimand=f"{by} {name}",
                                             details={**est.details, "treatment": label, "outcome": outcome,
-                                                     "stratum": name, "n_tokens": int(mask.sum())}))
-        pooled = self.effect(label, outcome)
+                                                     "unit": "sequence", "stratum": name,
+                                                     "n_tokens": int(mask.sum())}))
+        pooled = self.effect(label, outcome, method=method)
         by_stratum = EstimateTable(rows, title=f"{label}: effect on {outcome} by {by}")
         directions = {np.sign(e.estimate) for e in rows}
         pooled_direction = np.sign(pooled.estimate)

@@ -72,7 +72,7 @@ def hooks(
     >>> model = build_model(ModelConfig(d_model=32, max_seq_len=16))
     >>> tokens = torch.randint(0, 65, (2, 16), generator=torch.Generator().manual_seed(0))
     >>> clean = model(tokens)
-    >>> with hooks(model, {"blocks.1.attn.hook_z": lambda z, point: torch.zeros_like(z)}):
+    >>> with hooks(model, {"blocks.1.attn.hook_z": lambda z, hook: torch.zeros_like(z)}):
     ...     ablated = model(tokens)
     >>> torch.allclose(ablated, clean), torch.equal(model(tokens), clean)
     (False, True)

@@ -37,12 +37,12 @@ from matplotlib.figure import Figure
 from scipy import stats
 from tqdm.auto import tqdm
 
+from causalattn._streams import base_seed, question_rng
 from causalattn._validation import check_choice, check_confidence_level, check_positive_int, check_rng
-from causalattn.estimate import Estimate, EstimateTable
+from causalattn.effects import METHODS, paired_effect, two_arm_effect
+from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
 from causalattn.multiple_testing import adjust_pvalues
-from causalattn.neyman import neyman
 from causalattn.plots import plot_forest
-from causalattn.randomization import frt
 from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import PROBE_KEYS
 from causalattn.lab.storage import open_study_folder, slug, write_json_atomic
@@ -385,44 +385,62 @@ class TrainingStudy:
         *,
         adjust: str | None = "holm",
         confidence_level: float = 0.95,
+        method: str = "t",
         n_resamples: int = 10_000,
         rng: int | np.random.Generator | None = 0,
     ) -> EstimateTable:
         r"""The effect of each freezing schedule against the control, one row per (treatment, outcome).
 
-        Paired design: with :math:`D_s = Y_s(a) - Y_s(\text{control})` over the
-        :math:`n` seeds, the estimate is :math:`\bar D`, its standard error
-        :math:`s_D/\sqrt n` and the interval :math:`\bar D \pm z_{1-\alpha/2}\,
-        s_D/\sqrt n` (:func:`causalattn.neyman` with ``pairs``); the p-value is the
-        sign-flip Fisher randomization test (:func:`causalattn.frt`,
-        ``design="mpe"``; exact when :math:`2^n \le` ``n_resamples``).
-        Randomized design: Neyman's difference in means with the conservative
-        variance :math:`s_1^2/n_1 + s_0^2/n_0`, and the label-permutation FRT
-        (``design="cre"``). Over repeated studies the interval covers the average
-        effect over seeds with probability about ``confidence_level``; with a few
-        seeds the normal approximation is rough, and the exact FRT cannot go below
-        :math:`2/2^n` (paired, two-sided).
+        The units are the seeds. Paired design: with :math:`D_s = Y_s(a) -
+        Y_s(\text{control})` over the :math:`n` seeds, the estimate is :math:`\bar D`
+        with standard error :math:`s_D/\sqrt n` (:func:`causalattn.paired_effect`).
+        Randomized design: the difference in means with Neyman's standard error
+        :math:`(s_1^2/n_1 + s_0^2/n_0)^{1/2}` (:func:`causalattn.two_arm_effect`).
+        The interval and ``pvalue`` come from one procedure, ``method``:
+        ``"t"`` (default: paired t with :math:`n - 1` df, or Welch), so the
+        interval excludes 0 exactly when :math:`p < 1 - \text{confidence level}`;
+        ``"normal"``, ``"randomization"`` (the FRT and the interval inverting
+        it: with 3 paired seeds no two-sided p-value is below 0.25 and the 95%
+        interval is the whole line) or ``"bootstrap"``. Over repeated studies the
+        interval covers the average effect over the population of seeds; the
+        coverage of each method with few units is measured in
+        ``benchmarks/README.md``.
+
+        ``details["pvalue_randomization"]`` carries the randomization p-value
+        (sign flips within seeds, or label permutations; exact when the
+        assignments can be enumerated) beside the row's own p-value: with
+        :math:`n` paired seeds it cannot go below :math:`2/2^n`.
+
+        Time to threshold: a run that never reaches the threshold counts as
+        ``n_iters`` (censored), so the effect is on :math:`\min(T, n_{iters})`, a
+        lower bound on the slowdown when the treated runs are the censored ones.
+        When every run of the comparison is censored nothing is known about
+        the effect: the row is *not estimable* (NaN estimate, no interval, no
+        p-value, ``method="not estimable"``).
 
         Parameters
         ----------
         outcome : str or sequence of str, optional
             Outcome column(s) of :attr:`units`; default all of :attr:`outcomes`.
         adjust : {"holm", "bh"} or None
-            Multiple-testing adjustment of the FRT p-values across treatments,
-            within each outcome (:func:`causalattn.adjust_pvalues`).
+            Multiple-testing adjustment of ``pvalue`` across treatments, within
+            each outcome (:func:`causalattn.adjust_pvalues`).
         confidence_level : float
+        method : {"t", "normal", "randomization", "bootstrap"}
         n_resamples : int
-            Monte Carlo draws of the FRT when exact enumeration is larger.
+            Monte Carlo draws of the randomization test when exact enumeration
+            is larger, and bootstrap resamples.
         rng : int, Generator or None
-            Seeds the Monte Carlo FRT.
+            Seeds the random streams; each (treatment, outcome) question has its
+            own stream, so a row does not depend on which other rows are asked for.
 
         Returns
         -------
         EstimateTable
-            Estimand = treatment label; details ``treatment``, ``outcome``,
-            ``pvalue_adjusted``, ``pvalue_neyman`` (normal approximation),
-            ``mean_treated``, ``mean_control`` and, for the time-to-threshold
-            outcome, ``n_censored``.
+            Estimand = treatment label; ``n`` = number of seeds; details
+            ``treatment``, ``outcome``, ``unit`` (``"seed"``), ``pvalue_adjusted``,
+            ``pvalue_randomization``, ``mean_treated``, ``mean_control`` and, for
+            the time-to-threshold outcome, ``n_censored`` (censored runs).
 
         References
         ----------
@@ -435,12 +453,13 @@ class TrainingStudy:
         if adjust is not None:
             adjust = check_choice("adjust", adjust, ("holm", "bh"))
         confidence_level = check_confidence_level(confidence_level)
+        method = check_choice("method", method, METHODS)
         n_resamples = check_positive_int("n_resamples", n_resamples)
-        rng = check_rng(rng)
+        seed = base_seed(rng)
         estimates: list[Estimate] = []
         for name in outcomes:
             table = EstimateTable(
-                [self._effect(label, name, confidence_level, n_resamples, rng) for label in self.treatments]
+                [self._effect(label, name, confidence_level, method, n_resamples, seed) for label in self.treatments]
             )
             estimates.extend(adjust_pvalues(table, method=adjust) if adjust else table)
         n_seeds = self.units["seed"].nunique()
@@ -448,33 +467,29 @@ class TrainingStudy:
             estimates, title=f"Training study ({self.design}, {n_seeds} seeds): effect of freezing vs {self.control!r}"
         )
 
-    def _effect(self, label, outcome, confidence_level, n_resamples, rng) -> Estimate:
-        units = self.units[self.units["arm"].isin([self.control, label])].sort_values(["seed", "arm"])
-        y = units[outcome].to_numpy(dtype=float)
-        treated = (units["arm"] == label).to_numpy(dtype=int)
+    def _effect(self, label, outcome, confidence_level, method, n_resamples, seed) -> Estimate:
+        units = self.units[self.units["arm"].isin([self.control, label])]
+        options = dict(method=method, confidence_level=confidence_level, n_resamples=n_resamples,
+                       rng=question_rng(seed, label, outcome), extra_pvalues=("randomization",))
         if self.design == "paired":
-            pairs = {"pairs": units["seed"].to_numpy()}
-            frt_design = "mpe"
+            wide = units.pivot(index="seed", columns="arm", values=outcome)
+            est = paired_effect(wide[label].to_numpy(dtype=float), wide[self.control].to_numpy(dtype=float),
+                                **options)
         else:
-            pairs, frt_design = {}, "cre"
-        est = neyman(y, treated, confidence_level=confidence_level, **pairs)
-        test = frt(y, treated, design=frt_design, n_resamples=n_resamples, rng=rng, **pairs)
-        details = {
-            "treatment": label,
-            "outcome": outcome,
-            "design": self.design,
-            "pvalue_neyman": est.pvalue,
-            "frt_exact": bool(test.details["exact"]),
-            "mean_treated": float(y[treated == 1].mean()),
-            "mean_control": float(y[treated == 0].mean()),
-        }
+            est = two_arm_effect(units[outcome].to_numpy(dtype=float), (units["arm"] == label).to_numpy(dtype=int),
+                                 **options)
+        y = units[outcome].to_numpy(dtype=float)
+        treated = (units["arm"] == label).to_numpy()
+        details = {"treatment": label, "outcome": outcome, "design": self.design, "unit": "seed",
+                   "mean_treated": float(y[treated].mean()), "mean_control": float(y[~treated].mean())}
         censored = f"{outcome}_censored"
         if censored in units:
             details["n_censored"] = int(units[censored].sum())
-        return replace(
-            est, estimand=label, pvalue=test.pvalue, method=f"{est.method}; {test.method}",
-            details={**est.details, **details},
-        )
+            if units[censored].all():
+                return Estimate(label, math.nan, None, ConfidenceInterval(math.nan, math.nan), confidence_level,
+                                None, "not estimable", est.n, details={
+                                    **details, "reason": f"every run is censored at {self.n_iters} iterations"})
+        return replace(est, estimand=label, details={**est.details, **details})
 
     def plot_curves(self, metric: str = "in_context_accuracy", *, confidence_level: float = 0.95) -> Figure:
         r"""Mean training curve of each arm across seeds with a pointwise band.

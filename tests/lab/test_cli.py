@@ -31,8 +31,15 @@ def test_study_writes_table_forest_and_attention_maps(study_dir):
     training = table[table["treatment"] == "freeze:W2_O:until20"]
     assert list(training["outcome"]) == ["in_context_accuracy_at_20", "in_context_accuracy_at_40",
                                          "iterations_to_0.9"]
-    assert (training["n"] == 4).all()  # 2 seeds x 2 arms
-    assert table["ci_low"].le(table["estimate"]).all() and table["estimate"].le(table["ci_high"]).all()
+    assert (training["n"] == 2).all() and (training["unit"] == "seed").all()  # n counts seeds, not runs
+    assert (table["unit"][:2] == "sequence").all() and training["n_censored"].notna().sum() == 1
+    estimable = table[table["method"] != "not estimable"]
+    assert estimable["ci_low"].le(estimable["estimate"]).all() and estimable["estimate"].le(estimable["ci_high"]).all()
+    # every row: the CI excludes 0 exactly when its own p-value is below 0.05
+    tested = table[table["pvalue"].notna()]
+    excludes = (tested["ci_low"] > 0) | (tested["ci_high"] < 0)
+    assert (excludes == (tested["pvalue"] < 0.05)).all()
+    assert set(table["method"]) <= {"paired-t", "not estimable"} and estimable["pvalue_randomization"].notna().all()
     for name in ("forest.png", "training_curves.png", "attention/control.png", "attention/ablate_L1H0_mean.png",
                  "attention/pattern_L0H0_previous_token.png"):
         assert (study_dir / name).stat().st_size > 0, name

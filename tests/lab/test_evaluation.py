@@ -67,16 +67,18 @@ def test_ablating_either_circuit_head_drops_accuracy(study):
         assert e.confidence_interval.high < 0, label  # the CI excludes zero
         assert e.details["treated_mean"] < 0.2  # no induction head left: near a one-layer model's level
         assert e.pvalue < 0.01 and e.details["pvalue_adjusted"] <= len(TREATMENTS) * e.pvalue + 1e-12
-        assert e.details["bootstrap_ci_low"] < e.estimate < e.details["bootstrap_ci_high"]
-        assert 55 <= e.n <= 60 and e.details["outcome"] == "in_context_accuracy"
+        assert e.details["pvalue_randomization"] < 0.01 and e.method == "paired-t"
+        assert 55 <= e.n <= 60 and e.details["outcome"] == "in_context_accuracy" and e.details["unit"] == "sequence"
     # exact previous-token attention is what layer 1 already does: no detectable effect
     freeze = effects["pattern:L0H0:previous_token"]
     assert freeze.confidence_interval.low <= 0 <= freeze.confidence_interval.high
-    # the paired Neyman numbers are those of the sequence differences, by hand
+    # the paired t numbers are scipy's paired t test on the sequences
     wide = study.units.pivot(index="sequence", columns="arm", values="in_context_accuracy").dropna()
-    d = wide["ablate:L1H0:zero"] - wide[CONTROL]
-    assert effects["ablate:L1H0:zero"].estimate == pytest.approx(d.mean())
-    assert effects["ablate:L1H0:zero"].standard_error == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)))
+    ref = stats.ttest_rel(wide["ablate:L1H0:mean"], wide[CONTROL])
+    e = effects["ablate:L1H0:mean"]
+    assert e.estimate == pytest.approx((wide["ablate:L1H0:mean"] - wide[CONTROL]).mean())
+    assert e.pvalue == pytest.approx(ref.pvalue, rel=1e-9)
+    assert e.confidence_interval == pytest.approx(tuple(ref.confidence_interval()), rel=1e-9)
     loss = {e.estimand: e for e in study.effects("in_context_loss", adjust="bh")}
     assert loss["ablate:L1H0:zero"].confidence_interval.low > 0
 
@@ -87,9 +89,24 @@ def test_unused_head_has_no_effect(task):
     with torch.no_grad():
         model.blocks[0].attn.W_O[:, 16:] = 0.0
     study = evaluation_study(model, task, ["ablate:L0H1:zero", "ablate:L0H1:resample"], **KW)
-    for e in study.effects():
-        assert e.confidence_interval.low <= 0 <= e.confidence_interval.high
-        assert e.pvalue == 1.0
+    for e in study.effects():  # every sequence has difference 0: no t test, a point interval, FRT p = 1
+        assert e.confidence_interval == (0.0, 0.0) and e.standard_error == 0.0
+        assert e.pvalue is None and e.details["pvalue_randomization"] == 1.0
+
+
+@pytest.mark.parametrize("method", ["t", "normal", "randomization", "bootstrap"])
+def test_every_row_has_an_interval_and_a_pvalue_that_agree(study, method, assert_coherent):
+    rows = sum(assert_coherent(study.effects(outcome, method=method)) for outcome in evaluation.OUTCOMES)
+    assert rows == len(evaluation.OUTCOMES) * len(TREATMENTS)
+    for e in study.effects(method=method):
+        assert e.method.startswith(f"paired-{method}")
+
+
+def test_rows_do_not_depend_on_the_questions_asked(study):
+    alone = study.effect("ablate:L1H0:zero", "in_context_loss", method="bootstrap")
+    study.effects("in_context_accuracy", method="bootstrap", adjust=None)
+    after = study.effect("ablate:L1H0:zero", "in_context_loss", method="bootstrap")
+    assert alone == after  # its own stream: the other questions drew nothing from it
 
 
 def test_token_level_tables_and_regression(study):
@@ -213,6 +230,8 @@ def test_bad_input(model, task, tmp_path):
         study.effects("accuracy")
     with pytest.raises(ValueError, match="`adjust` must be one of"):
         study.effects(adjust="bonferroni")
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        study.effect("ablate:L0H0:zero", method="wald")
     with pytest.raises(ValueError, match="`by` must be one of"):
         study.heterogeneity("ablate:L0H0:zero", by="layer")
     short = evaluation_study(model, BigramTask(TaskConfig(seq_len=4)), TREATMENTS[:1], **{**KW, "n_sequences": 3})

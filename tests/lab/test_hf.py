@@ -8,6 +8,7 @@ import torch
 transformers = pytest.importorskip("transformers")  # the "hf" extra; without it these tests cannot run
 
 from causalattn.lab import BigramTask, HFModel, TaskConfig, evaluation_study, load_pretrained  # noqa: E402
+import causalattn.lab.hf as hf_module  # noqa: E402
 from causalattn.lab.hf import HOOKED_ATTENTION  # noqa: E402
 from causalattn.lab.hooks import hook_points, hooks, run_with_cache  # noqa: E402
 from causalattn.lab.interventions import (  # noqa: E402
@@ -207,7 +208,7 @@ def _torch_hooks(model):
     return {name: (len(m._forward_hooks), len(m._forward_pre_hooks)) for name, m in model.named_modules()}
 
 
-def test_plain_runs_keep_the_fast_attention_and_leave_no_hooks(model, tokens):
+def test_plain_runs_keep_the_fast_attention_and_leave_no_hooks(model, tokens, monkeypatch):
     before = _torch_hooks(model)  # transformers may keep output recorders of its own
     seen = []
 
@@ -219,6 +220,15 @@ def test_plain_runs_keep_the_fast_attention_and_leave_no_hooks(model, tokens):
     with hooks(model, {"blocks.0.hook_resid_pre": record, "blocks.1.attn.hook_pattern": record}):
         model(tokens)
     assert seen == ["sdpa", HOOKED_ATTENTION, HOOKED_ATTENTION]
+    # only the hooked layer computes its softmax explicitly; the two others keep the fused sdpa kernel
+    fused = []
+    real_sdpa = hf_module.sdpa_attention_forward
+    monkeypatch.setattr(hf_module, "sdpa_attention_forward", lambda module, *a, **k: fused.append(module)
+                        or real_sdpa(module, *a, **k))
+    with hooks(model, {"blocks.1.attn.hook_pattern": record}):
+        hooked = model(tokens)
+    assert len(fused) == 2 and model.hf_model.config._attn_implementation == "sdpa"
+    torch.testing.assert_close(hooked, model(tokens), rtol=1e-5, atol=1e-5)
 
     def boom(x, hook):
         raise RuntimeError("boom")
@@ -329,3 +339,31 @@ def test_smollm2_loads_offline(smollm2):
     assert cache["blocks.5.attn.hook_pattern"].shape == (1, 9, tokens.shape[1], tokens.shape[1])
     assert cache["blocks.5.attn.hook_z"].shape == (1, tokens.shape[1], 9, 64)
     assert tokenizer.decode(logits[0, -1].argmax()).strip() == "Paris"
+
+
+def test_lab_imports_transformers_only_when_asked_and_names_the_extra():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import sys
+        import causalattn.lab
+        assert "transformers" not in sys.modules, "import causalattn.lab imported transformers"
+
+        class BlockTransformers:  # as on a machine without the "hf" extra
+            def find_spec(self, name, path=None, target=None):
+                if name == "transformers" or name.startswith("transformers."):
+                    raise ImportError("transformers is blocked in this test")
+
+        sys.meta_path.insert(0, BlockTransformers())
+        try:
+            causalattn.lab.load_pretrained
+        except ImportError as error:
+            print(error)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "causalattn[hf]"' in result.stdout

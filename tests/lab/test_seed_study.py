@@ -3,12 +3,14 @@
 import itertools
 import json
 import math
+from dataclasses import replace
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from scipy import stats
 
 import causalattn.lab.seed_study as ts
 from causalattn import effects_frame
@@ -89,12 +91,14 @@ def test_paired_effects_match_hand_computation(paired):
     (est,) = table
     wide = paired.units.pivot(index="seed", columns="arm", values="in_context_accuracy_at_20")
     d = (wide[FROZEN.label] - wide["control"]).to_numpy()
-    assert est.estimand == FROZEN.label
+    assert est.estimand == FROZEN.label and est.method == "paired-t"
+    assert est.n == 3 and est.details["unit"] == "seed"
     assert est.estimate == pytest.approx(d.mean())
     assert est.standard_error == pytest.approx(d.std(ddof=1) / math.sqrt(3))
-    half = 1.959963984540054 * d.std(ddof=1) / math.sqrt(3)
+    half = 4.302652729911275 * d.std(ddof=1) / math.sqrt(3)  # t quantile, 2 df (tables: 4.303)
     assert est.confidence_interval == pytest.approx((d.mean() - half, d.mean() + half))
-    assert est.pvalue == pytest.approx(_exact_sign_flip_p(d))
+    assert est.pvalue == pytest.approx(2 * stats.t.sf(abs(d.mean()) / (d.std(ddof=1) / math.sqrt(3)), 2))
+    assert est.details["pvalue_randomization"] == pytest.approx(_exact_sign_flip_p(d))
     assert est.details["treatment"] == FROZEN.label and est.details["outcome"] == "in_context_accuracy_at_20"
     assert est.details["pvalue_adjusted"] == pytest.approx(est.pvalue)  # one treatment: Holm changes nothing
     assert est.details["mean_control"] == pytest.approx(wide["control"].mean())
@@ -102,6 +106,32 @@ def test_paired_effects_match_hand_computation(paired):
     assert list(frame["outcome"]) == list(paired.outcomes)
     assert paired.effects("iterations_to_0.3")[0].details["n_censored"] == int(
         paired.units["iterations_to_0.3_censored"].sum())
+
+
+@pytest.mark.parametrize("method", ["t", "normal", "randomization", "bootstrap"])
+def test_every_row_has_an_interval_and_a_pvalue_that_agree(paired, method, assert_coherent):
+    assert assert_coherent(paired.effects(method=method, n_resamples=999)) == len(paired.outcomes)
+
+
+def test_three_seeds_no_longer_give_a_ci_excluding_zero_beside_p_025(paired):
+    for e in paired.effects(method="randomization"):  # 3 pairs: p >= 0.25, so the interval is the whole line
+        if e.pvalue is not None:
+            assert e.pvalue >= 0.25 and e.confidence_interval == (-math.inf, math.inf)
+
+
+def test_rows_do_not_depend_on_the_questions_asked(paired):
+    alone = paired.effects("w2o_recall_at_20", method="bootstrap", adjust=None, n_resamples=500)
+    together = paired.effects(method="bootstrap", adjust=None, n_resamples=500)
+    assert alone[0] == together[paired.outcomes.index("w2o_recall_at_20")]
+
+
+def test_every_run_censored_is_not_estimable(paired):
+    units = paired.units.assign(**{"iterations_to_0.3": 20, "iterations_to_0.3_censored": True})
+    (est,) = replace(paired, units=units).effects("iterations_to_0.3")
+    assert est.method == "not estimable" and est.pvalue is None and math.isnan(est.estimate)
+    assert est.details["n_censored"] == 6 and "censored" in est.details["reason"]
+    row = effects_frame(replace(paired, units=units).effects()).set_index("outcome").loc["iterations_to_0.3"]
+    assert row["n_censored"] == 6 and row["unit"] == "seed" and math.isnan(row["ci_low"])
 
 
 def test_holm_across_treatments():
@@ -126,13 +156,15 @@ def test_randomized_design():
     y0 = study.units.loc[study.units["arm"] == "control", "in_context_accuracy_at_20"]
     assert est.estimate == pytest.approx(y1.mean() - y0.mean())
     assert est.standard_error == pytest.approx(math.sqrt(y1.var() / len(y1) + y0.var() / len(y0)))
+    welch = stats.ttest_ind(y1, y0, equal_var=False)
+    assert est.method == "two-arm-t" and est.pvalue == pytest.approx(welch.pvalue) and est.n == 5
     # exact label-permutation p-value over the C(5, n1) assignments
     y = study.units["in_context_accuracy_at_20"].to_numpy()
     observed = y1.mean() - y0.mean()
     null = np.array([y[list(c)].mean() - np.delete(y, list(c)).mean()
                      for c in itertools.combinations(range(5), len(y1))])
     one_sided = min(np.mean(null >= observed - 1e-12), np.mean(null <= observed + 1e-12))
-    assert est.pvalue == pytest.approx(min(1.0, 2 * one_sided))  # two-sided: twice the smaller tail
+    assert est.details["pvalue_randomization"] == pytest.approx(min(1.0, 2 * one_sided))  # twice the smaller tail
 
 
 def test_resume_after_interruption_gives_the_same_table(paired, tmp_path, monkeypatch):
@@ -234,5 +266,9 @@ def test_bad_effects_arguments(paired):
         paired.effects(confidence_level=95)
     with pytest.raises(ValueError, match="`n_resamples` must be a positive integer"):
         paired.effects(n_resamples=0)
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        paired.effects(method="z")
+    with pytest.raises(ValueError, match="`rng` must be a non-negative integer seed"):
+        paired.effects(rng=-1)
     with pytest.raises(ValueError, match="`metric` must be a history column"):
         paired.plot_curves("seed")

@@ -1,0 +1,534 @@
+r"""One effect layer for every study: paired, two-arm and clustered designs, one procedure per row.
+
+Each function returns one :class:`~causalattn.Estimate` whose confidence
+interval and p-value come from the *same* procedure, named by ``method``:
+
+``"t"`` (the default)
+    Student's t: the paired t interval with :math:`m - 1` degrees of freedom
+    for :math:`m` pairs, Welch's interval with Welch-Satterthwaite degrees of
+    freedom for two arms, :math:`G - 1` degrees of freedom for :math:`G`
+    clusters. The p-value is that of the same t test, so the interval excludes
+    the null exactly when :math:`p < 1 - \text{confidence\_level}`.
+``"normal"``
+    Neyman's conservative variance with the normal quantile (Ding ch. 4 and 7,
+    :func:`causalattn.neyman`). Too narrow with few units: see the coverage
+    table in ``benchmarks/README.md``.
+``"randomization"``
+    The Fisher randomization test (:func:`causalattn.frt`: sign flips within
+    pairs, label permutations between arms), exact when the design's
+    assignments can be enumerated, and the interval obtained by inverting the
+    same test on the same assignments: the constant effects :math:`\tau` it
+    does not reject. With few units that interval can be infinite (3 pairs:
+    the two-sided p-value is never below 0.25), which is the honest answer.
+``"bootstrap"``
+    The BCa bootstrap interval of :func:`scipy.stats.bootstrap`, and the
+    p-value obtained by inverting it: the smallest :math:`\alpha` at which the
+    :math:`1 - \alpha` interval (from the same bootstrap distribution)
+    excludes the null, floored at :math:`1/(B+1)` for :math:`B` resamples.
+
+When every unit has the same difference (or both arms are constant) the
+standard error is 0: the t, normal and bootstrap rows then report the
+estimate with the degenerate interval ``[estimate, estimate]`` and no p-value
+(``details["degenerate"]``) rather than a division by a zero that rounding
+turned into a tiny number.
+
+References
+----------
+Ding, P. (2024). *A First Course in Causal Inference*, CRC Press: ch. 3 (FRT and
+confidence sets by inverting it), ch. 4 (Neyman, CRE), ch. 7 (matched pairs),
+ch. 9 (finite and super populations).
+Su, F. and Ding, P. (2021). Model-assisted analyses of cluster-randomized
+experiments. *JRSS B* 83(5), 994-1015.
+Welch, B. L. (1947). The generalization of "Student's" problem when several
+different population variances are involved. *Biometrika* 34, 28-35.
+Efron, B. (1987). Better bootstrap confidence intervals. *JASA* 82, 171-185.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from causalattn._validation import (
+    as_binary_array,
+    as_float_array,
+    check_choice,
+    check_confidence_level,
+    check_positive_int,
+    check_rng,
+    check_same_length,
+)
+from causalattn.designs import Groups
+from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
+from causalattn.randomization import frt
+
+__all__ = ["METHODS", "clustered_effect", "paired_effect", "two_arm_effect"]
+
+#: The interval methods of the effect layer.
+METHODS = ("t", "normal", "randomization", "bootstrap")
+
+_BOOTSTRAP_METHOD = "BCa"
+_P_BISECTIONS = 14  # bootstrap p-value by inversion: to 2**-14 of the bracket (6e-5 or better)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The validated options shared by the three designs."""
+
+    method: str
+    level: float
+    null: float
+    n_resamples: int
+    rng: np.random.Generator
+    extra: tuple[str, ...]
+
+
+def _options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues) -> _Options:
+    method = check_choice("method", method, METHODS)
+    level = check_confidence_level(confidence_level)
+    if isinstance(null_value, bool) or not isinstance(null_value, numbers.Real) or not math.isfinite(null_value):
+        raise TypeError(f"`null_value` must be a finite number, got {null_value!r}")
+    n_resamples = check_positive_int("n_resamples", n_resamples)
+    if isinstance(extra_pvalues, str) or not isinstance(extra_pvalues, Sequence):
+        raise TypeError(f"`extra_pvalues` must be a sequence of method names, got {extra_pvalues!r}")
+    extra = tuple(check_choice("extra_pvalues", name, METHODS) for name in extra_pvalues)
+    return _Options(method, level, float(null_value), n_resamples, check_rng(rng), extra)
+
+
+def _constant(values: np.ndarray, scale: float) -> bool:
+    """Whether ``values`` are equal up to rounding relative to ``scale`` (the size of the raw data)."""
+    return float(np.ptp(values)) <= 64 * np.finfo(float).eps * max(scale, np.finfo(float).tiny)
+
+
+def _degenerate(estimand: str, estimate: float, options: _Options, method: str, n: int, details: dict) -> Estimate:
+    return Estimate(estimand, estimate, 0.0, ConfidenceInterval(estimate, estimate), options.level, None, method, n,
+                    null_value=options.null,
+                    details={**details, "degenerate": "no variation: every unit has the same effect, no test"})
+
+
+def _t_estimate(estimand, estimate, se, df, options, method, n, details) -> Estimate:
+    r"""Interval :math:`\hat\tau \pm t_{df, 1-\alpha/2}\,\widehat{se}` and p-value :math:`2 P(T_{df} > |t|)`."""
+    half = stats.t.ppf(0.5 + options.level / 2, df) * se
+    pvalue = float(2 * stats.t.sf(abs(estimate - options.null) / se, df))
+    return Estimate(estimand, estimate, se, ConfidenceInterval(estimate - half, estimate + half), options.level,
+                    pvalue, method, n, null_value=options.null, details={**details, "df": float(df)})
+
+
+def _frt_estimate(estimand, outcome, treatment, frt_options, count, options, method, n, details,
+                  interval) -> Estimate:
+    """The FRT p-value at the null and, if ``interval``, the interval inverting it on the same assignments.
+
+    With ``count`` equally likely assignments enumerated, no two-sided p-value is
+    below ``2 / count``: when that exceeds ``1 - level`` the interval is the
+    whole line, known without inverting the test.
+    """
+    alpha = 1 - options.level
+    whole_line = count <= options.n_resamples and 2 / count > alpha
+    test = frt(outcome, treatment, **frt_options, null_effect=options.null, n_resamples=options.n_resamples,
+               rng=options.rng, confidence_level=options.level, confidence=interval and not whole_line)
+    low, high = (-math.inf, math.inf) if whole_line else test.confidence_interval
+    if interval and test.pvalue > alpha and not low <= options.null <= high:
+        # the null is in {tau: p(tau) > alpha} (an interval, p being unimodal in tau): the bisection
+        # only stopped short of it, within its tolerance
+        low, high = min(low, options.null), max(high, options.null)
+    exact = bool(test.details["exact"])
+    return Estimate(estimand, test.estimate, None, ConfidenceInterval(low, high), options.level, test.pvalue,
+                    f"{method}-{'exact' if exact else 'monte-carlo'}", n, null_value=options.null,
+                    details={**details, "exact": exact, "n_resamples": int(test.details["n_resamples"]),
+                             "mc_standard_error": float(test.details["mc_standard_error"])})
+
+
+def _bootstrap_estimate(estimand, samples, statistic, estimate, options, method, n, details) -> Estimate:
+    """BCa interval of :func:`scipy.stats.bootstrap`; the p-value inverts it on the same bootstrap distribution."""
+    common = dict(vectorized=True, method=_BOOTSTRAP_METHOD, paired=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(samples, statistic, n_resamples=options.n_resamples, rng=options.rng,
+                                 confidence_level=options.level, **common)
+
+        def interval(alpha: float) -> tuple[float, float]:
+            ci = stats.bootstrap(samples, statistic, n_resamples=0, bootstrap_result=result,
+                                 confidence_level=1 - alpha, **common).confidence_interval
+            return float(ci.low), float(ci.high)
+
+        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+        details = {**details, "bootstrap_method": _BOOTSTRAP_METHOD, "n_resamples": options.n_resamples}
+        if not (math.isfinite(low) and math.isfinite(high)):
+            return Estimate(estimand, estimate, None, ConfidenceInterval(math.nan, math.nan), options.level, None,
+                            method, n, null_value=options.null,
+                            details={**details, "degenerate": "the BCa interval is undefined for these data"})
+
+        def excludes(alpha: float) -> bool:
+            lo, hi = interval(alpha)
+            return not lo <= options.null <= hi
+
+        alpha = 1 - options.level
+        covered = low <= options.null <= high  # decides on which side of alpha the p-value lies
+        if covered and not excludes(1 - 1e-9):
+            pvalue = 1.0  # even the narrowest interval holds the null
+        else:
+            inside, outside = (alpha, 1.0) if covered else (0.0, alpha)  # excludes(outside) is True
+            for _ in range(_P_BISECTIONS):
+                middle = (inside + outside) / 2
+                inside, outside = (inside, middle) if excludes(middle) else (middle, outside)
+            # B resamples cannot show a p-value below 1/(B + 1); the floor stays <= alpha (coherence)
+            pvalue = outside if covered else max(outside, min(1 / (options.n_resamples + 1), alpha))
+    return Estimate(estimand, estimate, float(np.std(result.bootstrap_distribution, ddof=1)),
+                    ConfidenceInterval(low, high), options.level, pvalue, method, n, null_value=options.null,
+                    details=details)
+
+
+def _mean(x, axis=-1):
+    return np.mean(x, axis=axis)
+
+
+def _difference_in_means(x, y, axis=-1):
+    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+
+def _one_sample(d: np.ndarray, scale: float, options: _Options, method: str, design: str, n: int,
+                details: dict, interval: bool = True) -> Estimate:
+    """Inference on the mean of the per-pair (or per-cluster) differences ``d``."""
+    m = len(d)
+    estimand = f"{design} mean difference"
+    name = f"{design}-{method}"
+    estimate = float(d.mean())
+    se = float(d.std(ddof=1)) / math.sqrt(m)
+    if method == "randomization":
+        return _frt_estimate(estimand, np.concatenate([d, np.zeros(m)]), np.repeat([1, 0], m),
+                             {"design": "mpe", "pairs": np.tile(np.arange(m), 2)}, 2**m, options, name, n, details,
+                             interval)
+    if _constant(d, scale):
+        return _degenerate(estimand, estimate, options, name, n, details)
+    if method == "normal":
+        return normal_estimate(estimand, estimate, se, confidence_level=options.level, method=name, n=n,
+                               null_value=options.null, details=details)
+    if method == "t":
+        return _t_estimate(estimand, estimate, se, m - 1, options, name, n, details)
+    return _bootstrap_estimate(estimand, (d,), _mean, estimate, options, name, n, details)
+
+
+def _two_sample(y1: np.ndarray, y0: np.ndarray, scale: float, options: _Options, method: str, design: str, n: int,
+                details: dict, interval: bool = True) -> Estimate:
+    """Inference on the difference in means of two independent arms ``y1`` (treated) and ``y0`` (control)."""
+    estimand = f"{design} difference in means"
+    name = f"{design}-{method}"
+    estimate = float(y1.mean() - y0.mean())
+    v1, v0 = y1.var(ddof=1) / len(y1), y0.var(ddof=1) / len(y0)
+    se = math.sqrt(v1 + v0)
+    if method == "randomization":
+        return _frt_estimate(estimand, np.concatenate([y1, y0]), np.repeat([1, 0], [len(y1), len(y0)]),
+                             {"design": "cre"}, math.comb(len(y1) + len(y0), len(y1)), options, name, n, details,
+                             interval)
+    if _constant(y1, scale) and _constant(y0, scale):
+        return _degenerate(estimand, estimate, options, name, n, details)
+    if method == "normal":
+        return normal_estimate(estimand, estimate, se, confidence_level=options.level, method=name, n=n,
+                               null_value=options.null, details=details)
+    if method == "t":
+        df = (v1 + v0) ** 2 / (v1**2 / (len(y1) - 1) + v0**2 / (len(y0) - 1))
+        return _t_estimate(estimand, estimate, se, df, options, name, n, details)
+    return _bootstrap_estimate(estimand, (y1, y0), _difference_in_means, estimate, options, name, n, details)
+
+
+def _with_extra_pvalues(engine, options: _Options) -> Estimate:
+    """``engine(options, method, interval)`` for the main method, plus ``details["pvalue_{name}"]`` of the others.
+
+    Every method starts from the same state of the random stream, so the extra
+    randomization p-value equals the one ``method="randomization"`` reports.
+    """
+    start = copy.deepcopy(options.rng)
+    main = engine(options, options.method, True)
+    extra = {}
+    for name in options.extra:
+        if name == options.method:
+            extra[f"pvalue_{name}"] = main.pvalue
+        else:
+            other = engine(_Options(options.method, options.level, options.null, options.n_resamples,
+                                    copy.deepcopy(start), ()), name, False)
+            extra[f"pvalue_{name}"] = other.pvalue
+    if not extra:
+        return main
+    return Estimate(main.estimand, main.estimate, main.standard_error, main.confidence_interval,
+                    main.confidence_level, main.pvalue, main.method, main.n, main.null_value,
+                    {**main.details, **extra})
+
+
+def _paired_effect_iv(treated, control, method, confidence_level, null_value, n_resamples, rng, extra_pvalues):
+    y1 = as_float_array("treated", treated)
+    y0 = as_float_array("control", control)
+    check_same_length(treated=y1, control=y0)
+    if len(y1) < 2:
+        raise ValueError(f"`treated`: need at least 2 pairs, got {len(y1)}")
+    return y1, y0, _options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
+
+
+def paired_effect(treated, control, *, method: str = "t", confidence_level: float = 0.95, null_value: float = 0.0,
+                  n_resamples: int = 10_000, rng=None, extra_pvalues: Sequence[str] = ()) -> Estimate:
+    r"""The average effect in a matched-pairs design: one interval and one p-value from one procedure.
+
+    Pair :math:`i` (a pair of units, or one unit observed under both arms)
+    gives the difference :math:`D_i = Y_i(1) - Y_i(0)`; the estimate is
+    :math:`\bar D = m^{-1}\sum_i D_i` over the :math:`m` pairs, with standard
+    error :math:`s_D / \sqrt m` (Neyman's conservative variance for a
+    matched-pairs experiment, Ding ch. 7).
+
+    * ``"t"``: :math:`\bar D \pm t_{m-1,\,1-\alpha/2}\, s_D/\sqrt m` and the paired
+      t test (:func:`scipy.stats.ttest_rel`); exact when the :math:`D_i` are
+      normal, and the default because its coverage stays near nominal with few
+      pairs (benchmarks/README.md).
+    * ``"normal"``: the same with :math:`z_{1-\alpha/2}` (Ding's Neyman interval).
+    * ``"randomization"``: the sign-flip FRT of :math:`H_0: D_i = \tau_0` for
+      every pair (``design="mpe"`` of :func:`causalattn.frt`, exact when the
+      :math:`2^m` sign vectors can be enumerated) and the interval
+      :math:`\{\tau: p(\tau) > \alpha\}` from the same sign vectors. With
+      :math:`m \le 5` pairs no two-sided p-value is below 0.0625, so the 95%
+      interval is the whole line.
+    * ``"bootstrap"``: BCa interval of the mean of the :math:`D_i`, p-value by
+      inverting it (see :mod:`causalattn.effects`).
+
+    Population covered: the interval covers the average effect of the
+    population the pairs were sampled from (e.g. all sequences the task
+    generates), for the one model or system they were measured on.
+
+    Parameters
+    ----------
+    treated, control : array-like of float, shape (m,)
+        The outcome of each pair under treatment and under control (at least 2 pairs).
+    method : {"t", "normal", "randomization", "bootstrap"}
+    confidence_level : float
+    null_value : float
+        The effect :math:`\tau_0` tested by ``pvalue``.
+    n_resamples : int
+        Monte Carlo sign flips (randomization, when :math:`2^m` is larger than
+        ``n_resamples``) or bootstrap resamples.
+    rng : None, int or numpy.random.Generator
+        For the randomization and bootstrap methods.
+    extra_pvalues : sequence of str
+        Other methods whose p-values are added as ``details["pvalue_{method}"]``
+        (computed from the same state of ``rng``); never mixed into ``pvalue``.
+
+    Returns
+    -------
+    Estimate
+        ``method`` is ``"paired-t"``, ``"paired-normal"``,
+        ``"paired-randomization-exact"`` (or ``-monte-carlo``) or
+        ``"paired-bootstrap"``; ``n`` is the number of pairs; ``details`` has
+        ``df`` (t), ``exact`` and ``n_resamples`` (randomization).
+
+    References
+    ----------
+    Ding, P. (2024). *A First Course in Causal Inference*, ch. 7 (matched-pairs
+    experiments: Neyman and the sign-flip FRT) and ch. 3 (inverting an FRT).
+
+    Examples
+    --------
+    Darwin's 15 pairs of cross- and self-fertilized plants (Ding ch. 7):
+
+    >>> d = [6.125, -8.375, 1, 2, 0.75, 2.875, 3.5, 5.125, 1.75, 3.625, 7, 3, 9.375, 7.5, -6]
+    >>> est = paired_effect(d, [0.0] * 15)
+    >>> est.method, round(est.estimate, 4), [round(x, 3) for x in est.confidence_interval], round(est.pvalue, 4)
+    ('paired-t', 2.6167, [0.004, 5.229], 0.0497)
+    >>> exact = paired_effect(d, [0.0] * 15, method="randomization", n_resamples=2**15)
+    >>> exact.method, round(exact.pvalue, 4)
+    ('paired-randomization-exact', 0.0527)
+    """
+    y1, y0, options = _paired_effect_iv(treated, control, method, confidence_level, null_value, n_resamples, rng,
+                                        extra_pvalues)
+    scale = float(max(np.abs(y1).max(), np.abs(y0).max()))
+    d = y1 - y0
+    details = {"design": "paired", "n_pairs": len(d)}
+    return _with_extra_pvalues(
+        lambda opts, method, interval: _one_sample(d, scale, opts, method, "paired", len(d), details, interval),
+        options)
+
+
+def _two_arm_effect_iv(outcome, treatment, method, confidence_level, null_value, n_resamples, rng, extra_pvalues):
+    y = as_float_array("outcome", outcome)
+    z = as_binary_array("treatment", treatment)
+    check_same_length(outcome=y, treatment=z)
+    n1 = int(z.sum())
+    if min(n1, len(z) - n1) < 2:
+        raise ValueError(f"`treatment`: need at least 2 treated and 2 control units, found {n1} treated and "
+                         f"{len(z) - n1} control")
+    return y, z, _options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
+
+
+def two_arm_effect(outcome, treatment, *, method: str = "t", confidence_level: float = 0.95,
+                   null_value: float = 0.0, n_resamples: int = 10_000, rng=None,
+                   extra_pvalues: Sequence[str] = ()) -> Estimate:
+    r"""The average effect in a two-arm randomized design (CRE): one interval and p-value from one procedure.
+
+    The estimate is :math:`\hat\tau = \bar Y_1 - \bar Y_0` with Neyman's
+    conservative standard error :math:`\{S_1^2/n_1 + S_0^2/n_0\}^{1/2}`
+    (Ding ch. 4).
+
+    * ``"t"``: Welch's interval :math:`\hat\tau \pm t_{\nu,\,1-\alpha/2}\,\widehat{se}` and
+      test (:func:`scipy.stats.ttest_ind` with ``equal_var=False``), with the
+      Welch-Satterthwaite degrees of freedom
+      :math:`\nu = (v_1 + v_0)^2 / \{v_1^2/(n_1-1) + v_0^2/(n_0-1)\}`, :math:`v_a = S_a^2/n_a`.
+    * ``"normal"``: Ding's Neyman interval with :math:`z_{1-\alpha/2}` (:func:`causalattn.neyman`).
+    * ``"randomization"``: the label-permutation FRT of the sharp null
+      :math:`Y_i(1) - Y_i(0) = \tau_0` (``design="cre"``, exact when the
+      :math:`\binom{n}{n_1}` assignments can be enumerated) and the interval
+      inverting it on the same assignments. 3 + 3 units have 20 assignments:
+      no two-sided p-value is below 0.1 and the 95% interval is the whole line.
+    * ``"bootstrap"``: BCa interval of :func:`scipy.stats.bootstrap`, each arm
+      resampled on its own; p-value by inversion.
+
+    Population covered: under complete randomization the interval covers the
+    average effect over the units of the experiment (Neyman's finite
+    population) conservatively, and over a population they were sampled from.
+
+    Parameters
+    ----------
+    outcome : array-like of float, shape (n,)
+    treatment : array-like of 0/1, shape (n,)
+        At least 2 treated and 2 control units.
+    method : {"t", "normal", "randomization", "bootstrap"}
+    confidence_level, null_value, n_resamples, rng, extra_pvalues
+        As for :func:`paired_effect`.
+
+    Returns
+    -------
+    Estimate
+        ``method`` is ``"two-arm-t"`` (Welch), ``"two-arm-normal"``,
+        ``"two-arm-randomization-exact"`` (or ``-monte-carlo``) or
+        ``"two-arm-bootstrap"``; ``n`` is the number of units.
+
+    References
+    ----------
+    Ding, P. (2024). *A First Course in Causal Inference*, ch. 3 (FRT) and 4 (Neyman's CRE analysis).
+    Welch, B. L. (1947). *Biometrika* 34, 28-35.
+
+    Examples
+    --------
+    >>> est = two_arm_effect([3.0, 5.0, 4.0, 1.0, 2.0, 2.0], [1, 1, 1, 0, 0, 0])
+    >>> est.method, round(est.estimate, 4), round(est.standard_error, 4), round(est.details["df"], 2)
+    ('two-arm-t', 2.3333, 0.6667, 3.2)
+    >>> round(est.pvalue, 4)
+    0.0357
+    """
+    y, z, options = _two_arm_effect_iv(outcome, treatment, method, confidence_level, null_value, n_resamples, rng,
+                                       extra_pvalues)
+    y1, y0 = y[z == 1], y[z == 0]
+    details = {"design": "two-arm", "n_treated": len(y1), "n_control": len(y0)}
+    scale = float(np.abs(y).max())
+    return _with_extra_pvalues(
+        lambda opts, method, interval: _two_sample(y1, y0, scale, opts, method, "two-arm", len(y), details,
+                                                   interval),
+        options)
+
+
+def _clustered_effect_iv(outcome, clusters, treatment, method, confidence_level, null_value, n_resamples, rng,
+                         extra_pvalues):
+    y = as_float_array("outcome", outcome)
+    groups = Groups(clusters, len(y), "clusters")
+    labels, codes, sizes = groups.labels, groups.codes, groups.sizes
+    options = _options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
+    if treatment is None:
+        if len(labels) < 2:
+            raise ValueError(f"`clusters`: need at least 2 clusters, got {len(labels)}")
+        return y, labels, codes, sizes, None, options
+    z = as_binary_array("treatment", treatment)
+    check_same_length(outcome=y, treatment=z)
+    treated = np.bincount(codes, z) / sizes
+    mixed = np.flatnonzero((treated > 0) & (treated < 1))
+    if mixed.size:
+        raise ValueError(f"`treatment` must be constant within each cluster (clusters are assigned whole), "
+                         f"cluster {labels[mixed[0]].item()!r} has both arms")
+    g1 = int(treated.sum())
+    if min(g1, len(labels) - g1) < 2:
+        raise ValueError(f"`treatment`: need at least 2 treated and 2 control clusters, found {g1} treated and "
+                         f"{len(labels) - g1} control")
+    return y, labels, codes, sizes, treated.astype(int), options
+
+
+def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", confidence_level: float = 0.95,
+                     null_value: float = 0.0, n_resamples: int = 10_000, rng=None,
+                     extra_pvalues: Sequence[str] = ()) -> Estimate:
+    r"""The average effect when units come in clusters: the clusters are the units of inference.
+
+    Two designs, both analysed on the cluster means :math:`\bar Y_g` of the
+    :math:`G` clusters (each cluster weighs the same; with equal cluster sizes
+    this is also the average over units):
+
+    * **Nested, both arms in every cluster** (``treatment=None``): ``outcome``
+      holds each unit's paired difference :math:`D_{gi} = Y_{gi}(1) - Y_{gi}(0)`,
+      e.g. held-out sequences (units) nested in independently trained models
+      (clusters), every sequence evaluated under both arms. The estimate is
+      :math:`\hat\tau = G^{-1}\sum_g \bar D_g` and the inference is that of
+      :func:`paired_effect` on the :math:`G` cluster means: the t interval has
+      :math:`G - 1` degrees of freedom, the randomization test flips the sign of
+      whole clusters. It covers the average effect over the *population of
+      clusters* (of training runs, say) the :math:`G` clusters were drawn from:
+      it counts the variation between clusters as well as within them. The
+      paired interval of one cluster's units covers that one cluster's effect
+      only.
+    * **Cluster-randomized** (``treatment`` given, constant within a cluster):
+      whole clusters are assigned to the arms. The analysis is
+      :func:`two_arm_effect` on the cluster means: Welch's t with
+      Satterthwaite degrees of freedom (at most :math:`G - 2`), Neyman's
+      interval, or the FRT that permutes the labels of whole clusters, which is
+      the randomization test of a cluster-randomized experiment. It covers the
+      average over clusters of the cluster-mean effects.
+
+    Parameters
+    ----------
+    outcome : array-like of float, shape (n,)
+        Per-unit paired differences (nested design) or per-unit outcomes (cluster-randomized).
+    clusters : array-like, shape (n,)
+        A cluster label per unit; at least 2 clusters (2 per arm when randomized).
+    treatment : array-like of 0/1, shape (n,), optional
+        The arm of each unit's cluster, for a cluster-randomized design.
+    method, confidence_level, null_value, n_resamples, rng, extra_pvalues
+        As for :func:`paired_effect`; the randomization method flips the signs
+        (nested) or permutes the arms (cluster-randomized) of whole clusters.
+
+    Returns
+    -------
+    Estimate
+        ``method`` is ``"clustered-paired-{method}"`` or
+        ``"cluster-randomized-{method}"``; ``n`` is the number of units and
+        ``details["n_clusters"]`` the number of clusters.
+
+    References
+    ----------
+    Ding, P. (2024). *A First Course in Causal Inference*, ch. 4 and 7, and ch. 9
+    (finite and super populations).
+    Su, F. and Ding, P. (2021). Model-assisted analyses of cluster-randomized experiments.
+    *JRSS B* 83(5), 994-1015.
+
+    Examples
+    --------
+    Three models, two sequences each, every sequence under both arms:
+
+    >>> d = [-0.50, -0.70, -0.90, -0.80, -0.20, -0.40]
+    >>> est = clustered_effect(d, ["m0", "m0", "m1", "m1", "m2", "m2"])
+    >>> est.method, round(est.estimate, 4), est.details["df"], round(est.pvalue, 4)
+    ('clustered-paired-t', -0.5833, 2.0, 0.0669)
+    """
+    y, labels, codes, sizes, treated, options = _clustered_effect_iv(
+        outcome, clusters, treatment, method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
+    means = np.bincount(codes, y) / sizes
+    scale = float(np.abs(y).max())
+    details = {"n_clusters": len(labels), "cluster_sizes": "equal" if np.all(sizes == sizes[0]) else "unequal"}
+    if treated is None:
+        details["design"] = "clustered-paired"
+
+        def engine(opts, method, interval):
+            return _one_sample(means, scale, opts, method, "clustered-paired", len(y), details, interval)
+    else:
+        details["design"] = "cluster-randomized"
+
+        def engine(opts, method, interval):
+            return _two_sample(means[treated == 1], means[treated == 0], scale, opts, method, "cluster-randomized",
+                               len(y), details, interval)
+    return _with_extra_pvalues(engine, options)

@@ -1,0 +1,204 @@
+"""Input checks shared by the observational estimators: the units' outcome, treatment and covariates.
+
+Two ways to pass data, the same in every function of :mod:`causalattn.observational`:
+
+* ``data`` a DataFrame and ``outcome``, ``treatment`` column names,
+  ``covariates`` a list of column names;
+* ``data=None`` and arrays of equal length (``covariates`` 1-d, 2-d or a
+  DataFrame).
+
+Covariates must be numeric and finite: a categorical or string column must be
+encoded first (e.g. with :func:`pandas.get_dummies`), and rows with missing
+values are never dropped silently.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from causalattn._validation import check_choice, check_columns
+
+ESTIMANDS = ("ATE", "ATT")
+
+
+@dataclass(frozen=True)
+class Units:
+    """Validated units: outcome (or ``None``), 0/1 treatment, covariate matrix and names."""
+
+    y: np.ndarray | None
+    z: np.ndarray
+    x: np.ndarray
+    names: list[str]
+    outcome: str
+    treatment: str
+
+    @property
+    def n(self) -> int:
+        return len(self.z)
+
+    def subset(self, rows: np.ndarray) -> Units:
+        """The units at positions (or boolean mask) ``rows``."""
+        return Units(None if self.y is None else self.y[rows], self.z[rows], self.x[rows], self.names,
+                     self.outcome, self.treatment)
+
+
+def numeric_values(arg: str, column: str, values: Any) -> np.ndarray:
+    """Finite float values of one column or array; TypeError if not numeric, ValueError on NaN/inf."""
+    if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values):
+        raise TypeError(
+            f"`{arg}`: column {column!r} is not numeric (dtype {values.dtype}); encode it first, "
+            "e.g. with pandas.get_dummies"
+        )
+    try:
+        arr = (values.to_numpy(dtype=float, na_value=np.nan) if isinstance(values, pd.Series)
+               else np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        raise TypeError(f"`{arg}`: {column!r} is not numeric; encode it first, e.g. with pandas.get_dummies") from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(
+            f"`{arg}`: {column!r} has {int(bad.sum())} missing or infinite value(s); drop or impute those rows "
+            "first (rows are never dropped silently)"
+        )
+    return arr
+
+
+def binary_treatment(values: np.ndarray) -> np.ndarray:
+    """0/1 int treatment with both arms present."""
+    if not np.isin(values, (0.0, 1.0)).all():
+        found = np.unique(values[~np.isin(values, (0.0, 1.0))])[:5]
+        raise ValueError(f"`treatment` must be binary (0/1), found values {found.tolist()}")
+    if values.min() == values.max():
+        raise ValueError("`treatment` must have both treated (1) and control (0) units")
+    return values.astype(int)
+
+
+def _column(data: Any, arg: str, value: Any) -> tuple[str, np.ndarray]:
+    if data is None:
+        if isinstance(value, str):
+            raise TypeError(f"`{arg}` is a column name ({value!r}) but `data` is None; pass `data` or an array")
+        arr = numeric_values(arg, arg, value.to_numpy() if isinstance(value, pd.Series) else value)
+        if arr.ndim != 1:
+            raise ValueError(f"`{arg}` must be one-dimensional, got shape {arr.shape}")
+        return (str(value.name) if isinstance(value, pd.Series) and value.name is not None else arg), arr
+    if not isinstance(value, str):
+        raise TypeError(f"`{arg}` must be a column name when `data` is given, got {type(value).__name__}")
+    check_columns(data, **{arg: value})
+    return value, numeric_values(arg, value, data[value])
+
+
+def _covariates(data: Any, covariates: Any, n: int) -> tuple[np.ndarray, list[str]]:
+    if covariates is None:
+        return np.empty((n, 0)), []
+    if data is not None:
+        if isinstance(covariates, str):
+            covariates = [covariates]
+        if not isinstance(covariates, (list, tuple)) or not all(isinstance(c, str) for c in covariates):
+            raise TypeError("`covariates` must be a list of column names when `data` is given")
+        check_columns(data, covariates=list(covariates))
+        if len(set(covariates)) != len(covariates):
+            raise ValueError(f"`covariates` lists a column twice: {list(covariates)}")
+        columns = [numeric_values("covariates", c, data[c]) for c in covariates]
+        return np.column_stack(columns) if columns else np.empty((n, 0)), list(covariates)
+    if isinstance(covariates, pd.DataFrame):
+        columns = [numeric_values("covariates", str(c), covariates[c]) for c in covariates.columns]
+        return np.column_stack(columns), [str(c) for c in covariates.columns]
+    x = numeric_values("covariates", "covariates", covariates)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise ValueError(f"`covariates` must be a 1-d or 2-d array, got shape {x.shape}")
+    return x, [f"covariate{j}" for j in range(x.shape[1])]
+
+
+def units_iv(data: Any, outcome: Any, treatment: Any, covariates: Any, *, need_outcome: bool = True,
+             need_covariates: bool = True) -> Units:
+    """Validate ``data``, ``outcome``, ``treatment``, ``covariates`` into :class:`Units`."""
+    if data is not None and not isinstance(data, pd.DataFrame):
+        raise TypeError(f"`data` must be a pandas DataFrame or None, got {type(data).__name__}")
+    if treatment is None:
+        raise ValueError("`treatment` is required")
+    tname, z = _column(data, "treatment", treatment)
+    z = binary_treatment(z)
+    yname, y = ("", None)
+    if need_outcome:
+        if outcome is None:
+            raise ValueError("`outcome` is required")
+        yname, y = _column(data, "outcome", outcome)
+    if need_covariates and covariates is None:
+        raise ValueError("`covariates` is required (a list of columns, or an array)")
+    x, names = _covariates(data, covariates, len(z))
+    if need_covariates and x.shape[1] == 0:
+        raise ValueError("`covariates` must hold at least one covariate")
+    lengths = {"treatment": len(z), "covariates": len(x), **({"outcome": len(y)} if y is not None else {})}
+    if len(set(lengths.values())) > 1:
+        raise ValueError("arguments must have the same length: " + ", ".join(f"`{k}` has {v}" for k, v in
+                                                                             lengths.items()))
+    return Units(y, z, x, names, yname, tname)
+
+
+def estimand_iv(estimand: Any) -> str:
+    """``"ATE"`` or ``"ATT"``."""
+    return check_choice("estimand", estimand, ESTIMANDS)
+
+
+def propensity_values(values: Any, n: int) -> np.ndarray:
+    """Given propensity scores: n finite values strictly between 0 and 1."""
+    e = numeric_values("propensity", "propensity", values)
+    if e.shape != (n,):
+        raise ValueError(f"`propensity` must have one score per unit, shape ({n},), got shape {e.shape}")
+    return strictly_inside(e, "`propensity` must be strictly between 0 and 1, found {count} value(s) equal to 0 or 1 "
+                              "(or outside [0, 1]): those units have no overlap; trim them first")
+
+
+def strictly_inside(e: np.ndarray, message: str) -> np.ndarray:
+    """``e`` if every score is strictly between 0 and 1; else a ValueError, ``message`` formatted with ``count``."""
+    at_bound = (e <= 0) | (e >= 1)
+    if at_bound.any():
+        raise ValueError(message.format(count=int(at_bound.sum())))
+    return e
+
+
+def check_resamples(n_resamples: Any) -> int:
+    """A number of bootstrap resamples >= 2."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral):
+        raise TypeError(f"`n_resamples` must be an integer >= 2, got {n_resamples!r}")
+    if n_resamples < 2:
+        raise ValueError(f"`n_resamples` must be an integer >= 2, got {n_resamples}")
+    return int(n_resamples)
+
+
+def learner_iv(arg: str, model: Any, kind: str, method: str, example: str) -> Any:
+    """``None`` (the default model) or an unfitted scikit-learn ``kind`` instance with ``fit`` and ``method``."""
+    if model is None:
+        return None
+    if isinstance(model, type):
+        raise TypeError(f"`{arg}` must be an estimator instance, e.g. {model.__name__}(), not the class")
+    if not (hasattr(model, "fit") and hasattr(model, method)):
+        raise TypeError(f"`{arg}` must be a scikit-learn {kind} with `fit` and `{method}` (e.g. {example}), "
+                        f"got {type(model).__name__}")
+    return model
+
+
+def bootstrap(n: int, statistic: Callable[[np.ndarray], float], n_resamples: int, level: float,
+              rng: np.random.Generator) -> tuple[float, tuple[float, float]]:
+    """scipy's bootstrap over the ``n`` units: the standard error and the percentile interval of ``statistic(rows)``.
+
+    ``statistic`` refits everything on the resampled rows; a replicate it cannot
+    compute (NaN) is an error, never silently dropped.
+    """
+    result = stats.bootstrap((np.arange(n),), statistic, n_resamples=n_resamples, vectorized=False,
+                             method="percentile", confidence_level=level, rng=rng)
+    failed = int((~np.isfinite(result.bootstrap_distribution)).sum())
+    if failed:
+        raise ValueError(f"{failed} bootstrap replicate(s) could not be computed (an empty arm or a score of 0 or 1); "
+                         "use more units per arm or trim")
+    low, high = result.confidence_interval
+    return float(result.standard_error), (float(low), float(high))
