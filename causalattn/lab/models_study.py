@@ -238,6 +238,7 @@ class ModelsStudy:
         self.scans = scans
         self.seed = seed
         self._labels = labels
+        self._first = next(iter(studies.values()))  # the options (level, resamples, outcomes) all models share
         self._cache: dict[tuple, Any] = {}
 
     @property
@@ -246,10 +247,10 @@ class ModelsStudy:
 
     @property
     def confidence_level(self) -> float:
-        return next(iter(self.studies.values())).confidence_level
+        return self._first.confidence_level
 
     def __repr__(self) -> str:
-        n = len(next(iter(self.studies.values())).data)
+        n = len(self._first.data)
         return (f"ModelsStudy({len(self.studies)} models x {n} sequences x {len(self.treatments) + 1} arms: "
                 f"control, {', '.join(self.treatments)})")
 
@@ -257,7 +258,7 @@ class ModelsStudy:
         label = treatment.label if isinstance(treatment, Intervention) else treatment
         if label not in self.treatments:
             raise ValueError(f"`treatment` {label!r} is not in this study; treatments: {self.treatments}")
-        outcome = check_choice("outcome", outcome, next(iter(self.studies.values())).outcomes)
+        outcome = check_choice("outcome", outcome, self._first.outcomes)
         return label, outcome, check_choice("method", method, METHODS)
 
     def _heads_of(self, label: str) -> str:
@@ -284,7 +285,8 @@ class ModelsStudy:
         t test; ``"randomization"`` flips the signs of whole models (with
         :math:`G` models no two-sided p-value is below :math:`2^{1-G}`).
         It covers the average effect over the population of training runs.
-        ``details["heads"]`` names the head each model used,
+        ``n`` counts the sequences over all models (``details["unit"]``), ``details["n_clusters"]``
+        the models; ``details["heads"]`` names the head each model used,
         ``details["pvalue_randomization"]`` is the sign-flip p-value over models.
         """
         label, outcome, method = self._check(treatment, outcome, method)
@@ -292,10 +294,10 @@ class ModelsStudy:
         if d.groupby("model").size().size < len(self.studies):
             raise ValueError(f"`outcome` {outcome!r}: some model has no sequence with it under both arms")
         est = clustered_effect(d["difference"], d["model"], method=method, confidence_level=self.confidence_level,
-                               n_resamples=next(iter(self.studies.values())).n_resamples,
+                               n_resamples=self._first.n_resamples,
                                rng=question_rng(self.seed, "models", label, outcome), extra_pvalues=("randomization",))
         return dataclasses.replace(est, estimand=label, details={
-            **est.details, "treatment": label, "outcome": outcome, "unit": "model", "n_models": len(self.studies),
+            **est.details, "treatment": label, "outcome": outcome, "unit": "sequence", "cluster": "model",
             "heads": self._heads_of(label)})
 
     def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm", *,

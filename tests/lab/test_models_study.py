@@ -68,7 +68,8 @@ def test_pooled_effect_is_the_t_interval_on_model_means_by_hand(three):
         assert est.confidence_interval == pytest.approx((means.mean() - half, means.mean() + half), rel=1e-9)
         assert est.pvalue == pytest.approx(2 * stats.t.sf(abs(means.mean() / se), g - 1), rel=1e-9)
         assert est.method == "clustered-paired-t" and est.details["df"] == 2 and est.n == 3 * 8
-        assert est.details["unit"] == "model" and est.details["n_models"] == 3
+        assert est.details["unit"] == "sequence" and est.details["cluster"] == "model"
+        assert est.details["n_clusters"] == 3
         # the per-model rows are each model's own evaluation study
         per_model = three.per_model(treatment, "in_context_loss")
         assert [e.estimate for e in per_model] == pytest.approx(means, abs=1e-12)
