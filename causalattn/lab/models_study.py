@@ -101,7 +101,9 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences):
                 raise ValueError(f"`layer` {part.layer} of {part.label!r} is out of range: model {name!r} has "
                                  f"{model.n_layers} layer(s)")
     scan_sequences = check_positive_int("scan_sequences", scan_sequences)
-    if scan_task is None:
+    if scan_task is None and isinstance(task, RepeatedTokensTask):
+        scan_task = task
+    elif scan_task is None:
         max_len = min(m.max_len for m in values)
         length = min(16, (max_len + 1) // 2, task.vocab_size)
         scan_task = RepeatedTokensTask(RepeatedTokensConfig(length=max(length, 2), vocab_size=task.vocab_size))
@@ -148,9 +150,10 @@ def models_study(
     out_dir : path, optional
         Each model's study is saved in (and resumed from) ``out_dir/{name}``.
     scan_task : RepeatedTokensTask, optional
-        The sequences of the head scans that resolve roles; default: repeated
-        random tokens over the task's vocabulary, copies of
-        ``min(16, (max_len + 1) // 2)`` tokens.
+        The sequences of the head scans that resolve roles; default: ``task``
+        itself if it is a RepeatedTokensTask (a pretrained model's, which
+        leaves out special tokens), else repeated random tokens over the task's
+        vocabulary, copies of ``min(16, (max_len + 1) // 2)`` tokens.
     scan_sequences : int
         Sequences per head scan (seed ``seed``).
 

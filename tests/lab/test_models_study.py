@@ -229,3 +229,24 @@ def test_models_study_checks_every_model_before_running():
 def test_summary_says_what_each_interval_covers(three):
     text = three.summary("in_context_loss")
     assert "population of training runs" in text and text.count("cochran-q") == 3
+
+
+def test_a_head_without_effect_gives_degenerate_rows_and_no_heterogeneity_test(assert_coherent):
+    models = [_model(0), _model(1)]
+    for model in models:
+        with torch.no_grad():
+            model.blocks[1].attn.W_O.zero_()  # layer 1 writes nothing: ablating its heads changes nothing
+    study = _study(models, ROLES[:1])
+    for e in study.per_model(ROLES[0], "in_context_loss"):
+        assert e.estimate == 0 and e.pvalue is None and "degenerate" in e.details
+    assert assert_coherent(study.effects("in_context_loss")) == 1
+    with pytest.raises(ValueError, match="standard error 0"):
+        study.heterogeneity(ROLES[0], "in_context_loss")
+    assert "heterogeneity: `treatment`" in study.summary("in_context_loss")
+
+
+def test_a_repeated_tokens_task_is_its_own_scan_task():
+    task = RepeatedTokensTask(RepeatedTokensConfig(length=8, vocab_size=65))
+    study = models_study([_model(0), _model(1)], task, ROLES[:1], n_sequences=4, n_resamples=99, scan_sequences=4,
+                         progress=False)
+    assert all(scan.length == 8 for scan in study.scans.values())
