@@ -3,6 +3,7 @@
 Add a tutorial by adding its file name to ``TUTORIALS``.
 """
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ TUTORIALS = [
     "05_birth_of_an_induction_head.py --quick",
     "06_ablation_study.py --quick",
     "07_freezing_as_treatment.py --quick",
+    pytest.param("08_real_model_ablation.py --quick", marks=pytest.mark.skipif(
+        importlib.util.find_spec("transformers") is None, reason="needs the hf extra (transformers)")),
     "09_lalonde_observational.py --quick",
 ]
 

@@ -60,6 +60,7 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str) -
     Returns the units folder. ``kind`` names the study in the error message.
     """
     path = out_dir / FINGERPRINT
+    fingerprint = json.loads(json.dumps(fingerprint))  # as read back: tuples become lists
     if path.exists():
         stored = json.loads(path.read_text())
         if stored != fingerprint:
