@@ -8,12 +8,17 @@ import ``transformers`` on first use only (``pip install "causalattn[hf]"``).
 from causalattn.lab.contract import HookedModel, Resumable
 from causalattn.lab.evaluation import EvaluationStudy, evaluation_study
 from causalattn.lab.handset import induction_head_model
+from causalattn.lab.head_scan import HeadScan, head_scan
 from causalattn.lab.hooks import HookPoint, hook_points, hooks, run_with_cache
 from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
 from causalattn.lab.metrics import TokenMetrics, evaluate, token_metrics
 from causalattn.lab.model import ModelConfig, Transformer, build_model
+from causalattn.lab.models_study import ModelsStudy, models_study
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
 from causalattn.lab.probes import PROBE_KEYS, memory_probes, recall
+from causalattn.lab.prompts import PromptSet, prompt_study
+from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask
+from causalattn.lab.roles import RoleAblation
 from causalattn.lab.task import Batch, BigramTask, TaskConfig
 from causalattn.lab.training import (
     CheckpointInfo,
@@ -45,6 +50,9 @@ __all__ = [
     "load_pretrained",
     "EvaluationStudy",
     "evaluation_study",
+    "ModelsStudy",
+    "models_study",
+    "RoleAblation",
     "Combined",
     "HeadAblation",
     "PatternFreeze",
@@ -53,6 +61,12 @@ __all__ = [
     "TaskConfig",
     "BigramTask",
     "Batch",
+    "RepeatedTokensConfig",
+    "RepeatedTokensTask",
+    "HeadScan",
+    "head_scan",
+    "PromptSet",
+    "prompt_study",
     "ModelConfig",
     "Transformer",
     "build_model",

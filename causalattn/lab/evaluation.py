@@ -12,7 +12,8 @@ loss of a sequence) is
     \tau_j = \frac1n \sum_{i=1}^n \{Y_i(j) - Y_i(\text{control})\},
 
 the average over the population of sequences the task generates, for this one
-model. Effects come from the effect layer (:func:`causalattn.paired_effect`):
+model (to reach the population of training runs, evaluate several trained
+models with :func:`causalattn.lab.models_study.models_study`). Effects come from the effect layer (:func:`causalattn.paired_effect`):
 by default the paired t interval with :math:`n - 1` degrees of freedom and the
 p-value of the same t test, so that the interval excludes 0 exactly when
 :math:`p < 1 - \text{confidence level}`; ``method=`` chooses the normal,
@@ -62,7 +63,7 @@ from causalattn.lab.contract import HookedModel, check_model
 from causalattn.lab.interventions import Intervention, Reference, as_interventions
 from causalattn.lab.runner import CONTROL, arm_outcomes, run_arms
 from causalattn.lab.storage import digest, load_arrays, open_study_folder, save_arrays, slug
-from causalattn.lab.task import Batch, BigramTask
+from causalattn.lab.task import Batch, Task
 
 __all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
 
@@ -84,10 +85,11 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
                    n_resamples, confidence_level):
     model = check_model(model)
-    if not isinstance(task, BigramTask):
-        raise TypeError(f"`task` must be a BigramTask, got {type(task).__name__}")
-    if task.config.seq_len > model.max_len or task.vocab_size > model.vocab_size:
-        raise ValueError(f"`task` does not fit `model`: sequences of {task.config.seq_len} tokens over "
+    if not isinstance(task, Task) or not dataclasses.is_dataclass(task.config):
+        raise TypeError("`task` must be a task (sample(n, generator) -> Batch, seq_len, vocab_size, a dataclass "
+                        f"config) such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
+    if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
+        raise ValueError(f"`task` does not fit `model`: sequences of {task.seq_len} tokens over "
                          f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
     interventions = as_interventions(treatments)
     if any(t.label == CONTROL for t in interventions):
@@ -108,7 +110,7 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
 
 def evaluation_study(
     model: HookedModel,
-    task: BigramTask,
+    task: Task,
     treatments: Sequence[Intervention | str],
     *,
     n_sequences: int = 500,
@@ -128,8 +130,9 @@ def evaluation_study(
         A lab model (:func:`causalattn.lab.build_model`, a trained or hand-set one)
         or a pretrained one (:class:`causalattn.lab.HFModel`); any model
         implementing :class:`causalattn.lab.contract.HookedModel`.
-    task : BigramTask
-        Source of the held-out sequences.
+    task : Task
+        Source of the held-out sequences: a :class:`BigramTask`, or
+        :class:`causalattn.lab.repeated.RepeatedTokensTask` for real models.
     treatments : sequence of Intervention or label
         E.g. ``[HeadAblation(1, 0, "mean"), "pattern:L0H0:uniform"]``; labels must be unique.
     n_sequences : int
@@ -262,8 +265,9 @@ class EvaluationStudy:
         Treatment labels, in order; the control arm is ``"control"``.
     units : pandas.DataFrame
         One row per sequence x arm: ``sequence, arm, in_context_accuracy,
-        in_context_loss, n_in_context, global_accuracy, global_loss``
-        (in-context outcomes are NaN for a sequence without in-context tokens).
+        in_context_loss, n_in_context, global_accuracy, global_loss`` and any
+        further per-sequence :attr:`outcomes` (in-context outcomes are NaN for a
+        sequence without in-context tokens).
     tokens : pandas.DataFrame
         One row per in-context token x arm: ``sequence, arm, position,
         trigger_count, correct, loss``.
@@ -288,6 +292,12 @@ class EvaluationStudy:
         self._units: pd.DataFrame | None = None
         self._tokens: pd.DataFrame | None = None
 
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """Outcome names: :data:`OUTCOMES`, then any per-sequence outcome the arms carry (e.g. a prompt study's)."""
+        arrays = self._arms[CONTROL]
+        return OUTCOMES + tuple(k for k in arrays if k not in ("correct", "loss", *OUTCOMES))
+
     def __repr__(self) -> str:
         return (f"EvaluationStudy({len(self.data)} sequences x {len(self.treatments) + 1} arms: control, "
                 f"{', '.join(self.treatments)})")
@@ -307,6 +317,7 @@ class EvaluationStudy:
                     "sequence": np.arange(n), "arm": label, "in_context_accuracy": accuracy,
                     "in_context_loss": loss, "n_in_context": counts,
                     "global_accuracy": arrays["global_accuracy"], "global_loss": arrays["global_loss"],
+                    **{key: arrays[key] for key in self.outcomes[len(OUTCOMES):]},
                 }))
             self._units = pd.concat(frames, ignore_index=True)
         return self._units
@@ -348,7 +359,7 @@ class EvaluationStudy:
         outcome) question depends on the study's seed and the question only.
         """
         label = self._check_treatment(treatment)
-        outcome = check_choice("outcome", outcome, OUTCOMES)
+        outcome = check_choice("outcome", outcome, self.outcomes)
         method = check_choice("method", method, METHODS)
         y1, y0 = self._paired(label, outcome)
         est = paired_effect(y1, y0, method=method, confidence_level=self.confidence_level,
@@ -365,7 +376,7 @@ class EvaluationStudy:
         The adjustment applies to ``pvalue``, the p-value of the row's own
         ``method``, and is stored as ``details["pvalue_adjusted"]``.
         """
-        outcome = check_choice("outcome", outcome, OUTCOMES)
+        outcome = check_choice("outcome", outcome, self.outcomes)
         if adjust is not None:
             check_choice("adjust", adjust, ("holm", "bh"))
         method = check_choice("method", method, METHODS)

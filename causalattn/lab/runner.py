@@ -12,6 +12,9 @@ a model without it re-runs the whole forward pass under each arm's hooks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -28,12 +31,13 @@ CONTROL = "control"
 
 @torch.no_grad()
 def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], reference: Reference,
-             offset: int) -> dict[str, TokenMetrics]:
+             offset: int, *, measure: Callable[[torch.Tensor, Batch], Any] = token_metrics) -> dict[str, Any]:
     """Per-token metrics of ``batch`` under each arm (``None`` = control, keyed ``"control"``).
 
     ``offset`` is the index of the batch's first sequence in the study, so that
     interventions drawing from ``reference`` (resample ablation) pair the same
-    sequences whatever the batching.
+    sequences whatever the batching. ``measure(logits, batch)`` reduces an arm's
+    logits (default :func:`causalattn.lab.metrics.token_metrics`).
 
     Examples
     --------
@@ -48,7 +52,8 @@ def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], 
     ['ablate:L1H0:zero', 'control']
     """
     if not isinstance(model, Resumable):
-        return {CONTROL if arm is None else arm.label: _rerun(model, batch, arm, reference, offset) for arm in arms}
+        return {CONTROL if arm is None else arm.label: _rerun(model, batch, arm, reference, offset, measure)
+                for arm in arms}
     treated = [a for a in arms if a is not None]
     resid = {layer: model.hook_name("resid_pre", layer) for layer in {min(a.layers) for a in treated}}
     z_names = {layer: model.hook_name("z", layer) for layer in {a.layers[0] for a in treated if _z_only(a)}}
@@ -58,7 +63,7 @@ def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], 
     out = {}
     for arm in arms:
         if arm is None:
-            out[CONTROL] = token_metrics(logits, batch)
+            out[CONTROL] = measure(logits, batch)
             continue
         fwd = arm.hooks(model, reference, offset=offset)
         layer = min(arm.layers)
@@ -68,7 +73,7 @@ def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], 
         else:
             with hooks(model, fwd):
                 arm_logits = model.run_from(layer, resid_pre)
-        out[arm.label] = token_metrics(arm_logits, batch)
+        out[arm.label] = measure(arm_logits, batch)
     return out
 
 
@@ -78,10 +83,10 @@ def _z_only(arm: Intervention) -> bool:
 
 
 def _rerun(model: HookedModel, batch: Batch, arm: Intervention | None, reference: Reference,
-           offset: int) -> TokenMetrics:
-    """Per-token metrics of the whole forward pass under the arm's hooks (no fast path)."""
+           offset: int, measure: Callable[[torch.Tensor, Batch], Any]) -> Any:
+    """``measure`` of the whole forward pass under the arm's hooks (no fast path)."""
     with hooks(model, [] if arm is None else arm.hooks(model, reference, offset=offset)):
-        return token_metrics(model(batch.inputs), batch)
+        return measure(model(batch.inputs), batch)
 
 
 def _run_from_z(model: Resumable, layer: int, resid_pre: torch.Tensor, z: torch.Tensor, fwd) -> torch.Tensor:

@@ -154,6 +154,7 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
     configuration made the cached units.
     """
     path = out_dir / FINGERPRINT
+    fingerprint = json.loads(json.dumps(fingerprint))  # as read back: tuples become lists
     if path.exists():
         stored, damage = _read_json(path)
         if damage:

@@ -14,13 +14,14 @@ each step a table look-up and an inverse-CDF draw for all sequences at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 from causalattn._validation import check_choice, check_positive_int
 from causalattn.datasets import shakespeare_bigram_model
 
-__all__ = ["VOCAB_SIZE", "TaskConfig", "Batch", "BigramTask"]
+__all__ = ["VOCAB_SIZE", "TaskConfig", "Batch", "BigramTask", "Task"]
 
 VOCAB_SIZE = 65  # characters of tiny Shakespeare, the vocabulary of the task
 OUTPUT_DISTS = ("uniform", "bigram")
@@ -58,7 +59,7 @@ class Batch:
     inputs: torch.Tensor  # (B, T) long, z_1 .. z_T
     targets: torch.Tensor  # (B, T) long, z_2 .. z_{T+1}
     in_context: torch.Tensor  # (B, T) bool, z_t is a trigger seen for the 2nd+ time: target predictable in context
-    non_trigger: torch.Tensor  # (B, T) bool, z_t is not a trigger of its sequence ("global" positions)
+    non_trigger: torch.Tensor  # (B, T) bool, "global" positions: z_t is not a trigger (repeated tokens: 1st copy)
     trigger_count: torch.Tensor  # (B, T) long, occurrences of z_t as a trigger up to and including t (0 if none)
     triggers: torch.Tensor  # (B, K) long, q_1 .. q_K of each sequence
     outputs: torch.Tensor  # (B, K) long, o_1 .. o_K of each sequence
@@ -69,6 +70,21 @@ class Batch:
     def slice(self, start: int, stop: int) -> Batch:
         """Sequences ``start:stop`` of every field, as a new Batch."""
         return Batch(**{f.name: getattr(self, f.name)[start:stop] for f in fields(self)})
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What a study asks of a task: ``sample(n, generator) -> Batch``, ``seq_len``, ``vocab_size``, ``config``.
+
+    ``config`` is a dataclass recorded in a study folder's fingerprint.
+    :class:`BigramTask` and :class:`causalattn.lab.repeated.RepeatedTokensTask` are tasks.
+    """
+
+    config: Any
+    seq_len: int
+    vocab_size: int
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Batch: ...
 
 
 class BigramTask:
@@ -140,6 +156,11 @@ class BigramTask:
 
     def __repr__(self) -> str:
         return f"BigramTask({self.config})"
+
+    @property
+    def seq_len(self) -> int:
+        """``T``, positions fed to the model."""
+        return self.config.seq_len
 
     def decode(self, tokens: torch.Tensor) -> str:
         """The characters of a 1-d tensor of tokens."""

@@ -235,3 +235,54 @@ def test_python_m_causalattn_without_importing_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "usage: causalattn" in result.stdout
+
+
+ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequences", "2", "--batch-size", "4",
+               "--no-progress"]
+
+
+@pytest.mark.parametrize("flag, value, match", [
+    ("--k", "0", "`--k` must be at least 1"),
+    ("--length", "1", "`--length` must be at least 2"),
+    ("--n-sequences", "1", "`--n-sequences` must be at least 2"),
+    ("--scan-sequences", "0", "`--scan-sequences` must be at least 1"),
+    ("--batch-size", "0", "`--batch-size` must be at least 1"),
+    ("--device", "toaster", "`--device` must name a torch device"),
+])
+def test_ablate_checks_its_options_before_loading_the_model(tmp_path, capsys, flag, value, match):
+    out = tmp_path / "never"
+    assert main(["ablate", *ABLATE_TINY, flag, value, "--out", str(out)]) == 2
+    assert match in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_ablate_help_names_its_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["ablate", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--model", "--device", "--k", "--kind", "--length", "--n-sequences", "--scan-sequences", "--out"):
+        assert option in text
+
+
+def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, monkeypatch, capsys):
+    import causalattn.lab.hf as hf
+
+    monkeypatch.setattr(hf, "load_pretrained", lambda name, device="cpu": smollm2)  # the session's loaded model
+    out = tmp_path / "ablate"
+    assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
+    table = pd.read_csv(out / "effects.csv")
+    assert list(table.columns[: len(EFFECT_COLUMNS)]) == list(EFFECT_COLUMNS)
+    # k = 1: the induction head and the control head (no group of one), accuracy then loss
+    assert len(table) == 4 and list(table["outcome"]) == ["in_context_accuracy"] * 2 + ["in_context_loss"] * 2
+    scan = pd.read_csv(out / "head_scan.csv")
+    assert len(scan) == 270 and list(scan.columns) == ["layer", "head", "induction_score", "previous_token_score"]
+    for name in ("forest.png", "head_scan.png"):
+        assert (out / name).stat().st_size > 0
+    arms = sorted((out / "evaluation" / "arms").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in arms]
+    capsys.readouterr()
+    assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0  # resumed: nothing recomputed
+    assert [p.stat().st_mtime_ns for p in sorted((out / "evaluation" / "arms").iterdir())] == stamps
+    pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
+    assert main(["ablate", *ABLATE_TINY, "--length", "9", "--out", str(out)]) == 2
+    assert "`--out`" in capsys.readouterr().err

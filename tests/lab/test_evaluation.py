@@ -259,7 +259,7 @@ def test_bad_input(model, task, tmp_path):
         evaluation_study(model, BigramTask(TaskConfig(seq_len=64)), TREATMENTS, **KW)
     with pytest.raises(TypeError, match="`model` must implement causalattn.lab.contract.HookedModel"):
         evaluation_study(torch.nn.Linear(2, 2), task, TREATMENTS, **KW)
-    with pytest.raises(TypeError, match="`task` must be a BigramTask"):
+    with pytest.raises(TypeError, match="`task` must be a task .* such as BigramTask or RepeatedTokensTask"):
         evaluation_study(model, "task", TREATMENTS, **KW)
     with pytest.raises(ValueError, match="`batch_size` must be a positive integer"):
         evaluation_study(model, task, TREATMENTS, **{**KW, "batch_size": 0})
