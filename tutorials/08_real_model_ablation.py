@@ -31,7 +31,7 @@ from causalattn.lab.repeated import RepeatedTokensTask
 
 
 # How long the full run takes (shown by --help).
-RUNTIME = "4-8 minutes on 2 idle cores, model loading included; --quick takes under a minute"
+RUNTIME = "4-8 minutes on 2 idle cores, model loading included; --quick about 75 s of CPU time"
 
 def options(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter sequences and fewer heads (for tests)")
