@@ -21,6 +21,7 @@ and ``causalattn --help`` stay light.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections.abc import Sequence
@@ -106,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--out", default=DEFAULT_OUT, help="output folder (also the cache for resuming)")
     output.add_argument("--n-jobs", type=int, default=-1,
                         help="parallel training runs of the training study (-1: all cores)")
+    cluster = output.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                         help="run the training study on this Dask scheduler (e.g. tcp://10.0.0.5:8786); "
+                         "the results come back here, no shared filesystem needed (needs causalattn[distributed])")
+    cluster.add_argument("--local-cluster", type=int, metavar="N_WORKERS", default=None,
+                         help="run the training study on a Dask cluster of N_WORKERS local processes, one thread each")
     output.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     study.set_defaults(run=_study)
     _add_ablate(commands)
@@ -134,6 +141,34 @@ def _default_treatments(n_layers: int, n_heads: int) -> list[str]:
 
 
 def _study(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as stack:
+        return _main_job(args, _dask_client(args, stack))
+
+
+def _dask_client(args: argparse.Namespace, stack: contextlib.ExitStack):
+    """A Dask client for `--scheduler` or `--local-cluster` (closed with ``stack``), else None."""
+    if args.scheduler is None and args.local_cluster is None:
+        return None
+    flag = "--scheduler" if args.scheduler is not None else "--local-cluster"
+    if args.local_cluster is not None and args.local_cluster < 1:
+        raise ValueError(f"`--local-cluster` must be a positive number of workers, got {args.local_cluster}")
+    from causalattn.lab.engine import import_distributed
+
+    try:
+        distributed = import_distributed()
+    except ImportError as exc:
+        raise ValueError(f"`{flag}`: {exc}") from None
+    if args.scheduler is None:
+        cluster = stack.enter_context(distributed.LocalCluster(
+            n_workers=args.local_cluster, threads_per_worker=1, processes=True, dashboard_address=None))
+        return stack.enter_context(distributed.Client(cluster))
+    try:
+        return stack.enter_context(distributed.Client(args.scheduler, timeout="20s"))
+    except (OSError, ValueError, TypeError) as exc:  # unreachable or malformed address
+        raise ValueError(f"`--scheduler`: cannot connect to {args.scheduler!r}: {exc}") from None
+
+
+def _main_job(args: argparse.Namespace, client) -> int:
     from causalattn import EstimateTable, effects_frame, plot_forest
     from causalattn.lab.evaluation import evaluation_study
     from causalattn.lab.interventions import parse_treatment
@@ -186,10 +221,12 @@ def _study(args: argparse.Namespace) -> int:
                                    eval_sequences=STUDY_DEFAULTS["study_eval_sequences"])
         at = sorted({min(args.freeze_until, args.study_iters), args.study_iters})
         at = [t for t in at if t % study_config.log_every == 0 or t == args.study_iters]
-        print(f"[3/3] training study: {len(arms)} arms x {args.seeds} paired seeds, {args.study_iters} iterations each")
+        where = "" if client is None else f" on the Dask cluster at {client.scheduler.address}"
+        print(f"[3/3] training study{where}: {len(arms)} arms x {args.seeds} paired seeds, "
+              f"{args.study_iters} iterations each")
         study = training_study(model_config, task_config, study_config, arms, seeds=range(args.seeds),
                                at_iterations=at, threshold=args.threshold, out_dir=out / "training",
-                               n_jobs=args.n_jobs, progress=progress)
+                               n_jobs=args.n_jobs, client=client, progress=progress)
         tables.append(study.effects(adjust="holm"))
         curves = study.plot_curves()
     else:

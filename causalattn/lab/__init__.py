@@ -13,10 +13,12 @@ from causalattn.lab.hooks import HookPoint, hook_points, hooks, run_with_cache
 from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
 from causalattn.lab.metrics import TokenMetrics, evaluate, token_metrics
 from causalattn.lab.model import ModelConfig, Transformer, build_model
+from causalattn.lab.models_study import ModelsStudy, models_study
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
 from causalattn.lab.probes import PROBE_KEYS, memory_probes, recall
 from causalattn.lab.prompts import PromptSet, prompt_study
 from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask
+from causalattn.lab.roles import RoleAblation
 from causalattn.lab.task import Batch, BigramTask, TaskConfig
 from causalattn.lab.training import (
     CheckpointInfo,
@@ -48,6 +50,9 @@ __all__ = [
     "load_pretrained",
     "EvaluationStudy",
     "evaluation_study",
+    "ModelsStudy",
+    "models_study",
+    "RoleAblation",
     "Combined",
     "HeadAblation",
     "PatternFreeze",

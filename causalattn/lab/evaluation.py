@@ -12,7 +12,8 @@ loss of a sequence) is
     \tau_j = \frac1n \sum_{i=1}^n \{Y_i(j) - Y_i(\text{control})\},
 
 the average over the population of sequences the task generates, for this one
-model. Effects come from the effect layer (:func:`causalattn.paired_effect`):
+model (to reach the population of training runs, evaluate several trained
+models with :func:`causalattn.lab.models_study.models_study`). Effects come from the effect layer (:func:`causalattn.paired_effect`):
 by default the paired t interval with :math:`n - 1` degrees of freedom and the
 p-value of the same t test, so that the interval excludes 0 exactly when
 :math:`p < 1 - \text{confidence level}`; ``method=`` chooses the normal,

@@ -26,13 +26,14 @@ import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+import torch
 from matplotlib.figure import Figure
 from scipy import stats
 from tqdm.auto import tqdm
@@ -43,6 +44,7 @@ from causalattn.effects import METHODS, paired_effect, two_arm_effect
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
 from causalattn.multiple_testing import adjust_pvalues
 from causalattn.plots import plot_forest
+from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import PROBE_KEYS
 from causalattn.lab.storage import open_study_folder, slug, write_json_atomic
@@ -104,7 +106,8 @@ def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
 
 
 def _training_study_iv(
-    model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir
+    model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir,
+    client, torch_threads,
 ):
     train_iv(model_config, task_config, train_config, None)  # the types, and that the task fits the model
     if train_config.freeze:
@@ -129,10 +132,11 @@ def _training_study_iv(
     probes = (probes,) if isinstance(probes, str) else tuple(probes)
     for probe in probes:
         check_choice("probes", probe, PROBE_KEYS)
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise ValueError(f"`n_jobs` must be a non-zero integer (-1: all cores), got {n_jobs!r}")
+    n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
+    client = resolve_client(client)
     out_dir = None if out_dir is None else Path(out_dir)
-    return arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir
+    return (arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir, client,
+            torch_threads)
 
 
 def _fingerprint(model_config, task_config, train_config, arms) -> dict:
@@ -152,26 +156,32 @@ def _fingerprint(model_config, task_config, train_config, arms) -> dict:
     return json.loads(json.dumps(fingerprint))
 
 
-def _train_unit(model_config, task_config, train_config, seed, label, schedule, out_dir) -> dict:
-    """Train one (seed, arm) run; save its record to ``out_dir/units`` if given; return the record."""
-    name = _unit_name(seed, label)
+def _train_unit(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, *, report) -> dict:
+    """Train one (seed, arm) run on a worker, reporting each update; return its record (the caller saves it)."""
+    reported = 0
+
+    def count(done: int) -> None:
+        nonlocal reported
+        report(done - reported)  # a run resumed from a checkpoint first counts the updates done before
+        reported = done
+
     result = train(
         replace(model_config, init_seed=seed),
         task_config,
         replace(train_config, data_seed=seed, freeze=schedule),
-        checkpoint_dir=None if out_dir is None else out_dir / "checkpoints" / name,
+        checkpoint_dir=checkpoint_dir,
         progress=False,
+        callback=count,
     )
+    count(train_config.n_iters)  # a run loaded finished from its checkpoint did no update here
     history = result.history
-    record = {
+    return {
         "seed": seed,
         "arm": label,
         "schedule": [item.label for item in schedule],
+        "torch_threads": torch.get_num_threads(),
         "history": {column: history[column].tolist() for column in history.columns},
     }
-    if out_dir is not None:
-        write_json_atomic(out_dir / "units" / f"{name}.json", record)
-    return record
 
 
 def _assign(seeds, labels, design, rng) -> list[tuple[int, str]]:
@@ -211,6 +221,8 @@ def training_study(
     rng: int | np.random.Generator | None = 0,
     out_dir: str | os.PathLike | None = None,
     n_jobs: int = 1,
+    client: Any = None,
+    torch_threads: int | None = 1,
     progress: bool = True,
 ) -> TrainingStudy:
     r"""Train under each freezing schedule across seeds; the seeds are the units of a causal study.
@@ -260,14 +272,31 @@ def training_study(
         checkpoint under ``out_dir/checkpoints``. Calling again with the same
         folder skips the finished runs and resumes the others; more seeds may
         be added. ``out_dir/study.json`` records the configuration; a folder
-        from a different configuration is a ValueError.
+        from a different configuration is a ValueError. Only this process
+        writes to ``out_dir``: the runs' records come back from the workers,
+        so a cluster needs no shared filesystem. On a Dask cluster the runs do
+        not checkpoint (their checkpoints would need one): an interrupted
+        study keeps its finished runs and restarts the unfinished ones.
     n_jobs : int
-        Parallel runs (joblib; -1 for all cores). The backend is joblib's
-        default (processes) unless set with ``joblib.parallel_config(backend=...)``,
-        e.g. Dask or Ray to use a cluster. Results do not depend on it, up to
-        the floating-point summation order of different torch thread counts.
+        Parallel runs on this machine (joblib; -1 for all cores), in local
+        processes unless ``joblib.parallel_config(backend=...)`` sets another
+        backend. Ignored on a Dask cluster.
+    client : distributed.Client, optional
+        Run the runs on this Dask cluster (``pip install "causalattn[distributed]"``);
+        an active ``joblib.parallel_config(backend="dask")`` selects its client
+        too. Each worker needs the same causalattn and torch versions.
+    torch_threads : int or None
+        torch's intra-op threads in each run, set on its worker and recorded
+        as ``torch_threads`` in the run's record; None keeps each worker's
+        setting. Results are bit-identical wherever the runs execute (in this
+        process, local processes or a cluster of the same kind of CPU) when
+        the thread counts are equal, and equal to about 1e-6 otherwise
+        (summation order). The default runs each run on one thread: the
+        parallelism is across runs.
     progress : bool
-        Show a progress bar over the runs.
+        Show a progress bar over the training updates of all runs; it moves
+        after every update, reported by the workers while they train (see
+        :mod:`causalattn.lab.engine`).
 
     Returns
     -------
@@ -295,9 +324,10 @@ def training_study(
     >>> len(study.units), study.effects("in_context_accuracy_at_5")[0].estimand
     (4, 'freeze:W2_O:until5')
     """
-    arms, control, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir = _training_study_iv(
+    (arms, control, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir, client,
+     torch_threads) = _training_study_iv(
         model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs,
-        out_dir,
+        out_dir, client, torch_threads,
     )
     runs = _assign(seeds, list(arms), design, rng)
     records: dict[tuple[int, str], dict] = {}
@@ -309,15 +339,21 @@ def training_study(
             if path.exists():
                 records[seed, label] = json.loads(path.read_text())
     todo = [run for run in runs if run not in records]
-    jobs = (
-        delayed(_train_unit)(model_config, task_config, train_config, seed, label, arms[label], out_dir)
+    checkpoints = None if out_dir is None or client is not None else out_dir / "checkpoints"
+    jobs = [
+        (model_config, task_config, train_config, seed, label, arms[label],
+         None if checkpoints is None else checkpoints / _unit_name(seed, label))
         for seed, label in todo
-    )
-    with tqdm(total=len(runs), initial=len(runs) - len(todo), desc="training study", unit="run",
-              disable=not progress) as bar:
-        for record in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
-            records[record["seed"], record["arm"]] = record
-            bar.update()
+    ]
+    n_iters = train_config.n_iters
+    with tqdm(total=len(runs) * n_iters, initial=(len(runs) - len(todo)) * n_iters,
+              desc=f"training study ({len(runs)} runs)", unit="it", disable=not progress) as bar:
+        finished = run_jobs(_train_unit, jobs, n_jobs=n_jobs, client=client, progress=bar, torch_threads=torch_threads)
+        with closing(finished):  # an error or interrupt here cancels the runs still on the workers
+            for _, record in finished:
+                records[record["seed"], record["arm"]] = record
+                if out_dir is not None:
+                    write_json_atomic(out_dir / "units" / f"{_unit_name(record['seed'], record['arm'])}.json", record)
 
     histories, rows = [], []
     for seed, label in runs:

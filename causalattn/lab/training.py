@@ -30,7 +30,7 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,6 +264,7 @@ def train(
     *,
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    callback: Callable[[int], None] | None = None,
 ) -> TrainResult:
     r"""Train a model on the bigram task with fresh batches, logging held-out metrics and memory probes.
 
@@ -293,6 +294,10 @@ def train(
         an uninterrupted run; a finished run is returned without training.
     progress : bool
         Show a tqdm progress bar.
+    callback : callable, optional
+        Called as ``callback(done)`` after each update (and its logging and
+        checkpoint), with ``done`` the number of updates done so far; a study
+        uses it to move its own progress bar, e.g. from a worker process.
 
     Returns
     -------
@@ -368,6 +373,8 @@ def train(
                     optimizer=optimizer, generator=generator, iteration=done, rows=rows, seconds=seconds,
                 )
             bar.update()
+            if callback is not None:
+                callback(done)
     for p in trainable:
         p.requires_grad_(True)
     model.eval()

@@ -82,6 +82,30 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_study_on_a_local_dask_cluster_gives_the_same_table(study_dir, tmp_path):
+    pytest.importorskip("distributed")
+    out = tmp_path / "dask"
+    assert main(["study", *TINY, "--local-cluster", "2", "--out", str(out)]) == 0
+    # one torch thread per run wherever it runs: the same numbers as the in-process run
+    pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), pd.read_csv(study_dir / "effects.csv"))
+
+
+def test_bad_cluster_options(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "never"
+    assert main(["study", *TINY, "--local-cluster", "0", "--out", str(out)]) == 2
+    assert "`--local-cluster` must be a positive number of workers" in capsys.readouterr().err
+    pytest.importorskip("distributed")
+    assert main(["study", *TINY, "--scheduler", "bogus://nowhere:1", "--out", str(out)]) == 2
+    assert "`--scheduler`: cannot connect to 'bogus://nowhere:1'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
+    assert main(["study", *TINY, "--scheduler", "tcp://127.0.0.1:8786", "--out", str(out)]) == 2
+    assert 'pip install "causalattn[distributed]"' in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        main(["study", "--scheduler", "tcp://127.0.0.1:8786", "--local-cluster", "2"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 def test_bare_command_prints_help(capsys):
     assert main([]) == 0
     printed = capsys.readouterr().out
@@ -94,7 +118,7 @@ def test_help_explains_the_options(capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     for option in ("--model", "--d-model", "--n-triggers", "--treatments", "--n-sequences", "--seeds",
-                   "--study-iters", "--out", "--n-jobs", "--no-progress"):
+                   "--study-iters", "--out", "--n-jobs", "--no-progress", "--scheduler", "--local-cluster"):
         assert option in text
     assert build_parser().parse_args(["study"]).out == "causalattn-study"
 

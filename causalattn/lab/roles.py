@@ -1,0 +1,152 @@
+r"""Treatments named by a head's role, not its index: "ablate the induction head of layer 1", resolved per model.
+
+In a model with several heads per layer the index of a head means nothing
+across training runs: head 0 of layer 1 is the induction head in one seed and
+a quiet head in another. :class:`RoleAblation` names the head by what it does,
+measured by the attention-based scores of a head scan
+(:func:`causalattn.lab.head_scan.head_scan`, Olsson et al. 2022):
+
+* ``role="induction"``: the head with the highest induction score,
+* ``role="previous_token"``: the head with the highest previous-token score,
+
+within layer ``layer`` (or over all layers when ``layer`` is None), ties going
+to the lower layer, then the lower head. :meth:`RoleAblation.resolve` turns it
+into the concrete :class:`causalattn.lab.interventions.HeadAblation` of one
+model given that model's scan; :func:`causalattn.lab.models_study.models_study`
+resolves it on every model and records the head each model used.
+
+Labels read ``ablate_role:{role}@L{layer}:{kind}`` (``ablate_role:induction@L1:zero``)
+or, over all layers, ``ablate_role:{role}:{kind}``; the ``ablate:`` prefix
+belongs to :class:`HeadAblation`'s index labels.
+
+References
+----------
+Olsson, C. et al. (2022). In-context Learning and Induction Heads. Transformer Circuits Thread.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from causalattn._validation import check_choice
+from causalattn.lab.contract import HookedModel
+from causalattn.lab.head_scan import HeadScan
+from causalattn.lab.interventions import ABLATION_KINDS, Combined, HeadAblation, Intervention
+
+__all__ = ["ROLES", "RoleAblation", "resolve_roles"]
+
+#: Role name -> the head-scan score that defines it.
+ROLES = {"induction": "induction_score", "previous_token": "previous_token_score"}
+_LABEL = re.compile(r"^ablate_role:(?P<role>[a-z_]+)(@L(?P<layer>\d+))?:(?P<kind>[a-z]+)$")
+
+
+@dataclass(frozen=True)
+class RoleAblation(Intervention, prefix="ablate_role"):
+    """Ablate the head playing ``role`` (in ``layer``), whichever index it has in a given model.
+
+    Parameters
+    ----------
+    role : {"induction", "previous_token"}
+        The head with the highest induction (previous-token) score of a head scan.
+    layer : int or None
+        Search this layer only; None searches every layer.
+    kind : {"zero", "mean", "resample"}
+        As for :class:`causalattn.lab.interventions.HeadAblation`.
+
+    A role is not a head until it is resolved on a model (:meth:`resolve`):
+    an evaluation study of one model takes the resolved :class:`HeadAblation`,
+    and :func:`causalattn.lab.models_study.models_study` resolves it per model.
+
+    Examples
+    --------
+    >>> RoleAblation("induction", 1).label
+    'ablate_role:induction@L1:zero'
+    >>> RoleAblation.from_label("ablate_role:previous_token:mean")
+    RoleAblation(role='previous_token', layer=None, kind='mean')
+    """
+
+    role: str
+    layer: int | None = None
+    kind: str = "zero"
+
+    point: ClassVar[str] = "z"
+
+    def __post_init__(self) -> None:
+        check_choice("role", self.role, tuple(ROLES))
+        if self.layer is not None and (isinstance(self.layer, bool) or not isinstance(self.layer, numbers.Integral)
+                                       or self.layer < 0):
+            raise ValueError(f"`layer` must be None or a non-negative integer, got {self.layer!r}")
+        check_choice("kind", self.kind, ABLATION_KINDS)
+
+    @classmethod
+    def from_label(cls, text: str) -> RoleAblation:
+        match = _LABEL.match(text)
+        if match is None:
+            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. 'ablate_role:induction@L1:zero' or "
+                             "'ablate_role:previous_token:mean'")
+        layer = None if match["layer"] is None else int(match["layer"])
+        return cls(match["role"], layer, match["kind"])
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        where = "" if self.layer is None else f"@L{self.layer}"
+        return f"ablate_role:{self.role}{where}:{self.kind}"
+
+    def resolve(self, scan: HeadScan) -> HeadAblation:
+        """The :class:`HeadAblation` of the head with the highest role score in ``scan`` (of one model).
+
+        Ties go to the lower layer, then the lower head (:meth:`HeadScan.top`).
+        """
+        if not isinstance(scan, HeadScan):
+            raise TypeError(f"`scan` must be a HeadScan (causalattn.lab.head_scan), got {type(scan).__name__}")
+        scores = scan.scores
+        if self.layer is not None:
+            scores = scores[scores["layer"] == self.layer]
+            if scores.empty:
+                raise ValueError(f"`layer` {self.layer} of {self.label!r} is out of range: the scan has "
+                                 f"layers 0..{int(scan.scores['layer'].max())}")
+        best = HeadScan(scores, scan.n_sequences, scan.length).top(1, ROLES[self.role]).iloc[0]
+        return HeadAblation(int(best["layer"]), int(best["head"]), self.kind)
+
+    def _unresolved(self) -> ValueError:
+        return ValueError(f"`treatments`: {self.label!r} names a role, not a head; resolve it on each model first "
+                          "(RoleAblation.resolve(head_scan(model, task)), or causalattn.lab.models_study)")
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        raise self._unresolved()
+
+    @property
+    def acts_on_z_only(self) -> bool:
+        return True
+
+    def check(self, model: HookedModel) -> None:
+        raise self._unresolved()
+
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        raise self._unresolved()
+
+    def _hooks(self, model: HookedModel, reference: Any, offset: int) -> Any:
+        raise self._unresolved()
+
+
+def resolve_roles(treatment: Intervention, scan: HeadScan) -> Intervention:
+    """``treatment`` with every :class:`RoleAblation` (also inside a :class:`Combined`) resolved on ``scan``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> scan = HeadScan(pd.DataFrame({"layer": [0, 0, 1, 1], "head": [0, 1, 0, 1],
+    ...                               "induction_score": [0.0, 0.1, 0.2, 0.9],
+    ...                               "previous_token_score": [0.1, 0.8, 0.0, 0.1]}), n_sequences=4, length=8)
+    >>> resolve_roles(Combined((RoleAblation("previous_token"), RoleAblation("induction", 1))), scan).label
+    'ablate:L0H1:zero+ablate:L1H1:zero'
+    """
+    if isinstance(treatment, RoleAblation):
+        return treatment.resolve(scan)
+    if isinstance(treatment, Combined):
+        return Combined(tuple(resolve_roles(part, scan) for part in treatment.parts))
+    return treatment

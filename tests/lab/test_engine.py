@@ -1,0 +1,188 @@
+"""The execution engine: local (in process, joblib) and Dask runs give the same results; progress; resume."""
+
+import contextlib
+import json
+import sys
+import threading
+import time
+
+import joblib
+import pandas as pd
+import pytest
+
+import causalattn.lab.seed_study as ts
+from causalattn.lab.engine import run_jobs
+from causalattn.lab.model import ModelConfig
+from causalattn.lab.task import TaskConfig
+from causalattn.lab.training import Freeze, TrainConfig
+from causalattn.lab.seed_study import training_study
+
+MODEL = ModelConfig(d_model=16, max_seq_len=16)
+TASK = TaskConfig(seq_len=16)
+TRAIN = TrainConfig(n_iters=10, log_every=5, batch_size=8, eval_sequences=16)
+ARMS = {"control": (), "freeze:W2_O:until5": (Freeze("W2_O", until=5),)}
+OPTIONS = dict(at_iterations=(5, 10), threshold=0.3, progress=False)
+SEEDS = (0, 1, 2)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class Counter:
+    """Stands for a tqdm bar: adds up the updates it receives (from any thread)."""
+
+    def __init__(self):
+        self.n = 0
+        self._lock = threading.Lock()
+
+    def update(self, n):
+        with self._lock:
+            self.n += n
+
+    def wait_for(self, n, timeout=30):
+        deadline = time.monotonic() + timeout
+        while self.n < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.n
+
+
+def steps(x, k, *, report):
+    """A job of k units of work, each reported."""
+    for _ in range(k):
+        report(1)
+    return x * x
+
+
+@pytest.fixture(scope="module")
+def local(one_thread):
+    return training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, **OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as dask_client:
+            yield dask_client
+
+
+def _sorted(frame):
+    return frame.sort_values(["seed", "arm", *(["iteration"] if "iteration" in frame else [])]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("backend, n_jobs", [(None, 1), ("threading", 2), ("loky", 2)])
+def test_local_jobs_yield_every_result_and_report_progress(backend, n_jobs):
+    bar = Counter()
+    with joblib.parallel_config(backend=backend) if backend else contextlib.nullcontext():
+        results = dict(run_jobs(steps, [(x, 3) for x in range(5)], n_jobs=n_jobs, progress=bar))
+    assert results == {x: x * x for x in range(5)}
+    assert bar.n == 15  # every unit of work, reported from the workers
+
+
+def test_dask_jobs_report_progress_while_running(client):
+    bar = Counter()
+    results = dict(run_jobs(steps, [(x, 4) for x in range(3)], client=client, progress=bar))
+    assert results == {0: 0, 1: 1, 2: 4}
+    assert bar.wait_for(12) == 12  # the events may arrive just after the results
+
+
+def test_training_study_reports_every_update(monkeypatch):
+    bars = []
+
+    class Recording(Counter):
+        def __init__(self, *args, total, initial, **kwargs):
+            super().__init__()
+            self.total, self.n = total, initial
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(ts, "tqdm", Recording)
+    training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), **OPTIONS)
+    (bar,) = bars
+    assert bar.total == 4 * TRAIN.n_iters and bar.n == bar.total  # moved by updates, not by finished runs
+
+
+def test_dask_study_equals_the_local_one_bit_for_bit(client, local):
+    study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, client=client, **OPTIONS)
+    pd.testing.assert_frame_equal(_sorted(study.units), _sorted(local.units), check_exact=True)
+    pd.testing.assert_frame_equal(_sorted(study.histories), _sorted(local.histories), check_exact=True)
+
+
+def test_joblib_dask_backend_selects_the_cluster(client, local, tmp_path):
+    with joblib.parallel_config(backend="dask"):
+        study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
+    pd.testing.assert_frame_equal(_sorted(study.units), _sorted(local.units).iloc[:4], check_exact=True)
+    records = [json.loads(p.read_text()) for p in (tmp_path / "units").glob("*.json")]
+    assert len(records) == 4 and {r["torch_threads"] for r in records} == {1}  # set and recorded per run
+    assert not (tmp_path / "checkpoints").exists()  # workers write nothing: no shared filesystem needed
+
+
+def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypatch):
+    written = []
+    write = ts.write_json_atomic
+
+    def interrupted(path, record):
+        if len(written) == 3:
+            raise KeyboardInterrupt  # the client is killed after saving three runs
+        written.append(path.name)
+        write(path, record)
+
+    monkeypatch.setattr(ts, "write_json_atomic", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, client=client, out_dir=tmp_path, **OPTIONS)
+    first = sorted(written)
+    assert sorted(p.name for p in (tmp_path / "units").glob("*.json")) == first
+    stamps = {name: (tmp_path / "units" / name).stat().st_mtime_ns for name in first}
+
+    written.clear()
+    monkeypatch.setattr(ts, "write_json_atomic", lambda path, record: (written.append(path.name), write(path, record)))
+    resumed = training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, client=client, out_dir=tmp_path, **OPTIONS)
+    assert len(written) == 3 and not set(written) & set(first)  # only the three unfinished runs were trained
+    assert {name: (tmp_path / "units" / name).stat().st_mtime_ns for name in first} == stamps
+    pd.testing.assert_frame_equal(resumed.units, local.units, check_exact=True)
+    pd.testing.assert_frame_equal(resumed.histories, local.histories, check_exact=True)
+
+
+def test_missing_distributed_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask.distributed were not installed
+    with pytest.raises(ImportError, match=r'pip install "causalattn\[distributed\]"'):
+        training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), client="tcp://127.0.0.1:8786", **OPTIONS)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(client="tcp://127.0.0.1:8786"), TypeError, "`client` must be a distributed.Client or None"),
+        (dict(torch_threads=0), ValueError, "`torch_threads` must be a positive integer"),
+        (dict(torch_threads=1.5), TypeError, "`torch_threads` must be"),
+    ],
+)
+def test_bad_engine_arguments(kwargs, error, match):
+    pytest.importorskip("distributed")
+    with pytest.raises(error, match=match):
+        training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), **OPTIONS, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(function=3), TypeError, "`function` must be callable"),
+        (dict(jobs=[1, 2]), TypeError, "`jobs` must hold tuples"),
+        (dict(n_jobs=0), ValueError, "`n_jobs` must be a non-zero integer"),
+        (dict(torch_threads=-1), ValueError, "`torch_threads` must be a positive integer"),
+    ],
+)
+def test_bad_run_jobs_arguments(kwargs, error, match):
+    args = {"function": steps, "jobs": [(1, 1)], **kwargs}
+    with pytest.raises(error, match=match):
+        list(run_jobs(**args))
+
+
+def test_other_thread_counts_agree_to_1e_6(local, tmp_path):
+    study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, torch_threads=2, out_dir=tmp_path, **OPTIONS)
+    assert {json.loads(p.read_text())["torch_threads"] for p in (tmp_path / "units").glob("*.json")} == {2}
+    pd.testing.assert_frame_equal(study.histories, local.histories, check_exact=False, rtol=0, atol=1e-6)

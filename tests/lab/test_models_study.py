@@ -1,0 +1,252 @@
+"""Models as units: the nested design against a hand computation, role resolution, heterogeneity, resume."""
+
+import copy
+
+import numpy as np
+import pytest
+from scipy import stats
+
+torch = pytest.importorskip("torch")
+
+from statsmodels.stats.meta_analysis import combine_effects  # noqa: E402
+
+from causalattn.lab import BigramTask, ModelConfig, TaskConfig, build_model, head_scan  # noqa: E402
+from causalattn.lab.models_study import models_study  # noqa: E402
+from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask  # noqa: E402
+from causalattn.lab.roles import RoleAblation  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TASK = BigramTask(TaskConfig(seq_len=32))
+SCAN = RepeatedTokensTask(RepeatedTokensConfig(length=12, vocab_size=65))
+ROLES = ["ablate_role:induction@L1:zero", "ablate_role:previous_token@L0:zero"]
+
+
+def _model(seed):
+    return build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=32, init_seed=seed))
+
+
+def _permuted(model, order):
+    """A copy of ``model`` whose heads are renumbered in every layer: new head h is old head ``order[h]``."""
+    out = copy.deepcopy(model)
+    n, dh = model.n_heads, model.d_head
+    index = torch.tensor([order[h] * dh + i for h in range(n) for i in range(dh)])
+    with torch.no_grad():
+        for block in out.blocks:
+            attn = block.attn
+            for name in ("W_Q", "W_K", "W_V"):
+                getattr(attn, name).copy_(getattr(attn, name)[index])  # rows: (heads * d_head, d)
+            attn.W_O.copy_(attn.W_O[:, index])  # columns: (d, heads * d_head)
+    return out
+
+
+def _study(models, treatments=ROLES, **kwargs):
+    return models_study(models, TASK, treatments, n_sequences=8, n_resamples=199, scan_task=SCAN,
+                        scan_sequences=4, progress=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def three():
+    return _study({f"seed{s}": _model(s) for s in range(3)}, ["ablate:L1H0:zero", *ROLES])
+
+
+def test_pooled_effect_is_the_t_interval_on_model_means_by_hand(three):
+    level = 0.95
+    for treatment in three.treatments:
+        means = []
+        for name, study in three.studies.items():
+            wide = study.units.pivot(index="sequence", columns="arm", values="in_context_loss")
+            label = three.heads.query("model == @name and treatment == @treatment")["label"].iloc[0]
+            means.append((wide[label] - wide["control"]).mean())
+        means = np.array(means)
+        g = len(means)
+        se = means.std(ddof=1) / np.sqrt(g)
+        half = stats.t.ppf(0.5 + level / 2, g - 1) * se
+        est = three.effect(treatment, "in_context_loss")
+        assert est.estimate == pytest.approx(means.mean(), abs=1e-12)
+        assert est.standard_error == pytest.approx(se, rel=1e-9)
+        assert est.confidence_interval == pytest.approx((means.mean() - half, means.mean() + half), rel=1e-9)
+        assert est.pvalue == pytest.approx(2 * stats.t.sf(abs(means.mean() / se), g - 1), rel=1e-9)
+        assert est.method == "clustered-paired-t" and est.details["df"] == 2 and est.n == 3 * 8
+        assert est.details["unit"] == "sequence" and est.details["cluster"] == "model"
+        assert est.details["n_clusters"] == 3
+        # the per-model rows are each model's own evaluation study
+        per_model = three.per_model(treatment, "in_context_loss")
+        assert [e.estimate for e in per_model] == pytest.approx(means, abs=1e-12)
+        assert [e.details["df"] for e in per_model] == [7.0] * 3
+
+
+def test_a_role_and_an_index_naming_the_same_head_share_its_arm(three):
+    for name, study in three.studies.items():
+        same = three.heads.query("model == @name and treatment == @ROLES[0]")["label"].iloc[0]
+        assert study.treatments.count(same) == 1
+        assert three.per_model(ROLES[0])[three.models.index(name)].estimate == study.effect(same).estimate
+
+
+def test_every_model_sees_the_same_held_out_sequences(three):
+    inputs = [study.data.inputs for study in three.studies.values()]
+    assert all(torch.equal(inputs[0], x) for x in inputs[1:])
+
+
+@pytest.mark.parametrize("method", ["t", "normal", "randomization", "bootstrap"])
+def test_every_row_is_coherent(three, method, assert_coherent):
+    for outcome in ("in_context_loss", "in_context_accuracy", "global_loss"):
+        assert assert_coherent(three.effects(outcome, method=method)) == 3
+        assert assert_coherent(three.effects(outcome, adjust=None, method=method)) == 3
+        for treatment in three.treatments:
+            assert assert_coherent(three.per_model(treatment, outcome, method=method)) == 3
+
+
+def test_randomization_flips_whole_models(three):
+    est = three.effect(ROLES[0], "in_context_loss", method="randomization")
+    assert est.method == "clustered-paired-randomization-exact"
+    assert est.pvalue >= 2 / 2**3  # 3 models: 8 sign patterns, the two extreme ones
+
+
+def test_roles_are_recorded_per_model(three):
+    for treatment in ROLES:
+        row = three.effect(treatment)
+        heads = three.heads.query("treatment == @treatment")
+        assert list(heads["model"]) == three.models
+        assert row.details["heads"] == "; ".join(f"{m}={lab}" for m, lab in zip(heads["model"], heads["label"]))
+        scores = {"ablate_role:induction@L1:zero": ("induction_score", 1),
+                  "ablate_role:previous_token@L0:zero": ("previous_token_score", 0)}[treatment]
+        for name, head, score in zip(heads["model"], heads["head"], heads["role_score"]):
+            s = three.scans[name].scores.query("layer == @scores[1]")
+            assert head == int(s.loc[s[scores[0]].idxmax(), "head"])
+            assert score == s[scores[0]].max()
+    assert three.heads.query("treatment == 'ablate:L1H0:zero'")["role_score"].isna().all()
+
+
+def test_permuted_heads_resolve_to_the_permuted_index_with_identical_effects():
+    model = _model(4)
+    swapped = _permuted(model, [1, 0])
+    tokens = TASK.sample(4, torch.Generator().manual_seed(1)).inputs
+    torch.testing.assert_close(swapped(tokens), model(tokens), atol=1e-5, rtol=1e-5)  # the same function
+    scan, scan_swapped = head_scan(model, SCAN, 4), head_scan(swapped, SCAN, 4)
+    for role, layer in (("induction", 1), ("previous_token", 0), ("induction", None)):
+        r = RoleAblation(role, layer)
+        score = {"induction": "induction_score", "previous_token": "previous_token_score"}[role]
+        top2 = scan.scores if layer is None else scan.scores.query("layer == @layer")
+        assert np.ptp(top2[score].nlargest(2)) > 1e-4  # the role is unambiguous on this model
+        a, b = r.resolve(scan), r.resolve(scan_swapped)
+        assert (b.layer, b.head) == (a.layer, 1 - a.head)
+    study = _study({"original": model, "swapped": swapped})
+    heads = study.heads.set_index(["treatment", "model"])["head"]
+    for treatment in ROLES:
+        assert heads[treatment, "swapped"] == 1 - heads[treatment, "original"]
+        for outcome in ("in_context_loss", "global_loss"):
+            a, b = study.per_model(treatment, outcome)
+            assert b.estimate == pytest.approx(a.estimate, abs=1e-5)
+            assert b.standard_error == pytest.approx(a.standard_error, abs=1e-5)
+    # the index treatment is a different head on the swapped model: its effects differ
+    fixed = _study({"original": model, "swapped": swapped}, ["ablate:L1H0:zero"])
+    a, b = fixed.per_model("ablate:L1H0:zero", "in_context_loss")
+    assert abs(a.estimate - b.estimate) > 1e-4
+
+
+def test_heterogeneity_is_cochrans_q_as_statsmodels(three):
+    for treatment in three.treatments:
+        test = three.heterogeneity(treatment, "in_context_loss")
+        rows = three.per_model(treatment, "in_context_loss")
+        with np.errstate(invalid="ignore"):  # statsmodels takes sqrt of its untruncated DL tau^2
+            ref = combine_effects(np.array([e.estimate for e in rows]),
+                                  np.array([e.standard_error for e in rows]) ** 2, method_re="dl")
+        assert test.statistic == pytest.approx(ref.q, rel=1e-9)
+        assert test.dof == 2
+        assert test.pvalue == pytest.approx(stats.chi2.sf(ref.q, 2), rel=1e-9)
+        assert test.details["i_squared"] == pytest.approx(max(ref.i2, 0.0), abs=1e-9)
+        assert test.details["tau_squared"] == pytest.approx(max(ref.tau2, 0.0), rel=1e-9, abs=1e-15)
+        assert test.method == "cochran-q"
+
+
+def test_the_same_model_twice_is_homogeneous():
+    model = _model(0)
+    test = _study([model, copy.deepcopy(model)], ROLES[:1]).heterogeneity(ROLES[0], "in_context_loss")
+    assert test.statistic == pytest.approx(0.0, abs=1e-9) and test.pvalue == pytest.approx(1.0)
+
+
+def test_plot_models_has_one_row_per_model_and_the_pooled_one(three):
+    fig = three.plot_models(ROLES[0], "in_context_loss")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[0].startswith("seed0: ablate:L1H") and labels[-1] == "pooled over models"
+    assert len(labels) == 4
+
+
+def test_resume_reuses_each_models_folder(tmp_path):
+    models = {"a": _model(0), "b": _model(1)}
+    first = _study(models, ROLES[:1], out_dir=tmp_path)
+    saved = sorted(tmp_path.glob("*/arms/*.npz"))
+    assert {p.parent.parent.name for p in saved} == {"a", "b"}
+    stamps = {p: p.stat().st_mtime_ns for p in saved}
+    again = _study(models, ROLES, out_dir=tmp_path)  # one more treatment: only its arms are computed
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    fresh = _study(models, ROLES)
+    for treatment in ROLES:
+        assert again.effect(treatment, "in_context_loss") == fresh.effect(treatment, "in_context_loss")
+    assert again.effect(ROLES[0]) == first.effect(ROLES[0])
+
+
+def test_models_study_rejects_bad_input():
+    with pytest.raises(ValueError, match="`models` must hold at least 2 models"):
+        _study([_model(0)])
+    with pytest.raises(TypeError, match="`models` must be a sequence or a mapping"):
+        _study(_model(0))
+    with pytest.raises(TypeError, match=r"`models\['b'\]` must implement"):
+        _study({"a": _model(0), "b": torch.nn.Linear(2, 2)})
+    with pytest.raises(ValueError, match="`models`: names must be distinct"):
+        _study({"a b": _model(0), "a_b": _model(1)})
+    with pytest.raises(TypeError, match="`scan_task` must be None or a RepeatedTokensTask"):
+        models_study([_model(0), _model(1)], TASK, ROLES, scan_task=TASK)
+    with pytest.raises(ValueError, match="`scan_sequences`"):
+        models_study([_model(0), _model(1)], TASK, ROLES, scan_sequences=0)
+
+
+def test_questions_reject_bad_arguments(three):
+    with pytest.raises(ValueError, match="`treatment` 'ablate:L0H0:zero' is not in this study"):
+        three.effect("ablate:L0H0:zero")
+    with pytest.raises(ValueError, match="`outcome`"):
+        three.per_model(ROLES[0], "accuracy")
+    with pytest.raises(ValueError, match="`method`"):
+        three.effects(method="exact")
+    with pytest.raises(ValueError, match="`adjust`"):
+        three.effects(adjust="bonferroni")
+
+
+def test_models_study_checks_every_model_before_running():
+    with pytest.raises(TypeError, match="`task` must be a task"):
+        models_study([_model(0), _model(1)], "bigram", ROLES)
+    small = build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=16))
+    with pytest.raises(ValueError, match="`task` does not fit model 'model1'"):
+        _study([_model(0), small])
+    one_layer = build_model(ModelConfig(kind="vanilla", n_layers=1, n_heads=2, d_model=16, max_seq_len=32))
+    with pytest.raises(ValueError, match="`layer` 1 of 'ablate_role:induction@L1:zero' is out of range: model 'mod"):
+        _study([_model(0), one_layer])
+    with pytest.raises(ValueError, match="`layer` 1 of 'ablate:L1H0:zero' is out of range"):
+        _study([_model(0), one_layer], ["ablate:L1H0:zero"])
+
+
+def test_summary_says_what_each_interval_covers(three):
+    text = three.summary("in_context_loss")
+    assert "population of training runs" in text and text.count("cochran-q") == 3
+
+
+def test_a_head_without_effect_gives_degenerate_rows_and_no_heterogeneity_test(assert_coherent):
+    models = [_model(0), _model(1)]
+    for model in models:
+        with torch.no_grad():
+            model.blocks[1].attn.W_O.zero_()  # layer 1 writes nothing: ablating its heads changes nothing
+    study = _study(models, ROLES[:1])
+    for e in study.per_model(ROLES[0], "in_context_loss"):
+        assert e.estimate == 0 and e.pvalue is None and "degenerate" in e.details
+    assert assert_coherent(study.effects("in_context_loss")) == 1
+    with pytest.raises(ValueError, match="standard error 0"):
+        study.heterogeneity(ROLES[0], "in_context_loss")
+    assert "heterogeneity: `treatment`" in study.summary("in_context_loss")
+
+
+def test_a_repeated_tokens_task_is_its_own_scan_task():
+    task = RepeatedTokensTask(RepeatedTokensConfig(length=8, vocab_size=65))
+    study = models_study([_model(0), _model(1)], task, ROLES[:1], n_sequences=4, n_resamples=99, scan_sequences=4,
+                         progress=False)
+    assert all(scan.length == 8 for scan in study.scans.values())
