@@ -499,8 +499,8 @@ def _ablate(args: argparse.Namespace) -> int:
     table = EstimateTable([*accuracy, *loss], title="causalattn ablate: effects vs control")
     effects_frame(table).to_csv(out / "effects.csv", index=False)
     names = {group.label: name for group, name in groups.items()}
-    shown = EstimateTable([dataclasses.replace(e, estimand=names.get(e.estimand, e.estimand)) for e in accuracy],
-                          title=accuracy.title)
+    shown = EstimateTable([dataclasses.replace(e, details={**e.details, "treatment": names.get(e.estimand, e.estimand)})
+                           for e in accuracy], title=accuracy.title)
     plot_forest(shown, xlabel="change in accuracy on the repeated half").savefig(out / "forest.png", dpi=120,
                                                                                   bbox_inches="tight")
     scan.scores.to_csv(out / "head_scan.csv", index=False)

@@ -121,7 +121,8 @@ def main() -> None:
 
     section("Figures")
     names = {top.label: f"{k} induction heads together", quiet.label: f"{k} control heads together"}
-    shown = EstimateTable([replace(e, estimand=names.get(e.estimand, e.estimand)) for e in table], title=table.title)
+    shown = EstimateTable([replace(e, details={**e.details, "treatment": names.get(e.estimand, e.estimand)})
+                           for e in table], title=table.title)  # rows are labelled by details["treatment"]
     save(plot_forest(shown, xlabel="change in accuracy on the second copy"), out / "08_forest_accuracy.png")
 
 
