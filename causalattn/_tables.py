@@ -20,6 +20,10 @@ ROWS = ("treated (Z=1)", "control (Z=0)")
 ZERO_CELL_HINT = "pass `correction=0.5` (Haldane-Anscombe) to add 0.5 to every cell"
 
 
+#: Largest count accepted: every integer up to 2**53 is exactly a float (beyond it int64 overflows soon after).
+MAX_EXACT_COUNT = 2**53
+
+
 def check_counts(name: str, counts: Any) -> np.ndarray:
     """A 2x2 array of non-negative integer counts; ``name`` is the argument named in the messages."""
     try:
@@ -34,6 +38,9 @@ def check_counts(name: str, counts: Any) -> np.ndarray:
         raise ValueError(f"`{name}` must be non-negative, got {arr.tolist()}")
     if (arr != np.round(arr)).any():
         raise ValueError(f"`{name}` must hold integer counts, got {arr.tolist()}")
+    if (arr > MAX_EXACT_COUNT).any():
+        raise ValueError(f"`{name}` must hold counts up to 2**53 = {MAX_EXACT_COUNT:.4g}, the largest that floating "
+                         f"point represents exactly, got {arr.max():.4g}")
     return arr.astype(np.int64)
 
 

@@ -90,6 +90,18 @@ def check_same_length(**arrays: Any) -> int:
     return next(iter(lengths.values()))
 
 
+def check_same_index(**values: Any) -> None:
+    """Refuse pandas arguments whose indexes differ: values are matched by position, never aligned silently."""
+    indexes = {name: v.index for name, v in values.items() if isinstance(v, (pd.Series, pd.DataFrame))}
+    (first, index), *others = list(indexes.items()) or [(None, None)]
+    for name, other in others:
+        if not index.equals(other):
+            raise ValueError(
+                f"`{first}` and `{name}` are pandas objects with different indexes; values are matched by "
+                f"position, so align them first (e.g. `{name}.reindex({first}.index)`) or pass arrays"
+            )
+
+
 def check_columns(data: Any, **columns: Any) -> pd.DataFrame:
     """Check that ``data`` is a DataFrame holding each named column (keyword = argument name)."""
     if not isinstance(data, pd.DataFrame):

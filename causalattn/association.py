@@ -52,6 +52,12 @@ from causalattn.hypothesis_test import HypothesisTest
 __all__ = ["Table2x2"]
 
 _COLUMNS = ("Y=1", "Y=0")
+#: Tables whose conditional distribution has more possible values than this get no exact interval by default:
+#: scipy's interval takes about a second per thousand values (an interval for [[n, 5], [5, n]] with n = 1e6
+#: would take hours), while the p-value stays instant.
+EXACT_INTERVAL_MAX_SUPPORT = 2000
+# scipy's conditional odds ratio converts the cells to C ints.
+_SCIPY_MAX_CELL = 2**31 - 1
 
 
 class Table2x2:
@@ -292,7 +298,10 @@ class Table2x2:
         ratio of 0, a zero in :math:`b` or :math:`c` gives ``inf`` (interval
         ``[0, inf]`` for Woolf; the exact interval keeps one finite bound).
         Zeros on both diagonals, or an empty outcome column, leave the odds
-        ratio undefined: ``ValueError``.
+        ratio undefined: ``ValueError``. The exact method is refused (a
+        ``ValueError``, instantly) for a table whose conditional distribution
+        has more than :data:`EXACT_INTERVAL_MAX_SUPPORT` values, or with a
+        cell of 2**31 or more: at such counts Woolf's interval is accurate.
         """
         method = check_choice("method", method, ("woolf", "exact"))
         level = check_confidence_level(confidence_level)
@@ -301,7 +310,8 @@ class Table2x2:
             if correction is not None:
                 raise ValueError("`correction` cannot be used with method='exact', which conditions on integer "
                                  "counts; it handles zero cells without one")
-            return dataclasses.replace(self._exact_odds_ratio("two-sided", level), method="exact-conditional")
+            return dataclasses.replace(self._exact_odds_ratio("two-sided", level, interval_required=True),
+                                       method="exact-conditional")
         a, b, c, d = self._cells(correction)
         return log_ratio_estimate(
             "odds ratio", a * d, b * c, lambda: 1 / a + 1 / b + 1 / c + 1 / d,
@@ -320,6 +330,12 @@ class Table2x2:
         (:func:`scipy.stats.contingency.odds_ratio`), as R's ``fisher.test``
         reports them. The sample odds ratio :math:`ad/(bc)` is in
         ``details["sample_odds_ratio"]``.
+
+        The exact interval costs time in proportion to the number of tables
+        with the observed margins. Beyond :data:`EXACT_INTERVAL_MAX_SUPPORT`
+        of them the result has no interval (NaN bounds and confidence level,
+        explained in ``details["note"]``), while the p-value is still exact.
+        Cells of 2**31 or more exceed scipy's exact routines: ``ValueError``.
 
         Parameters
         ----------
@@ -395,13 +411,28 @@ class Table2x2:
             raise ValueError(f"{what} is undefined: every unit has the same outcome (an empty Y column in "
                              f"{self._counts.tolist()})")
 
-    def _exact_odds_ratio(self, alternative: str, level: float) -> Estimate:
+    def _exact_odds_ratio(self, alternative: str, level: float, *, interval_required: bool = False) -> Estimate:
         self._require_both_outcomes("the conditional odds ratio")
+        if self._counts.max() > _SCIPY_MAX_CELL:
+            raise ValueError(f"the exact conditional odds ratio needs cells below 2**31 (scipy's limit), got "
+                             f"{self._counts.max()}; at such counts use odds_ratio() (Woolf) or chi2_test()")
+        n1, c1 = int(self._counts[0].sum()), int(self._counts[:, 0].sum())
+        support = min(n1, c1) - max(0, n1 + c1 - self.n) + 1  # tables with the observed margins
+        too_many = support > EXACT_INTERVAL_MAX_SUPPORT
+        if too_many and interval_required:
+            raise ValueError(f"the exact conditional interval would run over {support} tables with these margins "
+                             f"(limit {EXACT_INTERVAL_MAX_SUPPORT}, about a second per thousand); at such counts "
+                             "use method='woolf', or fisher_exact() for the exact p-value without an interval")
         result = _scipy_odds_ratio(self._counts, kind="conditional")
-        ci = result.confidence_interval(confidence_level=level, alternative=alternative)
         fisher = stats.fisher_exact(self._counts, alternative=alternative)
         details: dict[str, Any] = {"correction": None, "alternative": alternative,
                                    "sample_odds_ratio": float(fisher.statistic)}
+        if too_many:
+            ci, level = ConfidenceInterval(math.nan, math.nan), math.nan
+            details["note"] = (f"no exact interval: it would run over {support} tables with these margins (limit "
+                               f"{EXACT_INTERVAL_MAX_SUPPORT}); odds_ratio() gives Woolf's, accurate at such counts")
+        else:
+            ci = result.confidence_interval(confidence_level=level, alternative=alternative)
         if result.statistic in (0, math.inf):
             details["note"] = (f"a zero cell puts the conditional MLE at the boundary ({result.statistic}); "
                                "the exact interval is still valid")

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import re
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from causalattn import __version__
 
 __all__ = ["build_parser", "main"]
 
@@ -42,7 +46,10 @@ STUDY_DEFAULTS = {
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows the defaults and keeps the line breaks of the examples."""
+    """Shows the defaults (except ``None``, which the help text explains) and keeps the line breaks of the examples."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Causal inference for classic data and for interventions on transformer attention heads. "
         "Run `causalattn study` for the main job.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     study = commands.add_parser(
         "study",
@@ -93,10 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--seed", type=int, default=0, help="seed of the held-out sequences")
     training = study.add_argument_group("training study (units: training seeds, paired)")
     training.add_argument("--seeds", type=int, default=STUDY_DEFAULTS["seeds"],
-                          help="paired training seeds (0 skips the training study)")
+                          help="paired training seeds: 0 skips the training study, 1 is rejected (a paired "
+                          "comparison needs at least 2)")
     training.add_argument("--freeze", nargs="+", default=["W2_O"], metavar="PARAM",
                           help="parameters frozen in the treated arms, one arm each (e.g. W2_O W2_K W1_K)")
-    training.add_argument("--freeze-until", type=int, default=300, help="iteration at which the freeze ends")
+    training.add_argument("--freeze-until", type=int, default=300,
+                          help="iteration at which the freeze ends (at most --study-iters)")
     training.add_argument("--study-iters", type=int, default=STUDY_DEFAULTS["study_iters"],
                           help="training iterations of each run of the training study")
     training.add_argument("--study-batch-size", type=int, default=STUDY_DEFAULTS["study_batch_size"],
@@ -104,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--threshold", type=float, default=0.9,
                           help="in-context accuracy whose first crossing is the time-to-threshold outcome")
     output = study.add_argument_group("output and execution")
-    output.add_argument("--out", default=DEFAULT_OUT, help="output folder (also the cache for resuming)")
+    output.add_argument("--out", default=DEFAULT_OUT,
+                        help="output folder (also the cache for resuming; every cached file is checksummed)")
     output.add_argument("--n-jobs", type=int, default=-1,
                         help="parallel training runs of the training study (-1: all cores)")
     cluster = output.add_mutually_exclusive_group()
@@ -128,9 +139,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.run(args)
+    except KeyboardInterrupt:  # Ctrl-C: what is done is saved in the output folder
+        print(f"\ncausalattn {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
     except ValueError as exc:  # bad options or a mismatched output folder: a message, not a traceback
         print(f"causalattn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. a full disk while writing results: what is saved stays saved
+        print(f"causalattn {args.command}: error: {exc}; fix it and run the same command again to resume",
+              file=sys.stderr)
+        return 1
 
 
 def _default_treatments(n_layers: int, n_heads: int) -> list[str]:
@@ -140,9 +158,90 @@ def _default_treatments(n_layers: int, n_heads: int) -> list[str]:
     ]
 
 
+# Smallest value of each integer option of `causalattn study` (training-study options: checked with --seeds > 0).
+_MINIMA = {"n_layers": 1, "n_heads": 1, "d_model": 1, "train_iters": 1, "n_triggers": 1, "seq_len": 2,
+           "n_sequences": 2, "seed": 0}
+_TRAINING_MINIMA = {"freeze_until": 1, "study_iters": 1, "study_batch_size": 1}
+# Configuration fields whose flag is not named after them.
+_FLAG_OF_FIELD = {"max_seq_len": "seq_len", "kind": "model"}
+
+
+def _flag(name: str) -> str:
+    """The flag that sets the configuration field or option ``name`` (``d_model`` -> ``--d-model``)."""
+    return "--" + _FLAG_OF_FIELD.get(name, name).replace("_", "-")
+
+
+def _flagged(message: str) -> str:
+    """``message`` with every backticked Python name replaced by its flag (`` `d_model` `` -> `` `--d-model` ``)."""
+    return re.sub(r"`([a-z_]+)`", lambda m: f"`{_flag(m.group(1))}`", message)
+
+
+def _check_study_options(args: argparse.Namespace):
+    """Check every option of ``causalattn study`` before any work; return the configurations and treatments.
+
+    Each error names the flag. Nothing is created or trained before these checks pass.
+    """
+    from causalattn.lab.interventions import parse_treatment
+    from causalattn.lab.model import ModelConfig, build_model
+    from causalattn.lab.task import TaskConfig
+    from causalattn.lab.training import Freeze, resolve_freeze
+
+    minima = {**_MINIMA, **(_TRAINING_MINIMA if args.seeds else {})}
+    for name, minimum in minima.items():
+        if getattr(args, name) < minimum:
+            raise ValueError(f"`{_flag(name)}` must be at least {minimum}, got {getattr(args, name)}")
+    if args.seeds == 1 or args.seeds < 0:
+        raise ValueError(f"`--seeds` must be 0 (no training study) or at least 2, got {args.seeds}")
+    if args.n_jobs == 0:
+        raise ValueError("`--n-jobs` must be a non-zero integer (-1: all cores), got 0")
+    if args.seeds:
+        if args.freeze_until > args.study_iters:
+            raise ValueError(f"`--freeze-until` ({args.freeze_until}) is beyond `--study-iters` ({args.study_iters}): "
+                             "the treated arms would stay frozen for the whole run; lower it or raise --study-iters")
+        if not 0 < args.threshold <= 1:
+            raise ValueError(f"`--threshold` must be an in-context accuracy in (0, 1], got {args.threshold}")
+        if len(set(args.freeze)) < len(args.freeze):
+            raise ValueError(f"`--freeze` names a parameter twice: {args.freeze}")
+    try:
+        model_config = ModelConfig(kind=args.model, n_layers=args.n_layers, n_heads=args.n_heads,
+                                   d_model=args.d_model, max_seq_len=args.seq_len)
+        task_config = TaskConfig(n_triggers=args.n_triggers, seq_len=args.seq_len,
+                                 random_triggers=args.random_triggers, output_dist=args.output_dist)
+    except ValueError as exc:
+        raise ValueError(_flagged(str(exc))) from None
+    skeleton = build_model(model_config)
+    try:
+        labels = args.treatments or _default_treatments(args.n_layers, args.n_heads)
+        treatments = [parse_treatment(label) for label in labels]
+        for treatment in treatments:  # fail before training if a treatment does not fit the model
+            treatment.check(skeleton)
+    except ValueError as exc:
+        raise ValueError(f"`--treatments`: {exc}") from None
+    if args.seeds:
+        try:
+            resolve_freeze(skeleton, tuple(Freeze(p, args.freeze_until) for p in args.freeze))
+        except ValueError as exc:
+            raise ValueError(_flagged(str(exc)).replace("`--name` ", "")) from None
+    return model_config, task_config, treatments
+
+
+def _prepare_out(out: Path) -> None:
+    """Create the output folder; a clear error if it is a file, a device or cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`--out` {out} is not a folder (it is a file or a device); give a folder path")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"`--out` {out} cannot be used as the output folder: {exc.strerror or exc}") from None
+
+
 def _study(args: argparse.Namespace) -> int:
+    configs = _check_study_options(args)  # before any work: Dask cluster, output folder, training
     with contextlib.ExitStack() as stack:
-        return _main_job(args, _dask_client(args, stack))
+        return _main_job(args, configs, _dask_client(args, stack))
 
 
 def _dask_client(args: argparse.Namespace, stack: contextlib.ExitStack):
@@ -168,12 +267,13 @@ def _dask_client(args: argparse.Namespace, stack: contextlib.ExitStack):
         raise ValueError(f"`--scheduler`: cannot connect to {args.scheduler!r}: {exc}") from None
 
 
-def _main_job(args: argparse.Namespace, client) -> int:
+def _main_job(args: argparse.Namespace, configs, client) -> int:
+    import torch
+
     from causalattn import EstimateTable, effects_frame, plot_forest
     from causalattn.lab.evaluation import evaluation_study
-    from causalattn.lab.interventions import parse_treatment
-    from causalattn.lab.model import ModelConfig, build_model
-    from causalattn.lab.task import BigramTask, TaskConfig
+    from causalattn.lab.metrics import evaluate
+    from causalattn.lab.task import BigramTask
     from causalattn.lab.training import Freeze, TrainConfig, train
     from causalattn.lab.storage import slug
     from causalattn.lab.seed_study import training_study
@@ -181,34 +281,20 @@ def _main_job(args: argparse.Namespace, client) -> int:
     start = time.perf_counter()
     progress = not args.no_progress
     out = Path(args.out)
-    model_config = ModelConfig(kind=args.model, n_layers=args.n_layers, n_heads=args.n_heads,
-                               d_model=args.d_model, max_seq_len=args.seq_len)
-    task_config = TaskConfig(n_triggers=args.n_triggers, seq_len=args.seq_len,
-                             random_triggers=args.random_triggers, output_dist=args.output_dist)
-    labels = args.treatments or _default_treatments(args.n_layers, args.n_heads)
-    skeleton = build_model(model_config)
-    try:
-        treatments = [parse_treatment(label) for label in labels]
-        for treatment in treatments:  # fail before training if a treatment does not fit the model
-            treatment.check(skeleton)
-    except ValueError as exc:
-        raise ValueError(f"`--treatments`: {exc}") from None
-    if args.seeds == 1 or args.seeds < 0:
-        raise ValueError("`--seeds` must be 0 (no training study) or at least 2")
-    if args.n_sequences < 2:  # checked again by evaluation_study, but only after training
-        raise ValueError(f"`--n-sequences` must be at least 2 (a study needs at least 2 units), got {args.n_sequences}")
+    model_config, task_config, treatments = configs
+    _prepare_out(out)
 
-    out.mkdir(parents=True, exist_ok=True)
     print(f"[1/3] training the model ({args.train_iters} iterations; cached in {out / 'model'})")
-    result = train(model_config, task_config, TrainConfig(n_iters=args.train_iters),
-                   checkpoint_dir=out / "model", progress=progress)
+    recipe = TrainConfig(n_iters=args.train_iters)
+    result = train(model_config, task_config, recipe, checkpoint_dir=out / "model", progress=progress)
     model = result.model
-    last = result.history.iloc[-1]
-    print(f"      held-out in-context accuracy {last['in_context_accuracy']:.3f}, "
-          f"global loss {last['global_loss']:.3f}")
+    task = BigramTask(task_config)
+    with torch.no_grad():  # measured on the weights in hand, not read from the cached history
+        held_out = evaluate(model, task, recipe.eval_sequences, seed=recipe.eval_seed)
+    print(f"      held-out in-context accuracy {held_out['in_context_accuracy']:.3f}, "
+          f"global loss {held_out['global_loss']:.3f} ({recipe.eval_sequences} sequences)")
 
     print(f"[2/3] evaluation study: {len(treatments)} treatments x {args.n_sequences} sequences")
-    task = BigramTask(task_config)
     evaluation = evaluation_study(model, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
                                   out_dir=out / "evaluation", progress=progress)
     tables = [evaluation.effects("in_context_accuracy", adjust="holm")]
@@ -262,9 +348,10 @@ def _main_job(args: argparse.Namespace, client) -> int:
 
     maps = out / "attention"
     maps.mkdir(exist_ok=True)
-    evaluation.plot_attention().savefig(maps / "control.png", dpi=100)
+    evaluation.plot_attention(chars=task.chars).savefig(maps / "control.png", dpi=100)
     for treatment in treatments:  # the first held-out sequence under each intervention
-        evaluation.plot_attention(treatment.label).savefig(maps / f"{slug(treatment.label)}.png", dpi=100)
+        evaluation.plot_attention(treatment.label, chars=task.chars).savefig(maps / f"{slug(treatment.label)}.png",
+                                                                              dpi=100)
     written.append(maps)
     print()
     print(f"wrote to {out}/: " + ", ".join(p.name for p in written)

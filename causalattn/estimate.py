@@ -8,6 +8,7 @@ randomization test or the effect of ablating an attention head, returns an
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -43,6 +44,52 @@ def _fmt_p(p: float | None) -> str:
     return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
 
 
+def _real(name: str, value: Any) -> float:
+    """``value`` as a float (NaN and infinities allowed); a TypeError naming the field otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}")
+    return float(value)
+
+
+def _checked_fields(est: Estimate) -> dict[str, Any]:
+    """The validated, normalized fields of an :class:`Estimate` (the checks of its construction)."""
+    for name in ("estimand", "method"):
+        if not isinstance(getattr(est, name), str):
+            raise TypeError(f"`{name}` must be a string, got {getattr(est, name)!r}")
+    se = None if est.standard_error is None else _real("standard_error", est.standard_error)
+    if se is not None and se < 0:
+        raise ValueError(f"`standard_error` must be non-negative (or NaN if unknown), got {se}")
+    pvalue = None if est.pvalue is None else _real("pvalue", est.pvalue)
+    if pvalue is not None and not (0 <= pvalue <= 1 or math.isnan(pvalue)):
+        raise ValueError(f"`pvalue` must be in [0, 1] (or None if there is no test), got {pvalue}")
+    level = _real("confidence_level", est.confidence_level)
+    if not (0 < level < 1 or math.isnan(level)):
+        raise ValueError(f"`confidence_level` must be in (0, 1) (or NaN when there is no interval), got {level}")
+    ci = est.confidence_interval
+    if isinstance(ci, (str, bytes)) or not isinstance(ci, Iterable) or len(tuple(ci)) != 2:
+        raise ValueError(f"`confidence_interval` must be a pair (low, high), got {ci!r}")
+    low, high = (_real("confidence_interval", x) for x in ci)
+    if low > high:
+        raise ValueError(f"`confidence_interval` must have low <= high, got [{low}, {high}]")
+    n = est.n
+    if isinstance(n, bool) or not isinstance(n, (numbers.Integral, float, np.floating)) or not float(n).is_integer():
+        raise TypeError(f"`n` must be a whole number of units, got {n!r}")
+    if n < 0:
+        raise ValueError(f"`n` must be non-negative, got {n}")
+    if not isinstance(est.details, Mapping):
+        raise TypeError(f"`details` must be a mapping, got {type(est.details).__name__}")
+    return {
+        "estimate": _real("estimate", est.estimate),
+        "standard_error": se,
+        "confidence_interval": ConfidenceInterval(low, high),
+        "confidence_level": level,
+        "pvalue": pvalue,
+        "n": int(n),
+        "null_value": _real("null_value", est.null_value),
+        "details": MappingProxyType(dict(est.details)),
+    }
+
+
 @dataclass(frozen=True, repr=False)
 class Estimate:
     """A point estimate with its standard error, confidence interval and p-value.
@@ -73,6 +120,14 @@ class Estimate:
     details : Mapping
         Anything else worth keeping (a correction that was applied, a null
         distribution, the test statistic ...). Read-only.
+
+    Raises
+    ------
+    ValueError, TypeError
+        At construction, for a p-value outside [0, 1], a negative standard
+        error, a confidence level outside (0, 1) (NaN means "no interval"), an
+        interval that is not a pair with ``low <= high``, or ``n`` that is not a
+        non-negative whole number.
     """
 
     estimand: str
@@ -87,15 +142,13 @@ class Estimate:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        ci = self.confidence_interval
-        object.__setattr__(self, "confidence_interval", ConfidenceInterval(float(ci[0]), float(ci[1])))
-        object.__setattr__(self, "estimate", float(self.estimate))
-        if self.standard_error is not None:
-            object.__setattr__(self, "standard_error", float(self.standard_error))
-        if self.pvalue is not None:
-            object.__setattr__(self, "pvalue", float(self.pvalue))
-        object.__setattr__(self, "n", int(self.n))
-        object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
+        for name, value in _checked_fields(self).items():
+            object.__setattr__(self, name, value)
+
+    def __hash__(self) -> int:
+        # ``details`` (a read-only mapping of anything) is left out: equal estimates still hash equally
+        return hash((self.estimand, self.estimate, self.standard_error, self.confidence_interval,
+                     self.confidence_level, self.pvalue, self.method, self.n, self.null_value))
 
     def __repr__(self) -> str:
         ci = self.confidence_interval
@@ -198,6 +251,10 @@ class EstimateTable(Sequence):
     """
 
     def __init__(self, estimates: Iterable[Estimate], title: str = "") -> None:
+        if not isinstance(title, str):
+            raise TypeError(f"`title` must be a string, got {type(title).__name__}")
+        if isinstance(estimates, Estimate) or not isinstance(estimates, Iterable):
+            raise TypeError(f"`estimates` must be an iterable of Estimate objects, got {type(estimates).__name__}")
         self._estimates = tuple(estimates)
         for i, est in enumerate(self._estimates):
             if not isinstance(est, Estimate):
@@ -227,8 +284,16 @@ class EstimateTable(Sequence):
         self.to_frame().to_csv(path, index=False, **kwargs)
 
     def summary(self, columns: Sequence[str] | None = None) -> str:
-        """A fixed-width text table: estimand, estimate, SE, CI, p-value, method, n (and ``columns`` from details)."""
-        extra = list(columns or [])
+        """A fixed-width text table: estimand, estimate, SE, CI, p-value, method, n (and ``columns`` from details).
+
+        ``columns`` is a column name or a list of names of :meth:`Estimate.to_dict`
+        (e.g. ``"pvalue_adjusted"``); a name no estimate has is a ValueError.
+        """
+        extra = [columns] if isinstance(columns, str) else list(columns or [])
+        known = set().union(*(e.to_dict() for e in self._estimates)) if self._estimates else set()
+        unknown = [c for c in extra if c not in known]
+        if unknown:
+            raise ValueError(f"`columns`: no estimate has {unknown}; available: {sorted(known)}")
         header = ["estimand", "estimate", "SE", "CI", "p", *extra, "method", "n"]
         rows = []
         for e in self._estimates:

@@ -18,11 +18,13 @@ import math
 import numpy as np
 from scipy import stats
 
+from causalattn._rounding import power_of_two_scale, zero_up_to_rounding
 from causalattn._validation import (
     as_binary_array,
     as_float_array,
     check_choice,
     check_confidence_level,
+    check_same_index,
     check_same_length,
 )
 from causalattn.designs import MPE, Groups, stratified_difference
@@ -34,6 +36,7 @@ _METHODS = ("normal", "t")
 
 
 def _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method):
+    check_same_index(outcome=outcome, treatment=treatment, strata=strata, pairs=pairs)
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)
@@ -109,6 +112,12 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     estimated. The CRE variance equals the squared HC2 standard error of the
     OLS coefficient of the outcome on the treatment.
 
+    An estimate below :math:`10^{-12}` times the range of the outcome, or a
+    variance below :math:`10^{-12}` times its square, is floating-point
+    rounding and is reported as exactly 0 (a standard error of 0 has no
+    p-value). The outcome is rescaled internally by
+    a power of two, so values up to the float limit do not overflow.
+
     Parameters
     ----------
     outcome : array-like of float, shape (n,)
@@ -118,8 +127,12 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     pairs : array-like, optional
         A pair label per unit; each pair holds one treated and one control unit.
     confidence_level : float
+        Coverage of the interval.
     method : {"normal", "t"}
         The reference distribution of the interval and the two-sided p-value.
+
+    Arguments are matched by position. pandas Series with different indexes
+    are refused (align them first) rather than matched silently.
 
     Returns
     -------
@@ -142,12 +155,21 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     (3.2, [0.285, 4.382])
     """
     y, z, groups, paired, level, method = _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method)
-    tau, var = stratified_difference(y, z[None, :].astype(float), groups, paired=paired, variance=True)
+    scale = power_of_two_scale(y)  # exact rescaling: outcomes near 1e300 would overflow their squares
+    y_scaled = y / scale
+    tau, var = stratified_difference(y_scaled, z[None, :].astype(float), groups, paired=paired, variance=True)
+    spread = float(np.ptp(y_scaled))
+    # a within-arm variance of rounding size is exactly 0 (its noise is about eps * mean**2, hence the square)
+    tau = 0.0 if zero_up_to_rounding(tau[0], spread) else float(tau[0])
+    se = 0.0 if zero_up_to_rounding(var[0], spread**2) else math.sqrt(var[0])
+    if not math.isfinite(tau * scale) or not math.isfinite(se * scale):
+        raise ValueError(f"`outcome`: the difference in means or its standard error ({tau:.3g} and {se:.3g} times "
+                         f"{scale:.3g}) overflows floating point; express the outcome in larger units")
     kind, name = ("paired ", "neyman-paired") if paired else (
         ("stratified ", "neyman-stratified") if strata is not None else ("", "neyman"))
     details = {"n_treated": int(z.sum()), "n_control": int(len(z) - z.sum()), "n_groups": groups.k}
-    estimand, estimate, se = f"{kind}difference in means", float(tau[0]), math.sqrt(var[0])
+    estimand, estimate, se = f"{kind}difference in means", tau * scale, se * scale
     if method == "t":
-        return _t_estimate(estimand, estimate, se, _welch_df(y, z, groups, paired), level=level, method=f"{name}-t",
-                           n=len(y), details=details)
+        return _t_estimate(estimand, estimate, se, _welch_df(y_scaled, z, groups, paired), level=level,
+                           method=f"{name}-t", n=len(y), details=details)
     return normal_estimate(estimand, estimate, se, confidence_level=level, method=name, n=len(y), details=details)

@@ -45,6 +45,7 @@ from causalattn._validation import (
     check_choice,
     check_confidence_level,
     check_flag,
+    check_same_index,
     check_same_length,
 )
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable, normal_estimate
@@ -112,8 +113,10 @@ class PairedTable:
         Parameters
         ----------
         treated, control : array_like of 0/1 or bool
-            Outcome of unit ``i`` under treatment and under control.
+            Outcome of unit ``i`` under treatment and under control, matched
+            by position (pandas Series with different indexes are refused).
         """
+        check_same_index(treated=treated, control=control)
         y1 = as_binary_array("treated", treated)
         y0 = as_binary_array("control", control)
         check_same_length(treated=y1, control=y0)

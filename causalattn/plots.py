@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import math
 
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from causalattn.estimate import EstimateTable
 
 __all__ = ["plot_forest"]
+
+
+class _PlainLogFormatter(ticker.LogFormatterSciNotation):
+    """Log-axis tick labels as plain numbers (``0.6``, ``2``) where matplotlib writes 6x10^-1 and 2x10^0."""
+
+    def __call__(self, x, pos=None):
+        return f"{x:g}" if super().__call__(x, pos) else ""
 
 
 def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str = "effect") -> Figure:
@@ -55,6 +63,9 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
         ax.axvline(null, color="grey", ls="--", lw=1)
     if log_scale:
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(_PlainLogFormatter())
+        ax.xaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        ax.tick_params(axis="x", which="both", length=3.5)  # labels of major and minor ticks on one line
     outcomes = {e.details.get("outcome") for e in table}
     labels = [" ".join(str(x) for x in (e.details.get("treatment", e.estimand),
                                         e.details.get("outcome") if len(outcomes) > 1 else None) if x)

@@ -12,7 +12,9 @@ Two ways to pass data, the same in every function:
 * ``data=None`` and the other arguments arrays of equal length
   (``covariates`` a 1-d or 2-d array or a DataFrame). Columns are then named
   after the arguments (``"outcome"``, ``"treatment"``, ``"covariate0"``, ...)
-  unless ``covariates`` is a DataFrame, whose column names are kept.
+  unless ``covariates`` is a DataFrame, whose column names are kept. Arrays
+  are matched by position; pandas objects with different indexes are refused
+  (align them first) rather than matched silently.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from causalattn._validation import check_choice, check_columns, check_confidence_level, check_same_length
+from causalattn._rounding import RELATIVE_TOLERANCE, zero_up_to_rounding
+from causalattn._validation import (
+    check_choice,
+    check_columns,
+    check_confidence_level,
+    check_same_index,
+    check_same_length,
+)
 from causalattn.estimate import ConfidenceInterval, Estimate
 
 __all__ = ["FWLResult", "ancova", "correlation", "fwl", "lin", "ols"]
@@ -85,6 +94,7 @@ def _frame_iv(data: Any, **roles: Any) -> tuple[pd.DataFrame, dict[str, list[str
     columns: dict[str, np.ndarray] = {}
     names: dict[str, list[str]] = {}
     if data is None:
+        check_same_index(**roles)
         for arg, value in roles.items():
             if value is None:
                 continue
@@ -143,8 +153,21 @@ def _clusters_iv(data: Any, clusters: Any, cov_type: str, n: int) -> np.ndarray 
     return codes
 
 
+# Columns beyond this magnitude (or nonzero below its inverse) overflow (underflow) the products of the covariances.
+_MAX_MAGNITUDE = 1e50
+
+
 def _model_iv(model: sm.OLS) -> sm.OLS:
-    """Reject designs OLS cannot fit: too few rows or collinear columns (statsmodels would use a pseudo-inverse)."""
+    """Reject designs OLS cannot fit: too few rows, collinear columns (statsmodels would use a
+    pseudo-inverse), or magnitudes whose squared products overflow or underflow."""
+    for name, column in [(model.endog_names, model.endog), *zip(model.exog_names, model.exog.T)]:
+        top = float(np.abs(column).max())
+        if top > _MAX_MAGNITUDE or 0 < top < 1 / _MAX_MAGNITUDE:
+            raise ValueError(
+                f"column {name!r} reaches {top:.3g} in magnitude; the regression multiplies squares of such "
+                f"values, which leave floating point beyond {_MAX_MAGNITUDE:.0e} (or below {1 / _MAX_MAGNITUDE:.0e}): "
+                "express it in other units (rescale the column)"
+            )
     n, p = model.exog.shape
     if n <= p:
         raise ValueError(f"`data` has {n} rows, need more than {p} (the number of regression coefficients)")
@@ -196,6 +219,8 @@ def _regression_iv(
         raise ValueError("`outcome` is required")
     if treatment is None:
         raise ValueError("`treatment` is required")
+    if data is None and not isinstance(clusters, str):
+        check_same_index(outcome=outcome, clusters=clusters)
     frame, names = _frame_iv(data, outcome=outcome, treatment=treatment, covariates=covariates)
     (y,), (z,) = names["outcome"], names["treatment"]
     if binary_treatment:
@@ -234,9 +259,16 @@ def _coefficient(model: sm.OLS, term: str, inputs: _Inputs, *, estimand: str, me
                 "leverage 1 (e.g. an arm with a single unit); choose another `cov_type` or more data"
             )
     intervals = fit.conf_int(alpha=1 - confidence_level)
-    low, high = intervals.loc[term]
     coefficients = pd.DataFrame({"estimate": fit.params, "standard_error": fit.bse, "statistic": fit.tvalues,
                                  "pvalue": fit.pvalues, "ci_low": intervals[0], "ci_high": intervals[1]})
+    details = {**details, "cov_type": cov_type, "distribution": "t" if fit.use_t else "normal",
+               "df_resid": float(fit.df_resid), "coefficients": coefficients, "fit": fit}
+    y_scale = float(np.abs(model.endog).max())
+    if zero_up_to_rounding(float(np.abs(fit.resid).max()), y_scale):
+        x_scales = pd.Series(np.abs(model.exog).max(axis=0), index=model.exog_names)
+        return _exact_fit(fit, term, estimand=estimand, method=f"{method}-{cov_type}", y_scale=y_scale,
+                          x_scales=x_scales, confidence_level=confidence_level, details=details)
+    low, high = intervals.loc[term]
     return Estimate(
         estimand=estimand,
         estimate=float(fit.params[term]),
@@ -246,14 +278,29 @@ def _coefficient(model: sm.OLS, term: str, inputs: _Inputs, *, estimand: str, me
         pvalue=float(fit.pvalues[term]),
         method=f"{method}-{cov_type}",
         n=int(fit.nobs),
-        details={
-            **details,
-            "cov_type": cov_type,
-            "distribution": "t" if fit.use_t else "normal",
-            "df_resid": float(fit.df_resid),
-            "coefficients": coefficients,
-            "fit": fit,
-        },
+        details=details,
+    )
+
+
+def _exact_fit(fit, term: str, *, estimand: str, method: str, y_scale: float, x_scales: pd.Series,
+               confidence_level: float, details: dict[str, Any]) -> Estimate:
+    """The coefficient of a fit whose residuals are zero up to rounding: standard error 0, no p-value.
+
+    Its statsmodels standard error would be rounding noise (about 1e-17), and a
+    coefficient of that size divided by it a meaningless "significant" test. A
+    coefficient below the rounding tolerance (a constant outcome) is exactly 0;
+    ``details["coefficients"]`` says the same of every coefficient.
+    """
+    params = fit.params.where(~(fit.params.abs() * x_scales <= RELATIVE_TOLERANCE * y_scale), 0.0)
+    coefficients = pd.DataFrame({"estimate": params, "standard_error": 0.0, "statistic": np.nan, "pvalue": np.nan,
+                                 "ci_low": params, "ci_high": params})
+    value = float(params[term])
+    return Estimate(
+        estimand=estimand, estimate=value, standard_error=0.0, confidence_interval=ConfidenceInterval(value, value),
+        confidence_level=confidence_level, pvalue=None, method=method, n=int(fit.nobs),
+        details={**details, "coefficients": coefficients,
+                 "note": f"the outcome is fitted exactly (residuals below {RELATIVE_TOLERANCE:g} times its "
+                 "magnitude, e.g. a constant outcome): the standard error is 0 and there is no test"},
     )
 
 
@@ -346,8 +393,18 @@ def ols(
     ------
     ValueError
         A missing column, NaN or infinite values in a used column (rows are
-        never dropped), too few rows, a rank-deficient design, an unknown
-        ``cov_type``, or HC2/HC3 with a unit of leverage 1.
+        never dropped), too few rows, a rank-deficient design (a treatment
+        absorbed by the covariates), a column beyond 1e50 in magnitude, an
+        unknown ``cov_type``, HC2/HC3 with a unit of leverage 1, or pandas
+        arrays with different indexes.
+
+    Notes
+    -----
+    When the residuals are zero up to rounding (at most 1e-12 times the
+    outcome's magnitude: a constant outcome, or an outcome the regressors fit
+    exactly), the standard errors statsmodels computes are rounding noise;
+    the coefficient is then reported with standard error 0, a point interval
+    and no p-value (and as exactly 0 for a constant outcome).
     TypeError
         A non-numeric column, or column names where arrays are expected.
 

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -58,3 +59,63 @@ def test_bad_confidence_level():
         normal_estimate("a", 1.0, 0.5, confidence_level=0.95, method="wald", n=10, scale="logit")
     with pytest.raises(ValueError, match="`standard_error` must be non-negative, got -0.5"):
         normal_estimate("a", 1.0, -0.5, confidence_level=0.95, method="wald", n=10)
+
+
+def _est(**changes):
+    fields = dict(estimand="rd", estimate=0.5, standard_error=0.1, confidence_interval=(0.3, 0.7),
+                  confidence_level=0.95, pvalue=0.01, method="wald", n=10)
+    fields.update(changes)
+    return Estimate(**fields)
+
+
+@pytest.mark.parametrize("changes, error, match", [
+    ({"pvalue": 5}, ValueError, r"`pvalue` must be in \[0, 1\]"),
+    ({"pvalue": -0.5}, ValueError, r"`pvalue` must be in \[0, 1\]"),
+    ({"pvalue": "0.1"}, TypeError, "`pvalue` must be a real number"),
+    ({"standard_error": -1.0}, ValueError, "`standard_error` must be non-negative"),
+    ({"confidence_level": -1}, ValueError, r"`confidence_level` must be in \(0, 1\)"),
+    ({"confidence_level": 95}, ValueError, r"`confidence_level` must be in \(0, 1\)"),
+    ({"confidence_interval": (2, 0)}, ValueError, "low <= high"),
+    ({"confidence_interval": (0, 1, 2)}, ValueError, r"`confidence_interval` must be a pair"),
+    ({"confidence_interval": (0,)}, ValueError, r"`confidence_interval` must be a pair"),
+    ({"n": -3}, ValueError, "`n` must be non-negative"),
+    ({"n": 2.7}, TypeError, "`n` must be a whole number"),
+    ({"n": True}, TypeError, "`n` must be a whole number"),
+    ({"estimate": "big"}, TypeError, "`estimate` must be a real number"),
+    ({"method": None}, TypeError, "`method` must be a string"),
+])
+def test_estimate_refuses_nonsense_at_construction(changes, error, match):
+    with pytest.raises(error, match=match):
+        _est(**changes)
+
+
+def test_estimate_accepts_documented_special_values():
+    # no interval (NaN level), unbounded ratio interval, unknown SE, whole-number float n
+    assert math.isnan(_est(confidence_level=math.nan, confidence_interval=(math.nan, math.nan)).confidence_level)
+    unbounded = _est(confidence_interval=(0.0, math.inf), standard_error=None, pvalue=None)
+    assert unbounded.confidence_interval.high == math.inf
+    assert _est(n=np.int64(7)).n == 7 and _est(n=8.0).n == 8
+
+
+def test_estimate_is_hashable_and_equal_estimates_hash_equally():
+    a, b = _est(details={"x": 1}), _est(details={"x": 1})
+    assert a == b and hash(a) == hash(b)
+    assert len({a, b, _est(estimate=0.4)}) == 2
+
+
+def test_adjust_pvalues_cannot_see_a_pvalue_outside_unit_interval():
+    # the p-value -0.5 that adjust_pvalues once turned into -1 is refused when the estimate is made
+    with pytest.raises(ValueError, match="`pvalue`"):
+        EstimateTable([_est(pvalue=-0.5)])
+
+
+def test_summary_columns_as_string_and_unknown_column():
+    table = EstimateTable([_est(details={"pvalue_adjusted": 0.02, "outcome": "acc"})])
+    text = table.summary(columns="pvalue_adjusted")
+    header = text.splitlines()[1].split()
+    assert "pvalue_adjusted" in header and "p" in header and "0.02" in text
+    assert table.summary(columns="outcome") == table.summary(columns=["outcome"])
+    with pytest.raises(ValueError, match=r"`columns`: no estimate has \['nonsense'\]"):
+        table.summary(columns=["nonsense"])
+    with pytest.raises(TypeError, match="`title`"):
+        EstimateTable([], title=3)

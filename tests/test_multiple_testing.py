@@ -72,3 +72,13 @@ def test_bad_input():
         plot_forest([])
     with pytest.raises(ValueError, match="`table` is empty"):
         plot_forest(EstimateTable([]))
+
+
+def test_forest_plot_log_ticks_are_plain_numbers():
+    # before: 6x10^-1, 2x10^0 on ratio forests
+    ratios = EstimateTable([normal_estimate("or", 1.5, 0.5, confidence_level=0.95, method="woolf", n=9, scale="log")])
+    fig = plot_forest(ratios)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True) if t.get_text()]
+    assert labels and all(float(x) > 0 for x in labels)  # "0.6", "1", "2": no mathtext powers of ten

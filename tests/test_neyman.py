@@ -80,6 +80,39 @@ def test_bad_input():
         neyman(y, z, confidence_level=1.5)
 
 
+def test_within_arm_constant_outcome_has_exact_zero_standard_error():
+    # 0.1 + 0.2 is 0.30000000000000004: the one-pass variance used to leave an SE near 1e-9 and p = 0
+    z = np.tile([0, 1], 10)
+    for kwargs in ({}, {"strata": np.repeat([0, 1], 10)}, {"pairs": np.repeat(np.arange(10), 2)}):
+        est = neyman(0.1 + 0.2 * z, z, **kwargs)
+        assert est.estimate == pytest.approx(0.2) and est.standard_error == 0 and est.pvalue is None
+    assert neyman(np.full(20, 0.1), z).estimate == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e300, 1e-300])
+def test_extreme_scales_give_the_rescaled_answer(scale):
+    # before: NaN standard error at 1e300 (the squares overflowed)
+    rng = np.random.default_rng(3)
+    y, z = rng.normal(size=20), np.tile([0, 1], 10)
+    unit, big = neyman(y, z), neyman(y * scale, z)
+    assert big.estimate == pytest.approx(unit.estimate * scale, rel=1e-12)
+    assert big.standard_error == pytest.approx(unit.standard_error * scale, rel=1e-12)
+    assert big.pvalue == pytest.approx(unit.pvalue, rel=1e-9)
+
+
+def test_overflowing_difference_is_refused():
+    with pytest.raises(ValueError, match="`outcome`: the difference in means .* overflows"):
+        neyman([1.7e308, 1.6e308, -1.7e308, -1.6e308], [1, 1, 0, 0])
+
+
+def test_series_with_different_indexes_are_refused():
+    import pandas as pd
+    y = pd.Series([1.0, 2.0, 3.0, 4.0], index=[3, 2, 1, 0])
+    with pytest.raises(ValueError, match="`outcome` and `treatment` are pandas objects with different indexes"):
+        neyman(y, pd.Series([1, 1, 0, 0]))
+    assert neyman(y, pd.Series([1, 1, 0, 0], index=y.index)).estimate == pytest.approx(-2.0)
+
+
 def test_welch_t_interval_matches_scipy(nsw):
     y, z = nsw["re78"].to_numpy(float), nsw["treat"].to_numpy()
     for level in (0.95, 0.8):

@@ -108,3 +108,11 @@ def test_bad_input():
         t.risk_difference(confidence_level=1.5)
     with pytest.raises(TypeError, match="takes 1 positional argument"):
         t.risk_difference(0.9)  # options are keyword-only
+
+
+def test_from_data_refuses_series_with_different_indexes():
+    import pandas as pd
+    treated = pd.Series([1, 0, 1], index=["c", "b", "a"])
+    with pytest.raises(ValueError, match="`treated` and `control` are pandas objects with different indexes"):
+        PairedTable.from_data(treated, pd.Series([0, 0, 1], index=["a", "b", "c"]))
+    assert PairedTable.from_data(treated, pd.Series([0, 0, 1], index=treated.index)).counts.tolist() == [[1, 1], [0, 1]]

@@ -385,6 +385,52 @@ def test_correlation_errors(small):
         causalattn.correlation(x=[1, 2, 3, 4], y=[5, 5, 5, 5])
 
 
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("estimator, cov_type", [("ols", "classical"), ("ancova", "HC2"), ("lin", "HC0")])
+def test_constant_outcome_is_an_exact_zero_without_a_test(seed, estimator, cov_type):
+    # before: coefficients near 1e-15 with SEs near 1e-15 and p < 0.05 in 12 of 20 data sets
+    rng = np.random.default_rng(seed)
+    z = rng.permutation(np.repeat([0, 1], 15))
+    x = rng.normal(size=30)
+    est = getattr(causalattn, estimator)(outcome=np.full(30, 0.1), treatment=z,
+                                         covariates=None if estimator == "ols" else x, cov_type=cov_type)
+    assert est.estimate == 0.0 and est.standard_error == 0.0 and est.pvalue is None
+    assert tuple(est.confidence_interval) == (0.0, 0.0) and "fitted exactly" in est.details["note"]
+
+
+def test_exactly_fitted_outcome_has_standard_error_zero():
+    z = np.tile([0.0, 1.0], 10)
+    x = np.arange(20.0)
+    est = causalattn.ols(outcome=3 + 2 * z + 0.5 * x, treatment=z, covariates=x)
+    assert est.estimate == pytest.approx(2.0, abs=1e-12) and est.standard_error == 0 and est.pvalue is None
+
+
+def test_treatment_absorbed_by_covariates_is_an_error():
+    z = np.tile([0.0, 1.0], 10)
+    y = np.random.default_rng(0).normal(size=20)
+    with pytest.raises(ValueError, match="rank deficient"):
+        causalattn.ancova(outcome=y, treatment=z, covariates=np.c_[np.arange(20.0), 1 - z])
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e300, 1e-60])
+def test_extreme_magnitudes_are_refused_by_name(scale):
+    # before: NaN or inf standard errors with only a RuntimeWarning
+    y = np.random.default_rng(0).normal(size=20) * scale
+    with pytest.raises(ValueError, match=r"column .outcome. reaches .*\(rescale the column\)"):
+        causalattn.ols(outcome=y, treatment=np.tile([0, 1], 10))
+
+
+def test_series_with_different_indexes_are_refused():
+    y = pd.Series(np.arange(6.0), index=[5, 4, 3, 2, 1, 0])
+    z = pd.Series([0, 1, 0, 1, 0, 1])
+    with pytest.raises(ValueError, match="`outcome` and `treatment` are pandas objects with different indexes"):
+        causalattn.ols(outcome=y, treatment=z)
+    with pytest.raises(ValueError, match="`outcome` and `clusters` are pandas objects"):
+        causalattn.ols(outcome=y, treatment=z.to_numpy(), cov_type="cluster", clusters=pd.Series([0, 0, 1, 1, 2, 2]))
+    same = causalattn.ols(outcome=y, treatment=z.set_axis(y.index))
+    assert same.estimate == pytest.approx(1.0)  # equal indexes: by position, (1 + 3 + 5)/3 - (0 + 2 + 4)/3
+
+
 def test_regressions_default_to_hc2(small):
     # One default covariance for ols, ancova and lin (Ding ch. 4 and 6: EHW, HC2).
     for fit in (causalattn.ols, causalattn.ancova, causalattn.lin):

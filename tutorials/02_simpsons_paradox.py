@@ -18,6 +18,9 @@ import pandas as pd
 from causalattn import StratifiedTable, datasets, simpson
 
 
+# How long the full run takes (shown by --help).
+RUNTIME = "about 20 seconds on 2 shared cores"
+
 def rates(data: pd.DataFrame, treatment: str, outcome: str, strata: str) -> pd.DataFrame:
     """Outcome rate, count and share of each stratum within each treatment arm."""
     grouped = data.groupby([treatment, strata], observed=True)[outcome].agg(successes="sum", n="count")
@@ -27,7 +30,7 @@ def rates(data: pd.DataFrame, treatment: str, outcome: str, strata: str) -> pd.D
 
 
 def main() -> None:
-    out = parse_args(__doc__.splitlines()[0]).out
+    out = parse_args(__doc__.splitlines()[0], runtime=RUNTIME).out
 
     # ---------------------------------------------------------------------------------------------
     section("1. Kidney stones: better in each group, worse overall")
@@ -117,11 +120,15 @@ def plot_berkeley(by_dept: pd.DataFrame) -> plt.Figure:
     applicants = by_dept["men applying"] + by_dept["women applying"]
     overall = (by_dept["admit rate men"] * by_dept["men applying"]
                + by_dept["admit rate women"] * by_dept["women applying"]) / applicants
-    ax.scatter(by_dept["share women"], overall, s=applicants / 5, alpha=0.6)
+    points = ax.scatter(by_dept["share women"], overall, s=applicants / 5, alpha=0.6)
     for dept, x, y in zip(by_dept.index, by_dept["share women"], overall):
-        ax.annotate(dept, (x, y), xytext=(6, 4), textcoords="offset points")
+        ax.annotate(dept, (x, y), xytext=(8, 4), textcoords="offset points")
+    handles, labels = points.legend_elements(prop="sizes", num=[600, 900], func=lambda size: size * 5, alpha=0.6,
+                                              markerfacecolor="C0", markeredgecolor="C0")
+    ax.legend(handles, labels, title="applicants\n(bubble area)", loc="upper right", labelspacing=1.5,
+              borderpad=1, fontsize=8, title_fontsize=8)
     ax.set_xlabel("share of women among the department's applicants")
-    ax.set_ylabel("department's admission rate")
+    ax.set_ylabel("department's admission rate (men and women)")
     ax.set_title("Women applied to the departments that admit fewer")
     fig.tight_layout()
     return fig

@@ -43,6 +43,10 @@ from causalattn.lab.task import BigramTask, TaskConfig
 from causalattn.lab.training import TrainConfig, train
 
 
+# How long the full run takes (shown by --help).
+RUNTIME = ("a few minutes on 2 cores (800 iterations of a d = 256 model and a one-layer baseline); "
+           "--quick takes seconds")
+
 def options(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="small model, short run (for tests)")
 
@@ -75,7 +79,7 @@ def attention_summary(model, task: BigramTask, n_sequences: int) -> tuple[float,
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], options)
+    args = parse_args(__doc__.splitlines()[0], options, runtime=RUNTIME)
     out = args.out
 
     if args.quick:

@@ -18,9 +18,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 DEFAULT_OUT = Path(__file__).resolve().parent / "output"
 
 
-def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
-    """Parse ``--out`` (figure folder, created; default ``tutorials/output``) and any options ``extra`` adds."""
-    parser = argparse.ArgumentParser(description=description)
+def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None, *,
+               runtime: str) -> argparse.Namespace:
+    """Parse ``--out`` (figure folder, created; default ``tutorials/output``) and any options ``extra`` adds.
+
+    ``runtime`` says how long the full run takes; ``--help`` shows it below the description.
+    """
+    parser = argparse.ArgumentParser(description=description, epilog=f"Full run: {runtime}.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the figures (created if missing)")
     if extra is not None:
         extra(parser)

@@ -39,7 +39,6 @@ Bietti, A. et al. (2023). Birth of a Transformer: A Memory Viewpoint. arXiv:2306
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,7 +62,7 @@ from causalattn.simpson import SimpsonResult, simpson
 from causalattn.lab.contract import HookedModel, check_model
 from causalattn.lab.interventions import Intervention, Reference, as_interventions
 from causalattn.lab.runner import CONTROL, arm_outcomes, run_arms
-from causalattn.lab.storage import load_arrays, open_study_folder, save_arrays, slug
+from causalattn.lab.storage import digest, load_arrays, open_study_folder, save_arrays, slug
 from causalattn.lab.task import Batch, Task
 
 __all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
@@ -72,11 +71,7 @@ OUTCOMES = ("in_context_accuracy", "in_context_loss", "global_accuracy", "global
 
 
 def _state_hash(model: nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    return digest({name: tensor.detach().cpu().numpy() for name, tensor in model.state_dict().items()})
 
 
 def _arm_path(out_dir: Path, k: int, label: str) -> Path:
@@ -192,7 +187,7 @@ def evaluation_study(
             "study": "evaluation_study", "model": repr(model), "model_state_sha256": _state_hash(model),
             "task_config": dataclasses.asdict(task.config),
             "n_sequences": n_sequences, "seed": seed, "batch_size": batch_size, "reference_size": reference_size,
-        })
+        }, explain={"model_state_sha256": "another model's weights (the model was retrained or replaced since)"})
     was_training = model.training
     model.eval()
     reference = Reference.compute(model, reference_batch, interventions, generator=generator)
@@ -204,7 +199,9 @@ def evaluation_study(
     try:
         for k, start in enumerate(starts):
             batch = data.slice(start, start + batch_size)
-            saved = {label: load_arrays(_arm_path(out_dir, k, label)) for label in labels} if out_dir is not None else {}
+            saved = {label: load_arrays(_arm_path(out_dir, k, label),
+                                        recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}")
+                     for label in labels} if out_dir is not None else {}
             pending = [arm for arm, label in zip(arms, labels) if saved.get(label) is None]
             computed = {}
             if pending:
@@ -489,12 +486,18 @@ class EvaluationStudy:
         """Forest plot of :meth:`effects` (matplotlib Figure)."""
         return plot_forest(self.effects(outcome, adjust), xlabel=f"change in {outcome.replace('_', ' ')}")
 
-    def plot_attention(self, treatment: Any = None, index: int = 0):
-        """Attention maps of held-out sequence ``index`` under ``treatment`` (control if None)."""
+    def plot_attention(self, treatment: Any = None, index: int = 0, *, chars: Sequence[str] | None = None,
+                       window: tuple[int, int] | None = None):
+        """Attention maps of held-out sequence ``index`` under ``treatment`` (control if None).
+
+        ``chars`` (``task.chars``) labels the tokens with their characters and
+        ``window`` picks the positions, as in :func:`causalattn.lab.plots.plot_attention`.
+        """
         from causalattn.lab.plots import plot_attention
 
         fwd = None
         if treatment is not None:
             label = self._check_treatment(treatment)
             fwd = self.interventions[label].hooks(self.model, self.reference, offset=index)
-        return plot_attention(self.model, self.data.slice(index, index + 1), 0, fwd_hooks=fwd)
+        return plot_attention(self.model, self.data.slice(index, index + 1), 0, fwd_hooks=fwd, chars=chars,
+                              window=window)

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from torch import nn
 
 from causalattn._validation import check_columns
@@ -29,6 +31,11 @@ _PROBE_LABELS = {
 }
 
 
+# At most this many labelled ticks per axis of an attention map; longer windows label every k-th position.
+_MAX_LABELLED = 64
+_TRIGGER_COLOUR, _OUTPUT_COLOUR = "tab:red", "tab:green"
+
+
 def plot_attention(
     model: nn.Module,
     batch: Batch,
@@ -38,7 +45,7 @@ def plot_attention(
     window: tuple[int, int] | None = None,
     chars: Sequence[str] | None = None,
 ) -> Figure:
-    """Attention patterns of every layer and head on one sequence, triggers marked (paper Fig. 2).
+    """Attention patterns of every layer and head on one sequence, triggers and outputs marked (paper Fig. 2).
 
     Parameters
     ----------
@@ -54,13 +61,19 @@ def plot_attention(
     window : (start, stop), optional
         Positions shown (queries and keys); default the first 64.
     chars : sequence of str, optional
-        Token labels (e.g. ``task.chars``); default token ids.
+        The characters the token ids stand for (``task.chars``); without
+        them the ticks show token ids.
 
     Notes
     -----
-    Tick labels of trigger tokens are red; the query labels of in-context
-    positions (a trigger seen before, whose next token is predictable) are
-    shaded.
+    Ticks carry the token's character (a space is an open box). Windows
+    longer than 64 positions label every k-th position only, so that labels
+    never overprint. Every trigger token gets a long red tick and every output
+    token (the token after a trigger) a long green one, labelled or not; the
+    query labels of in-context positions (a trigger seen before, whose next
+    token is predictable) are shaded. An induction head shows as dark cells
+    at red queries and green keys; a previous-token head as the diagonal
+    just below the main one.
     """
     n = batch.inputs.shape[1]
     if not 0 <= index < len(batch):
@@ -68,6 +81,8 @@ def plot_attention(
     start, stop = window if window is not None else (0, min(n, 64))
     if not 0 <= start < stop <= n:
         raise ValueError(f"`window` must satisfy 0 <= start < stop <= {n}, got {window}")
+    if chars is not None and len(chars) < model.vocab_size:
+        raise ValueError(f"`chars` must name every token (vocab_size {model.vocab_size}), got {len(chars)}")
     inputs = batch.inputs[index : index + 1]
     n_layers, n_heads = model.n_layers, model.n_heads
     names = [model.hook_name("pattern", layer) for layer in range(n_layers)]
@@ -76,36 +91,55 @@ def plot_attention(
 
     tokens = inputs[0, start:stop].tolist()
     labels = [_label(chars[t]) if chars is not None else str(t) for t in tokens]
-    is_trigger = (batch.trigger_count[index, start:stop] > 0).tolist()
+    trigger = (batch.trigger_count[index] > 0).numpy()
+    marks = {p - start: _OUTPUT_COLOUR for p in range(max(start, 1), stop) if trigger[p - 1]}
+    marks.update({p - start: _TRIGGER_COLOUR for p in range(start, stop) if trigger[p]})  # a trigger stays red
     in_context = np.flatnonzero(batch.in_context[index, start:stop].numpy()).tolist()
+    step = -(-(stop - start) // _MAX_LABELLED)  # label every step-th position
+    shown = [label if i % step == 0 else "" for i, label in enumerate(labels)]
 
-    fig = Figure(figsize=(6.5 * n_heads, 6 * n_layers), layout="constrained")
+    fig = Figure(figsize=(6.5 * n_heads, 6 * n_layers + 0.4), layout="constrained")
     axes = np.atleast_2d(fig.subplots(n_layers, n_heads, squeeze=False))
     for layer, name in enumerate(names):
         pattern = cache[name][0, :, start:stop, start:stop].numpy()  # (heads, query, key)
         for head in range(n_heads):
             ax = axes[layer, head]
-            image = ax.imshow(pattern[head], cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+            image = ax.imshow(pattern[head], cmap="Blues", vmin=0, vmax=1, interpolation="nearest",
+                              extent=(start - 0.5, stop - 0.5, stop - 0.5, start - 0.5))
             ax.set_title(f"layer {layer} head {head} (L{layer}H{head})")
-            ax.set_xlabel("key position")
-            ax.set_ylabel("query position")
-            ticks = np.arange(stop - start)
-            ax.set_xticks(ticks, labels, fontsize=6, family="monospace")
-            ax.set_yticks(ticks, labels, fontsize=6, family="monospace")
-            for axis_labels in (ax.get_xticklabels(), ax.get_yticklabels()):
-                for label, trig in zip(axis_labels, is_trigger):
-                    if trig:
-                        label.set_color("tab:red")
-                        label.set_fontweight("bold")
-            for position in in_context:
-                ax.get_yticklabels()[position].set_bbox({"facecolor": "mistyrose", "edgecolor": "none", "pad": 0.5})
-            fig.colorbar(image, ax=ax, shrink=0.8)
+            what = "characters" if chars is not None else "token ids"
+            every = "" if step == 1 else f", every {step}th labelled"
+            ax.set_xlabel(f"key position {start}-{stop - 1} ({what}{every})")
+            ax.set_ylabel(f"query position {start}-{stop - 1} ({what}{every})")
+            _mark_ticks(ax, start, shown, marks, in_context, width=1.5 if step == 1 else 0.5)
+            fig.colorbar(image, ax=ax, shrink=0.8, label="attention weight")
+    fig.legend(handles=[
+        Line2D([], [], color=_TRIGGER_COLOUR, lw=2, label="trigger token"),
+        Line2D([], [], color=_OUTPUT_COLOUR, lw=2, label="output token (follows a trigger)"),
+        Patch(facecolor="mistyrose", label="in-context query (trigger seen before)"),
+    ], loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     return fig
 
 
 def _label(char: str) -> str:
     """A visible tick label: spaces as an open box, newlines as an escape."""
     return "\u2423" if char == " " else repr(char)[1:-1]
+
+
+def _mark_ticks(ax, start: int, labels: list[str], marks: dict[int, str], in_context: list[int],
+                width: float) -> None:
+    """Tick labels on both axes; long coloured ticks at trigger and output tokens; shaded in-context queries."""
+    positions = np.arange(start, start + len(labels))
+    ax.set_xticks(positions, labels, fontsize=7, family="monospace")
+    ax.set_yticks(positions, labels, fontsize=7, family="monospace")
+    ax.tick_params(length=2, width=0.5, pad=6)  # labels clear of the long marked ticks
+    for axis in (ax.xaxis, ax.yaxis):
+        for i, (tick, label) in enumerate(zip(axis.get_major_ticks(), axis.get_ticklabels())):
+            if i in marks:
+                tick.tick1line.set(markeredgecolor=marks[i], markersize=6, markeredgewidth=width)
+                label.set(color=marks[i], fontweight="bold")
+    for i in in_context:
+        ax.get_yticklabels()[i].set_bbox({"facecolor": "mistyrose", "edgecolor": "none", "pad": 0.5})
 
 
 def plot_training_curves(history: pd.DataFrame) -> Figure:
@@ -153,13 +187,14 @@ def plot_probes(history: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(5.5 * len(panels), 4), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, keys in zip(axes, panels):
-        for key in keys:
-            ax.plot(history["iteration"], history[key], label=_PROBE_LABELS.get(key, "$W_F$ KL to $\\pi_b$"))
+        for key in keys:  # the t < 64 variant dashed: it may coincide with the full W1_K recall
+            ax.plot(history["iteration"], history[key], label=_PROBE_LABELS.get(key, "$W_F$ KL to $\\pi_b$"),
+                    linestyle="--" if key == "w1k_recall_t64" else "-")
         ax.set_xlabel("iteration")
         if keys == ["wf_kl"]:
             ax.set_ylabel("KL divergence")
         else:
             ax.set_ylabel("memory recall")
             ax.set_ylim(-0.02, 1.02)
-        ax.legend()
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2, fontsize=8)  # below: never over a curve
     return fig

@@ -47,7 +47,7 @@ from causalattn.plots import plot_forest
 from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import PROBE_KEYS
-from causalattn.lab.storage import open_study_folder, slug, write_json_atomic
+from causalattn.lab.storage import load_json, open_study_folder, save_json, slug
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig, resolve_freeze, train, train_iv
 
@@ -335,9 +335,10 @@ def training_study(
         open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms), units="units",
                           kind="a training study")
         for seed, label in runs:
-            path = out_dir / "units" / f"{_unit_name(seed, label)}.json"
-            if path.exists():
-                records[seed, label] = json.loads(path.read_text())
+            record = load_json(out_dir / "units" / f"{_unit_name(seed, label)}.json",
+                               recompute=f"the training run of seed {seed}, arm {label!r}")
+            if record is not None:
+                records[seed, label] = record
     todo = [run for run in runs if run not in records]
     checkpoints = None if out_dir is None or client is not None else out_dir / "checkpoints"
     jobs = [
@@ -353,7 +354,7 @@ def training_study(
             for _, record in finished:
                 records[record["seed"], record["arm"]] = record
                 if out_dir is not None:
-                    write_json_atomic(out_dir / "units" / f"{_unit_name(record['seed'], record['arm'])}.json", record)
+                    save_json(out_dir / "units" / f"{_unit_name(record['seed'], record['arm'])}.json", record)
 
     histories, rows = [], []
     for seed, label in runs:

@@ -25,11 +25,14 @@ Transformer: A Memory Viewpoint", NeurIPS 2023, arXiv:2306.00802.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import json
 import math
 import numbers
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +48,11 @@ from causalattn._validation import check_choice, check_positive_int
 from causalattn.lab.metrics import evaluate
 from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import memory_probes
+from causalattn.lab.storage import DamagedFileWarning
 from causalattn.lab.task import Batch, BigramTask, TaskConfig
 
 __all__ = [
+    "CheckpointError",
     "CheckpointInfo",
     "Freeze",
     "TrainConfig",
@@ -63,7 +68,7 @@ LOSS_ON = ("all", "in_context")
 HISTORY_COLUMNS = ("iteration", "loss", "in_context_accuracy", "in_context_loss", "global_loss", "global_accuracy")
 # File name of the checkpoint that `train` writes into its `checkpoint_dir`.
 CHECKPOINT_FILE = "checkpoint.pt"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the payload is stored as a byte tensor beside its SHA-256 checksum
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,9 @@ def train(
         previous checkpoint). If it already holds a checkpoint of the same
         configurations, training resumes from it and gives the same history as
         an uninterrupted run; a finished run is returned without training.
+        A damaged checkpoint (failing its checksum, truncated) is reported
+        with a :class:`~causalattn.lab.storage.DamagedFileWarning` and
+        training starts over.
     progress : bool
         Show a tqdm progress bar.
     callback : callable, optional
@@ -338,8 +346,8 @@ def train(
     rows: list[dict[str, float]] = []
     seconds: list[float] = []
     start = 0
-    if checkpoint_path is not None and checkpoint_path.exists():
-        payload = _read_checkpoint(checkpoint_path)
+    payload = _resume_payload(checkpoint_path)
+    if payload is not None:
         _check_configs(
             payload, f"the checkpoint in `checkpoint_dir` ({checkpoint_path})",
             model_config=model_config, task_config=task_config, train_config=train_config,
@@ -386,6 +394,17 @@ def train(
         task_config=task_config,
         train_config=train_config,
     )
+
+
+def _resume_payload(checkpoint_path: Path | None) -> dict[str, Any] | None:
+    """The payload to resume from, or None (no checkpoint; a damaged one is reported and training starts over)."""
+    if checkpoint_path is None or not checkpoint_path.exists():
+        return None
+    try:
+        return _read_checkpoint(checkpoint_path)
+    except CheckpointError as exc:
+        warnings.warn(f"{exc}; recomputing it: training from iteration 0", DamagedFileWarning, stacklevel=3)
+        return None
 
 
 def train_iv(
@@ -497,7 +516,9 @@ def save_checkpoint(
     The file holds the state dict, ``model.config``, ``task_config`` and
     ``train_config`` as JSON, and the history as plain lists, so that
     :func:`load_checkpoint` reads it with ``torch.load(weights_only=True)``.
-    The file is written atomically (a temporary file renamed into place).
+    The file is written atomically (a temporary file renamed into place) and
+    carries a SHA-256 checksum of everything it holds, verified by
+    :func:`load_checkpoint`.
 
     Parameters
     ----------
@@ -547,6 +568,15 @@ def load_checkpoint(
         The model, rebuilt from its configuration with the saved weights, in eval mode.
     info : CheckpointInfo
         The configurations, the number of updates done and the history.
+
+    Raises
+    ------
+    CheckpointError
+        (a ValueError) naming the file, when it is missing, is not a
+        causalattn checkpoint (random bytes, a pickle, a text file, a
+        truncated file), or fails its SHA-256 checksum (altered weights).
+    ValueError
+        A configuration given that differs from the checkpoint's.
     """
     payload = _read_checkpoint(Path(path))
     _check_configs(
@@ -588,7 +618,6 @@ def _write_checkpoint(
     generator: torch.Generator | None = None,
 ) -> None:
     payload = {
-        "format_version": _FORMAT_VERSION,
         "model_state": model.state_dict(),
         "model_config": _config_json(model.config),
         "task_config": _config_json(task_config),
@@ -600,19 +629,46 @@ def _write_checkpoint(
         "optimizer_state": None if optimizer is None else optimizer.state_dict(),
         "generator_state": None if generator is None else generator.get_state(),
     }
+    inner = io.BytesIO()
+    torch.save(payload, inner)
+    content = inner.getvalue()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
+    torch.save({"format_version": _FORMAT_VERSION, "sha256": hashlib.sha256(content).hexdigest(),
+                "payload": torch.frombuffer(bytearray(content), dtype=torch.uint8)}, tmp)
     os.replace(tmp, path)
 
 
+class CheckpointError(ValueError):
+    """A file that is not a readable, intact causalattn checkpoint (the message names the file)."""
+
+
 def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """The payload of the checkpoint at ``path``, after verifying its SHA-256 checksum.
+
+    Both layers are read with ``torch.load(weights_only=True)``: tensors and
+    plain Python values only, never arbitrary pickled objects.
+    """
     if not path.is_file():
-        raise ValueError(f"`path`: no checkpoint file at {path}")
-    payload = torch.load(path, weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format_version") != _FORMAT_VERSION:
-        raise ValueError(f"`path`: {path} is not a causalattn checkpoint (format {_FORMAT_VERSION})")
-    return payload
+        raise CheckpointError(f"`path`: no checkpoint file at {path}")
+    problem = f"`path`: {path} is not a causalattn checkpoint (format {_FORMAT_VERSION})"
+    try:  # torch raises UnpicklingError, RuntimeError, EOFError, KeyError... on foreign or truncated files
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. torch's remarks on a plain pickle's protocol: we explain below
+            outer = torch.load(path, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"{problem}: it cannot be read ({type(exc).__name__}; truncated or another format)"
+        ) from None
+    if not isinstance(outer, dict) or outer.get("format_version") != _FORMAT_VERSION:
+        found = outer.get("format_version") if isinstance(outer, dict) else None
+        raise CheckpointError(f"{problem}" + (f": it has format {found}, written without a checksum by an older "
+                                              "causalattn; train again" if found is not None else ""))
+    stored = outer.get("payload")
+    content = stored.numpy().tobytes() if isinstance(stored, torch.Tensor) else b""
+    if hashlib.sha256(content).hexdigest() != outer.get("sha256"):
+        raise CheckpointError(f"`path`: {path} is damaged: its weights and state fail their SHA-256 checksum")
+    return torch.load(io.BytesIO(content), weights_only=True)
 
 
 def _check_configs(payload: Mapping[str, Any], where: str, **expected: Any) -> None:

@@ -1,11 +1,13 @@
 """The `causalattn` command line: help, and the main job `causalattn study` on a tiny configuration."""
 
+import re
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
+import causalattn
 from causalattn import EFFECT_COLUMNS
 from causalattn.cli import _default_treatments, build_parser, main
 
@@ -14,6 +16,7 @@ TINY = ["--d-model", "32", "--seq-len", "32", "--train-iters", "20", "--n-sequen
         "--treatments", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]
 
 
+torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -80,6 +83,102 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     assert main(["study", *TINY, "--n-sequences", "1", "--out", str(out)]) == 2  # before any training
     assert "`--n-sequences` must be at least 2" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--n-jobs", "0"], "`--n-jobs` must be a non-zero integer"),
+    (["--freeze", "W9_X"], "`--freeze`: 'W9_X' is not a parameter of this model"),
+    (["--freeze", "W2_O", "W2_O"], "`--freeze` names a parameter twice"),
+    (["--freeze-until", "0"], "`--freeze-until` must be at least 1, got 0"),
+    (["--freeze-until", "50"], r"`--freeze-until` \(50\) is beyond `--study-iters` \(40\)"),
+    (["--threshold", "1.5"], r"`--threshold` must be an in-context accuracy in \(0, 1\], got 1.5"),
+    (["--study-iters", "0"], "`--study-iters` must be at least 1, got 0"),
+    (["--study-batch-size", "0"], "`--study-batch-size` must be at least 1"),
+    (["--train-iters", "0"], "`--train-iters` must be at least 1"),
+    (["--d-model", "0"], "`--d-model` must be at least 1"),
+    (["--n-heads", "2"], "`--n-heads`=2 is not available"),
+    (["--n-triggers", "1000"], "`--n-triggers` must be at most the vocabulary size"),
+    (["--seed", "-1"], "`--seed` must be at least 0"),
+])
+def test_every_study_option_is_checked_before_training(tmp_path, capsys, monkeypatch, options, message):
+    # before: these failed only after about 5 minutes of training, naming Python arguments (n_jobs)
+    import causalattn.lab.training as training
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("trained before checking the options"))
+    out = tmp_path / "never"
+    assert main(["study", *TINY, *options, "--out", str(out)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("out, message", [
+    ("/dev/null", r"`--out` /dev/null is not a folder \(it is a file or a device\)"),
+    ("FILE/sub", r"`--out` .*FILE/sub cannot be used as the output folder: Not a directory"),
+])
+def test_unusable_output_paths(tmp_path, capsys, out, message):
+    (tmp_path / "FILE").write_text("x")
+    assert main(["study", *TINY, "--out", out.replace("FILE", str(tmp_path / "FILE"))]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_ctrl_c_prints_one_line_and_exit_code_130(tmp_path, capsys, monkeypatch):
+    import causalattn.lab.training as training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train", interrupted)
+    assert main(["study", *TINY, "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "causalattn study: interrupted; run the same command again to resume"
+
+
+def test_os_error_during_the_run_is_one_line(tmp_path, capsys, monkeypatch):
+    import causalattn.lab.training as training
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "model" / "checkpoint.pt"))
+
+    monkeypatch.setattr(training, "train", disk_full)
+    assert main(["study", *TINY, "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("causalattn study: error: [Errno 28] No space left on device") and "\n" not in err
+
+
+def test_printed_accuracy_is_recomputed_from_the_weights(study_dir, tmp_path, capsys, monkeypatch):
+    # before: the accuracy stored in the checkpoint's history was printed, whatever the weights
+    import shutil
+
+    import causalattn.lab.training as training
+    shutil.copytree(study_dir / "model", tmp_path / "model")  # the cached model, without retraining it
+    from causalattn.lab.metrics import evaluate
+    from causalattn.lab.task import BigramTask
+    real = training.train
+    seen = {}
+
+    def stale_history(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.history.loc[result.history.index[-1], "in_context_accuracy"] = 0.123456
+        seen["model"], seen["task"], seen["recipe"] = result.model, BigramTask(result.task_config), result.train_config
+        return result
+
+    monkeypatch.setattr(training, "train", stale_history)
+    assert main(["study", *TINY, "--seeds", "0", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    with torch.no_grad():
+        expected = evaluate(seen["model"], seen["task"], seen["recipe"].eval_sequences, seed=seen["recipe"].eval_seed)
+    assert f"held-out in-context accuracy {expected['in_context_accuracy']:.3f}" in printed
+    assert "0.123" not in printed
+
+
+def test_version_and_help_text(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"causalattn {causalattn.__version__}"
+    with pytest.raises(SystemExit):
+        main(["study", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text
+    assert "1 is rejected" in text
 
 
 def test_study_on_a_local_dask_cluster_gives_the_same_table(study_dir, tmp_path):

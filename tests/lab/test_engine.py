@@ -116,14 +116,14 @@ def test_joblib_dask_backend_selects_the_cluster(client, local, tmp_path):
     with joblib.parallel_config(backend="dask"):
         study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
     pd.testing.assert_frame_equal(_sorted(study.units), _sorted(local.units).iloc[:4], check_exact=True)
-    records = [json.loads(p.read_text()) for p in (tmp_path / "units").glob("*.json")]
+    records = [json.loads(p.read_text())["content"] for p in (tmp_path / "units").glob("*.json")]  # checksummed
     assert len(records) == 4 and {r["torch_threads"] for r in records} == {1}  # set and recorded per run
     assert not (tmp_path / "checkpoints").exists()  # workers write nothing: no shared filesystem needed
 
 
 def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypatch):
     written = []
-    write = ts.write_json_atomic
+    write = ts.save_json
 
     def interrupted(path, record):
         if len(written) == 3:
@@ -131,7 +131,7 @@ def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypa
         written.append(path.name)
         write(path, record)
 
-    monkeypatch.setattr(ts, "write_json_atomic", interrupted)
+    monkeypatch.setattr(ts, "save_json", interrupted)
     with pytest.raises(KeyboardInterrupt):
         training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, client=client, out_dir=tmp_path, **OPTIONS)
     first = sorted(written)
@@ -139,7 +139,7 @@ def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypa
     stamps = {name: (tmp_path / "units" / name).stat().st_mtime_ns for name in first}
 
     written.clear()
-    monkeypatch.setattr(ts, "write_json_atomic", lambda path, record: (written.append(path.name), write(path, record)))
+    monkeypatch.setattr(ts, "save_json", lambda path, record: (written.append(path.name), write(path, record)))
     resumed = training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, client=client, out_dir=tmp_path, **OPTIONS)
     assert len(written) == 3 and not set(written) & set(first)  # only the three unfinished runs were trained
     assert {name: (tmp_path / "units" / name).stat().st_mtime_ns for name in first} == stamps
@@ -184,5 +184,5 @@ def test_bad_run_jobs_arguments(kwargs, error, match):
 
 def test_other_thread_counts_agree_to_1e_6(local, tmp_path):
     study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, torch_threads=2, out_dir=tmp_path, **OPTIONS)
-    assert {json.loads(p.read_text())["torch_threads"] for p in (tmp_path / "units").glob("*.json")} == {2}
+    assert {json.loads(p.read_text())["content"]["torch_threads"] for p in (tmp_path / "units").glob("*.json")} == {2}
     pd.testing.assert_frame_equal(study.histories, local.histories, check_exact=False, rtol=0, atol=1e-6)

@@ -132,9 +132,12 @@ def test_heterogeneity_and_simpson_check(study):
     assert [e.details["stratum"] for e in het.by_stratum] == ["2", "3+"] and het.simpson is None
 
 
-def test_forest_plot_and_attention(study):
+def test_forest_plot_and_attention(study, task):
     fig = study.plot_forest()
     assert len(fig.axes[0].get_yticklabels()) == len(TREATMENTS)
+    maps = study.plot_attention("ablate:L1H0:zero", chars=task.chars, window=(0, 16))
+    first = task.chars[study.data.inputs[0, 0].item()]
+    assert maps.axes[0].get_xticklabels()[0].get_text() == {" ": "\u2423", "\n": "\\n"}.get(first, first)
 
 
 def test_efficient_path_equals_full_forward():
@@ -182,8 +185,45 @@ def test_resume_gives_the_same_table(model, task, tmp_path, monkeypatch):
     monkeypatch.setattr(evaluation, "run_arms", no_work)
     again = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW)
     pd.testing.assert_frame_equal(again.effects().to_frame(), reference_table)
-    with pytest.raises(ValueError, match=r"`out_dir` .* different configuration \(differs in \['seed'\]\)"):
+    with pytest.raises(ValueError, match=r"`out_dir` .* a different configuration \(differs in \['seed'\]\)"):
         evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **{**KW, "seed": 4})
+
+
+def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task, tmp_path, monkeypatch):
+    # before: a truncated or bit-flipped arm .npz gave a raw BadZipFile traceback without the path
+    reference_table = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW).effects().to_frame()
+    truncated = tmp_path / "arms" / "batch00001__ablate_L0H0_zero.npz"
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    flipped = tmp_path / "arms" / "batch00002__control.npz"
+    data = bytearray(flipped.read_bytes())
+    data[100:164] = bytes(b ^ 0xFF for b in data[100:164])
+    flipped.write_bytes(bytes(data))
+    real, pending = evaluation.run_arms, []
+
+    def recording(model, batch, arms, reference, offset):
+        pending.append((offset, [CONTROL if arm is None else arm.label for arm in arms]))
+        return real(model, batch, arms, reference, offset)
+
+    monkeypatch.setattr(evaluation, "run_arms", recording)
+    with pytest.warns(UserWarning) as caught:
+        rerun = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW)
+    messages = [str(w.message) for w in caught if "damaged" in str(w.message)]
+    assert messages == [f"{truncated} is damaged (unreadable: BadZipFile); recomputing arm 'ablate:L0H0:zero' on "
+                        "sequences 25-49", f"{flipped} is damaged (unreadable: BadZipFile); "
+                        "recomputing arm 'control' on sequences 50-59"], messages
+    assert pending == [(25, ["ablate:L0H0:zero"]), (50, [CONTROL])]
+    pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
+
+
+def test_changed_weights_are_named_as_such(task, tmp_path):
+    # before: "a different configuration (model_state_sha256)", advising to delete the folder
+    evaluation_study(induction_head_model(task, d_model=128), task, TREATMENTS[:1], out_dir=tmp_path, **KW)
+    other = induction_head_model(task, d_model=128)
+    with torch.no_grad():
+        next(other.parameters()).mul_(1.01)
+    with pytest.raises(ValueError, match=r"holds an evaluation study made with another model's weights "
+                                         r"\(the model was retrained or replaced since\) \(model_state_sha256 differs\)"):
+        evaluation_study(other, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
 
 
 def test_frt_pvalues_are_uniform_under_a_treatment_that_does_nothing():

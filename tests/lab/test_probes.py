@@ -170,11 +170,43 @@ def test_plots_return_figures(task, handset):
     with pytest.raises(ValueError, match="`index` must be in"):
         plot_attention(handset, batch, index=2)
 
+    with pytest.raises(ValueError, match="`chars` must name every token"):
+        plot_attention(handset, batch, chars=["a", "b"])
+
     history = pd.DataFrame({"iteration": [0, 10, 20], "in_context_loss": [4.0, 2.0, 0.5], "global_loss": [4.0, 3.0, 2.9],
                             "in_context_accuracy": [0.0, 0.5, 0.9], "w1k_recall": [0.0, 0.5, 1.0], "wf_kl": np.nan})
     assert len(plot_training_curves(history).axes) == 2
     assert len(plot_probes(history).axes) == 1  # the all-NaN KL probe is skipped
+    # the t < 64 recall (equal to the full one on short sequences) is dashed, the legend below the curves
+    probes = plot_probes(history.assign(w1k_recall_t64=history["w1k_recall"])).axes[0]
+    assert [line.get_linestyle() for line in probes.lines] == ["-", "--"]
+    assert probes.get_legend().get_bbox_to_anchor().y0 < probes.get_window_extent().y0
     with pytest.raises(ValueError, match="column 'global_loss' is not in `data`"):
         plot_training_curves(history.drop(columns="global_loss"))
     with pytest.raises(ValueError, match="`history` has no probe column with values"):
         plot_probes(history[["iteration"]])
+
+
+def test_attention_map_reads_as_characters_with_marked_triggers_and_outputs():
+    # before: token ids (52, 42, ...) that overprinted each other, nothing marking triggers' outputs
+    task = BigramTask(TaskConfig(seq_len=256))
+    batch = task.sample(1, torch.Generator().manual_seed(0))
+    model = induction_head_model(task, d_model=64)
+    fig = plot_attention(model, batch, chars=task.chars, window=(0, 256))
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.get_xticklabels()]
+    tokens = batch.inputs[0].tolist()
+    shown = [i for i, t in enumerate(texts) if t]
+    assert len(shown) == 64 and shown == list(range(0, 256, 4))  # thinned: every 4th of 256 positions
+    expected = {" ": "\u2423", "\n": "\\n"}
+    assert all(texts[i] == expected.get(task.chars[tokens[i]], task.chars[tokens[i]]) for i in shown)
+    trigger = (batch.trigger_count[0] > 0).tolist()
+    colours = [tick.tick1line.get_markeredgecolor() for tick in ax.xaxis.get_major_ticks()]
+    for i in range(256):
+        colour = "tab:red" if trigger[i] else "tab:green" if i and trigger[i - 1] else None
+        assert (colours[i] == colour) if colour else colours[i] not in ("tab:red", "tab:green")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:2] == ["trigger token", "output token (follows a trigger)"]
+    short = plot_attention(model, batch, chars=task.chars)  # the default window: every position labelled
+    assert all(t.get_text() for t in short.axes[0].get_xticklabels())

@@ -180,7 +180,8 @@ def test_resume_after_interruption_gives_the_same_table(paired, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     saved = sorted(p.name for p in (tmp_path / "units").glob("*.json"))
-    assert len(saved) == 3 and all(json.loads((tmp_path / "units" / n).read_text())["history"] for n in saved)
+    assert len(saved) == 3
+    assert all(json.loads((tmp_path / "units" / n).read_text())["content"]["history"] for n in saved)
     assert not list((tmp_path / "units").glob("*.tmp*"))
 
     monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append(a[2].data_seed), train(*a, **k))[1])
@@ -192,6 +193,34 @@ def test_resume_after_interruption_gives_the_same_table(paired, tmp_path, monkey
     again = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     assert len(calls) == 6
     pd.testing.assert_frame_equal(again.histories, paired.histories)
+
+
+def test_damaged_unit_files_are_reported_and_only_they_are_recomputed(paired, tmp_path, monkeypatch):
+    # before: a truncated unit JSON gave "Expecting ',' delimiter" without a file name; an edited one was used
+    training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
+    truncated = tmp_path / "units" / "seed0__control.json"
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    edited = tmp_path / "units" / f"seed2__{FROZEN.label.replace(':', '_')}.json"
+    record = json.loads(edited.read_text())
+    record["content"]["history"]["in_context_accuracy"][-1] = 1.0
+    edited.write_text(json.dumps(record))
+    calls = []
+    monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
+    with pytest.warns(UserWarning) as caught:
+        rerun = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
+    messages = sorted(str(w.message) for w in caught if "damaged" in str(w.message))
+    assert len(messages) == 2
+    assert messages[0].startswith(f"{truncated} is damaged (unreadable") and "seed 0, arm 'control'" in messages[0]
+    assert messages[1].startswith(f"{edited} is damaged (checksum mismatch") and "seed 2" in messages[1]
+    assert sorted(calls) == [(0, ()), (2, (FROZEN,))]  # exactly the two damaged units
+    pd.testing.assert_frame_equal(rerun.units, paired.units)
+
+
+def test_damaged_fingerprint_is_an_error_naming_it(tmp_path):
+    training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
+    (tmp_path / "study.json").write_text("{")
+    with pytest.raises(ValueError, match=r"study.json is damaged \(unreadable.*nothing tells which configuration"):
+        training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
 
 
 def test_more_seeds_reuse_the_folder(tmp_path):

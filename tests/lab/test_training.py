@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import io
+import pickle
 
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from causalattn.lab.task import BigramTask, TaskConfig  # noqa: E402
 from causalattn.lab.training import (  # noqa: E402
     Freeze,
     TrainConfig,
+    CheckpointError,
     load_checkpoint,
     save_checkpoint,
     train,
@@ -152,7 +155,8 @@ def test_freeze_until_keeps_weights_bit_identical_then_trains():
 def test_frozen_parameter_has_no_momentum(tmp_path, optimizer):
     recipe = dataclasses.replace(RECIPE, optimizer=optimizer, n_iters=6, freeze=(Freeze("W2_O", until=12),))
     run(recipe, checkpoint_dir=tmp_path)
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["optimizer_state"]
+    stored = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["payload"]  # the checksummed content
+    state = torch.load(io.BytesIO(stored.numpy().tobytes()), weights_only=True)["optimizer_state"]
     n_trainable = sum(p.requires_grad for p in build_model(MODEL).parameters())
     # the optimizer keeps momentum (SGD) or moment estimates (Adam) for every parameter it
     # updated: all but the frozen W2_O
@@ -220,6 +224,47 @@ def test_hand_set_model_saves_without_train_config(tmp_path):
     save_checkpoint(path, build_model(MODEL), TASK)
     _, info = load_checkpoint(path)
     assert info.train_config is None and info.iteration == 0 and info.history.empty
+
+
+def _flip_weight_bytes(path, model, name="W2_O"):
+    """Flip 64 bytes inside the stored tensor of parameter ``name`` (as a disk error would)."""
+    data = bytearray(path.read_bytes())
+    weights = model.parameter_by_name(name).detach().numpy().tobytes()
+    at = data.find(weights[256:320])
+    assert at > 0
+    data[at:at + 64] = bytes(b ^ 0xFF for b in data[at:at + 64])
+    path.write_bytes(bytes(data))
+
+
+def test_bit_flipped_checkpoint_is_refused_by_load_and_retrained_by_train(tmp_path, baseline):
+    # before: 64 flipped bytes inside a tensor loaded with altered weights and no error
+    path = tmp_path / "checkpoint.pt"
+    first = run(checkpoint_dir=tmp_path)
+    _flip_weight_bytes(path, first.model)
+    with pytest.raises(CheckpointError, match=rf"`path`: {path} is damaged: .*SHA-256 checksum"):
+        load_checkpoint(path)
+    with pytest.warns(UserWarning, match=rf"{path} is damaged.*recomputing it: training from iteration 0"):
+        again = run(checkpoint_dir=tmp_path)
+    pd.testing.assert_frame_equal(again.history, baseline.history)
+    load_checkpoint(path)  # rewritten intact
+
+
+@pytest.mark.parametrize("content", [
+    bytes(range(256)) * 8,  # random-looking bytes
+    pickle.dumps({"model_state": [1, 2, 3]}),  # a plain pickle
+    b"not a checkpoint\n",  # a text file
+    None,  # a truncated checkpoint
+], ids=["random-bytes", "pickle", "text", "truncated"])
+def test_load_checkpoint_on_foreign_files_gives_one_clear_error(tmp_path, content):
+    # before: UnpicklingError advising weights_only=False, KeyError: 101 or OSError
+    path = tmp_path / "model.pt"
+    if content is None:
+        save_checkpoint(path, build_model(MODEL), TASK)
+        content = path.read_bytes()[: len(path.read_bytes()) // 2]
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=rf"`path`: {path} is not a causalattn checkpoint") as info:
+        load_checkpoint(path)
+    assert "weights_only=False" not in str(info.value)
 
 
 # --------------------------------------------------------------------------- bad input
