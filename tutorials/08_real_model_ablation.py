@@ -102,10 +102,10 @@ def main() -> None:
 
     section("What the interval covers, and what it does not")
     print(
-        "Each interval is the paired Neyman interval for the average effect over the population of sequences\n"
+        "Each interval is the paired t interval for the average effect over the population of sequences\n"
         f"the task generates: {length} distinct random non-special tokens of SmolLM2's vocabulary, repeated once,\n"
         "after its bos token. Draw a fresh set of sequences, redo the study, and 95% of such intervals cover that\n"
-        "average (the p-value is a sign-flip randomization test of 'no effect on any sequence'). It does NOT cover:\n"
+        "average (the p-value is the same t test, so it is below 0.05 exactly when the interval excludes 0). It does NOT cover:\n"
         "  - other models (another checkpoint, another size, the same model quantized differently);\n"
         "  - other text: natural language, longer or shorter repeats, tokens repeated more than once;\n"
         "  - other ablations (zero or resample ablation are other treatments with other effects);\n"
