@@ -60,10 +60,12 @@ def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], 
     logits, cache = run_with_cache(model, batch.inputs, names=sorted({*resid.values(), *z_names.values()}))
     # contiguous once, so that each arm's copy of z is contiguous and W_O reads it without another copy
     z_clean = {layer: cache[name].contiguous() for layer, name in z_names.items()}
+    clean = measure(logits, batch) if any(arm is None for arm in arms) else None
+    del logits  # (batch, position, vocab): not kept alive while the treated arms run (peak memory)
     out = {}
     for arm in arms:
         if arm is None:
-            out[CONTROL] = measure(logits, batch)
+            out[CONTROL] = clean
             continue
         fwd = arm.hooks(model, reference, offset=offset)
         layer = min(arm.layers)
@@ -74,6 +76,7 @@ def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], 
             with hooks(model, fwd):
                 arm_logits = model.run_from(layer, resid_pre)
         out[arm.label] = measure(arm_logits, batch)
+        del arm_logits  # freed before the next arm's forward pass
     return out
 
 
