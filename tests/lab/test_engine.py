@@ -5,6 +5,7 @@ import json
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import joblib
 import pandas as pd
@@ -69,13 +70,20 @@ def _sorted(frame):
     return frame.sort_values(["seed", "arm", *(["iteration"] if "iteration" in frame else [])]).reset_index(drop=True)
 
 
+def chain(index, x):
+    """The next link of a chain of squarings: until the value passes 100."""
+    return (x, 1) if x < 100 else None
+
+
 @pytest.mark.parametrize("backend, n_jobs", [(None, 1), ("threading", 2), ("loky", 2)])
 def test_local_jobs_yield_every_result_and_report_progress(backend, n_jobs):
     bar = Counter()
     with joblib.parallel_config(backend=backend) if backend else contextlib.nullcontext():
         results = dict(run_jobs(steps, [(x, 3) for x in range(5)], n_jobs=n_jobs, progress=bar))
+        chained = dict(run_jobs(steps, [(x, 1) for x in range(2, 5)], n_jobs=n_jobs, follow=chain))
     assert results == {x: x * x for x in range(5)}
     assert bar.n == 15  # every unit of work, reported from the workers
+    assert chained == {0: 256, 1: 6561, 2: 256}  # 2 -> 4 -> 16 -> 256, 3 -> 9 -> 81 -> 6561, 4 -> 16 -> 256
 
 
 def test_dask_jobs_report_progress_while_running(client):
@@ -83,6 +91,7 @@ def test_dask_jobs_report_progress_while_running(client):
     results = dict(run_jobs(steps, [(x, 4) for x in range(3)], client=client, progress=bar))
     assert results == {0: 0, 1: 1, 2: 4}
     assert bar.wait_for(12) == 12  # the events may arrive just after the results
+    assert dict(run_jobs(steps, [(2, 1), (3, 1)], client=client, follow=chain)) == {0: 256, 1: 6561}
 
 
 def test_training_study_reports_every_update(monkeypatch):
@@ -118,7 +127,7 @@ def test_joblib_dask_backend_selects_the_cluster(client, local, tmp_path):
     pd.testing.assert_frame_equal(_sorted(study.units), _sorted(local.units).iloc[:4], check_exact=True)
     records = [json.loads(p.read_text())["content"] for p in (tmp_path / "units").glob("*.json")]  # checksummed
     assert len(records) == 4 and {r["torch_threads"] for r in records} == {1}  # set and recorded per run
-    assert not (tmp_path / "checkpoints").exists()  # workers write nothing: no shared filesystem needed
+    assert not (tmp_path / "checkpoints").exists()  # one segment per run (checkpoint_every > n_iters): none to save
 
 
 def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypatch):
@@ -145,6 +154,38 @@ def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypa
     assert {name: (tmp_path / "units" / name).stat().st_mtime_ns for name in first} == stamps
     pd.testing.assert_frame_equal(resumed.units, local.units, check_exact=True)
     pd.testing.assert_frame_equal(resumed.histories, local.histories, check_exact=True)
+
+
+def test_dask_study_resumes_mid_run_from_the_checkpoints_the_client_saved(client, local, tmp_path, monkeypatch):
+    train = replace(TRAIN, checkpoint_every=5)  # two segments per run: iterations 0-5 and 5-10
+    saved = []
+    write = ts.write_atomic
+
+    def interrupted(path, payload):
+        write(path, payload)
+        saved.append(path.parent.name)
+        raise KeyboardInterrupt  # the client is killed just after saving the first checkpoint
+
+    monkeypatch.setattr(ts, "write_atomic", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        training_study(MODEL, TASK, train, ARMS, seeds=(0, 1), client=client, out_dir=tmp_path, **OPTIONS)
+    assert [p.parent.name for p in (tmp_path / "checkpoints").glob("*/checkpoint.pt")] == saved
+    assert not list((tmp_path / "units").glob("*.json"))  # no run finished: its next segment was never sent
+
+    segments = []
+
+    def recording(function, jobs, **kwargs):
+        segments.extend((job[3], job[4], job[-1][1:]) for job in jobs)  # seed, arm, (start, stop)
+        return run_jobs(function, jobs, **kwargs)
+
+    monkeypatch.setattr(ts, "write_atomic", write)
+    monkeypatch.setattr(ts, "run_jobs", recording)
+    resumed = training_study(MODEL, TASK, train, ARMS, seeds=(0, 1), client=client, out_dir=tmp_path, **OPTIONS)
+    starts = {f"seed{seed}__{arm.replace(':', '_')}": segment for seed, arm, segment in segments}
+    assert len(segments) == len(starts) == 4
+    assert starts == {name: (5, 10) if name in saved else (0, 5) for name in starts}  # one resumed from iteration 5
+    pd.testing.assert_frame_equal(_sorted(resumed.units), _sorted(local.units).iloc[:4], check_exact=True)
+    pd.testing.assert_frame_equal(_sorted(resumed.histories), _sorted(local.histories).iloc[:12], check_exact=True)
 
 
 def test_missing_distributed_names_the_extra(monkeypatch):
@@ -174,6 +215,8 @@ def test_bad_engine_arguments(kwargs, error, match):
         (dict(jobs=[1, 2]), TypeError, "`jobs` must hold tuples"),
         (dict(n_jobs=0), ValueError, "`n_jobs` must be a non-zero integer"),
         (dict(torch_threads=-1), ValueError, "`torch_threads` must be a positive integer"),
+        (dict(follow=3), TypeError, "`follow` must be callable or None"),
+        (dict(follow=lambda index, result: [result]), TypeError, "`follow` must return a tuple"),
     ],
 )
 def test_bad_run_jobs_arguments(kwargs, error, match):
