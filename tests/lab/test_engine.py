@@ -11,10 +11,12 @@ import joblib
 import pandas as pd
 import pytest
 
+import causalattn.lab.evaluation as evaluation
 import causalattn.lab.seed_study as ts
 from causalattn.lab.engine import run_jobs
-from causalattn.lab.model import ModelConfig
-from causalattn.lab.task import TaskConfig
+from causalattn.lab.model import ModelConfig, build_model
+from causalattn.lab.models_study import models_study
+from causalattn.lab.task import BigramTask, TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig
 from causalattn.lab.seed_study import training_study
 
@@ -186,6 +188,58 @@ def test_dask_study_resumes_mid_run_from_the_checkpoints_the_client_saved(client
     assert starts == {name: (5, 10) if name in saved else (0, 5) for name in starts}  # one resumed from iteration 5
     pd.testing.assert_frame_equal(_sorted(resumed.units), _sorted(local.units).iloc[:4], check_exact=True)
     pd.testing.assert_frame_equal(_sorted(resumed.histories), _sorted(local.histories).iloc[:12], check_exact=True)
+
+
+MODELS = {f"seed{s}": build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=16, init_seed=s))
+          for s in range(2)}
+EVALUATION = dict(n_sequences=8, batch_size=3, n_resamples=99, scan_sequences=4, torch_threads=1, progress=False)
+TREATMENTS = ["ablate_role:induction@L1:zero", "ablate:L0H0:mean"]
+
+
+def _evaluate(**kwargs):
+    return models_study(MODELS, BigramTask(TASK), TREATMENTS, **EVALUATION, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def evaluated(one_thread):
+    return _evaluate()
+
+
+def _assert_same_evaluation(study, reference):
+    for name in MODELS:
+        pd.testing.assert_frame_equal(study.studies[name].units, reference.studies[name].units, check_exact=True)
+        pd.testing.assert_frame_equal(study.studies[name].tokens, reference.studies[name].tokens, check_exact=True)
+    pd.testing.assert_frame_equal(study.heads, reference.heads)
+    pd.testing.assert_frame_equal(study.effects().to_frame(), reference.effects().to_frame(), check_exact=True)
+
+
+def test_dask_models_study_equals_the_local_one_bit_for_bit(client, evaluated):
+    _assert_same_evaluation(_evaluate(client=client), evaluated)
+
+
+def test_dask_models_study_resumes_after_interruption(client, evaluated, tmp_path, monkeypatch):
+    saved = []
+    save = evaluation.save_arrays
+
+    def interrupted(path, arrays):
+        if len(saved) == 4:
+            raise KeyboardInterrupt  # the client is killed after saving four (batch, arm) results
+        saved.append(path)
+        save(path, arrays)
+
+    monkeypatch.setattr(evaluation, "save_arrays", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _evaluate(client=client, out_dir=tmp_path)
+    assert sorted(tmp_path.glob("*/arms/*.npz")) == sorted(saved)
+    stamps = {path: path.stat().st_mtime_ns for path in saved}
+
+    first, saved[:] = list(saved), []
+    monkeypatch.setattr(evaluation, "save_arrays", lambda path, arrays: (saved.append(path), save(path, arrays)))
+    with joblib.parallel_config(backend="dask"):  # selects the cluster of the active client
+        resumed = _evaluate(out_dir=tmp_path)
+    assert len(first) + len(saved) == 2 * 3 * 3 and not set(first) & set(saved)  # models x batches x arms, once
+    assert {path: path.stat().st_mtime_ns for path in first} == stamps
+    _assert_same_evaluation(resumed, evaluated)
 
 
 def test_missing_distributed_names_the_extra(monkeypatch):
