@@ -19,6 +19,7 @@ from causalattn.lab.models_study import models_study
 from causalattn.lab.task import BigramTask, TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig
 from causalattn.lab.seed_study import training_study
+from causalattn.lab.storage import DamagedFileWarning
 
 MODEL = ModelConfig(d_model=16, max_seq_len=16)
 TASK = TaskConfig(seq_len=16)
@@ -180,9 +181,14 @@ def test_dask_study_resumes_mid_run_from_the_checkpoints_the_client_saved(client
         segments.extend((job[3], job[4], job[-1][1:]) for job in jobs)  # seed, arm, (start, stop)
         return run_jobs(function, jobs, **kwargs)
 
+    damaged = tmp_path / "checkpoints" / ("seed1__control" if saved != ["seed1__control"] else "seed0__control")
+    damaged.mkdir(exist_ok=True)
+    (damaged / "checkpoint.pt").write_bytes(b"not a checkpoint")  # reported, and that run starts over
+
     monkeypatch.setattr(ts, "write_atomic", write)
     monkeypatch.setattr(ts, "run_jobs", recording)
-    resumed = training_study(MODEL, TASK, train, ARMS, seeds=(0, 1), client=client, out_dir=tmp_path, **OPTIONS)
+    with pytest.warns(DamagedFileWarning, match=f"{damaged}.* recomputing it: training from iteration 0"):
+        resumed = training_study(MODEL, TASK, train, ARMS, seeds=(0, 1), client=client, out_dir=tmp_path, **OPTIONS)
     starts = {f"seed{seed}__{arm.replace(':', '_')}": segment for seed, arm, segment in segments}
     assert len(segments) == len(starts) == 4
     assert starts == {name: (5, 10) if name in saved else (0, 5) for name in starts}  # one resumed from iteration 5
