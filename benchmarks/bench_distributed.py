@@ -9,6 +9,9 @@ interleaved ``--repeats`` times, on a ``LocalCluster`` of 2 worker processes
 (one thread each): 2 seeds x 2 arms, a d = 64 model on T = 64 sequences, 200
 updates per run, segments of 100 and of 20 updates. It prints the wall time
 of each study, the load average next to it, and the size of a checkpoint.
+First it measures, in this process, the fixed cost of a segment: ``train``
+called on a finished checkpoint (building the model, the task and the
+optimizer, reading and checking the checkpoint), against the time of one update.
 
 Run: ``python benchmarks/bench_distributed.py [--repeats 2]``
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from dataclasses import replace
@@ -28,7 +32,7 @@ import torch
 from causalattn.lab.model import ModelConfig
 from causalattn.lab.seed_study import training_study
 from causalattn.lab.task import TaskConfig
-from causalattn.lab.training import Freeze, TrainConfig
+from causalattn.lab.training import Freeze, TrainConfig, train
 
 MODEL = ModelConfig(d_model=64, max_seq_len=64)
 TASK = TaskConfig(seq_len=64)
@@ -39,11 +43,27 @@ VARIANTS = [("one task per run (no out_dir)", 100, False), ("segments of 100 upd
             ("segments of 20 updates", 20, True)]
 
 
+def segment_cost(repeats: int) -> None:
+    """Median seconds of ``train`` on a finished checkpoint (no update), and of one update."""
+    config = replace(TRAIN, n_iters=20, checkpoint_every=20)
+    with tempfile.TemporaryDirectory() as folder:
+        result = train(MODEL, TASK, config, checkpoint_dir=folder, progress=False)
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            train(MODEL, TASK, config, checkpoint_dir=folder, progress=False)
+            seconds.append(time.perf_counter() - start)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"fixed cost of a segment: {statistics.median(seconds) * 1e3:.0f} ms (median of {repeats}); one update: "
+          f"{result.seconds[-1] / config.n_iters * 1e3:.0f} ms (load average {load})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    segment_cost(5)
     with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
           as cluster, distributed.Client(cluster) as client):
         training_study(MODEL, TASK, replace(TRAIN, n_iters=20), ARMS, client=client, **OPTIONS)  # start the workers
