@@ -20,7 +20,10 @@ from scipy import stats
 
 from causalattn._validation import check_choice, check_confidence_level
 
-__all__ = ["ConfidenceInterval", "Estimate", "EstimateTable", "normal_estimate"]
+__all__ = ["NOT_ESTIMABLE", "ConfidenceInterval", "Estimate", "EstimateTable", "normal_estimate"]
+
+#: The ``method`` of a row whose effect the data cannot estimate (NaN estimate, no SE, no test).
+NOT_ESTIMABLE = "not estimable"
 
 
 class ConfidenceInterval(NamedTuple):
@@ -56,12 +59,16 @@ def _checked_fields(est: Estimate) -> dict[str, Any]:
     for name in ("estimand", "method"):
         if not isinstance(getattr(est, name), str):
             raise TypeError(f"`{name}` must be a string, got {getattr(est, name)!r}")
+    estimate = _real("estimate", est.estimate)
+    if math.isnan(estimate) and est.method != NOT_ESTIMABLE:
+        raise ValueError(f"`estimate` is NaN: only a row with method={NOT_ESTIMABLE!r} may carry no estimate "
+                         f"(method={est.method!r})")
     se = None if est.standard_error is None else _real("standard_error", est.standard_error)
-    if se is not None and se < 0:
-        raise ValueError(f"`standard_error` must be non-negative (or NaN if unknown), got {se}")
+    if se is not None and not se >= 0:
+        raise ValueError(f"`standard_error` must be non-negative (None if the method defines none), got {se}")
     pvalue = None if est.pvalue is None else _real("pvalue", est.pvalue)
-    if pvalue is not None and not (0 <= pvalue <= 1 or math.isnan(pvalue)):
-        raise ValueError(f"`pvalue` must be in [0, 1] (or None if there is no test), got {pvalue}")
+    if pvalue is not None and not 0 <= pvalue <= 1:
+        raise ValueError(f"`pvalue` must be in [0, 1] (None if there is no test), got {pvalue}")
     level = _real("confidence_level", est.confidence_level)
     if not (0 < level < 1 or math.isnan(level)):
         raise ValueError(f"`confidence_level` must be in (0, 1) (or NaN when there is no interval), got {level}")
@@ -79,7 +86,7 @@ def _checked_fields(est: Estimate) -> dict[str, Any]:
     if not isinstance(est.details, Mapping):
         raise TypeError(f"`details` must be a mapping, got {type(est.details).__name__}")
     return {
-        "estimate": _real("estimate", est.estimate),
+        "estimate": estimate,
         "standard_error": se,
         "confidence_interval": ConfidenceInterval(low, high),
         "confidence_level": level,
@@ -99,17 +106,20 @@ class Estimate:
     estimand : str
         What is estimated, e.g. ``"risk difference"`` or ``"ablate:L1H0:mean"``.
     estimate : float
-        The point estimate.
+        The point estimate; NaN only on a row the data cannot estimate, whose
+        ``method`` is :data:`NOT_ESTIMABLE` (``"not estimable"``).
     standard_error : float or None
         Its standard error; ``None`` where the method defines none (an exact
-        conditional interval, a randomization test).
+        conditional interval, a randomization test); ``0`` on an exact fit.
+        Never NaN.
     confidence_interval : ConfidenceInterval
         ``(low, high)`` at ``confidence_level``; ratio intervals may have
         ``low = 0`` or ``high = inf``.
     confidence_level : float
         Coverage of the interval, e.g. ``0.95``.
     pvalue : float or None
-        p-value of the test of ``estimate == null_value``; ``None`` if no test.
+        p-value of the test of ``estimate == null_value``; ``None`` if there is
+        no test (an exact fit, a row that is not estimable). Never NaN.
     method : str
         How the interval and p-value were computed (``"wald"``, ``"newcombe"``,
         ``"frt-exact"`` ...).
@@ -124,8 +134,9 @@ class Estimate:
     Raises
     ------
     ValueError, TypeError
-        At construction, for a p-value outside [0, 1], a negative standard
-        error, a confidence level outside (0, 1) (NaN means "no interval"), an
+        At construction, for a p-value outside [0, 1] or NaN, a negative or
+        NaN standard error, a NaN estimate on a row whose method is not
+        :data:`NOT_ESTIMABLE`, a confidence level outside (0, 1) (NaN means "no interval"), an
         interval that is not a pair with ``low <= high``, or ``n`` that is not a
         non-negative whole number.
     """
@@ -204,7 +215,7 @@ def normal_estimate(
     """
     scale = check_choice("scale", scale, ("identity", "log"))
     level = check_confidence_level(confidence_level)
-    if standard_error < 0:
+    if not standard_error >= 0:
         raise ValueError(f"`standard_error` must be non-negative, got {standard_error}")
     z = stats.norm.ppf(0.5 + level / 2)
     if null_value is None:

@@ -73,10 +73,6 @@ def adjust_pvalues(table: EstimateTable, method: str = "holm") -> EstimateTable:
         raise TypeError(f"`table` must be an EstimateTable, got {type(table).__name__}")
     method = check_choice("method", method, tuple(_METHODS))
     tested = [i for i, e in enumerate(table) if e.pvalue is not None]
-    nan_rows = [table[i].estimand for i in tested if np.isnan(table[i].pvalue)]
-    if nan_rows:
-        raise ValueError(f"`table`: p-values must not be NaN (use None for an untested estimate), "
-                         f"found NaN for {nan_rows[:5]}")
     adjusted: list[float | None] = [None] * len(table)
     if tested:
         values = multipletests(np.array([table[i].pvalue for i in tested]), method=_METHODS[method])[1]
