@@ -247,8 +247,15 @@ def _fit(model: sm.OLS, cov_type: str, groups: np.ndarray | None):
 
 
 def _coefficient(model: sm.OLS, term: str, inputs: _Inputs, *, estimand: str, method: str,
-                 details: dict[str, Any]) -> Estimate:
-    """The Estimate of coefficient ``term``: statsmodels' estimate, SE, interval and p-value."""
+                 details: dict[str, Any], outcome_scale: float | None = None) -> Estimate:
+    """The Estimate of coefficient ``term``: statsmodels' estimate, SE, interval and p-value.
+
+    The fit is exact when its residuals are rounding noise relative to
+    ``outcome_scale``, by default the largest ``|outcome|`` of the model. A
+    model whose outcome is itself a residual (the partial regression of
+    :func:`fwl`) passes the scale of the raw outcome: a residual of a constant
+    outcome is all rounding noise, which its own scale would not reveal.
+    """
     cov_type, confidence_level = inputs.cov_type, inputs.confidence_level
     fit = _fit(_model_iv(model), cov_type, inputs.groups)
     if cov_type in ("HC2", "HC3"):
@@ -263,7 +270,7 @@ def _coefficient(model: sm.OLS, term: str, inputs: _Inputs, *, estimand: str, me
                                  "pvalue": fit.pvalues, "ci_low": intervals[0], "ci_high": intervals[1]})
     details = {**details, "cov_type": cov_type, "distribution": "t" if fit.use_t else "normal",
                "df_resid": float(fit.df_resid), "coefficients": coefficients, "fit": fit}
-    y_scale = float(np.abs(model.endog).max())
+    y_scale = float(np.abs(model.endog).max()) if outcome_scale is None else outcome_scale
     if zero_up_to_rounding(float(np.abs(fit.resid).max()), y_scale):
         x_scales = pd.Series(np.abs(model.exog).max(axis=0), index=model.exog_names)
         return _exact_fit(fit, term, estimand=estimand, method=f"{method}-{cov_type}", y_scale=y_scale,
@@ -616,6 +623,12 @@ def fwl(
     That exact equality is what this function demonstrates, so its default
     is ``"HC0"``, not the ``"HC2"`` of :func:`ols`, :func:`ancova` and :func:`lin`.
 
+    As in :func:`ols`, an outcome fitted exactly (residuals below
+    ``RELATIVE_TOLERANCE`` times the largest ``|outcome|``, e.g. a constant
+    outcome) gives both coefficients standard error 0, a point interval and no
+    p-value; coefficients of rounding size are reported as exactly 0. Both
+    regressions have the same residuals, so both rows are exact or neither is.
+
     Parameters
     ----------
     data, outcome, treatment, covariates
@@ -662,7 +675,8 @@ def fwl(
         z: sm.OLS(frame[z], controls).fit().resid,
     })
     partial = _coefficient(sm.OLS(residuals[y], residuals[[z]]), z, inputs, estimand=f"residual slope of {z}",
-                           method="fwl-partial", details={"covariates": full.details["covariates"]})
+                           method="fwl-partial", details={"covariates": full.details["covariates"]},
+                           outcome_scale=float(frame[y].abs().max()))
     return FWLResult(full=full, partial=partial)
 
 
