@@ -72,6 +72,29 @@ def as_float_array(name: str, values: Any) -> np.ndarray:
     return arr
 
 
+def numeric_values(arg: str, column: str, values: Any) -> np.ndarray:
+    """Finite float values of one column (a Series) or array of argument ``arg``; never drops a row.
+
+    ``column`` names the column inside ``arg`` (a covariate of a list); when it
+    equals ``arg`` the message names the argument alone. A TypeError if the
+    values are not numeric (booleans are), a ValueError on NaN or infinity.
+    """
+    where = f"`{arg}`" if column == arg else f"`{arg}`: column {column!r}"
+    encode = "encode it first, e.g. with pandas.get_dummies"
+    if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values):
+        raise TypeError(f"{where} must be numeric, got dtype {values.dtype}; {encode}")
+    try:
+        arr = (values.to_numpy(dtype=float, na_value=np.nan) if isinstance(values, pd.Series)
+               else np.asarray(values, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{where} must be numeric, could not convert it: {exc}; {encode}") from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"{where} has {int(bad.sum())} missing or infinite value(s); drop or impute those rows "
+                         "first (rows are never dropped silently)")
+    return arr
+
+
 def as_binary_array(name: str, values: Any) -> np.ndarray:
     """A 1-d int array of 0/1 values (booleans accepted)."""
     arr = as_float_array(name, values)

@@ -37,6 +37,7 @@ from causalattn._validation import (
     check_confidence_level,
     check_same_index,
     check_same_length,
+    numeric_values,
 )
 from causalattn.estimate import ConfidenceInterval, Estimate
 
@@ -51,35 +52,13 @@ _ATE = "average treatment effect"
 # --------------------------------------------------------------------------- input checks
 
 
-def _numeric_column(arg: str, column: str, series: pd.Series) -> np.ndarray:
-    """Float values of one column; TypeError if not numeric, ValueError on NaN or inf (never dropped)."""
-    if not pd.api.types.is_numeric_dtype(series):  # booleans count as numeric
-        raise TypeError(f"`{arg}`: column {column!r} must be numeric, got dtype {series.dtype}")
-    values = series.to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise ValueError(
-            f"`{arg}`: column {column!r} has {int(bad.sum())} missing or infinite value(s); "
-            "drop or impute those rows first (rows are never dropped silently)"
-        )
-    return values
-
-
 def _array_columns(arg: str, values: Any) -> dict[str, np.ndarray]:
     """Columns of an array argument given with ``data=None`` (1-d, 2-d, or a DataFrame for covariates)."""
     if isinstance(values, pd.DataFrame):
-        return {str(c): _numeric_column(arg, str(c), values[c]) for c in values.columns}
-    if isinstance(values, pd.Series):
-        return {arg: _numeric_column(arg, arg, values)}
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{arg}` must be numeric, could not convert it: {exc}") from None
+        return {str(c): numeric_values(arg, str(c), values[c]) for c in values.columns}
+    arr = numeric_values(arg, arg, values)
     if arr.ndim == 0 or arr.ndim > 2 or (arr.ndim == 2 and arg != "covariates"):
         raise ValueError(f"`{arg}` must be a one-dimensional array, got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(f"`{arg}` has {int(bad.sum())} missing or infinite value(s); drop or impute them first")
     if arr.ndim == 1:
         return {"covariate0" if arg == "covariates" else arg: arr}
     return {f"covariate{j}": arr[:, j] for j in range(arr.shape[1])}
@@ -123,7 +102,7 @@ def _frame_iv(data: Any, **roles: Any) -> tuple[pd.DataFrame, dict[str, list[str
         for c in cols:
             if c in columns:
                 raise ValueError(f"`{arg}`: column {c!r} is used twice (each column may play one role only)")
-            columns[c] = _numeric_column(arg, c, data[c])
+            columns[c] = numeric_values(arg, c, data[c])
     return pd.DataFrame(columns, index=data.index), names
 
 
@@ -470,7 +449,7 @@ def _formula_iv(
         if col not in tokens:
             continue
         if pd.api.types.is_numeric_dtype(data[col]):
-            _numeric_column("formula", col, data[col])
+            numeric_values("formula", col, data[col])
         elif data[col].isna().any():
             raise ValueError(f"`formula`: column {col!r} has {int(data[col].isna().sum())} missing value(s)")
     try:

@@ -553,13 +553,13 @@ def test_bad_input_names_the_argument(table, nsw):
     with pytest.raises(ValueError, match="`covariates` separate the treated from the controls"):
         ipw(outcome=np.arange(8.0), treatment=[0, 0, 0, 0, 1, 1, 1, 1], covariates=np.arange(8.0))
     missing = nsw.assign(age=nsw["age"].where(nsw.index != 3))
-    with pytest.raises(ValueError, match="`covariates`: 'age' has 1 missing or infinite value"):
+    with pytest.raises(ValueError, match="`covariates`: column 'age' has 1 missing or infinite value"):
         ipw(missing, "re78", "treat", NSW_X)
     card = datasets.load("card")
-    with pytest.raises(ValueError, match="`covariates`: 'married' has 7 missing"):
+    with pytest.raises(ValueError, match="`covariates`: column 'married' has 7 missing"):
         propensity_score(card, "nearc4", ["educ", "married"])
     coded = nsw.assign(group=np.where(nsw["black"] == 1, "black", "other"))
-    with pytest.raises(TypeError, match="`covariates`: column 'group' is not numeric .* encode it first"):
+    with pytest.raises(TypeError, match=r"`covariates`: column .group. must be numeric, got dtype \w+; encode it first"):
         match(coded, "re78", "treat", ["age", "group"])
     with pytest.raises(TypeError, match="`model` must be a scikit-learn classifier with `fit` and `predict_proba`"):
         ipw(nsw, "re78", "treat", NSW_X, model=LinearRegression())
@@ -627,3 +627,30 @@ def test_everything_but_tsls_runs_without_linearmodels():
     assert result.returncode == 0, result.stderr
     assert "ipw-hajek-sandwich" in result.stdout
     assert 'pip install "causalattn[iv]"' in result.stdout
+
+
+_FRAME = pd.DataFrame({"y": np.arange(12.0), "z": np.tile([0, 1], 6), "a": np.linspace(0, 1, 12) ** 2,
+                       "b": np.cos(np.arange(12.0))})
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (_FRAME.assign(a=_FRAME["a"].where(_FRAME.index != 4)), ValueError,
+     r"^`covariates`: column 'a' has 1 missing or infinite value\(s\); drop or impute those rows first"),
+    (_FRAME.assign(a=np.where(_FRAME.index == 4, "x", "y")), TypeError,
+     "^`covariates`: column 'a' must be numeric, got dtype \\w+; encode it first, e.g. with pandas.get_dummies"),
+])
+def test_regression_and_observational_share_column_messages(bad, error, match):
+    # one helper checks the columns of both halves: the same bad column gives the same message
+    with pytest.raises(error, match=match):
+        causalattn.ols(bad, "y", "z", ["a", "b"])
+    with pytest.raises(error, match=match):
+        outcome_regression(bad, "y", "z", ["a", "b"])
+
+
+def test_array_arguments_name_the_argument_alone():
+    with pytest.raises(TypeError, match="^`outcome` must be numeric, got dtype \\w+; encode it first"):
+        outcome_regression(outcome=pd.Series(["a"] * 12), treatment=_FRAME["z"], covariates=_FRAME[["a"]])
+    with pytest.raises(TypeError, match="^`covariates` must be numeric, could not convert it: .*encode it first"):
+        outcome_regression(outcome=_FRAME["y"], treatment=_FRAME["z"], covariates=[["a"]] * 12)
+    with pytest.raises(ValueError, match=r"^`outcome` has 1 missing or infinite value\(s\)"):
+        causalattn.ols(outcome=np.r_[np.inf, np.arange(11.0)], treatment=_FRAME["z"].to_numpy())

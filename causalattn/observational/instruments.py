@@ -43,9 +43,9 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from causalattn._validation import check_choice, check_columns, check_confidence_level
+from causalattn._validation import check_choice, check_columns, check_confidence_level, numeric_values
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
-from causalattn.observational._data import binary_treatment, numeric_values, units_iv
+from causalattn.observational._data import binary_treatment, units_iv
 
 __all__ = ["WeakInstrumentWarning", "cace", "tsls"]
 
