@@ -559,7 +559,7 @@ def test_bad_input_names_the_argument(table, nsw):
     with pytest.raises(ValueError, match="`covariates`: column 'married' has 7 missing"):
         propensity_score(card, "nearc4", ["educ", "married"])
     coded = nsw.assign(group=np.where(nsw["black"] == 1, "black", "other"))
-    with pytest.raises(TypeError, match=r"`covariates`: column .group. must be numeric, got dtype \w+; encode it first"):
+    with pytest.raises(TypeError, match=r"`covariates`: column 'group' must be numeric, got dtype \w+; encode it"):
         match(coded, "re78", "treat", ["age", "group"])
     with pytest.raises(TypeError, match="`model` must be a scikit-learn classifier with `fit` and `predict_proba`"):
         ipw(nsw, "re78", "treat", NSW_X, model=LinearRegression())
