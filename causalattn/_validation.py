@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from causalattn.hypothesis_test import HypothesisTest
+
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """Return ``value`` if it is one of ``choices``; else a ValueError naming ``name``."""
@@ -144,3 +146,11 @@ def check_real(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a number, got {value!r}")
     return float(value)
+
+
+def check_estimate_rows(name: str, rows: Sequence[Any], use: str) -> None:
+    """Refuse :class:`~causalattn.HypothesisTest` rows of a table where only estimates make sense (``use``)."""
+    tests = [i for i, row in enumerate(rows) if isinstance(row, HypothesisTest)]
+    if tests:
+        raise TypeError(f"`{name}`: {use} needs estimates, but row(s) {tests[:5]} are HypothesisTest objects "
+                        "(no estimate or interval); leave them out")

@@ -3,6 +3,9 @@
 Every estimator in the library, a risk ratio, an OLS coefficient, a Fisher
 randomization test or the effect of ablating an attention head, returns an
 :class:`Estimate`, so that all of them print, compare and export the same way.
+A test without an estimate of its own returns a
+:class:`~causalattn.HypothesisTest`; an :class:`EstimateTable` holds both, the
+test rows with their estimate columns empty.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from causalattn._validation import check_choice, check_confidence_level
+from causalattn.hypothesis_test import HypothesisTest
 
 __all__ = ["NOT_ESTIMABLE", "ConfidenceInterval", "Estimate", "EstimateTable", "normal_estimate"]
 
@@ -45,6 +49,15 @@ def _fmt_p(p: float | None) -> str:
     if p is None:
         return "-"
     return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
+
+
+def _fmt_column(name: str, value: Any) -> str:
+    """A cell of an extra ``summary`` column: p-values and numbers short, anything else as text."""
+    if "pvalue" in name:
+        return _fmt_p(value)
+    if value is None or (isinstance(value, float) and not isinstance(value, bool)):
+        return _fmt(value)
+    return str(value)
 
 
 def _real(name: str, value: Any) -> float:
@@ -250,7 +263,15 @@ def normal_estimate(
 
 
 class EstimateTable(Sequence):
-    """Several :class:`Estimate` objects, printable with :meth:`summary`, exportable with :meth:`to_frame`.
+    """Rows of results, printable with :meth:`summary`, exportable with :meth:`to_frame`.
+
+    A row is an :class:`Estimate` or a :class:`~causalattn.HypothesisTest` (a
+    test without an estimate of its own, e.g. a chi-square test). A test row
+    is labelled ``"H0: <hypothesis>"`` and leaves the estimate, standard error
+    and interval empty; its ``statistic`` and ``dof`` are columns like any
+    detail (``summary(columns=["statistic", "dof"])``). :func:`adjust_pvalues`
+    adjusts the p-values of both kinds of rows; the forest plot and
+    :func:`effects_frame` need estimates.
 
     Examples
     --------
@@ -259,17 +280,24 @@ class EstimateTable(Sequence):
     >>> table = EstimateTable([t.risk_difference(), t.risk_ratio(), t.odds_ratio()])
     >>> len(table)
     3
+    >>> print(EstimateTable([t.odds_ratio(), t.chi2_test()]).summary(columns=["statistic", "dof"]))
+    confidence level: 95%
+    estimand                    estimate      SE              CI      p  statistic  dof  method        n
+    ----------------------------------------------------------------------------------------------------
+    odds ratio                     2.077  0.4594  [0.844, 5.111]  0.112          -    -  woolf       357
+    H0: independence (p1 = p0)         -       -               -  0.153      2.043    1  chi2-yates  357
     """
 
-    def __init__(self, estimates: Iterable[Estimate], title: str = "") -> None:
+    def __init__(self, estimates: Iterable[Estimate | HypothesisTest], title: str = "") -> None:
         if not isinstance(title, str):
             raise TypeError(f"`title` must be a string, got {type(title).__name__}")
-        if isinstance(estimates, Estimate) or not isinstance(estimates, Iterable):
+        if isinstance(estimates, (Estimate, HypothesisTest)) or not isinstance(estimates, Iterable):
             raise TypeError(f"`estimates` must be an iterable of Estimate objects, got {type(estimates).__name__}")
         self._estimates = tuple(estimates)
         for i, est in enumerate(self._estimates):
-            if not isinstance(est, Estimate):
-                raise TypeError(f"`estimates` must contain Estimate objects, item {i} is {type(est).__name__}")
+            if not isinstance(est, (Estimate, HypothesisTest)):
+                raise TypeError(f"`estimates` must contain Estimate or HypothesisTest objects, item {i} is "
+                                f"{type(est).__name__}")
         self.title = title
 
     def __getitem__(self, i):  # type: ignore[override]
@@ -287,7 +315,12 @@ class EstimateTable(Sequence):
         return self.summary()
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per estimate; columns as in :meth:`Estimate.to_dict`."""
+        """One row per estimate or test; columns as in :meth:`Estimate.to_dict` and :meth:`HypothesisTest.to_dict`.
+
+        A test row has no ``estimand``, ``estimate``, ``standard_error`` or
+        interval (NaN), an estimate row no ``hypothesis``, ``statistic`` or ``dof``
+        (unless its details carry them).
+        """
         return pd.DataFrame([e.to_dict() for e in self._estimates])
 
     def to_csv(self, path, **kwargs) -> None:
@@ -308,18 +341,19 @@ class EstimateTable(Sequence):
         header = ["estimand", "estimate", "SE", "CI", "p", *extra, "method", "n"]
         rows = []
         for e in self._estimates:
-            ci = e.confidence_interval
             d = e.to_dict()
-            rows.append(
-                [e.estimand, _fmt(e.estimate), _fmt(e.standard_error), f"[{_fmt(ci.low)}, {_fmt(ci.high)}]",
-                 _fmt_p(e.pvalue), *(_fmt_p(d.get(c)) if "pvalue" in c else str(d.get(c, "-")) for c in extra),
-                 e.method, str(e.n)]
-            )
+            if isinstance(e, HypothesisTest):
+                fields = [f"H0: {e.hypothesis}", "-", "-", "-"]
+            else:
+                ci = e.confidence_interval
+                fields = [e.estimand, _fmt(e.estimate), _fmt(e.standard_error), f"[{_fmt(ci.low)}, {_fmt(ci.high)}]"]
+            rows.append([*fields, _fmt_p(e.pvalue), *(_fmt_column(c, d.get(c)) for c in extra), e.method, str(e.n)])
         widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
         lines = []
         if self.title:
             lines.append(self.title)
-        levels = sorted({e.confidence_level for e in self._estimates if not math.isnan(e.confidence_level)})
+        levels = sorted({e.confidence_level for e in self._estimates
+                         if isinstance(e, Estimate) and not math.isnan(e.confidence_level)})
         if levels:
             lines.append("confidence level: " + ", ".join(f"{lv:.0%}" for lv in levels))
         fmt_row = lambda r: "  ".join(  # noqa: E731

@@ -6,6 +6,7 @@ degrees of freedom, a p-value and the method, and nothing that looks like an
 estimate. The effect size goes with its own interval in an
 :class:`~causalattn.Estimate` (``risk_difference()``, ``odds_ratio()`` ...),
 so an interval and a p-value on the same row always come from one procedure.
+An :class:`~causalattn.EstimateTable` holds tests and estimates side by side.
 Tests that come with an estimate of their own (Fisher's exact test with the
 conditional odds ratio, the Fisher randomization test) return an
 :class:`~causalattn.Estimate`.
@@ -54,11 +55,12 @@ class HypothesisTest:
     >>> test.to_dict()["pvalue"] == test.pvalue
     True
 
-    Several tests make a table with pandas:
+    Tests, alone or beside estimates, make an :class:`~causalattn.EstimateTable`
+    (their estimate columns stay empty):
 
-    >>> import pandas as pd
-    >>> frame = pd.DataFrame([test.to_dict() for test in (test, Table2x2([[81, 6], [234, 36]]).chi2_test(continuity=False))])
-    >>> list(frame["method"])
+    >>> from causalattn import EstimateTable
+    >>> table = EstimateTable([test, Table2x2([[81, 6], [234, 36]]).chi2_test(continuity=False)])
+    >>> list(table.to_frame()["method"])
     ['chi2-yates', 'chi2']
     """
 
