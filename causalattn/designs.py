@@ -776,6 +776,8 @@ class ClusterRandomized(Design):
     Every unit of a cluster gets its cluster's arm; the clusters follow a CRE.
     Unit-level statistics such as the difference in means then have a random
     number of treated units, and the FRT uses the cluster assignments only.
+    :func:`causalattn.frt` studentizes with the cluster-level standard error
+    here, and offers ``statistic="cluster_means"`` (each cluster weighing the same).
 
     Parameters
     ----------

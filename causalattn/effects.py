@@ -476,9 +476,11 @@ def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", co
       whole clusters are assigned to the arms. The analysis is
       :func:`two_arm_effect` on the cluster means: Welch's t with
       Satterthwaite degrees of freedom (at most :math:`G - 2`), Neyman's
-      interval, or the FRT that permutes the labels of whole clusters, which is
-      the randomization test of a cluster-randomized experiment. It covers the
-      average over clusters of the cluster-mean effects.
+      interval, or the FRT of :func:`causalattn.frt` under the design
+      :class:`causalattn.designs.ClusterRandomized` (whole clusters permuted,
+      ``statistic="cluster_means"``: the same difference of cluster means),
+      which is the randomization test of a cluster-randomized experiment. It
+      covers the average over clusters of the cluster-mean effects.
 
     Parameters
     ----------
@@ -527,8 +529,14 @@ def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", co
             return _one_sample(means, scale, opts, method, "clustered-paired", len(y), details, interval)
     else:
         details["design"] = "cluster-randomized"
+        g1 = int(treated.sum())
 
         def engine(opts, method, interval):
+            if method == "randomization":
+                return _frt_estimate("cluster-randomized difference in means", y, treated[codes],
+                                     {"design": "cluster", "clusters": codes, "statistic": "cluster_means"},
+                                     math.comb(len(labels), g1), opts, "cluster-randomized-randomization", len(y),
+                                     details, interval)
             return _two_sample(means[treated == 1], means[treated == 0], scale, opts, method, "cluster-randomized",
                                len(y), details, interval)
     return _with_extra_pvalues(engine, options)
