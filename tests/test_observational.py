@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 from linearmodels.iv import IV2SLS
 from matplotlib.figure import Figure
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -450,6 +451,28 @@ def test_subclassification_by_hand(nsw):
     assert np.bincount(att.details["strata"][nsw["treat"] == 1]).tolist() == [37] * 5
 
 
+
+@pytest.mark.parametrize("estimand", ["ATE", "ATT"])
+def test_subclassification_t_interval_by_hand(nsw, estimand):
+    normal = subclassification(nsw, "re78", "treat", NSW_X, estimand=estimand, confidence_level=0.9)
+    est = subclassification(nsw, "re78", "treat", NSW_X, estimand=estimand, confidence_level=0.9, method="t")
+    frame = nsw.assign(stratum=est.details["strata"])
+    g = frame.groupby(["stratum", "treat"])["re78"]
+    variances, counts = g.var().unstack(), g.size().unstack()
+    weight = counts.sum(axis=1) / len(nsw) if estimand == "ATE" else counts[1] / counts[1].sum()
+    terms = (variances / counts).mul(weight**2, axis=0)  # w_k^2 S_ka^2 / n_ka, strata x arms
+    df = terms.to_numpy().sum() ** 2 / (terms**2 / (counts - 1)).to_numpy().sum()  # Satterthwaite
+    assert est.details["df"] == pytest.approx(df) and est.details["distribution"] == "t"
+    assert est.estimate == normal.estimate and est.standard_error == pytest.approx(normal.standard_error)
+    half = stats.t.ppf(0.95, df) * est.standard_error
+    assert est.confidence_interval == pytest.approx((est.estimate - half, est.estimate + half))
+    assert est.pvalue == pytest.approx(2 * stats.t.sf(abs(est.estimate) / est.standard_error, df))
+    assert est.method == "ps-subclassification-neyman-t" and normal.details["distribution"] == "normal"
+    assert est.pvalue > normal.pvalue  # heavier tails than the normal
+    with pytest.raises(ValueError, match=r"`method` must be one of \['normal', 't'\], got 'exact'"):
+        subclassification(nsw, "re78", "treat", NSW_X, method="exact")
+
+
 # --------------------------------------------------------------------------- E-value
 
 
@@ -503,6 +526,7 @@ def test_tsls_is_the_hand_formula_and_wald_is_2sls_without_covariates():
     itt_y = y[z].mean() - y[~z].mean()
     itt_d = d[z].mean() - d[~z].mean()
     assert wald.estimate == pytest.approx(itt_y / itt_d)
+    assert wald.details["distribution"] == "normal"
     r = y - wald.estimate * d
     se = math.sqrt(r[z].var(ddof=1) / z.sum() + r[~z].var(ddof=1) / (~z).sum()) / itt_d
     assert wald.standard_error == pytest.approx(se)
@@ -654,3 +678,12 @@ def test_array_arguments_name_the_argument_alone():
         outcome_regression(outcome=_FRAME["y"], treatment=_FRAME["z"], covariates=[["a"]] * 12)
     with pytest.raises(ValueError, match=r"^`outcome` has 1 missing or infinite value\(s\)"):
         causalattn.ols(outcome=np.r_[np.inf, np.arange(11.0)], treatment=_FRAME["z"].to_numpy())
+
+
+@pytest.mark.parametrize("estimator", [ipw, aipw, outcome_regression, match, subclassification])
+def test_normal_intervals_say_so_and_are_wald_intervals(nsw, estimator):
+    est = estimator(nsw, "re78", "treat", NSW_X, confidence_level=0.9)
+    assert est.details["distribution"] == "normal"
+    half = stats.norm.ppf(0.95) * est.standard_error
+    assert est.confidence_interval == pytest.approx((est.estimate - half, est.estimate + half))
+    assert est.pvalue == pytest.approx(2 * stats.norm.sf(abs(est.estimate) / est.standard_error))
