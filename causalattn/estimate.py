@@ -11,16 +11,15 @@ test rows with their estimate columns empty.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from causalattn import _fields as fields
 from causalattn._validation import check_choice, check_confidence_level
 from causalattn.hypothesis_test import HypothesisTest
 
@@ -60,53 +59,35 @@ def _fmt_column(name: str, value: Any) -> str:
     return str(value)
 
 
-def _real(name: str, value: Any) -> float:
-    """``value`` as a float (NaN and infinities allowed); a TypeError naming the field otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}")
-    return float(value)
-
-
 def _checked_fields(est: Estimate) -> dict[str, Any]:
     """The validated, normalized fields of an :class:`Estimate` (the checks of its construction)."""
-    for name in ("estimand", "method"):
-        if not isinstance(getattr(est, name), str):
-            raise TypeError(f"`{name}` must be a string, got {getattr(est, name)!r}")
-    estimate = _real("estimate", est.estimate)
+    fields.text("estimand", est.estimand)
+    fields.text("method", est.method)
+    estimate = fields.real("estimate", est.estimate)
     if math.isnan(estimate) and est.method != NOT_ESTIMABLE:
         raise ValueError(f"`estimate` is NaN: only a row with method={NOT_ESTIMABLE!r} may carry no estimate "
                          f"(method={est.method!r})")
-    se = None if est.standard_error is None else _real("standard_error", est.standard_error)
+    se = None if est.standard_error is None else fields.real("standard_error", est.standard_error)
     if se is not None and not se >= 0:
         raise ValueError(f"`standard_error` must be non-negative (None if the method defines none), got {se}")
-    pvalue = None if est.pvalue is None else _real("pvalue", est.pvalue)
-    if pvalue is not None and not 0 <= pvalue <= 1:
-        raise ValueError(f"`pvalue` must be in [0, 1] (None if there is no test), got {pvalue}")
-    level = _real("confidence_level", est.confidence_level)
+    level = fields.real("confidence_level", est.confidence_level)
     if not (0 < level < 1 or math.isnan(level)):
         raise ValueError(f"`confidence_level` must be in (0, 1) (or NaN when there is no interval), got {level}")
     ci = est.confidence_interval
     if isinstance(ci, (str, bytes)) or not isinstance(ci, Iterable) or len(tuple(ci)) != 2:
         raise ValueError(f"`confidence_interval` must be a pair (low, high), got {ci!r}")
-    low, high = (_real("confidence_interval", x) for x in ci)
+    low, high = (fields.real("confidence_interval", x) for x in ci)
     if low > high:
         raise ValueError(f"`confidence_interval` must have low <= high, got [{low}, {high}]")
-    n = est.n
-    if isinstance(n, bool) or not isinstance(n, (numbers.Integral, float, np.floating)) or not float(n).is_integer():
-        raise TypeError(f"`n` must be a whole number of units, got {n!r}")
-    if n < 0:
-        raise ValueError(f"`n` must be non-negative, got {n}")
-    if not isinstance(est.details, Mapping):
-        raise TypeError(f"`details` must be a mapping, got {type(est.details).__name__}")
     return {
         "estimate": estimate,
         "standard_error": se,
         "confidence_interval": ConfidenceInterval(low, high),
         "confidence_level": level,
-        "pvalue": pvalue,
-        "n": int(n),
-        "null_value": _real("null_value", est.null_value),
-        "details": MappingProxyType(dict(est.details)),
+        "pvalue": fields.pvalue(est.pvalue, "None if there is no test"),
+        "n": fields.count(est.n),
+        "null_value": fields.real("null_value", est.null_value),
+        "details": fields.details(est.details),
     }
 
 

@@ -1,3 +1,5 @@
+import math
+
 import pandas as pd
 import pytest
 from scipy import stats
@@ -68,3 +70,21 @@ def test_estimate_only_consumers_refuse_test_rows():
         effects_frame(table)
     with pytest.raises(TypeError, match="`estimates` must contain Estimate or HypothesisTest objects, item 1 is dict"):
         EstimateTable([t.chi2_test(), {}])
+
+
+@pytest.mark.parametrize("changes, error, match", [
+    ({"pvalue": math.nan}, ValueError, r"`pvalue` must be in \[0, 1\] \(a test always has one\), got nan"),
+    ({"pvalue": 1.5}, ValueError, r"`pvalue` must be in \[0, 1\]"),
+    ({"pvalue": None}, TypeError, "`pvalue` must be a real number in \\[0, 1\\], got None"),
+    ({"statistic": math.nan}, ValueError, "`statistic` is NaN"),
+    ({"statistic": "2"}, TypeError, "`statistic` must be a real number"),
+    ({"dof": 0}, ValueError, r"`dof` must be positive \(None for an exact test\), got 0"),
+    ({"n": 2.5}, TypeError, "`n` must be a whole number"),
+    ({"n": -1}, ValueError, "`n` must be non-negative"),
+    ({"method": 3}, TypeError, "`method` must be a string"),
+    ({"details": [1]}, TypeError, "`details` must be a mapping"),
+])
+def test_hypothesis_test_refuses_nonsense_at_construction(changes, error, match):
+    fields = dict(hypothesis="independence", statistic=2.5, dof=1, pvalue=0.11, method="chi2", n=357)
+    with pytest.raises(error, match=match):
+        HypothesisTest(**{**fields, **changes})
