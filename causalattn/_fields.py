@@ -1,4 +1,5 @@
-"""Checks of the fields shared by the result types (:class:`~causalattn.Estimate`, :class:`~causalattn.HypothesisTest`).
+"""Checks of the fields of values: the result types (:class:`~causalattn.Estimate`,
+:class:`~causalattn.HypothesisTest`) and the designs' numbers.
 
 Each raises a TypeError or ValueError naming the field in backticks, at construction.
 """

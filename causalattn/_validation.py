@@ -141,13 +141,6 @@ def check_columns(data: Any, **columns: Any) -> pd.DataFrame:
     return data
 
 
-def check_real(name: str, value: Any) -> float:
-    """``float(value)`` for a real number (bools rejected); a TypeError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a number, got {value!r}")
-    return float(value)
-
-
 def check_estimate_rows(name: str, rows: Sequence[Any], use: str) -> None:
     """Refuse :class:`~causalattn.HypothesisTest` rows of a table where only estimates make sense (``use``)."""
     tests = [i for i, row in enumerate(rows) if isinstance(row, HypothesisTest)]

@@ -273,9 +273,9 @@ def test_bad_input(nsw):
         frt(y, z, rng="seed")
     with pytest.raises(ValueError, match="`design`: hodges_lehmann supports"):
         hodges_lehmann(y, z, design="rem")
-    with pytest.raises(TypeError, match="`probability` must be a number, got 'half'"):
+    with pytest.raises(TypeError, match="`probability` must be a real number, got 'half'"):
         frt(y, z, design="bre", probability="half")
-    with pytest.raises(TypeError, match="`threshold` must be a number"):
+    with pytest.raises(TypeError, match="`threshold` must be a real number"):
         frt(y, z, design="rem", covariates=[[1.0], [2.0], [3.0], [4.0]], threshold="1")
     with pytest.raises(TypeError, match="`covariates` must be numeric"):
         frt(y, z, design="rem", covariates=[["a"], ["b"], ["c"], ["d"]], threshold=1.0)
