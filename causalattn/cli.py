@@ -448,7 +448,7 @@ def _ablate(args: argparse.Namespace) -> int:
     try:
         scan_dir = open_study_folder(out, kind="a `causalattn ablate` run", units="scan", fingerprint={
             "command": "ablate", "model": args.model, "length": args.length, "scan_sequences": args.scan_sequences,
-            "seed": args.seed, "batch_size": args.batch_size})
+            "seed": args.seed, "batch_size": args.batch_size}).units
     except ValueError as exc:
         raise ValueError(f"`--out`: {exc}") from None
     print(f"[1/3] loading {args.model} on {args.device}")
