@@ -228,6 +228,8 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
     fingerprint = json.loads(json.dumps(fingerprint))  # as read back: tuples become lists
     folder = StudyFolder(out_dir / units, _json_digest(fingerprint))
     stored, _, damage = _read_json(path) if path.exists() else (None, None, "missing")
+    if damage is None and not isinstance(stored, dict):
+        damage = "not a study fingerprint"
     if damage is None and stored != fingerprint:
         differ = sorted(k for k in fingerprint.keys() | stored.keys() if stored.get(k) != fingerprint.get(k))
         explain = explain or {}

@@ -48,6 +48,9 @@ def _damage(path, how):
         path.write_text(json.dumps(CONFIG))
     elif how == "missing":
         path.unlink()
+    elif how == "not a fingerprint":  # intact checksum, but no configuration in it
+        text = json.dumps([1, 2]).encode()
+        path.write_text(json.dumps({"sha256": hashlib.sha256(text).hexdigest(), "content": [1, 2]}))
 
 
 def test_units_carry_the_checksum_of_their_study_json(folder, tmp_path):
@@ -64,7 +67,7 @@ def test_units_carry_the_checksum_of_their_study_json(folder, tmp_path):
     assert folder.load_json("missing.json") is None and folder.load_arrays("missing.npz") is None
 
 
-@pytest.mark.parametrize("how", ["unparseable", "truncated", "edited", "no checksum", "missing"])
+@pytest.mark.parametrize("how", ["unparseable", "truncated", "edited", "no checksum", "missing", "not a fingerprint"])
 def test_damaged_study_json_is_rewritten_and_verified_units_kept(folder, tmp_path, how):
     # before: any damaged study.json stopped the run ("nothing tells which configuration made the cached results")
     _damage(tmp_path / "study.json", how)
