@@ -453,7 +453,7 @@ def _ablate(args: argparse.Namespace) -> int:
         raise ValueError(f"`--out`: {exc}") from None
     print(f"[1/3] loading {args.model} on {args.device}")
     try:
-        model, tokenizer = load_pretrained(args.model, device=args.device)
+        model, tokenizer = load_pretrained(args.model, device=args.device, progress=progress)
     except ValueError as exc:
         raise ValueError(f"`--model`: {exc}") from None
     if 2 * args.k > model.n_layers * model.n_heads:
