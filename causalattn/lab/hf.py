@@ -471,14 +471,22 @@ def _progress_bars(show: bool) -> Iterator[None]:
         kwargs = {**kwargs, "disable": True}
         return factory(*args, **kwargs) if previous_hook is None else previous_hook(factory, args, kwargs)
 
-    previous_hook = hf_logging.set_tqdm_hook(quiet)
+    hooks = hasattr(hf_logging, "set_tqdm_hook")  # older transformers 5.x: the global switch instead
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if hooks:
+        previous_hook = hf_logging.set_tqdm_hook(quiet)
+    else:
+        hf_logging.disable_progress_bar()
     gguf_bar = gguf_loading.tqdm
     gguf_loading.tqdm = functools.partial(gguf_bar, disable=True)
     try:
         yield
     finally:
         gguf_loading.tqdm = gguf_bar
-        hf_logging.set_tqdm_hook(previous_hook)
+        if hooks:
+            hf_logging.set_tqdm_hook(previous_hook)
+        elif was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.device = "cpu",
