@@ -49,7 +49,7 @@ from causalattn.plots import plot_forest
 from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import PROBE_KEYS
-from causalattn.lab.storage import DamagedFileWarning, load_json, open_study_folder, save_json, slug, write_atomic
+from causalattn.lab.storage import DamagedFileWarning, open_study_folder, slug, write_atomic
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import (
     CHECKPOINT_FILE, CheckpointError, Freeze, TrainConfig, load_checkpoint, resolve_freeze, train, train_iv,
@@ -314,11 +314,14 @@ def training_study(
         folder skips the finished runs and resumes the others from their
         checkpoints; more seeds may be added. ``out_dir/study.json`` records
         the configuration; a folder from a different configuration is a
-        ValueError. On a Dask cluster only this process writes to ``out_dir``,
-        so the cluster needs no shared filesystem: a run trains in segments of
-        ``checkpoint_every`` updates, each of which sends its checkpoint back;
-        this process saves it and sends it with the next segment. An
-        interrupted study on a cluster resumes like a local one (on either).
+        ValueError; a damaged one is rewritten, keeping only the runs whose
+        files show they were made under this configuration
+        (:func:`causalattn.lab.storage.open_study_folder`). On a Dask cluster
+        only this process writes to ``out_dir``, so the cluster needs no shared
+        filesystem: a run trains in segments of ``checkpoint_every`` updates,
+        each of which sends its checkpoint back; this process saves it and
+        sends it with the next segment. An interrupted study on a cluster
+        resumes like a local one (on either).
     n_jobs : int
         Parallel runs on this machine (joblib; -1 for all cores), in local
         processes unless ``joblib.parallel_config(backend=...)`` sets another
@@ -373,12 +376,13 @@ def training_study(
     )
     runs = _assign(seeds, list(arms), design, rng)
     records: dict[tuple[int, str], dict] = {}
+    folder = None
     if out_dir is not None:
-        open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms), units="units",
-                          kind="a training study")
+        folder = open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms),
+                                   units="units", kind="a training study")
         for seed, label in runs:
-            record = load_json(out_dir / "units" / f"{_unit_name(seed, label)}.json",
-                               recompute=f"the training run of seed {seed}, arm {label!r}")
+            record = folder.load_json(f"{_unit_name(seed, label)}.json",
+                                      recompute=f"the training run of seed {seed}, arm {label!r}")
             if record is not None:
                 records[seed, label] = record
     todo = [run for run in runs if run not in records]
@@ -400,8 +404,8 @@ def training_study(
         with closing(finished):  # an error or interrupt here cancels the runs still on the workers
             for _, record in finished:
                 records[record["seed"], record["arm"]] = record
-                if out_dir is not None:
-                    save_json(out_dir / "units" / f"{_unit_name(record['seed'], record['arm'])}.json", record)
+                if folder is not None:
+                    folder.save_json(f"{_unit_name(record['seed'], record['arm'])}.json", record)
 
     histories, rows = [], []
     for seed, label in runs:

@@ -11,7 +11,6 @@ import joblib
 import pandas as pd
 import pytest
 
-import causalattn.lab.evaluation as evaluation
 import causalattn.lab.seed_study as ts
 from causalattn.lab.engine import run_jobs
 from causalattn.lab.model import ModelConfig, build_model
@@ -19,7 +18,7 @@ from causalattn.lab.models_study import models_study
 from causalattn.lab.task import BigramTask, TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig
 from causalattn.lab.seed_study import training_study
-from causalattn.lab.storage import DamagedFileWarning
+from causalattn.lab.storage import DamagedFileWarning, StudyFolder
 
 MODEL = ModelConfig(d_model=16, max_seq_len=16)
 TASK = TaskConfig(seq_len=16)
@@ -135,15 +134,15 @@ def test_joblib_dask_backend_selects_the_cluster(client, local, tmp_path):
 
 def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypatch):
     written = []
-    write = ts.save_json
+    write = StudyFolder.save_json
 
-    def interrupted(path, record):
+    def interrupted(folder, name, record):
         if len(written) == 3:
             raise KeyboardInterrupt  # the client is killed after saving three runs
-        written.append(path.name)
-        write(path, record)
+        written.append(name)
+        write(folder, name, record)
 
-    monkeypatch.setattr(ts, "save_json", interrupted)
+    monkeypatch.setattr(StudyFolder, "save_json", interrupted)
     with pytest.raises(KeyboardInterrupt):
         training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, client=client, out_dir=tmp_path, **OPTIONS)
     first = sorted(written)
@@ -151,7 +150,8 @@ def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypa
     stamps = {name: (tmp_path / "units" / name).stat().st_mtime_ns for name in first}
 
     written.clear()
-    monkeypatch.setattr(ts, "save_json", lambda path, record: (written.append(path.name), write(path, record)))
+    monkeypatch.setattr(StudyFolder, "save_json",
+                        lambda folder, name, record: (written.append(name), write(folder, name, record)))
     resumed = training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, client=client, out_dir=tmp_path, **OPTIONS)
     assert len(written) == 3 and not set(written) & set(first)  # only the three unfinished runs were trained
     assert {name: (tmp_path / "units" / name).stat().st_mtime_ns for name in first} == stamps
@@ -225,22 +225,23 @@ def test_dask_models_study_equals_the_local_one_bit_for_bit(client, evaluated):
 
 def test_dask_models_study_resumes_after_interruption(client, evaluated, tmp_path, monkeypatch):
     saved = []
-    save = evaluation.save_arrays
+    save = StudyFolder.save_arrays
 
-    def interrupted(path, arrays):
+    def interrupted(folder, name, arrays):
         if len(saved) == 4:
             raise KeyboardInterrupt  # the client is killed after saving four (batch, arm) results
-        saved.append(path)
-        save(path, arrays)
+        saved.append(folder.units / name)
+        save(folder, name, arrays)
 
-    monkeypatch.setattr(evaluation, "save_arrays", interrupted)
+    monkeypatch.setattr(StudyFolder, "save_arrays", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _evaluate(client=client, out_dir=tmp_path)
     assert sorted(tmp_path.glob("*/arms/*.npz")) == sorted(saved)
     stamps = {path: path.stat().st_mtime_ns for path in saved}
 
     first, saved[:] = list(saved), []
-    monkeypatch.setattr(evaluation, "save_arrays", lambda path, arrays: (saved.append(path), save(path, arrays)))
+    monkeypatch.setattr(StudyFolder, "save_arrays",
+                        lambda folder, name, arrays: (saved.append(folder.units / name), save(folder, name, arrays)))
     with joblib.parallel_config(backend="dask"):  # selects the cluster of the active client
         resumed = _evaluate(out_dir=tmp_path)
     assert len(first) + len(saved) == 2 * 3 * 3 and not set(first) & set(saved)  # models x batches x arms, once
