@@ -337,19 +337,19 @@ class ModelsStudy:
     def heterogeneity(self, treatment: Any, outcome: str = "in_context_accuracy") -> HypothesisTest:
         r"""Cochran's Q test that every model has the same effect.
 
-        With :math:`\hat	au_g` and :math:`s_g` the per-model paired effect and
+        With :math:`\hat\tau_g` and :math:`s_g` the per-model paired effect and
         its standard error (:meth:`per_model`, t method), weights
-        :math:`w_g = 1/s_g^2` and :math:`ar	au_w = \sum_g w_g\hat	au_g / \sum_g w_g`,
+        :math:`w_g = 1/s_g^2` and :math:`\bar\tau_w = \sum_g w_g\hat\tau_g / \sum_g w_g`,
 
         .. math::
 
-            Q = \sum_g w_g (\hat	au_g - ar	au_w)^2 \;pprox\; \chi^2_{G-1}
+            Q = \sum_g w_g (\hat\tau_g - \bar\tau_w)^2 \;\approx\; \chi^2_{G-1}
 
         under the null of equal effects (Cochran 1954), an approximation good
         when each model has many sequences. ``details`` has
         :math:`I^2 = \max\{0, (Q - (G-1))/Q\}` (the share of the spread beyond
         sampling error, Higgins and Thompson 2002), the DerSimonian-Laird
-        between-model variance :math:`\hat	au^2`, and the per-model effects.
+        between-model variance :math:`\hat\tau^2`, and the per-model effects.
         A model whose differences are all equal (standard error 0) makes the
         test undefined: a ValueError.
         """
