@@ -100,6 +100,8 @@ def cell(design: str, law: str, n: int, method: str, sims: int, n_resamples: int
         widths.append(high - low)
     return {"design": design, "law": law, "n": n, "method": method, "sims": sims,
             "coverage": covered / sims, "infinite": infinite / sims, "median_width": float(np.median(widths))}
+
+
 GROUPS = (3, 4, 6, 10)  # models (clusters)
 PER_MODEL = (50, 500)  # held-out sequences per model
 SD_BETWEEN = (0.0, 0.02, 0.1)  # between-model standard deviation of the effect (uniform law)
