@@ -47,7 +47,7 @@ from causalattn.plots import plot_forest
 from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.probes import PROBE_KEYS
-from causalattn.lab.storage import load_json, open_study_folder, save_json, slug
+from causalattn.lab.storage import open_study_folder, slug
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig, resolve_freeze, train, train_iv
 
@@ -272,7 +272,9 @@ def training_study(
         checkpoint under ``out_dir/checkpoints``. Calling again with the same
         folder skips the finished runs and resumes the others; more seeds may
         be added. ``out_dir/study.json`` records the configuration; a folder
-        from a different configuration is a ValueError. Only this process
+        from a different configuration is a ValueError; a damaged one is
+        rewritten, keeping only the runs whose files show they were made under
+        this configuration (:func:`causalattn.lab.storage.open_study_folder`). Only this process
         writes to ``out_dir``: the runs' records come back from the workers,
         so a cluster needs no shared filesystem. On a Dask cluster the runs do
         not checkpoint (their checkpoints would need one): an interrupted
@@ -331,12 +333,13 @@ def training_study(
     )
     runs = _assign(seeds, list(arms), design, rng)
     records: dict[tuple[int, str], dict] = {}
+    folder = None
     if out_dir is not None:
-        open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms), units="units",
-                          kind="a training study")
+        folder = open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms),
+                                   units="units", kind="a training study")
         for seed, label in runs:
-            record = load_json(out_dir / "units" / f"{_unit_name(seed, label)}.json",
-                               recompute=f"the training run of seed {seed}, arm {label!r}")
+            record = folder.load_json(f"{_unit_name(seed, label)}.json",
+                                      recompute=f"the training run of seed {seed}, arm {label!r}")
             if record is not None:
                 records[seed, label] = record
     todo = [run for run in runs if run not in records]
@@ -353,8 +356,8 @@ def training_study(
         with closing(finished):  # an error or interrupt here cancels the runs still on the workers
             for _, record in finished:
                 records[record["seed"], record["arm"]] = record
-                if out_dir is not None:
-                    save_json(out_dir / "units" / f"{_unit_name(record['seed'], record['arm'])}.json", record)
+                if folder is not None:
+                    folder.save_json(f"{_unit_name(record['seed'], record['arm'])}.json", record)
 
     histories, rows = [], []
     for seed, label in runs:
