@@ -584,7 +584,7 @@ class TrainingStudy:
         design a second panel shows the per-seed difference from the control,
         with the same pointwise band: where it excludes zero, the treatment
         changed the curve at that iteration (pointwise, not simultaneously).
-        Dotted vertical lines mark the iterations where a freeze ends.
+        Dotted vertical lines mark the iterations where a freeze ends (named in the legend).
         """
         if metric not in self.histories.columns or metric in ("seed", "arm", "iteration"):
             names = [c for c in self.histories.columns if c not in ("seed", "arm", "iteration")]
@@ -618,7 +618,7 @@ class TrainingStudy:
         untils = {item.until for schedule in self.arms.values() for item in schedule if item.until is not None}
         for ax in axes:
             for until in sorted(untils):
-                ax.axvline(until, color="grey", linestyle=":", linewidth=1)
+                ax.axvline(until, color="grey", linestyle=":", linewidth=1, label=f"freeze ends ({until})")
             ax.legend(fontsize="small")
         return fig
 
