@@ -20,11 +20,16 @@ class _PlainLogFormatter(ticker.LogFormatterSciNotation):
 
 
 def _distinct_parts(outcomes: list[str]) -> list[str]:
-    """Each outcome name without the words (``_``-separated) that every name starts with; all empty if one outcome."""
+    """Each outcome name without the words (``_``-separated) that every name starts with; all empty if one outcome.
+
+    A name left starting with a number keeps the word before it: ``at 200``, not ``200``.
+    """
     words = [name.split("_") for name in outcomes]
     common = 0
     while all(len(w) > common and w[common] == words[0][common] for w in words):
         common += 1
+    while common and any(len(w) > common and w[common][:1].isdigit() for w in words):
+        common -= 1  # "at 200", not a bare "200"
     return [" ".join(w[common:]) for w in words]
 
 
