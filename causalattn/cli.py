@@ -292,6 +292,7 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     import pandas as pd
 
     from causalattn import EFFECT_COLUMNS, EstimateTable, effects_frame, plot_forest
+    from causalattn.lab.evaluation import CONTROL
     from causalattn.lab.models_study import models_study
     from causalattn.lab.seed_study import training_study
     from causalattn.lab.storage import slug
@@ -322,7 +323,8 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
           f"{args.n_sequences} sequences on each model")
     evaluation = models_study(models, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
                               out_dir=out / "evaluation", progress=progress)
-    control = [study.effects("in_context_accuracy")[0].details["control_mean"] for study in evaluation.studies.values()]
+    control = [study.units.loc[study.units["arm"] == CONTROL, "in_context_accuracy"].mean()
+               for study in evaluation.studies.values()]
     print(f"      held-out in-context accuracy of the control models: {min(control):.3f} to {max(control):.3f} "
           f"(measured on the weights, {args.n_sequences} sequences each)")
 
@@ -355,7 +357,7 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     print("\nPer model (each interval covers that model's sequences only): OUT/per_model.csv, OUT/per_model/*.png")
     per_model = []
     for label in evaluation.treatments:
-        rows = evaluation.per_model(label)
+        rows = evaluation.per_model(label)  # computed once, reused by the test, the plots and the maps below
         per_model.append(effects_frame(rows).assign(model=[e.estimand for e in rows], treatment=label,
                                                     head=[e.details["treatment"] for e in rows]))
         estimates = [e.estimate for e in rows]
