@@ -482,21 +482,21 @@ def _ablate(args: argparse.Namespace) -> int:
     from causalattn.lab.hf import load_pretrained
     from causalattn.lab.interventions import Combined, HeadAblation
     from causalattn.lab.repeated import RepeatedTokensTask
-    from causalattn.lab.storage import open_study_folder, write_atomic
+    from causalattn.lab.storage import open_study_folder
 
     start = time.perf_counter()
     _ablate_iv(args)
     progress = not args.no_progress
     out = Path(args.out)
     try:
-        scan_dir = open_study_folder(out, kind="a `causalattn ablate` run", units="scan", fingerprint={
+        scan_folder = open_study_folder(out, kind="a `causalattn ablate` run", units="scan", fingerprint={
             "command": "ablate", "model": args.model, "length": args.length, "scan_sequences": args.scan_sequences,
             "seed": args.seed, "batch_size": args.batch_size})
     except ValueError as exc:
         raise ValueError(f"`--out`: {exc}") from None
     print(f"[1/3] loading {args.model} on {args.device}")
     try:
-        model, tokenizer = load_pretrained(args.model, device=args.device)
+        model, tokenizer = load_pretrained(args.model, device=args.device, progress=progress)
     except ValueError as exc:
         raise ValueError(f"`--model`: {exc}") from None
     if 2 * args.k > model.n_layers * model.n_heads:
@@ -507,14 +507,14 @@ def _ablate(args: argparse.Namespace) -> int:
     print(f"      {model}")
 
     print(f"[2/3] head scan: {args.scan_sequences} sequences of 2 x {args.length} random tokens")
-    scores_path = scan_dir / "scores.csv"
-    if scores_path.exists():  # a resumed run: the scan is done
-        scan = HeadScan(pd.read_csv(scores_path), n_sequences=args.scan_sequences, length=args.length)
+    saved = scan_folder.load_json("scores.json", recompute="the head scan")  # checksummed: never a damaged scan
+    if saved is not None:  # a resumed run: the scan is done
+        scan = HeadScan(pd.DataFrame(saved), n_sequences=args.scan_sequences, length=args.length)
     else:
         # other sequences than the study's: choosing heads on the evaluated sequences would bias their effects
         scan = head_scan(model, task, args.scan_sequences, seed=args.seed + 1, batch_size=args.batch_size,
                          progress=progress)
-        write_atomic(scores_path, scan.scores.to_csv(index=False).encode())
+        scan_folder.save_json("scores.json", scan.scores.to_dict(orient="list"))
     induction, control = scan.select(args.k, rng=args.seed)
     print(scan.top(args.k).round(3).to_string(index=False))
     print(f"      induction heads (top {args.k} induction scores): {_heads(induction)}")

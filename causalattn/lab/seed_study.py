@@ -47,7 +47,7 @@ from causalattn.plots import plot_forest
 from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.model import ModelConfig, Transformer, build_model
 from causalattn.lab.probes import PROBE_KEYS
-from causalattn.lab.storage import load_arrays, load_json, open_study_folder, save_arrays, save_json, slug
+from causalattn.lab.storage import StudyFolder, open_study_folder, slug
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig, resolve_freeze, train, train_iv
 
@@ -276,7 +276,9 @@ def training_study(
         checkpoint under ``out_dir/checkpoints``. Calling again with the same
         folder skips the finished runs and resumes the others; more seeds may
         be added. ``out_dir/study.json`` records the configuration; a folder
-        from a different configuration is a ValueError. Only this process
+        from a different configuration is a ValueError; a damaged one is
+        rewritten, keeping only the runs whose files show they were made under
+        this configuration (:func:`causalattn.lab.storage.open_study_folder`). Only this process
         writes to ``out_dir``: the runs' records come back from the workers,
         so a cluster needs no shared filesystem. On a Dask cluster the runs do
         not checkpoint (their checkpoints would need one): an interrupted
@@ -345,16 +347,18 @@ def training_study(
     runs = _assign(seeds, list(arms), design, rng)
     records: dict[tuple[int, str], dict] = {}
     weights: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+    folder = models = None
     if out_dir is not None:
-        open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms), units="units",
-                          kind="a training study")
-        if keep_models:
-            (out_dir / "models").mkdir(exist_ok=True)
+        folder = open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms),
+                                   units="units", kind="a training study")
+        if keep_models:  # the weights carry the configuration's checksum, like the units
+            models = StudyFolder(out_dir / "models", folder.study)
+            models.units.mkdir(exist_ok=True)
         for seed, label in runs:
             run = f"the training run of seed {seed}, arm {label!r}"
-            record = load_json(out_dir / "units" / f"{_unit_name(seed, label)}.json", recompute=run)
-            kept = load_arrays(out_dir / "models" / f"{_unit_name(seed, label)}.npz", recompute=run) if (
-                keep_models and record is not None) else None
+            record = folder.load_json(f"{_unit_name(seed, label)}.json", recompute=run)
+            kept = None if models is None or record is None else models.load_arrays(
+                f"{_unit_name(seed, label)}.npz", recompute=run)
             if record is not None and (kept is not None or not keep_models):
                 records[seed, label] = record
                 if kept is not None:
@@ -377,10 +381,10 @@ def training_study(
                 if keep_models:
                     weights[run] = model
                 records[run] = record
-                if out_dir is not None:  # the weights first: a record on disk means its run is complete
-                    if keep_models:
-                        save_arrays(out_dir / "models" / f"{_unit_name(*run)}.npz", model)
-                    save_json(out_dir / "units" / f"{_unit_name(*run)}.json", record)
+                if folder is not None:  # the weights first: a record on disk means its run is complete
+                    if models is not None:
+                        models.save_arrays(f"{_unit_name(*run)}.npz", model)
+                    folder.save_json(f"{_unit_name(*run)}.json", record)
 
     histories, rows = [], []
     for seed, label in runs:

@@ -318,7 +318,7 @@ def test_ablate_help_names_its_options(capsys):
 def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, monkeypatch, capsys):
     import causalattn.lab.hf as hf
 
-    monkeypatch.setattr(hf, "load_pretrained", lambda name, device="cpu": smollm2)  # the session's loaded model
+    monkeypatch.setattr(hf, "load_pretrained", lambda name, device="cpu", progress=True: smollm2)  # loaded once
     out = tmp_path / "ablate"
     assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
     table = pd.read_csv(out / "effects.csv")
@@ -334,6 +334,12 @@ def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, mon
     capsys.readouterr()
     assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0  # resumed: nothing recomputed
     assert [p.stat().st_mtime_ns for p in sorted((out / "evaluation" / "arms").iterdir())] == stamps
+    pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
+    scores = out / "scan" / "scores.json"  # before: a CSV read back unchecked, so a truncated scan lost heads
+    scores.write_bytes(scores.read_bytes()[:-900])
+    with pytest.warns(UserWarning, match=r"scores.json is damaged \(unreadable: JSONDecodeError\); recomputing "
+                                         r"the head scan"):
+        assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
     assert main(["ablate", *ABLATE_TINY, "--length", "9", "--out", str(out)]) == 2
     assert "`--out`" in capsys.readouterr().err

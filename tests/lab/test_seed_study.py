@@ -217,11 +217,23 @@ def test_damaged_unit_files_are_reported_and_only_they_are_recomputed(paired, tm
     pd.testing.assert_frame_equal(rerun.units, paired.units)
 
 
-def test_damaged_fingerprint_is_an_error_naming_it(tmp_path):
-    training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
+def test_damaged_fingerprint_is_rewritten_and_the_runs_it_made_are_kept(paired, tmp_path, monkeypatch):
+    # before: a damaged study.json stopped the study; the unit files now say which configuration made them
+    training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     (tmp_path / "study.json").write_text("{")
-    with pytest.raises(ValueError, match=r"study.json is damaged \(unreadable.*nothing tells which configuration"):
-        training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
+    calls = []
+    monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append(a[2].data_seed), train(*a, **k))[1])
+    with pytest.warns(UserWarning, match=r"study.json is damaged \(unreadable: JSONDecodeError\); rewriting it .* "
+                                         r"kept the 6 unit files"):
+        rerun = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
+    assert calls == []
+    pd.testing.assert_frame_equal(rerun.units, paired.units)
+    # a damaged study.json beside the runs of another configuration: refused, as an intact one would be
+    (tmp_path / "study.json").write_text("{")
+    other = replace(TRAIN, lr=0.5)
+    with pytest.raises(ValueError, match=r"`out_dir` .* different configuration: its study.json is damaged .* "
+                                         r"6 unit files \(e.g. .*seed0__control.json\) were made under another one"):
+        training_study(MODEL, TASK, other, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
 
 
 def test_more_seeds_reuse_the_folder(tmp_path):
