@@ -310,10 +310,12 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     arms.update({Freeze(p, args.freeze_until).label: (Freeze(p, args.freeze_until),) for p in args.freeze})
     recipe = TrainConfig(n_iters=args.study_iters, batch_size=args.study_batch_size,
                          eval_sequences=STUDY_DEFAULTS["study_eval_sequences"])
-    at = [t for t in sorted({args.freeze_until, args.study_iters}) if t % recipe.log_every == 0 or t == args.study_iters]
+    at = [t for t in sorted({args.freeze_until, args.study_iters})
+          if t % recipe.log_every == 0 or t == args.study_iters]
     where = "" if client is None else f" on the Dask cluster at {client.scheduler.address}"
     print(f"[1/3] training study{where}: {len(arms)} arms x {args.seeds} paired seeds, {args.study_iters} iterations "
-          f"each (T = {args.seq_len}, d = {args.d_model}, batches of {args.study_batch_size}; kept in {out / 'training'})")
+          f"each (T = {args.seq_len}, d = {args.d_model}, batches of {args.study_batch_size}; "
+          f"kept in {out / 'training'})")
     training = training_study(model_config, task_config, recipe, arms, seeds=range(args.seeds), at_iterations=at,
                               threshold=args.threshold, out_dir=out / "training", n_jobs=args.n_jobs, client=client,
                               keep_models=True, progress=progress)

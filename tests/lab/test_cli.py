@@ -172,7 +172,8 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--n-heads", "2"], "`--n-heads`=2 is not available"),
     (["--n-triggers", "1000"], "`--n-triggers` must be at most the vocabulary size"),
     (["--seed", "-1"], "`--seed` must be at least 0"),
-    (["--treatments", "ablate_role:induction@L5:zero"], r"`--treatments`: `layer` 5 of 'ablate_role:induction@L5:zero' is out of range"),
+    (["--treatments", "ablate_role:induction@L5:zero"],
+     r"`--treatments`: `layer` 5 of 'ablate_role:induction@L5:zero' is out of range"),
     (["--treatments", "ablate_role:copying:zero"], r"`--treatments`: `role` must be one of"),
     (["--treatments", "ablate:L1H0:zero", "ablate:L1H0:zero"], "`--treatments`: a label is given twice"),
 ])

@@ -337,11 +337,17 @@ def test_kept_models_equal_a_direct_training_and_round_trip_through_the_folder(t
     monkeypatch.setattr(ts, "train", lambda *a, **k: (trained.append(a[2].data_seed), train(*a, **k))[1])
     again = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
     assert trained == []  # read back from the folder
-    assert torch.equal(again.model(0).state_dict()["blocks.1.attn.W_O"], study.model(0).state_dict()["blocks.1.attn.W_O"])
+    weight = "blocks.1.attn.W_O"
+    assert torch.equal(again.model(0).state_dict()[weight], study.model(0).state_dict()[weight])
     (tmp_path / "models" / "seed1__control.npz").unlink()  # a run without its weights is trained again
     again = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
     assert trained == [1]
     pd.testing.assert_frame_equal(again.units, study.units)
+    damaged = tmp_path / "models" / "seed0__control.npz"
+    damaged.write_bytes(damaged.read_bytes()[:100])  # a damaged weights file is reported, its run trained again
+    with pytest.warns(UserWarning, match=r"seed0__control.npz is damaged .*seed 0, arm 'control'"):
+        training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
+    assert trained == [1, 0]
 
 
 def test_model_accessor_errors(paired):
