@@ -352,11 +352,16 @@ class ModelsStudy:
         :meth:`EvaluationStudy.effect`: the paired t interval with :math:`n_g - 1` df by default.
         """
         label, outcome, method = self._check(treatment, outcome, method)
-        rows = []
-        for name, study in self.studies.items():
-            est = study.effect(self._labels[name][label], outcome, method=method)
-            rows.append(dataclasses.replace(est, estimand=name, details={**est.details, "model": name, "role": label}))
-        return EstimateTable(rows, title=f"{label}: effect on {outcome} within each model (sequences as units)")
+        key = ("per_model", label, outcome, method)
+        if key not in self._cache:  # each model's randomization test is the slow part: ask once
+            rows = []
+            for name, study in self.studies.items():
+                est = study.effect(self._labels[name][label], outcome, method=method)
+                rows.append(dataclasses.replace(est, estimand=name,
+                                                details={**est.details, "model": name, "role": label}))
+            self._cache[key] = EstimateTable(
+                rows, title=f"{label}: effect on {outcome} within each model (sequences as units)")
+        return self._cache[key]
 
     def heterogeneity(self, treatment: Any, outcome: str = "in_context_accuracy") -> HypothesisTest:
         r"""Cochran's Q test that every model has the same effect.
