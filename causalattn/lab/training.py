@@ -469,14 +469,14 @@ def _step(
         param.requires_grad_(not f.frozen_at(iteration))
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    logits = model(batch.inputs)  # (batch, position, vocab)
-    losses = F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), reduction="none")
     if loss_on == "all":
-        loss = losses.mean()
+        logits = model(batch.inputs)  # (batch, position, vocab)
+        loss = F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten())
     else:
-        mask = batch.in_context.flatten()
+        # the logits at the in-context positions only, (n, vocab): the model skips the other queries
+        logits = model.logits_at(batch.inputs, batch.in_context)
         # a batch without in-context positions contributes a zero loss rather than NaN
-        loss = (losses * mask).sum() / mask.sum().clamp_min(1)
+        loss = F.cross_entropy(logits, batch.targets[batch.in_context], reduction="sum") / max(1, logits.shape[0])
     loss.backward()
     optimizer.step()
     return loss.item()
