@@ -440,7 +440,7 @@ class Transformer(nn.Module):
 
 # Query slots per block of the packed last layer (see Transformer.logits_at): a sequence with c
 # selected positions fills ceil(c / PACK) blocks, each attending over that sequence's T positions.
-PACK = 32
+PACK = 64
 
 
 def _fused_logits(model: Transformer, inputs: torch.Tensor, where: torch.Tensor | None) -> torch.Tensor:
