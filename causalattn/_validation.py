@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from causalattn.hypothesis_test import HypothesisTest
+
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """Return ``value`` if it is one of ``choices``; else a ValueError naming ``name``."""
@@ -72,6 +74,29 @@ def as_float_array(name: str, values: Any) -> np.ndarray:
     return arr
 
 
+def numeric_values(arg: str, column: str, values: Any) -> np.ndarray:
+    """Finite float values of one column (a Series) or array of argument ``arg``; never drops a row.
+
+    ``column`` names the column inside ``arg`` (a covariate of a list); when it
+    equals ``arg`` the message names the argument alone. A TypeError if the
+    values are not numeric (booleans are), a ValueError on NaN or infinity.
+    """
+    where = f"`{arg}`" if column == arg else f"`{arg}`: column {column!r}"
+    encode = "encode it first, e.g. with pandas.get_dummies"
+    if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values):
+        raise TypeError(f"{where} must be numeric, got dtype {values.dtype}; {encode}")
+    try:
+        arr = (values.to_numpy(dtype=float, na_value=np.nan) if isinstance(values, pd.Series)
+               else np.asarray(values, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{where} must be numeric, could not convert it: {exc}; {encode}") from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"{where} has {int(bad.sum())} missing or infinite value(s); drop or impute those rows "
+                         "first (rows are never dropped silently)")
+    return arr
+
+
 def as_binary_array(name: str, values: Any) -> np.ndarray:
     """A 1-d int array of 0/1 values (booleans accepted)."""
     arr = as_float_array(name, values)
@@ -116,8 +141,9 @@ def check_columns(data: Any, **columns: Any) -> pd.DataFrame:
     return data
 
 
-def check_real(name: str, value: Any) -> float:
-    """``float(value)`` for a real number (bools rejected); a TypeError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a number, got {value!r}")
-    return float(value)
+def check_estimate_rows(name: str, rows: Sequence[Any], use: str) -> None:
+    """Refuse :class:`~causalattn.HypothesisTest` rows of a table where only estimates make sense (``use``)."""
+    tests = [i for i, row in enumerate(rows) if isinstance(row, HypothesisTest)]
+    if tests:
+        raise TypeError(f"`{name}`: {use} needs estimates, but row(s) {tests[:5]} are HypothesisTest objects "
+                        "(no estimate or interval); leave them out")

@@ -51,11 +51,11 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import sparse, stats
 
+from causalattn import _fields as fields
 from causalattn._validation import (
     as_binary_array,
     as_float_array,
     check_positive_int,
-    check_real,
     check_rng,
     check_same_length,
 )
@@ -427,7 +427,7 @@ class BRE(Design):
 
     def __post_init__(self) -> None:
         check_positive_int("n", self.n, minimum=2)
-        probability = check_real("probability", self.probability)
+        probability = fields.real("probability", self.probability)
         if not 0 < probability < 1:
             raise ValueError(f"`probability` must be in (0, 1), got {probability}")
         object.__setattr__(self, "probability", probability)
@@ -693,7 +693,7 @@ class ReM(Design):
 
     def __post_init__(self) -> None:
         x = _covariate_matrix(self.covariates)
-        threshold = check_real("threshold", self.threshold)
+        threshold = fields.real("threshold", self.threshold)
         if not threshold > 0:
             raise ValueError(f"`threshold` must be positive, got {threshold}")
         if len(x) < 2:
@@ -776,6 +776,8 @@ class ClusterRandomized(Design):
     Every unit of a cluster gets its cluster's arm; the clusters follow a CRE.
     Unit-level statistics such as the difference in means then have a random
     number of treated units, and the FRT uses the cluster assignments only.
+    :func:`causalattn.frt` studentizes with the cluster-level standard error
+    here, and offers ``statistic="cluster_means"`` (each cluster weighing the same).
 
     Parameters
     ----------

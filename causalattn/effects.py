@@ -56,6 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from causalattn._student import satterthwaite_df, t_estimate
 from causalattn._validation import (
     as_binary_array,
     as_float_array,
@@ -111,14 +112,6 @@ def _degenerate(estimand: str, estimate: float, options: _Options, method: str, 
     return Estimate(estimand, estimate, 0.0, ConfidenceInterval(estimate, estimate), options.level, None, method, n,
                     null_value=options.null,
                     details={**details, "degenerate": "no variation: every unit has the same effect, no test"})
-
-
-def _t_estimate(estimand, estimate, se, df, options, method, n, details) -> Estimate:
-    r"""Interval :math:`\hat\tau \pm t_{df, 1-\alpha/2}\,\widehat{se}` and p-value :math:`2 P(T_{df} > |t|)`."""
-    half = stats.t.ppf(0.5 + options.level / 2, df) * se
-    pvalue = float(2 * stats.t.sf(abs(estimate - options.null) / se, df))
-    return Estimate(estimand, estimate, se, ConfidenceInterval(estimate - half, estimate + half), options.level,
-                    pvalue, method, n, null_value=options.null, details={**details, "df": float(df)})
 
 
 def _frt_estimate(estimand, outcome, treatment, frt_options, count, options, method, n, details,
@@ -211,7 +204,8 @@ def _one_sample(d: np.ndarray, scale: float, options: _Options, method: str, des
         return normal_estimate(estimand, estimate, se, confidence_level=options.level, method=name, n=n,
                                null_value=options.null, details=details)
     if method == "t":
-        return _t_estimate(estimand, estimate, se, m - 1, options, name, n, details)
+        return t_estimate(estimand, estimate, se, m - 1, confidence_level=options.level, method=name, n=n,
+                          null_value=options.null, details=details)
     return _bootstrap_estimate(estimand, (d,), _mean, estimate, options, name, n, details)
 
 
@@ -233,8 +227,8 @@ def _two_sample(y1: np.ndarray, y0: np.ndarray, scale: float, options: _Options,
         return normal_estimate(estimand, estimate, se, confidence_level=options.level, method=name, n=n,
                                null_value=options.null, details=details)
     if method == "t":
-        df = (v1 + v0) ** 2 / (v1**2 / (len(y1) - 1) + v0**2 / (len(y0) - 1))
-        return _t_estimate(estimand, estimate, se, df, options, name, n, details)
+        return t_estimate(estimand, estimate, se, satterthwaite_df([v1, v0], [len(y1), len(y0)]),
+                          confidence_level=options.level, method=name, n=n, null_value=options.null, details=details)
     return _bootstrap_estimate(estimand, (y1, y0), _difference_in_means, estimate, options, name, n, details)
 
 
@@ -476,9 +470,11 @@ def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", co
       whole clusters are assigned to the arms. The analysis is
       :func:`two_arm_effect` on the cluster means: Welch's t with
       Satterthwaite degrees of freedom (at most :math:`G - 2`), Neyman's
-      interval, or the FRT that permutes the labels of whole clusters, which is
-      the randomization test of a cluster-randomized experiment. It covers the
-      average over clusters of the cluster-mean effects.
+      interval, or the FRT of :func:`causalattn.frt` under the design
+      :class:`causalattn.designs.ClusterRandomized` (whole clusters permuted,
+      ``statistic="cluster_means"``: the same difference of cluster means),
+      which is the randomization test of a cluster-randomized experiment. It
+      covers the average over clusters of the cluster-mean effects.
 
     Parameters
     ----------
@@ -527,8 +523,14 @@ def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", co
             return _one_sample(means, scale, opts, method, "clustered-paired", len(y), details, interval)
     else:
         details["design"] = "cluster-randomized"
+        g1 = int(treated.sum())
 
         def engine(opts, method, interval):
+            if method == "randomization":
+                return _frt_estimate("cluster-randomized difference in means", y, treated[codes],
+                                     {"design": "cluster", "clusters": codes, "statistic": "cluster_means"},
+                                     math.comb(len(labels), g1), opts, "cluster-randomized-randomization", len(y),
+                                     details, interval)
             return _two_sample(means[treated == 1], means[treated == 0], scale, opts, method, "cluster-randomized",
                                len(y), details, interval)
     return _with_extra_pvalues(engine, options)

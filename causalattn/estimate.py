@@ -3,24 +3,30 @@
 Every estimator in the library, a risk ratio, an OLS coefficient, a Fisher
 randomization test or the effect of ablating an attention head, returns an
 :class:`Estimate`, so that all of them print, compare and export the same way.
+A test without an estimate of its own returns a
+:class:`~causalattn.HypothesisTest`; an :class:`EstimateTable` holds both, the
+test rows with their estimate columns empty.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from causalattn import _fields as fields
 from causalattn._validation import check_choice, check_confidence_level
+from causalattn.hypothesis_test import HypothesisTest
 
-__all__ = ["ConfidenceInterval", "Estimate", "EstimateTable", "normal_estimate"]
+__all__ = ["NOT_ESTIMABLE", "ConfidenceInterval", "Estimate", "EstimateTable", "normal_estimate"]
+
+#: The ``method`` of a row whose effect the data cannot estimate (NaN estimate, no SE, no test).
+NOT_ESTIMABLE = "not estimable"
 
 
 class ConfidenceInterval(NamedTuple):
@@ -44,49 +50,44 @@ def _fmt_p(p: float | None) -> str:
     return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
 
 
-def _real(name: str, value: Any) -> float:
-    """``value`` as a float (NaN and infinities allowed); a TypeError naming the field otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}")
-    return float(value)
+def _fmt_column(name: str, value: Any) -> str:
+    """A cell of an extra ``summary`` column: p-values and numbers short, anything else as text."""
+    if "pvalue" in name:
+        return _fmt_p(value)
+    if value is None or (isinstance(value, float) and not isinstance(value, bool)):
+        return _fmt(value)
+    return str(value)
 
 
 def _checked_fields(est: Estimate) -> dict[str, Any]:
     """The validated, normalized fields of an :class:`Estimate` (the checks of its construction)."""
-    for name in ("estimand", "method"):
-        if not isinstance(getattr(est, name), str):
-            raise TypeError(f"`{name}` must be a string, got {getattr(est, name)!r}")
-    se = None if est.standard_error is None else _real("standard_error", est.standard_error)
-    if se is not None and se < 0:
-        raise ValueError(f"`standard_error` must be non-negative (or NaN if unknown), got {se}")
-    pvalue = None if est.pvalue is None else _real("pvalue", est.pvalue)
-    if pvalue is not None and not (0 <= pvalue <= 1 or math.isnan(pvalue)):
-        raise ValueError(f"`pvalue` must be in [0, 1] (or None if there is no test), got {pvalue}")
-    level = _real("confidence_level", est.confidence_level)
+    fields.text("estimand", est.estimand)
+    fields.text("method", est.method)
+    estimate = fields.real("estimate", est.estimate)
+    if math.isnan(estimate) and est.method != NOT_ESTIMABLE:
+        raise ValueError(f"`estimate` is NaN: only a row with method={NOT_ESTIMABLE!r} may carry no estimate "
+                         f"(method={est.method!r})")
+    se = None if est.standard_error is None else fields.real("standard_error", est.standard_error)
+    if se is not None and not se >= 0:
+        raise ValueError(f"`standard_error` must be non-negative (None if the method defines none), got {se}")
+    level = fields.real("confidence_level", est.confidence_level)
     if not (0 < level < 1 or math.isnan(level)):
         raise ValueError(f"`confidence_level` must be in (0, 1) (or NaN when there is no interval), got {level}")
     ci = est.confidence_interval
     if isinstance(ci, (str, bytes)) or not isinstance(ci, Iterable) or len(tuple(ci)) != 2:
         raise ValueError(f"`confidence_interval` must be a pair (low, high), got {ci!r}")
-    low, high = (_real("confidence_interval", x) for x in ci)
+    low, high = (fields.real("confidence_interval", x) for x in ci)
     if low > high:
         raise ValueError(f"`confidence_interval` must have low <= high, got [{low}, {high}]")
-    n = est.n
-    if isinstance(n, bool) or not isinstance(n, (numbers.Integral, float, np.floating)) or not float(n).is_integer():
-        raise TypeError(f"`n` must be a whole number of units, got {n!r}")
-    if n < 0:
-        raise ValueError(f"`n` must be non-negative, got {n}")
-    if not isinstance(est.details, Mapping):
-        raise TypeError(f"`details` must be a mapping, got {type(est.details).__name__}")
     return {
-        "estimate": _real("estimate", est.estimate),
+        "estimate": estimate,
         "standard_error": se,
         "confidence_interval": ConfidenceInterval(low, high),
         "confidence_level": level,
-        "pvalue": pvalue,
-        "n": int(n),
-        "null_value": _real("null_value", est.null_value),
-        "details": MappingProxyType(dict(est.details)),
+        "pvalue": fields.pvalue(est.pvalue, "None if there is no test"),
+        "n": fields.count(est.n),
+        "null_value": fields.real("null_value", est.null_value),
+        "details": fields.details(est.details),
     }
 
 
@@ -99,17 +100,20 @@ class Estimate:
     estimand : str
         What is estimated, e.g. ``"risk difference"`` or ``"ablate:L1H0:mean"``.
     estimate : float
-        The point estimate.
+        The point estimate; NaN only on a row the data cannot estimate, whose
+        ``method`` is :data:`NOT_ESTIMABLE` (``"not estimable"``).
     standard_error : float or None
         Its standard error; ``None`` where the method defines none (an exact
-        conditional interval, a randomization test).
+        conditional interval, a randomization test); ``0`` on an exact fit.
+        Never NaN.
     confidence_interval : ConfidenceInterval
         ``(low, high)`` at ``confidence_level``; ratio intervals may have
         ``low = 0`` or ``high = inf``.
     confidence_level : float
         Coverage of the interval, e.g. ``0.95``.
     pvalue : float or None
-        p-value of the test of ``estimate == null_value``; ``None`` if no test.
+        p-value of the test of ``estimate == null_value``; ``None`` if there is
+        no test (an exact fit, a row that is not estimable). Never NaN.
     method : str
         How the interval and p-value were computed (``"wald"``, ``"newcombe"``,
         ``"frt-exact"`` ...).
@@ -124,8 +128,9 @@ class Estimate:
     Raises
     ------
     ValueError, TypeError
-        At construction, for a p-value outside [0, 1], a negative standard
-        error, a confidence level outside (0, 1) (NaN means "no interval"), an
+        At construction, for a p-value outside [0, 1] or NaN, a negative or
+        NaN standard error, a NaN estimate on a row whose method is not
+        :data:`NOT_ESTIMABLE`, a confidence level outside (0, 1) (NaN means "no interval"), an
         interval that is not a pair with ``low <= high``, or ``n`` that is not a
         non-negative whole number.
     """
@@ -204,7 +209,7 @@ def normal_estimate(
     """
     scale = check_choice("scale", scale, ("identity", "log"))
     level = check_confidence_level(confidence_level)
-    if standard_error < 0:
+    if not standard_error >= 0:
         raise ValueError(f"`standard_error` must be non-negative, got {standard_error}")
     z = stats.norm.ppf(0.5 + level / 2)
     if null_value is None:
@@ -239,7 +244,15 @@ def normal_estimate(
 
 
 class EstimateTable(Sequence):
-    """Several :class:`Estimate` objects, printable with :meth:`summary`, exportable with :meth:`to_frame`.
+    """Rows of results, printable with :meth:`summary`, exportable with :meth:`to_frame`.
+
+    A row is an :class:`Estimate` or a :class:`~causalattn.HypothesisTest` (a
+    test without an estimate of its own, e.g. a chi-square test). A test row
+    is labelled ``"H0: <hypothesis>"`` and leaves the estimate, standard error
+    and interval empty; its ``statistic`` and ``dof`` are columns like any
+    detail (``summary(columns=["statistic", "dof"])``). :func:`adjust_pvalues`
+    adjusts the p-values of both kinds of rows; the forest plot and
+    :func:`effects_frame` need estimates.
 
     Examples
     --------
@@ -248,17 +261,24 @@ class EstimateTable(Sequence):
     >>> table = EstimateTable([t.risk_difference(), t.risk_ratio(), t.odds_ratio()])
     >>> len(table)
     3
+    >>> print(EstimateTable([t.odds_ratio(), t.chi2_test()]).summary(columns=["statistic", "dof"]))
+    confidence level: 95%
+    estimand                    estimate      SE              CI      p  statistic  dof  method        n
+    ----------------------------------------------------------------------------------------------------
+    odds ratio                     2.077  0.4594  [0.844, 5.111]  0.112          -    -  woolf       357
+    H0: independence (p1 = p0)         -       -               -  0.153      2.043    1  chi2-yates  357
     """
 
-    def __init__(self, estimates: Iterable[Estimate], title: str = "") -> None:
+    def __init__(self, estimates: Iterable[Estimate | HypothesisTest], title: str = "") -> None:
         if not isinstance(title, str):
             raise TypeError(f"`title` must be a string, got {type(title).__name__}")
-        if isinstance(estimates, Estimate) or not isinstance(estimates, Iterable):
+        if isinstance(estimates, (Estimate, HypothesisTest)) or not isinstance(estimates, Iterable):
             raise TypeError(f"`estimates` must be an iterable of Estimate objects, got {type(estimates).__name__}")
         self._estimates = tuple(estimates)
         for i, est in enumerate(self._estimates):
-            if not isinstance(est, Estimate):
-                raise TypeError(f"`estimates` must contain Estimate objects, item {i} is {type(est).__name__}")
+            if not isinstance(est, (Estimate, HypothesisTest)):
+                raise TypeError(f"`estimates` must contain Estimate or HypothesisTest objects, item {i} is "
+                                f"{type(est).__name__}")
         self.title = title
 
     def __getitem__(self, i):  # type: ignore[override]
@@ -276,7 +296,12 @@ class EstimateTable(Sequence):
         return self.summary()
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per estimate; columns as in :meth:`Estimate.to_dict`."""
+        """One row per estimate or test; columns as in :meth:`Estimate.to_dict` and :meth:`HypothesisTest.to_dict`.
+
+        A test row has no ``estimand``, ``estimate``, ``standard_error`` or
+        interval (NaN), an estimate row no ``hypothesis``, ``statistic`` or ``dof``
+        (unless its details carry them).
+        """
         return pd.DataFrame([e.to_dict() for e in self._estimates])
 
     def to_csv(self, path, **kwargs) -> None:
@@ -297,18 +322,19 @@ class EstimateTable(Sequence):
         header = ["estimand", "estimate", "SE", "CI", "p", *extra, "method", "n"]
         rows = []
         for e in self._estimates:
-            ci = e.confidence_interval
             d = e.to_dict()
-            rows.append(
-                [e.estimand, _fmt(e.estimate), _fmt(e.standard_error), f"[{_fmt(ci.low)}, {_fmt(ci.high)}]",
-                 _fmt_p(e.pvalue), *(_fmt_p(d.get(c)) if "pvalue" in c else str(d.get(c, "-")) for c in extra),
-                 e.method, str(e.n)]
-            )
+            if isinstance(e, HypothesisTest):
+                fields = [f"H0: {e.hypothesis}", "-", "-", "-"]
+            else:
+                ci = e.confidence_interval
+                fields = [e.estimand, _fmt(e.estimate), _fmt(e.standard_error), f"[{_fmt(ci.low)}, {_fmt(ci.high)}]"]
+            rows.append([*fields, _fmt_p(e.pvalue), *(_fmt_column(c, d.get(c)) for c in extra), e.method, str(e.n)])
         widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
         lines = []
         if self.title:
             lines.append(self.title)
-        levels = sorted({e.confidence_level for e in self._estimates if not math.isnan(e.confidence_level)})
+        levels = sorted({e.confidence_level for e in self._estimates
+                         if isinstance(e, Estimate) and not math.isnan(e.confidence_level)})
         if levels:
             lines.append("confidence level: " + ", ".join(f"{lv:.0%}" for lv in levels))
         fmt_row = lambda r: "  ".join(  # noqa: E731

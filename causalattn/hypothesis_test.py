@@ -6,6 +6,7 @@ degrees of freedom, a p-value and the method, and nothing that looks like an
 estimate. The effect size goes with its own interval in an
 :class:`~causalattn.Estimate` (``risk_difference()``, ``odds_ratio()`` ...),
 so an interval and a p-value on the same row always come from one procedure.
+An :class:`~causalattn.EstimateTable` holds tests and estimates side by side.
 Tests that come with an estimate of their own (Fisher's exact test with the
 conditional odds ratio, the Fisher randomization test) return an
 :class:`~causalattn.Estimate`.
@@ -13,12 +14,14 @@ conditional odds ratio, the Fisher randomization test) return an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+
+from causalattn import _fields as fields
 
 __all__ = ["HypothesisTest"]
 
@@ -45,6 +48,13 @@ class HypothesisTest:
     details : Mapping
         Anything else worth keeping (smallest expected count, strata used ...). Read-only.
 
+    Raises
+    ------
+    ValueError, TypeError
+        At construction, for a NaN statistic, a p-value that is missing, NaN
+        or outside [0, 1], degrees of freedom that are not positive, or ``n``
+        that is not a non-negative whole number.
+
     Examples
     --------
     >>> from causalattn import Table2x2
@@ -54,11 +64,12 @@ class HypothesisTest:
     >>> test.to_dict()["pvalue"] == test.pvalue
     True
 
-    Several tests make a table with pandas:
+    Tests, alone or beside estimates, make an :class:`~causalattn.EstimateTable`
+    (their estimate columns stay empty):
 
-    >>> import pandas as pd
-    >>> frame = pd.DataFrame([test.to_dict() for test in (test, Table2x2([[81, 6], [234, 36]]).chi2_test(continuity=False))])
-    >>> list(frame["method"])
+    >>> from causalattn import EstimateTable
+    >>> table = EstimateTable([test, Table2x2([[81, 6], [234, 36]]).chi2_test(continuity=False)])
+    >>> list(table.to_frame()["method"])
     ['chi2-yates', 'chi2']
     """
 
@@ -71,12 +82,20 @@ class HypothesisTest:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "statistic", float(self.statistic))
-        if self.dof is not None:
-            object.__setattr__(self, "dof", float(self.dof))
-        object.__setattr__(self, "pvalue", float(self.pvalue))
-        object.__setattr__(self, "n", int(self.n))
-        object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
+        fields.text("hypothesis", self.hypothesis)
+        fields.text("method", self.method)
+        statistic = fields.real("statistic", self.statistic)
+        if math.isnan(statistic):
+            raise ValueError("`statistic` is NaN: a test that cannot be computed must raise, not return NaN")
+        dof = None if self.dof is None else fields.real("dof", self.dof)
+        if dof is not None and not dof > 0:
+            raise ValueError(f"`dof` must be positive (None for an exact test), got {dof}")
+        pvalue = fields.pvalue(self.pvalue, "a test always has one")
+        if pvalue is None:
+            raise TypeError("`pvalue` must be a real number in [0, 1], got None")
+        for name, value in (("statistic", statistic), ("dof", dof), ("pvalue", pvalue),
+                            ("n", fields.count(self.n)), ("details", fields.details(self.details))):
+            object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
         dof = " (exact)" if self.dof is None else f", dof = {self.dof:g}"

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-from causalattn._validation import check_choice
+from causalattn._validation import check_choice, check_estimate_rows
 from causalattn.estimate import EstimateTable
 
 __all__ = ["EFFECT_COLUMNS", "adjust_pvalues", "effects_frame"]
@@ -46,9 +46,9 @@ def adjust_pvalues(table: EstimateTable, method: str = "holm") -> EstimateTable:
     Parameters
     ----------
     table : EstimateTable
-        One estimate per hypothesis (e.g. per treatment). Estimates without a
-        p-value are kept and get ``pvalue_adjusted = None``; the others form
-        the family.
+        One estimate or :class:`~causalattn.HypothesisTest` per hypothesis
+        (e.g. per treatment). Estimates without a p-value are kept and get
+        ``pvalue_adjusted = None``; the others form the family.
     method : {"holm", "bh"}
         Holm's step-down (family-wise error rate) or Benjamini-Hochberg
         (false discovery rate).
@@ -56,7 +56,7 @@ def adjust_pvalues(table: EstimateTable, method: str = "holm") -> EstimateTable:
     Returns
     -------
     EstimateTable
-        The same estimates, in the same order, each with
+        The same rows, in the same order, each with
         ``details["pvalue_adjusted"]`` and ``details["adjustment"]``; the raw
         ``pvalue`` is unchanged.
 
@@ -73,10 +73,6 @@ def adjust_pvalues(table: EstimateTable, method: str = "holm") -> EstimateTable:
         raise TypeError(f"`table` must be an EstimateTable, got {type(table).__name__}")
     method = check_choice("method", method, tuple(_METHODS))
     tested = [i for i, e in enumerate(table) if e.pvalue is not None]
-    nan_rows = [table[i].estimand for i in tested if np.isnan(table[i].pvalue)]
-    if nan_rows:
-        raise ValueError(f"`table`: p-values must not be NaN (use None for an untested estimate), "
-                         f"found NaN for {nan_rows[:5]}")
     adjusted: list[float | None] = [None] * len(table)
     if tested:
         values = multipletests(np.array([table[i].pvalue for i in tested]), method=_METHODS[method])[1]
@@ -103,6 +99,7 @@ def effects_frame(table: EstimateTable) -> pd.DataFrame:
     """
     if not isinstance(table, EstimateTable):
         raise TypeError(f"`table` must be an EstimateTable, got {type(table).__name__}")
+    check_estimate_rows("table", table, "the effects table")
     rows = []
     for e in table:
         row = e.to_dict()

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from causalattn._rounding import power_of_two_scale, zero_up_to_rounding
+from causalattn._student import satterthwaite_df, t_estimate
 from causalattn._validation import (
     as_binary_array,
     as_float_array,
@@ -28,7 +28,7 @@ from causalattn._validation import (
     check_same_length,
 )
 from causalattn.designs import MPE, Groups, stratified_difference
-from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
+from causalattn.estimate import Estimate, normal_estimate
 
 __all__ = ["neyman"]
 
@@ -71,21 +71,7 @@ def _welch_df(y: np.ndarray, z: np.ndarray, groups: Groups, paired: bool) -> flo
             values = y[members][z[members] == arm]
             parts.append(weight**2 * values.var(ddof=1) / len(values))
             sizes.append(len(values))
-    parts, sizes = np.array(parts), np.array(sizes)
-    denominator = float((parts**2 / (sizes - 1)).sum())
-    return float(parts.sum() ** 2 / denominator) if denominator > 0 else math.inf
-
-
-def _t_estimate(estimand: str, tau: float, se: float, df: float, *, level: float, method: str, n: int,
-                details: dict) -> Estimate:
-    r"""An :class:`Estimate` with the interval :math:`\hat\tau \pm t_{df, 1-\alpha/2}\,se` and its t p-value."""
-    if se == 0:
-        interval, pvalue = ConfidenceInterval(tau, tau), None
-    else:
-        half = float(stats.t.ppf(0.5 + level / 2, df)) * se
-        interval, pvalue = ConfidenceInterval(tau - half, tau + half), float(2 * stats.t.sf(abs(tau) / se, df))
-    return Estimate(estimand=estimand, estimate=tau, standard_error=se, confidence_interval=interval,
-                    confidence_level=level, pvalue=pvalue, method=method, n=n, details={**details, "df": df})
+    return satterthwaite_df(parts, sizes)
 
 
 def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: float = 0.95,
@@ -170,6 +156,6 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     details = {"n_treated": int(z.sum()), "n_control": int(len(z) - z.sum()), "n_groups": groups.k}
     estimand, estimate, se = f"{kind}difference in means", tau * scale, se * scale
     if method == "t":
-        return _t_estimate(estimand, estimate, se, _welch_df(y_scaled, z, groups, paired), level=level,
-                           method=f"{name}-t", n=len(y), details=details)
+        return t_estimate(estimand, estimate, se, _welch_df(y_scaled, z, groups, paired), confidence_level=level,
+                          method=f"{name}-t", n=len(y), details=details)
     return normal_estimate(estimand, estimate, se, confidence_level=level, method=name, n=len(y), details=details)

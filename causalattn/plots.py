@@ -7,6 +7,7 @@ import math
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
+from causalattn._validation import check_estimate_rows
 from causalattn.estimate import EstimateTable
 
 __all__ = ["plot_forest"]
@@ -30,7 +31,8 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
     Parameters
     ----------
     table : EstimateTable
-        The estimates, e.g. ``study.effects()``.
+        The estimates, e.g. ``study.effects()`` (no HypothesisTest rows: they
+        have no interval to draw).
     title : str, optional
         Figure title (default: the table's title).
     xlabel : str
@@ -44,6 +46,7 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
         raise TypeError(f"`table` must be an EstimateTable, got {type(table).__name__}")
     if len(table) == 0:
         raise ValueError("`table` is empty: nothing to plot")
+    check_estimate_rows("table", table, "a forest plot")
     nulls = {e.null_value for e in table}
     log_scale = nulls == {1.0}
     fig = Figure(figsize=(7.5, 1.2 + 0.42 * len(table)), layout="constrained")

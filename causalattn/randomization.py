@@ -37,7 +37,7 @@ from causalattn._validation import (
     check_rng,
     check_same_length,
 )
-from causalattn.designs import CRE, DESIGNS, Design, resolve_design, stratified_difference
+from causalattn.designs import CRE, DESIGNS, ClusterRandomized, Design, resolve_design, stratified_difference
 from causalattn.estimate import ConfidenceInterval, Estimate
 from causalattn.matched_pairs import covariate_differences
 
@@ -47,7 +47,7 @@ MAX_EXACT = 2**20
 """``frt`` enumerates every assignment when the design has at most this many (or at most ``n_resamples``)."""
 
 _EXACT_CEILING = 2**26  # method="exact" refuses designs with more assignments (minutes of enumeration)
-_STATISTICS = ("diff_in_means", "studentized", "rank_sum", "signed_rank", "ks", "adjusted")
+_STATISTICS = ("diff_in_means", "studentized", "rank_sum", "signed_rank", "ks", "adjusted", "cluster_means")
 _METHODS = ("auto", "exact", "monte-carlo", "asymptotic")
 _ALTERNATIVES = ("two-sided", "greater", "less")
 _BATCH_ELEMENTS = 2**22  # default batch: about 32 MB per float64 assignment matrix
@@ -85,6 +85,55 @@ def _difference_in_means(design: Design, z: np.ndarray) -> _Statistic:
         return weights * (y - (groups.sums(y) / groups.sizes)[groups.codes])
 
     return _Statistic("diff_in_means", lambda y, a: a @ basis(y), basis=basis)
+
+
+def _cluster_means(design: ClusterRandomized) -> _Statistic:
+    r"""The difference in cluster means :math:`G_1^{-1}\sum_{g: A_g = 1} \bar y_g - G_0^{-1}\sum_{g: A_g = 0} \bar y_g`.
+
+    Every assignment treats :math:`G_1` of the :math:`G` clusters, so with
+    :math:`w_i = (1/G_1 + 1/G_0) / s_{g(i)}` (:math:`s_g` the size of cluster
+    :math:`g`) and :math:`M` the average cluster mean, the statistic is
+    :math:`A\,\{w \circ (y - M)\}`: linear in the outcomes, like the difference in means of a CRE.
+    """
+    clusters = design.cluster_groups
+    g1 = design.n_treated
+    g0 = clusters.k - g1
+    weights = (1 / g1 + 1 / g0) / clusters.sizes[clusters.codes]
+
+    def basis(y: np.ndarray) -> np.ndarray:
+        return weights * (y - np.mean(clusters.sums(y) / clusters.sizes))
+
+    return _Statistic("cluster_means", lambda y, a: a @ basis(y), basis=basis)
+
+
+def _cluster_studentized(design: ClusterRandomized) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    r"""The difference in means over its cluster-level standard error, per assignment.
+
+    With :math:`N_a` units and :math:`G_a` clusters in arm :math:`a`, the
+    residual sum :math:`e_g = \sum_{i \in g} (y_i - \bar y_{a(g)})` of each
+    cluster gives :math:`\widehat{\mathrm{Var}}(\bar y_a) = \frac{G_a}{G_a - 1}
+    \sum_{g \in a} e_g^2 / N_a^2`: the cluster-robust variance with the
+    small-sample factor that makes it :math:`S_a^2/N_a` (Neyman's) for clusters
+    of one unit, and :math:`s_a^2 / G_a` of the cluster means for clusters of
+    equal size (then the statistic is Welch's t on the cluster means).
+    """
+    clusters = design.cluster_groups
+    first = np.array([members[0] for members in clusters.members])
+
+    def studentized(y: np.ndarray, a: np.ndarray) -> np.ndarray:
+        n1 = a.sum(axis=1)
+        mean1, mean0 = a @ y / n1, (1 - a) @ y / (len(y) - n1)  # (B,)
+        treated = a[:, first]  # (B, clusters)
+        residual_sums = clusters.sums(y)[None, :] - clusters.sizes * np.where(treated == 1, mean1[:, None],
+                                                                             mean0[:, None])
+        variances = []
+        for arm, units in ((treated, n1), (1 - treated, len(y) - n1)):
+            count = arm.sum(axis=1)
+            variances.append(count / (count - 1) * (arm * residual_sums**2).sum(axis=1) / units**2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (mean1 - mean0) / np.sqrt(variances[0] + variances[1])
+
+    return studentized
 
 
 def _ks(outcome: np.ndarray, assignments: np.ndarray) -> np.ndarray:
@@ -157,6 +206,12 @@ def _statistic_iv(statistic, design: Design, z: np.ndarray, covariates) -> _Stat
         return _Statistic(getattr(statistic, "__name__", "custom"), statistic)
     name = check_choice("statistic", statistic, _STATISTICS)
     groups, paired = design.groups, design.paired
+    cluster = isinstance(design, ClusterRandomized)
+    if name == "cluster_means":
+        if not cluster:
+            raise ValueError(f"`statistic`='cluster_means' needs a cluster-randomized design (design='cluster'), "
+                             f"got {type(design).__name__}")
+        return _cluster_means(design)
     if name in ("signed_rank", "adjusted") and not paired:
         raise ValueError(f"`statistic`={name!r} needs a matched-pairs design (design='mpe'), "
                          f"got {type(design).__name__}")
@@ -173,6 +228,11 @@ def _statistic_iv(statistic, design: Design, z: np.ndarray, covariates) -> _Stat
     if name == "studentized":
         if paired and groups.k < 2:
             raise ValueError("`pairs`: the studentized statistic needs at least 2 pairs")
+        if cluster:
+            if min(design.n_treated, design.cluster_groups.k - design.n_treated) < 2:
+                raise ValueError(f"`clusters`: the studentized statistic needs at least 2 treated and 2 control "
+                                 f"clusters, got {design.n_treated} of {design.cluster_groups.k} treated")
+            return _Statistic(name, _cluster_studentized(design))
         if not paired:
             groups.check_both_arms(z, minimum=2)
 
@@ -423,8 +483,10 @@ def _observed_effect(problem: _Problem) -> tuple[str, float]:
     """The estimand and its estimate: the covariate-adjusted or the (stratified, paired) difference in means."""
     z = problem.treatment[None, :].astype(float)
     design = problem.design
-    if problem.statistic.name == "adjusted":
-        return "covariate-adjusted paired difference in means", float(problem.statistic.function(problem.outcome, z)[0])
+    if problem.statistic.name in ("adjusted", "cluster_means"):
+        estimand = ("covariate-adjusted paired difference in means" if problem.statistic.name == "adjusted"
+                    else "difference in cluster means")
+        return estimand, float(problem.statistic.function(problem.outcome, z)[0])
     kind = "paired " if design.paired else ("stratified " if design.groups.k > 1 else "")
     effect = stratified_difference(problem.outcome, z, design.groups, paired=design.paired)[0][0]
     return f"{kind}difference in means", float(effect)
@@ -483,11 +545,19 @@ def frt(
         ``"cluster"``: permute whole ``clusters`` (every unit of a cluster in one arm).
     strata, pairs, clusters : array-like, optional
         A label per unit, for ``"sre"``, ``"mpe"`` and ``"cluster"``.
-    statistic : {"diff_in_means", "studentized", "rank_sum", "signed_rank", "ks", "adjusted"} or callable
+    statistic : {"diff_in_means", "studentized", "rank_sum", "signed_rank", "ks", "adjusted", "cluster_means"}
         ``"diff_in_means"``: the difference in means, stratified
         :math:`\sum_k \pi_k \hat\tau_k` for SRE and the mean pair difference for MPE.
         ``"studentized"``: that difference divided by its Neyman standard error
-        (the Welch t statistic for CRE; see :func:`causalattn.neyman`).
+        (the Welch t statistic for CRE; see :func:`causalattn.neyman`); under
+        ``"cluster"`` by its cluster-level standard error
+        :math:`\{\sum_a \frac{G_a}{G_a-1}\sum_{g \in a} e_g^2 / N_a^2\}^{1/2}`, with
+        :math:`e_g` the sum of cluster :math:`g`'s residuals from its arm's mean and
+        :math:`N_a`, :math:`G_a` the units and clusters of arm :math:`a` (Welch's t on
+        the cluster means when the clusters have equal sizes; at least 2 clusters per arm).
+        ``"cluster_means"`` (``"cluster"`` only): the difference between the
+        average cluster mean of the treated and of the control clusters, each
+        cluster weighing the same (the estimate of :func:`causalattn.clustered_effect`).
         ``"rank_sum"``: Wilcoxon's :math:`W = \sum_i Z_i R_i`, with average ranks
         :math:`R_i` for ties (R's ``wilcox.test`` reports :math:`W - n_1(n_1+1)/2`);
         under SRE van Elteren's :math:`\sum_k \sum_{i \in k} Z_i R_{ki} / (n_k + 1)`

@@ -37,6 +37,7 @@ from causalattn._validation import (
     check_confidence_level,
     check_same_index,
     check_same_length,
+    numeric_values,
 )
 from causalattn.estimate import ConfidenceInterval, Estimate
 
@@ -51,35 +52,13 @@ _ATE = "average treatment effect"
 # --------------------------------------------------------------------------- input checks
 
 
-def _numeric_column(arg: str, column: str, series: pd.Series) -> np.ndarray:
-    """Float values of one column; TypeError if not numeric, ValueError on NaN or inf (never dropped)."""
-    if not pd.api.types.is_numeric_dtype(series):  # booleans count as numeric
-        raise TypeError(f"`{arg}`: column {column!r} must be numeric, got dtype {series.dtype}")
-    values = series.to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise ValueError(
-            f"`{arg}`: column {column!r} has {int(bad.sum())} missing or infinite value(s); "
-            "drop or impute those rows first (rows are never dropped silently)"
-        )
-    return values
-
-
 def _array_columns(arg: str, values: Any) -> dict[str, np.ndarray]:
     """Columns of an array argument given with ``data=None`` (1-d, 2-d, or a DataFrame for covariates)."""
     if isinstance(values, pd.DataFrame):
-        return {str(c): _numeric_column(arg, str(c), values[c]) for c in values.columns}
-    if isinstance(values, pd.Series):
-        return {arg: _numeric_column(arg, arg, values)}
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{arg}` must be numeric, could not convert it: {exc}") from None
+        return {str(c): numeric_values(arg, str(c), values[c]) for c in values.columns}
+    arr = numeric_values(arg, arg, values)
     if arr.ndim == 0 or arr.ndim > 2 or (arr.ndim == 2 and arg != "covariates"):
         raise ValueError(f"`{arg}` must be a one-dimensional array, got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(f"`{arg}` has {int(bad.sum())} missing or infinite value(s); drop or impute them first")
     if arr.ndim == 1:
         return {"covariate0" if arg == "covariates" else arg: arr}
     return {f"covariate{j}": arr[:, j] for j in range(arr.shape[1])}
@@ -123,7 +102,7 @@ def _frame_iv(data: Any, **roles: Any) -> tuple[pd.DataFrame, dict[str, list[str
         for c in cols:
             if c in columns:
                 raise ValueError(f"`{arg}`: column {c!r} is used twice (each column may play one role only)")
-            columns[c] = _numeric_column(arg, c, data[c])
+            columns[c] = numeric_values(arg, c, data[c])
     return pd.DataFrame(columns, index=data.index), names
 
 
@@ -247,8 +226,15 @@ def _fit(model: sm.OLS, cov_type: str, groups: np.ndarray | None):
 
 
 def _coefficient(model: sm.OLS, term: str, inputs: _Inputs, *, estimand: str, method: str,
-                 details: dict[str, Any]) -> Estimate:
-    """The Estimate of coefficient ``term``: statsmodels' estimate, SE, interval and p-value."""
+                 details: dict[str, Any], outcome_scale: float | None = None) -> Estimate:
+    """The Estimate of coefficient ``term``: statsmodels' estimate, SE, interval and p-value.
+
+    The fit is exact when its residuals are rounding noise relative to
+    ``outcome_scale``, by default the largest ``|outcome|`` of the model. A
+    model whose outcome is itself a residual (the partial regression of
+    :func:`fwl`) passes the scale of the raw outcome: a residual of a constant
+    outcome is all rounding noise, which its own scale would not reveal.
+    """
     cov_type, confidence_level = inputs.cov_type, inputs.confidence_level
     fit = _fit(_model_iv(model), cov_type, inputs.groups)
     if cov_type in ("HC2", "HC3"):
@@ -263,7 +249,7 @@ def _coefficient(model: sm.OLS, term: str, inputs: _Inputs, *, estimand: str, me
                                  "pvalue": fit.pvalues, "ci_low": intervals[0], "ci_high": intervals[1]})
     details = {**details, "cov_type": cov_type, "distribution": "t" if fit.use_t else "normal",
                "df_resid": float(fit.df_resid), "coefficients": coefficients, "fit": fit}
-    y_scale = float(np.abs(model.endog).max())
+    y_scale = float(np.abs(model.endog).max()) if outcome_scale is None else outcome_scale
     if zero_up_to_rounding(float(np.abs(fit.resid).max()), y_scale):
         x_scales = pd.Series(np.abs(model.exog).max(axis=0), index=model.exog_names)
         return _exact_fit(fit, term, estimand=estimand, method=f"{method}-{cov_type}", y_scale=y_scale,
@@ -463,7 +449,7 @@ def _formula_iv(
         if col not in tokens:
             continue
         if pd.api.types.is_numeric_dtype(data[col]):
-            _numeric_column("formula", col, data[col])
+            numeric_values("formula", col, data[col])
         elif data[col].isna().any():
             raise ValueError(f"`formula`: column {col!r} has {int(data[col].isna().sum())} missing value(s)")
     try:
@@ -616,6 +602,12 @@ def fwl(
     That exact equality is what this function demonstrates, so its default
     is ``"HC0"``, not the ``"HC2"`` of :func:`ols`, :func:`ancova` and :func:`lin`.
 
+    As in :func:`ols`, an outcome fitted exactly (residuals below
+    ``RELATIVE_TOLERANCE`` times the largest ``|outcome|``, e.g. a constant
+    outcome) gives both coefficients standard error 0, a point interval and no
+    p-value; coefficients of rounding size are reported as exactly 0. Both
+    regressions have the same residuals, so both rows are exact or neither is.
+
     Parameters
     ----------
     data, outcome, treatment, covariates
@@ -662,7 +654,8 @@ def fwl(
         z: sm.OLS(frame[z], controls).fit().resid,
     })
     partial = _coefficient(sm.OLS(residuals[y], residuals[[z]]), z, inputs, estimand=f"residual slope of {z}",
-                           method="fwl-partial", details={"covariates": full.details["covariates"]})
+                           method="fwl-partial", details={"covariates": full.details["covariates"]},
+                           outcome_scale=float(frame[y].abs().max()))
     return FWLResult(full=full, partial=partial)
 
 

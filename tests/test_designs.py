@@ -182,9 +182,9 @@ def test_issue_12_design_inputs():
         CRE(5, 2).draw(0, -1)
     with pytest.raises(TypeError, match="`rng` must be None, an integer seed or a numpy Generator"):
         CRE(5, 2).draw("seed", 2)
-    with pytest.raises(TypeError, match="`probability` must be a number, got '0.5'"):
+    with pytest.raises(TypeError, match="`probability` must be a real number, got '0.5'"):
         BRE(5, "0.5")
-    with pytest.raises(TypeError, match="`threshold` must be a number, got '1'"):
+    with pytest.raises(TypeError, match="`threshold` must be a real number, got '1'"):
         ReM(np.arange(10.0), 5, "1")
     with pytest.raises(TypeError, match="`covariates` must be numeric"):
         ReM([["a"], ["b"]], 1, 1.0)

@@ -151,6 +151,30 @@ def test_cluster_randomized_is_welch_and_a_permutation_of_whole_clusters():
     assert perm.pvalue == pytest.approx(p) and perm.confidence_interval == (-math.inf, math.inf)  # p >= 0.1
 
 
+def test_cluster_randomized_randomization_goes_through_the_design_with_unequal_sizes():
+    # 7 clusters of unequal sizes, 3 treated: 35 assignments, enumerated by hand on the cluster means
+    sizes = [1, 3, 2, 4, 2, 1, 3]
+    clusters = np.repeat(np.arange(7), sizes)
+    treated = np.array([1, 0, 1, 0, 0, 1, 0])
+    rng = np.random.default_rng(11)
+    y = rng.normal(size=len(clusters)) + 1.5 * treated[clusters]
+    means = np.array([y[clusters == g].mean() for g in range(7)])
+    est = clustered_effect(y, clusters, treatment=treated[clusters], method="randomization", confidence_level=0.8)
+    observed = means[treated == 1].mean() - means[treated == 0].mean()
+    null = np.array([means[list(c)].mean() - np.delete(means, list(c)).mean()
+                     for c in itertools.combinations(range(7), 3)])
+    p = min(1.0, 2 * min(np.mean(null >= observed - 1e-12), np.mean(null <= observed + 1e-12)))
+    assert est.method == "cluster-randomized-randomization-exact" and est.details["n_resamples"] == 35
+    assert est.estimate == pytest.approx(observed) and est.pvalue == pytest.approx(p)
+    # the interval inverts the same test: its ends are accepted at 80%, effects beyond them rejected
+    low, high = est.confidence_interval
+    assert low < observed < high and math.isfinite(low) and math.isfinite(high)
+    for inside, outside in ((low, low - 0.05), (high, high + 0.05)):
+        shifted = [clustered_effect(y, clusters, treatment=treated[clusters], method="randomization",
+                                    null_value=tau).pvalue for tau in (inside, outside)]
+        assert shifted[0] > 0.2 >= shifted[1]
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_interval_and_pvalue_agree_on_every_data_set(method):
     rng = np.random.default_rng(5)

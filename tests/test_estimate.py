@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from causalattn import ConfidenceInterval, Estimate, EstimateTable
-from causalattn.estimate import normal_estimate
+from causalattn.estimate import NOT_ESTIMABLE, normal_estimate
 
 
 def test_normal_estimate_identity_matches_hand_computation():
@@ -83,6 +83,9 @@ def _est(**changes):
     ({"n": True}, TypeError, "`n` must be a whole number"),
     ({"estimate": "big"}, TypeError, "`estimate` must be a real number"),
     ({"method": None}, TypeError, "`method` must be a string"),
+    ({"pvalue": math.nan}, ValueError, r"`pvalue` must be in \[0, 1\] \(None if there is no test\), got nan"),
+    ({"standard_error": math.nan}, ValueError, r"`standard_error` must be non-negative \(None if .*got nan"),
+    ({"estimate": math.nan}, ValueError, "`estimate` is NaN: only a row with method='not estimable'"),
 ])
 def test_estimate_refuses_nonsense_at_construction(changes, error, match):
     with pytest.raises(error, match=match):
@@ -119,3 +122,23 @@ def test_summary_columns_as_string_and_unknown_column():
         table.summary(columns=["nonsense"])
     with pytest.raises(TypeError, match="`title`"):
         EstimateTable([], title=3)
+
+
+def test_not_estimable_row_carries_nan_estimate_and_nothing_else():
+    # the lab's censored training-study row: NaN estimate, no SE, no interval, no test
+    row = _est(estimate=math.nan, standard_error=None, confidence_interval=(math.nan, math.nan), pvalue=None,
+               method=NOT_ESTIMABLE)
+    assert math.isnan(row.estimate) and row.pvalue is None and row.standard_error is None
+    assert NOT_ESTIMABLE == "not estimable"
+    with pytest.raises(ValueError, match="`pvalue`"):
+        _est(estimate=math.nan, pvalue=math.nan, method=NOT_ESTIMABLE)
+
+
+def test_exact_fit_row_has_zero_se_and_no_pvalue():
+    row = _est(standard_error=0.0, confidence_interval=(0.5, 0.5), pvalue=None, method="ols-exact-fit")
+    assert row.standard_error == 0.0 and row.pvalue is None
+
+
+def test_normal_estimate_refuses_nan_standard_error():
+    with pytest.raises(ValueError, match="`standard_error` must be non-negative, got nan"):
+        normal_estimate("a", 1.0, math.nan, confidence_level=0.95, method="wald", n=10)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 from linearmodels.iv import IV2SLS
 from matplotlib.figure import Figure
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -450,6 +451,28 @@ def test_subclassification_by_hand(nsw):
     assert np.bincount(att.details["strata"][nsw["treat"] == 1]).tolist() == [37] * 5
 
 
+
+@pytest.mark.parametrize("estimand", ["ATE", "ATT"])
+def test_subclassification_t_interval_by_hand(nsw, estimand):
+    normal = subclassification(nsw, "re78", "treat", NSW_X, estimand=estimand, confidence_level=0.9)
+    est = subclassification(nsw, "re78", "treat", NSW_X, estimand=estimand, confidence_level=0.9, method="t")
+    frame = nsw.assign(stratum=est.details["strata"])
+    g = frame.groupby(["stratum", "treat"])["re78"]
+    variances, counts = g.var().unstack(), g.size().unstack()
+    weight = counts.sum(axis=1) / len(nsw) if estimand == "ATE" else counts[1] / counts[1].sum()
+    terms = (variances / counts).mul(weight**2, axis=0)  # w_k^2 S_ka^2 / n_ka, strata x arms
+    df = terms.to_numpy().sum() ** 2 / (terms**2 / (counts - 1)).to_numpy().sum()  # Satterthwaite
+    assert est.details["df"] == pytest.approx(df) and est.details["distribution"] == "t"
+    assert est.estimate == normal.estimate and est.standard_error == pytest.approx(normal.standard_error)
+    half = stats.t.ppf(0.95, df) * est.standard_error
+    assert est.confidence_interval == pytest.approx((est.estimate - half, est.estimate + half))
+    assert est.pvalue == pytest.approx(2 * stats.t.sf(abs(est.estimate) / est.standard_error, df))
+    assert est.method == "ps-subclassification-neyman-t" and normal.details["distribution"] == "normal"
+    assert est.pvalue > normal.pvalue  # heavier tails than the normal
+    with pytest.raises(ValueError, match=r"`method` must be one of \['normal', 't'\], got 'exact'"):
+        subclassification(nsw, "re78", "treat", NSW_X, method="exact")
+
+
 # --------------------------------------------------------------------------- E-value
 
 
@@ -503,6 +526,7 @@ def test_tsls_is_the_hand_formula_and_wald_is_2sls_without_covariates():
     itt_y = y[z].mean() - y[~z].mean()
     itt_d = d[z].mean() - d[~z].mean()
     assert wald.estimate == pytest.approx(itt_y / itt_d)
+    assert wald.details["distribution"] == "normal"
     r = y - wald.estimate * d
     se = math.sqrt(r[z].var(ddof=1) / z.sum() + r[~z].var(ddof=1) / (~z).sum()) / itt_d
     assert wald.standard_error == pytest.approx(se)
@@ -553,13 +577,13 @@ def test_bad_input_names_the_argument(table, nsw):
     with pytest.raises(ValueError, match="`covariates` separate the treated from the controls"):
         ipw(outcome=np.arange(8.0), treatment=[0, 0, 0, 0, 1, 1, 1, 1], covariates=np.arange(8.0))
     missing = nsw.assign(age=nsw["age"].where(nsw.index != 3))
-    with pytest.raises(ValueError, match="`covariates`: 'age' has 1 missing or infinite value"):
+    with pytest.raises(ValueError, match="`covariates`: column 'age' has 1 missing or infinite value"):
         ipw(missing, "re78", "treat", NSW_X)
     card = datasets.load("card")
-    with pytest.raises(ValueError, match="`covariates`: 'married' has 7 missing"):
+    with pytest.raises(ValueError, match="`covariates`: column 'married' has 7 missing"):
         propensity_score(card, "nearc4", ["educ", "married"])
     coded = nsw.assign(group=np.where(nsw["black"] == 1, "black", "other"))
-    with pytest.raises(TypeError, match="`covariates`: column 'group' is not numeric .* encode it first"):
+    with pytest.raises(TypeError, match=r"`covariates`: column 'group' must be numeric, got dtype \w+; encode it"):
         match(coded, "re78", "treat", ["age", "group"])
     with pytest.raises(TypeError, match="`model` must be a scikit-learn classifier with `fit` and `predict_proba`"):
         ipw(nsw, "re78", "treat", NSW_X, model=LinearRegression())
@@ -627,3 +651,39 @@ def test_everything_but_tsls_runs_without_linearmodels():
     assert result.returncode == 0, result.stderr
     assert "ipw-hajek-sandwich" in result.stdout
     assert 'pip install "causalattn[iv]"' in result.stdout
+
+
+_FRAME = pd.DataFrame({"y": np.arange(12.0), "z": np.tile([0, 1], 6), "a": np.linspace(0, 1, 12) ** 2,
+                       "b": np.cos(np.arange(12.0))})
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (_FRAME.assign(a=_FRAME["a"].where(_FRAME.index != 4)), ValueError,
+     r"^`covariates`: column 'a' has 1 missing or infinite value\(s\); drop or impute those rows first"),
+    (_FRAME.assign(a=np.where(_FRAME.index == 4, "x", "y")), TypeError,
+     "^`covariates`: column 'a' must be numeric, got dtype \\w+; encode it first, e.g. with pandas.get_dummies"),
+])
+def test_regression_and_observational_share_column_messages(bad, error, match):
+    # one helper checks the columns of both halves: the same bad column gives the same message
+    with pytest.raises(error, match=match):
+        causalattn.ols(bad, "y", "z", ["a", "b"])
+    with pytest.raises(error, match=match):
+        outcome_regression(bad, "y", "z", ["a", "b"])
+
+
+def test_array_arguments_name_the_argument_alone():
+    with pytest.raises(TypeError, match="^`outcome` must be numeric, got dtype \\w+; encode it first"):
+        outcome_regression(outcome=pd.Series(["a"] * 12), treatment=_FRAME["z"], covariates=_FRAME[["a"]])
+    with pytest.raises(TypeError, match="^`covariates` must be numeric, could not convert it: .*encode it first"):
+        outcome_regression(outcome=_FRAME["y"], treatment=_FRAME["z"], covariates=[["a"]] * 12)
+    with pytest.raises(ValueError, match=r"^`outcome` has 1 missing or infinite value\(s\)"):
+        causalattn.ols(outcome=np.r_[np.inf, np.arange(11.0)], treatment=_FRAME["z"].to_numpy())
+
+
+@pytest.mark.parametrize("estimator", [ipw, aipw, outcome_regression, match, subclassification])
+def test_normal_intervals_say_so_and_are_wald_intervals(nsw, estimator):
+    est = estimator(nsw, "re78", "treat", NSW_X, confidence_level=0.9)
+    assert est.details["distribution"] == "normal"
+    half = stats.norm.ppf(0.95) * est.standard_error
+    assert est.confidence_interval == pytest.approx((est.estimate - half, est.estimate + half))
+    assert est.pvalue == pytest.approx(2 * stats.norm.sf(abs(est.estimate) / est.standard_error))

@@ -273,9 +273,9 @@ def test_bad_input(nsw):
         frt(y, z, rng="seed")
     with pytest.raises(ValueError, match="`design`: hodges_lehmann supports"):
         hodges_lehmann(y, z, design="rem")
-    with pytest.raises(TypeError, match="`probability` must be a number, got 'half'"):
+    with pytest.raises(TypeError, match="`probability` must be a real number, got 'half'"):
         frt(y, z, design="bre", probability="half")
-    with pytest.raises(TypeError, match="`threshold` must be a number"):
+    with pytest.raises(TypeError, match="`threshold` must be a real number"):
         frt(y, z, design="rem", covariates=[[1.0], [2.0], [3.0], [4.0]], threshold="1")
     with pytest.raises(TypeError, match="`covariates` must be numeric"):
         frt(y, z, design="rem", covariates=[["a"], ["b"], ["c"], ["d"]], threshold=1.0)
@@ -438,6 +438,63 @@ def test_cluster_randomized_frt_matches_hand_enumeration():
     assert rank.pvalue == pytest.approx(np.mean(np.array(rank_values) >= ranks[z == 1].sum() - 1e-12))
     with pytest.raises(ValueError, match="`clusters`: cluster 'c' has both treated and control units"):
         frt(y, np.r_[z[:3], 1, 0, 0, z[6:]], design="cluster", clusters=clusters)
+
+
+def test_cluster_statistics_match_hand_enumeration():
+    # 6 clusters of sizes 2, 1, 3, 2, 1, 2; clusters "b", "d" and "f" treated: 20 assignments
+    clusters = np.array(["a", "a", "b", "c", "c", "c", "d", "d", "e", "f", "f"])
+    y = np.array([1.0, 2.0, 6.0, 0.5, 1.5, 2.5, 5.0, 4.0, 3.0, 3.5, 7.0])
+    labels = ["a", "b", "c", "d", "e", "f"]
+    z = np.isin(clusters, ["b", "d", "f"]).astype(int)
+    means = {g: y[clusters == g].mean() for g in labels}
+
+    def cluster_means(treated):
+        return (np.mean([means[g] for g in labels if g in treated])
+                - np.mean([means[g] for g in labels if g not in treated]))
+
+    def studentized(treated):  # written out cluster by cluster
+        arm = np.isin(clusters, treated)
+        variance = 0.0
+        for in_arm in (arm, ~arm):
+            arm_mean = y[in_arm].mean()
+            sums = [np.sum(y[clusters == g] - arm_mean) for g in labels if in_arm[clusters == g][0]]
+            variance += len(sums) / (len(sums) - 1) * np.sum(np.square(sums)) / in_arm.sum() ** 2
+        return (y[arm].mean() - y[~arm].mean()) / np.sqrt(variance)
+
+    splits = list(itertools.combinations(labels, 3))
+    for name, hand in (("cluster_means", cluster_means), ("studentized", studentized)):
+        values = np.array([hand(t) for t in splits])
+        observed = hand(("b", "d", "f"))
+        res = frt(y, z, design="cluster", clusters=clusters, statistic=name)
+        greater, less = np.mean(values >= observed - 1e-12), np.mean(values <= observed + 1e-12)
+        assert res.method == "frt-exact" and res.details["n_resamples"] == 20
+        assert res.details["statistic"] == pytest.approx(observed)
+        assert res.pvalue == pytest.approx(min(1.0, 2 * min(greater, less)))
+    assert frt(y, z, design="cluster", clusters=clusters, statistic="cluster_means").estimate == pytest.approx(
+        cluster_means(("b", "d", "f")))
+
+
+def test_cluster_studentized_is_welch_on_cluster_means_for_equal_sizes():
+    rng = np.random.default_rng(8)
+    clusters = np.repeat(np.arange(6), 3)
+    z = np.repeat([1, 0, 0, 1, 1, 0], 3)
+    y = rng.normal(size=18) + z
+    means = y.reshape(6, 3).mean(axis=1)
+    welch = stats.ttest_ind(means[[0, 3, 4]], means[[1, 2, 5]], equal_var=False).statistic
+    res = frt(y, z, design="cluster", clusters=clusters, statistic="studentized")
+    assert res.details["statistic"] == pytest.approx(welch, rel=1e-12)
+    # the unit-level SE (the old statistic) treats the 18 units as independent: a larger |t|
+    unit_level = stats.ttest_ind(y[z == 1], y[z == 0], equal_var=False).statistic
+    assert abs(unit_level) > abs(welch)
+
+
+def test_cluster_statistics_refuse_other_designs_and_too_few_clusters():
+    with pytest.raises(ValueError, match="`statistic`='cluster_means' needs a cluster-randomized design"):
+        frt([1.0, 2.0, 3.0, 4.0], [1, 0, 1, 0], statistic="cluster_means")
+    with pytest.raises(ValueError, match="`clusters`: the studentized statistic needs at least 2 treated and 2 "
+                                         "control clusters, got 1 of 4 treated"):
+        frt(np.arange(8.0), np.repeat([1, 0, 0, 0], 2), design="cluster", clusters=np.repeat(np.arange(4), 2),
+            statistic="studentized")
 
 
 def test_design_instances_are_accepted_and_checked():

@@ -405,6 +405,31 @@ def test_exactly_fitted_outcome_has_standard_error_zero():
     assert est.estimate == pytest.approx(2.0, abs=1e-12) and est.standard_error == 0 and est.pvalue is None
 
 
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("cov_type", ["classical", "HC0", "HC2"])
+def test_fwl_constant_outcome_is_an_exact_zero_in_both_regressions(seed, cov_type):
+    # before: the full row was exact, the partial row (outcome residuals of rounding size, judged
+    # against their own scale) reported a 1e-32 slope with a 1e-16 "standard error" and a p-value
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(30, 2))
+    z = x @ [1.0, -1.0] + rng.normal(size=30)
+    res = causalattn.fwl(outcome=np.full(30, 0.1), treatment=z, covariates=x, cov_type=cov_type)
+    for est in (res.full, res.partial):
+        assert est.estimate == 0.0 and est.standard_error == 0.0 and est.pvalue is None
+        assert tuple(est.confidence_interval) == (0.0, 0.0) and "fitted exactly" in est.details["note"]
+    assert res.difference == 0.0
+
+
+@pytest.mark.parametrize("slope", [2.0, 0.0])
+def test_fwl_exactly_fitted_outcome_has_standard_error_zero_in_both_regressions(slope):
+    # y = 3 + slope z + 0.5 x exactly, so both coefficients are `slope` by construction
+    z = np.tile([0.0, 1.0], 10) + np.arange(20.0) ** 2 / 100
+    x = np.arange(20.0)
+    res = causalattn.fwl(outcome=3 + slope * z + 0.5 * x, treatment=z, covariates=x)
+    for est in (res.full, res.partial):
+        assert est.estimate == pytest.approx(slope, abs=1e-12) and est.standard_error == 0 and est.pvalue is None
+
+
 def test_treatment_absorbed_by_covariates_is_an_error():
     z = np.tile([0.0, 1.0], 10)
     y = np.random.default_rng(0).normal(size=20)

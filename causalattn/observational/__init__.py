@@ -1,4 +1,4 @@
-"""Observational studies (Ding 2024, parts III-V): estimators of the ATE and the ATT under ignorability, and IV.
+r"""Observational studies (Ding 2024, parts III-V): estimators of the ATE and the ATT under ignorability, and IV.
 
 One module per family:
 
@@ -20,6 +20,20 @@ Every estimator returns a :class:`~causalattn.Estimate` with ``estimand``
 ``"ATE"`` or ``"ATT"`` (``"CACE"`` and a 2SLS coefficient for the IV
 estimators), a ``method`` naming the estimator and its standard error, ``n``,
 and ``details`` holding the score, the weights or the matches.
+
+The intervals and p-values are **large-sample normal** (Wald) ones,
+:math:`\hat\tau \pm z_{1-\alpha/2}\,\widehat{se}`, justified by the
+asymptotic normality of the estimators; ``details["distribution"]`` says
+``"normal"``. With few units (or few units per arm and stratum, or a few
+large weights) they can undercover. Two small-sample options exist where
+one is principled: :func:`subclassification` with ``method="t"`` (Student's
+t with Satterthwaite's degrees of freedom over the strata and arms) and
+:func:`tsls` with ``cov_type="classical"`` (t on :math:`n - p` degrees of
+freedom, as R's ``AER::ivreg``). The other estimators have no exact
+small-sample theory to borrow degrees of freedom from (sandwich, influence
+function and matching variances), so none is invented; the bootstrap
+standard error of :func:`ipw` and :func:`outcome_regression` keeps the normal
+interval and reports the percentile interval in ``details``.
 """
 
 from causalattn.observational.balance import Balance, balance

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causalattn._validation import check_choice, check_columns
+from causalattn._validation import check_choice, check_columns, numeric_values
 
 ESTIMANDS = ("ATE", "ATT")
 
@@ -49,27 +49,6 @@ class Units:
                      self.outcome, self.treatment)
 
 
-def numeric_values(arg: str, column: str, values: Any) -> np.ndarray:
-    """Finite float values of one column or array; TypeError if not numeric, ValueError on NaN/inf."""
-    if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values):
-        raise TypeError(
-            f"`{arg}`: column {column!r} is not numeric (dtype {values.dtype}); encode it first, "
-            "e.g. with pandas.get_dummies"
-        )
-    try:
-        arr = (values.to_numpy(dtype=float, na_value=np.nan) if isinstance(values, pd.Series)
-               else np.asarray(values, dtype=float))
-    except (TypeError, ValueError):
-        raise TypeError(f"`{arg}`: {column!r} is not numeric; encode it first, e.g. with pandas.get_dummies") from None
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(
-            f"`{arg}`: {column!r} has {int(bad.sum())} missing or infinite value(s); drop or impute those rows "
-            "first (rows are never dropped silently)"
-        )
-    return arr
-
-
 def binary_treatment(values: np.ndarray) -> np.ndarray:
     """0/1 int treatment with both arms present."""
     if not np.isin(values, (0.0, 1.0)).all():
@@ -84,7 +63,7 @@ def _column(data: Any, arg: str, value: Any) -> tuple[str, np.ndarray]:
     if data is None:
         if isinstance(value, str):
             raise TypeError(f"`{arg}` is a column name ({value!r}) but `data` is None; pass `data` or an array")
-        arr = numeric_values(arg, arg, value.to_numpy() if isinstance(value, pd.Series) else value)
+        arr = numeric_values(arg, arg, value)
         if arr.ndim != 1:
             raise ValueError(f"`{arg}` must be one-dimensional, got shape {arr.shape}")
         return (str(value.name) if isinstance(value, pd.Series) and value.name is not None else arg), arr

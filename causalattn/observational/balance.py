@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from causalattn._validation import numeric_values
 from causalattn.estimate import Estimate
-from causalattn.observational._data import numeric_values, units_iv
+from causalattn.observational._data import units_iv
 
 __all__ = ["Balance", "balance"]
 

@@ -134,6 +134,8 @@ def aipw(
         ``score``, ``mu1``, ``mu0`` (predictions per unit; ``mu1`` is NaN for
         the ATT, which needs no treated model) and ``influence`` (the
         per-unit influence values).
+        The interval and p-value are large-sample normal
+        (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
     References
     ----------
@@ -175,4 +177,4 @@ def aipw(
     method = "aipw" if folds is None else f"aipw-crossfit-{folds}"
     return normal_estimate(estimand, tau, se, confidence_level=level, method=method, n=n,
                            details={"score": e, "mu1": mu1, "mu0": mu0, "influence": influence,
-                                    "folds": folds or 1})
+                                    "folds": folds or 1, "distribution": "normal"})

@@ -43,9 +43,9 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from causalattn._validation import check_choice, check_columns, check_confidence_level
+from causalattn._validation import check_choice, check_columns, check_confidence_level, numeric_values
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
-from causalattn.observational._data import binary_treatment, numeric_values, units_iv
+from causalattn.observational._data import binary_treatment, units_iv
 
 __all__ = ["WeakInstrumentWarning", "cace", "tsls"]
 
@@ -134,6 +134,8 @@ def cace(
     Estimate
         ``estimand`` ``"CACE"``, ``method`` ``"wald-delta"``; ``details`` has
         ``first_stage`` and ``itt`` (Estimates) and ``first_stage_f``.
+        The interval and p-value are large-sample normal
+        (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
     Warns
     -----
@@ -178,6 +180,7 @@ def cace(
         "itt": normal_estimate("ITT on outcome", itt_y, se_y, confidence_level=level, method="neyman", n=units.n),
         "first_stage_f": f,
         "instrument": name,
+        "distribution": "normal",
     }
     return normal_estimate("CACE", tau, se, confidence_level=level, method="wald-delta", n=units.n,
                            details=details)

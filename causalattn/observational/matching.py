@@ -253,6 +253,8 @@ def match(
         weight in the matched sample, :math:`r_i + K_M(i)`, for balance
         checks), ``times_matched`` (:math:`K_M`), ``n_matched_pairs`` and, with
         ``on="propensity"``, ``score``.
+        The interval and p-value are large-sample normal
+        (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
     Raises
     ------
@@ -321,6 +323,7 @@ def match(
         "n_matched_pairs": len(matches),
         "n_matches": problem.n_matches,
         "metric": problem.metric,
+        "distribution": "normal",
     }
     if problem.on == "propensity":
         details["score"] = x[:, 0]

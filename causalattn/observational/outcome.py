@@ -164,6 +164,8 @@ def outcome_regression(
         ``method`` ``"outcome-regression-<linear|Class>-<standard_error>"``;
         ``details`` has ``mu1`` and ``mu0`` (imputed outcomes per unit) and,
         for linear models, the fitted statsmodels results ``fit_treated``, ``fit_control``.
+        The interval and p-value are large-sample normal
+        (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
     References
     ----------
@@ -183,7 +185,7 @@ def outcome_regression(
         confidence_level)
     tau, mu1, mu0, fits = _impute(units, estimand, outcome_model)
     kind = "linear" if outcome_model is None else type(outcome_model).__name__
-    details: dict[str, Any] = {"mu1": mu1, "mu0": mu0}
+    details: dict[str, Any] = {"mu1": mu1, "mu0": mu0, "distribution": "normal"}
     if standard_error == "sandwich":
         r = np.ones(units.n) if estimand == "ATE" else units.z.astype(float)
         phi = _linear_influence(units, fits, mu1, mu0, r, tau)

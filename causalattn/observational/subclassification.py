@@ -9,6 +9,14 @@ stratified experiment (Rosenbaum and Rubin 1984):
   (:func:`causalattn.neyman` with ``strata``);
 * ATT: the same with weights :math:`n_{1k}/n_1`.
 
+The interval is normal, :math:`\hat\tau \pm z_{1-\alpha/2}\hat V^{1/2}` (a
+large-sample interval, ``method="normal"``), or Student's t
+(``method="t"``) with Satterthwaite's degrees of freedom
+:math:`\nu = \hat V^2 / \sum_{k,a} v_{ka}^2 / (n_{ka} - 1)`, where
+:math:`v_{ka} = w_k^2 S_{ka}^2 / n_{ka}` are the terms of :math:`\hat V`
+(:math:`w_k` the stratum weight): exact for normal outcomes with equal
+variances in one stratum, and the better choice with few units per stratum.
+
 Five strata remove about 90% of the bias of a covariate (Cochran 1968); the
 score is treated as known in the variance.
 
@@ -16,6 +24,9 @@ References
 ----------
 Rosenbaum, P. R. and Rubin, D. B. (1984). Reducing bias in observational
 studies using subclassification on the propensity score. *JASA* 79, 516-524.
+
+Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance
+components. *Biometrics Bulletin* 2, 110-114.
 
 Cochran, W. G. (1968). The effectiveness of adjustment by subclassification
 in removing bias in observational studies. *Biometrics* 24, 295-313.
@@ -32,7 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from causalattn._validation import check_confidence_level, check_positive_int
+from causalattn._student import satterthwaite_df, t_estimate
+from causalattn._validation import check_choice, check_confidence_level, check_positive_int
 from causalattn.estimate import Estimate, normal_estimate
 from causalattn.neyman import neyman
 from causalattn.observational._data import estimand_iv, units_iv
@@ -41,12 +53,14 @@ from causalattn.observational.propensity import score_from_units, score_model_iv
 __all__ = ["subclassification"]
 
 
-def _subclassification_iv(data, outcome, treatment, covariates, estimand, n_strata, model, confidence_level):
+def _subclassification_iv(data, outcome, treatment, covariates, estimand, n_strata, model, confidence_level,
+                          method):
     """Validate the arguments of :func:`subclassification`."""
     estimand = estimand_iv(estimand)
     n_strata = check_positive_int("n_strata", n_strata, minimum=2)
     level = check_confidence_level(confidence_level)
-    return units_iv(data, outcome, treatment, covariates), estimand, n_strata, score_model_iv(model), level
+    method = check_choice("method", method, ("normal", "t"))
+    return units_iv(data, outcome, treatment, covariates), estimand, n_strata, score_model_iv(model), level, method
 
 
 def subclassification(
@@ -59,6 +73,7 @@ def subclassification(
     n_strata: int = 5,
     model: Any = None,
     confidence_level: float = 0.95,
+    method: str = "normal",
 ) -> Estimate:
     r"""Propensity-score subclassification estimator of the ATE or the ATT.
 
@@ -76,11 +91,16 @@ def subclassification(
     model : scikit-learn classifier, optional
         Score model; default logistic regression.
     confidence_level : float
+    method : {"normal", "t"}
+        The reference distribution of the interval and p-value: normal (large
+        samples) or t with Satterthwaite's degrees of freedom (see the module docstring).
 
     Returns
     -------
     Estimate
-        ``method`` ``"ps-subclassification-neyman"``; ``details`` has
+        ``method`` ``"ps-subclassification-neyman"`` (normal) or
+        ``"ps-subclassification-neyman-t"``; ``details`` has ``distribution``
+        (``"normal"`` or ``"t"``), ``df`` (t only),
         ``score``, ``strata`` (stratum of each unit, 0 to K-1), ``edges``
         (the score's cut points) and ``stratum_effects`` (per-stratum
         difference in means).
@@ -100,8 +120,8 @@ def subclassification(
     >>> round(est.estimate), est.details["n_strata"]
     (1569, 5)
     """
-    units, estimand, n_strata, score_model, level = _subclassification_iv(data, outcome, treatment, covariates,
-                                                                        estimand, n_strata, model, confidence_level)
+    units, estimand, n_strata, score_model, level, method = _subclassification_iv(
+        data, outcome, treatment, covariates, estimand, n_strata, model, confidence_level, method)
     score = score_from_units(units, score_model).score
     z, y = units.z, units.y
     reference = score if estimand == "ATE" else score[z == 1]
@@ -118,25 +138,31 @@ def subclassification(
             "(PropensityScore.trim)"
         )
     details: dict[str, Any] = {"score": score, "strata": strata, "edges": tuple(edges.tolist()),
-                               "n_strata": n_strata}
+                               "n_strata": n_strata, "distribution": method}
+    name = "ps-subclassification-neyman" + ("-t" if method == "t" else "")
     if estimand == "ATE":
-        est = neyman(y, z, strata=strata, confidence_level=level)
+        est = neyman(y, z, strata=strata, confidence_level=level, method=method)
         effects = _stratum_effects(y, z, strata, n_strata)
-        return dataclasses.replace(est, estimand="ATE", method="ps-subclassification-neyman",
+        return dataclasses.replace(est, estimand="ATE", method=name,
                                    details={**est.details, **details, "stratum_effects": effects[0]})
-    effects, variances = _stratum_effects(y, z, strata, n_strata)
+    effects, variances, sizes = _stratum_effects(y, z, strata, n_strata)
     weights = n1 / n1.sum()
-    return normal_estimate("ATT", float(weights @ effects), math.sqrt(float(weights**2 @ variances)),
-                           confidence_level=level, method="ps-subclassification-neyman", n=units.n,
-                           details={**details, "stratum_effects": effects, "n_treated": int(n1.sum()),
-                                    "n_control": int(n0.sum())})
+    parts = weights[:, None] ** 2 * variances  # the terms of the variance, per stratum and arm
+    tau, se = float(weights @ effects), math.sqrt(float(parts.sum()))
+    details.update(stratum_effects=effects, n_treated=int(n1.sum()), n_control=int(n0.sum()))
+    if method == "t":
+        return t_estimate("ATT", tau, se, satterthwaite_df(parts.ravel(), sizes.ravel()), confidence_level=level,
+                          method=name, n=units.n, details=details)
+    return normal_estimate("ATT", tau, se, confidence_level=level, method=name, n=units.n, details=details)
 
 
-def _stratum_effects(y: np.ndarray, z: np.ndarray, strata: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-stratum difference in means and its Neyman variance ``S1^2/n1 + S0^2/n0``."""
-    effects, variances = np.empty(k), np.empty(k)
+def _stratum_effects(y: np.ndarray, z: np.ndarray, strata: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray,
+                                                                                         np.ndarray]:
+    """Per-stratum difference in means, and per stratum and arm (treated, control) ``S^2/n`` and ``n``."""
+    effects, variances, sizes = np.empty(k), np.empty((k, 2)), np.empty((k, 2))
     for s in range(k):
         y1, y0 = y[(strata == s) & (z == 1)], y[(strata == s) & (z == 0)]
         effects[s] = y1.mean() - y0.mean()
-        variances[s] = y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0)
-    return effects, variances
+        variances[s] = y1.var(ddof=1) / len(y1), y0.var(ddof=1) / len(y0)
+        sizes[s] = len(y1), len(y0)
+    return effects, variances, sizes

@@ -243,6 +243,8 @@ def ipw(
         :math:`\sum_{Z=1} w_iY_i - \sum_{Z=0} w_iY_i`), ``mean_treated``,
         ``mean_control``, the largest weight's share and the effective sample
         size of each arm.
+        The interval and p-value are large-sample normal
+        (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
     Raises
     ------
@@ -281,7 +283,7 @@ def ipw(
     form = "hajek" if problem.normalize else "horvitz-thompson"
     weights = _weights(z, k)
     details: dict[str, Any] = {"mean_treated": mu1, "mean_control": mu0, **_weight_diagnostics(weights, z),
-                               "score": e, "weights": weights}
+                               "score": e, "weights": weights, "distribution": "normal"}
     stacked = problem.known_score is None and problem.model is None
     if problem.standard_error == "sandwich":
         se = _sandwich_se(y, z, e, units.x if stacked else None, k, mu1, mu0)
