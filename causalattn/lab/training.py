@@ -142,8 +142,7 @@ class TrainConfig:
     """
 
     optimizer: str = "adam"  # "adam" (AdamW, betas (0.9, 0.95)) | "sgd" (with momentum, the paper's recipe)
-    lr: float = 0.02  # learning rate (after the warmup)
-    warmup_iters: int = 0  # linear warmup: iteration i < warmup_iters uses lr * (i + 1) / warmup_iters
+    lr: float = 0.02  # fixed learning rate
     momentum: float = 0.9  # SGD momentum (ignored by adam)
     weight_decay: float = 1e-4  # L2 penalty for sgd, decoupled decay for adam
     batch_size: int = 32  # fresh sequences per iteration
@@ -171,22 +170,12 @@ class TrainConfig:
             raise ValueError(f"`weight_decay` must be non-negative, got {self.weight_decay}")
         for name in ("batch_size", "n_iters", "log_every", "eval_sequences", "checkpoint_every"):
             _check_positive(name, getattr(self, name))
-        for name in ("data_seed", "eval_seed", "warmup_iters"):
+        for name in ("data_seed", "eval_seed"):
             _check_positive(name, getattr(self, name), minimum=0)
         freeze = tuple(self.freeze) if isinstance(self.freeze, (list, tuple)) else None
         if freeze is None or not all(isinstance(f, Freeze) for f in freeze):
             raise ValueError(f"`freeze` must be a tuple of Freeze values, got {self.freeze!r}")
         object.__setattr__(self, "freeze", freeze)
-
-    def lr_at(self, iteration: int) -> float:
-        """Learning rate of the update of iteration ``iteration`` (0-based): the warmup, then ``lr``.
-
-        Examples
-        --------
-        >>> [TrainConfig(lr=0.04, warmup_iters=4).lr_at(i) for i in range(5)]
-        [0.01, 0.02, 0.03, 0.04, 0.04]
-        """
-        return self.lr * min(1.0, (iteration + 1) / self.warmup_iters) if self.warmup_iters else self.lr
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (``freeze`` as a list of dictionaries)."""
@@ -378,8 +367,6 @@ def train(
     with tqdm(total=n_iters, initial=start, disable=not progress, desc="training", unit="it") as bar:
         for iteration in range(start, n_iters):
             tick = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = train_config.lr_at(iteration)
             loss = _step(model, optimizer, task.sample(train_config.batch_size, generator),
                          schedule, iteration, train_config.loss_on)
             elapsed += time.perf_counter() - tick
