@@ -493,12 +493,13 @@ def _pack(where: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     seq, pos = where.nonzero(as_tuple=True)
     counts = where.sum(1)
     n_blocks = (counts + PACK - 1) // PACK  # per sequence
-    rank = torch.arange(seq.shape[0], device=where.device) - (counts.cumsum(0) - counts)[seq]  # rank within its sequence
+    rank = torch.arange(seq.shape[0], device=where.device) - (counts.cumsum(0) - counts)[seq]  # in its sequence
     slots = ((n_blocks.cumsum(0) - n_blocks)[seq] + rank // PACK) * PACK + rank % PACK
     total = int(n_blocks.sum())
     query_pos = torch.zeros(total * PACK, dtype=torch.long, device=where.device).index_copy(0, slots, pos)
     keys = torch.arange(where.shape[1], device=where.device)
-    mask = torch.zeros(total * PACK, where.shape[1], device=where.device).masked_fill_(keys > query_pos[:, None], float("-inf"))
+    mask = torch.zeros(total * PACK, where.shape[1], device=where.device)
+    mask.masked_fill_(keys > query_pos[:, None], float("-inf"))  # (slots, key)
     return slots, torch.repeat_interleave(n_blocks), mask.view(total, PACK, where.shape[1])
 
 
