@@ -139,8 +139,8 @@ class TrainConfig:
     at 525), none of these reached 0.99 sooner: a cosine decay from 0.03 to 0
     over 500 updates (0.97 at 175, then stuck at 0.985: the tail needs the
     memories to keep growing, which a decaying rate stops), AdamW's
-    ``beta2 = 0.99`` (0.99 at 775), 0.03 after a 20-update warmup (below 0.99
-    at 850), batches of 16 (0.9 at 225, 0.97 at 425). The paper's recipe is
+    ``beta2 = 0.99`` (0.99 at 775), 0.03 after a 20-update warmup (0.9 at 100,
+    0.99 at 950), batches of 16 (0.9 at 225, 0.97 at 425). The paper's recipe is
     ``optimizer="sgd"`` with momentum
     0.9 (``lr`` about 5 for this parametrization, which has no ``1/sqrt(d)``
     in the attention scores); it is slower in the tail (0.97 at 300
