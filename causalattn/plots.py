@@ -20,12 +20,27 @@ class _PlainLogFormatter(ticker.LogFormatterSciNotation):
         return f"{x:g}" if super().__call__(x, pos) else ""
 
 
+def _distinct_parts(outcomes: list[str]) -> list[str]:
+    """Each outcome name without the words (``_``-separated) that every name starts with; all empty if one outcome.
+
+    A name left starting with a number keeps the word before it: ``at 200``, not ``200``.
+    """
+    words = [name.split("_") for name in outcomes]
+    common = 0
+    while all(len(w) > common and w[common] == words[0][common] for w in words):
+        common += 1
+    while common and any(len(w) > common and w[common][:1].isdigit() for w in words):
+        common -= 1  # "at 200", not a bare "200"
+    return [" ".join(w[common:]) for w in words]
+
+
 def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str = "effect") -> Figure:
     """A forest plot: one row per estimate, its point estimate and confidence interval.
 
     A vertical line marks each estimate's null value (0 for differences, 1 for
     ratios, drawn on a log axis). Rows are labelled with ``details["treatment"]``
-    (or the estimand), followed by ``details["outcome"]`` when the table mixes outcomes; the right margin
+    (or the estimand), followed by the part of ``details["outcome"]`` that tells the outcomes apart when the
+    table mixes them (``at 200`` for ``in_context_accuracy_at_200`` beside ``in_context_accuracy``); the right margin
     shows the raw and, if present, the adjusted p-value.
 
     Parameters
@@ -69,10 +84,9 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
         ax.xaxis.set_major_formatter(_PlainLogFormatter())
         ax.xaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
         ax.tick_params(axis="x", which="both", length=3.5)  # labels of major and minor ticks on one line
-    outcomes = {e.details.get("outcome") for e in table}
-    labels = [" ".join(str(x) for x in (e.details.get("treatment", e.estimand),
-                                        e.details.get("outcome") if len(outcomes) > 1 else None) if x)
-              for e in table]
+    outcomes = _distinct_parts([str(e.details.get("outcome", "")) for e in table])
+    labels = [" ".join(x for x in (str(e.details.get("treatment", e.estimand)), outcome) if x)
+              for e, outcome in zip(table, outcomes)]
     ax.set_yticks(ys, labels)
     ax.set_ylim(-0.7, len(table) - 0.3)
     levels = sorted({e.confidence_level for e in table})

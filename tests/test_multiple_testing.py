@@ -59,6 +59,21 @@ def test_forest_plot():
     assert plot_forest(ratios).axes[0].get_xscale() == "log"
 
 
+def test_forest_plot_labels_name_only_what_tells_the_outcomes_apart():
+    # before: "freeze:W2_O:until200 in_context_accuracy_at_200" on every row of a mixed table
+    rows = [Estimate(f"t{i}", 0.1, 0.05, (0.0, 0.2), 0.95, 0.05, "paired-t", 8,
+                     details={"treatment": treatment, "outcome": outcome})
+            for i, (treatment, outcome) in enumerate([("ablate_role:induction@L1:zero", "in_context_accuracy"),
+                                                       ("freeze:W2_O:until200", "in_context_accuracy_at_200"),
+                                                       ("freeze:W2_O:until200", "in_context_accuracy_at_400")])]
+    labels = [t.get_text() for t in plot_forest(EstimateTable(rows)).axes[0].get_yticklabels()]
+    assert labels == ["ablate_role:induction@L1:zero", "freeze:W2_O:until200 at 200", "freeze:W2_O:until200 at 400"]
+    labels = [t.get_text() for t in plot_forest(EstimateTable(rows[1:])).axes[0].get_yticklabels()]
+    assert labels == ["freeze:W2_O:until200 at 200", "freeze:W2_O:until200 at 400"]
+    one = [t.get_text() for t in plot_forest(_table(RAW[:2])).axes[0].get_yticklabels()]
+    assert one == ["ablate:L0H0:zero", "ablate:L0H1:zero"]  # one outcome: the treatment alone
+
+
 def test_bad_input():
     with pytest.raises(TypeError, match="`table` must be an EstimateTable"):
         adjust_pvalues([0.1, 0.2])

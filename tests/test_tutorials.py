@@ -23,6 +23,7 @@ TUTORIALS = [
     pytest.param("08_real_model_ablation.py --quick", marks=pytest.mark.skipif(
         importlib.util.find_spec("transformers") is None, reason="needs the hf extra (transformers)")),
     "09_lalonde_observational.py --quick",
+    "10_models_as_units.py --quick",
 ]
 
 

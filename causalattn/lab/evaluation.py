@@ -27,8 +27,8 @@ standard errors clustered by sequence (:func:`causalattn.ols`,
 
 Efficiency: the arms of a batch are run by :func:`causalattn.lab.runner.run_arms`,
 which runs the clean forward pass once and resumes every intervention from its
-cache; finished (batch, arm) results are saved with
-:func:`causalattn.lab.storage.save_arrays` so that a study resumes.
+cache; finished (batch, arm) results are saved in a
+:class:`causalattn.lab.storage.StudyFolder` so that a study resumes.
 
 References
 ----------
@@ -62,7 +62,7 @@ from causalattn.simpson import SimpsonResult, simpson
 from causalattn.lab.contract import HookedModel, check_model
 from causalattn.lab.interventions import Intervention, Reference, as_interventions
 from causalattn.lab.runner import CONTROL, arm_outcomes, run_arms
-from causalattn.lab.storage import digest, load_arrays, open_study_folder, save_arrays, slug
+from causalattn.lab.storage import digest, open_study_folder, slug
 from causalattn.lab.task import Batch, Task
 
 __all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
@@ -74,8 +74,8 @@ def _state_hash(model: nn.Module) -> str:
     return digest({name: tensor.detach().cpu().numpy() for name, tensor in model.state_dict().items()})
 
 
-def _arm_path(out_dir: Path, k: int, label: str) -> Path:
-    return out_dir / "arms" / f"batch{k:05d}__{slug(label)}.npz"
+def _arm_name(k: int, label: str) -> str:
+    return f"batch{k:05d}__{slug(label)}.npz"
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -148,7 +148,10 @@ def evaluation_study(
     out_dir : path, optional
         Folder where each finished (batch, arm) is saved as it completes (atomic
         writes); rerunning with the same folder resumes without redoing them. A
-        folder from a different configuration is a ValueError naming `out_dir`.
+        folder from a different configuration is a ValueError naming `out_dir`;
+        a damaged ``study.json`` is rewritten, keeping only the arm files that
+        show they were made under this configuration
+        (:func:`causalattn.lab.storage.open_study_folder`).
         Arms are saved by label, so a rerun with more treatments reuses the
         finished ones.
     n_resamples : int
@@ -182,8 +185,9 @@ def evaluation_study(
     generator = torch.Generator().manual_seed(seed)
     data = task.sample(n_sequences, generator)
     reference_batch = task.sample(reference_size, generator)
+    folder = None
     if out_dir is not None:
-        open_study_folder(out_dir, kind="an evaluation study", units="arms", fingerprint={
+        folder = open_study_folder(out_dir, kind="an evaluation study", units="arms", fingerprint={
             "study": "evaluation_study", "model": repr(model), "model_state_sha256": _state_hash(model),
             "task_config": dataclasses.asdict(task.config),
             "n_sequences": n_sequences, "seed": seed, "batch_size": batch_size, "reference_size": reference_size,
@@ -199,17 +203,17 @@ def evaluation_study(
     try:
         for k, start in enumerate(starts):
             batch = data.slice(start, start + batch_size)
-            saved = {label: load_arrays(_arm_path(out_dir, k, label),
-                                        recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}")
-                     for label in labels} if out_dir is not None else {}
+            saved = {label: folder.load_arrays(_arm_name(k, label),
+                                               recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}")
+                     for label in labels} if folder is not None else {}
             pending = [arm for arm, label in zip(arms, labels) if saved.get(label) is None]
             computed = {}
             if pending:
                 metrics = run_arms(model, batch, pending, reference, start)
                 for label, m in metrics.items():
                     computed[label] = arm_outcomes(m, batch)
-                    if out_dir is not None:
-                        save_arrays(_arm_path(out_dir, k, label), computed[label])
+                    if folder is not None:
+                        folder.save_arrays(_arm_name(k, label), computed[label])
             for label in labels:
                 results[label].append(saved.get(label) if saved.get(label) is not None else computed[label])
             bar.update(len(arms))

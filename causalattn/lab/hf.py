@@ -38,6 +38,7 @@ Wolf, T. et al. (2020). Transformers: State-of-the-Art Natural Language Processi
 from __future__ import annotations
 
 import contextvars
+import functools
 import importlib.util
 import os
 from collections.abc import Iterator
@@ -450,8 +451,46 @@ def _locate(name_or_path: Any) -> tuple[Path, str | None]:
                      f"{len(ggufs)} .gguf files (need exactly one)")
 
 
+@contextmanager
+def _progress_bars(show: bool) -> Iterator[None]:
+    """Leave transformers' loading bars as they are (``show``), or silence them for the block, then restore them.
+
+    transformers draws two bars while loading: "Loading weights" through its
+    logging tqdm (silenced by a tqdm hook, whose previous value
+    ``set_tqdm_hook`` hands back) and the GGUF conversion bar through its own
+    ``tqdm.auto`` import (silenced by swapping that module's ``tqdm`` for one
+    made with ``disable=True``, swapped back on leaving, even on error).
+    """
+    if show:
+        yield
+        return
+    from transformers import modeling_gguf_pytorch_utils as gguf_loading
+    from transformers.utils import logging as hf_logging
+
+    def quiet(factory, args, kwargs):
+        kwargs = {**kwargs, "disable": True}
+        return factory(*args, **kwargs) if previous_hook is None else previous_hook(factory, args, kwargs)
+
+    hooks = hasattr(hf_logging, "set_tqdm_hook")  # older transformers 5.x: the global switch instead
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if hooks:
+        previous_hook = hf_logging.set_tqdm_hook(quiet)
+    else:
+        hf_logging.disable_progress_bar()
+    gguf_bar = gguf_loading.tqdm
+    gguf_loading.tqdm = functools.partial(gguf_bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_loading.tqdm = gguf_bar
+        if hooks:
+            hf_logging.set_tqdm_hook(previous_hook)
+        elif was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> tuple[HFModel, Any]:
+                    dtype: torch.dtype = torch.float32, progress: bool = True) -> tuple[HFModel, Any]:
     """Load a pretrained causal LM offline, as an :class:`HFModel` in eval mode, with its tokenizer.
 
     Parameters
@@ -466,6 +505,10 @@ def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.devi
         Where the model runs (``"cpu"``, ``"cuda"`` ...).
     dtype : torch.dtype
         Dtype of the weights (GGUF files are dequantized to it).
+    progress : bool
+        Show transformers' progress bars while loading (weights, GGUF
+        conversion). ``False`` silences them for this call only; their
+        settings are restored afterwards.
 
     Returns
     -------
@@ -504,9 +547,10 @@ def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.devi
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     try:
-        hf_model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True,
-                                                                     **extra)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
+        with _progress_bars(progress):
+            hf_model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True,
+                                                                         **extra)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ValueError(f"`name_or_path` {str(name_or_path)!r}: transformers cannot load a causal LM from it "
                          f"({type(error).__name__}: {error})") from error

@@ -8,10 +8,12 @@ recall probe checks that ``W`` retrieves the right partner for every pair.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
-from causalattn.lab.model import Transformer
+from causalattn.lab.contract import check_model
+from causalattn.lab.model import SimplifiedAttention, Transformer
 from causalattn.lab.task import BigramTask
 
 __all__ = ["PROBE_KEYS", "recall", "memory_probes"]
@@ -77,6 +79,18 @@ def _kl_probe(model: Transformer, task: BigramTask) -> float:
     return kl.mean().item()
 
 
+def _memory_probes_iv(model: Any, task: Any) -> None:
+    check_model(model)  # a TypeError naming `model` for what is no model at all
+    if not isinstance(model, Transformer):
+        raise TypeError(f"`model` must be a lab Transformer: the memory probes read the simplified model's matrices "
+                        f"(W_E, W_pos, W_U, W1_K, W2_K, W2_O, W_F), which a {type(model).__name__} does not have")
+    if not isinstance(task, BigramTask):
+        raise TypeError(f"`task` must be a BigramTask (the probes use its bigram distribution and triggers), "
+                        f"got {type(task).__name__}")
+    if model.vocab_size != task.vocab_size:
+        raise ValueError(f"`model` has {model.vocab_size} tokens but `task` has {task.vocab_size}")
+
+
 def memory_probes(model: Transformer, task: BigramTask) -> dict[str, float]:
     r"""All memory probes of the simplified model, paper eqs. (9) and (10).
 
@@ -91,8 +105,19 @@ def memory_probes(model: Transformer, task: BigramTask) -> dict[str, float]:
       and :math:`\mathrm{softmax}(W_U W_F w_E(k))` over non-trigger tokens.
 
     Probes are NaN where the model has no such matrix: all recalls for anything
-    but the simplified two-layer model, ``wf_kl`` without a feed-forward ``W_F``.
+    but the simplified two-layer model (a vanilla lab model has attention
+    matrices, but not these memories), ``wf_kl`` without a feed-forward ``W_F``.
     Comparisons run over all candidates (no causal mask), as in the authors' code.
+
+    Parameters
+    ----------
+    model : Transformer
+        A lab model (:func:`causalattn.lab.model.build_model`); the probes read
+        its matrices, so another model of the
+        :class:`causalattn.lab.contract.HookedModel` contract (an ``HFModel``)
+        is a TypeError.
+    task : BigramTask
+        The task whose bigram distribution and triggers define the memories.
 
     Returns
     -------
@@ -103,16 +128,22 @@ def memory_probes(model: Transformer, task: BigramTask) -> dict[str, float]:
     ----------
     Bietti, A., Cabannes, V., Bouchacourt, D., Jegou, H. and Bottou, L. (2023). Birth of a
     Transformer: A Memory Viewpoint. NeurIPS; arXiv:2306.00802, section 4.2, eqs. (9)-(10).
+
+    Examples
+    --------
+    The hand-set induction-head model stores every memory exactly:
+
+    >>> from causalattn.lab import BigramTask, TaskConfig, induction_head_model
+    >>> task = BigramTask(TaskConfig(seq_len=64))
+    >>> probes = memory_probes(induction_head_model(task, d_model=256), task)
+    >>> probes["w1k_recall"], probes["w2k_recall"], probes["w2o_recall"]
+    (1.0, 1.0, 1.0)
     """
-    if not isinstance(model, Transformer):
-        raise TypeError(f"`model` must be a lab Transformer, got {type(model).__name__}")
-    if model.config.vocab_size != task.vocab_size:
-        raise ValueError(f"`model` has {model.config.vocab_size} tokens but `task` has {task.vocab_size}")
+    _memory_probes_iv(model, task)
     probes = dict.fromkeys(PROBE_KEYS, math.nan)
-    config = model.config
-    if config.kind == "simplified" and config.feed_forward:
+    if "W_F" in model.aliases():  # the simplified model's linear feed-forward layer
         probes["wf_kl"] = _kl_probe(model, task)
-    if config.kind != "simplified" or config.n_layers != 2:
+    if model.n_layers != 2 or not all(isinstance(block.attn, SimplifiedAttention) for block in model.blocks):
         return probes
     attn1, attn2 = model.blocks[0].attn, model.blocks[1].attn
     for key, pos in (("w1k_recall", model.W_pos), ("w1k_recall_t64", model.W_pos[:64])):

@@ -27,7 +27,7 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from contextlib import closing
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,9 @@ from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
 from causalattn.multiple_testing import adjust_pvalues
 from causalattn.plots import plot_forest
 from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
-from causalattn.lab.model import ModelConfig, build_model
+from causalattn.lab.model import ModelConfig, Transformer, build_model
 from causalattn.lab.probes import PROBE_KEYS
-from causalattn.lab.storage import load_json, open_study_folder, save_json, slug
+from causalattn.lab.storage import StudyFolder, open_study_folder, slug
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig, resolve_freeze, train, train_iv
 
@@ -107,7 +107,7 @@ def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
 
 def _training_study_iv(
     model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir,
-    client, torch_threads,
+    client, torch_threads, keep_models,
 ):
     train_iv(model_config, task_config, train_config, None)  # the types, and that the task fits the model
     if train_config.freeze:
@@ -133,6 +133,8 @@ def _training_study_iv(
     for probe in probes:
         check_choice("probes", probe, PROBE_KEYS)
     n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
+    if not isinstance(keep_models, bool):
+        raise TypeError(f"`keep_models` must be True or False, got {keep_models!r}")
     client = resolve_client(client)
     out_dir = None if out_dir is None else Path(out_dir)
     return (arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir, client,
@@ -181,6 +183,7 @@ def _train_unit(model_config, task_config, train_config, seed, label, schedule, 
         "schedule": [item.label for item in schedule],
         "torch_threads": torch.get_num_threads(),
         "history": {column: history[column].tolist() for column in history.columns},
+        "weights": {name: value.detach().numpy().copy() for name, value in result.model.state_dict().items()},
     }
 
 
@@ -223,6 +226,7 @@ def training_study(
     n_jobs: int = 1,
     client: Any = None,
     torch_threads: int | None = 1,
+    keep_models: bool = False,
     progress: bool = True,
 ) -> TrainingStudy:
     r"""Train under each freezing schedule across seeds; the seeds are the units of a causal study.
@@ -272,7 +276,9 @@ def training_study(
         checkpoint under ``out_dir/checkpoints``. Calling again with the same
         folder skips the finished runs and resumes the others; more seeds may
         be added. ``out_dir/study.json`` records the configuration; a folder
-        from a different configuration is a ValueError. Only this process
+        from a different configuration is a ValueError; a damaged one is
+        rewritten, keeping only the runs whose files show they were made under
+        this configuration (:func:`causalattn.lab.storage.open_study_folder`). Only this process
         writes to ``out_dir``: the runs' records come back from the workers,
         so a cluster needs no shared filesystem. On a Dask cluster the runs do
         not checkpoint (their checkpoints would need one): an interrupted
@@ -301,7 +307,8 @@ def training_study(
     Returns
     -------
     TrainingStudy
-        ``.units`` (one row per run), ``.histories``, ``.effects(outcome)``.
+        ``.units`` (one row per run), ``.histories``, ``.effects(outcome)`` and,
+        with ``keep_models``, ``.model(seed, arm)``.
 
     References
     ----------
@@ -323,22 +330,39 @@ def training_study(
     ...                        seeds=(0, 1), at_iterations=(5, 10), progress=False)
     >>> len(study.units), study.effects("in_context_accuracy_at_5")[0].estimand
     (4, 'freeze:W2_O:until5')
+
+    With ``keep_models=True`` the trained models come back too:
+
+    >>> kept = training_study(ModelConfig(d_model=32, max_seq_len=32), TaskConfig(seq_len=32),
+    ...                       TrainConfig(n_iters=10, batch_size=8, log_every=5, eval_sequences=16), arms,
+    ...                       seeds=(0, 1), at_iterations=(5, 10), keep_models=True, progress=False)
+    >>> kept.model(1, "control").config.init_seed
+    1
     """
     (arms, control, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir, client,
      torch_threads) = _training_study_iv(
         model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs,
-        out_dir, client, torch_threads,
+        out_dir, client, torch_threads, keep_models,
     )
     runs = _assign(seeds, list(arms), design, rng)
     records: dict[tuple[int, str], dict] = {}
+    weights: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+    folder = models = None
     if out_dir is not None:
-        open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms), units="units",
-                          kind="a training study")
+        folder = open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms),
+                                   units="units", kind="a training study")
+        if keep_models:  # the weights carry the configuration's checksum, like the units
+            models = StudyFolder(out_dir / "models", folder.study)
+            models.units.mkdir(exist_ok=True)
         for seed, label in runs:
-            record = load_json(out_dir / "units" / f"{_unit_name(seed, label)}.json",
-                               recompute=f"the training run of seed {seed}, arm {label!r}")
-            if record is not None:
+            run = f"the training run of seed {seed}, arm {label!r}"
+            record = folder.load_json(f"{_unit_name(seed, label)}.json", recompute=run)
+            kept = None if models is None or record is None else models.load_arrays(
+                f"{_unit_name(seed, label)}.npz", recompute=run)
+            if record is not None and (kept is not None or not keep_models):
                 records[seed, label] = record
+                if kept is not None:
+                    weights[seed, label] = kept
     todo = [run for run in runs if run not in records]
     checkpoints = None if out_dir is None or client is not None else out_dir / "checkpoints"
     jobs = [
@@ -352,9 +376,15 @@ def training_study(
         finished = run_jobs(_train_unit, jobs, n_jobs=n_jobs, client=client, progress=bar, torch_threads=torch_threads)
         with closing(finished):  # an error or interrupt here cancels the runs still on the workers
             for _, record in finished:
-                records[record["seed"], record["arm"]] = record
-                if out_dir is not None:
-                    save_json(out_dir / "units" / f"{_unit_name(record['seed'], record['arm'])}.json", record)
+                run = record["seed"], record["arm"]
+                model = record.pop("weights")
+                if keep_models:
+                    weights[run] = model
+                records[run] = record
+                if folder is not None:  # the weights first: a record on disk means its run is complete
+                    if models is not None:
+                        models.save_arrays(f"{_unit_name(*run)}.npz", model)
+                    folder.save_json(f"{_unit_name(*run)}.json", record)
 
     histories, rows = [], []
     for seed, label in runs:
@@ -367,7 +397,8 @@ def training_study(
     outcomes = tuple(c for c in rows[0] if c not in ("seed", "arm") and not c.endswith("_censored"))
     return TrainingStudy(
         units=pd.DataFrame(rows), histories=histories, arms=arms, control=control, design=design,
-        outcomes=outcomes, threshold=threshold, n_iters=train_config.n_iters,
+        outcomes=outcomes, threshold=threshold, n_iters=train_config.n_iters, model_config=model_config,
+        weights=weights,
     )
 
 
@@ -394,6 +425,10 @@ class TrainingStudy:
         Accuracy of the time-to-threshold outcome.
     n_iters : int
         Training iterations per run (the censoring time).
+    model_config : ModelConfig or None
+        The models' configuration (``init_seed`` aside).
+    weights : mapping of (int, str) to dict of arrays
+        The final weights of each (seed, arm) run, with ``keep_models`` (else empty).
     """
 
     units: pd.DataFrame
@@ -404,12 +439,29 @@ class TrainingStudy:
     outcomes: tuple[str, ...]
     threshold: float
     n_iters: int
+    model_config: ModelConfig | None = None
+    weights: Mapping[tuple[int, str], Mapping[str, np.ndarray]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (
             f"TrainingStudy({self.design}: {self.units['seed'].nunique()} seeds, arms {list(self.arms)}, "
             f"{len(self.units)} runs)"
         )
+
+    def model(self, seed: int, arm: str | None = None) -> Transformer:
+        """The final model of the run of ``seed`` under ``arm`` (default the control), in eval mode.
+
+        Needs a study run with ``keep_models=True``. Each call builds a new
+        model (``init_seed = seed``) and loads the run's weights into it.
+        """
+        arm = self.control if arm is None else arm
+        if (seed, arm) not in self.weights:
+            if not self.weights:
+                raise ValueError("this study kept no models: run training_study with `keep_models=True`")
+            raise ValueError(f"`seed`, `arm`: no run ({seed!r}, {arm!r}); runs: {sorted(self.weights)}")
+        model = build_model(replace(self.model_config, init_seed=seed))
+        model.load_state_dict({name: torch.from_numpy(value) for name, value in self.weights[seed, arm].items()})
+        return model.eval()
 
     @property
     def treatments(self) -> tuple[str, ...]:
@@ -536,7 +588,7 @@ class TrainingStudy:
         design a second panel shows the per-seed difference from the control,
         with the same pointwise band: where it excludes zero, the treatment
         changed the curve at that iteration (pointwise, not simultaneously).
-        Dotted vertical lines mark the iterations where a freeze ends.
+        Dotted vertical lines mark the iterations where a freeze ends (named in the legend).
         """
         if metric not in self.histories.columns or metric in ("seed", "arm", "iteration"):
             names = [c for c in self.histories.columns if c not in ("seed", "arm", "iteration")]
@@ -570,7 +622,7 @@ class TrainingStudy:
         untils = {item.until for schedule in self.arms.values() for item in schedule if item.until is not None}
         for ax in axes:
             for until in sorted(untils):
-                ax.axvline(until, color="grey", linestyle=":", linewidth=1)
+                ax.axvline(until, color="grey", linestyle=":", linewidth=1, label=f"freeze ends ({until})")
             ax.legend(fontsize="small")
         return fig
 

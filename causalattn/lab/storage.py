@@ -1,15 +1,22 @@
 """Saving study results as they are made: atomic writes, a checksum in every file, a configuration fingerprint.
 
-A study folder holds ``study.json`` (what determines the results) and one file
-per finished unit. Files are written to a temporary name and renamed over the
-target, so a run killed mid-way never leaves half a file; a folder made under
-another configuration is refused rather than mixed in.
+A study folder holds ``study.json`` (what determines the results: the
+configuration's fingerprint) and a folder of units, one file per finished unit,
+written through the :class:`StudyFolder` that :func:`open_study_folder` returns.
+Files are written to a temporary name and renamed over the target, so a run
+killed mid-way never leaves half a file; a folder made under another
+configuration is refused rather than mixed in.
 
 Every file carries a SHA-256 checksum of its content (arrays: of their names,
-dtypes, shapes and bytes; JSON: of its canonical text). A unit file that is
-truncated, bit-flipped or edited fails the check on loading: a
-:class:`DamagedFileWarning` names the file and what will be recomputed, and the
-loader returns ``None`` so that only that unit is recomputed.
+dtypes, shapes and bytes; JSON: of its canonical text), and every unit file
+carries the checksum of the ``study.json`` it was made under, so that it says
+which configuration made it. A unit file that is truncated, bit-flipped or
+edited fails the check on loading: a :class:`DamagedFileWarning` names the file
+and what will be recomputed, and the loader returns ``None`` so that only that
+unit is recomputed. A damaged or missing ``study.json`` is rewritten from the
+current configuration; the unit files that carry its checksum are kept, those
+that cannot show it (damaged, or saved before units carried it) are removed
+and recomputed, and a unit of another configuration makes the folder an error.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +37,9 @@ import numpy as np
 __all__ = [
     "FINGERPRINT",
     "DamagedFileWarning",
+    "StudyFolder",
     "digest",
-    "load_arrays",
-    "load_json",
     "open_study_folder",
-    "save_arrays",
-    "save_json",
     "slug",
     "write_atomic",
     "write_json_atomic",
@@ -42,6 +47,7 @@ __all__ = [
 
 FINGERPRINT = "study.json"
 _CHECKSUM_KEY = "__sha256__"  # the member of an .npz file that holds the checksum of the others
+_STUDY_KEY = "__study__"  # the member of a unit .npz file that holds the checksum of its study.json
 
 
 class DamagedFileWarning(UserWarning):
@@ -63,7 +69,7 @@ def _json_digest(obj: Any) -> str:
 
 
 def _report_damage(path: Path, reason: str, recompute: str) -> None:
-    warnings.warn(f"{path} is damaged ({reason}); recomputing {recompute}", DamagedFileWarning, stacklevel=3)
+    warnings.warn(f"{path} is damaged ({reason}); recomputing {recompute}", DamagedFileWarning, stacklevel=4)
 
 
 def slug(label: str) -> str:
@@ -83,97 +89,185 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=1).encode())
 
 
-def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
-    """:func:`write_atomic` of named numpy arrays as an ``.npz`` file, with their :func:`digest`."""
+def _write_json(path: Path, content: Any, study: str | None = None) -> None:
+    """``{"sha256", "study", "content"}`` (no ``study`` for study.json itself), the checksum of the other two."""
+    fields = {"content": content} if study is None else {"study": study, "content": content}
+    write_json_atomic(path, {"sha256": _json_digest(content if study is None else fields), **fields})
+
+
+def _read_json(path: Path) -> tuple[Any, str | None, str | None]:
+    """(content, study, None) of a :func:`_write_json` file, or (None, None, what is wrong with it)."""
+    try:
+        wrapped = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        return None, None, f"unreadable: {type(exc).__name__}"
+    if not isinstance(wrapped, dict) or set(wrapped) not in ({"sha256", "content"}, {"sha256", "study", "content"}):
+        return None, None, "no checksum"
+    fields = {key: value for key, value in wrapped.items() if key != "sha256"}
+    if wrapped["sha256"] != _json_digest(fields if "study" in fields else fields["content"]):
+        return None, None, "checksum mismatch: edited or corrupted"
+    return fields["content"], fields.get("study"), None
+
+
+def _write_arrays(path: Path, arrays: Mapping[str, Any]) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays, **{_CHECKSUM_KEY: np.array(digest(arrays))})
     write_atomic(path, buffer.getvalue())
 
 
-def load_arrays(path: Path, *, recompute: str = "it") -> dict[str, np.ndarray] | None:
-    """The arrays saved by :func:`save_arrays` at ``path``; None if there is no such file or it is damaged.
-
-    A damaged file (unreadable, truncated, or failing its checksum) gives a
-    :class:`DamagedFileWarning` naming it and saying what is recomputed (``recompute``).
-    """
-    if not path.exists():
-        return None
+def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray] | None, str | None, str | None]:
+    """(arrays, study, None) of a :func:`_write_arrays` file, or (None, None, what is wrong with it)."""
     try:
         with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as f:  # no file left open on a bad zip
             arrays = {key: f[key] for key in f.files}
     except Exception as exc:  # zipfile, zlib, numpy format and OS errors alike mean the file is unusable
-        _report_damage(path, f"unreadable: {type(exc).__name__}", recompute)
-        return None
+        return None, None, f"unreadable: {type(exc).__name__}"
     stored = arrays.pop(_CHECKSUM_KEY, None)
     if stored is None or str(stored) != digest(arrays):
-        _report_damage(path, "no checksum" if stored is None else "checksum mismatch", recompute)
-        return None
-    return arrays
+        return None, None, "no checksum" if stored is None else "checksum mismatch"
+    study = arrays.pop(_STUDY_KEY, None)
+    return arrays, None if study is None else str(study), None
 
 
-def save_json(path: Path, obj: Any) -> None:
-    """:func:`write_atomic` of ``{"sha256": ..., "content": obj}`` as JSON (the checksum of ``obj``'s JSON text)."""
-    write_json_atomic(path, {"sha256": _json_digest(obj), "content": obj})
+def _read_unit(path: Path) -> tuple[str | None, str | None]:
+    """(study, None) of a unit file of any kind, or (None, what is wrong with it)."""
+    if path.suffix == ".npz":
+        _, study, damage = _read_arrays(path)
+    elif path.suffix == ".json":
+        _, study, damage = _read_json(path)
+    else:
+        return None, "not a unit file"
+    return study, damage
 
 
-def load_json(path: Path, *, recompute: str = "it") -> Any | None:
-    """The object saved by :func:`save_json` at ``path``; None if there is no such file or it is damaged.
+@dataclass(frozen=True)
+class StudyFolder:
+    """The units folder of a study opened by :func:`open_study_folder`; unit files are saved and loaded by name.
 
-    A damaged file (not JSON, truncated, edited by hand) gives a
-    :class:`DamagedFileWarning` naming it and saying what is recomputed (``recompute``).
+    Every unit saved carries ``study``, the SHA-256 of the folder's
+    ``study.json``, so that it says which configuration made it. Loading gives
+    None, and a :class:`DamagedFileWarning` naming the file and what is
+    recomputed (``recompute``), for a file that is unreadable, fails its
+    checksum or was made under another configuration; a missing file gives None.
+
+    Attributes
+    ----------
+    units : Path
+        The folder of unit files.
+    study : str
+        The SHA-256 (hex) of the configuration's fingerprint (``study.json``).
     """
-    if not path.exists():
-        return None
-    content, damage = _read_json(path)
-    if damage:
-        _report_damage(path, damage, recompute)
-    return content
 
+    units: Path
+    study: str
 
-def _read_json(path: Path) -> tuple[Any | None, str | None]:
-    """The content of a :func:`save_json` file and None, or None and what is wrong with the file."""
-    try:
-        wrapped = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
-        return None, f"unreadable: {type(exc).__name__}"
-    if not isinstance(wrapped, dict) or set(wrapped) != {"sha256", "content"}:
-        return None, "no checksum"
-    if wrapped["sha256"] != _json_digest(wrapped["content"]):
-        return None, "checksum mismatch: edited or corrupted"
-    return wrapped["content"], None
+    def save_arrays(self, name: str, arrays: Mapping[str, Any]) -> None:
+        """Save named numpy arrays as the ``.npz`` file ``name``, atomically, with their :func:`digest`."""
+        _write_arrays(self.units / name, {**arrays, _STUDY_KEY: np.array(self.study)})
+
+    def load_arrays(self, name: str, *, recompute: str = "it") -> dict[str, np.ndarray] | None:
+        """The arrays saved by :meth:`save_arrays` as ``name``, or None."""
+        path = self.units / name
+        return self._checked(path, *_read_arrays(path), recompute) if path.exists() else None
+
+    def save_json(self, name: str, obj: Any) -> None:
+        """Save ``obj`` as the JSON file ``name``, atomically: ``{"sha256", "study", "content": obj}``."""
+        _write_json(self.units / name, obj, self.study)
+
+    def load_json(self, name: str, *, recompute: str = "it") -> Any | None:
+        """The object saved by :meth:`save_json` as ``name``, or None."""
+        path = self.units / name
+        return self._checked(path, *_read_json(path), recompute) if path.exists() else None
+
+    def _checked(self, path: Path, content: Any, study: str | None, damage: str | None, recompute: str) -> Any:
+        # a unit without `study` predates the tag: the intact study.json that opened the folder vouches for it
+        if damage is None and study not in (None, self.study):
+            damage = "made under another configuration"
+        if damage:
+            _report_damage(path, damage, recompute)
+            return None
+        return content
 
 
 def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
-                      explain: Mapping[str, str] | None = None) -> Path:
+                      explain: Mapping[str, str] | None = None) -> StudyFolder:
     """Create ``out_dir/units`` and record ``fingerprint``; refuse a folder made under another configuration.
 
-    Returns the units folder. ``kind`` names the study in the error message;
-    ``explain`` maps a fingerprint key to what a difference in it means (the
-    message then says so instead of blaming "a different configuration"). A
-    damaged ``study.json`` is an error: without it nobody can tell which
-    configuration made the cached units.
+    ``kind`` names the study in the error message; ``explain`` maps a
+    fingerprint key to what a difference in it means (the message then says so
+    instead of blaming "a different configuration").
+
+    A damaged ``study.json`` (unreadable, truncated, failing its checksum), or
+    a missing one beside unit files, is reported with a
+    :class:`DamagedFileWarning` and rewritten from ``fingerprint``: the unit
+    files that carry this configuration's checksum are kept, those that cannot
+    show it are removed (so they are recomputed), and a unit file made under
+    another configuration is a ValueError, as a ``study.json`` of another
+    configuration is.
+
+    Examples
+    --------
+    >>> import tempfile, warnings
+    >>> out = Path(tempfile.mkdtemp())
+    >>> folder = open_study_folder(out, {"n": 3}, units="units", kind="a study")
+    >>> folder.save_json("unit0.json", [1, 2, 3])
+    >>> folder.load_json("unit0.json")
+    [1, 2, 3]
+    >>> _ = (out / "study.json").write_text("{")  # damaged: the unit still shows it was made with n = 3
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     folder = open_study_folder(out, {"n": 3}, units="units", kind="a study")
+    >>> folder.load_json("unit0.json"), len(caught)
+    ([1, 2, 3], 1)
+    >>> open_study_folder(out, {"n": 4}, units="units", kind="a study")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: `out_dir` '...' holds a study made with a different configuration (differs in ['n']); ...
     """
     path = out_dir / FINGERPRINT
     fingerprint = json.loads(json.dumps(fingerprint))  # as read back: tuples become lists
-    if path.exists():
-        stored, damage = _read_json(path)
-        if damage:
-            raise ValueError(
-                f"{path} is damaged ({damage}), so nothing tells which configuration made the cached results in "
-                f"{out_dir}; use another folder, or delete this one to recompute them"
-            )
-        if stored != fingerprint:
-            differ = sorted(k for k in fingerprint.keys() | stored.keys() if stored.get(k) != fingerprint.get(k))
-            explain = explain or {}
-            reasons = [f"{explain[k]} ({k} differs)" for k in differ if k in explain]
-            unexplained = [k for k in differ if k not in explain]
-            if unexplained:
-                reasons.append(f"a different configuration (differs in {unexplained})")
-            raise ValueError(
-                f"`out_dir` {str(out_dir)!r} holds {kind} made with {' and '.join(reasons)}; "
-                "use another folder, or delete it to start over"
-            )
-    (out_dir / units).mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        save_json(path, fingerprint)
-    return out_dir / units
+    folder = StudyFolder(out_dir / units, _json_digest(fingerprint))
+    stored, _, damage = _read_json(path) if path.exists() else (None, None, "missing")
+    if damage is None and not isinstance(stored, dict):
+        damage = "not a study fingerprint"
+    if damage is None and stored != fingerprint:
+        differ = sorted(k for k in fingerprint.keys() | stored.keys() if stored.get(k) != fingerprint.get(k))
+        explain = explain or {}
+        reasons = [f"{explain[k]} ({k} differs)" for k in differ if k in explain]
+        unexplained = [k for k in differ if k not in explain]
+        if unexplained:
+            reasons.append(f"a different configuration (differs in {unexplained})")
+        raise ValueError(
+            f"`out_dir` {str(out_dir)!r} holds {kind} made with {' and '.join(reasons)}; "
+            "use another folder, or delete it to start over"
+        )
+    if damage is not None:
+        _repair(path, damage, folder, kind)
+    folder.units.mkdir(parents=True, exist_ok=True)
+    if damage is not None:
+        _write_json(path, fingerprint)
+    return folder
+
+
+def _repair(path: Path, damage: str, folder: StudyFolder, kind: str) -> None:
+    """Keep the unit files that show ``folder.study``, remove those that cannot; refuse another configuration's."""
+    files = sorted(p for p in folder.units.iterdir() if p.is_file()) if folder.units.is_dir() else []
+    if not files:
+        return
+    state = "missing" if damage == "missing" else f"damaged ({damage})"
+    shown = {p: _read_unit(p) for p in files}
+    foreign = [p for p, (study, problem) in shown.items() if problem is None and study not in (None, folder.study)]
+    if foreign:
+        raise ValueError(
+            f"`out_dir` {str(path.parent)!r} holds {kind} made with a different configuration: its {FINGERPRINT} "
+            f"is {state}, and {len(foreign)} unit files (e.g. {foreign[0]}) were made under another one; "
+            "use another folder, or delete it to start over"
+        )
+    unverified = [p for p, (study, _) in shown.items() if study is None]
+    for p in unverified:
+        p.unlink()
+    warnings.warn(
+        f"{path} is {state}; rewriting it from the current configuration: kept the {len(files) - len(unverified)} unit files in {folder.units} that carry its "
+        f"checksum, removed the {len(unverified)} that cannot show which configuration made them (recomputing them)",
+        DamagedFileWarning, stacklevel=3,
+    )

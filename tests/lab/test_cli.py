@@ -4,16 +4,20 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import causalattn
 from causalattn import EFFECT_COLUMNS
-from causalattn.cli import _default_treatments, build_parser, main
+from causalattn.cli import STUDY_DEFAULTS, _default_treatments, build_parser, main
+from causalattn.lab.interventions import parse_treatment
 
-TINY = ["--d-model", "32", "--seq-len", "32", "--train-iters", "20", "--n-sequences", "16", "--seeds", "2",
-        "--freeze-until", "20", "--study-iters", "40", "--study-batch-size", "8", "--n-jobs", "1", "--no-progress",
-        "--treatments", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]
+TINY = ["--d-model", "32", "--seq-len", "32", "--n-sequences", "16", "--seeds", "3", "--freeze-until", "20",
+        "--study-iters", "40", "--study-batch-size", "8", "--n-jobs", "1", "--no-progress",
+        "--treatments", "ablate_role:induction@L1:mean", "pattern:L0H0:previous_token"]
+FROZEN = "freeze:W2_O:until20"
 
 
 torch = pytest.importorskip("torch")
@@ -30,53 +34,122 @@ def study_dir(tmp_path_factory, one_thread):
 def test_study_writes_table_forest_and_attention_maps(study_dir):
     table = pd.read_csv(study_dir / "effects.csv")
     assert list(table.columns[: len(EFFECT_COLUMNS)]) == list(EFFECT_COLUMNS)
-    assert list(table["treatment"]) == ["ablate:L1H0:mean", "pattern:L0H0:previous_token", *["freeze:W2_O:until20"] * 3]
-    training = table[table["treatment"] == "freeze:W2_O:until20"]
+    assert list(table["treatment"]) == ["ablate_role:induction@L1:mean", "pattern:L0H0:previous_token", *[FROZEN] * 3]
+    pooled, training = table[:2], table[table["treatment"] == FROZEN]
+    # the evaluation study: the 3 control models are the clusters, 16 sequences each
+    assert (pooled["method"] == "clustered-paired-t").all() and (pooled["n_models"] == 3).all()
+    assert (pooled["n"] == 3 * 16).all() and (pooled["outcome"] == "in_context_accuracy").all()
+    assert pooled["heads"].iloc[0] == "seed0=ablate:L1H0:mean; seed1=ablate:L1H0:mean; seed2=ablate:L1H0:mean"
     assert list(training["outcome"]) == ["in_context_accuracy_at_20", "in_context_accuracy_at_40",
                                          "iterations_to_0.9"]
-    assert (training["n"] == 2).all() and (training["unit"] == "seed").all()  # n counts seeds, not runs
-    assert (table["unit"][:2] == "sequence").all() and training["n_censored"].notna().sum() == 1
-    estimable = table[table["method"] != "not estimable"]
-    assert estimable["ci_low"].le(estimable["estimate"]).all() and estimable["estimate"].le(estimable["ci_high"]).all()
-    # every row: the CI excludes 0 exactly when its own p-value is below 0.05
-    tested = table[table["pvalue"].notna()]
-    excludes = (tested["ci_low"] > 0) | (tested["ci_high"] < 0)
-    assert (excludes == (tested["pvalue"] < 0.05)).all()
-    assert set(table["method"]) <= {"paired-t", "not estimable"} and estimable["pvalue_randomization"].notna().all()
-    for name in ("forest.png", "training_curves.png", "attention/control.png", "attention/ablate_L1H0_mean.png",
-                 "attention/pattern_L0H0_previous_token.png"):
+    assert (training["n"] == 3).all() and (training["unit"] == "seed").all()  # n counts seeds, not runs
+    per_model = pd.read_csv(study_dir / "per_model.csv")
+    assert list(per_model["model"]) == ["seed0", "seed1", "seed2"] * 2
+    assert list(per_model["head"][:3]) == ["ablate:L1H0:mean"] * 3
+    assert (per_model["treatment"][:3] == "ablate_role:induction@L1:mean").all() and (per_model["n"] == 16).all()
+    # the pooled estimate is the average of the per-model estimates (every model has all 16 sequences)
+    for label, rows in per_model.groupby("treatment", sort=False):
+        assert table.set_index("treatment").at[label, "estimate"] == pytest.approx(rows["estimate"].mean())
+    for name in ("forest.png", "training_curves.png", "attention/control.png",
+                 "attention/ablate_role_induction_L1_mean.png", "attention/pattern_L0H0_previous_token.png",
+                 "per_model/ablate_role_induction_L1_mean.png", "per_model/pattern_L0H0_previous_token.png",
+                 *(f"training/models/seed{s}__control.npz" for s in range(3))):
         assert (study_dir / name).stat().st_size > 0, name
 
 
-def test_default_treatments_ablate_and_freeze_every_head():
-    assert _default_treatments(2, 1) == ["ablate:L0H0:zero", "ablate:L0H0:mean", "ablate:L1H0:zero",
-                                         "ablate:L1H0:mean", "pattern:L0H0:previous_token", "pattern:L0H0:uniform",
-                                         "pattern:L1H0:previous_token", "pattern:L1H0:uniform"]
-    assert build_parser().parse_args(["study"]).treatments is None  # None: the default set
+def test_every_printed_row_is_coherent(study_dir, capsys):
+    assert main(["study", *TINY, "--out", str(study_dir)]) == 0  # resumed: prints the same table
+    printed = capsys.readouterr().out
+    table = pd.read_csv(study_dir / "effects.csv")
+    lines = printed.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("-----")) + 1
+    rows = lines[first: lines.index("", first)]  # the printed effects table, below its header
+    assert len(rows) == len(table)
+    for line, (_, row) in zip(rows, table.iterrows()):
+        units = "3 models" if row["method"] == "clustered-paired-t" else "3 seeds"
+        assert line.startswith(row["treatment"]) and units in line and row["method"] in line
+    # each row: CI and p from one procedure, so the CI excludes 0 exactly when its p-value is below 0.05
+    estimable = table[table["method"] != "not estimable"]
+    assert set(estimable["method"]) <= {"clustered-paired-t", "paired-t"}
+    assert estimable["ci_low"].le(estimable["estimate"]).all() and estimable["estimate"].le(estimable["ci_high"]).all()
+    excludes = (estimable["ci_low"] > 0) | (estimable["ci_high"] < 0)
+    assert (excludes == (estimable["pvalue"] < 0.05)).all() and estimable["pvalue_randomization"].notna().all()
+    # the pooled rows' interval is the t interval over the 3 model means, by hand
+    per_model = pd.read_csv(study_dir / "per_model.csv")
+    means = per_model[per_model["treatment"] == "ablate_role:induction@L1:mean"]["estimate"].to_numpy()
+    half = stats.t.ppf(0.975, 2) * means.std(ddof=1) / np.sqrt(3)
+    assert table.loc[0, "ci_low"] == pytest.approx(means.mean() - half)
+    assert table.loc[0, "ci_high"] == pytest.approx(means.mean() + half)
+    assert "3 models as the units" in printed and "2/2^n = 0.25" in printed and "Cochran's Q" in printed
 
 
-def test_study_resumes_from_its_folder(study_dir, capsys):
-    before = pd.read_csv(study_dir / "effects.csv")
-    checkpoint = (study_dir / "model" / "checkpoint.pt").stat().st_mtime_ns
+def test_defaults_answer_the_questions():
+    # issue 10: at least 6 paired seeds (the sign-flip p can reach 2/2^6 = 1/32), at least 4 models evaluated
+    # (the control model of every seed), with role-based treatments
+    from causalattn.lab.roles import RoleAblation
+
+    args = build_parser().parse_args(["study"])
+    assert args.seeds == STUDY_DEFAULTS["seeds"] >= 6 and 2 / 2 ** args.seeds <= 1 / 32
+    assert args.treatments is None  # None: the default set, by role
+    assert _default_treatments(args.n_layers) == [
+        "ablate_role:induction@L1:zero", "ablate_role:induction@L1:mean",
+        "ablate_role:previous_token@L0:zero", "ablate_role:previous_token@L0:mean"]
+    assert all(isinstance(parse_treatment(label), RoleAblation) for label in _default_treatments(2))
+    assert _default_treatments(1) == ["ablate_role:induction@L0:zero", "ablate_role:induction@L0:mean"]
+    assert args.freeze == ["W2_O"] and args.freeze_until < args.study_iters  # the paper's Figure 3 question
+    assert (args.d_model, args.seq_len, args.study_iters, args.study_batch_size) == (128, 128, 400, 16)
+
+
+def test_study_resumes_from_its_folder(study_dir, capsys, monkeypatch):
+    import causalattn.lab.seed_study as seed_study
+
+    before = {name: pd.read_csv(study_dir / name) for name in ("effects.csv", "per_model.csv")}
+    kept = {p: p.stat().st_mtime_ns for p in (study_dir / "training").rglob("*") if p.is_file()}
+    kept.update({p: p.stat().st_mtime_ns for p in (study_dir / "evaluation").rglob("*") if p.is_file()})
+    monkeypatch.setattr(seed_study, "train", lambda *a, **k: pytest.fail("retrained a finished run"))
     assert main(["study", *TINY, "--out", str(study_dir)]) == 0
     printed = capsys.readouterr().out
-    assert "95%" in printed and "ablate:L1H0:mean" in printed
-    assert (study_dir / "model" / "checkpoint.pt").stat().st_mtime_ns == checkpoint  # the model was not retrained
-    pd.testing.assert_frame_equal(pd.read_csv(study_dir / "effects.csv"), before)
+    assert "95%" in printed and "ablate_role:induction@L1:mean" in printed
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # nothing trained or evaluated again
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(pd.read_csv(study_dir / name), frame)
 
 
-def test_chosen_treatments_and_no_training_study(tmp_path):
+def test_interrupted_study_resumes_where_it_stopped(study_dir, tmp_path, monkeypatch):
+    import causalattn.lab.seed_study as seed_study
+    from causalattn.lab.training import train
+
+    calls = []
+
+    def flaky_train(*args, **kwargs):
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # killed after four of the six runs
+        calls.append(args[2].data_seed)
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(seed_study, "train", flaky_train)
+    assert main(["study", *TINY, "--out", str(tmp_path)]) == 130
+    assert len(list((tmp_path / "training" / "units").glob("*.json"))) == 4
+    monkeypatch.setattr(seed_study, "train", lambda *a, **k: (calls.append(a[2].data_seed), train(*a, **k))[1])
+    assert main(["study", *TINY, "--out", str(tmp_path)]) == 0
+    assert len(calls) == 6  # only the two unfinished runs were trained
+    for name in ("effects.csv", "per_model.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / name), pd.read_csv(study_dir / name))
+
+
+def test_chosen_treatments(tmp_path):
     out = tmp_path / "out"
-    args = [*TINY[:-3], "--seeds", "0", "--treatments", "ablate:L0H0:zero+ablate:L1H0:zero", "--out", str(out)]
+    args = [*TINY[:-3], "--seeds", "2", "--treatments", "ablate:L0H0:zero+ablate_role:induction@L1:zero",
+            "--out", str(out)]
     assert main(["study", *args]) == 0
     table = pd.read_csv(out / "effects.csv")
-    assert list(table["treatment"]) == ["ablate:L0H0:zero+ablate:L1H0:zero"]
-    assert not (out / "training_curves.png").exists()
+    assert list(table["treatment"])[0] == "ablate:L0H0:zero+ablate_role:induction@L1:zero"
+    assert table.loc[0, "heads"] == "seed0=ablate:L0H0:zero+ablate:L1H0:zero; seed1=ablate:L0H0:zero+ablate:L1H0:zero"
 
 
 def test_bad_options_give_an_error_message(tmp_path, capsys):
     assert main(["study", *TINY, "--seeds", "1", "--out", str(tmp_path)]) == 2
-    assert "`--seeds` must be 0 (no training study) or at least 2" in capsys.readouterr().err
+    assert "`--seeds` must be at least 2, got 1" in capsys.readouterr().err
     assert main(["study", *TINY, "--treatments", "ablate:L5H0:zero", "--out", str(tmp_path)]) == 2
     assert "L5H0" in capsys.readouterr().err
     out = tmp_path / "never"
@@ -87,6 +160,7 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
 
 @pytest.mark.parametrize("options, message", [
     (["--n-jobs", "0"], "`--n-jobs` must be a non-zero integer"),
+    (["--seeds", "0"], "`--seeds` must be at least 2, got 0"),
     (["--freeze", "W9_X"], "`--freeze`: 'W9_X' is not a parameter of this model"),
     (["--freeze", "W2_O", "W2_O"], "`--freeze` names a parameter twice"),
     (["--freeze-until", "0"], "`--freeze-until` must be at least 1, got 0"),
@@ -94,16 +168,19 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--threshold", "1.5"], r"`--threshold` must be an in-context accuracy in \(0, 1\], got 1.5"),
     (["--study-iters", "0"], "`--study-iters` must be at least 1, got 0"),
     (["--study-batch-size", "0"], "`--study-batch-size` must be at least 1"),
-    (["--train-iters", "0"], "`--train-iters` must be at least 1"),
     (["--d-model", "0"], "`--d-model` must be at least 1"),
     (["--n-heads", "2"], "`--n-heads`=2 is not available"),
     (["--n-triggers", "1000"], "`--n-triggers` must be at most the vocabulary size"),
     (["--seed", "-1"], "`--seed` must be at least 0"),
+    (["--treatments", "ablate_role:induction@L5:zero"],
+     r"`--treatments`: `layer` 5 of 'ablate_role:induction@L5:zero' is out of range"),
+    (["--treatments", "ablate_role:copying:zero"], r"`--treatments`: `role` must be one of"),
+    (["--treatments", "ablate:L1H0:zero", "ablate:L1H0:zero"], "`--treatments`: a label is given twice"),
 ])
 def test_every_study_option_is_checked_before_training(tmp_path, capsys, monkeypatch, options, message):
     # before: these failed only after about 5 minutes of training, naming Python arguments (n_jobs)
-    import causalattn.lab.training as training
-    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("trained before checking the options"))
+    import causalattn.lab.seed_study as seed_study
+    monkeypatch.setattr(seed_study, "train", lambda *a, **k: pytest.fail("trained before checking the options"))
     out = tmp_path / "never"
     assert main(["study", *TINY, *options, "--out", str(out)]) == 2
     assert re.search(message, capsys.readouterr().err)
@@ -121,53 +198,27 @@ def test_unusable_output_paths(tmp_path, capsys, out, message):
 
 
 def test_ctrl_c_prints_one_line_and_exit_code_130(tmp_path, capsys, monkeypatch):
-    import causalattn.lab.training as training
+    import causalattn.lab.seed_study as seed_study
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "train", interrupted)
+    monkeypatch.setattr(seed_study, "train", interrupted)
     assert main(["study", *TINY, "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert err.strip() == "causalattn study: interrupted; run the same command again to resume"
 
 
 def test_os_error_during_the_run_is_one_line(tmp_path, capsys, monkeypatch):
-    import causalattn.lab.training as training
+    import causalattn.lab.seed_study as seed_study
 
     def disk_full(*args, **kwargs):
-        raise OSError(28, "No space left on device", str(tmp_path / "model" / "checkpoint.pt"))
+        raise OSError(28, "No space left on device", str(tmp_path / "training" / "checkpoint.pt"))
 
-    monkeypatch.setattr(training, "train", disk_full)
+    monkeypatch.setattr(seed_study, "train", disk_full)
     assert main(["study", *TINY, "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("causalattn study: error: [Errno 28] No space left on device") and "\n" not in err
-
-
-def test_printed_accuracy_is_recomputed_from_the_weights(study_dir, tmp_path, capsys, monkeypatch):
-    # before: the accuracy stored in the checkpoint's history was printed, whatever the weights
-    import shutil
-
-    import causalattn.lab.training as training
-    shutil.copytree(study_dir / "model", tmp_path / "model")  # the cached model, without retraining it
-    from causalattn.lab.metrics import evaluate
-    from causalattn.lab.task import BigramTask
-    real = training.train
-    seen = {}
-
-    def stale_history(*args, **kwargs):
-        result = real(*args, **kwargs)
-        result.history.loc[result.history.index[-1], "in_context_accuracy"] = 0.123456
-        seen["model"], seen["task"], seen["recipe"] = result.model, BigramTask(result.task_config), result.train_config
-        return result
-
-    monkeypatch.setattr(training, "train", stale_history)
-    assert main(["study", *TINY, "--seeds", "0", "--out", str(tmp_path)]) == 0
-    printed = capsys.readouterr().out
-    with torch.no_grad():
-        expected = evaluate(seen["model"], seen["task"], seen["recipe"].eval_sequences, seed=seen["recipe"].eval_seed)
-    assert f"held-out in-context accuracy {expected['in_context_accuracy']:.3f}" in printed
-    assert "0.123" not in printed
 
 
 def test_version_and_help_text(capsys):
@@ -178,7 +229,7 @@ def test_version_and_help_text(capsys):
         main(["study", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: None)" not in text
-    assert "1 is rejected" in text
+    assert "(default: 8)" in text and "ablate_role:induction@L1:zero" in text
 
 
 def test_study_on_a_local_dask_cluster_gives_the_same_table(study_dir, tmp_path):
@@ -186,7 +237,8 @@ def test_study_on_a_local_dask_cluster_gives_the_same_table(study_dir, tmp_path)
     out = tmp_path / "dask"
     assert main(["study", *TINY, "--local-cluster", "2", "--out", str(out)]) == 0
     # one torch thread per run wherever it runs: the same numbers as the in-process run
-    pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), pd.read_csv(study_dir / "effects.csv"))
+    for name in ("effects.csv", "per_model.csv"):  # the models came back from the workers
+        pd.testing.assert_frame_equal(pd.read_csv(out / name), pd.read_csv(study_dir / name))
 
 
 def test_bad_cluster_options(tmp_path, capsys, monkeypatch):
@@ -267,7 +319,7 @@ def test_ablate_help_names_its_options(capsys):
 def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, monkeypatch, capsys):
     import causalattn.lab.hf as hf
 
-    monkeypatch.setattr(hf, "load_pretrained", lambda name, device="cpu": smollm2)  # the session's loaded model
+    monkeypatch.setattr(hf, "load_pretrained", lambda name, device="cpu", progress=True: smollm2)  # loaded once
     out = tmp_path / "ablate"
     assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
     table = pd.read_csv(out / "effects.csv")
@@ -283,6 +335,12 @@ def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, mon
     capsys.readouterr()
     assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0  # resumed: nothing recomputed
     assert [p.stat().st_mtime_ns for p in sorted((out / "evaluation" / "arms").iterdir())] == stamps
+    pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
+    scores = out / "scan" / "scores.json"  # before: a CSV read back unchecked, so a truncated scan lost heads
+    scores.write_bytes(scores.read_bytes()[:-900])
+    with pytest.warns(UserWarning, match=r"scores.json is damaged \(unreadable: JSONDecodeError\); recomputing "
+                                         r"the head scan"):
+        assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
     assert main(["ablate", *ABLATE_TINY, "--length", "9", "--out", str(out)]) == 2
     assert "`--out`" in capsys.readouterr().err

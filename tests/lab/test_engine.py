@@ -16,6 +16,7 @@ from causalattn.lab.model import ModelConfig
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig
 from causalattn.lab.seed_study import training_study
+from causalattn.lab.storage import StudyFolder
 
 MODEL = ModelConfig(d_model=16, max_seq_len=16)
 TASK = TaskConfig(seq_len=16)
@@ -123,15 +124,15 @@ def test_joblib_dask_backend_selects_the_cluster(client, local, tmp_path):
 
 def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypatch):
     written = []
-    write = ts.save_json
+    write = StudyFolder.save_json
 
-    def interrupted(path, record):
+    def interrupted(folder, name, record):
         if len(written) == 3:
             raise KeyboardInterrupt  # the client is killed after saving three runs
-        written.append(path.name)
-        write(path, record)
+        written.append(name)
+        write(folder, name, record)
 
-    monkeypatch.setattr(ts, "save_json", interrupted)
+    monkeypatch.setattr(StudyFolder, "save_json", interrupted)
     with pytest.raises(KeyboardInterrupt):
         training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, client=client, out_dir=tmp_path, **OPTIONS)
     first = sorted(written)
@@ -139,7 +140,8 @@ def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypa
     stamps = {name: (tmp_path / "units" / name).stat().st_mtime_ns for name in first}
 
     written.clear()
-    monkeypatch.setattr(ts, "save_json", lambda path, record: (written.append(path.name), write(path, record)))
+    monkeypatch.setattr(StudyFolder, "save_json",
+                        lambda folder, name, record: (written.append(name), write(folder, name, record)))
     resumed = training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, client=client, out_dir=tmp_path, **OPTIONS)
     assert len(written) == 3 and not set(written) & set(first)  # only the three unfinished runs were trained
     assert {name: (tmp_path / "units" / name).stat().st_mtime_ns for name in first} == stamps

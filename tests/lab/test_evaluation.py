@@ -15,6 +15,7 @@ from causalattn.lab.evaluation import CONTROL, evaluation_study
 from causalattn.lab.hooks import hooks
 from causalattn.lab.interventions import HeadAblation, Reference, parse_treatment
 from causalattn.lab.metrics import token_metrics
+from causalattn.lab.storage import digest
 from causalattn.lab.model import ModelConfig, build_model
 
 TREATMENTS = ["ablate:L0H0:zero", "ablate:L1H0:zero", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]
@@ -212,6 +213,29 @@ def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task
                         "sequences 25-49", f"{flipped} is damaged (unreadable: BadZipFile); "
                         "recomputing arm 'control' on sequences 50-59"], messages
     assert pending == [(25, ["ablate:L0H0:zero"]), (50, [CONTROL])]
+    pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
+
+
+def test_damaged_fingerprint_keeps_the_arms_it_made_and_recomputes_the_unverifiable(model, task, tmp_path,
+                                                                                    monkeypatch):
+    # before: a damaged study.json stopped the study
+    reference_table = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW).effects().to_frame()
+    untagged = tmp_path / "arms" / "batch00001__control.npz"  # as saved before arm files carried their study
+    with np.load(untagged) as f:
+        arrays = {key: f[key] for key in f.files if key not in ("__sha256__", "__study__")}
+    np.savez(untagged, **arrays, __sha256__=np.array(digest(arrays)))
+    (tmp_path / "study.json").write_text('{"sha256": "0", "content": {}}')
+    real, pending = evaluation.run_arms, []
+
+    def recording(model, batch, arms, reference, offset):
+        pending.append((offset, [CONTROL if arm is None else arm.label for arm in arms]))
+        return real(model, batch, arms, reference, offset)
+
+    monkeypatch.setattr(evaluation, "run_arms", recording)
+    with pytest.warns(UserWarning, match=r"study.json is damaged \(checksum mismatch: edited or corrupted\); rewriting "
+                                         r"it .* kept the 5 unit files .* removed the 1 "):
+        rerun = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
+    assert pending == [(25, [CONTROL])]  # only the arm that could not show its configuration
     pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
 
 

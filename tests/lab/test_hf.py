@@ -369,3 +369,62 @@ def test_lab_imports_transformers_only_when_asked_and_names_the_extra():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert 'pip install "causalattn[hf]"' in result.stdout
+
+
+def _tiny_gguf(path):
+    """A one-layer random Llama as a GGUF file written with the gguf package, with a 6-token BPE vocabulary."""
+    gguf = pytest.importorskip("gguf")
+    vocab, width, ffn = 8, 8, 16
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(1)
+    writer.add_context_length(16)
+    writer.add_embedding_length(width)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(2)
+    writer.add_head_count_kv(2)
+    writer.add_rope_dimension_count(width // 2)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_vocab_size(vocab)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(["a", "b", "c", "d", "ab", "cd", "<s>", "</s>"])
+    writer.add_token_types([1] * 6 + [3, 3])
+    writer.add_token_merges(["a b", "c d"])
+    writer.add_bos_token_id(6)
+    writer.add_eos_token_id(7)
+    rng = np.random.default_rng(0)
+    shapes = {"token_embd.weight": (vocab, width), "output_norm.weight": (width,), "output.weight": (vocab, width),
+              "blk.0.attn_norm.weight": (width,), "blk.0.ffn_norm.weight": (width,),
+              **{f"blk.0.attn_{x}.weight": (width, width) for x in ("q", "k", "v", "output")},
+              "blk.0.ffn_gate.weight": (ffn, width), "blk.0.ffn_up.weight": (ffn, width),
+              "blk.0.ffn_down.weight": (width, ffn)}
+    weights = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+    for name, weight in weights.items():
+        writer.add_tensor(name, weight)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return weights
+
+
+def test_loading_a_gguf_file_without_progress_prints_nothing(tmp_path, capfd):
+    # before: `causalattn ablate --no-progress` still drew transformers' GGUF conversion and weight-loading bars
+    from transformers import modeling_gguf_pytorch_utils as gguf_loading
+    from transformers.utils import logging as hf_logging
+
+    weights = _tiny_gguf(tmp_path / "tiny.gguf")
+    bar = gguf_loading.tqdm
+    capfd.readouterr()
+    model, tokenizer = load_pretrained(tmp_path / "tiny.gguf", progress=False)
+    assert capfd.readouterr().err == ""
+    # the file was read: the embedding and unembedding are the arrays written, "ab" is one BPE token
+    assert model.n_layers == 1 and model.n_heads == 2 and model.vocab_size == 8
+    np.testing.assert_array_equal(model.hf_model.model.embed_tokens.weight.detach().numpy(),
+                                  weights["token_embd.weight"])
+    np.testing.assert_array_equal(model.hf_model.lm_head.weight.detach().numpy(), weights["output.weight"])
+    assert tokenizer("ab", add_special_tokens=False)["input_ids"] == [4]
+    # the bars' settings are restored: the next load with progress draws both bars again
+    assert gguf_loading.tqdm is bar and hf_logging.set_tqdm_hook(None) is None
+    load_pretrained(tmp_path / "tiny.gguf")
+    err = capfd.readouterr().err
+    assert "Converting and de-quantizing GGUF tensors" in err and "Loading weights" in err

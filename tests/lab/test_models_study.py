@@ -74,6 +74,8 @@ def test_pooled_effect_is_the_t_interval_on_model_means_by_hand(three):
         per_model = three.per_model(treatment, "in_context_loss")
         assert [e.estimate for e in per_model] == pytest.approx(means, abs=1e-12)
         assert [e.details["df"] for e in per_model] == [7.0] * 3
+        # asked again (by heterogeneity, plot_models, the CLI), the per-model table is not recomputed
+        assert three.per_model(treatment, "in_context_loss") is per_model
 
 
 def test_a_role_and_an_index_naming_the_same_head_share_its_arm(three):

@@ -25,6 +25,7 @@ from causalattn.lab import (
     recall,
     token_metrics,
 )
+from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask
 
 
 def orthonormal(n, d, seed):
@@ -107,8 +108,25 @@ def test_probes_not_defined_are_nan(task):
     assert all(math.isnan(v) for v in memory_probes(vanilla, task).values())
     one_layer = memory_probes(build_model(ModelConfig(n_layers=1, d_model=16, max_seq_len=64, feed_forward=True)), task)
     assert math.isnan(one_layer["w2k_recall"]) and not math.isnan(one_layer["wf_kl"])
-    with pytest.raises(TypeError, match="`model` must be a lab Transformer"):
+
+
+def test_probes_of_models_and_tasks_they_cannot_read(task):
+    with pytest.raises(TypeError, match="`model` must implement causalattn.lab.contract.HookedModel"):
         memory_probes(torch.nn.Linear(2, 2), task)
+    with pytest.raises(ValueError, match="`model` has 70 tokens but `task` has 65"):
+        memory_probes(build_model(ModelConfig(vocab_size=70, d_model=16, max_seq_len=64)), task)
+    with pytest.raises(TypeError, match="`task` must be a BigramTask .*got RepeatedTokensTask"):
+        memory_probes(build_model(ModelConfig(d_model=16, max_seq_len=64)), RepeatedTokensTask(RepeatedTokensConfig(
+            length=8, vocab_size=65)))
+    transformers = pytest.importorskip("transformers")
+    from causalattn.lab import HFModel
+
+    config = transformers.LlamaConfig(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                      hidden_size=16, intermediate_size=32, vocab_size=65)
+    hf_model = HFModel(transformers.LlamaForCausalLM(config))  # a HookedModel, but without the paper's memories
+    with pytest.raises(TypeError, match="`model` must be a lab Transformer: the memory probes read the simplified "
+                                        "model's matrices .* which a HFModel does not have"):
+        memory_probes(hf_model, task)
 
 
 def test_handset_model_solves_the_task_and_needs_both_layers():

@@ -9,6 +9,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from matplotlib.figure import Figure
 from scipy import stats
 
@@ -216,11 +217,23 @@ def test_damaged_unit_files_are_reported_and_only_they_are_recomputed(paired, tm
     pd.testing.assert_frame_equal(rerun.units, paired.units)
 
 
-def test_damaged_fingerprint_is_an_error_naming_it(tmp_path):
-    training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
+def test_damaged_fingerprint_is_rewritten_and_the_runs_it_made_are_kept(paired, tmp_path, monkeypatch):
+    # before: a damaged study.json stopped the study; the unit files now say which configuration made them
+    training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     (tmp_path / "study.json").write_text("{")
-    with pytest.raises(ValueError, match=r"study.json is damaged \(unreadable.*nothing tells which configuration"):
-        training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
+    calls = []
+    monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append(a[2].data_seed), train(*a, **k))[1])
+    with pytest.warns(UserWarning, match=r"study.json is damaged \(unreadable: JSONDecodeError\); rewriting it .* "
+                                         r"kept the 6 unit files"):
+        rerun = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
+    assert calls == []
+    pd.testing.assert_frame_equal(rerun.units, paired.units)
+    # a damaged study.json beside the runs of another configuration: refused, as an intact one would be
+    (tmp_path / "study.json").write_text("{")
+    other = replace(TRAIN, lr=0.5)
+    with pytest.raises(ValueError, match=r"`out_dir` .* different configuration: its study.json is damaged .* "
+                                         r"6 unit files \(e.g. .*seed0__control.json\) were made under another one"):
+        training_study(MODEL, TASK, other, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
 
 
 def test_more_seeds_reuse_the_folder(tmp_path):
@@ -301,3 +314,44 @@ def test_bad_effects_arguments(paired):
         paired.effects(rng=-1)
     with pytest.raises(ValueError, match="`metric` must be a history column"):
         paired.plot_curves("seed")
+
+
+def test_kept_models_equal_a_direct_training_and_round_trip_through_the_folder(tmp_path, monkeypatch):
+    study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
+    for seed, arm in itertools.product((0, 1), ARMS):
+        direct = train(replace(MODEL, init_seed=seed), TASK, replace(TRAIN, data_seed=seed, freeze=ARMS[arm]),
+                       progress=False).model
+        kept = study.model(seed, arm)
+        assert not kept.training and kept.config == replace(MODEL, init_seed=seed)
+        expected = direct.state_dict()
+        assert kept.state_dict().keys() == expected.keys()
+        for name, value in kept.state_dict().items():
+            assert torch.equal(value, expected[name]), (seed, arm, name)
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
+        "seed0__control.npz", "seed0__freeze_W2_O_until10.npz", "seed1__control.npz", "seed1__freeze_W2_O_until10.npz"]
+    assert study.model(1).config.init_seed == 1  # the control arm by default
+    with pytest.raises(ValueError, match=r"`seed`, `arm`: no run \(5, 'control'\)"):
+        study.model(5)
+
+    trained = []
+    monkeypatch.setattr(ts, "train", lambda *a, **k: (trained.append(a[2].data_seed), train(*a, **k))[1])
+    again = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
+    assert trained == []  # read back from the folder
+    weight = "blocks.1.attn.W_O"
+    assert torch.equal(again.model(0).state_dict()[weight], study.model(0).state_dict()[weight])
+    (tmp_path / "models" / "seed1__control.npz").unlink()  # a run without its weights is trained again
+    again = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
+    assert trained == [1]
+    pd.testing.assert_frame_equal(again.units, study.units)
+    damaged = tmp_path / "models" / "seed0__control.npz"
+    damaged.write_bytes(damaged.read_bytes()[:100])  # a damaged weights file is reported, its run trained again
+    with pytest.warns(UserWarning, match=r"seed0__control.npz is damaged .*seed 0, arm 'control'"):
+        training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
+    assert trained == [1, 0]
+
+
+def test_model_accessor_errors(paired):
+    with pytest.raises(ValueError, match="kept no models: run training_study with `keep_models=True`"):
+        paired.model(0)
+    with pytest.raises(TypeError, match="`keep_models` must be True or False"):
+        training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), keep_models="yes", progress=False)
