@@ -4,7 +4,10 @@ Trains the simplified associative-memory model of Bietti et al. (2023) with the
 default recipe (``TrainConfig()``, ``ModelConfig()``) on the default task
 (fixed triggers, K = 5, T = 256) and prints
 
-- seconds per training iteration,
+- seconds per training iteration at batch 16 and 32, before (the explicit path,
+  every hook point computed, as before issue 10) and after (the fused path that
+  training takes: :meth:`causalattn.lab.model.Transformer.logits_at`), in
+  process CPU time with one torch thread, the two interleaved (``--only steps``),
 - the training time until held-out in-context accuracy first reaches 0.9 and
   0.99 (measured on 1,000 held-out sequences at every logged point; the time
   counts the training updates, not these evaluations; the wall time including
@@ -21,7 +24,7 @@ Reference (issue 4): the authors' code, d = 128, batch 64, SGD, takes about
 1.1 s per iteration on this machine and passes 0.9 after about 350 s.
 Targets: 0.99 within 120 s on 2 cores, d <= 256 (issue 4); within 60 s (issue 10).
 
-Run:  python benchmarks/bench_training.py [--threads N] [--quick] [--seeds K] [--only seeds|runs]
+Run:  python benchmarks/bench_training.py [--threads N] [--quick] [--seeds K] [--only steps|runs|seeds]
 Timings are only meaningful on an otherwise idle machine; the script prints
 the load average with every timing.
 """
@@ -36,10 +39,12 @@ import sys
 import time
 
 import torch
+from torch.nn import functional as F
 
 from causalattn.lab.engine import run_jobs
+from causalattn.lab.hooks import hooks
 from causalattn.lab.metrics import evaluate
-from causalattn.lab.model import ModelConfig
+from causalattn.lab.model import ModelConfig, build_model
 from causalattn.lab.task import BigramTask, TaskConfig
 from causalattn.lab.training import TrainConfig, train
 
@@ -65,6 +70,47 @@ def run(name: str, model: ModelConfig, task: TaskConfig, recipe: TrainConfig, th
           f"(best logged {result.history['in_context_accuracy'].max():.4f}); "
           f"probes at the end: " + ", ".join(f"{k}={result.history[k].iloc[-1]:.3f}"
                                              for k in ("w1k_recall", "w2k_recall", "w2o_recall")))
+
+
+def steps(batch_sizes: tuple[int, ...], repeats: int) -> None:
+    """Process CPU seconds per update (one thread), explicit path against fused path, interleaved ``repeats`` times.
+
+    An update is what ``train`` does for the default recipe: sample a batch, the
+    in-context loss, backward, an AdamW step. A no-op hook on ``hook_embed``
+    makes the model compute every hook point explicitly (the path before issue 10).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    recipe, task = TrainConfig(), BigramTask(TaskConfig())
+    print(f"\nseconds per update (process CPU time, 1 thread; median [min] of {repeats} interleaved repeats "
+          "of 5 updates each)")
+    for batch_size in batch_sizes:
+        generator = torch.Generator().manual_seed(0)
+        model = build_model(ModelConfig())
+        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.95))
+
+        def update() -> None:
+            batch = task.sample(batch_size, generator)
+            logits = model.logits_at(batch.inputs, batch.in_context)
+            loss = F.cross_entropy(logits, batch.targets[batch.in_context], reduction="sum") / max(1, len(logits))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        times: dict[str, list[float]] = {"explicit": [], "fused": []}
+        update()  # warm-up
+        for _ in range(repeats):
+            for path, seconds in times.items():
+                with hooks(model, {"hook_embed": lambda x, hook: None} if path == "explicit" else {}):
+                    tick = time.process_time()
+                    for _ in range(5):
+                        update()
+                    seconds.append((time.process_time() - tick) / 5)
+        median = {path: sorted(s)[len(s) // 2] for path, s in times.items()}
+        print(f"  batch {batch_size}: explicit {median['explicit']:.3f} [{min(times['explicit']):.3f}] s, "
+              f"fused {median['fused']:.3f} [{min(times['fused']):.3f}] s: "
+              f"{median['explicit'] / median['fused']:.2f}x   (load average {os.getloadavg()})")
+    torch.set_num_threads(threads)
 
 
 def one_seed(model: ModelConfig, task: TaskConfig, recipe: TrainConfig, seed: int, *, report) -> float:
@@ -95,7 +141,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke test, not the benchmark)")
     parser.add_argument("--seeds", type=int, default=4, help="k of the k-seeds comparison")
-    parser.add_argument("--only", choices=("runs", "seeds"), default=None, help="run one part only")
+    parser.add_argument("--only", choices=("steps", "runs", "seeds"), default=None, help="run one part only")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats of the per-update timing")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -106,12 +153,14 @@ def main() -> None:
     if args.quick:
         recipe = dataclasses.replace(recipe, n_iters=20, log_every=10)
     fixed, random_triggers = TaskConfig(), TaskConfig(random_triggers=True)
-    if args.only != "seeds":
+    if args.only in (None, "steps"):
+        steps((16, 32), 1 if args.quick else args.repeats)
+    if args.only in (None, "runs"):
         run("Fixed triggers, default model", ModelConfig(), fixed, recipe, (0.9, 0.99))
         run("Fixed triggers, d = 128", ModelConfig(d_model=128), fixed, recipe, (0.9, 0.99))
         run("Random triggers, default model", ModelConfig(), random_triggers, recipe, (0.9, 0.95))
         run("One-layer baseline, fixed triggers", ModelConfig(n_layers=1), fixed, recipe, (0.5,))
-    if args.only != "runs":
+    if args.only in (None, "seeds"):
         # training cost only: a small held-out set, evaluated at the start and the end
         short = dataclasses.replace(recipe, n_iters=20 if args.quick else 200, log_every=200, eval_sequences=32)
         seeds(args.seeds, short, torch.get_num_threads())

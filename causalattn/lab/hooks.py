@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-__all__ = ["HookPoint", "HookFn", "hook_points", "hooks", "run_with_cache"]
+__all__ = ["HookPoint", "HookFn", "has_hooks", "hook_points", "hooks", "run_with_cache"]
 
 # A hook function receives the activation and, as the keyword ``hook``, the hook point
 # (``fn(activation, hook=point)``, as in TransformerLens); it returns a replacement
@@ -32,6 +32,29 @@ class HookPoint(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+
+def has_hooks(model: nn.Module) -> bool:
+    """Whether any forward or backward hook is attached to ``model``, one of its submodules, or every module.
+
+    A model may take a fused fast path only when this is False: a hook must see
+    (and may replace) every activation of the explicit computation.
+
+    Examples
+    --------
+    >>> point = HookPoint()
+    >>> has_hooks(point)
+    False
+    >>> with hooks(point, {"": lambda x, hook: None}):
+    ...     has_hooks(point)
+    True
+    """
+    global_hooks = (nn.modules.module._global_forward_hooks, nn.modules.module._global_forward_pre_hooks,
+                    nn.modules.module._global_backward_hooks, nn.modules.module._global_backward_pre_hooks)
+    return any(global_hooks) or any(
+        m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+        for m in model.modules()
+    )
 
 
 def hook_points(model: nn.Module) -> dict[str, HookPoint]:

@@ -180,7 +180,13 @@ def test_freeze_list_becomes_a_tuple():
 # --------------------------------------------------------------------------- checkpoints
 
 
-def test_resumed_run_gives_the_same_history(tmp_path, baseline, monkeypatch):
+# the default recipe's kind: AdamW and the in-context loss (the fused path of Transformer.logits_at)
+IN_CONTEXT = dataclasses.replace(RECIPE, optimizer="adam", lr=0.02, loss_on="in_context")
+
+
+@pytest.mark.parametrize("recipe", [RECIPE, IN_CONTEXT], ids=["sgd-all", "adam-in_context"])
+def test_resumed_run_gives_the_same_history(tmp_path, recipe, monkeypatch):
+    uninterrupted = run(recipe)
     real_log_row = train_module._log_row
 
     def crash_at_18(model, task, config, iteration, loss):
@@ -190,14 +196,14 @@ def test_resumed_run_gives_the_same_history(tmp_path, baseline, monkeypatch):
 
     monkeypatch.setattr(train_module, "_log_row", crash_at_18)
     with pytest.raises(KeyboardInterrupt):
-        run(checkpoint_dir=tmp_path)
+        run(recipe, checkpoint_dir=tmp_path)
     monkeypatch.setattr(train_module, "_log_row", real_log_row)
     _, info = load_checkpoint(tmp_path / "checkpoint.pt")
     assert info.iteration == 12
 
-    resumed = run(checkpoint_dir=tmp_path)
-    pd.testing.assert_frame_equal(resumed.history, baseline.history)
-    for a, b in zip(baseline.model.parameters(), resumed.model.parameters()):
+    resumed = run(recipe, checkpoint_dir=tmp_path)
+    pd.testing.assert_frame_equal(resumed.history, uninterrupted.history)
+    for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
 
 
