@@ -138,10 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="parallel training runs of the training study (-1: all cores)")
     cluster = output.add_mutually_exclusive_group()
     cluster.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                         help="run the training study on this Dask scheduler (e.g. tcp://10.0.0.5:8786); "
+                         help="run the studies on this Dask scheduler (e.g. tcp://10.0.0.5:8786); "
                          "the results come back here, no shared filesystem needed (needs causalattn[distributed])")
     cluster.add_argument("--local-cluster", type=int, metavar="N_WORKERS", default=None,
-                         help="run the training study on a Dask cluster of N_WORKERS local processes, one thread each")
+                         help="run the studies on a Dask cluster of N_WORKERS local processes, one thread each")
     output.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     study.set_defaults(run=_study)
     _add_ablate(commands)
@@ -324,7 +324,7 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     print(f"[2/3] evaluation study over the {len(models)} control models: {len(treatments)} treatments x "
           f"{args.n_sequences} sequences on each model")
     evaluation = models_study(models, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
-                              out_dir=out / "evaluation", progress=progress)
+                              out_dir=out / "evaluation", client=client, progress=progress)
     control = [study.units.loc[study.units["arm"] == CONTROL, "in_context_accuracy"].mean()
                for study in evaluation.studies.values()]
     print(f"      held-out in-context accuracy of the control models: {min(control):.3f} to {max(control):.3f} "

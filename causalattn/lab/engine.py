@@ -11,7 +11,10 @@ independent calls of one function; where they run is the caller's choice:
 
 Workers return their results to the caller, which alone writes files: the
 cluster needs no shared filesystem, only the same versions of causalattn and
-torch on every worker.
+torch on every worker. A long job can run as a chain of shorter ones
+(``follow=``): each returns its state (e.g. a training checkpoint) to the
+caller, which saves it and hands it to the next link, so an interrupted chain
+resumes from its last saved link.
 
 Progress goes through a channel handed to every job as ``report``: the job
 calls ``report(n)`` after each ``n`` units of work (for a training run, each
@@ -82,6 +85,7 @@ def run_jobs(
     client: Any = None,
     progress: Any = None,
     torch_threads: int | None = None,
+    follow: Callable[[int, Any], tuple | None] | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Run ``function(*job, report=report)`` for every job; yield ``(index, result)`` as each finishes.
 
@@ -103,6 +107,14 @@ def run_jobs(
         torch's intra-op thread count in each job (restored afterwards); None
         leaves the worker's setting. Results are bit-identical across
         backends when it is the same.
+    follow : callable, optional
+        Chains jobs: ``follow(index, result)`` is called in this process when
+        job ``index`` returns. A tuple it returns is run next as job ``index``
+        (the next link of the chain, e.g. the next training segment from the
+        checkpoint ``result`` carried) and ``result`` is not yielded; None ends
+        the chain and ``(index, result)`` is yielded. On a cluster the next
+        link starts as soon as ``follow`` returns; with joblib the links of
+        all jobs run in rounds.
 
     Yields
     ------
@@ -118,17 +130,24 @@ def run_jobs(
     ...     return x * x
     >>> sorted(run_jobs(square, [(2,), (3,)]))
     [(0, 4), (1, 9)]
+
+    A chain: square until the value passes 100.
+
+    >>> sorted(run_jobs(square, [(2,), (3,)], follow=lambda index, x: (x,) if x < 100 else None))
+    [(0, 256), (1, 6561)]
     """
-    jobs, n_jobs, torch_threads = _run_jobs_iv(function, jobs, n_jobs, torch_threads)
+    jobs, n_jobs, torch_threads = _run_jobs_iv(function, jobs, n_jobs, torch_threads, follow)
     if client is not None:
-        yield from _run_dask(client, function, jobs, progress, torch_threads)
+        yield from _run_dask(client, function, jobs, progress, torch_threads, follow)
     else:
-        yield from _run_joblib(function, jobs, n_jobs, progress, torch_threads)
+        yield from _run_joblib(function, jobs, n_jobs, progress, torch_threads, follow)
 
 
-def _run_jobs_iv(function, jobs, n_jobs, torch_threads) -> tuple[list[tuple], int, int | None]:
+def _run_jobs_iv(function, jobs, n_jobs, torch_threads, follow) -> tuple[list[tuple], int, int | None]:
     if not callable(function):
         raise TypeError(f"`function` must be callable, got {type(function).__name__}")
+    if follow is not None and not callable(follow):
+        raise TypeError(f"`follow` must be callable or None, got {type(follow).__name__}")
     jobs = list(jobs)
     for args in jobs:
         if not isinstance(args, tuple):
@@ -158,16 +177,32 @@ def _call(index: int, function: Callable[..., Any], args: tuple, report: _Report
         torch.set_num_threads(previous)
 
 
-def _run_joblib(function, jobs, n_jobs, progress, torch_threads) -> Iterator[tuple[int, Any]]:
-    """joblib jobs; in parallel with a bar, their reports reach it through a manager queue."""
+def _next_link(follow, index: int, result: Any) -> tuple | None:
+    """The arguments of the job that follows job ``index`` (None: it was the last, ``result`` is yielded)."""
+    args = None if follow is None else follow(index, result)
+    if args is not None and not isinstance(args, tuple):
+        raise TypeError(f"`follow` must return a tuple of positional arguments or None, got {args!r}")
+    return args
+
+
+def _run_joblib(function, jobs, n_jobs, progress, torch_threads, follow) -> Iterator[tuple[int, Any]]:
+    """joblib jobs, chains in rounds; in parallel with a bar, their reports reach it through a manager queue."""
     with contextlib.ExitStack() as stack:
         if n_jobs == 1 or progress is None:  # in this process, or nothing to report
             channel = functools.partial(_Direct, progress)
         else:
             channel = functools.partial(_QueueReport, stack.enter_context(_progress_queue(progress)))
-        calls = (delayed(_call)(index, function, args, channel(), torch_threads)  # one channel per job
-                 for index, args in enumerate(jobs))
-        yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls)
+        pending = dict(enumerate(jobs))
+        while pending:
+            current, pending = pending, {}
+            calls = (delayed(_call)(index, function, args, channel(), torch_threads)  # one channel per job
+                     for index, args in current.items())
+            for index, result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls):
+                args = _next_link(follow, index, result)
+                if args is None:
+                    yield index, result
+                else:
+                    pending[index] = args
 
 
 @contextlib.contextmanager
@@ -189,19 +224,32 @@ def _drain(queue, progress) -> None:
         progress.update(n)
 
 
-def _run_dask(client, function, jobs, progress, torch_threads) -> Iterator[tuple[int, Any]]:
+def _run_dask(client, function, jobs, progress, torch_threads, follow) -> Iterator[tuple[int, Any]]:
+    """Dask futures, yielded as they finish; a chain's next link is submitted as soon as its result is in."""
     distributed = import_distributed()
     topic = f"causalattn-progress-{uuid.uuid4().hex}"
+    report = _Direct(None) if progress is None else _EventReport(topic)
     if progress is not None:
         client.subscribe_topic(topic, lambda event: progress.update(event[1]))
-    futures = [client.submit(_call, index, function, args,
-                             _Direct(None) if progress is None else _EventReport(topic), torch_threads, pure=False)
-               for index, args in enumerate(jobs)]
+
+    def submit(index: int, args: tuple):
+        future = client.submit(_call, index, function, args, report, torch_threads, pure=False)
+        running.add(future)
+        return future
+
+    running: set = set()  # the futures not yet consumed; a consumed one is dropped so its result leaves the worker
+    finished = distributed.as_completed([submit(index, args) for index, args in enumerate(jobs)])
     try:
-        for future in distributed.as_completed(futures):
-            yield future.result()
+        for future in finished:
+            running.discard(future)
+            index, result = future.result()
+            args = _next_link(follow, index, result)
+            if args is None:
+                yield index, result
+            else:
+                finished.add(submit(index, args))
     finally:
-        client.cancel(futures)  # no-op for the finished ones
+        client.cancel(list(running))
         if progress is not None:
             client.unsubscribe_topic(topic)
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ from causalattn.plots import plot_forest
 from causalattn.regression import ols
 from causalattn.simpson import SimpsonResult, simpson
 from causalattn.lab.contract import HookedModel, check_model
+from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.interventions import Intervention, Reference, as_interventions
 from causalattn.lab.runner import CONTROL, arm_outcomes, run_arms
 from causalattn.lab.storage import digest, open_study_folder, slug
@@ -83,7 +85,7 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
-                   n_resamples, confidence_level):
+                   n_resamples, confidence_level, n_jobs, client, torch_threads):
     model = check_model(model)
     if not isinstance(task, Task) or not dataclasses.is_dataclass(task.config):
         raise TypeError("`task` must be a task (sample(n, generator) -> Batch, seq_len, vocab_size, a dataclass "
@@ -105,7 +107,9 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     n_resamples = check_positive_int("n_resamples", n_resamples)
     level = check_confidence_level(confidence_level)
     out_dir = None if out_dir is None else Path(out_dir)
-    return interventions, int(n_sequences), int(seed), batch_size, reference_size, out_dir, n_resamples, level
+    n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
+    return (interventions, int(n_sequences), int(seed), batch_size, reference_size, out_dir, n_resamples, level,
+            n_jobs, resolve_client(client), torch_threads)
 
 
 def evaluation_study(
@@ -120,6 +124,9 @@ def evaluation_study(
     out_dir: str | os.PathLike | None = None,
     n_resamples: int = 10_000,
     confidence_level: float = 0.95,
+    n_jobs: int = 1,
+    client: Any = None,
+    torch_threads: int | None = None,
     progress: bool = True,
 ) -> EvaluationStudy:
     """Evaluate the same held-out sequences under control and under every treatment.
@@ -158,8 +165,24 @@ def evaluation_study(
         Sign-flip draws of the randomization tests (exact enumeration when the
         number of pairs is small enough).
     confidence_level : float
+    n_jobs : int
+        Batches evaluated in parallel on this machine (joblib; -1 for all
+        cores), in local processes unless ``joblib.parallel_config(backend=...)``
+        sets another backend. Ignored on a Dask cluster.
+    client : distributed.Client, optional
+        Evaluate the batches on this Dask cluster (``pip install
+        "causalattn[distributed]"``); an active
+        ``joblib.parallel_config(backend="dask")`` selects its client too. The
+        workers return each batch's arrays and only this process writes
+        ``out_dir``: no shared filesystem is needed. This process draws the
+        sequences and computes the reference activations.
+    torch_threads : int or None
+        torch's intra-op threads while a batch is evaluated (on its worker);
+        None keeps each worker's setting (in this process: the current one).
+        The results are bit-identical wherever the batches run when the thread
+        counts are equal.
     progress : bool
-        Show a progress bar.
+        Show a progress bar (over batches x arms).
 
     Returns
     -------
@@ -179,9 +202,9 @@ def evaluation_study(
     >>> effect.estimand, effect.n, effect.estimate < -0.3
     ('ablate:L1H0:zero', 20, True)
     """
-    (interventions, n_sequences, seed, batch_size, reference_size, out_dir, n_resamples,
-     level) = _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
-                             n_resamples, confidence_level)
+    (interventions, n_sequences, seed, batch_size, reference_size, out_dir, n_resamples, level, n_jobs, client,
+     torch_threads) = _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
+                                     n_resamples, confidence_level, n_jobs, client, torch_threads)
     generator = torch.Generator().manual_seed(seed)
     data = task.sample(n_sequences, generator)
     reference_batch = task.sample(reference_size, generator)
@@ -194,35 +217,47 @@ def evaluation_study(
         }, explain={"model_state_sha256": "another model's weights (the model was retrained or replaced since)"})
     was_training = model.training
     model.eval()
-    reference = Reference.compute(model, reference_batch, interventions, generator=generator)
-    arms: list[Intervention | None] = [None, *interventions]
-    labels = [CONTROL, *(t.label for t in interventions)]
-    starts = list(range(0, n_sequences, batch_size))
-    results: dict[str, list[dict[str, np.ndarray]]] = {label: [] for label in labels}
-    bar = tqdm(total=len(starts) * len(arms), desc="evaluation study", unit="arm-batch", disable=not progress)
     try:
+        reference = Reference.compute(model, reference_batch, interventions, generator=generator)
+        arms: list[Intervention | None] = [None, *interventions]
+        labels = [CONTROL, *(t.label for t in interventions)]
+        starts = list(range(0, n_sequences, batch_size))
+        results: dict[str, list[dict[str, np.ndarray] | None]] = {label: [] for label in labels}
+        jobs, batches = [], []  # one job per batch with arms still to evaluate
         for k, start in enumerate(starts):
             batch = data.slice(start, start + batch_size)
-            saved = {label: folder.load_arrays(_arm_name(k, label),
-                                               recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}")
-                     for label in labels} if folder is not None else {}
-            pending = [arm for arm, label in zip(arms, labels) if saved.get(label) is None]
-            computed = {}
-            if pending:
-                metrics = run_arms(model, batch, pending, reference, start)
-                for label, m in metrics.items():
-                    computed[label] = arm_outcomes(m, batch)
-                    if folder is not None:
-                        folder.save_arrays(_arm_name(k, label), computed[label])
             for label in labels:
-                results[label].append(saved.get(label) if saved.get(label) is not None else computed[label])
-            bar.update(len(arms))
+                results[label].append(None if folder is None else folder.load_arrays(
+                    _arm_name(k, label), recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}"))
+            pending = [arm for arm, label in zip(arms, labels) if results[label][k] is None]
+            if pending:
+                jobs.append((model, batch, pending, reference, start))
+                batches.append(k)
+        done = len(starts) * len(arms) - sum(len(job[2]) for job in jobs)
+        with tqdm(total=len(starts) * len(arms), initial=done, desc="evaluation study", unit="arm-batch",
+                  disable=not progress) as bar:
+            finished = run_jobs(_evaluate_batch, jobs, n_jobs=n_jobs, client=client, progress=bar,
+                                torch_threads=torch_threads)
+            with closing(finished):  # an error or interrupt here cancels the batches still on the workers
+                for index, computed in finished:
+                    k = batches[index]
+                    for label, arrays in computed.items():
+                        if folder is not None:
+                            folder.save_arrays(_arm_name(k, label), arrays)
+                        results[label][k] = arrays
     finally:
-        bar.close()
         model.train(was_training)
     return EvaluationStudy(model, data, reference, interventions,
                            {label: _concat(parts) for label, parts in results.items()},
                            seed=seed, n_resamples=n_resamples, confidence_level=level)
+
+
+def _evaluate_batch(model: HookedModel, batch: Batch, arms: list[Intervention | None], reference: Reference,
+                    offset: int, *, report) -> dict[str, dict[str, np.ndarray]]:
+    """The outcome arrays of ``batch`` (sequences ``offset``, ...) under each arm: one job, on a worker."""
+    metrics = run_arms(model, batch, arms, reference, offset)
+    report(len(arms))
+    return {label: arm_outcomes(m, batch) for label, m in metrics.items()}
 
 
 @dataclasses.dataclass(frozen=True)

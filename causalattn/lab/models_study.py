@@ -63,7 +63,7 @@ Olsson, C. et al. (2022). In-context Learning and Induction Heads. Transformer C
 from __future__ import annotations
 
 import dataclasses
-import os
+import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,7 @@ from causalattn.lab.task import Task
 __all__ = ["ModelsStudy", "models_study"]
 
 
-def _models_study_iv(models, task, treatments, scan_task, scan_sequences):
+def _models_study_iv(models, task, treatments, scan_task, scan_sequences, options):
     if isinstance(models, Mapping):
         names, values = [str(k) for k in models], list(models.values())
     elif isinstance(models, Sequence) and not isinstance(models, str):
@@ -126,7 +126,13 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences):
         scan_task = RepeatedTokensTask(RepeatedTokensConfig(length=max(length, 2), vocab_size=task.vocab_size))
     elif not isinstance(scan_task, RepeatedTokensTask):
         raise TypeError(f"`scan_task` must be None or a RepeatedTokensTask, got {type(scan_task).__name__}")
-    return dict(zip(names, values)), interventions, scan_task, scan_sequences
+    try:  # evaluation_study's own defaults: they are written down once, in its signature
+        bound = inspect.signature(evaluation_study).bind(None, None, None, **options)
+    except TypeError as exc:
+        raise TypeError(f"`options`: {exc} (the options are evaluation_study's keyword arguments)") from None
+    bound.apply_defaults()
+    options = {key: value for key, value in bound.arguments.items() if key not in ("model", "task", "treatments")}
+    return dict(zip(names, values)), interventions, scan_task, scan_sequences, options
 
 
 def models_study(
@@ -134,16 +140,9 @@ def models_study(
     task: Task,
     treatments: Sequence[Intervention | str],
     *,
-    n_sequences: int = 500,
-    seed: int = 0,
-    batch_size: int = 50,
-    reference_size: int = 64,
-    out_dir: str | os.PathLike | None = None,
-    n_resamples: int = 10_000,
-    confidence_level: float = 0.95,
     scan_task: RepeatedTokensTask | None = None,
     scan_sequences: int = 32,
-    progress: bool = True,
+    **options: Any,
 ) -> ModelsStudy:
     """Evaluate the same held-out sequences under every arm on every model; models are the units of inference.
 
@@ -162,10 +161,6 @@ def models_study(
     treatments : sequence of Intervention or label
         Index treatments (``"ablate:L1H0:zero"``, the same head on every model)
         or role treatments (``"ablate_role:induction@L1:zero"``), also combined with ``+``.
-    n_sequences, seed, batch_size, reference_size, n_resamples, confidence_level, progress
-        As for :func:`causalattn.lab.evaluation.evaluation_study` (per model).
-    out_dir : path, optional
-        Each model's study is saved in (and resumed from) ``out_dir/{name}``.
     scan_task : RepeatedTokensTask, optional
         The sequences of the head scans that resolve roles; default: ``task``
         itself if it is a RepeatedTokensTask (a pretrained model's, which
@@ -173,6 +168,19 @@ def models_study(
         vocabulary, copies of ``min(16, (max_len + 1) // 2)`` tokens.
     scan_sequences : int
         Sequences per head scan (seed ``seed``).
+    **options
+        The keyword arguments of :func:`causalattn.lab.evaluation.evaluation_study`,
+        with its defaults, for every model: ``n_sequences``, ``seed``,
+        ``batch_size``, ``reference_size``, ``n_resamples``,
+        ``confidence_level``, ``progress``, and where the batches run:
+        ``n_jobs``, ``client`` (a Dask cluster; an active
+        ``joblib.parallel_config(backend="dask")`` selects its client),
+        ``torch_threads``. The models are evaluated one after the other, the
+        batches of each in parallel; the workers return arrays and only this
+        process writes ``out_dir`` (no shared filesystem is needed). This
+        process runs the head scans and the reference activations. With
+        ``out_dir``, each model's study is saved in (and resumed from)
+        ``out_dir/{name}``.
 
     Returns
     -------
@@ -194,8 +202,9 @@ def models_study(
     >>> sorted(study.heads.columns)
     ['head', 'label', 'layer', 'model', 'role_score', 'treatment']
     """
-    models, interventions, scan_task, scan_sequences = _models_study_iv(models, task, treatments, scan_task,
-                                                                        scan_sequences)
+    models, interventions, scan_task, scan_sequences, options = _models_study_iv(models, task, treatments, scan_task,
+                                                                                 scan_sequences, options)
+    seed, out_dir = options.pop("seed"), options.pop("out_dir")
     needs_scan = any(isinstance(part, RoleAblation) for t in interventions for part in _parts(t))
     studies, scans, labels, rows = {}, {}, {}, []
     for name, model in models.items():
@@ -204,10 +213,8 @@ def models_study(
         rows.extend(row for t, r in zip(interventions, resolved) for row in _head_rows(name, t, r, scan))
         labels[name] = {t.label: r.label for t, r in zip(interventions, resolved)}
         unique = list({r.label: r for r in resolved}.values())  # a role and an index naming one head share its arm
-        studies[name] = evaluation_study(
-            model, task, unique, n_sequences=n_sequences, seed=seed, batch_size=batch_size,
-            reference_size=reference_size, out_dir=None if out_dir is None else Path(out_dir) / slug(name),
-            n_resamples=n_resamples, confidence_level=confidence_level, progress=progress)
+        studies[name] = evaluation_study(model, task, unique, seed=seed,
+                                         out_dir=None if out_dir is None else Path(out_dir) / slug(name), **options)
     heads = pd.DataFrame(rows, columns=["model", "treatment", "label", "layer", "head", "role_score"])
     return ModelsStudy(studies, [t.label for t in interventions], labels, heads, scans, seed=seed)
 

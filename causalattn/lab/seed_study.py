@@ -25,6 +25,8 @@ import json
 import math
 import numbers
 import os
+import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
@@ -47,9 +49,11 @@ from causalattn.plots import plot_forest
 from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.model import ModelConfig, Transformer, build_model
 from causalattn.lab.probes import PROBE_KEYS
-from causalattn.lab.storage import StudyFolder, open_study_folder, slug
+from causalattn.lab.storage import DamagedFileWarning, StudyFolder, open_study_folder, slug, write_atomic
 from causalattn.lab.task import TaskConfig
-from causalattn.lab.training import Freeze, TrainConfig, resolve_freeze, train, train_iv
+from causalattn.lab.training import (
+    CHECKPOINT_FILE, CheckpointError, Freeze, TrainConfig, load_checkpoint, resolve_freeze, train, train_iv,
+)
 
 __all__ = ["TrainingStudy", "training_study"]
 
@@ -158,14 +162,50 @@ def _fingerprint(model_config, task_config, train_config, arms) -> dict:
     return json.loads(json.dumps(fingerprint))
 
 
-def _train_unit(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, *, report) -> dict:
-    """Train one (seed, arm) run on a worker, reporting each update; return its record (the caller saves it)."""
-    reported = 0
+def _train_unit(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, segment=None, *,
+                report) -> dict:
+    """Train one (seed, arm) run on a worker, reporting each update; return its record (the caller saves it).
+
+    With a ``checkpoint_dir`` the run checkpoints there and trains to the end
+    (a local run: the caller's filesystem). With a ``segment``
+    ``(checkpoint, start, stop)`` instead (a run on a cluster) it resumes from
+    the checkpoint's bytes (None: from iteration ``start`` = 0) in a temporary
+    folder of the worker and trains up to iteration ``stop``; before the last
+    iteration it returns ``{"seed", "arm", "iteration", "checkpoint"}``, the
+    bytes of the checkpoint written there, for the caller to save and send with
+    the next segment.
+    """
+    if segment is None:
+        return _train(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, 0, None,
+                      report)
+    checkpoint, start, stop = segment
+    stop = None if stop == train_config.n_iters else stop  # the last segment returns the record
+    with tempfile.TemporaryDirectory(prefix="causalattn-segment-") as folder:
+        path = Path(folder) / CHECKPOINT_FILE
+        if checkpoint is not None:
+            path.write_bytes(checkpoint)
+        try:
+            return _train(model_config, task_config, train_config, seed, label, schedule, folder, start, stop,
+                          report)
+        except _SegmentEnd:
+            return {"seed": seed, "arm": label, "iteration": stop, "checkpoint": path.read_bytes()}
+
+
+class _SegmentEnd(Exception):
+    """Raised by the callback of a segment's last update, just after ``train`` wrote that iteration's checkpoint."""
+
+
+def _train(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, start, stop,
+           report) -> dict:
+    """Train (resuming from ``checkpoint_dir``), reporting the updates after ``start``; stop at ``stop`` if given."""
+    reported = start
 
     def count(done: int) -> None:
         nonlocal reported
         report(done - reported)  # a run resumed from a checkpoint first counts the updates done before
         reported = done
+        if done == stop:
+            raise _SegmentEnd
 
     result = train(
         replace(model_config, init_seed=seed),
@@ -273,16 +313,19 @@ def training_study(
     out_dir : path, optional
         Each finished run is written to ``out_dir/units/seed{s}__{arm}.json``
         (history included, atomic write) as soon as it ends, and unfinished runs
-        checkpoint under ``out_dir/checkpoints``. Calling again with the same
-        folder skips the finished runs and resumes the others; more seeds may
-        be added. ``out_dir/study.json`` records the configuration; a folder
-        from a different configuration is a ValueError; a damaged one is
-        rewritten, keeping only the runs whose files show they were made under
-        this configuration (:func:`causalattn.lab.storage.open_study_folder`). Only this process
-        writes to ``out_dir``: the runs' records come back from the workers,
-        so a cluster needs no shared filesystem. On a Dask cluster the runs do
-        not checkpoint (their checkpoints would need one): an interrupted
-        study keeps its finished runs and restarts the unfinished ones.
+        checkpoint to ``out_dir/checkpoints/seed{s}__{arm}/checkpoint.pt`` every
+        ``train_config.checkpoint_every`` updates. Calling again with the same
+        folder skips the finished runs and resumes the others from their
+        checkpoints; more seeds may be added. ``out_dir/study.json`` records
+        the configuration; a folder from a different configuration is a
+        ValueError; a damaged one is rewritten, keeping only the runs whose
+        files show they were made under this configuration
+        (:func:`causalattn.lab.storage.open_study_folder`). On a Dask cluster
+        only this process writes to ``out_dir``, so the cluster needs no shared
+        filesystem: a run trains in segments of ``checkpoint_every`` updates,
+        each of which sends its checkpoint back; this process saves it and
+        sends it with the next segment. An interrupted study on a cluster
+        resumes like a local one (on either).
     n_jobs : int
         Parallel runs on this machine (joblib; -1 for all cores), in local
         processes unless ``joblib.parallel_config(backend=...)`` sets another
@@ -364,16 +407,21 @@ def training_study(
                 if kept is not None:
                     weights[seed, label] = kept
     todo = [run for run in runs if run not in records]
-    checkpoints = None if out_dir is None or client is not None else out_dir / "checkpoints"
-    jobs = [
-        (model_config, task_config, train_config, seed, label, arms[label],
-         None if checkpoints is None else checkpoints / _unit_name(seed, label))
-        for seed, label in todo
-    ]
     n_iters = train_config.n_iters
-    with tqdm(total=len(runs) * n_iters, initial=(len(runs) - len(todo)) * n_iters,
+    if client is None:  # local workers checkpoint into out_dir themselves
+        checkpoints = None if out_dir is None else out_dir / "checkpoints"
+        jobs = [(model_config, task_config, train_config, seed, label, arms[label],
+                 None if checkpoints is None else checkpoints / _unit_name(seed, label), None)
+                for seed, label in todo]
+        follow, resumed = None, 0
+    else:
+        segments = _Segments(model_config, task_config, train_config, arms, out_dir)
+        jobs = [segments.first(seed, label) for seed, label in todo]
+        follow, resumed = segments.follow, segments.resumed
+    with tqdm(total=len(runs) * n_iters, initial=(len(runs) - len(todo)) * n_iters + resumed,
               desc=f"training study ({len(runs)} runs)", unit="it", disable=not progress) as bar:
-        finished = run_jobs(_train_unit, jobs, n_jobs=n_jobs, client=client, progress=bar, torch_threads=torch_threads)
+        finished = run_jobs(_train_unit, jobs, n_jobs=n_jobs, client=client, progress=bar, torch_threads=torch_threads,
+                            follow=follow)
         with closing(finished):  # an error or interrupt here cancels the runs still on the workers
             for _, record in finished:
                 run = record["seed"], record["arm"]
@@ -400,6 +448,61 @@ def training_study(
         outcomes=outcomes, threshold=threshold, n_iters=train_config.n_iters, model_config=model_config,
         weights=weights,
     )
+
+
+class _Segments:
+    """The runs of a study on a cluster, trained in segments of ``checkpoint_every`` updates.
+
+    Workers share no filesystem with this process: each segment returns its
+    checkpoint's bytes, which :meth:`follow` writes to
+    ``out_dir/checkpoints/{unit}/checkpoint.pt`` (the file a local run writes,
+    checksummed, written atomically) and sends with the next segment. A rerun
+    starts each unfinished run from its saved checkpoint (:meth:`first`).
+    Without ``out_dir`` a run is one segment: there is nothing to resume from.
+    """
+
+    def __init__(self, model_config, task_config, train_config, arms, out_dir) -> None:
+        self.configs = (model_config, task_config, train_config)
+        self.arms = arms
+        self.out_dir = out_dir
+        self.resumed = 0  # updates done before, in the checkpoints the runs resume from
+
+    def _stop(self, start: int) -> int:
+        train_config = self.configs[2]
+        if self.out_dir is None:
+            return train_config.n_iters
+        return min((start // train_config.checkpoint_every + 1) * train_config.checkpoint_every, train_config.n_iters)
+
+    def _job(self, seed: int, label: str, checkpoint: bytes | None, start: int) -> tuple:
+        return (*self.configs, seed, label, self.arms[label], None, (checkpoint, start, self._stop(start)))
+
+    def _path(self, seed: int, label: str) -> Path:
+        return self.out_dir / "checkpoints" / _unit_name(seed, label) / CHECKPOINT_FILE
+
+    def first(self, seed: int, label: str) -> tuple:
+        """The job of the run's first segment: from its saved checkpoint if there is an intact one, else from 0."""
+        if self.out_dir is None or not self._path(seed, label).exists():
+            return self._job(seed, label, None, 0)
+        path = self._path(seed, label)
+        model_config, task_config, train_config = self.configs
+        try:
+            _, info = load_checkpoint(path, model_config=replace(model_config, init_seed=seed), task_config=task_config,
+                                      train_config=replace(train_config, data_seed=seed, freeze=self.arms[label]))
+        except CheckpointError as exc:
+            warnings.warn(f"{exc}; recomputing it: training from iteration 0", DamagedFileWarning, stacklevel=3)
+            return self._job(seed, label, None, 0)
+        self.resumed += info.iteration
+        return self._job(seed, label, path.read_bytes(), info.iteration)
+
+    def follow(self, index: int, result: dict) -> tuple | None:
+        """Save a segment's checkpoint and return the next segment's job; None for a finished run's record."""
+        if "checkpoint" not in result:
+            return None
+        seed, label = result["seed"], result["arm"]
+        path = self._path(seed, label)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, result["checkpoint"])
+        return self._job(seed, label, result["checkpoint"], result["iteration"])
 
 
 @dataclass(frozen=True, repr=False)

@@ -5,6 +5,7 @@ import json
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import joblib
 import pandas as pd
@@ -12,11 +13,12 @@ import pytest
 
 import causalattn.lab.seed_study as ts
 from causalattn.lab.engine import run_jobs
-from causalattn.lab.model import ModelConfig
-from causalattn.lab.task import TaskConfig
+from causalattn.lab.model import ModelConfig, build_model
+from causalattn.lab.models_study import models_study
+from causalattn.lab.task import BigramTask, TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig
 from causalattn.lab.seed_study import training_study
-from causalattn.lab.storage import StudyFolder
+from causalattn.lab.storage import DamagedFileWarning, StudyFolder
 
 MODEL = ModelConfig(d_model=16, max_seq_len=16)
 TASK = TaskConfig(seq_len=16)
@@ -70,13 +72,20 @@ def _sorted(frame):
     return frame.sort_values(["seed", "arm", *(["iteration"] if "iteration" in frame else [])]).reset_index(drop=True)
 
 
+def chain(index, x):
+    """The next link of a chain of squarings: until the value passes 100."""
+    return (x, 1) if x < 100 else None
+
+
 @pytest.mark.parametrize("backend, n_jobs", [(None, 1), ("threading", 2), ("loky", 2)])
 def test_local_jobs_yield_every_result_and_report_progress(backend, n_jobs):
     bar = Counter()
     with joblib.parallel_config(backend=backend) if backend else contextlib.nullcontext():
         results = dict(run_jobs(steps, [(x, 3) for x in range(5)], n_jobs=n_jobs, progress=bar))
+        chained = dict(run_jobs(steps, [(x, 1) for x in range(2, 5)], n_jobs=n_jobs, follow=chain))
     assert results == {x: x * x for x in range(5)}
     assert bar.n == 15  # every unit of work, reported from the workers
+    assert chained == {0: 256, 1: 6561, 2: 256}  # 2 -> 4 -> 16 -> 256, 3 -> 9 -> 81 -> 6561, 4 -> 16 -> 256
 
 
 def test_dask_jobs_report_progress_while_running(client):
@@ -84,6 +93,7 @@ def test_dask_jobs_report_progress_while_running(client):
     results = dict(run_jobs(steps, [(x, 4) for x in range(3)], client=client, progress=bar))
     assert results == {0: 0, 1: 1, 2: 4}
     assert bar.wait_for(12) == 12  # the events may arrive just after the results
+    assert dict(run_jobs(steps, [(2, 1), (3, 1)], client=client, follow=chain)) == {0: 256, 1: 6561}
 
 
 def test_training_study_reports_every_update(monkeypatch):
@@ -119,7 +129,7 @@ def test_joblib_dask_backend_selects_the_cluster(client, local, tmp_path):
     pd.testing.assert_frame_equal(_sorted(study.units), _sorted(local.units).iloc[:4], check_exact=True)
     records = [json.loads(p.read_text())["content"] for p in (tmp_path / "units").glob("*.json")]  # checksummed
     assert len(records) == 4 and {r["torch_threads"] for r in records} == {1}  # set and recorded per run
-    assert not (tmp_path / "checkpoints").exists()  # workers write nothing: no shared filesystem needed
+    assert not (tmp_path / "checkpoints").exists()  # one segment per run (checkpoint_every > n_iters): none to save
 
 
 def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypatch):
@@ -149,6 +159,96 @@ def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypa
     pd.testing.assert_frame_equal(resumed.histories, local.histories, check_exact=True)
 
 
+def test_dask_study_resumes_mid_run_from_the_checkpoints_the_client_saved(client, local, tmp_path, monkeypatch):
+    train = replace(TRAIN, checkpoint_every=5)  # two segments per run: iterations 0-5 and 5-10
+    saved = []
+    write = ts.write_atomic
+
+    def interrupted(path, payload):
+        write(path, payload)
+        saved.append(path.parent.name)
+        raise KeyboardInterrupt  # the client is killed just after saving the first checkpoint
+
+    monkeypatch.setattr(ts, "write_atomic", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        training_study(MODEL, TASK, train, ARMS, seeds=(0, 1), client=client, out_dir=tmp_path, **OPTIONS)
+    assert [p.parent.name for p in (tmp_path / "checkpoints").glob("*/checkpoint.pt")] == saved
+    assert not list((tmp_path / "units").glob("*.json"))  # no run finished: its next segment was never sent
+
+    segments = []
+
+    def recording(function, jobs, **kwargs):
+        segments.extend((job[3], job[4], job[-1][1:]) for job in jobs)  # seed, arm, (start, stop)
+        return run_jobs(function, jobs, **kwargs)
+
+    damaged = tmp_path / "checkpoints" / ("seed1__control" if saved != ["seed1__control"] else "seed0__control")
+    damaged.mkdir(exist_ok=True)
+    (damaged / "checkpoint.pt").write_bytes(b"not a checkpoint")  # reported, and that run starts over
+
+    monkeypatch.setattr(ts, "write_atomic", write)
+    monkeypatch.setattr(ts, "run_jobs", recording)
+    with pytest.warns(DamagedFileWarning, match=f"{damaged}.* recomputing it: training from iteration 0"):
+        resumed = training_study(MODEL, TASK, train, ARMS, seeds=(0, 1), client=client, out_dir=tmp_path, **OPTIONS)
+    starts = {f"seed{seed}__{arm.replace(':', '_')}": segment for seed, arm, segment in segments}
+    assert len(segments) == len(starts) == 4
+    assert starts == {name: (5, 10) if name in saved else (0, 5) for name in starts}  # one resumed from iteration 5
+    pd.testing.assert_frame_equal(_sorted(resumed.units), _sorted(local.units).iloc[:4], check_exact=True)
+    pd.testing.assert_frame_equal(_sorted(resumed.histories), _sorted(local.histories).iloc[:12], check_exact=True)
+
+
+MODELS = {f"seed{s}": build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=16, init_seed=s))
+          for s in range(2)}
+EVALUATION = dict(n_sequences=8, batch_size=3, n_resamples=99, scan_sequences=4, torch_threads=1, progress=False)
+TREATMENTS = ["ablate_role:induction@L1:zero", "ablate:L0H0:mean"]
+
+
+def _evaluate(**kwargs):
+    return models_study(MODELS, BigramTask(TASK), TREATMENTS, **EVALUATION, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def evaluated(one_thread):
+    return _evaluate()
+
+
+def _assert_same_evaluation(study, reference):
+    for name in MODELS:
+        pd.testing.assert_frame_equal(study.studies[name].units, reference.studies[name].units, check_exact=True)
+        pd.testing.assert_frame_equal(study.studies[name].tokens, reference.studies[name].tokens, check_exact=True)
+    pd.testing.assert_frame_equal(study.heads, reference.heads)
+    pd.testing.assert_frame_equal(study.effects().to_frame(), reference.effects().to_frame(), check_exact=True)
+
+
+def test_dask_models_study_equals_the_local_one_bit_for_bit(client, evaluated):
+    _assert_same_evaluation(_evaluate(client=client), evaluated)
+
+
+def test_dask_models_study_resumes_after_interruption(client, evaluated, tmp_path, monkeypatch):
+    saved = []
+    save = StudyFolder.save_arrays
+
+    def interrupted(folder, name, arrays):
+        if len(saved) == 4:
+            raise KeyboardInterrupt  # the client is killed after saving four (batch, arm) results
+        saved.append(folder.units / name)
+        save(folder, name, arrays)
+
+    monkeypatch.setattr(StudyFolder, "save_arrays", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _evaluate(client=client, out_dir=tmp_path)
+    assert sorted(tmp_path.glob("*/arms/*.npz")) == sorted(saved)
+    stamps = {path: path.stat().st_mtime_ns for path in saved}
+
+    first, saved[:] = list(saved), []
+    monkeypatch.setattr(StudyFolder, "save_arrays",
+                        lambda folder, name, arrays: (saved.append(folder.units / name), save(folder, name, arrays)))
+    with joblib.parallel_config(backend="dask"):  # selects the cluster of the active client
+        resumed = _evaluate(out_dir=tmp_path)
+    assert len(first) + len(saved) == 2 * 3 * 3 and not set(first) & set(saved)  # models x batches x arms, once
+    assert {path: path.stat().st_mtime_ns for path in first} == stamps
+    _assert_same_evaluation(resumed, evaluated)
+
+
 def test_missing_distributed_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask.distributed were not installed
     with pytest.raises(ImportError, match=r'pip install "causalattn\[distributed\]"'):
@@ -176,6 +276,8 @@ def test_bad_engine_arguments(kwargs, error, match):
         (dict(jobs=[1, 2]), TypeError, "`jobs` must hold tuples"),
         (dict(n_jobs=0), ValueError, "`n_jobs` must be a non-zero integer"),
         (dict(torch_threads=-1), ValueError, "`torch_threads` must be a positive integer"),
+        (dict(follow=3), TypeError, "`follow` must be callable or None"),
+        (dict(follow=lambda index, result: [result]), TypeError, "`follow` must return a tuple"),
     ],
 )
 def test_bad_run_jobs_arguments(kwargs, error, match):

@@ -202,6 +202,10 @@ def test_models_study_rejects_bad_input():
         models_study([_model(0), _model(1)], TASK, ROLES, scan_task=TASK)
     with pytest.raises(ValueError, match="`scan_sequences`"):
         models_study([_model(0), _model(1)], TASK, ROLES, scan_sequences=0)
+    with pytest.raises(TypeError, match="`options`: got an unexpected keyword argument 'n_seq'"):
+        models_study([_model(0), _model(1)], TASK, ROLES, n_seq=3)
+    with pytest.raises(ValueError, match="`n_jobs` must be a non-zero integer"):
+        _study([_model(0), _model(1)], n_jobs=0)
 
 
 def test_questions_reject_bad_arguments(three):
