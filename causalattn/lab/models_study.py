@@ -121,9 +121,7 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
     if scan_task is None and isinstance(task, RepeatedTokensTask):
         scan_task = task
     elif scan_task is None:
-        max_len = min(m.max_len for m in values)
-        length = min(16, (max_len + 1) // 2, task.vocab_size)
-        scan_task = RepeatedTokensTask(RepeatedTokensConfig(length=max(length, 2), vocab_size=task.vocab_size))
+        scan_task = _default_scan_task(task, min(m.max_len for m in values))
     elif not isinstance(scan_task, RepeatedTokensTask):
         raise TypeError(f"`scan_task` must be None or a RepeatedTokensTask, got {type(scan_task).__name__}")
     try:  # evaluation_study's own defaults: they are written down once, in its signature
@@ -133,6 +131,19 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
     bound.apply_defaults()
     options = {key: value for key, value in bound.arguments.items() if key not in ("model", "task", "treatments")}
     return dict(zip(names, values)), interventions, scan_task, scan_sequences, options
+
+
+def _default_scan_task(task: Task, max_len: int) -> RepeatedTokensTask:
+    """Repeated triggers for a task with at least 2 fixed triggers (its models copy after those only), else
+    repeated random tokens over its vocabulary, copies of ``min(16, (max_len + 1) // 2)`` tokens."""
+    triggers = getattr(task, "fixed_triggers", None)
+    if triggers is not None and 2 <= len(set(triggers.tolist())) <= (max_len + 1) // 2:
+        kept = set(triggers.tolist())
+        return RepeatedTokensTask(RepeatedTokensConfig(
+            length=len(kept), vocab_size=task.vocab_size,
+            excluded=tuple(t for t in range(task.vocab_size) if t not in kept)))
+    length = min(16, (max_len + 1) // 2, task.vocab_size)
+    return RepeatedTokensTask(RepeatedTokensConfig(length=max(length, 2), vocab_size=task.vocab_size))
 
 
 def models_study(
@@ -164,8 +175,12 @@ def models_study(
     scan_task : RepeatedTokensTask, optional
         The sequences of the head scans that resolve roles; default: ``task``
         itself if it is a RepeatedTokensTask (a pretrained model's, which
-        leaves out special tokens), else repeated random tokens over the task's
-        vocabulary, copies of ``min(16, (max_len + 1) // 2)`` tokens.
+        leaves out special tokens); for a task with fixed triggers (a
+        ``BigramTask``), its triggers, each copy a random order of them (such
+        models learn to copy after the triggers only: on random tokens their
+        induction scores are all near 0.1 and a role would resolve by noise);
+        else repeated random tokens over the task's vocabulary, copies of
+        ``min(16, (max_len + 1) // 2)`` tokens. The scan used is ``study.scan_task``.
     scan_sequences : int
         Sequences per head scan (seed ``seed``).
     **options
@@ -216,7 +231,8 @@ def models_study(
         studies[name] = evaluation_study(model, task, unique, seed=seed,
                                          out_dir=None if out_dir is None else Path(out_dir) / slug(name), **options)
     heads = pd.DataFrame(rows, columns=["model", "treatment", "label", "layer", "head", "role_score"])
-    return ModelsStudy(studies, [t.label for t in interventions], labels, heads, scans, seed=seed)
+    return ModelsStudy(studies, [t.label for t in interventions], labels, heads, scans, seed=seed,
+                       scan_task=scan_task if needs_scan else None)
 
 
 def _parts(treatment: Intervention) -> tuple[Intervention, ...]:
@@ -254,12 +270,15 @@ class ModelsStudy:
     scans : dict
         Model name -> the :class:`causalattn.lab.head_scan.HeadScan` that
         resolved its roles (None without role treatments).
+    scan_task : RepeatedTokensTask or None
+        The sequences of those scans (None without role treatments).
     """
 
     def __init__(self, studies: dict[str, EvaluationStudy], treatments: list[str],
                  labels: dict[str, dict[str, str]], heads: pd.DataFrame, scans: dict[str, HeadScan | None], *,
-                 seed: int) -> None:
+                 seed: int, scan_task: RepeatedTokensTask | None = None) -> None:
         self.studies = studies
+        self.scan_task = scan_task
         self.treatments = treatments
         self.heads = heads
         self.scans = scans

@@ -256,3 +256,20 @@ def test_a_repeated_tokens_task_is_its_own_scan_task():
     study = models_study([_model(0), _model(1)], task, ROLES[:1], n_sequences=4, n_resamples=99, scan_sequences=4,
                          progress=False)
     assert all(scan.length == 8 for scan in study.scans.values())
+
+
+def test_a_task_with_fixed_triggers_is_scanned_on_its_repeated_triggers():
+    """Models of a fixed-trigger task copy after the triggers only: the default scan repeats them."""
+    models = [_model(0), _model(1)]
+    study = models_study(models, TASK, ROLES[:1], n_sequences=4, n_resamples=99, scan_sequences=4, progress=False)
+    triggers = set(TASK.fixed_triggers.tolist())
+    batch = study.scan_task.sample(6, torch.Generator().manual_seed(0))
+    assert study.scan_task.config.length == len(triggers) == 5
+    assert set(batch.inputs.unique().tolist()) == triggers  # every copy is an order of the 5 triggers
+    assert all(scan.length == 5 for scan in study.scans.values())
+    random_task = BigramTask(TaskConfig(seq_len=32, random_triggers=True))  # no fixed triggers: random tokens
+    study = models_study(models, random_task, ROLES[:1], n_sequences=4, n_resamples=99, scan_sequences=4,
+                         progress=False)
+    assert study.scan_task.config.length == 16 and study.scan_task.config.excluded == ()
+    assert models_study(models, TASK, ["ablate:L1H0:zero"], n_sequences=4, n_resamples=99,
+                        progress=False).scan_task is None
