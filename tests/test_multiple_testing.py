@@ -97,3 +97,11 @@ def test_forest_plot_log_ticks_are_plain_numbers():
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True) if t.get_text()]
     assert labels and all(float(x) > 0 for x in labels)  # "0.6", "1", "2": no mathtext powers of ten
+
+
+def test_forest_plot_says_an_underflowed_p_value_is_below_1e_300():
+    """stats.t.sf underflows to 0 for huge t: the plot must not claim p = 0."""
+    rows = [Estimate("huge", -0.96, 0.0015, (-0.963, -0.957), 0.95, 0.0, "t", 8),
+            Estimate("small", 0.1, 0.05, (0.0, 0.2), 0.95, 0.013, "t", 8)]
+    texts = [t.get_text() for t in plot_forest(EstimateTable(rows)).axes[0].texts]
+    assert "p<1e-300" in texts and "p=0.013" in texts and "p=0" not in texts
