@@ -162,10 +162,12 @@ def _fingerprint(model_config, task_config, train_config, arms) -> dict:
     return json.loads(json.dumps(fingerprint))
 
 
-def _train_unit(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, segment=None, *,
-                report) -> dict:
+def _train_unit(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, keep_model=False,
+                segment=None, *, report) -> dict:
     """Train one (seed, arm) run on a worker, reporting each update; return its record (the caller saves it).
 
+    The record carries the final weights only with ``keep_model``, so they
+    travel back from the worker only when the study keeps its models.
     With a ``checkpoint_dir`` the run checkpoints there and trains to the end
     (a local run: the caller's filesystem). With a ``segment``
     ``(checkpoint, start, stop)`` instead (a run on a cluster) it resumes from
@@ -177,7 +179,7 @@ def _train_unit(model_config, task_config, train_config, seed, label, schedule, 
     """
     if segment is None:
         return _train(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, 0, None,
-                      report)
+                      keep_model, report)
     checkpoint, start, stop = segment
     stop = None if stop == train_config.n_iters else stop  # the last segment returns the record
     with tempfile.TemporaryDirectory(prefix="causalattn-segment-") as folder:
@@ -186,7 +188,7 @@ def _train_unit(model_config, task_config, train_config, seed, label, schedule, 
             path.write_bytes(checkpoint)
         try:
             return _train(model_config, task_config, train_config, seed, label, schedule, folder, start, stop,
-                          report)
+                          keep_model, report)
         except _SegmentEnd:
             return {"seed": seed, "arm": label, "iteration": stop, "checkpoint": path.read_bytes()}
 
@@ -196,8 +198,11 @@ class _SegmentEnd(Exception):
 
 
 def _train(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, start, stop,
-           report) -> dict:
-    """Train (resuming from ``checkpoint_dir``), reporting the updates after ``start``; stop at ``stop`` if given."""
+           keep_model, report) -> dict:
+    """Train (resuming from ``checkpoint_dir``), reporting the updates after ``start``; stop at ``stop`` if given.
+
+    The record carries the final ``weights`` only with ``keep_model`` (they travel back from the worker).
+    """
     reported = start
 
     def count(done: int) -> None:
@@ -217,14 +222,16 @@ def _train(model_config, task_config, train_config, seed, label, schedule, check
     )
     count(train_config.n_iters)  # a run loaded finished from its checkpoint did no update here
     history = result.history
-    return {
+    record = {
         "seed": seed,
         "arm": label,
         "schedule": [item.label for item in schedule],
         "torch_threads": torch.get_num_threads(),
         "history": {column: history[column].tolist() for column in history.columns},
-        "weights": {name: value.detach().numpy().copy() for name, value in result.model.state_dict().items()},
     }
+    if keep_model:
+        record["weights"] = {name: value.detach().numpy().copy() for name, value in result.model.state_dict().items()}
+    return record
 
 
 def _assign(seeds, labels, design, rng) -> list[tuple[int, str]]:
@@ -411,11 +418,11 @@ def training_study(
     if client is None:  # local workers checkpoint into out_dir themselves
         checkpoints = None if out_dir is None else out_dir / "checkpoints"
         jobs = [(model_config, task_config, train_config, seed, label, arms[label],
-                 None if checkpoints is None else checkpoints / _unit_name(seed, label), None)
+                 None if checkpoints is None else checkpoints / _unit_name(seed, label), keep_models, None)
                 for seed, label in todo]
         follow, resumed = None, 0
     else:
-        segments = _Segments(model_config, task_config, train_config, arms, out_dir)
+        segments = _Segments(model_config, task_config, train_config, arms, out_dir, keep_models)
         jobs = [segments.first(seed, label) for seed, label in todo]
         follow, resumed = segments.follow, segments.resumed
     with tqdm(total=len(runs) * n_iters, initial=(len(runs) - len(todo)) * n_iters + resumed,
@@ -425,13 +432,12 @@ def training_study(
         with closing(finished):  # an error or interrupt here cancels the runs still on the workers
             for _, record in finished:
                 run = record["seed"], record["arm"]
-                model = record.pop("weights")
                 if keep_models:
-                    weights[run] = model
+                    weights[run] = record.pop("weights")
                 records[run] = record
                 if folder is not None:  # the weights first: a record on disk means its run is complete
                     if models is not None:
-                        models.save_arrays(f"{_unit_name(*run)}.npz", model)
+                        models.save_arrays(f"{_unit_name(*run)}.npz", weights[run])
                     folder.save_json(f"{_unit_name(*run)}.json", record)
 
     histories, rows = [], []
@@ -461,10 +467,11 @@ class _Segments:
     Without ``out_dir`` a run is one segment: there is nothing to resume from.
     """
 
-    def __init__(self, model_config, task_config, train_config, arms, out_dir) -> None:
+    def __init__(self, model_config, task_config, train_config, arms, out_dir, keep_models) -> None:
         self.configs = (model_config, task_config, train_config)
         self.arms = arms
         self.out_dir = out_dir
+        self.keep_models = keep_models
         self.resumed = 0  # updates done before, in the checkpoints the runs resume from
 
     def _stop(self, start: int) -> int:
@@ -474,7 +481,8 @@ class _Segments:
         return min((start // train_config.checkpoint_every + 1) * train_config.checkpoint_every, train_config.n_iters)
 
     def _job(self, seed: int, label: str, checkpoint: bytes | None, start: int) -> tuple:
-        return (*self.configs, seed, label, self.arms[label], None, (checkpoint, start, self._stop(start)))
+        return (*self.configs, seed, label, self.arms[label], None, self.keep_models,
+                (checkpoint, start, self._stop(start)))
 
     def _path(self, seed: int, label: str) -> Path:
         return self.out_dir / "checkpoints" / _unit_name(seed, label) / CHECKPOINT_FILE
