@@ -40,7 +40,8 @@ def options(parser) -> None:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], options, runtime=RUNTIME)
     out = args.out
-    length, n_sequences, k, n_scan = (16, 24, 2, 8) if args.quick else (32, 64, 5, 16)
+    # --quick: still two batches of 16 sequences (the last one short), every step below, a fraction of the tokens
+    length, n_sequences, k, n_scan, n_reference = (8, 20, 2, 4, 8) if args.quick else (32, 64, 5, 16, 32)
 
     section("The model, loaded offline")
     model, tokenizer = load_pretrained("smollm2-135m")
@@ -80,7 +81,7 @@ def main() -> None:
     top, quiet = Combined(tuple(singles[:k])), Combined(tuple(singles[k:]))
     treatments = [*singles[:k], top, *singles[k:], quiet]
     study = evaluation_study(model, task, treatments, n_sequences=n_sequences, seed=0, batch_size=16,
-                             reference_size=32, progress=False)
+                             reference_size=n_reference, progress=False)
     table = study.effects("in_context_accuracy", adjust="holm")
     print(table.summary(columns=["pvalue_adjusted"]))
     effects_frame(table).to_csv(out / "08_effects.csv", index=False)
@@ -90,8 +91,8 @@ def main() -> None:
     effects = {e.estimand: e for e in table}
     best = min(singles[:k], key=lambda t: effects[t.label].estimate)
     print(
-        f"Mean ablation replaces a head's output by its average over 32 other repeated-token sequences: the head\n"
-        f"keeps its typical contribution but loses anything specific to the sequence. All {k} induction heads\n"
+        f"Mean ablation replaces a head's output by its average over {n_reference} other repeated-token sequences:\n"
+        f"the head keeps its typical contribution but loses anything specific to the sequence. All {k} induction heads\n"
         f"together: {effects[top.label].estimate:+.3f}; the strongest alone ({best.label}): "
         f"{effects[best.label].estimate:+.3f}; the {k} control heads together: {effects[quiet.label].estimate:+.3f}.\n"
         "If the group did much more than its strongest member, the heads would be backing each other up; when\n"
