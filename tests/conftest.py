@@ -1,18 +1,25 @@
-"""SmolLM2, shared by the lab tests and the tutorial tests: loaded once per test process.
+"""Test order, and SmolLM2 shared by the lab tests and the tutorial tests (loaded once per test process).
 
-Loading it costs about 30 s of CPU (transformers reads the GGUF file three times). Every test that
-uses the ``smollm2`` fixture joins the xdist group "smollm2", so that with ``-n auto --dist loadgroup``
-(the README's command) they all run on one worker, which loads the model once.
+pytest-xdist (``-n auto``) hands each worker a first chunk of consecutive tests, then the rest as they
+finish. The tests that use SmolLM2 go first, one after the other: they land in one worker's first chunk,
+which loads the model once (30 s of CPU: transformers reads the GGUF file three times). Then the tests
+marked ``slow``: started first, they do not leave a worker alone at the end.
 """
 
 import pytest
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: runs for more than about 10 s of CPU (started first; not for tests "
+                                       "that use a module-scoped fixture, which would then be set up twice)")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture
 def pytest_collection_modifyitems(items):
-    for item in items:
-        if "smollm2" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("smollm2"))
+    def rank(item):
+        return 0 if "smollm2" in getattr(item, "fixturenames", ()) else 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)  # stable: the collection order within each rank
 
 
 @pytest.fixture(scope="session")

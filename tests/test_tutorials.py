@@ -39,6 +39,7 @@ def _run_here(script, args, monkeypatch):
     runpy.run_path(str(TUTORIAL_DIR / script), run_name="__main__")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", TUTORIALS)
 def test_tutorial_runs_and_saves_figures(script, tmp_path):
     out = tmp_path / "output"
