@@ -292,6 +292,7 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     import pandas as pd
 
     from causalattn import EFFECT_COLUMNS, EstimateTable, effects_frame, plot_forest
+    from causalattn.estimate import NOT_ESTIMABLE
     from causalattn.lab.evaluation import CONTROL
     from causalattn.lab.models_study import models_study
     from causalattn.lab.seed_study import training_study
@@ -348,7 +349,7 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     for e in trained:
         if e.details.get("n_censored"):
             runs = 2 * e.n
-            if e.method == "not estimable":
+            if e.method == NOT_ESTIMABLE:
                 print(f"{e.estimand}, {e.details['outcome']}: all {runs} runs never reached {args.threshold:g} "
                       f"within {args.study_iters} iterations (censored): not estimable")
             else:

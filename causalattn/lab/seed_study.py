@@ -43,13 +43,15 @@ from tqdm.auto import tqdm
 from causalattn._streams import base_seed, question_rng
 from causalattn._validation import check_choice, check_confidence_level, check_positive_int, check_rng
 from causalattn.effects import METHODS, paired_effect, two_arm_effect
-from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
+from causalattn.estimate import NOT_ESTIMABLE, ConfidenceInterval, Estimate, EstimateTable
 from causalattn.multiple_testing import adjust_pvalues
 from causalattn.plots import plot_forest
 from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.model import ModelConfig, Transformer, build_model
 from causalattn.lab.probes import PROBE_KEYS
-from causalattn.lab.storage import DamagedFileWarning, StudyFolder, open_study_folder, slug, write_atomic
+from causalattn.lab.storage import (
+    DamagedFileWarning, StudyFolder, check_file_names, open_study_folder, slug, write_atomic,
+)
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import (
     CHECKPOINT_FILE, CheckpointError, Freeze, TrainConfig, load_checkpoint, resolve_freeze, train, train_iv,
@@ -82,9 +84,7 @@ def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[F
         raise ValueError(
             f"`arms` must have exactly one empty schedule (the control), found {len(controls)}: {controls}"
         )
-    slugs = [slug(label) for label in clean]
-    if len(set(slugs)) < len(slugs):
-        raise ValueError(f"`arms` labels must stay distinct as file names, got {list(clean)} -> {slugs}")
+    check_file_names("arms", list(clean))
     model = build_model(model_config)
     for label, schedule in clean.items():
         try:
@@ -687,7 +687,7 @@ class TrainingStudy:
             details["n_censored"] = int(units[censored].sum())
             if units[censored].all():
                 return Estimate(label, math.nan, None, ConfidenceInterval(math.nan, math.nan), confidence_level,
-                                None, "not estimable", est.n, details={
+                                None, NOT_ESTIMABLE, est.n, details={
                                     **details, "reason": f"every run is censored at {self.n_iters} iterations"})
         return replace(est, estimand=label, details={**est.details, **details})
 

@@ -27,7 +27,7 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ __all__ = [
     "FINGERPRINT",
     "DamagedFileWarning",
     "StudyFolder",
+    "check_file_names",
     "digest",
     "open_study_folder",
     "slug",
@@ -75,6 +76,25 @@ def _report_damage(path: Path, reason: str, recompute: str) -> None:
 def slug(label: str) -> str:
     """A file-name-safe version of a treatment or arm label (``ablate:L1H0:mean`` -> ``ablate_L1H0_mean``)."""
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label.replace("+", "__"))
+
+
+def check_file_names(argument: str, labels: Sequence[str], what: str = "labels") -> None:
+    """A ValueError naming ``argument`` if two of ``labels`` share a :func:`slug` (and so would share a file).
+
+    Examples
+    --------
+    >>> check_file_names("arms", ["control", "a:b", "a/b"])
+    Traceback (most recent call last):
+    ...
+    ValueError: `arms`: labels must be distinct as file names, but 'a:b' and 'a/b' both become 'a_b'
+    """
+    seen: dict[str, str] = {}
+    for label in labels:
+        name = slug(label)
+        if name in seen:
+            raise ValueError(f"`{argument}`: {what} must be distinct as file names, but {seen[name]!r} and "
+                             f"{label!r} both become {name!r}")
+        seen[name] = label
 
 
 def write_atomic(path: Path, payload: bytes) -> None:

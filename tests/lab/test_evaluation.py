@@ -1,6 +1,8 @@
 """The evaluation study on the hand-set induction-head model: effects, resume, efficiency path, bad input."""
 
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -248,6 +250,26 @@ def test_changed_weights_are_named_as_such(task, tmp_path):
     with pytest.raises(ValueError, match=r"holds an evaluation study made with another model's weights "
                                          r"\(the model was retrained or replaced since\) \(model_state_sha256 differs\)"):
         evaluation_study(other, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
+
+
+@dataclasses.dataclass(frozen=True)
+class Named(HeadAblation):
+    """A user's intervention whose label is free text."""
+
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+def test_labels_sharing_a_file_name_are_refused_before_any_work(model, task, tmp_path, monkeypatch):
+    # before: 'mine:a' and 'mine/a' were both saved as batch00000__mine_a.npz, so a rerun read one arm for the other
+    monkeypatch.setattr(evaluation, "run_arms", lambda *args: pytest.fail("an arm was evaluated"))
+    with pytest.raises(ValueError, match=r"^`treatments`: labels must be distinct as file names, but 'mine:a' and "
+                                         r"'mine/a' both become 'mine_a'$"):
+        evaluation_study(model, task, [Named(1, 0, name="mine:a"), Named(0, 0, name="mine/a")], out_dir=tmp_path, **KW)
+    assert not tmp_path.joinpath("arms").exists()
 
 
 def test_frt_pvalues_are_uniform_under_a_treatment_that_does_nothing():

@@ -15,6 +15,7 @@ from scipy import stats
 
 import causalattn.lab.seed_study as ts
 from causalattn import effects_frame
+from causalattn.estimate import NOT_ESTIMABLE
 from causalattn.lab.model import ModelConfig
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig, train
@@ -129,7 +130,7 @@ def test_rows_do_not_depend_on_the_questions_asked(paired):
 def test_every_run_censored_is_not_estimable(paired):
     units = paired.units.assign(**{"iterations_to_0.3": 20, "iterations_to_0.3_censored": True})
     (est,) = replace(paired, units=units).effects("iterations_to_0.3")
-    assert est.method == "not estimable" and est.pvalue is None and math.isnan(est.estimate)
+    assert est.method is NOT_ESTIMABLE and est.pvalue is None and math.isnan(est.estimate)  # the shared constant
     assert est.details["n_censored"] == 6 and "censored" in est.details["reason"]
     row = effects_frame(replace(paired, units=units).effects()).set_index("outcome").loc["iterations_to_0.3"]
     assert row["n_censored"] == 6 and row["unit"] == "seed" and math.isnan(row["ci_low"])
