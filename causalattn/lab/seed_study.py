@@ -21,6 +21,7 @@ arms of (nearly) equal size and each is trained under its arm only.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -50,7 +51,7 @@ from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.model import ModelConfig, Transformer, build_model
 from causalattn.lab.probes import PROBE_KEYS
 from causalattn.lab.storage import (
-    DamagedFileWarning, StudyFolder, check_file_names, open_study_folder, slug, write_atomic,
+    DamagedFileWarning, StudyFolder, check_file_names, expect_shapes, open_study_folder, slug, write_atomic,
 )
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import (
@@ -257,6 +258,18 @@ def _unit_outcomes(history: pd.DataFrame, at_iterations, threshold, probes, n_it
     return out
 
 
+def _read_record(record: Any, run: tuple[int, str], at_iterations, threshold, probes, n_iters) -> dict:
+    """``record`` if it is a whole record of ``run`` whose outcomes its history gives; else a LookupError or ValueError.
+
+    A record written by another version, with other or missing fields, is
+    thereby found out when the study is resumed, instead of stopping it later.
+    """
+    if (record["seed"], record["arm"]) != run:
+        raise ValueError(f"the record of run {(record['seed'], record['arm'])}")
+    _unit_outcomes(pd.DataFrame(record["history"]), at_iterations, threshold, probes, n_iters)
+    return record
+
+
 def training_study(
     model_config: ModelConfig,
     task_config: TaskConfig,
@@ -404,11 +417,14 @@ def training_study(
         if keep_models:  # the weights carry the configuration's checksum, like the units
             models = StudyFolder(out_dir / "models", folder.study)
             models.units.mkdir(exist_ok=True)
+            shapes = {name: value.shape for name, value in build_model(model_config).state_dict().items()}
         for seed, label in runs:
             run = f"the training run of seed {seed}, arm {label!r}"
-            record = folder.load_json(f"{_unit_name(seed, label)}.json", recompute=run)
+            record = folder.load_json(f"{_unit_name(seed, label)}.json", recompute=run, parse=functools.partial(
+                _read_record, run=(seed, label), at_iterations=at_iterations, threshold=threshold, probes=probes,
+                n_iters=train_config.n_iters))
             kept = None if models is None or record is None else models.load_arrays(
-                f"{_unit_name(seed, label)}.npz", recompute=run)
+                f"{_unit_name(seed, label)}.npz", recompute=run, parse=expect_shapes(shapes))
             if record is not None and (kept is not None or not keep_models):
                 records[seed, label] = record
                 if kept is not None:

@@ -2,6 +2,7 @@
 
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from causalattn.lab.evaluation import CONTROL, evaluation_study
 from causalattn.lab.hooks import hooks
 from causalattn.lab.interventions import HeadAblation, Reference, parse_treatment
 from causalattn.lab.metrics import token_metrics
-from causalattn.lab.storage import digest
+from causalattn.lab.storage import DamagedFileWarning, StudyFolder, digest
 from causalattn.lab.model import ModelConfig, build_model
 
 TREATMENTS = ["ablate:L0H0:zero", "ablate:L1H0:zero", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]
@@ -215,6 +216,33 @@ def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task
                         "sequences 25-49", f"{flipped} is damaged (unreadable: BadZipFile); "
                         "recomputing arm 'control' on sequences 50-59"], messages
     assert pending == [(25, ["ablate:L0H0:zero"]), (50, [CONTROL])]
+    pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
+
+
+def test_arm_files_of_another_version_are_recomputed_not_a_key_error(model, task, tmp_path, monkeypatch):
+    # before: an intact arm file with other fields (here `loss` named `nll`) stopped the study with a KeyError
+    reference_table = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW).effects().to_frame()
+    folder = StudyFolder(tmp_path / "arms", json.loads((tmp_path / "study.json").read_text())["sha256"])
+    arrays = folder.load_arrays("batch00001__control.npz")
+    arrays["nll"] = arrays.pop("loss")
+    folder.save_arrays("batch00001__control.npz", arrays)
+    arrays = folder.load_arrays("batch00002__ablate_L0H0_zero.npz")
+    folder.save_arrays("batch00002__ablate_L0H0_zero.npz", {**arrays, "global_loss": arrays["global_loss"][:3]})
+    real, pending = evaluation.run_arms, []
+
+    def recording(model, batch, arms, reference, offset):
+        pending.append((offset, [CONTROL if arm is None else arm.label for arm in arms]))
+        return real(model, batch, arms, reference, offset)
+
+    monkeypatch.setattr(evaluation, "run_arms", recording)
+    with pytest.warns(DamagedFileWarning) as caught:
+        rerun = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
+    assert [str(w.message).split("/")[-1] for w in caught] == [
+        "batch00001__control.npz is damaged (unexpected content, ValueError: missing ['loss']; unexpected ['nll']); "
+        "recomputing arm 'control' on sequences 25-49",
+        "batch00002__ablate_L0H0_zero.npz is damaged (unexpected content, ValueError: global_loss of shape (3,) "
+        "instead of (10,)); recomputing arm 'ablate:L0H0:zero' on sequences 50-59"]
+    assert pending == [(25, [CONTROL]), (50, ["ablate:L0H0:zero"])]
     pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
 
 
