@@ -26,10 +26,11 @@ import json
 import math
 import numbers
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,18 @@ __all__ = ["TrainingStudy", "training_study"]
 
 def _unit_name(seed: int, label: str) -> str:
     return f"seed{seed}__{slug(label)}"
+
+
+def _checkpoint_dir(out_dir: Path, seed: int, label: str) -> Path:
+    """Where the unfinished run (seed, label) checkpoints, locally or through :class:`_Segments`."""
+    return out_dir / "checkpoints" / _unit_name(seed, label)
+
+
+def _drop_checkpoint(out_dir: Path, seed: int, label: str) -> None:
+    """Remove a finished run's checkpoint folder, and the ``checkpoints`` folder once it is empty."""
+    shutil.rmtree(_checkpoint_dir(out_dir, seed, label), ignore_errors=True)
+    with suppress(OSError):  # other runs' checkpoints are still there
+        (out_dir / "checkpoints").rmdir()
 
 
 def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[Freeze, ...]], str]:
@@ -334,7 +347,9 @@ def training_study(
         Each finished run is written to ``out_dir/units/seed{s}__{arm}.json``
         (history included, atomic write) as soon as it ends, and unfinished runs
         checkpoint to ``out_dir/checkpoints/seed{s}__{arm}/checkpoint.pt`` every
-        ``train_config.checkpoint_every`` updates. Calling again with the same
+        ``train_config.checkpoint_every`` updates; a run's checkpoint is
+        removed once its unit file (and, with ``keep_models``, its weights in
+        ``out_dir/models``) is written and read back intact. Calling again with the same
         folder skips the finished runs and resumes the others from their
         checkpoints; more seeds may be added. ``out_dir/study.json`` records
         the configuration; a folder from a different configuration is a
@@ -432,9 +447,8 @@ def training_study(
     todo = [run for run in runs if run not in records]
     n_iters = train_config.n_iters
     if client is None:  # local workers checkpoint into out_dir themselves
-        checkpoints = None if out_dir is None else out_dir / "checkpoints"
         jobs = [(model_config, task_config, train_config, seed, label, arms[label],
-                 None if checkpoints is None else checkpoints / _unit_name(seed, label), keep_models, None)
+                 None if out_dir is None else _checkpoint_dir(out_dir, seed, label), keep_models, None)
                 for seed, label in todo]
         follow, resumed = None, 0
     else:
@@ -452,9 +466,13 @@ def training_study(
                     weights[run] = record.pop("weights")
                 records[run] = record
                 if folder is not None:  # the weights first: a record on disk means its run is complete
+                    name = _unit_name(*run)
                     if models is not None:
-                        models.save_arrays(f"{_unit_name(*run)}.npz", weights[run])
-                    folder.save_json(f"{_unit_name(*run)}.json", record)
+                        models.save_arrays(f"{name}.npz", weights[run])
+                    folder.save_json(f"{name}.json", record)
+                    if folder.load_json(f"{name}.json") is not None and (
+                            models is None or models.load_arrays(f"{name}.npz") is not None):
+                        _drop_checkpoint(out_dir, *run)  # written and read back intact: no longer needed
 
     histories, rows = [], []
     for seed, label in runs:
@@ -479,7 +497,8 @@ class _Segments:
     checkpoint's bytes, which :meth:`follow` writes to
     ``out_dir/checkpoints/{unit}/checkpoint.pt`` (the file a local run writes,
     checksummed, written atomically) and sends with the next segment. A rerun
-    starts each unfinished run from its saved checkpoint (:meth:`first`).
+    starts each unfinished run from its saved checkpoint (:meth:`first`). Once
+    a run's record is saved, its checkpoint is removed, as a local run's is.
     Without ``out_dir`` a run is one segment: there is nothing to resume from.
     """
 
@@ -501,7 +520,7 @@ class _Segments:
                 (checkpoint, start, self._stop(start)))
 
     def _path(self, seed: int, label: str) -> Path:
-        return self.out_dir / "checkpoints" / _unit_name(seed, label) / CHECKPOINT_FILE
+        return _checkpoint_dir(self.out_dir, seed, label) / CHECKPOINT_FILE
 
     def first(self, seed: int, label: str) -> tuple:
         """The job of the run's first segment: from its saved checkpoint if there is an intact one, else from 0."""

@@ -348,8 +348,8 @@ def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, mon
     saved = json.loads(scores.read_text())
     StudyFolder(out / "scan", saved["study"]).save_json("scores.json", {
         key: value for key, value in saved["content"].items() if key != "previous_token_score"})
-    with pytest.warns(UserWarning, match=r"scores.json is damaged \(unexpected content, KeyError: .*previous_token_score"
-                                         r".*\); recomputing the head scan"):
+    with pytest.warns(UserWarning, match=r"scores.json is damaged \(unexpected content, KeyError: "
+                                         r".*previous_token_score.*\); recomputing the head scan"):
         assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
     assert main(["ablate", *ABLATE_TINY, "--length", "9", "--out", str(out)]) == 2

@@ -222,13 +222,14 @@ def test_damaged_unit_files_are_reported_and_only_they_are_recomputed(paired, tm
 def test_units_of_another_version_are_recomputed_not_a_key_error(paired, tmp_path, monkeypatch):
     # before: an intact record without "history" (or of another structure) stopped the rerun with a KeyError
     training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
-    folder = StudyFolder(tmp_path / "units", json.loads((tmp_path / "units" / "seed0__control.json").read_text())["study"])
+    folder = StudyFolder(tmp_path / "units", json.loads((tmp_path / "study.json").read_text())["sha256"])
     record = folder.load_json("seed0__control.json")
     folder.save_json("seed0__control.json", {key: value for key, value in record.items() if key != "history"})
     folder.save_json("seed1__control.json", [record])  # checksummed, of this configuration, but not a record
     frozen = f"seed2__{FROZEN.label.replace(':', '_')}.json"
     other = folder.load_json(frozen)
-    folder.save_json(frozen, {**other, "history": {**other["history"], "iteration": other["history"]["iteration"][:-1]}})
+    shorter = {**other["history"], "iteration": other["history"]["iteration"][:-1]}
+    folder.save_json(frozen, {**other, "history": shorter})
     calls = []
     monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
     with pytest.warns(DamagedFileWarning) as caught:
@@ -378,7 +379,8 @@ def test_kept_models_equal_a_direct_training_and_round_trip_through_the_folder(t
     models.save_arrays("seed1__control.npz", {name: value for name, value in models.load_arrays(
         "seed1__control.npz").items() if name != weight})  # intact, but of another version: a weight is missing
     with pytest.warns(DamagedFileWarning, match=r"seed1__control.npz is damaged \(unexpected content, ValueError: "
-                                                r"missing \['blocks.1.attn.W_O'\]\); recomputing .*seed 1, arm 'control'"):
+                                                r"missing \['blocks.1.attn.W_O'\]\); recomputing .*seed 1, "
+                                                r"arm 'control'"):
         again = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
     assert trained == [1, 0, 1]
     assert torch.equal(again.model(1).state_dict()[weight], study.model(1).state_dict()[weight])
