@@ -40,6 +40,19 @@ def study(model, task):
     return evaluation_study(model, task, TREATMENTS, **KW)
 
 
+@pytest.fixture
+def pending(monkeypatch):
+    """The (offset, arm labels) of every batch that ``evaluation_study`` evaluates, in order."""
+    real, evaluated = evaluation.run_arms, []
+
+    def recording(model, batch, arms, reference, offset):
+        evaluated.append((offset, [CONTROL if arm is None else arm.label for arm in arms]))
+        return real(model, batch, arms, reference, offset)
+
+    monkeypatch.setattr(evaluation, "run_arms", recording)
+    return evaluated
+
+
 def test_units_and_tokens_are_tidy(study):
     units, tokens = study.units, study.tokens
     assert len(units) == 60 * 5 and set(units["arm"]) == {CONTROL, *TREATMENTS}
@@ -193,7 +206,7 @@ def test_resume_gives_the_same_table(model, task, tmp_path, monkeypatch):
         evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **{**KW, "seed": 4})
 
 
-def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task, tmp_path, monkeypatch):
+def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task, tmp_path, pending):
     # before: a truncated or bit-flipped arm .npz gave a raw BadZipFile traceback without the path
     reference_table = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW).effects().to_frame()
     truncated = tmp_path / "arms" / "batch00001__ablate_L0H0_zero.npz"
@@ -202,13 +215,7 @@ def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task
     data = bytearray(flipped.read_bytes())
     data[100:164] = bytes(b ^ 0xFF for b in data[100:164])
     flipped.write_bytes(bytes(data))
-    real, pending = evaluation.run_arms, []
-
-    def recording(model, batch, arms, reference, offset):
-        pending.append((offset, [CONTROL if arm is None else arm.label for arm in arms]))
-        return real(model, batch, arms, reference, offset)
-
-    monkeypatch.setattr(evaluation, "run_arms", recording)
+    pending.clear()  # what the rerun evaluates
     with pytest.warns(UserWarning) as caught:
         rerun = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW)
     messages = [str(w.message) for w in caught if "damaged" in str(w.message)]
@@ -219,7 +226,7 @@ def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task
     pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
 
 
-def test_arm_files_of_another_version_are_recomputed_not_a_key_error(model, task, tmp_path, monkeypatch):
+def test_arm_files_of_another_version_are_recomputed_not_a_key_error(model, task, tmp_path, pending):
     # before: an intact arm file with other fields (here `loss` named `nll`) stopped the study with a KeyError
     reference_table = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW).effects().to_frame()
     folder = StudyFolder(tmp_path / "arms", json.loads((tmp_path / "study.json").read_text())["sha256"])
@@ -228,13 +235,7 @@ def test_arm_files_of_another_version_are_recomputed_not_a_key_error(model, task
     folder.save_arrays("batch00001__control.npz", arrays)
     arrays = folder.load_arrays("batch00002__ablate_L0H0_zero.npz")
     folder.save_arrays("batch00002__ablate_L0H0_zero.npz", {**arrays, "global_loss": arrays["global_loss"][:3]})
-    real, pending = evaluation.run_arms, []
-
-    def recording(model, batch, arms, reference, offset):
-        pending.append((offset, [CONTROL if arm is None else arm.label for arm in arms]))
-        return real(model, batch, arms, reference, offset)
-
-    monkeypatch.setattr(evaluation, "run_arms", recording)
+    pending.clear()  # what the rerun evaluates
     with pytest.warns(DamagedFileWarning) as caught:
         rerun = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
     assert [str(w.message).split("/")[-1] for w in caught] == [
@@ -246,8 +247,7 @@ def test_arm_files_of_another_version_are_recomputed_not_a_key_error(model, task
     pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
 
 
-def test_damaged_fingerprint_keeps_the_arms_it_made_and_recomputes_the_unverifiable(model, task, tmp_path,
-                                                                                    monkeypatch):
+def test_damaged_fingerprint_keeps_the_arms_it_made_and_recomputes_the_unverifiable(model, task, tmp_path, pending):
     # before: a damaged study.json stopped the study
     reference_table = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW).effects().to_frame()
     untagged = tmp_path / "arms" / "batch00001__control.npz"  # as saved before arm files carried their study
@@ -255,13 +255,7 @@ def test_damaged_fingerprint_keeps_the_arms_it_made_and_recomputes_the_unverifia
         arrays = {key: f[key] for key in f.files if key not in ("__sha256__", "__study__")}
     np.savez(untagged, **arrays, __sha256__=np.array(digest(arrays)))
     (tmp_path / "study.json").write_text('{"sha256": "0", "content": {}}')
-    real, pending = evaluation.run_arms, []
-
-    def recording(model, batch, arms, reference, offset):
-        pending.append((offset, [CONTROL if arm is None else arm.label for arm in arms]))
-        return real(model, batch, arms, reference, offset)
-
-    monkeypatch.setattr(evaluation, "run_arms", recording)
+    pending.clear()  # what the rerun evaluates
     with pytest.warns(UserWarning, match=r"study.json is damaged \(checksum mismatch: edited or corrupted\); rewriting "
                                          r"it .* kept the 5 unit files .* removed the 1 "):
         rerun = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
