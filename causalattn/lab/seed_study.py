@@ -278,7 +278,7 @@ def _read_record(record: Any, run: tuple[int, str], at_iterations, threshold, pr
     thereby found out when the study is resumed, instead of stopping it later.
     """
     if (record["seed"], record["arm"]) != run:
-        raise ValueError(f"the record of run {(record['seed'], record['arm'])}")
+        raise ValueError(f"the record of another run: seed {record['seed']!r}, arm {record['arm']!r}")
     _unit_outcomes(pd.DataFrame(record["history"]), at_iterations, threshold, probes, n_iters)
     return record
 
@@ -349,9 +349,9 @@ def training_study(
         checkpoint to ``out_dir/checkpoints/seed{s}__{arm}/checkpoint.pt`` every
         ``train_config.checkpoint_every`` updates; a run's checkpoint is
         removed once its unit file (and, with ``keep_models``, its weights in
-        ``out_dir/models``) is written and read back intact. Calling again with the same
-        folder skips the finished runs and resumes the others from their
-        checkpoints; more seeds may be added. ``out_dir/study.json`` records
+        ``out_dir/models``) is written and read back intact. Calling again
+        with the same folder skips the finished runs and resumes the others
+        from their checkpoints; more seeds may be added. ``out_dir/study.json`` records
         the configuration; a folder from a different configuration is a
         ValueError; a damaged one is rewritten, keeping only the runs whose
         files show they were made under this configuration
