@@ -67,9 +67,21 @@ _LABEL = re.compile(r"^(?P<prefix>[a-z_]+):(?P<role>[a-z_]+)(@L(?P<layer>\d+))?:
 class RoleTreatment(Intervention):
     """Base of the treatments that name a head by its role: ``role``, ``layer``, ``kind``, :meth:`resolve`.
 
-    A subclass declares its label prefix and the index treatment it resolves to
-    (``resolves_to``, whose ``kind`` values it accepts); it is not a head until
-    resolved on a model, and every method that would touch a model says so.
+    Parameters
+    ----------
+    role : {"induction", "previous_token"}
+        The head with the highest induction (previous-token) score of a head scan.
+    layer : int or None
+        Search this layer only; None searches every layer.
+    kind : str
+        One of the ``kind`` values of the index treatment the subclass resolves to.
+
+    A subclass declares its label prefix and that index treatment
+    (``resolves_to``, and ``kinds``, its ``kind`` values). A role is not a head
+    until it is resolved on a model (:meth:`resolve`): an evaluation study of
+    one model takes the resolved index treatment, and
+    :func:`causalattn.lab.models_study.models_study` resolves it per model;
+    every method that would touch a model before says so.
     """
 
     role: str
@@ -144,16 +156,10 @@ class RoleAblation(RoleTreatment, prefix="ablate_role"):
 
     Parameters
     ----------
-    role : {"induction", "previous_token"}
-        The head with the highest induction (previous-token) score of a head scan.
-    layer : int or None
-        Search this layer only; None searches every layer.
+    role, layer
+        As for :class:`RoleTreatment`: the head is resolved per model (:meth:`resolve`).
     kind : {"zero", "mean", "resample"}
-        As for :class:`causalattn.lab.interventions.HeadAblation`.
-
-    A role is not a head until it is resolved on a model (:meth:`resolve`):
-    an evaluation study of one model takes the resolved :class:`HeadAblation`,
-    and :func:`causalattn.lab.models_study.models_study` resolves it per model.
+        As for :class:`causalattn.lab.interventions.HeadAblation`, which :meth:`resolve` returns.
 
     Examples
     --------
@@ -175,16 +181,10 @@ class RolePattern(RoleTreatment, prefix="pattern_role"):
 
     Parameters
     ----------
-    role : {"induction", "previous_token"}
-        The head with the highest induction (previous-token) score of a head scan.
-    layer : int or None
-        Search this layer only; None searches every layer.
+    role, layer
+        As for :class:`RoleTreatment`: the head is resolved per model (:meth:`resolve`).
     kind : {"uniform", "previous_token", "clean", "corrupted"}
-        As for :class:`causalattn.lab.interventions.PatternFreeze`.
-
-    A role is not a head until it is resolved on a model (:meth:`resolve`):
-    an evaluation study of one model takes the resolved :class:`PatternFreeze`,
-    and :func:`causalattn.lab.models_study.models_study` resolves it per model.
+        As for :class:`causalattn.lab.interventions.PatternFreeze`, which :meth:`resolve` returns.
 
     Examples
     --------
