@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluation study (the control runs' models; units: models, each a cluster of held-out sequences)")
     evaluation.add_argument(
         "--treatments", nargs="+", metavar="LABEL", default=None,
-        help="intervention labels: by role, resolved in each model (ablate_role:induction@L1:zero), or by "
+        help="intervention labels: by role, resolved in each model (ablate_role:induction@L1:zero "
+        "pattern_role:previous_token@L0:uniform), or by "
         "index, the same head in every model (ablate:L1H0:mean pattern:L0H0:previous_token "
         "ablate:L0H0:zero+ablate:L1H0:zero) (default: zero and mean ablation of the induction head of the "
         "last layer and of the previous-token head of layer 0)",

@@ -205,11 +205,13 @@ def test_interrupted_study_resumes_where_it_stopped(study_dir, tmp_path, monkeyp
 def test_chosen_treatments(tmp_path):
     out = tmp_path / "out"
     args = [*TINY[:-3], "--seeds", "2", "--treatments", "ablate:L0H0:zero+ablate_role:induction@L1:zero",
-            "--out", str(out)]
+            "pattern_role:previous_token@L0:uniform", "--out", str(out)]
     assert main(["study", *args]) == 0
     table = pd.read_csv(out / "effects.csv")
-    assert list(table["treatment"])[0] == "ablate:L0H0:zero+ablate_role:induction@L1:zero"
+    assert list(table["treatment"])[:2] == ["ablate:L0H0:zero+ablate_role:induction@L1:zero",
+                                            "pattern_role:previous_token@L0:uniform"]
     assert table.loc[0, "heads"] == "seed0=ablate:L0H0:zero+ablate:L1H0:zero; seed1=ablate:L0H0:zero+ablate:L1H0:zero"
+    assert table.loc[1, "heads"] == "seed0=pattern:L0H0:uniform; seed1=pattern:L0H0:uniform"  # one head per layer
 
 
 def test_bad_options_give_an_error_message(tmp_path, capsys):
@@ -240,6 +242,11 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--treatments", "ablate_role:induction@L5:zero"],
      r"`--treatments`: `layer` 5 of 'ablate_role:induction@L5:zero' is out of range"),
     (["--treatments", "ablate_role:copying:zero"], r"`--treatments`: `role` must be one of"),
+    (["--treatments", "pattern_role:induction@L5:uniform"],
+     r"`--treatments`: `layer` 5 of 'pattern_role:induction@L5:uniform' is out of range"),
+    (["--treatments", "pattern_role:copying@L0:uniform"], r"`--treatments`: `role` must be one of"),
+    (["--treatments", "pattern_role:previous_token@L0:mean"],
+     r"`--treatments`: `kind` must be one of \['uniform', 'previous_token', 'clean', 'corrupted'\], got 'mean'"),
     (["--treatments", "ablate:L1H0:zero", "ablate:L1H0:zero"], "`--treatments`: a label is given twice"),
 ])
 def test_every_study_option_is_checked_before_training(tmp_path, capsys, monkeypatch, options, message):
