@@ -37,6 +37,51 @@ this is AI's :math:`\{(K_M/M)^2 + (2M-1)K_M/M^2\}\hat\sigma^2` for the ATE
 and :math:`K_M(K_M - 1)/M^2\,\hat\sigma^2` for the ATT; with ties and
 :math:`J = 1` it is R ``Matching``'s ``se`` with ``Var.calc = 1``.
 
+**Matching on the estimated propensity score** (``on="propensity"``) matches
+on :math:`\hat e_i = F(\tilde X_i^\top\hat\theta)`, the logistic fit
+(:math:`F` the logistic function, :math:`f = F(1 - F)` its density,
+:math:`\tilde X = (1, X)`). The variance above treats :math:`\hat e` as known.
+Abadie and Imbens (2016, Theorems 1 and 2) derive the variance when
+:math:`\hat\theta` is the maximum-likelihood estimate, with
+:math:`I_\theta = E\{f^2\tilde X\tilde X^\top/(F(1-F))\}` the Fisher information,
+:math:`p = e(X)`, :math:`\mu(w, X) = E(Y \mid Z = w, X)` and
+:math:`\bar\mu(w, p) = E(Y \mid Z = w, e(X) = p)`:
+
+.. math::
+
+    N\,V_{ATE} = \sigma^2 - c^\top I_\theta^{-1}c, \qquad
+    c = E\Big[f\Big\{\frac{\mathrm{cov}(\tilde X, \mu(1, X) \mid p)}{p}
+        + \frac{\mathrm{cov}(\tilde X, \mu(0, X) \mid p)}{1 - p}\Big\}\Big],
+
+.. math::
+
+    N\,V_{ATT} = \sigma_t^2 - c_t^\top I_\theta^{-1}c_t
+        + \frac{\partial\tau_t}{\partial\theta}^\top I_\theta^{-1}\frac{\partial\tau_t}{\partial\theta},
+
+.. math::
+
+    c_t = \frac{1}{E(p)}E\Big[f\Big\{\tilde X\{\bar\mu(1, p) - \bar\mu(0, p) - \tau_t\}
+        + \mathrm{cov}(\tilde X, \mu(1, X) \mid p) + \frac{p}{1 - p}\mathrm{cov}(\tilde X, \mu(0, X) \mid p)\Big\}\Big],
+    \qquad
+    \frac{\partial\tau_t}{\partial\theta} = \frac{1}{E(p)}E[f\tilde X\{\mu(1, X) - \mu(0, X) - \tau_t\}],
+
+with :math:`\sigma^2, \sigma_t^2` the variances with the score known (above,
+times :math:`N`). The ATE adjustment is never positive: matching on the
+estimated score is at least as precise. The ATT's can go either way. The
+estimates follow the paper's section 4: the conditional covariances are
+sample covariances of :math:`(\tilde X_j, Y_j)` over :math:`H_w(i)`, the
+:math:`J + 1` units of arm :math:`w` nearest to unit :math:`i` on
+:math:`\hat e` (:math:`i` itself and its :math:`J` nearest when
+:math:`Z_i = w`; exactly :math:`J + 1` units, ties broken arbitrarily);
+:math:`\bar\mu(w, \hat e_i)` is the mean outcome of :math:`H_w(i)` without
+:math:`i`; :math:`\mu(1, X_i) - \mu(0, X_i)` is estimated by matching unit
+:math:`i` to its :math:`M` nearest units of the other arm on the covariates
+(``metric``); expectations are sample means (sums divided by :math:`N_1`
+for the ATT) with :math:`\hat e_i`; and :math:`(N I_\theta)^{-1}` is the
+covariance of :math:`\hat\theta` (statsmodels' ``Logit``). The bias
+correction on the scalar score changes the estimator by
+:math:`O_p(N^{-1})` only, so the same variance applies to it.
+
 References
 ----------
 Abadie, A. and Imbens, G. W. (2006). Large sample properties of matching
@@ -44,6 +89,9 @@ estimators for average treatment effects. *Econometrica* 74, 235-267.
 
 Abadie, A. and Imbens, G. W. (2011). Bias-corrected matching estimators for
 average treatment effects. *Journal of Business & Economic Statistics* 29, 1-11.
+
+Abadie, A. and Imbens, G. W. (2016). Matching on the estimated propensity
+score. *Econometrica* 84, 781-807.
 
 Sekhon, J. S. (2011). Multivariate and propensity score matching software with
 automated balance optimization: the Matching package for R. *Journal of
@@ -311,10 +359,11 @@ def match(
         Distance on the standardized covariates.
     on : {"covariates", "propensity"}
         Match on the covariates, or on the propensity score estimated from
-        them (logistic regression, or ``model``). The AI variance then treats
-        the score as known.
+        them. With the default logistic score the variance accounts for its
+        estimation (Abadie and Imbens 2016, see the module docstring); with a
+        scikit-learn ``model`` the AI (2006) variance treats the score as known.
     model : scikit-learn classifier, optional
-        Score model for ``on="propensity"``.
+        Score model for ``on="propensity"``; default statsmodels' logistic regression.
     bias_correction : bool
         Abadie-Imbens (2011) regression bias correction on the matching
         variables.
@@ -328,28 +377,34 @@ def match(
     Returns
     -------
     Estimate
-        ``method`` ``"matching-bias-corrected"`` or ``"matching"`` (with
-        ``-propensity`` when matching on the score); ``details`` has
+        ``method`` ``"matching-bias-corrected"`` or ``"matching"``, with
+        ``-propensity`` when matching on the score and ``-ai2016`` when its
+        standard error is the Abadie-Imbens (2016) one; ``details`` has
         ``matches`` (a DataFrame with columns ``unit`` and ``match``, row positions
         0 to n-1 in the data, ``weight``
         :math:`1/\#\mathcal J_M(i)`, ``distance``), ``weights`` (each unit's
         weight in the matched sample, :math:`r_i + K_M(i)`, for balance
         checks), ``times_matched`` (:math:`K_M`), ``n_matched_pairs`` and, with
-        ``on="propensity"``, ``score``.
+        ``on="propensity"``, ``score``, ``score_estimation`` (``"accounted for
+        (Abadie-Imbens 2016)"`` or ``"treated as known"``) and, for the
+        former, ``standard_error_known_score`` (the AI 2006 standard error).
         The interval and p-value are large-sample normal
         (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
     Raises
     ------
     ValueError
-        ``n_matches`` larger than an arm it matches into, a constant covariate,
-        or bad options.
+        ``n_matches`` larger than an arm it matches into (with the AI 2016
+        adjustment of the ATT, also the treated arm), a constant covariate, an
+        adjusted variance that is not positive (too few units), or bad options.
 
     References
     ----------
     Abadie, A. and Imbens, G. W. (2006). *Econometrica* 74, 235-267.
 
     Abadie, A. and Imbens, G. W. (2011). *Journal of Business & Economic Statistics* 29, 1-11.
+
+    Abadie, A. and Imbens, G. W. (2016). *Econometrica* 84, 781-807.
 
     Ding, P. (2024). *A First Course in Causal Inference*, ch. 15. CRC Press.
 
@@ -361,6 +416,14 @@ def match(
     >>> est = match(nsw, "re78", "treat", ["age", "educ", "black", "married", "re74", "re75"])
     >>> round(est.estimate), est.method
     (1899, 'matching-bias-corrected')
+
+    Matching on the estimated score, for the ATE: the Abadie-Imbens (2016)
+    standard error, and the AI (2006) one that treats the score as known.
+
+    >>> ps = match(nsw, "re78", "treat", ["age", "educ", "black", "married", "re74", "re75"],
+    ...            on="propensity", estimand="ATE")
+    >>> ps.method, round(ps.standard_error), round(ps.details["standard_error_known_score"])
+    ('matching-bias-corrected-propensity-ai2016', 681, 696)
     """
     problem = _match_iv(data, outcome, treatment, covariates, estimand, n_matches, metric, on, model,
                         bias_correction, variance_matches, tie_tolerance, confidence_level)
@@ -400,8 +463,8 @@ def match(
             if not variance > 0:
                 raise ValueError(
                     f"the Abadie-Imbens (2016) variance adjusted for the estimated score is not positive "
-                    f"({variance:.4g}; {known:.4g} with the score known): too few units for the adjustment; pass a "
-                    "scikit-learn `model` (e.g. LogisticRegression(penalty=None)) to treat the score as known")
+                    f"({variance:.4g}; {known:.4g} with the score known): too few units for the adjustment; use more "
+                    "units, or pass a scikit-learn `model`, whose score is treated as known")
             method += "-ai2016"
             details.update(score_estimation="accounted for (Abadie-Imbens 2016)",
                            standard_error_known_score=math.sqrt(max(known, 0.0)))
