@@ -67,9 +67,9 @@ Abadie and Imbens (2016, Theorems 1 and 2) derive the variance when
 
 with :math:`\sigma^2, \sigma_t^2` the variances with the score known (above,
 times :math:`N`). The ATE adjustment is never positive: matching on the
-estimated score is at least as precise. The ATT's can go either way. The
-estimates follow the paper's section 4: the conditional covariances are
-sample covariances of :math:`(\tilde X_j, Y_j)` over :math:`H_w(i)`, the
+estimated score is at least as precise. The ATT's can go either way. Every
+term is estimated by matching, as in the paper's section 4: the conditional
+covariances are sample covariances of :math:`(\tilde X_j, Y_j)` over :math:`H_w(i)`, the
 :math:`J + 1` units of arm :math:`w` nearest to unit :math:`i` on
 :math:`\hat e` (:math:`i` itself and its :math:`J` nearest when
 :math:`Z_i = w`; exactly :math:`J + 1` units, ties broken arbitrarily);
@@ -453,10 +453,9 @@ def match(
     variance = (np.sum((effects - tau) ** 2) + np.sum(sigma2 * (k**2 - kk + 2 * target * k))) / n_target**2
     method = "matching" + ("-bias-corrected" if problem.bias_correction else "") + (
         "-propensity" if problem.on == "propensity" else "")
-    details: dict[str, Any] = {}
+    score_details: dict[str, Any] = {}
     if problem.score is not None:
-        details["score"] = x[:, 0]
-        details["score_estimation"] = "treated as known"
+        score_details.update(score=x[:, 0], score_estimation="treated as known")
         if problem.score.logistic:
             known = variance
             variance = known + _estimated_score_change(problem, space, tau)
@@ -466,8 +465,8 @@ def match(
                     f"({variance:.4g}; {known:.4g} with the score known): too few units for the adjustment; use more "
                     "units, or pass a scikit-learn `model`, whose score is treated as known")
             method += "-ai2016"
-            details.update(score_estimation="accounted for (Abadie-Imbens 2016)",
-                           standard_error_known_score=math.sqrt(max(known, 0.0)))
+            score_details.update(score_estimation="accounted for (Abadie-Imbens 2016)",
+                                 standard_error_known_score=math.sqrt(max(known, 0.0)))
     details = {
         "matches": matches[["unit", "match", "weight", "distance"]],
         "weights": target + k,
@@ -476,7 +475,7 @@ def match(
         "n_matches": problem.n_matches,
         "metric": problem.metric,
         "distribution": "normal",
-        **details,
+        **score_details,
     }
     return normal_estimate(problem.estimand, tau, math.sqrt(max(variance, 0.0)), confidence_level=problem.level,
                            method=method, n=n, details=details)
