@@ -377,8 +377,9 @@ def test_matching_on_the_propensity_score(nsw):
     matches = est.details["matches"]
     assert set(matches.columns) == {"unit", "match", "weight", "distance"}
     assert (nsw["treat"].to_numpy()[matches["unit"]] == 1).all()
-    known = match(nsw, "re78", "treat", NSW_X, on="propensity", bias_correction=False,
-                  model=LogisticRegression(C=np.inf, solver="newton-cg", tol=1e-12, max_iter=5000))  # scikit-learn's score: treated as known
+    mle = LogisticRegression(C=np.inf, solver="newton-cg", tol=1e-12, max_iter=5000)  # a scikit-learn score ...
+    known = match(nsw, "re78", "treat", NSW_X, on="propensity", bias_correction=False, model=mle)
+    # ... is treated as known
     assert known.method == "matching-propensity" and known.details["score_estimation"] == "treated as known"
     assert known.standard_error == pytest.approx(direct.standard_error, rel=1e-3)
 
