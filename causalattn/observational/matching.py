@@ -368,7 +368,8 @@ def match(
         Abadie-Imbens (2011) regression bias correction on the matching
         variables.
     variance_matches : int
-        :math:`J`, same-arm matches used to estimate the conditional variances.
+        :math:`J`, same-arm matches used to estimate the conditional variances
+        (and the groups :math:`H_w(i)` of :math:`J + 1` units of the AI 2016 adjustment).
     tie_tolerance : float
         Squared distances within this of the :math:`M`-th smallest are ties
         (``Matching``'s ``distance.tolerance``).
