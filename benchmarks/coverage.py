@@ -164,7 +164,7 @@ def nested_cell(law: str, groups: int, n: int, sd_between: float | None, sims: i
              "sd_within": float(np.mean(within))} for name in covered]
 
 
-PS_SIZES = (500, 1000)
+PS_SIZES = (500, 1000, 2000)
 PS_LAWS = ("heterogeneous", "orthogonal")
 
 
