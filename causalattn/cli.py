@@ -34,6 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from causalattn import __version__
+from causalattn._pvalues import pvalue_equation
+from causalattn.effects import METHODS
 
 __all__ = ["build_parser", "main"]
 
@@ -80,11 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         "models: the same held-out sequences on every model, under control and under each treatment; a role "
         "treatment (ablate_role:induction@L1:zero) is resolved in each model by a head scan. The models are "
         "the units (clusters of sequences): t interval over the model means and the same t test; each "
-        "model's own interval and Cochran's Q beside it. Writes OUT/effects.csv, OUT/per_model.csv, "
-        "OUT/forest.png, OUT/per_model/*.png, OUT/training_curves.png and the attention maps of seed 0's "
-        "model OUT/attention/*.png. The runs are smaller than the lab's default recipe (T = d = 128, "
-        "batches of 16) so that the whole job fits in 10 minutes on 2 cores (it took 140 s on 2 idle cores). "
-        "Re-running with the same OUT resumes and reuses what is done.",
+        "model's own interval and Cochran's Q beside it. --method picks another procedure for every row. "
+        "Writes OUT/effects.csv, OUT/per_model.csv, OUT/forest.png, OUT/per_model/*.png, "
+        "OUT/training_curves.png and the attention maps of seed 0's model OUT/attention/*.png. The runs are "
+        "smaller than the lab's default recipe (T = d = 128, batches of 16) so that the whole job fits in 10 "
+        "minutes on 2 cores (it took 140 s on 2 idle cores). Re-running with the same OUT resumes and reuses "
+        "what is done.",
         epilog="examples:  causalattn study --seeds 12 --n-sequences 1000 --out runs/study\n"
         "           causalattn study --freeze W2_O W2_K W1_K --study-iters 600 --freeze-until 300 --out runs/figure3\n"
         "           causalattn study --d-model 256 --seq-len 256 --out runs/full-size",
@@ -123,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluation study (the control runs' models; units: models, each a cluster of held-out sequences)")
     evaluation.add_argument(
         "--treatments", nargs="+", metavar="LABEL", default=None,
-        help="intervention labels: by role, resolved in each model (ablate_role:induction@L1:zero), or by "
+        help="intervention labels: by role, resolved in each model (ablate_role:induction@L1:zero "
+        "pattern_role:previous_token@L0:uniform), or by "
         "index, the same head in every model (ablate:L1H0:mean pattern:L0H0:previous_token "
         "ablate:L0H0:zero+ablate:L1H0:zero) (default: zero and mean ablation of the induction head of the "
         "last layer and of the previous-token head of layer 0)",
@@ -143,9 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--local-cluster", type=int, metavar="N_WORKERS", default=None,
                          help="run the studies on a Dask cluster of N_WORKERS local processes, one thread each")
     output.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _add_method(study.add_argument_group("effects (training and evaluation rows, tables and plots)"))
     study.set_defaults(run=_study)
     _add_ablate(commands)
     return parser
+
+
+def _add_method(command) -> None:
+    """The ``--method`` flag: the one procedure behind every interval and p-value the command prints or writes."""
+    command.add_argument(
+        "--method", choices=METHODS, default="t",
+        help="procedure of every row's interval and p-value (printed tables, effects.csv, per-model tables, forest "
+        "plots): t, normal, randomization (sign flips, exact when they can be enumerated, and the interval "
+        "inverting the test) or bootstrap (BCa, and the p-value inverting it)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -331,17 +345,17 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
           f"(measured on the weights, {args.n_sequences} sequences each)")
 
     print("[3/3] effects")
-    pooled = [_with_units(e, f"{e.details['n_clusters']} models") for e in evaluation.effects("in_context_accuracy")]
-    trained = [_with_units(e, f"{e.n} seeds") for e in training.effects(adjust="holm")]
+    pooled = [_with_units(e, f"{e.details['n_clusters']} models")
+              for e in evaluation.effects("in_context_accuracy", method=args.method)]
+    trained = [_with_units(e, f"{e.n} seeds") for e in training.effects(adjust="holm", method=args.method)]
     table = EstimateTable([*pooled, *trained], title="causalattn study: effects vs control")
     print()
     print(table.summary(columns=["outcome", "units", "pvalue_adjusted", "pvalue_randomization"]))
     print(f"\nEvaluation rows ({len(models)} models as the units): the effect averaged over the models and their "
-          f"sequences; CI and p: the t interval over the {len(models)} model means ({len(models) - 1} df) and the same "
-          "t test (clustered-paired-t). They cover the population of training runs of this recipe; n counts the "
-          "sequences of all models.")
-    print(f"Training rows (seeds as the units): CI and p: the paired t interval ({args.seeds - 1} df) and the same "
-          "t test (paired-t); with n paired seeds the sign-flip p-value cannot go below 2/2^n "
+          f"sequences; CI and p: {_procedure(args.method, len(models), 'model means')}. They cover the population "
+          "of training runs of this recipe; n counts the sequences of all models.")
+    print(f"Training rows (seeds as the units): CI and p: {_procedure(args.method, args.seeds, 'paired differences')}"
+          "; with n paired seeds the sign-flip p-value cannot go below 2/2^n "
           f"= {2 / 2 ** args.seeds:.3g} here (more seeds: --seeds).")
     print("Both: a CI excludes 0 exactly when p < 0.05; p adjusted: Holm across treatments within each outcome; "
           "pvalue_randomization: sign flips of whole models (seeds).")
@@ -360,13 +374,13 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
           f"{out / 'per_model'}/*.png):")
     per_model = []
     for label in evaluation.treatments:
-        rows = evaluation.per_model(label)  # computed once, reused by the test, the plots and the maps below
+        rows = evaluation.per_model(label, method=args.method)  # computed once, reused by the plots and maps below
         per_model.append(effects_frame(rows).assign(model=[e.estimand for e in rows], treatment=label,
                                                     head=[e.details["treatment"] for e in rows]))
         estimates = [e.estimate for e in rows]
         try:
             q = evaluation.heterogeneity(label)
-            spread = (f"Cochran's Q = {q.statistic:.3g} ({q.dof:g} df), p = {q.pvalue:.2g}, "
+            spread = (f"Cochran's Q = {q.statistic:.3g} ({q.dof:g} df), {pvalue_equation(q.pvalue, digits=2)}, "
                       f"I^2 = {q.details['i_squared']:.0%}")
         except ValueError:  # a model whose sequences all changed by the same amount
             spread = "Cochran's Q undefined (a model's effect has standard error 0)"
@@ -384,7 +398,7 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     plot_forest(accuracy, xlabel="change in in-context accuracy").savefig(out / "forest.png", dpi=120)
     (out / "per_model").mkdir(exist_ok=True)
     for label in evaluation.treatments:
-        evaluation.plot_models(label).savefig(out / "per_model" / f"{slug(label)}.png", dpi=120)
+        evaluation.plot_models(label, method=args.method).savefig(out / "per_model" / f"{slug(label)}.png", dpi=120)
     training.plot_curves().savefig(out / "training_curves.png", dpi=120)
     written += [out / "per_model", out / "training_curves.png"]
 
@@ -393,7 +407,7 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     first, study = next(iter(evaluation.studies.items()))
     study.plot_attention(chars=task.chars).savefig(maps / "control.png", dpi=100)
     for label in evaluation.treatments:  # the first held-out sequence under each intervention, on seed 0's model
-        head = evaluation.per_model(label)[0].details["treatment"]
+        head = evaluation.per_model(label, method=args.method)[0].details["treatment"]
         study.plot_attention(head, chars=task.chars).savefig(maps / f"{slug(label)}.png", dpi=100)
     written.append(maps)
     print()
@@ -401,6 +415,16 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
           + f" ({1 + len(treatments)} attention maps of model {first}: control and each treatment)")
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _procedure(method: str, n: int, units: str) -> str:
+    """What the interval and p-value of ``--method`` are, over ``n`` ``units`` (``"model means"``)."""
+    return {"t": f"the t interval over the {n} {units} ({n - 1} df) and the same t test",
+            "normal": f"the normal interval over the {n} {units} and the same z test (too narrow with few units)",
+            "randomization": f"the sign-flip test over the {n} {units} and the interval inverting it (no p-value "
+                             f"below 2/2^{n}: the 95% interval is the whole line while that exceeds 0.05)",
+            "bootstrap": f"the BCa bootstrap interval over the {n} {units} and the p-value inverting it",
+            }[method]
 
 
 def _with_units(estimate, units: str):
@@ -430,9 +454,9 @@ def _add_ablate(commands) -> None:
         "control heads (drawn with --seed among the heads at most the median on both scores), then evaluates "
         "the same repeated-token sequences under control, under each single-head ablation and under the "
         "ablation of all k induction heads and of all k control heads together (matched pairs: paired t "
-        "CI and p-value from the same t test, Holm-adjusted p-values). Writes OUT/effects.csv, OUT/forest.png, "
-        "OUT/head_scan.csv and OUT/head_scan.png. Re-running with the same OUT resumes. With the defaults it "
-        "took 128 s on 2 idle CPU cores (model loading included).",
+        "CI and p-value from the same t test, or the procedure of --method; Holm-adjusted p-values). Writes "
+        "OUT/effects.csv, OUT/forest.png, OUT/head_scan.csv and OUT/head_scan.png. Re-running with the same "
+        "OUT resumes. With the defaults it took 128 s on 2 idle CPU cores (model loading included).",
         epilog="examples:  causalattn ablate --k 3 --n-sequences 200 --out runs/smollm2\n"
         "           causalattn ablate --model path/to/model.gguf --kind zero --device cuda",
         formatter_class=_HelpFormatter,
@@ -457,6 +481,7 @@ def _add_ablate(commands) -> None:
                         "(the head scan draws its own sequences from seed + 1)")
     ablate.add_argument("--out", default="causalattn-ablate", help="output folder (also the cache for resuming)")
     ablate.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _add_method(ablate)
     ablate.set_defaults(run=_ablate)
 
 
@@ -533,8 +558,8 @@ def _ablate(args: argparse.Namespace) -> int:
     study = evaluation_study(model, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
                              batch_size=args.batch_size, reference_size=ABLATE_DEFAULTS["reference_size"],
                              out_dir=out / "evaluation", progress=progress)
-    accuracy = study.effects("in_context_accuracy", adjust="holm")
-    loss = study.effects("in_context_loss", adjust="holm")
+    accuracy = study.effects("in_context_accuracy", adjust="holm", method=args.method)
+    loss = study.effects("in_context_loss", adjust="holm", method=args.method)
     print()
     print(accuracy.summary(columns=["pvalue_adjusted"]))
     print()

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from causalattn import _fields as fields
+from causalattn._pvalues import format_pvalue, pvalue_equation
 from causalattn._validation import check_choice, check_confidence_level
 from causalattn.hypothesis_test import HypothesisTest
 
@@ -44,16 +45,10 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
-def _fmt_p(p: float | None) -> str:
-    if p is None:
-        return "-"
-    return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
-
-
 def _fmt_column(name: str, value: Any) -> str:
     """A cell of an extra ``summary`` column: p-values and numbers short, anything else as text."""
     if "pvalue" in name:
-        return _fmt_p(value)
+        return format_pvalue(value)
     if value is None or (isinstance(value, float) and not isinstance(value, bool)):
         return _fmt(value)
     return str(value)
@@ -163,7 +158,7 @@ class Estimate:
         )
         return (
             f"Estimate({self.estimand} = {_fmt(self.estimate)}, SE {_fmt(self.standard_error)}, {interval}, "
-            f"p = {_fmt_p(self.pvalue)}; method={self.method}, n={self.n})"
+            f"{pvalue_equation(self.pvalue)}; method={self.method}, n={self.n})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -328,7 +323,8 @@ class EstimateTable(Sequence):
             else:
                 ci = e.confidence_interval
                 fields = [e.estimand, _fmt(e.estimate), _fmt(e.standard_error), f"[{_fmt(ci.low)}, {_fmt(ci.high)}]"]
-            rows.append([*fields, _fmt_p(e.pvalue), *(_fmt_column(c, d.get(c)) for c in extra), e.method, str(e.n)])
+            rows.append([*fields, format_pvalue(e.pvalue), *(_fmt_column(c, d.get(c)) for c in extra), e.method,
+                         str(e.n)])
         widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
         lines = []
         if self.title:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from causalattn import _fields as fields
+from causalattn._pvalues import pvalue_equation
 
 __all__ = ["HypothesisTest"]
 
@@ -99,8 +100,8 @@ class HypothesisTest:
 
     def __repr__(self) -> str:
         dof = " (exact)" if self.dof is None else f", dof = {self.dof:g}"
-        return (f"HypothesisTest({self.hypothesis}: statistic = {self.statistic:.4g}{dof}, p = {self.pvalue:.3g}; "
-                f"method={self.method}, n={self.n})")
+        return (f"HypothesisTest({self.hypothesis}: statistic = {self.statistic:.4g}{dof}, "
+                f"{pvalue_equation(self.pvalue)}; method={self.method}, n={self.n})")
 
     def to_dict(self) -> dict[str, Any]:
         """Flat dictionary: the fields and the scalar details."""

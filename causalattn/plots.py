@@ -7,6 +7,7 @@ import math
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
+from causalattn._pvalues import pvalue_equation
 from causalattn._validation import check_estimate_rows
 from causalattn.estimate import EstimateTable
 
@@ -73,9 +74,9 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
         ax.plot([low if low in finite else e.estimate, high if high in finite else e.estimate], [y, y],
                 color="C0", lw=2)
         ax.plot([e.estimate], [y], "o", color="C0" if e.pvalue is None or e.pvalue >= 0.05 else "C3", ms=6)
-        text = "" if e.pvalue is None else f"p{_p_text(e.pvalue)}"
+        text = "" if e.pvalue is None else pvalue_equation(e.pvalue, digits=2, spaced=False)
         if e.details.get("pvalue_adjusted") is not None:
-            text += f"  adj{_p_text(e.details['pvalue_adjusted'])}"
+            text += "  " + pvalue_equation(e.details["pvalue_adjusted"], name="adj", digits=2, spaced=False)
         ax.annotate(text, xy=(1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=8)
     for null in nulls:
         ax.axvline(null, color="grey", ls="--", lw=1)
@@ -94,7 +95,3 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
     ax.set_title(title if title is not None else table.title)
     return fig
 
-
-def _p_text(p: float) -> str:
-    """``=0.013``; a p-value that underflowed to 0 in double precision is ``<1e-300``, not ``=0``."""
-    return "<1e-300" if p == 0 else f"={p:.2g}"

@@ -142,3 +142,22 @@ def test_exact_fit_row_has_zero_se_and_no_pvalue():
 def test_normal_estimate_refuses_nan_standard_error():
     with pytest.raises(ValueError, match="`standard_error` must be non-negative, got nan"):
         normal_estimate("a", 1.0, math.nan, confidence_level=0.95, method="wald", n=10)
+
+
+def test_an_underflowed_p_value_reads_below_1e_300_in_the_table_the_repr_and_the_plot():
+    # z = 1 / 0.025 = 40: the normal tail 2 * Phi(-40) is about 7e-350, below the smallest double, so p is 0.0
+    from causalattn import plot_forest
+
+    huge = normal_estimate("huge", 1.0, 0.025, confidence_level=0.95, method="wald", n=10,
+                           details={"pvalue_adjusted": 0.0})
+    small = normal_estimate("small", 0.1, 0.05, confidence_level=0.95, method="wald", n=10,
+                            details={"pvalue_adjusted": 0.091})
+    assert huge.pvalue == 0.0 == stats.norm.sf(40)
+    table = EstimateTable([huge, small])
+    lines = table.summary(columns="pvalue_adjusted").splitlines()
+    assert lines[-2].split()[5:7] == ["<1e-300", "<1e-300"]  # p and p adjusted: never "0" or "0.00e+00"
+    assert lines[-1].split()[5:7] == [f"{2 * stats.norm.sf(2):.3g}", "0.091"]  # 0.0455
+    assert repr(huge).endswith("p < 1e-300; method=wald, n=10)") and "p = 0.0455;" in repr(small)
+    texts = [t.get_text() for t in plot_forest(table).axes[0].texts]
+    assert texts == ["p<1e-300  adj<1e-300", "p=0.046  adj=0.091"]  # the plot writes the same bound
+    assert table.to_frame()["pvalue"].tolist() == [0.0, small.pvalue]  # stored numbers keep the float

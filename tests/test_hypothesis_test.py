@@ -88,3 +88,12 @@ def test_hypothesis_test_refuses_nonsense_at_construction(changes, error, match)
     fields = dict(hypothesis="independence", statistic=2.5, dof=1, pvalue=0.11, method="chi2", n=357)
     with pytest.raises(error, match=match):
         HypothesisTest(**{**fields, **changes})
+
+
+def test_repr_of_an_underflowed_p_value():
+    # chi-square with 1 dof at 2000: the tail exp(-1000)-ish is below the smallest double, so p is 0.0
+    pvalue = stats.chi2.sf(2000, 1)
+    assert pvalue == 0.0
+    test = HypothesisTest("independence", 2000.0, 1, pvalue, "chi2", 5000)
+    assert repr(test) == "HypothesisTest(independence: statistic = 2000, dof = 1, p < 1e-300; method=chi2, n=5000)"
+    assert "<1e-300" in EstimateTable([test]).summary() and test.to_dict()["pvalue"] == 0.0

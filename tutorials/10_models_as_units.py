@@ -14,6 +14,9 @@ of the two heads of a layer becomes the previous-token head is decided by the
 seed, so "ablate head 1 of layer 0" is a different treatment in every model. A
 treatment named by the head's role ("ablate the head with the highest
 previous-token score in layer 0") is resolved on each model by a head scan.
+A role can also fix that head's attention pattern instead of ablating it
+(``RolePattern("previous_token", 0)``, label ``pattern_role:previous_token@L0:uniform``),
+resolved and recorded the same way.
 
 Run:  python tutorials/10_models_as_units.py [--quick] [--out tutorials/output]
 (the full run trains 4 models of d = 64 on length-64 sequences for 300

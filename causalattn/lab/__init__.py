@@ -18,7 +18,7 @@ from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curv
 from causalattn.lab.probes import PROBE_KEYS, memory_probes, recall
 from causalattn.lab.prompts import PromptSet, prompt_study
 from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask
-from causalattn.lab.roles import RoleAblation
+from causalattn.lab.roles import RoleAblation, RolePattern
 from causalattn.lab.task import Batch, BigramTask, TaskConfig
 from causalattn.lab.training import (
     CheckpointInfo,
@@ -53,6 +53,7 @@ __all__ = [
     "ModelsStudy",
     "models_study",
     "RoleAblation",
+    "RolePattern",
     "Combined",
     "HeadAblation",
     "PatternFreeze",

@@ -20,6 +20,11 @@ run on the lab's transformers and on pretrained HuggingFace models alike.
   head produced on another clean or corrupted sequence.
 * :class:`Combined` applies several interventions together (one treatment).
 
+These name a head by its index, the same head in every model. The role
+treatments of :mod:`causalattn.lab.roles` name it by what it does
+(``ablate_role:induction@L1:zero``, ``pattern_role:previous_token@L0:uniform``)
+and are resolved to one of the above on each model by a head scan.
+
 The vocabulary is open: each class declares its label prefix
 (``class HeadPatch(Intervention, prefix="patch")``) and parses its own labels in
 ``from_label``; :func:`parse_treatment` dispatches on the prefix, so a new kind
@@ -542,10 +547,25 @@ class Combined(Intervention):
 def parse_treatment(label: str) -> Intervention:
     """The intervention named by ``label`` (the inverse of ``.label``): parts joined by ``+``, each read by its class.
 
+    The grammar of a part (``{a|b}`` is one of the choices, ``[...]`` is optional):
+
+    * ``ablate:L{layer}H{head}:{zero|mean|resample}``, or ``...:mean:overall``
+      (:class:`HeadAblation`);
+    * ``patch:L{layer}H{head}:{source}`` (:class:`HeadPatch`);
+    * ``pattern:L{layer}H{head}:{uniform|previous_token|clean|corrupted}``
+      (:class:`PatternFreeze`);
+    * ``ablate_role:{role}[@L{layer}]:{zero|mean|resample}`` and
+      ``pattern_role:{role}[@L{layer}]:{uniform|previous_token|clean|corrupted}``,
+      ``role`` one of ``induction``, ``previous_token``: the same, on the head
+      that plays the role (in layer ``layer``, else in any layer), resolved on
+      each model (:mod:`causalattn.lab.roles`).
+
     Examples
     --------
     >>> parse_treatment("ablate:L1H0:mean+pattern:L0H0:uniform").label
     'ablate:L1H0:mean+pattern:L0H0:uniform'
+    >>> parse_treatment("pattern_role:previous_token@L0:uniform")
+    RolePattern(role='previous_token', layer=0, kind='uniform')
     """
     if not isinstance(label, str):
         raise TypeError(f"`label` must be a string such as 'ablate:L1H0:mean', got {type(label).__name__}")
@@ -555,8 +575,9 @@ def parse_treatment(label: str) -> Intervention:
         kind = _REGISTRY.get(text.split(":", 1)[0])
         if kind is None:
             raise ValueError(f"`label` {label!r}: cannot read {text!r}; each part starts with one of "
-                             f"{sorted(_REGISTRY)}, e.g. 'ablate:L1H0:zero', 'ablate:L1H0:mean:overall' or "
-                             "'pattern:L0H0:previous_token', parts joined with '+'")
+                             f"{sorted(_REGISTRY)}, e.g. 'ablate:L1H0:zero', 'ablate:L1H0:mean:overall', "
+                             "'pattern:L0H0:previous_token' or 'pattern_role:previous_token@L0:uniform', "
+                             "parts joined with '+'")
         parts.append(kind.from_label(text))
     return parts[0] if len(parts) == 1 else Combined(tuple(parts))
 

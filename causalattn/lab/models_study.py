@@ -45,8 +45,9 @@ G = 3, 0.89 at G = 10).
 
 Whether the models differ is tested by Cochran's Q (:meth:`ModelsStudy.heterogeneity`).
 
-Treatments may name a head by its role (:class:`causalattn.lab.roles.RoleAblation`,
-``"ablate_role:induction@L1:zero"``): each model resolves it with its own head
+Treatments may name a head by its role (:mod:`causalattn.lab.roles`: an ablation,
+``"ablate_role:induction@L1:zero"``, or a fixed attention pattern,
+``"pattern_role:previous_token@L0:uniform"``): each model resolves it with its own head
 scan, and the head each model used is recorded (:attr:`ModelsStudy.heads`, and
 ``details["heads"]`` of every row).
 
@@ -84,7 +85,7 @@ from causalattn.lab.evaluation import CONTROL, EvaluationStudy, evaluation_study
 from causalattn.lab.head_scan import HeadScan, head_scan
 from causalattn.lab.interventions import Intervention, as_interventions
 from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask
-from causalattn.lab.roles import ROLES, RoleAblation, resolve_roles
+from causalattn.lab.roles import ROLES, RoleTreatment, resolve_roles
 from causalattn.lab.storage import slug
 from causalattn.lab.task import Task
 
@@ -112,7 +113,7 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
             raise ValueError(f"`task` does not fit model {name!r}: sequences of {task.seq_len} tokens over "
                              f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
         for part in (p for t in interventions for p in getattr(t, "parts", (t,))):
-            if not isinstance(part, RoleAblation):
+            if not isinstance(part, RoleTreatment):
                 part.check(model)
             elif part.layer is not None and part.layer >= model.n_layers:
                 raise ValueError(f"`layer` {part.layer} of {part.label!r} is out of range: model {name!r} has "
@@ -159,8 +160,9 @@ def models_study(
 
     One :func:`causalattn.lab.evaluation.evaluation_study` per model, all with
     the same ``seed``: the same held-out and reference sequences on every
-    model. Role treatments (:class:`causalattn.lab.roles.RoleAblation`) are
-    resolved on each model with its own :func:`causalattn.lab.head_scan.head_scan`.
+    model. Role treatments (:class:`causalattn.lab.roles.RoleAblation`,
+    :class:`causalattn.lab.roles.RolePattern`) are resolved on each model
+    with its own :func:`causalattn.lab.head_scan.head_scan`.
 
     Parameters
     ----------
@@ -170,8 +172,10 @@ def models_study(
     task : Task
         Source of the held-out sequences (as for ``evaluation_study``).
     treatments : sequence of Intervention or label
-        Index treatments (``"ablate:L1H0:zero"``, the same head on every model)
-        or role treatments (``"ablate_role:induction@L1:zero"``), also combined with ``+``.
+        Index treatments (``"ablate:L1H0:zero"``, ``"pattern:L0H0:uniform"``,
+        the same head on every model) or role treatments
+        (``"ablate_role:induction@L1:zero"``, ``"pattern_role:previous_token@L0:uniform"``),
+        also combined with ``+``.
     scan_task : RepeatedTokensTask, optional
         The sequences of the head scans that resolve roles; default: ``task``
         itself if it is a RepeatedTokensTask (a pretrained model's, which
@@ -220,7 +224,7 @@ def models_study(
     models, interventions, scan_task, scan_sequences, options = _models_study_iv(models, task, treatments, scan_task,
                                                                                  scan_sequences, options)
     seed, out_dir = options.pop("seed"), options.pop("out_dir")
-    needs_scan = any(isinstance(part, RoleAblation) for t in interventions for part in _parts(t))
+    needs_scan = any(isinstance(part, RoleTreatment) for t in interventions for part in _parts(t))
     studies, scans, labels, rows = {}, {}, {}, []
     for name, model in models.items():
         scan = scans[name] = head_scan(model, scan_task, scan_sequences, seed=seed) if needs_scan else None
@@ -246,7 +250,7 @@ def _head_rows(name: str, treatment: Intervention, resolved: Intervention, scan:
         if not hasattr(part, "head"):
             continue
         score = float("nan")
-        if isinstance(given, RoleAblation):
+        if isinstance(given, RoleTreatment):
             s = scan.scores
             score = float(s.loc[(s["layer"] == part.layer) & (s["head"] == part.head), ROLES[given.role]].iloc[0])
         rows.append({"model": name, "treatment": treatment.label, "label": resolved.label, "layer": part.layer,

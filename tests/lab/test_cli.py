@@ -1,5 +1,7 @@
 """The `causalattn` command line: help, and the main job `causalattn study` on a tiny configuration."""
 
+import io
+import itertools
 import re
 import subprocess
 import sys
@@ -10,8 +12,8 @@ import pytest
 from scipy import stats
 
 import causalattn
-from causalattn import EFFECT_COLUMNS
-from causalattn.cli import STUDY_DEFAULTS, _default_treatments, build_parser, main
+from causalattn import EFFECT_COLUMNS, EstimateTable, effects_frame
+from causalattn.cli import ABLATE_DEFAULTS, STUDY_DEFAULTS, _default_treatments, build_parser, main
 from causalattn.lab.interventions import parse_treatment
 
 TINY = ["--d-model", "32", "--seq-len", "32", "--n-sequences", "16", "--seeds", "3", "--freeze-until", "20",
@@ -83,6 +85,69 @@ def test_every_printed_row_is_coherent(study_dir, capsys):
     assert "3 models as the units" in printed and "2/2^n = 0.25" in printed and "Cochran's Q" in printed
 
 
+def _as_written(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as a CSV file reads back (None as NaN, the column types pandas infers)."""
+    return pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+
+
+def test_method_randomization_gives_every_row_from_the_python_api(study_dir, tmp_path, capsys, monkeypatch):
+    # the fixture's trained runs and evaluated arms, copied: --method changes the statistics only, nothing retrains
+    import shutil
+
+    import causalattn.lab.seed_study as seed_study
+    from causalattn.lab import BigramTask, ModelConfig, TaskConfig, models_study, training_study
+    from causalattn.lab.training import Freeze, TrainConfig
+
+    out = tmp_path / "randomization"
+    shutil.copytree(study_dir, out)
+    monkeypatch.setattr(seed_study, "train", lambda *a, **k: pytest.fail("retrained a finished run"))
+    assert main(["study", *TINY, "--method", "randomization", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "the sign-flip test over the 3 model means and the interval inverting it" in printed
+    table = pd.read_csv(out / "effects.csv")
+    assert list(table["method"]) == [*["clustered-paired-randomization-exact"] * 2,  # 2^3 sign flips, enumerated
+                                     *["paired-randomization-exact"] * 2, "not estimable"]
+
+    # the same study through the Python API, from the same folder
+    task_config = TaskConfig(n_triggers=5, seq_len=32)
+    model_config = ModelConfig(kind="simplified", n_layers=2, n_heads=1, d_model=32, max_seq_len=32)
+    training = training_study(model_config, task_config, TrainConfig(n_iters=40, batch_size=8, eval_sequences=64),
+                              {"control": (), FROZEN: (Freeze("W2_O", 20),)}, seeds=range(3), at_iterations=[20, 40],
+                              threshold=0.9, out_dir=out / "training", keep_models=True, progress=False)
+    evaluation = models_study({f"seed{s}": training.model(s) for s in range(3)}, BigramTask(task_config),
+                              TINY[-2:], n_sequences=16, seed=0, out_dir=out / "evaluation", progress=False)
+    api = EstimateTable([*evaluation.effects("in_context_accuracy", method="randomization"),
+                         *training.effects(adjust="holm", method="randomization")])
+    pd.testing.assert_frame_equal(table[list(EFFECT_COLUMNS)], _as_written(effects_frame(api)))
+    per_model = pd.read_csv(out / "per_model.csv")
+    for label, rows in per_model.groupby("treatment", sort=False):
+        expected = _as_written(effects_frame(evaluation.per_model(label, method="randomization")).assign(
+            treatment=label))  # the CSV names the treatment as given, its `head` column the head each model used
+        pd.testing.assert_frame_equal(rows[list(EFFECT_COLUMNS)].reset_index(drop=True), expected)
+
+    # and by hand for the pooled rows: the 8 sign flips of the 3 model means (the t run's per-model estimates)
+    means = pd.read_csv(study_dir / "per_model.csv").groupby("treatment", sort=False)["estimate"]
+    for (label, m), (_, row) in zip(means, table[:2].iterrows()):
+        flips = np.array(list(itertools.product([1, -1], repeat=3))) * m.to_numpy()
+        expected_p = np.mean(np.abs(flips.mean(axis=1)) >= abs(m.mean()) - 1e-12)
+        assert row["treatment"] == label and row["pvalue"] == pytest.approx(expected_p) and expected_p >= 0.25
+        assert (row["ci_low"], row["ci_high"]) == (-np.inf, np.inf)  # no p-value below 2/8: the whole line
+
+
+def test_method_is_checked_before_anything_runs(tmp_path, capsys, monkeypatch):
+    import causalattn.lab.seed_study as seed_study
+
+    monkeypatch.setattr(seed_study, "train", lambda *a, **k: pytest.fail("trained before checking the options"))
+    assert build_parser().parse_args(["study"]).method == build_parser().parse_args(["ablate"]).method == "t"
+    for command, options in (("study", TINY), ("ablate", ABLATE_TINY)):
+        out = tmp_path / command
+        with pytest.raises(SystemExit) as exit_:
+            main([command, *options, "--method", "wald", "--out", str(out)])
+        assert exit_.value.code == 2 and not out.exists()
+        assert re.search(r"argument --method: invalid choice: 'wald' \(choose from 't', 'normal', 'randomization', "
+                         r"'bootstrap'\)", capsys.readouterr().err)
+
+
 def test_defaults_answer_the_questions():
     # issue 10: at least 6 paired seeds (the sign-flip p can reach 2/2^6 = 1/32), at least 4 models evaluated
     # (the control model of every seed), with role-based treatments
@@ -140,11 +205,13 @@ def test_interrupted_study_resumes_where_it_stopped(study_dir, tmp_path, monkeyp
 def test_chosen_treatments(tmp_path):
     out = tmp_path / "out"
     args = [*TINY[:-3], "--seeds", "2", "--treatments", "ablate:L0H0:zero+ablate_role:induction@L1:zero",
-            "--out", str(out)]
+            "pattern_role:previous_token@L0:uniform", "--out", str(out)]
     assert main(["study", *args]) == 0
     table = pd.read_csv(out / "effects.csv")
-    assert list(table["treatment"])[0] == "ablate:L0H0:zero+ablate_role:induction@L1:zero"
+    assert list(table["treatment"])[:2] == ["ablate:L0H0:zero+ablate_role:induction@L1:zero",
+                                            "pattern_role:previous_token@L0:uniform"]
     assert table.loc[0, "heads"] == "seed0=ablate:L0H0:zero+ablate:L1H0:zero; seed1=ablate:L0H0:zero+ablate:L1H0:zero"
+    assert table.loc[1, "heads"] == "seed0=pattern:L0H0:uniform; seed1=pattern:L0H0:uniform"  # one head per layer
 
 
 def test_bad_options_give_an_error_message(tmp_path, capsys):
@@ -175,6 +242,11 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--treatments", "ablate_role:induction@L5:zero"],
      r"`--treatments`: `layer` 5 of 'ablate_role:induction@L5:zero' is out of range"),
     (["--treatments", "ablate_role:copying:zero"], r"`--treatments`: `role` must be one of"),
+    (["--treatments", "pattern_role:induction@L5:uniform"],
+     r"`--treatments`: `layer` 5 of 'pattern_role:induction@L5:uniform' is out of range"),
+    (["--treatments", "pattern_role:copying@L0:uniform"], r"`--treatments`: `role` must be one of"),
+    (["--treatments", "pattern_role:previous_token@L0:mean"],
+     r"`--treatments`: `kind` must be one of \['uniform', 'previous_token', 'clean', 'corrupted'\], got 'mean'"),
     (["--treatments", "ablate:L1H0:zero", "ablate:L1H0:zero"], "`--treatments`: a label is given twice"),
 ])
 def test_every_study_option_is_checked_before_training(tmp_path, capsys, monkeypatch, options, message):
@@ -318,6 +390,8 @@ def test_ablate_help_names_its_options(capsys):
 
 def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, monkeypatch, capsys):
     import causalattn.lab.hf as hf
+    from causalattn.lab.evaluation import evaluation_study
+    from causalattn.lab.repeated import RepeatedTokensTask
 
     monkeypatch.setattr(hf, "load_pretrained", lambda name, device="cpu", progress=True: smollm2)  # loaded once
     out = tmp_path / "ablate"
@@ -344,3 +418,22 @@ def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, mon
     pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
     assert main(["ablate", *ABLATE_TINY, "--length", "9", "--out", str(out)]) == 2
     assert "`--out`" in capsys.readouterr().err
+
+    # --method randomization: the same arms (nothing recomputed), every row from the sign-flip test
+    assert main(["ablate", *ABLATE_TINY, "--method", "randomization", "--out", str(out)]) == 0
+    assert [p.stat().st_mtime_ns for p in sorted((out / "evaluation" / "arms").iterdir())] == stamps
+    randomized = pd.read_csv(out / "effects.csv")
+    assert (randomized["method"] == "paired-randomization-exact").all()  # 2^4 sign flips, enumerated
+    model, tokenizer = smollm2  # the same study through the Python API, from the same folder
+    study = evaluation_study(model, RepeatedTokensTask.from_tokenizer(tokenizer, 8, vocab_size=model.vocab_size),
+                             [parse_treatment(label) for label in table["treatment"][:2]], n_sequences=4, seed=0,
+                             batch_size=4, reference_size=ABLATE_DEFAULTS["reference_size"],
+                             out_dir=out / "evaluation", progress=False)
+    api = EstimateTable([*study.effects("in_context_accuracy", method="randomization"),
+                         *study.effects("in_context_loss", method="randomization")])
+    pd.testing.assert_frame_equal(randomized, _as_written(effects_frame(api)))
+    wide = study.units.pivot(index="sequence", columns="arm", values="in_context_accuracy")
+    for label, p in zip(randomized["treatment"][:2], randomized["pvalue"][:2]):  # by hand: the 16 sign flips
+        d = (wide[label] - wide["control"]).to_numpy()
+        flipped = np.array(list(itertools.product([1, -1], repeat=4))) * d
+        assert p == pytest.approx(np.mean(np.abs(flipped.mean(axis=1)) >= abs(d.mean()) - 1e-12))

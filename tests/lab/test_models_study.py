@@ -3,6 +3,7 @@
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -10,7 +11,15 @@ torch = pytest.importorskip("torch")
 
 from statsmodels.stats.meta_analysis import combine_effects  # noqa: E402
 
-from causalattn.lab import BigramTask, ModelConfig, TaskConfig, build_model, head_scan  # noqa: E402
+from causalattn.lab import (  # noqa: E402
+    BigramTask,
+    ModelConfig,
+    TaskConfig,
+    build_model,
+    evaluation_study,
+    head_scan,
+    hooks,
+)
 from causalattn.lab.models_study import models_study  # noqa: E402
 from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask  # noqa: E402
 from causalattn.lab.roles import RoleAblation  # noqa: E402
@@ -120,11 +129,18 @@ def test_roles_are_recorded_per_model(three):
     assert three.heads.query("treatment == 'ablate:L1H0:zero'")["role_score"].isna().all()
 
 
-def test_permuted_heads_resolve_to_the_permuted_index_with_identical_effects():
+@pytest.fixture(scope="module")
+def permuted():
+    """A model and its copy with the two heads of every layer swapped: the same function, other head indices."""
     model = _model(4)
     swapped = _permuted(model, [1, 0])
     tokens = TASK.sample(4, torch.Generator().manual_seed(1)).inputs
     torch.testing.assert_close(swapped(tokens), model(tokens), atol=1e-5, rtol=1e-5)  # the same function
+    return model, swapped
+
+
+def test_permuted_heads_resolve_to_the_permuted_index_with_identical_effects(permuted):
+    model, swapped = permuted
     scan, scan_swapped = head_scan(model, SCAN, 4), head_scan(swapped, SCAN, 4)
     for role, layer in (("induction", 1), ("previous_token", 0), ("induction", None)):
         r = RoleAblation(role, layer)
@@ -144,6 +160,60 @@ def test_permuted_heads_resolve_to_the_permuted_index_with_identical_effects():
     # the index treatment is a different head on the swapped model: its effects differ
     fixed = _study({"original": model, "swapped": swapped}, ["ablate:L1H0:zero"])
     a, b = fixed.per_model("ablate:L1H0:zero", "in_context_loss")
+    assert abs(a.estimate - b.estimate) > 1e-4
+
+
+def _fixed_pattern_by_hand(model, data, layer, head, kind):
+    """Per-sequence in-context and global loss with head ``head`` of ``layer`` given a pattern written out here."""
+    t = data.inputs.shape[1]
+    if kind == "uniform":  # query i weighs keys 0..i equally
+        fixed = torch.tensor([[1 / (i + 1) if j <= i else 0.0 for j in range(t)] for i in range(t)])
+    else:  # previous token: i attends to i - 1, position 0 to itself
+        fixed = torch.tensor([[1.0 if j == max(i - 1, 0) else 0.0 for j in range(t)] for i in range(t)])
+
+    def replace(pattern, hook=None):  # (batch, heads, query, key)
+        pattern = pattern.clone()
+        pattern[:, head] = fixed
+        return pattern
+
+    with torch.no_grad(), hooks(model, [(f"blocks.{layer}.attn.hook_pattern", replace)]):
+        logits = model(data.inputs)
+    loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), data.targets, reduction="none").double()
+    ic, glob = data.in_context.double(), data.non_trigger.double()
+    return ((loss * ic).sum(1) / ic.sum(1)).numpy(), ((loss * glob).sum(1) / glob.sum(1)).numpy()
+
+
+PATTERNS = {"pattern_role:previous_token@L0:uniform": ("previous_token_score", "uniform"),
+            "pattern_role:induction@L1:previous_token": ("induction_score", "previous_token")}
+
+
+def test_role_patterns_fix_the_permuted_head_as_its_index_pattern_and_a_pattern_written_by_hand(permuted):
+    model, swapped = permuted
+    study = _study({"original": model, "swapped": swapped}, list(PATTERNS))
+    heads = study.heads.set_index(["treatment", "model"])
+    for treatment, (score, kind) in PATTERNS.items():
+        original, moved = heads.loc[(treatment, "original")], heads.loc[(treatment, "swapped")]
+        assert (moved["layer"], moved["head"]) == (original["layer"], 1 - original["head"])
+        for name, net, row in (("original", model, original), ("swapped", swapped, moved)):
+            layer, head = int(row["layer"]), int(row["head"])
+            assert row["label"] == f"pattern:L{layer}H{head}:{kind}"
+            s = study.scans[name].scores.query("layer == @layer")
+            assert row["role_score"] == s[score].max() == s.loc[s["head"] == head, score].iloc[0]
+            units = study.studies[name].units
+            units = units[units["arm"] == row["label"]].sort_values("sequence").reset_index(drop=True)
+            # the index label on the resolved head, in a study of its own
+            alone = evaluation_study(net, TASK, [row["label"]], n_sequences=8, n_resamples=199, progress=False)
+            pd.testing.assert_frame_equal(alone.units[alone.units["arm"] == row["label"]].reset_index(drop=True),
+                                          units)
+            in_context, global_loss = _fixed_pattern_by_hand(net, alone.data, layer, head, kind)
+            np.testing.assert_allclose(units["in_context_loss"], in_context, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(units["global_loss"], global_loss, rtol=1e-5, atol=1e-6)
+        for outcome in ("in_context_loss", "global_loss"):  # the same head of the same function: the same effect
+            a, b = study.per_model(treatment, outcome)
+            assert b.estimate == pytest.approx(a.estimate, abs=1e-5)
+    # the index pattern of the original's head is the other head of the swapped model: its effects differ
+    label = heads.loc[(next(iter(PATTERNS)), "original"), "label"]
+    a, b = _study({"original": model, "swapped": swapped}, [label]).per_model(label, "in_context_loss")
     assert abs(a.estimate - b.estimate) > 1e-4
 
 
