@@ -8,10 +8,11 @@ filesystem). Without ``out_dir`` a run is one task. This script times the two,
 interleaved ``--repeats`` times, on a ``LocalCluster`` of 2 worker processes
 (one thread each): 2 seeds x 2 arms, a d = 64 model on T = 64 sequences, 200
 updates per run, segments of 100 and of 20 updates. It prints the wall time
-of each study, the load average next to it, and the size of a checkpoint.
+of each study and the load average next to it.
 First it measures, in this process, the fixed cost of a segment: ``train``
 called on a finished checkpoint (building the model, the task and the
-optimizer, reading and checking the checkpoint), against the time of one update.
+optimizer, reading and checking the checkpoint), against the time of one update, and
+the size of a checkpoint.
 
 Run: ``python benchmarks/bench_distributed.py [--repeats 2]``
 """
@@ -32,7 +33,7 @@ import torch
 from causalattn.lab.model import ModelConfig
 from causalattn.lab.seed_study import training_study
 from causalattn.lab.task import TaskConfig
-from causalattn.lab.training import Freeze, TrainConfig, train
+from causalattn.lab.training import CHECKPOINT_FILE, Freeze, TrainConfig, train
 
 MODEL = ModelConfig(d_model=64, max_seq_len=64)
 TASK = TaskConfig(seq_len=64)
@@ -48,6 +49,7 @@ def segment_cost(repeats: int) -> None:
     config = replace(TRAIN, n_iters=20, checkpoint_every=20)
     with tempfile.TemporaryDirectory() as folder:
         result = train(MODEL, TASK, config, checkpoint_dir=folder, progress=False)
+        size = (Path(folder) / CHECKPOINT_FILE).stat().st_size
         seconds = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -55,7 +57,8 @@ def segment_cost(repeats: int) -> None:
             seconds.append(time.perf_counter() - start)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"fixed cost of a segment: {statistics.median(seconds) * 1e3:.0f} ms (median of {repeats}); one update: "
-          f"{result.seconds[-1] / config.n_iters * 1e3:.0f} ms (load average {load})", flush=True)
+          f"{result.seconds[-1] / config.n_iters * 1e3:.0f} ms; a checkpoint: {size / 1e6:.2f} MB "
+          f"(load average {load})", flush=True)
 
 
 def main() -> None:
@@ -74,10 +77,8 @@ def main() -> None:
                     training_study(MODEL, TASK, replace(TRAIN, checkpoint_every=every), ARMS, client=client,
                                    out_dir=folder if saved else None, **OPTIONS)
                     seconds = time.perf_counter() - start
-                    sizes = [p.stat().st_size for p in Path(folder).glob("checkpoints/*/checkpoint.pt")]
                 load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-                size = f", checkpoint {sizes[0] / 1e6:.2f} MB" if sizes else ""
-                print(f"{name:32s} {seconds:7.1f} s (load average {load}){size}", flush=True)
+                print(f"{name:32s} {seconds:7.1f} s (load average {load})", flush=True)
 
 
 if __name__ == "__main__":

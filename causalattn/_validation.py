@@ -58,30 +58,17 @@ def check_rng(rng: Any) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
-def as_float_array(name: str, values: Any) -> np.ndarray:
-    """A 1-d float array with only finite values."""
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be numeric, could not convert it: {exc}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"`{name}` must be one-dimensional, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"`{name}` must not be empty")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(f"`{name}` must be finite, found {int(bad.sum())} NaN or infinite value(s)")
-    return arr
+def as_float_array(name: str, values: Any, *, column: str | None = None, vector: bool = True) -> np.ndarray:
+    """Finite float values of argument ``name`` (or of its column ``column``), not empty; never drops a row.
 
-
-def numeric_values(arg: str, column: str, values: Any) -> np.ndarray:
-    """Finite float values of one column (a Series) or array of argument ``arg``; never drops a row.
-
-    ``column`` names the column inside ``arg`` (a covariate of a list); when it
-    equals ``arg`` the message names the argument alone. A TypeError if the
-    values are not numeric (booleans are), a ValueError on NaN or infinity.
+    ``values`` is array-like or a pandas Series (booleans are numeric; a
+    nullable Series' missing values count as NaN). With ``vector`` they must
+    be one-dimensional; else any shape is accepted. A message names
+    ``name`` alone, or ``column`` within it when that is another name (a
+    covariate of a list). A TypeError if the values are not numeric, a
+    ValueError on a wrong shape, no value, NaN or infinity.
     """
-    where = f"`{arg}`" if column == arg else f"`{arg}`: column {column!r}"
+    where = f"`{name}`" if column in (None, name) else f"`{name}`: column {column!r}"
     encode = "encode it first, e.g. with pandas.get_dummies"
     if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values):
         raise TypeError(f"{where} must be numeric, got dtype {values.dtype}; {encode}")
@@ -90,10 +77,14 @@ def numeric_values(arg: str, column: str, values: Any) -> np.ndarray:
                else np.asarray(values, dtype=float))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{where} must be numeric, could not convert it: {exc}; {encode}") from None
+    if vector and arr.ndim != 1:
+        raise ValueError(f"{where} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{where} must not be empty")
     bad = ~np.isfinite(arr)
     if bad.any():
-        raise ValueError(f"{where} has {int(bad.sum())} missing or infinite value(s); drop or impute those rows "
-                         "first (rows are never dropped silently)")
+        raise ValueError(f"{where} must be finite, found {int(bad.sum())} missing (NaN) or infinite value(s); "
+                         "drop or impute those rows first (rows are never dropped silently)")
     return arr
 
 

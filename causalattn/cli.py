@@ -306,6 +306,7 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     import pandas as pd
 
     from causalattn import EFFECT_COLUMNS, EstimateTable, effects_frame, plot_forest
+    from causalattn.estimate import NOT_ESTIMABLE
     from causalattn.lab.evaluation import CONTROL
     from causalattn.lab.models_study import models_study
     from causalattn.lab.seed_study import training_study
@@ -362,7 +363,7 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
     for e in trained:
         if e.details.get("n_censored"):
             runs = 2 * e.n
-            if e.method == "not estimable":
+            if e.method == NOT_ESTIMABLE:
                 print(f"{e.estimand}, {e.details['outcome']}: all {runs} runs never reached {args.threshold:g} "
                       f"within {args.study_iters} iterations (censored): not estimable")
             else:
@@ -535,10 +536,11 @@ def _ablate(args: argparse.Namespace) -> int:
     print(f"      {model}")
 
     print(f"[2/3] head scan: {args.scan_sequences} sequences of 2 x {args.length} random tokens")
-    saved = scan_folder.load_json("scores.json", recompute="the head scan")  # checksummed: never a damaged scan
-    if saved is not None:  # a resumed run: the scan is done
-        scan = HeadScan(pd.DataFrame(saved), n_sequences=args.scan_sequences, length=args.length)
-    else:
+    scan = scan_folder.load_json(  # checksummed, with the columns it needs: never a damaged scan
+        "scores.json", recompute="the head scan", parse=lambda saved: HeadScan(
+            pd.DataFrame(saved)[["layer", "head", "induction_score", "previous_token_score"]],
+            n_sequences=args.scan_sequences, length=args.length))
+    if scan is None:  # not a resumed run
         # other sequences than the study's: choosing heads on the evaluated sequences would bias their effects
         scan = head_scan(model, task, args.scan_sequences, seed=args.seed + 1, batch_size=args.batch_size,
                          progress=progress)

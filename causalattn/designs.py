@@ -757,15 +757,11 @@ class ReM(Design):
 
 def _covariate_matrix(covariates) -> np.ndarray:
     """Covariates as a finite ``(n, K)`` float array (a 1-d array is one covariate)."""
-    try:
-        x = np.asarray(covariates, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`covariates` must be numeric, could not convert it: {exc}") from None
+    x = as_float_array("covariates", covariates, vector=False)
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:
         raise ValueError(f"`covariates` must be a 2-d array (units x covariates), got shape {x.shape}")
-    as_float_array("covariates", x.ravel())
     return x
 
 

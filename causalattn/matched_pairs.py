@@ -51,14 +51,10 @@ def covariate_differences(covariates, design: MPE) -> np.ndarray:
     >>> covariate_differences([1.0, 3.0, 2.0, 7.0, 4.0, 4.5], MPE([0, 0, 1, 1, 2, 2])).ravel().tolist()
     [-2.0, -5.0, -0.5]
     """
-    try:
-        x = np.asarray(covariates, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`covariates` must be numeric, could not convert it: {exc}") from None
+    x = as_float_array("covariates", covariates, vector=False)
     x = x[:, None] if x.ndim == 1 else x
     if x.ndim != 2 or len(x) != design.n:
         raise ValueError(f"`covariates` must have one row per unit ({design.n}), got shape {x.shape}")
-    as_float_array("covariates", x.ravel())
     first, second = design.members.T
     differences = x[first] - x[second]
     pairs, k = differences.shape

@@ -32,12 +32,12 @@ from scipy import stats
 
 from causalattn._rounding import RELATIVE_TOLERANCE, zero_up_to_rounding
 from causalattn._validation import (
+    as_float_array,
     check_choice,
     check_columns,
     check_confidence_level,
     check_same_index,
     check_same_length,
-    numeric_values,
 )
 from causalattn.estimate import ConfidenceInterval, Estimate
 
@@ -55,8 +55,8 @@ _ATE = "average treatment effect"
 def _array_columns(arg: str, values: Any) -> dict[str, np.ndarray]:
     """Columns of an array argument given with ``data=None`` (1-d, 2-d, or a DataFrame for covariates)."""
     if isinstance(values, pd.DataFrame):
-        return {str(c): numeric_values(arg, str(c), values[c]) for c in values.columns}
-    arr = numeric_values(arg, arg, values)
+        return {str(c): as_float_array(arg, values[c], column=str(c)) for c in values.columns}
+    arr = as_float_array(arg, values, vector=False)
     if arr.ndim == 0 or arr.ndim > 2 or (arr.ndim == 2 and arg != "covariates"):
         raise ValueError(f"`{arg}` must be a one-dimensional array, got shape {arr.shape}")
     if arr.ndim == 1:
@@ -102,7 +102,7 @@ def _frame_iv(data: Any, **roles: Any) -> tuple[pd.DataFrame, dict[str, list[str
         for c in cols:
             if c in columns:
                 raise ValueError(f"`{arg}`: column {c!r} is used twice (each column may play one role only)")
-            columns[c] = numeric_values(arg, c, data[c])
+            columns[c] = as_float_array(arg, data[c], column=c)
     return pd.DataFrame(columns, index=data.index), names
 
 
@@ -449,7 +449,7 @@ def _formula_iv(
         if col not in tokens:
             continue
         if pd.api.types.is_numeric_dtype(data[col]):
-            numeric_values("formula", col, data[col])
+            as_float_array("formula", data[col], column=col)
         elif data[col].isna().any():
             raise ValueError(f"`formula`: column {col!r} has {int(data[col].isna().sum())} missing value(s)")
     try:

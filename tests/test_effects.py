@@ -4,6 +4,7 @@ import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -214,6 +215,11 @@ def test_no_variation_gives_a_degenerate_interval_and_no_pvalue():
         (lambda: paired_effect([1.0, 2.0], [0.0]), ValueError, "same length"),
         (lambda: paired_effect([1.0, np.nan], [0.0, 1.0]), ValueError, "`treated` must be finite"),
         (lambda: paired_effect([1.0, 2.0], ["a", "b"]), TypeError, "`control` must be numeric"),
+        # before: a nullable column's missing value read "`treated` must be numeric, could not convert it"
+        (lambda: paired_effect(pd.Series([1.0, None, 2.0], dtype="Float64"), [0.0, 1.0, 2.0]), ValueError,
+         r"^`treated` must be finite, found 1 missing \(NaN\) or infinite value\(s\); drop or impute those rows"),
+        (lambda: paired_effect(pd.Series(["a", "b"]), [0.0, 1.0]), TypeError,
+         r"^`treated` must be numeric, got dtype \w+; encode it first"),
         (lambda: paired_effect([1.0, 2.0], [0.0, 1.0], method="wald"), ValueError, "`method` must be one of"),
         (lambda: paired_effect([1.0, 2.0], [0.0, 1.0], confidence_level=95), ValueError, "`confidence_level`"),
         (lambda: paired_effect([1.0, 2.0], [0.0, 1.0], null_value=math.inf), TypeError, "`null_value` must be a"),

@@ -662,10 +662,10 @@ def test_bad_input_names_the_argument(table, nsw):
     with pytest.raises(ValueError, match="`covariates` separate the treated from the controls"):
         ipw(outcome=np.arange(8.0), treatment=[0, 0, 0, 0, 1, 1, 1, 1], covariates=np.arange(8.0))
     missing = nsw.assign(age=nsw["age"].where(nsw.index != 3))
-    with pytest.raises(ValueError, match="`covariates`: column 'age' has 1 missing or infinite value"):
+    with pytest.raises(ValueError, match="`covariates`: column 'age' must be finite, found 1 missing"):
         ipw(missing, "re78", "treat", NSW_X)
     card = datasets.load("card")
-    with pytest.raises(ValueError, match="`covariates`: column 'married' has 7 missing"):
+    with pytest.raises(ValueError, match="`covariates`: column 'married' must be finite, found 7 missing"):
         propensity_score(card, "nearc4", ["educ", "married"])
     coded = nsw.assign(group=np.where(nsw["black"] == 1, "black", "other"))
     with pytest.raises(TypeError, match=r"`covariates`: column 'group' must be numeric, got dtype \w+; encode it"):
@@ -754,7 +754,8 @@ _FRAME = pd.DataFrame({"y": np.arange(12.0), "z": np.tile([0, 1], 6), "a": np.li
 
 @pytest.mark.parametrize("bad, error, match", [
     (_FRAME.assign(a=_FRAME["a"].where(_FRAME.index != 4)), ValueError,
-     r"^`covariates`: column 'a' has 1 missing or infinite value\(s\); drop or impute those rows first"),
+     r"^`covariates`: column 'a' must be finite, found 1 missing \(NaN\) or infinite value\(s\); drop or impute "
+     r"those rows first"),
     (_FRAME.assign(a=np.where(_FRAME.index == 4, "x", "y")), TypeError,
      "^`covariates`: column 'a' must be numeric, got dtype \\w+; encode it first, e.g. with pandas.get_dummies"),
 ])
@@ -771,7 +772,7 @@ def test_array_arguments_name_the_argument_alone():
         outcome_regression(outcome=pd.Series(["a"] * 12), treatment=_FRAME["z"], covariates=_FRAME[["a"]])
     with pytest.raises(TypeError, match="^`covariates` must be numeric, could not convert it: .*encode it first"):
         outcome_regression(outcome=_FRAME["y"], treatment=_FRAME["z"], covariates=[["a"]] * 12)
-    with pytest.raises(ValueError, match=r"^`outcome` has 1 missing or infinite value\(s\)"):
+    with pytest.raises(ValueError, match=r"^`outcome` must be finite, found 1 missing \(NaN\) or infinite"):
         causalattn.ols(outcome=np.r_[np.inf, np.arange(11.0)], treatment=_FRAME["z"].to_numpy())
 
 

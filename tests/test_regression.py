@@ -233,13 +233,13 @@ def test_missing_column(small):
 def test_nan_is_an_error_naming_the_column(small, column, arg):
     bad = small.copy()
     bad.loc[3, column] = np.nan
-    with pytest.raises(ValueError, match=rf"`{arg}`: column '{column}' has 1 missing or infinite value\(s\)"):
+    with pytest.raises(ValueError, match=rf"`{arg}`: column '{column}' must be finite, found 1 missing"):
         causalattn.ols(bad, "y", "z", ["x"])
 
 
 def test_infinite_value_is_an_error(small):
     bad = small.assign(x=small["x"].where(small.index != 0, np.inf))
-    with pytest.raises(ValueError, match="column 'x' has 1 missing or infinite"):
+    with pytest.raises(ValueError, match="column 'x' must be finite, found 1 missing"):
         causalattn.lin(bad, "y", "z", ["x"])
 
 
@@ -348,10 +348,12 @@ def test_bad_arrays(small):
         causalattn.ols(outcome=y, treatment=z[:-1])
     with pytest.raises(ValueError, match=r"`treatment` must be a one-dimensional array, got shape \(40, 1\)"):
         causalattn.ols(outcome=y, treatment=z[:, None])
-    with pytest.raises(ValueError, match=r"`outcome` has 1 missing or infinite value\(s\)"):
+    with pytest.raises(ValueError, match=r"`outcome` must be finite, found 1 missing \(NaN\) or infinite"):
         causalattn.ols(outcome=np.where(np.arange(40) == 5, np.nan, y), treatment=z)
     with pytest.raises(TypeError, match="`covariates` must be numeric, could not convert it"):
         causalattn.ols(outcome=y, treatment=z, covariates=["a"] * 40)
+    with pytest.raises(ValueError, match="^`outcome` must not be empty$"):  # before: an error from inside statsmodels
+        causalattn.ols(outcome=[], treatment=[])
 
 
 def test_formula_errors(small):
@@ -370,7 +372,7 @@ def test_formula_errors(small):
 def test_formula_nan_is_an_error_naming_the_column(small):
     bad = small.copy()
     bad.loc[2, "x"] = np.nan
-    with pytest.raises(ValueError, match=r"`formula`: column 'x' has 1 missing or infinite value"):
+    with pytest.raises(ValueError, match=r"`formula`: column 'x' must be finite, found 1 missing"):
         causalattn.ols(bad, treatment="z", formula="y ~ z + np.log(x**2)")
     bad = small.astype({"label": object})
     bad.loc[2, "label"] = None

@@ -63,8 +63,8 @@ from causalattn.simpson import SimpsonResult, simpson
 from causalattn.lab.contract import HookedModel, check_model
 from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.interventions import Intervention, Reference, as_interventions
-from causalattn.lab.runner import CONTROL, arm_outcomes, run_arms
-from causalattn.lab.storage import digest, open_study_folder, slug
+from causalattn.lab.runner import CONTROL, arm_outcomes, arm_shapes, run_arms
+from causalattn.lab.storage import check_file_names, digest, expect_shapes, open_study_folder, slug
 from causalattn.lab.task import Batch, Task
 
 __all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
@@ -96,6 +96,7 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     interventions = as_interventions(treatments)
     if any(t.label == CONTROL for t in interventions):
         raise ValueError(f"`treatments`: {CONTROL!r} is the name of the control arm")
+    check_file_names("treatments", [CONTROL, *(t.label for t in interventions)])  # each arm's files: slug(label)
     for t in interventions:
         t.check(model)
     if isinstance(n_sequences, bool) or not isinstance(n_sequences, (int, np.integer)) or n_sequences < 2:
@@ -228,7 +229,8 @@ def evaluation_study(
             batch = data.slice(start, start + batch_size)
             for label in labels:
                 results[label].append(None if folder is None else folder.load_arrays(
-                    _arm_name(k, label), recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}"))
+                    _arm_name(k, label), recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}",
+                    parse=expect_shapes(arm_shapes(batch))))
             pending = [arm for arm, label in zip(arms, labels) if results[label][k] is None]
             if pending:
                 jobs.append((model, batch, pending, reference, start))

@@ -86,7 +86,7 @@ from causalattn.lab.head_scan import HeadScan, head_scan
 from causalattn.lab.interventions import Intervention, as_interventions
 from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask
 from causalattn.lab.roles import ROLES, RoleTreatment, resolve_roles
-from causalattn.lab.storage import slug
+from causalattn.lab.storage import check_file_names, slug
 from causalattn.lab.task import Task
 
 __all__ = ["ModelsStudy", "models_study"]
@@ -102,12 +102,12 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
                         f"got {type(models).__name__}")
     if len(values) < 2:
         raise ValueError(f"`models` must hold at least 2 models (the units of inference), got {len(values)}")
-    if len({slug(n) for n in names}) < len(names):
-        raise ValueError(f"`models`: names must be distinct (also as folder names), got {names}")
+    check_file_names("models", names, what="names")  # each model's study is saved in out_dir/{slug(name)}
     values = [check_model(m, f"models[{name!r}]") for name, m in zip(names, values)]
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a task such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
     interventions = as_interventions(treatments)
+    check_file_names("treatments", [CONTROL, *(t.label for t in interventions)])
     for name, model in zip(names, values):  # every model, before the first long computation
         if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
             raise ValueError(f"`task` does not fit model {name!r}: sequences of {task.seq_len} tokens over "

@@ -24,7 +24,7 @@ from causalattn.lab.interventions import Intervention, Reference
 from causalattn.lab.metrics import TokenMetrics, token_metrics
 from causalattn.lab.task import Batch
 
-__all__ = ["CONTROL", "arm_outcomes", "run_arms"]
+__all__ = ["CONTROL", "arm_outcomes", "arm_shapes", "run_arms"]
 
 CONTROL = "control"
 
@@ -104,6 +104,12 @@ def _run_from_z(model: Resumable, layer: int, resid_pre: torch.Tensor, z: torch.
         replaced = fn(z, hook=point)
         z = z if replaced is None else replaced
     return model.run_from_z(layer, resid_pre, z)
+
+
+def arm_shapes(batch: Batch) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the arrays that :func:`arm_outcomes` keeps for an arm on ``batch``."""
+    n_in_context, n = int(batch.in_context.sum()), len(batch)
+    return {"correct": (n_in_context,), "loss": (n_in_context,), "global_accuracy": (n,), "global_loss": (n,)}
 
 
 def arm_outcomes(metrics: TokenMetrics, batch: Batch) -> dict[str, np.ndarray]:

@@ -21,14 +21,16 @@ arms of (nearly) equal size and each is trained under its arm only.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,13 +45,15 @@ from tqdm.auto import tqdm
 from causalattn._streams import base_seed, question_rng
 from causalattn._validation import check_choice, check_confidence_level, check_positive_int, check_rng
 from causalattn.effects import METHODS, paired_effect, two_arm_effect
-from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
+from causalattn.estimate import NOT_ESTIMABLE, ConfidenceInterval, Estimate, EstimateTable
 from causalattn.multiple_testing import adjust_pvalues
 from causalattn.plots import plot_forest
 from causalattn.lab.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.model import ModelConfig, Transformer, build_model
 from causalattn.lab.probes import PROBE_KEYS
-from causalattn.lab.storage import DamagedFileWarning, StudyFolder, open_study_folder, slug, write_atomic
+from causalattn.lab.storage import (
+    DamagedFileWarning, StudyFolder, check_file_names, expect_shapes, open_study_folder, slug, write_atomic,
+)
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import (
     CHECKPOINT_FILE, CheckpointError, Freeze, TrainConfig, load_checkpoint, resolve_freeze, train, train_iv,
@@ -61,6 +65,18 @@ __all__ = ["TrainingStudy", "training_study"]
 
 def _unit_name(seed: int, label: str) -> str:
     return f"seed{seed}__{slug(label)}"
+
+
+def _checkpoint_dir(out_dir: Path, seed: int, label: str) -> Path:
+    """Where the unfinished run (seed, label) checkpoints, locally or through :class:`_Segments`."""
+    return out_dir / "checkpoints" / _unit_name(seed, label)
+
+
+def _drop_checkpoint(out_dir: Path, seed: int, label: str) -> None:
+    """Remove a finished run's checkpoint folder, and the ``checkpoints`` folder once it is empty."""
+    shutil.rmtree(_checkpoint_dir(out_dir, seed, label), ignore_errors=True)
+    with suppress(OSError):  # other runs' checkpoints are still there
+        (out_dir / "checkpoints").rmdir()
 
 
 def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[Freeze, ...]], str]:
@@ -82,9 +98,7 @@ def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[F
         raise ValueError(
             f"`arms` must have exactly one empty schedule (the control), found {len(controls)}: {controls}"
         )
-    slugs = [slug(label) for label in clean]
-    if len(set(slugs)) < len(slugs):
-        raise ValueError(f"`arms` labels must stay distinct as file names, got {list(clean)} -> {slugs}")
+    check_file_names("arms", list(clean))
     model = build_model(model_config)
     for label, schedule in clean.items():
         try:
@@ -257,6 +271,18 @@ def _unit_outcomes(history: pd.DataFrame, at_iterations, threshold, probes, n_it
     return out
 
 
+def _read_record(record: Any, run: tuple[int, str], at_iterations, threshold, probes, n_iters) -> dict:
+    """``record`` if it is a whole record of ``run`` whose outcomes its history gives; else a LookupError or ValueError.
+
+    A record written by another version, with other or missing fields, is
+    thereby found out when the study is resumed, instead of stopping it later.
+    """
+    if (record["seed"], record["arm"]) != run:
+        raise ValueError(f"the record of another run: seed {record['seed']!r}, arm {record['arm']!r}")
+    _unit_outcomes(pd.DataFrame(record["history"]), at_iterations, threshold, probes, n_iters)
+    return record
+
+
 def training_study(
     model_config: ModelConfig,
     task_config: TaskConfig,
@@ -321,9 +347,11 @@ def training_study(
         Each finished run is written to ``out_dir/units/seed{s}__{arm}.json``
         (history included, atomic write) as soon as it ends, and unfinished runs
         checkpoint to ``out_dir/checkpoints/seed{s}__{arm}/checkpoint.pt`` every
-        ``train_config.checkpoint_every`` updates. Calling again with the same
-        folder skips the finished runs and resumes the others from their
-        checkpoints; more seeds may be added. ``out_dir/study.json`` records
+        ``train_config.checkpoint_every`` updates; a run's checkpoint is
+        removed once its unit file (and, with ``keep_models``, its weights in
+        ``out_dir/models``) is written and read back intact. Calling again
+        with the same folder skips the finished runs and resumes the others
+        from their checkpoints; more seeds may be added. ``out_dir/study.json`` records
         the configuration; a folder from a different configuration is a
         ValueError; a damaged one is rewritten, keeping only the runs whose
         files show they were made under this configuration
@@ -404,11 +432,14 @@ def training_study(
         if keep_models:  # the weights carry the configuration's checksum, like the units
             models = StudyFolder(out_dir / "models", folder.study)
             models.units.mkdir(exist_ok=True)
+            shapes = {name: value.shape for name, value in build_model(model_config).state_dict().items()}
         for seed, label in runs:
             run = f"the training run of seed {seed}, arm {label!r}"
-            record = folder.load_json(f"{_unit_name(seed, label)}.json", recompute=run)
+            record = folder.load_json(f"{_unit_name(seed, label)}.json", recompute=run, parse=functools.partial(
+                _read_record, run=(seed, label), at_iterations=at_iterations, threshold=threshold, probes=probes,
+                n_iters=train_config.n_iters))
             kept = None if models is None or record is None else models.load_arrays(
-                f"{_unit_name(seed, label)}.npz", recompute=run)
+                f"{_unit_name(seed, label)}.npz", recompute=run, parse=expect_shapes(shapes))
             if record is not None and (kept is not None or not keep_models):
                 records[seed, label] = record
                 if kept is not None:
@@ -416,9 +447,8 @@ def training_study(
     todo = [run for run in runs if run not in records]
     n_iters = train_config.n_iters
     if client is None:  # local workers checkpoint into out_dir themselves
-        checkpoints = None if out_dir is None else out_dir / "checkpoints"
         jobs = [(model_config, task_config, train_config, seed, label, arms[label],
-                 None if checkpoints is None else checkpoints / _unit_name(seed, label), keep_models, None)
+                 None if out_dir is None else _checkpoint_dir(out_dir, seed, label), keep_models, None)
                 for seed, label in todo]
         follow, resumed = None, 0
     else:
@@ -436,9 +466,13 @@ def training_study(
                     weights[run] = record.pop("weights")
                 records[run] = record
                 if folder is not None:  # the weights first: a record on disk means its run is complete
+                    name = _unit_name(*run)
                     if models is not None:
-                        models.save_arrays(f"{_unit_name(*run)}.npz", weights[run])
-                    folder.save_json(f"{_unit_name(*run)}.json", record)
+                        models.save_arrays(f"{name}.npz", weights[run])
+                    folder.save_json(f"{name}.json", record)
+                    if folder.load_json(f"{name}.json") is not None and (
+                            models is None or models.load_arrays(f"{name}.npz") is not None):
+                        _drop_checkpoint(out_dir, *run)  # written and read back intact: no longer needed
 
     histories, rows = [], []
     for seed, label in runs:
@@ -463,7 +497,8 @@ class _Segments:
     checkpoint's bytes, which :meth:`follow` writes to
     ``out_dir/checkpoints/{unit}/checkpoint.pt`` (the file a local run writes,
     checksummed, written atomically) and sends with the next segment. A rerun
-    starts each unfinished run from its saved checkpoint (:meth:`first`).
+    starts each unfinished run from its saved checkpoint (:meth:`first`). Once
+    a run's record is saved, its checkpoint is removed, as a local run's is.
     Without ``out_dir`` a run is one segment: there is nothing to resume from.
     """
 
@@ -485,7 +520,7 @@ class _Segments:
                 (checkpoint, start, self._stop(start)))
 
     def _path(self, seed: int, label: str) -> Path:
-        return self.out_dir / "checkpoints" / _unit_name(seed, label) / CHECKPOINT_FILE
+        return _checkpoint_dir(self.out_dir, seed, label) / CHECKPOINT_FILE
 
     def first(self, seed: int, label: str) -> tuple:
         """The job of the run's first segment: from its saved checkpoint if there is an intact one, else from 0."""
@@ -687,7 +722,7 @@ class TrainingStudy:
             details["n_censored"] = int(units[censored].sum())
             if units[censored].all():
                 return Estimate(label, math.nan, None, ConfidenceInterval(math.nan, math.nan), confidence_level,
-                                None, "not estimable", est.n, details={
+                                None, NOT_ESTIMABLE, est.n, details={
                                     **details, "reason": f"every run is censored at {self.n_iters} iterations"})
         return replace(est, estimand=label, details={**est.details, **details})
 

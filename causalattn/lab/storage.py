@@ -13,7 +13,8 @@ carries the checksum of the ``study.json`` it was made under, so that it says
 which configuration made it. A unit file that is truncated, bit-flipped or
 edited fails the check on loading: a :class:`DamagedFileWarning` names the file
 and what will be recomputed, and the loader returns ``None`` so that only that
-unit is recomputed. A damaged or missing ``study.json`` is rewritten from the
+unit is recomputed; so is a unit whose content the study cannot read (another
+version's fields). A damaged or missing ``study.json`` is rewritten from the
 current configuration; the unit files that carry its checksum are kept, those
 that cannot show it (damaged, or saved before units carried it) are removed
 and recomputed, and a unit of another configuration makes the folder an error.
@@ -27,7 +28,7 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,9 @@ __all__ = [
     "FINGERPRINT",
     "DamagedFileWarning",
     "StudyFolder",
+    "check_file_names",
     "digest",
+    "expect_shapes",
     "open_study_folder",
     "slug",
     "write_atomic",
@@ -75,6 +78,54 @@ def _report_damage(path: Path, reason: str, recompute: str) -> None:
 def slug(label: str) -> str:
     """A file-name-safe version of a treatment or arm label (``ablate:L1H0:mean`` -> ``ablate_L1H0_mean``)."""
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label.replace("+", "__"))
+
+
+def check_file_names(argument: str, labels: Sequence[str], what: str = "labels") -> None:
+    """A ValueError naming ``argument`` if two of ``labels`` share a :func:`slug` (and so would share a file).
+
+    Examples
+    --------
+    >>> check_file_names("arms", ["control", "a:b", "a/b"])
+    Traceback (most recent call last):
+    ...
+    ValueError: `arms`: labels must be distinct as file names, but 'a:b' and 'a/b' both become 'a_b'
+    """
+    seen: dict[str, str] = {}
+    for label in labels:
+        name = slug(label)
+        if name in seen:
+            raise ValueError(f"`{argument}`: {what} must be distinct as file names, but {seen[name]!r} and "
+                             f"{label!r} both become {name!r}")
+        seen[name] = label
+
+
+def expect_shapes(shapes: Mapping[str, tuple[int, ...]]) -> Callable[[Mapping[str, np.ndarray]], Any]:
+    """A ``parse`` for :meth:`StudyFolder.load_arrays`: the arrays if they have exactly these names and shapes.
+
+    Else a ValueError says which are missing, unexpected or of another shape.
+
+    Examples
+    --------
+    >>> expect_shapes({"x": (2,)})({"x": np.zeros(2)})
+    {'x': array([0., 0.])}
+    >>> expect_shapes({"x": (2,), "y": (2,)})({"x": np.zeros(3), "z": np.zeros(2)})
+    Traceback (most recent call last):
+    ...
+    ValueError: missing ['y']; unexpected ['z']; x of shape (3,) instead of (2,)
+    """
+    expected = {name: tuple(shape) for name, shape in shapes.items()}
+
+    def parse(arrays: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+        problems = [f"{kind} {names}" for kind, names in (("missing", sorted(expected.keys() - arrays.keys())),
+                                                           ("unexpected", sorted(arrays.keys() - expected.keys())))
+                    if names]
+        problems += [f"{name} of shape {arrays[name].shape} instead of {shape}" for name, shape in expected.items()
+                     if name in arrays and arrays[name].shape != shape]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return arrays
+
+    return parse
 
 
 def write_atomic(path: Path, payload: bytes) -> None:
@@ -165,24 +216,37 @@ class StudyFolder:
         """Save named numpy arrays as the ``.npz`` file ``name``, atomically, with their :func:`digest`."""
         _write_arrays(self.units / name, {**arrays, _STUDY_KEY: np.array(self.study)})
 
-    def load_arrays(self, name: str, *, recompute: str = "it") -> dict[str, np.ndarray] | None:
-        """The arrays saved by :meth:`save_arrays` as ``name``, or None."""
+    def load_arrays(self, name: str, *, recompute: str = "it", parse: Callable[[Any], Any] | None = None) -> Any:
+        """The arrays saved by :meth:`save_arrays` as ``name`` (through ``parse``, see :meth:`load_json`), or None."""
         path = self.units / name
-        return self._checked(path, *_read_arrays(path), recompute) if path.exists() else None
+        return self._checked(path, *_read_arrays(path), recompute, parse) if path.exists() else None
 
     def save_json(self, name: str, obj: Any) -> None:
         """Save ``obj`` as the JSON file ``name``, atomically: ``{"sha256", "study", "content": obj}``."""
         _write_json(self.units / name, obj, self.study)
 
-    def load_json(self, name: str, *, recompute: str = "it") -> Any | None:
-        """The object saved by :meth:`save_json` as ``name``, or None."""
-        path = self.units / name
-        return self._checked(path, *_read_json(path), recompute) if path.exists() else None
+    def load_json(self, name: str, *, recompute: str = "it", parse: Callable[[Any], Any] | None = None) -> Any:
+        """The object saved by :meth:`save_json` as ``name``, or None.
 
-    def _checked(self, path: Path, content: Any, study: str | None, damage: str | None, recompute: str) -> Any:
+        ``parse(content)``, if given, reads the content into what the caller
+        uses (or checks it and returns it). A file it cannot read, one written
+        by another version with other or missing fields, is damaged: a
+        LookupError, TypeError, ValueError or AttributeError of ``parse`` is
+        reported as such and gives None, so that only that unit is recomputed.
+        """
+        path = self.units / name
+        return self._checked(path, *_read_json(path), recompute, parse) if path.exists() else None
+
+    def _checked(self, path: Path, content: Any, study: str | None, damage: str | None, recompute: str,
+                 parse: Callable[[Any], Any] | None) -> Any:
         # a unit without `study` predates the tag: the intact study.json that opened the folder vouches for it
         if damage is None and study not in (None, self.study):
             damage = "made under another configuration"
+        if damage is None and parse is not None:
+            try:
+                content = parse(content)
+            except (LookupError, TypeError, ValueError, AttributeError) as exc:
+                damage = f"unexpected content, {type(exc).__name__}: {exc}"
         if damage:
             _report_damage(path, damage, recompute)
             return None

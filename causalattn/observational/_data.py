@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causalattn._validation import check_choice, check_columns, numeric_values
+from causalattn._validation import as_float_array, check_choice, check_columns
 
 ESTIMANDS = ("ATE", "ATT")
 
@@ -63,14 +63,12 @@ def _column(data: Any, arg: str, value: Any) -> tuple[str, np.ndarray]:
     if data is None:
         if isinstance(value, str):
             raise TypeError(f"`{arg}` is a column name ({value!r}) but `data` is None; pass `data` or an array")
-        arr = numeric_values(arg, arg, value)
-        if arr.ndim != 1:
-            raise ValueError(f"`{arg}` must be one-dimensional, got shape {arr.shape}")
+        arr = as_float_array(arg, value)
         return (str(value.name) if isinstance(value, pd.Series) and value.name is not None else arg), arr
     if not isinstance(value, str):
         raise TypeError(f"`{arg}` must be a column name when `data` is given, got {type(value).__name__}")
     check_columns(data, **{arg: value})
-    return value, numeric_values(arg, value, data[value])
+    return value, as_float_array(arg, data[value], column=value)
 
 
 def _covariates(data: Any, covariates: Any, n: int) -> tuple[np.ndarray, list[str]]:
@@ -84,12 +82,12 @@ def _covariates(data: Any, covariates: Any, n: int) -> tuple[np.ndarray, list[st
         check_columns(data, covariates=list(covariates))
         if len(set(covariates)) != len(covariates):
             raise ValueError(f"`covariates` lists a column twice: {list(covariates)}")
-        columns = [numeric_values("covariates", c, data[c]) for c in covariates]
+        columns = [as_float_array("covariates", data[c], column=c) for c in covariates]
         return np.column_stack(columns) if columns else np.empty((n, 0)), list(covariates)
     if isinstance(covariates, pd.DataFrame):
-        columns = [numeric_values("covariates", str(c), covariates[c]) for c in covariates.columns]
+        columns = [as_float_array("covariates", covariates[c], column=str(c)) for c in covariates.columns]
         return np.column_stack(columns), [str(c) for c in covariates.columns]
-    x = numeric_values("covariates", "covariates", covariates)
+    x = as_float_array("covariates", covariates, vector=False)
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:
@@ -130,7 +128,7 @@ def estimand_iv(estimand: Any) -> str:
 
 def propensity_values(values: Any, n: int) -> np.ndarray:
     """Given propensity scores: n finite values strictly between 0 and 1."""
-    e = numeric_values("propensity", "propensity", values)
+    e = as_float_array("propensity", values, vector=False)
     if e.shape != (n,):
         raise ValueError(f"`propensity` must have one score per unit, shape ({n},), got shape {e.shape}")
     return strictly_inside(e, "`propensity` must be strictly between 0 and 1, found {count} value(s) equal to 0 or 1 "

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from causalattn._validation import numeric_values
+from causalattn._validation import as_float_array
 from causalattn.estimate import Estimate
 from causalattn.observational._data import units_iv
 
@@ -152,7 +152,7 @@ def _weights_iv(weights: Any, n: int) -> np.ndarray | None:
         if "weights" not in weights.details:
             raise ValueError(f"`weights`: the Estimate (method {weights.method!r}) has no details['weights']")
         weights = weights.details["weights"]
-    w = numeric_values("weights", "weights", weights)
+    w = as_float_array("weights", weights, vector=False)
     if w.shape != (n,):
         raise ValueError(f"`weights` must have one value per unit, shape ({n},), got shape {w.shape}")
     if (w < 0).any():

@@ -43,7 +43,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from causalattn._validation import check_choice, check_columns, check_confidence_level, numeric_values
+from causalattn._validation import as_float_array, check_choice, check_columns, check_confidence_level
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
 from causalattn.observational._data import binary_treatment, units_iv
 
@@ -73,11 +73,11 @@ def _instrument_column(data: Any, instrument: Any) -> tuple[str, np.ndarray]:
     if data is None:
         if isinstance(instrument, str):
             raise TypeError(f"`instrument` is a column name ({instrument!r}) but `data` is None")
-        return "instrument", numeric_values("instrument", "instrument", instrument)
+        return "instrument", as_float_array("instrument", instrument, vector=False)
     if not isinstance(instrument, str):
         raise TypeError(f"`instrument` must be a column name when `data` is given, got {type(instrument).__name__}")
     check_columns(data, instrument=instrument)
-    return instrument, numeric_values("instrument", instrument, data[instrument])
+    return instrument, as_float_array("instrument", data[instrument], column=instrument)
 
 
 def _cace_iv(data, outcome, treatment, instrument, confidence_level):
@@ -201,10 +201,10 @@ def _columns(data: Any, arg: str, value: Any) -> pd.DataFrame:
         if not isinstance(names, (list, tuple)) or not all(isinstance(c, str) for c in names) or not names:
             raise TypeError(f"`{arg}` must be a column name or a non-empty list of names when `data` is given")
         check_columns(data, **{arg: list(names)})
-        return pd.DataFrame({c: numeric_values(arg, c, data[c]) for c in names})
+        return pd.DataFrame({c: as_float_array(arg, data[c], column=c) for c in names})
     if isinstance(value, pd.DataFrame):
-        return pd.DataFrame({str(c): numeric_values(arg, str(c), value[c]) for c in value.columns})
-    arr = numeric_values(arg, arg, value)
+        return pd.DataFrame({str(c): as_float_array(arg, value[c], column=str(c)) for c in value.columns})
+    arr = as_float_array(arg, value, vector=False)
     if arr.ndim == 1:
         arr = arr[:, None]
     return pd.DataFrame(arr, columns=[arg] if arr.shape[1] == 1 else [f"{arg}{j}" for j in range(arr.shape[1])])

@@ -2,6 +2,7 @@
 
 import io
 import itertools
+import json
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import causalattn
 from causalattn import EFFECT_COLUMNS, EstimateTable, effects_frame
 from causalattn.cli import ABLATE_DEFAULTS, STUDY_DEFAULTS, _default_treatments, build_parser, main
 from causalattn.lab.interventions import parse_treatment
+from causalattn.lab.storage import StudyFolder
 
 TINY = ["--d-model", "32", "--seq-len", "32", "--n-sequences", "16", "--seeds", "3", "--freeze-until", "20",
         "--study-iters", "40", "--study-batch-size", "8", "--n-jobs", "1", "--no-progress",
@@ -414,6 +416,14 @@ def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, mon
     scores.write_bytes(scores.read_bytes()[:-900])
     with pytest.warns(UserWarning, match=r"scores.json is damaged \(unreadable: JSONDecodeError\); recomputing "
                                          r"the head scan"):
+        assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
+    # before: an intact scan of another version, without a score column, stopped the run with a KeyError
+    saved = json.loads(scores.read_text())
+    StudyFolder(out / "scan", saved["study"]).save_json("scores.json", {
+        key: value for key, value in saved["content"].items() if key != "previous_token_score"})
+    with pytest.warns(UserWarning, match=r"scores.json is damaged \(unexpected content, KeyError: "
+                                         r".*previous_token_score.*\); recomputing the head scan"):
         assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
     assert main(["ablate", *ABLATE_TINY, "--length", "9", "--out", str(out)]) == 2

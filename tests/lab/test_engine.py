@@ -194,6 +194,19 @@ def test_dask_study_resumes_mid_run_from_the_checkpoints_the_client_saved(client
     assert starts == {name: (5, 10) if name in saved else (0, 5) for name in starts}  # one resumed from iteration 5
     pd.testing.assert_frame_equal(_sorted(resumed.units), _sorted(local.units).iloc[:4], check_exact=True)
     pd.testing.assert_frame_equal(_sorted(resumed.histories), _sorted(local.histories).iloc[:12], check_exact=True)
+    assert not (tmp_path / "checkpoints").exists()  # every run finished: no checkpoint is left behind
+
+
+def test_finished_runs_leave_the_same_folder_locally_and_on_dask(client, tmp_path):
+    # before: a run finished on the cluster left its last intermediate checkpoint (iteration 5) in the folder
+    train = replace(TRAIN, checkpoint_every=5)  # two segments per run on the cluster
+    listings = {}
+    for where, options in (("local", {}), ("dask", {"client": client})):
+        training_study(MODEL, TASK, train, ARMS, seeds=(0, 1), out_dir=tmp_path / where, **options, **OPTIONS)
+        listings[where] = sorted(str(p.relative_to(tmp_path / where)) for p in (tmp_path / where).rglob("*"))
+    assert listings["dask"] == listings["local"]
+    assert listings["local"] == ["study.json", "units", *(f"units/seed{s}__{arm}.json" for s in (0, 1)
+                                                          for arm in ("control", "freeze_W2_O_until5"))]
 
 
 MODELS = {f"seed{s}": build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=16, init_seed=s))

@@ -1,6 +1,9 @@
 """The evaluation study on the hand-set induction-head model: effects, resume, efficiency path, bad input."""
 
 
+import dataclasses
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +18,7 @@ from causalattn.lab.evaluation import CONTROL, evaluation_study
 from causalattn.lab.hooks import hooks
 from causalattn.lab.interventions import HeadAblation, Reference, parse_treatment
 from causalattn.lab.metrics import token_metrics
-from causalattn.lab.storage import digest
+from causalattn.lab.storage import DamagedFileWarning, StudyFolder, digest
 from causalattn.lab.model import ModelConfig, build_model
 
 TREATMENTS = ["ablate:L0H0:zero", "ablate:L1H0:zero", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]
@@ -35,6 +38,19 @@ def model(task):
 @pytest.fixture(scope="module")
 def study(model, task):
     return evaluation_study(model, task, TREATMENTS, **KW)
+
+
+@pytest.fixture
+def pending(monkeypatch):
+    """The (offset, arm labels) of every batch that ``evaluation_study`` evaluates, in order."""
+    real, evaluated = evaluation.run_arms, []
+
+    def recording(model, batch, arms, reference, offset):
+        evaluated.append((offset, [CONTROL if arm is None else arm.label for arm in arms]))
+        return real(model, batch, arms, reference, offset)
+
+    monkeypatch.setattr(evaluation, "run_arms", recording)
+    return evaluated
 
 
 def test_units_and_tokens_are_tidy(study):
@@ -190,7 +206,7 @@ def test_resume_gives_the_same_table(model, task, tmp_path, monkeypatch):
         evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **{**KW, "seed": 4})
 
 
-def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task, tmp_path, monkeypatch):
+def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task, tmp_path, pending):
     # before: a truncated or bit-flipped arm .npz gave a raw BadZipFile traceback without the path
     reference_table = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW).effects().to_frame()
     truncated = tmp_path / "arms" / "batch00001__ablate_L0H0_zero.npz"
@@ -199,13 +215,7 @@ def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task
     data = bytearray(flipped.read_bytes())
     data[100:164] = bytes(b ^ 0xFF for b in data[100:164])
     flipped.write_bytes(bytes(data))
-    real, pending = evaluation.run_arms, []
-
-    def recording(model, batch, arms, reference, offset):
-        pending.append((offset, [CONTROL if arm is None else arm.label for arm in arms]))
-        return real(model, batch, arms, reference, offset)
-
-    monkeypatch.setattr(evaluation, "run_arms", recording)
+    pending.clear()  # what the rerun evaluates
     with pytest.warns(UserWarning) as caught:
         rerun = evaluation_study(model, task, TREATMENTS[:2], out_dir=tmp_path, **KW)
     messages = [str(w.message) for w in caught if "damaged" in str(w.message)]
@@ -216,8 +226,28 @@ def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task
     pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
 
 
-def test_damaged_fingerprint_keeps_the_arms_it_made_and_recomputes_the_unverifiable(model, task, tmp_path,
-                                                                                    monkeypatch):
+def test_arm_files_of_another_version_are_recomputed_not_a_key_error(model, task, tmp_path, pending):
+    # before: an intact arm file with other fields (here `loss` named `nll`) stopped the study with a KeyError
+    reference_table = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW).effects().to_frame()
+    folder = StudyFolder(tmp_path / "arms", json.loads((tmp_path / "study.json").read_text())["sha256"])
+    arrays = folder.load_arrays("batch00001__control.npz")
+    arrays["nll"] = arrays.pop("loss")
+    folder.save_arrays("batch00001__control.npz", arrays)
+    arrays = folder.load_arrays("batch00002__ablate_L0H0_zero.npz")
+    folder.save_arrays("batch00002__ablate_L0H0_zero.npz", {**arrays, "global_loss": arrays["global_loss"][:3]})
+    pending.clear()  # what the rerun evaluates
+    with pytest.warns(DamagedFileWarning) as caught:
+        rerun = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
+    assert [str(w.message).split("/")[-1] for w in caught] == [
+        "batch00001__control.npz is damaged (unexpected content, ValueError: missing ['loss']; unexpected ['nll']); "
+        "recomputing arm 'control' on sequences 25-49",
+        "batch00002__ablate_L0H0_zero.npz is damaged (unexpected content, ValueError: global_loss of shape (3,) "
+        "instead of (10,)); recomputing arm 'ablate:L0H0:zero' on sequences 50-59"]
+    assert pending == [(25, [CONTROL]), (50, ["ablate:L0H0:zero"])]
+    pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
+
+
+def test_damaged_fingerprint_keeps_the_arms_it_made_and_recomputes_the_unverifiable(model, task, tmp_path, pending):
     # before: a damaged study.json stopped the study
     reference_table = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW).effects().to_frame()
     untagged = tmp_path / "arms" / "batch00001__control.npz"  # as saved before arm files carried their study
@@ -225,13 +255,7 @@ def test_damaged_fingerprint_keeps_the_arms_it_made_and_recomputes_the_unverifia
         arrays = {key: f[key] for key in f.files if key not in ("__sha256__", "__study__")}
     np.savez(untagged, **arrays, __sha256__=np.array(digest(arrays)))
     (tmp_path / "study.json").write_text('{"sha256": "0", "content": {}}')
-    real, pending = evaluation.run_arms, []
-
-    def recording(model, batch, arms, reference, offset):
-        pending.append((offset, [CONTROL if arm is None else arm.label for arm in arms]))
-        return real(model, batch, arms, reference, offset)
-
-    monkeypatch.setattr(evaluation, "run_arms", recording)
+    pending.clear()  # what the rerun evaluates
     with pytest.warns(UserWarning, match=r"study.json is damaged \(checksum mismatch: edited or corrupted\); rewriting "
                                          r"it .* kept the 5 unit files .* removed the 1 "):
         rerun = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
@@ -248,6 +272,26 @@ def test_changed_weights_are_named_as_such(task, tmp_path):
     with pytest.raises(ValueError, match=r"holds an evaluation study made with another model's weights "
                                          r"\(the model was retrained or replaced since\) \(model_state_sha256 differs\)"):
         evaluation_study(other, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
+
+
+@dataclasses.dataclass(frozen=True)
+class Named(HeadAblation):
+    """A user's intervention whose label is free text."""
+
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+def test_labels_sharing_a_file_name_are_refused_before_any_work(model, task, tmp_path, monkeypatch):
+    # before: 'mine:a' and 'mine/a' were both saved as batch00000__mine_a.npz, so a rerun read one arm for the other
+    monkeypatch.setattr(evaluation, "run_arms", lambda *args: pytest.fail("an arm was evaluated"))
+    with pytest.raises(ValueError, match=r"^`treatments`: labels must be distinct as file names, but 'mine:a' and "
+                                         r"'mine/a' both become 'mine_a'$"):
+        evaluation_study(model, task, [Named(1, 0, name="mine:a"), Named(0, 0, name="mine/a")], out_dir=tmp_path, **KW)
+    assert not tmp_path.joinpath("arms").exists()
 
 
 def test_frt_pvalues_are_uniform_under_a_treatment_that_does_nothing():

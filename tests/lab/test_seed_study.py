@@ -15,10 +15,12 @@ from scipy import stats
 
 import causalattn.lab.seed_study as ts
 from causalattn import effects_frame
+from causalattn.estimate import NOT_ESTIMABLE
 from causalattn.lab.model import ModelConfig
 from causalattn.lab.task import TaskConfig
 from causalattn.lab.training import Freeze, TrainConfig, train
 from causalattn.lab.seed_study import TrainingStudy, training_study
+from causalattn.lab.storage import DamagedFileWarning, StudyFolder
 
 MODEL = ModelConfig(d_model=32, max_seq_len=32)
 TASK = TaskConfig(seq_len=32)
@@ -129,7 +131,7 @@ def test_rows_do_not_depend_on_the_questions_asked(paired):
 def test_every_run_censored_is_not_estimable(paired):
     units = paired.units.assign(**{"iterations_to_0.3": 20, "iterations_to_0.3_censored": True})
     (est,) = replace(paired, units=units).effects("iterations_to_0.3")
-    assert est.method == "not estimable" and est.pvalue is None and math.isnan(est.estimate)
+    assert est.method is NOT_ESTIMABLE and est.pvalue is None and math.isnan(est.estimate)  # the shared constant
     assert est.details["n_censored"] == 6 and "censored" in est.details["reason"]
     row = effects_frame(replace(paired, units=units).effects()).set_index("outcome").loc["iterations_to_0.3"]
     assert row["n_censored"] == 6 and row["unit"] == "seed" and math.isnan(row["ci_low"])
@@ -214,6 +216,31 @@ def test_damaged_unit_files_are_reported_and_only_they_are_recomputed(paired, tm
     assert messages[0].startswith(f"{truncated} is damaged (unreadable") and "seed 0, arm 'control'" in messages[0]
     assert messages[1].startswith(f"{edited} is damaged (checksum mismatch") and "seed 2" in messages[1]
     assert sorted(calls) == [(0, ()), (2, (FROZEN,))]  # exactly the two damaged units
+    pd.testing.assert_frame_equal(rerun.units, paired.units)
+
+
+def test_units_of_another_version_are_recomputed_not_a_key_error(paired, tmp_path, monkeypatch):
+    # before: an intact record without "history" (or of another structure) stopped the rerun with a KeyError
+    training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
+    folder = StudyFolder(tmp_path / "units", json.loads((tmp_path / "study.json").read_text())["sha256"])
+    record = folder.load_json("seed0__control.json")
+    folder.save_json("seed0__control.json", {key: value for key, value in record.items() if key != "history"})
+    folder.save_json("seed1__control.json", [record])  # checksummed, of this configuration, but not a record
+    frozen = f"seed2__{FROZEN.label.replace(':', '_')}.json"
+    other = folder.load_json(frozen)
+    shorter = {**other["history"], "iteration": other["history"]["iteration"][:-1]}
+    folder.save_json(frozen, {**other, "history": shorter})
+    calls = []
+    monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
+    with pytest.warns(DamagedFileWarning) as caught:
+        rerun = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 3, messages
+    assert messages[0].endswith("seed0__control.json is damaged (unexpected content, KeyError: 'history'); "
+                                "recomputing the training run of seed 0, arm 'control'")
+    assert "seed1__control.json is damaged (unexpected content, TypeError" in messages[1]
+    assert f"{frozen} is damaged (unexpected content, ValueError" in messages[2]  # columns of unequal length
+    assert sorted(calls) == [(0, ()), (1, ()), (2, (FROZEN,))]  # exactly those three runs
     pd.testing.assert_frame_equal(rerun.units, paired.units)
 
 
@@ -348,6 +375,15 @@ def test_kept_models_equal_a_direct_training_and_round_trip_through_the_folder(t
     with pytest.warns(UserWarning, match=r"seed0__control.npz is damaged .*seed 0, arm 'control'"):
         training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
     assert trained == [1, 0]
+    models = StudyFolder(tmp_path / "models", json.loads((tmp_path / "study.json").read_text())["sha256"])
+    models.save_arrays("seed1__control.npz", {name: value for name, value in models.load_arrays(
+        "seed1__control.npz").items() if name != weight})  # intact, but of another version: a weight is missing
+    with pytest.warns(DamagedFileWarning, match=r"seed1__control.npz is damaged \(unexpected content, ValueError: "
+                                                r"missing \['blocks.1.attn.W_O'\]\); recomputing .*seed 1, "
+                                                r"arm 'control'"):
+        again = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
+    assert trained == [1, 0, 1]
+    assert torch.equal(again.model(1).state_dict()[weight], study.model(1).state_dict()[weight])
 
 
 def test_model_accessor_errors(paired):
