@@ -39,11 +39,25 @@ on the G model means (``clustered_effect``, G - 1 df) and the naive paired t
 interval over all G * n differences as if they were independent. Writes
 ``coverage_nested.csv`` and ``coverage_nested.md``.
 
+Propensity-score matching (``causalattn.observational.match`` with
+``on="propensity"``, M = 1, bias-corrected, the default logistic score): n
+units with covariates X1, X2 ~ N(0, 1) independent, a logistic score and two
+outcome laws. *heterogeneous*: logit e(X) = -0.3 + 0.8 X1 - 0.6 X2,
+Y(0) = X1 + X2 + eps, Y(1) = Y(0) + 1 + X2 (ATE 1; ATT 1 + E[X2 | Z = 1], by
+quadrature). *orthogonal*: logit e(X) = -1 + 0.9 (X1 + X2), U = (X1 - X2)/sqrt(2)
+independent of the score, Y(0) = X1 + X2 - U + eps, Y(1) = X1 + X2 + U + 1 + eps
+(ATE = ATT = 1): the effect varies along a direction the score ignores, where
+Abadie and Imbens (2016) predict a larger ATT variance. eps ~ N(0, 1). On the same
+``--sims`` data sets per cell, the 95% interval with the Abadie-Imbens (2016)
+standard error (the estimated score accounted for) and with the AI (2006) one
+(the score treated as known) are scored against the population ATE or ATT.
+Writes ``coverage_psmatch.csv`` and ``coverage_psmatch.md``.
+
 Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
 with the same options skips the cells already there (interrupt and resume).
 
-Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 500] [--n-resamples 999] [--only nested]
-      [--out benchmarks/output]
+Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 500] [--n-resamples 999]
+      [--only {effects,nested,psmatch}] [--out benchmarks/output]
 """
 
 from __future__ import annotations
@@ -58,6 +72,7 @@ import pandas as pd
 
 from causalattn import clustered_effect, paired_effect, two_arm_effect
 from causalattn.effects import METHODS
+from causalattn.observational import match
 
 SIZES = (3, 5, 10, 30)
 LAWS = ("normal", "skewed", "binary")
@@ -147,6 +162,80 @@ def nested_cell(law: str, groups: int, n: int, sd_between: float | None, sims: i
     return [{"design": "nested", "law": law, "models": groups, "n": n, "sd_between": between, "method": name,
              "sims": sims, "coverage": covered[name] / sims, "median_width": float(np.median(widths[name])),
              "sd_within": float(np.mean(within))} for name in covered]
+
+
+PS_SIZES = (500, 1000, 2000)
+PS_LAWS = ("heterogeneous", "orthogonal")
+
+
+def ps_score(law: str, x: np.ndarray) -> np.ndarray:
+    """The true propensity score of the law at covariates ``x`` (rows)."""
+    index = -0.3 + 0.8 * x[..., 0] - 0.6 * x[..., 1] if law == "heterogeneous" else -1 + 0.9 * (x[..., 0] + x[..., 1])
+    return 1 / (1 + np.exp(-index))
+
+
+def ps_truth(law: str, estimand: str) -> float:
+    """The population ATE or ATT (for the heterogeneous law's ATT, 1 + E[X2 e(X)] / E[e(X)] by Gauss-Hermite)."""
+    if law == "orthogonal" or estimand == "ATE":
+        return 1.0
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    grid = np.stack(np.meshgrid(nodes, nodes, indexing="ij"), axis=-1)
+    mass = np.outer(weights, weights) * ps_score(law, grid)
+    return 1 + float((mass * grid[..., 1]).sum() / mass.sum())
+
+
+def draw_ps(law: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Covariates, treatment and outcome of one data set of the law."""
+    x = rng.normal(size=(n, 2))
+    z = (rng.random(n) < ps_score(law, x)).astype(int)
+    if law == "heterogeneous":
+        effect, base = 1 + x[:, 1], x[:, 0] + x[:, 1]
+    else:
+        u = (x[:, 0] - x[:, 1]) / np.sqrt(2)
+        effect, base = 1 + 2 * u, x[:, 0] + x[:, 1] - u
+    return x, z, base + z * effect + rng.normal(size=n)
+
+
+def ps_cell(law: str, n: int, estimand: str, sims: int, seed: int) -> list[dict]:
+    """Coverage and median standard error of the AI (2016) and AI (2006) intervals on the same ``sims`` data sets."""
+    rng = np.random.default_rng([seed, 11, PS_LAWS.index(law), n, estimand == "ATT"])
+    truth, quantile = ps_truth(law, estimand), 1.959963984540054
+    estimates, errors = [], {"ai2016": [], "ai2006": []}
+    for _ in range(sims):
+        x, z, y = draw_ps(law, n, rng)
+        est = match(outcome=y, treatment=z, covariates=x, estimand=estimand, on="propensity",
+                    confidence_level=LEVEL)
+        estimates.append(est.estimate)
+        errors["ai2016"].append(est.standard_error)
+        errors["ai2006"].append(est.details["standard_error_known_score"])
+    estimates = np.array(estimates)
+    return [{"design": "psmatch", "law": law, "n": n, "estimand": estimand, "method": name, "sims": sims,
+             "coverage": float(np.mean(np.abs(estimates - truth) <= quantile * np.array(se))),
+             "median_se": float(np.median(se)), "sd_estimate": float(estimates.std(ddof=1)),
+             "bias": float(estimates.mean() - truth)} for name, se in errors.items()]
+
+
+def run_psmatch(args, cells: Cells) -> None:
+    rows = []
+    for law in PS_LAWS:
+        for estimand in ("ATE", "ATT"):
+            for n in PS_SIZES:
+                rows += cells.get(("psmatch", law, estimand, n, args.sims, args.seed),
+                                  lambda: ps_cell(law, n, estimand, args.sims, args.seed))
+                print(f"  psmatch {law:13s} {estimand} n={n:<4d} ai2016 {rows[-2]['coverage']:.3f} "
+                      f"ai2006 {rows[-1]['coverage']:.3f}", flush=True)
+    frame = pd.DataFrame(rows)[["law", "estimand", "n", "method", "sims", "coverage", "median_se", "sd_estimate",
+                                "bias"]].astype({"n": int, "sims": int})
+    frame.to_csv(args.out / "coverage_psmatch.csv", index=False)
+    wide = frame.pivot_table(index=["law", "estimand", "n"], columns="method",
+                             values=["coverage", "median_se"], sort=False)
+    wide.columns = [f"{value} {method}" for value, method in wide.columns]
+    wide = wide[["coverage ai2016", "coverage ai2006", "median_se ai2016", "median_se ai2006"]]
+    wide["sd of the estimates"] = frame.groupby(["law", "estimand", "n"], sort=False)["sd_estimate"].first()
+    text = markdown(wide, ["outcome", "estimand", "n"], lambda v: f"{v:.3f}")
+    (args.out / "coverage_psmatch.md").write_text(text + "\n")
+    print(f"\npropensity-score matching: coverage of nominal {LEVEL:.0%} intervals over {args.sims} data sets per "
+          f"cell, Abadie-Imbens 2016 (estimated score) vs 2006 (score known)\n\n{text}")
 
 
 def nested_settings():
@@ -239,7 +328,7 @@ def main() -> None:
     parser.add_argument("--slow-sims", type=int, default=500, help="data sets per cell, randomization and bootstrap")
     parser.add_argument("--n-resamples", type=int, default=999, help="FRT draws (above exact) / bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("effects", "nested"), help="run one part (default: both)")
+    parser.add_argument("--only", choices=("effects", "nested", "psmatch"), help="run one part (default: all)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -250,6 +339,8 @@ def main() -> None:
         run_nested(args, cells)
     if args.only in (None, "effects"):
         run_effects(args, cells)
+    if args.only in (None, "psmatch"):
+        run_psmatch(args, cells)
     print(f"\n{time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU (cells not cached); "
           f"load average {os.getloadavg()[0]:.2f}; wrote {args.out}")
 

@@ -369,12 +369,97 @@ def test_matching_on_the_propensity_score(nsw):
     est = match(nsw, "re78", "treat", NSW_X, on="propensity", bias_correction=False)
     score = propensity_score(nsw, "treat", NSW_X).score
     direct = match(outcome=nsw["re78"], treatment=nsw["treat"], covariates=score, bias_correction=False)
-    assert est.estimate == direct.estimate and est.standard_error == direct.standard_error
-    assert est.method == "matching-propensity"
+    assert est.estimate == direct.estimate
+    assert est.details["standard_error_known_score"] == pytest.approx(direct.standard_error, rel=1e-12)
+    assert est.method == "matching-propensity-ai2016"
+    assert est.details["score_estimation"] == "accounted for (Abadie-Imbens 2016)"
     np.testing.assert_allclose(est.details["score"], score)
     matches = est.details["matches"]
     assert set(matches.columns) == {"unit", "match", "weight", "distance"}
     assert (nsw["treat"].to_numpy()[matches["unit"]] == 1).all()
+    mle = LogisticRegression(C=np.inf, solver="newton-cg", tol=1e-12, max_iter=5000)  # a scikit-learn score ...
+    known = match(nsw, "re78", "treat", NSW_X, on="propensity", bias_correction=False, model=mle)
+    # ... is treated as known
+    assert known.method == "matching-propensity" and known.details["score_estimation"] == "treated as known"
+    assert known.standard_error == pytest.approx(direct.standard_error, rel=1e-3)
+
+
+def _ai2016_by_hand(x, y, z, estimand):
+    """Matching on the estimated logistic score (M = 1, J = 1, no ties, no bias correction), with the AI (2006)
+    standard error and the Abadie-Imbens (2016) one, written out unit by unit from the paper's formulas."""
+    n, design = len(y), np.column_stack([np.ones(len(y)), x])
+    theta = np.zeros(design.shape[1])
+    for _ in range(50):  # Newton-Raphson for the logistic MLE
+        e = 1 / (1 + np.exp(-design @ theta))
+        theta += np.linalg.solve((design * (e * (1 - e))[:, None]).T @ design, design.T @ (z - e))
+    e = 1 / (1 + np.exp(-design @ theta))
+    f = e * (1 - e)  # logistic density at X'theta
+
+    def nearest_in(arm, i, k, on):  # the k nearest units of `arm` to unit i (never i itself)
+        pool = [j for j in range(n) if z[j] == arm and j != i]
+        return sorted(pool, key=lambda j: np.sum((on[j] - on[i]) ** 2))[:k]
+
+    # matching on the score: imputed outcomes, K_M and the AI (2006) variance
+    target = range(n) if estimand == "ATE" else [i for i in range(n) if z[i] == 1]
+    times_matched, effect = np.zeros(n), {}
+    for i in target:
+        j = nearest_in(1 - z[i], i, 1, e[:, None])[0]
+        times_matched[j] += 1
+        effect[i] = y[i] - y[j] if z[i] == 1 else y[j] - y[i]
+    tau = np.mean(list(effect.values()))
+    n_target = len(effect)
+    variance = sum((effect[i] - tau) ** 2 for i in target)
+    for i in range(n):
+        j = nearest_in(z[i], i, 1, e[:, None])[0]
+        sigma2 = (y[i] - y[j]) ** 2 / 2  # sample variance of Y_i and its nearest same-arm outcome
+        k = times_matched[i]
+        variance += sigma2 * (k**2 + k if estimand == "ATE" else k**2 - k + 2 * k * z[i])
+    variance /= n_target**2
+
+    # AI (2016): H_w(i) is i and its nearest unit of arm w if Z_i = w, else the 2 nearest units of arm w
+    information = (design * f[:, None]).T @ design / n  # E[f^2/(F(1-F)) X X'] with f = F(1-F)
+    c = np.zeros(design.shape[1])
+    for i in range(n):
+        cov, mu = {}, {}
+        for arm in (0, 1):
+            group = [i, *nearest_in(arm, i, 1, e[:, None])] if z[i] == arm else nearest_in(arm, i, 2, e[:, None])
+            cov[arm] = np.r_[0.0, [np.cov(x[group, col], y[group])[0, 1] for col in range(x.shape[1])]]
+            mu[arm] = np.mean([y[j] for j in group if j != i])  # leave-one-out local mean of Y
+        if estimand == "ATE":
+            c += f[i] * (cov[1] / e[i] + cov[0] / (1 - e[i])) / n
+        else:
+            c += f[i] * (design[i] * (mu[1] - mu[0] - tau) + cov[1] + e[i] / (1 - e[i]) * cov[0]) / z.sum()
+    adjusted = variance - c @ np.linalg.solve(information, c) / n
+    if estimand == "ATT":  # the derivative of the ATT in theta: imputations by matching on the covariates
+        s = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
+        d = np.zeros(design.shape[1])
+        for i in range(n):
+            j = nearest_in(1 - z[i], i, 1, s)[0]
+            d += f[i] * design[i] * ((y[i] - y[j] if z[i] == 1 else y[j] - y[i]) - tau) / z.sum()
+        adjusted += d @ np.linalg.solve(information, d) / n
+    return tau, math.sqrt(variance), math.sqrt(adjusted)
+
+
+@pytest.mark.parametrize("estimand", ["ATE", "ATT"])
+def test_matching_on_the_estimated_score_against_the_paper_by_hand(estimand):
+    rng = np.random.default_rng(2016)
+    n = 80
+    x = rng.normal(size=(n, 2))
+    z = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.3 + x @ [0.8, -0.6])))).astype(int)
+    y = 1 + x @ [1.0, 0.5] + z * (1 + x[:, 0]) + rng.normal(size=n)
+    est = match(outcome=y, treatment=z, covariates=x, estimand=estimand, on="propensity", bias_correction=False,
+                tie_tolerance=0.0)
+    tau, known, adjusted = _ai2016_by_hand(x, y, z, estimand)
+    assert est.estimate == pytest.approx(tau, rel=1e-12)
+    assert est.details["standard_error_known_score"] == pytest.approx(known, rel=1e-9)
+    assert est.standard_error == pytest.approx(adjusted, rel=1e-6)
+    assert abs(adjusted - known) > 0.01 * known  # the adjustment matters on this data set
+
+
+def test_the_estimated_score_makes_the_ate_more_precise(nsw):
+    # Abadie and Imbens (2016, Theorem 1): the adjustment c' I^-1 c of the ATE is never negative
+    est = match(nsw, "re78", "treat", NSW_X, on="propensity", estimand="ATE")
+    assert est.standard_error < est.details["standard_error_known_score"]
 
 
 # --------------------------------------------------------------------------- propensity, trimming, balance
@@ -609,6 +694,16 @@ def test_bad_input_names_the_argument(table, nsw):
         ipw(table, "y", "z", ["x"], propensity=np.full(40, 0.5))
     with pytest.raises(ValueError, match="`model` is the propensity-score model"):
         match(nsw, "re78", "treat", NSW_X, model=LogisticRegression())
+    with pytest.raises(ValueError, match=r"`n_matches` \(4\) must not exceed the number of treated units \(3\): the "
+                                         r"Abadie-Imbens \(2016\) adjustment of the ATT"):
+        match(outcome=np.arange(9.0), treatment=[1, 1, 1, 0, 0, 0, 0, 0, 0], covariates=[0.0, 5, 2, 7, 1, 3, 6, 4, 8],
+              n_matches=4, on="propensity")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(14, 2))
+    with pytest.raises(ValueError, match=r"the Abadie-Imbens \(2016\) variance adjusted for the estimated score is "
+                                         r"not positive .* pass a scikit-learn `model`"):
+        match(outcome=5 * x[:, 0] + 0.01 * rng.normal(size=14), treatment=np.repeat([1, 0], 7), covariates=x,
+              estimand="ATE", on="propensity", bias_correction=False)
     with pytest.raises(ValueError, match="`instrument` must be binary"):
         cace(outcome=[1.0, 2, 3, 4], treatment=[0, 1, 0, 1], instrument=[0, 1, 2, 1])
     with pytest.raises(ValueError, match="`outcome_sd`.* is required"):

@@ -37,6 +37,51 @@ this is AI's :math:`\{(K_M/M)^2 + (2M-1)K_M/M^2\}\hat\sigma^2` for the ATE
 and :math:`K_M(K_M - 1)/M^2\,\hat\sigma^2` for the ATT; with ties and
 :math:`J = 1` it is R ``Matching``'s ``se`` with ``Var.calc = 1``.
 
+**Matching on the estimated propensity score** (``on="propensity"``) matches
+on :math:`\hat e_i = F(\tilde X_i^\top\hat\theta)`, the logistic fit
+(:math:`F` the logistic function, :math:`f = F(1 - F)` its density,
+:math:`\tilde X = (1, X)`). The variance above treats :math:`\hat e` as known.
+Abadie and Imbens (2016, Theorems 1 and 2) derive the variance when
+:math:`\hat\theta` is the maximum-likelihood estimate, with
+:math:`I_\theta = E\{f^2\tilde X\tilde X^\top/(F(1-F))\}` the Fisher information,
+:math:`p = e(X)`, :math:`\mu(w, X) = E(Y \mid Z = w, X)` and
+:math:`\bar\mu(w, p) = E(Y \mid Z = w, e(X) = p)`:
+
+.. math::
+
+    N\,V_{ATE} = \sigma^2 - c^\top I_\theta^{-1}c, \qquad
+    c = E\Big[f\Big\{\frac{\mathrm{cov}(\tilde X, \mu(1, X) \mid p)}{p}
+        + \frac{\mathrm{cov}(\tilde X, \mu(0, X) \mid p)}{1 - p}\Big\}\Big],
+
+.. math::
+
+    N\,V_{ATT} = \sigma_t^2 - c_t^\top I_\theta^{-1}c_t
+        + \frac{\partial\tau_t}{\partial\theta}^\top I_\theta^{-1}\frac{\partial\tau_t}{\partial\theta},
+
+.. math::
+
+    c_t = \frac{1}{E(p)}E\Big[f\Big\{\tilde X\{\bar\mu(1, p) - \bar\mu(0, p) - \tau_t\}
+        + \mathrm{cov}(\tilde X, \mu(1, X) \mid p) + \frac{p}{1 - p}\mathrm{cov}(\tilde X, \mu(0, X) \mid p)\Big\}\Big],
+    \qquad
+    \frac{\partial\tau_t}{\partial\theta} = \frac{1}{E(p)}E[f\tilde X\{\mu(1, X) - \mu(0, X) - \tau_t\}],
+
+with :math:`\sigma^2, \sigma_t^2` the variances with the score known (above,
+times :math:`N`). The ATE adjustment is never positive: matching on the
+estimated score is at least as precise. The ATT's can go either way. Every
+term is estimated by matching, as in the paper's section 4: the conditional
+covariances are sample covariances of :math:`(\tilde X_j, Y_j)` over :math:`H_w(i)`, the
+:math:`J + 1` units of arm :math:`w` nearest to unit :math:`i` on
+:math:`\hat e` (:math:`i` itself and its :math:`J` nearest when
+:math:`Z_i = w`; exactly :math:`J + 1` units, ties broken arbitrarily);
+:math:`\bar\mu(w, \hat e_i)` is the mean outcome of :math:`H_w(i)` without
+:math:`i`; :math:`\mu(1, X_i) - \mu(0, X_i)` is estimated by matching unit
+:math:`i` to its :math:`M` nearest units of the other arm on the covariates
+(``metric``); expectations are sample means (sums divided by :math:`N_1`
+for the ATT) with :math:`\hat e_i`; and :math:`(N I_\theta)^{-1}` is the
+covariance of :math:`\hat\theta` (statsmodels' ``Logit``). The bias
+correction on the scalar score changes the estimator by
+:math:`O_p(N^{-1})` only, so the same variance applies to it.
+
 References
 ----------
 Abadie, A. and Imbens, G. W. (2006). Large sample properties of matching
@@ -44,6 +89,9 @@ estimators for average treatment effects. *Econometrica* 74, 235-267.
 
 Abadie, A. and Imbens, G. W. (2011). Bias-corrected matching estimators for
 average treatment effects. *Journal of Business & Economic Statistics* 29, 1-11.
+
+Abadie, A. and Imbens, G. W. (2016). Matching on the estimated propensity
+score. *Econometrica* 84, 781-807.
 
 Sekhon, J. S. (2011). Multivariate and propensity score matching software with
 automated balance optimization: the Matching package for R. *Journal of
@@ -67,7 +115,7 @@ import statsmodels.api as sm
 from causalattn._validation import check_choice, check_confidence_level, check_flag, check_positive_int
 from causalattn.estimate import Estimate, normal_estimate
 from causalattn.observational._data import Units, estimand_iv, units_iv
-from causalattn.observational.propensity import design_matrix, score_from_units, score_model_iv
+from causalattn.observational.propensity import PropensityScore, design_matrix, score_from_units, score_model_iv
 
 __all__ = ["match"]
 
@@ -79,6 +127,7 @@ BLOCK_ELEMENTS = 4_000_000
 @dataclass(frozen=True)
 class _Problem:
     units: Units
+    score: PropensityScore | None  # the fitted score when matching on it
     estimand: str
     n_matches: int
     metric: str
@@ -113,15 +162,20 @@ def _match_iv(data, outcome, treatment, covariates, estimand, n_matches, metric,
     if variance_matches > min(n_treated, n_control) - 1:
         raise ValueError(f"`variance_matches` ({variance_matches}) must be smaller than the size of the smaller arm "
                          f"({min(n_treated, n_control)})")
+    score = None
     if on == "propensity":
-        score = score_from_units(units, score_model_iv(model)).score
-        units = Units(units.y, units.z, score[:, None], ["propensity score"], units.outcome, units.treatment)
+        score = score_from_units(units, score_model_iv(model))
+        if score.logistic and estimand == "ATT" and n_matches > n_treated:
+            raise ValueError(f"`n_matches` ({n_matches}) must not exceed the number of treated units ({n_treated}): "
+                             "the Abadie-Imbens (2016) adjustment of the ATT matches every unit on the covariates")
+        units = Units(units.y, units.z, np.array(score.score)[:, None], ["propensity score"], units.outcome,
+                      units.treatment)
     constant = units.x.std(axis=0) == 0
     if constant.any():
         raise ValueError(f"`covariates` {[n for n, c in zip(units.names, constant) if c]} are constant: "
                          "they carry no distance; drop them")
-    return _Problem(units, estimand, n_matches, metric, bias_correction, variance_matches, float(tie_tolerance),
-                    level, on)
+    return _Problem(units, score, estimand, n_matches, metric, bias_correction, variance_matches,
+                    float(tie_tolerance), level, on)
 
 
 def metric_space(x: np.ndarray, metric: str) -> np.ndarray:
@@ -133,14 +187,15 @@ def metric_space(x: np.ndarray, metric: str) -> np.ndarray:
     return standardized @ np.linalg.cholesky(weight)
 
 
-def nearest(queries: np.ndarray, candidates: np.ndarray, k: int, tolerance: float,
+def nearest(queries: np.ndarray, candidates: np.ndarray, k: int, tolerance: float | None,
             exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` nearest candidates of each query, with ties, by blocks of queries.
 
     Returns ``(query, candidate, squared distance)`` index arrays of every match:
     for query ``q`` all candidates within ``tolerance`` of its ``k``-th smallest
-    squared distance. ``exclude[q]`` is a candidate index never matched to ``q``
-    (the unit itself, when matching within an arm).
+    squared distance, or exactly ``k`` of them if ``tolerance`` is ``None``
+    (ties broken arbitrarily). ``exclude[q]`` is a candidate index never matched
+    to ``q`` (the unit itself, when matching within an arm).
     """
     norms = (candidates**2).sum(axis=1)
     block = max(1, BLOCK_ELEMENTS // len(candidates))
@@ -150,32 +205,68 @@ def nearest(queries: np.ndarray, candidates: np.ndarray, k: int, tolerance: floa
         dist = np.maximum((q**2).sum(axis=1)[:, None] + norms[None, :] - 2 * q @ candidates.T, 0.0)
         if exclude is not None:
             dist[np.arange(len(q)), exclude[start:start + block]] = np.inf
-        kth = np.partition(dist, k - 1, axis=1)[:, k - 1]
-        rows, cols = np.nonzero(dist <= kth[:, None] + tolerance)
+        if tolerance is None:
+            rows, cols = np.repeat(np.arange(len(q)), k), np.argpartition(dist, k - 1, axis=1)[:, :k].ravel()
+        else:
+            kth = np.partition(dist, k - 1, axis=1)[:, k - 1]
+            rows, cols = np.nonzero(dist <= kth[:, None] + tolerance)
         found_q.append(rows + start)
         found_c.append(cols)
         found_d.append(dist[rows, cols])
     return np.concatenate(found_q), np.concatenate(found_c), np.concatenate(found_d)
 
 
+def _cross_matches(space: np.ndarray, z: np.ndarray, queries: np.ndarray, k: int,
+                   tolerance: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(unit, match, squared distance)``: each query unit's ``k`` nearest units of the other arm (see `nearest`)."""
+    found = []
+    for arm in (1, 0):
+        rows = queries[z[queries] == arm]
+        if rows.size == 0:
+            continue
+        pool = np.flatnonzero(z != arm)
+        q, c, d = nearest(space[rows], space[pool], k, tolerance)
+        found.append((rows[q], pool[c], d))
+    return tuple(np.concatenate(column) for column in zip(*found))
+
+
+def _own_matches(space: np.ndarray, z: np.ndarray, queries: np.ndarray, k: int,
+                 tolerance: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(unit, match)``: each query unit's ``k`` nearest other units of its own arm (see `nearest`)."""
+    found = []
+    for arm in (0, 1):
+        members = np.flatnonzero(z == arm)
+        rows = np.flatnonzero(np.isin(members, queries))
+        if rows.size == 0:
+            continue
+        q, c, _ = nearest(space[members[rows]], space[members], k, tolerance, exclude=rows)
+        found.append((members[rows][q], members[c]))
+    return tuple(np.concatenate(column) for column in zip(*found))
+
+
+def _group_covariances(unit: np.ndarray, member: np.ndarray, x: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
+    """Per unit ``i``, the sample covariance of each column of ``x`` with ``y`` over the units ``member[unit == i]``.
+
+    A unit whose group has fewer than two members gets 0.
+    """
+    size = np.bincount(unit, minlength=n)
+    present = size > 1
+    total_y = np.bincount(unit, weights=y[member], minlength=n)[present]
+    out = np.zeros((n, x.shape[1]))
+    for col in range(x.shape[1]):
+        total_x = np.bincount(unit, weights=x[member, col], minlength=n)[present]
+        cross = np.bincount(unit, weights=x[member, col] * y[member], minlength=n)[present]
+        out[present, col] = (cross - total_x * total_y / size[present]) / (size[present] - 1)
+    return out
+
+
 def _conditional_variances(space: np.ndarray, y: np.ndarray, z: np.ndarray, needed: np.ndarray, j: int,
                            tolerance: float) -> np.ndarray:
     r""":math:`\hat\sigma^2(X_i, Z_i)`: sample variance of :math:`Y_i` and its ``j`` nearest same-arm outcomes."""
-    sigma2 = np.zeros(len(y))
-    for arm in (0, 1):
-        members = np.flatnonzero(z == arm)
-        queries = np.flatnonzero(needed[members])
-        if queries.size == 0:
-            continue
-        q, c, _ = nearest(space[members[queries]], space[members], j, tolerance, exclude=queries)
-        counts = np.bincount(q, minlength=queries.size)
-        values = y[members[c]]
-        own = y[members[queries]]
-        total = np.bincount(q, weights=values, minlength=queries.size) + own
-        squares = np.bincount(q, weights=values**2, minlength=queries.size) + own**2
-        size = counts + 1
-        sigma2[members[queries]] = (squares - total**2 / size) / (size - 1)
-    return sigma2
+    own = np.flatnonzero(needed)
+    unit, partner = _own_matches(space, z, own, j, tolerance)
+    groups = np.concatenate([own, unit]), np.concatenate([own, partner])
+    return _group_covariances(*groups, y[:, None], y, len(y))[:, 0]
 
 
 def _bias_slopes(x: np.ndarray, y: np.ndarray, k: np.ndarray, rows: np.ndarray, arm: str) -> np.ndarray:
@@ -186,6 +277,46 @@ def _bias_slopes(x: np.ndarray, y: np.ndarray, k: np.ndarray, rows: np.ndarray, 
         raise ValueError(f"the bias correction needs more distinct matched {arm} units than covariates "
                          f"({int(used.sum())} used, {design.shape[1]} coefficients); set `bias_correction`=False")
     return sm.WLS(y[used], design, weights=k[used]).fit().params[1:]
+
+
+def _estimated_score_change(problem: _Problem, space: np.ndarray, tau: float) -> float:
+    r"""Abadie-Imbens (2016): the change in the variance of matching on the estimated logistic score.
+
+    :math:`-\hat c^\top\hat V_\theta\hat c` for the ATE,
+    :math:`-\hat c_t^\top\hat V_\theta\hat c_t + \hat d_t^\top\hat V_\theta\hat d_t` for the ATT, with
+    :math:`\hat V_\theta` the covariance of the logistic coefficients (statsmodels') and the vectors of the module
+    docstring.
+    """
+    score, units = problem.score, problem.units
+    y, z, e, n = units.y, units.z, score.score, units.n
+    everyone = np.arange(n)
+    design = design_matrix(score.x)
+    # H_w(i): i and its J nearest others when Z_i = w, else the J + 1 nearest units of arm w, on the score and
+    # without ties (a score shared by many units would make huge groups)
+    own, own_match = _own_matches(space, z, everyone, problem.variance_matches, None)
+    other, other_match, _ = _cross_matches(space, z, everyone, problem.variance_matches + 1, None)
+    cov_own = _group_covariances(np.r_[everyone, own], np.r_[everyone, own_match], design, y, n)
+    cov_other = _group_covariances(other, other_match, design, y, n)
+    treated = (z == 1)[:, None]
+    cov1, cov0 = np.where(treated, cov_own, cov_other), np.where(treated, cov_other, cov_own)
+    f = (e * (1 - e))[:, None]  # the logistic density at the linear predictor
+    cov_theta = np.asarray(score.fit.cov_params())
+    if problem.estimand == "ATE":
+        c = (f * (cov1 / e[:, None] + cov0 / (1 - e)[:, None])).mean(axis=0)
+        return -float(c @ cov_theta @ c)
+    n_treated = int(z.sum())
+    mean_own = np.bincount(own, weights=y[own_match], minlength=n) / np.bincount(own, minlength=n)
+    mean_other = np.bincount(other, weights=y[other_match], minlength=n) / np.bincount(other, minlength=n)
+    local = np.where(z == 1, mean_own - mean_other, mean_other - mean_own)  # mu(1, e_i) - mu(0, e_i)
+    odds = (e / (1 - e))[:, None]
+    c = (f * (design * (local - tau)[:, None] + cov1 + odds * cov0)).sum(axis=0) / n_treated
+    unit, partner, _ = _cross_matches(metric_space(score.x, problem.metric), z, everyone, problem.n_matches,
+                                      problem.tolerance)
+    size = np.bincount(unit, minlength=n)
+    imputed = np.bincount(unit, weights=y[partner] / size[unit], minlength=n)
+    effects = np.where(z == 1, y - imputed, imputed - y)  # matching on the covariates
+    d = (f * design * (effects - tau)[:, None]).sum(axis=0) / n_treated
+    return float(d @ cov_theta @ d - c @ cov_theta @ c)
 
 
 def match(
@@ -228,15 +359,17 @@ def match(
         Distance on the standardized covariates.
     on : {"covariates", "propensity"}
         Match on the covariates, or on the propensity score estimated from
-        them (logistic regression, or ``model``). The AI variance then treats
-        the score as known.
+        them. With the default logistic score the variance accounts for its
+        estimation (Abadie and Imbens 2016, see the module docstring); with a
+        scikit-learn ``model`` the AI (2006) variance treats the score as known.
     model : scikit-learn classifier, optional
-        Score model for ``on="propensity"``.
+        Score model for ``on="propensity"``; default statsmodels' logistic regression.
     bias_correction : bool
         Abadie-Imbens (2011) regression bias correction on the matching
         variables.
     variance_matches : int
-        :math:`J`, same-arm matches used to estimate the conditional variances.
+        :math:`J`, same-arm matches used to estimate the conditional variances
+        (and the groups :math:`H_w(i)` of :math:`J + 1` units of the AI 2016 adjustment).
     tie_tolerance : float
         Squared distances within this of the :math:`M`-th smallest are ties
         (``Matching``'s ``distance.tolerance``).
@@ -245,28 +378,34 @@ def match(
     Returns
     -------
     Estimate
-        ``method`` ``"matching-bias-corrected"`` or ``"matching"`` (with
-        ``-propensity`` when matching on the score); ``details`` has
+        ``method`` ``"matching-bias-corrected"`` or ``"matching"``, with
+        ``-propensity`` when matching on the score and ``-ai2016`` when its
+        standard error is the Abadie-Imbens (2016) one; ``details`` has
         ``matches`` (a DataFrame with columns ``unit`` and ``match``, row positions
         0 to n-1 in the data, ``weight``
         :math:`1/\#\mathcal J_M(i)`, ``distance``), ``weights`` (each unit's
         weight in the matched sample, :math:`r_i + K_M(i)`, for balance
         checks), ``times_matched`` (:math:`K_M`), ``n_matched_pairs`` and, with
-        ``on="propensity"``, ``score``.
+        ``on="propensity"``, ``score``, ``score_estimation`` (``"accounted for
+        (Abadie-Imbens 2016)"`` or ``"treated as known"``) and, for the
+        former, ``standard_error_known_score`` (the AI 2006 standard error).
         The interval and p-value are large-sample normal
         (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
     Raises
     ------
     ValueError
-        ``n_matches`` larger than an arm it matches into, a constant covariate,
-        or bad options.
+        ``n_matches`` larger than an arm it matches into (with the AI 2016
+        adjustment of the ATT, also the treated arm), a constant covariate, an
+        adjusted variance that is not positive (too few units), or bad options.
 
     References
     ----------
     Abadie, A. and Imbens, G. W. (2006). *Econometrica* 74, 235-267.
 
     Abadie, A. and Imbens, G. W. (2011). *Journal of Business & Economic Statistics* 29, 1-11.
+
+    Abadie, A. and Imbens, G. W. (2016). *Econometrica* 84, 781-807.
 
     Ding, P. (2024). *A First Course in Causal Inference*, ch. 15. CRC Press.
 
@@ -278,6 +417,14 @@ def match(
     >>> est = match(nsw, "re78", "treat", ["age", "educ", "black", "married", "re74", "re75"])
     >>> round(est.estimate), est.method
     (1899, 'matching-bias-corrected')
+
+    Matching on the estimated score, for the ATE: the Abadie-Imbens (2016)
+    standard error, and the AI (2006) one that treats the score as known.
+
+    >>> ps = match(nsw, "re78", "treat", ["age", "educ", "black", "married", "re74", "re75"],
+    ...            on="propensity", estimand="ATE")
+    >>> ps.method, round(ps.standard_error), round(ps.details["standard_error_known_score"])
+    ('matching-bias-corrected-propensity-ai2016', 681, 696)
     """
     problem = _match_iv(data, outcome, treatment, covariates, estimand, n_matches, metric, on, model,
                         bias_correction, variance_matches, tie_tolerance, confidence_level)
@@ -286,18 +433,9 @@ def match(
     n = units.n
     space = metric_space(x, problem.metric)
     target = np.ones(n, dtype=bool) if problem.estimand == "ATE" else z == 1
-    pieces = []
-    for arm in (1, 0):
-        queries = np.flatnonzero(target & (z == arm))
-        if queries.size == 0:
-            continue
-        pool = np.flatnonzero(z != arm)
-        q, c, d = nearest(space[queries], space[pool], problem.n_matches, problem.tolerance)
-        pieces.append(pd.DataFrame({"unit": queries[q], "match": pool[c], "distance": np.sqrt(d)}))
-    matches = pd.concat(pieces, ignore_index=True)
-    size = matches.groupby("unit")["match"].transform("size").to_numpy()
-    matches["weight"] = 1.0 / size
-    unit, partner, weight = matches["unit"].to_numpy(), matches["match"].to_numpy(), matches["weight"].to_numpy()
+    unit, partner, squared = _cross_matches(space, z, np.flatnonzero(target), problem.n_matches, problem.tolerance)
+    weight = 1.0 / np.bincount(unit, minlength=n)[unit]
+    matches = pd.DataFrame({"unit": unit, "match": partner, "weight": weight, "distance": np.sqrt(squared)})
     k = np.bincount(partner, weights=weight, minlength=n)
     kk = np.bincount(partner, weights=weight**2, minlength=n)
 
@@ -316,7 +454,21 @@ def match(
     variance = (np.sum((effects - tau) ** 2) + np.sum(sigma2 * (k**2 - kk + 2 * target * k))) / n_target**2
     method = "matching" + ("-bias-corrected" if problem.bias_correction else "") + (
         "-propensity" if problem.on == "propensity" else "")
-    details: dict[str, Any] = {
+    score_details: dict[str, Any] = {}
+    if problem.score is not None:
+        score_details.update(score=x[:, 0], score_estimation="treated as known")
+        if problem.score.logistic:
+            known = variance
+            variance = known + _estimated_score_change(problem, space, tau)
+            if not variance > 0:
+                raise ValueError(
+                    f"the Abadie-Imbens (2016) variance adjusted for the estimated score is not positive "
+                    f"({variance:.4g}; {known:.4g} with the score known): too few units for the adjustment; use more "
+                    "units, or pass a scikit-learn `model`, whose score is treated as known")
+            method += "-ai2016"
+            score_details.update(score_estimation="accounted for (Abadie-Imbens 2016)",
+                                 standard_error_known_score=math.sqrt(max(known, 0.0)))
+    details = {
         "matches": matches[["unit", "match", "weight", "distance"]],
         "weights": target + k,
         "times_matched": k,
@@ -324,8 +476,7 @@ def match(
         "n_matches": problem.n_matches,
         "metric": problem.metric,
         "distribution": "normal",
+        **score_details,
     }
-    if problem.on == "propensity":
-        details["score"] = x[:, 0]
     return normal_estimate(problem.estimand, tau, math.sqrt(max(variance, 0.0)), confidence_level=problem.level,
                            method=method, n=n, details=details)
