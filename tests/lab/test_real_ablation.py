@@ -1,7 +1,7 @@
 """SmolLM2-135M has induction heads: a high induction score, and ablating the top ones lowers accuracy on repeats.
 
 Small on purpose (16 random tokens repeated, 24 sequences): the model is loaded
-once per session by the ``smollm2`` fixture of conftest.py.
+once per session by the ``smollm2`` fixture of tests/conftest.py.
 """
 
 import pytest
