@@ -23,7 +23,7 @@ memories one after the other; the probes in the history (eq. 9 of the paper)
 measure how much of each memory is in place.
 
 Run:  python tutorials/05_birth_of_an_induction_head.py [--quick] [--out tutorials/output]
-(the full run trains the default d = 256 model with the default recipe, 800
+(the full run trains the default d = 256 model with the default recipe, 400
 iterations, and a one-layer baseline: a few minutes on 2 cores; --quick trains
 a d = 64 model on length-64 sequences for 150 iterations, for tests).
 """
@@ -44,7 +44,7 @@ from causalattn.lab.training import TrainConfig, train
 
 
 # How long the full run takes (shown by --help).
-RUNTIME = ("a few minutes on 2 cores (800 iterations of a d = 256 model and a one-layer baseline); "
+RUNTIME = ("a few minutes on 2 cores (400 iterations of a d = 256 model and a one-layer baseline); "
            "--quick takes seconds")
 
 def options(parser) -> None:

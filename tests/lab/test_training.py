@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import io
 import pickle
@@ -13,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from causalattn.lab.model import ModelConfig, build_model  # noqa: E402
+from causalattn.lab.muon import Float32Muon  # noqa: E402
 from causalattn.lab.task import BigramTask, TaskConfig  # noqa: E402
 from causalattn.lab.training import (  # noqa: E402
     Freeze,
@@ -151,7 +153,7 @@ def test_freeze_until_keeps_weights_bit_identical_then_trains():
     assert all(p.requires_grad for p in at_24.parameters())
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "muon"])
 def test_frozen_parameter_has_no_momentum(tmp_path, optimizer):
     recipe = dataclasses.replace(RECIPE, optimizer=optimizer, n_iters=6, freeze=(Freeze("W2_O", until=12),))
     run(recipe, checkpoint_dir=tmp_path)
@@ -180,12 +182,19 @@ def test_freeze_list_becomes_a_tuple():
 # --------------------------------------------------------------------------- checkpoints
 
 
-# the default recipe's kind: AdamW and the in-context loss (the fused path of Transformer.logits_at)
+# AdamW and the in-context loss (the fused path of Transformer.logits_at); the default recipe's kind: Muon
 IN_CONTEXT = dataclasses.replace(RECIPE, optimizer="adam", lr=0.02, loss_on="in_context")
+MUON = dataclasses.replace(IN_CONTEXT, optimizer="muon")
+# a vanilla model has tables and vectors, which AdamW trains beside Muon: two optimizers in one checkpoint
+VANILLA = ModelConfig(kind="vanilla", n_heads=2, d_model=32, max_seq_len=32, mlp=True, layer_norm=True,
+                      pos_emb="learned")
 
 
-@pytest.mark.parametrize("recipe", [RECIPE, IN_CONTEXT], ids=["sgd-all", "adam-in_context"])
-def test_resumed_run_gives_the_same_history(tmp_path, recipe, monkeypatch):
+@pytest.mark.parametrize(("recipe", "model_config"), [(RECIPE, MODEL), (IN_CONTEXT, MODEL), (MUON, MODEL),
+                                                      (MUON, VANILLA)],
+                         ids=["sgd-all", "adam-in_context", "muon-in_context", "muon-vanilla"])
+def test_resumed_run_gives_the_same_history(tmp_path, recipe, model_config, monkeypatch):
+    run = functools.partial(globals()["run"], model_config=model_config)
     uninterrupted = run(recipe)
     real_log_row = train_module._log_row
 
@@ -205,6 +214,29 @@ def test_resumed_run_gives_the_same_history(tmp_path, recipe, monkeypatch):
     pd.testing.assert_frame_equal(resumed.history, uninterrupted.history)
     for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
+
+
+def test_muon_trains_hidden_matrices_and_adamw_the_rest():
+    # one update of train(), against Muon (tests/test_muon.py checks it by hand) and torch's AdamW stepped by
+    # hand on the same batch
+    recipe = dataclasses.replace(MUON, n_iters=1, log_every=1, weight_decay=0.01)
+    trained = run(recipe, model_config=VANILLA).model
+    model = build_model(VANILLA)
+    named = dict(model.named_parameters())
+    tables = ["W_E", "W_pos", "W_U"]
+    vectors = [n for n, p in named.items() if p.ndim == 1]
+    hidden = [n for n in named if n not in tables and n not in vectors]
+    assert len(hidden) == 12 and "blocks.1.ff.W_in" in hidden  # 2 layers x (Q, K, V, O, W_in, W_out)
+    muon = Float32Muon([named[n] for n in hidden], lr=0.02, weight_decay=0.01, momentum=0.95)
+    adam = torch.optim.AdamW([named[n] for n in tables + vectors], lr=0.02, betas=(0.9, 0.95), weight_decay=0.01)
+    batch = BigramTask(TASK).sample(recipe.batch_size, torch.Generator().manual_seed(recipe.data_seed))
+    logits = model(batch.inputs)[batch.in_context]
+    torch.nn.functional.cross_entropy(logits, batch.targets[batch.in_context]).backward()
+    muon.step()
+    adam.step()
+    for name, value in trained.named_parameters():
+        torch.testing.assert_close(value, named[name], rtol=0, atol=1e-7, msg=name)
+        assert not torch.equal(value, build_model(VANILLA).get_parameter(name)), name  # every one moved
 
 
 def test_finished_run_is_loaded_not_retrained(tmp_path, monkeypatch):
