@@ -45,6 +45,7 @@ from causalattn.lab.engine import run_jobs
 from causalattn.lab.hooks import hooks
 from causalattn.lab.metrics import evaluate
 from causalattn.lab.model import ModelConfig, build_model
+from causalattn.lab.muon import Float32Muon
 from causalattn.lab.task import BigramTask, TaskConfig
 from causalattn.lab.training import TrainConfig, train
 
@@ -76,7 +77,7 @@ def steps(batch_sizes: tuple[int, ...], repeats: int) -> None:
     """Process CPU seconds per update (one thread), explicit path against fused path, interleaved ``repeats`` times.
 
     An update is what ``train`` does for the default recipe: sample a batch, the
-    in-context loss, backward, an AdamW step. A no-op hook on ``hook_embed``
+    in-context loss, backward, a Muon step (the default optimizer). A no-op hook on ``hook_embed``
     makes the model compute every hook point explicitly (the path before issue 10).
     """
     threads = torch.get_num_threads()
@@ -87,7 +88,8 @@ def steps(batch_sizes: tuple[int, ...], repeats: int) -> None:
     for batch_size in batch_sizes:
         generator = torch.Generator().manual_seed(0)
         model = build_model(ModelConfig())
-        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.95))
+        optimizer = Float32Muon([p for p in model.parameters() if p.requires_grad], lr=recipe.lr,
+                                weight_decay=recipe.weight_decay)
 
         def update() -> None:
             batch = task.sample(batch_size, generator)
@@ -149,7 +151,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores; "
           f"load average before: {os.getloadavg()}")
 
-    recipe = dataclasses.replace(TrainConfig(), eval_sequences=HELD_OUT, log_every=50)
+    recipe = dataclasses.replace(TrainConfig(), eval_sequences=HELD_OUT, log_every=25)
     if args.quick:
         recipe = dataclasses.replace(recipe, n_iters=20, log_every=10)
     fixed, random_triggers = TaskConfig(), TaskConfig(random_triggers=True)
