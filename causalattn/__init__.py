@@ -8,6 +8,7 @@ from causalattn import datasets
 from causalattn.association import Table2x2
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
 from causalattn.hypothesis_test import HypothesisTest
+from causalattn._pvalues import format_pvalue, pvalue_equation
 from causalattn.multiple_testing import EFFECT_COLUMNS, adjust_pvalues, effects_frame
 from causalattn.paired import PairedTable
 from causalattn.plots import plot_forest
@@ -25,6 +26,6 @@ from causalattn.observational import (aipw, balance, cace, e_value, ipw, match, 
 
 __version__ = "0.1.0"
 
-__all__ = ["EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame", "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "HypothesisTest", "Table2x2", "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols", "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "matched_pairs_adjusted", "neyman", "paired_effect", "two_arm_effect", "clustered_effect",
+__all__ = ["format_pvalue", "pvalue_equation", "EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame", "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "HypothesisTest", "Table2x2", "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols", "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "matched_pairs_adjusted", "neyman", "paired_effect", "two_arm_effect", "clustered_effect",
            "observational", "aipw", "balance", "cace", "e_value", "ipw", "match", "outcome_regression",
            "propensity_score", "subclassification", "tsls"]
