@@ -141,8 +141,8 @@ class TrainConfig:
     here the previous-token memory ``W1_K`` at late positions (whose
     attention first spreads over all earlier positions), learn as fast as the
     others. Held-out in-context accuracy passes 0.9 after about 150
-    iterations and 0.99 after about 225 (AdamW with the same learning rate:
-    150 and 650); ``n_iters = 400`` leaves a margin. Under ``"muon"`` the
+    iterations and 0.99 after about 250 (AdamW with the same learning rate:
+    150 and 650; ``benchmarks/bench_training.py``); ``n_iters = 400`` leaves a margin. Under ``"muon"`` the
     embedding tables and vectors of the vanilla model are trained by AdamW.
     ``optimizer="adam"`` (AdamW, betas (0.9, 0.95)) was the default before;
     none of these AdamW recipes reached 0.99 sooner than 600 iterations: a
@@ -477,10 +477,10 @@ def _make_optimizer(model: nn.Module, params: list[nn.Parameter], config: TrainC
     """The optimizer of ``config`` over ``params``; under "muon", AdamW takes the tables and vectors."""
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    trained = {id(p) for p in params}
-    hidden = [p for name, p in model.named_parameters()
-              if id(p) in trained and p.ndim == 2 and name not in EMBEDDINGS] if config.optimizer == "muon" else []
-    rest = [p for p in params if all(p is not h for h in hidden)]
+    names = {id(p): name for name, p in model.named_parameters()}
+    is_hidden = [config.optimizer == "muon" and p.ndim == 2 and names[id(p)] not in EMBEDDINGS for p in params]
+    hidden = [p for p, h in zip(params, is_hidden) if h]
+    rest = [p for p, h in zip(params, is_hidden) if not h]
     adam = torch.optim.AdamW(rest, lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay) if rest else None
     if not hidden:
         return adam

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 import io
 import pickle
@@ -194,8 +193,7 @@ VANILLA = ModelConfig(kind="vanilla", n_heads=2, d_model=32, max_seq_len=32, mlp
                                                       (MUON, VANILLA)],
                          ids=["sgd-all", "adam-in_context", "muon-in_context", "muon-vanilla"])
 def test_resumed_run_gives_the_same_history(tmp_path, recipe, model_config, monkeypatch):
-    run = functools.partial(globals()["run"], model_config=model_config)
-    uninterrupted = run(recipe)
+    uninterrupted = run(recipe, model_config)
     real_log_row = train_module._log_row
 
     def crash_at_18(model, task, config, iteration, loss):
@@ -205,12 +203,12 @@ def test_resumed_run_gives_the_same_history(tmp_path, recipe, model_config, monk
 
     monkeypatch.setattr(train_module, "_log_row", crash_at_18)
     with pytest.raises(KeyboardInterrupt):
-        run(recipe, checkpoint_dir=tmp_path)
+        run(recipe, model_config, checkpoint_dir=tmp_path)
     monkeypatch.setattr(train_module, "_log_row", real_log_row)
     _, info = load_checkpoint(tmp_path / "checkpoint.pt")
     assert info.iteration == 12
 
-    resumed = run(recipe, checkpoint_dir=tmp_path)
+    resumed = run(recipe, model_config, checkpoint_dir=tmp_path)
     pd.testing.assert_frame_equal(resumed.history, uninterrupted.history)
     for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
