@@ -28,13 +28,13 @@ import time
 
 import torch
 
-from causalattn.lab.evaluation import evaluation_study
-from causalattn.lab.runner import run_arms
-from causalattn.lab.hooks import hooks
-from causalattn.lab.interventions import HeadAblation, Reference
-from causalattn.lab.metrics import token_metrics
-from causalattn.lab.model import ModelConfig, build_model
-from causalattn.lab.task import BigramTask, TaskConfig
+from causalattn.lab.interventions.base import HeadAblation, Reference
+from causalattn.lab.models.hooks import hooks
+from causalattn.lab.models.transformer import ModelConfig, build_model
+from causalattn.lab.studies.evaluation import evaluation_study
+from causalattn.lab.studies.runner import run_arms
+from causalattn.lab.tasks.bigram import BigramTask, TaskConfig
+from causalattn.lab.tasks.metrics import token_metrics
 
 
 def peak_rss_gib() -> float:

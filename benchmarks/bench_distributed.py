@@ -1,6 +1,6 @@
 """Benchmark: a training study on a Dask cluster, trained in checkpoint segments vs one task per run.
 
-On a cluster the runs of :func:`causalattn.lab.seed_study.training_study` with
+On a cluster the runs of :func:`causalattn.lab.training.study.training_study` with
 an ``out_dir`` train in segments of ``checkpoint_every`` updates: each segment
 returns its checkpoint to the client, which saves it and sends it with the
 next segment (so an interrupted study resumes mid-run without a shared
@@ -30,10 +30,10 @@ from pathlib import Path
 import distributed
 import torch
 
-from causalattn.lab.model import ModelConfig
-from causalattn.lab.seed_study import training_study
-from causalattn.lab.task import TaskConfig
-from causalattn.lab.training import CHECKPOINT_FILE, Freeze, TrainConfig, train
+from causalattn.lab.models.transformer import ModelConfig
+from causalattn.lab.tasks.bigram import TaskConfig
+from causalattn.lab.training.loop import CHECKPOINT_FILE, Freeze, TrainConfig, train
+from causalattn.lab.training.study import training_study
 
 MODEL = ModelConfig(d_model=64, max_seq_len=64)
 TASK = TaskConfig(seq_len=64)

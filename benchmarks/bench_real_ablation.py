@@ -5,7 +5,7 @@ the bos token), SmolLM2-135M-Instruct (30 layers x 9 heads) on the CPU; treatmen
 zero ablation of 20 single heads, one in each of layers 10-29 (head ``layer mod 9``),
 where induction heads live; control + 20 arms.
 
-* fast: :func:`causalattn.lab.runner.run_arms`, the path of ``evaluation_study``:
+* fast: :func:`causalattn.lab.studies.runner.run_arms`, the path of ``evaluation_study``:
   one clean forward pass per batch, cached; each ablation resumes after the
   intervened layer's attention (``run_from_z``);
 * rerun: for every arm and batch, the whole model re-run under the ablation's
@@ -30,12 +30,12 @@ import time
 
 import torch
 
-from causalattn.lab.hf import load_pretrained
-from causalattn.lab.hooks import hooks
-from causalattn.lab.interventions import HeadAblation, Reference
-from causalattn.lab.metrics import token_metrics
-from causalattn.lab.repeated import RepeatedTokensTask
-from causalattn.lab.runner import run_arms
+from causalattn.lab.interventions.base import HeadAblation, Reference
+from causalattn.lab.models.hf import load_pretrained
+from causalattn.lab.models.hooks import hooks
+from causalattn.lab.studies.runner import run_arms
+from causalattn.lab.tasks.metrics import token_metrics
+from causalattn.lab.tasks.repeated import RepeatedTokensTask
 
 HEADS = [(layer, layer % 9) for layer in range(10, 30)]
 

@@ -6,7 +6,7 @@ default recipe (``TrainConfig()``, ``ModelConfig()``) on the default task
 
 - seconds per training iteration at batch 16 and 32, before (the explicit path,
   every hook point computed, as before issue 10) and after (the fused path that
-  training takes: :meth:`causalattn.lab.model.Transformer.logits_at`), in
+  training takes: :meth:`causalattn.lab.models.transformer.Transformer.logits_at`), in
   process CPU time with one torch thread, the two interleaved (``--only steps``),
 - the training time until held-out in-context accuracy first reaches 0.9 and
   0.99 (measured on 1,000 held-out sequences at every logged point; the time
@@ -16,7 +16,7 @@ default recipe (``TrainConfig()``, ``ModelConfig()``) on the default task
 - the time until random triggers reach 0.95,
 - the one-layer baseline's in-context accuracy (the paper reports ~55%),
 - the time for k seeds trained side by side (k runs on local processes, one
-  torch thread each, through :func:`causalattn.lab.engine.run_jobs`, as a
+  torch thread each, through :func:`causalattn.lab.studies.engine.run_jobs`, as a
   training study runs them) against k runs one after the other,
 - peak memory (ru_maxrss).
 
@@ -41,13 +41,13 @@ import time
 import torch
 from torch.nn import functional as F
 
-from causalattn.lab.engine import run_jobs
-from causalattn.lab.hooks import hooks
-from causalattn.lab.metrics import evaluate
-from causalattn.lab.model import ModelConfig, build_model
-from causalattn.lab.muon import Float32Muon
-from causalattn.lab.task import BigramTask, TaskConfig
-from causalattn.lab.training import TrainConfig, train
+from causalattn.lab.models.hooks import hooks
+from causalattn.lab.models.transformer import ModelConfig, build_model
+from causalattn.lab.studies.engine import run_jobs
+from causalattn.lab.tasks.bigram import BigramTask, TaskConfig
+from causalattn.lab.tasks.metrics import evaluate
+from causalattn.lab.training.loop import TrainConfig, train
+from causalattn.lab.training.muon import Float32Muon
 
 HELD_OUT = 1000  # held-out sequences behind every logged accuracy
 FINAL_EVAL = 2000  # sequences for the final accuracy of each run

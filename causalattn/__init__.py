@@ -4,25 +4,34 @@ The statistics half (this namespace) imports without torch; the transformer
 laboratory lives in :mod:`causalattn.lab` and needs torch.
 """
 
-from causalattn import datasets
-from causalattn.association import Table2x2
-from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
-from causalattn.hypothesis_test import HypothesisTest
+from causalattn import datasets, observational
 from causalattn._pvalues import format_pvalue, pvalue_equation
+from causalattn.effects import clustered_effect, paired_effect, two_arm_effect
+from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
+from causalattn.experiments import designs
+from causalattn.experiments.matched_pairs import matched_pairs_adjusted
+from causalattn.experiments.neyman import neyman
+from causalattn.experiments.randomization import frt, frt_confidence_interval, hodges_lehmann
+from causalattn.hypothesis import HypothesisTest
 from causalattn.multiple_testing import EFFECT_COLUMNS, adjust_pvalues, effects_frame
-from causalattn.paired import PairedTable
+from causalattn.observational import (
+                                      aipw,
+                                      balance,
+                                      cace,
+                                      e_value,
+                                      ipw,
+                                      match,
+                                      outcome_regression,
+                                      propensity_score,
+                                      subclassification,
+                                      tsls,
+)
 from causalattn.plots import plot_forest
 from causalattn.regression import FWLResult, ancova, correlation, fwl, lin, ols
-from causalattn.simpson import SimpsonResult, simpson
-from causalattn.stratified import StratifiedTable
-from causalattn import designs
-from causalattn.matched_pairs import matched_pairs_adjusted
-from causalattn.neyman import neyman
-from causalattn.effects import clustered_effect, paired_effect, two_arm_effect
-from causalattn.randomization import frt, frt_confidence_interval, hodges_lehmann
-from causalattn import observational
-from causalattn.observational import (aipw, balance, cace, e_value, ipw, match, outcome_regression, propensity_score,
-                                      subclassification, tsls)
+from causalattn.tables.association import Table2x2
+from causalattn.tables.paired import PairedTable
+from causalattn.tables.simpson import SimpsonResult, simpson
+from causalattn.tables.stratified import StratifiedTable
 
 __version__ = "0.1.0"
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from causalattn.hypothesis_test import HypothesisTest
+from causalattn.hypothesis import HypothesisTest
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:

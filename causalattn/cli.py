@@ -213,12 +213,12 @@ def _check_study_options(args: argparse.Namespace):
     """
     import pandas as pd
 
-    from causalattn.lab.head_scan import SCORES, HeadScan
-    from causalattn.lab.interventions import parse_treatment
-    from causalattn.lab.model import ModelConfig, build_model
-    from causalattn.lab.roles import resolve_roles
-    from causalattn.lab.task import TaskConfig
-    from causalattn.lab.training import Freeze, resolve_freeze
+    from causalattn.lab.analysis.head_scan import SCORES, HeadScan
+    from causalattn.lab.interventions.base import parse_treatment
+    from causalattn.lab.interventions.roles import resolve_roles
+    from causalattn.lab.models.transformer import ModelConfig, build_model
+    from causalattn.lab.tasks.bigram import TaskConfig
+    from causalattn.lab.training.loop import Freeze, resolve_freeze
 
     for name, minimum in _MINIMA.items():
         if getattr(args, name) < minimum:
@@ -286,7 +286,7 @@ def _dask_client(args: argparse.Namespace, stack: contextlib.ExitStack):
     flag = "--scheduler" if args.scheduler is not None else "--local-cluster"
     if args.local_cluster is not None and args.local_cluster < 1:
         raise ValueError(f"`--local-cluster` must be a positive number of workers, got {args.local_cluster}")
-    from causalattn.lab.engine import import_distributed
+    from causalattn.lab.studies.engine import import_distributed
 
     try:
         distributed = import_distributed()
@@ -307,12 +307,12 @@ def _main_job(args: argparse.Namespace, configs, client) -> int:
 
     from causalattn import EFFECT_COLUMNS, EstimateTable, effects_frame, plot_forest
     from causalattn.estimate import NOT_ESTIMABLE
-    from causalattn.lab.evaluation import CONTROL
-    from causalattn.lab.models_study import models_study
-    from causalattn.lab.seed_study import training_study
-    from causalattn.lab.storage import slug
-    from causalattn.lab.task import BigramTask
-    from causalattn.lab.training import Freeze, TrainConfig
+    from causalattn.lab.studies.evaluation import CONTROL
+    from causalattn.lab.studies.models_study import models_study
+    from causalattn.lab.studies.storage import slug
+    from causalattn.lab.tasks.bigram import BigramTask
+    from causalattn.lab.training.loop import Freeze, TrainConfig
+    from causalattn.lab.training.study import training_study
 
     start = time.perf_counter()
     progress = not args.no_progress
@@ -506,12 +506,12 @@ def _ablate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from causalattn import EstimateTable, effects_frame, plot_forest
-    from causalattn.lab.evaluation import evaluation_study
-    from causalattn.lab.head_scan import HeadScan, head_scan
-    from causalattn.lab.hf import load_pretrained
-    from causalattn.lab.interventions import Combined, HeadAblation
-    from causalattn.lab.repeated import RepeatedTokensTask
-    from causalattn.lab.storage import open_study_folder
+    from causalattn.lab.analysis.head_scan import HeadScan, head_scan
+    from causalattn.lab.interventions.base import Combined, HeadAblation
+    from causalattn.lab.models.hf import load_pretrained
+    from causalattn.lab.studies.evaluation import evaluation_study
+    from causalattn.lab.studies.storage import open_study_folder
+    from causalattn.lab.tasks.repeated import RepeatedTokensTask
 
     start = time.perf_counter()
     _ablate_iv(args)

@@ -11,7 +11,7 @@ interval and p-value come from the *same* procedure, named by ``method``:
     the null exactly when :math:`p < 1 - \text{confidence\_level}`.
 ``"normal"``
     Neyman's conservative variance with the normal quantile (Ding ch. 4 and 7,
-    :func:`causalattn.neyman`). Too narrow with few units: see the coverage
+    :func:`causalattn.experiments.neyman`). Too narrow with few units: see the coverage
     table in ``benchmarks/README.md``.
 ``"randomization"``
     The Fisher randomization test (:func:`causalattn.frt`: sign flips within
@@ -66,9 +66,9 @@ from causalattn._validation import (
     check_rng,
     check_same_length,
 )
-from causalattn.designs import Groups
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
-from causalattn.randomization import frt
+from causalattn.experiments.designs import Groups
+from causalattn.experiments.randomization import frt
 
 __all__ = ["METHODS", "clustered_effect", "paired_effect", "two_arm_effect"]
 
@@ -368,7 +368,7 @@ def two_arm_effect(outcome, treatment, *, method: str = "t", confidence_level: f
       test (:func:`scipy.stats.ttest_ind` with ``equal_var=False``), with the
       Welch-Satterthwaite degrees of freedom
       :math:`\nu = (v_1 + v_0)^2 / \{v_1^2/(n_1-1) + v_0^2/(n_0-1)\}`, :math:`v_a = S_a^2/n_a`.
-    * ``"normal"``: Ding's Neyman interval with :math:`z_{1-\alpha/2}` (:func:`causalattn.neyman`).
+    * ``"normal"``: Ding's Neyman interval with :math:`z_{1-\alpha/2}` (:func:`causalattn.experiments.neyman`).
     * ``"randomization"``: the label-permutation FRT of the sharp null
       :math:`Y_i(1) - Y_i(0) = \tau_0` (``design="cre"``, exact when the
       :math:`\binom{n}{n_1}` assignments can be enumerated) and the interval
@@ -471,7 +471,7 @@ def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", co
       :func:`two_arm_effect` on the cluster means: Welch's t with
       Satterthwaite degrees of freedom (at most :math:`G - 2`), Neyman's
       interval, or the FRT of :func:`causalattn.frt` under the design
-      :class:`causalattn.designs.ClusterRandomized` (whole clusters permuted,
+      :class:`causalattn.experiments.designs.ClusterRandomized` (whole clusters permuted,
       ``statistic="cluster_means"``: the same difference of cluster means),
       which is the randomization test of a cluster-randomized experiment. It
       covers the average over clusters of the cluster-mean effects.

@@ -22,7 +22,7 @@ from scipy import stats
 from causalattn import _fields as fields
 from causalattn._pvalues import format_pvalue, pvalue_equation
 from causalattn._validation import check_choice, check_confidence_level
-from causalattn.hypothesis_test import HypothesisTest
+from causalattn.hypothesis import HypothesisTest
 
 __all__ = ["NOT_ESTIMABLE", "ConfidenceInterval", "Estimate", "EstimateTable", "normal_estimate"]
 

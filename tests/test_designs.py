@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from causalattn.designs import BRE, CRE, DESIGNS, MPE, SRE, ClusterRandomized, ReM, resolve_design
+from causalattn.experiments.designs import BRE, CRE, DESIGNS, MPE, SRE, ClusterRandomized, ReM, resolve_design
 
 STRATA = np.array([2, 0, 0, 1, 2, 0, 1, 2, 1, 0, 2, 2])
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from scipy import stats
 from linearmodels.iv import IV2SLS
 from matplotlib.figure import Figure
+from scipy import stats
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 

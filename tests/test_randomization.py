@@ -7,7 +7,7 @@ from scipy import stats
 
 import causalattn
 from causalattn import frt, frt_confidence_interval, hodges_lehmann
-from causalattn.designs import ReM
+from causalattn.experiments.designs import ReM
 
 DARWIN = np.array([6.125, -8.375, 1, 2, 0.75, 2.875, 3.5, 5.125, 1.75, 3.625, 7, 3, 9.375, 7.5, -6])
 
@@ -176,7 +176,7 @@ def test_stratified_exact_test_matches_hand_enumeration():
     observed = stratified(z)
     assert res.estimate == pytest.approx(observed) and res.estimand == "stratified difference in means"
     assert res.pvalue == pytest.approx(np.mean(np.array(values) >= observed - 1e-12))
-    assert res.estimate == pytest.approx(causalattn.neyman(np.r_[y, y], np.r_[z, z],
+    assert res.estimate == pytest.approx(causalattn.experiments.neyman(np.r_[y, y], np.r_[z, z],
                                                            strata=np.r_[strata, strata]).estimate)
 
 
@@ -317,7 +317,7 @@ def test_darwin_exact_pvalue_with_the_defaults():
     res = frt(y, z, design="mpe", pairs=pairs, alternative="greater")
     assert res.pvalue == pytest.approx(0.02633667, abs=1e-8)
     assert res.method == "frt-exact" and res.details["exact"] is True and res.details["n_resamples"] == 2**15
-    assert causalattn.randomization.MAX_EXACT >= 2**20
+    assert causalattn.experiments.randomization.MAX_EXACT >= 2**20
     forced = frt(y, z, design="mpe", pairs=pairs, alternative="greater", method="monte-carlo", n_resamples=2000,
                  rng=0)
     assert forced.method == "frt-monte-carlo" and forced.details["exact"] is False
@@ -430,7 +430,7 @@ def test_cluster_randomized_frt_matches_hand_enumeration():
     assert res.estimate == pytest.approx(difference(z))
     assert res.pvalue == pytest.approx(np.mean(np.array(values) >= difference(z) - 1e-12))
     assert res.pvalue == pytest.approx(0.1)  # the observed split is the most extreme of the 10
-    instance = frt(y, z, design=causalattn.designs.ClusterRandomized(clusters, 2), alternative="greater")
+    instance = frt(y, z, design=causalattn.experiments.designs.ClusterRandomized(clusters, 2), alternative="greater")
     assert instance.pvalue == res.pvalue
     rank = frt(y, z, design="cluster", clusters=clusters, statistic="rank_sum", alternative="greater")
     ranks = stats.rankdata(y)
@@ -500,7 +500,7 @@ def test_cluster_statistics_refuse_other_designs_and_too_few_clusters():
 def test_design_instances_are_accepted_and_checked():
     y = np.array([3.1, 4.5, 2.2, 8.0, 5.5, 1.2, 0.3, 2.9, 4.4])
     z = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0])
-    designs = causalattn.designs
+    designs = causalattn.experiments.designs
     assert frt(y, z, design=designs.CRE(9, 4)).pvalue == frt(y, z).pvalue
     strata = np.tile([0, 1, 2], 3)
     sre = designs.SRE(strata, [2, 1, 1])
@@ -568,7 +568,7 @@ def test_inversion_with_projections_matches_inversion_with_full_assignments():
 
 
 def test_a_new_design_needs_no_edit_to_frt():
-    class Halves(causalattn.designs.Design):
+    class Halves(causalattn.experiments.designs.Design):
         """Treat either the first or the second half of the units, with probability 1/2 each."""
 
         shorthand = "halves"

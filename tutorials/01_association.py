@@ -10,18 +10,15 @@ Run:  python tutorials/01_association.py [--out tutorials/output]
 
 from __future__ import annotations
 
-from _common import parse_args, save, section  # first: it selects the Agg backend
-
-import matplotlib.pyplot as plt
-from matplotlib import ticker
-
 import dataclasses
 
+import matplotlib.pyplot as plt
 import pandas as pd
+from _common import parse_args, save, section  # first: it selects the Agg backend
+from matplotlib import ticker
 
 import causalattn
 from causalattn import EstimateTable, Table2x2, datasets
-
 
 # How long the full run takes (shown by --help).
 RUNTIME = "about 20 seconds on 2 shared cores"

@@ -10,13 +10,11 @@ Run:  python tutorials/02_simpsons_paradox.py [--out tutorials/output]
 
 from __future__ import annotations
 
-from _common import parse_args, save, section  # first: it selects the Agg backend
-
 import matplotlib.pyplot as plt
 import pandas as pd
+from _common import parse_args, save, section  # first: it selects the Agg backend
 
 from causalattn import StratifiedTable, datasets, simpson
-
 
 # How long the full run takes (shown by --help).
 RUNTIME = "about 20 seconds on 2 shared cores"

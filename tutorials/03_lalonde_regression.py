@@ -14,11 +14,10 @@ Run:  python tutorials/03_lalonde_regression.py [--out tutorials/output]
 
 from __future__ import annotations
 
-from _common import parse_args, save, section  # first: it selects the Agg backend
-
 import dataclasses
 
 import matplotlib.pyplot as plt
+from _common import parse_args, save, section  # first: it selects the Agg backend
 
 import causalattn
 from causalattn import Estimate, EstimateTable, datasets

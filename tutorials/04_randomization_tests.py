@@ -54,7 +54,7 @@ def main() -> None:
     )
 
     section("Neyman: the average effect with a conservative variance (Ding ch. 4)")
-    neyman = causalattn.neyman(y, z)
+    neyman = causalattn.experiments.neyman(y, z)
     print(neyman)
     print(
         f"\ntau = {neyman.estimate:.4f}, SE = {neyman.standard_error:.4f}: S1^2/n1 + S0^2/n0 ignores the\n"
@@ -83,7 +83,7 @@ def main() -> None:
                             confidence=True)
     darwin_t = causalattn.frt(y_pairs, z_pairs, design="mpe", pairs=pairs, statistic="studentized",
                               alternative="greater", n_resamples=2**15)
-    paired = causalattn.neyman(y_pairs, z_pairs, pairs=pairs)
+    paired = causalattn.experiments.neyman(y_pairs, z_pairs, pairs=pairs)
     print(darwin)
     print(
         f"\nAll {darwin.details['n_resamples']} assignments (which plant of each pair is 'crossed') are\n"
@@ -98,7 +98,7 @@ def main() -> None:
     counts = nsw.groupby(strata)["treat"].agg(["size", "sum"]).rename(columns={"size": "men", "sum": "treated"})
     print(counts.to_string())
     sre = causalattn.frt(y, z, design="sre", strata=strata, n_resamples=2000, rng=2024, confidence=True)
-    post = causalattn.neyman(y, z, strata=strata)
+    post = causalattn.experiments.neyman(y, z, strata=strata)
     table = EstimateTable(
         [dataclasses.replace(neyman, estimand="Neyman, CRE"),
          dataclasses.replace(post, estimand="Neyman, post-stratified"),

@@ -35,13 +35,12 @@ import dataclasses
 import torch
 from _common import parse_args, save, section
 
-from causalattn.lab.hooks import run_with_cache
-from causalattn.lab.metrics import evaluate
-from causalattn.lab.model import ModelConfig
+from causalattn.lab.models.hooks import run_with_cache
+from causalattn.lab.models.transformer import ModelConfig
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
-from causalattn.lab.task import BigramTask, TaskConfig
-from causalattn.lab.training import TrainConfig, train
-
+from causalattn.lab.tasks.bigram import BigramTask, TaskConfig
+from causalattn.lab.tasks.metrics import evaluate
+from causalattn.lab.training.loop import TrainConfig, train
 
 # How long the full run takes (shown by --help).
 RUNTIME = ("a few minutes on 2 cores (400 iterations of a d = 256 model and a one-layer baseline); "

@@ -24,12 +24,11 @@ from _common import parse_args, save, section
 from scipy import stats
 
 from causalattn import EstimateTable
-from causalattn.lab.model import ModelConfig
-from causalattn.lab.task import TaskConfig
-from causalattn.lab.training import Freeze, TrainConfig
-from causalattn.lab.seed_study import training_study
-from causalattn.neyman import neyman
-
+from causalattn.experiments.neyman import neyman
+from causalattn.lab.models.transformer import ModelConfig
+from causalattn.lab.tasks.bigram import TaskConfig
+from causalattn.lab.training.loop import Freeze, TrainConfig
+from causalattn.lab.training.study import training_study
 
 # How long the full run takes (shown by --help).
 RUNTIME = ("about 6 minutes on 2 cores with --n-jobs 2 (4 arms x 4 seeds x 500 iterations); "

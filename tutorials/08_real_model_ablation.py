@@ -23,12 +23,11 @@ import torch
 from _common import parse_args, save, section
 
 from causalattn import EstimateTable, effects_frame, plot_forest
-from causalattn.lab.evaluation import CONTROL, evaluation_study
-from causalattn.lab.head_scan import head_scan
-from causalattn.lab.hf import load_pretrained
-from causalattn.lab.interventions import Combined, HeadAblation
-from causalattn.lab.repeated import RepeatedTokensTask
-
+from causalattn.lab.analysis.head_scan import head_scan
+from causalattn.lab.interventions.base import Combined, HeadAblation
+from causalattn.lab.models.hf import load_pretrained
+from causalattn.lab.studies.evaluation import CONTROL, evaluation_study
+from causalattn.lab.tasks.repeated import RepeatedTokensTask
 
 # How long the full run takes (shown by --help).
 RUNTIME = "4-8 minutes on 2 idle cores, model loading included; --quick about 48 s of CPU time"

@@ -19,10 +19,10 @@ Run:  python tutorials/09_lalonde_observational.py [--quick] [--out tutorials/ou
 
 from __future__ import annotations
 
-from _common import parse_args, save, section  # first: it selects the Agg backend
-
 import dataclasses
 import warnings
+
+from _common import parse_args, save, section  # first: it selects the Agg backend
 
 import causalattn
 from causalattn import Estimate, EstimateTable, datasets, plot_forest
@@ -58,7 +58,7 @@ def main() -> None:
 
     section("The experimental benchmark (NSW)")
     nsw = datasets.load("lalonde_nsw")
-    benchmark = causalattn.neyman(nsw["re78"], nsw["treat"])
+    benchmark = causalattn.experiments.neyman(nsw["re78"], nsw["treat"])
     print(benchmark)
     print("Randomization makes the difference in means unbiased: +$1,794 (SE 671). Every estimate below is\n"
           "judged against it. The NSW men were recruited for being disadvantaged, so this is the effect on the\n"

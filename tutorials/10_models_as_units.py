@@ -7,7 +7,7 @@ give the same effect. Here several models of one recipe (training seeds) are
 evaluated on the same held-out sequences under every arm. Sequences are nested
 in models, and the models are the units of inference: the pooled interval is
 the t interval on the per-model mean effects, with G - 1 degrees of freedom for
-G models (``causalattn.lab.models_study``, built on ``causalattn.clustered_effect``).
+G models (``causalattn.lab.studies.models_study``, built on ``causalattn.clustered_effect``).
 
 The models are vanilla two-layer transformers with two heads per layer. Which
 of the two heads of a layer becomes the previous-token head is decided by the

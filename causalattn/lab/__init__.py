@@ -1,26 +1,26 @@
 """The induction-head laboratory (needs torch): bigram data with triggers, transformers, training, probes.
 
 Import it explicitly (``import causalattn.lab``); ``import causalattn`` never imports torch.
-``HFModel`` and ``load_pretrained`` (pretrained HuggingFace models, :mod:`causalattn.lab.hf`)
+``HFModel`` and ``load_pretrained`` (pretrained HuggingFace models, :mod:`causalattn.lab.models.hf`)
 import ``transformers`` on first use only (``pip install "causalattn[hf]"``).
 """
 
-from causalattn.lab.contract import HookedModel, Resumable
-from causalattn.lab.evaluation import EvaluationStudy, evaluation_study
-from causalattn.lab.handset import induction_head_model
-from causalattn.lab.head_scan import HeadScan, head_scan
-from causalattn.lab.hooks import HookPoint, hook_points, hooks, run_with_cache
-from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
-from causalattn.lab.metrics import TokenMetrics, evaluate, token_metrics
-from causalattn.lab.model import ModelConfig, Transformer, build_model
-from causalattn.lab.models_study import ModelsStudy, models_study
+from causalattn.lab.analysis.head_scan import HeadScan, head_scan
+from causalattn.lab.analysis.probes import PROBE_KEYS, memory_probes, recall
+from causalattn.lab.interventions.base import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
+from causalattn.lab.interventions.roles import RoleAblation, RolePattern
+from causalattn.lab.models.contract import HookedModel, Resumable
+from causalattn.lab.models.handset import induction_head_model
+from causalattn.lab.models.hooks import HookPoint, hook_points, hooks, run_with_cache
+from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
-from causalattn.lab.probes import PROBE_KEYS, memory_probes, recall
-from causalattn.lab.prompts import PromptSet, prompt_study
-from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask
-from causalattn.lab.roles import RoleAblation, RolePattern
-from causalattn.lab.task import Batch, BigramTask, TaskConfig
-from causalattn.lab.training import (
+from causalattn.lab.studies.evaluation import EvaluationStudy, evaluation_study
+from causalattn.lab.studies.models_study import ModelsStudy, models_study
+from causalattn.lab.tasks.bigram import Batch, BigramTask, TaskConfig
+from causalattn.lab.tasks.metrics import TokenMetrics, evaluate, token_metrics
+from causalattn.lab.tasks.prompts import PromptSet, prompt_study
+from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
+from causalattn.lab.training.loop import (
     CheckpointInfo,
     Freeze,
     TrainConfig,
@@ -29,9 +29,9 @@ from causalattn.lab.training import (
     save_checkpoint,
     train,
 )
-from causalattn.lab.seed_study import TrainingStudy, training_study
+from causalattn.lab.training.study import TrainingStudy, training_study
 
-_LAZY = {"HFModel": "causalattn.lab.hf", "load_pretrained": "causalattn.lab.hf"}
+_LAZY = {"HFModel": "causalattn.lab.models.hf", "load_pretrained": "causalattn.lab.models.hf"}
 
 
 def __getattr__(name: str):

@@ -17,9 +17,9 @@ from matplotlib.patches import Patch
 from torch import nn
 
 from causalattn._validation import check_columns
-from causalattn.lab.hooks import HookFn, hooks, run_with_cache
-from causalattn.lab.probes import PROBE_KEYS
-from causalattn.lab.task import Batch
+from causalattn.lab.analysis.probes import PROBE_KEYS
+from causalattn.lab.models.hooks import HookFn, hooks, run_with_cache
+from causalattn.lab.tasks.bigram import Batch
 
 __all__ = ["plot_attention", "plot_training_curves", "plot_probes"]
 
@@ -50,13 +50,13 @@ def plot_attention(
     Parameters
     ----------
     model : nn.Module
-        A model implementing :class:`causalattn.lab.contract.HookedModel`.
+        A model implementing :class:`causalattn.lab.models.contract.HookedModel`.
     batch : Batch
         Sequences of the task; sequence ``index`` is shown.
     index : int
         Which sequence of the batch.
     fwd_hooks : mapping or iterable of (name, fn), optional
-        Interventions active during the forward pass (see :func:`causalattn.lab.hooks.hooks`);
+        Interventions active during the forward pass (see :func:`causalattn.lab.models.hooks.hooks`);
         the maps then show the patterns under intervention.
     window : (start, stop), optional
         Positions shown (queries and keys); default the first 64.

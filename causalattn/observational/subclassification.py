@@ -6,7 +6,7 @@ stratified experiment (Rosenbaum and Rubin 1984):
 
 * ATE: Neyman's stratified estimator :math:`\sum_k (n_k/n)(\bar Y_{1k} - \bar Y_{0k})`
   with variance :math:`\sum_k (n_k/n)^2 (S_{1k}^2/n_{1k} + S_{0k}^2/n_{0k})`
-  (:func:`causalattn.neyman` with ``strata``);
+  (:func:`causalattn.experiments.neyman` with ``strata``);
 * ATT: the same with weights :math:`n_{1k}/n_1`.
 
 The interval is normal, :math:`\hat\tau \pm z_{1-\alpha/2}\hat V^{1/2}` (a
@@ -46,7 +46,7 @@ import pandas as pd
 from causalattn._student import satterthwaite_df, t_estimate
 from causalattn._validation import check_choice, check_confidence_level, check_positive_int
 from causalattn.estimate import Estimate, normal_estimate
-from causalattn.neyman import neyman
+from causalattn.experiments.neyman import neyman
 from causalattn.observational._data import estimand_iv, units_iv
 from causalattn.observational.propensity import score_from_units, score_model_iv
 

@@ -11,14 +11,14 @@ import joblib
 import pandas as pd
 import pytest
 
-import causalattn.lab.seed_study as ts
-from causalattn.lab.engine import run_jobs
-from causalattn.lab.model import ModelConfig, build_model
-from causalattn.lab.models_study import models_study
-from causalattn.lab.task import BigramTask, TaskConfig
-from causalattn.lab.training import Freeze, TrainConfig
-from causalattn.lab.seed_study import training_study
-from causalattn.lab.storage import DamagedFileWarning, StudyFolder
+import causalattn.lab.training.study as ts
+from causalattn.lab.models.transformer import ModelConfig, build_model
+from causalattn.lab.studies.engine import run_jobs
+from causalattn.lab.studies.models_study import models_study
+from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder
+from causalattn.lab.tasks.bigram import BigramTask, TaskConfig
+from causalattn.lab.training.loop import Freeze, TrainConfig
+from causalattn.lab.training.study import training_study
 
 MODEL = ModelConfig(d_model=16, max_seq_len=16)
 TASK = TaskConfig(seq_len=16)

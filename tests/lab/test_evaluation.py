@@ -10,16 +10,16 @@ import pytest
 import torch
 from scipy import stats
 
-import causalattn.lab.evaluation as evaluation
-import causalattn.lab.runner as runner
+import causalattn.lab.studies.evaluation as evaluation
+import causalattn.lab.studies.runner as runner
 from causalattn import frt
 from causalattn.lab import BigramTask, TaskConfig, induction_head_model
-from causalattn.lab.evaluation import CONTROL, evaluation_study
-from causalattn.lab.hooks import hooks
-from causalattn.lab.interventions import HeadAblation, Reference, parse_treatment
-from causalattn.lab.metrics import token_metrics
-from causalattn.lab.storage import DamagedFileWarning, StudyFolder, digest
-from causalattn.lab.model import ModelConfig, build_model
+from causalattn.lab.interventions.base import HeadAblation, Reference, parse_treatment
+from causalattn.lab.models.hooks import hooks
+from causalattn.lab.models.transformer import ModelConfig, build_model
+from causalattn.lab.studies.evaluation import CONTROL, evaluation_study
+from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder, digest
+from causalattn.lab.tasks.metrics import token_metrics
 
 TREATMENTS = ["ablate:L0H0:zero", "ablate:L1H0:zero", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]
 KW = dict(n_sequences=60, seed=3, batch_size=25, reference_size=16, n_resamples=999, progress=False)
@@ -325,7 +325,7 @@ def test_bad_input(model, task, tmp_path):
         evaluation_study(model, task, [], **KW)
     with pytest.raises(ValueError, match="`task` does not fit `model`"):
         evaluation_study(model, BigramTask(TaskConfig(seq_len=64)), TREATMENTS, **KW)
-    with pytest.raises(TypeError, match="`model` must implement causalattn.lab.contract.HookedModel"):
+    with pytest.raises(TypeError, match="`model` must implement causalattn.lab.models.contract.HookedModel"):
         evaluation_study(torch.nn.Linear(2, 2), task, TREATMENTS, **KW)
     with pytest.raises(TypeError, match="`task` must be a task .* such as BigramTask or RepeatedTokensTask"):
         evaluation_study(model, "task", TREATMENTS, **KW)

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-import causalattn.lab.model as model_module
+import causalattn.lab.models.transformer as model_module
 from causalattn.lab import ModelConfig, build_model, hooks, run_with_cache
-from causalattn.lab.hooks import has_hooks
+from causalattn.lab.models.hooks import has_hooks
 
 # 150 positions: a sequence with every position selected fills three blocks of PACK = 64 queries
 CONFIGS = [

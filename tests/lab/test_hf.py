@@ -7,15 +7,19 @@ import torch
 
 transformers = pytest.importorskip("transformers")  # the "hf" extra; without it these tests cannot run
 
+import causalattn.lab.models.hf as hf_module  # noqa: E402
 from causalattn.lab import BigramTask, HFModel, TaskConfig, evaluation_study, load_pretrained  # noqa: E402
-import causalattn.lab.hf as hf_module  # noqa: E402
-from causalattn.lab.hf import HOOKED_ATTENTION  # noqa: E402
-from causalattn.lab.hooks import hook_points, hooks, run_with_cache  # noqa: E402
-from causalattn.lab.interventions import (  # noqa: E402
-    HeadAblation, HeadPatch, PatternFreeze, Reference, parse_treatment,
+from causalattn.lab.interventions.base import (  # noqa: E402
+    HeadAblation,
+    HeadPatch,
+    PatternFreeze,
+    Reference,
+    parse_treatment,
 )
-from causalattn.lab.metrics import token_metrics  # noqa: E402
-from causalattn.lab.runner import run_arms  # noqa: E402
+from causalattn.lab.models.hf import HOOKED_ATTENTION  # noqa: E402
+from causalattn.lab.models.hooks import hook_points, hooks, run_with_cache  # noqa: E402
+from causalattn.lab.studies.runner import run_arms  # noqa: E402
+from causalattn.lab.tasks.metrics import token_metrics  # noqa: E402
 
 T, V, HEADS, KV, D = 12, 65, 4, 2, 32
 D_HEAD = D // HEADS

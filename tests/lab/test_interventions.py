@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from causalattn.lab.hooks import hooks, run_with_cache
-from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
-from causalattn.lab.model import ModelConfig, build_model
+from causalattn.lab.interventions.base import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
+from causalattn.lab.models.hooks import hooks, run_with_cache
+from causalattn.lab.models.transformer import ModelConfig, build_model
 
 T = 10
 
@@ -119,7 +119,7 @@ def test_bad_input(model, inputs):
         HeadAblation(0, 0, "mean").hooks(model)
     with pytest.raises(ValueError, match="`reference` holds no clean activations"):
         HeadAblation(0, 0, "mean").hooks(model, Reference({}))
-    with pytest.raises(TypeError, match="`model` must implement causalattn.lab.contract.HookedModel"):
+    with pytest.raises(TypeError, match="`model` must implement causalattn.lab.models.contract.HookedModel"):
         HeadAblation(0, 0).hooks(torch.nn.Linear(2, 2))
     short = torch.randint(65, (2, T - 4))
     with pytest.raises(ValueError, match="does not fit: its reference sequences have 6 positions"):

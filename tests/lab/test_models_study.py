@@ -20,9 +20,9 @@ from causalattn.lab import (  # noqa: E402
     head_scan,
     hooks,
 )
-from causalattn.lab.models_study import models_study  # noqa: E402
-from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask  # noqa: E402
-from causalattn.lab.roles import RoleAblation  # noqa: E402
+from causalattn.lab.interventions.roles import RoleAblation  # noqa: E402
+from causalattn.lab.studies.models_study import models_study  # noqa: E402
+from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from causalattn.lab.muon import Float32Muon, orthogonalize
+from causalattn.lab.training.muon import Float32Muon, orthogonalize
 
 
 def newton_schulz64(g):

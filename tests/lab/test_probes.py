@@ -25,7 +25,7 @@ from causalattn.lab import (
     recall,
     token_metrics,
 )
-from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask
+from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
 
 
 def orthonormal(n, d, seed):
@@ -111,7 +111,7 @@ def test_probes_not_defined_are_nan(task):
 
 
 def test_probes_of_models_and_tasks_they_cannot_read(task):
-    with pytest.raises(TypeError, match="`model` must implement causalattn.lab.contract.HookedModel"):
+    with pytest.raises(TypeError, match="`model` must implement causalattn.lab.models.contract.HookedModel"):
         memory_probes(torch.nn.Linear(2, 2), task)
     with pytest.raises(ValueError, match="`model` has 70 tokens but `task` has 65"):
         memory_probes(build_model(ModelConfig(vocab_size=70, d_model=16, max_seq_len=64)), task)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from causalattn.lab import ModelConfig, build_model, hooks, run_with_cache
-from causalattn.lab.evaluation import CONTROL
-from causalattn.lab.interventions import HeadAblation
-from causalattn.lab.prompts import PromptSet, prompt_study
+from causalattn.lab.interventions.base import HeadAblation
+from causalattn.lab.studies.evaluation import CONTROL
+from causalattn.lab.tasks.prompts import PromptSet, prompt_study
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

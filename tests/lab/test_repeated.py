@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from causalattn.lab import ModelConfig, build_model, hooks
-from causalattn.lab.evaluation import evaluation_study
-from causalattn.lab.head_scan import head_scan
-from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask
+from causalattn.lab.analysis.head_scan import head_scan
+from causalattn.lab.studies.evaluation import evaluation_study
+from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -16,10 +16,10 @@ from causalattn.lab import (  # noqa: E402
     head_scan,
     parse_treatment,
 )
-from causalattn.lab.head_scan import HeadScan  # noqa: E402
-from causalattn.lab.models_study import models_study  # noqa: E402
-from causalattn.lab.repeated import RepeatedTokensConfig, RepeatedTokensTask  # noqa: E402
-from causalattn.lab.roles import RoleAblation, RolePattern, resolve_roles  # noqa: E402
+from causalattn.lab.analysis.head_scan import HeadScan  # noqa: E402
+from causalattn.lab.interventions.roles import RoleAblation, RolePattern, resolve_roles  # noqa: E402
+from causalattn.lab.studies.models_study import models_study  # noqa: E402
+from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask  # noqa: E402
 
 TASK = BigramTask(TaskConfig(seq_len=32))
 SCAN = RepeatedTokensTask(RepeatedTokensConfig(length=12, vocab_size=65))
@@ -119,7 +119,7 @@ def test_a_label_names_its_own_class():
 
 
 def test_models_study_rejects_bad_role_patterns_before_any_scan(monkeypatch):
-    module = importlib.import_module("causalattn.lab.models_study")  # the package's attribute is the function
+    module = importlib.import_module("causalattn.lab.studies.models_study")  # the package's attribute is the function
     monkeypatch.setattr(module, "head_scan", lambda *a, **k: pytest.fail("scanned before checking the treatments"))
     models = [_model(0), _model(1)]
     with pytest.raises(ValueError, match="`kind` must be one of"):

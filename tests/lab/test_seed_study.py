@@ -13,14 +13,14 @@ import torch
 from matplotlib.figure import Figure
 from scipy import stats
 
-import causalattn.lab.seed_study as ts
+import causalattn.lab.training.study as ts
 from causalattn import effects_frame
 from causalattn.estimate import NOT_ESTIMABLE
-from causalattn.lab.model import ModelConfig
-from causalattn.lab.task import TaskConfig
-from causalattn.lab.training import Freeze, TrainConfig, train
-from causalattn.lab.seed_study import TrainingStudy, training_study
-from causalattn.lab.storage import DamagedFileWarning, StudyFolder
+from causalattn.lab.models.transformer import ModelConfig
+from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder
+from causalattn.lab.tasks.bigram import TaskConfig
+from causalattn.lab.training.loop import Freeze, TrainConfig, train
+from causalattn.lab.training.study import TrainingStudy, training_study
 
 MODEL = ModelConfig(d_model=32, max_seq_len=32)
 TASK = TaskConfig(seq_len=32)

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from causalattn.lab.storage import DamagedFileWarning, StudyFolder, digest, open_study_folder
+from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder, digest, open_study_folder
 
 CONFIG = {"study": "test", "n": 3, "sizes": [1, 2]}
 OTHER = {**CONFIG, "n": 4}

@@ -1,4 +1,4 @@
-"""Tests of causalattn.lab.training: the recipe, freezing, seeds, checkpoints and bad input (tiny configs)."""
+"""Tests of causalattn.lab.training.loop: the recipe, freezing, seeds, checkpoints and bad input (tiny configs)."""
 
 from __future__ import annotations
 
@@ -12,24 +12,24 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from causalattn.lab.model import ModelConfig, build_model  # noqa: E402
-from causalattn.lab.muon import Float32Muon  # noqa: E402
-from causalattn.lab.task import BigramTask, TaskConfig  # noqa: E402
-from causalattn.lab.training import (  # noqa: E402
+from causalattn.lab.models.transformer import ModelConfig, build_model  # noqa: E402
+from causalattn.lab.tasks.bigram import BigramTask, TaskConfig  # noqa: E402
+from causalattn.lab.training.loop import (  # noqa: E402
+    CheckpointError,
     Freeze,
     TrainConfig,
-    CheckpointError,
     load_checkpoint,
     save_checkpoint,
     train,
 )
+from causalattn.lab.training.muon import Float32Muon  # noqa: E402
 
 MODEL = ModelConfig(d_model=32, max_seq_len=32, init_seed=0)
 TASK = TaskConfig(n_triggers=3, seq_len=32)
 # A tiny recipe: 24 SGD updates of 16 sequences, logged every 6 on 64 held-out sequences.
 RECIPE = TrainConfig(optimizer="sgd", lr=1.0, loss_on="all", batch_size=16, n_iters=24, log_every=6,
                      eval_sequences=64, checkpoint_every=6)
-train_module = importlib.import_module("causalattn.lab.training")
+train_module = importlib.import_module("causalattn.lab.training.loop")
 PROBES = ["w1k_recall", "w1k_recall_t64", "w2k_recall", "w2o_recall", "wf_kl"]
 
 
@@ -85,7 +85,7 @@ def test_history_rows_and_columns(baseline):
 
 
 def test_last_row_matches_a_fresh_evaluation(baseline):
-    from causalattn.lab.metrics import evaluate
+    from causalattn.lab.tasks.metrics import evaluate
 
     metrics = evaluate(baseline.model, BigramTask(TASK), RECIPE.eval_sequences, seed=RECIPE.eval_seed)
     last = baseline.history.iloc[-1]

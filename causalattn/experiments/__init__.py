@@ -1,0 +1,18 @@
+"""Randomized experiments (Ding 2024, ch. 3-7): designs, Fisher's and Neyman's inference, covariate adjustment.
+
+========================  ===================================================================
+module                    contents
+========================  ===================================================================
+``designs``               the designs as values: CRE, BRE, SRE, MPE, ReM, cluster randomization
+``randomization``         :func:`frt`, :func:`frt_confidence_interval`, :func:`hodges_lehmann`
+``neyman``                :func:`neyman`: repeated-sampling inference for CRE, SRE and MPE
+``matched_pairs``         :func:`matched_pairs_adjusted`: pair differences on covariate differences
+========================  ===================================================================
+"""
+
+from causalattn.experiments import designs
+from causalattn.experiments.matched_pairs import matched_pairs_adjusted
+from causalattn.experiments.neyman import neyman
+from causalattn.experiments.randomization import frt, frt_confidence_interval, hodges_lehmann
+
+__all__ = ["designs", "frt", "frt_confidence_interval", "hodges_lehmann", "matched_pairs_adjusted", "neyman"]

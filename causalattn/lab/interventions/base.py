@@ -1,0 +1,596 @@
+"""Interventions on attention heads as values: ablating or patching a head's output, freezing its pattern, combinations.
+
+Each intervention is a frozen dataclass with a stable ``label`` (``"ablate:L1H0:mean"``,
+``"pattern:L0H0:previous_token"``, ``"ablate:L0H0:zero+ablate:L1H0:zero"``) that
+names the estimand in the statistics, and :meth:`Intervention.hooks` returns the
+``(hook name, function)`` pairs that apply it through :func:`causalattn.lab.models.hooks.hooks`;
+the model's code is never touched. Interventions ask the model only through
+:class:`causalattn.lab.models.contract.HookedModel` (sizes and ``hook_name``), so they
+run on the lab's transformers and on pretrained HuggingFace models alike.
+
+* :class:`HeadAblation` (``ablate:``) replaces head ``h``'s output before the
+  output projection (``blocks.{l}.attn.hook_z``, shape (batch, position, heads,
+  d_head)) by zero, by its mean over a reference batch (per position or over
+  all positions), or by its output on another sequence (resample ablation).
+* :class:`HeadPatch` (``patch:``) replaces head ``h``'s output by its output on
+  a named source sequence, e.g. a designed counterfactual (activation patching).
+* :class:`PatternFreeze` (``pattern:``) replaces head ``h``'s attention pattern
+  (``blocks.{l}.attn.hook_pattern``, shape (batch, heads, query, key)) by
+  uniform causal attention, exact previous-token attention, or the pattern the
+  head produced on another clean or corrupted sequence.
+* :class:`Combined` applies several interventions together (one treatment).
+
+These name a head by its index, the same head in every model. The role
+treatments of :mod:`causalattn.lab.interventions.roles` name it by what it does
+(``ablate_role:induction@L1:zero``, ``pattern_role:previous_token@L0:uniform``)
+and are resolved to one of the above on each model by a head scan.
+
+The vocabulary is open: each class declares its label prefix
+(``class HeadPatch(Intervention, prefix="patch")``) and parses its own labels in
+``from_label``; :func:`parse_treatment` dispatches on the prefix, so a new kind
+of intervention is one class in one file.
+
+Interventions that need activations on other sequences (mean, resample,
+patching, clean and corrupted patterns) read them from a :class:`Reference`,
+computed once from named source sequences: ``"clean"`` (the reference batch),
+``"corrupted"`` (each reference sequence with its positions shuffled, unless
+given) and any sequences the user gives. Sequence ``i`` of an evaluated batch
+uses row ``(offset + i) mod R`` of a source with ``R`` rows, so a source with
+one row per evaluated sequence pairs them one to one.
+
+References
+----------
+Nanda, N. and Bloom, J. (2022). TransformerLens (hook names and ablation kinds).
+Meng, K., Bau, D., Andonian, A. and Belinkov, Y. (2022). Locating and Editing Factual Associations in GPT.
+NeurIPS (activation patching).
+Bietti, A. et al. (2023). Birth of a Transformer: A Memory Viewpoint. arXiv:2306.00802.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from causalattn._validation import check_choice
+from causalattn.lab.models.contract import HookedModel, check_model
+from causalattn.lab.models.hooks import HookFn, run_with_cache
+
+__all__ = ["ABLATION_KINDS", "PATTERN_KINDS", "Combined", "HeadAblation", "HeadPatch", "Intervention",
+           "PatternFreeze", "Reference", "as_interventions", "parse_treatment"]
+
+ABLATION_KINDS = ("zero", "mean", "resample")
+PATTERN_KINDS = ("uniform", "previous_token", "clean", "corrupted")
+_SOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REGISTRY: dict[str, type[Intervention]] = {}  # label prefix -> intervention class
+
+
+def _check_index(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be a non-negative integer, got {value!r}")
+    if value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer, got {value}")
+    return int(value)
+
+
+def _as_tokens(inputs: Any, name: str) -> torch.Tensor:
+    tokens = getattr(inputs, "inputs", inputs)
+    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype != torch.long:
+        raise TypeError(f"`{name}` must be a Batch or a (batch, position) long tensor of tokens, "
+                        f"got {type(inputs).__name__}")
+    return tokens
+
+
+class Reference:
+    """Activations of a model on named source sequences, computed once, read by the interventions that need them.
+
+    Parameters
+    ----------
+    activations : mapping
+        Source name -> {hook name -> activation} (first axis: sequence).
+
+    Build it with :meth:`compute`.
+    """
+
+    def __init__(self, activations: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
+        self.activations = {source: dict(acts) for source, acts in activations.items()}
+
+    def __repr__(self) -> str:
+        return f"Reference({ {source: sorted(acts) for source, acts in self.activations.items()} })"
+
+    @classmethod
+    def compute(
+        cls, model: HookedModel, inputs: Any, interventions: Sequence[Intervention], *,
+        generator: torch.Generator | None = None, sources: Mapping[str, Any] | None = None,
+    ) -> Reference:
+        """Run ``model`` once on each source the ``interventions`` need and keep the activations they read.
+
+        Parameters
+        ----------
+        model : HookedModel
+        inputs : torch.Tensor (R, T) long, or a :class:`causalattn.lab.tasks.bigram.Batch`
+            The reference sequences: source ``"clean"``.
+        interventions : sequence of Intervention
+            Only the sources and activations these need are computed.
+        generator : torch.Generator, optional
+            Seeds the default ``"corrupted"`` source: each reference sequence with
+            its positions shuffled (same tokens, no in-context structure left).
+        sources : mapping, optional
+            More source sequences by name (tensors or Batches), e.g.
+            ``{"counterfactual": tokens}`` for :class:`HeadPatch`, or
+            ``{"corrupted": tokens}`` to replace the shuffled corruption.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from causalattn.lab import ModelConfig, build_model
+        >>> model = build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=8))
+        >>> tokens = torch.randint(65, (4, 8), generator=torch.Generator().manual_seed(0))
+        >>> Reference.compute(model, tokens, [HeadPatch(1, 0, "counterfactual")], sources={"counterfactual": tokens})
+        Reference({'counterfactual': ['blocks.1.attn.hook_z']})
+        """
+        model = check_model(model)
+        inputs = _as_tokens(inputs, "inputs")
+        given = {} if sources is None else sources
+        if not isinstance(given, Mapping) or "clean" in given or not all(isinstance(k, str) for k in given):
+            raise ValueError("`sources` must map names other than 'clean' (the reference `inputs`) to sequences, "
+                             f"got {type(given).__name__} {sorted(map(str, given)) if isinstance(given, Mapping) else ''}")
+        tokens = {"clean": inputs, **{name: _as_tokens(seqs, f"sources[{name!r}]") for name, seqs in given.items()}}
+        wanted: dict[str, set[str]] = {}
+        for item in interventions:
+            for source, name in item.needs(model):
+                wanted.setdefault(source, set()).add(name)
+        missing = sorted(set(wanted) - set(tokens) - {"corrupted"})
+        if missing:
+            raise ValueError(f"`sources` has no sequences named {missing}, needed by the interventions; "
+                             f"given: {sorted(tokens)}")
+        if "corrupted" in wanted and "corrupted" not in tokens:
+            gen = generator if generator is not None else torch.Generator().manual_seed(0)
+            order = torch.argsort(torch.rand(inputs.shape, generator=gen), dim=1)
+            tokens["corrupted"] = inputs.gather(1, order)
+        with torch.no_grad():
+            return cls({source: run_with_cache(model, tokens[source], names=sorted(names))[1]
+                        for source, names in wanted.items()})
+
+    def get(self, source: str, name: str, label: str) -> torch.Tensor:
+        """The activation at hook ``name`` on source ``source``; a ValueError naming ``label`` if absent."""
+        store = self.activations.get(source, {})
+        if name not in store:
+            raise ValueError(f"`reference` holds no {source} activations at {name!r}, needed by {label!r}; "
+                             "compute it with Reference.compute(model, inputs, [intervention, ...])")
+        return store[name]
+
+
+def _rows(n: int, offset: int, size: int) -> torch.Tensor:
+    """Reference sequence of each of ``n`` evaluated sequences starting at ``offset``."""
+    return (torch.arange(n) + offset) % size
+
+
+def _check_length(label: str, reference_len: int, length: int) -> None:
+    if reference_len < length:
+        raise ValueError(f"{label!r} does not fit: its reference sequences have {reference_len} positions, "
+                         f"the evaluated ones {length}")
+
+
+class Intervention:
+    """Base of the intervention values: ``label``, ``from_label``, ``check(model)``, ``needs(model)``, ``hooks(...)``.
+
+    A subclass declares its label prefix, ``class MyPatch(Intervention, prefix="mypatch")``,
+    which registers it with :func:`parse_treatment`.
+    """
+
+    prefix: ClassVar[str] = ""
+    label: str
+
+    def __init_subclass__(cls, prefix: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if prefix is not None:
+            if prefix in _REGISTRY:
+                raise ValueError(f"`prefix` {prefix!r} is taken by {_REGISTRY[prefix].__name__}")
+            cls.prefix = prefix
+            _REGISTRY[prefix] = cls
+
+    @classmethod
+    def from_label(cls, text: str) -> Intervention:
+        """The intervention whose label is ``text`` (its prefix is this class's); ValueError if unreadable."""
+        raise NotImplementedError
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """Layers acted on; the study reuses the clean forward pass up to ``min(layers)``."""
+        raise NotImplementedError
+
+    @property
+    def acts_on_z_only(self) -> bool:
+        """True when every part replaces head outputs (``hook_z``), leaving the attention patterns as they are."""
+        raise NotImplementedError
+
+    def check(self, model: HookedModel) -> None:
+        """ValueError unless the intervention fits ``model`` (layers, heads)."""
+        raise NotImplementedError
+
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        """``(source, hook name)`` pairs of reference activations needed (source: ``clean``, ``corrupted`` ...)."""
+        raise NotImplementedError
+
+    def hooks(self, model: HookedModel, reference: Any = None, *, offset: int = 0) -> list[tuple[str, HookFn]]:
+        """``(hook name, function)`` pairs applying the intervention, for :func:`causalattn.lab.models.hooks.hooks`.
+
+        Parameters
+        ----------
+        model : HookedModel
+            The model (checked with :meth:`check`).
+        reference : Reference, Batch or tensor, optional
+            Reference activations, or reference sequences to compute them from;
+            needed by mean and resample ablation, patching and clean/corrupted patterns.
+        offset : int
+            Index of the first evaluated sequence (sequence ``i`` uses
+            reference sequence ``(offset + i) mod R``).
+        """
+        model = check_model(model)
+        self.check(model)
+        if self.needs(model) and not isinstance(reference, Reference):
+            if reference is None:
+                raise ValueError(f"`reference` is needed by {self.label!r}: pass reference sequences or a Reference")
+            reference = Reference.compute(model, _as_tokens(reference, "reference"), [self])
+        return self._hooks(model, reference, offset)
+
+    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.label
+
+
+_HEAD_LABEL = re.compile(r"^(?P<prefix>[a-z_]+):L(?P<layer>\d+)H(?P<head>\d+):(?P<rest>.+)$")
+
+
+@dataclass(frozen=True)
+class _HeadIntervention(Intervention):
+    layer: int
+    head: int
+
+    point: ClassVar[str]  # the contract's hook point acted on ("z", "pattern")
+
+    def __post_init__(self) -> None:
+        _check_index("layer", self.layer)
+        _check_index("head", self.head)
+
+    @classmethod
+    def _split(cls, text: str) -> tuple[int, int, list[str]]:
+        """``prefix:L{layer}H{head}:rest`` -> (layer, head, rest split on ':')."""
+        match = _HEAD_LABEL.match(text)
+        if match is None or match["prefix"] != cls.prefix:
+            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. '{cls.prefix}:L1H0:...'")
+        return int(match["layer"]), int(match["head"]), match["rest"].split(":")
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return (self.layer,)
+
+    @property
+    def acts_on_z_only(self) -> bool:
+        return self.point == "z"
+
+    def _name(self, model: HookedModel) -> str:
+        return model.hook_name(self.point, self.layer)
+
+    def check(self, model: HookedModel) -> None:
+        if self.layer >= model.n_layers:
+            raise ValueError(f"`layer` {self.layer} of {self.label!r} is out of range: the model has "
+                             f"{model.n_layers} layer(s), 0..{model.n_layers - 1}")
+        if self.head >= model.n_heads:
+            raise ValueError(f"`head` {self.head} of {self.label!r} is out of range: the model has {model.n_heads} "
+                             f"head(s) per layer, 0..{model.n_heads - 1}")
+
+    def _replace_z(self, name: str, values: Any) -> list[tuple[str, HookFn]]:
+        """Hook replacing this head's z by ``values(z)`` (a (batch, position, d_head) tensor)."""
+        head = self.head
+
+        def replace(z: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            z = z.clone()  # (batch, position, heads, d_head)
+            z[:, :, head] = values(z)
+            return z
+        return [(name, replace)]
+
+    def _from_source(self, name: str, ref: torch.Tensor, offset: int) -> list[tuple[str, HookFn]]:
+        """Hook giving this head its z on the paired row of a source: ``ref`` is (R, T, d_head)."""
+        def paired(z: torch.Tensor) -> torch.Tensor:
+            _check_length(self.label, ref.shape[1], z.shape[1])
+            return ref[_rows(z.shape[0], offset, ref.shape[0]), : z.shape[1]]
+        return self._replace_z(name, paired)
+
+
+@dataclass(frozen=True)
+class HeadAblation(_HeadIntervention, prefix="ablate"):
+    """Ablate head ``head`` of layer ``layer``: replace its output before the output projection.
+
+    Parameters
+    ----------
+    layer, head : int
+        The head (0-based; with grouped-query attention, the query head).
+    kind : {"zero", "mean", "resample"}
+        Zero; the mean over the reference sequences; or the head's output on a
+        reference sequence (a different sequence from the one evaluated).
+    per_position : bool
+        Mean ablation only: the mean at each position (default) or one mean
+        over all positions (label suffix ``:overall``).
+
+    Examples
+    --------
+    >>> HeadAblation(1, 0, "mean").label
+    'ablate:L1H0:mean'
+    >>> HeadAblation.from_label("ablate:L1H0:mean:overall")
+    HeadAblation(layer=1, head=0, kind='mean', per_position=False)
+    """
+
+    kind: str = "zero"
+    per_position: bool = True
+
+    point: ClassVar[str] = "z"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("kind", self.kind, ABLATION_KINDS)
+        if not isinstance(self.per_position, bool):
+            raise TypeError(f"`per_position` must be True or False, got {self.per_position!r}")
+        if not self.per_position and self.kind != "mean":
+            raise ValueError(f"`per_position`=False applies to kind='mean' only, got kind={self.kind!r}")
+
+    @classmethod
+    def from_label(cls, text: str) -> HeadAblation:
+        layer, head, rest = cls._split(text)
+        if len(rest) == 2 and rest[1] == "overall":
+            if rest[0] != "mean":
+                raise ValueError(f"`label` {text!r}: ':overall' applies to mean ablation only")
+            return cls(layer, head, "mean", per_position=False)
+        if len(rest) != 1:
+            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. 'ablate:L1H0:zero' or "
+                             "'ablate:L1H0:mean:overall'")
+        return cls(layer, head, rest[0])
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        suffix = "" if self.per_position else ":overall"
+        return f"ablate:L{self.layer}H{self.head}:{self.kind}{suffix}"
+
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        return set() if self.kind == "zero" else {("clean", self._name(model))}
+
+    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
+        name = self._name(model)
+        if self.kind == "zero":
+            return self._replace_z(name, lambda z: 0.0)
+        ref = reference.get("clean", name, self.label)[:, :, self.head]  # (R, T, d_head)
+        if self.kind == "resample":
+            return self._from_source(name, ref, offset)
+        if not self.per_position:
+            mean = ref.mean((0, 1))  # (d_head,)
+            return self._replace_z(name, lambda z: mean)
+        mean = ref.mean(0)  # (T, d_head)
+
+        def per_position(z: torch.Tensor) -> torch.Tensor:
+            _check_length(self.label, mean.shape[0], z.shape[1])
+            return mean[: z.shape[1]]
+        return self._replace_z(name, per_position)
+
+
+@dataclass(frozen=True)
+class HeadPatch(_HeadIntervention, prefix="patch"):
+    """Activation patching: give head ``head`` of layer ``layer`` its output on a source sequence.
+
+    Sequence ``i`` of an evaluated batch starting at ``offset`` takes the head's
+    output (``hook_z``, before the output projection) on row ``(offset + i) mod R``
+    of source ``source``: with one designed counterfactual per evaluated
+    sequence (``Reference.compute(..., sources={"counterfactual": tokens})``),
+    each sequence gets the head's output on its own counterfactual.
+
+    Parameters
+    ----------
+    layer, head : int
+    source : str
+        Name of the source sequences in the :class:`Reference`: ``"clean"`` (the
+        reference batch: resample ablation), ``"corrupted"``, or a name given in
+        ``sources``.
+
+    Examples
+    --------
+    >>> HeadPatch(1, 0, "counterfactual").label
+    'patch:L1H0:counterfactual'
+    """
+
+    source: str = "corrupted"
+
+    point: ClassVar[str] = "z"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.source, str) or not _SOURCE.match(self.source):
+            raise ValueError(f"`source` must be a name of letters, digits and '_', got {self.source!r}")
+
+    @classmethod
+    def from_label(cls, text: str) -> HeadPatch:
+        layer, head, rest = cls._split(text)
+        if len(rest) != 1:
+            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. 'patch:L1H0:counterfactual'")
+        return cls(layer, head, rest[0])
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"patch:L{self.layer}H{self.head}:{self.source}"
+
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        return {(self.source, self._name(model))}
+
+    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
+        name = self._name(model)
+        return self._from_source(name, reference.get(self.source, name, self.label)[:, :, self.head], offset)
+
+
+@dataclass(frozen=True)
+class PatternFreeze(_HeadIntervention, prefix="pattern"):
+    """Fix the attention pattern of head ``head`` in layer ``layer``.
+
+    Parameters
+    ----------
+    layer, head : int
+        The head (0-based).
+    kind : {"uniform", "previous_token", "clean", "corrupted"}
+        Uniform causal attention (query ``t`` weighs keys ``0..t`` equally);
+        exact previous-token attention (``t`` attends to ``t - 1``, position 0
+        to itself); or the pattern the head produced on a reference sequence,
+        clean or corrupted (its positions shuffled).
+
+    Examples
+    --------
+    >>> PatternFreeze(0, 0, "previous_token").label
+    'pattern:L0H0:previous_token'
+    """
+
+    kind: str = "uniform"
+
+    point: ClassVar[str] = "pattern"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("kind", self.kind, PATTERN_KINDS)
+
+    @classmethod
+    def from_label(cls, text: str) -> PatternFreeze:
+        layer, head, rest = cls._split(text)
+        if len(rest) != 1:
+            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. 'pattern:L0H0:previous_token' "
+                             "(':overall' applies to mean ablation only)")
+        return cls(layer, head, rest[0])
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"pattern:L{self.layer}H{self.head}:{self.kind}"
+
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        return {(self.kind, self._name(model))} if self.kind in ("clean", "corrupted") else set()
+
+    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
+        head, kind, name = self.head, self.kind, self._name(model)
+        ref = reference.get(kind, name, self.label)[:, head] if kind in ("clean", "corrupted") else None
+
+        def replace(pattern: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            batch, _, length, _ = pattern.shape  # (batch, heads, query, key)
+            pattern = pattern.clone()
+            if ref is not None:
+                _check_length(self.label, ref.shape[-1], length)
+                pattern[:, head] = ref[_rows(batch, offset, ref.shape[0]), :length, :length]
+            else:
+                pattern[:, head] = _fixed_pattern(kind, length, pattern.dtype, pattern.device)
+            return pattern
+        return [(name, replace)]
+
+
+def _fixed_pattern(kind: str, length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(T, T) uniform causal or previous-token attention; rows sum to 1."""
+    if kind == "uniform":
+        causal = torch.ones(length, length, dtype=dtype, device=device).tril()
+        return causal / causal.sum(1, keepdim=True)
+    previous = torch.zeros(length, length, dtype=dtype, device=device)
+    previous[0, 0] = 1.0
+    idx = torch.arange(1, length, device=device)
+    previous[idx, idx - 1] = 1.0
+    return previous
+
+
+@dataclass(frozen=True)
+class Combined(Intervention):
+    """Several interventions applied together as one treatment; label joined with ``+``.
+
+    Examples
+    --------
+    >>> Combined((HeadAblation(0, 0), HeadAblation(1, 0))).label
+    'ablate:L0H0:zero+ablate:L1H0:zero'
+    """
+
+    parts: tuple[Intervention, ...]
+
+    def __post_init__(self) -> None:
+        parts = tuple(self.parts) if isinstance(self.parts, (list, tuple)) else None
+        if not parts or not all(isinstance(p, Intervention) for p in parts):
+            raise TypeError(f"`parts` must be a non-empty tuple of interventions, got {self.parts!r}")
+        flat = tuple(q for p in parts for q in (p.parts if isinstance(p, Combined) else (p,)))
+        object.__setattr__(self, "parts", flat)
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return "+".join(p.label for p in self.parts)
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(sorted({layer for p in self.parts for layer in p.layers}))
+
+    @property
+    def acts_on_z_only(self) -> bool:
+        return all(p.acts_on_z_only for p in self.parts)
+
+    def check(self, model: HookedModel) -> None:
+        for p in self.parts:
+            p.check(model)
+
+    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
+        return set().union(*(p.needs(model) for p in self.parts))
+
+    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
+        return [pair for p in self.parts for pair in p._hooks(model, reference, offset)]
+
+
+def parse_treatment(label: str) -> Intervention:
+    """The intervention named by ``label`` (the inverse of ``.label``): parts joined by ``+``, each read by its class.
+
+    The grammar of a part (``{a|b}`` is one of the choices, ``[...]`` is optional):
+
+    * ``ablate:L{layer}H{head}:{zero|mean|resample}``, or ``...:mean:overall``
+      (:class:`HeadAblation`);
+    * ``patch:L{layer}H{head}:{source}`` (:class:`HeadPatch`);
+    * ``pattern:L{layer}H{head}:{uniform|previous_token|clean|corrupted}``
+      (:class:`PatternFreeze`);
+    * ``ablate_role:{role}[@L{layer}]:{zero|mean|resample}`` and
+      ``pattern_role:{role}[@L{layer}]:{uniform|previous_token|clean|corrupted}``,
+      ``role`` one of ``induction``, ``previous_token``: the same, on the head
+      that plays the role (in layer ``layer``, else in any layer), resolved on
+      each model (:mod:`causalattn.lab.interventions.roles`).
+
+    Examples
+    --------
+    >>> parse_treatment("ablate:L1H0:mean+pattern:L0H0:uniform").label
+    'ablate:L1H0:mean+pattern:L0H0:uniform'
+    >>> parse_treatment("pattern_role:previous_token@L0:uniform")
+    RolePattern(role='previous_token', layer=0, kind='uniform')
+    """
+    if not isinstance(label, str):
+        raise TypeError(f"`label` must be a string such as 'ablate:L1H0:mean', got {type(label).__name__}")
+    parts: list[Intervention] = []
+    for text in label.split("+"):
+        text = text.strip()
+        kind = _REGISTRY.get(text.split(":", 1)[0])
+        if kind is None:
+            raise ValueError(f"`label` {label!r}: cannot read {text!r}; each part starts with one of "
+                             f"{sorted(_REGISTRY)}, e.g. 'ablate:L1H0:zero', 'ablate:L1H0:mean:overall', "
+                             "'pattern:L0H0:previous_token' or 'pattern_role:previous_token@L0:uniform', "
+                             "parts joined with '+'")
+        parts.append(kind.from_label(text))
+    return parts[0] if len(parts) == 1 else Combined(tuple(parts))
+
+
+def as_interventions(treatments: Any) -> list[Intervention]:
+    """Interventions from a sequence of interventions or labels; a ValueError on duplicate labels."""
+    if isinstance(treatments, (str, Intervention)) or not isinstance(treatments, Sequence):
+        treatments = [treatments]
+    out = [t if isinstance(t, Intervention) else parse_treatment(t) for t in treatments]
+    if not out:
+        raise ValueError("`treatments` must hold at least one intervention")
+    labels = [t.label for t in out]
+    duplicated = sorted({x for x in labels if labels.count(x) > 1})
+    if duplicated:
+        raise ValueError(f"`treatments` has duplicate labels: {duplicated}")
+    return out

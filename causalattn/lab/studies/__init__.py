@@ -1,0 +1,12 @@
+"""Intervention studies: running the arms, on local processes or Dask, saved as they go.
+
+========================  ===================================================================
+module                    contents
+========================  ===================================================================
+``runner``                :func:`run_arms`: one clean forward pass, every intervention from its cache
+``engine``                :func:`run_jobs`: independent jobs on local processes or a Dask cluster
+``storage``               checksummed, atomic study folders that resume
+``evaluation``            :func:`evaluation_study`: sequences as units, matched pairs
+``models_study``          :func:`models_study`: trained models as clusters of sequences
+========================  ===================================================================
+"""

@@ -1,0 +1,448 @@
+r"""Models as units: one evaluation study over several independently trained models (training seeds).
+
+Every held-out sequence is evaluated under every arm on every model, so the
+sequences (units) are nested in the models (clusters). With :math:`G` models and
+:math:`D_{gi} = Y_{gi}(\text{treatment}) - Y_{gi}(\text{control})` the paired
+difference of sequence :math:`i` on model :math:`g`, the effect is the average
+over models of each model's average over sequences,
+
+.. math::
+
+    \hat\tau = \frac1G \sum_{g=1}^G \bar D_g, \qquad \bar D_g = \frac1{n_g}\sum_i D_{gi},
+
+and its interval treats the *models* as the units of inference
+(:func:`causalattn.clustered_effect`, nested design): by default the t
+interval on the :math:`G` model means with :math:`G - 1` degrees of freedom.
+
+Which interval covers what:
+
+* the **pooled** interval (:meth:`ModelsStudy.effects`) covers the average
+  effect over the *population of training runs* the models were drawn from
+  (the same recipe, other seeds). It counts the variation between models, and
+  with few models it is wide: that is the honest price of generalizing beyond
+  the models in hand;
+* each **per-model** interval (:meth:`ModelsStudy.per_model`, the model's own
+  :meth:`EvaluationStudy.effect <causalattn.lab.studies.evaluation.EvaluationStudy.effect>`)
+  covers that one model's effect over the population of sequences the task
+  generates. It says nothing about another seed;
+* pooling every model's sequences as if independent (a paired t interval over
+  all :math:`\sum_g n_g` differences) gives neither: it aims at the population
+  of training runs with the standard error of one model's sequences, and is
+  far too narrow as soon as the models differ.
+
+Measured by simulation (``benchmarks/coverage.py``, nested cells: 2,000 data
+sets per cell, Monte Carlo standard error 0.005; per-sequence accuracies and
+binary outcomes, 50 or 500 sequences per model): the pooled t interval covers
+the population mean effect 0.94-0.96 at G = 3 to 10 models when the models
+share one effect, and 0.92-0.96 when it varies between them (the low end with
+3-4 models whose effects spread uniformly, where the t quantile assumes
+normal model means). The naive interval covers 0.40-0.42 at 500 sequences per
+model when the between-model standard deviation of the effect is 0.02 (0.13
+per sequence), and 0.10-0.11 when it is 0.1. No interval sees a failure mode
+rarer than 1/G: if one training run in five has no effect, the pooled
+interval covers only about as often as the sample holds such a run (0.49 at
+G = 3, 0.89 at G = 10).
+
+Whether the models differ is tested by Cochran's Q (:meth:`ModelsStudy.heterogeneity`).
+
+Treatments may name a head by its role (:mod:`causalattn.lab.interventions.roles`: an ablation,
+``"ablate_role:induction@L1:zero"``, or a fixed attention pattern,
+``"pattern_role:previous_token@L0:uniform"``): each model resolves it with its own head
+scan, and the head each model used is recorded (:attr:`ModelsStudy.heads`, and
+``details["heads"]`` of every row).
+
+References
+----------
+Ding, P. (2024). *A First Course in Causal Inference*, ch. 7 (matched pairs) and ch. 9
+(finite and super populations).
+Cochran, W. G. (1954). The combination of estimates from different experiments. *Biometrics* 10, 101-129.
+Higgins, J. P. T. and Thompson, S. G. (2002). Quantifying heterogeneity in a meta-analysis.
+*Statistics in Medicine* 21, 1539-1558.
+Olsson, C. et al. (2022). In-context Learning and Induction Heads. Transformer Circuits Thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from causalattn._streams import question_rng
+from causalattn._validation import check_choice, check_positive_int
+from causalattn.effects import METHODS, clustered_effect
+from causalattn.estimate import Estimate, EstimateTable
+from causalattn.hypothesis import HypothesisTest
+from causalattn.lab.analysis.head_scan import HeadScan, head_scan
+from causalattn.lab.interventions.base import Intervention, as_interventions
+from causalattn.lab.interventions.roles import ROLES, RoleTreatment, resolve_roles
+from causalattn.lab.models.contract import HookedModel, check_model
+from causalattn.lab.studies.evaluation import CONTROL, EvaluationStudy, evaluation_study
+from causalattn.lab.studies.storage import check_file_names, slug
+from causalattn.lab.tasks.bigram import Task
+from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
+from causalattn.multiple_testing import adjust_pvalues
+from causalattn.plots import plot_forest
+
+__all__ = ["ModelsStudy", "models_study"]
+
+
+def _models_study_iv(models, task, treatments, scan_task, scan_sequences, options):
+    if isinstance(models, Mapping):
+        names, values = [str(k) for k in models], list(models.values())
+    elif isinstance(models, Sequence) and not isinstance(models, str):
+        names, values = [f"model{g}" for g in range(len(models))], list(models)
+    else:
+        raise TypeError(f"`models` must be a sequence or a mapping (name -> model) of models, "
+                        f"got {type(models).__name__}")
+    if len(values) < 2:
+        raise ValueError(f"`models` must hold at least 2 models (the units of inference), got {len(values)}")
+    check_file_names("models", names, what="names")  # each model's study is saved in out_dir/{slug(name)}
+    values = [check_model(m, f"models[{name!r}]") for name, m in zip(names, values)]
+    if not isinstance(task, Task):
+        raise TypeError(f"`task` must be a task such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
+    interventions = as_interventions(treatments)
+    check_file_names("treatments", [CONTROL, *(t.label for t in interventions)])
+    for name, model in zip(names, values):  # every model, before the first long computation
+        if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
+            raise ValueError(f"`task` does not fit model {name!r}: sequences of {task.seq_len} tokens over "
+                             f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
+        for part in (p for t in interventions for p in getattr(t, "parts", (t,))):
+            if not isinstance(part, RoleTreatment):
+                part.check(model)
+            elif part.layer is not None and part.layer >= model.n_layers:
+                raise ValueError(f"`layer` {part.layer} of {part.label!r} is out of range: model {name!r} has "
+                                 f"{model.n_layers} layer(s)")
+    scan_sequences = check_positive_int("scan_sequences", scan_sequences)
+    if scan_task is None and isinstance(task, RepeatedTokensTask):
+        scan_task = task
+    elif scan_task is None:
+        scan_task = _default_scan_task(task, min(m.max_len for m in values))
+    elif not isinstance(scan_task, RepeatedTokensTask):
+        raise TypeError(f"`scan_task` must be None or a RepeatedTokensTask, got {type(scan_task).__name__}")
+    try:  # evaluation_study's own defaults: they are written down once, in its signature
+        bound = inspect.signature(evaluation_study).bind(None, None, None, **options)
+    except TypeError as exc:
+        raise TypeError(f"`options`: {exc} (the options are evaluation_study's keyword arguments)") from None
+    bound.apply_defaults()
+    options = {key: value for key, value in bound.arguments.items() if key not in ("model", "task", "treatments")}
+    return dict(zip(names, values)), interventions, scan_task, scan_sequences, options
+
+
+def _default_scan_task(task: Task, max_len: int) -> RepeatedTokensTask:
+    """Repeated triggers for a task with at least 2 fixed triggers (its models copy after those only), else
+    repeated random tokens over its vocabulary, copies of ``min(16, (max_len + 1) // 2)`` tokens."""
+    triggers = getattr(task, "fixed_triggers", None)
+    if triggers is not None and 2 <= len(set(triggers.tolist())) <= (max_len + 1) // 2:
+        kept = set(triggers.tolist())
+        return RepeatedTokensTask(RepeatedTokensConfig(
+            length=len(kept), vocab_size=task.vocab_size,
+            excluded=tuple(t for t in range(task.vocab_size) if t not in kept)))
+    length = min(16, (max_len + 1) // 2, task.vocab_size)
+    return RepeatedTokensTask(RepeatedTokensConfig(length=max(length, 2), vocab_size=task.vocab_size))
+
+
+def models_study(
+    models: Sequence[HookedModel] | Mapping[str, HookedModel],
+    task: Task,
+    treatments: Sequence[Intervention | str],
+    *,
+    scan_task: RepeatedTokensTask | None = None,
+    scan_sequences: int = 32,
+    **options: Any,
+) -> ModelsStudy:
+    """Evaluate the same held-out sequences under every arm on every model; models are the units of inference.
+
+    One :func:`causalattn.lab.studies.evaluation.evaluation_study` per model, all with
+    the same ``seed``: the same held-out and reference sequences on every
+    model. Role treatments (:class:`causalattn.lab.interventions.roles.RoleAblation`,
+    :class:`causalattn.lab.interventions.roles.RolePattern`) are resolved on each model
+    with its own :func:`causalattn.lab.analysis.head_scan.head_scan`.
+
+    Parameters
+    ----------
+    models : sequence or mapping of HookedModel
+        At least 2 independently trained models (training seeds) of one
+        recipe; a mapping names them, else they are ``model0, model1, ...``.
+    task : Task
+        Source of the held-out sequences (as for ``evaluation_study``).
+    treatments : sequence of Intervention or label
+        Index treatments (``"ablate:L1H0:zero"``, ``"pattern:L0H0:uniform"``,
+        the same head on every model) or role treatments
+        (``"ablate_role:induction@L1:zero"``, ``"pattern_role:previous_token@L0:uniform"``),
+        also combined with ``+``.
+    scan_task : RepeatedTokensTask, optional
+        The sequences of the head scans that resolve roles; default: ``task``
+        itself if it is a RepeatedTokensTask (a pretrained model's, which
+        leaves out special tokens); for a task with fixed triggers (a
+        ``BigramTask``), its triggers, each copy a random order of them (such
+        models learn to copy after the triggers only: on random tokens their
+        induction scores are all near 0.1 and a role would resolve by noise);
+        else repeated random tokens over the task's vocabulary, copies of
+        ``min(16, (max_len + 1) // 2)`` tokens. The scan used is ``study.scan_task``.
+    scan_sequences : int
+        Sequences per head scan (seed ``seed``).
+    **options
+        The keyword arguments of :func:`causalattn.lab.studies.evaluation.evaluation_study`,
+        with its defaults, for every model: ``n_sequences``, ``seed``,
+        ``batch_size``, ``reference_size``, ``n_resamples``,
+        ``confidence_level``, ``progress``, and where the batches run:
+        ``n_jobs``, ``client`` (a Dask cluster; an active
+        ``joblib.parallel_config(backend="dask")`` selects its client),
+        ``torch_threads``. The models are evaluated one after the other, the
+        batches of each in parallel; the workers return arrays and only this
+        process writes ``out_dir`` (no shared filesystem is needed). This
+        process runs the head scans and the reference activations. With
+        ``out_dir``, each model's study is saved in (and resumed from)
+        ``out_dir/{name}``.
+
+    Returns
+    -------
+    ModelsStudy
+
+    Examples
+    --------
+    Three untrained two-head models, the induction-scored head of layer 1 ablated in each:
+
+    >>> from causalattn.lab import BigramTask, ModelConfig, TaskConfig, build_model
+    >>> task = BigramTask(TaskConfig(seq_len=16))
+    >>> models = [build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=16, init_seed=s))
+    ...           for s in range(3)]
+    >>> study = models_study(models, task, ["ablate_role:induction@L1:zero"], n_sequences=6,
+    ...                      n_resamples=99, scan_sequences=4, progress=False)
+    >>> effect = study.effects("in_context_loss")[0]
+    >>> effect.method, effect.details["n_clusters"], effect.details["df"]
+    ('clustered-paired-t', 3, 2.0)
+    >>> sorted(study.heads.columns)
+    ['head', 'label', 'layer', 'model', 'role_score', 'treatment']
+    """
+    models, interventions, scan_task, scan_sequences, options = _models_study_iv(models, task, treatments, scan_task,
+                                                                                 scan_sequences, options)
+    seed, out_dir = options.pop("seed"), options.pop("out_dir")
+    needs_scan = any(isinstance(part, RoleTreatment) for t in interventions for part in _parts(t))
+    studies, scans, labels, rows = {}, {}, {}, []
+    for name, model in models.items():
+        scan = scans[name] = head_scan(model, scan_task, scan_sequences, seed=seed) if needs_scan else None
+        resolved = [resolve_roles(t, scan) if scan is not None else t for t in interventions]
+        rows.extend(row for t, r in zip(interventions, resolved) for row in _head_rows(name, t, r, scan))
+        labels[name] = {t.label: r.label for t, r in zip(interventions, resolved)}
+        unique = list({r.label: r for r in resolved}.values())  # a role and an index naming one head share its arm
+        studies[name] = evaluation_study(model, task, unique, seed=seed,
+                                         out_dir=None if out_dir is None else Path(out_dir) / slug(name), **options)
+    heads = pd.DataFrame(rows, columns=["model", "treatment", "label", "layer", "head", "role_score"])
+    return ModelsStudy(studies, [t.label for t in interventions], labels, heads, scans, seed=seed,
+                       scan_task=scan_task if needs_scan else None)
+
+
+def _parts(treatment: Intervention) -> tuple[Intervention, ...]:
+    return getattr(treatment, "parts", (treatment,))
+
+
+def _head_rows(name: str, treatment: Intervention, resolved: Intervention, scan: HeadScan | None) -> list[dict]:
+    """One row per head that ``resolved`` (``treatment`` on model ``name``) acts on, with its role's score."""
+    rows = []
+    for given, part in zip(_parts(treatment), _parts(resolved)):  # resolving keeps the parts in order
+        if not hasattr(part, "head"):
+            continue
+        score = float("nan")
+        if isinstance(given, RoleTreatment):
+            s = scan.scores
+            score = float(s.loc[(s["layer"] == part.layer) & (s["head"] == part.head), ROLES[given.role]].iloc[0])
+        rows.append({"model": name, "treatment": treatment.label, "label": resolved.label, "layer": part.layer,
+                     "head": part.head, "role_score": score})
+    return rows
+
+
+class ModelsStudy:
+    """Results of :func:`models_study`: pooled effects (models as clusters), per-model effects, heterogeneity.
+
+    Attributes
+    ----------
+    studies : dict
+        Model name -> its :class:`causalattn.lab.studies.evaluation.EvaluationStudy`.
+    treatments : list of str
+        The treatment labels as given (role labels stay role labels).
+    heads : pandas.DataFrame
+        One row per model x treatment x head acted on: ``model, treatment,
+        label`` (the label on that model) ``, layer, head, role_score`` (the
+        head's score for the role that chose it, NaN for a head named by index).
+    scans : dict
+        Model name -> the :class:`causalattn.lab.analysis.head_scan.HeadScan` that
+        resolved its roles (None without role treatments).
+    scan_task : RepeatedTokensTask or None
+        The sequences of those scans (None without role treatments).
+    """
+
+    def __init__(self, studies: dict[str, EvaluationStudy], treatments: list[str],
+                 labels: dict[str, dict[str, str]], heads: pd.DataFrame, scans: dict[str, HeadScan | None], *,
+                 seed: int, scan_task: RepeatedTokensTask | None = None) -> None:
+        self.studies = studies
+        self.scan_task = scan_task
+        self.treatments = treatments
+        self.heads = heads
+        self.scans = scans
+        self.seed = seed
+        self._labels = labels
+        self._first = next(iter(studies.values()))  # the options (level, resamples, outcomes) all models share
+        self._cache: dict[tuple, Any] = {}
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.studies)
+
+    @property
+    def confidence_level(self) -> float:
+        return self._first.confidence_level
+
+    def __repr__(self) -> str:
+        n = len(self._first.data)
+        return (f"ModelsStudy({len(self.studies)} models x {n} sequences x {len(self.treatments) + 1} arms: "
+                f"control, {', '.join(self.treatments)})")
+
+    def _check(self, treatment: Any, outcome: str, method: str) -> tuple[str, str, str]:
+        label = treatment.label if isinstance(treatment, Intervention) else treatment
+        if label not in self.treatments:
+            raise ValueError(f"`treatment` {label!r} is not in this study; treatments: {self.treatments}")
+        outcome = check_choice("outcome", outcome, self._first.outcomes)
+        return label, outcome, check_choice("method", method, METHODS)
+
+    def _heads_of(self, label: str) -> str:
+        """``"model0=ablate:L1H0:zero; model1=..."``: the treatment each model received."""
+        return "; ".join(f"{name}={self._labels[name][label]}" for name in self.studies)
+
+    def differences(self, treatment: Any, outcome: str = "in_context_accuracy") -> pd.DataFrame:
+        """Per-sequence paired differences ``model, sequence, difference`` (sequences with the outcome in both arms)."""
+        label, outcome, _ = self._check(treatment, outcome, "t")
+        frames = []
+        for name, study in self.studies.items():
+            concrete = self._labels[name][label]
+            wide = study.units.pivot(index="sequence", columns="arm", values=outcome)[[concrete, CONTROL]].dropna()
+            frames.append(pd.DataFrame({"model": name, "sequence": wide.index.to_numpy(),
+                                        "difference": (wide[concrete] - wide[CONTROL]).to_numpy()}))
+        return pd.concat(frames, ignore_index=True)
+
+    def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t") -> Estimate:
+        r"""The effect averaged over models and sequences; interval and p-value over models (clusters).
+
+        :func:`causalattn.clustered_effect` on the per-sequence differences
+        with the model as cluster: ``method="t"`` gives the t interval on the
+        :math:`G` model means with :math:`G - 1` df and the p-value of the same
+        t test; ``"randomization"`` flips the signs of whole models (with
+        :math:`G` models no two-sided p-value is below :math:`2^{1-G}`).
+        It covers the average effect over the population of training runs.
+        ``n`` counts the sequences over all models (``details["unit"]``), ``details["n_clusters"]``
+        the models; ``details["heads"]`` names the head each model used,
+        ``details["pvalue_randomization"]`` is the sign-flip p-value over models.
+        """
+        label, outcome, method = self._check(treatment, outcome, method)
+        d = self.differences(label, outcome)
+        if d.groupby("model").size().size < len(self.studies):
+            raise ValueError(f"`outcome` {outcome!r}: some model has no sequence with it under both arms")
+        est = clustered_effect(d["difference"], d["model"], method=method, confidence_level=self.confidence_level,
+                               n_resamples=self._first.n_resamples,
+                               rng=question_rng(self.seed, "models", label, outcome), extra_pvalues=("randomization",))
+        return dataclasses.replace(est, estimand=label, details={
+            **est.details, "treatment": label, "outcome": outcome, "unit": "sequence", "cluster": "model",
+            "heads": self._heads_of(label)})
+
+    def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm", *,
+                method: str = "t") -> EstimateTable:
+        """One pooled :meth:`effect` per treatment; ``pvalue`` adjusted across treatments (``"holm"``, ``"bh"``, None).
+
+        The adjusted p-value is ``details["pvalue_adjusted"]`` (as in :meth:`EvaluationStudy.effects`).
+        """
+        if adjust is not None:
+            check_choice("adjust", adjust, ("holm", "bh"))
+        key = ("effects", outcome, adjust, method)
+        if key not in self._cache:
+            table = EstimateTable([self.effect(t, outcome, method=method) for t in self.treatments],
+                                  title=f"effects on {outcome} (treatment - control), {len(self.studies)} models "
+                                        "as clusters")
+            self._cache[key] = adjust_pvalues(table, adjust) if adjust is not None else table
+        return self._cache[key]
+
+    def per_model(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t") -> EstimateTable:
+        """Each model's own paired effect (:meth:`EvaluationStudy.effect`): it covers that model only.
+
+        Rows are named by model; ``details["treatment"]`` is the head the model
+        used (``"ablate:L1H0:zero"``) and ``details["role"]`` the treatment as
+        given to the study (``"ablate_role:induction@L1:zero"``). ``method`` as for
+        :meth:`EvaluationStudy.effect`: the paired t interval with :math:`n_g - 1` df by default.
+        """
+        label, outcome, method = self._check(treatment, outcome, method)
+        key = ("per_model", label, outcome, method)
+        if key not in self._cache:  # each model's randomization test is the slow part: ask once
+            rows = []
+            for name, study in self.studies.items():
+                est = study.effect(self._labels[name][label], outcome, method=method)
+                rows.append(dataclasses.replace(est, estimand=name,
+                                                details={**est.details, "model": name, "role": label}))
+            self._cache[key] = EstimateTable(
+                rows, title=f"{label}: effect on {outcome} within each model (sequences as units)")
+        return self._cache[key]
+
+    def heterogeneity(self, treatment: Any, outcome: str = "in_context_accuracy") -> HypothesisTest:
+        r"""Cochran's Q test that every model has the same effect.
+
+        With :math:`\hat\tau_g` and :math:`s_g` the per-model paired effect and
+        its standard error (:meth:`per_model`, t method), weights
+        :math:`w_g = 1/s_g^2` and :math:`\bar\tau_w = \sum_g w_g\hat\tau_g / \sum_g w_g`,
+
+        .. math::
+
+            Q = \sum_g w_g (\hat\tau_g - \bar\tau_w)^2 \;\approx\; \chi^2_{G-1}
+
+        under the null of equal effects (Cochran 1954), an approximation good
+        when each model has many sequences. ``details`` has
+        :math:`I^2 = \max\{0, (Q - (G-1))/Q\}` (the share of the spread beyond
+        sampling error, Higgins and Thompson 2002), the DerSimonian-Laird
+        between-model variance :math:`\hat\tau^2`, and the per-model effects.
+        A model whose differences are all equal (standard error 0) makes the
+        test undefined: a ValueError.
+        """
+        label, outcome, _ = self._check(treatment, outcome, "t")
+        table = self.per_model(label, outcome)
+        tau = np.array([e.estimate for e in table])
+        se = np.array([e.standard_error for e in table])
+        if np.any(se <= 0):
+            raise ValueError(f"`treatment` {label!r}: a model's effect on {outcome!r} has standard error 0 "
+                             "(every sequence changed by the same amount), Cochran's Q is undefined")
+        w = 1 / se**2
+        pooled = float(np.sum(w * tau) / np.sum(w))
+        q = float(np.sum(w * (tau - pooled) ** 2))
+        dof = len(tau) - 1
+        between = max(0.0, (q - dof) / (np.sum(w) - np.sum(w**2) / np.sum(w)))
+        return HypothesisTest(
+            f"equal effects of {label} on {outcome} in every model", q, dof, float(stats.chi2.sf(q, dof)),
+            "cochran-q", sum(e.n for e in table),
+            details={"i_squared": max(0.0, (q - dof) / q) if q > 0 else 0.0, "tau_squared": float(between),
+                     "fixed_effect": pooled, "n_models": len(tau),
+                     "effects": "; ".join(f"{e.estimand}={e.estimate:.4g}" for e in table)})
+
+    def summary(self, outcome: str = "in_context_accuracy", *, method: str = "t") -> str:
+        """The pooled effects, then each treatment's per-model effects and Cochran's Q, as printable text."""
+        lines = [self.effects(outcome, method=method).summary(),
+                 "The pooled interval covers the population of training runs; each per-model interval covers "
+                 "that model's sequences only."]
+        for treatment in self.treatments:
+            lines += ["", self.per_model(treatment, outcome, method=method).summary(columns=["treatment"])]
+            try:
+                lines.append(repr(self.heterogeneity(treatment, outcome)))
+            except ValueError as error:
+                lines.append(f"heterogeneity: {error}")
+        return "\n".join(lines)
+
+    def plot_models(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t"):
+        """Forest plot of each model's effect and, last, the pooled effect over models (matplotlib Figure)."""
+        label, outcome, method = self._check(treatment, outcome, method)
+        pooled = self.effect(label, outcome, method=method)
+        rows = [dataclasses.replace(e, details={**e.details, "treatment": f"{e.estimand}: {e.details['treatment']}"})
+                for e in self.per_model(label, outcome, method=method)]
+        rows.append(dataclasses.replace(pooled, details={**pooled.details, "treatment": "pooled over models"}))
+        return plot_forest(EstimateTable(rows, title=f"{label}: per model and pooled over {len(self.studies)} models"),
+                           xlabel=f"change in {outcome.replace('_', ' ')}")
