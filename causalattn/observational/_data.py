@@ -1,21 +1,33 @@
-"""Input checks shared by the observational estimators: the units' outcome, treatment and covariates.
+r"""Input checks shared by the observational estimators: the units' outcome, treatment and covariates.
 
 Two ways to pass data, the same in every function of :mod:`causalattn.observational`:
 
 * ``data`` a DataFrame and ``outcome``, ``treatment`` column names,
   ``covariates`` a list of column names;
 * ``data=None`` and arrays of equal length (``covariates`` 1-d, 2-d or a
-  DataFrame).
+  DataFrame). Values are matched by position: pandas arguments must share
+  one index (a Series whose index differs from another argument's is
+  refused, never aligned or paired silently).
 
 Covariates must be numeric and finite: a categorical or string column must be
 encoded first (e.g. with :func:`pandas.get_dummies`), and rows with missing
 values are never dropped silently.
+
+The estimators' intervals are large-sample normal ones. Each refuses fewer
+than 2 units in an arm (no variance can be estimated) and issues a
+:class:`SmallSampleWarning` when an arm has fewer than
+:data:`MIN_EFFECTIVE_UNITS` effective units (Kish's
+:math:`(\sum_i w_i)^2 / \sum_i w_i^2` for weights, the count of units
+otherwise) or one unit carries more than :data:`MAX_WEIGHT_SHARE` of its arm's
+weight; ``details["asymptotics"]`` says what the interval relies on and
+what the data gave.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +35,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causalattn._validation import as_float_array, check_choice, check_columns
+from causalattn._validation import as_float_array, check_choice, check_columns, check_same_index
 
 ESTIMANDS = ("ATE", "ATT")
+#: Fewest effective units per arm (or group) for which a normal interval is given without a SmallSampleWarning;
+#: the coverage this buys is measured in benchmarks/README.md ("Observational estimators with few units").
+MIN_EFFECTIVE_UNITS = 20
+#: Largest share of its arm's total weight that one unit may carry without a SmallSampleWarning.
+MAX_WEIGHT_SHARE = 0.1
+
+
+class SmallSampleWarning(UserWarning):
+    """Too few (effective) units per arm, or one dominant weight: the large-sample normal interval may undercover."""
 
 
 @dataclass(frozen=True)
@@ -96,10 +117,17 @@ def _covariates(data: Any, covariates: Any, n: int) -> tuple[np.ndarray, list[st
 
 
 def units_iv(data: Any, outcome: Any, treatment: Any, covariates: Any, *, need_outcome: bool = True,
-             need_covariates: bool = True) -> Units:
-    """Validate ``data``, ``outcome``, ``treatment``, ``covariates`` into :class:`Units`."""
+             need_covariates: bool = True, others: dict[str, Any] | None = None) -> Units:
+    """Validate ``data``, ``outcome``, ``treatment``, ``covariates`` into :class:`Units`.
+
+    ``others`` names further per-unit arguments (``{"propensity": values}``) whose
+    pandas index, like those of the arrays (or of ``data``), must be the same.
+    """
     if data is not None and not isinstance(data, pd.DataFrame):
         raise TypeError(f"`data` must be a pandas DataFrame or None, got {type(data).__name__}")
+    arrays = {"data": data} if data is not None else {"outcome": outcome, "treatment": treatment,
+                                                      "covariates": covariates}
+    check_same_index(**arrays, **(others or {}))
     if treatment is None:
         raise ValueError("`treatment` is required")
     tname, z = _column(data, "treatment", treatment)
@@ -175,7 +203,53 @@ def bootstrap(n: int, statistic: Callable[[np.ndarray], float], n_resamples: int
                              method="percentile", confidence_level=level, rng=rng)
     failed = int((~np.isfinite(result.bootstrap_distribution)).sum())
     if failed:
-        raise ValueError(f"{failed} bootstrap replicate(s) could not be computed (an empty arm or a score of 0 or 1); "
-                         "use more units per arm or trim")
+        raise ValueError(f"{failed} bootstrap replicate(s) could not be computed (an empty arm, a score of 0 or 1, or "
+                         "a score model that cannot be fitted to the resample); use more units per arm or trim")
     low, high = result.confidence_interval
     return float(result.standard_error), (float(low), float(high))
+
+
+def check_arms(z: np.ndarray, estimator: str, *, minimum: int = 2, arg: str = "treatment") -> None:
+    """Refuse fewer than ``minimum`` units in an arm of the 0/1 ``z``: ``estimator`` cannot estimate a variance."""
+    for arm, count in (("treated (1)", int(z.sum())), ("control (0)", int(len(z) - z.sum()))):
+        if count < minimum:
+            raise ValueError(f"`{arg}` has {count} {arm} unit(s): {estimator} needs at least {minimum} in each arm "
+                             "(a variance needs two units)")
+
+
+def weight_diagnostics(w: np.ndarray, z: np.ndarray) -> dict[str, float]:
+    """Per arm, the largest weight's share of the arm's total and Kish's effective sample size."""
+    out = {}
+    for arm, mask in (("treated", z == 1), ("control", z == 0)):
+        wa = w[mask]
+        out[f"max_weight_share_{arm}"] = float(wa.max() / wa.sum())
+        out[f"effective_n_{arm}"] = float(wa.sum() ** 2 / (wa**2).sum())
+    return out
+
+
+def asymptotics(estimator: str, sizes: Mapping[str, float], shares: Mapping[str, float] | None = None, *,
+                advice: str = "") -> str:
+    """Warn if a group of ``sizes`` has fewer than MIN_EFFECTIVE_UNITS or a unit's share exceeds MAX_WEIGHT_SHARE.
+
+    ``sizes`` maps a group (``"treated"``) to its (effective) number of units,
+    ``shares`` an arm to its largest weight share. Returns the note for
+    ``details["asymptotics"]``: what the normal interval relies on, and what
+    the data gave.
+    """
+    shares = shares or {}
+    smallest = min(sizes, key=sizes.get)
+    note = (f"large-sample normal: relies on at least {MIN_EFFECTIVE_UNITS} effective units per group (smallest "
+            f"here: {smallest}, {sizes[smallest]:.3g})")
+    if shares:
+        largest = max(shares, key=shares.get)
+        note += (f" and no unit above {MAX_WEIGHT_SHARE:.0%} of its arm's weight (largest here: {largest}, "
+                 f"{shares[largest]:.1%})")
+    problems = [f"{group}: {size:.3g} effective units" for group, size in sizes.items()
+                if size < MIN_EFFECTIVE_UNITS]
+    problems += [f"one {arm} unit carries {share:.0%} of its arm's weight" for arm, share in shares.items()
+                 if share > MAX_WEIGHT_SHARE]
+    if problems:
+        warnings.warn(f"{estimator}: {'; '.join(problems)} (thresholds: {MIN_EFFECTIVE_UNITS} units, "
+                      f"{MAX_WEIGHT_SHARE:.0%} of the weight): its normal interval and p-value may be far too "
+                      f"narrow{advice}", SmallSampleWarning, stacklevel=3)
+    return note
