@@ -698,7 +698,7 @@ def test_bad_input_names_the_argument(table, nsw):
         propensity_score(treatment=np.repeat([1, 0], 11), covariates=x).trim(0.1)
     with pytest.raises(ValueError, match=r"`covariates` \['covariate0'\] separate \d treated unit\(s\) from every "
                                          "control"):
-        ipw(outcome=np.arange(8.0), treatment=[0, 0, 0, 0, 1, 1, 1, 1], covariates=np.arange(8.0))
+        ipw(outcome=np.arange(8.0) % 3, treatment=[0, 0, 0, 0, 1, 1, 1, 1], covariates=np.arange(8.0))
     missing = nsw.assign(age=nsw["age"].where(nsw.index != 3))
     with pytest.raises(ValueError, match="`covariates`: column 'age' must be finite, found 1 missing"):
         ipw(missing, "re78", "treat", NSW_X)
@@ -714,7 +714,7 @@ def test_bad_input_names_the_argument(table, nsw):
         match(outcome=np.arange(8.0), treatment=[1, 1, 1, 1, 1, 0, 0, 0], covariates=np.arange(8.0) % 3,
               n_matches=5)
     with pytest.raises(ValueError, match=r"`n_matches` \(4\) must not exceed the number of treated units \(3\)"):
-        match(outcome=np.arange(9.0), treatment=[1, 1, 1, 0, 0, 0, 0, 0, 0], covariates=np.arange(9.0),
+        match(outcome=np.arange(9.0), treatment=[1, 1, 1, 0, 0, 0, 0, 0, 0], covariates=np.arange(9.0) % 4,
               n_matches=4, estimand="ATE")
     with pytest.raises(ValueError, match="`estimand` must be one of"):
         ipw(table, "y", "z", ["x"], estimand="ATC")

@@ -269,9 +269,13 @@ def test_balance_names_what_it_cannot_measure(nsw):
         balance(nsw, "treat", NSW_X, weights=np.where(nsw["treat"] == 1, 0.0, 1.0))
     with pytest.raises(ValueError, match=r"^`covariates` \['one'\] are constant: they are balanced by construction"):
         balance(nsw.assign(one=1.0), "treat", [*NSW_X, "one"])  # it was a variance ratio of inf
-    with pytest.raises(ValueError, match=r"^`covariates`: column 'arm' is constant within each arm \(1 for the "
-                                         r"treated, 0 for the controls\): it separates the arms"):
-        balance(nsw.assign(arm=nsw["treat"]), "treat", ["age", "arm"])  # it was an SMD of 0
+    arm = 5 - 2 * nsw["treat"]  # 3 for the treated, 5 for the controls
+    with pytest.raises(ValueError, match=r"^`covariates`: column 'arm' is constant within each arm \(3 for the "
+                                         r"treated, 5 for the controls\): it separates the arms"):
+        balance(nsw.assign(arm=arm), "treat", ["age", "arm"])  # it was an SMD of 0
+    with pytest.raises(ValueError, match=r"^`covariates` column 'treat2' has the same values as `treatment` column "
+                                         "'treat': the treatment cannot adjust for itself"):
+        balance(nsw.assign(treat2=nsw["treat"]), "treat", ["age", "treat2"])
     one_each = np.zeros(len(nsw))
     one_each[[np.flatnonzero(nsw["treat"] == 1)[0], np.flatnonzero(nsw["treat"] == 0)[0]]] = 1.0
     with pytest.raises(ValueError, match=r"^`weights`: covariate 'age' has no variance in either weighted arm"):
@@ -303,7 +307,8 @@ def test_tiny_samples_warn_and_say_what_the_interval_relies_on(estimator):
 
 def test_tiny_instrumental_variable_samples_warn():
     with pytest.warns(SmallSampleWarning, match=r"^cace: instrument = 1: 3 effective units; instrument = 0: 3"):
-        _ignore_weak(cace, outcome=[1.0, 2.0, 3.0, 4.5, 2.5, 3.5], treatment=[0, 1, 0, 1, 0, 0], instrument=[0, 1, 0, 1, 0, 1])
+        _ignore_weak(cace, outcome=[1.0, 2.0, 3.0, 4.5, 2.5, 3.5], treatment=[0, 1, 0, 1, 0, 0],
+                     instrument=[0, 1, 0, 1, 0, 1])
     with pytest.warns(SmallSampleWarning, match=r"^tsls: the residual degrees of freedom \(n - p\): 4 effective units"):
         _ignore_weak(tsls, outcome=[1.0, 2.0, 3.0, 4.5, 2.5, 3.5], treatment=[0.0, 1, 0, 1, 0, 0],
                      instruments=[0.0, 1, 0, 1, 0, 1])
@@ -406,3 +411,71 @@ def test_homoskedastic_matching_options(nsw):
         match(nsw, "re78", "treat", NSW_X, standard_error="sandwich")
     with pytest.raises(ValueError, match=r"^`variance_matches` is used by `standard_error`='robust'"):
         match(nsw, "re78", "treat", NSW_X, standard_error="homoskedastic", variance_matches=2)
+
+
+# --------------------------------------------------------------------------- the hostile pass
+
+
+def _call(estimator, y, z, x):
+    """An estimator on arrays: the IV estimators take the covariate as their instrument."""
+    if estimator is cace:
+        return cace(outcome=y, treatment=z, instrument=(x[:, 0] > 0).astype(int))
+    if estimator is tsls:
+        return tsls(outcome=y, treatment=z, instruments=x[:, 0])
+    return estimator(outcome=y, treatment=z, covariates=x)
+
+
+EVERY_ESTIMATOR = [ipw, aipw, outcome_regression, match, subclassification, cace, tsls]
+
+
+@pytest.fixture(scope="module")
+def units():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(200, 2))
+    z = (rng.random(200) < 1 / (1 + np.exp(-x[:, 0]))).astype(int)
+    return x[:, 0] + z + rng.normal(size=200), z, x
+
+
+@pytest.mark.parametrize("estimator", EVERY_ESTIMATOR)
+def test_outcomes_whose_squares_leave_double_precision_are_refused(units, estimator):
+    y, z, x = units
+    # 1e200: the variances overflowed (`standard_error` ... got nan, or SE inf); 1e-300: they underflowed to SE 0
+    with pytest.raises(ValueError, match=r"^`outcome` reaches [\d.]+e\+200: its squares overflow double precision"):
+        _quiet(_call, estimator, y * 1e200, z, x)
+    with pytest.raises(ValueError, match=r"^`outcome` spreads over only [\d.]+e-300: its squares underflow"):
+        _quiet(_call, estimator, y * 1e-300, z, x)
+    with pytest.raises(ValueError, match=r"^`outcome` is constant \(3 for every unit\): there is no effect to "
+                                         "estimate"):
+        _quiet(_call, estimator, np.full(len(y), 3.0), z, x)  # outcome_regression gave p = 5e-14 on rounding noise
+    scaled = _quiet(_call, estimator, y * 1e6, z, x)  # within the range the answer scales with the outcome
+    assert scaled.estimate == pytest.approx(1e6 * _quiet(_call, estimator, y, z, x).estimate, rel=1e-9)
+
+
+def test_covariates_whose_squares_leave_double_precision_are_refused(units):
+    y, z, x = units
+    with pytest.raises(ValueError, match=r"^`covariates` reaches [\d.]+e\+300: its squares overflow"):
+        balance(treatment=z, covariates=x * 1e300)  # its SMDs were 0
+    with pytest.raises(ValueError, match=r"^`covariates` spreads over only [\d.]+e-200"):
+        ipw(outcome=y, treatment=z, covariates=np.column_stack([x[:, 0], x[:, 1] * 1e-200]))
+
+
+@pytest.mark.parametrize("estimator", [ipw, aipw, outcome_regression, match, subclassification])
+def test_the_outcome_or_the_treatment_as_a_covariate_is_refused(nsw, estimator):
+    with pytest.raises(ValueError, match=r"^`covariates` column 're78' has the same values as `outcome` column 're78': "
+                                         "the outcome cannot adjust for itself"):
+        estimator(nsw, "re78", "treat", [*NSW_X, "re78"])
+    with pytest.raises(ValueError, match=r"^`covariates` column 'covariate6' has the same values as `treatment`"):
+        estimator(None, nsw["re78"].to_numpy(), nsw["treat"].to_numpy(),
+                  np.column_stack([nsw[NSW_X], nsw["treat"]]))
+
+
+def test_options_found_by_the_hostile_pass(nsw):
+    # an E-value of a huge standardized difference is infinite, not an OverflowError
+    assert e_value(1.0, (0.5, 1.5), measure="difference", outcome_sd=1e-300).point == math.inf
+    assert e_value(1e300).point == pytest.approx(2e300)  # RR + sqrt(RR (RR - 1)) without overflowing
+    with pytest.raises(TypeError, match=r"^`bins` must be a positive integer, got 2.5"):
+        propensity_score(nsw, "treat", NSW_X).plot_overlap(bins=2.5)
+    with pytest.raises(ValueError, match=r"^`tie_tolerance` must be a finite non-negative number, got inf"):
+        match(nsw, "re78", "treat", NSW_X, tie_tolerance=math.inf)  # every control was a tie
+    with pytest.raises(ValueError, match=r"^`ddof` must be 0 \(divisor n\) or 1 \(divisor n - 1\), got 1.0"):
+        aipw(nsw, "re78", "treat", NSW_X, ddof=1.0)

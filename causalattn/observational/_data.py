@@ -45,6 +45,12 @@ MIN_EFFECTIVE_UNITS = 20
 MAX_WEIGHT_SHARE = 0.1
 
 
+#: Values beyond this magnitude, or spread over less than MIN_SPREAD, are refused: their squares (variances) would
+#: overflow or underflow double precision.
+MAX_MAGNITUDE = 1e150
+MIN_SPREAD = 1e-150
+
+
 class SmallSampleWarning(UserWarning):
     """Too few (effective) units per arm, or one dominant weight: the large-sample normal interval may undercover."""
 
@@ -116,6 +122,39 @@ def _covariates(data: Any, covariates: Any, n: int) -> tuple[np.ndarray, list[st
     return x, [f"covariate{j}" for j in range(x.shape[1])]
 
 
+# Why a column may not play two roles: (role, other role) -> the reason.
+_SAME_COLUMN = {
+    ("instrument", "treatment"): "every unit takes the treatment it is assigned, so there is no instrument, only a "
+                                 "treatment (for a randomized one use causalattn.neyman)",
+    ("instrument", "outcome"): "the outcome cannot instrument the treatment",
+    ("instruments", "treatment"): "the treatment cannot instrument itself (2SLS would be OLS)",
+    ("instruments", "outcome"): "the outcome cannot instrument the treatment",
+    ("instruments", "covariates"): "an excluded instrument cannot also be a covariate of the outcome equation",
+    ("covariates", "treatment"): "the treatment cannot adjust for itself; drop it from `covariates`",
+    ("covariates", "outcome"): "the outcome cannot adjust for itself; drop it from `covariates`",
+}
+
+
+def distinct_roles(roles: dict[str, dict[str, np.ndarray]]) -> None:
+    """Refuse a column that plays two roles: the same values under two arguments (``roles``: role -> name -> values).
+
+    With ``data`` the names are its columns; with arrays a copy passed twice is
+    caught by its values. Every estimator checks its outcome, treatment and
+    covariates (:func:`units_iv`); the IV estimators their instruments too.
+    """
+    for (role, other), reason in _SAME_COLUMN.items():
+        for name, values in roles.get(role, {}).items():
+            for other_name, other_values in roles.get(other, {}).items():
+                if np.array_equal(values, other_values):
+                    raise ValueError(f"{_label(role, name)} has the same values as {_label(other, other_name)}: "
+                                     f"{reason}")
+
+
+def _label(role: str, name: str) -> str:
+    """```role``` for an array argument, ```role` column 'name'`` for a named column."""
+    return f"`{role}`" if name == role else f"`{role}` column {name!r}"
+
+
 def units_iv(data: Any, outcome: Any, treatment: Any, covariates: Any, *, need_outcome: bool = True,
              need_covariates: bool = True, others: dict[str, Any] | None = None) -> Units:
     """Validate ``data``, ``outcome``, ``treatment``, ``covariates`` into :class:`Units`.
@@ -146,7 +185,30 @@ def units_iv(data: Any, outcome: Any, treatment: Any, covariates: Any, *, need_o
     if len(set(lengths.values())) > 1:
         raise ValueError("arguments must have the same length: " + ", ".join(f"`{k}` has {v}" for k, v in
                                                                              lengths.items()))
+    if y is not None:
+        check_scale("outcome", y, constant=False)
+    check_scale("covariates", x)
+    distinct_roles({"covariates": dict(zip(names, x.T, strict=True)), "treatment": {tname: z},
+                    **({"outcome": {yname: y}} if y is not None else {})})
     return Units(y, z, x, names, yname, tname)
+
+
+def check_scale(name: str, values: np.ndarray, *, constant: bool = True) -> None:
+    """Refuse values whose squares overflow or whose spread underflows double precision; and, unless ``constant``,
+    values that are all equal (every estimate would be rounding noise around 0)."""
+    if values.size == 0:
+        return
+    largest, spreads = float(np.max(np.abs(values))), np.ptp(values, axis=0)
+    if largest > MAX_MAGNITUDE:
+        raise ValueError(f"`{name}` reaches {largest:.3g}: its squares overflow double precision (limit "
+                         f"{MAX_MAGNITUDE:.0e}); rescale it (and scale the estimate back)")
+    tiny = spreads[(spreads > 0) & (spreads < MIN_SPREAD)]
+    if tiny.size:
+        raise ValueError(f"`{name}` spreads over only {float(tiny[0]):.3g}: its squares underflow double precision "
+                         f"(limit {MIN_SPREAD:.0e}); rescale it (and scale the estimate back)")
+    if not constant and not spreads.any():
+        raise ValueError(f"`{name}` is constant ({float(values.flat[0]):g} for every unit): there is no effect to "
+                         "estimate, and a variance of 0 would give rounding noise a p-value")
 
 
 def estimand_iv(estimand: Any) -> str:

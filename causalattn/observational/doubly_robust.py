@@ -58,7 +58,7 @@ def _aipw_iv(data, outcome, treatment, covariates, estimand, model, outcome_mode
     estimand = estimand_iv(estimand)
     level = check_confidence_level(confidence_level)
     generator = check_rng(rng)
-    if isinstance(ddof, bool) or ddof not in (0, 1):
+    if isinstance(ddof, bool) or not isinstance(ddof, numbers.Integral) or ddof not in (0, 1):
         raise ValueError(f"`ddof` must be 0 (divisor n) or 1 (divisor n - 1), got {ddof!r}")
     units = units_iv(data, outcome, treatment, covariates)
     check_arms(units.z, "aipw")

@@ -51,7 +51,7 @@ from causalattn._validation import (
     check_same_index,
 )
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
-from causalattn.observational._data import asymptotics, binary_treatment, units_iv
+from causalattn.observational._data import asymptotics, binary_treatment, check_scale, distinct_roles, units_iv
 from causalattn.observational._design import check_collinear
 
 __all__ = ["WeakInstrumentWarning", "cace", "tsls"]
@@ -200,38 +200,6 @@ def cace(
     }
     return normal_estimate("CACE", tau, se, confidence_level=level, method="wald-delta", n=units.n,
                            details=details)
-
-
-# Why a column may not play two roles: (role, other role) -> the reason.
-_SAME_COLUMN = {
-    ("instrument", "treatment"): "every unit takes the treatment it is assigned, so there is no instrument, only a "
-                                 "treatment (for a randomized one use causalattn.neyman)",
-    ("instrument", "outcome"): "the outcome cannot instrument the treatment",
-    ("instruments", "treatment"): "the treatment cannot instrument itself (2SLS would be OLS)",
-    ("instruments", "outcome"): "the outcome cannot instrument the treatment",
-    ("instruments", "covariates"): "an excluded instrument cannot also be a covariate of the outcome equation",
-    ("covariates", "treatment"): "the treatment's coefficient is what 2SLS estimates; drop it from `covariates`",
-    ("covariates", "outcome"): "the outcome cannot explain itself; drop it from `covariates`",
-}
-
-
-def distinct_roles(roles: dict[str, dict[str, np.ndarray]]) -> None:
-    """Refuse a column that plays two roles: the same values under two arguments (``roles``: role -> name -> values).
-
-    With ``data`` the names are its columns; with arrays a copy passed twice is
-    caught by its values.
-    """
-    for (role, other), reason in _SAME_COLUMN.items():
-        for name, values in roles.get(role, {}).items():
-            for other_name, other_values in roles.get(other, {}).items():
-                if np.array_equal(values, other_values):
-                    raise ValueError(f"{_label(role, name)} has the same values as {_label(other, other_name)}: "
-                                     f"{reason}")
-
-
-def _label(role: str, name: str) -> str:
-    """```role``` for an array argument, ```role` column 'name'`` for a named column."""
-    return f"`{role}`" if name == role else f"`{role}` column {name!r}"
 
 
 def _iv2sls():
@@ -392,6 +360,9 @@ def _tsls_iv(data, outcome, treatment, instruments, covariates, cov_type, confid
     exog.insert(0, "const", 1.0)
     if len({len(y), len(d), len(z), len(exog)}) > 1:
         raise ValueError("`outcome`, `treatment`, `instruments` and `covariates` must have the same length")
+    for arg, frame, constant in (("outcome", y, False), ("treatment", d, True), ("instruments", z, True),
+                                 ("covariates", exog.iloc[:, 1:], True)):
+        check_scale(arg, frame.to_numpy(), constant=constant)
     distinct_roles({role: {c: frame[c].to_numpy() for c in frame.columns}
                     for role, frame in (("instruments", z), ("treatment", d), ("outcome", y),
                                         ("covariates", exog.iloc[:, 1:]))})

@@ -159,8 +159,9 @@ def _match_iv(data, outcome, treatment, covariates, estimand, n_matches, metric,
     variance_matches = check_positive_int("variance_matches", variance_matches)
     bias_correction = check_flag("bias_correction", bias_correction)
     level = check_confidence_level(confidence_level)
-    if isinstance(tie_tolerance, bool) or not isinstance(tie_tolerance, numbers.Real) or not tie_tolerance >= 0:
-        raise ValueError(f"`tie_tolerance` must be a non-negative number, got {tie_tolerance!r}")
+    if isinstance(tie_tolerance, bool) or not isinstance(tie_tolerance, numbers.Real) or not (
+            0 <= tie_tolerance < math.inf):
+        raise ValueError(f"`tie_tolerance` must be a finite non-negative number, got {tie_tolerance!r}")
     if model is not None and on != "propensity":
         raise ValueError("`model` is the propensity-score model: it is used only with `on`='propensity'")
     if standard_error == "homoskedastic" and on == "covariates" and variance_matches != 1:

@@ -33,7 +33,7 @@ import pandas as pd
 import statsmodels.api as sm
 from matplotlib.figure import Figure
 
-from causalattn._validation import check_choice
+from causalattn._validation import check_choice, check_positive_int
 from causalattn.observational._data import Units, learner_iv, strictly_inside, units_iv
 from causalattn.observational._design import check_collinear, near_dependency, separation
 
@@ -249,6 +249,7 @@ class PropensityScore:
             Number of bins.
         """
         check_choice("scale", scale, ("linear", "log"))
+        bins = check_positive_int("bins", bins)
         lo, hi = self.score.min(), self.score.max()
         edges = np.geomspace(lo, hi, bins + 1) if scale == "log" else np.linspace(lo, hi, bins + 1)
         fig = Figure(figsize=(7, 3.5), layout="constrained")

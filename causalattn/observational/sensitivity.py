@@ -92,8 +92,15 @@ class EValue:
 
 
 def _e(rr: float) -> float:
+    if rr == 0 or math.isinf(rr):
+        return math.inf
     rr = 1 / rr if rr < 1 else rr
-    return rr + math.sqrt(rr * (rr - 1)) if math.isfinite(rr) else math.inf
+    return rr + math.sqrt(rr) * math.sqrt(rr - 1)  # as RR + sqrt(RR (RR - 1)), without overflowing the product
+
+
+def _exp(value: float) -> float:
+    """``exp(value)``, infinite beyond the float range (a huge standardized difference) instead of an error."""
+    return math.exp(value) if value < 709 else math.inf
 
 
 def _number(name: str, value: Any, *, infinite: bool = False) -> float:
@@ -240,11 +247,11 @@ def e_value(
         sd = _number("outcome_sd", outcome_sd)
         if sd <= 0:
             raise ValueError(f"`outcome_sd` must be positive, got {sd}")
-        rr = math.exp(0.91 * point / sd)
+        rr = _exp(0.91 * point / sd)
         if se is not None and level == 0.95:
-            limits = (math.exp(0.91 * point / sd - 1.78 * se / sd), math.exp(0.91 * point / sd + 1.78 * se / sd))
+            limits = (_exp(0.91 * point / sd - 1.78 * se / sd), _exp(0.91 * point / sd + 1.78 * se / sd))
         elif limits is not None:
-            limits = (math.exp(0.91 * limits[0] / sd), math.exp(0.91 * limits[1] / sd))
+            limits = (_exp(0.91 * limits[0] / sd), _exp(0.91 * limits[1] / sd))
     limit = None
     if limits is not None:
         low, high = limits
