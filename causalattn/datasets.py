@@ -15,6 +15,8 @@ name                              contents
 ``"card"``                        3,010 men, college proximity as an instrument for schooling, Card (1995)
 ``"shakespeare_unigram"``         character counts of tiny Shakespeare (65 characters)
 ``"shakespeare_bigram"``          65 x 65 consecutive-character counts of tiny Shakespeare
+``"shakespeare_passages"``        256 passages of tiny Shakespeare (text), for in-context accuracy
+``"ioi_prompts"``                 200 indirect-object prompts with distractors and counterfactuals
 ================================  ==============================================================
 
 Examples
@@ -109,6 +111,16 @@ def _shakespeare_bigram() -> pd.DataFrame:
     return _read_csv("shakespeare_bigram.csv", dtype="int64")
 
 
+def _shakespeare_passages() -> pd.DataFrame:
+    return _read_csv("shakespeare_passages.csv", dtype={"passage": "int64", "line": "int64", "speaker": str,
+                                                        "text": str}, keep_default_na=False)
+
+
+def _ioi_prompts() -> pd.DataFrame:
+    return _read_csv("ioi_prompts.csv", dtype={"prompt": str, "answer": str, "distractor": str, "counterfactual": str,
+                                               "template": "int64", "order": str}, keep_default_na=False)
+
+
 _LALONDE_DTYPES = {
     **dict.fromkeys(["treat", "age", "educ", "black", "hispan", "married", "nodegree", "u74", "u75"], "int64"),
     **dict.fromkeys(["re74", "re75", "re78"], "float64"),
@@ -174,6 +186,20 @@ _DATASETS: dict[str, _Dataset] = {
         "Karpathy's tinyshakespeare.txt (char-rnn, nanoGPT's shakespeare_char), counted by datasets/build_bigram.py.",
         _shakespeare_bigram,
     ),
+    "shakespeare_passages": _Dataset(
+        "256 passages of tiny Shakespeare, each the first lines of a speech (200-249 characters), for in-context "
+        "accuracy on natural text: a passage, then the same passage again.",
+        "Karpathy's tinyshakespeare.txt (public-domain Shakespeare), speeches drawn with seed 0 by "
+        "datasets/build_passages.py.",
+        _shakespeare_passages,
+    ),
+    "ioi_prompts": _Dataset(
+        "200 indirect-object-identification prompts (prompt, answer = the indirect object, distractor = the "
+        "subject, counterfactual = the same sentence with three other names) from 12 templates.",
+        "Templates written in the style of Wang et al. (2022), Interpretability in the Wild (arXiv:2211.00593), "
+        "filled with common English first names by datasets/build_ioi.py (seed 0).",
+        _ioi_prompts,
+    ),
 }
 
 
@@ -236,6 +262,13 @@ def load(name: str) -> pd.DataFrame:
         ``"shakespeare_bigram"`` (4,225 rows)
             ``prev`` (int64), ``next`` (int64), ``count`` (int64): how often token ``next`` follows
             token ``prev``.
+        ``"shakespeare_passages"`` (256 rows)
+            ``passage`` (int64, 0..255), ``line`` (int64, the 1-based line of the text where it
+            starts), ``speaker`` (str), ``text`` (str, lines joined by newlines).
+        ``"ioi_prompts"`` (200 rows)
+            ``prompt``, ``answer`` (the indirect object, with a leading space), ``distractor`` (the
+            subject, with a leading space), ``counterfactual`` (str), ``template`` (int64), ``order``
+            (``"ABBA"`` or ``"BABA"``): the columns ``causalattn heads --prompts`` reads.
 
         The kidney-stone and Berkeley files ship as compact count tables
         (one row per cell with a ``count`` column); the loader expands them

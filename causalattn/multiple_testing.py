@@ -9,6 +9,10 @@ shows an adjusted p-value beside each raw one:
   below :math:`\alpha` controls the family-wise error rate under any dependence.
 * Benjamini-Hochberg (1995): :math:`\min_{j \ge i} \min\{1, m\,p_{(j)}/j\}`;
   controls the false discovery rate for independent or positively dependent tests.
+* Benjamini-Yekutieli (2001): Benjamini-Hochberg with :math:`m` replaced by
+  :math:`m \sum_{k=1}^m 1/k`; controls the false discovery rate under any
+  dependence (the effects of many heads measured on the same units are dependent
+  in ways no one can sign), at the price of about :math:`\log m` in power.
 
 The arithmetic is :func:`statsmodels.stats.multitest.multipletests`'.
 
@@ -18,6 +22,8 @@ References
    *Scandinavian Journal of Statistics* 6, 65-70.
 .. [2] Benjamini, Y. and Hochberg, Y. (1995). Controlling the false discovery rate.
    *Journal of the Royal Statistical Society B* 57, 289-300.
+.. [3] Benjamini, Y. and Yekutieli, D. (2001). The control of the false discovery rate in multiple testing
+   under dependency. *Annals of Statistics* 29, 1165-1188.
 """
 
 from __future__ import annotations
@@ -31,27 +37,36 @@ from statsmodels.stats.multitest import multipletests
 from causalattn._validation import check_choice, check_estimate_rows
 from causalattn.estimate import EstimateTable
 
-__all__ = ["EFFECT_COLUMNS", "adjust_pvalues", "effects_frame"]
+__all__ = ["ADJUSTMENTS", "EFFECT_COLUMNS", "adjust_pvalues", "effects_frame"]
 
-_METHODS = {"holm": "holm", "bh": "fdr_bh"}
+_METHODS = {"holm": "holm", "bh": "fdr_bh", "by": "fdr_by"}
+#: The names of the adjustments :func:`adjust_pvalues` makes.
+ADJUSTMENTS = tuple(_METHODS)
 
 #: Columns of an exported effects table, in order.
 EFFECT_COLUMNS = ("treatment", "outcome", "estimate", "standard_error", "ci_low", "ci_high", "pvalue",
                   "pvalue_adjusted", "method", "n", "unit", "n_censored", "pvalue_randomization")
 
 
-def adjust_pvalues(table: EstimateTable, method: str = "holm") -> EstimateTable:
+def adjust_pvalues(table: EstimateTable, method: str = "holm", *, family: str = "tested") -> EstimateTable:
     """Adjust the p-values of a table of estimates for multiple testing.
 
     Parameters
     ----------
     table : EstimateTable
         One estimate or :class:`~causalattn.HypothesisTest` per hypothesis
-        (e.g. per treatment). Estimates without a p-value are kept and get
-        ``pvalue_adjusted = None``; the others form the family.
-    method : {"holm", "bh"}
-        Holm's step-down (family-wise error rate) or Benjamini-Hochberg
-        (false discovery rate).
+        (e.g. per treatment). Estimates without a p-value (a degenerate row:
+        no variation, no test) are kept and get ``pvalue_adjusted = None``.
+    method : {"holm", "bh", "by"}
+        Holm's step-down (family-wise error rate), Benjamini-Hochberg (false
+        discovery rate, for independent or positively dependent tests) or
+        Benjamini-Yekutieli (false discovery rate under any dependence).
+    family : {"tested", "all"}
+        The hypotheses adjusted for: the rows with a p-value (``"tested"``), or
+        every row (``"all"``: a row without a p-value counts as a test with
+        p = 1, never rejected, so that the family has one member per row, as
+        when the family was fixed before the data were seen: every head of a
+        head map).
 
     Returns
     -------
@@ -72,10 +87,13 @@ def adjust_pvalues(table: EstimateTable, method: str = "holm") -> EstimateTable:
     if not isinstance(table, EstimateTable):
         raise TypeError(f"`table` must be an EstimateTable, got {type(table).__name__}")
     method = check_choice("method", method, tuple(_METHODS))
+    family = check_choice("family", family, ("tested", "all"))
     tested = [i for i, e in enumerate(table) if e.pvalue is not None]
     adjusted: list[float | None] = [None] * len(table)
     if tested:
-        values = multipletests(np.array([table[i].pvalue for i in tested]), method=_METHODS[method])[1]
+        untested = len(table) - len(tested) if family == "all" else 0
+        pvalues = np.array([table[i].pvalue for i in tested] + [1.0] * untested)
+        values = multipletests(pvalues, method=_METHODS[method])[1][: len(tested)]
         for i, p in zip(tested, values, strict=True):
             adjusted[i] = float(p)
     return EstimateTable(

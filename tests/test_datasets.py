@@ -24,6 +24,8 @@ DATA_FILES = [
     "card.csv",
     "shakespeare_unigram.csv",
     "shakespeare_bigram.csv",
+    "shakespeare_passages.csv",
+    "ioi_prompts.csv",
 ]
 
 
@@ -169,6 +171,35 @@ def test_shakespeare_counts_match_the_raw_text():
     for pair in ["th", "e ", "\nF", "qu"]:  # no pair of distinct characters overlaps itself
         assert bigram[(chars.index(pair[0]), chars.index(pair[1]))] == text.count(pair)
     assert bigram[(chars.index("e"), chars.index("e"))] == sum(a == b == "e" for a, b in itertools.pairwise(text))
+
+
+def test_shakespeare_passages():
+    passages = datasets.load("shakespeare_passages")
+    assert list(passages.columns) == ["passage", "line", "speaker", "text"] and len(passages) == 256
+    assert passages["passage"].tolist() == list(range(256)) and passages["line"].is_monotonic_increasing
+    lengths = passages["text"].str.len()
+    assert lengths.min() >= 200 and lengths.max() < 300 and not passages["text"].str.endswith("\n").any()
+    if SHAKESPEARE.exists():  # each passage is the text at its line, after its speaker's name
+        lines = SHAKESPEARE.read_text(encoding="utf-8").split("\n")
+        for row in passages.itertuples():
+            assert lines[row.line - 2] == f"{row.speaker}:"
+            assert "\n".join(lines[row.line - 1:row.line - 1 + row.text.count("\n") + 1]) == row.text
+
+
+def test_ioi_prompts():
+    prompts = datasets.load("ioi_prompts")
+    assert list(prompts.columns) == ["prompt", "answer", "distractor", "counterfactual", "template", "order"]
+    assert len(prompts) == 200 and prompts["template"].nunique() == 12
+    assert (prompts["order"] == "ABBA").sum() == 100
+    for row in prompts.itertuples():
+        io, s = row.answer.strip(), row.distractor.strip()
+        assert row.answer == f" {io}" and row.distractor == f" {s}" and io != s
+        words = row.prompt.replace(",", " ").replace(".", " ").split()
+        assert words.count(io) == 1 and words.count(s) == 2  # the subject is named again, the answer is not
+        cf = row.counterfactual.replace(",", " ").replace(".", " ").split()
+        assert io not in cf and s not in cf and len(cf) == len(words)  # three other names in the same places
+        first = words.index(io) < words.index(s)
+        assert first == (row.order == "ABBA")
 
 
 def test_shakespeare_bigram_model_is_normalized():

@@ -105,3 +105,41 @@ def test_forest_plot_says_an_underflowed_p_value_is_below_1e_300():
             Estimate("small", 0.1, 0.05, (0.0, 0.2), 0.95, 0.013, "t", 8)]
     texts = [t.get_text() for t in plot_forest(EstimateTable(rows)).axes[0].texts]
     assert "p<1e-300" in texts and "p=0.013" in texts and "p=0" not in texts
+
+
+def test_by_by_hand():
+    # BH's adjusted values (0.04, 0.16/3, 0.16/3, 0.20 in the order of RAW) times c(4) = 1 + 1/2 + 1/3 + 1/4 = 25/12
+    out = adjust_pvalues(_table(RAW), "by")
+    c = 25 / 12
+    assert [e.details["pvalue_adjusted"] for e in out] == pytest.approx([0.04 * c, 0.16 / 3 * c, 0.16 / 3 * c, 0.2 * c])
+    assert all(e.details["adjustment"] == "by" for e in out)
+
+
+def test_by_bh_holm_match_r_p_adjust():
+    # tests/reference/p_adjust_by.R: R's p.adjust(q, "BY"), "BH" and "holm", printed with 15 digits
+    q = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216, 0.222, 0.251, 0.269, 0.275, 0.34]
+    expected = {
+        "by": [0.0497734348984349, 0.1990937395937396, 0.4180968531468531, 0.4180968531468531, 0.4180968531468531,
+               0.4977343489843490, 0.5261763117834546, *[0.9776924712192571] * 7, 1.0],
+        "bh": [0.015, 0.06, 0.126, 0.126, 0.126, 0.15, 0.158571428571429, *[0.294642857142857] * 7, 0.34],
+        "holm": [0.015, 0.112, 0.507, 0.507, 0.507, 0.6, 0.666, *[1.0] * 8],
+    }
+    for method, values in expected.items():
+        out = adjust_pvalues(_table(q), method)
+        assert [e.details["pvalue_adjusted"] for e in out] == pytest.approx(values, rel=1e-12), method
+
+
+def test_unknown_adjustment_names_the_argument():
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        adjust_pvalues(_table(RAW), "bonferroni")
+
+
+def test_family_all_counts_untested_rows_as_p_one():
+    # family="all": [0.01, None, 0.04] is adjusted as [0.01, 1, 0.04] (m = 3): Holm 3*0.01, 2*0.04
+    out = adjust_pvalues(_table([0.01, None, 0.04]), "holm", family="all")
+    assert [e.details["pvalue_adjusted"] for e in out] == pytest.approx([0.03, None, 0.08])
+    # BH with m = 3: sorted 0.01, 0.04, 1 -> 3*0.01/1, 3*0.04/2, 1 -> running min 0.03, 0.06
+    out = adjust_pvalues(_table([0.01, None, 0.04]), "bh", family="all")
+    assert [e.details["pvalue_adjusted"] for e in out] == pytest.approx([0.03, None, 0.06])
+    with pytest.raises(ValueError, match="`family` must be one of"):
+        adjust_pvalues(_table(RAW), family="every")

@@ -6,6 +6,7 @@ and :mod:`causalattn.lab.models.pretrained`)
 import ``transformers`` on first use only (``pip install "causalattn[hf]"``).
 """
 
+from causalattn.lab.analysis.attribution import Attribution, attribution_patching
 from causalattn.lab.analysis.head_scan import HeadScan, head_scan
 from causalattn.lab.analysis.probes import PROBE_KEYS, memory_probes, recall
 from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
@@ -16,12 +17,16 @@ from causalattn.lab.models.hooks import HookPoint, hook_points, hooks, run_with_
 from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
 from causalattn.lab.studies.evaluation import EvaluationStudy, evaluation_study
+from causalattn.lab.studies.head_map import head_map
+from causalattn.lab.studies.head_screen import HeadScreen, screen_heads
+from causalattn.lab.studies.head_table import HeadMap
 from causalattn.lab.studies.models_study import ModelsStudy, models_study
 from causalattn.lab.studies.prompts import prompt_study
 from causalattn.lab.tasks.bigram import Batch, BigramTask, TaskConfig
 from causalattn.lab.tasks.metrics import TokenMetrics, evaluate, token_metrics
 from causalattn.lab.tasks.prompts import PromptSet
 from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
+from causalattn.lab.tasks.repeated_text import RepeatedTextConfig, RepeatedTextTask
 from causalattn.lab.training.checkpoints import CheckpointInfo, load_checkpoint, save_checkpoint
 from causalattn.lab.training.config import Freeze, TrainConfig
 from causalattn.lab.training.loop import TrainResult, train
@@ -40,6 +45,14 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "head_map",
+    "HeadMap",
+    "screen_heads",
+    "HeadScreen",
+    "attribution_patching",
+    "Attribution",
+    "RepeatedTextConfig",
+    "RepeatedTextTask",
     "HookedModel",
     "Resumable",
     "HFModel",

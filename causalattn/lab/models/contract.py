@@ -35,7 +35,9 @@ A model
 * optionally (:class:`Resumable`) restarts its forward pass from the residual
   stream entering a layer, ``run_from(layer, resid_pre)``, or from a layer's
   head outputs, ``run_from_z(layer, resid_pre, z)``; a study then reuses one
-  clean forward pass for every intervention.
+  clean forward pass for every intervention. Both take ``where=``, a (batch,
+  position) bool mask: the logits at those positions only (the unembedding,
+  the largest product of a language model, then runs on them alone).
 
 A hook function receives the activation and, as the keyword ``hook``, the
 hook point (as in TransformerLens): ``fn(activation, hook=point)``; it returns
@@ -53,7 +55,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["POINTS", "HookedModel", "Resumable", "check_layer", "check_model", "transformer_lens_name"]
+__all__ = ["POINTS", "HookedModel", "Resumable", "check_layer", "check_model", "check_where", "transformer_lens_name"]
 
 POINTS = {
     "resid_pre": "blocks.{layer}.hook_resid_pre",
@@ -101,15 +103,20 @@ class HookedModel(Protocol):
 class Resumable(Protocol):
     """The optional fast path: restart the forward pass inside the model."""
 
-    def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
-        """Logits from the residual stream entering block ``layer`` (``0 .. n_layers``)."""
+    def run_from(self, layer: int, resid_pre: torch.Tensor, *, where: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits from the residual stream entering block ``layer`` (``0 .. n_layers``).
+
+        With ``where`` (see :func:`check_where`), the logits at those positions
+        only, shape (n, vocab), rows in the row-major order of ``where``.
+        """
         ...
 
-    def run_from_z(self, layer: int, resid_pre: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def run_from_z(self, layer: int, resid_pre: torch.Tensor, z: torch.Tensor, *,
+                   where: torch.Tensor | None = None) -> torch.Tensor:
         """Logits when block ``layer`` gets ``resid_pre`` and its head outputs (``hook_z``) are ``z``.
 
         The hook functions on that block's ``hook_z`` are not applied (``z`` is
-        the replaced value); those on later points are.
+        the replaced value); those on later points are. ``where`` as in :meth:`run_from`.
         """
         ...
 
@@ -119,10 +126,10 @@ def check_model(model: Any, name: str = "model") -> HookedModel:
 
     Examples
     --------
-    >>> check_model(torch.nn.Linear(2, 2))
+    >>> check_model(torch.nn.Linear(2, 2))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    TypeError: `model` must implement causalattn.lab.models.contract.HookedModel (a lab Transformer or an HFModel); Linear lacks n_layers, n_heads, d_head, d_model, vocab_size, max_len, hook_name
+    TypeError: `model` must implement ...HookedModel (...); Linear lacks n_layers, n_heads, ..., max_len, hook_name
     """
     missing = [attr for attr in (*SIZES, "hook_name") if not hasattr(model, attr)]
     if missing or not isinstance(model, HookedModel):
@@ -136,6 +143,25 @@ def check_layer(layer: Any, n_layers: int, name: str = "layer") -> int:
     if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < n_layers:
         raise ValueError(f"`{name}` must be an integer in [0, {n_layers - 1}], got {layer!r}")
     return int(layer)
+
+
+def check_where(where: Any, resid: torch.Tensor) -> torch.Tensor | None:
+    """``where``, None or a (batch, position) bool mask over the residual stream ``resid``; else a ValueError.
+
+    Examples
+    --------
+    >>> check_where(torch.ones(2, 3), torch.zeros(2, 3, 4))
+    Traceback (most recent call last):
+    ...
+    ValueError: `where` must be None or a bool tensor of shape (2, 3) (batch, position), got torch.float32 (2, 3)
+    """
+    if where is None:
+        return None
+    shape = tuple(resid.shape[:2])
+    if not isinstance(where, torch.Tensor) or where.dtype != torch.bool or tuple(where.shape) != shape:
+        got = f"{where.dtype} {tuple(where.shape)}" if isinstance(where, torch.Tensor) else type(where).__name__
+        raise ValueError(f"`where` must be None or a bool tensor of shape {shape} (batch, position), got {got}")
+    return where.to(resid.device)
 
 
 def transformer_lens_name(point: str, layer: int, n_layers: int) -> str:

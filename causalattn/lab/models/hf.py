@@ -60,7 +60,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     raise ImportError('causalattn.lab.models.hf needs the "hf" extra (transformers, gguf, accelerate): '
                       'pip install "causalattn[hf]"') from error
 
-from causalattn.lab.models.contract import check_layer, transformer_lens_name
+from causalattn.lab.models.contract import check_layer, check_where, transformer_lens_name
 from causalattn.lab.models.hooks import HookPoint
 
 __all__ = ["FAMILIES", "HOOKED_ATTENTION", "HFModel"]
@@ -102,8 +102,8 @@ def hooked_eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Te
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (batch, heads, query, key)
     if attention_mask is None:  # plain causal attention
         length = scores.shape[-1]
-        future = torch.ones(scores.shape[-2], length, dtype=torch.bool, device=scores.device).triu(1 + length
-                                                                                                      - scores.shape[-2])
+        queries = scores.shape[-2]
+        future = torch.ones(queries, length, dtype=torch.bool, device=scores.device).triu(1 + length - queries)
         scores = scores.masked_fill(future, float("-inf"))
     elif attention_mask.dtype == torch.bool:
         scores = scores.masked_fill(~attention_mask, float("-inf"))
@@ -285,7 +285,8 @@ class HFModel(nn.Module):
     >>> model.n_layers, model.n_heads, model.d_head
     (2, 4, 8)
     >>> logits, cache = run_with_cache(model, torch.zeros(3, 10, dtype=torch.long))
-    >>> tuple(logits.shape), tuple(cache["blocks.1.attn.hook_pattern"].shape), tuple(cache["blocks.1.attn.hook_z"].shape)
+    >>> pattern, z = cache["blocks.1.attn.hook_pattern"], cache["blocks.1.attn.hook_z"]
+    >>> tuple(logits.shape), tuple(pattern.shape), tuple(z.shape)
     ((3, 10, 50), (3, 4, 10, 10), (3, 10, 4, 8))
     """
 
@@ -312,7 +313,8 @@ class HFModel(nn.Module):
                 f"max_len={self.max_len})")
 
     def hook_name(self, point: str, layer: int) -> str:
-        """TransformerLens name of ``point`` (see :data:`causalattn.lab.models.contract.POINTS`) in decoder layer ``layer``."""
+        """TransformerLens name of ``point`` (:data:`causalattn.lab.models.contract.POINTS`) in decoder layer
+        ``layer``."""
         return transformer_lens_name(point, layer, self.n_layers)
 
     def _check_tokens(self, tokens: Any) -> torch.Tensor:
@@ -334,25 +336,35 @@ class HFModel(nn.Module):
         with self._bridged():
             return self.hf_model(input_ids=tokens, use_cache=False).logits
 
-    def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
-        """Logits from the residual stream entering decoder layer ``layer`` (``0 .. n_layers``)."""
-        layer = check_layer(layer, self.n_layers + 1)
-        with self._bridged():
-            return self._parts.unembed(self._parts.run_layers(layer, resid_pre))
+    def run_from(self, layer: int, resid_pre: torch.Tensor, *, where: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits from the residual stream entering decoder layer ``layer`` (``0 .. n_layers``).
 
-    def run_from_z(self, layer: int, resid_pre: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        With ``where``, a (batch, position) bool mask, the logits at those
+        positions only, (n, vocab) in row-major order: the final norm and the
+        language-model head run on them alone.
+        """
+        layer = check_layer(layer, self.n_layers + 1)
+        where = check_where(where, resid_pre)
+        with self._bridged():
+            x = self._parts.run_layers(layer, resid_pre)
+            return self._parts.unembed(x if where is None else x[where])
+
+    def run_from_z(self, layer: int, resid_pre: torch.Tensor, z: torch.Tensor, *,
+                   where: torch.Tensor | None = None) -> torch.Tensor:
         """Logits when decoder layer ``layer`` gets ``resid_pre`` and its head outputs (``hook_z``) are ``z``.
 
         ``z`` is (batch, position, head, d_head); the attention of that layer is
         not recomputed. Hooks on its ``hook_z`` are not applied, those on later
-        points are.
+        points are. ``where`` as in :meth:`run_from`.
         """
         layer = check_layer(layer, self.n_layers)
+        where = check_where(where, resid_pre)
         block, parts = self.blocks[layer], self._parts
         with self._bridged():
             x = resid_pre + block.hook_attn_out(parts.attn_out(layer, z))
             x = block.hook_resid_post(parts.after_attention(layer, x))
-            return parts.unembed(parts.run_layers(layer + 1, x))
+            x = parts.run_layers(layer + 1, x)
+            return parts.unembed(x if where is None else x[where])
 
     @contextmanager
     def _bridged(self) -> Iterator[None]:

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from causalattn._validation import check_choice, check_positive_int
-from causalattn.lab.models.contract import check_layer, transformer_lens_name
+from causalattn.lab.models.contract import check_layer, check_where, transformer_lens_name
 from causalattn.lab.models.fused import fused_logits
 from causalattn.lab.models.hooks import HookPoint, has_hooks
 
@@ -150,7 +150,7 @@ class Attention(nn.Module):
 
 
 class SimplifiedAttention(Attention):
-    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V`` and trainable ``W_O`` if ``last``, else frozen ``W_OV``."""
+    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V``, trainable ``W_O`` if ``last``, else frozen ``W_OV``."""
 
     def __init__(self, config: ModelConfig, generator: torch.Generator, last: bool) -> None:
         super().__init__(config, scale=1.0)
@@ -326,22 +326,29 @@ class Transformer(nn.Module):
         inputs = self._check_inputs(inputs)
         return self.hook_embed(self.W_E[inputs]) + self.hook_pos_embed(self.W_pos[: inputs.shape[1]])
 
-    def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
-        """Logits (batch, position, vocab) from the residual stream entering block ``layer`` (0..n_layers)."""
+    def run_from(self, layer: int, resid_pre: torch.Tensor, *, where: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (batch, position, vocab) from the residual stream entering block ``layer`` (0..n_layers).
+
+        With ``where``, a (batch, position) bool mask, the logits at those
+        positions only, (n, vocab) in row-major order: the final layer norm and
+        the unembedding run on them alone.
+        """
+        where = check_where(where, resid_pre)
         x = resid_pre
         for block in self.blocks[check_layer(layer, self.config.n_layers + 1):]:
             x = block(x)
-        return self.ln_final(x) @ self.W_U.T
+        return self.ln_final(x if where is None else x[where]) @ self.W_U.T
 
-    def run_from_z(self, layer: int, resid_pre: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def run_from_z(self, layer: int, resid_pre: torch.Tensor, z: torch.Tensor, *,
+                   where: torch.Tensor | None = None) -> torch.Tensor:
         """Logits when block ``layer`` gets ``resid_pre`` and its head outputs (``hook_z``) are ``z``.
 
         ``z`` has shape (batch, position, heads, d_head); ``resid_pre`` is the clean
         ``blocks.{layer}.hook_resid_pre``, so an intervention on ``hook_z`` alone need
-        not recompute the attention pattern of that layer.
+        not recompute the attention pattern of that layer. ``where`` as in :meth:`run_from`.
         """
         layer = check_layer(layer, self.config.n_layers)
-        return self.run_from(layer + 1, self.blocks[layer].run_from_z(resid_pre, z))
+        return self.run_from(layer + 1, self.blocks[layer].run_from_z(resid_pre, z), where=where)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Next-token logits (batch, position, vocab) for (batch, position) long ``inputs``.
@@ -402,7 +409,8 @@ class Transformer(nn.Module):
         if not isinstance(inputs, torch.Tensor) or inputs.dim() != 2 or inputs.dtype != torch.long:
             raise ValueError(f"`inputs` must be a (batch, position) long tensor, got {_describe(inputs)}")
         if inputs.shape[1] > self.config.max_seq_len:
-            raise ValueError(f"`inputs` has {inputs.shape[1]} positions, more than max_seq_len={self.config.max_seq_len}")
+            raise ValueError(f"`inputs` has {inputs.shape[1]} positions, more than "
+                             f"max_seq_len={self.config.max_seq_len}")
         return inputs
 
     def aliases(self) -> dict[str, str]:

@@ -8,5 +8,10 @@ module                    contents
 ``storage``               checksummed, atomic study folders that resume
 ``evaluation``            :func:`evaluation_study`: sequences as units, matched pairs
 ``models_study``          :func:`models_study`: trained models as clusters of sequences
+``prompts``               :func:`prompt_study`: the user's prompts as units
+``head_runner``           :func:`run_heads`: many one-head interventions stacked, logits where read
+``head_map``              :func:`head_map`: every head ablated one at a time, with error control
+``head_table``            :class:`HeadMap`: effects, Holm/BH/BY p-values, discoveries, heatmap
+``head_screen``           :func:`screen_heads`: attribution screen on one half, exact on the other
 ========================  ===================================================================
 """

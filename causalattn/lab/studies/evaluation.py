@@ -13,8 +13,8 @@ loss of a sequence) is
 
 the average over the population of sequences the task generates, for this one
 model (to reach the population of training runs, evaluate several trained
-models with :func:`causalattn.lab.studies.models_study.models_study`). Effects come from the effect layer (:func:`causalattn.paired_effect`):
-by default the paired t interval with :math:`n - 1` degrees of freedom and the
+models with :func:`causalattn.lab.studies.models_study.models_study`). Effects come from the effect
+layer (:func:`causalattn.paired_effect`): by default the paired t interval with :math:`n - 1` degrees of freedom and the
 p-value of the same t test, so that the interval excludes 0 exactly when
 :math:`p < 1 - \text{confidence level}`; ``method=`` chooses the normal,
 randomization (sign-flip FRT, interval by inverting it) or bootstrap procedure
@@ -48,7 +48,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from causalattn._streams import question_rng
@@ -59,9 +58,9 @@ from causalattn.lab.interventions.base import Intervention, Reference, as_interv
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.runner import CONTROL, arm_outcomes, arm_shapes, run_arms
-from causalattn.lab.studies.storage import check_file_names, digest, expect_shapes, open_study_folder, slug
+from causalattn.lab.studies.storage import check_file_names, expect_shapes, open_study_folder, slug, state_digest
 from causalattn.lab.tasks.bigram import Batch, Task
-from causalattn.multiple_testing import adjust_pvalues
+from causalattn.multiple_testing import ADJUSTMENTS, adjust_pvalues
 from causalattn.plots import plot_forest
 from causalattn.regression import ols
 from causalattn.tables.paired import PairedTable
@@ -70,10 +69,6 @@ from causalattn.tables.simpson import SimpsonResult, simpson
 __all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
 
 OUTCOMES = ("in_context_accuracy", "in_context_loss", "global_accuracy", "global_loss")
-
-
-def _state_hash(model: nn.Module) -> str:
-    return digest({name: tensor.detach().cpu().numpy() for name, tensor in model.state_dict().items()})
 
 
 def _arm_name(k: int, label: str) -> str:
@@ -212,7 +207,7 @@ def evaluation_study(
     folder = None
     if out_dir is not None:
         folder = open_study_folder(out_dir, kind="an evaluation study", units="arms", fingerprint={
-            "study": "evaluation_study", "model": repr(model), "model_state_sha256": _state_hash(model),
+            "study": "evaluation_study", "model": repr(model), "model_state_sha256": state_digest(model),
             "task_config": dataclasses.asdict(task.config),
             "n_sequences": n_sequences, "seed": seed, "batch_size": batch_size, "reference_size": reference_size,
         }, explain={"model_state_sha256": "another model's weights (the model was retrained or replaced since)"})
@@ -231,7 +226,7 @@ def evaluation_study(
                 results[label].append(None if folder is None else folder.load_arrays(
                     _arm_name(k, label), recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}",
                     parse=expect_shapes(arm_shapes(batch))))
-            pending = [arm for arm, label in zip(arms, labels) if results[label][k] is None]
+            pending = [arm for arm, label in zip(arms, labels, strict=True) if results[label][k] is None]
             if pending:
                 jobs.append((model, batch, pending, reference, start))
                 batches.append(k)
@@ -412,14 +407,14 @@ class EvaluationStudy:
 
     def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm", *,
                 method: str = "t") -> EstimateTable:
-        """One :meth:`effect` per treatment; ``pvalue`` adjusted across treatments (``"holm"``, ``"bh"`` or None).
+        """One :meth:`effect` per treatment; ``pvalue`` adjusted across treatments (holm, bh, by or None).
 
         The adjustment applies to ``pvalue``, the p-value of the row's own
         ``method``, and is stored as ``details["pvalue_adjusted"]``.
         """
         outcome = check_choice("outcome", outcome, self.outcomes)
         if adjust is not None:
-            check_choice("adjust", adjust, ("holm", "bh"))
+            check_choice("adjust", adjust, ADJUSTMENTS)
         method = check_choice("method", method, METHODS)
         key = (outcome, adjust, method)
         if key not in self._effects:
@@ -487,7 +482,7 @@ class EvaluationStudy:
         if by == "position":
             edges = np.linspace(0, self.data.inputs.shape[1], bins + 1).round().astype(int)
             codes = np.searchsorted(edges, index["position"].to_numpy(), side="right") - 1
-            names = [f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:])]
+            names = [f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
         else:
             codes = np.minimum(index["trigger_count"].to_numpy(), bins + 1) - 2
             names = [str(c) for c in range(2, bins + 1)] + [f"{bins + 1}+" if bins > 1 else "2+"]

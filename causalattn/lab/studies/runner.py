@@ -24,7 +24,7 @@ from causalattn.lab.models.hooks import hook_points, hooks, run_with_cache
 from causalattn.lab.tasks.bigram import Batch
 from causalattn.lab.tasks.metrics import TokenMetrics, token_metrics
 
-__all__ = ["CONTROL", "arm_outcomes", "arm_shapes", "run_arms"]
+__all__ = ["CONTROL", "arm_outcomes", "arm_shapes", "replace_z", "run_arms", "z_only"]
 
 CONTROL = "control"
 
@@ -56,7 +56,7 @@ def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], 
                 for arm in arms}
     treated = [a for a in arms if a is not None]
     resid = {layer: model.hook_name("resid_pre", layer) for layer in {min(a.layers) for a in treated}}
-    z_names = {layer: model.hook_name("z", layer) for layer in {a.layers[0] for a in treated if _z_only(a)}}
+    z_names = {layer: model.hook_name("z", layer) for layer in {a.layers[0] for a in treated if z_only(a)}}
     logits, cache = run_with_cache(model, batch.inputs, names=sorted({*resid.values(), *z_names.values()}))
     # contiguous once, so that each arm's copy of z is contiguous and W_O reads it without another copy
     z_clean = {layer: cache[name].contiguous() for layer, name in z_names.items()}
@@ -70,8 +70,8 @@ def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], 
         fwd = arm.hooks(model, reference, offset=offset)
         layer = min(arm.layers)
         resid_pre = cache[resid[layer]]
-        if _z_only(arm):
-            arm_logits = _run_from_z(model, layer, resid_pre, z_clean[layer], fwd)
+        if z_only(arm):
+            arm_logits = model.run_from_z(layer, resid_pre, replace_z(model, layer, z_clean[layer], fwd))
         else:
             with hooks(model, fwd):
                 arm_logits = model.run_from(layer, resid_pre)
@@ -80,7 +80,7 @@ def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], 
     return out
 
 
-def _z_only(arm: Intervention) -> bool:
+def z_only(arm: Intervention) -> bool:
     """Whether the arm only replaces head outputs, in one layer (it can resume after that layer's attention)."""
     return arm.acts_on_z_only and len(arm.layers) == 1
 
@@ -92,18 +92,18 @@ def _rerun(model: HookedModel, batch: Batch, arm: Intervention | None, reference
         return measure(model(batch.inputs), batch)
 
 
-def _run_from_z(model: Resumable, layer: int, resid_pre: torch.Tensor, z: torch.Tensor, fwd) -> torch.Tensor:
-    """Logits when block ``layer``'s head outputs are replaced by ``fwd`` applied to the clean ``z``.
+def replace_z(model: HookedModel, layer: int, z: torch.Tensor, fwd) -> torch.Tensor:
+    """Block ``layer``'s head outputs ``z`` with the ``hook_z`` functions of ``fwd`` applied, in order.
 
     The attention pattern of that layer is unchanged by a ``hook_z`` intervention,
-    so the block resumes after it (``run_from_z``; tests check this against the
-    full forward pass under the same hooks).
+    so the block resumes after it with ``run_from_z(layer, resid_pre, replace_z(...))``
+    (tests check this against the full forward pass under the same hooks).
     """
     point = hook_points(model)[model.hook_name("z", layer)]
     for _, fn in fwd:
         replaced = fn(z, hook=point)
         z = z if replaced is None else replaced
-    return model.run_from_z(layer, resid_pre, z)
+    return z
 
 
 def arm_shapes(batch: Batch) -> dict[str, tuple[int, ...]]:

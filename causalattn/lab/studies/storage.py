@@ -44,6 +44,7 @@ __all__ = [
     "expect_shapes",
     "open_study_folder",
     "slug",
+    "state_digest",
     "write_atomic",
     "write_json_atomic",
 ]
@@ -65,6 +66,11 @@ def digest(arrays: Mapping[str, Any]) -> str:
         h.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
         h.update(value.tobytes())
     return h.hexdigest()
+
+
+def state_digest(model: Any) -> str:
+    """SHA-256 (hex) of a torch module's weights, the :func:`digest` of its ``state_dict``: which model made a study."""
+    return digest({name: tensor.detach().cpu().numpy() for name, tensor in model.state_dict().items()})
 
 
 def _json_digest(obj: Any) -> str:
@@ -331,7 +337,8 @@ def _repair(path: Path, damage: str, folder: StudyFolder, kind: str) -> None:
     for p in unverified:
         p.unlink()
     warnings.warn(
-        f"{path} is {state}; rewriting it from the current configuration: kept the {len(files) - len(unverified)} unit files in {folder.units} that carry its "
-        f"checksum, removed the {len(unverified)} that cannot show which configuration made them (recomputing them)",
+        f"{path} is {state}; rewriting it from the current configuration: kept the {len(files) - len(unverified)} "
+        f"unit files in {folder.units} that carry its checksum, removed the {len(unverified)} that cannot show "
+        "which configuration made them (recomputing them)",
         DamagedFileWarning, stacklevel=3,
     )

@@ -39,7 +39,7 @@ import torch
 from causalattn._validation import check_positive_int
 from causalattn.lab.tasks.bigram import Batch
 
-__all__ = ["RepeatedTokensConfig", "RepeatedTokensTask"]
+__all__ = ["RepeatedTokensConfig", "RepeatedTokensTask", "repeated_batch"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ class RepeatedTokensConfig:
         if not isinstance(self.excluded, tuple) or not all(_is_token(t, self.vocab_size) for t in self.excluded):
             raise TypeError(f"`excluded` must be a tuple of token ids in [0, {self.vocab_size}), got {self.excluded!r}")
         if self.bos_token is not None and not _is_token(self.bos_token, self.vocab_size):
-            raise ValueError(f"`bos_token` must be None or a token id in [0, {self.vocab_size}), got {self.bos_token!r}")
+            raise ValueError(f"`bos_token` must be None or a token id in [0, {self.vocab_size}), "
+                             f"got {self.bos_token!r}")
         allowed = self.vocab_size - len(set(self.excluded))
         if allowed < self.length:
             raise ValueError(f"`length` {self.length} is more than the {allowed} tokens that may be drawn "
@@ -149,24 +150,40 @@ class RepeatedTokensTask:
         batch_size = check_positive_int("batch_size", batch_size)
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"`generator` must be a torch.Generator, got {type(generator).__name__}")
-        length, start = self.config.length, self.start
         # L distinct allowed tokens per sequence: the indices of the L smallest of n uniform draws
         draws = torch.rand(batch_size, len(self.allowed), generator=generator)
-        first = self.allowed[torch.topk(draws, length, dim=1, largest=False).indices]  # (B, L)
-        parts = [first, first]
-        if start:
-            parts.insert(0, torch.full((batch_size, 1), self.config.bos_token, dtype=torch.long))
-        tokens = torch.cat(parts, dim=1)  # (B, b + 2L)
-        count = torch.zeros(self.seq_len, dtype=torch.long)
-        count[start:start + length] = 1
-        count[start + length:] = 2
-        count = count.expand(batch_size, -1)
-        return Batch(
-            inputs=tokens[:, :-1].contiguous(),
-            targets=tokens[:, 1:].contiguous(),
-            in_context=count == 2,
-            non_trigger=count == 1,
-            trigger_count=count.contiguous(),
-            triggers=first,
-            outputs=first.roll(-1, dims=1),  # r_{j+1} follows r_j; r_1 follows r_L
-        )
+        first = self.allowed[torch.topk(draws, self.config.length, dim=1, largest=False).indices]  # (B, L)
+        return repeated_batch(first, self.config.bos_token)
+
+
+def repeated_batch(first: torch.Tensor, bos_token: int | None) -> Batch:
+    """The :class:`Batch` of sequences ``[bos] first first``: ``first`` (B, L) long, each row repeated once.
+
+    ``in_context`` marks the second copy (from its second token: position ``t``
+    predicts token ``t + 1``), ``non_trigger`` the first copy, ``trigger_count`` is
+    1 in the first copy and 2 in the second (the module docstring).
+
+    Examples
+    --------
+    >>> repeated_batch(torch.tensor([[7, 8, 9]]), bos_token=0).inputs.tolist()
+    [[0, 7, 8, 9, 7, 8]]
+    """
+    batch_size, length = first.shape
+    start = 0 if bos_token is None else 1
+    parts = [first, first]
+    if start:
+        parts.insert(0, torch.full((batch_size, 1), bos_token, dtype=torch.long))
+    tokens = torch.cat(parts, dim=1)  # (B, b + 2L)
+    count = torch.zeros(start + 2 * length - 1, dtype=torch.long)
+    count[start:start + length] = 1
+    count[start + length:] = 2
+    count = count.expand(batch_size, -1)
+    return Batch(
+        inputs=tokens[:, :-1].contiguous(),
+        targets=tokens[:, 1:].contiguous(),
+        in_context=count == 2,
+        non_trigger=count == 1,
+        trigger_count=count.contiguous(),
+        triggers=first,
+        outputs=first.roll(-1, dims=1),  # r_{j+1} follows r_j; r_1 follows r_L
+    )

@@ -50,7 +50,7 @@ from causalattn.lab.training.config import Freeze, TrainConfig, resolve_freeze
 from causalattn.lab.training.loop import train_iv
 from causalattn.lab.training.segments import Segments, train_unit
 from causalattn.lab.training.units import RunFiles, checkpoint_folder, fingerprint, unit_outcomes
-from causalattn.multiple_testing import adjust_pvalues
+from causalattn.multiple_testing import ADJUSTMENTS, adjust_pvalues
 from causalattn.plots import plot_forest
 
 __all__ = ["TrainingStudy", "training_study"]
@@ -447,7 +447,7 @@ class TrainingStudy:
         ----------
         outcome : str or sequence of str, optional
             Outcome column(s) of :attr:`units`; default all of :attr:`outcomes`.
-        adjust : {"holm", "bh"} or None
+        adjust : {"holm", "bh", "by"} or None
             Multiple-testing adjustment of ``pvalue`` across treatments, within
             each outcome (:func:`causalattn.adjust_pvalues`).
         confidence_level : float
@@ -476,7 +476,7 @@ class TrainingStudy:
         for name in outcomes:
             check_choice("outcome", name, self.outcomes)
         if adjust is not None:
-            adjust = check_choice("adjust", adjust, ("holm", "bh"))
+            adjust = check_choice("adjust", adjust, ADJUSTMENTS)
         confidence_level = check_confidence_level(confidence_level)
         method = check_choice("method", method, METHODS)
         n_resamples = check_positive_int("n_resamples", n_resamples)
