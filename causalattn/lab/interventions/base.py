@@ -201,6 +201,16 @@ class Intervention:
         """True when every part replaces head outputs (``hook_z``), leaving the attention patterns as they are."""
         raise NotImplementedError
 
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        """``(hook point, head)`` pairs whose value this intervention replaces, e.g. ``("z", "L1H0")``.
+
+        Two parts of one :class:`~causalattn.lab.interventions.combined.Combined`
+        treatment may not share one: the later hook would silently overwrite the
+        earlier. A kind that does not say what it replaces returns the empty set.
+        """
+        return frozenset()
+
     def check(self, model: HookedModel) -> None:
         """ValueError unless the intervention fits ``model`` (layers, heads)."""
         raise NotImplementedError
@@ -269,6 +279,10 @@ class HeadIntervention(Intervention):
     @property
     def acts_on_z_only(self) -> bool:
         return self.point == "z"
+
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        return frozenset({(self.point, f"L{self.layer}H{self.head}")})
 
     def _name(self, model: HookedModel) -> str:
         return model.hook_name(self.point, self.layer)

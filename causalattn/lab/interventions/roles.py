@@ -136,6 +136,11 @@ class RoleTreatment(Intervention):
     def acts_on_z_only(self) -> bool:
         return self.resolves_to.point == "z"
 
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        where = "" if self.layer is None else f" of layer {self.layer}"
+        return frozenset({(self.resolves_to.point, f"the {self.role} head{where}")})
+
     def check(self, model: HookedModel) -> None:
         raise self._unresolved()
 
