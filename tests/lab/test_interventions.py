@@ -65,6 +65,30 @@ def test_two_parts_on_the_same_hook_point_of_a_head_are_refused(first, middle, l
         Combined((parse_treatment(first), Combined((parse_treatment(f"{middle}{last}"),))))
 
 
+def test_a_new_kind_registers_its_prefix_and_parses_inside_combinations():
+    from causalattn.lab.interventions.base import JOINERS, PREFIXES, HeadIntervention
+
+    class Doubling(HeadIntervention, prefix="test_double"):  # stays registered in this test process
+        point = "z"
+
+        @classmethod
+        def from_label(cls, text):
+            layer, head, _ = cls._split(text)
+            return cls(layer, head)
+
+        @property
+        def label(self):
+            return f"test_double:L{self.layer}H{self.head}:x"
+
+    assert PREFIXES["test_double"] is Doubling and JOINERS["+"] is Combined
+    both = parse_treatment("test_double:L0H1:x+pattern:L1H0:uniform")
+    assert both.parts == (Doubling(0, 1), PatternFreeze(1, 0))
+    with pytest.raises(ValueError, match="`parts`: 'test_double:L0H1:x' and 'ablate:L0H1:zero' both replace the z"):
+        parse_treatment("test_double:L0H1:x+ablate:L0H1:zero")
+    with pytest.raises(ValueError, match="the intervention prefix name 'test_double' is taken by Doubling"):
+        type("Again", (HeadIntervention,), {}, prefix="test_double")
+
+
 def test_a_pattern_and_an_output_of_one_head_combine():
     both = parse_treatment("pattern:L0H0:uniform+ablate:L0H0:zero")
     assert both.targets == {("pattern", "L0H0"), ("z", "L0H0")}

@@ -12,7 +12,7 @@ __all__ = ["Combined"]
 
 
 @dataclass(frozen=True)
-class Combined(Intervention, joins=True):
+class Combined(Intervention, joins="+"):
     """Several interventions applied together as one treatment; label joined with ``+``.
 
     The parts act on distinct (hook point, head) pairs (their ``targets``): two
