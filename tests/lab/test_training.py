@@ -369,6 +369,16 @@ def test_checkpoint_with_other_config(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_a_failed_checkpoint_write_leaves_no_temporary_file(tmp_path):
+    model = build_model(MODEL)
+    (tmp_path / "checkpoint.pt").mkdir()  # a folder where the checkpoint goes: the rename fails
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path / "checkpoint.pt", model, TASK)
+    assert not list(tmp_path.glob("*.tmp*"))  # before: `checkpoint.pt.tmp` stayed behind
+    save_checkpoint(tmp_path / "model.pt", model, TASK)  # the one atomic writer of the study folders
+    assert load_checkpoint(tmp_path / "model.pt")[1].iteration == 0 and not list(tmp_path.glob("*.tmp*"))
+
+
 def test_checkpoint_dir_that_is_a_file(tmp_path):
     file = tmp_path / "file.txt"
     file.write_text("x")

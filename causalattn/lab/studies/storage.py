@@ -22,11 +22,13 @@ and recomputed, and a unit of another configuration makes the folder an error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -129,10 +131,23 @@ def expect_shapes(shapes: Mapping[str, tuple[int, ...]]) -> Callable[[Mapping[st
 
 
 def write_atomic(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+    """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    The temporary file has a name of its own (``{name}.tmp-...``, unique across
+    processes and threads), so two writers never share one; a failed write
+    (a full disk, ``path`` being a folder) removes it and raises. A reader sees
+    the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.tmp-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
