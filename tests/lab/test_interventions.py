@@ -142,9 +142,9 @@ def test_bad_input(model, inputs):
         HeadAblation(2, 0).hooks(model)
     with pytest.raises(ValueError, match="`head` 3 of 'pattern:L0H3:uniform' is out of range"):
         PatternFreeze(0, 3).hooks(model)
-    with pytest.raises(ValueError, match="`layer` must be a non-negative integer"):
+    with pytest.raises(ValueError, match="`layer` must be an integer >= 0, got -1"):
         HeadAblation(-1, 0)
-    with pytest.raises(TypeError, match="`head` must be a non-negative integer"):
+    with pytest.raises(TypeError, match="`head` must be an integer >= 0, got 1.5"):
         HeadAblation(0, 1.5)
     with pytest.raises(ValueError, match="`kind` must be one of"):
         HeadAblation(0, 0, "gaussian")

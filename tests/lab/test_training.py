@@ -312,7 +312,6 @@ def test_load_checkpoint_on_foreign_files_gives_one_clear_error(tmp_path, conten
         ("momentum", 1.0, "`momentum` must be in"),
         ("weight_decay", -1e-4, "`weight_decay` must be non-negative"),
         ("batch_size", 0, "`batch_size` must be a positive integer"),
-        ("batch_size", 2.5, "`batch_size` must be an integer"),
         ("n_iters", 0, "`n_iters` must be a positive integer"),
         ("n_iters", -5, "`n_iters` must be a positive integer"),
         ("log_every", 0, "`log_every` must be a positive integer"),
@@ -324,6 +323,17 @@ def test_load_checkpoint_on_foreign_files_gives_one_clear_error(tmp_path, conten
 )
 def test_bad_train_config(field, value, match):
     with pytest.raises(ValueError, match=match):
+        TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("batch_size", 2.5, "`batch_size` must be a positive integer, got 2.5"),  # the shared integer check
+    ("data_seed", "0", "`data_seed` must be an integer >= 0, got '0'"),
+    ("lr", "0.1", "`lr` must be a finite real number, got '0.1'"),
+    ("momentum", True, "`momentum` must be a finite real number, got True"),
+])
+def test_train_config_of_the_wrong_type(field, value, match):
+    with pytest.raises(TypeError, match=match):
         TrainConfig(**{field: value})
 
 

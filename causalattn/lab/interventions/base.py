@@ -50,7 +50,6 @@ Bietti, A. et al. (2023). Birth of a Transformer: A Memory Viewpoint. arXiv:2306
 
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +58,7 @@ from typing import Any, ClassVar
 import torch
 
 from causalattn._registry import Registry
+from causalattn._validation import check_positive_int
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.models.hooks import HookFn, run_with_cache
 
@@ -69,14 +69,6 @@ __all__ = ["JOINERS", "PREFIXES", "HeadIntervention", "Intervention", "Reference
 PREFIXES: Registry[type[Intervention]] = Registry("intervention prefix", argument="label")
 #: ``"+"`` -> the class of several parts applied together (:class:`~causalattn.lab.interventions.combined.Combined`).
 JOINERS: Registry[type[Intervention]] = Registry("label joiner", argument="label")
-
-
-def _check_index(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be a non-negative integer, got {value!r}")
-    if value < 0:
-        raise ValueError(f"`{name}` must be a non-negative integer, got {value}")
-    return int(value)
 
 
 def _as_tokens(inputs: Any, name: str) -> torch.Tensor:
@@ -263,8 +255,8 @@ class HeadIntervention(Intervention):
     point: ClassVar[str]  # the contract's hook point acted on ("z", "pattern")
 
     def __post_init__(self) -> None:
-        _check_index("layer", self.layer)
-        _check_index("head", self.head)
+        check_positive_int("layer", self.layer, minimum=0)
+        check_positive_int("head", self.head, minimum=0)
 
     @classmethod
     def _split(cls, text: str) -> tuple[int, int, list[str]]:
