@@ -42,6 +42,7 @@ __all__ = [
     "DamagedFileWarning",
     "StudyFolder",
     "check_file_names",
+    "check_study_folder",
     "digest",
     "expect_shapes",
     "open_study_folder",
@@ -306,6 +307,28 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
     path = out_dir / FINGERPRINT
     fingerprint = json.loads(json.dumps(fingerprint))  # as read back: tuples become lists
     folder = StudyFolder(out_dir / units, _json_digest(fingerprint))
+    damage = check_study_folder(out_dir, fingerprint, kind, explain)
+    if damage is not None:
+        _repair(path, damage, folder, kind)
+    folder.units.mkdir(parents=True, exist_ok=True)
+    if damage is not None:
+        _write_json(path, fingerprint)
+    return folder
+
+
+def check_study_folder(out_dir: Path, fingerprint: dict, kind: str,
+                       explain: Mapping[str, str] | None = None) -> str | None:
+    """The check of :func:`open_study_folder` that writes nothing: a ValueError if ``out_dir`` holds another study.
+
+    Returns None when ``out_dir/study.json`` records ``fingerprint``, else
+    what is wrong with it (``"missing"``, or the damage that
+    :func:`open_study_folder` will repair); raises the same ValueError as
+    :func:`open_study_folder` when it records another configuration. A
+    command that loads a model first can so refuse a mismatched folder
+    before the load, and create nothing until every check has passed.
+    """
+    path = Path(out_dir) / FINGERPRINT
+    fingerprint = json.loads(json.dumps(fingerprint))
     stored, _, damage = _read_json(path) if path.exists() else (None, None, "missing")
     if damage is None and not isinstance(stored, dict):
         damage = "not a study fingerprint"
@@ -320,12 +343,7 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
             f"`out_dir` {str(out_dir)!r} holds {kind} made with {' and '.join(reasons)}; "
             "use another folder, or delete it to start over"
         )
-    if damage is not None:
-        _repair(path, damage, folder, kind)
-    folder.units.mkdir(parents=True, exist_ok=True)
-    if damage is not None:
-        _write_json(path, fingerprint)
-    return folder
+    return damage
 
 
 def _repair(path: Path, damage: str, folder: StudyFolder, kind: str) -> None:
