@@ -14,6 +14,7 @@ module                    contents
 ``matching``              :func:`match`: Abadie-Imbens nearest-neighbour matching, bias correction
 ``sensitivity``           :func:`e_value`: VanderWeele and Ding's E-value
 ``instruments``           :func:`cace` (Wald) and :func:`tsls` (two-stage least squares)
+``mendelian``             :class:`MendelianRandomization`: IVW, MR-Egger, weighted median from summary data
 ========================  ===================================================================
 
 Every estimator returns a :class:`~causalattn.Estimate` with ``estimand``
@@ -40,12 +41,15 @@ from causalattn.observational.balance import Balance, balance
 from causalattn.observational.doubly_robust import aipw
 from causalattn.observational.instruments import WeakInstrumentWarning, cace, tsls
 from causalattn.observational.matching import match
+from causalattn.observational.mendelian import MendelianRandomization
 from causalattn.observational.outcome import outcome_regression
 from causalattn.observational.propensity import PropensityScore, Trimming, crump_threshold, propensity_score
 from causalattn.observational.sensitivity import EValue, e_value
 from causalattn.observational.subclassification import subclassification
 from causalattn.observational.weighting import ipw
 
-__all__ = ["Balance", "EValue", "PropensityScore", "Trimming", "WeakInstrumentWarning", "aipw", "balance", "cace",
-           "crump_threshold", "e_value", "ipw", "match", "outcome_regression", "propensity_score",
-           "subclassification", "tsls"]
+__all__ = [
+    "Balance", "EValue", "MendelianRandomization", "PropensityScore", "Trimming", "WeakInstrumentWarning",
+    "aipw", "balance", "cace", "crump_threshold", "e_value", "ipw", "match", "outcome_regression",
+    "propensity_score", "subclassification", "tsls"
+]
