@@ -15,6 +15,7 @@ module                    contents
 ``sensitivity``           :func:`e_value`: VanderWeele and Ding's E-value
 ``instruments``           :func:`cace` (Wald) and :func:`tsls` (two-stage least squares)
 ``mendelian``             :class:`MendelianRandomization`: IVW, MR-Egger, weighted median from summary data
+``double_selection``      :func:`double_selection`: lasso selection of controls for Y and for D, then OLS
 ========================  ===================================================================
 
 Every estimator returns a :class:`~causalattn.Estimate` with ``estimand``
@@ -38,6 +39,7 @@ interval and reports the percentile interval in ``details``.
 """
 
 from causalattn.observational.balance import Balance, balance
+from causalattn.observational.double_selection import double_selection
 from causalattn.observational.doubly_robust import aipw
 from causalattn.observational.instruments import WeakInstrumentWarning, cace, tsls
 from causalattn.observational.matching import match
@@ -50,6 +52,6 @@ from causalattn.observational.weighting import ipw
 
 __all__ = [
     "Balance", "EValue", "MendelianRandomization", "PropensityScore", "Trimming", "WeakInstrumentWarning",
-    "aipw", "balance", "cace", "crump_threshold", "e_value", "ipw", "match", "outcome_regression",
-    "propensity_score", "subclassification", "tsls"
+    "aipw", "balance", "cace", "crump_threshold", "double_selection", "e_value", "ipw", "match",
+    "outcome_regression", "propensity_score", "subclassification", "tsls"
 ]
