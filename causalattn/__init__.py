@@ -17,18 +17,18 @@ from causalattn.hypothesis import HypothesisTest
 from causalattn.longitudinal import TreatmentWeights, g_formula, msm, treatment_weights
 from causalattn.multiple_testing import EFFECT_COLUMNS, adjust_pvalues, effects_frame
 from causalattn.observational import (
-                                      MendelianRandomization,
-                                      aipw,
-                                      balance,
-                                      cace,
-                                      double_selection,
-                                      e_value,
-                                      ipw,
-                                      match,
-                                      outcome_regression,
-                                      propensity_score,
-                                      subclassification,
-                                      tsls,
+    MendelianRandomization,
+    aipw,
+    balance,
+    cace,
+    double_selection,
+    e_value,
+    ipw,
+    match,
+    outcome_regression,
+    propensity_score,
+    subclassification,
+    tsls,
 )
 from causalattn.plots import plot_forest
 from causalattn.regression import FWLResult, ancova, correlation, fwl, lin, ols
@@ -40,12 +40,22 @@ from causalattn.tables.stratified import StratifiedTable
 __version__ = "0.1.0"
 
 __all__ = [
-    "format_pvalue", "pvalue_equation", "EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame",
-    "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "HypothesisTest", "Table2x2",
-    "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols",
+    # result types, p-values, multiple testing, plots
+    "ConfidenceInterval", "Estimate", "EstimateTable", "HypothesisTest", "format_pvalue", "pvalue_equation",
+    "EFFECT_COLUMNS", "adjust_pvalues", "effects_frame", "plot_forest", "datasets",
+    # the effect layer
+    "clustered_effect", "paired_effect", "two_arm_effect",
+    # tables
+    "PairedTable", "SimpsonResult", "StratifiedTable", "Table2x2", "simpson",
+    # regression
+    "FWLResult", "ancova", "correlation", "fwl", "lin", "ols",
+    # randomized experiments
     "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "matched_pairs_adjusted", "neyman",
-    "paired_effect", "two_arm_effect", "clustered_effect", "observational", "MendelianRandomization", "aipw",
-    "balance", "cace", "e_value", "ipw", "match", "outcome_regression", "propensity_score", "subclassification",
-    "tsls", "longitudinal", "TreatmentWeights", "g_formula", "msm", "treatment_weights",
-    "lasso_ate", "double_selection"
+    # observational studies
+    "observational", "aipw", "balance", "cace", "e_value", "ipw", "match", "outcome_regression",
+    "propensity_score", "subclassification", "tsls",
+    # Mendelian randomization, lasso adjustment
+    "MendelianRandomization", "double_selection", "lasso_ate",
+    # treatments over time
+    "longitudinal", "TreatmentWeights", "g_formula", "msm", "treatment_weights",
 ]
