@@ -234,12 +234,28 @@ def test_plots(lipids):
     ({"beta_outcome": [0.1, 0.2]}, r"same length: .*`beta_outcome` has 2"),
     ({"variants": ["a", "a", "b"]}, r"`variants` must be distinct"),
     ({"variants": ["a", "b"]}, r"`variants` must name each of the 3"),
+    ({"se_outcome": [1e-60, 0.02, 0.02]}, r"`se_outcome` reaches 1e-60 in magnitude"),
+    ({"beta_outcome": [1e200, 0.2, 0.2]}, r"`beta_outcome` reaches 1e\+200 in magnitude"),
 ])
 def test_bad_summary_statistics(change, message):
     args = {"beta_exposure": [0.1, 0.2, 0.3], "se_exposure": [0.01] * 3, "beta_outcome": [0.1, 0.2, 0.2],
             "se_outcome": [0.02] * 3, **change}
     with pytest.raises(ValueError, match=message):
         MendelianRandomization(**args)
+
+
+def test_scale_does_not_matter_within_the_limits(lipids):
+    # the estimators are equivariant: exposure associations times 1e-30, outcome ones times 1e30 (SEs alike)
+    # multiply every slope by 1e60 and the Egger intercept by 1e30
+    scaled = MendelianRandomization(lipids.beta_exposure * 1e-30, lipids.se_exposure * 1e-30,
+                                    lipids.beta_outcome * 1e30, lipids.se_outcome * 1e30)
+    assert scaled.ivw().estimate == pytest.approx(lipids.ivw().estimate * 1e60, rel=1e-9)
+    assert scaled.ivw().standard_error == pytest.approx(lipids.ivw().standard_error * 1e60, rel=1e-9)
+    egger, scaled_egger = lipids.egger(), scaled.egger()
+    assert scaled_egger.estimate == pytest.approx(egger.estimate * 1e60, rel=1e-9)
+    assert scaled_egger.details["intercept"].estimate == pytest.approx(egger.details["intercept"].estimate * 1e30,
+                                                                       rel=1e-9)
+    assert scaled.weighted_median(rng=1).estimate == pytest.approx(lipids.weighted_median(rng=1).estimate * 1e60)
 
 
 def test_bad_options(lipids):
@@ -263,6 +279,9 @@ def test_bad_options(lipids):
         lipids.weighted_median(n_resamples=1)
     with pytest.raises(TypeError, match=r"`rng` must be None"):
         lipids.weighted_median(rng="seed")
+    same = MendelianRandomization([0.1, -0.1, 0.1], [0.01] * 3, [0.05, -0.04, 0.06], [0.02] * 3)
+    with pytest.raises(ValueError, match=r"MR-Egger is not identified: every variant has the same \|beta_exposure\|"):
+        same.egger()
     with pytest.raises(TypeError, match=r"`exposure` must be a string"):
         MendelianRandomization([0.1], [0.01], [0.05], [0.02], exposure=3)
 

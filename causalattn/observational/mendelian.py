@@ -83,6 +83,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from causalattn._rounding import power_of_two_scale
 from causalattn._student import t_estimate
 from causalattn._validation import (
     as_float_array,
@@ -103,6 +104,8 @@ MODELS = ("random", "fixed")
 DISTRIBUTIONS = ("t", "normal")
 ORDERS = ("first", "second")
 _ARGS = ("beta_exposure", "se_exposure", "beta_outcome", "se_outcome")
+# Magnitudes beyond this (or non-zero below its inverse) overflow the weights 1/se^2 and their products.
+_MAX_MAGNITUDE = 1e50
 
 
 def _summary_iv(values: dict[str, Any], variants: Any) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -115,6 +118,13 @@ def _summary_iv(values: dict[str, Any], variants: Any) -> tuple[dict[str, np.nda
         if bad.size:
             raise ValueError(f"`{name}` must be positive, found {bad.size} value(s) <= 0 (variant positions "
                              f"{bad[:5].tolist()})")
+    for name, values in arrays.items():
+        top = float(np.abs(values).max())
+        low = float(np.abs(values[values != 0]).min()) if (values != 0).any() else 0.0
+        if top > _MAX_MAGNITUDE or 0 < low < 1 / _MAX_MAGNITUDE:
+            raise ValueError(f"`{name}` reaches {top if top > _MAX_MAGNITUDE else low:.3g} in magnitude; the "
+                             f"estimators square these values and their inverses, which leave floating point beyond "
+                             f"{_MAX_MAGNITUDE:.0e}: express the associations in other units")
     zero = np.flatnonzero(arrays["beta_exposure"] == 0)
     if zero.size:
         raise ValueError(f"`beta_exposure` is 0 for {zero.size} of {k} variant(s) (positions {zero[:5].tolist()}): "
@@ -329,10 +339,15 @@ class MendelianRandomization:
         self._need(3, "MR-Egger (a slope, an intercept and a residual scale)")
         sign = np.sign(self.beta_exposure)
         bx, by = np.abs(self.beta_exposure), sign * self.beta_outcome
-        fit = sm.WLS(by, sm.add_constant(bx, has_constant="add"), weights=self.se_outcome**-2.0).fit()
+        if np.ptp(bx) <= 1e-12 * bx.max():
+            raise ValueError("MR-Egger is not identified: every variant has the same |beta_exposure|, so the slope "
+                             "cannot be told from the intercept")
+        unit = power_of_two_scale(bx)  # exact rescaling: a column of 1e-30s beside the constant looks collinear
+        fit = sm.WLS(by, sm.add_constant(bx / unit, has_constant="add"), weights=self.se_outcome**-2.0).fit()
         k = self.n_variants
         scale = math.sqrt(fit.scale)
-        fixed_se = np.sqrt(np.diag(fit.normalized_cov_params))
+        fixed_se = np.sqrt(np.diag(fit.normalized_cov_params)) / [1.0, unit]
+        params = np.asarray(fit.params) / [1.0, unit]
         q = float(fit.ssr)
         heterogeneity = HypothesisTest("no heterogeneity around the MR-Egger line", q, k - 2,
                                        float(stats.chi2.sf(q, k - 2)), "rucker-q", k)
@@ -341,9 +356,9 @@ class MendelianRandomization:
         q_gx = float(np.sum(weights * (ratio - np.average(ratio, weights=weights)) ** 2))
         i2_gx = max(0.0, (q_gx - (k - 1)) / q_gx) if q_gx > 0 else 0.0
         common = {"exposure": self.exposure, "outcome": self.outcome}
-        intercept = _scaled_estimate("MR-Egger intercept", float(fit.params[0]), float(fixed_se[0]), scale, k - 2,
+        intercept = _scaled_estimate("MR-Egger intercept", float(params[0]), float(fixed_se[0]), scale, k - 2,
                                      distribution=distribution, level=level, method="egger", n=k, details=common)
-        return _scaled_estimate("MR-Egger slope", float(fit.params[1]), float(fixed_se[1]), scale, k - 2,
+        return _scaled_estimate("MR-Egger slope", float(params[1]), float(fixed_se[1]), scale, k - 2,
                                 distribution=distribution, level=level, method="egger", n=k,
                                 details={**common, "intercept": intercept, "i2_gx": i2_gx,
                                          "heterogeneity": heterogeneity, "n_flipped": int((sign < 0).sum())})
