@@ -22,6 +22,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LassoCV
 
+from causalattn._rounding import power_of_two_scale
 from causalattn._validation import as_float_array, check_columns, check_positive_int
 
 # Coordinate descent to this duality-gap tolerance (scikit-learn: 1e-4), tight enough to agree with glmnet to 1e-6.
@@ -66,13 +67,18 @@ def standardize(x: np.ndarray, names: list[str]) -> np.ndarray:
 
 
 def lasso_fit(x: np.ndarray, y: np.ndarray, alpha: float | None, cv: int) -> tuple[float, np.ndarray, float]:
-    """The intercept, the coefficients and the penalty of the lasso of ``y`` on ``x`` (already standardized)."""
+    """The intercept, the coefficients and the penalty of the lasso of ``y`` on ``x`` (already standardized).
+
+    ``y`` is divided by a power of two near its magnitude (exact) and a fixed penalty with it, so that the
+    answer does not depend on the outcome's units; the results are in the units of ``y``.
+    """
+    unit = power_of_two_scale(y)
     if alpha is None:
         if len(y) < cv:
             raise ValueError(f"`cv`: {cv}-fold cross-validation needs at least {cv} units, got {len(y)}")
         with warnings.catch_warnings():
             # the path's smallest penalties may stop short of scikit-learn's tolerance; they only choose alpha
             warnings.simplefilter("ignore", ConvergenceWarning)
-            alpha = float(LassoCV(cv=cv).fit(x, y).alpha_)
-    model = Lasso(alpha=alpha, tol=_TOLERANCE, max_iter=_MAX_ITER).fit(x, y)
-    return float(model.intercept_), model.coef_.copy(), alpha
+            alpha = float(LassoCV(cv=cv).fit(x, y / unit).alpha_) * unit
+    model = Lasso(alpha=alpha / unit, tol=_TOLERANCE, max_iter=_MAX_ITER).fit(x, y / unit)
+    return float(model.intercept_) * unit, model.coef_ * unit, alpha

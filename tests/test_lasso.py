@@ -98,6 +98,19 @@ def test_double_selection_recovers_a_confounded_effect():
     assert naive_bias > 0.15  # 0.8 * 0.5 / (0.64 + 0.25 + 1) = 0.21 in the population
 
 
+def test_the_outcome_units_do_not_matter():
+    x, z, y, d = _reference_data()
+    base = lasso_ate(outcome=y, treatment=z, covariates=x)
+    for factor in (1e-40, 1e40):
+        scaled = lasso_ate(outcome=y * factor, treatment=z, covariates=x)
+        assert scaled.estimate == pytest.approx(base.estimate * factor, rel=1e-6)
+        assert scaled.details["selected_treated"] == base.details["selected_treated"]
+        fixed = lasso_ate(outcome=y * factor, treatment=z, covariates=x, alpha=0.1 * factor)
+        assert fixed.estimate == pytest.approx(0.149286303529 * factor, rel=1e-6)
+        assert double_selection(outcome=y * factor, treatment=d, covariates=x).estimate == pytest.approx(
+            double_selection(outcome=y, treatment=d, covariates=x).estimate * factor, rel=1e-6)
+
+
 def test_data_frame_form():
     x, z, y, d = _reference_data()
     frame = pd.DataFrame(x, columns=[f"x{j}" for j in range(6)]).assign(y=y, z=z, d=d)

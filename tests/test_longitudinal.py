@@ -136,6 +136,28 @@ def test_cumulative_model_contrast(data):
 # --------------------------------------------------------------------------- diagnostics and plots
 
 
+def test_rescaled_confounders_give_the_same_answers(data):
+    base = msm(data, "y", *ARGS)
+    for factor in (1e-30, 1e30):
+        scaled = data.assign(l0=data["l0"] * factor, l1=data["l1"] * factor)
+        assert msm(scaled, "y", *ARGS).estimate == pytest.approx(base.estimate, rel=1e-9)
+        assert g_formula(scaled, "y", *ARGS, n_resamples=2, rng=0).estimate == pytest.approx(2.5676025447, rel=1e-8)
+
+
+def test_strong_confounding_gives_extreme_weights_that_truncation_tames():
+    rng = np.random.default_rng(0)
+    n = 2000
+    l0 = rng.normal(size=n)
+    a0 = (rng.uniform(size=n) < 1 / (1 + np.exp(-4 * l0))).astype(int)
+    l1 = l0 + a0 + rng.normal(size=n)
+    a1 = (rng.uniform(size=n) < 1 / (1 + np.exp(-4 * l1))).astype(int)
+    frame = pd.DataFrame({"l0": l0, "a0": a0, "l1": l1, "a1": a1, "y": a0 + a1 + l0 + l1 + rng.normal(size=n)})
+    weights = treatment_weights(frame, *ARGS)
+    truncated = treatment_weights(frame, *ARGS, truncate=(1, 99))
+    assert weights.diagnostics()["max"] > 100 and truncated.diagnostics()["max"] < 0.1 * weights.diagnostics()["max"]
+    assert truncated.effective_sample_size > 2 * weights.effective_sample_size
+
+
 def test_weights_object(data):
     w = treatment_weights(data, *ARGS, truncate=(1, 99))
     assert isinstance(w, TreatmentWeights)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from causalattn._rounding import power_of_two_scale
 from causalattn._validation import as_binary_array, as_float_array, check_columns
 
 
@@ -82,7 +83,9 @@ def history_iv(data: Any, treatments: Any, confounders: Any) -> History:
         if z[:, t].min() == z[:, t].max():
             raise ValueError(f"`treatments`: column {c!r} (time {t}) is constant ({z[0, t]} for every subject): "
                              "no contrast at that time")
-    x = tuple(np.column_stack([as_float_array("confounders", data[c], column=c) for c in names])
+    # each confounder divided by a power of two near its magnitude: exact, and the fits' predictions do not
+    # change, but a column of 1e-30s (or 1e30s) beside the constant no longer looks collinear
+    x = tuple(np.column_stack([_rescaled(as_float_array("confounders", data[c], column=c)) for c in names])
               if names else np.empty((len(data), 0)) for names in per_time)
     return History(z, x, tuple(treatments), tuple(per_time))
 
@@ -102,6 +105,10 @@ def study_iv(data: Any, outcome: Any, treatments: Any, confounders: Any, treated
     if (treated_regime == control_regime).all():
         raise ValueError(f"`treated` and `control` are the same regime {treated_regime.tolist()}: nothing to contrast")
     return history, y, treated_regime, control_regime
+
+
+def _rescaled(column: np.ndarray) -> np.ndarray:
+    return column / power_of_two_scale(column)
 
 
 def _binary(data: pd.DataFrame, column: str) -> np.ndarray:

@@ -51,8 +51,8 @@ from causalattn.longitudinal._history import History, history_iv
 
 __all__ = ["TreatmentWeights", "treatment_weights"]
 
-# A fitted probability of the observed treatment below this (or above 1 minus it) is a positivity violation.
-POSITIVITY_FLOOR = 1e-8
+# A fitted probability of treatment within this of 0 or 1 (or perfect separation) is a positivity violation.
+POSITIVITY_FLOOR = 1e-12
 
 
 @dataclass(frozen=True, repr=False)
