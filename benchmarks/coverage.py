@@ -53,7 +53,6 @@ standard error (the estimated score accounted for) and with the AI (2006) one
 (the score treated as known) are scored against the population ATE or ATT.
 Writes ``coverage_psmatch.csv`` and ``coverage_psmatch.md``.
 
-<<<<<<< HEAD
 Marginal structural model (``causalattn.longitudinal``): n subjects of the simulated law of
 ``datasets/build_time_varying.py`` (two treatment times, a confounder affected by the first
 treatment and by an unmeasured U that also affects the outcome; always against never treated = 2.5).
@@ -61,25 +60,21 @@ On ``--sims`` data sets per size, the 95% interval of ``msm`` (stabilized weight
 of ``msm`` with the weights truncated at the 1st and 99th percentiles, and of the naive regression of
 the outcome on both treatments and both confounders (statsmodels OLS, HC2: the sum of the two
 treatment coefficients) are scored; on ``--slow-sims`` of them, ``g_formula`` with ``--n-resamples``
-bootstrap resamples (at most 200). Writes ``coverage_msm.csv`` and ``coverage_msm.md``.
-=======
+bootstrap resamples (at most 200), for n in ``--msm-sizes`` (500 and 2,000). Writes
+``coverage_msm.csv`` and ``coverage_msm.md``.
+
 Observational estimators with few units (``--only small``): n units, covariates X1, X2 ~ N(0, 1), logit
 e(X) = 0.5 X1 - 0.5 X2, Y(0) = X1 + X2 + eps, Y(1) = Y(0) + 1 + 0.5 X1, eps ~ N(0, 1) (ATE 1). For n in 20, 40, 80,
 160, on the same ``--sims`` data sets, the 95% intervals of the ATE of ``ipw``, ``aipw``, ``outcome_regression``,
 ``match`` (M = 1, bias-corrected) and ``subclassification`` (5 strata, normal and t) are scored; a data set an
 estimator refuses (too few units in an arm or a stratum, separation) is counted apart, and so is the share of data
 sets for which it issued a ``SmallSampleWarning``. Writes ``coverage_small.csv`` and ``coverage_small.md``.
->>>>>>> main
 
 Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
 with the same options skips the cells already there (interrupt and resume).
 
 Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 500] [--n-resamples 999]
-<<<<<<< HEAD
-      [--only {effects,nested,psmatch,msm}] [--out benchmarks/output]
-=======
-      [--only {effects,nested,psmatch,small}] [--out benchmarks/output]
->>>>>>> main
+      [--only {effects,nested,psmatch,small,msm}] [--msm-sizes 500 2000] [--out benchmarks/output]
 """
 
 from __future__ import annotations
@@ -98,12 +93,8 @@ import statsmodels.api as sm
 
 from causalattn import clustered_effect, paired_effect, two_arm_effect
 from causalattn.effects import METHODS
-<<<<<<< HEAD
 from causalattn.longitudinal import g_formula, msm
-from causalattn.observational import match
-=======
 from causalattn.observational import SmallSampleWarning, aipw, ipw, match, outcome_regression, subclassification
->>>>>>> main
 
 SIZES = (3, 5, 10, 30)
 LAWS = ("normal", "skewed", "binary")
@@ -252,12 +243,7 @@ def run_psmatch(args, cells: Cells) -> None:
         for estimand in ("ATE", "ATT"):
             for n in PS_SIZES:
                 rows += cells.get(("psmatch", law, estimand, n, args.sims, args.seed),
-<<<<<<< HEAD
-                                  lambda law=law, n=n, estimand=estimand: ps_cell(law, n, estimand, args.sims,
-                                                                                  args.seed))
-=======
                                   partial(ps_cell, law, n, estimand, args.sims, args.seed))
->>>>>>> main
                 print(f"  psmatch {law:13s} {estimand} n={n:<4d} ai2016 {rows[-2]['coverage']:.3f} "
                       f"ai2006 {rows[-1]['coverage']:.3f}", flush=True)
     frame = pd.DataFrame(rows)[["law", "estimand", "n", "method", "sims", "coverage", "median_se", "sd_estimate",
@@ -370,13 +356,8 @@ def run_effects(args, cells: Cells) -> None:
                 for method in METHODS:
                     sims = args.sims if method in ("t", "normal") else args.slow_sims
                     key = ("effects", design, law, n, method, sims, args.n_resamples, args.seed)
-<<<<<<< HEAD
-                    rows += cells.get(key, lambda design=design, law=law, n=n, method=method, sims=sims: [
-                        cell(design, law, n, method, sims, args.n_resamples, args.seed)])
-=======
                     rows += cells.get(key, partial(lambda *a: [cell(*a)], design, law, n, method, sims,
                                                    args.n_resamples, args.seed))
->>>>>>> main
                 print(f"  {design:8s} {law:7s} n={n:<3d} " + "  ".join(
                     f"{r['method']} {r['coverage']:.3f}" for r in rows[-len(METHODS):]), flush=True)
     frame = pd.DataFrame(rows)[["design", "law", "n", "method", "sims", "coverage", "infinite", "median_width"]]
@@ -396,12 +377,7 @@ def run_nested(args, cells: Cells) -> None:
     rows = []
     for law, groups, n, sd_between in nested_settings():
         rows += cells.get(("nested", law, groups, n, sd_between, args.sims, args.seed),
-<<<<<<< HEAD
-                          lambda law=law, groups=groups, n=n, sd_between=sd_between: nested_cell(
-                              law, groups, n, sd_between, args.sims, args.seed))
-=======
                           partial(nested_cell, law, groups, n, sd_between, args.sims, args.seed))
->>>>>>> main
         print(f"  nested {law:8s} G={groups:<2d} n={n:<3d} sd_between={rows[-1]['sd_between']!s:11s} "
               f"clustered-t {rows[-2]['coverage']:.3f}  naive-t {rows[-1]['coverage']:.3f}", flush=True)
     frame = pd.DataFrame(rows)[["law", "sd_between", "n", "models", "method", "sims", "coverage", "median_width",
@@ -466,7 +442,7 @@ def msm_cell(n: int, sims: int, slow_sims: int, n_resamples: int, seed: int) -> 
 
 def run_msm(args, cells: Cells) -> None:
     rows = []
-    for n in MSM_SIZES:
+    for n in args.msm_sizes:
         rows += cells.get(("msm", n, args.sims, args.slow_sims, min(args.n_resamples, 200), args.seed),
                           lambda n=n: msm_cell(n, args.sims, args.slow_sims, args.n_resamples, args.seed))
         print(f"  msm n={n}: " + ", ".join(f"{r['method']} {r['coverage']:.3f}" for r in rows[-4:]), flush=True)
@@ -485,12 +461,10 @@ def main() -> None:
     parser.add_argument("--slow-sims", type=int, default=500, help="data sets per cell, randomization and bootstrap")
     parser.add_argument("--n-resamples", type=int, default=999, help="FRT draws (above exact) / bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
-<<<<<<< HEAD
-    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "msm"),
-=======
-    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "small"),
->>>>>>> main
+    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "small", "msm"),
                         help="run one part (default: all)")
+    parser.add_argument("--msm-sizes", type=int, nargs="+", default=list(MSM_SIZES),
+                        help="numbers of subjects of the MSM cells")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -503,13 +477,10 @@ def main() -> None:
         run_effects(args, cells)
     if args.only in (None, "psmatch"):
         run_psmatch(args, cells)
-<<<<<<< HEAD
-    if args.only in (None, "msm"):
-        run_msm(args, cells)
-=======
     if args.only in (None, "small"):
         run_small(args, cells)
->>>>>>> main
+    if args.only in (None, "msm"):
+        run_msm(args, cells)
     print(f"\n{time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU (cells not cached); "
           f"load average {os.getloadavg()[0]:.2f}; wrote {args.out}")
 
