@@ -23,7 +23,7 @@ TUTORIALS = [
     "09_lalonde_observational.py --quick",
     "10_models_as_units.py --quick",
     "13_mendelian_and_msm.py --quick",
-]  # and 08_real_model_ablation.py --quick, run by test_real_model_tutorial_runs_and_saves_figures
+]  # and 08_real_model_ablation.py, 12_head_map.py --quick, run by test_real_model_tutorial_runs_and_saves_figures
 
 
 def _check_outputs(script, stdout, out):
@@ -52,7 +52,8 @@ def test_tutorial_runs_and_saves_figures(script, tmp_path):
     _check_outputs(script, result.stdout, out)
 
 
-def test_real_model_tutorial_runs_and_saves_figures(smollm2, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("script", ["08_real_model_ablation.py", "12_head_map.py"])
+def test_real_model_tutorial_runs_and_saves_figures(script, smollm2, tmp_path, monkeypatch, capsys):
     # In this process, where the tutorial's load_pretrained("smollm2-135m") returns the session's SmolLM2 (the
     # fixture loads it by that same call): in a new process the model would be loaded once more (30 s of CPU).
     import causalattn.lab.models.pretrained as hf
@@ -63,8 +64,8 @@ def test_real_model_tutorial_runs_and_saves_figures(smollm2, tmp_path, monkeypat
 
     monkeypatch.setattr(hf, "load_pretrained", loaded)
     out = tmp_path / "output"
-    _run_here("08_real_model_ablation.py", ["--quick", "--out", str(out)], monkeypatch)
-    _check_outputs("08_real_model_ablation.py", capsys.readouterr().out, out)
+    _run_here(script, ["--quick", "--out", str(out)], monkeypatch)
+    _check_outputs(script, capsys.readouterr().out, out)
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in TUTORIAL_DIR.glob("[0-9]*.py")))

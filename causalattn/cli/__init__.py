@@ -7,6 +7,8 @@ module                    contents
 ``options``               the checks of the flags, before any work (errors name the flag)
 ``study``                 ``causalattn study``: training and evaluation studies, the report
 ``ablate``                ``causalattn ablate``: head scan and ablations of a pretrained model
+``heads``                 ``causalattn heads``: the head map of a pretrained model, with error control
+``units``                 the model and the units of ``ablate`` and ``heads`` (sequences or prompts)
 ========================  ===================================================================
 
 :func:`main` dispatches on the sub-command through :data:`COMMANDS`. The lab (and torch) is imported
@@ -18,13 +20,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from causalattn.cli import ablate, study
+from causalattn.cli import ablate, heads, study
 from causalattn.cli.parser import build_parser
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Sub-command name -> the function that runs it on the parsed arguments and returns the exit status.
-COMMANDS = {"study": study.run, "ablate": ablate.run}
+COMMANDS = {"study": study.run, "ablate": ablate.run, "heads": heads.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

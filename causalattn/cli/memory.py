@@ -63,15 +63,16 @@ def study_needs(args: argparse.Namespace) -> list[Need]:
 
 
 def ablate_needs(args: argparse.Namespace, model: Any, seq_len: int) -> list[Need]:
-    """The largest arrays of ``causalattn ablate`` on ``model`` (sequences of ``seq_len`` tokens)."""
+    """The largest arrays of ``causalattn ablate`` and ``causalattn heads`` on ``model`` (``seq_len`` tokens)."""
     t, batch = seq_len, args.batch_size
     flags = (("--batch-size", batch), ("--length", args.length))
     return [
         Need("the logits of a batch (tokens x vocabulary per sequence)", flags,
              FLOAT * 3 * batch * t * model.vocab_size),
         Need("the attention patterns of a batch (T x T per head)", flags, FLOAT * 2 * batch * model.n_heads * t * t),
-        Need("the evaluated sequences", (("--n-sequences", args.n_sequences), ("--length", args.length)),
-             TOKEN * 2 * args.n_sequences * t),
+        *([] if args.n_sequences is None else [  # None: the units are prompts, already in memory
+            Need("the evaluated sequences", (("--n-sequences", args.n_sequences), ("--length", args.length)),
+                 TOKEN * 2 * args.n_sequences * t)]),
     ]
 
 

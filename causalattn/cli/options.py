@@ -2,9 +2,11 @@
 
 :func:`check_study_options` turns the flags of ``causalattn study`` into the model and task configurations and
 the treatments (a :class:`StudySetup`); :func:`check_ablate_options` checks ``causalattn ablate``'s before the
-model is loaded, :func:`check_ablate_model` those that need the loaded model; :func:`check_out` makes sure the
-output folder can be made and written, without making it. Nothing is written to ``--out`` before these checks
-pass. The lab (and torch) is imported inside the functions, so ``causalattn --help`` stays light.
+model is loaded, :func:`check_ablate_model` those that need the loaded model, :func:`check_heads_options` those
+of ``causalattn heads``; :func:`check_out` makes sure the output folder can be made and written, without making
+it; :func:`dask_client` connects to the cluster of ``--scheduler`` or ``--local-cluster``. Nothing is written
+to ``--out`` before these checks pass. The lab (and torch) is imported inside the functions, so
+``causalattn --help`` stays light.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Any
 from causalattn._validation import check_integer
 from causalattn.cli.memory import ablate_needs, check_memory, study_needs
 
-__all__ = ["ABLATE_FINGERPRINT", "StudySetup", "check_ablate_model", "check_ablate_options", "check_out",
-           "check_study_options", "default_treatments"]
+__all__ = ["ABLATE_FINGERPRINT", "StudySetup", "check_ablate_model", "check_ablate_options", "check_device",
+           "check_heads_options", "check_out", "check_study_options", "dask_client", "default_treatments"]
 
 
 @dataclass(frozen=True)
@@ -102,13 +104,7 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
                      n_sequences=1, length=2)
     try:
         labels = args.treatments or default_treatments(args.n_layers)
-        treatments = [parse_treatment(label) for label in labels]
-        given: dict[str, str] = {}
-        for text, treatment in zip(labels, treatments, strict=True):  # ablate:L01H0:zero is ablate:L1H0:zero
-            if treatment.label in given:
-                raise ValueError(f"a label is given twice: {given[treatment.label]!r} and {text!r} both name "
-                                 f"{treatment.label!r}")
-            given[treatment.label] = text
+        treatments = _parse_labels(labels, parse_treatment)  # ablate:L01H0:zero is ablate:L1H0:zero
         for treatment in treatments:  # fail before training if a treatment does not fit the model
             resolve_roles(treatment, blank).check(skeleton)
     except ValueError as exc:
@@ -146,35 +142,149 @@ def check_out(out: Path) -> None:
 ABLATE_FINGERPRINT = ("model", "length", "scan_sequences", "seed", "batch_size")
 
 
-def check_ablate_options(args: argparse.Namespace) -> None:
+def check_ablate_options(args: argparse.Namespace) -> tuple[Any, list | None]:
     """Every option of ``causalattn ablate`` that can be checked before the model is loaded; nothing is written.
 
-    The integer sizes, the device, ``--out`` (usable, and not a folder of
-    another run), and that ``--model`` names a model that exists.
+    The integer sizes, the device, the prompt file of ``--prompts`` (its columns and rows), ``--outcome``, the
+    labels of ``--treatments``, ``--out`` (usable, and not a folder of another run), and that ``--model`` names
+    a model that exists. Returns the prompt file (a DataFrame, or None without ``--prompts``) and the
+    interventions of ``--treatments`` (None: the top induction heads and control heads of the scan).
     """
-    for name, minimum in _ABLATE_MINIMA.items():
-        check_integer(_flag(name), getattr(args, name), minimum=minimum)
-    import torch
+    from causalattn.cli.parser import ABLATE_DEFAULTS
+    from causalattn.lab.interventions import parse_treatment
 
-    try:
-        device = torch.device(args.device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"`--device` must name a torch device such as cpu or cuda, got {args.device!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"`--device` {args.device!r}: this machine has no CUDA device (use --device cpu)")
+    frame = _units_flags(args, ABLATE_DEFAULTS)
+    for name, minimum in _ABLATE_MINIMA.items():
+        if getattr(args, name) is not None:  # --n-sequences is None with prompts
+            check_integer(_flag(name), getattr(args, name), minimum=minimum)
+    check_device(args.device)
+    treatments = None
+    if args.treatments is not None:
+        try:
+            treatments = _parse_labels(args.treatments, parse_treatment)
+        except ValueError as exc:
+            raise ValueError(f"`--treatments`: {exc}") from None
+        has_counterfactual = frame is not None and "counterfactual" in frame.columns
+        for treatment in treatments:
+            if "counterfactual" in _sources(treatment) and not has_counterfactual:
+                raise ValueError(f"`--treatments`: {treatment.label!r} patches from the prompt's counterfactual: "
+                                 "give `--prompts` with a counterfactual column")
+    _check_out_and_model(args, ablate_fingerprint(args), "a `causalattn ablate` run")
+    return frame, treatments
+
+
+def _parse_labels(labels: list[str], parse: Any) -> list:
+    """The interventions of ``labels``; a ValueError if two name the same one (``ablate:L01H0:zero`` is ``L1H0``)."""
+    treatments = [parse(label) for label in labels]
+    given: dict[str, str] = {}
+    for text, treatment in zip(labels, treatments, strict=True):
+        if treatment.label in given:
+            raise ValueError(f"a label is given twice: {given[treatment.label]!r} and {text!r} both name "
+                             f"{treatment.label!r}")
+        given[treatment.label] = text
+    return treatments
+
+
+def _sources(treatment: Any) -> set[str]:
+    """The named source sequences a treatment patches from (``patch:L3H1:counterfactual`` -> ``counterfactual``)."""
+    parts = getattr(treatment, "parts", (treatment,))
+    return {part.source for part in parts if isinstance(getattr(part, "source", None), str)}
+
+
+def _check_out_and_model(args: argparse.Namespace, fingerprint: dict | None, kind: str) -> None:
+    """``--out`` usable (and, with a ``fingerprint``, not another run's folder) and ``--model`` an existing model."""
     out = Path(args.out)
     check_out(out)
     from causalattn.lab.models.pretrained import locate_model
     from causalattn.lab.studies.storage import check_study_folder
 
-    try:
-        check_study_folder(out, ablate_fingerprint(args), kind="a `causalattn ablate` run")
-    except ValueError as exc:
-        raise ValueError(f"`--out`: {exc}") from None
+    if fingerprint is not None:
+        try:
+            check_study_folder(out, fingerprint, kind=kind)
+        except ValueError as exc:
+            raise ValueError(f"`--out`: {exc}") from None
     try:
         locate_model(args.model)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"`--model`: {str(exc).replace('`name_or_path` ', '')}") from None
+
+
+def check_device(device: str) -> None:
+    """``--device`` must name a torch device, and a CUDA one must exist."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"`--device` must name a torch device such as cpu or cuda, got {device!r}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"`--device` {device!r}: this machine has no CUDA device (use --device cpu)")
+
+
+def _units_flags(args: argparse.Namespace, defaults: dict[str, int]) -> Any:
+    """``--prompts`` read and checked (with ``--outcome``); ``--n-sequences`` filled in unless there are prompts."""
+    from causalattn.cli.units import read_prompt_flags
+
+    if args.prompts is not None and args.n_sequences is not None:
+        raise ValueError("`--n-sequences` and `--prompts`: with prompts every prompt is a unit")
+    if args.prompts is None and args.n_sequences is None:
+        args.n_sequences = defaults["n_sequences"]
+    return read_prompt_flags(args)
+
+
+def check_heads_options(args: argparse.Namespace) -> Any:
+    """Every flag of ``causalattn heads`` before the model is loaded, nothing written; returns the prompt file or None.
+
+    As :func:`check_ablate_options`, and ``--layers`` (no layer named twice), ``--alpha``, ``--screen`` (and
+    at least 4 units to split), ``--kind patch`` (prompts with counterfactuals), ``--task`` or ``--prompts``.
+    """
+    from causalattn.cli.parser import HEADS_DEFAULTS
+
+    if args.prompts is not None and args.task is not None:
+        raise ValueError("`--task` and `--prompts`: the units are either sequences of a task or your prompts")
+    frame = _units_flags(args, HEADS_DEFAULTS)
+    minima = {"length": 2, "n_sequences": 2 if args.screen is None else 4, "batch_size": 1, "seed": 0,
+              "per_forward": 1, "screen": 1, "local_cluster": 1}
+    for name, minimum in minima.items():
+        if getattr(args, name) is not None:
+            check_integer(_flag(name), getattr(args, name), minimum=minimum)
+    if args.n_jobs == 0:
+        raise ValueError("`--n-jobs` must be a non-zero integer (-1: all cores), got 0")
+    if not 0 < args.alpha < 1:
+        raise ValueError(f"`--alpha` must be a level in (0, 1), got {args.alpha}")
+    if args.layers is not None:
+        for layer in args.layers:
+            check_integer("--layers", layer, minimum=0)
+        twice = sorted({layer for layer in args.layers if args.layers.count(layer) > 1})
+        if twice:
+            raise ValueError(f"`--layers` names a layer twice: {twice}")
+    check_device(args.device)
+    if args.kind == "patch" and (frame is None or "counterfactual" not in frame.columns):
+        raise ValueError("`--kind` patch patches each head from the prompt's counterfactual: give `--prompts` "
+                         "with a counterfactual column")
+    _check_out_and_model(args, None, "a `causalattn heads` run")
+    return frame
+
+
+def dask_client(args: argparse.Namespace, stack: contextlib.ExitStack) -> Any:
+    """A Dask client for `--scheduler` or `--local-cluster` (closed with ``stack``), else None."""
+    if args.scheduler is None and args.local_cluster is None:
+        return None
+    flag = "--scheduler" if args.scheduler is not None else "--local-cluster"
+    from causalattn.lab.studies.engine import import_distributed
+
+    try:
+        distributed = import_distributed()
+    except ImportError as exc:
+        raise ValueError(f"`{flag}`: {exc}") from None
+    if args.scheduler is None:
+        cluster = stack.enter_context(distributed.LocalCluster(
+            n_workers=args.local_cluster, threads_per_worker=1, processes=True, dashboard_address=None))
+        return stack.enter_context(distributed.Client(cluster))
+    try:
+        return stack.enter_context(distributed.Client(args.scheduler, timeout="20s"))
+    except (OSError, ValueError, TypeError) as exc:  # unreachable or malformed address
+        raise ValueError(f"`--scheduler`: cannot connect to {args.scheduler!r}: {exc}") from None
 
 
 def ablate_fingerprint(args: argparse.Namespace) -> dict:
@@ -189,7 +299,7 @@ def check_ablate_model(args: argparse.Namespace, model: Any, tokenizer: Any) -> 
     """
     from causalattn.lab.tasks.repeated import RepeatedTokensTask
 
-    if 2 * args.k > model.n_layers * model.n_heads:
+    if args.treatments is None and 2 * args.k > model.n_layers * model.n_heads:
         raise ValueError(f"`--k` {args.k} is too large: the model has {model.n_layers * model.n_heads} heads")
     try:
         task = RepeatedTokensTask.from_tokenizer(tokenizer, args.length, vocab_size=model.vocab_size)

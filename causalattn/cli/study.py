@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from causalattn._pvalues import pvalue_equation
-from causalattn.cli.options import StudySetup, check_study_options
+from causalattn.cli.options import StudySetup, check_study_options, dask_client
 from causalattn.cli.parser import STUDY_DEFAULTS
 
 __all__ = ["run"]
@@ -34,28 +34,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``causalattn study`` with the parsed ``args``; returns the exit status."""
     setup = check_study_options(args)  # before any work: Dask cluster, output folder, training
     with contextlib.ExitStack() as stack:
-        return _main_job(args, setup, _dask_client(args, stack))
-
-
-def _dask_client(args: argparse.Namespace, stack: contextlib.ExitStack):
-    """A Dask client for `--scheduler` or `--local-cluster` (closed with ``stack``), else None."""
-    if args.scheduler is None and args.local_cluster is None:
-        return None
-    flag = "--scheduler" if args.scheduler is not None else "--local-cluster"
-    from causalattn.lab.studies.engine import import_distributed
-
-    try:
-        distributed = import_distributed()
-    except ImportError as exc:
-        raise ValueError(f"`{flag}`: {exc}") from None
-    if args.scheduler is None:
-        cluster = stack.enter_context(distributed.LocalCluster(
-            n_workers=args.local_cluster, threads_per_worker=1, processes=True, dashboard_address=None))
-        return stack.enter_context(distributed.Client(cluster))
-    try:
-        return stack.enter_context(distributed.Client(args.scheduler, timeout="20s"))
-    except (OSError, ValueError, TypeError) as exc:  # unreachable or malformed address
-        raise ValueError(f"`--scheduler`: cannot connect to {args.scheduler!r}: {exc}") from None
+        return _main_job(args, setup, dask_client(args, stack))
 
 
 def _main_job(args: argparse.Namespace, setup: StudySetup, client) -> int:

@@ -304,3 +304,19 @@ def test_other_thread_counts_agree_to_1e_6(local, tmp_path):
     study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, torch_threads=2, out_dir=tmp_path, **OPTIONS)
     assert {json.loads(p.read_text())["content"]["torch_threads"] for p in (tmp_path / "units").glob("*.json")} == {2}
     pd.testing.assert_frame_equal(study.histories, local.histories, check_exact=False, rtol=0, atol=1e-6)
+
+
+def test_dask_head_map_equals_the_local_one_bit_for_bit(client, tmp_path):
+    import numpy as np
+
+    from causalattn.lab.studies.head_map import head_map
+
+    model = build_model(ModelConfig(kind="vanilla", n_layers=2, n_heads=2, d_model=16, max_seq_len=16, mlp=True))
+    options = dict(kind="resample", n_sequences=10, batch_size=4, reference_size=3, n_resamples=99, progress=False)
+    local = head_map(model, BigramTask(TASK), **options)
+    on_dask = head_map(model, BigramTask(TASK), client=client, out_dir=tmp_path, **options)
+    for name in local.outcomes:
+        np.testing.assert_array_equal(on_dask.control[name], local.control[name])
+        np.testing.assert_array_equal(on_dask.treated[name], local.treated[name])
+    pd.testing.assert_frame_equal(on_dask.to_frame(), local.to_frame())
+    assert len(list((tmp_path / "heads").iterdir())) == 3 * 5  # 3 batches x (4 heads + control), saved by the client

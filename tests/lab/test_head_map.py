@@ -235,7 +235,8 @@ def test_resume_reuses_every_saved_head(tmp_path, monkeypatch):
     (dict(batch_size=0), ValueError, "`batch_size` must be a positive integer"),
     (dict(per_forward=0), ValueError, "`per_forward` must be a positive integer"),
     (dict(confidence_level=95), ValueError, "confidence_level"),
-    (dict(seed=1.5), TypeError, "`seed` must be an integer"),
+    (dict(seed=1.5), TypeError, "`seed` must be an integer >= 0"),
+    (dict(seed=-1), ValueError, "`seed` must be an integer >= 0"),
 ])
 def test_bad_options_name_the_argument(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from causalattn._validation import check_choice, check_confidence_level, check_positive_int
+from causalattn._validation import check_choice, check_confidence_level, check_integer, check_positive_int
 from causalattn.lab.interventions.ablation import HeadAblation, HeadPatch
 from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
@@ -273,8 +273,7 @@ def _map_iv(model, layers, heads, kind, outcome, batch_size, per_forward, seed, 
     kind = check_choice("kind", kind, KINDS)
     if outcome is not None and not isinstance(outcome, str):
         raise TypeError(f"`outcome` must be an outcome name or None, got {type(outcome).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"`seed` must be an integer, got {seed!r}")
+    seed = check_integer("seed", seed, minimum=0)
     n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
     return MapOptions(
         heads=selected, kind=kind, outcome=outcome, batch_size=check_positive_int("batch_size", batch_size),

@@ -119,8 +119,13 @@ class HeadMap:
         return len(next(iter(self.control.values())))
 
     def __repr__(self) -> str:
-        return (f"HeadMap({len(self.heads)} heads x {self.n} {self.unit}s, {self.details.get('kind', '?')} ablation; "
+        return (f"HeadMap({len(self.heads)} heads x {self.n} {self.unit}s, {self._treatment}; "
                 f"outcomes {', '.join(self.outcomes)})")
+
+    @property
+    def _treatment(self) -> str:
+        kind = self.details.get("kind", "?")
+        return "patched from the counterfactual" if kind == "patch" else f"{kind} ablation"
 
     def _outcome(self, outcome: str | None) -> str:
         return self.outcome if outcome is None else check_choice("outcome", outcome, self.outcomes)
@@ -244,7 +249,7 @@ class HeadMap:
         ax.tick_params(labelsize=7)
         fig.colorbar(image, ax=ax, shrink=0.8, label=f"effect on {outcome.replace('_', ' ')}")
         found = int(frame["discovery"].sum())
-        ax.set_title(f"{self.details.get('kind', '')} ablation, {self.n} {self.unit}s; outlined: {found} "
+        ax.set_title(f"{self._treatment}, {self.n} {self.unit}s; outlined: {found} "
                      f"discoveries ({correction}, alpha {alpha:g})", fontsize=9)
         return fig
 

@@ -24,6 +24,8 @@ GPT-2 small. arXiv:2211.00593 (logit difference, counterfactual prompts).
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -32,7 +34,10 @@ import torch
 from causalattn._validation import check_columns
 from causalattn.lab.tasks.bigram import Batch
 
-__all__ = ["PromptSet"]
+__all__ = ["PROMPT_COLUMNS", "PromptSet", "read_prompts"]
+
+#: The columns of a prompt file: the first two required, the others optional.
+PROMPT_COLUMNS = ("prompt", "answer", "counterfactual", "distractor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +138,49 @@ class PromptSet:
         cf = _batch(cf_rows, pad).inputs if counterfactual is not None else None
         return cls(frame.reset_index(drop=True), batch, torch.tensor(last),
                    torch.tensor(first_distractor) if distractor is not None else None, cf)
+
+
+def read_prompts(path: str | os.PathLike) -> pd.DataFrame:
+    """A prompt file, checked before any model is loaded: a CSV file with the columns of :data:`PROMPT_COLUMNS`.
+
+    The columns ``prompt`` and ``answer`` are required, ``counterfactual`` and
+    ``distractor`` optional (other columns are kept and ignored). Every cell of
+    these columns must hold text other than blanks; cells are read as written
+    (an answer keeps its leading space, ``"NA"`` stays text). A missing file or
+    column, an empty cell or fewer than 2 prompts is a ValueError naming the
+    column and the row (0-based, as in :meth:`PromptSet.from_frame`; the file's
+    line is given too). Tokenizing needs the model's tokenizer: that is
+    :meth:`PromptSet.from_frame`'s check.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "prompts.csv"
+    >>> _ = path.write_text("prompt,answer\\nThe capital of France is, Paris\\nThe capital of Italy is,\\n")
+    >>> read_prompts(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...prompts.csv: column 'answer' is empty in row 1 (line 3 of the file)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable CSV file ({type(exc).__name__}: {exc})") from None
+    for column in PROMPT_COLUMNS[:2]:
+        if column not in frame.columns:
+            raise ValueError(f"{path} has no column {column!r} (its columns: {list(frame.columns)}); a prompt file "
+                             "has the columns prompt and answer, and optionally counterfactual and distractor")
+    if len(frame) < 2:
+        raise ValueError(f"{path} holds {len(frame)} prompt(s); a study needs at least 2")
+    for column in (c for c in PROMPT_COLUMNS if c in frame.columns):
+        blank = frame[column].str.strip() == ""
+        if blank.any():
+            row = int(blank.to_numpy().argmax())
+            raise ValueError(f"{path}: column {column!r} is empty in row {row} (line {row + 2} of the file)")
+    return frame
 
 
 def _pad_token(tokenizer: Any) -> int:

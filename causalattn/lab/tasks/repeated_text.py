@@ -118,9 +118,13 @@ class RepeatedTextTask:
         if isinstance(passages, str) or not all(isinstance(p, str) for p in passages):
             raise TypeError("`passages` must be a sequence of strings")
         vocab_size = len(tokenizer) if vocab_size is None else check_positive_int("vocab_size", vocab_size)
+        unknown = getattr(tokenizer, "unk_token_id", None)
         rows = []
         for i, text in enumerate(passages):
             ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+            if unknown is not None and unknown in ids[:length]:
+                raise ValueError(f"`passages`: passage {i} ({text[:40]!r}...) has words the tokenizer does not know "
+                                 f"(its unknown token {unknown})")
             if len(ids) < length:
                 raise ValueError(f"`length` {length} is more than the {len(ids)} tokens of passage {i} "
                                  f"({text[:40]!r}...); use a smaller length")

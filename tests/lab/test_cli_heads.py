@@ -1,0 +1,195 @@
+"""`causalattn heads` and `causalattn ablate --prompts/--treatments/--outcome`: on a tiny Llama saved as a
+checkpoint folder (the same numbers as the Python API, resuming, bad flags before loading), and with SmolLM2 on
+the bundled IOI prompts."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causalattn.cli import main
+from causalattn.lab.studies.head_table import HEAD_COLUMNS
+
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+REPO = Path(__file__).resolve().parents[2]
+WORDS = ["<s>", "</s>", *(f"w{i}" for i in range(60)), "Mary", "John", "Tom", "gave", "a", "to", "the", "book",
+         "Then", "went", "store", "and"]
+TINY = ["--length", "6", "--n-sequences", "8", "--batch-size", "4", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A random 3-layer Llama (4 query heads sharing 2 key/value heads) with a word-level tokenizer, as a folder."""
+    import torch
+
+    folder = tmp_path_factory.mktemp("tiny_llama")
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                                      hidden_size=32, intermediate_size=64, vocab_size=len(WORDS),
+                                      max_position_embeddings=64, bos_token_id=0, eos_token_id=1)
+    transformers.LlamaForCausalLM(config).save_pretrained(folder)
+    words = tokenizers.Tokenizer(tokenizers.models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="w0"))
+    words.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    transformers.PreTrainedTokenizerFast(tokenizer_object=words, bos_token="<s>", eos_token="</s>",
+                                         unk_token="w0").save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def prompt_file(tmp_path_factory):
+    rows = []
+    for i, (a, b, s) in enumerate([("Mary", "John", "John"), ("Tom", "Mary", "Tom"), ("John", "Tom", "Tom"),
+                                   ("Mary", "Tom", "Mary"), ("Tom", "John", "John"), ("John", "Mary", "Mary")]):
+        answer = a if s == b else b
+        names = [f"w{3 * i + k + 1}" for k in range(3)]
+        rows.append((f"Then {a} and {b} went to the store {s} gave a book to", f" {answer}", f" {s}",
+                     f"Then {names[0]} and {names[1]} went to the store {names[2]} gave a book to"))
+    path = tmp_path_factory.mktemp("prompts") / "prompts.csv"
+    pd.DataFrame(rows, columns=["prompt", "answer", "distractor", "counterfactual"]).to_csv(path, index=False)
+    return path
+
+
+def test_heads_writes_one_row_per_head_equal_to_the_api_and_resumes(tiny_model, tmp_path, capsys):
+    from causalattn.lab.models.pretrained import load_pretrained
+    from causalattn.lab.studies.head_map import head_map
+    from causalattn.lab.tasks.repeated import RepeatedTokensTask
+
+    out = tmp_path / "heads"
+    assert main(["heads", "--model", tiny_model, *TINY, "--kind", "zero", "--correction", "by", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "discoveries (by, alpha = 0.05)" in printed and "p-values adjusted across all 12 heads" in printed
+    table = pd.read_csv(out / "head_effects.csv")
+    assert list(table.columns) == list(HEAD_COLUMNS) and len(table) == 12
+    assert (out / "head_map.png").stat().st_size > 0
+    model, tokenizer = load_pretrained(tiny_model, progress=False)
+    api = head_map(model, RepeatedTokensTask.from_tokenizer(tokenizer, 6), kind="zero", n_sequences=8, batch_size=4,
+                   progress=False).to_frame(correction="by")
+    pd.testing.assert_frame_equal(table, api, check_dtype=False)
+    files = sorted((out / "heads" / "heads").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in files]
+    assert len(files) == 2 * 13  # 2 batches x (12 heads + control)
+    assert main(["heads", "--model", tiny_model, *TINY, "--kind", "zero", "--out", str(out), "--method",
+                 "randomization"]) == 0
+    assert [p.stat().st_mtime_ns for p in sorted((out / "heads" / "heads").iterdir())] == stamps  # nothing redone
+    assert (pd.read_csv(out / "head_effects.csv")["method"] == "paired-randomization-exact").all()
+    assert main(["heads", "--model", tiny_model, *TINY, "--kind", "zero", "--length", "7", "--out", str(out)]) == 2
+    assert "other units" in capsys.readouterr().err
+
+
+def test_heads_on_prompts_patching_and_screening(tiny_model, prompt_file, tmp_path, capsys):
+    out = tmp_path / "screen"
+    assert main(["heads", "--model", tiny_model, "--prompts", str(prompt_file), "--kind", "patch", "--screen", "3",
+                 "--batch-size", "4", "--no-progress", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "sample split (seed 0): heads chosen by attribution patching (|AtP| of logit_diff) on 3 of the 6 " \
+           "prompts" in printed
+    atp = pd.read_csv(out / "atp.csv")
+    assert len(atp) == 12 and atp["selected"].sum() == 3
+    table = pd.read_csv(out / "head_effects.csv")
+    assert len(table) == 3 and (table["n"] == 3).all() and (table["outcome"] == "logit_diff").all()
+    assert set(zip(table["layer"], table["head"], strict=True)) == set(
+        zip(atp.loc[atp["selected"], "layer"], atp.loc[atp["selected"], "head"], strict=True))
+
+
+@pytest.mark.parametrize("flags, match", [
+    (["--layers", "1", "1"], r"`--layers` names a layer twice: \[1\]"),
+    (["--layers", "-1"], "`--layers` must be an integer >= 0, got -1"),
+    (["--alpha", "1.5"], r"`--alpha` must be a level in \(0, 1\), got 1.5"),
+    (["--alpha", "0"], r"`--alpha` must be a level in \(0, 1\)"),
+    (["--screen", "0"], "`--screen` must be a positive integer, got 0"),
+    (["--screen", "2", "--n-sequences", "3"], "`--n-sequences` must be an integer >= 4, got 3"),
+    (["--length", "1"], "`--length` must be an integer >= 2, got 1"),
+    (["--seed", "-1"], "`--seed` must be an integer >= 0, got -1"),
+    (["--local-cluster", "0"], "`--local-cluster` must be a positive integer, got 0"),
+    (["--model", "/nonexistent/model.gguf"], "`--model`: '/nonexistent/model.gguf' is neither a known model"),
+    (["--per-forward", "0"], "`--per-forward` must be a positive integer, got 0"),
+    (["--n-jobs", "0"], "`--n-jobs` must be a non-zero integer"),
+    (["--kind", "patch"], "`--kind` patch patches each head from the prompt's counterfactual"),
+    (["--outcome", "logit_diff"], "`--outcome` 'logit_diff' is not an outcome of sequences"),
+    (["--prompts", "missing.csv"], "`--prompts`: missing.csv is not a file"),
+    (["--prompts", "PROMPTS", "--task", "text"], "`--task` and `--prompts`"),
+    (["--prompts", "PROMPTS", "--n-sequences", "5"], "`--n-sequences` and `--prompts`"),
+    (["--device", "toaster"], "`--device` must name a torch device"),
+])
+def test_heads_checks_its_flags_before_loading_the_model(flags, match, prompt_file, tmp_path, capsys):
+    flags = [str(prompt_file) if f == "PROMPTS" else f for f in flags]
+    out = tmp_path / "never"
+    assert main(["heads", "--model", "no-such-model", "--no-progress", *flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content, match", [
+    ("prompt,answr\na,b\nc,d\n", "has no column 'answer' (its columns: ['prompt', 'answr'])"),
+    ("prompt,answer\nThen Mary gave a book to, Mary\nThen John gave a book to,  \n",
+     "column 'answer' is empty in row 1 (line 3 of the file)"),
+    ("prompt,answer,distractor\nThen Mary gave a book to, Mary,\nThen John gave a book to, Tom, John\n",
+     "column 'distractor' is empty in row 0 (line 2 of the file)"),
+    ("prompt,answer\nThen Mary gave a book to, Mary\n", "holds 1 prompt(s); a study needs at least 2"),
+    ("", "is not a readable CSV file"),
+])
+def test_a_bad_prompt_file_names_the_column_and_row_before_loading(content, match, tmp_path, capsys):
+    path = tmp_path / "prompts.csv"
+    path.write_text(content)
+    for command in ("heads", "ablate"):
+        assert main([command, "--model", "no-such-model", "--prompts", str(path), "--no-progress",
+                     "--out", str(tmp_path / "out")]) == 2
+        assert match in capsys.readouterr().err
+
+
+def test_errors_that_need_the_model_name_their_flag(tiny_model, tmp_path, capsys):
+    long = tmp_path / "long.csv"
+    pd.DataFrame({"prompt": [" ".join(["Mary"] * 70), "Then Tom gave a book to"],
+                  "answer": [" John", " Mary"]}).to_csv(long, index=False)
+    for flags, match in ((["--layers", "3", *TINY], "`--layers`: layer 3 is out of range: the model has 3"),
+                         (["--prompts", str(long)], "row 0 is 70 prompt + 1 answer tokens, longer than the model's "
+                                                    "context max_len=64"),
+                         (["--task", "text", *TINY], "`--length`: `passages`: passage 0"),
+                         (["--screen", "13", *TINY], "`--screen` 13 is more than the 12 heads screened")):
+        assert main(["heads", "--model", tiny_model, "--no-progress", *flags, "--out", str(tmp_path / "x")]) == 2
+        assert match in capsys.readouterr().err, flags
+
+
+def test_ablate_with_treatments_and_an_outcome_on_sequences(tiny_model, tmp_path, capsys):
+    out = tmp_path / "ablate"
+    flags = ["--model", tiny_model, "--length", "6", "--n-sequences", "6", "--batch-size", "3", "--no-progress"]
+    assert main(["ablate", *flags, "--treatments", "ablate:L1H0:zero", "ablate:L0H1:mean+ablate:L2H3:zero",
+                 "--outcome", "in_context_loss", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "effects.csv")
+    assert list(table["treatment"]) == ["ablate:L1H0:zero", "ablate:L0H1:mean+ablate:L2H3:zero"]
+    assert (table["outcome"] == "in_context_loss").all() and not (out / "head_scan.csv").exists()  # no scan needed
+    assert main(["ablate", *flags, "--treatments", "ablate:L3H0:zero", "--out", str(tmp_path / "x")]) == 2
+    assert "`--treatments`: `layer` 3 of 'ablate:L3H0:zero' is out of range" in capsys.readouterr().err
+    for bad, match in ((["--treatments", "ablate:L1H0"], "`--treatments`: `label` 'ablate:L1H0'"),
+                       (["--treatments", "ablate:L1H0:zero", "ablate:L1H0:zero"], "a label is given twice"),
+                       (["--treatments", "patch:L1H0:counterfactual"], "give `--prompts` with a counterfactual"),
+                       (["--outcome", "accuracy"], "`--outcome` 'accuracy' is not an outcome of sequences")):
+        assert main(["ablate", "--model", "no-such-model", *bad, "--out", str(tmp_path / "never")]) == 2
+        assert match in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+
+
+def test_heads_and_ablate_on_smollm2_with_the_bundled_ioi_prompts(smollm2, tmp_path, monkeypatch, capsys):
+    import causalattn.lab.models.pretrained as pretrained
+
+    monkeypatch.setattr(pretrained, "load_pretrained", lambda name, device="cpu", progress=True: smollm2)
+    prompts = str(REPO / "datasets" / "ioi_prompts.csv")
+    out = tmp_path / "ioi"
+    assert main(["heads", "--prompts", prompts, "--layers", "18", "--kind", "patch", "--batch-size", "50",
+                 "--no-progress", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "head_effects.csv")
+    assert len(table) == 9 and (table["n"] == 200).all() and (table["outcome"] == "logit_diff").all()
+    assert table["control_mean"].iloc[0] > 0  # SmolLM2 prefers the indirect object to the subject
+    assert main(["ablate", "--prompts", prompts, "--treatments", "ablate:L18H6:zero", "patch:L18H6:counterfactual",
+                 "--outcome", "logit_diff", "--batch-size", "50", "--no-progress", "--out", str(tmp_path / "a")]) == 0
+    effects = pd.read_csv(tmp_path / "a" / "effects.csv")
+    patched = effects.set_index("treatment").loc["patch:L18H6:counterfactual"]
+    assert patched["estimate"] == pytest.approx(table.set_index("head").loc[6, "estimate"], rel=1e-6)
+    assert np.isfinite(effects["pvalue"]).all()
