@@ -95,7 +95,7 @@ def test_study_resumes_from_its_folder_and_every_printed_row_is_coherent(study_d
     first = next(i for i, line in enumerate(lines) if line.startswith("-----")) + 1
     rows = lines[first: lines.index("", first)]  # the printed effects table, below its header
     assert len(rows) == len(table)
-    for line, (_, row) in zip(rows, table.iterrows()):
+    for line, (_, row) in zip(rows, table.iterrows(), strict=True):
         units = "3 models" if row["method"] == "clustered-paired-t" else "3 seeds"
         assert line.startswith(row["treatment"]) and units in line and row["method"] in line
     # each row: CI and p from one procedure, so the CI excludes 0 exactly when its p-value is below 0.05
@@ -155,7 +155,7 @@ def test_method_randomization_gives_every_row_from_the_python_api(study_dir, tmp
 
     # and by hand for the pooled rows: the 8 sign flips of the 3 model means (the t run's per-model estimates)
     means = pd.read_csv(study_dir / "per_model.csv").groupby("treatment", sort=False)["estimate"]
-    for (label, m), (_, row) in zip(means, table[:2].iterrows()):
+    for (label, m), (_, row) in zip(means, table[:2].iterrows(), strict=True):
         flips = np.array(list(itertools.product([1, -1], repeat=3))) * m.to_numpy()
         expected_p = np.mean(np.abs(flips.mean(axis=1)) >= abs(m.mean()) - 1e-12)
         assert row["treatment"] == label and row["pvalue"] == pytest.approx(expected_p) and expected_p >= 0.25
