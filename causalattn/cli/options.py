@@ -109,8 +109,9 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
                 raise ValueError(f"a label is given twice: {given[treatment.label]!r} and {text!r} both name "
                                  f"{treatment.label!r}")
             given[treatment.label] = text
-        for treatment in treatments:  # fail before training if a treatment does not fit the model
-            resolve_roles(treatment, blank).check(skeleton)
+        for treatment in treatments:  # fail before training if a part does not fit the model (any model's heads)
+            for part in getattr(treatment, "parts", (treatment,)):
+                resolve_roles(part, blank).check(skeleton)
     except ValueError as exc:
         raise ValueError(f"`--treatments`: {exc}") from None
     try:
