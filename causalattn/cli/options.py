@@ -110,8 +110,11 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
                                  f"{treatment.label!r}")
             given[treatment.label] = text
         for treatment in treatments:  # fail before training if a part does not fit the model (any model's heads)
-            for part in getattr(treatment, "parts", (treatment,)):
+            parts = getattr(treatment, "parts", (treatment,))
+            for part in parts:
                 resolve_roles(part, blank).check(skeleton)
+            if args.n_heads == 1 and all(getattr(part, "layer", 0) is not None for part in parts):
+                resolve_roles(treatment, blank)  # one head per layer: every model resolves its roles alike
     except ValueError as exc:
         raise ValueError(f"`--treatments`: {exc}") from None
     try:

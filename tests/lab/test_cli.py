@@ -271,6 +271,9 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--out", "/sys/causalattn-out"], "`--out` /sys/causalattn-out cannot be used as the output folder"),
     (["--treatments", "pattern:L0H0:uniform+pattern:L0H0:previous_token"], "`--treatments`: `parts`: "
      "'pattern:L0H0:uniform' and 'pattern:L0H0:previous_token' both replace the pattern of L0H0"),
+    # one head per layer: the role is that head in every model, so the clash is certain (before: after training)
+    (["--treatments", "ablate:L1H0:zero+ablate_role:induction@L1:mean"], r"`--treatments`: `treatment` "
+     r"'ablate:L1H0:zero\+ablate_role:induction@L1:mean' names one head twice in this model"),
 ])
 def test_every_study_option_is_checked_before_training(tmp_path, capsys, monkeypatch, options, message):
     # before: these failed only after about 5 minutes of training, naming Python arguments (n_jobs)
@@ -397,6 +400,7 @@ ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequen
     ("--seed", "-1", "`--seed` must be an integer >= 0, got -1"),  # before: refused by numpy after the load
     ("--model", "/nonexistent/model.gguf", "`--model`: '/nonexistent/model.gguf' is neither a known model"),
     ("--model", "TEXT", "is a file but not a .gguf model file"),
+    ("--model", "", "`--model`: must name a model ('smollm2-135m', a .gguf file or a folder), got ''"),
     ("--out", "/sys/causalattn-out", "`--out` /sys/causalattn-out cannot be used as the output folder: Permission"),
     ("--out", "/dev/null", "`--out` /dev/null is not a folder"),
     ("--out", "TEXT/sub", "cannot be used as the output folder: Not a directory"),
