@@ -105,8 +105,12 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
     try:
         labels = args.treatments or default_treatments(args.n_layers)
         treatments = _parse_labels(labels, parse_treatment)  # ablate:L01H0:zero is ablate:L1H0:zero
-        for treatment in treatments:  # fail before training if a treatment does not fit the model
-            resolve_roles(treatment, blank).check(skeleton)
+        for treatment in treatments:  # fail before training if a part does not fit the model (any model's heads)
+            parts = getattr(treatment, "parts", (treatment,))
+            for part in parts:
+                resolve_roles(part, blank).check(skeleton)
+            if args.n_heads == 1 and all(getattr(part, "layer", 0) is not None for part in parts):
+                resolve_roles(treatment, blank)  # one head per layer: every model resolves its roles alike
     except ValueError as exc:
         raise ValueError(f"`--treatments`: {exc}") from None
     try:

@@ -130,7 +130,7 @@ def check_model(model: Any, name: str = "model") -> HookedModel:
     >>> check_model(torch.nn.Linear(2, 2))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    TypeError: `model` must implement ...HookedModel (...); Linear lacks n_layers, n_heads, ..., max_len, hook_name
+    TypeError: `model` must implement causalattn.lab.models.contract.HookedModel (...); Linear lacks n_layers, ...
     """
     missing = [attr for attr in (*SIZES, "hook_name") if not hasattr(model, attr)]
     if missing or not isinstance(model, HookedModel):
