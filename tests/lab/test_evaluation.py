@@ -226,15 +226,40 @@ def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task
     pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
 
 
+def test_arm_files_copied_over_another_arm_or_batch_are_recomputed(model, task, tmp_path, pending):
+    # before (issue 18, item 3): control's file copied over an ablated arm's changed the effect without a word
+    reference_table = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW).effects().to_frame()
+    arms = tmp_path / "arms"
+    (arms / "batch00000__ablate_L0H0_zero.npz").write_bytes((arms / "batch00000__control.npz").read_bytes())
+    (arms / "batch00001__control.npz").write_bytes((arms / "batch00000__control.npz").read_bytes())  # same shapes
+    with np.load(arms / "batch00001__control.npz") as f:
+        assert f["global_loss"].shape == (25,)  # shapes alone would not tell batch 0 from batch 1
+    pending.clear()  # what the rerun evaluates
+    with pytest.warns(DamagedFileWarning) as caught:
+        rerun = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
+    assert [str(w.message).split("/")[-1] for w in caught] == [
+        "batch00000__ablate_L0H0_zero.npz is damaged (it holds arm 'control', batch 0, first_sequence 0, not arm "
+        "'ablate:L0H0:zero', batch 0, first_sequence 0: copied or moved from another file); recomputing arm "
+        "'ablate:L0H0:zero' on sequences 0-24",
+        "batch00001__control.npz is damaged (it holds arm 'control', batch 0, first_sequence 0, not arm 'control', "
+        "batch 1, first_sequence 25: copied or moved from another file); recomputing arm 'control' on sequences "
+        "25-49"]
+    assert pending == [(0, ["ablate:L0H0:zero"]), (25, [CONTROL])]
+    pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
+
+
 def test_arm_files_of_another_version_are_recomputed_not_a_key_error(model, task, tmp_path, pending):
     # before: an intact arm file with other fields (here `loss` named `nll`) stopped the study with a KeyError
     reference_table = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW).effects().to_frame()
     folder = StudyFolder(tmp_path / "arms", json.loads((tmp_path / "study.json").read_text())["sha256"])
-    arrays = folder.load_arrays("batch00001__control.npz")
+    control = {"arm": CONTROL, "batch": 1, "first_sequence": 25}
+    arrays = folder.load_arrays("batch00001__control.npz", identity=control)
     arrays["nll"] = arrays.pop("loss")
-    folder.save_arrays("batch00001__control.npz", arrays)
-    arrays = folder.load_arrays("batch00002__ablate_L0H0_zero.npz")
-    folder.save_arrays("batch00002__ablate_L0H0_zero.npz", {**arrays, "global_loss": arrays["global_loss"][:3]})
+    folder.save_arrays("batch00001__control.npz", arrays, identity=control)
+    ablated = {"arm": "ablate:L0H0:zero", "batch": 2, "first_sequence": 50}
+    arrays = folder.load_arrays("batch00002__ablate_L0H0_zero.npz", identity=ablated)
+    folder.save_arrays("batch00002__ablate_L0H0_zero.npz", {**arrays, "global_loss": arrays["global_loss"][:3]},
+                       identity=ablated)
     pending.clear()  # what the rerun evaluates
     with pytest.warns(DamagedFileWarning) as caught:
         rerun = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
@@ -269,8 +294,8 @@ def test_changed_weights_are_named_as_such(task, tmp_path):
     other = induction_head_model(task, d_model=128)
     with torch.no_grad():
         next(other.parameters()).mul_(1.01)
-    with pytest.raises(ValueError, match=r"holds an evaluation study made with another model's weights "
-                                         r"\(the model was retrained or replaced since\) \(model_state_sha256 differs\)"):
+    with pytest.raises(ValueError, match=r"holds an evaluation study made with another model's weights \(the model "
+                                         r"was retrained or replaced since\) \(model_state_sha256 differs\)"):
         evaluation_study(other, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
 
 

@@ -27,7 +27,6 @@ import os
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,12 +43,19 @@ from causalattn.estimate import NOT_ESTIMABLE, ConfidenceInterval, Estimate, Est
 from causalattn.lab.analysis.probes import PROBE_KEYS
 from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
-from causalattn.lab.studies.storage import check_file_names
+from causalattn.lab.studies.storage import check_file_names, check_out_dir
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import Freeze, TrainConfig, resolve_freeze
 from causalattn.lab.training.loop import train_iv
 from causalattn.lab.training.segments import Segments, train_unit
-from causalattn.lab.training.units import RunFiles, checkpoint_folder, fingerprint, unit_outcomes
+from causalattn.lab.training.units import (
+    RunFiles,
+    checkpoint_folder,
+    fingerprint,
+    run_configs,
+    unit_outcomes,
+    verified_checkpoint,
+)
 from causalattn.multiple_testing import adjust_pvalues
 from causalattn.plots import plot_forest
 
@@ -131,7 +137,7 @@ def _training_study_iv(
     if not isinstance(keep_models, bool):
         raise TypeError(f"`keep_models` must be True or False, got {keep_models!r}")
     client = resolve_client(client)
-    out_dir = None if out_dir is None else Path(out_dir)
+    out_dir = check_out_dir(out_dir)
     return (arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir, client,
             torch_threads)
 
@@ -300,7 +306,10 @@ def training_study(
                     weights[seed, label] = kept
     todo = [run for run in runs if run not in records]
     n_iters = train_config.n_iters
-    if client is None:  # local workers checkpoint into out_dir themselves
+    if client is None:  # local workers checkpoint into out_dir themselves, resuming from verified checkpoints
+        for seed, label in todo if out_dir is not None else ():
+            verified_checkpoint(out_dir, seed, label, *run_configs(model_config, task_config, train_config, seed,
+                                                                   arms[label]))
         jobs = [(model_config, task_config, train_config, seed, label, arms[label],
                  None if out_dir is None else checkpoint_folder(out_dir, seed, label), keep_models, None)
                 for seed, label in todo]
