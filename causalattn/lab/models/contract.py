@@ -53,7 +53,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["POINTS", "HookedModel", "Resumable", "check_layer", "check_model", "transformer_lens_name"]
+__all__ = ["POINTS", "HookedModel", "Resumable", "check_layer", "check_model", "check_tokens", "describe",
+           "transformer_lens_name"]
 
 POINTS = {
     "resid_pre": "blocks.{layer}.hook_resid_pre",
@@ -119,10 +120,10 @@ def check_model(model: Any, name: str = "model") -> HookedModel:
 
     Examples
     --------
-    >>> check_model(torch.nn.Linear(2, 2))
+    >>> check_model(torch.nn.Linear(2, 2))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    TypeError: `model` must implement causalattn.lab.models.contract.HookedModel (a lab Transformer or an HFModel); Linear lacks n_layers, n_heads, d_head, d_model, vocab_size, max_len, hook_name
+    TypeError: `model` must implement ...HookedModel (...); Linear lacks n_layers, n_heads, d_head, d_model, ...
     """
     missing = [attr for attr in (*SIZES, "hook_name") if not hasattr(model, attr)]
     if missing or not isinstance(model, HookedModel):
@@ -136,6 +137,45 @@ def check_layer(layer: Any, n_layers: int, name: str = "layer") -> int:
     if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < n_layers:
         raise ValueError(f"`{name}` must be an integer in [0, {n_layers - 1}], got {layer!r}")
     return int(layer)
+
+
+def describe(x: Any) -> str:
+    """``a torch.float32 tensor of shape (2, 3)`` for a tensor, else the type's name (for error messages)."""
+    if isinstance(x, torch.Tensor):
+        return f"a {x.dtype} tensor of shape {tuple(x.shape)}"
+    return type(x).__name__
+
+
+def check_tokens(tokens: Any, vocab_size: int, max_len: int, name: str = "tokens") -> torch.Tensor:
+    """``tokens`` if a (batch, position) long tensor of ids in ``0 .. vocab_size - 1``, else a ValueError naming it.
+
+    At least one sequence of 1 to ``max_len`` positions: an empty batch or
+    empty sequences have no logits to study, and a negative id would index the
+    embedding from its end (``W_E[-1]``: the last token's row, silently).
+
+    Examples
+    --------
+    >>> check_tokens(torch.tensor([[3, 65]]), vocab_size=65, max_len=8)
+    Traceback (most recent call last):
+    ...
+    ValueError: `tokens` must be token ids in [0, 64] (the vocabulary), got values in [3, 65]
+    >>> check_tokens(torch.zeros(0, 4, dtype=torch.long), vocab_size=65, max_len=8)
+    Traceback (most recent call last):
+    ...
+    ValueError: `tokens` must hold at least one sequence of at least one token, got shape (0, 4)
+    """
+    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype != torch.long:
+        raise ValueError(f"`{name}` must be a (batch, position) long tensor, got {describe(tokens)}")
+    if tokens.numel() == 0:
+        raise ValueError(f"`{name}` must hold at least one sequence of at least one token, got shape "
+                         f"{tuple(tokens.shape)}")
+    if tokens.shape[1] > max_len:
+        raise ValueError(f"`{name}` has {tokens.shape[1]} positions, more than the model's context max_len={max_len}")
+    low, high = int(tokens.min()), int(tokens.max())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(f"`{name}` must be token ids in [0, {vocab_size - 1}] (the vocabulary), got values in "
+                         f"[{low}, {high}]")
+    return tokens
 
 
 def transformer_lens_name(point: str, layer: int, n_layers: int) -> str:

@@ -60,7 +60,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     raise ImportError('causalattn.lab.models.hf needs the "hf" extra (transformers, gguf, accelerate): '
                       'pip install "causalattn[hf]"') from error
 
-from causalattn.lab.models.contract import check_layer, transformer_lens_name
+from causalattn.lab.models.contract import check_layer, check_tokens, transformer_lens_name
 from causalattn.lab.models.hooks import HookPoint
 
 __all__ = ["FAMILIES", "HOOKED_ATTENTION", "HFModel"]
@@ -102,8 +102,8 @@ def hooked_eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Te
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (batch, heads, query, key)
     if attention_mask is None:  # plain causal attention
         length = scores.shape[-1]
-        future = torch.ones(scores.shape[-2], length, dtype=torch.bool, device=scores.device).triu(1 + length
-                                                                                                      - scores.shape[-2])
+        future = torch.ones(scores.shape[-2], length, dtype=torch.bool, device=scores.device)
+        future = future.triu(1 + length - scores.shape[-2])
         scores = scores.masked_fill(future, float("-inf"))
     elif attention_mask.dtype == torch.bool:
         scores = scores.masked_fill(~attention_mask, float("-inf"))
@@ -285,8 +285,8 @@ class HFModel(nn.Module):
     >>> model.n_layers, model.n_heads, model.d_head
     (2, 4, 8)
     >>> logits, cache = run_with_cache(model, torch.zeros(3, 10, dtype=torch.long))
-    >>> tuple(logits.shape), tuple(cache["blocks.1.attn.hook_pattern"].shape), tuple(cache["blocks.1.attn.hook_z"].shape)
-    ((3, 10, 50), (3, 4, 10, 10), (3, 10, 4, 8))
+    >>> [tuple(x.shape) for x in (logits, cache["blocks.1.attn.hook_pattern"], cache["blocks.1.attn.hook_z"])]
+    [(3, 10, 50), (3, 4, 10, 10), (3, 10, 4, 8)]
     """
 
     def __init__(self, hf_model: Any) -> None:
@@ -312,25 +312,12 @@ class HFModel(nn.Module):
                 f"max_len={self.max_len})")
 
     def hook_name(self, point: str, layer: int) -> str:
-        """TransformerLens name of ``point`` (see :data:`causalattn.lab.models.contract.POINTS`) in decoder layer ``layer``."""
+        """TransformerLens name of ``point`` (:data:`~causalattn.lab.models.contract.POINTS`) in layer ``layer``."""
         return transformer_lens_name(point, layer, self.n_layers)
-
-    def _check_tokens(self, tokens: Any) -> torch.Tensor:
-        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype != torch.long:
-            got = f"a {tokens.dtype} tensor of shape {tuple(tokens.shape)}" if isinstance(tokens, torch.Tensor) \
-                else type(tokens).__name__
-            raise ValueError(f"`tokens` must be a (batch, position) long tensor, got {got}")
-        if tokens.shape[1] > self.max_len:
-            raise ValueError(f"`tokens` has {tokens.shape[1]} positions, more than the model's context "
-                             f"max_len={self.max_len}")
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
-            raise ValueError(f"`tokens` must lie in [0, {self.vocab_size - 1}] (the vocabulary), got values in "
-                             f"[{int(tokens.min())}, {int(tokens.max())}]")
-        return tokens
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Next-token logits (batch, position, vocab) of (batch, position) long ``tokens``, on the model's device."""
-        tokens = self._check_tokens(tokens).to(self.hf_model.device)
+        tokens = check_tokens(tokens, self.vocab_size, self.max_len).to(self.hf_model.device)
         with self._bridged():
             return self.hf_model(input_ids=tokens, use_cache=False).logits
 

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from causalattn._validation import check_choice, check_positive_int
-from causalattn.lab.models.contract import check_layer, transformer_lens_name
+from causalattn.lab.models.contract import check_layer, check_tokens, describe, transformer_lens_name
 from causalattn.lab.models.fused import fused_logits
 from causalattn.lab.models.hooks import HookPoint, has_hooks
 
@@ -150,7 +150,8 @@ class Attention(nn.Module):
 
 
 class SimplifiedAttention(Attention):
-    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V`` and trainable ``W_O`` if ``last``, else frozen ``W_OV``."""
+    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V``, and trainable ``W_O`` if ``last``, else frozen
+    ``W_OV``."""
 
     def __init__(self, config: ModelConfig, generator: torch.Generator, last: bool) -> None:
         super().__init__(config, scale=1.0)
@@ -389,7 +390,7 @@ class Transformer(nn.Module):
         inputs = self._check_inputs(inputs)
         if not isinstance(where, torch.Tensor) or where.dtype != torch.bool or where.shape != inputs.shape:
             raise ValueError(f"`where` must be a bool tensor of the shape of `inputs` {tuple(inputs.shape)}, "
-                             f"got {_describe(where)}")
+                             f"got {describe(where)}")
         if self._fused():
             return fused_logits(self, inputs, where)
         return self(inputs)[where]
@@ -399,11 +400,7 @@ class Transformer(nn.Module):
         return self.config.kind == "simplified" and not has_hooks(self)
 
     def _check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        if not isinstance(inputs, torch.Tensor) or inputs.dim() != 2 or inputs.dtype != torch.long:
-            raise ValueError(f"`inputs` must be a (batch, position) long tensor, got {_describe(inputs)}")
-        if inputs.shape[1] > self.config.max_seq_len:
-            raise ValueError(f"`inputs` has {inputs.shape[1]} positions, more than max_seq_len={self.config.max_seq_len}")
-        return inputs
+        return check_tokens(inputs, self.config.vocab_size, self.config.max_seq_len, name="inputs")
 
     def aliases(self) -> dict[str, str]:
         """Paper names of the trainable matrices (``W1_K`` ... ``W_F``) -> ``named_parameters()`` names."""
@@ -429,12 +426,6 @@ class Transformer(nn.Module):
                 f"`name` {name!r} is not a parameter of this model; valid: {sorted(aliases)} or {sorted(params)}"
             )
         return params[full]
-
-
-def _describe(x: object) -> str:
-    if isinstance(x, torch.Tensor):
-        return f"a {x.dtype} tensor of shape {tuple(x.shape)}"
-    return type(x).__name__
 
 
 def build_model(config: ModelConfig = ModelConfig()) -> Transformer:
