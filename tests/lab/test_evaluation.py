@@ -17,6 +17,7 @@ from causalattn.lab import BigramTask, TaskConfig, induction_head_model
 from causalattn.lab.interventions import HeadAblation, Reference, parse_treatment
 from causalattn.lab.models.hooks import hooks
 from causalattn.lab.models.transformer import ModelConfig, build_model
+from causalattn.lab.plots import plot_attention
 from causalattn.lab.studies.evaluation import CONTROL, evaluation_study
 from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder, digest
 from causalattn.lab.tasks.metrics import token_metrics
@@ -155,6 +156,36 @@ def test_forest_plot_and_attention(study, task):
     maps = study.plot_attention("ablate:L1H0:zero", chars=task.chars, window=(0, 16))
     first = task.chars[study.data.inputs[0, 0].item()]
     assert maps.axes[0].get_xticklabels()[0].get_text() == {" ": "\u2423", "\n": "\\n"}.get(first, first)
+
+
+def _titles(fig):
+    return [ax.get_title() for ax in fig.axes if ax.images]  # the maps, not their colour bars
+
+
+def test_attention_maps_say_what_an_intervention_replaces(study, task):
+    # before (issue 18, item 19): the map of an output ablation showed the unchanged pattern with nothing to say
+    # that the head's output, not its pattern, is replaced: it read as if the ablation did nothing
+    control = study.plot_attention(index=3)
+    assert _titles(control) == ["layer 0 head 0 (L0H0)", "layer 1 head 0 (L1H0)"] and control.get_suptitle() == ""
+    ablated = study.plot_attention("ablate:L1H0:mean", index=3)
+    assert ablated.get_suptitle() == "under ablate:L1H0:mean"
+    assert _titles(ablated) == ["layer 0 head 0 (L0H0)", "layer 1 head 0 (L1H0)\nOUTPUT replaced by "
+                                "ablate:L1H0:mean\n(this pattern is computed but not used)"]
+    shown = [[ax.images[0].get_array() for ax in fig.axes if ax.images] for fig in (control, ablated)]
+    np.testing.assert_array_equal(shown[0][1], shown[1][1])  # the pattern the ablated head computes is unchanged
+    fixed = study.plot_attention("pattern:L0H0:previous_token", index=3)
+    assert _titles(fixed)[0] == "layer 0 head 0 (L0H0)\nPATTERN replaced by pattern:L0H0:previous_token (shown)"
+    assert np.allclose(np.diag(fixed.axes[0].images[0].get_array(), k=-1), 1)  # the replaced pattern is drawn
+    both = plot_attention(study.model, study.data, 3, treatment="ablate:L0H0:zero+pattern:L1H0:uniform")
+    assert [t.split("\n")[1].split(" by")[0] for t in _titles(both)] == ["OUTPUT replaced", "PATTERN replaced"]
+    hooked = plot_attention(study.model, study.data, 3, fwd_hooks={"blocks.1.attn.hook_z": lambda z, hook: 0 * z})
+    assert _titles(hooked)[1] == ("layer 1 head 0 (L1H0)\nOUTPUT replaced by hooks on blocks.1.attn.hook_z\n(this "
+                                  "pattern is computed but not used)")
+    assert hooked.get_suptitle() == "under the hooks given (fwd_hooks)"
+    with pytest.raises(TypeError, match="`treatment` must be an Intervention, a label or None, got int"):
+        plot_attention(study.model, study.data, 3, treatment=5)
+    with pytest.raises(ValueError, match="`index` must be in"):
+        study.plot_attention("ablate:L1H0:mean", index=60)
 
 
 def test_efficient_path_equals_full_forward():
