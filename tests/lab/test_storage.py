@@ -240,15 +240,6 @@ def test_a_file_where_a_folder_belongs_is_an_error(tmp_path, where):
         _open(out)
 
 
-def test_a_failed_atomic_write_leaves_the_target_as_it_was_and_no_temporary_file(tmp_path):
-    target = tmp_path / "x.json"
-    target.write_text("old")
-    (tmp_path / "y.json").mkdir()
-    with pytest.raises(IsADirectoryError):
-        write_atomic(tmp_path / "y.json", b"new")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "y.json"] and target.read_text() == "old"
-
-
 def _studies():
     """Each study that takes an `out_dir`, as a call of a tiny configuration."""
     from causalattn.lab import BigramTask, Freeze, ModelConfig, TaskConfig, TrainConfig, build_model
@@ -285,3 +276,25 @@ def test_every_out_dir_is_checked_before_any_work(tmp_path, study, monkeypatch):
     with pytest.raises(TypeError, match="^`out_dir` must be a folder path .str or os.PathLike. or None, got int$"):
         run(3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(folder, tmp_path):
+    units = tmp_path / "units"
+    (units / "c.json").mkdir()  # a unit file replaced by a folder: the rename fails
+    with pytest.raises(OSError):
+        write_atomic(units / "c.json", b"x")
+    before = (units / "a.json").read_bytes()
+    with pytest.raises(OSError):
+        write_atomic(units / "a.json" / "deeper", b"x")  # cannot even create the temporary file
+    assert (units / "a.json").read_bytes() == before
+    assert not list(tmp_path.glob("**/*.tmp*"))  # before: `c.json.tmp-{pid}` stayed behind
+
+
+def test_concurrent_writers_of_one_file_never_share_a_temporary_file(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "shared.bin"
+    payloads = [bytes([i]) * 100_000 for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:  # before: one name per process, so threads wrote into one file
+        list(pool.map(lambda payload: write_atomic(path, payload), payloads * 4))
+    assert path.read_bytes() in payloads and not list(tmp_path.glob("*.tmp*"))

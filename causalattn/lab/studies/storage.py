@@ -28,11 +28,13 @@ folder belongs, is a ValueError naming ``out_dir``, before any work.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +51,7 @@ __all__ = [
     "check_file_place",
     "check_folder",
     "check_out_dir",
+    "check_study_folder",
     "digest",
     "expect_shapes",
     "open_study_folder",
@@ -216,15 +219,20 @@ def expect_shapes(shapes: Mapping[str, tuple[int, ...]]) -> Callable[[Mapping[st
 def write_atomic(path: Path, payload: bytes) -> None:
     """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``.
 
-    If either step fails (a full disk, an interrupt, a folder named ``path``)
-    the temporary file is removed and ``path`` is as it was.
+    The temporary file has a name of its own (``{name}.tmp-...``, unique across
+    processes and threads), so two writers never share one; a failed write
+    (a full disk, ``path`` being a folder) removes it and raises. A reader sees
+    the old file or the new one, never half of one.
     """
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.tmp-")
     try:
-        tmp.write_bytes(payload)
+        with os.fdopen(handle, "wb") as file:
+            file.write(payload)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
 
 
@@ -437,6 +445,27 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
     fingerprint = json.loads(json.dumps(fingerprint))  # as read back: tuples become lists
     folder = StudyFolder(out_dir / units, _json_digest(fingerprint))
     folder.create()  # and out_dir: a file in the place of either is an error naming `out_dir`
+    damage = check_study_folder(out_dir, fingerprint, kind, explain)
+    if damage is not None:
+        _repair(path, damage, folder, kind)
+        _write_json(path, fingerprint)
+    return folder
+
+
+def check_study_folder(out_dir: Path, fingerprint: dict, kind: str,
+                       explain: Mapping[str, str] | None = None) -> str | None:
+    """The check of :func:`open_study_folder` that writes nothing: a ValueError if ``out_dir`` holds another study.
+
+    Returns None when ``out_dir/study.json`` records ``fingerprint``, else
+    what is wrong with it (``"missing"``, or the damage that
+    :func:`open_study_folder` will repair); raises the same ValueError as
+    :func:`open_study_folder` when it records another configuration, or when
+    a folder stands where ``study.json`` belongs. A command that loads a model
+    first can so refuse a mismatched folder before the load, and create
+    nothing until every check has passed.
+    """
+    path = Path(out_dir) / FINGERPRINT
+    fingerprint = json.loads(json.dumps(fingerprint))
     check_file_place(path, "the configuration's fingerprint")
     stored, _, _, damage = _read_json(path) if path.exists() else (None, None, None, "missing")
     if damage is None and not isinstance(stored, dict):
@@ -452,10 +481,7 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
             f"`out_dir` {str(out_dir)!r} holds {kind} made with {' and '.join(reasons)}; "
             "use another folder, or delete it to start over"
         )
-    if damage is not None:
-        _repair(path, damage, folder, kind)
-        _write_json(path, fingerprint)
-    return folder
+    return damage
 
 
 def _repair(path: Path, damage: str, folder: StudyFolder, kind: str) -> None:
