@@ -48,7 +48,7 @@ def test_study_writes_table_forest_and_attention_maps(study_dir):
     assert (pooled["n"] == 3 * 16).all() and (pooled["outcome"] == "in_context_accuracy").all()
     assert pooled["heads"].iloc[0] == "seed0=ablate:L1H0:mean; seed1=ablate:L1H0:mean; seed2=ablate:L1H0:mean"
     assert list(training["outcome"]) == ["in_context_accuracy_at_20", "in_context_accuracy_at_40",
-                                         "iterations_to_0.9"]
+                                         "restricted_iterations_to_0.9"]
     assert (training["n"] == 3).all() and (training["unit"] == "seed").all()  # n counts seeds, not runs
     per_model = pd.read_csv(study_dir / "per_model.csv")
     assert list(per_model["model"]) == ["seed0", "seed1", "seed2"] * 2

@@ -16,7 +16,6 @@ from scipy import stats
 import causalattn.lab.training.segments as segments_module
 import causalattn.lab.training.study as ts
 from causalattn import effects_frame
-from causalattn.estimate import NOT_ESTIMABLE
 from causalattn.lab.models.transformer import ModelConfig
 from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder
 from causalattn.lab.tasks.bigram import TaskConfig
@@ -46,7 +45,7 @@ def paired(one_thread):
 def test_paired_units_and_histories(paired):
     assert isinstance(paired, TrainingStudy)
     assert len(paired.units) == 6 and set(paired.units["arm"]) == set(ARMS)
-    assert paired.outcomes == ("in_context_accuracy_at_10", "in_context_accuracy_at_20", "iterations_to_0.3",
+    assert paired.outcomes == ("in_context_accuracy_at_10", "in_context_accuracy_at_20", "restricted_iterations_to_0.3",
                                "w2o_recall_at_10", "w2o_recall_at_20")
     # the control run of seed 1 is exactly the run trained directly with init_seed = data_seed = 1
     direct = train(ModelConfig(d_model=32, max_seq_len=32, init_seed=1), TASK, TrainConfig(
@@ -76,15 +75,15 @@ def test_outcomes_read_from_history(paired):
         assert unit["in_context_accuracy_at_10"] == h.at[10, "in_context_accuracy"]
         assert unit["w2o_recall_at_20"] == h.at[20, "w2o_recall"]
         reached = [t for t, acc in h["in_context_accuracy"].items() if acc >= 0.3]
-        assert unit["iterations_to_0.3"] == (reached[0] if reached else 20)
-        assert unit["iterations_to_0.3_censored"] == (not reached)
+        assert unit["restricted_iterations_to_0.3"] == (reached[0] if reached else 20)
+        assert unit["restricted_iterations_to_0.3_censored"] == (not reached)
 
 
 def test_time_to_threshold_is_censored_at_n_iters(paired):
     h = paired.histories.query("seed == 0 and arm == 'control'").reset_index(drop=True)
     out = unit_outcomes(h, (20,), 1.0, (), 20)
     assert h["in_context_accuracy"].max() < 1.0  # a tiny run never reaches perfect accuracy
-    assert out["iterations_to_1"] == 20 and out["iterations_to_1_censored"] is True
+    assert out["restricted_iterations_to_1"] == 20 and out["restricted_iterations_to_1_censored"] is True
 
 
 def _exact_sign_flip_p(d):
@@ -112,8 +111,8 @@ def test_paired_effects_match_hand_computation(paired):
     assert est.details["mean_control"] == pytest.approx(wide["control"].mean())
     frame = effects_frame(paired.effects())
     assert list(frame["outcome"]) == list(paired.outcomes)
-    assert paired.effects("iterations_to_0.3")[0].details["n_censored"] == int(
-        paired.units["iterations_to_0.3_censored"].sum())
+    assert paired.effects("restricted_iterations_to_0.3")[0].details["n_censored"] == int(
+        paired.units["restricted_iterations_to_0.3_censored"].sum())
 
 
 @pytest.mark.parametrize("method", ["t", "normal", "randomization", "bootstrap"])
@@ -131,15 +130,6 @@ def test_rows_do_not_depend_on_the_questions_asked(paired):
     alone = paired.effects("w2o_recall_at_20", method="bootstrap", adjust=None, n_resamples=500)
     together = paired.effects(method="bootstrap", adjust=None, n_resamples=500)
     assert alone[0] == together[paired.outcomes.index("w2o_recall_at_20")]
-
-
-def test_every_run_censored_is_not_estimable(paired):
-    units = paired.units.assign(**{"iterations_to_0.3": 20, "iterations_to_0.3_censored": True})
-    (est,) = replace(paired, units=units).effects("iterations_to_0.3")
-    assert est.method is NOT_ESTIMABLE and est.pvalue is None and math.isnan(est.estimate)  # the shared constant
-    assert est.details["n_censored"] == 6 and "censored" in est.details["reason"]
-    row = effects_frame(replace(paired, units=units).effects()).set_index("outcome").loc["iterations_to_0.3"]
-    assert row["n_censored"] == 6 and row["unit"] == "seed" and math.isnan(row["ci_low"])
 
 
 def test_holm_across_treatments():

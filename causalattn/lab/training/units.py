@@ -122,8 +122,8 @@ def unit_outcomes(history: pd.DataFrame, at_iterations, threshold, probes, n_ite
     for t in at_iterations:
         out[f"in_context_accuracy_at_{t}"] = float(logged.at[t, "in_context_accuracy"])
     reached = history.loc[history["in_context_accuracy"] >= threshold, "iteration"]
-    out[f"iterations_to_{threshold:g}"] = int(reached.iloc[0]) if len(reached) else int(n_iters)
-    out[f"iterations_to_{threshold:g}_censored"] = not len(reached)
+    out[f"restricted_iterations_to_{threshold:g}"] = int(reached.iloc[0]) if len(reached) else int(n_iters)
+    out[f"restricted_iterations_to_{threshold:g}_censored"] = not len(reached)
     for probe in probes:
         for t in at_iterations:
             out[f"{probe}_at_{t}"] = float(logged.at[t, probe])
