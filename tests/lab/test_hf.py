@@ -290,6 +290,12 @@ def test_bad_input(model, tokens, tmp_path):
         model(tokens.float())
     with pytest.raises(ValueError, match=r"`layer` must be an integer in \[0, 3\]"):
         model.run_from(4, torch.zeros(1, 4, D))
+    # before (a hostile pass, issue 18): shape errors from inside transformers
+    with pytest.raises(ValueError, match=rf"`resid_pre` must be a floating-point tensor of shape \(batch, position, "
+                                         rf"{D}\), got a torch.float32 tensor of shape \(1, 4, 7\)"):
+        model.run_from(1, torch.zeros(1, 4, 7))
+    with pytest.raises(ValueError, match=rf"`z` must be a floating-point tensor of shape \(1, 4, {HEADS}, {D_HEAD}\)"):
+        model.run_from_z(1, torch.zeros(1, 4, D), torch.zeros(1, 4, 2, 3))
     with pytest.raises(ValueError, match="`sources` has no sequences named \\['counterfactual'\\]"):
         Reference.compute(model, tokens, [HeadPatch(0, 0, "counterfactual")])
     with pytest.raises(ValueError, match="`sources` must map names other than 'clean'"):

@@ -54,8 +54,8 @@ import torch
 
 from causalattn._validation import check_integer
 
-__all__ = ["POINTS", "HookedModel", "Resumable", "check_layer", "check_model", "check_tokens", "describe",
-           "transformer_lens_name"]
+__all__ = ["POINTS", "HookedModel", "Resumable", "check_activation", "check_layer", "check_model", "check_tokens",
+           "describe", "transformer_lens_name"]
 
 POINTS = {
     "resid_pre": "blocks.{layer}.hook_resid_pre",
@@ -175,6 +175,24 @@ def check_tokens(tokens: Any, vocab_size: int, max_len: int, name: str = "tokens
         raise ValueError(f"`{name}` must be token ids in [0, {vocab_size - 1}] (the vocabulary), got values in "
                          f"[{low}, {high}]")
     return tokens
+
+
+def check_activation(name: str, x: Any, shape: tuple[int | None, ...]) -> torch.Tensor:
+    """``x`` if a floating-point tensor of ``shape`` (None: any size there), else a ValueError naming it.
+
+    Examples
+    --------
+    >>> check_activation("resid_pre", torch.zeros(2, 5, 7), (None, None, 16))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: `resid_pre` must be a floating-point tensor of shape (batch, position, 16), got ... shape (2, 5, 7)
+    """
+    names = iter(("batch", "position"))
+    wanted = ", ".join(next(names, "any") if size is None else str(size) for size in shape)
+    if (not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() != len(shape)
+            or any(size is not None and size != got for size, got in zip(shape, x.shape, strict=True))):
+        raise ValueError(f"`{name}` must be a floating-point tensor of shape ({wanted}), got {describe(x)}")
+    return x
 
 
 def transformer_lens_name(point: str, layer: int, n_layers: int) -> str:

@@ -60,7 +60,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     raise ImportError('causalattn.lab.models.hf needs the "hf" extra (transformers, gguf, accelerate): '
                       'pip install "causalattn[hf]"') from error
 
-from causalattn.lab.models.contract import check_layer, check_tokens, transformer_lens_name
+from causalattn.lab.models.contract import check_activation, check_layer, check_tokens, transformer_lens_name
 from causalattn.lab.models.hooks import HookPoint
 
 __all__ = ["FAMILIES", "HOOKED_ATTENTION", "HFModel"]
@@ -324,6 +324,7 @@ class HFModel(nn.Module):
     def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
         """Logits from the residual stream entering decoder layer ``layer`` (``0 .. n_layers``)."""
         layer = check_layer(layer, self.n_layers + 1)
+        check_activation("resid_pre", resid_pre, (None, None, self.d_model))
         with self._bridged():
             return self._parts.unembed(self._parts.run_layers(layer, resid_pre))
 
@@ -335,6 +336,8 @@ class HFModel(nn.Module):
         points are.
         """
         layer = check_layer(layer, self.n_layers)
+        batch, length, _ = check_activation("resid_pre", resid_pre, (None, None, self.d_model)).shape
+        check_activation("z", z, (batch, length, self.n_heads, self.d_head))
         block, parts = self.blocks[layer], self._parts
         with self._bridged():
             x = resid_pre + block.hook_attn_out(parts.attn_out(layer, z))

@@ -45,8 +45,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from causalattn._validation import check_choice, check_integer, check_positive_int
-from causalattn.lab.models.contract import check_layer, check_tokens, describe, transformer_lens_name
+from causalattn._validation import check_choice, check_positive_int, check_seed
+from causalattn.lab.models.contract import (
+    check_activation,
+    check_layer,
+    check_tokens,
+    describe,
+    transformer_lens_name,
+)
 from causalattn.lab.models.fused import fused_logits
 from causalattn.lab.models.hooks import HookPoint, has_hooks
 
@@ -83,7 +89,7 @@ class ModelConfig:
         for name in ("feed_forward", "mlp", "layer_norm", "freeze_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool, got {type(getattr(self, name)).__name__}")
-        check_integer("init_seed", self.init_seed)
+        check_seed("init_seed", self.init_seed)
         if self.kind == "simplified":
             unsupported = {"n_heads": self.n_heads != 1, "mlp": self.mlp, "layer_norm": self.layer_norm,
                            "pos_emb": self.pos_emb != "random"}
@@ -328,7 +334,7 @@ class Transformer(nn.Module):
 
     def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
         """Logits (batch, position, vocab) from the residual stream entering block ``layer`` (0..n_layers)."""
-        x = resid_pre
+        x = check_activation("resid_pre", resid_pre, (None, None, self.config.d_model))
         for block in self.blocks[check_layer(layer, self.config.n_layers + 1):]:
             x = block(x)
         return self.ln_final(x) @ self.W_U.T
@@ -341,6 +347,8 @@ class Transformer(nn.Module):
         not recompute the attention pattern of that layer.
         """
         layer = check_layer(layer, self.config.n_layers)
+        batch, length, _ = check_activation("resid_pre", resid_pre, (None, None, self.config.d_model)).shape
+        check_activation("z", z, (batch, length, self.n_heads, self.d_head))
         return self.run_from(layer + 1, self.blocks[layer].run_from_z(resid_pre, z))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
