@@ -275,6 +275,9 @@ def test_every_out_dir_is_checked_before_any_work(tmp_path, study, monkeypatch):
             run(out)
     with pytest.raises(TypeError, match="^`out_dir` must be a folder path .str or os.PathLike. or None, got int$"):
         run(3)
+    with pytest.raises(ValueError, match=r"^`out_dir` is empty: give a folder path \('.' for the current folder\), "
+                                         "or None for no folder$"):
+        run("")  # before: the current folder, silently
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
 
 

@@ -51,7 +51,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from causalattn._streams import question_rng
-from causalattn._validation import check_choice, check_confidence_level, check_positive_int
+from causalattn._validation import check_choice, check_confidence_level, check_flag, check_positive_int, check_seed
 from causalattn.effects import METHODS, paired_effect
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.lab.interventions.base import Intervention, Reference, as_interventions
@@ -107,7 +107,7 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     for t in interventions:
         t.check(model)
     n_sequences = check_positive_int("n_sequences", n_sequences, minimum=2)  # a study needs at least 2 units
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     batch_size = check_positive_int("batch_size", batch_size)
     reference_size = check_positive_int("reference_size", reference_size)
     n_resamples = check_positive_int("n_resamples", n_resamples)
@@ -211,6 +211,7 @@ def evaluation_study(
     (interventions, n_sequences, seed, batch_size, reference_size, out_dir, n_resamples, level, n_jobs, client,
      torch_threads) = _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
                                      n_resamples, confidence_level, n_jobs, client, torch_threads)
+    progress = check_flag("progress", progress)
     generator = torch.Generator().manual_seed(seed)
     data = task.sample(n_sequences, generator)
     reference_batch = task.sample(reference_size, generator)

@@ -73,7 +73,7 @@ import pandas as pd
 from scipy import stats
 
 from causalattn._streams import question_rng
-from causalattn._validation import check_choice, check_positive_int
+from causalattn._validation import check_choice, check_flag, check_positive_int
 from causalattn.effects import METHODS, clustered_effect
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.hypothesis import HypothesisTest
@@ -131,6 +131,7 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
     bound.apply_defaults()
     options = {key: value for key, value in bound.arguments.items() if key not in ("model", "task", "treatments")}
     options["out_dir"] = check_out_dir(options["out_dir"])  # before the first head scan
+    check_flag("progress", options["progress"])
     return dict(zip(names, values, strict=True)), interventions, scan_task, scan_sequences, options
 
 

@@ -147,6 +147,8 @@ def check_out_dir(out_dir: Any) -> Path | None:
         return None
     if not isinstance(out_dir, (str, os.PathLike)):
         raise TypeError(f"`out_dir` must be a folder path (str or os.PathLike) or None, got {type(out_dir).__name__}")
+    if not str(out_dir).strip():
+        raise ValueError("`out_dir` is empty: give a folder path ('.' for the current folder), or None for no folder")
     path = Path(out_dir)
     for place in (path, *path.parents):
         if place.exists():

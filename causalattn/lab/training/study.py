@@ -37,7 +37,14 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from causalattn._streams import base_seed, question_rng
-from causalattn._validation import check_choice, check_confidence_level, check_positive_int, check_rng
+from causalattn._validation import (
+    check_choice,
+    check_confidence_level,
+    check_flag,
+    check_positive_int,
+    check_rng,
+    check_seed,
+)
 from causalattn.effects import METHODS, paired_effect, two_arm_effect
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.lab.analysis.probes import PROBE_KEYS
@@ -95,7 +102,7 @@ def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[F
 def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
     if isinstance(seeds, (str, numbers.Number)) or not isinstance(seeds, Sequence):
         raise TypeError(f"`seeds` must be a sequence of integers, got {seeds!r}")
-    seeds = tuple(check_positive_int("seeds", s, minimum=0) for s in seeds)
+    seeds = tuple(check_seed("seeds", s) for s in seeds)
     if len(set(seeds)) < len(seeds):
         raise ValueError(f"`seeds` must be distinct, got {list(seeds)}")
     if design == "paired" and len(seeds) < 2:
@@ -295,6 +302,7 @@ def training_study(
         model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs,
         out_dir, client, torch_threads, keep_models,
     )
+    progress = check_flag("progress", progress)
     runs = _assign(seeds, list(arms), design, rng)
     records: dict[tuple[int, str], dict] = {}
     weights: dict[tuple[int, str], dict[str, np.ndarray]] = {}
