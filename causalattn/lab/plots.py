@@ -183,7 +183,7 @@ def _mark_ticks(ax, start: int, labels: list[str], marks: dict[int, str], in_con
     ax.set_yticks(positions, labels, fontsize=7, family="monospace")
     ax.tick_params(length=2, width=0.5, pad=6)  # labels clear of the long marked ticks
     for axis in (ax.xaxis, ax.yaxis):
-        for i, (tick, label) in enumerate(zip(axis.get_major_ticks(), axis.get_ticklabels(), strict=True)):
+        for i, (tick, label) in enumerate(zip(axis.get_major_ticks(), axis.get_ticklabels(), strict=False)):
             if i in marks:
                 tick.tick1line.set(markeredgecolor=marks[i], markersize=6, markeredgewidth=width)
                 label.set(color=marks[i], fontweight="bold")
