@@ -134,7 +134,13 @@ def test_method_randomization_gives_every_row_from_the_python_api(study_dir, tmp
     assert "the sign-flip test over the 3 model means and the interval inverting it" in printed
     table = pd.read_csv(out / "effects.csv")
     assert list(table["method"]) == [*["clustered-paired-randomization-exact"] * 2,  # 2^3 sign flips, enumerated
-                                     *["paired-randomization-exact"] * 2, "not estimable"]
+                                     *["paired-randomization-exact"] * 3]
+    # no run reaches 0.9 in 40 iterations: both restricted means are 40, the difference 0; every sign flip gives 0
+    # (p = 1), and with 3 seeds no shift can be rejected (p >= 0.25), so the inverted interval is the whole line
+    threshold_row = table.iloc[4]
+    assert threshold_row["outcome"] == "restricted_iterations_to_0.9" and threshold_row["n_censored"] == 6
+    assert threshold_row["estimate"] == 0 and threshold_row["pvalue"] == 1
+    assert threshold_row["ci_low"] == -np.inf and threshold_row["ci_high"] == np.inf
 
     # the same study through the Python API, from the same folder
     task_config = TaskConfig(n_triggers=5, seq_len=32)

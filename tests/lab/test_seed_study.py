@@ -362,7 +362,7 @@ def test_plots(paired):
         (dict(seeds=(0, 1, 2), design="randomized"), ValueError, "at least 2 units per arm"),
         (dict(seeds=(0, 0)), ValueError, "`seeds` must be distinct"),
         (dict(seeds=3), TypeError, "`seeds` must be a sequence"),
-        (dict(seeds=(0, -1)), ValueError, "`seeds` must be an integer >= 0"),
+        (dict(seeds=(0, -1)), ValueError, r"`seeds` must be an integer in \[0, 9223372036854775807\]"),
         (dict(design="crossover"), ValueError, "`design` must be one of"),
         (dict(arms={"control": ()}), ValueError, "`arms` must map at least two"),
         (dict(arms={"a": (FROZEN,), "b": (Freeze("W1_K"),)}), ValueError, "exactly one empty schedule"),
