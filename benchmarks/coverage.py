@@ -53,11 +53,23 @@ standard error (the estimated score accounted for) and with the AI (2006) one
 (the score treated as known) are scored against the population ATE or ATT.
 Writes ``coverage_psmatch.csv`` and ``coverage_psmatch.md``.
 
+Mediation (``causalattn.mediate``): X ~ N(0, 1), Z ~ Bernoulli(1/2),
+M = a Z + 0.3 X + N(0, 1) and, *linear*, Y = 0.3 Z + 0.4 M + 0.2 X + N(0, 1)
+(a = 0.5: NIE 0.2, NDE 0.3; *linear, a = 0*: no mediation, NIE 0) or, *probit*,
+P(Y = 1 | Z, M, X) = Phi(-0.2 + 0.4 Z + 0.5 M + 0.3 X) (a = 0.5; the natural effects
+in closed form). For n = 100 and 500, the 95% intervals of NIE(1), NDE(0) and the total
+effect by the quasi-Bayesian method (the default, 1,000 draws) and the delta method on
+``--sims`` data sets, and by the percentile bootstrap (``--n-resamples``) on
+``--slow-sims``, scored against the population effects and against the effects averaged
+over each sample's covariates (the estimand the delta and quasi-Bayesian intervals are
+conditional on; the two coincide for the linear laws). Writes ``coverage_mediation.csv``
+and ``coverage_mediation.md``.
+
 Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
 with the same options skips the cells already there (interrupt and resume).
 
 Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 500] [--n-resamples 999]
-      [--only {effects,nested,psmatch}] [--out benchmarks/output]
+      [--only {effects,nested,psmatch,mediation}] [--out benchmarks/output]
 """
 
 from __future__ import annotations
@@ -65,12 +77,14 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from causalattn import clustered_effect, paired_effect, two_arm_effect
+from causalattn import clustered_effect, mediate, paired_effect, two_arm_effect
 from causalattn.effects import METHODS
 from causalattn.observational import match
 
@@ -221,7 +235,7 @@ def run_psmatch(args, cells: Cells) -> None:
         for estimand in ("ATE", "ATT"):
             for n in PS_SIZES:
                 rows += cells.get(("psmatch", law, estimand, n, args.sims, args.seed),
-                                  lambda: ps_cell(law, n, estimand, args.sims, args.seed))
+                                  partial(ps_cell, law, n, estimand, args.sims, args.seed))
                 print(f"  psmatch {law:13s} {estimand} n={n:<4d} ai2016 {rows[-2]['coverage']:.3f} "
                       f"ai2006 {rows[-1]['coverage']:.3f}", flush=True)
     frame = pd.DataFrame(rows)[["law", "estimand", "n", "method", "sims", "coverage", "median_se", "sd_estimate",
@@ -236,6 +250,77 @@ def run_psmatch(args, cells: Cells) -> None:
     (args.out / "coverage_psmatch.md").write_text(text + "\n")
     print(f"\npropensity-score matching: coverage of nominal {LEVEL:.0%} intervals over {args.sims} data sets per "
           f"cell, Abadie-Imbens 2016 (estimated score) vs 2006 (score known)\n\n{text}")
+
+
+MED_SIZES = (100, 500)
+MED_LAWS = ("linear", "linear, a = 0", "probit")
+MED_ROWS = ("NIE(1)", "NDE(0)", "total effect")
+
+
+def draw_mediation(law: str, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    x, z = rng.normal(size=n), rng.integers(0, 2, n)
+    m = (0.0 if law == "linear, a = 0" else 0.5) * z + 0.3 * x + rng.normal(size=n)
+    y = ((-0.2 + 0.4 * z + 0.5 * m + 0.3 * x + rng.normal(size=n) > 0).astype(int) if law == "probit"
+         else 0.3 * z + 0.4 * m + 0.2 * x + rng.normal(size=n))
+    return pd.DataFrame({"y": y, "z": z, "m": m, "x": x})
+
+
+def mediation_truth(law: str, x: np.ndarray | None) -> dict[str, float]:
+    """NIE(1), NDE(0), total effect of the law: in the population (``x`` None) or averaged over covariates ``x``."""
+    if law != "probit":
+        nie = 0.0 if law == "linear, a = 0" else 0.2
+        return {"NIE(1)": nie, "NDE(0)": 0.3, "total effect": nie + 0.3}
+
+    def psi(z: int, z_star: int) -> float:  # E Phi(-0.2 + 0.4 z + 0.5 M + 0.3 X), M ~ N(0.5 z* + 0.3 X, 1)
+        centre = -0.2 + 0.4 * z + 0.25 * z_star
+        if x is None:  # and X ~ N(0, 1): slope 0.45 on X
+            return float(stats.norm.cdf(centre / np.sqrt(1.25 + 0.45**2)))
+        return float(stats.norm.cdf((centre + 0.45 * x) / np.sqrt(1.25)).mean())
+
+    return {"NIE(1)": psi(1, 1) - psi(1, 0), "NDE(0)": psi(1, 0) - psi(0, 0), "total effect": psi(1, 1) - psi(0, 0)}
+
+
+def mediation_cell(law: str, n: int, method: str, sims: int, n_resamples: int, seed: int) -> list[dict]:
+    """Coverage of the population and the sample-covariate effects, and median width, per row of ``MED_ROWS``."""
+    rng = np.random.default_rng([seed, 19, MED_LAWS.index(law), n])  # the same data sets for every method
+    population = mediation_truth(law, None)
+    hits = {row: [0, 0] for row in MED_ROWS}
+    widths = {row: [] for row in MED_ROWS}
+    options = {"n_resamples": n_resamples} if method == "bootstrap" else {}
+    for _ in range(sims):
+        data = draw_mediation(law, n, rng)
+        table = mediate(data, "y", "z", "m", "x", link="probit" if law == "probit" else "identity", method=method,
+                        rng=rng, **options)
+        conditional = mediation_truth(law, data["x"].to_numpy())
+        for row in MED_ROWS:
+            low, high = table[row].confidence_interval
+            hits[row][0] += bool(low <= population[row] <= high)
+            hits[row][1] += bool(low <= conditional[row] <= high)
+            widths[row].append(high - low)
+    return [{"design": "mediation", "law": law, "n": n, "method": method, "effect": row, "sims": sims,
+             "coverage": hits[row][0] / sims, "coverage_conditional": hits[row][1] / sims,
+             "median_width": float(np.median(widths[row]))} for row in MED_ROWS]
+
+
+def run_mediation(args, cells: Cells) -> None:
+    rows = []
+    for law in MED_LAWS:
+        for n in MED_SIZES:
+            for method in ("quasi-bayesian", "delta", "bootstrap"):
+                sims = args.slow_sims if method == "bootstrap" else args.sims
+                rows += cells.get(("mediation", law, n, method, sims, args.n_resamples, args.seed),
+                                  partial(mediation_cell, law, n, method, sims, args.n_resamples, args.seed))
+                print(f"  mediation {law:13s} n={n:<3d} {method:14s} " + "  ".join(
+                    f"{r['effect']} {r['coverage']:.3f}" for r in rows[-len(MED_ROWS):]), flush=True)
+    frame = pd.DataFrame(rows)[["law", "n", "method", "effect", "sims", "coverage", "coverage_conditional",
+                                "median_width"]].astype({"n": int, "sims": int})
+    frame.to_csv(args.out / "coverage_mediation.csv", index=False)
+    wide = frame.pivot_table(index=["law", "n"], columns=["method", "effect"], values="coverage", sort=False)
+    wide.columns = [f"{method} {effect}" for method, effect in wide.columns]
+    text = markdown(wide, ["outcome", "n"], lambda v: f"{v:.3f}")
+    (args.out / "coverage_mediation.md").write_text(text + "\n")
+    print(f"\nmediation: coverage of the population effects by nominal {LEVEL:.0%} intervals ({args.sims} data sets "
+          f"per cell, {args.slow_sims} for the bootstrap with {args.n_resamples} resamples)\n\n{text}")
 
 
 def nested_settings():
@@ -280,8 +365,8 @@ def run_effects(args, cells: Cells) -> None:
                 for method in METHODS:
                     sims = args.sims if method in ("t", "normal") else args.slow_sims
                     key = ("effects", design, law, n, method, sims, args.n_resamples, args.seed)
-                    rows += cells.get(key, lambda: [cell(design, law, n, method, sims, args.n_resamples,
-                                                         args.seed)])
+                    rows += cells.get(key, partial(lambda *a: [cell(*a)], design, law, n, method, sims,
+                                                   args.n_resamples, args.seed))
                 print(f"  {design:8s} {law:7s} n={n:<3d} " + "  ".join(
                     f"{r['method']} {r['coverage']:.3f}" for r in rows[-len(METHODS):]), flush=True)
     frame = pd.DataFrame(rows)[["design", "law", "n", "method", "sims", "coverage", "infinite", "median_width"]]
@@ -301,7 +386,7 @@ def run_nested(args, cells: Cells) -> None:
     rows = []
     for law, groups, n, sd_between in nested_settings():
         rows += cells.get(("nested", law, groups, n, sd_between, args.sims, args.seed),
-                          lambda: nested_cell(law, groups, n, sd_between, args.sims, args.seed))
+                          partial(nested_cell, law, groups, n, sd_between, args.sims, args.seed))
         print(f"  nested {law:8s} G={groups:<2d} n={n:<3d} sd_between={rows[-1]['sd_between']!s:11s} "
               f"clustered-t {rows[-2]['coverage']:.3f}  naive-t {rows[-1]['coverage']:.3f}", flush=True)
     frame = pd.DataFrame(rows)[["law", "sd_between", "n", "models", "method", "sims", "coverage", "median_width",
@@ -328,7 +413,8 @@ def main() -> None:
     parser.add_argument("--slow-sims", type=int, default=500, help="data sets per cell, randomization and bootstrap")
     parser.add_argument("--n-resamples", type=int, default=999, help="FRT draws (above exact) / bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("effects", "nested", "psmatch"), help="run one part (default: all)")
+    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "mediation"),
+                        help="run one part (default: all)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -341,6 +427,8 @@ def main() -> None:
         run_effects(args, cells)
     if args.only in (None, "psmatch"):
         run_psmatch(args, cells)
+    if args.only in (None, "mediation"):
+        run_mediation(args, cells)
     print(f"\n{time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU (cells not cached); "
           f"load average {os.getloadavg()[0]:.2f}; wrote {args.out}")
 

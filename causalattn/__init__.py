@@ -13,6 +13,14 @@ from causalattn.experiments.matched_pairs import matched_pairs_adjusted
 from causalattn.experiments.neyman import neyman
 from causalattn.experiments.randomization import frt, frt_confidence_interval, hodges_lehmann
 from causalattn.hypothesis import HypothesisTest
+from causalattn.mediation import (
+    Decomposition,
+    MediationSensitivity,
+    baron_kenny,
+    mediate,
+    mediation_sensitivity,
+    plot_decomposition,
+)
 from causalattn.multiple_testing import EFFECT_COLUMNS, adjust_pvalues, effects_frame
 from causalattn.observational import (
                                       aipw,
@@ -35,6 +43,12 @@ from causalattn.tables.stratified import StratifiedTable
 
 __version__ = "0.1.0"
 
-__all__ = ["format_pvalue", "pvalue_equation", "EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame", "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "HypothesisTest", "Table2x2", "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols", "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "matched_pairs_adjusted", "neyman", "paired_effect", "two_arm_effect", "clustered_effect",
-           "observational", "aipw", "balance", "cace", "e_value", "ipw", "match", "outcome_regression",
-           "propensity_score", "subclassification", "tsls"]
+__all__ = [
+    "format_pvalue", "pvalue_equation", "EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame",
+    "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "HypothesisTest", "Table2x2",
+    "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols",
+    "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "matched_pairs_adjusted", "neyman",
+    "paired_effect", "two_arm_effect", "clustered_effect", "observational", "aipw", "balance", "cace", "e_value",
+    "ipw", "match", "outcome_regression", "propensity_score", "subclassification", "tsls", "Decomposition",
+    "MediationSensitivity", "baron_kenny", "mediate", "mediation_sensitivity", "plot_decomposition",
+]
