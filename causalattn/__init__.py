@@ -23,16 +23,16 @@ from causalattn.mediation import (
 )
 from causalattn.multiple_testing import EFFECT_COLUMNS, adjust_pvalues, effects_frame
 from causalattn.observational import (
-                                      aipw,
-                                      balance,
-                                      cace,
-                                      e_value,
-                                      ipw,
-                                      match,
-                                      outcome_regression,
-                                      propensity_score,
-                                      subclassification,
-                                      tsls,
+    aipw,
+    balance,
+    cace,
+    e_value,
+    ipw,
+    match,
+    outcome_regression,
+    propensity_score,
+    subclassification,
+    tsls,
 )
 from causalattn.plots import plot_forest
 from causalattn.regression import FWLResult, ancova, correlation, fwl, lin, ols
@@ -44,11 +44,21 @@ from causalattn.tables.stratified import StratifiedTable
 __version__ = "0.1.0"
 
 __all__ = [
-    "format_pvalue", "pvalue_equation", "EFFECT_COLUMNS", "PairedTable", "adjust_pvalues", "effects_frame",
-    "plot_forest", "ConfidenceInterval", "datasets", "Estimate", "EstimateTable", "HypothesisTest", "Table2x2",
-    "StratifiedTable", "SimpsonResult", "simpson", "FWLResult", "ancova", "correlation", "fwl", "lin", "ols",
+    # result types, p-values, multiple testing, plots
+    "ConfidenceInterval", "Estimate", "EstimateTable", "HypothesisTest", "format_pvalue", "pvalue_equation",
+    "EFFECT_COLUMNS", "adjust_pvalues", "effects_frame", "plot_forest", "datasets",
+    # the effect layer
+    "clustered_effect", "paired_effect", "two_arm_effect",
+    # tables
+    "PairedTable", "SimpsonResult", "StratifiedTable", "Table2x2", "simpson",
+    # regression
+    "FWLResult", "ancova", "correlation", "fwl", "lin", "ols",
+    # randomized experiments
     "designs", "frt", "frt_confidence_interval", "hodges_lehmann", "matched_pairs_adjusted", "neyman",
-    "paired_effect", "two_arm_effect", "clustered_effect", "observational", "aipw", "balance", "cace", "e_value",
-    "ipw", "match", "outcome_regression", "propensity_score", "subclassification", "tsls", "Decomposition",
-    "MediationSensitivity", "baron_kenny", "mediate", "mediation_sensitivity", "plot_decomposition",
+    # observational studies
+    "observational", "aipw", "balance", "cace", "e_value", "ipw", "match", "outcome_regression",
+    "propensity_score", "subclassification", "tsls",
+    # mediation
+    "Decomposition", "MediationSensitivity", "baron_kenny", "mediate", "mediation_sensitivity",
+    "plot_decomposition",
 ]

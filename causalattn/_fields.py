@@ -25,7 +25,10 @@ def real(name: str, value: Any) -> float:
     """``value`` as a float (NaN and infinities allowed); a TypeError naming the field otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"`{name}` is too large for floating point (beyond 1.8e308)") from None
 
 
 def pvalue(value: Any, absent: str) -> float | None:

@@ -34,7 +34,8 @@ def format_pvalue(p: float | None, *, digits: int = 3) -> str:
 
 
 def pvalue_equation(p: float | None, *, name: str = "p", digits: int = 3, spaced: bool = True) -> str:
-    """``p = 0.0123``, ``p < 1e-300`` when ``p`` underflowed to 0, ``p = -`` for None; ``p=0.0123`` if not ``spaced``."""
+    """``p = 0.0123``, ``p < 1e-300`` when ``p`` underflowed to 0, ``p = -`` for None; ``p=0.0123`` unless
+    ``spaced``."""
     relation, value = ("<", _FLOOR) if p == 0 else ("=", format_pvalue(p, digits=digits))
     gap = " " if spaced else ""
     return f"{name}{gap}{relation}{gap}{value}"

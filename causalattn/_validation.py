@@ -6,6 +6,7 @@ Every message names the argument in backticks and says what was wrong, e.g.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -58,6 +59,49 @@ def check_rng(rng: Any) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
+#: Integers beyond this magnitude are refused: not every one of them is a float64 (2**53 + 1 is not).
+MAX_EXACT_INTEGER = 2**53
+
+
+def check_real(name: str, value: Any) -> float:
+    """A finite real number (bools, complex numbers and integers beyond the float range refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a finite real number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"`{name}` is too large for floating point (beyond 1.8e308), got an integer of "
+                         f"{len(str(abs(int(value))))} digits") from None
+    if not math.isfinite(number):
+        raise ValueError(f"`{name}` must be a finite number, got {value!r}")
+    return number
+
+
+def check_exact_integers(where: str, raw: np.ndarray) -> None:
+    """Refuse integers float64 cannot hold exactly (beyond 2**53 in magnitude), and complex numbers."""
+    if raw.dtype.kind == "c":
+        raise TypeError(f"{where} must be real, got complex values (dtype {raw.dtype}); pass the real part, "
+                        "the modulus or the two parts as separate arguments")
+    if raw.dtype.kind in "iu":
+        too_large = raw.size and (raw.max() > MAX_EXACT_INTEGER or (raw.dtype.kind == "i" and
+                                                                    raw.min() < -MAX_EXACT_INTEGER))
+        big = [int(raw.max()) if raw.max() > MAX_EXACT_INTEGER else int(raw.min())] if too_large else []
+    elif raw.dtype.kind == "O":
+        items = raw.ravel().tolist()
+        if any(isinstance(x, complex) for x in items):
+            raise TypeError(f"{where} must be real, got complex values; pass the real part, the modulus or the "
+                            "two parts as separate arguments")
+        big = [x for x in items if isinstance(x, numbers.Integral) and not isinstance(x, bool)
+               and abs(x) > MAX_EXACT_INTEGER][:1]
+    else:
+        return
+    if big:
+        shown = f"{big[0]}" if len(str(big[0])) <= 30 else f"an integer of {len(str(abs(big[0])))} digits"
+        raise ValueError(f"{where} holds integers beyond 2**53 in magnitude ({shown}), which float64 cannot hold "
+                         "exactly; subtract a common offset first, or convert to float yourself if rounding them "
+                         "is acceptable")
+
+
 def as_float_array(name: str, values: Any, *, column: str | None = None, vector: bool = True) -> np.ndarray:
     """Finite float values of argument ``name`` (or of its column ``column``), not empty; never drops a row.
 
@@ -65,16 +109,26 @@ def as_float_array(name: str, values: Any, *, column: str | None = None, vector:
     nullable Series' missing values count as NaN). With ``vector`` they must
     be one-dimensional; else any shape is accepted. A message names
     ``name`` alone, or ``column`` within it when that is another name (a
-    covariate of a list). A TypeError if the values are not numeric, a
-    ValueError on a wrong shape, no value, NaN or infinity.
+    covariate of a list). A TypeError if the values are not numeric or are
+    complex, a ValueError on a wrong shape, no value, NaN or infinity, and on
+    integers beyond :data:`MAX_EXACT_INTEGER` (2**53) in magnitude, which
+    float64 would round (they are refused, never rounded silently).
     """
     where = f"`{name}`" if column in (None, name) else f"`{name}`: column {column!r}"
     encode = "encode it first, e.g. with pandas.get_dummies"
     if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values):
         raise TypeError(f"{where} must be numeric, got dtype {values.dtype}; {encode}")
     try:
+        raw = (values.dropna().to_numpy() if isinstance(values, pd.Series) and values.hasnans
+               else np.asarray(values))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{where} must be numeric, could not convert it: {exc}; {encode}") from None
+    check_exact_integers(where, raw)
+    try:
         arr = (values.to_numpy(dtype=float, na_value=np.nan) if isinstance(values, pd.Series)
-               else np.asarray(values, dtype=float))
+               else raw.astype(float))
+    except OverflowError:
+        raise ValueError(f"{where} holds a number too large for floating point (beyond 1.8e308)") from None
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{where} must be numeric, could not convert it: {exc}; {encode}") from None
     if vector and arr.ndim != 1:
@@ -107,8 +161,25 @@ def check_same_length(**arrays: Any) -> int:
 
 
 def check_same_index(**values: Any) -> None:
-    """Refuse pandas arguments whose indexes differ: values are matched by position, never aligned silently."""
-    indexes = {name: v.index for name, v in values.items() if isinstance(v, (pd.Series, pd.DataFrame))}
+    """Refuse pandas arguments whose indexes differ: values are matched by position, never aligned silently.
+
+    Each keyword is an argument's name and its value; pandas Series and
+    DataFrames are compared by their index, a :class:`pandas.Index` is taken as
+    the index itself (e.g. the index of the labels a design was built from),
+    and anything else (arrays, lists, None) is not checked. The message names
+    the first two arguments that differ.
+
+    Examples
+    --------
+    >>> y = pd.Series([1.0, 2.0], index=["a", "b"])
+    >>> check_same_index(outcome=y, treatment=[1, 0], strata=y.index)
+    >>> check_same_index(outcome=y, treatment=pd.Series([1, 0]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: `outcome` and `treatment` are pandas objects with different indexes; values are matched by ...
+    """
+    indexes = {name: v if isinstance(v, pd.Index) else v.index for name, v in values.items()
+               if isinstance(v, (pd.Series, pd.DataFrame, pd.Index))}
     (first, index), *others = list(indexes.items()) or [(None, None)]
     for name, other in others:
         if not index.equals(other):

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,7 +62,9 @@ from causalattn._validation import (
     check_choice,
     check_confidence_level,
     check_positive_int,
+    check_real,
     check_rng,
+    check_same_index,
     check_same_length,
 )
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
@@ -94,8 +95,7 @@ class _Options:
 def _options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues) -> _Options:
     method = check_choice("method", method, METHODS)
     level = check_confidence_level(confidence_level)
-    if isinstance(null_value, bool) or not isinstance(null_value, numbers.Real) or not math.isfinite(null_value):
-        raise TypeError(f"`null_value` must be a finite number, got {null_value!r}")
+    null_value = check_real("null_value", null_value)
     n_resamples = check_positive_int("n_resamples", n_resamples)
     if isinstance(extra_pvalues, str) or not isinstance(extra_pvalues, Sequence):
         raise TypeError(f"`extra_pvalues` must be a sequence of method names, got {extra_pvalues!r}")
@@ -256,6 +256,7 @@ def _with_extra_pvalues(engine, options: _Options) -> Estimate:
 
 
 def _paired_effect_iv(treated, control, method, confidence_level, null_value, n_resamples, rng, extra_pvalues):
+    check_same_index(treated=treated, control=control)
     y1 = as_float_array("treated", treated)
     y0 = as_float_array("control", control)
     check_same_length(treated=y1, control=y0)
@@ -345,6 +346,7 @@ def paired_effect(treated, control, *, method: str = "t", confidence_level: floa
 
 
 def _two_arm_effect_iv(outcome, treatment, method, confidence_level, null_value, n_resamples, rng, extra_pvalues):
+    check_same_index(outcome=outcome, treatment=treatment)
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)
@@ -423,6 +425,7 @@ def two_arm_effect(outcome, treatment, *, method: str = "t", confidence_level: f
 
 def _clustered_effect_iv(outcome, clusters, treatment, method, confidence_level, null_value, n_resamples, rng,
                          extra_pvalues):
+    check_same_index(outcome=outcome, clusters=clusters, treatment=treatment)
     y = as_float_array("outcome", outcome)
     groups = Groups(clusters, len(y), "clusters")
     labels, codes, sizes = groups.labels, groups.codes, groups.sizes

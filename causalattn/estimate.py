@@ -325,7 +325,7 @@ class EstimateTable(Sequence):
                 fields = [e.estimand, _fmt(e.estimate), _fmt(e.standard_error), f"[{_fmt(ci.low)}, {_fmt(ci.high)}]"]
             rows.append([*fields, format_pvalue(e.pvalue), *(_fmt_column(c, d.get(c)) for c in extra), e.method,
                          str(e.n)])
-        widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
         lines = []
         if self.title:
             lines.append(self.title)
@@ -333,9 +333,10 @@ class EstimateTable(Sequence):
                          if isinstance(e, Estimate) and not math.isnan(e.confidence_level)})
         if levels:
             lines.append("confidence level: " + ", ".join(f"{lv:.0%}" for lv in levels))
-        fmt_row = lambda r: "  ".join(  # noqa: E731
-            str(x).ljust(w) if j in (0, len(r) - 2) else str(x).rjust(w) for j, (x, w) in enumerate(zip(r, widths))
-        )
+        def fmt_row(r: list[str]) -> str:
+            return "  ".join(str(x).ljust(w) if j in (0, len(r) - 2) else str(x).rjust(w)
+                             for j, (x, w) in enumerate(zip(r, widths, strict=True)))
+
         lines.append(fmt_row(header))
         lines.append("-" * len(lines[-1]))
         lines.extend(fmt_row(r) for r in rows)

@@ -76,11 +76,11 @@ def adjust_pvalues(table: EstimateTable, method: str = "holm") -> EstimateTable:
     adjusted: list[float | None] = [None] * len(table)
     if tested:
         values = multipletests(np.array([table[i].pvalue for i in tested]), method=_METHODS[method])[1]
-        for i, p in zip(tested, values):
+        for i, p in zip(tested, values, strict=True):
             adjusted[i] = float(p)
     return EstimateTable(
         [dataclasses.replace(e, details={**e.details, "pvalue_adjusted": p, "adjustment": method})
-         for e, p in zip(table, adjusted)],
+         for e, p in zip(table, adjusted, strict=True)],
         title=table.title,
     )
 

@@ -68,7 +68,7 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
     fig = Figure(figsize=(7.5, 1.2 + 0.42 * len(table)), layout="constrained")
     ax = fig.add_subplot()
     ys = list(range(len(table)))[::-1]
-    for y, e in zip(ys, table):
+    for y, e in zip(ys, table, strict=True):
         low, high = e.confidence_interval
         finite = [v for v in (low, high) if math.isfinite(v) and (v > 0 or not log_scale)]
         ax.plot([low if low in finite else e.estimate, high if high in finite else e.estimate], [y, y],
@@ -87,7 +87,7 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
         ax.tick_params(axis="x", which="both", length=3.5)  # labels of major and minor ticks on one line
     outcomes = _distinct_parts([str(e.details.get("outcome", "")) for e in table])
     labels = [" ".join(x for x in (str(e.details.get("treatment", e.estimand)), outcome) if x)
-              for e, outcome in zip(table, outcomes)]
+              for e, outcome in zip(table, outcomes, strict=True)]
     ax.set_yticks(ys, labels)
     ax.set_ylim(-0.7, len(table) - 0.3)
     levels = sorted({e.confidence_level for e in table})

@@ -139,7 +139,7 @@ _MAX_MAGNITUDE = 1e50
 def _model_iv(model: sm.OLS) -> sm.OLS:
     """Reject designs OLS cannot fit: too few rows, collinear columns (statsmodels would use a
     pseudo-inverse), or magnitudes whose squared products overflow or underflow."""
-    for name, column in [(model.endog_names, model.endog), *zip(model.exog_names, model.exog.T)]:
+    for name, column in [(model.endog_names, model.endog), *zip(model.exog_names, model.exog.T, strict=True)]:
         top = float(np.abs(column).max())
         if top > _MAX_MAGNITUDE or 0 < top < 1 / _MAX_MAGNITUDE:
             raise ValueError(

@@ -1,5 +1,6 @@
 """Bundled data: contents against the published tables, LaLonde against Ding ch. 1, packaging into the wheel."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -185,7 +186,7 @@ def test_shakespeare_counts_match_the_raw_text():
     assert unigram["count"].tolist() == [text.count(c) for c in chars]
     for pair in ["th", "e ", "\nF", "qu"]:  # no pair of distinct characters overlaps itself
         assert bigram[(chars.index(pair[0]), chars.index(pair[1]))] == text.count(pair)
-    assert bigram[(chars.index("e"), chars.index("e"))] == sum(a == b == "e" for a, b in zip(text, text[1:]))
+    assert bigram[(chars.index("e"), chars.index("e"))] == sum(a == b == "e" for a, b in itertools.pairwise(text))
 
 
 def test_shakespeare_bigram_model_is_normalized():

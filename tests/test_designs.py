@@ -44,7 +44,7 @@ def test_counts_and_structure():
     sre = SRE(STRATA, [2, 1, 3])
     assert sre.count() == math.comb(4, 2) * math.comb(3, 1) * math.comb(5, 3)
     a = sre.draw(rng, 100)
-    for label, n1 in zip((0, 1, 2), (2, 1, 3)):
+    for label, n1 in zip((0, 1, 2), (2, 1, 3), strict=True):
         assert (a[:, STRATA == label].sum(axis=1) == n1).all()
     mpe = MPE([3, 1, 2, 1, 3, 2])
     a = mpe.draw(rng, 100)

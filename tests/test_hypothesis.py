@@ -10,7 +10,8 @@ from causalattn import EstimateTable, HypothesisTest, PairedTable, Table2x2, adj
 def test_repr_is_one_line_and_to_dict_flattens_details():
     test = HypothesisTest("independence (p1 = p0)", 2.5, 1, 0.1138, "chi2", 357,
                           details={"min_expected": 6.5, "array": [1, 2]})
-    assert repr(test) == "HypothesisTest(independence (p1 = p0): statistic = 2.5, dof = 1, p = 0.114; method=chi2, n=357)"
+    assert repr(test) == ("HypothesisTest(independence (p1 = p0): statistic = 2.5, dof = 1, p = 0.114; "
+                          "method=chi2, n=357)")
     d = test.to_dict()
     assert d == {"hypothesis": "independence (p1 = p0)", "statistic": 2.5, "dof": 1.0, "pvalue": 0.1138,
                  "method": "chi2", "n": 357, "min_expected": 6.5}

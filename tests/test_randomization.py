@@ -111,7 +111,7 @@ def test_null_effect_shifts_outcomes_and_ci_inverts_the_test(nsw):
     assert low < res.estimate < high
     # p just inside the interval exceeds 0.05, just outside it does not (same assignments)
     scale = 1e-3 * np.std(y) * math.sqrt(1 / 185 + 1 / 260)
-    for end, inside, outside in ((low, low + 1e-9, low - 2 * scale), (high, high - 1e-9, high + 2 * scale)):
+    for inside, outside in ((low + 1e-9, low - 2 * scale), (high - 1e-9, high + 2 * scale)):
         assert frt(y, z, n_resamples=2000, rng=3, null_effect=inside).pvalue > 0.05
         assert frt(y, z, n_resamples=2000, rng=3, null_effect=outside).pvalue <= 0.05
     # close to the Neyman interval 1794 -+ 1.96 * 671

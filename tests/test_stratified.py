@@ -315,6 +315,7 @@ def test_from_data_keeps_categorical_order():
     })
     st = StratifiedTable.from_data(df, treatment="z", outcome="y", strata="s")
     assert list(st.labels) == ["small", "large"]
-    # small: treated y = (1, 1), control y = (0) -> [[2, 0], [0, 1]]; large: treated (0), control (1, 1) -> [[0, 1], [2, 0]]
+    # small: treated y = (1, 1), control y = (0) -> [[2, 0], [0, 1]];
+    # large: treated (0), control (1, 1) -> [[0, 1], [2, 0]]
     assert st.strata[0].counts.tolist() == [[2, 0], [0, 1]]
     assert st.strata[1].counts.tolist() == [[0, 1], [2, 0]]

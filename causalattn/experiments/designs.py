@@ -42,16 +42,16 @@ from __future__ import annotations
 import itertools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy import sparse, stats
 
 from causalattn import _fields as fields
+from causalattn._registry import Registry
 from causalattn._validation import (
     as_binary_array,
     as_float_array,
@@ -206,11 +206,17 @@ def _cre_moments(scores: np.ndarray, n_treated: int) -> tuple[float, float]:
     return n_treated * float(scores.mean()), n_treated * (n - n_treated) / (n * (n - 1)) * float(centred @ centred)
 
 
+DESIGNS: Registry[type[Design]] = Registry("design", argument="design")
+"""The registry of design shorthands, ``{"cre": CRE, "bre": BRE, ...}``: a subclass of :class:`Design`
+registers itself with ``class MyDesign(Design, shorthand="mine")``."""
+
+
 class Design(ABC):
     """Base class: candidate assignments drawn row by row, and an optional acceptance rule.
 
-    Subclasses set ``shorthand`` (the name in :data:`DESIGNS`) and ``arguments``
-    (the keyword arguments :meth:`from_treatment` takes), and implement
+    Subclasses declare their name in :data:`DESIGNS` in the class statement,
+    ``class MyDesign(Design, shorthand="mine")``, set ``arguments`` (the
+    keyword arguments :meth:`from_treatment` takes), and implement
     ``_candidates``, ``count``, ``_enumerate``, ``_check`` and ``from_treatment``.
     """
 
@@ -220,6 +226,12 @@ class Design(ABC):
     paired: ClassVar[bool] = False
     fixed_group_counts: ClassVar[bool] = False  # every assignment treats as many units in each group as any other
     _rejection_hint: ClassVar[str] = ""
+
+    def __init_subclass__(cls, shorthand: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if shorthand is not None:
+            cls.shorthand = shorthand
+            DESIGNS.add(shorthand, cls)
 
     @classmethod
     @abstractmethod
@@ -336,7 +348,7 @@ def _combination_blocks(n: int, k: int, batch: int) -> Iterator[np.ndarray]:
 
 
 @dataclass(frozen=True, eq=False)
-class CRE(Design):
+class CRE(Design, shorthand="cre"):
     """Completely randomized experiment: ``n_treated`` of ``n`` units treated, all subsets equally likely.
 
     References
@@ -353,7 +365,6 @@ class CRE(Design):
 
     n: int
     n_treated: int
-    shorthand: ClassVar[str] = "cre"
     fixed_group_counts: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -402,7 +413,7 @@ class CRE(Design):
 
 
 @dataclass(frozen=True, eq=False)
-class BRE(Design):
+class BRE(Design, shorthand="bre"):
     """Bernoulli randomized experiment: units treated independently with ``probability``.
 
     Assignments with an empty arm are excluded (the difference in means is
@@ -421,7 +432,6 @@ class BRE(Design):
 
     n: int
     probability: float
-    shorthand: ClassVar[str] = "bre"
     arguments: ClassVar[tuple[str, ...]] = ("probability",)
     _rejection_hint: ClassVar[str] = "`probability` is too close to 0 or 1 for this number of units"
 
@@ -472,7 +482,7 @@ def _counts_per_group(name: str, values) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class SRE(Design):
+class SRE(Design, shorthand="sre"):
     """Stratified randomized experiment: a CRE within each stratum.
 
     Parameters
@@ -494,7 +504,6 @@ class SRE(Design):
 
     strata: np.ndarray
     n_treated: np.ndarray
-    shorthand: ClassVar[str] = "sre"
     fixed_group_counts: ClassVar[bool] = True
     arguments: ClassVar[tuple[str, ...]] = ("strata",)
 
@@ -538,22 +547,22 @@ class SRE(Design):
     def _candidates(self, rng: np.random.Generator, size: int) -> np.ndarray:
         keys = rng.random((size, self.n))  # one uniform key per unit, row by row
         out = np.zeros(keys.shape)
-        for members, n_treated in zip(self.groups.members, self.n_treated):
+        for members, n_treated in zip(self.groups.members, self.n_treated, strict=True):
             out[:, members] = _subset_assignments(keys[:, members], n_treated)
         return out
 
     def count(self) -> int:
-        return math.prod(math.comb(int(s), int(c)) for s, c in zip(self.groups.sizes, self.n_treated))
+        return math.prod(math.comb(int(s), int(c)) for s, c in zip(self.groups.sizes, self.n_treated, strict=True))
 
     def _enumerate(self, batch: int):
         # every stratum's subsets as a 0/1 table; assignment number i picks one row of each (mixed radix)
         tables = [np.concatenate(list(_combination_blocks(int(size), int(c), 65536))).astype(np.uint8)
-                  for size, c in zip(self.groups.sizes, self.n_treated)]
+                  for size, c in zip(self.groups.sizes, self.n_treated, strict=True)]
         total = math.prod(len(table) for table in tables)
         for start in range(0, total, batch):
             codes = np.arange(start, min(start + batch, total), dtype=np.int64)
             out = np.zeros((len(codes), self.n))
-            for members, table in zip(reversed(self.groups.members), reversed(tables)):
+            for members, table in zip(reversed(self.groups.members), reversed(tables), strict=True):
                 codes, row = np.divmod(codes, len(table))
                 out[:, members] = table[row]
             yield out, None
@@ -562,12 +571,12 @@ class SRE(Design):
         return (self.n_treated / self.groups.sizes)[self.groups.codes]
 
     def linear_moments(self, scores: np.ndarray) -> tuple[float, float]:
-        moments = [_cre_moments(scores[m], int(c)) for m, c in zip(self.groups.members, self.n_treated)]
+        moments = [_cre_moments(scores[m], int(c)) for m, c in zip(self.groups.members, self.n_treated, strict=True)]
         return float(sum(m for m, _ in moments)), float(sum(v for _, v in moments))
 
 
 @dataclass(frozen=True, eq=False)
-class MPE(Design):
+class MPE(Design, shorthand="mpe"):
     """Matched-pairs experiment: in each pair one unit is treated, each with probability 1/2.
 
     Parameters
@@ -587,7 +596,6 @@ class MPE(Design):
     """
 
     pairs: np.ndarray
-    shorthand: ClassVar[str] = "mpe"
     fixed_group_counts: ClassVar[bool] = True
     arguments: ClassVar[tuple[str, ...]] = ("pairs",)
     paired: ClassVar[bool] = True
@@ -652,7 +660,7 @@ class MPE(Design):
 
 
 @dataclass(frozen=True, eq=False)
-class ReM(Design):
+class ReM(Design, shorthand="rem"):
     r"""Rerandomization: a CRE whose assignments are accepted only if the Mahalanobis distance is small.
 
     .. math::
@@ -686,7 +694,6 @@ class ReM(Design):
     covariates: np.ndarray
     n_treated: int
     threshold: float
-    shorthand: ClassVar[str] = "rem"
     fixed_group_counts: ClassVar[bool] = True
     arguments: ClassVar[tuple[str, ...]] = ("covariates", "threshold")
     _rejection_hint: ClassVar[str] = "raise `threshold`"
@@ -766,7 +773,7 @@ def _covariate_matrix(covariates) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class ClusterRandomized(Design):
+class ClusterRandomized(Design, shorthand="cluster"):
     """Cluster-randomized experiment: ``n_treated`` of the clusters are treated whole, all subsets equally likely.
 
     Every unit of a cluster gets its cluster's arm; the clusters follow a CRE.
@@ -796,7 +803,6 @@ class ClusterRandomized(Design):
 
     clusters: np.ndarray
     n_treated: int
-    shorthand: ClassVar[str] = "cluster"
     arguments: ClassVar[tuple[str, ...]] = ("clusters",)
 
     def __post_init__(self) -> None:
@@ -860,11 +866,6 @@ def _whole_clusters(cluster_groups: Groups, treatment: np.ndarray) -> None:
                          "units; a cluster-randomized design assigns clusters whole")
 
 
-DESIGNS: Mapping[str, type[Design]] = MappingProxyType(
-    {cls.shorthand: cls for cls in (CRE, BRE, SRE, MPE, ReM, ClusterRandomized)})
-"""The registry of design shorthands: ``{"cre": CRE, "bre": BRE, ...}``."""
-
-
 def resolve_design(design: str | Design, treatment, **arguments: Any) -> Design:
     """The :class:`Design` named by ``design`` (a key of :data:`DESIGNS` or an instance), checked against ``treatment``.
 
@@ -896,9 +897,7 @@ def resolve_design(design: str | Design, treatment, **arguments: Any) -> Design:
         return design
     if not isinstance(design, str):
         raise TypeError(f"`design` must be a Design instance or one of {list(DESIGNS)}, got {type(design).__name__}")
-    if design not in DESIGNS:
-        raise ValueError(f"`design` must be one of {list(DESIGNS)} or a Design instance, got {design!r}")
-    cls = DESIGNS[design]
+    cls = DESIGNS.lookup(design, hint="or a Design instance")
     for name in given:
         if name not in cls.arguments:
             raise ValueError(f"`{name}` is only used with design={owners.get(name)!r}, got design={design!r}")

@@ -25,6 +25,7 @@ from causalattn._validation import (
     as_float_array,
     check_choice,
     check_confidence_level,
+    check_same_index,
     check_same_length,
 )
 from causalattn.estimate import Estimate, normal_estimate
@@ -65,6 +66,7 @@ def covariate_differences(covariates, design: MPE) -> np.ndarray:
 
 
 def _matched_pairs_adjusted_iv(outcome, treatment, pairs, covariates, cov_type, confidence_level):
+    check_same_index(outcome=outcome, treatment=treatment, pairs=pairs, covariates=covariates)
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)

@@ -65,7 +65,7 @@ def _welch_df(y: np.ndarray, z: np.ndarray, groups: Groups, paired: bool) -> flo
     if paired:
         return float(groups.k - 1)
     parts, sizes = [], []
-    for members, size in zip(groups.members, groups.sizes):
+    for members, size in zip(groups.members, groups.sizes, strict=True):
         weight = size / groups.n
         for arm in (1, 0):
             values = y[members][z[members] == arm]

@@ -35,6 +35,7 @@ from causalattn._validation import (
     check_flag,
     check_positive_int,
     check_rng,
+    check_same_index,
     check_same_length,
 )
 from causalattn.estimate import ConfidenceInterval, Estimate
@@ -159,7 +160,7 @@ def _within_ranks(design: Design) -> Callable[[np.ndarray], np.ndarray]:
 
     def scores(y: np.ndarray) -> np.ndarray:
         out = np.empty(len(y))
-        for members, size in zip(groups.members, groups.sizes):
+        for members, size in zip(groups.members, groups.sizes, strict=True):
             out[members] = stats.rankdata(y[members]) / (size + 1)
         return out
 
@@ -304,6 +305,8 @@ def _method_iv(method, statistic: _Statistic, design: Design, alternative: str, 
 
 def _frt_iv(outcome, treatment, design, strata, pairs, statistic, alternative, null_effect, n_resamples, batch,
             rng, confidence_level, covariates, probability, threshold, clusters, method):
+    check_same_index(outcome=outcome, treatment=treatment, strata=strata, pairs=pairs, clusters=clusters,
+                     covariates=covariates)
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)
@@ -712,6 +715,7 @@ def frt_confidence_interval(outcome, treatment, **kwargs) -> ConfidenceInterval:
 
 
 def _hodges_lehmann_iv(outcome, treatment, design, strata, pairs, probability, clusters):
+    check_same_index(outcome=outcome, treatment=treatment, strata=strata, pairs=pairs, clusters=clusters)
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)

@@ -13,21 +13,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from causalattn._validation import as_binary_array, check_columns
+from causalattn._validation import (
+    MAX_EXACT_INTEGER,
+    as_binary_array,
+    check_columns,
+    check_exact_integers,
+)
 from causalattn.estimate import Estimate, normal_estimate
 
 ROWS = ("treated (Z=1)", "control (Z=0)")
 ZERO_CELL_HINT = "pass `correction=0.5` (Haldane-Anscombe) to add 0.5 to every cell"
 
 
-#: Largest count accepted: every integer up to 2**53 is exactly a float (beyond it int64 overflows soon after).
-MAX_EXACT_COUNT = 2**53
-
-
 def check_counts(name: str, counts: Any) -> np.ndarray:
     """A 2x2 array of non-negative integer counts; ``name`` is the argument named in the messages."""
     try:
-        arr = np.asarray(counts, dtype=float)
+        raw = np.asarray(counts)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a 2x2 array of counts, could not convert it: {exc}") from None
+    check_exact_integers(f"`{name}`", raw)  # before the conversion to float, which would round them
+    try:
+        arr = raw.astype(float)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`{name}` must be a 2x2 array of counts, could not convert it: {exc}") from None
     if arr.shape != (2, 2):
@@ -38,9 +44,9 @@ def check_counts(name: str, counts: Any) -> np.ndarray:
         raise ValueError(f"`{name}` must be non-negative, got {arr.tolist()}")
     if (arr != np.round(arr)).any():
         raise ValueError(f"`{name}` must hold integer counts, got {arr.tolist()}")
-    if (arr > MAX_EXACT_COUNT).any():
-        raise ValueError(f"`{name}` must hold counts up to 2**53 = {MAX_EXACT_COUNT:.4g}, the largest that floating "
-                         f"point represents exactly, got {arr.max():.4g}")
+    if (arr > MAX_EXACT_INTEGER).any():
+        raise ValueError(f"`{name}` must hold counts up to 2**53 = {MAX_EXACT_INTEGER:.4g}, the largest that "
+                         f"floating point represents exactly, got {arr.max():.4g}")
     return arr.astype(np.int64)
 
 
@@ -49,7 +55,7 @@ def check_arms(name: str, counts: np.ndarray, where: str) -> None:
 
     Without units in a row its risk is undefined.
     """
-    for row, label in zip(counts, ROWS):
+    for row, label in zip(counts, ROWS, strict=True):
         if row.sum() == 0:
             raise ValueError(f"`{name}`: {where} has no {label} units; each risk needs at least one unit")
 
@@ -60,9 +66,13 @@ def check_correction(correction: Any) -> float | None:
         return None
     if isinstance(correction, bool) or not isinstance(correction, numbers.Real):
         raise TypeError(f"`correction` must be None or a positive number such as 0.5, got {correction!r}")
-    if not (math.isfinite(correction) and correction > 0):
-        raise ValueError(f"`correction` must be None or a positive finite number such as 0.5, got {correction}")
-    return float(correction)
+    try:
+        value = float(correction)
+    except OverflowError:  # an integer beyond the float range
+        value = math.inf
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"`correction` must be None or a positive finite number such as 0.5, got {correction!r:.30}")
+    return value
 
 
 def log_ratio_estimate(

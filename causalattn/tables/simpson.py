@@ -97,9 +97,9 @@ class SimpsonResult:
 
     def estimates(self) -> EstimateTable:
         """Marginal, per-stratum, Mantel-Haenszel and standardized estimates in one table."""
-        return EstimateTable([self.marginal, *self.by_stratum, self.mantel_haenszel, self.standardized],
-                             title=f"{self.measure.replace('_', ' ')} of {self.outcome!r} for {self.treatment!r} = 1 vs 0, "
-                                   f"by {self.strata!r}")
+        title = (f"{self.measure.replace('_', ' ')} of {self.outcome!r} for {self.treatment!r} = 1 vs 0, "
+                 f"by {self.strata!r}")
+        return EstimateTable([self.marginal, *self.by_stratum, self.mantel_haenszel, self.standardized], title=title)
 
     def summary(self) -> str:
         """The table of :meth:`estimates` followed by the verdict."""
@@ -117,7 +117,8 @@ class SimpsonResult:
         rows += [dataclasses.replace(self.mantel_haenszel, estimand="Mantel-Haenszel"),
                  dataclasses.replace(self.standardized, estimand="standardized")]
         default = f"Simpson's paradox? {self.outcome} by {self.treatment}, stratified by {self.strata}"
-        return plot_forest(EstimateTable(rows), title=default if title is None else title, xlabel=self.measure.replace("_", " "))
+        return plot_forest(EstimateTable(rows), title=default if title is None else title,
+                           xlabel=self.measure.replace("_", " "))
 
 
 def simpson(
