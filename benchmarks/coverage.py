@@ -53,11 +53,17 @@ standard error (the estimated score accounted for) and with the AI (2006) one
 (the score treated as known) are scored against the population ATE or ATT.
 Writes ``coverage_psmatch.csv`` and ``coverage_psmatch.md``.
 
+Observational estimators with few units (``--only small``): n units, covariates X1, X2 ~ N(0, 1), logit
+e(X) = 0.5 X1 - 0.5 X2, Y(0) = X1 + X2 + eps, Y(1) = Y(0) + 1 + 0.5 X1, eps ~ N(0, 1) (ATE 1). For n in 20, 40, 80,
+160, on the same ``--sims`` data sets, the 95% intervals of the ATE of ``ipw``, ``aipw``, ``outcome_regression``,
+``match`` (M = 1, bias-corrected) and ``subclassification`` (5 strata, normal and t) are scored; a data set an
+estimator refuses (too few units in an arm or a stratum, separation) is counted apart, and so is the share of data
+sets for which it issued a ``SmallSampleWarning``. Writes ``coverage_small.csv`` and ``coverage_small.md``.
 Mediation (``causalattn.mediate``): X ~ N(0, 1), Z ~ Bernoulli(1/2),
 M = a Z + 0.3 X + N(0, 1) and, *linear*, Y = 0.3 Z + 0.4 M + 0.2 X + N(0, 1)
 (a = 0.5: NIE 0.2, NDE 0.3; *linear, a = 0*: no mediation, NIE 0) or, *probit*,
 P(Y = 1 | Z, M, X) = Phi(-0.2 + 0.4 Z + 0.5 M + 0.3 X) (a = 0.5; the natural effects
-in closed form). For n = 100 and 500, the 95% intervals of NIE(1), NDE(0) and the total
+in closed form). For n = 30, 100 and 500, the 95% intervals of NIE(1), NDE(0) and the total
 effect by the quasi-Bayesian method (the default, 1,000 draws) and the delta method on
 ``--sims`` data sets, and by the percentile bootstrap (``--n-resamples``) on
 ``--slow-sims``, scored against the population effects and against the effects averaged
@@ -69,7 +75,7 @@ Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
 with the same options skips the cells already there (interrupt and resume).
 
 Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 500] [--n-resamples 999]
-      [--only {effects,nested,psmatch,mediation}] [--out benchmarks/output]
+      [--only {effects,nested,psmatch,small,mediation}] [--out benchmarks/output]
 """
 
 from __future__ import annotations
@@ -77,16 +83,17 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import warnings
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from coverage_mediation import MED_LAWS, MED_ROWS, MED_SIZES, mediation_cell
 
-from causalattn import clustered_effect, mediate, paired_effect, two_arm_effect
+from causalattn import clustered_effect, paired_effect, two_arm_effect
 from causalattn.effects import METHODS
-from causalattn.observational import match
+from causalattn.observational import SmallSampleWarning, aipw, ipw, match, outcome_regression, subclassification
 
 SIZES = (3, 5, 10, 30)
 LAWS = ("normal", "skewed", "binary")
@@ -252,54 +259,57 @@ def run_psmatch(args, cells: Cells) -> None:
           f"cell, Abadie-Imbens 2016 (estimated score) vs 2006 (score known)\n\n{text}")
 
 
-MED_SIZES = (100, 500)
-MED_LAWS = ("linear", "linear, a = 0", "probit")
-MED_ROWS = ("NIE(1)", "NDE(0)", "total effect")
+SMALL_SIZES = (20, 40, 80, 160)
+SMALL_ESTIMATORS = {
+    "ipw": lambda y, z, x: ipw(outcome=y, treatment=z, covariates=x),
+    "aipw": lambda y, z, x: aipw(outcome=y, treatment=z, covariates=x),
+    "outcome_regression": lambda y, z, x: outcome_regression(outcome=y, treatment=z, covariates=x),
+    "match": lambda y, z, x: match(outcome=y, treatment=z, covariates=x, estimand="ATE"),
+    "subclassification": lambda y, z, x: subclassification(outcome=y, treatment=z, covariates=x),
+    "subclassification-t": lambda y, z, x: subclassification(outcome=y, treatment=z, covariates=x, method="t"),
+}
 
 
-def draw_mediation(law: str, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    x, z = rng.normal(size=n), rng.integers(0, 2, n)
-    m = (0.0 if law == "linear, a = 0" else 0.5) * z + 0.3 * x + rng.normal(size=n)
-    y = ((-0.2 + 0.4 * z + 0.5 * m + 0.3 * x + rng.normal(size=n) > 0).astype(int) if law == "probit"
-         else 0.3 * z + 0.4 * m + 0.2 * x + rng.normal(size=n))
-    return pd.DataFrame({"y": y, "z": z, "m": m, "x": x})
-
-
-def mediation_truth(law: str, x: np.ndarray | None) -> dict[str, float]:
-    """NIE(1), NDE(0), total effect of the law: in the population (``x`` None) or averaged over covariates ``x``."""
-    if law != "probit":
-        nie = 0.0 if law == "linear, a = 0" else 0.2
-        return {"NIE(1)": nie, "NDE(0)": 0.3, "total effect": nie + 0.3}
-
-    def psi(z: int, z_star: int) -> float:  # E Phi(-0.2 + 0.4 z + 0.5 M + 0.3 X), M ~ N(0.5 z* + 0.3 X, 1)
-        centre = -0.2 + 0.4 * z + 0.25 * z_star
-        if x is None:  # and X ~ N(0, 1): slope 0.45 on X
-            return float(stats.norm.cdf(centre / np.sqrt(1.25 + 0.45**2)))
-        return float(stats.norm.cdf((centre + 0.45 * x) / np.sqrt(1.25)).mean())
-
-    return {"NIE(1)": psi(1, 1) - psi(1, 0), "NDE(0)": psi(1, 0) - psi(0, 0), "total effect": psi(1, 1) - psi(0, 0)}
-
-
-def mediation_cell(law: str, n: int, method: str, sims: int, n_resamples: int, seed: int) -> list[dict]:
-    """Coverage of the population and the sample-covariate effects, and median width, per row of ``MED_ROWS``."""
-    rng = np.random.default_rng([seed, 19, MED_LAWS.index(law), n])  # the same data sets for every method
-    population = mediation_truth(law, None)
-    hits = {row: [0, 0] for row in MED_ROWS}
-    widths = {row: [] for row in MED_ROWS}
-    options = {"n_resamples": n_resamples} if method == "bootstrap" else {}
+def small_cell(n: int, sims: int, seed: int) -> list[dict]:
+    """Per estimator: coverage of the ATE (1) over the data sets it answers, and the shares refused and warned."""
+    rng = np.random.default_rng([seed, 17, n])
+    found = {name: {"covered": [], "refused": 0, "warned": 0} for name in SMALL_ESTIMATORS}
     for _ in range(sims):
-        data = draw_mediation(law, n, rng)
-        table = mediate(data, "y", "z", "m", "x", link="probit" if law == "probit" else "identity", method=method,
-                        rng=rng, **options)
-        conditional = mediation_truth(law, data["x"].to_numpy())
-        for row in MED_ROWS:
-            low, high = table[row].confidence_interval
-            hits[row][0] += bool(low <= population[row] <= high)
-            hits[row][1] += bool(low <= conditional[row] <= high)
-            widths[row].append(high - low)
-    return [{"design": "mediation", "law": law, "n": n, "method": method, "effect": row, "sims": sims,
-             "coverage": hits[row][0] / sims, "coverage_conditional": hits[row][1] / sims,
-             "median_width": float(np.median(widths[row]))} for row in MED_ROWS]
+        x = rng.normal(size=(n, 2))
+        z = (rng.random(n) < 1 / (1 + np.exp(-0.5 * (x[:, 0] - x[:, 1])))).astype(int)
+        y = x[:, 0] + x[:, 1] + z * (1 + 0.5 * x[:, 0]) + rng.normal(size=n)
+        for name, estimator in SMALL_ESTIMATORS.items():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    est = estimator(y, z, x)
+                except ValueError:
+                    found[name]["refused"] += 1
+                    continue
+            found[name]["warned"] += any(issubclass(w.category, SmallSampleWarning) for w in caught)
+            low, high = est.confidence_interval
+            found[name]["covered"].append(low <= 1.0 <= high)
+    return [{"design": "small", "n": n, "method": name, "sims": sims,
+             "coverage": float(np.mean(f["covered"])) if f["covered"] else float("nan"),
+             "refused": f["refused"] / sims, "warned": f["warned"] / sims} for name, f in found.items()]
+
+
+def run_small(args, cells: Cells) -> None:
+    rows = []
+    for n in SMALL_SIZES:
+        rows += cells.get(("small", n, args.sims, args.seed), partial(small_cell, n, args.sims, args.seed))
+        print(f"  small n={n:<4d} " + "  ".join(f"{r['method']} {r['coverage']:.3f}" for r in
+                                                rows[-len(SMALL_ESTIMATORS):]), flush=True)
+    frame = pd.DataFrame(rows)[["n", "method", "sims", "coverage", "refused", "warned"]].astype({"n": int})
+    frame.to_csv(args.out / "coverage_small.csv", index=False)
+    wide = frame.pivot_table(index="n", columns="method", values=["coverage", "warned"], sort=False)
+    wide.columns = [f"{value} {method}" for value, method in wide.columns]
+    wide = wide[[f"{v} {m}" for m in SMALL_ESTIMATORS for v in ("coverage", "warned")]]
+    text = markdown(wide, ["n"], lambda v: f"{v:.3f}")
+    refused = frame.pivot_table(index="n", columns="method", values="refused", sort=False)
+    (args.out / "coverage_small.md").write_text(text + "\n")
+    print(f"\nobservational estimators with few units: coverage of the 95% interval of the ATE over {args.sims} data "
+          f"sets per cell (among those answered) and share warned\n\n{text}\n\nshare refused\n{refused.to_string()}")
 
 
 def run_mediation(args, cells: Cells) -> None:
@@ -353,6 +363,7 @@ def markdown(table: pd.DataFrame, index: list[str], fmt) -> str:
     lines = ["| " + " | ".join(index + [str(c) for c in table.columns]) + " |",
              "|" + "---|" * (len(index) + len(table.columns))]
     for keys, row in table.iterrows():
+        keys = keys if isinstance(keys, tuple) else (keys,)
         lines.append("| " + " | ".join(map(str, keys)) + " | " + " | ".join(fmt(v) for v in row) + " |")
     return "\n".join(lines)
 
@@ -413,7 +424,7 @@ def main() -> None:
     parser.add_argument("--slow-sims", type=int, default=500, help="data sets per cell, randomization and bootstrap")
     parser.add_argument("--n-resamples", type=int, default=999, help="FRT draws (above exact) / bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "mediation"),
+    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "small", "mediation"),
                         help="run one part (default: all)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     args = parser.parse_args()
@@ -427,6 +438,8 @@ def main() -> None:
         run_effects(args, cells)
     if args.only in (None, "psmatch"):
         run_psmatch(args, cells)
+    if args.only in (None, "small"):
+        run_small(args, cells)
     if args.only in (None, "mediation"):
         run_mediation(args, cells)
     print(f"\n{time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU (cells not cached); "
