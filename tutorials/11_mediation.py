@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from _common import parse_args, save, section  # first: it selects the Agg backend
-
 import pandas as pd
+from _common import parse_args, save, section  # selects the Agg backend before pyplot is imported
 
 from causalattn import EstimateTable, baron_kenny, datasets, mediate, mediation_sensitivity
 
