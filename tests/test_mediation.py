@@ -6,6 +6,7 @@ tests/reference/mediation_statsmodels.py (statsmodels 0.15.0's Monte Carlo `Medi
 """
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -319,6 +320,21 @@ def test_results_do_not_depend_on_the_scale_of_the_mediator_or_on_the_index(fram
     small = mediate(data, "immigr", "treat", "emo", covariates, method="delta")
     assert huge["NIE(1)"].estimate == pytest.approx(1e12 * small["NIE(1)"].estimate, rel=1e-9)
     assert huge["NIE(1)"].pvalue == pytest.approx(small["NIE(1)"].pvalue, rel=1e-6)
+
+
+def test_quasi_bayesian_draws_do_not_depend_on_the_units_of_the_outcome(framing):
+    # drawn on the correlation scale: at 1e12 numpy's draw from the raw covariance warned that it was not PSD
+    data, covariates = framing
+    small = mediate(data, "immigr", "treat", "emo", covariates, rng=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        huge = mediate(data.assign(immigr=data["immigr"] * 1e12, emo=data["emo"] * 1e12), "immigr", "treat", "emo",
+                       covariates, rng=5)
+    for a, b in zip(small, huge, strict=True):
+        unit = 1.0 if a.estimand == "proportion mediated" else 1e12
+        assert b.estimate == pytest.approx(unit * a.estimate, rel=1e-9)
+        assert np.divide(b.confidence_interval, unit) == pytest.approx(a.confidence_interval, rel=1e-7)
+        assert b.pvalue == pytest.approx(a.pvalue, rel=1e-9)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

@@ -85,8 +85,12 @@ def quasi_bayesian_draws(function: Callable[[np.ndarray], np.ndarray], blocks: S
     draw) sets how many draws go in one call, to bound memory.
     """
     draws = np.tile(theta, (n_draws, 1))
-    for where, cov in blocks:
-        draws[:, where] = rng.multivariate_normal(theta[where], cov, size=n_draws)
+    for where, cov in blocks:  # drawn on the correlation scale, so the outcome's units do not matter
+        sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+        scale = np.outer(sd, sd)
+        corr = np.divide(cov, scale, out=np.zeros_like(cov), where=scale > 0)
+        draws[:, where] = theta[where] + sd * rng.multivariate_normal(np.zeros(len(sd)), corr, size=n_draws,
+                                                                         method="cholesky")
     chunk = max(1, _CHUNK // max(cost, 1))
     return np.concatenate([function(draws[i:i + chunk]) for i in range(0, n_draws, chunk)])
 

@@ -9,13 +9,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from causalattn._validation import check_choice, check_confidence_level, check_flag, check_positive_int, check_rng
 from causalattn.mediation import intervals
 from causalattn.mediation._units import Units, units_iv
 from causalattn.mediation.decomposition import Decomposition
-from causalattn.mediation.models import LINKS, Fit, fit_models, refit_theta
+from causalattn.mediation.models import LINKS, Fit, fit_models, ols_fit, refit_theta
 from causalattn.mediation.natural import effects, row_names
 
 __all__ = ["mediate"]
@@ -77,7 +76,7 @@ def _row_details(units: Units, fit: Fit, cde: tuple[float, ...], method_details:
     for d, m in zip(details[len(details) - len(cde):], cde, strict=True):
         d["extrapolated"] = not observed[0] <= m <= observed[1]
     if fit.link == "identity" and not fit.interaction:
-        total = sm.OLS(units.y, np.column_stack([np.ones(units.n), units.z, units.x])).fit()
+        total = ols_fit(units.y, np.column_stack([np.ones(units.n), units.z, units.x]))
         a, b, c_prime = fit.mediator.params[1], fit.outcome.params[2], fit.outcome.params[1]
         for d in details:
             if d["component"] == "indirect":
@@ -212,9 +211,9 @@ def mediate(
     >>> covariates = ["age", "income", *x.columns]
     >>> table = mediate(data, "cong_mesg", "treat", "emo", covariates, link="probit", rng=0)
     >>> table["NIE(1)"]  # anxiety carries the effect of the story on asking to write to Congress
-    Estimate(NIE(1) = 0.08515, SE 0.02567, 95% CI [0.03615, 0.1363], p = 0.000999; method=quasi-bayesian, n=265)
+    Estimate(NIE(1) = 0.08515, SE 0.02584, 95% CI [0.03783, 0.1399], p = 0.000999; method=quasi-bayesian, n=265)
     >>> table["NDE(0)"]
-    Estimate(NDE(0) = 0.01156, SE 0.05612, 95% CI [-0.09387, 0.1284], p = 0.791; method=quasi-bayesian, n=265)
+    Estimate(NDE(0) = 0.01156, SE 0.05661, 95% CI [-0.09922, 0.1243], p = 0.796; method=quasi-bayesian, n=265)
     """
     units, link, interaction, cde, method, n_draws, n_resamples, generator, level = _mediate_iv(
         data, outcome, treatment, mediator, covariates, link, interaction, cde_at, method, n_draws, n_resamples,

@@ -32,11 +32,12 @@ from typing import Any
 
 import numpy as np
 import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLSResults, RegressionResultsWrapper
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from causalattn.mediation._units import Units, check_full_rank
 
-__all__ = ["LINKS", "Fit", "fit_models", "mediator_design", "outcome_design", "refit_theta"]
+__all__ = ["LINKS", "Fit", "fit_models", "mediator_design", "ols_fit", "outcome_design", "refit_theta"]
 
 #: Links of the outcome model.
 LINKS = ("identity", "probit", "logit")
@@ -124,8 +125,25 @@ def _glm_params(y: np.ndarray, design: np.ndarray, link: str, start: np.ndarray 
     return np.asarray(fit.params) / scale
 
 
+def ols_fit(y: np.ndarray, design: np.ndarray) -> Any:
+    r"""statsmodels' OLS results of ``y`` on ``design``, solved on the design with every column scaled to 1.
+
+    :math:`\hat\beta = D^{-1} \hat\gamma` and :math:`(X^\top X)^{-1} = D^{-1} (\tilde X^\top \tilde X)^{-1} D^{-1}`
+    with :math:`\tilde X = X D^{-1}`, :math:`D` the columns' largest absolute values: the answer does not depend
+    on the units of the data (a mediator in units of 1e12 beside the intercept otherwise costs digits, and statsmodels
+    counts it out of the rank of the raw design, so the residual degrees of freedom were wrong).
+    """
+    scale = np.abs(design).max(axis=0)
+    scaled = sm.OLS(y, design / scale).fit()
+    model = sm.OLS(y, design)  # its numerical rank (so its residual df) depends on the units: take the scaled one
+    model.rank, model.df_model, model.df_resid = scaled.model.rank, scaled.model.df_model, scaled.model.df_resid
+    results = OLSResults(model, np.asarray(scaled.params) / scale,
+                         normalized_cov_params=scaled.normalized_cov_params / np.outer(scale, scale))
+    return RegressionResultsWrapper(results)
+
+
 def _mediator_theta(units: Units, design: np.ndarray) -> tuple[Any, float]:
-    fit = sm.OLS(units.m, design).fit()
+    fit = ols_fit(units.m, design)
     return fit, float(fit.scale)
 
 
@@ -143,7 +161,7 @@ def fit_models(units: Units, link: str, interaction: bool) -> Fit:
     x_m, x_y = _checked_designs(units, interaction)
     mediator, sigma2 = _mediator_theta(units, x_m)
     if link == "identity":
-        outcome = sm.OLS(units.y, x_y).fit()
+        outcome = ols_fit(units.y, x_y)
     else:  # the results object of R's glm: one more IRLS step on the raw design, from the converged coefficients
         family = sm.families.Binomial(link=_GLM_LINKS[link]())
         outcome = sm.GLM(units.y, x_y, family=family).fit(start_params=_glm_params(units.y, x_y, link, None))
@@ -171,7 +189,7 @@ def refit_theta(units: Units, link: str, interaction: bool, start: Fit) -> np.nd
     x_m, x_y = _checked_designs(units, interaction)
     mediator, sigma2 = _mediator_theta(units, x_m)
     if link == "identity":
-        beta = sm.OLS(units.y, x_y).fit().params
+        beta = ols_fit(units.y, x_y).params
     else:
         beta = _glm_params(units.y, x_y, link, start.outcome.params)
     return np.concatenate([mediator.params, [sigma2], beta])
