@@ -321,10 +321,10 @@ def map_units(model: HookedModel, units: Units, reference_tokens: torch.Tensor |
                     k = starts.index(todo[index][0])
                     if control[k] is None:
                         control[k] = batch_control
-                        _save(folder, k, "control", batch_control)
+                        _save(folder, k, starts[k], "control", batch_control)
                     for label, arrays in batch_treated.items():
                         treated[label][k] = arrays
-                        _save(folder, k, label, arrays)
+                        _save(folder, k, starts[k], label, arrays)
     finally:
         model.train(was_training)
     return HeadMap(
@@ -346,14 +346,16 @@ def _units_digest(units: Units) -> str:
     return digest(arrays)
 
 
-def _file(k: int, label: str) -> str:
+def _file(k: int, start: int, label: str) -> tuple[str, dict]:
+    """The file name and the identity of arm ``label`` on batch ``k`` (its first unit ``start``)."""
     name = "control" if label == "control" else label.split(":")[1]  # "ablate:L3H1:mean" -> "L3H1"
-    return f"batch{k:05d}__{name}.npz"
+    return f"batch{k:05d}__{name}.npz", {"arm": label, "batch": k, "first_unit": start}
 
 
-def _save(folder: StudyFolder | None, k: int, label: str, arrays: dict[str, np.ndarray]) -> None:
+def _save(folder: StudyFolder | None, k: int, start: int, label: str, arrays: dict[str, np.ndarray]) -> None:
     if folder is not None:
-        folder.save_arrays(_file(k, label), arrays)
+        name, identity = _file(k, start, label)
+        folder.save_arrays(name, arrays, identity=identity)
 
 
 def _load(folder, units, starts, arms, names, batch_size):
@@ -366,10 +368,13 @@ def _load(folder, units, starts, arms, names, batch_size):
         parse = expect_shapes({name: (size,) for name in names})
         where = f"units {start}-{start + size - 1}"
         if folder is not None:
-            control[k] = folder.load_arrays(_file(k, "control"), recompute=f"the control arm on {where}", parse=parse)
+            name, identity = _file(k, start, "control")
+            control[k] = folder.load_arrays(name, identity=identity, recompute=f"the control arm on {where}",
+                                            parse=parse)
             for arm in arms:
-                treated[arm.label][k] = folder.load_arrays(_file(k, arm.label), recompute=f"{arm.label} on {where}",
-                                                           parse=parse)
+                name, identity = _file(k, start, arm.label)
+                treated[arm.label][k] = folder.load_arrays(name, identity=identity,
+                                                           recompute=f"{arm.label} on {where}", parse=parse)
         pending = [arm for arm in arms if treated[arm.label][k] is None]
         n_jobs = max(1, math.ceil(len(pending) / HEADS_PER_JOB))
         size = math.ceil(len(pending) / n_jobs) if pending else 0
