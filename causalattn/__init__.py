@@ -11,7 +11,8 @@ from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
 from causalattn.experiments import designs
 from causalattn.experiments.matched_pairs import matched_pairs_adjusted
 from causalattn.experiments.neyman import neyman
-from causalattn.experiments.randomization import frt, frt_confidence_interval, hodges_lehmann
+from causalattn.experiments.randomization import frt, frt_confidence_interval
+from causalattn.experiments.rank_estimate import hodges_lehmann
 from causalattn.hypothesis import HypothesisTest
 from causalattn.multiple_testing import EFFECT_COLUMNS, adjust_pvalues, effects_frame
 from causalattn.observational import (

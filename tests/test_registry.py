@@ -38,7 +38,7 @@ def test_errors_name_the_argument_and_list_the_known_names():
 
 
 def test_designs_register_themselves_by_shorthand():
-    assert designs.DESIGNS.names() == ("cre", "bre", "sre", "mpe", "rem", "cluster")
+    assert set(designs.DESIGNS.names()) == {"cre", "bre", "sre", "mpe", "rem", "cluster"}
     assert all(designs.DESIGNS[name].shorthand == name for name in designs.DESIGNS)
     with pytest.raises(ValueError, match="the design name 'cre' is taken by CRE"):
         class Another(designs.CRE, shorthand="cre"):

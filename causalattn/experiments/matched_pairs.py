@@ -70,7 +70,7 @@ def _matched_pairs_adjusted_iv(outcome, treatment, pairs, covariates, cov_type, 
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)
-    design = MPE.from_treatment(z, pairs=pairs)
+    design = MPE(pairs).bind(z)
     differences = covariate_differences(covariates, design)
     return (y, z, design, differences, check_choice("cov_type", cov_type, _COV_TYPES),
             check_confidence_level(confidence_level))
@@ -90,7 +90,7 @@ def matched_pairs_adjusted(outcome, treatment, *, pairs, covariates, cov_type: s
     distribution. The interval and p-value are normal (Wald), as for
     :func:`causalattn.experiments.neyman`. Assumes one treated and one control unit per pair,
     at least :math:`K + 2` pairs, and non-collinear covariate differences. The
-    matching FRT is :func:`causalattn.frt` with ``statistic="adjusted"``.
+    matching FRT is :func:`causalattn.frt` with ``design=MPE(pairs)`` and ``statistic="adjusted"``.
 
     Parameters
     ----------
