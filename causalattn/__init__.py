@@ -5,7 +5,7 @@ laboratory lives in :mod:`causalattn.lab` and needs torch.
 """
 
 from causalattn import datasets, observational
-from causalattn._pvalues import format_pvalue, pvalue_equation
+from causalattn._pvalues import format_pvalue, pvalue_equation, rejects
 from causalattn.effects import clustered_effect, paired_effect, two_arm_effect
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
 from causalattn.experiments import designs
@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # result types, p-values, multiple testing, plots
-    "ConfidenceInterval", "Estimate", "EstimateTable", "HypothesisTest", "format_pvalue", "pvalue_equation",
+    "ConfidenceInterval", "Estimate", "EstimateTable", "HypothesisTest", "format_pvalue", "pvalue_equation", "rejects",
     "EFFECT_COLUMNS", "adjust_pvalues", "effects_frame", "plot_forest", "datasets",
     # the effect layer
     "clustered_effect", "paired_effect", "two_arm_effect",

@@ -67,13 +67,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from causalattn._validation import as_binary_array, as_float_array, check_same_index, check_same_length
 from causalattn.estimate import Estimate
 from causalattn.experiments._inference import (
+    BOOTSTRAP_MIN_UNITS,
     METHODS,
+    Options,
+    Randomization,
     check_bootstrap_sizes,
     infer,
     one_sample,
@@ -82,7 +86,7 @@ from causalattn.experiments._inference import (
 )
 from causalattn.experiments.designs import ClusterRandomized, Groups
 
-__all__ = ["METHODS", "clustered_effect", "paired_effect", "two_arm_effect"]
+__all__ = ["BOOTSTRAP_MIN_UNITS", "METHODS", "clustered_effect", "paired_effect", "two_arm_effect"]
 
 
 def _paired_effect_iv(treated, control, method, confidence_level, null_value, n_resamples, rng, extra_pvalues):
@@ -259,8 +263,18 @@ def two_arm_effect(outcome, treatment, *, method: str = "t", confidence_level: f
     return infer(y, engine, options, "outcome")
 
 
+@dataclass(frozen=True)
+class _ClusteredInputs:
+    """The validated input of :func:`clustered_effect`."""
+
+    outcome: np.ndarray
+    clusters: Groups
+    treated: np.ndarray | None  # the arm of each cluster (cluster-randomized), None when nested
+    options: Options
+
+
 def _clustered_effect_iv(outcome, clusters, treatment, method, confidence_level, null_value, n_resamples, rng,
-                         extra_pvalues):
+                         extra_pvalues) -> _ClusteredInputs:
     check_same_index(outcome=outcome, clusters=clusters, treatment=treatment)
     y = as_float_array("outcome", outcome)
     groups = Groups(clusters, len(y), "clusters")
@@ -270,7 +284,7 @@ def _clustered_effect_iv(outcome, clusters, treatment, method, confidence_level,
         if len(labels) < 2:
             raise ValueError(f"`clusters`: need at least 2 clusters, got {len(labels)}")
         check_bootstrap_sizes(options, {"clusters": len(labels)}, "clusters")
-        return y, labels, codes, sizes, None, options
+        return _ClusteredInputs(y, groups, None, options)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)
     treated = np.bincount(codes, z) / sizes
@@ -283,7 +297,7 @@ def _clustered_effect_iv(outcome, clusters, treatment, method, confidence_level,
         raise ValueError(f"`treatment`: need at least 2 treated and 2 control clusters, found {g1} treated and "
                          f"{len(labels) - g1} control")
     check_bootstrap_sizes(options, {"treated clusters": g1, "control clusters": len(labels) - g1}, "clusters")
-    return y, labels, codes, sizes, treated.astype(int), options
+    return _ClusteredInputs(y, groups, treated.astype(int), options)
 
 
 def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", confidence_level: float = 0.95,
@@ -352,9 +366,11 @@ def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", co
     >>> est.method, round(est.estimate, 4), est.details["df"], round(est.pvalue, 4)
     ('clustered-paired-t', -0.5833, 2.0, 0.0669)
     """
-    y, labels, codes, sizes, treated, options = _clustered_effect_iv(
-        outcome, clusters, treatment, method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
-    details = {"n_clusters": len(labels), "cluster_sizes": "equal" if np.all(sizes == sizes[0]) else "unequal"}
+    inputs = _clustered_effect_iv(outcome, clusters, treatment, method, confidence_level, null_value, n_resamples,
+                                  rng, extra_pvalues)
+    y, treated, codes, sizes = inputs.outcome, inputs.treated, inputs.clusters.codes, inputs.clusters.sizes
+    g = inputs.clusters.k
+    details = {"n_clusters": g, "cluster_sizes": "equal" if np.all(sizes == sizes[0]) else "unequal"}
     if treated is None:
         details["design"] = "clustered-paired"
 
@@ -368,9 +384,9 @@ def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", co
 
         def engine(scaled: np.ndarray):
             means = np.bincount(codes, scaled) / sizes
-            frt_inputs = (scaled, treated[codes], randomized, "cluster_means", math.comb(len(labels),
-                                                                                      int(treated.sum())))
+            frt_inputs = Randomization(scaled, treated[codes], randomized, "cluster_means",
+                                       math.comb(g, int(treated.sum())))
             return lambda opts, method, interval: two_sample(means[treated == 1], means[treated == 0], opts, method,
                                                              "cluster-randomized", len(y), details, interval,
                                                              randomization=frt_inputs)
-    return infer(y, engine, options, "outcome")
+    return infer(y, engine, inputs.options, "outcome")

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from causalattn import clustered_effect, neyman, paired_effect, two_arm_effect
-from causalattn._pvalues import rejects
+from causalattn import clustered_effect, neyman, paired_effect, rejects, two_arm_effect
 from causalattn.effects import METHODS
 
 RNG = np.random.default_rng(20261130)

@@ -42,8 +42,8 @@ from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
 from causalattn.experiments.designs import MPE, Design, Groups
 from causalattn.experiments.randomization import check_n_resamples, enumerates, frt
 
-__all__ = ["BOOTSTRAP_MIN_UNITS", "METHODS", "RELIES_ON", "ZERO_SPREAD", "Options", "infer", "one_sample",
-           "options_iv", "stratified_sample", "two_sample"]
+__all__ = ["BOOTSTRAP_MIN_UNITS", "METHODS", "RELIES_ON", "ZERO_SPREAD", "Options", "Randomization",
+           "check_bootstrap_sizes", "infer", "one_sample", "options_iv", "stratified_sample", "two_sample"]
 
 #: The interval methods of the effect layer.
 METHODS = ("t", "normal", "randomization", "bootstrap")
@@ -81,6 +81,17 @@ class Options:
     n_resamples: int
     rng: np.random.Generator
     extra: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Randomization:
+    """The FRT behind a row whose randomized units are not the entries of its arms (whole clusters)."""
+
+    outcome: np.ndarray  # per unit, scaled
+    treatment: np.ndarray
+    design: Design | str
+    statistic: str
+    count: int  # the number of assignments of the design
 
 
 def options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues,
@@ -220,11 +231,11 @@ def one_sample(d: np.ndarray, options: Options, method: str, design: str, n: int
 
 
 def two_sample(y1: np.ndarray, y0: np.ndarray, options: Options, method: str, design: str, n: int, details: dict,
-               interval: bool = True, randomization: tuple | None = None) -> Estimate:
+               interval: bool = True, randomization: Randomization | None = None) -> Estimate:
     """Inference on the difference in means of two independent arms ``y1`` (treated) and ``y0`` (control).
 
-    ``randomization`` is ``(outcome, treatment, design, statistic, count)`` of the
-    FRT when the units randomized are not the arms' entries (whole clusters).
+    ``randomization`` describes the FRT when the units randomized are not the
+    arms' entries (whole clusters); by default the arms' entries are permuted.
     """
     estimand = f"{design} difference in means"
     name = f"{design}-{method}"
@@ -232,11 +243,10 @@ def two_sample(y1: np.ndarray, y0: np.ndarray, options: Options, method: str, de
     v1, v0 = y1.var(ddof=1) / len(y1), y0.var(ddof=1) / len(y0)
     se = math.sqrt(v1 + v0)
     if method == "randomization":
-        outcome, treatment, frt_design, statistic, count = randomization or (
-            np.concatenate([y1, y0]), np.repeat([1, 0], [len(y1), len(y0)]), "cre", "diff_in_means",
-            math.comb(len(y1) + len(y0), len(y1)))
-        return _frt_estimate(estimand, outcome, treatment, frt_design, statistic, count, options, name, n, details,
-                             interval)
+        r = randomization or Randomization(np.concatenate([y1, y0]), np.repeat([1, 0], [len(y1), len(y0)]), "cre",
+                                           "diff_in_means", math.comb(len(y1) + len(y0), len(y1)))
+        return _frt_estimate(estimand, r.outcome, r.treatment, r.design, r.statistic, r.count, options, name, n,
+                             details, interval)
     if _constant(y1) and _constant(y0):
         return _degenerate(estimand, estimate, options, name, n, details)
     if method == "normal":

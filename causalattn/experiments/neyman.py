@@ -13,6 +13,8 @@ ch. 5 (SRE and post-stratification), ch. 7 (MPE).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from causalattn._validation import (
@@ -22,7 +24,14 @@ from causalattn._validation import (
     check_same_length,
 )
 from causalattn.estimate import Estimate
-from causalattn.experiments._inference import infer, one_sample, options_iv, stratified_sample, two_sample
+from causalattn.experiments._inference import (
+    Options,
+    infer,
+    one_sample,
+    options_iv,
+    stratified_sample,
+    two_sample,
+)
 from causalattn.experiments.designs import MPE, Groups
 
 __all__ = ["neyman"]
@@ -30,7 +39,18 @@ __all__ = ["neyman"]
 _METHODS = ("normal", "t")
 
 
-def _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method):
+@dataclass(frozen=True)
+class _NeymanInputs:
+    """The validated input of :func:`neyman`."""
+
+    outcome: np.ndarray
+    treatment: np.ndarray
+    groups: Groups  # the strata, or the pairs
+    paired: bool
+    options: Options
+
+
+def _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method) -> _NeymanInputs:
     check_same_index(outcome=outcome, treatment=treatment, strata=strata, pairs=pairs)
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
@@ -47,7 +67,7 @@ def _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method):
     else:
         groups = Groups(strata, len(y), "strata")
         groups.check_both_arms(z, minimum=2)
-    return y, z, groups, pairs is not None, options
+    return _NeymanInputs(y, z, groups, pairs is not None, options)
 
 
 def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: float = 0.95,
@@ -120,10 +140,11 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     >>> round(welch.details["df"], 3), [round(x, 3) for x in welch.confidence_interval]
     (3.2, [0.285, 4.382])
     """
-    y, z, groups, paired, options = _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method)
+    inputs = _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method)
+    y, z, groups = inputs.outcome, inputs.treatment, inputs.groups
     n1 = int(z.sum())
     details = {"n_treated": n1, "n_control": len(z) - n1}
-    if paired:
+    if inputs.paired:
         first, second = np.array(groups.members).T
         sign = np.where(z[first] == 1, 1.0, -1.0)  # treated minus control in every pair
         details.update(design="paired", n_pairs=groups.k)
@@ -143,4 +164,4 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
         def engine(scaled: np.ndarray):
             return lambda opts, method, interval: stratified_sample(scaled, z, groups, opts, method, len(y),
                                                                     details, interval)
-    return infer(y, engine, options, "outcome")
+    return infer(y, engine, inputs.options, "outcome")

@@ -248,6 +248,9 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--treatments", "pattern_role:previous_token@L0:mean"],
      r"`--treatments`: `kind` must be one of \['uniform', 'previous_token', 'clean', 'corrupted'\], got 'mean'"),
     (["--treatments", "ablate:L1H0:zero", "ablate:L1H0:zero"], "`--treatments`: a label is given twice"),
+    # the effect layer refuses the bootstrap below 5 units: known before training, not after it
+    (["--method", "bootstrap", "--seeds", "4"], "`--method` bootstrap needs at least 5 units per row, and `--seeds` "
+                                                "gives 4"),
 ])
 def test_every_study_option_is_checked_before_training(tmp_path, capsys, monkeypatch, options, message):
     # before: these failed only after about 5 minutes of training, naming Python arguments (n_jobs)
@@ -372,6 +375,7 @@ ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequen
     ("--scan-sequences", "0", "`--scan-sequences` must be at least 1"),
     ("--batch-size", "0", "`--batch-size` must be at least 1"),
     ("--device", "toaster", "`--device` must name a torch device"),
+    ("--method", "bootstrap", "`--method` bootstrap needs at least 5 units per row, and `--n-sequences` gives 4"),
 ])
 def test_ablate_checks_its_options_before_loading_the_model(tmp_path, capsys, flag, value, match):
     out = tmp_path / "never"
