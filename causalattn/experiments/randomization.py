@@ -77,7 +77,7 @@ def check_n_resamples(n_resamples) -> int:
     n_resamples = check_positive_int("n_resamples", n_resamples)
     if n_resamples > MAX_RESAMPLES:
         raise ValueError(f"`n_resamples` must be at most 2**26 = {MAX_RESAMPLES:,} (the resampled statistics are "
-                         f"kept in memory, 8 bytes each, and each takes time), got {n_resamples:.3g}")
+                         f"kept in memory, 8 bytes each, and each takes time), got {n_resamples:,}")
     return n_resamples
 
 

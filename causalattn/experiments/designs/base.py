@@ -248,6 +248,9 @@ def resolve_design(design: str | Design, treatment) -> Design:
                              f"(causalattn.designs.{cls.__name__}); names stand only for the designs without "
                              f"arguments, {free}")
         design = cls()
+    elif isinstance(design, type) and issubclass(design, Design):
+        raise TypeError(f"`design` must be a Design value, got the class {design.__name__}: call it with its "
+                        f"arguments, e.g. {design.__name__}(...)")
     elif not isinstance(design, Design):
         raise TypeError(f"`design` must be a Design value (e.g. causalattn.designs.SRE(strata)) or one of "
                         f"{[name for name, cls in DESIGNS.items() if _takes_no_arguments(cls)]}, "
