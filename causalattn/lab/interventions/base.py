@@ -132,8 +132,9 @@ class Reference:
         inputs = _as_tokens(inputs, "inputs")
         given = {} if sources is None else sources
         if not isinstance(given, Mapping) or "clean" in given or not all(isinstance(k, str) for k in given):
+            names = sorted(map(str, given)) if isinstance(given, Mapping) else ""
             raise ValueError("`sources` must map names other than 'clean' (the reference `inputs`) to sequences, "
-                             f"got {type(given).__name__} {sorted(map(str, given)) if isinstance(given, Mapping) else ''}")
+                             f"got {type(given).__name__} {names}")
         tokens = {"clean": inputs, **{name: _as_tokens(seqs, f"sources[{name!r}]") for name, seqs in given.items()}}
         wanted: dict[str, set[str]] = {}
         for item in interventions:
