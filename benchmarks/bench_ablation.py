@@ -28,7 +28,7 @@ import time
 
 import torch
 
-from causalattn.lab.interventions.base import HeadAblation, Reference
+from causalattn.lab.interventions import HeadAblation, Reference
 from causalattn.lab.models.hooks import hooks
 from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.studies.evaluation import evaluation_study

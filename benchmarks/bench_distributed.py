@@ -32,7 +32,9 @@ import torch
 
 from causalattn.lab.models.transformer import ModelConfig
 from causalattn.lab.tasks.bigram import TaskConfig
-from causalattn.lab.training.loop import CHECKPOINT_FILE, Freeze, TrainConfig, train
+from causalattn.lab.training.checkpoints import CHECKPOINT_FILE
+from causalattn.lab.training.config import Freeze, TrainConfig
+from causalattn.lab.training.loop import train
 from causalattn.lab.training.study import training_study
 
 MODEL = ModelConfig(d_model=64, max_seq_len=64)

@@ -30,9 +30,9 @@ import time
 
 import torch
 
-from causalattn.lab.interventions.base import HeadAblation, Reference
-from causalattn.lab.models.hf import load_pretrained
+from causalattn.lab.interventions import HeadAblation, Reference
 from causalattn.lab.models.hooks import hooks
+from causalattn.lab.models.pretrained import load_pretrained
 from causalattn.lab.studies.runner import run_arms
 from causalattn.lab.tasks.metrics import token_metrics
 from causalattn.lab.tasks.repeated import RepeatedTokensTask

@@ -46,7 +46,8 @@ from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.studies.engine import run_jobs
 from causalattn.lab.tasks.bigram import BigramTask, TaskConfig
 from causalattn.lab.tasks.metrics import evaluate
-from causalattn.lab.training.loop import TrainConfig, train
+from causalattn.lab.training.config import TrainConfig
+from causalattn.lab.training.loop import train
 from causalattn.lab.training.muon import Float32Muon
 
 HELD_OUT = 1000  # held-out sequences behind every logged accuracy

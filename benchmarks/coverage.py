@@ -60,13 +60,21 @@ On ``--sims`` data sets per size, the 95% interval of ``msm`` (stabilized weight
 of ``msm`` with the weights truncated at the 1st and 99th percentiles, and of the naive regression of
 the outcome on both treatments and both confounders (statsmodels OLS, HC2: the sum of the two
 treatment coefficients) are scored; on ``--slow-sims`` of them, ``g_formula`` with ``--n-resamples``
-bootstrap resamples (at most 200). Writes ``coverage_msm.csv`` and ``coverage_msm.md``.
+bootstrap resamples (at most 200), for n in ``--msm-sizes`` (500 and 2,000). Writes
+``coverage_msm.csv`` and ``coverage_msm.md``.
+
+Observational estimators with few units (``--only small``): n units, covariates X1, X2 ~ N(0, 1), logit
+e(X) = 0.5 X1 - 0.5 X2, Y(0) = X1 + X2 + eps, Y(1) = Y(0) + 1 + 0.5 X1, eps ~ N(0, 1) (ATE 1). For n in 20, 40, 80,
+160, on the same ``--sims`` data sets, the 95% intervals of the ATE of ``ipw``, ``aipw``, ``outcome_regression``,
+``match`` (M = 1, bias-corrected) and ``subclassification`` (5 strata, normal and t) are scored; a data set an
+estimator refuses (too few units in an arm or a stratum, separation) is counted apart, and so is the share of data
+sets for which it issued a ``SmallSampleWarning``. Writes ``coverage_small.csv`` and ``coverage_small.md``.
 
 Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
 with the same options skips the cells already there (interrupt and resume).
 
 Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 500] [--n-resamples 999]
-      [--only {effects,nested,psmatch,msm}] [--out benchmarks/output]
+      [--only {effects,nested,psmatch,small,msm}] [--msm-sizes 500 2000] [--out benchmarks/output]
 """
 
 from __future__ import annotations
@@ -75,6 +83,8 @@ import argparse
 import importlib.util
 import os
 import time
+import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +94,7 @@ import statsmodels.api as sm
 from causalattn import clustered_effect, paired_effect, two_arm_effect
 from causalattn.effects import METHODS
 from causalattn.longitudinal import g_formula, msm
-from causalattn.observational import match
+from causalattn.observational import SmallSampleWarning, aipw, ipw, match, outcome_regression, subclassification
 
 SIZES = (3, 5, 10, 30)
 LAWS = ("normal", "skewed", "binary")
@@ -233,8 +243,7 @@ def run_psmatch(args, cells: Cells) -> None:
         for estimand in ("ATE", "ATT"):
             for n in PS_SIZES:
                 rows += cells.get(("psmatch", law, estimand, n, args.sims, args.seed),
-                                  lambda law=law, n=n, estimand=estimand: ps_cell(law, n, estimand, args.sims,
-                                                                                  args.seed))
+                                  partial(ps_cell, law, n, estimand, args.sims, args.seed))
                 print(f"  psmatch {law:13s} {estimand} n={n:<4d} ai2016 {rows[-2]['coverage']:.3f} "
                       f"ai2006 {rows[-1]['coverage']:.3f}", flush=True)
     frame = pd.DataFrame(rows)[["law", "estimand", "n", "method", "sims", "coverage", "median_se", "sd_estimate",
@@ -249,6 +258,59 @@ def run_psmatch(args, cells: Cells) -> None:
     (args.out / "coverage_psmatch.md").write_text(text + "\n")
     print(f"\npropensity-score matching: coverage of nominal {LEVEL:.0%} intervals over {args.sims} data sets per "
           f"cell, Abadie-Imbens 2016 (estimated score) vs 2006 (score known)\n\n{text}")
+
+
+SMALL_SIZES = (20, 40, 80, 160)
+SMALL_ESTIMATORS = {
+    "ipw": lambda y, z, x: ipw(outcome=y, treatment=z, covariates=x),
+    "aipw": lambda y, z, x: aipw(outcome=y, treatment=z, covariates=x),
+    "outcome_regression": lambda y, z, x: outcome_regression(outcome=y, treatment=z, covariates=x),
+    "match": lambda y, z, x: match(outcome=y, treatment=z, covariates=x, estimand="ATE"),
+    "subclassification": lambda y, z, x: subclassification(outcome=y, treatment=z, covariates=x),
+    "subclassification-t": lambda y, z, x: subclassification(outcome=y, treatment=z, covariates=x, method="t"),
+}
+
+
+def small_cell(n: int, sims: int, seed: int) -> list[dict]:
+    """Per estimator: coverage of the ATE (1) over the data sets it answers, and the shares refused and warned."""
+    rng = np.random.default_rng([seed, 17, n])
+    found = {name: {"covered": [], "refused": 0, "warned": 0} for name in SMALL_ESTIMATORS}
+    for _ in range(sims):
+        x = rng.normal(size=(n, 2))
+        z = (rng.random(n) < 1 / (1 + np.exp(-0.5 * (x[:, 0] - x[:, 1])))).astype(int)
+        y = x[:, 0] + x[:, 1] + z * (1 + 0.5 * x[:, 0]) + rng.normal(size=n)
+        for name, estimator in SMALL_ESTIMATORS.items():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    est = estimator(y, z, x)
+                except ValueError:
+                    found[name]["refused"] += 1
+                    continue
+            found[name]["warned"] += any(issubclass(w.category, SmallSampleWarning) for w in caught)
+            low, high = est.confidence_interval
+            found[name]["covered"].append(low <= 1.0 <= high)
+    return [{"design": "small", "n": n, "method": name, "sims": sims,
+             "coverage": float(np.mean(f["covered"])) if f["covered"] else float("nan"),
+             "refused": f["refused"] / sims, "warned": f["warned"] / sims} for name, f in found.items()]
+
+
+def run_small(args, cells: Cells) -> None:
+    rows = []
+    for n in SMALL_SIZES:
+        rows += cells.get(("small", n, args.sims, args.seed), partial(small_cell, n, args.sims, args.seed))
+        print(f"  small n={n:<4d} " + "  ".join(f"{r['method']} {r['coverage']:.3f}" for r in
+                                                rows[-len(SMALL_ESTIMATORS):]), flush=True)
+    frame = pd.DataFrame(rows)[["n", "method", "sims", "coverage", "refused", "warned"]].astype({"n": int})
+    frame.to_csv(args.out / "coverage_small.csv", index=False)
+    wide = frame.pivot_table(index="n", columns="method", values=["coverage", "warned"], sort=False)
+    wide.columns = [f"{value} {method}" for value, method in wide.columns]
+    wide = wide[[f"{v} {m}" for m in SMALL_ESTIMATORS for v in ("coverage", "warned")]]
+    text = markdown(wide, ["n"], lambda v: f"{v:.3f}")
+    refused = frame.pivot_table(index="n", columns="method", values="refused", sort=False)
+    (args.out / "coverage_small.md").write_text(text + "\n")
+    print(f"\nobservational estimators with few units: coverage of the 95% interval of the ATE over {args.sims} data "
+          f"sets per cell (among those answered) and share warned\n\n{text}\n\nshare refused\n{refused.to_string()}")
 
 
 def nested_settings():
@@ -281,6 +343,7 @@ def markdown(table: pd.DataFrame, index: list[str], fmt) -> str:
     lines = ["| " + " | ".join(index + [str(c) for c in table.columns]) + " |",
              "|" + "---|" * (len(index) + len(table.columns))]
     for keys, row in table.iterrows():
+        keys = keys if isinstance(keys, tuple) else (keys,)
         lines.append("| " + " | ".join(map(str, keys)) + " | " + " | ".join(fmt(v) for v in row) + " |")
     return "\n".join(lines)
 
@@ -293,8 +356,8 @@ def run_effects(args, cells: Cells) -> None:
                 for method in METHODS:
                     sims = args.sims if method in ("t", "normal") else args.slow_sims
                     key = ("effects", design, law, n, method, sims, args.n_resamples, args.seed)
-                    rows += cells.get(key, lambda design=design, law=law, n=n, method=method, sims=sims: [
-                        cell(design, law, n, method, sims, args.n_resamples, args.seed)])
+                    rows += cells.get(key, partial(lambda *a: [cell(*a)], design, law, n, method, sims,
+                                                   args.n_resamples, args.seed))
                 print(f"  {design:8s} {law:7s} n={n:<3d} " + "  ".join(
                     f"{r['method']} {r['coverage']:.3f}" for r in rows[-len(METHODS):]), flush=True)
     frame = pd.DataFrame(rows)[["design", "law", "n", "method", "sims", "coverage", "infinite", "median_width"]]
@@ -314,8 +377,7 @@ def run_nested(args, cells: Cells) -> None:
     rows = []
     for law, groups, n, sd_between in nested_settings():
         rows += cells.get(("nested", law, groups, n, sd_between, args.sims, args.seed),
-                          lambda law=law, groups=groups, n=n, sd_between=sd_between: nested_cell(
-                              law, groups, n, sd_between, args.sims, args.seed))
+                          partial(nested_cell, law, groups, n, sd_between, args.sims, args.seed))
         print(f"  nested {law:8s} G={groups:<2d} n={n:<3d} sd_between={rows[-1]['sd_between']!s:11s} "
               f"clustered-t {rows[-2]['coverage']:.3f}  naive-t {rows[-1]['coverage']:.3f}", flush=True)
     frame = pd.DataFrame(rows)[["law", "sd_between", "n", "models", "method", "sims", "coverage", "median_width",
@@ -380,7 +442,7 @@ def msm_cell(n: int, sims: int, slow_sims: int, n_resamples: int, seed: int) -> 
 
 def run_msm(args, cells: Cells) -> None:
     rows = []
-    for n in MSM_SIZES:
+    for n in args.msm_sizes:
         rows += cells.get(("msm", n, args.sims, args.slow_sims, min(args.n_resamples, 200), args.seed),
                           lambda n=n: msm_cell(n, args.sims, args.slow_sims, args.n_resamples, args.seed))
         print(f"  msm n={n}: " + ", ".join(f"{r['method']} {r['coverage']:.3f}" for r in rows[-4:]), flush=True)
@@ -399,8 +461,10 @@ def main() -> None:
     parser.add_argument("--slow-sims", type=int, default=500, help="data sets per cell, randomization and bootstrap")
     parser.add_argument("--n-resamples", type=int, default=999, help="FRT draws (above exact) / bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "msm"),
+    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "small", "msm"),
                         help="run one part (default: all)")
+    parser.add_argument("--msm-sizes", type=int, nargs="+", default=list(MSM_SIZES),
+                        help="numbers of subjects of the MSM cells")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -413,6 +477,8 @@ def main() -> None:
         run_effects(args, cells)
     if args.only in (None, "psmatch"):
         run_psmatch(args, cells)
+    if args.only in (None, "small"):
+        run_small(args, cells)
     if args.only in (None, "msm"):
         run_msm(args, cells)
     print(f"\n{time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU (cells not cached); "

@@ -36,6 +36,8 @@ from causalattn.observational import (
 )
 
 NSW_X = ["age", "educ", "black", "married", "re74", "re75"]
+# These tests check numbers, some on small samples; the warnings are tested in test_observational_checks.py.
+pytestmark = pytest.mark.filterwarnings("ignore::causalattn.observational.SmallSampleWarning")
 
 
 # --------------------------------------------------------------------------- data
@@ -293,6 +295,41 @@ def test_matching_reproduces_r_matching_on_nsw(nsw, key):
     assert est.estimand == estimand and est.n == 445
 
 
+# R's default variance, Var.calc = 0 (tests/reference/observational.R): (estimate, standard error)
+R_MATCHING_HOMOSKEDASTIC = {
+    ("ATT", False, "inverse_variance", 1): (1881.520726, 883.656848),
+    ("ATT", False, "inverse_variance", 4): (2061.825811, 765.747962),
+    ("ATT", False, "mahalanobis", 1): (2274.228965, 804.190892),
+    ("ATT", False, "mahalanobis", 4): (2144.603818, 740.777362),
+    ("ATT", True, "inverse_variance", 1): (1899.405866, 872.526263),
+    ("ATT", True, "inverse_variance", 4): (1930.378450, 768.011911),
+    ("ATT", True, "mahalanobis", 1): (2003.696692, 799.010883),
+    ("ATT", True, "mahalanobis", 4): (2011.621166, 742.788605),
+    ("ATE", False, "inverse_variance", 1): (1668.887278, 757.661371),
+    ("ATE", False, "inverse_variance", 4): (1477.856247, 664.461428),
+    ("ATE", False, "mahalanobis", 1): (1885.128104, 693.694029),
+    ("ATE", False, "mahalanobis", 4): (1473.842911, 644.458201),
+    ("ATE", True, "inverse_variance", 1): (1600.735518, 760.898052),
+    ("ATE", True, "inverse_variance", 4): (1400.442722, 665.706554),
+    ("ATE", True, "mahalanobis", 1): (1700.868562, 695.553306),
+    ("ATE", True, "mahalanobis", 4): (1439.892493, 644.167061),
+}
+
+
+@pytest.mark.parametrize("key", list(R_MATCHING_HOMOSKEDASTIC))
+def test_homoskedastic_matching_variance_reproduces_r_default(nsw, key):
+    estimand, bias_correction, metric, m = key
+    est = match(nsw, "re78", "treat", NSW_X, estimand=estimand, bias_correction=bias_correction, metric=metric,
+                n_matches=m, standard_error="homoskedastic")
+    expected, se = R_MATCHING_HOMOSKEDASTIC[key]
+    assert est.estimate == pytest.approx(expected, abs=5e-6)
+    assert est.standard_error == pytest.approx(se, abs=5e-6)
+    assert est.method.endswith("-homoskedastic") and est.details["standard_error"] == "homoskedastic"
+    robust = match(nsw, "re78", "treat", NSW_X, estimand=estimand, bias_correction=bias_correction, metric=metric,
+                   n_matches=m)
+    assert robust.standard_error == pytest.approx(R_MATCHING[key][1], abs=5e-6)  # the default is Var.calc = 1
+
+
 def _brute_force_matching(x, y, z, estimand, m, bias_correction, mahalanobis, tol=1e-5):
     """Abadie-Imbens matching written as loops over units (standardized covariates, ties kept, J = 1)."""
     n = len(y)
@@ -360,7 +397,7 @@ def test_matching_against_a_brute_force_loop_with_ties(estimand, bias_correction
 
 def test_matching_blocks_do_not_change_the_answer(nsw, monkeypatch):
     whole = match(nsw, "re78", "treat", NSW_X, estimand="ATE", n_matches=3)
-    monkeypatch.setattr("causalattn.observational.matching.BLOCK_ELEMENTS", 1000)
+    monkeypatch.setattr("causalattn.observational._neighbours.BLOCK_ELEMENTS", 1000)
     blocked = match(nsw, "re78", "treat", NSW_X, estimand="ATE", n_matches=3)
     assert blocked.estimate == whole.estimate and blocked.standard_error == whole.standard_error
 
@@ -568,7 +605,7 @@ def test_e_values():
     assert protective.point == pytest.approx(2 + math.sqrt(2)) and protective.limit == pytest.approx(
         1.25 + math.sqrt(1.25 * 0.25))
     assert e_value(1.5, (0.9, 2.5)).limit == 1.0
-    assert e_value(4.0, measure="odds_ratio").risk_ratio == pytest.approx(2.0)
+    assert e_value(4.0, measure="odds_ratio", rare=False).risk_ratio == pytest.approx(2.0)
     assert e_value(4.0, measure="odds_ratio", rare=True).risk_ratio == 4.0
     est = Estimate("ATT", 1000.0, 400.0, causalattn.ConfidenceInterval(216, 1784), 0.95, 0.01, "x", 100)
     diff = e_value(est, measure="difference", outcome_sd=5000.0)
@@ -659,8 +696,9 @@ def test_bad_input_names_the_argument(table, nsw):
     x = np.repeat([2.0, -2.0, -2.0, 2.0], [10, 1, 10, 1])  # scores 10/11 and 1/11
     with pytest.raises(ValueError, match="no overlap: trimming at `threshold` 0.1 leaves no treated units"):
         propensity_score(treatment=np.repeat([1, 0], 11), covariates=x).trim(0.1)
-    with pytest.raises(ValueError, match="`covariates` separate the treated from the controls"):
-        ipw(outcome=np.arange(8.0), treatment=[0, 0, 0, 0, 1, 1, 1, 1], covariates=np.arange(8.0))
+    with pytest.raises(ValueError, match=r"`covariates` \['covariate0'\] separate \d treated unit\(s\) from every "
+                                         "control"):
+        ipw(outcome=np.arange(8.0) % 3, treatment=[0, 0, 0, 0, 1, 1, 1, 1], covariates=np.arange(8.0))
     missing = nsw.assign(age=nsw["age"].where(nsw.index != 3))
     with pytest.raises(ValueError, match="`covariates`: column 'age' must be finite, found 1 missing"):
         ipw(missing, "re78", "treat", NSW_X)
@@ -676,7 +714,7 @@ def test_bad_input_names_the_argument(table, nsw):
         match(outcome=np.arange(8.0), treatment=[1, 1, 1, 1, 1, 0, 0, 0], covariates=np.arange(8.0) % 3,
               n_matches=5)
     with pytest.raises(ValueError, match=r"`n_matches` \(4\) must not exceed the number of treated units \(3\)"):
-        match(outcome=np.arange(9.0), treatment=[1, 1, 1, 0, 0, 0, 0, 0, 0], covariates=np.arange(9.0),
+        match(outcome=np.arange(9.0), treatment=[1, 1, 1, 0, 0, 0, 0, 0, 0], covariates=np.arange(9.0) % 4,
               n_matches=4, estimand="ATE")
     with pytest.raises(ValueError, match="`estimand` must be one of"):
         ipw(table, "y", "z", ["x"], estimand="ATC")

@@ -55,7 +55,7 @@ def test_tutorial_runs_and_saves_figures(script, tmp_path):
 def test_real_model_tutorial_runs_and_saves_figures(smollm2, tmp_path, monkeypatch, capsys):
     # In this process, where the tutorial's load_pretrained("smollm2-135m") returns the session's SmolLM2 (the
     # fixture loads it by that same call): in a new process the model would be loaded once more (30 s of CPU).
-    import causalattn.lab.models.hf as hf
+    import causalattn.lab.models.pretrained as hf
 
     def loaded(name_or_path):
         assert name_or_path == "smollm2-135m"

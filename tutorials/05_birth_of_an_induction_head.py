@@ -40,7 +40,8 @@ from causalattn.lab.models.transformer import ModelConfig
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
 from causalattn.lab.tasks.bigram import BigramTask, TaskConfig
 from causalattn.lab.tasks.metrics import evaluate
-from causalattn.lab.training.loop import TrainConfig, train
+from causalattn.lab.training.config import TrainConfig
+from causalattn.lab.training.loop import train
 
 # How long the full run takes (shown by --help).
 RUNTIME = ("a few minutes on 2 cores (400 iterations of a d = 256 model and a one-layer baseline); "

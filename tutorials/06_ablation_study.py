@@ -24,7 +24,7 @@ from _common import parse_args, save, section
 
 from causalattn import EstimateTable, effects_frame, neyman
 from causalattn.lab import BigramTask, TaskConfig, induction_head_model
-from causalattn.lab.interventions.base import Combined, HeadAblation, PatternFreeze
+from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze
 from causalattn.lab.studies.evaluation import CONTROL, evaluation_study
 
 # How long the full run takes (shown by --help).

@@ -27,7 +27,7 @@ from causalattn import EstimateTable
 from causalattn.experiments.neyman import neyman
 from causalattn.lab.models.transformer import ModelConfig
 from causalattn.lab.tasks.bigram import TaskConfig
-from causalattn.lab.training.loop import Freeze, TrainConfig
+from causalattn.lab.training.config import Freeze, TrainConfig
 from causalattn.lab.training.study import training_study
 
 # How long the full run takes (shown by --help).

@@ -24,8 +24,8 @@ from _common import parse_args, save, section
 
 from causalattn import EstimateTable, effects_frame, plot_forest
 from causalattn.lab.analysis.head_scan import head_scan
-from causalattn.lab.interventions.base import Combined, HeadAblation
-from causalattn.lab.models.hf import load_pretrained
+from causalattn.lab.interventions import Combined, HeadAblation
+from causalattn.lab.models.pretrained import load_pretrained
 from causalattn.lab.studies.evaluation import CONTROL, evaluation_study
 from causalattn.lab.tasks.repeated import RepeatedTokensTask
 

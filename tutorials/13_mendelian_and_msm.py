@@ -35,7 +35,7 @@ from causalattn import Estimate, EstimateTable, datasets, plot_forest
 from causalattn.observational import MendelianRandomization, tsls
 
 # How long the full run takes (shown by --help).
-RUNTIME = "about a minute on 2 idle cores; --quick takes about 15 seconds"
+RUNTIME = "about 12 seconds of CPU time (2 minutes of wall time under a load of 15 on 2 cores); --quick about 7 seconds"
 
 # R's MendelianRandomization 0.9.0 on the same data (its vignette; normal intervals).
 PUBLISHED = {"IVW (random effects)": (2.834, 0.530, 1.796, 3.873), "MR-Egger slope": (3.253, 0.770, 1.743, 4.762),

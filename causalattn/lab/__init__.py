@@ -1,13 +1,14 @@
 """The induction-head laboratory (needs torch): bigram data with triggers, transformers, training, probes.
 
 Import it explicitly (``import causalattn.lab``); ``import causalattn`` never imports torch.
-``HFModel`` and ``load_pretrained`` (pretrained HuggingFace models, :mod:`causalattn.lab.models.hf`)
+``HFModel`` and ``load_pretrained`` (pretrained HuggingFace models, :mod:`causalattn.lab.models.hf`
+and :mod:`causalattn.lab.models.pretrained`)
 import ``transformers`` on first use only (``pip install "causalattn[hf]"``).
 """
 
 from causalattn.lab.analysis.head_scan import HeadScan, head_scan
 from causalattn.lab.analysis.probes import PROBE_KEYS, memory_probes, recall
-from causalattn.lab.interventions.base import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
+from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
 from causalattn.lab.interventions.roles import RoleAblation, RolePattern
 from causalattn.lab.models.contract import HookedModel, Resumable
 from causalattn.lab.models.handset import induction_head_model
@@ -16,22 +17,17 @@ from causalattn.lab.models.transformer import ModelConfig, Transformer, build_mo
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
 from causalattn.lab.studies.evaluation import EvaluationStudy, evaluation_study
 from causalattn.lab.studies.models_study import ModelsStudy, models_study
+from causalattn.lab.studies.prompts import prompt_study
 from causalattn.lab.tasks.bigram import Batch, BigramTask, TaskConfig
 from causalattn.lab.tasks.metrics import TokenMetrics, evaluate, token_metrics
-from causalattn.lab.tasks.prompts import PromptSet, prompt_study
+from causalattn.lab.tasks.prompts import PromptSet
 from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
-from causalattn.lab.training.loop import (
-    CheckpointInfo,
-    Freeze,
-    TrainConfig,
-    TrainResult,
-    load_checkpoint,
-    save_checkpoint,
-    train,
-)
+from causalattn.lab.training.checkpoints import CheckpointInfo, load_checkpoint, save_checkpoint
+from causalattn.lab.training.config import Freeze, TrainConfig
+from causalattn.lab.training.loop import TrainResult, train
 from causalattn.lab.training.study import TrainingStudy, training_study
 
-_LAZY = {"HFModel": "causalattn.lab.models.hf", "load_pretrained": "causalattn.lab.models.hf"}
+_LAZY = {"HFModel": "causalattn.lab.models.hf", "load_pretrained": "causalattn.lab.models.pretrained"}
 
 
 def __getattr__(name: str):

@@ -27,7 +27,17 @@ The intervals and p-values are **large-sample normal** (Wald) ones,
 :math:`\hat\tau \pm z_{1-\alpha/2}\,\widehat{se}`, justified by the
 asymptotic normality of the estimators; ``details["distribution"]`` says
 ``"normal"``. With few units (or few units per arm and stratum, or a few
-large weights) they can undercover. Two small-sample options exist where
+large weights) they can undercover: every estimator refuses fewer than 2
+units in an arm, and a :class:`SmallSampleWarning` is issued when an arm
+(a value of the instrument, for :func:`cace`) has fewer than
+:data:`MIN_EFFECTIVE_UNITS` (20) effective units (Kish's effective sample
+size for weighted estimators, Satterthwaite's degrees of freedom for
+:func:`subclassification`, the residual degrees of freedom for :func:`tsls`)
+or one unit carries more than :data:`MAX_WEIGHT_SHARE` (10%) of its arm's
+weight; ``details["asymptotics"]`` states this and what the data gave.
+Covariates that are constant, collinear, or separate the arms (no
+overlap: a combination of them splits the treated from the controls) are
+refused by name. Two small-sample options exist where
 one is principled: :func:`subclassification` with ``method="t"`` (Student's
 t with Satterthwaite's degrees of freedom over the strata and arms) and
 :func:`tsls` with ``cov_type="classical"`` (t on :math:`n - p` degrees of
@@ -38,6 +48,7 @@ standard error of :func:`ipw` and :func:`outcome_regression` keeps the normal
 interval and reports the percentile interval in ``details``.
 """
 
+from causalattn.observational._data import MAX_WEIGHT_SHARE, MIN_EFFECTIVE_UNITS, SmallSampleWarning
 from causalattn.observational.balance import Balance, balance
 from causalattn.observational.double_selection import double_selection
 from causalattn.observational.doubly_robust import aipw
@@ -51,7 +62,8 @@ from causalattn.observational.subclassification import subclassification
 from causalattn.observational.weighting import ipw
 
 __all__ = [
-    "Balance", "EValue", "MendelianRandomization", "PropensityScore", "Trimming", "WeakInstrumentWarning",
-    "aipw", "balance", "cace", "crump_threshold", "double_selection", "e_value", "ipw", "match",
-    "outcome_regression", "propensity_score", "subclassification", "tsls"
+    "MAX_WEIGHT_SHARE", "MIN_EFFECTIVE_UNITS", "Balance", "EValue", "MendelianRandomization", "PropensityScore",
+    "SmallSampleWarning", "Trimming", "WeakInstrumentWarning", "aipw", "balance", "cace", "crump_threshold",
+    "double_selection", "e_value", "ipw", "match", "outcome_regression", "propensity_score", "subclassification",
+    "tsls",
 ]

@@ -19,6 +19,7 @@ checking with the propensity score). CRC Press.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,7 @@ class Balance:
         ax.scatter(table["smd_before"].abs(), ys, color="C3", label="before", zorder=3)
         if "smd_after" in table:
             ax.scatter(table["smd_after"].abs(), ys, color="C0", label="after", zorder=3)
-            for y, a, b in zip(ys, table["smd_before"].abs(), table["smd_after"].abs()):
+            for y, a, b in zip(ys, table["smd_before"].abs(), table["smd_after"].abs(), strict=True):
                 ax.plot([a, b], [y, y], color="grey", lw=0.8)
         ax.axvline(threshold, color="grey", ls="--", lw=1)
         ax.set_yticks(ys, table.index)
@@ -124,28 +125,42 @@ def balance(
     >>> round(float(b.table.loc["covariate0", "smd_before"]), 4)
     0.7071
     """
-    units = units_iv(data, None, treatment, covariates, need_outcome=False)
-    w = _weights_iv(weights, units.n)
+    units = units_iv(data, None, treatment, covariates, need_outcome=False, others={"weights": weights})
+    w = _weights_iv(weights, units.n, units.z)
+    constant = [name for name, column in zip(units.names, units.x.T, strict=True) if np.ptp(column) == 0]
+    if constant:
+        raise ValueError(f"`covariates` {constant} are constant: they are balanced by construction and have no "
+                         "standardized difference or variance ratio; drop them")
     z = units.z == 1
     rows = {}
     for j, name in enumerate(units.names):
         x = units.x[:, j]
         m1, v1 = _weighted_moments(x[z], np.ones(z.sum()))
         m0, v0 = _weighted_moments(x[~z], np.ones((~z).sum()))
+        if v1 == v0 == 0:
+            raise ValueError(f"`covariates`: column {name!r} is constant within each arm ({m1:g} for the treated, "
+                             f"{m0:g} for the controls): it separates the arms, there is no overlap on it")
         scale = np.sqrt((v1 + v0) / 2)
-        row = {"mean_treated": m1, "mean_control": m0, "smd_before": (m1 - m0) / scale if scale > 0 else 0.0,
-               "variance_ratio_before": v1 / v0 if v0 > 0 else np.inf}
+        row = {"mean_treated": m1, "mean_control": m0, "smd_before": (m1 - m0) / scale,
+               "variance_ratio_before": _variance_ratio(v1, v0, name, "")}
         if w is not None:
             a1, u1 = _weighted_moments(x[z], w[z])
             a0, u0 = _weighted_moments(x[~z], w[~z])
-            row.update(mean_treated_after=a1, mean_control_after=a0,
-                       smd_after=(a1 - a0) / scale if scale > 0 else 0.0,
-                       variance_ratio_after=u1 / u0 if u0 > 0 else np.inf)
+            row.update(mean_treated_after=a1, mean_control_after=a0, smd_after=(a1 - a0) / scale,
+                       variance_ratio_after=_variance_ratio(u1, u0, name, "weighted "))
         rows[name] = row
     return Balance(pd.DataFrame(rows).T.astype(float))
 
 
-def _weights_iv(weights: Any, n: int) -> np.ndarray | None:
+def _variance_ratio(treated: float, control: float, name: str, kind: str) -> float:
+    """``treated / control`` (inf if only the controls have no variance); both zero is an error naming the column."""
+    if treated == control == 0:
+        raise ValueError(f"`weights`: covariate {name!r} has no variance in either {kind}arm (the weight sits on units "
+                         "that share one value), so its variance ratio is undefined")
+    return treated / control if control > 0 else math.inf
+
+
+def _weights_iv(weights: Any, n: int, z: np.ndarray) -> np.ndarray | None:
     if weights is None:
         return None
     if isinstance(weights, Estimate):
@@ -157,4 +172,7 @@ def _weights_iv(weights: Any, n: int) -> np.ndarray | None:
         raise ValueError(f"`weights` must have one value per unit, shape ({n},), got shape {w.shape}")
     if (w < 0).any():
         raise ValueError("`weights` must be non-negative")
+    for arm, value in (("treated", 1), ("control", 0)):
+        if not w[z == value].sum() > 0:
+            raise ValueError(f"`weights` are all zero among the {arm} units: the weighted {arm} sample is empty")
     return w

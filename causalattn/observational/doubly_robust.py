@@ -38,7 +38,14 @@ import pandas as pd
 
 from causalattn._validation import check_confidence_level, check_rng
 from causalattn.estimate import Estimate, normal_estimate
-from causalattn.observational._data import Units, estimand_iv, units_iv
+from causalattn.observational._data import (
+    Units,
+    asymptotics,
+    check_arms,
+    estimand_iv,
+    units_iv,
+    weight_diagnostics,
+)
 from causalattn.observational.outcome import fit_outcome_model, outcome_model_iv
 from causalattn.observational.propensity import check_scores, fit_score_model, score_model_iv
 
@@ -46,12 +53,15 @@ __all__ = ["aipw"]
 
 
 def _aipw_iv(data, outcome, treatment, covariates, estimand, model, outcome_model, cross_fit, rng,
-             confidence_level):
+             confidence_level, ddof):
     """Validate the arguments of :func:`aipw` (``cross_fit`` between 2 and the smaller arm's size)."""
     estimand = estimand_iv(estimand)
     level = check_confidence_level(confidence_level)
     generator = check_rng(rng)
+    if isinstance(ddof, bool) or not isinstance(ddof, numbers.Integral) or ddof not in (0, 1):
+        raise ValueError(f"`ddof` must be 0 (divisor n) or 1 (divisor n - 1), got {ddof!r}")
     units = units_iv(data, outcome, treatment, covariates)
+    check_arms(units.z, "aipw")
     score_model = score_model_iv(model)
     outcome_model = outcome_model_iv(outcome_model)
     if cross_fit is not None:
@@ -62,22 +72,22 @@ def _aipw_iv(data, outcome, treatment, covariates, estimand, model, outcome_mode
             raise ValueError(f"`cross_fit` must be between 2 and the size of the smaller arm ({smallest}), "
                              f"got {cross_fit}")
         cross_fit = int(cross_fit)
-    return units, estimand, score_model, outcome_model, cross_fit, generator, level
+    return units, estimand, score_model, outcome_model, cross_fit, generator, level, int(ddof)
 
 
 def _nuisances(units: Units, train: np.ndarray, test: np.ndarray, score_model: Any, outcome_model: Any,
                estimand: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score and outcome predictions on the ``test`` rows from models fitted on the ``train`` rows."""
     x, z, y = units.x, units.z, units.y
-    predict_e, _ = fit_score_model(x[train], z[train], score_model)
+    predict_e, _ = fit_score_model(x[train], z[train], score_model, units.names)
     e = check_scores(np.asarray(predict_e(x[test]), dtype=float))
     control = train & (z == 0)
-    predict0, _ = fit_outcome_model(x[control], y[control], outcome_model, "control")
+    predict0, _ = fit_outcome_model(x[control], y[control], outcome_model, "control", units.names)
     mu0 = predict0(x[test])
     if estimand == "ATT":
         return e, np.full(test.sum(), np.nan), mu0
     treated = train & (z == 1)
-    predict1, _ = fit_outcome_model(x[treated], y[treated], outcome_model, "treated")
+    predict1, _ = fit_outcome_model(x[treated], y[treated], outcome_model, "treated", units.names)
     return e, predict1(x[test]), mu0
 
 
@@ -93,17 +103,21 @@ def aipw(
     cross_fit: int | None = None,
     rng: Any = None,
     confidence_level: float = 0.95,
+    ddof: int = 0,
 ) -> Estimate:
     r"""The doubly robust AIPW estimator of the ATE or the ATT, with its influence-function standard error.
 
     See the module docstring for the estimators. The standard error is
-    :math:`n^{-1}\{\sum_i(\hat\phi_i - \hat\tau)^2\}^{1/2}` for the ATE and
-    :math:`n^{-1}\{\sum_i\hat\psi_i^2\}^{1/2}` for the ATT, with
+    :math:`\{\sum_i\hat\psi_i^2 / (n - \delta)\}^{1/2} / \sqrt n` with the
+    influence values :math:`\hat\psi_i = \hat\phi_i - \hat\tau` for the ATE and
     :math:`\hat\psi_i = [Z_i\{Y_i - \hat\mu_0(X_i) - \hat\tau_T\} - (1-Z_i)\hat o(X_i)\{Y_i - \hat\mu_0(X_i)\}]
-    / (n_1/n)`: the estimated nuisance functions are treated as known, which
-    is first-order valid when both models are correct (the estimating
-    equation is Neyman-orthogonal), and with flexible learners when they are
-    cross-fitted.
+    / (n_1/n)` for the ATT, and :math:`\delta` = ``ddof``: 0 by default (the
+    plug-in variance of the influence function, divisor :math:`n`), 1 for the sample variance (divisor :math:`n - 1`,
+    the standard error of the mean of :math:`\hat\phi_i`; larger by the factor
+    :math:`\sqrt{n/(n-1)}`). The estimated nuisance functions are treated as
+    known, which is first-order valid when both models are correct (the
+    estimating equation is Neyman-orthogonal), and with flexible learners when
+    they are cross-fitted.
 
     With ``cross_fit=K`` the units are split at random into K folds; the score
     and outcome models are fitted on K-1 folds and predict on the held-out
@@ -126,14 +140,19 @@ def aipw(
     rng : None, int or numpy.random.Generator
         Randomness of the fold split.
     confidence_level : float
+    ddof : {0, 1}
+        The divisor of the variance of the influence values: :math:`n - \delta`.
 
     Returns
     -------
     Estimate
         ``method`` ``"aipw"`` or ``"aipw-crossfit-<K>"``; ``details`` has
         ``score``, ``mu1``, ``mu0`` (predictions per unit; ``mu1`` is NaN for
-        the ATT, which needs no treated model) and ``influence`` (the
-        per-unit influence values).
+        the ATT, which needs no treated model), ``influence`` (the
+        per-unit influence values), ``ddof``, the largest weight's share and
+        the effective sample size of each arm under the inverse-probability
+        weights of the correction term (as in :func:`~causalattn.observational.ipw`)
+        and ``asymptotics``.
         The interval and p-value are large-sample normal
         (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
@@ -152,8 +171,9 @@ def aipw(
     >>> round(est.estimate), est.method
     (1788, 'aipw')
     """
-    units, estimand, score_model, outcome_model, folds, generator, level = _aipw_iv(
-        data, outcome, treatment, covariates, estimand, model, outcome_model, cross_fit, rng, confidence_level)
+    units, estimand, score_model, outcome_model, folds, generator, level, ddof = _aipw_iv(
+        data, outcome, treatment, covariates, estimand, model, outcome_model, cross_fit, rng, confidence_level,
+        ddof)
     n = units.n
     e, mu1, mu0 = np.empty(n), np.empty(n), np.empty(n)
     if folds is None:
@@ -173,8 +193,17 @@ def aipw(
         terms = z * (y - mu0) - (1 - z) * e / (1 - e) * (y - mu0)
         tau = float(terms.sum() / z.sum())
         influence = (terms - z * tau) / z.mean()
-    se = math.sqrt(float(influence @ influence)) / n
+    se = math.sqrt(float(influence @ influence) / (n - ddof) / n)
     method = "aipw" if folds is None else f"aipw-crossfit-{folds}"
+    if estimand == "ATE":  # the inverse-probability weights of the correction terms, per arm
+        weights = np.where(z == 1, 1 / e, 1 / (1 - e))
+    else:
+        weights = np.where(z == 1, 1.0, e / (1 - e))
+    diagnostics = weight_diagnostics(weights, z)
+    note = asymptotics("aipw", {arm: diagnostics[f"effective_n_{arm}"] for arm in ("treated", "control")},
+                       {arm: diagnostics[f"max_weight_share_{arm}"] for arm in ("treated", "control")},
+                       advice="; trim extreme scores (PropensityScore.trim)")
     return normal_estimate(estimand, tau, se, confidence_level=level, method=method, n=n,
-                           details={"score": e, "mu1": mu1, "mu0": mu0, "influence": influence,
-                                    "folds": folds or 1, "distribution": "normal"})
+                           details={"score": e, "mu1": mu1, "mu0": mu0, "influence": influence, "ddof": ddof,
+                                    "folds": folds or 1, **diagnostics, "distribution": "normal",
+                                    "asymptotics": note})

@@ -43,9 +43,16 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from causalattn._validation import as_float_array, check_choice, check_columns, check_confidence_level
+from causalattn._validation import (
+    as_float_array,
+    check_choice,
+    check_columns,
+    check_confidence_level,
+    check_same_index,
+)
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
-from causalattn.observational._data import binary_treatment, units_iv
+from causalattn.observational._data import asymptotics, binary_treatment, check_scale, distinct_roles, units_iv
+from causalattn.observational._design import check_collinear
 
 __all__ = ["WeakInstrumentWarning", "cace", "tsls"]
 
@@ -53,6 +60,8 @@ COV_TYPES = ("classical", "HC0", "HC1", "HC2", "HC3")
 # First-stage F below WEAK warns (Staiger and Stock's rule of thumb); below NONE there is no first stage.
 WEAK_F = 10.0
 NO_FIRST_STAGE_F = 1e-6
+# A first stage whose residual sum of squares is below this share of the total fits exactly.
+EXACT_FIT = 1e-12
 
 
 class WeakInstrumentWarning(UserWarning):
@@ -85,7 +94,7 @@ def _cace_iv(data, outcome, treatment, instrument, confidence_level):
     level = check_confidence_level(confidence_level)
     if instrument is None:
         raise ValueError("`instrument` is required")
-    units = units_iv(data, outcome, treatment, None, need_covariates=False)
+    units = units_iv(data, outcome, treatment, None, need_covariates=False, others={"instrument": instrument})
     name, raw = _instrument_column(data, instrument)
     if raw.shape != units.z.shape:
         raise ValueError(f"`instrument` must have one value per unit ({units.n}), got shape {raw.shape}")
@@ -95,6 +104,8 @@ def _cace_iv(data, outcome, treatment, instrument, confidence_level):
         raise ValueError(str(exc).replace("`treatment`", "`instrument`")) from None
     if min(int(z.sum()), int(len(z) - z.sum())) < 2:
         raise ValueError("`instrument` must have at least 2 units at each value for the variances")
+    distinct_roles({"instrument": {name: raw}, "treatment": {units.treatment: units.z},
+                    "outcome": {units.outcome: units.y}})
     return units, name, z, level
 
 
@@ -133,7 +144,7 @@ def cace(
     -------
     Estimate
         ``estimand`` ``"CACE"``, ``method`` ``"wald-delta"``; ``details`` has
-        ``first_stage`` and ``itt`` (Estimates) and ``first_stage_f``.
+        ``first_stage`` and ``itt`` (Estimates), ``first_stage_f`` and ``asymptotics``.
         The interval and p-value are large-sample normal
         (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
@@ -141,11 +152,15 @@ def cace(
     -----
     WeakInstrumentWarning
         If the first-stage F is below 10.
+    SmallSampleWarning
+        Fewer than 20 units at a value of the instrument.
 
     Raises
     ------
     ValueError
-        A non-binary treatment or instrument, or no first stage (F near 0).
+        A non-binary treatment or instrument, fewer than 2 units at a value of
+        the instrument, an instrument that is the treatment or the outcome, or
+        no first stage (F near 0).
 
     References
     ----------
@@ -181,6 +196,7 @@ def cace(
         "first_stage_f": f,
         "instrument": name,
         "distribution": "normal",
+        "asymptotics": asymptotics("cace", {f"{name} = 1": n1, f"{name} = 0": n0}),
     }
     return normal_estimate("CACE", tau, se, confidence_level=level, method="wald-delta", n=units.n,
                            details=details)
@@ -262,10 +278,23 @@ def tsls(
     Estimate
         ``estimand`` ``"2SLS coefficient of <treatment>"``, ``method``
         ``"2sls-<cov_type>"``; ``details`` has ``first_stage_f``, ``fit`` (the
-        linearmodels results with every coefficient), ``instruments``, ``covariates``.
+        linearmodels results with every coefficient), ``instruments``, ``covariates``,
+        ``asymptotics``.
+
+    Warns
+    -----
+    WeakInstrumentWarning
+        If the first-stage F is below 10.
+    SmallSampleWarning
+        Fewer than 20 residual degrees of freedom.
 
     Raises
     ------
+    ValueError
+        An instrument that is the treatment, the outcome or a covariate (a
+        column under two arguments), a treatment that the instruments and
+        covariates fit exactly, collinear instruments and covariates, or no
+        first stage.
     ImportError
         If linearmodels is not installed (``pip install "causalattn[iv]"``).
 
@@ -297,6 +326,7 @@ def tsls(
     details = {"first_stage_f": f, "fit": fit, "instruments": ", ".join(z.columns),
                "covariates": ", ".join(exog.columns[1:]) or "none", "cov_type": cov_type}
     n, p = len(y), len(fit.params)
+    details["asymptotics"] = asymptotics("tsls", {"the residual degrees of freedom (n - p)": n - p})
     if cov_type in ("HC2", "HC3"):
         se = _leverage_se(exog, d, z, fit.resids.to_numpy(), list(fit.params.index).index(term), cov_type)
         return normal_estimate(f"2SLS coefficient of {term}", tau, se, confidence_level=level,
@@ -320,6 +350,8 @@ def _tsls_iv(data, outcome, treatment, instruments, covariates, cov_type, confid
         raise ValueError("`outcome` and `treatment` are required")
     if data is not None and not isinstance(data, pd.DataFrame):
         raise TypeError(f"`data` must be a pandas DataFrame or None, got {type(data).__name__}")
+    if data is None:
+        check_same_index(outcome=outcome, treatment=treatment, instruments=instruments, covariates=covariates)
     y, d = _columns(data, "outcome", outcome), _columns(data, "treatment", treatment)
     if y.shape[1] != 1 or d.shape[1] != 1:
         raise ValueError("`outcome` and `treatment` must each be one column")
@@ -328,6 +360,12 @@ def _tsls_iv(data, outcome, treatment, instruments, covariates, cov_type, confid
     exog.insert(0, "const", 1.0)
     if len({len(y), len(d), len(z), len(exog)}) > 1:
         raise ValueError("`outcome`, `treatment`, `instruments` and `covariates` must have the same length")
+    for arg, frame, constant in (("outcome", y, False), ("treatment", d, True), ("instruments", z, True),
+                                 ("covariates", exog.iloc[:, 1:], True)):
+        check_scale(arg, frame.to_numpy(), constant=constant)
+    distinct_roles({role: {c: frame[c].to_numpy() for c in frame.columns}
+                    for role, frame in (("instruments", z), ("treatment", d), ("outcome", y),
+                                        ("covariates", exog.iloc[:, 1:]))})
     _first_stage_iv(exog, d, z)
     return y, d, z, exog, cov_type, level
 
@@ -335,12 +373,14 @@ def _tsls_iv(data, outcome, treatment, instruments, covariates, cov_type, confid
 def _first_stage_iv(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame) -> None:
     """Reject collinear instruments and covariates, and instruments without a first stage (classical F near 0)."""
     design = np.column_stack([exog.to_numpy(), z.to_numpy()])
-    rank = np.linalg.matrix_rank(design)
-    if rank < design.shape[1]:
-        raise ValueError(f"`instruments` and `covariates` are collinear (rank {rank} < {design.shape[1]} columns)")
+    check_collinear(design[:, 1:], [*exog.columns[1:], *z.columns], arg="instruments` and `covariates")
     fit = sm.OLS(d.iloc[:, 0].to_numpy(), design).fit()
+    if fit.ssr <= EXACT_FIT * fit.centered_tss:
+        raise ValueError("`treatment` is an exact linear function of `instruments` and `covariates` (the first stage "
+                         "fits every unit): it has no endogenous part left, and 2SLS would be OLS; pass instruments "
+                         "other than the treatment")
     restriction = np.eye(design.shape[1])[exog.shape[1]:]
-    f = float(np.squeeze(fit.f_test(restriction).fvalue)) if fit.ssr > 0 else math.inf
+    f = float(np.squeeze(fit.f_test(restriction).fvalue))
     if not f >= NO_FIRST_STAGE_F:
         check_first_stage(f)
 

@@ -35,7 +35,15 @@ matching unit :math:`i` to its :math:`J` nearest units of its own arm:
 the sample variance of :math:`Y_i` and their outcomes. Without ties
 this is AI's :math:`\{(K_M/M)^2 + (2M-1)K_M/M^2\}\hat\sigma^2` for the ATE
 and :math:`K_M(K_M - 1)/M^2\,\hat\sigma^2` for the ATT; with ties and
-:math:`J = 1` it is R ``Matching``'s ``se`` with ``Var.calc = 1``.
+:math:`J = 1` it is R ``Matching``'s ``se`` with ``Var.calc = 1``
+(``standard_error="robust"``, the default: robust to heteroskedasticity).
+``standard_error="homoskedastic"`` assumes one conditional variance for
+every unit and estimates it from the matched pairs,
+:math:`\hat\sigma^2 = \tfrac12 N_T^{-1}\sum_{(i, j)} \#\mathcal J_M(i)^{-1}
+(\hat\tau_{ij} - \hat\tau)^2` over the pairs of a unit :math:`i` of the target
+population and a match :math:`j`, with :math:`\hat\tau_{ij}` the pair's
+(bias-corrected) difference in outcomes, treated minus control: R
+``Matching``'s default ``Var.calc = 0``.
 
 **Matching on the estimated propensity score** (``on="propensity"``) matches
 on :math:`\hat e_i = F(\tilde X_i^\top\hat\theta)`, the logistic fit
@@ -114,14 +122,16 @@ import statsmodels.api as sm
 
 from causalattn._validation import check_choice, check_confidence_level, check_flag, check_positive_int
 from causalattn.estimate import Estimate, normal_estimate
-from causalattn.observational._data import Units, estimand_iv, units_iv
+from causalattn.observational._data import Units, asymptotics, check_arms, estimand_iv, units_iv, weight_diagnostics
+from causalattn.observational._design import check_collinear, check_constant, separation
+from causalattn.observational._neighbours import cross_matches, group_covariances, metric_space, own_matches
+from causalattn.observational._score_matching import estimated_score_change
 from causalattn.observational.propensity import PropensityScore, design_matrix, score_from_units, score_model_iv
 
 __all__ = ["match"]
 
 METRICS = ("inverse_variance", "mahalanobis")
-# Queries per block times candidates: bounds the distance matrix held in memory (8 bytes each).
-BLOCK_ELEMENTS = 4_000_000
+STANDARD_ERRORS = ("robust", "homoskedastic")
 
 
 @dataclass(frozen=True)
@@ -133,25 +143,32 @@ class _Problem:
     metric: str
     bias_correction: bool
     variance_matches: int
+    standard_error: str
     tolerance: float
     level: float
     on: str
 
 
 def _match_iv(data, outcome, treatment, covariates, estimand, n_matches, metric, on, model, bias_correction,
-              variance_matches, tie_tolerance, confidence_level) -> _Problem:
+              variance_matches, standard_error, tie_tolerance, confidence_level) -> _Problem:
     estimand = estimand_iv(estimand)
     metric = check_choice("metric", metric, METRICS)
     on = check_choice("on", on, ("covariates", "propensity"))
+    standard_error = check_choice("standard_error", standard_error, STANDARD_ERRORS)
     n_matches = check_positive_int("n_matches", n_matches)
     variance_matches = check_positive_int("variance_matches", variance_matches)
     bias_correction = check_flag("bias_correction", bias_correction)
     level = check_confidence_level(confidence_level)
-    if isinstance(tie_tolerance, bool) or not isinstance(tie_tolerance, numbers.Real) or not tie_tolerance >= 0:
-        raise ValueError(f"`tie_tolerance` must be a non-negative number, got {tie_tolerance!r}")
+    if isinstance(tie_tolerance, bool) or not isinstance(tie_tolerance, numbers.Real) or not (
+            0 <= tie_tolerance < math.inf):
+        raise ValueError(f"`tie_tolerance` must be a finite non-negative number, got {tie_tolerance!r}")
     if model is not None and on != "propensity":
         raise ValueError("`model` is the propensity-score model: it is used only with `on`='propensity'")
+    if standard_error == "homoskedastic" and on == "covariates" and variance_matches != 1:
+        raise ValueError("`variance_matches` is used by `standard_error`='robust' (and matching on the score) only: "
+                         "the homoskedastic variance pools the matched pairs")
     units = units_iv(data, outcome, treatment, covariates)
+    check_arms(units.z, "match")
     n_treated = int(units.z.sum())
     n_control = units.n - n_treated
     if n_matches > n_control:
@@ -170,153 +187,59 @@ def _match_iv(data, outcome, treatment, covariates, estimand, n_matches, metric,
                              "the Abadie-Imbens (2016) adjustment of the ATT matches every unit on the covariates")
         units = Units(units.y, units.z, np.array(score.score)[:, None], ["propensity score"], units.outcome,
                       units.treatment)
-    constant = units.x.std(axis=0) == 0
-    if constant.any():
-        raise ValueError(f"`covariates` {[n for n, c in zip(units.names, constant) if c]} are constant: "
-                         "they carry no distance; drop them")
-    return _Problem(units, score, estimand, n_matches, metric, bias_correction, variance_matches,
+    else:
+        _overlap_iv(units, estimand, metric, bias_correction)
+    check_constant(units.x, units.names)
+    return _Problem(units, score, estimand, n_matches, metric, bias_correction, variance_matches, standard_error,
                     float(tie_tolerance), level, on)
 
 
-def metric_space(x: np.ndarray, metric: str) -> np.ndarray:
-    """Coordinates in which the matching distance is Euclidean (standardized, then whitened for Mahalanobis)."""
-    standardized = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
-    if metric == "inverse_variance":
-        return standardized
-    weight = np.linalg.inv(standardized.T @ standardized / len(x))
-    return standardized @ np.linalg.cholesky(weight)
-
-
-def nearest(queries: np.ndarray, candidates: np.ndarray, k: int, tolerance: float | None,
-            exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ``k`` nearest candidates of each query, with ties, by blocks of queries.
-
-    Returns ``(query, candidate, squared distance)`` index arrays of every match:
-    for query ``q`` all candidates within ``tolerance`` of its ``k``-th smallest
-    squared distance, or exactly ``k`` of them if ``tolerance`` is ``None``
-    (ties broken arbitrarily). ``exclude[q]`` is a candidate index never matched
-    to ``q`` (the unit itself, when matching within an arm).
-    """
-    norms = (candidates**2).sum(axis=1)
-    block = max(1, BLOCK_ELEMENTS // len(candidates))
-    found_q, found_c, found_d = [], [], []
-    for start in range(0, len(queries), block):
-        q = queries[start:start + block]
-        dist = np.maximum((q**2).sum(axis=1)[:, None] + norms[None, :] - 2 * q @ candidates.T, 0.0)
-        if exclude is not None:
-            dist[np.arange(len(q)), exclude[start:start + block]] = np.inf
-        if tolerance is None:
-            rows, cols = np.repeat(np.arange(len(q)), k), np.argpartition(dist, k - 1, axis=1)[:, :k].ravel()
-        else:
-            kth = np.partition(dist, k - 1, axis=1)[:, k - 1]
-            rows, cols = np.nonzero(dist <= kth[:, None] + tolerance)
-        found_q.append(rows + start)
-        found_c.append(cols)
-        found_d.append(dist[rows, cols])
-    return np.concatenate(found_q), np.concatenate(found_c), np.concatenate(found_d)
-
-
-def _cross_matches(space: np.ndarray, z: np.ndarray, queries: np.ndarray, k: int,
-                   tolerance: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(unit, match, squared distance)``: each query unit's ``k`` nearest units of the other arm (see `nearest`)."""
-    found = []
-    for arm in (1, 0):
-        rows = queries[z[queries] == arm]
-        if rows.size == 0:
-            continue
-        pool = np.flatnonzero(z != arm)
-        q, c, d = nearest(space[rows], space[pool], k, tolerance)
-        found.append((rows[q], pool[c], d))
-    return tuple(np.concatenate(column) for column in zip(*found))
-
-
-def _own_matches(space: np.ndarray, z: np.ndarray, queries: np.ndarray, k: int,
-                 tolerance: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(unit, match)``: each query unit's ``k`` nearest other units of its own arm (see `nearest`)."""
-    found = []
-    for arm in (0, 1):
-        members = np.flatnonzero(z == arm)
-        rows = np.flatnonzero(np.isin(members, queries))
-        if rows.size == 0:
-            continue
-        q, c, _ = nearest(space[members[rows]], space[members], k, tolerance, exclude=rows)
-        found.append((members[rows][q], members[c]))
-    return tuple(np.concatenate(column) for column in zip(*found))
-
-
-def _group_covariances(unit: np.ndarray, member: np.ndarray, x: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
-    """Per unit ``i``, the sample covariance of each column of ``x`` with ``y`` over the units ``member[unit == i]``.
-
-    A unit whose group has fewer than two members gets 0.
-    """
-    size = np.bincount(unit, minlength=n)
-    present = size > 1
-    total_y = np.bincount(unit, weights=y[member], minlength=n)[present]
-    out = np.zeros((n, x.shape[1]))
-    for col in range(x.shape[1]):
-        total_x = np.bincount(unit, weights=x[member, col], minlength=n)[present]
-        cross = np.bincount(unit, weights=x[member, col] * y[member], minlength=n)[present]
-        out[present, col] = (cross - total_x * total_y / size[present]) / (size[present] - 1)
-    return out
+def _overlap_iv(units: Units, estimand: str, metric: str, bias_correction: bool) -> None:
+    """Refuse covariates that matching cannot use: constant, collinear (for the Mahalanobis metric and the bias
+    correction) or separating the units it must match (the treated for the ATT, everyone for the ATE)."""
+    check_constant(units.x, units.names)
+    if metric == "mahalanobis" or bias_correction:
+        check_collinear(units.x, units.names)
+    found = separation(units.x, units.z, units.names, treated_only=estimand == "ATT")
+    if found is not None:
+        raise ValueError(f"{found.describe()}: their matches would be extrapolations, and the {estimand} is not "
+                         "identified there; trim those units, or drop or coarsen those covariates")
 
 
 def _conditional_variances(space: np.ndarray, y: np.ndarray, z: np.ndarray, needed: np.ndarray, j: int,
                            tolerance: float) -> np.ndarray:
     r""":math:`\hat\sigma^2(X_i, Z_i)`: sample variance of :math:`Y_i` and its ``j`` nearest same-arm outcomes."""
     own = np.flatnonzero(needed)
-    unit, partner = _own_matches(space, z, own, j, tolerance)
+    unit, partner = own_matches(space, z, own, j, tolerance)
     groups = np.concatenate([own, unit]), np.concatenate([own, partner])
-    return _group_covariances(*groups, y[:, None], y, len(y))[:, 0]
+    return group_covariances(*groups, y[:, None], y, len(y))[:, 0]
 
 
-def _bias_slopes(x: np.ndarray, y: np.ndarray, k: np.ndarray, rows: np.ndarray, arm: str) -> np.ndarray:
-    """Slopes of the weighted least-squares fit of ``y`` on ``(1, x)`` over ``rows`` with weights ``k``."""
-    used = rows & (k > 0)
-    design = design_matrix(x[used])
-    if np.linalg.matrix_rank(design) < design.shape[1]:
-        raise ValueError(f"the bias correction needs more distinct matched {arm} units than covariates "
-                         f"({int(used.sum())} used, {design.shape[1]} coefficients); set `bias_correction`=False")
-    return sm.WLS(y[used], design, weights=k[used]).fit().params[1:]
+def _bias_slopes(x: np.ndarray, y: np.ndarray, k: np.ndarray, rows: np.ndarray, arm: str, names: list[str],
+                 differences: np.ndarray) -> np.ndarray:
+    """Slopes of the weighted least-squares fit of ``y`` on ``(1, x)`` over ``rows`` with weights ``k``.
 
-
-def _estimated_score_change(problem: _Problem, space: np.ndarray, tau: float) -> float:
-    r"""Abadie-Imbens (2016): the change in the variance of matching on the estimated logistic score.
-
-    :math:`-\hat c^\top\hat V_\theta\hat c` for the ATE,
-    :math:`-\hat c_t^\top\hat V_\theta\hat c_t + \hat d_t^\top\hat V_\theta\hat d_t` for the ATT, with
-    :math:`\hat V_\theta` the covariance of the logistic coefficients (statsmodels') and the vectors of the module
-    docstring.
+    ``differences`` are the covariate differences between the units and these
+    matches: a covariate constant among the matched units gets slope 0 when
+    no difference involves it (its slope does not matter), an error otherwise.
     """
-    score, units = problem.score, problem.units
-    y, z, e, n = units.y, units.z, score.score, units.n
-    everyone = np.arange(n)
-    design = design_matrix(score.x)
-    # H_w(i): i and its J nearest others when Z_i = w, else the J + 1 nearest units of arm w, on the score and
-    # without ties (a score shared by many units would make huge groups)
-    own, own_match = _own_matches(space, z, everyone, problem.variance_matches, None)
-    other, other_match, _ = _cross_matches(space, z, everyone, problem.variance_matches + 1, None)
-    cov_own = _group_covariances(np.r_[everyone, own], np.r_[everyone, own_match], design, y, n)
-    cov_other = _group_covariances(other, other_match, design, y, n)
-    treated = (z == 1)[:, None]
-    cov1, cov0 = np.where(treated, cov_own, cov_other), np.where(treated, cov_other, cov_own)
-    f = (e * (1 - e))[:, None]  # the logistic density at the linear predictor
-    cov_theta = np.asarray(score.fit.cov_params())
-    if problem.estimand == "ATE":
-        c = (f * (cov1 / e[:, None] + cov0 / (1 - e)[:, None])).mean(axis=0)
-        return -float(c @ cov_theta @ c)
-    n_treated = int(z.sum())
-    mean_own = np.bincount(own, weights=y[own_match], minlength=n) / np.bincount(own, minlength=n)
-    mean_other = np.bincount(other, weights=y[other_match], minlength=n) / np.bincount(other, minlength=n)
-    local = np.where(z == 1, mean_own - mean_other, mean_other - mean_own)  # mu(1, e_i) - mu(0, e_i)
-    odds = (e / (1 - e))[:, None]
-    c = (f * (design * (local - tau)[:, None] + cov1 + odds * cov0)).sum(axis=0) / n_treated
-    unit, partner, _ = _cross_matches(metric_space(score.x, problem.metric), z, everyone, problem.n_matches,
-                                      problem.tolerance)
-    size = np.bincount(unit, minlength=n)
-    imputed = np.bincount(unit, weights=y[partner] / size[unit], minlength=n)
-    effects = np.where(z == 1, y - imputed, imputed - y)  # matching on the covariates
-    d = (f * design * (effects - tau)[:, None]).sum(axis=0) / n_treated
-    return float(d @ cov_theta @ d - c @ cov_theta @ c)
+    used = rows & (k > 0)
+    where = f" among the {int(used.sum())} matched {arm} units"
+    flat = np.ptp(x[used], axis=0) == 0
+    needed = flat & (differences != 0).any(axis=0)
+    if needed.any():
+        raise ValueError(f"`covariates` {[n for n, f in zip(names, needed, strict=True) if f]} are constant{where}, "
+                         "yet some units differ on them from their matches: the bias correction cannot estimate their "
+                         "slopes; use more matches (`n_matches`), drop those covariates, or set `bias_correction`="
+                         "False (their differences are then left uncorrected)")
+    kept = [n for n, f in zip(names, flat, strict=True) if not f]
+    if used.sum() <= len(kept) + 1:
+        raise ValueError(f"the bias correction regresses the outcome on {len(kept)} covariates{where}, too few units; "
+                         "use more matches (`n_matches`), fewer covariates, or set `bias_correction`=False")
+    check_collinear(x[used][:, ~flat], kept, where=where)
+    slopes = np.zeros(x.shape[1])
+    slopes[~flat] = sm.WLS(y[used], design_matrix(x[used][:, ~flat]), weights=k[used]).fit().params[1:]
+    return slopes
 
 
 def match(
@@ -332,6 +255,7 @@ def match(
     model: Any = None,
     bias_correction: bool = True,
     variance_matches: int = 1,
+    standard_error: str = "robust",
     tie_tolerance: float = 1e-5,
     confidence_level: float = 0.95,
 ) -> Estimate:
@@ -370,6 +294,12 @@ def match(
     variance_matches : int
         :math:`J`, same-arm matches used to estimate the conditional variances
         (and the groups :math:`H_w(i)` of :math:`J + 1` units of the AI 2016 adjustment).
+    standard_error : {"robust", "homoskedastic"}
+        The conditional variances of the Abadie-Imbens variance: estimated per
+        unit by matching within its arm (robust to heteroskedasticity; R
+        ``Matching``'s ``Var.calc = J``), or one pooled variance from the
+        matched pairs (R ``Matching``'s default ``Var.calc = 0``; ``method`` ends
+        in ``-homoskedastic``). See the module docstring.
     tie_tolerance : float
         Squared distances within this of the :math:`M`-th smallest are ties
         (``Matching``'s ``distance.tolerance``).
@@ -379,25 +309,39 @@ def match(
     -------
     Estimate
         ``method`` ``"matching-bias-corrected"`` or ``"matching"``, with
-        ``-propensity`` when matching on the score and ``-ai2016`` when its
-        standard error is the Abadie-Imbens (2016) one; ``details`` has
+        ``-propensity`` when matching on the score, ``-ai2016`` when its
+        standard error is the Abadie-Imbens (2016) one and ``-homoskedastic``
+        with that standard error; ``details`` has
         ``matches`` (a DataFrame with columns ``unit`` and ``match``, row positions
         0 to n-1 in the data, ``weight``
         :math:`1/\#\mathcal J_M(i)`, ``distance``), ``weights`` (each unit's
         weight in the matched sample, :math:`r_i + K_M(i)`, for balance
-        checks), ``times_matched`` (:math:`K_M`), ``n_matched_pairs`` and, with
+        checks; their largest share and Kish's effective sample size per arm,
+        ``max_weight_share_treated``, ``effective_n_treated`` ...),
+        ``times_matched`` (:math:`K_M`), ``n_matched_pairs``, ``asymptotics`` and, with
         ``on="propensity"``, ``score``, ``score_estimation`` (``"accounted for
         (Abadie-Imbens 2016)"`` or ``"treated as known"``) and, for the
         former, ``standard_error_known_score`` (the AI 2006 standard error).
         The interval and p-value are large-sample normal
         (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
+    Warns
+    -----
+    SmallSampleWarning
+        An arm with fewer than 20 effective units in the matched sample, or one
+        unit carrying more than 10% of its arm's weight (a control matched to
+        many treated units).
+
     Raises
     ------
     ValueError
-        ``n_matches`` larger than an arm it matches into (with the AI 2016
-        adjustment of the ATT, also the treated arm), a constant covariate, an
-        adjusted variance that is not positive (too few units), or bad options.
+        Fewer than 2 units in an arm, ``n_matches`` larger than an arm it
+        matches into (with the AI 2016 adjustment of the ATT, also the treated
+        arm), a constant covariate, collinear covariates (with the Mahalanobis
+        metric or the bias correction), covariates that separate the units to
+        be matched from the other arm (no overlap), a bias correction that
+        cannot be fitted (named covariates), an adjusted variance that is not
+        positive (too few units), or bad options.
 
     References
     ----------
@@ -427,13 +371,13 @@ def match(
     ('matching-bias-corrected-propensity-ai2016', 681, 696)
     """
     problem = _match_iv(data, outcome, treatment, covariates, estimand, n_matches, metric, on, model,
-                        bias_correction, variance_matches, tie_tolerance, confidence_level)
+                        bias_correction, variance_matches, standard_error, tie_tolerance, confidence_level)
     units = problem.units
     x, y, z = units.x, units.y, units.z
     n = units.n
     space = metric_space(x, problem.metric)
     target = np.ones(n, dtype=bool) if problem.estimand == "ATE" else z == 1
-    unit, partner, squared = _cross_matches(space, z, np.flatnonzero(target), problem.n_matches, problem.tolerance)
+    unit, partner, squared = cross_matches(space, z, np.flatnonzero(target), problem.n_matches, problem.tolerance)
     weight = 1.0 / np.bincount(unit, minlength=n)[unit]
     matches = pd.DataFrame({"unit": unit, "match": partner, "weight": weight, "distance": np.sqrt(squared)})
     k = np.bincount(partner, weights=weight, minlength=n)
@@ -443,23 +387,31 @@ def match(
     if problem.bias_correction:
         for arm in np.unique(z[partner]):  # the arms that supply matches
             rows = z[partner] == arm
-            slopes = _bias_slopes(x, y, k, z == arm, "treated" if arm else "control")
-            adjusted[rows] += (x[unit[rows]] - x[partner[rows]]) @ slopes
+            differences = x[unit[rows]] - x[partner[rows]]
+            slopes = _bias_slopes(x, y, k, z == arm, "treated" if arm else "control", units.names, differences)
+            adjusted[rows] += differences @ slopes
     imputed = np.bincount(unit, weights=weight * adjusted, minlength=n)
     effects = np.where(z == 1, y - imputed, imputed - y)[target]
     tau = float(effects.mean())
 
     n_target = int(target.sum())
-    sigma2 = _conditional_variances(space, y, z, k > 0, problem.variance_matches, problem.tolerance)
+    if problem.standard_error == "robust":
+        sigma2 = _conditional_variances(space, y, z, k > 0, problem.variance_matches, problem.tolerance)
+    else:  # R's Var.calc = 0: half the weighted mean squared deviation of the matched pairs' effects
+        pairs = np.where(z[unit] == 1, y[unit] - adjusted, adjusted - y[unit])
+        sigma2 = np.full(n, 0.5 * float(weight @ (pairs - tau) ** 2) / n_target)
     variance = (np.sum((effects - tau) ** 2) + np.sum(sigma2 * (k**2 - kk + 2 * target * k))) / n_target**2
     method = "matching" + ("-bias-corrected" if problem.bias_correction else "") + (
-        "-propensity" if problem.on == "propensity" else "")
+        "-propensity" if problem.on == "propensity" else "") + (
+        "-homoskedastic" if problem.standard_error == "homoskedastic" else "")
     score_details: dict[str, Any] = {}
     if problem.score is not None:
         score_details.update(score=x[:, 0], score_estimation="treated as known")
         if problem.score.logistic:
             known = variance
-            variance = known + _estimated_score_change(problem, space, tau)
+            variance = known + estimated_score_change(
+                problem.score, y, space, tau, estimand=problem.estimand, n_matches=problem.n_matches,
+                variance_matches=problem.variance_matches, metric=problem.metric, tolerance=problem.tolerance)
             if not variance > 0:
                 raise ValueError(
                     f"the Abadie-Imbens (2016) variance adjusted for the estimated score is not positive "
@@ -468,6 +420,10 @@ def match(
             method += "-ai2016"
             score_details.update(score_estimation="accounted for (Abadie-Imbens 2016)",
                                  standard_error_known_score=math.sqrt(max(known, 0.0)))
+    diagnostics = weight_diagnostics(target + k, z)
+    note = asymptotics("match", {arm: diagnostics[f"effective_n_{arm}"] for arm in ("treated", "control")},
+                       {arm: diagnostics[f"max_weight_share_{arm}"] for arm in ("treated", "control")},
+                       advice="; use more matches (`n_matches`) or trim units without close matches")
     details = {
         "matches": matches[["unit", "match", "weight", "distance"]],
         "weights": target + k,
@@ -475,7 +431,10 @@ def match(
         "n_matched_pairs": len(matches),
         "n_matches": problem.n_matches,
         "metric": problem.metric,
+        "standard_error": problem.standard_error,
+        **diagnostics,
         "distribution": "normal",
+        "asymptotics": note,
         **score_details,
     }
     return normal_estimate(problem.estimand, tau, math.sqrt(max(variance, 0.0)), confidence_level=problem.level,

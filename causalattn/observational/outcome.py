@@ -33,12 +33,15 @@ from causalattn._validation import check_choice, check_confidence_level, check_r
 from causalattn.estimate import Estimate, normal_estimate
 from causalattn.observational._data import (
     Units,
+    asymptotics,
     bootstrap,
+    check_arms,
     check_resamples,
     estimand_iv,
     learner_iv,
     units_iv,
 )
+from causalattn.observational._design import check_collinear
 from causalattn.observational.propensity import design_matrix
 
 __all__ = ["fit_outcome_model", "outcome_regression"]
@@ -49,13 +52,14 @@ def outcome_model_iv(model: Any) -> Any:
     return learner_iv("outcome_model", model, "regressor", "predict", "LinearRegression()")
 
 
-def fit_outcome_model(x: np.ndarray, y: np.ndarray, model: Any, arm: str) -> tuple[Callable[[np.ndarray], np.ndarray],
-                                                                                  Any]:
+def fit_outcome_model(x: np.ndarray, y: np.ndarray, model: Any, arm: str, names: list[str] | None = None
+                      ) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
     """Fit one arm's outcome model; return its prediction function and the fitted object.
 
     ``model=None`` is statsmodels' OLS with an intercept (the arm must have more
-    units than coefficients and a full-rank design); otherwise a clone of the
-    scikit-learn regressor ``model``.
+    units than coefficients, and covariates that are neither constant nor
+    collinear within it: ``names`` name them in errors); otherwise a clone of
+    the scikit-learn regressor ``model``.
     """
     if model is None:
         design = design_matrix(x)
@@ -63,10 +67,8 @@ def fit_outcome_model(x: np.ndarray, y: np.ndarray, model: Any, arm: str) -> tup
         if n <= p:
             raise ValueError(f"the {arm} arm has {n} units, the linear outcome model needs more than {p} "
                              "(the number of coefficients)")
-        rank = np.linalg.matrix_rank(design)
-        if rank < p:
-            raise ValueError(f"`covariates` are collinear within the {arm} arm (rank {rank} < {p}); "
-                             "drop a constant or redundant covariate")
+        names = names if names is not None else [f"covariate{j}" for j in range(x.shape[1])]
+        check_collinear(x, names, where=f" within the {arm} arm")
         fit = sm.OLS(y, design).fit()
         return (lambda new: design_matrix(new) @ fit.params), fit
     from sklearn.base import clone
@@ -105,6 +107,7 @@ def _outcome_regression_iv(data, outcome, treatment, covariates, estimand, outco
     level = check_confidence_level(confidence_level)
     generator = check_rng(rng)
     units = units_iv(data, outcome, treatment, covariates)
+    check_arms(units.z, "outcome_regression")
     outcome_model = outcome_model_iv(outcome_model)
     if outcome_model is not None and standard_error == "sandwich":
         raise ValueError("`standard_error`='sandwich' needs the linear outcome model; use 'bootstrap' with a "
@@ -163,7 +166,9 @@ def outcome_regression(
     Estimate
         ``method`` ``"outcome-regression-<linear|Class>-<standard_error>"``;
         ``details`` has ``mu1`` and ``mu0`` (imputed outcomes per unit) and,
-        for linear models, the fitted statsmodels results ``fit_treated``, ``fit_control``.
+        for linear models, the fitted statsmodels results ``fit_treated``, ``fit_control``;
+        ``asymptotics`` (a :class:`~causalattn.observational.SmallSampleWarning`
+        is issued below 20 units in an arm).
         The interval and p-value are large-sample normal
         (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
@@ -185,7 +190,9 @@ def outcome_regression(
         confidence_level)
     tau, mu1, mu0, fits = _impute(units, estimand, outcome_model)
     kind = "linear" if outcome_model is None else type(outcome_model).__name__
-    details: dict[str, Any] = {"mu1": mu1, "mu0": mu0, "distribution": "normal"}
+    n_treated = int(units.z.sum())
+    note = asymptotics("outcome_regression", {"treated": n_treated, "control": units.n - n_treated})
+    details: dict[str, Any] = {"mu1": mu1, "mu0": mu0, "distribution": "normal", "asymptotics": note}
     if standard_error == "sandwich":
         r = np.ones(units.n) if estimand == "ATE" else units.z.astype(float)
         phi = _linear_influence(units, fits, mu1, mu0, r, tau)
@@ -202,8 +209,8 @@ def outcome_regression(
 def _impute(units: Units, estimand: str, model: Any) -> tuple[float, np.ndarray, np.ndarray, tuple[Any, Any]]:
     """The imputation estimate, the imputed outcomes under each arm, and the two fits."""
     treated = units.z == 1
-    predict1, fit1 = fit_outcome_model(units.x[treated], units.y[treated], model, "treated")
-    predict0, fit0 = fit_outcome_model(units.x[~treated], units.y[~treated], model, "control")
+    predict1, fit1 = fit_outcome_model(units.x[treated], units.y[treated], model, "treated", units.names)
+    predict0, fit0 = fit_outcome_model(units.x[~treated], units.y[~treated], model, "control", units.names)
     mu1, mu0 = predict1(units.x), predict0(units.x)
     if estimand == "ATE":
         tau = float(np.mean(mu1 - mu0))

@@ -33,12 +33,17 @@ import pandas as pd
 import statsmodels.api as sm
 from matplotlib.figure import Figure
 
-from causalattn._validation import check_choice
+from causalattn._validation import check_choice, check_positive_int
 from causalattn.observational._data import Units, learner_iv, strictly_inside, units_iv
+from causalattn.observational._design import check_collinear, near_dependency, separation
 
 __all__ = ["PropensityScore", "Trimming", "crump_threshold", "fit_score_model", "propensity_score"]
 
 ARMS = ("treated", "control")
+# Newton iterations of the logistic score before it counts as not converged.
+LOGIT_ITERATIONS = 200
+# A condition number of the standardized covariates above this is named as the likely cause of a failed fit.
+NEAR_COLLINEAR = 1e5
 
 
 def design_matrix(x: np.ndarray) -> np.ndarray:
@@ -51,37 +56,55 @@ def score_model_iv(model: Any) -> Any:
     return learner_iv("model", model, "classifier", "predict_proba", "LogisticRegression()")
 
 
-def fit_score_model(x: np.ndarray, z: np.ndarray, model: Any) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
+def fit_score_model(x: np.ndarray, z: np.ndarray, model: Any, names: list[str] | None = None
+                    ) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
     """Fit the score model on ``(x, z)``; return its prediction function and the fitted object.
 
-    ``model=None`` is statsmodels' logistic regression with an intercept; otherwise
-    a clone of the scikit-learn classifier ``model``.
+    ``model=None`` is statsmodels' logistic regression with an intercept, on
+    covariates that are neither constant nor collinear (``names`` name them in
+    errors); if its Newton iterations do not converge, the arms are checked for
+    separation (:mod:`causalattn.observational._design`) and the error names the
+    separating covariates. Otherwise a clone of the scikit-learn classifier ``model``.
     """
     if model is None:
+        names = names if names is not None else [f"covariate{j}" for j in range(x.shape[1])]
+        check_collinear(x, names)
         design = design_matrix(x)
-        rank = np.linalg.matrix_rank(design)
-        if rank < design.shape[1]:
-            raise ValueError(
-                f"`covariates` are collinear (design rank {rank} < {design.shape[1]} columns with the intercept); "
-                "drop a constant or redundant covariate"
-            )
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", sm.tools.sm_exceptions.PerfectSeparationWarning)
-            warnings.simplefilter("ignore", sm.tools.sm_exceptions.ConvergenceWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             try:
-                fit = sm.Logit(z, design).fit(disp=0, maxiter=200)
-            except (sm.tools.sm_exceptions.PerfectSeparationError,
-                    sm.tools.sm_exceptions.PerfectSeparationWarning, np.linalg.LinAlgError) as exc:
-                raise ValueError(
-                    f"`covariates` separate the treated from the controls (the logistic fit failed: {exc}); "
-                    "there is no overlap: trim or coarsen the covariates"
-                ) from None
+                fit, failure = sm.Logit(z, design).fit(disp=0, maxiter=LOGIT_ITERATIONS), None
+            except (sm.tools.sm_exceptions.PerfectSeparationError, np.linalg.LinAlgError) as exc:
+                fit, failure = None, str(exc)
+        for warning in caught:
+            if issubclass(warning.category, sm.tools.sm_exceptions.PerfectSeparationWarning):
+                failure = failure or "perfect separation"
+            elif issubclass(warning.category, sm.tools.sm_exceptions.ConvergenceWarning):
+                failure = failure or "the likelihood is still increasing"
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        if failure is not None or not fit.mle_retvals["converged"]:
+            _score_failure(x, z, names, failure or "the likelihood is still increasing")
         return (lambda new: fit.predict(design_matrix(new))), fit
     from sklearn.base import clone
 
     fitted = clone(model).fit(x, z)
     column = list(fitted.classes_).index(1)
     return (lambda new: fitted.predict_proba(new)[:, column]), fitted
+
+
+def _score_failure(x: np.ndarray, z: np.ndarray, names: list[str], failure: str) -> None:
+    """Raise the cause of a logistic fit that failed: separation, else near-collinearity (named covariates)."""
+    found = separation(x, z, names)
+    if found is not None:
+        raise ValueError(f"{found.describe()}; the logistic score has no maximum-likelihood estimate (their "
+                         "scores tend to 0 or 1): trim those units, or drop or coarsen those covariates")
+    condition, involved = near_dependency(x, names)
+    cause = (f"`covariates` {involved} are nearly collinear (condition number {condition:.3g} of the standardized "
+             "design); drop one of them" if condition > NEAR_COLLINEAR else
+             "no covariate separates the arms nor is nearly collinear; rescale or drop `covariates`")
+    raise ValueError(f"the logistic score did not converge in {LOGIT_ITERATIONS} Newton iterations ({failure}): "
+                     f"{cause}, or pass a regularized scikit-learn `model`")
 
 
 def check_scores(e: np.ndarray) -> np.ndarray:
@@ -169,7 +192,7 @@ class PropensityScore:
     def ranges(self) -> pd.DataFrame:
         """The score's distribution by arm: n, min, 1%, median, 99% and max (rows ``treated``, ``control``)."""
         rows = {}
-        for arm, mask in zip(ARMS, (self.treatment == 1, self.treatment == 0)):
+        for arm, mask in zip(ARMS, (self.treatment == 1, self.treatment == 0), strict=True):
             s = self.score[mask]
             rows[arm] = {"n": int(mask.sum()), "min": s.min(), "1%": np.quantile(s, 0.01),
                          "median": np.median(s), "99%": np.quantile(s, 0.99), "max": s.max()}
@@ -205,7 +228,7 @@ class PropensityScore:
             alpha, rule = float(threshold), "threshold"
         keep = (self.score >= alpha) & (self.score <= 1 - alpha)
         z = self.treatment == 1
-        for arm, mask in zip(ARMS, (z, ~z)):
+        for arm, mask in zip(ARMS, (z, ~z), strict=True):
             if not keep[mask].any():
                 raise ValueError(
                     f"no overlap: trimming at `threshold` {alpha:.4g} leaves no {arm} units "
@@ -226,11 +249,12 @@ class PropensityScore:
             Number of bins.
         """
         check_choice("scale", scale, ("linear", "log"))
+        bins = check_positive_int("bins", bins)
         lo, hi = self.score.min(), self.score.max()
         edges = np.geomspace(lo, hi, bins + 1) if scale == "log" else np.linspace(lo, hi, bins + 1)
         fig = Figure(figsize=(7, 3.5), layout="constrained")
         ax = fig.add_subplot()
-        for arm, mask, colour in zip(ARMS, (self.treatment == 1, self.treatment == 0), ("C3", "C0")):
+        for arm, mask, colour in zip(ARMS, (self.treatment == 1, self.treatment == 0), ("C3", "C0"), strict=True):
             ax.hist(self.score[mask], bins=edges, weights=np.full(int(mask.sum()), 1 / mask.sum()), alpha=0.5,
                     color=colour, label=f"{arm} (n={int(mask.sum())})")
         if scale == "log":
@@ -360,7 +384,7 @@ def propensity_score(
 
 def score_from_units(units: Units, model: Any) -> PropensityScore:
     """The :class:`PropensityScore` of validated units (no further checks of the arguments)."""
-    predict, fit = fit_score_model(units.x, units.z, model)
+    predict, fit = fit_score_model(units.x, units.z, model, units.names)
     e = check_scores(np.array(predict(units.x), dtype=float))
     z, x = units.z.copy(), units.x.copy()  # copies: the caller's arrays stay writeable
     for arr in (e, z, x):

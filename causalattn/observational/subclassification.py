@@ -47,7 +47,7 @@ from causalattn._student import satterthwaite_df, t_estimate
 from causalattn._validation import check_choice, check_confidence_level, check_positive_int
 from causalattn.estimate import Estimate, normal_estimate
 from causalattn.experiments.neyman import neyman
-from causalattn.observational._data import estimand_iv, units_iv
+from causalattn.observational._data import asymptotics, estimand_iv, units_iv
 from causalattn.observational.propensity import score_from_units, score_model_iv
 
 __all__ = ["subclassification"]
@@ -102,8 +102,11 @@ def subclassification(
         ``"ps-subclassification-neyman-t"``; ``details`` has ``distribution``
         (``"normal"`` or ``"t"``), ``df`` (t only),
         ``score``, ``strata`` (stratum of each unit, 0 to K-1), ``edges``
-        (the score's cut points) and ``stratum_effects`` (per-stratum
-        difference in means).
+        (the score's cut points), ``stratum_effects`` (per-stratum
+        difference in means) and ``asymptotics``. With ``method="normal"`` and
+        fewer than 20 Satterthwaite degrees of freedom (the effective number of
+        units behind the variance) a
+        :class:`~causalattn.observational.SmallSampleWarning` suggests ``"t"``.
 
     References
     ----------
@@ -137,22 +140,24 @@ def subclassification(
             f"{int(n0[k])} control units, at least 2 of each are needed; use fewer strata or trim the sample "
             "(PropensityScore.trim)"
         )
+    effects, variances, sizes = _stratum_effects(y, z, strata, n_strata)
+    weights = (n1 + n0) / units.n if estimand == "ATE" else n1 / n1.sum()
+    parts = weights[:, None] ** 2 * variances  # the terms of the variance, per stratum and arm
+    df = satterthwaite_df(parts.ravel(), sizes.ravel())
+    note = (f"Student t with Satterthwaite's {df:.3g} degrees of freedom" if method == "t" else
+            asymptotics("subclassification", {"the variance (Satterthwaite degrees of freedom)": df},
+                        advice="; use `method`='t'"))
     details: dict[str, Any] = {"score": score, "strata": strata, "edges": tuple(edges.tolist()),
-                               "n_strata": n_strata, "distribution": method}
+                               "n_strata": n_strata, "distribution": method, "stratum_effects": effects,
+                               "asymptotics": note}
     name = "ps-subclassification-neyman" + ("-t" if method == "t" else "")
     if estimand == "ATE":
         est = neyman(y, z, strata=strata, confidence_level=level, method=method)
-        effects = _stratum_effects(y, z, strata, n_strata)
-        return dataclasses.replace(est, estimand="ATE", method=name,
-                                   details={**est.details, **details, "stratum_effects": effects[0]})
-    effects, variances, sizes = _stratum_effects(y, z, strata, n_strata)
-    weights = n1 / n1.sum()
-    parts = weights[:, None] ** 2 * variances  # the terms of the variance, per stratum and arm
+        return dataclasses.replace(est, estimand="ATE", method=name, details={**est.details, **details})
     tau, se = float(weights @ effects), math.sqrt(float(parts.sum()))
-    details.update(stratum_effects=effects, n_treated=int(n1.sum()), n_control=int(n0.sum()))
+    details.update(n_treated=int(n1.sum()), n_control=int(n0.sum()))
     if method == "t":
-        return t_estimate("ATT", tau, se, satterthwaite_df(parts.ravel(), sizes.ravel()), confidence_level=level,
-                          method=name, n=units.n, details=details)
+        return t_estimate("ATT", tau, se, df, confidence_level=level, method=name, n=units.n, details=details)
     return normal_estimate("ATT", tau, se, confidence_level=level, method=name, n=units.n, details=details)
 
 

@@ -10,7 +10,10 @@ With propensity score :math:`e_i = e(X_i)` and odds :math:`o_i = e_i / (1 - e_i)
   :math:`\bar Y_1 - \sum_i (1-Z_i)\,o_iY_i \big/ \sum_i (1-Z_i)\,o_i`.
 
 Extreme weights are reported in ``details`` (largest weight's share of its arm,
-Kish's effective sample size), never clipped.
+Kish's effective sample size :math:`(\sum w_i)^2/\sum w_i^2` of each arm), never clipped;
+past the thresholds of :mod:`causalattn.observational` (fewer than 20 effective
+units in an arm, or one unit above 10% of its arm's weight) a
+:class:`~causalattn.observational.SmallSampleWarning` says so.
 
 References
 ----------
@@ -41,11 +44,14 @@ from causalattn._validation import check_choice, check_columns, check_confidence
 from causalattn.estimate import Estimate, normal_estimate
 from causalattn.observational._data import (
     Units,
+    asymptotics,
     bootstrap,
+    check_arms,
     check_resamples,
     estimand_iv,
     propensity_values,
     units_iv,
+    weight_diagnostics,
 )
 from causalattn.observational.propensity import (
     check_scores,
@@ -57,6 +63,8 @@ from causalattn.observational.propensity import (
 __all__ = ["ipw"]
 
 STANDARD_ERRORS = ("sandwich", "bootstrap")
+_ADVICE = ("; trim extreme scores (PropensityScore.trim) or, with few units, use a randomization test if the "
+           "treatment was randomized")
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,9 @@ def _ipw_iv(data, outcome, treatment, covariates, estimand, normalize, model, pr
     rng = check_rng(rng)
     if propensity is not None and (covariates is not None or model is not None):
         raise ValueError("give either `propensity` (known scores) or `covariates` (and `model`), not both")
-    units = units_iv(data, outcome, treatment, covariates, need_covariates=propensity is None)
+    units = units_iv(data, outcome, treatment, covariates, need_covariates=propensity is None,
+                     others={"propensity": propensity})
+    check_arms(units.z, "ipw")
     if isinstance(propensity, str):
         if data is None:
             raise TypeError(f"`propensity` is a column name ({propensity!r}) but `data` is None")
@@ -152,16 +162,6 @@ def _sandwich_se(y: np.ndarray, z: np.ndarray, e: np.ndarray, x: np.ndarray | No
 def _weights(z: np.ndarray, k: dict[str, np.ndarray]) -> np.ndarray:
     """Per-unit weights: the estimate is sum of treated w*Y minus sum of control w*Y."""
     return np.where(z == 1, k["a"] / k["b"].sum(), k["c"] / k["d"].sum())
-
-
-def _weight_diagnostics(w: np.ndarray, z: np.ndarray) -> dict[str, float]:
-    """Largest weight's share of its arm's total, and Kish's effective sample size, per arm."""
-    out = {}
-    for arm, mask in (("treated", z == 1), ("control", z == 0)):
-        wa = w[mask]
-        out[f"max_weight_share_{arm}"] = float(wa.max() / wa.sum())
-        out[f"effective_n_{arm}"] = float(wa.sum() ** 2 / (wa**2).sum())
-    return out
 
 
 def ipw(
@@ -242,14 +242,24 @@ def ipw(
         propensity scores), ``weights`` (per unit, so that the estimate is
         :math:`\sum_{Z=1} w_iY_i - \sum_{Z=0} w_iY_i`), ``mean_treated``,
         ``mean_control``, the largest weight's share and the effective sample
-        size of each arm.
+        size of each arm (``max_weight_share_treated``, ``effective_n_treated``,
+        ... for the control arm) and ``asymptotics`` (what the normal interval
+        relies on, and what the data gave).
         The interval and p-value are large-sample normal
         (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
+
+    Warns
+    -----
+    SmallSampleWarning
+        An arm with fewer than 20 effective units, or a unit carrying more
+        than 10% of its arm's weight.
 
     Raises
     ------
     ValueError
-        Non-binary treatment, missing values, a score of 0 or 1, bad options.
+        Non-binary treatment, fewer than 2 units in an arm, missing values,
+        covariates that are constant, collinear or separate the arms, a score
+        of 0 or 1, bad options.
     TypeError
         Non-numeric covariates, a ``model`` without ``predict_proba``.
 
@@ -273,7 +283,7 @@ def ipw(
     units = problem.units
     y, z = units.y, units.z
     if problem.known_score is None:
-        predict, _ = fit_score_model(units.x, z, problem.model)
+        predict, _ = fit_score_model(units.x, z, problem.model, units.names)
         e = check_scores(np.asarray(predict(units.x), dtype=float))
     else:
         e = problem.known_score
@@ -282,8 +292,12 @@ def ipw(
     tau = mu1 - mu0
     form = "hajek" if problem.normalize else "horvitz-thompson"
     weights = _weights(z, k)
-    details: dict[str, Any] = {"mean_treated": mu1, "mean_control": mu0, **_weight_diagnostics(weights, z),
-                               "score": e, "weights": weights, "distribution": "normal"}
+    diagnostics = weight_diagnostics(weights, z)
+    note = asymptotics("ipw", {arm: diagnostics[f"effective_n_{arm}"] for arm in ("treated", "control")},
+                       {arm: diagnostics[f"max_weight_share_{arm}"] for arm in ("treated", "control")},
+                       advice=_ADVICE)
+    details: dict[str, Any] = {"mean_treated": mu1, "mean_control": mu0, **diagnostics, "score": e,
+                               "weights": weights, "distribution": "normal", "asymptotics": note}
     stacked = problem.known_score is None and problem.model is None
     if problem.standard_error == "sandwich":
         se = _sandwich_se(y, z, e, units.x if stacked else None, k, mu1, mu0)
@@ -304,7 +318,10 @@ def _bootstrap(problem: _Problem) -> tuple[float, tuple[float, float]]:
         z = units.z[rows]
         if z.min() == z.max():
             return math.nan
-        predict, _ = fit_score_model(units.x[rows], z, problem.model)
+        try:
+            predict, _ = fit_score_model(units.x[rows], z, problem.model, units.names)
+        except ValueError:  # a resample whose score model has no fit (separation, a constant covariate)
+            return math.nan
         e = np.asarray(predict(units.x[rows]), dtype=float)
         if ((e <= 0) | (e >= 1)).any():
             return math.nan

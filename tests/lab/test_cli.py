@@ -14,8 +14,10 @@ from scipy import stats
 
 import causalattn
 from causalattn import EFFECT_COLUMNS, EstimateTable, effects_frame
-from causalattn.cli import ABLATE_DEFAULTS, STUDY_DEFAULTS, _default_treatments, build_parser, main
-from causalattn.lab.interventions.base import parse_treatment
+from causalattn.cli import build_parser, main
+from causalattn.cli.options import default_treatments
+from causalattn.cli.parser import ABLATE_DEFAULTS, STUDY_DEFAULTS
+from causalattn.lab.interventions import parse_treatment
 from causalattn.lab.studies.storage import StudyFolder
 
 TINY = ["--d-model", "32", "--seq-len", "32", "--n-sequences", "16", "--seeds", "3", "--freeze-until", "20",
@@ -63,7 +65,7 @@ def test_study_writes_table_forest_and_attention_maps(study_dir):
 
 def test_study_resumes_from_its_folder_and_every_printed_row_is_coherent(study_dir, capsys, monkeypatch):
     # one resumed run for two tests that each resumed the study (each resumed run cost about 7 s of CPU)
-    import causalattn.lab.training.study as seed_study
+    import causalattn.lab.training.segments as seed_study
 
     before = {name: pd.read_csv(study_dir / name) for name in ("effects.csv", "per_model.csv")}
     kept = {p: p.stat().st_mtime_ns for p in (study_dir / "training").rglob("*") if p.is_file()}
@@ -107,9 +109,9 @@ def test_method_randomization_gives_every_row_from_the_python_api(study_dir, tmp
     # the fixture's trained runs and evaluated arms, copied: --method changes the statistics only, nothing retrains
     import shutil
 
-    import causalattn.lab.training.study as seed_study
+    import causalattn.lab.training.segments as seed_study
     from causalattn.lab import BigramTask, ModelConfig, TaskConfig, models_study, training_study
-    from causalattn.lab.training.loop import Freeze, TrainConfig
+    from causalattn.lab.training.config import Freeze, TrainConfig
 
     out = tmp_path / "randomization"
     shutil.copytree(study_dir, out)
@@ -148,7 +150,7 @@ def test_method_randomization_gives_every_row_from_the_python_api(study_dir, tmp
 
 
 def test_method_is_checked_before_anything_runs(tmp_path, capsys, monkeypatch):
-    import causalattn.lab.training.study as seed_study
+    import causalattn.lab.training.segments as seed_study
 
     monkeypatch.setattr(seed_study, "train", lambda *a, **k: pytest.fail("trained before checking the options"))
     assert build_parser().parse_args(["study"]).method == build_parser().parse_args(["ablate"]).method == "t"
@@ -169,17 +171,17 @@ def test_defaults_answer_the_questions():
     args = build_parser().parse_args(["study"])
     assert args.seeds == STUDY_DEFAULTS["seeds"] >= 6 and 2 / 2 ** args.seeds <= 1 / 32
     assert args.treatments is None  # None: the default set, by role
-    assert _default_treatments(args.n_layers) == [
+    assert default_treatments(args.n_layers) == [
         "ablate_role:induction@L1:zero", "ablate_role:induction@L1:mean",
         "ablate_role:previous_token@L0:zero", "ablate_role:previous_token@L0:mean"]
-    assert all(isinstance(parse_treatment(label), RoleAblation) for label in _default_treatments(2))
-    assert _default_treatments(1) == ["ablate_role:induction@L0:zero", "ablate_role:induction@L0:mean"]
+    assert all(isinstance(parse_treatment(label), RoleAblation) for label in default_treatments(2))
+    assert default_treatments(1) == ["ablate_role:induction@L0:zero", "ablate_role:induction@L0:mean"]
     assert args.freeze == ["W2_O"] and args.freeze_until < args.study_iters  # the paper's Figure 3 question
     assert (args.d_model, args.seq_len, args.study_iters, args.study_batch_size) == (128, 128, 400, 16)
 
 
 def test_interrupted_study_resumes_where_it_stopped(study_dir, tmp_path, monkeypatch):
-    import causalattn.lab.training.study as seed_study
+    import causalattn.lab.training.segments as seed_study
     from causalattn.lab.training.loop import train
 
     calls = []
@@ -249,7 +251,7 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
 ])
 def test_every_study_option_is_checked_before_training(tmp_path, capsys, monkeypatch, options, message):
     # before: these failed only after about 5 minutes of training, naming Python arguments (n_jobs)
-    import causalattn.lab.training.study as seed_study
+    import causalattn.lab.training.segments as seed_study
     monkeypatch.setattr(seed_study, "train", lambda *a, **k: pytest.fail("trained before checking the options"))
     out = tmp_path / "never"
     assert main(["study", *TINY, *options, "--out", str(out)]) == 2
@@ -268,7 +270,7 @@ def test_unusable_output_paths(tmp_path, capsys, out, message):
 
 
 def test_ctrl_c_prints_one_line_and_exit_code_130(tmp_path, capsys, monkeypatch):
-    import causalattn.lab.training.study as seed_study
+    import causalattn.lab.training.segments as seed_study
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -280,7 +282,7 @@ def test_ctrl_c_prints_one_line_and_exit_code_130(tmp_path, capsys, monkeypatch)
 
 
 def test_os_error_during_the_run_is_one_line(tmp_path, capsys, monkeypatch):
-    import causalattn.lab.training.study as seed_study
+    import causalattn.lab.training.segments as seed_study
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "training" / "checkpoint.pt"))
@@ -387,7 +389,7 @@ def test_ablate_help_names_its_options(capsys):
 
 
 def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, monkeypatch, capsys):
-    import causalattn.lab.models.hf as hf
+    import causalattn.lab.models.pretrained as hf
     from causalattn.lab.studies.evaluation import evaluation_study
     from causalattn.lab.tasks.repeated import RepeatedTokensTask
 

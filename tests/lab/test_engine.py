@@ -11,13 +11,14 @@ import joblib
 import pandas as pd
 import pytest
 
+import causalattn.lab.training.segments as segments_module
 import causalattn.lab.training.study as ts
 from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.studies.engine import run_jobs
 from causalattn.lab.studies.models_study import models_study
 from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder
 from causalattn.lab.tasks.bigram import BigramTask, TaskConfig
-from causalattn.lab.training.loop import Freeze, TrainConfig
+from causalattn.lab.training.config import Freeze, TrainConfig
 from causalattn.lab.training.study import training_study
 
 MODEL = ModelConfig(d_model=16, max_seq_len=16)
@@ -162,14 +163,14 @@ def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypa
 def test_dask_study_resumes_mid_run_from_the_checkpoints_the_client_saved(client, local, tmp_path, monkeypatch):
     train = replace(TRAIN, checkpoint_every=5)  # two segments per run: iterations 0-5 and 5-10
     saved = []
-    write = ts.write_atomic
+    write = segments_module.write_atomic
 
     def interrupted(path, payload):
         write(path, payload)
         saved.append(path.parent.name)
         raise KeyboardInterrupt  # the client is killed just after saving the first checkpoint
 
-    monkeypatch.setattr(ts, "write_atomic", interrupted)
+    monkeypatch.setattr(segments_module, "write_atomic", interrupted)
     with pytest.raises(KeyboardInterrupt):
         training_study(MODEL, TASK, train, ARMS, seeds=(0, 1), client=client, out_dir=tmp_path, **OPTIONS)
     assert [p.parent.name for p in (tmp_path / "checkpoints").glob("*/checkpoint.pt")] == saved
@@ -185,7 +186,7 @@ def test_dask_study_resumes_mid_run_from_the_checkpoints_the_client_saved(client
     damaged.mkdir(exist_ok=True)
     (damaged / "checkpoint.pt").write_bytes(b"not a checkpoint")  # reported, and that run starts over
 
-    monkeypatch.setattr(ts, "write_atomic", write)
+    monkeypatch.setattr(segments_module, "write_atomic", write)
     monkeypatch.setattr(ts, "run_jobs", recording)
     with pytest.warns(DamagedFileWarning, match=f"{damaged}.* recomputing it: training from iteration 0"):
         resumed = training_study(MODEL, TASK, train, ARMS, seeds=(0, 1), client=client, out_dir=tmp_path, **OPTIONS)

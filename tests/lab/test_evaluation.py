@@ -14,7 +14,7 @@ import causalattn.lab.studies.evaluation as evaluation
 import causalattn.lab.studies.runner as runner
 from causalattn import frt
 from causalattn.lab import BigramTask, TaskConfig, induction_head_model
-from causalattn.lab.interventions.base import HeadAblation, Reference, parse_treatment
+from causalattn.lab.interventions import HeadAblation, Reference, parse_treatment
 from causalattn.lab.models.hooks import hooks
 from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.studies.evaluation import CONTROL, evaluation_study

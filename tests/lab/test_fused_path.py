@@ -63,8 +63,8 @@ def test_the_fused_path_runs_only_without_hooks(monkeypatch):
     model = build_model(ModelConfig(**CONFIGS[0]))
     tokens, where = tokens_and_where()
     calls = []
-    fused = model_module._fused_logits
-    monkeypatch.setattr(model_module, "_fused_logits", lambda *args: calls.append(1) or fused(*args))
+    fused = model_module.fused_logits
+    monkeypatch.setattr(model_module, "fused_logits", lambda *args: calls.append(1) or fused(*args))
     model(tokens), model.logits_at(tokens, where)
     assert len(calls) == 2 and not has_hooks(model)
     # a hook anywhere sees every activation: here the full (batch, 1, T, T) pattern of the last layer

@@ -9,7 +9,7 @@ transformers = pytest.importorskip("transformers")  # the "hf" extra; without it
 
 import causalattn.lab.models.hf as hf_module  # noqa: E402
 from causalattn.lab import BigramTask, HFModel, TaskConfig, evaluation_study, load_pretrained  # noqa: E402
-from causalattn.lab.interventions.base import (  # noqa: E402
+from causalattn.lab.interventions import (  # noqa: E402
     HeadAblation,
     HeadPatch,
     PatternFreeze,

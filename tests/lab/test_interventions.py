@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from causalattn.lab.interventions.base import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
+from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
 from causalattn.lab.models.hooks import hooks, run_with_cache
 from causalattn.lab.models.transformer import ModelConfig, build_model
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from causalattn.lab import ModelConfig, build_model, hooks, run_with_cache
-from causalattn.lab.interventions.base import HeadAblation
+from causalattn.lab.interventions import HeadAblation
 from causalattn.lab.studies.evaluation import CONTROL
-from causalattn.lab.tasks.prompts import PromptSet, prompt_study
+from causalattn.lab.studies.prompts import prompt_study
+from causalattn.lab.tasks.prompts import PromptSet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,7 +7,7 @@ once per session by the ``smollm2`` fixture of tests/conftest.py.
 import pytest
 
 from causalattn.lab.analysis.head_scan import head_scan
-from causalattn.lab.interventions.base import Combined, HeadAblation
+from causalattn.lab.interventions import Combined, HeadAblation
 from causalattn.lab.studies.evaluation import evaluation_study
 from causalattn.lab.tasks.repeated import RepeatedTokensTask
 

@@ -13,14 +13,17 @@ import torch
 from matplotlib.figure import Figure
 from scipy import stats
 
+import causalattn.lab.training.segments as segments_module
 import causalattn.lab.training.study as ts
 from causalattn import effects_frame
 from causalattn.estimate import NOT_ESTIMABLE
 from causalattn.lab.models.transformer import ModelConfig
 from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder
 from causalattn.lab.tasks.bigram import TaskConfig
-from causalattn.lab.training.loop import Freeze, TrainConfig, train
+from causalattn.lab.training.config import Freeze, TrainConfig
+from causalattn.lab.training.loop import train
 from causalattn.lab.training.study import TrainingStudy, training_study
+from causalattn.lab.training.units import unit_outcomes
 
 MODEL = ModelConfig(d_model=32, max_seq_len=32)
 TASK = TaskConfig(seq_len=32)
@@ -79,7 +82,7 @@ def test_outcomes_read_from_history(paired):
 
 def test_time_to_threshold_is_censored_at_n_iters(paired):
     h = paired.histories.query("seed == 0 and arm == 'control'").reset_index(drop=True)
-    out = ts._unit_outcomes(h, (20,), 1.0, (), 20)
+    out = unit_outcomes(h, (20,), 1.0, (), 20)
     assert h["in_context_accuracy"].max() < 1.0  # a tiny run never reaches perfect accuracy
     assert out["iterations_to_1"] == 20 and out["iterations_to_1_censored"] is True
 
@@ -181,7 +184,7 @@ def test_resume_after_interruption_gives_the_same_table(paired, tmp_path, monkey
         calls.append(args[2].data_seed)
         return train(*args, **kwargs)
 
-    monkeypatch.setattr(ts, "train", flaky_train)
+    monkeypatch.setattr(segments_module, "train", flaky_train)
     with pytest.raises(KeyboardInterrupt):
         training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     saved = sorted(p.name for p in (tmp_path / "units").glob("*.json"))
@@ -189,7 +192,7 @@ def test_resume_after_interruption_gives_the_same_table(paired, tmp_path, monkey
     assert all(json.loads((tmp_path / "units" / n).read_text())["content"]["history"] for n in saved)
     assert not list((tmp_path / "units").glob("*.tmp*"))
 
-    monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append(a[2].data_seed), train(*a, **k))[1])
+    monkeypatch.setattr(segments_module, "train", lambda *a, **k: (calls.append(a[2].data_seed), train(*a, **k))[1])
     resumed = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     assert len(calls) == 6  # the three finished runs were not redone
     pd.testing.assert_frame_equal(resumed.units, paired.units)
@@ -210,7 +213,7 @@ def test_damaged_unit_files_are_reported_and_only_they_are_recomputed(paired, tm
     record["content"]["history"]["in_context_accuracy"][-1] = 1.0
     edited.write_text(json.dumps(record))
     calls = []
-    monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
+    monkeypatch.setattr(segments_module, "train", lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
     with pytest.warns(UserWarning) as caught:
         rerun = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     messages = sorted(str(w.message) for w in caught if "damaged" in str(w.message))
@@ -233,7 +236,7 @@ def test_units_of_another_version_are_recomputed_not_a_key_error(paired, tmp_pat
     shorter = {**other["history"], "iteration": other["history"]["iteration"][:-1]}
     folder.save_json(frozen, {**other, "history": shorter})
     calls = []
-    monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
+    monkeypatch.setattr(segments_module, "train", lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
     with pytest.warns(DamagedFileWarning) as caught:
         rerun = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     messages = sorted(str(w.message) for w in caught)
@@ -251,7 +254,7 @@ def test_damaged_fingerprint_is_rewritten_and_the_runs_it_made_are_kept(paired, 
     training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     (tmp_path / "study.json").write_text("{")
     calls = []
-    monkeypatch.setattr(ts, "train", lambda *a, **k: (calls.append(a[2].data_seed), train(*a, **k))[1])
+    monkeypatch.setattr(segments_module, "train", lambda *a, **k: (calls.append(a[2].data_seed), train(*a, **k))[1])
     with pytest.warns(UserWarning, match=r"study.json is damaged \(unreadable: JSONDecodeError\); rewriting it .* "
                                          r"kept the 6 unit files"):
         rerun = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
@@ -363,7 +366,7 @@ def test_kept_models_equal_a_direct_training_and_round_trip_through_the_folder(t
         study.model(5)
 
     trained = []
-    monkeypatch.setattr(ts, "train", lambda *a, **k: (trained.append(a[2].data_seed), train(*a, **k))[1])
+    monkeypatch.setattr(segments_module, "train", lambda *a, **k: (trained.append(a[2].data_seed), train(*a, **k))[1])
     again = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
     assert trained == []  # read back from the folder
     weight = "blocks.1.attn.W_O"

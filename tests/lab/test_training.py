@@ -14,14 +14,9 @@ torch = pytest.importorskip("torch")
 
 from causalattn.lab.models.transformer import ModelConfig, build_model  # noqa: E402
 from causalattn.lab.tasks.bigram import BigramTask, TaskConfig  # noqa: E402
-from causalattn.lab.training.loop import (  # noqa: E402
-    CheckpointError,
-    Freeze,
-    TrainConfig,
-    load_checkpoint,
-    save_checkpoint,
-    train,
-)
+from causalattn.lab.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from causalattn.lab.training.config import Freeze, TrainConfig  # noqa: E402
+from causalattn.lab.training.loop import train  # noqa: E402
 from causalattn.lab.training.muon import Float32Muon  # noqa: E402
 
 MODEL = ModelConfig(d_model=32, max_seq_len=32, init_seed=0)

@@ -11,6 +11,13 @@ for (est in c("ATT", "ATE")) for (ba in c(FALSE, TRUE)) for (w in 1:2) for (M in
   cat(sprintf("%s BA=%d W=%d M=%d est=%.6f se=%.6f pairs=%d\n", est, ba, w, M, m$est, m$se, length(m$index.treated)))
 }
 
+# The same with R's default variance, Var.calc = 0 (one pooled conditional variance): match(standard_error=
+# "homoskedastic")
+for (est in c("ATT", "ATE")) for (ba in c(FALSE, TRUE)) for (w in 1:2) for (M in c(1, 4)) {
+  m <- Match(Y = nsw$re78, Tr = nsw$treat, X = X, estimand = est, M = M, BiasAdjust = ba, Weight = w)
+  cat(sprintf("Var.calc=0 %s BA=%d W=%d M=%d est=%.6f se=%.6f\n", est, ba, w, M, m$est, m$se))
+}
+
 # 2SLS on Card (1995): lwage on educ instrumented by nearc4, with covariates
 card <- read.csv("datasets/card.csv")
 m <- ivreg(lwage ~ educ + exper + black + south + smsa | nearc4 + exper + black + south + smsa, data = card)

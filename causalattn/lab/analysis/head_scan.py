@@ -87,7 +87,7 @@ def head_scan(model: nn.Module, task: RepeatedTokensTask, n_sequences: int = 16,
     model : nn.Module
         A model following the lab's contract (``n_layers``, ``n_heads``,
         ``hook_name("pattern", layer)``): a lab Transformer or an adapted
-        HuggingFace model (:func:`causalattn.lab.models.hf.load_pretrained`).
+        HuggingFace model (:func:`causalattn.lab.models.pretrained.load_pretrained`).
     task : RepeatedTokensTask
     n_sequences : int
         Sequences averaged over.

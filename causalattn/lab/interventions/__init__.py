@@ -3,24 +3,22 @@
 ========================  ===================================================================
 module                    contents
 ========================  ===================================================================
-``base``                  :class:`HeadAblation`, :class:`HeadPatch`, :class:`PatternFreeze`,
-                          :class:`Combined`, :func:`parse_treatment`
+``base``                  :class:`Intervention`, :class:`Reference`, the label registry and
+                          :func:`parse_treatment`
+``ablation``              :class:`HeadAblation`, :class:`HeadPatch`: a head's output replaced
+``pattern``               :class:`PatternFreeze`: a head's attention pattern fixed
+``combined``              :class:`Combined`: several interventions as one treatment
 ``roles``                 :class:`RoleAblation`, :class:`RolePattern`: heads named by their role
 ========================  ===================================================================
 
-Importing this package registers every kind of label, so :func:`parse_treatment` reads them all.
+Importing this package (or any of its modules) registers every kind of label, so :func:`parse_treatment`
+reads them all.
 """
 
-from causalattn.lab.interventions.base import (
-    Combined,
-    HeadAblation,
-    HeadPatch,
-    Intervention,
-    PatternFreeze,
-    Reference,
-    as_interventions,
-    parse_treatment,
-)
+from causalattn.lab.interventions.ablation import HeadAblation, HeadPatch
+from causalattn.lab.interventions.base import Intervention, Reference, as_interventions, parse_treatment
+from causalattn.lab.interventions.combined import Combined
+from causalattn.lab.interventions.pattern import PatternFreeze
 from causalattn.lab.interventions.roles import RoleAblation, RolePattern
 
 __all__ = ["Combined", "HeadAblation", "HeadPatch", "Intervention", "PatternFreeze", "Reference", "RoleAblation",

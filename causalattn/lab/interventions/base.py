@@ -1,4 +1,4 @@
-"""Interventions on attention heads as values: ablating or patching a head's output, freezing its pattern, combinations.
+"""The base of the interventions on attention heads: :class:`Intervention`, the label registry, :class:`Reference`.
 
 Each intervention is a frozen dataclass with a stable ``label`` (``"ablate:L1H0:mean"``,
 ``"pattern:L0H0:previous_token"``, ``"ablate:L0H0:zero+ablate:L1H0:zero"``) that
@@ -8,17 +8,18 @@ the model's code is never touched. Interventions ask the model only through
 :class:`causalattn.lab.models.contract.HookedModel` (sizes and ``hook_name``), so they
 run on the lab's transformers and on pretrained HuggingFace models alike.
 
-* :class:`HeadAblation` (``ablate:``) replaces head ``h``'s output before the
+* :class:`~causalattn.lab.interventions.ablation.HeadAblation` (``ablate:``) replaces head ``h``'s output before the
   output projection (``blocks.{l}.attn.hook_z``, shape (batch, position, heads,
   d_head)) by zero, by its mean over a reference batch (per position or over
   all positions), or by its output on another sequence (resample ablation).
-* :class:`HeadPatch` (``patch:``) replaces head ``h``'s output by its output on
+* :class:`~causalattn.lab.interventions.ablation.HeadPatch` (``patch:``) replaces head ``h``'s output by its output on
   a named source sequence, e.g. a designed counterfactual (activation patching).
-* :class:`PatternFreeze` (``pattern:``) replaces head ``h``'s attention pattern
+* :class:`~causalattn.lab.interventions.pattern.PatternFreeze` (``pattern:``) replaces head ``h``'s attention pattern
   (``blocks.{l}.attn.hook_pattern``, shape (batch, heads, query, key)) by
   uniform causal attention, exact previous-token attention, or the pattern the
   head produced on another clean or corrupted sequence.
-* :class:`Combined` applies several interventions together (one treatment).
+* :class:`~causalattn.lab.interventions.combined.Combined` applies several interventions together (one
+  treatment).
 
 These name a head by its index, the same head in every model. The role
 treatments of :mod:`causalattn.lab.interventions.roles` name it by what it does
@@ -56,17 +57,13 @@ from typing import Any, ClassVar
 
 import torch
 
-from causalattn._validation import check_choice
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.models.hooks import HookFn, run_with_cache
 
-__all__ = ["ABLATION_KINDS", "PATTERN_KINDS", "Combined", "HeadAblation", "HeadPatch", "Intervention",
-           "PatternFreeze", "Reference", "as_interventions", "parse_treatment"]
+__all__ = ["HeadIntervention", "Intervention", "Reference", "as_interventions", "parse_treatment"]
 
-ABLATION_KINDS = ("zero", "mean", "resample")
-PATTERN_KINDS = ("uniform", "previous_token", "clean", "corrupted")
-_SOURCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REGISTRY: dict[str, type[Intervention]] = {}  # label prefix -> intervention class
+_JOINS: list[type[Intervention]] = []  # the class of parts joined by "+" (Combined)
 
 
 def _check_index(name: str, value: Any) -> int:
@@ -128,6 +125,7 @@ class Reference:
         --------
         >>> import torch
         >>> from causalattn.lab import ModelConfig, build_model
+        >>> from causalattn.lab.interventions import HeadPatch
         >>> model = build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=8))
         >>> tokens = torch.randint(65, (4, 8), generator=torch.Generator().manual_seed(0))
         >>> Reference.compute(model, tokens, [HeadPatch(1, 0, "counterfactual")], sources={"counterfactual": tokens})
@@ -165,34 +163,28 @@ class Reference:
         return store[name]
 
 
-def _rows(n: int, offset: int, size: int) -> torch.Tensor:
-    """Reference sequence of each of ``n`` evaluated sequences starting at ``offset``."""
-    return (torch.arange(n) + offset) % size
-
-
-def _check_length(label: str, reference_len: int, length: int) -> None:
-    if reference_len < length:
-        raise ValueError(f"{label!r} does not fit: its reference sequences have {reference_len} positions, "
-                         f"the evaluated ones {length}")
-
-
 class Intervention:
     """Base of the intervention values: ``label``, ``from_label``, ``check(model)``, ``needs(model)``, ``hooks(...)``.
 
     A subclass declares its label prefix, ``class MyPatch(Intervention, prefix="mypatch")``,
-    which registers it with :func:`parse_treatment`.
+    which registers it with :func:`parse_treatment`; the class of several parts joined by ``+``
+    (:class:`causalattn.lab.interventions.combined.Combined`) declares ``joins=True``.
     """
 
     prefix: ClassVar[str] = ""
     label: str
 
-    def __init_subclass__(cls, prefix: str | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(cls, prefix: str | None = None, joins: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if prefix is not None:
             if prefix in _REGISTRY:
                 raise ValueError(f"`prefix` {prefix!r} is taken by {_REGISTRY[prefix].__name__}")
             cls.prefix = prefix
             _REGISTRY[prefix] = cls
+        if joins:  # the class of parts joined by "+": Combined(parts)
+            if _JOINS:
+                raise ValueError(f"`joins`: parts joined by '+' are read by {_JOINS[0].__name__} already")
+            _JOINS.append(cls)
 
     @classmethod
     def from_label(cls, text: str) -> Intervention:
@@ -250,7 +242,9 @@ _HEAD_LABEL = re.compile(r"^(?P<prefix>[a-z_]+):L(?P<layer>\d+)H(?P<head>\d+):(?
 
 
 @dataclass(frozen=True)
-class _HeadIntervention(Intervention):
+class HeadIntervention(Intervention):
+    """Base of the interventions on one head ``head`` of layer ``layer``, labelled ``{prefix}:L{layer}H{head}:...``."""
+
     layer: int
     head: int
 
@@ -300,248 +294,19 @@ class _HeadIntervention(Intervention):
     def _from_source(self, name: str, ref: torch.Tensor, offset: int) -> list[tuple[str, HookFn]]:
         """Hook giving this head its z on the paired row of a source: ``ref`` is (R, T, d_head)."""
         def paired(z: torch.Tensor) -> torch.Tensor:
-            _check_length(self.label, ref.shape[1], z.shape[1])
-            return ref[_rows(z.shape[0], offset, ref.shape[0]), : z.shape[1]]
+            self._check_fits(ref.shape[1], z.shape[1])
+            return ref[self._rows(z.shape[0], offset, ref.shape[0]), : z.shape[1]]
         return self._replace_z(name, paired)
 
+    @staticmethod
+    def _rows(n: int, offset: int, size: int) -> torch.Tensor:
+        """Reference sequence of each of ``n`` evaluated sequences starting at ``offset``."""
+        return (torch.arange(n) + offset) % size
 
-@dataclass(frozen=True)
-class HeadAblation(_HeadIntervention, prefix="ablate"):
-    """Ablate head ``head`` of layer ``layer``: replace its output before the output projection.
-
-    Parameters
-    ----------
-    layer, head : int
-        The head (0-based; with grouped-query attention, the query head).
-    kind : {"zero", "mean", "resample"}
-        Zero; the mean over the reference sequences; or the head's output on a
-        reference sequence (a different sequence from the one evaluated).
-    per_position : bool
-        Mean ablation only: the mean at each position (default) or one mean
-        over all positions (label suffix ``:overall``).
-
-    Examples
-    --------
-    >>> HeadAblation(1, 0, "mean").label
-    'ablate:L1H0:mean'
-    >>> HeadAblation.from_label("ablate:L1H0:mean:overall")
-    HeadAblation(layer=1, head=0, kind='mean', per_position=False)
-    """
-
-    kind: str = "zero"
-    per_position: bool = True
-
-    point: ClassVar[str] = "z"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("kind", self.kind, ABLATION_KINDS)
-        if not isinstance(self.per_position, bool):
-            raise TypeError(f"`per_position` must be True or False, got {self.per_position!r}")
-        if not self.per_position and self.kind != "mean":
-            raise ValueError(f"`per_position`=False applies to kind='mean' only, got kind={self.kind!r}")
-
-    @classmethod
-    def from_label(cls, text: str) -> HeadAblation:
-        layer, head, rest = cls._split(text)
-        if len(rest) == 2 and rest[1] == "overall":
-            if rest[0] != "mean":
-                raise ValueError(f"`label` {text!r}: ':overall' applies to mean ablation only")
-            return cls(layer, head, "mean", per_position=False)
-        if len(rest) != 1:
-            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. 'ablate:L1H0:zero' or "
-                             "'ablate:L1H0:mean:overall'")
-        return cls(layer, head, rest[0])
-
-    @property
-    def label(self) -> str:  # type: ignore[override]
-        suffix = "" if self.per_position else ":overall"
-        return f"ablate:L{self.layer}H{self.head}:{self.kind}{suffix}"
-
-    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
-        return set() if self.kind == "zero" else {("clean", self._name(model))}
-
-    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
-        name = self._name(model)
-        if self.kind == "zero":
-            return self._replace_z(name, lambda z: 0.0)
-        ref = reference.get("clean", name, self.label)[:, :, self.head]  # (R, T, d_head)
-        if self.kind == "resample":
-            return self._from_source(name, ref, offset)
-        if not self.per_position:
-            mean = ref.mean((0, 1))  # (d_head,)
-            return self._replace_z(name, lambda z: mean)
-        mean = ref.mean(0)  # (T, d_head)
-
-        def per_position(z: torch.Tensor) -> torch.Tensor:
-            _check_length(self.label, mean.shape[0], z.shape[1])
-            return mean[: z.shape[1]]
-        return self._replace_z(name, per_position)
-
-
-@dataclass(frozen=True)
-class HeadPatch(_HeadIntervention, prefix="patch"):
-    """Activation patching: give head ``head`` of layer ``layer`` its output on a source sequence.
-
-    Sequence ``i`` of an evaluated batch starting at ``offset`` takes the head's
-    output (``hook_z``, before the output projection) on row ``(offset + i) mod R``
-    of source ``source``: with one designed counterfactual per evaluated
-    sequence (``Reference.compute(..., sources={"counterfactual": tokens})``),
-    each sequence gets the head's output on its own counterfactual.
-
-    Parameters
-    ----------
-    layer, head : int
-    source : str
-        Name of the source sequences in the :class:`Reference`: ``"clean"`` (the
-        reference batch: resample ablation), ``"corrupted"``, or a name given in
-        ``sources``.
-
-    Examples
-    --------
-    >>> HeadPatch(1, 0, "counterfactual").label
-    'patch:L1H0:counterfactual'
-    """
-
-    source: str = "corrupted"
-
-    point: ClassVar[str] = "z"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not isinstance(self.source, str) or not _SOURCE.match(self.source):
-            raise ValueError(f"`source` must be a name of letters, digits and '_', got {self.source!r}")
-
-    @classmethod
-    def from_label(cls, text: str) -> HeadPatch:
-        layer, head, rest = cls._split(text)
-        if len(rest) != 1:
-            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. 'patch:L1H0:counterfactual'")
-        return cls(layer, head, rest[0])
-
-    @property
-    def label(self) -> str:  # type: ignore[override]
-        return f"patch:L{self.layer}H{self.head}:{self.source}"
-
-    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
-        return {(self.source, self._name(model))}
-
-    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
-        name = self._name(model)
-        return self._from_source(name, reference.get(self.source, name, self.label)[:, :, self.head], offset)
-
-
-@dataclass(frozen=True)
-class PatternFreeze(_HeadIntervention, prefix="pattern"):
-    """Fix the attention pattern of head ``head`` in layer ``layer``.
-
-    Parameters
-    ----------
-    layer, head : int
-        The head (0-based).
-    kind : {"uniform", "previous_token", "clean", "corrupted"}
-        Uniform causal attention (query ``t`` weighs keys ``0..t`` equally);
-        exact previous-token attention (``t`` attends to ``t - 1``, position 0
-        to itself); or the pattern the head produced on a reference sequence,
-        clean or corrupted (its positions shuffled).
-
-    Examples
-    --------
-    >>> PatternFreeze(0, 0, "previous_token").label
-    'pattern:L0H0:previous_token'
-    """
-
-    kind: str = "uniform"
-
-    point: ClassVar[str] = "pattern"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("kind", self.kind, PATTERN_KINDS)
-
-    @classmethod
-    def from_label(cls, text: str) -> PatternFreeze:
-        layer, head, rest = cls._split(text)
-        if len(rest) != 1:
-            raise ValueError(f"`label` {text!r}: cannot read it; expected e.g. 'pattern:L0H0:previous_token' "
-                             "(':overall' applies to mean ablation only)")
-        return cls(layer, head, rest[0])
-
-    @property
-    def label(self) -> str:  # type: ignore[override]
-        return f"pattern:L{self.layer}H{self.head}:{self.kind}"
-
-    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
-        return {(self.kind, self._name(model))} if self.kind in ("clean", "corrupted") else set()
-
-    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
-        head, kind, name = self.head, self.kind, self._name(model)
-        ref = reference.get(kind, name, self.label)[:, head] if kind in ("clean", "corrupted") else None
-
-        def replace(pattern: torch.Tensor, hook: Any = None) -> torch.Tensor:
-            batch, _, length, _ = pattern.shape  # (batch, heads, query, key)
-            pattern = pattern.clone()
-            if ref is not None:
-                _check_length(self.label, ref.shape[-1], length)
-                pattern[:, head] = ref[_rows(batch, offset, ref.shape[0]), :length, :length]
-            else:
-                pattern[:, head] = _fixed_pattern(kind, length, pattern.dtype, pattern.device)
-            return pattern
-        return [(name, replace)]
-
-
-def _fixed_pattern(kind: str, length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """(T, T) uniform causal or previous-token attention; rows sum to 1."""
-    if kind == "uniform":
-        causal = torch.ones(length, length, dtype=dtype, device=device).tril()
-        return causal / causal.sum(1, keepdim=True)
-    previous = torch.zeros(length, length, dtype=dtype, device=device)
-    previous[0, 0] = 1.0
-    idx = torch.arange(1, length, device=device)
-    previous[idx, idx - 1] = 1.0
-    return previous
-
-
-@dataclass(frozen=True)
-class Combined(Intervention):
-    """Several interventions applied together as one treatment; label joined with ``+``.
-
-    Examples
-    --------
-    >>> Combined((HeadAblation(0, 0), HeadAblation(1, 0))).label
-    'ablate:L0H0:zero+ablate:L1H0:zero'
-    """
-
-    parts: tuple[Intervention, ...]
-
-    def __post_init__(self) -> None:
-        parts = tuple(self.parts) if isinstance(self.parts, (list, tuple)) else None
-        if not parts or not all(isinstance(p, Intervention) for p in parts):
-            raise TypeError(f"`parts` must be a non-empty tuple of interventions, got {self.parts!r}")
-        flat = tuple(q for p in parts for q in (p.parts if isinstance(p, Combined) else (p,)))
-        object.__setattr__(self, "parts", flat)
-
-    @property
-    def label(self) -> str:  # type: ignore[override]
-        return "+".join(p.label for p in self.parts)
-
-    @property
-    def layers(self) -> tuple[int, ...]:
-        return tuple(sorted({layer for p in self.parts for layer in p.layers}))
-
-    @property
-    def acts_on_z_only(self) -> bool:
-        return all(p.acts_on_z_only for p in self.parts)
-
-    def check(self, model: HookedModel) -> None:
-        for p in self.parts:
-            p.check(model)
-
-    def needs(self, model: HookedModel) -> set[tuple[str, str]]:
-        return set().union(*(p.needs(model) for p in self.parts))
-
-    def _hooks(self, model: HookedModel, reference: Reference | None, offset: int) -> list[tuple[str, HookFn]]:
-        return [pair for p in self.parts for pair in p._hooks(model, reference, offset)]
+    def _check_fits(self, reference_len: int, length: int) -> None:
+        if reference_len < length:
+            raise ValueError(f"{self.label!r} does not fit: its reference sequences have {reference_len} positions, "
+                             f"the evaluated ones {length}")
 
 
 def parse_treatment(label: str) -> Intervention:
@@ -550,10 +315,10 @@ def parse_treatment(label: str) -> Intervention:
     The grammar of a part (``{a|b}`` is one of the choices, ``[...]`` is optional):
 
     * ``ablate:L{layer}H{head}:{zero|mean|resample}``, or ``...:mean:overall``
-      (:class:`HeadAblation`);
-    * ``patch:L{layer}H{head}:{source}`` (:class:`HeadPatch`);
+      (:class:`causalattn.lab.interventions.ablation.HeadAblation`);
+    * ``patch:L{layer}H{head}:{source}`` (:class:`causalattn.lab.interventions.ablation.HeadPatch`);
     * ``pattern:L{layer}H{head}:{uniform|previous_token|clean|corrupted}``
-      (:class:`PatternFreeze`);
+      (:class:`causalattn.lab.interventions.pattern.PatternFreeze`);
     * ``ablate_role:{role}[@L{layer}]:{zero|mean|resample}`` and
       ``pattern_role:{role}[@L{layer}]:{uniform|previous_token|clean|corrupted}``,
       ``role`` one of ``induction``, ``previous_token``: the same, on the head
@@ -579,7 +344,7 @@ def parse_treatment(label: str) -> Intervention:
                              "'pattern:L0H0:previous_token' or 'pattern_role:previous_token@L0:uniform', "
                              "parts joined with '+'")
         parts.append(kind.from_label(text))
-    return parts[0] if len(parts) == 1 else Combined(tuple(parts))
+    return parts[0] if len(parts) == 1 else _JOINS[0](tuple(parts))
 
 
 def as_interventions(treatments: Any) -> list[Intervention]:

@@ -13,9 +13,9 @@ within layer ``layer`` (or over all layers when ``layer`` is None), ties going
 to the lower layer, then the lower head. Two treatments act on that head:
 
 * :class:`RoleAblation` (``ablate_role:``) ablates its output, resolving to a
-  :class:`causalattn.lab.interventions.base.HeadAblation`;
+  :class:`causalattn.lab.interventions.ablation.HeadAblation`;
 * :class:`RolePattern` (``pattern_role:``) fixes its attention pattern,
-  resolving to a :class:`causalattn.lab.interventions.base.PatternFreeze`.
+  resolving to a :class:`causalattn.lab.interventions.pattern.PatternFreeze`.
 
 :meth:`RoleTreatment.resolve` turns either into the concrete index treatment of
 one model given that model's scan; :func:`causalattn.lab.studies.models_study.models_study`
@@ -46,14 +46,10 @@ from typing import Any, ClassVar
 
 from causalattn._validation import check_choice
 from causalattn.lab.analysis.head_scan import HeadScan
-from causalattn.lab.interventions.base import (
-    ABLATION_KINDS,
-    PATTERN_KINDS,
-    Combined,
-    HeadAblation,
-    Intervention,
-    PatternFreeze,
-)
+from causalattn.lab.interventions.ablation import ABLATION_KINDS, HeadAblation
+from causalattn.lab.interventions.base import Intervention
+from causalattn.lab.interventions.combined import Combined
+from causalattn.lab.interventions.pattern import PATTERN_KINDS, PatternFreeze
 from causalattn.lab.models.contract import HookedModel
 
 __all__ = ["ROLES", "RoleAblation", "RolePattern", "RoleTreatment", "resolve_roles"]
@@ -159,7 +155,7 @@ class RoleAblation(RoleTreatment, prefix="ablate_role"):
     role, layer
         As for :class:`RoleTreatment`: the head is resolved per model (:meth:`resolve`).
     kind : {"zero", "mean", "resample"}
-        As for :class:`causalattn.lab.interventions.base.HeadAblation`, which :meth:`resolve` returns.
+        As for :class:`causalattn.lab.interventions.ablation.HeadAblation`, which :meth:`resolve` returns.
 
     Examples
     --------
@@ -184,7 +180,7 @@ class RolePattern(RoleTreatment, prefix="pattern_role"):
     role, layer
         As for :class:`RoleTreatment`: the head is resolved per model (:meth:`resolve`).
     kind : {"uniform", "previous_token", "clean", "corrupted"}
-        As for :class:`causalattn.lab.interventions.base.PatternFreeze`, which :meth:`resolve` returns.
+        As for :class:`causalattn.lab.interventions.pattern.PatternFreeze`, which :meth:`resolve` returns.
 
     Examples
     --------

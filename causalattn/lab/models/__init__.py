@@ -7,8 +7,10 @@ module                    contents
 ``hooks``                 named hook points, :func:`hooks` and :func:`run_with_cache`
 ``transformer``           the simplified and vanilla transformers of Bietti et al. (2023)
 ``handset``               :func:`induction_head_model`: the two-layer model with hand-written memories
-``hf``                    :class:`HFModel` and :func:`load_pretrained` (imports ``transformers``)
+``fused``                 the simplified transformer's fused forward pass (no hook points)
+``hf``                    :class:`HFModel`: a HuggingFace causal LM behind the contract (imports ``transformers``)
+``pretrained``            :func:`load_pretrained`: GGUF files and checkpoint folders, offline
 ========================  ===================================================================
 
-``hf`` is not imported here: ``transformers`` loads only when it is used.
+``hf`` and ``pretrained`` are not imported here: ``transformers`` loads only when it is used.
 """

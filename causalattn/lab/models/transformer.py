@@ -30,8 +30,9 @@ Hook points (TransformerLens names): ``hook_embed``, ``hook_pos_embed``,
 :class:`causalattn.lab.models.contract.Resumable`.
 
 Training and evaluation without hooks take a fused path (simplified model
-only, :meth:`Transformer.logits_at`): the same function, computed without
-materializing the hook points, about 2x faster per training update. Attaching
+only, :meth:`Transformer.logits_at`, :mod:`causalattn.lab.models.fused`): the
+same function, computed without materializing the hook points, about 2x
+faster per training update. Attaching
 any hook switches back to the explicit computation, so every hook sees (and
 may replace) exactly the activations described above.
 """
@@ -43,10 +44,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from causalattn._validation import check_choice, check_positive_int
-from causalattn.lab.models.contract import transformer_lens_name
+from causalattn.lab.models.contract import check_layer, transformer_lens_name
+from causalattn.lab.models.fused import fused_logits
 from causalattn.lab.models.hooks import HookPoint, has_hooks
 
 __all__ = ["ModelConfig", "Transformer", "build_model"]
@@ -327,10 +328,8 @@ class Transformer(nn.Module):
 
     def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
         """Logits (batch, position, vocab) from the residual stream entering block ``layer`` (0..n_layers)."""
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= self.config.n_layers:
-            raise ValueError(f"`layer` must be an integer in [0, {self.config.n_layers}], got {layer!r}")
         x = resid_pre
-        for block in self.blocks[layer:]:
+        for block in self.blocks[check_layer(layer, self.config.n_layers + 1):]:
             x = block(x)
         return self.ln_final(x) @ self.W_U.T
 
@@ -341,8 +340,7 @@ class Transformer(nn.Module):
         ``blocks.{layer}.hook_resid_pre``, so an intervention on ``hook_z`` alone need
         not recompute the attention pattern of that layer.
         """
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.config.n_layers:
-            raise ValueError(f"`layer` must be an integer in [0, {self.config.n_layers - 1}], got {layer!r}")
+        layer = check_layer(layer, self.config.n_layers)
         return self.run_from(layer + 1, self.blocks[layer].run_from_z(resid_pre, z))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -353,7 +351,7 @@ class Transformer(nn.Module):
         hook point is computed explicitly.
         """
         if self._fused():
-            return _fused_logits(self, self._check_inputs(inputs), None)
+            return fused_logits(self, self._check_inputs(inputs), None)
         return self.run_from(0, self.embed(inputs))
 
     def logits_at(self, inputs: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
@@ -361,19 +359,8 @@ class Transformer(nn.Module):
 
         Rows follow the row-major order of ``where``. When only these positions
         matter (the in-context loss), a simplified model with no hook attached
-        skips most of the work of the last layer, and the first layer's keys
-        and values come from small tables:
-
-        - first layer: its input is the frozen embedding ``x_t = W_E[z_t] + W_pos[t]``,
-          so its keys are ``(W_E W_K^T)[z_t] + (W_pos W_K^T)[t]`` and its values
-          likewise (tables of 65 + T rows instead of a product over every position);
-        - last layer (``W_Q = I``): the scores of query ``h_t`` are
-          :math:`h_t^T W_K h_s = (W_K^T h_t)^T h_s` and the output is
-          :math:`W_O W_V \sum_s p_{ts} h_s`, so only the selected queries are
-          multiplied by ``W_K`` and ``W_O W_V``, and the unembedding and ``W_F``
-          act on the selected positions only. The selected positions of each
-          sequence are packed into blocks of ``PACK`` queries, each attending over
-          the residual stream of its own sequence with a per-query causal mask.
+        takes the fused path of :func:`causalattn.lab.models.fused.fused_logits`,
+        which skips most of the work of the last layer.
 
         The result and its gradients equal the explicit computation
         (``run_from(0, embed(inputs))[where]``) up to float rounding. With a
@@ -404,7 +391,7 @@ class Transformer(nn.Module):
             raise ValueError(f"`where` must be a bool tensor of the shape of `inputs` {tuple(inputs.shape)}, "
                              f"got {_describe(where)}")
         if self._fused():
-            return _fused_logits(self, inputs, where)
+            return fused_logits(self, inputs, where)
         return self(inputs)[where]
 
     def _fused(self) -> bool:
@@ -442,65 +429,6 @@ class Transformer(nn.Module):
                 f"`name` {name!r} is not a parameter of this model; valid: {sorted(aliases)} or {sorted(params)}"
             )
         return params[full]
-
-
-# Query slots per block of the packed last layer (see Transformer.logits_at): a sequence with c
-# selected positions fills ceil(c / PACK) blocks, each attending over that sequence's T positions.
-PACK = 64
-
-
-def _fused_logits(model: Transformer, inputs: torch.Tensor, where: torch.Tensor | None) -> torch.Tensor:
-    """Logits of a simplified ``model`` without hook points: (batch, T, vocab), or (n, vocab) at ``where``."""
-    seq_len = inputs.shape[1]
-    w_pos = model.W_pos[:seq_len]
-    h = model.W_E[inputs] + w_pos  # (batch, position, d), frozen embeddings
-    causal = model.blocks[0].attn.mask[:seq_len, :seq_len]
-    *early, last = [block.attn for block in model.blocks]
-    for layer, attn in enumerate(early):
-        if layer == 0:  # keys and values of the embeddings from (vocab + T)-row tables
-            keys = F.embedding(inputs, model.W_E @ attn.W_K.T) + w_pos @ attn.W_K.T
-            values = (model.W_E @ attn.W_OV.T)[inputs] + w_pos @ attn.W_OV.T
-        else:
-            keys, values = h @ attn.W_K.T, h @ attn.W_OV.T
-        pattern = torch.softmax(torch.baddbmm(causal, h, keys.transpose(1, 2)), dim=-1)  # (batch, query, key)
-        h = h + torch.bmm(pattern, values)
-    if where is not None:
-        slots, context_of, mask = _pack(where)
-        queries = h.new_zeros(mask.shape[0] * PACK, h.shape[2]).index_copy(0, slots, h[where] @ last.W_K)
-        queries = queries.view(mask.shape[0], PACK, h.shape[2])  # (blocks, PACK, d)
-        context = h.index_select(0, context_of)  # (blocks, T, d): the sequence of each block
-    else:
-        queries, context, mask = h @ last.W_K, h, causal
-    # scores q^T W_K h_s = (W_K^T q) . h_s; output W_O W_V sum_s p_s h_s
-    pattern = torch.softmax(torch.baddbmm(mask, queries, context.transpose(1, 2)), dim=-1)
-    mixed = torch.bmm(pattern, context)  # (blocks, query, d)
-    if where is not None:
-        mixed, h = mixed.flatten(0, 1)[slots], h[where]  # (n, d)
-    h = h + mixed @ (last.W_O @ last.W_V).T
-    ff = model.blocks[-1].ff
-    if ff is not None:
-        h = h + ff(h)
-    return h @ model.W_U.T
-
-
-def _pack(where: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Blocks of PACK query slots holding each sequence's selected positions (row-major order of ``where``).
-
-    Returns the slot of every selected position (n,), the sequence of every
-    block (blocks,), and the additive causal mask (blocks, PACK, T): slot
-    query at position t sees keys 0..t; an empty slot sees key 0 only.
-    """
-    seq, pos = where.nonzero(as_tuple=True)
-    counts = where.sum(1)
-    n_blocks = (counts + PACK - 1) // PACK  # per sequence
-    rank = torch.arange(seq.shape[0], device=where.device) - (counts.cumsum(0) - counts)[seq]  # in its sequence
-    slots = ((n_blocks.cumsum(0) - n_blocks)[seq] + rank // PACK) * PACK + rank % PACK
-    total = int(n_blocks.sum())
-    query_pos = torch.zeros(total * PACK, dtype=torch.long, device=where.device).index_copy(0, slots, pos)
-    keys = torch.arange(where.shape[1], device=where.device)
-    mask = torch.zeros(total * PACK, where.shape[1], device=where.device)
-    mask.masked_fill_(keys > query_pos[:, None], float("-inf"))  # (slots, key)
-    return slots, torch.repeat_interleave(n_blocks), mask.view(total, PACK, where.shape[1])
 
 
 def _describe(x: object) -> str:

@@ -5,7 +5,7 @@ learns. The paper's Figure 3 question (Bietti et al., 2023) is one: does keeping
 ``W2_O`` (or ``W2_K``, or ``W1_K``) at its random initialization until
 iteration 300 slow the formation of the induction head? Here each training seed
 is a unit, each arm is a freezing schedule (a tuple of
-:class:`~causalattn.lab.training.loop.Freeze`; the empty schedule is the control), and
+:class:`~causalattn.lab.training.config.Freeze`; the empty schedule is the control), and
 the outcomes are read from each run's training history.
 
 Designs
@@ -21,17 +21,12 @@ arms of (nearly) equal size and each is trained under its arm only.
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import numbers
 import os
-import shutil
-import tempfile
-import warnings
 from collections.abc import Mapping, Sequence
-from contextlib import closing, suppress
-from dataclasses import asdict, dataclass, field, replace
+from contextlib import closing
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,47 +44,16 @@ from causalattn.estimate import NOT_ESTIMABLE, ConfidenceInterval, Estimate, Est
 from causalattn.lab.analysis.probes import PROBE_KEYS
 from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
-from causalattn.lab.studies.storage import (
-    DamagedFileWarning,
-    StudyFolder,
-    check_file_names,
-    expect_shapes,
-    open_study_folder,
-    slug,
-    write_atomic,
-)
+from causalattn.lab.studies.storage import check_file_names
 from causalattn.lab.tasks.bigram import TaskConfig
-from causalattn.lab.training.loop import (
-    CHECKPOINT_FILE,
-    CheckpointError,
-    Freeze,
-    TrainConfig,
-    load_checkpoint,
-    resolve_freeze,
-    train,
-    train_iv,
-)
+from causalattn.lab.training.config import Freeze, TrainConfig, resolve_freeze
+from causalattn.lab.training.loop import train_iv
+from causalattn.lab.training.segments import Segments, train_unit
+from causalattn.lab.training.units import RunFiles, checkpoint_folder, fingerprint, unit_outcomes
 from causalattn.multiple_testing import adjust_pvalues
 from causalattn.plots import plot_forest
 
 __all__ = ["TrainingStudy", "training_study"]
-
-
-
-def _unit_name(seed: int, label: str) -> str:
-    return f"seed{seed}__{slug(label)}"
-
-
-def _checkpoint_dir(out_dir: Path, seed: int, label: str) -> Path:
-    """Where the unfinished run (seed, label) checkpoints, locally or through :class:`_Segments`."""
-    return out_dir / "checkpoints" / _unit_name(seed, label)
-
-
-def _drop_checkpoint(out_dir: Path, seed: int, label: str) -> None:
-    """Remove a finished run's checkpoint folder, and the ``checkpoints`` folder once it is empty."""
-    shutil.rmtree(_checkpoint_dir(out_dir, seed, label), ignore_errors=True)
-    with suppress(OSError):  # other runs' checkpoints are still there
-        (out_dir / "checkpoints").rmdir()
 
 
 def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[Freeze, ...]], str]:
@@ -172,128 +136,13 @@ def _training_study_iv(
             torch_threads)
 
 
-def _fingerprint(model_config, task_config, train_config, arms) -> dict:
-    """What determines the result of a (seed, arm) run, apart from the seed: stored as ``study.json``."""
-    model = asdict(model_config)
-    del model["init_seed"]
-    training = asdict(train_config)
-    for per_unit in ("data_seed", "freeze", "checkpoint_every"):
-        training.pop(per_unit, None)
-    fingerprint = {
-        "study": "training_study",
-        "model_config": model,
-        "task_config": asdict(task_config),
-        "train_config": training,
-        "arms": {label: [asdict(item) for item in schedule] for label, schedule in arms.items()},
-    }
-    return json.loads(json.dumps(fingerprint))
-
-
-def _train_unit(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, keep_model=False,
-                segment=None, *, report) -> dict:
-    """Train one (seed, arm) run on a worker, reporting each update; return its record (the caller saves it).
-
-    The record carries the final weights only with ``keep_model``, so they
-    travel back from the worker only when the study keeps its models.
-    With a ``checkpoint_dir`` the run checkpoints there and trains to the end
-    (a local run: the caller's filesystem). With a ``segment``
-    ``(checkpoint, start, stop)`` instead (a run on a cluster) it resumes from
-    the checkpoint's bytes (None: from iteration ``start`` = 0) in a temporary
-    folder of the worker and trains up to iteration ``stop``; before the last
-    iteration it returns ``{"seed", "arm", "iteration", "checkpoint"}``, the
-    bytes of the checkpoint written there, for the caller to save and send with
-    the next segment.
-    """
-    if segment is None:
-        return _train(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, 0, None,
-                      keep_model, report)
-    checkpoint, start, stop = segment
-    stop = None if stop == train_config.n_iters else stop  # the last segment returns the record
-    with tempfile.TemporaryDirectory(prefix="causalattn-segment-") as folder:
-        path = Path(folder) / CHECKPOINT_FILE
-        if checkpoint is not None:
-            path.write_bytes(checkpoint)
-        try:
-            return _train(model_config, task_config, train_config, seed, label, schedule, folder, start, stop,
-                          keep_model, report)
-        except _SegmentEnd:
-            return {"seed": seed, "arm": label, "iteration": stop, "checkpoint": path.read_bytes()}
-
-
-class _SegmentEnd(Exception):
-    """Raised by the callback of a segment's last update, just after ``train`` wrote that iteration's checkpoint."""
-
-
-def _train(model_config, task_config, train_config, seed, label, schedule, checkpoint_dir, start, stop,
-           keep_model, report) -> dict:
-    """Train (resuming from ``checkpoint_dir``), reporting the updates after ``start``; stop at ``stop`` if given.
-
-    The record carries the final ``weights`` only with ``keep_model`` (they travel back from the worker).
-    """
-    reported = start
-
-    def count(done: int) -> None:
-        nonlocal reported
-        report(done - reported)  # a run resumed from a checkpoint first counts the updates done before
-        reported = done
-        if done == stop:
-            raise _SegmentEnd
-
-    result = train(
-        replace(model_config, init_seed=seed),
-        task_config,
-        replace(train_config, data_seed=seed, freeze=schedule),
-        checkpoint_dir=checkpoint_dir,
-        progress=False,
-        callback=count,
-    )
-    count(train_config.n_iters)  # a run loaded finished from its checkpoint did no update here
-    history = result.history
-    record = {
-        "seed": seed,
-        "arm": label,
-        "schedule": [item.label for item in schedule],
-        "torch_threads": torch.get_num_threads(),
-        "history": {column: history[column].tolist() for column in history.columns},
-    }
-    if keep_model:
-        record["weights"] = {name: value.detach().numpy().copy() for name, value in result.model.state_dict().items()}
-    return record
-
-
 def _assign(seeds, labels, design, rng) -> list[tuple[int, str]]:
     """The (seed, arm) runs: all pairs (paired) or a complete randomization of seeds to arms."""
     if design == "paired":
         return [(seed, label) for seed in seeds for label in labels]
     arm_of = np.resize(np.arange(len(labels)), len(seeds))  # sizes differ by at most one
     check_rng(rng).shuffle(arm_of)
-    return [(seed, labels[a]) for seed, a in zip(seeds, arm_of)]
-
-
-def _unit_outcomes(history: pd.DataFrame, at_iterations, threshold, probes, n_iters) -> dict[str, Any]:
-    logged = history.set_index("iteration")
-    out: dict[str, Any] = {}
-    for t in at_iterations:
-        out[f"in_context_accuracy_at_{t}"] = float(logged.at[t, "in_context_accuracy"])
-    reached = history.loc[history["in_context_accuracy"] >= threshold, "iteration"]
-    out[f"iterations_to_{threshold:g}"] = int(reached.iloc[0]) if len(reached) else int(n_iters)
-    out[f"iterations_to_{threshold:g}_censored"] = not len(reached)
-    for probe in probes:
-        for t in at_iterations:
-            out[f"{probe}_at_{t}"] = float(logged.at[t, probe])
-    return out
-
-
-def _read_record(record: Any, run: tuple[int, str], at_iterations, threshold, probes, n_iters) -> dict:
-    """``record`` if it is a whole record of ``run`` whose outcomes its history gives; else a LookupError or ValueError.
-
-    A record written by another version, with other or missing fields, is
-    thereby found out when the study is resumed, instead of stopping it later.
-    """
-    if (record["seed"], record["arm"]) != run:
-        raise ValueError(f"the record of another run: seed {record['seed']!r}, arm {record['arm']!r}")
-    _unit_outcomes(pd.DataFrame(record["history"]), at_iterations, threshold, probes, n_iters)
-    return record
+    return [(seed, labels[a]) for seed, a in zip(seeds, arm_of, strict=True)]
 
 
 def training_study(
@@ -438,39 +287,31 @@ def training_study(
     runs = _assign(seeds, list(arms), design, rng)
     records: dict[tuple[int, str], dict] = {}
     weights: dict[tuple[int, str], dict[str, np.ndarray]] = {}
-    folder = models = None
+    files = None
     if out_dir is not None:
-        folder = open_study_folder(out_dir, _fingerprint(model_config, task_config, train_config, arms),
-                                   units="units", kind="a training study")
-        if keep_models:  # the weights carry the configuration's checksum, like the units
-            models = StudyFolder(out_dir / "models", folder.study)
-            models.units.mkdir(exist_ok=True)
-            shapes = {name: value.shape for name, value in build_model(model_config).state_dict().items()}
+        files = RunFiles(out_dir, fingerprint(model_config, task_config, train_config, arms), model_config,
+                         keep_models)
         for seed, label in runs:
-            run = f"the training run of seed {seed}, arm {label!r}"
-            record = folder.load_json(f"{_unit_name(seed, label)}.json", recompute=run, parse=functools.partial(
-                _read_record, run=(seed, label), at_iterations=at_iterations, threshold=threshold, probes=probes,
-                n_iters=train_config.n_iters))
-            kept = None if models is None or record is None else models.load_arrays(
-                f"{_unit_name(seed, label)}.npz", recompute=run, parse=expect_shapes(shapes))
-            if record is not None and (kept is not None or not keep_models):
-                records[seed, label] = record
+            found = files.load(seed, label, at_iterations=at_iterations, threshold=threshold, probes=probes,
+                               n_iters=train_config.n_iters)
+            if found is not None:
+                records[seed, label], kept = found
                 if kept is not None:
                     weights[seed, label] = kept
     todo = [run for run in runs if run not in records]
     n_iters = train_config.n_iters
     if client is None:  # local workers checkpoint into out_dir themselves
         jobs = [(model_config, task_config, train_config, seed, label, arms[label],
-                 None if out_dir is None else _checkpoint_dir(out_dir, seed, label), keep_models, None)
+                 None if out_dir is None else checkpoint_folder(out_dir, seed, label), keep_models, None)
                 for seed, label in todo]
         follow, resumed = None, 0
     else:
-        segments = _Segments(model_config, task_config, train_config, arms, out_dir, keep_models)
+        segments = Segments(model_config, task_config, train_config, arms, out_dir, keep_models)
         jobs = [segments.first(seed, label) for seed, label in todo]
         follow, resumed = segments.follow, segments.resumed
     with tqdm(total=len(runs) * n_iters, initial=(len(runs) - len(todo)) * n_iters + resumed,
               desc=f"training study ({len(runs)} runs)", unit="it", disable=not progress) as bar:
-        finished = run_jobs(_train_unit, jobs, n_jobs=n_jobs, client=client, progress=bar, torch_threads=torch_threads,
+        finished = run_jobs(train_unit, jobs, n_jobs=n_jobs, client=client, progress=bar, torch_threads=torch_threads,
                             follow=follow)
         with closing(finished):  # an error or interrupt here cancels the runs still on the workers
             for _, record in finished:
@@ -478,20 +319,14 @@ def training_study(
                 if keep_models:
                     weights[run] = record.pop("weights")
                 records[run] = record
-                if folder is not None:  # the weights first: a record on disk means its run is complete
-                    name = _unit_name(*run)
-                    if models is not None:
-                        models.save_arrays(f"{name}.npz", weights[run])
-                    folder.save_json(f"{name}.json", record)
-                    if folder.load_json(f"{name}.json") is not None and (
-                            models is None or models.load_arrays(f"{name}.npz") is not None):
-                        _drop_checkpoint(out_dir, *run)  # written and read back intact: no longer needed
+                if files is not None:
+                    files.save(*run, record, weights.get(run))
 
     histories, rows = [], []
     for seed, label in runs:
         history = pd.DataFrame(records[seed, label]["history"])
         rows.append({"seed": seed, "arm": label,
-                     **_unit_outcomes(history, at_iterations, threshold, probes, train_config.n_iters)})
+                     **unit_outcomes(history, at_iterations, threshold, probes, train_config.n_iters)})
         histories.append(history.assign(seed=seed, arm=label))
     histories = pd.concat(histories, ignore_index=True)
     histories = histories[["seed", "arm", *[c for c in histories.columns if c not in ("seed", "arm")]]]
@@ -501,64 +336,6 @@ def training_study(
         outcomes=outcomes, threshold=threshold, n_iters=train_config.n_iters, model_config=model_config,
         weights=weights,
     )
-
-
-class _Segments:
-    """The runs of a study on a cluster, trained in segments of ``checkpoint_every`` updates.
-
-    Workers share no filesystem with this process: each segment returns its
-    checkpoint's bytes, which :meth:`follow` writes to
-    ``out_dir/checkpoints/{unit}/checkpoint.pt`` (the file a local run writes,
-    checksummed, written atomically) and sends with the next segment. A rerun
-    starts each unfinished run from its saved checkpoint (:meth:`first`). Once
-    a run's record is saved, its checkpoint is removed, as a local run's is.
-    Without ``out_dir`` a run is one segment: there is nothing to resume from.
-    """
-
-    def __init__(self, model_config, task_config, train_config, arms, out_dir, keep_models) -> None:
-        self.configs = (model_config, task_config, train_config)
-        self.arms = arms
-        self.out_dir = out_dir
-        self.keep_models = keep_models
-        self.resumed = 0  # updates done before, in the checkpoints the runs resume from
-
-    def _stop(self, start: int) -> int:
-        train_config = self.configs[2]
-        if self.out_dir is None:
-            return train_config.n_iters
-        return min((start // train_config.checkpoint_every + 1) * train_config.checkpoint_every, train_config.n_iters)
-
-    def _job(self, seed: int, label: str, checkpoint: bytes | None, start: int) -> tuple:
-        return (*self.configs, seed, label, self.arms[label], None, self.keep_models,
-                (checkpoint, start, self._stop(start)))
-
-    def _path(self, seed: int, label: str) -> Path:
-        return _checkpoint_dir(self.out_dir, seed, label) / CHECKPOINT_FILE
-
-    def first(self, seed: int, label: str) -> tuple:
-        """The job of the run's first segment: from its saved checkpoint if there is an intact one, else from 0."""
-        if self.out_dir is None or not self._path(seed, label).exists():
-            return self._job(seed, label, None, 0)
-        path = self._path(seed, label)
-        model_config, task_config, train_config = self.configs
-        try:
-            _, info = load_checkpoint(path, model_config=replace(model_config, init_seed=seed), task_config=task_config,
-                                      train_config=replace(train_config, data_seed=seed, freeze=self.arms[label]))
-        except CheckpointError as exc:
-            warnings.warn(f"{exc}; recomputing it: training from iteration 0", DamagedFileWarning, stacklevel=3)
-            return self._job(seed, label, None, 0)
-        self.resumed += info.iteration
-        return self._job(seed, label, path.read_bytes(), info.iteration)
-
-    def follow(self, index: int, result: dict) -> tuple | None:
-        """Save a segment's checkpoint and return the next segment's job; None for a finished run's record."""
-        if "checkpoint" not in result:
-            return None
-        seed, label = result["seed"], result["arm"]
-        path = self._path(seed, label)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, result["checkpoint"])
-        return self._job(seed, label, result["checkpoint"], result["iteration"])
 
 
 @dataclass(frozen=True, repr=False)

