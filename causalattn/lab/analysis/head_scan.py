@@ -57,9 +57,7 @@ def _head_scan_iv(model, task, n_sequences, seed, batch_size):
         raise ValueError(f"`task` does not fit `model`: sequences of {task.seq_len} tokens over {task.vocab_size} "
                          f"symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
     n_sequences = check_positive_int("n_sequences", n_sequences)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an integer, got {seed!r}")
-    return n_sequences, int(seed), check_positive_int("batch_size", batch_size)
+    return n_sequences, check_positive_int("seed", seed, minimum=0), check_positive_int("batch_size", batch_size)
 
 
 def _pattern_scores(pattern: torch.Tensor, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,7 +205,7 @@ class HeadScan:
         n_layers, n_heads = int(self.scores["layer"].max()) + 1, int(self.scores["head"].max()) + 1
         fig = Figure(figsize=(2.2 + 0.55 * n_heads * 2, 1.5 + 0.22 * n_layers), layout="constrained")
         axes = fig.subplots(1, 2, squeeze=False)[0]
-        for ax, score in zip(axes, SCORES):
+        for ax, score in zip(axes, SCORES, strict=True):
             grid = self.scores.pivot(index="layer", columns="head", values=score).to_numpy()
             image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=max(1e-9, float(np.nanmax(grid))), aspect="auto",
                               interpolation="nearest")

@@ -39,12 +39,11 @@ Olsson, C. et al. (2022). In-context Learning and Induction Heads. Transformer C
 
 from __future__ import annotations
 
-import numbers
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from causalattn._validation import check_choice
+from causalattn._validation import check_choice, check_positive_int
 from causalattn.lab.analysis.head_scan import HeadScan
 from causalattn.lab.interventions.ablation import ABLATION_KINDS, HeadAblation
 from causalattn.lab.interventions.base import Intervention
@@ -89,9 +88,8 @@ class RoleTreatment(Intervention):
 
     def __post_init__(self) -> None:
         check_choice("role", self.role, tuple(ROLES))
-        if self.layer is not None and (isinstance(self.layer, bool) or not isinstance(self.layer, numbers.Integral)
-                                       or self.layer < 0):
-            raise ValueError(f"`layer` must be None or a non-negative integer, got {self.layer!r}")
+        if self.layer is not None:
+            check_positive_int("layer", self.layer, minimum=0)
         check_choice("kind", self.kind, self.kinds)
 
     @classmethod
@@ -126,7 +124,8 @@ class RoleTreatment(Intervention):
 
     def _unresolved(self) -> ValueError:
         return ValueError(f"`treatments`: {self.label!r} names a role, not a head; resolve it on each model first "
-                          f"({type(self).__name__}.resolve(head_scan(model, task)), or causalattn.lab.studies.models_study)")
+                          f"({type(self).__name__}.resolve(head_scan(model, task)), or "
+                          "causalattn.lab.studies.models_study)")
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -135,6 +134,11 @@ class RoleTreatment(Intervention):
     @property
     def acts_on_z_only(self) -> bool:
         return self.resolves_to.point == "z"
+
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        where = "" if self.layer is None else f" of layer {self.layer}"
+        return frozenset({(self.resolves_to.point, f"the {self.role} head{where}")})
 
     def check(self, model: HookedModel) -> None:
         raise self._unresolved()
@@ -199,6 +203,11 @@ class RolePattern(RoleTreatment, prefix="pattern_role"):
 def resolve_roles(treatment: Intervention, scan: HeadScan) -> Intervention:
     """``treatment`` with every role treatment (also inside a :class:`Combined`) resolved on ``scan``.
 
+    Two parts of a combination that resolve to the same intervention in this model (the induction head
+    is also the previous-token head) act once: the treatment ablates the union of the heads named. Two
+    that resolve to different interventions on one hook point of one head (a zero and a mean ablation)
+    are a ValueError naming the treatment.
+
     Examples
     --------
     >>> import pandas as pd
@@ -209,9 +218,15 @@ def resolve_roles(treatment: Intervention, scan: HeadScan) -> Intervention:
     'ablate:L0H1:zero+ablate:L1H1:zero'
     >>> resolve_roles(RolePattern("previous_token", 0, "previous_token"), scan).label
     'pattern:L0H1:previous_token'
+    >>> resolve_roles(Combined((RoleAblation("previous_token", 0), RoleAblation("induction", 0))), scan).label
+    'ablate:L0H1:zero'
     """
     if isinstance(treatment, RoleTreatment):
         return treatment.resolve(scan)
     if isinstance(treatment, Combined):
-        return Combined(tuple(resolve_roles(part, scan) for part in treatment.parts))
+        parts = tuple(dict.fromkeys(resolve_roles(part, scan) for part in treatment.parts))  # one head, once
+        try:
+            return parts[0] if len(parts) == 1 else Combined(parts)
+        except ValueError as exc:
+            raise ValueError(f"`treatment` {treatment.label!r} names one head twice in this model: {exc}") from None
     return treatment

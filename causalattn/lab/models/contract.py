@@ -48,10 +48,11 @@ Nanda, N. and Bloom, J. (2022). TransformerLens (hook names, ``HookedRootModule`
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+
+from causalattn._validation import check_integer
 
 __all__ = ["POINTS", "HookedModel", "Resumable", "check_layer", "check_model", "transformer_lens_name"]
 
@@ -119,10 +120,10 @@ def check_model(model: Any, name: str = "model") -> HookedModel:
 
     Examples
     --------
-    >>> check_model(torch.nn.Linear(2, 2))
+    >>> check_model(torch.nn.Linear(2, 2))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    TypeError: `model` must implement causalattn.lab.models.contract.HookedModel (a lab Transformer or an HFModel); Linear lacks n_layers, n_heads, d_head, d_model, vocab_size, max_len, hook_name
+    TypeError: `model` must implement causalattn.lab.models.contract.HookedModel (...); Linear lacks n_layers, ...
     """
     missing = [attr for attr in (*SIZES, "hook_name") if not hasattr(model, attr)]
     if missing or not isinstance(model, HookedModel):
@@ -132,10 +133,8 @@ def check_model(model: Any, name: str = "model") -> HookedModel:
 
 
 def check_layer(layer: Any, n_layers: int, name: str = "layer") -> int:
-    """``layer`` as an int in ``0 .. n_layers - 1``, else a ValueError naming ``name``."""
-    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < n_layers:
-        raise ValueError(f"`{name}` must be an integer in [0, {n_layers - 1}], got {layer!r}")
-    return int(layer)
+    """``layer`` as an int in ``0 .. n_layers - 1``, else a ValueError (TypeError: not an integer) naming ``name``."""
+    return check_integer(name, layer, minimum=0, maximum=n_layers - 1)
 
 
 def transformer_lens_name(point: str, layer: int, n_layers: int) -> str:

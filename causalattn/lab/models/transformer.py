@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from causalattn._validation import check_choice, check_positive_int
+from causalattn._validation import check_choice, check_integer, check_positive_int
 from causalattn.lab.models.contract import check_layer, transformer_lens_name
 from causalattn.lab.models.fused import fused_logits
 from causalattn.lab.models.hooks import HookPoint, has_hooks
@@ -83,8 +83,7 @@ class ModelConfig:
         for name in ("feed_forward", "mlp", "layer_norm", "freeze_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool, got {type(getattr(self, name)).__name__}")
-        if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int):
-            raise TypeError(f"`init_seed` must be an integer, got {self.init_seed!r}")
+        check_integer("init_seed", self.init_seed)
         if self.kind == "simplified":
             unsupported = {"n_heads": self.n_heads != 1, "mlp": self.mlp, "layer_norm": self.layer_norm,
                            "pos_emb": self.pos_emb != "random"}
@@ -150,7 +149,7 @@ class Attention(nn.Module):
 
 
 class SimplifiedAttention(Attention):
-    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V`` and trainable ``W_O`` if ``last``, else frozen ``W_OV``."""
+    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V``, trainable ``W_O`` if ``last``, else frozen ``W_OV``."""
 
     def __init__(self, config: ModelConfig, generator: torch.Generator, last: bool) -> None:
         super().__init__(config, scale=1.0)
@@ -402,7 +401,8 @@ class Transformer(nn.Module):
         if not isinstance(inputs, torch.Tensor) or inputs.dim() != 2 or inputs.dtype != torch.long:
             raise ValueError(f"`inputs` must be a (batch, position) long tensor, got {_describe(inputs)}")
         if inputs.shape[1] > self.config.max_seq_len:
-            raise ValueError(f"`inputs` has {inputs.shape[1]} positions, more than max_seq_len={self.config.max_seq_len}")
+            raise ValueError(f"`inputs` has {inputs.shape[1]} positions, more than "
+                             f"max_seq_len={self.config.max_seq_len}")
         return inputs
 
     def aliases(self) -> dict[str, str]:
