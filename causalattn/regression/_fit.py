@@ -65,8 +65,8 @@ def coefficient(model: sm.OLS, term: str, inputs: Inputs, *, estimand: str, meth
     """
     cov_type, confidence_level = inputs.cov_type, inputs.confidence_level
     fit = _fit_model(_model_iv(model), cov_type, inputs.groups)
-    if cov_type in ("HC2", "HC3"):
-        leverage = np.einsum("ij,jk,ik->i", model.exog, fit.normalized_cov_params, model.exog)
+    if cov_type in ("HC2", "HC3"):  # the leverage of the whitened design (= the design for OLS)
+        leverage = np.einsum("ij,jk,ik->i", model.wexog, fit.normalized_cov_params, model.wexog)
         if leverage.max() > 1 - 1e-8:
             raise ValueError(
                 f"the {cov_type} standard error is undefined: {int((leverage > 1 - 1e-8).sum())} unit(s) have "
@@ -119,13 +119,24 @@ def _exact_fit(fit, term: str, *, estimand: str, method: str, y_scale: float, x_
 
 
 def treatment_coefficient(inputs: Inputs, *, estimand: str, method: str, interacted: bool = False) -> Estimate:
-    """The treatment coefficient of the OLS fit on ``(1, Z, X)``, or on ``(1, Z, X - mean, Z (X - mean))``."""
-    frame, z = inputs.frame, inputs.treatment
+    """The treatment coefficient of the OLS fit on ``(1, Z, X)``, or on ``(1, Z, X - mean, Z (X - mean))``.
+
+    With ``inputs.weights`` the fit is statsmodels' WLS and the means are weighted means; ``method`` gains
+    ``-wls`` (``"ols"`` becomes ``"wls"``).
+    """
+    frame, z, w = inputs.frame, inputs.treatment, inputs.weights
     regressors = frame[[z, *inputs.covariates]]
     if interacted:
-        centred = frame[inputs.covariates] - frame[inputs.covariates].mean()
+        means = frame[inputs.covariates].mean() if w is None else frame[inputs.covariates].T.dot(w) / w.sum()
+        centred = frame[inputs.covariates] - means
         interactions = centred.mul(frame[z], axis=0).rename(columns=lambda c: f"{z}:{c}")
         regressors = pd.concat([frame[[z]], centred, interactions], axis=1)
-    model = sm.OLS(frame[inputs.outcome], design_matrix(regressors, list(regressors.columns)))
-    return coefficient(model, z, inputs, estimand=estimand, method=method,
-                       details={"covariates": ", ".join(inputs.covariates) or "none"})
+    design = design_matrix(regressors, list(regressors.columns))
+    details = {"covariates": ", ".join(inputs.covariates) or "none"}
+    if w is None:
+        model = sm.OLS(frame[inputs.outcome], design)
+    else:
+        model = sm.WLS(frame[inputs.outcome], design, weights=w)
+        method = "wls" if method == "ols" else f"{method}-wls"
+        details["weights"] = "weighted least squares"
+    return coefficient(model, z, inputs, estimand=estimand, method=method, details=details)

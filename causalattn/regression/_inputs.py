@@ -13,7 +13,9 @@ Two ways to pass data, the same in every function of :mod:`causalattn.regression
 
 Each argument plays a *role* (outcome, treatment, covariates, ...) and
 :func:`frame_iv` turns any set of roles into one frame of finite float
-columns, so a further per-unit column (weights, say) is one more role.
+columns, so a further per-unit column is one more role. Weights and cluster
+labels, which may be a column of ``data`` or an array beside it, have their
+own checks.
 """
 
 from __future__ import annotations
@@ -139,6 +141,36 @@ class Inputs:
     cov_type: str
     groups: np.ndarray | None
     confidence_level: float
+    weights: np.ndarray | None = None
+
+
+def _weights_iv(data: Any, weights: Any, n: int) -> np.ndarray:
+    """Regression weights, a column of ``data`` or an array of ``n``: finite, none negative, not all zero."""
+    if isinstance(weights, str):
+        if data is None:
+            raise TypeError(f"`weights` is a column name ({weights!r}) but `data` is None; pass an array")
+        check_columns(data, weights=weights)
+        weights = data[weights]
+    elif data is not None:
+        check_same_index(data=data, weights=weights)
+    values = as_float_array("weights", weights)
+    check_same_length(data=np.empty(n), weights=values)
+    negative = np.flatnonzero(values < 0)
+    if negative.size:
+        raise ValueError(f"`weights` must be non-negative, found {negative.size} negative value(s) (e.g. "
+                         f"{values[negative[0]]:g} at position {negative[0]})")
+    if not (values > 0).any():
+        raise ValueError("`weights` are all zero: no unit is left to fit")
+    return values
+
+
+def _positive_weight_rows(frame: pd.DataFrame, weights: np.ndarray | None,
+                          groups: np.ndarray | None) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]:
+    """The units with a positive weight (a unit of weight 0 is left out, as R's ``lm`` does)."""
+    if weights is None or (weights > 0).all():
+        return frame, weights, groups
+    keep = weights > 0
+    return frame[keep], weights[keep], None if groups is None else pd.factorize(groups[keep])[0]
 
 
 def regression_iv(
@@ -151,8 +183,12 @@ def regression_iv(
     confidence_level: Any,
     *,
     binary_treatment: bool,
+    weights: Any = None,
 ) -> Inputs:
-    """Validate the column-list form shared by :func:`ols`, :func:`ancova`, :func:`lin` and :func:`fwl`."""
+    """Validate the column-list form shared by :func:`ols`, :func:`ancova`, :func:`lin` and :func:`fwl`.
+
+    ``weights`` (a column or an array, optional) become ``Inputs.weights``; units of weight 0 are dropped.
+    """
     cov_type = check_choice("cov_type", cov_type, COV_TYPES)
     level = check_confidence_level(confidence_level)
     if outcome is None:
@@ -161,12 +197,16 @@ def regression_iv(
         raise ValueError("`treatment` is required")
     if data is None and not isinstance(clusters, str):
         check_same_index(outcome=outcome, clusters=clusters)
+    if data is None:
+        check_same_index(outcome=outcome, weights=weights)
     frame, names = frame_iv(data, outcome=outcome, treatment=treatment, covariates=covariates)
     (y,), (z,) = names["outcome"], names["treatment"]
+    w = None if weights is None else _weights_iv(data, weights, len(frame))
+    groups = _clusters_iv(data, clusters, cov_type, len(frame))
+    frame, w, groups = _positive_weight_rows(frame, w, groups)
     if binary_treatment:
         _binary_iv(frame[z].to_numpy())
-    groups = _clusters_iv(data, clusters, cov_type, len(frame))
-    return Inputs(frame, y, z, names.get("covariates", []), cov_type, groups, level)
+    return Inputs(frame, y, z, names.get("covariates", []), cov_type, groups, level, w)
 
 
 def design_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -183,8 +223,13 @@ def formula_iv(
     cov_type: Any,
     clusters: Any,
     confidence_level: Any,
+    weights: Any = None,
 ) -> tuple[smf.ols, Inputs]:
-    """Validate the formula form of :func:`ols` and build its model (NaN checked per column first)."""
+    """Validate the formula form of :func:`ols` and build its model (NaN checked per column first).
+
+    With ``weights`` (a column of ``data`` or an array) the model is statsmodels' WLS on the units of positive
+    weight.
+    """
     if not isinstance(formula, str):
         raise TypeError(f"`formula` must be a string, got {type(formula).__name__}")
     if outcome is not None or covariates is not None:
@@ -202,11 +247,16 @@ def formula_iv(
             as_float_array("formula", data[col], column=col)
         elif data[col].isna().any():
             raise ValueError(f"`formula`: column {col!r} has {int(data[col].isna().sum())} missing value(s)")
+    groups = _clusters_iv(data, clusters, cov_type, len(data))
+    w = None
+    if weights is not None:
+        w = _weights_iv(data, weights, len(data))
+        data, w, groups = _positive_weight_rows(data, w, groups)
     try:
-        model = smf.ols(formula, data, missing="raise")
+        model = (smf.ols(formula, data, missing="raise") if w is None
+                 else smf.wls(formula, data, weights=w, missing="raise"))
     except Exception as exc:  # patsy reports syntax errors, unknown names and NaN as its own exception types
         raise ValueError(f"`formula` could not be evaluated: {exc}") from exc
     if treatment not in model.exog_names:
         raise ValueError(f"`treatment` {treatment!r} is not a coefficient of the formula: {model.exog_names}")
-    groups = _clusters_iv(data, clusters, cov_type, int(model.nobs))
-    return model, Inputs(data, model.endog_names, treatment, [], cov_type, groups, level)
+    return model, Inputs(data, model.endog_names, treatment, [], cov_type, groups, level, w)

@@ -32,6 +32,7 @@ def ols(
     formula: str | None = None,
     cov_type: str = "HC2",
     clusters: Any = None,
+    weights: Any = None,
     confidence_level: float = 0.95,
 ) -> Estimate:
     r"""The OLS coefficient of ``treatment`` in the regression of ``outcome`` on it (and covariates).
@@ -78,6 +79,16 @@ def ols(
     clusters : str or array_like, optional
         Cluster labels (a column of ``data`` or an array), required for and only
         allowed with ``cov_type="cluster"``.
+    weights : str or array_like, optional
+        Non-negative weights (a column of ``data`` or an array), not all zero:
+        weighted least squares, :math:`\hat\beta = (\mathbf{X}^\top W\mathbf{X})^{-1}
+        \mathbf{X}^\top W Y` with :math:`W = \mathrm{diag}(w_i)` (statsmodels' WLS), and
+        the same covariances on the whitened regression :math:`(\sqrt{w_i}\,Y_i,
+        \sqrt{w_i}\,X_i)`: HC0 is :math:`(\mathbf{X}^\top W\mathbf{X})^{-1}\mathbf{X}^\top
+        W\,\mathrm{diag}(e_i^2)\,W\mathbf{X}(\mathbf{X}^\top W\mathbf{X})^{-1}`, HC2/HC3 use the
+        leverages of the whitened design, as R's ``lm(weights=)`` with ``sandwich``.
+        Units of weight 0 are left out (also from ``n`` and the degrees of
+        freedom, as in R). ``method`` becomes ``"wls-<cov_type>"``.
     confidence_level : float
         Coverage of the interval.
 
@@ -134,11 +145,14 @@ def ols(
     """
     if formula is None:
         inputs = regression_iv(data, outcome, treatment, covariates, cov_type, clusters, confidence_level,
-                               binary_treatment=False)
+                               binary_treatment=False, weights=weights)
         return treatment_coefficient(inputs, estimand=f"OLS coefficient of {inputs.treatment}", method="ols")
-    model, inputs = formula_iv(data, outcome, treatment, covariates, formula, cov_type, clusters, confidence_level)
-    return coefficient(model, treatment, inputs, estimand=f"OLS coefficient of {treatment}", method="ols",
-                       details={"formula": formula})
+    model, inputs = formula_iv(data, outcome, treatment, covariates, formula, cov_type, clusters, confidence_level,
+                               weights)
+    weighted = inputs.weights is not None
+    return coefficient(model, treatment, inputs, estimand=f"OLS coefficient of {treatment}",
+                       method="wls" if weighted else "ols",
+                       details={"formula": formula, **({"weights": "weighted least squares"} if weighted else {})})
 
 
 def ancova(
@@ -149,6 +163,7 @@ def ancova(
     *,
     cov_type: str = "HC2",
     clusters: Any = None,
+    weights: Any = None,
     confidence_level: float = 0.95,
 ) -> Estimate:
     r"""Fisher's ANCOVA estimator of the average treatment effect in a randomized experiment.
@@ -162,7 +177,8 @@ def ancova(
     difference in means, and its HC2 standard error is Neyman's.
 
     Parameters are those of :func:`ols` (without ``formula``); ``treatment``
-    must be 0/1 with both arms present.
+    must be 0/1 with both arms present. With ``weights`` the fit is weighted
+    least squares (``method`` ``"ancova-wls-<cov_type>"``).
 
     Returns
     -------
@@ -182,7 +198,7 @@ def ancova(
     adjustment). CRC Press.
     """
     inputs = regression_iv(data, outcome, treatment, covariates, cov_type, clusters, confidence_level,
-                           binary_treatment=True)
+                           binary_treatment=True, weights=weights)
     return treatment_coefficient(inputs, estimand=_ATE, method="ancova")
 
 
@@ -194,6 +210,7 @@ def lin(
     *,
     cov_type: str = "HC2",
     clusters: Any = None,
+    weights: Any = None,
     confidence_level: float = 0.95,
 ) -> Estimate:
     r"""Lin's (2013) fully interacted regression estimator of the average treatment effect.
@@ -208,7 +225,9 @@ def lin(
     standard error is a conservative Neyman-type standard error. Without
     covariates it is the difference in means.
 
-    Parameters are those of :func:`ancova`.
+    Parameters are those of :func:`ancova`. With ``weights`` the fit is
+    weighted least squares and the covariates are centred at their weighted
+    means :math:`\sum_i w_i X_i / \sum_i w_i` (``method`` ``"lin-wls-<cov_type>"``).
 
     Returns
     -------
@@ -226,5 +245,5 @@ def lin(
     adjustment). CRC Press.
     """
     inputs = regression_iv(data, outcome, treatment, covariates, cov_type, clusters, confidence_level,
-                           binary_treatment=True)
+                           binary_treatment=True, weights=weights)
     return treatment_coefficient(inputs, estimand=_ATE, method="lin", interacted=True)
