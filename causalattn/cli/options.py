@@ -61,6 +61,15 @@ def _flagged(message: str) -> str:
     return re.sub(r"`([a-z_]+)`", lambda m: f"`{_flag(m.group(1))}`", message)
 
 
+def _check_bootstrap_units(method: str, name: str, units: int) -> None:
+    """``--method bootstrap`` needs as many units (seeds, sequences) as the effect layer's bootstrap does."""
+    from causalattn.effects import BOOTSTRAP_MIN_UNITS
+
+    if method == "bootstrap" and units < BOOTSTRAP_MIN_UNITS:
+        raise ValueError(f"`--method` bootstrap needs at least {BOOTSTRAP_MIN_UNITS} units per row, and "
+                         f"`{_flag(name)}` gives {units}: raise `{_flag(name)}` or use --method t")
+
+
 def check_study_options(args: argparse.Namespace) -> StudySetup:
     """Check every option of ``causalattn study`` before any work; return the configurations and treatments.
 
@@ -77,6 +86,7 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
 
     for name, minimum in _MINIMA.items():
         check_integer(_flag(name), getattr(args, name), minimum=minimum)
+    _check_bootstrap_units(args.method, "seeds", args.seeds)
     if args.n_jobs == 0:
         raise ValueError("`--n-jobs` must be a non-zero integer (-1: all cores), got 0")
     if args.local_cluster is not None:
@@ -161,6 +171,7 @@ def check_ablate_options(args: argparse.Namespace) -> tuple[Any, list | None]:
     for name, minimum in _ABLATE_MINIMA.items():
         if getattr(args, name) is not None:  # --n-sequences is None with prompts
             check_integer(_flag(name), getattr(args, name), minimum=minimum)
+    _check_method_units(args, frame)
     check_device(args.device)
     treatments = None
     if args.treatments is not None:
@@ -175,6 +186,14 @@ def check_ablate_options(args: argparse.Namespace) -> tuple[Any, list | None]:
                                  "give `--prompts` with a counterfactual column")
     _check_out_and_model(args, ablate_fingerprint(args), "a `causalattn ablate` run")
     return frame, treatments
+
+
+def _check_method_units(args: argparse.Namespace, frame: Any, share: int = 1) -> None:
+    """``--method bootstrap`` needs enough units: the sequences, or the prompts (``1/share`` of them per row)."""
+    if frame is None:
+        _check_bootstrap_units(args.method, "n_sequences", args.n_sequences // share)
+    else:
+        _check_bootstrap_units(args.method, "prompts", len(frame) // share)
 
 
 def _parse_labels(labels: list[str], parse: Any) -> list:
@@ -254,6 +273,7 @@ def check_heads_options(args: argparse.Namespace) -> Any:
             check_integer(_flag(name), getattr(args, name), minimum=minimum)
     if args.n_jobs == 0:
         raise ValueError("`--n-jobs` must be a non-zero integer (-1: all cores), got 0")
+    _check_method_units(args, frame, share=1 if args.screen is None else 2)  # the screen confirms on half
     if not 0 < args.alpha < 1:
         raise ValueError(f"`--alpha` must be a level in (0, 1), got {args.alpha}")
     if args.layers is not None:

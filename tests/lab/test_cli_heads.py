@@ -116,6 +116,12 @@ def test_heads_on_prompts_patching_and_screening(tiny_model, prompt_file, tmp_pa
     (["--prompts", "PROMPTS", "--task", "text"], "`--task` and `--prompts`"),
     (["--prompts", "PROMPTS", "--n-sequences", "5"], "`--n-sequences` and `--prompts`"),
     (["--device", "toaster"], "`--device` must name a torch device"),
+    (["--method", "bootstrap", "--n-sequences", "4"], "`--method` bootstrap needs at least 5 units per row, and "
+     "`--n-sequences` gives 4"),
+    (["--method", "bootstrap", "--n-sequences", "9", "--screen", "3"], "`--method` bootstrap needs at least 5 "
+     "units per row, and `--n-sequences` gives 4"),  # the screen confirms on half of the 9
+    (["--method", "bootstrap", "--prompts", "PROMPTS", "--screen", "2"], "`--method` bootstrap needs at least 5 "
+     "units per row, and `--prompts` gives 3"),
 ])
 def test_heads_checks_its_flags_before_loading_the_model(flags, match, prompt_file, tmp_path, capsys):
     flags = [str(prompt_file) if f == "PROMPTS" else f for f in flags]
