@@ -8,8 +8,17 @@ import ``transformers`` on first use only (``pip install "causalattn[hf]"``).
 
 from causalattn.lab.analysis.head_scan import HeadScan, head_scan
 from causalattn.lab.analysis.probes import PROBE_KEYS, memory_probes, recall
-from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
-from causalattn.lab.interventions.roles import RoleAblation, RolePattern
+from causalattn.lab.interventions import (
+    Combined,
+    HeadAblation,
+    HeadPath,
+    PatternFreeze,
+    Reference,
+    RoleAblation,
+    RolePath,
+    RolePattern,
+    parse_treatment,
+)
 from causalattn.lab.models.contract import HookedModel, Resumable
 from causalattn.lab.models.handset import induction_head_model
 from causalattn.lab.models.hooks import HookPoint, hook_points, hooks, run_with_cache
@@ -50,8 +59,10 @@ __all__ = [
     "models_study",
     "RoleAblation",
     "RolePattern",
+    "RolePath",
     "Combined",
     "HeadAblation",
+    "HeadPath",
     "PatternFreeze",
     "Reference",
     "parse_treatment",

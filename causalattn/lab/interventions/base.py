@@ -60,13 +60,14 @@ import torch
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.models.hooks import HookFn, run_with_cache
 
-__all__ = ["HeadIntervention", "Intervention", "Reference", "as_interventions", "parse_treatment"]
+__all__ = ["HeadIntervention", "Intervention", "Reference", "as_interventions", "check_index", "parse_treatment"]
 
 _REGISTRY: dict[str, type[Intervention]] = {}  # label prefix -> intervention class
 _JOINS: list[type[Intervention]] = []  # the class of parts joined by "+" (Combined)
 
 
-def _check_index(name: str, value: Any) -> int:
+def check_index(name: str, value: Any) -> int:
+    """``value`` as a non-negative int (a layer or head index), else a TypeError/ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be a non-negative integer, got {value!r}")
     if value < 0:
@@ -135,8 +136,9 @@ class Reference:
         inputs = _as_tokens(inputs, "inputs")
         given = {} if sources is None else sources
         if not isinstance(given, Mapping) or "clean" in given or not all(isinstance(k, str) for k in given):
+            names = sorted(map(str, given)) if isinstance(given, Mapping) else ""
             raise ValueError("`sources` must map names other than 'clean' (the reference `inputs`) to sequences, "
-                             f"got {type(given).__name__} {sorted(map(str, given)) if isinstance(given, Mapping) else ''}")
+                             f"got {type(given).__name__} {names}")
         tokens = {"clean": inputs, **{name: _as_tokens(seqs, f"sources[{name!r}]") for name, seqs in given.items()}}
         wanted: dict[str, set[str]] = {}
         for item in interventions:
@@ -209,6 +211,23 @@ class Intervention:
         """``(source, hook name)`` pairs of reference activations needed (source: ``clean``, ``corrupted`` ...)."""
         raise NotImplementedError
 
+    def conflicts_with(self, other: Intervention) -> str | None:
+        """Why this and ``other`` cannot be parts of one treatment (:class:`Combined`), or None if they can."""
+        return None
+
+    def cache_names(self, model: HookedModel) -> set[str]:
+        """Hook points of the clean run from which :meth:`from_cache` computes this arm's logits.
+
+        Empty (the default): the runner resumes the arm from the residual stream
+        entering ``min(layers)`` under its :meth:`hooks`.
+        """
+        return set()
+
+    def from_cache(self, model: Any, cache: dict[str, torch.Tensor], reference: Reference | None,
+                   offset: int) -> torch.Tensor:
+        """Logits of this arm from the clean run's activations at :meth:`cache_names` (a ``Resumable`` model)."""
+        raise NotImplementedError
+
     def hooks(self, model: HookedModel, reference: Any = None, *, offset: int = 0) -> list[tuple[str, HookFn]]:
         """``(hook name, function)`` pairs applying the intervention, for :func:`causalattn.lab.models.hooks.hooks`.
 
@@ -251,8 +270,8 @@ class HeadIntervention(Intervention):
     point: ClassVar[str]  # the contract's hook point acted on ("z", "pattern")
 
     def __post_init__(self) -> None:
-        _check_index("layer", self.layer)
-        _check_index("head", self.head)
+        check_index("layer", self.layer)
+        check_index("head", self.head)
 
     @classmethod
     def _split(cls, text: str) -> tuple[int, int, list[str]]:
@@ -319,11 +338,17 @@ def parse_treatment(label: str) -> Intervention:
     * ``patch:L{layer}H{head}:{source}`` (:class:`causalattn.lab.interventions.ablation.HeadPatch`);
     * ``pattern:L{layer}H{head}:{uniform|previous_token|clean|corrupted}``
       (:class:`causalattn.lab.interventions.pattern.PatternFreeze`);
+    * ``path:L{layer}H{head}->{logits|L{layer}H{head}.{q|k|v}}:{zero|mean|resample}``, or ``...:mean:overall``:
+      the sender's ablated output along one path only, to the logits (the
+      direct effect) or into one receiver's queries, keys or values
+      (:class:`causalattn.lab.interventions.path.HeadPath`);
     * ``ablate_role:{role}[@L{layer}]:{zero|mean|resample}`` and
       ``pattern_role:{role}[@L{layer}]:{uniform|previous_token|clean|corrupted}``,
       ``role`` one of ``induction``, ``previous_token``: the same, on the head
       that plays the role (in layer ``layer``, else in any layer), resolved on
-      each model (:mod:`causalattn.lab.interventions.roles`).
+      each model (:mod:`causalattn.lab.interventions.roles`); and
+      ``path_role:{role}[@L{layer}]->{logits|role[@L{layer}].{q|k|v}}:{zero|mean|resample}``
+      (:class:`causalattn.lab.interventions.path.RolePath`).
 
     Examples
     --------
@@ -331,6 +356,8 @@ def parse_treatment(label: str) -> Intervention:
     'ablate:L1H0:mean+pattern:L0H0:uniform'
     >>> parse_treatment("pattern_role:previous_token@L0:uniform")
     RolePattern(role='previous_token', layer=0, kind='uniform')
+    >>> parse_treatment("path:L0H0->L1H0.k:mean").receiver
+    (1, 0, 'k')
     """
     if not isinstance(label, str):
         raise TypeError(f"`label` must be a string such as 'ablate:L1H0:mean', got {type(label).__name__}")

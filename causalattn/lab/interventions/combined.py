@@ -29,6 +29,11 @@ class Combined(Intervention, joins=True):
         if not parts or not all(isinstance(p, Intervention) for p in parts):
             raise TypeError(f"`parts` must be a non-empty tuple of interventions, got {self.parts!r}")
         flat = tuple(q for p in parts for q in (p.parts if isinstance(p, Combined) else (p,)))
+        for i, p in enumerate(flat):
+            for q in flat[i + 1:]:
+                problem = p.conflicts_with(q) or q.conflicts_with(p)
+                if problem:
+                    raise ValueError(f"`parts` cannot form one treatment: {problem}")
         object.__setattr__(self, "parts", flat)
 
     @property

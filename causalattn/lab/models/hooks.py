@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-__all__ = ["HookPoint", "HookFn", "has_hooks", "hook_points", "hooks", "run_with_cache"]
+__all__ = ["HookPoint", "HookFn", "has_hooks", "hook_points", "hooks", "in_use", "run_with_cache"]
 
 # A hook function receives the activation and, as the keyword ``hook``, the hook point
 # (``fn(activation, hook=point)``, as in TransformerLens); it returns a replacement
@@ -55,6 +55,21 @@ def has_hooks(model: nn.Module) -> bool:
         m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
         for m in model.modules()
     )
+
+
+def in_use(point: HookPoint) -> bool:
+    """Whether a function is attached to ``point``: a model computes its optional points only then.
+
+    Examples
+    --------
+    >>> point = HookPoint()
+    >>> in_use(point)
+    False
+    >>> with hooks(point, {"": lambda x, hook: None}):
+    ...     in_use(point)
+    True
+    """
+    return bool(point._forward_hooks or point._forward_pre_hooks)
 
 
 def hook_points(model: nn.Module) -> dict[str, HookPoint]:

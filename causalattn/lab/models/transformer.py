@@ -23,7 +23,9 @@ pre-LayerNorm, learned or frozen random positional embeddings, and token
 embedding/unembedding optionally frozen.
 
 Hook points (TransformerLens names): ``hook_embed``, ``hook_pos_embed``,
-``blocks.{l}.hook_resid_pre``, ``blocks.{l}.attn.hook_pattern`` (B, H, T, T),
+``blocks.{l}.hook_resid_pre``, ``blocks.{l}.hook_{q,k,v}_input`` (B, T, H, d: the
+residual stream each head reads its queries, keys, values from, computed only
+while hooked), ``blocks.{l}.attn.hook_pattern`` (B, H, T, T),
 ``blocks.{l}.attn.hook_z`` (B, T, H, d_head), ``blocks.{l}.hook_attn_out``,
 ``blocks.{l}.hook_resid_post``. A :class:`Transformer` implements
 :class:`causalattn.lab.models.contract.HookedModel` and its fast path
@@ -48,7 +50,7 @@ from torch import nn
 from causalattn._validation import check_choice, check_positive_int
 from causalattn.lab.models.contract import check_layer, transformer_lens_name
 from causalattn.lab.models.fused import fused_logits
-from causalattn.lab.models.hooks import HookPoint, has_hooks
+from causalattn.lab.models.hooks import HookPoint, has_hooks, in_use
 
 __all__ = ["ModelConfig", "Transformer", "build_model"]
 
@@ -137,9 +139,18 @@ class Attention(nn.Module):
         """Mix the heads' outputs (batch, position, heads, d_head) into the residual stream."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, own_inputs: dict[int, dict[int, torch.Tensor]] | None = None) -> torch.Tensor:
+        """Attention output of the (normalized) input ``x``; ``own_inputs[i][h]``: head ``h``'s own input for the
+        queries (``i = 0``), keys (1) or values (2), see :meth:`Block.own_inputs`."""
         batch, seq_len, _ = x.shape
         q, k, v = self.qkv(x)
+        if own_inputs:
+            qkv = [q, k, v]
+            for i, heads in own_inputs.items():
+                qkv[i] = qkv[i].clone()
+                for head, x_head in heads.items():
+                    qkv[i][:, head] = self.qkv(x_head)[i][:, head]  # (batch, position, d_head)
+            q, k, v = qkv
         # one fused op: scale * q k^T + causal mask, on (batch * heads, query, key)
         scores = torch.baddbmm(
             self.mask[:seq_len, :seq_len], q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2), alpha=self.scale
@@ -150,7 +161,8 @@ class Attention(nn.Module):
 
 
 class SimplifiedAttention(Attention):
-    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V`` and trainable ``W_O`` if ``last``, else frozen ``W_OV``."""
+    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V`` and trainable ``W_O`` if ``last``, else frozen
+    ``W_OV``."""
 
     def __init__(self, config: ModelConfig, generator: torch.Generator, last: bool) -> None:
         super().__init__(config, scale=1.0)
@@ -211,6 +223,9 @@ class Block(nn.Module):
     def __init__(self, attn: Attention, ff: nn.Module | None, d: int, layer_norm: bool) -> None:
         super().__init__()
         self.hook_resid_pre = HookPoint()
+        self.hook_q_input = HookPoint()  # (batch, position, heads, d): computed only while hooked
+        self.hook_k_input = HookPoint()
+        self.hook_v_input = HookPoint()
         self.ln1 = nn.LayerNorm(d) if layer_norm else nn.Identity()
         self.attn = attn
         self.ln2 = nn.LayerNorm(d) if layer_norm and ff is not None else nn.Identity()
@@ -220,7 +235,25 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.hook_resid_pre(x)
-        return self._after_attention(x + self.hook_attn_out(self.attn(self.ln1(x))))
+        return self._after_attention(x + self.hook_attn_out(self.attn(self.ln1(x), self.own_inputs(x))))
+
+    def own_inputs(self, x: torch.Tensor) -> dict[int, dict[int, torch.Tensor]]:
+        """The normalized inputs that hooks on ``hook_{q,k,v}_input`` gave single heads, by q/k/v (0/1/2) and head.
+
+        Each point in use receives ``x`` repeated per head (batch, position,
+        heads, d); a head whose returned input differs from ``x`` computes its
+        queries (keys, values) from ``ln1`` of that input. Empty when no such
+        point is in use (then nothing is repeated).
+        """
+        own: dict[int, dict[int, torch.Tensor]] = {}
+        for i, point in enumerate((self.hook_q_input, self.hook_k_input, self.hook_v_input)):
+            if in_use(point):
+                inputs = point(x.unsqueeze(2).repeat(1, 1, self.attn.n_heads, 1))  # (batch, position, heads, d)
+                heads = {h: self.ln1(inputs[:, :, h]) for h in range(self.attn.n_heads)
+                         if not torch.equal(inputs[:, :, h], x)}
+                if heads:
+                    own[i] = heads
+        return own
 
     def run_from_z(self, resid_pre: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``hook_resid_post`` when the head outputs (the ``attn.hook_z`` value) are ``z``.
@@ -321,6 +354,11 @@ class Transformer(nn.Module):
         """
         return transformer_lens_name(point, layer, self.config.n_layers)
 
+    def attn_out(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """Attention output (batch, position, d) of block ``layer`` for head outputs ``z`` (batch, position, heads,
+        d_head): ``W_O`` applied to the concatenated heads, no hook applied."""
+        return self.blocks[check_layer(layer, self.config.n_layers)].attn.out(z)
+
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
         """Residual stream before the first block: ``W_E[z_t] + W_pos[t]``, shape (batch, position, d)."""
         inputs = self._check_inputs(inputs)
@@ -402,7 +440,8 @@ class Transformer(nn.Module):
         if not isinstance(inputs, torch.Tensor) or inputs.dim() != 2 or inputs.dtype != torch.long:
             raise ValueError(f"`inputs` must be a (batch, position) long tensor, got {_describe(inputs)}")
         if inputs.shape[1] > self.config.max_seq_len:
-            raise ValueError(f"`inputs` has {inputs.shape[1]} positions, more than max_seq_len={self.config.max_seq_len}")
+            raise ValueError(f"`inputs` has {inputs.shape[1]} positions, more than "
+                             f"max_seq_len={self.config.max_seq_len}")
         return inputs
 
     def aliases(self) -> dict[str, str]:
