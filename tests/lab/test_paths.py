@@ -10,9 +10,7 @@ from causalattn.lab.interventions import (
     Combined,
     HeadAblation,
     HeadPath,
-    PatternFreeze,
     Reference,
-    RoleAblation,
     RolePath,
     parse_treatment,
 )
@@ -81,9 +79,13 @@ def test_values():
     ("path:L0H0->logits:zero:overall", "':overall' applies to mean ablation only"),
     ("path:L0H0->logits", "cannot read it"),
     ("path:L0H0-", "must be quoted: the shell reads '>' as a redirection"),  # `->logits:zero` taken by the shell
-    ("path:L0H0->logits:zero+ablate:L0H0:mean", "acts on the sender of 'path:L0H0->logits:zero'"),
-    ("pattern:L0H0:uniform+path:L0H0->L1H0.k:zero", "acts on the sender"),
-    ("path:L0H0->logits:zero+path:L0H0->logits:mean", "both add the sender's change to logits"),
+    ("path:L0H0->logits:zero+ablate:L0H0:mean",
+     "'path:L0H0->logits:zero' reads the clean z of L0H0, which 'ablate:L0H0:mean' replaces"),
+    ("patch:L0H0:clean+path:L0H0->L1H0.k:zero", "reads the clean z of L0H0, which 'patch:L0H0:clean' replaces"),
+    ("path:L0H0->logits:zero+path:L0H0->logits:mean", "both replace the path to logits of L0H0"),
+    ("path:L0H0->L1H0.k:zero+path:L0H0->L1H0.k:zero", "both replace the path to L1H0.k of L0H0"),
+    ("path_role:previous_token@L0->logits:zero+ablate_role:previous_token@L0:mean",
+     "reads the clean z of the previous_token head of layer 0, which 'ablate_role:previous_token@L0:mean'"),
     ("path_role:previous_token@L0->induction@L0.k:zero", "`receiver_layer` must be None or a layer after"),
     ("path_role:previous_token->induction.key:zero", r"must be one of \['q', 'k', 'v'\]"),
     ("path_role:previous_token->induction:zero", "must end at 'logits' or at a receiver's input"),
@@ -97,7 +99,7 @@ def test_bad_labels(label, match):
 def test_bad_values(model):
     with pytest.raises(TypeError, match="`receiver` must be None .* or a tuple"):
         HeadPath(0, 0, receiver=[1, 0, "k"])
-    with pytest.raises(TypeError, match="`receiver layer` must be a non-negative integer"):
+    with pytest.raises(TypeError, match="`receiver layer` must be an integer"):
         HeadPath(0, 0, receiver=(1.0, 0, "k"))
     with pytest.raises(ValueError, match="`receiver` L3H0 of 'path:L0H0->L3H0.k:zero' is out of range"):
         HeadPath(0, 0, receiver=(3, 0, "k")).hooks(model)
@@ -111,8 +113,11 @@ def test_bad_values(model):
         RolePath("induction", receiver_input="k")
     with pytest.raises(ValueError, match="names a role, not a head"):
         parse_treatment("path_role:induction->logits:zero").hooks(model)
-    # a path and an ablation of other heads combine; two paths from one sender to different places too
+    # a path and an ablation of other heads combine; two paths from one sender to different places too, paths from
+    # two senders into one input, and a path from a head whose pattern is fixed (every reader sees that output)
     assert Combined((HeadPath(0, 0), HeadAblation(0, 1), HeadPath(0, 0, receiver=(1, 0, "q")))).layers == (0,)
+    assert len(parse_treatment("path:L0H0->L1H0.k:zero+path:L0H1->L1H0.k:mean").parts) == 2
+    assert len(parse_treatment("pattern:L0H0:uniform+path:L0H0->L1H0.k:zero").parts) == 2
 
 
 def _ablated_z(z, head, kind, reference_z, offset=0):
@@ -265,9 +270,8 @@ def test_role_paths_resolve_sender_and_receiver():
         parse_treatment("path_role:previous_token->induction.k:zero").resolve(scan)
     with pytest.raises(ValueError, match="no receiver in layer 5: the scan has layers 0..2"):
         parse_treatment("path_role:previous_token@L0->induction@L5.k:zero").resolve(scan)
-    with pytest.raises(ValueError, match="acts on the sender"):  # a conflict found once the roles are resolved
-        resolve_roles(Combined((RolePath("previous_token", 0), RoleAblation("previous_token", 0))), scan)
-    assert PatternFreeze(0, 1).conflicts_with(HeadPath(0, 1)) is None  # the path side reports it
+    with pytest.raises(ValueError, match="reads the clean z of L0H1, which 'ablate:L0H1:zero' replaces"):
+        resolve_roles(Combined((RolePath("previous_token", 0), HeadAblation(0, 1))), scan)
 
 
 def test_handset_induction_mechanism():

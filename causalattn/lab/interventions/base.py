@@ -28,7 +28,8 @@ and are resolved to one of the above on each model by a head scan.
 
 The vocabulary is open: each class declares its label prefix
 (``class HeadPatch(Intervention, prefix="patch")``) and parses its own labels in
-``from_label``; :func:`parse_treatment` dispatches on the prefix, so a new kind
+``from_label``; the prefix is registered in :data:`PREFIXES` (a registry like the designs'),
+:func:`parse_treatment` dispatches on it, so a new kind
 of intervention is one class in one file.
 
 Interventions that need activations on other sequences (mean, resample,
@@ -49,7 +50,6 @@ Bietti, A. et al. (2023). Birth of a Transformer: A Memory Viewpoint. arXiv:2306
 
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -57,22 +57,18 @@ from typing import Any, ClassVar
 
 import torch
 
+from causalattn._registry import Registry
+from causalattn._validation import check_positive_int
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.models.hooks import HookFn, run_with_cache
 
-__all__ = ["HeadIntervention", "Intervention", "Reference", "as_interventions", "check_index", "parse_treatment"]
+__all__ = ["JOINERS", "PREFIXES", "HeadIntervention", "Intervention", "Reference", "as_interventions",
+           "parse_treatment"]
 
-_REGISTRY: dict[str, type[Intervention]] = {}  # label prefix -> intervention class
-_JOINS: list[type[Intervention]] = []  # the class of parts joined by "+" (Combined)
-
-
-def check_index(name: str, value: Any) -> int:
-    """``value`` as a non-negative int (a layer or head index), else a TypeError/ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be a non-negative integer, got {value!r}")
-    if value < 0:
-        raise ValueError(f"`{name}` must be a non-negative integer, got {value}")
-    return int(value)
+#: Label prefix (``"ablate"``, ``"pattern"``, ...) -> the intervention class that reads labels starting with it.
+PREFIXES: Registry[type[Intervention]] = Registry("intervention prefix", argument="label")
+#: ``"+"`` -> the class of several parts applied together (:class:`~causalattn.lab.interventions.combined.Combined`).
+JOINERS: Registry[type[Intervention]] = Registry("label joiner", argument="label")
 
 
 def _as_tokens(inputs: Any, name: str) -> torch.Tensor:
@@ -169,24 +165,21 @@ class Intervention:
     """Base of the intervention values: ``label``, ``from_label``, ``check(model)``, ``needs(model)``, ``hooks(...)``.
 
     A subclass declares its label prefix, ``class MyPatch(Intervention, prefix="mypatch")``,
-    which registers it with :func:`parse_treatment`; the class of several parts joined by ``+``
-    (:class:`causalattn.lab.interventions.combined.Combined`) declares ``joins=True``.
+    which registers it in :data:`PREFIXES`, where :func:`parse_treatment` finds it; the class of
+    several parts joined by ``+`` (:class:`causalattn.lab.interventions.combined.Combined`)
+    declares ``joins="+"`` (:data:`JOINERS`).
     """
 
     prefix: ClassVar[str] = ""
     label: str
 
-    def __init_subclass__(cls, prefix: str | None = None, joins: bool = False, **kwargs: Any) -> None:
+    def __init_subclass__(cls, prefix: str | None = None, joins: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if prefix is not None:
-            if prefix in _REGISTRY:
-                raise ValueError(f"`prefix` {prefix!r} is taken by {_REGISTRY[prefix].__name__}")
+            PREFIXES.add(prefix, cls)
             cls.prefix = prefix
-            _REGISTRY[prefix] = cls
-        if joins:  # the class of parts joined by "+": Combined(parts)
-            if _JOINS:
-                raise ValueError(f"`joins`: parts joined by '+' are read by {_JOINS[0].__name__} already")
-            _JOINS.append(cls)
+        if joins is not None:
+            JOINERS.add(joins, cls)
 
     @classmethod
     def from_label(cls, text: str) -> Intervention:
@@ -203,6 +196,25 @@ class Intervention:
         """True when every part replaces head outputs (``hook_z``), leaving the attention patterns as they are."""
         raise NotImplementedError
 
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        """``(hook point, head)`` pairs whose value this intervention replaces, e.g. ``("z", "L1H0")``.
+
+        Two parts of one :class:`~causalattn.lab.interventions.combined.Combined`
+        treatment may not share one: the later hook would silently overwrite the
+        earlier. A kind that does not say what it replaces returns the empty set.
+        """
+        return frozenset()
+
+    @property
+    def reads(self) -> frozenset[tuple[str, str]]:
+        """``(hook point, head)`` pairs whose clean value this intervention reads (a path reads its sender's output).
+
+        No other part of one :class:`~causalattn.lab.interventions.combined.Combined`
+        treatment may replace them (have them in its :attr:`targets`). Empty by default.
+        """
+        return frozenset()
+
     def check(self, model: HookedModel) -> None:
         """ValueError unless the intervention fits ``model`` (layers, heads)."""
         raise NotImplementedError
@@ -210,10 +222,6 @@ class Intervention:
     def needs(self, model: HookedModel) -> set[tuple[str, str]]:
         """``(source, hook name)`` pairs of reference activations needed (source: ``clean``, ``corrupted`` ...)."""
         raise NotImplementedError
-
-    def conflicts_with(self, other: Intervention) -> str | None:
-        """Why this and ``other`` cannot be parts of one treatment (:class:`Combined`), or None if they can."""
-        return None
 
     def cache_names(self, model: HookedModel) -> set[str]:
         """Hook points of the clean run from which :meth:`from_cache` computes this arm's logits.
@@ -270,8 +278,8 @@ class HeadIntervention(Intervention):
     point: ClassVar[str]  # the contract's hook point acted on ("z", "pattern")
 
     def __post_init__(self) -> None:
-        check_index("layer", self.layer)
-        check_index("head", self.head)
+        check_positive_int("layer", self.layer, minimum=0)
+        check_positive_int("head", self.head, minimum=0)
 
     @classmethod
     def _split(cls, text: str) -> tuple[int, int, list[str]]:
@@ -288,6 +296,10 @@ class HeadIntervention(Intervention):
     @property
     def acts_on_z_only(self) -> bool:
         return self.point == "z"
+
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        return frozenset({(self.point, f"L{self.layer}H{self.head}")})
 
     def _name(self, model: HookedModel) -> str:
         return model.hook_name(self.point, self.layer)
@@ -364,14 +376,14 @@ def parse_treatment(label: str) -> Intervention:
     parts: list[Intervention] = []
     for text in label.split("+"):
         text = text.strip()
-        kind = _REGISTRY.get(text.split(":", 1)[0])
+        kind = PREFIXES.get(text.split(":", 1)[0])
         if kind is None:
             raise ValueError(f"`label` {label!r}: cannot read {text!r}; each part starts with one of "
-                             f"{sorted(_REGISTRY)}, e.g. 'ablate:L1H0:zero', 'ablate:L1H0:mean:overall', "
+                             f"{sorted(PREFIXES)}, e.g. 'ablate:L1H0:zero', 'ablate:L1H0:mean:overall', "
                              "'pattern:L0H0:previous_token' or 'pattern_role:previous_token@L0:uniform', "
                              "parts joined with '+'")
         parts.append(kind.from_label(text))
-    return parts[0] if len(parts) == 1 else _JOINS[0](tuple(parts))
+    return parts[0] if len(parts) == 1 else JOINERS["+"](tuple(parts))
 
 
 def as_interventions(treatments: Any) -> list[Intervention]:

@@ -54,17 +54,16 @@ Goldowsky-Dill, N. et al. (2023). Localizing Model Behavior with Path Patching. 
 
 from __future__ import annotations
 
-import numbers
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
-from causalattn._validation import check_choice
+from causalattn._validation import check_choice, check_positive_int
 from causalattn.lab.analysis.head_scan import HeadScan
 from causalattn.lab.interventions.ablation import ABLATION_KINDS, HeadAblation
-from causalattn.lab.interventions.base import HeadIntervention, Intervention, Reference, check_index
+from causalattn.lab.interventions.base import HeadIntervention, Reference
 from causalattn.lab.interventions.roles import ROLES, RoleTreatment
 from causalattn.lab.models.contract import HookedModel, Resumable
 from causalattn.lab.models.hooks import HookFn, hook_points, hooks
@@ -131,8 +130,8 @@ class HeadPath(HeadIntervention, prefix="path"):
                                 f"got {self.receiver!r}")
             layer, head, kind = self.receiver
             check_choice("receiver input", kind, RECEIVER_INPUTS)
-            object.__setattr__(self, "receiver", (check_index("receiver layer", layer),
-                                                  check_index("receiver head", head), kind))
+            object.__setattr__(self, "receiver", (check_positive_int("receiver layer", layer, minimum=0),
+                                                  check_positive_int("receiver head", head, minimum=0), kind))
             if self.receiver[0] <= self.layer:
                 what = "the sender itself" if self.receiver[:2] == (self.layer, self.head) else \
                     f"layer {self.receiver[0]}, not after the sender's layer {self.layer}"
@@ -195,15 +194,15 @@ class HeadPath(HeadIntervention, prefix="path"):
     def needs(self, model: HookedModel) -> set[tuple[str, str]]:
         return self.ablation.needs(model)
 
-    def conflicts_with(self, other: Intervention) -> str | None:
-        if not isinstance(other, HeadIntervention) or (other.layer, other.head) != (self.layer, self.head):
-            return None
-        if not isinstance(other, HeadPath):
-            return (f"{other.label!r} acts on the sender of {self.label!r}: the path's clean and ablated outputs "
-                    "of the sender would be undefined")
-        if other.target == self.target:
-            return f"{other.label!r} and {self.label!r} both add the sender's change to {self.target}"
-        return None
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        """The path itself: two paths from one sender to one place would add the sender's change twice."""
+        return frozenset({(f"path to {self.target}", f"L{self.layer}H{self.head}")})
+
+    @property
+    def reads(self) -> frozenset[tuple[str, str]]:
+        """The sender's clean output, which no other part of a treatment may replace."""
+        return frozenset({(self.point, f"L{self.layer}H{self.head}")})
 
     def _target_name(self, model: HookedModel) -> str:
         if self.receiver is None:
@@ -304,11 +303,11 @@ class RolePath(RoleTreatment, prefix="path_role"):
             return
         check_choice("receiver_role", self.receiver_role, tuple(ROLES))
         check_choice("receiver_input", self.receiver_input, RECEIVER_INPUTS)
-        if self.receiver_layer is not None and (
-                isinstance(self.receiver_layer, bool) or not isinstance(self.receiver_layer, numbers.Integral)
-                or self.receiver_layer < 0 or (self.layer is not None and self.receiver_layer <= self.layer)):
-            raise ValueError("`receiver_layer` must be None or a layer after the sender's, "
-                             f"got {self.receiver_layer!r}")
+        if self.receiver_layer is not None:
+            check_positive_int("receiver_layer", self.receiver_layer, minimum=0)
+            if self.layer is not None and self.receiver_layer <= self.layer:
+                raise ValueError("`receiver_layer` must be None or a layer after the sender's, "
+                                 f"got {self.receiver_layer!r}")
 
     @classmethod
     def from_label(cls, text: str) -> RolePath:
@@ -338,6 +337,18 @@ class RolePath(RoleTreatment, prefix="path_role"):
     @property
     def acts_on_z_only(self) -> bool:
         return False
+
+    @property
+    def _sender(self) -> str:
+        return f"the {self.role} head" + ("" if self.layer is None else f" of layer {self.layer}")
+
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        return frozenset({(f"path to {self.label.split('->')[1].rsplit(':', 1)[0]}", self._sender)})
+
+    @property
+    def reads(self) -> frozenset[tuple[str, str]]:
+        return frozenset({(self.resolves_to.point, self._sender)})
 
     def resolve(self, scan: HeadScan) -> HeadPath:
         """The :class:`HeadPath` between the heads with the highest role scores in ``scan`` (of one model)."""

@@ -37,8 +37,9 @@ A model
   ``o_proj``, ``c_proj``), where heads are still separate. ``q_input``,
   ``k_input``, ``v_input`` are the residual stream from which each head
   computes its queries, keys and values (before the block's normalization):
-  ``resid_pre`` repeated once per head, so that a hook can give one head's key
-  another input than the rest (TransformerLens' ``use_split_qkv_input``; with
+  ``resid_pre`` expanded once per head (a view without a copy: a hook clones
+  it before writing to it), so that a hook can give one head's key another
+  input than the rest (TransformerLens' ``use_split_qkv_input``; with
   grouped-query attention there is one per *query* head, as TransformerLens'
   ``ungroup_grouped_query_attention``: a head's key is computed from its own
   input, its kv-group siblings keep theirs). A model computes them only
@@ -62,10 +63,11 @@ Nanda, N. and Bloom, J. (2022). TransformerLens (hook names, ``HookedRootModule`
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+
+from causalattn._validation import check_integer
 
 __all__ = ["POINTS", "HookedModel", "Resumable", "check_layer", "check_model", "transformer_lens_name"]
 
@@ -155,10 +157,8 @@ def check_model(model: Any, name: str = "model") -> HookedModel:
 
 
 def check_layer(layer: Any, n_layers: int, name: str = "layer") -> int:
-    """``layer`` as an int in ``0 .. n_layers - 1``, else a ValueError naming ``name``."""
-    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < n_layers:
-        raise ValueError(f"`{name}` must be an integer in [0, {n_layers - 1}], got {layer!r}")
-    return int(layer)
+    """``layer`` as an int in ``0 .. n_layers - 1``, else a ValueError (TypeError: not an integer) naming ``name``."""
+    return check_integer(name, layer, minimum=0, maximum=n_layers - 1)
 
 
 def transformer_lens_name(point: str, layer: int, n_layers: int) -> str:

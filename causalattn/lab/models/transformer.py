@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from causalattn._validation import check_choice, check_positive_int
+from causalattn._validation import check_choice, check_integer, check_positive_int
 from causalattn.lab.models.contract import check_layer, transformer_lens_name
 from causalattn.lab.models.fused import fused_logits
 from causalattn.lab.models.hooks import HookPoint, has_hooks, in_use
@@ -85,8 +85,7 @@ class ModelConfig:
         for name in ("feed_forward", "mlp", "layer_norm", "freeze_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool, got {type(getattr(self, name)).__name__}")
-        if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int):
-            raise TypeError(f"`init_seed` must be an integer, got {self.init_seed!r}")
+        check_integer("init_seed", self.init_seed)
         if self.kind == "simplified":
             unsupported = {"n_heads": self.n_heads != 1, "mlp": self.mlp, "layer_norm": self.layer_norm,
                            "pos_emb": self.pos_emb != "random"}
@@ -240,15 +239,15 @@ class Block(nn.Module):
     def own_inputs(self, x: torch.Tensor) -> dict[int, dict[int, torch.Tensor]]:
         """The normalized inputs that hooks on ``hook_{q,k,v}_input`` gave single heads, by q/k/v (0/1/2) and head.
 
-        Each point in use receives ``x`` repeated per head (batch, position,
-        heads, d); a head whose returned input differs from ``x`` computes its
-        queries (keys, values) from ``ln1`` of that input. Empty when no such
-        point is in use (then nothing is repeated).
+        Each point in use receives ``x`` expanded per head (batch, position,
+        heads, d; a view: a hook clones it before writing); a head whose
+        returned input differs from ``x`` computes its queries (keys, values)
+        from ``ln1`` of that input. Empty when no such point is in use.
         """
         own: dict[int, dict[int, torch.Tensor]] = {}
         for i, point in enumerate((self.hook_q_input, self.hook_k_input, self.hook_v_input)):
             if in_use(point):
-                inputs = point(x.unsqueeze(2).repeat(1, 1, self.attn.n_heads, 1))  # (batch, position, heads, d)
+                inputs = point(x.unsqueeze(2).expand(-1, -1, self.attn.n_heads, -1))  # (batch, position, heads, d)
                 heads = {h: self.ln1(inputs[:, :, h]) for h in range(self.attn.n_heads)
                          if not torch.equal(inputs[:, :, h], x)}
                 if heads:

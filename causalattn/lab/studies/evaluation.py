@@ -99,10 +99,8 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     check_file_names("treatments", [CONTROL, *(t.label for t in interventions)])  # each arm's files: slug(label)
     for t in interventions:
         t.check(model)
-    if isinstance(n_sequences, bool) or not isinstance(n_sequences, (int, np.integer)) or n_sequences < 2:
-        raise ValueError(f"`n_sequences` must be an integer >= 2 (a study needs at least 2 units), got {n_sequences!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an integer, got {seed!r}")
+    n_sequences = check_positive_int("n_sequences", n_sequences, minimum=2)  # a study needs at least 2 units
+    seed = check_positive_int("seed", seed, minimum=0)
     batch_size = check_positive_int("batch_size", batch_size)
     reference_size = check_positive_int("reference_size", reference_size)
     n_resamples = check_positive_int("n_resamples", n_resamples)

@@ -95,8 +95,7 @@ def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confid
     interventions = as_interventions(treatments)
     for t in interventions:
         t.check(model)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an integer, got {seed!r}")
+    seed = check_positive_int("seed", seed, minimum=0)
     return (model, interventions, check_positive_int("batch_size", batch_size),
             check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), int(seed))
 
