@@ -265,7 +265,7 @@ def test_split_inputs_match_hand_written_projection_hooks(sharp_model, tokens):
             return x
         return replace
     with torch.no_grad():
-        clean, cache = run_with_cache(model, tokens)
+        clean, cache = run_with_cache(model, tokens, names=[*hook_points(model)])
         for i, point in enumerate(("q_input", "k_input", "v_input")):  # the residual stream once per query head
             assert cache[f"blocks.1.hook_{point}"].shape == (3, T, HEADS, D)
             assert torch.equal(cache[f"blocks.1.hook_{point}"][:, :, 3], cache["blocks.1.hook_resid_pre"])

@@ -128,6 +128,9 @@ def test_hook_points_names_and_shapes(kwargs):
             for layer in (0, 1)} == expected - {"hook_embed", "hook_pos_embed"}
     assert set(hook_points(model)) == expected
     logits, cache = run_with_cache(model, tokens())
+    inputs = {f"blocks.{layer}.hook_{p}_input" for layer in (0, 1) for p in "qkv"}
+    assert set(cache) == expected - inputs  # the per-head inputs are kept only when named
+    logits, cache = run_with_cache(model, tokens(), names=sorted(set(hook_points(model))))
     assert set(cache) == expected
     pattern = cache["blocks.1.attn.hook_pattern"]
     assert pattern.shape == (3, heads, 12, 12)

@@ -312,3 +312,26 @@ def test_trained_induction_mechanism(one_thread):
     assert abs(direct.estimate) < 0.02 and -0.02 < low <= high < 0.02
     assert abs(effects["path:L0H0->L1H0.k:zero"].estimate - total.estimate) < 0.02
     assert abs(effects["path:L1H0->logits:zero"].estimate - effects["ablate:L1H0:zero"].estimate) < 0.02
+
+
+def test_a_hook_may_write_the_per_head_inputs_in_place(model, inputs):
+    # each head gets its own copy of the residual stream: writing one head's input in place touches nothing else
+    new = torch.randn(3, T, D, generator=torch.Generator().manual_seed(4))
+
+    def in_place(x, hook):
+        x[:, :, 1] = new
+        return x
+
+    def cloned(x, hook):
+        x = x.clone()
+        x[:, :, 1] = new
+        return x
+    with torch.no_grad():
+        _, clean = run_with_cache(model, inputs, names=["blocks.1.hook_resid_pre", "blocks.1.hook_resid_post"])
+        results = []
+        for fn in (in_place, cloned):
+            with hooks(model, {"blocks.1.hook_k_input": fn}):
+                results.append(run_with_cache(model, inputs, names=["blocks.1.hook_resid_pre", "blocks.1.attn.hook_z"]))
+    (a, cache_a), (b, cache_b) = results
+    assert torch.equal(a, b) and torch.equal(cache_a["blocks.1.attn.hook_z"], cache_b["blocks.1.attn.hook_z"])
+    assert torch.equal(cache_a["blocks.1.hook_resid_pre"], clean["blocks.1.hook_resid_pre"])

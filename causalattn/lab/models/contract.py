@@ -37,13 +37,13 @@ A model
   ``o_proj``, ``c_proj``), where heads are still separate. ``q_input``,
   ``k_input``, ``v_input`` are the residual stream from which each head
   computes its queries, keys and values (before the block's normalization):
-  ``resid_pre`` expanded once per head (a view without a copy: a hook clones
-  it before writing to it), so that a hook can give one head's key another
-  input than the rest (TransformerLens' ``use_split_qkv_input``; with
+  a copy of ``resid_pre`` per head, so that a hook can give one head's key
+  another input than the rest (TransformerLens' ``use_split_qkv_input``; with
   grouped-query attention there is one per *query* head, as TransformerLens'
   ``ungroup_grouped_query_attention``: a head's key is computed from its own
-  input, its kv-group siblings keep theirs). A model computes them only
-  while a hook acts on one;
+  input, its kv-group siblings keep theirs). They are optional points
+  (``HookPoint(optional=True)``): a model computes them only while a hook
+  acts on one, and ``run_with_cache`` keeps them only when named;
 * maps head outputs to the residual stream, ``attn_out(layer, z)``: the
   attention output of block ``layer`` (what ``hook_attn_out`` sees) when its
   head outputs are ``z``, hooks bypassed;

@@ -74,9 +74,9 @@ class _Block(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.hook_resid_pre = HookPoint()
-        self.hook_q_input = HookPoint()  # (batch, position, head, d_model), computed only while hooked
-        self.hook_k_input = HookPoint()
-        self.hook_v_input = HookPoint()
+        self.hook_q_input = HookPoint(optional=True)  # (batch, position, head, d_model), computed only while hooked
+        self.hook_k_input = HookPoint(optional=True)
+        self.hook_v_input = HookPoint(optional=True)
         self.attn = _Attention()
         self.hook_attn_out = HookPoint()
         self.hook_resid_post = HookPoint()

@@ -143,8 +143,7 @@ def split_inputs(points: tuple[HookPoint, HookPoint, HookPoint], norm: nn.Module
 
     ``resid[0]`` is the residual stream entering the decoder layer (stored by
     a pre-hook of the layer). Each of the layer's ``hook_{q,k,v}_input`` points in
-    use receives it expanded per head (batch, position, heads, d_model; a view,
-    which a hook clones before writing); for
+    use receives a copy of it per head (batch, position, heads, d_model); for
     each head whose returned input differs, the attention module runs once
     more on ``norm`` of that input, stopped by :func:`hooked_eager_attention`
     when its queries, keys and values are formed, and the head's slice is kept.
@@ -157,7 +156,7 @@ def split_inputs(points: tuple[HookPoint, HookPoint, HookPoint], norm: nn.Module
         for i, point in enumerate(points):
             if not in_use(point):
                 continue
-            inputs = point(x.unsqueeze(2).expand(-1, -1, n_heads, -1))  # (batch, position, heads, d_model)
+            inputs = point(x.unsqueeze(2).repeat(1, 1, n_heads, 1))  # (batch, position, heads, d_model)
             for head in range(n_heads):
                 if torch.equal(inputs[:, :, head], x):
                     continue

@@ -222,9 +222,9 @@ class Block(nn.Module):
     def __init__(self, attn: Attention, ff: nn.Module | None, d: int, layer_norm: bool) -> None:
         super().__init__()
         self.hook_resid_pre = HookPoint()
-        self.hook_q_input = HookPoint()  # (batch, position, heads, d): computed only while hooked
-        self.hook_k_input = HookPoint()
-        self.hook_v_input = HookPoint()
+        self.hook_q_input = HookPoint(optional=True)  # (batch, position, heads, d): computed only while hooked
+        self.hook_k_input = HookPoint(optional=True)
+        self.hook_v_input = HookPoint(optional=True)
         self.ln1 = nn.LayerNorm(d) if layer_norm else nn.Identity()
         self.attn = attn
         self.ln2 = nn.LayerNorm(d) if layer_norm and ff is not None else nn.Identity()
@@ -239,15 +239,15 @@ class Block(nn.Module):
     def own_inputs(self, x: torch.Tensor) -> dict[int, dict[int, torch.Tensor]]:
         """The normalized inputs that hooks on ``hook_{q,k,v}_input`` gave single heads, by q/k/v (0/1/2) and head.
 
-        Each point in use receives ``x`` expanded per head (batch, position,
-        heads, d; a view: a hook clones it before writing); a head whose
-        returned input differs from ``x`` computes its queries (keys, values)
-        from ``ln1`` of that input. Empty when no such point is in use.
+        Each point in use receives a copy of ``x`` per head (batch, position,
+        heads, d); a head whose returned input differs from ``x`` computes its
+        queries (keys, values) from ``ln1`` of that input. Empty when no such
+        point is in use.
         """
         own: dict[int, dict[int, torch.Tensor]] = {}
         for i, point in enumerate((self.hook_q_input, self.hook_k_input, self.hook_v_input)):
             if in_use(point):
-                inputs = point(x.unsqueeze(2).expand(-1, -1, self.attn.n_heads, -1))  # (batch, position, heads, d)
+                inputs = point(x.unsqueeze(2).repeat(1, 1, self.attn.n_heads, 1))  # (batch, position, heads, d)
                 heads = {h: self.ln1(inputs[:, :, h]) for h in range(self.attn.n_heads)
                          if not torch.equal(inputs[:, :, h], x)}
                 if heads:
