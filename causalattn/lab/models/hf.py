@@ -264,8 +264,7 @@ class HFModel(nn.Module):
                 f"max_len={self.max_len})")
 
     def hook_name(self, point: str, layer: int) -> str:
-        """TransformerLens name of ``point`` (a key of :data:`causalattn.lab.models.contract.POINTS`) in decoder
-        layer ``layer``."""
+        """TransformerLens name of ``point`` (a key of :data:`~causalattn.lab.models.contract.POINTS`) in ``layer``."""
         return transformer_lens_name(point, layer, self.n_layers)
 
     def _check_tokens(self, tokens: Any) -> torch.Tensor:
