@@ -24,6 +24,7 @@ from causalattn.lab.models.handset import induction_head_model
 from causalattn.lab.models.hooks import HookPoint, hook_points, hooks, run_with_cache
 from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
+from causalattn.lab.studies.decomposition import decompose, decomposition_treatments
 from causalattn.lab.studies.evaluation import EvaluationStudy, evaluation_study
 from causalattn.lab.studies.models_study import ModelsStudy, models_study
 from causalattn.lab.studies.prompts import prompt_study
@@ -55,6 +56,8 @@ __all__ = [
     "load_pretrained",
     "EvaluationStudy",
     "evaluation_study",
+    "decompose",
+    "decomposition_treatments",
     "ModelsStudy",
     "models_study",
     "RoleAblation",
