@@ -42,7 +42,6 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,14 +51,21 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from causalattn._streams import question_rng
-from causalattn._validation import check_choice, check_confidence_level, check_positive_int
+from causalattn._validation import check_choice, check_confidence_level, check_flag, check_positive_int, check_seed
 from causalattn.effects import METHODS, paired_effect
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.lab.interventions.base import Intervention, Reference, as_interventions
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.runner import CONTROL, arm_outcomes, arm_shapes, run_arms
-from causalattn.lab.studies.storage import check_file_names, digest, expect_shapes, open_study_folder, slug
+from causalattn.lab.studies.storage import (
+    check_file_names,
+    check_out_dir,
+    digest,
+    expect_shapes,
+    open_study_folder,
+    slug,
+)
 from causalattn.lab.tasks.bigram import Batch, Task
 from causalattn.multiple_testing import adjust_pvalues
 from causalattn.plots import plot_forest
@@ -76,8 +82,9 @@ def _state_hash(model: nn.Module) -> str:
     return digest({name: tensor.detach().cpu().numpy() for name, tensor in model.state_dict().items()})
 
 
-def _arm_name(k: int, label: str) -> str:
-    return f"batch{k:05d}__{slug(label)}.npz"
+def _arm_file(k: int, start: int, label: str) -> tuple[str, dict]:
+    """The file name and the identity of arm ``label`` on batch ``k`` (its first sequence ``start``)."""
+    return f"batch{k:05d}__{slug(label)}.npz", {"arm": label, "batch": k, "first_sequence": start}
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -100,12 +107,12 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     for t in interventions:
         t.check(model)
     n_sequences = check_positive_int("n_sequences", n_sequences, minimum=2)  # a study needs at least 2 units
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     batch_size = check_positive_int("batch_size", batch_size)
     reference_size = check_positive_int("reference_size", reference_size)
     n_resamples = check_positive_int("n_resamples", n_resamples)
     level = check_confidence_level(confidence_level)
-    out_dir = None if out_dir is None else Path(out_dir)
+    out_dir = check_out_dir(out_dir)
     n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
     return (interventions, int(n_sequences), int(seed), batch_size, reference_size, out_dir, n_resamples, level,
             n_jobs, resolve_client(client), torch_threads)
@@ -204,6 +211,7 @@ def evaluation_study(
     (interventions, n_sequences, seed, batch_size, reference_size, out_dir, n_resamples, level, n_jobs, client,
      torch_threads) = _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
                                      n_resamples, confidence_level, n_jobs, client, torch_threads)
+    progress = check_flag("progress", progress)
     generator = torch.Generator().manual_seed(seed)
     data = task.sample(n_sequences, generator)
     reference_batch = task.sample(reference_size, generator)
@@ -226,9 +234,10 @@ def evaluation_study(
         for k, start in enumerate(starts):
             batch = data.slice(start, start + batch_size)
             for label in labels:
+                name, identity = _arm_file(k, start, label)
                 results[label].append(None if folder is None else folder.load_arrays(
-                    _arm_name(k, label), recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}",
-                    parse=expect_shapes(arm_shapes(batch))))
+                    name, identity=identity, parse=expect_shapes(arm_shapes(batch)),
+                    recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}"))
             pending = [arm for arm, label in zip(arms, labels, strict=True) if results[label][k] is None]
             if pending:
                 jobs.append((model, batch, pending, reference, start))
@@ -243,7 +252,8 @@ def evaluation_study(
                     k = batches[index]
                     for label, arrays in computed.items():
                         if folder is not None:
-                            folder.save_arrays(_arm_name(k, label), arrays)
+                            name, identity = _arm_file(k, starts[k], label)
+                            folder.save_arrays(name, arrays, identity=identity)
                         results[label][k] = arrays
     finally:
         model.train(was_training)
@@ -540,13 +550,11 @@ class EvaluationStudy:
         """Attention maps of held-out sequence ``index`` under ``treatment`` (control if None).
 
         ``chars`` (``task.chars``) labels the tokens with their characters and
-        ``window`` picks the positions, as in :func:`causalattn.lab.plots.plot_attention`.
+        ``window`` picks the positions, as in :func:`causalattn.lab.plots.plot_attention`;
+        the map of a head whose output ``treatment`` replaces says so in its title.
         """
         from causalattn.lab.plots import plot_attention
 
-        fwd = None
-        if treatment is not None:
-            label = self._check_treatment(treatment)
-            fwd = self.interventions[label].hooks(self.model, self.reference, offset=index)
-        return plot_attention(self.model, self.data.slice(index, index + 1), 0, fwd_hooks=fwd, chars=chars,
-                              window=window)
+        intervention = None if treatment is None else self.interventions[self._check_treatment(treatment)]
+        return plot_attention(self.model, self.data, index, treatment=intervention, reference=self.reference,
+                              chars=chars, window=window)

@@ -66,7 +66,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,7 +73,7 @@ import pandas as pd
 from scipy import stats
 
 from causalattn._streams import question_rng
-from causalattn._validation import check_choice, check_positive_int
+from causalattn._validation import check_choice, check_flag, check_positive_int
 from causalattn.effects import METHODS, clustered_effect
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.hypothesis import HypothesisTest
@@ -83,7 +82,7 @@ from causalattn.lab.interventions.base import Intervention, as_interventions
 from causalattn.lab.interventions.roles import ROLES, RoleTreatment, resolve_roles
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies.evaluation import CONTROL, EvaluationStudy, evaluation_study
-from causalattn.lab.studies.storage import check_file_names, slug
+from causalattn.lab.studies.storage import check_file_names, check_out_dir, slug
 from causalattn.lab.tasks.bigram import Task
 from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
 from causalattn.multiple_testing import adjust_pvalues
@@ -103,12 +102,12 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
     if len(values) < 2:
         raise ValueError(f"`models` must hold at least 2 models (the units of inference), got {len(values)}")
     check_file_names("models", names, what="names")  # each model's study is saved in out_dir/{slug(name)}
-    values = [check_model(m, f"models[{name!r}]") for name, m in zip(names, values)]
+    values = [check_model(m, f"models[{name!r}]") for name, m in zip(names, values, strict=True)]
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a task such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
     interventions = as_interventions(treatments)
     check_file_names("treatments", [CONTROL, *(t.label for t in interventions)])
-    for name, model in zip(names, values):  # every model, before the first long computation
+    for name, model in zip(names, values, strict=True):  # every model, before the first long computation
         if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
             raise ValueError(f"`task` does not fit model {name!r}: sequences of {task.seq_len} tokens over "
                              f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
@@ -131,7 +130,9 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
         raise TypeError(f"`options`: {exc} (the options are evaluation_study's keyword arguments)") from None
     bound.apply_defaults()
     options = {key: value for key, value in bound.arguments.items() if key not in ("model", "task", "treatments")}
-    return dict(zip(names, values)), interventions, scan_task, scan_sequences, options
+    options["out_dir"] = check_out_dir(options["out_dir"])  # before the first head scan
+    check_flag("progress", options["progress"])
+    return dict(zip(names, values, strict=True)), interventions, scan_task, scan_sequences, options
 
 
 def _default_scan_task(task: Task, max_len: int) -> RepeatedTokensTask:
@@ -229,11 +230,11 @@ def models_study(
     for name, model in models.items():
         scan = scans[name] = head_scan(model, scan_task, scan_sequences, seed=seed) if needs_scan else None
         resolved = [resolve_roles(t, scan) if scan is not None else t for t in interventions]
-        rows.extend(row for t, r in zip(interventions, resolved) for row in _head_rows(name, t, r, scan))
-        labels[name] = {t.label: r.label for t, r in zip(interventions, resolved)}
+        rows.extend(row for t, r in zip(interventions, resolved, strict=True) for row in _head_rows(name, t, r, scan))
+        labels[name] = {t.label: r.label for t, r in zip(interventions, resolved, strict=True)}
         unique = list({r.label: r for r in resolved}.values())  # a role and an index naming one head share its arm
         studies[name] = evaluation_study(model, task, unique, seed=seed,
-                                         out_dir=None if out_dir is None else Path(out_dir) / slug(name), **options)
+                                         out_dir=None if out_dir is None else out_dir / slug(name), **options)
     heads = pd.DataFrame(rows, columns=["model", "treatment", "label", "layer", "head", "role_score"])
     return ModelsStudy(studies, [t.label for t in interventions], labels, heads, scans, seed=seed,
                        scan_task=scan_task if needs_scan else None)
@@ -246,7 +247,7 @@ def _parts(treatment: Intervention) -> tuple[Intervention, ...]:
 def _head_rows(name: str, treatment: Intervention, resolved: Intervention, scan: HeadScan | None) -> list[dict]:
     """One row per head that ``resolved`` (``treatment`` on model ``name``) acts on, with its role's score."""
     rows = []
-    for given, part in zip(_parts(treatment), _parts(resolved)):  # resolving keeps the parts in order
+    for given, part in zip(_parts(treatment), _parts(resolved), strict=True):  # resolving keeps the parts in order
         if not hasattr(part, "head"):
             continue
         score = float("nan")

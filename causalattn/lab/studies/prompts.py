@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from causalattn._validation import check_confidence_level, check_positive_int
+from causalattn._validation import check_confidence_level, check_flag, check_positive_int, check_seed
 from causalattn.lab.interventions.base import Intervention, Reference, as_interventions
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies.evaluation import CONTROL, EvaluationStudy
@@ -95,7 +95,7 @@ def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confid
     interventions = as_interventions(treatments)
     for t in interventions:
         t.check(model)
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     return (model, interventions, check_positive_int("batch_size", batch_size),
             check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), int(seed))
 
@@ -140,6 +140,7 @@ def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[In
     """
     model, interventions, batch_size, n_resamples, level, seed = _prompt_study_iv(
         model, prompts, treatments, batch_size, n_resamples, confidence_level, seed)
+    progress = check_flag("progress", progress)
     data = prompts.batch
     sources = {} if prompts.counterfactual is None else {"counterfactual": prompts.counterfactual}
     was_training = model.training

@@ -10,16 +10,14 @@ which the caller saves and sends with the next one.
 from __future__ import annotations
 
 import tempfile
-import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from causalattn.lab.studies.storage import DamagedFileWarning, write_atomic
-from causalattn.lab.training.checkpoints import CHECKPOINT_FILE, CheckpointError, load_checkpoint
+from causalattn.lab.studies.storage import write_atomic
+from causalattn.lab.training.checkpoints import CHECKPOINT_FILE
 from causalattn.lab.training.loop import train
-from causalattn.lab.training.units import checkpoint_folder
+from causalattn.lab.training.units import checkpoint_folder, run_configs, verified_checkpoint
 
 __all__ = ["Segments", "train_unit"]
 
@@ -74,14 +72,8 @@ def _train(model_config, task_config, train_config, seed, label, schedule, check
         if done == stop:
             raise _SegmentEnd
 
-    result = train(
-        replace(model_config, init_seed=seed),
-        task_config,
-        replace(train_config, data_seed=seed, freeze=schedule),
-        checkpoint_dir=checkpoint_dir,
-        progress=False,
-        callback=count,
-    )
+    result = train(*run_configs(model_config, task_config, train_config, seed, schedule),
+                   checkpoint_dir=checkpoint_dir, progress=False, callback=count)
     count(train_config.n_iters)  # a run loaded finished from its checkpoint did no update here
     history = result.history
     record = {
@@ -129,19 +121,13 @@ class Segments:
         return checkpoint_folder(self.out_dir, seed, label) / CHECKPOINT_FILE
 
     def first(self, seed: int, label: str) -> tuple:
-        """The job of the run's first segment: from its saved checkpoint if there is an intact one, else from 0."""
-        if self.out_dir is None or not self._path(seed, label).exists():
+        """The job of the run's first segment: from its saved checkpoint if it is intact and the run's, else from 0."""
+        done = 0 if self.out_dir is None else verified_checkpoint(self.out_dir, seed, label, *run_configs(
+            *self.configs, seed, self.arms[label]))
+        if not done:
             return self._job(seed, label, None, 0)
-        path = self._path(seed, label)
-        model_config, task_config, train_config = self.configs
-        try:
-            _, info = load_checkpoint(path, model_config=replace(model_config, init_seed=seed), task_config=task_config,
-                                      train_config=replace(train_config, data_seed=seed, freeze=self.arms[label]))
-        except CheckpointError as exc:
-            warnings.warn(f"{exc}; recomputing it: training from iteration 0", DamagedFileWarning, stacklevel=3)
-            return self._job(seed, label, None, 0)
-        self.resumed += info.iteration
-        return self._job(seed, label, path.read_bytes(), info.iteration)
+        self.resumed += done
+        return self._job(seed, label, self._path(seed, label).read_bytes(), done)
 
     def follow(self, index: int, result: dict) -> tuple | None:
         """Save a segment's checkpoint and return the next segment's job; None for a finished run's record."""

@@ -27,7 +27,6 @@ import os
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,18 +37,33 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from causalattn._streams import base_seed, question_rng
-from causalattn._validation import check_choice, check_confidence_level, check_positive_int, check_rng
+from causalattn._validation import (
+    check_choice,
+    check_confidence_level,
+    check_flag,
+    check_positive_int,
+    check_rng,
+    check_seed,
+)
 from causalattn.effects import METHODS, paired_effect, two_arm_effect
-from causalattn.estimate import NOT_ESTIMABLE, ConfidenceInterval, Estimate, EstimateTable
+from causalattn.estimate import Estimate, EstimateTable
 from causalattn.lab.analysis.probes import PROBE_KEYS
 from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
-from causalattn.lab.studies.storage import check_file_names
+from causalattn.lab.studies.storage import check_file_names, check_out_dir
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import Freeze, TrainConfig, resolve_freeze
 from causalattn.lab.training.loop import train_iv
 from causalattn.lab.training.segments import Segments, train_unit
-from causalattn.lab.training.units import RunFiles, checkpoint_folder, fingerprint, unit_outcomes
+from causalattn.lab.training.threshold import TimeToThreshold, time_to_threshold
+from causalattn.lab.training.units import (
+    RunFiles,
+    checkpoint_folder,
+    fingerprint,
+    run_configs,
+    unit_outcomes,
+    verified_checkpoint,
+)
 from causalattn.multiple_testing import adjust_pvalues
 from causalattn.plots import plot_forest
 
@@ -88,7 +102,7 @@ def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[F
 def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
     if isinstance(seeds, (str, numbers.Number)) or not isinstance(seeds, Sequence):
         raise TypeError(f"`seeds` must be a sequence of integers, got {seeds!r}")
-    seeds = tuple(check_positive_int("seeds", s, minimum=0) for s in seeds)
+    seeds = tuple(check_seed("seeds", s) for s in seeds)
     if len(set(seeds)) < len(seeds):
         raise ValueError(f"`seeds` must be distinct, got {list(seeds)}")
     if design == "paired" and len(seeds) < 2:
@@ -131,7 +145,7 @@ def _training_study_iv(
     if not isinstance(keep_models, bool):
         raise TypeError(f"`keep_models` must be True or False, got {keep_models!r}")
     client = resolve_client(client)
-    out_dir = None if out_dir is None else Path(out_dir)
+    out_dir = check_out_dir(out_dir)
     return (arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir, client,
             torch_threads)
 
@@ -177,13 +191,17 @@ def training_study(
     accuracy, logged every ``train_config.log_every`` iterations):
 
     - ``in_context_accuracy_at_{t}`` for each ``t`` in ``at_iterations``;
-    - ``iterations_to_{threshold}``: the first logged iteration with in-context
-      accuracy :math:`\ge` ``threshold`` (so its resolution is ``log_every``).
-      A run that never reaches it is *censored*: its value is ``n_iters`` and
-      the column ``iterations_to_{threshold}_censored`` is True. The effect on
-      this outcome is then the effect on :math:`\min(T, n_{iters})`, a lower
-      bound on the slowdown when the treated runs are the censored ones; the
-      number of censored runs is reported with each effect;
+    - ``restricted_iterations_to_{threshold}``: :math:`\min(T, n_{iters})`, with
+      :math:`T` the first logged iteration with in-context accuracy :math:`\ge`
+      ``threshold`` (so its resolution is ``log_every``). A run that never
+      reaches it is *censored*: its value is ``n_iters`` and the column
+      ``restricted_iterations_to_{threshold}_censored`` is True. The effect on
+      this outcome is the difference in **restricted mean** iterations to the
+      threshold, restricted at ``n_iters`` (:mod:`causalattn.lab.training.threshold`):
+      a well-defined quantity with a valid interval, though not the difference
+      in mean iterations when runs are censored; the number of censored runs
+      is reported with each effect, and :meth:`TrainingStudy.time_to_threshold`
+      gives the Kaplan-Meier curves and log-rank tests beside it;
     - ``{probe}_at_{t}`` for each probe in ``probes`` (the memory recall probes
       of eq. 9-10 of the paper) and each ``t``.
 
@@ -284,6 +302,7 @@ def training_study(
         model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs,
         out_dir, client, torch_threads, keep_models,
     )
+    progress = check_flag("progress", progress)
     runs = _assign(seeds, list(arms), design, rng)
     records: dict[tuple[int, str], dict] = {}
     weights: dict[tuple[int, str], dict[str, np.ndarray]] = {}
@@ -300,7 +319,10 @@ def training_study(
                     weights[seed, label] = kept
     todo = [run for run in runs if run not in records]
     n_iters = train_config.n_iters
-    if client is None:  # local workers checkpoint into out_dir themselves
+    if client is None:  # local workers checkpoint into out_dir themselves, resuming from verified checkpoints
+        for seed, label in todo if out_dir is not None else ():
+            verified_checkpoint(out_dir, seed, label, *run_configs(model_config, task_config, train_config, seed,
+                                                                   arms[label]))
         jobs = [(model_config, task_config, train_config, seed, label, arms[label],
                  None if out_dir is None else checkpoint_folder(out_dir, seed, label), keep_models, None)
                 for seed, label in todo]
@@ -437,11 +459,14 @@ class TrainingStudy:
         :math:`n` paired seeds it cannot go below :math:`2/2^n`.
 
         Time to threshold: a run that never reaches the threshold counts as
-        ``n_iters`` (censored), so the effect is on :math:`\min(T, n_{iters})`, a
-        lower bound on the slowdown when the treated runs are the censored ones.
-        When every run of the comparison is censored nothing is known about
-        the effect: the row is *not estimable* (NaN estimate, no interval, no
-        p-value, ``method="not estimable"``).
+        ``n_iters`` (censored), so the effect is on :math:`\min(T, n_{iters})`:
+        the difference in restricted mean iterations to the threshold,
+        restricted at ``n_iters`` (``details["estimand"]``,
+        ``details["restricted_at"]``), whose interval is valid for that
+        quantity. When every run of the comparison is censored both restricted
+        means are ``n_iters``: the estimate is 0 with the degenerate interval
+        [0, 0] and no p-value (``details["degenerate"]``), which says nothing
+        about iterations beyond ``n_iters``.
 
         Parameters
         ----------
@@ -509,12 +534,22 @@ class TrainingStudy:
                    "mean_treated": float(y[treated].mean()), "mean_control": float(y[~treated].mean())}
         censored = f"{outcome}_censored"
         if censored in units:
-            details["n_censored"] = int(units[censored].sum())
-            if units[censored].all():
-                return Estimate(label, math.nan, None, ConfidenceInterval(math.nan, math.nan), confidence_level,
-                                None, NOT_ESTIMABLE, est.n, details={
-                                    **details, "reason": f"every run is censored at {self.n_iters} iterations"})
+            details.update(n_censored=int(units[censored].sum()), restricted_at=self.n_iters, estimand=(
+                f"difference in restricted mean iterations to {self.threshold:g}, restricted at {self.n_iters} "
+                f"(a run that never reaches {self.threshold:g} counts {self.n_iters})"))
         return replace(est, estimand=label, details={**est.details, **details})
+
+    def time_to_threshold(self) -> TimeToThreshold:
+        """Kaplan-Meier curves of the iterations to the threshold per arm, restricted means and log-rank tests.
+
+        The view beside the restricted-mean rows of :meth:`effects` (see
+        :mod:`causalattn.lab.training.threshold`): ``.curves``, ``.arms``
+        (restricted mean and median per arm), ``.logrank`` (each treatment
+        against the control; it ignores the pairing of a paired design) and
+        ``.plot()``.
+        """
+        outcome = f"restricted_iterations_to_{self.threshold:g}"
+        return time_to_threshold(self.units, outcome, self.control, self.treatments, self.threshold, self.n_iters)
 
     def plot_curves(self, metric: str = "in_context_accuracy", *, confidence_level: float = 0.95) -> Figure:
         r"""Mean training curve of each arm across seeds with a pointwise band.
