@@ -277,6 +277,9 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--out", "/sys/causalattn-out"], "`--out` /sys/causalattn-out cannot be used as the output folder"),
     (["--treatments", "pattern:L0H0:uniform+pattern:L0H0:previous_token"], "`--treatments`: `parts`: "
      "'pattern:L0H0:uniform' and 'pattern:L0H0:previous_token' both replace the pattern of L0H0"),
+    # the effect layer refuses the bootstrap below 5 units: known before training, not after it
+    (["--method", "bootstrap", "--seeds", "4"], "`--method` bootstrap needs at least 5 units per row, and `--seeds` "
+                                                "gives 4"),
     # one head per layer: the role is that head in every model, so the clash is certain (before: after training)
     (["--treatments", "ablate:L1H0:zero+ablate_role:induction@L1:mean"], r"`--treatments`: `treatment` "
      r"'ablate:L1H0:zero\+ablate_role:induction@L1:mean' names one head twice in this model"),
@@ -411,6 +414,7 @@ ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequen
     ("--out", "/dev/null", "`--out` /dev/null is not a folder"),
     ("--out", "TEXT/sub", "cannot be used as the output folder: Not a directory"),
     ("--device", "toaster", "`--device` must name a torch device"),
+    ("--method", "bootstrap", "`--method` bootstrap needs at least 5 units per row, and `--n-sequences` gives 4"),
 ])
 def test_ablate_checks_its_options_before_loading_the_model(tmp_path, capsys, monkeypatch, flag, value, match):
     import causalattn.lab.models.pretrained as pretrained
