@@ -6,10 +6,14 @@ the median on both scores), ablates each alone and each group together, and writ
 forest plot and the head-scan heatmap. ``--treatments LABEL ...`` ablates or patches the heads named instead
 (index labels, role labels resolved by the scan, combinations); ``--prompts FILE.csv`` evaluates your prompts
 instead of repeated tokens, with ``--outcome`` (``logit_diff``, ``accuracy``, ``log_prob``).
+With ``--decompose`` it also lets each head's ablated output reach the logits only directly
+(:class:`causalattn.lab.interventions.path.HeadPath`) and reports each head's total, direct and indirect
+effects and self-repair (:func:`causalattn.lab.studies.decomposition.decompose`).
 
 References
 ----------
 C. Olsson et al., "In-context Learning and Induction Heads", Transformer Circuits Thread, 2022.
+T. McGrath et al., "The Hydra Effect: Emergent Self-repair in Language Model Computations", arXiv:2307.15771, 2023.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from causalattn import EstimateTable, effects_frame, plot_forest
     from causalattn.cli.units import build_units, load_model
     from causalattn.lab.analysis.head_scan import HeadScan, head_scan
-    from causalattn.lab.interventions import Combined, HeadAblation
+    from causalattn.lab.interventions import Combined, HeadAblation, HeadPath
     from causalattn.lab.studies.evaluation import evaluation_study
     from causalattn.lab.studies.prompts import prompt_study
     from causalattn.lab.studies.storage import open_study_folder
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ValueError(f"`--out`: {exc}") from None
 
-    scan, induction, control = None, [], []
+    scan, induction, control, paths = None, [], [], []
     if given is None or any(_has_role(t) for t in given):
         print(f"[2/3] head scan: {args.scan_sequences} sequences of 2 x {args.length} random tokens")
         scan = scan_folder.load_json(  # checksummed, with the columns it needs: never a damaged scan
@@ -72,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"      control heads ({args.k} drawn among the heads at most the median on both scores): "
               f"{_heads(control)}")
         singles = [HeadAblation(layer, head, args.kind) for layer, head in induction + control]
+        paths = [HeadPath(a.layer, a.head, args.kind) for a in singles] if args.decompose else []
         if args.k > 1:
             groups = {Combined(tuple(singles[: args.k])): f"{args.k} induction heads together",
                       Combined(tuple(singles[args.k:])): f"{args.k} control heads together"}
@@ -81,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
     if prompts is None:
         outcomes = [args.outcome] if args.outcome else ["in_context_accuracy", "in_context_loss"]
-        print(f"[3/3] ablation study: {len(treatments)} treatments x {args.n_sequences} sequences")
-        study = evaluation_study(model, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
+        print(f"[3/3] ablation study: {len(treatments)} treatments x {args.n_sequences} sequences"
+              + (f", and {len(paths)} direct paths to the logits" if paths else ""))
+        study = evaluation_study(model, task, [*treatments, *paths], n_sequences=args.n_sequences, seed=args.seed,
                                  batch_size=args.batch_size, reference_size=ABLATE_DEFAULTS["reference_size"],
                                  out_dir=out / "evaluation", progress=progress)
         units = "random repeated-token sequences"
@@ -92,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
         study = prompt_study(model, prompts, treatments, batch_size=args.batch_size, seed=args.seed,
                              progress=progress)
         units = f"the prompts of {args.prompts}"
-    tables = [study.effects(outcome, adjust="holm", method=args.method) for outcome in outcomes]
+    # with --decompose, the total effects of the treatments only (not of the path arms), Holm-adjusted across them
+    tables = [_total_effects(study, treatments, outcome, args.method) if paths
+              else study.effects(outcome, adjust="holm", method=args.method) for outcome in outcomes]
+    xlabel = ("change in accuracy on the repeated half" if outcomes[0] == "in_context_accuracy" and prompts is None
+              else f"change in {outcomes[0].replace('_', ' ')}")
     for table in tables:
         print()
         print(table.summary(columns=["pvalue_adjusted"]))
@@ -100,14 +110,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ncontrol mean of {outcomes[0]}: {first[0].details['control_mean']:.3f}. Each interval is for the "
           f"average effect over {units} of this model; it does not cover other models or other text.")
     table = EstimateTable([e for rows in tables for e in rows], title="causalattn ablate: effects vs control")
-    effects_frame(table).to_csv(out / "effects.csv", index=False)
+    frame = effects_frame(table)
+    written = ["effects.csv", "forest.png"]
+    if paths:
+        parts = [_decomposition(study, outcome, args.method) for outcome in outcomes]
+        for part in parts:
+            print()
+            print(part.summary(columns=["pvalue_adjusted"]))
+        print("\nPer head: total = ablated everywhere; direct = the ablated output reaches the logits only directly "
+              "(every later layer reads the clean output); indirect = total - direct; self-repair = direct - total "
+              "(> 0: later layers undo part of the direct effect). Each row is the paired contrast of two arms on "
+              "the same sequences; pvalue_adjusted: Holm across the heads within each component.")
+        frame = _with_components(frame, table, parts)
+        parts[0].plot(xlabel=xlabel).savefig(out / "decomposition.png", dpi=120, bbox_inches="tight")
+        written.append("decomposition.png")
+    frame.to_csv(out / "effects.csv", index=False)
     names = {group.label: name for group, name in groups.items()}
     shown = EstimateTable([dataclasses.replace(e, details={**e.details, "treatment": names.get(e.estimand, e.estimand)})
                            for e in first], title=first.title)
-    xlabel = ("change in accuracy on the repeated half" if outcomes[0] == "in_context_accuracy" and prompts is None
-              else f"change in {outcomes[0].replace('_', ' ')}")
     plot_forest(shown, xlabel=xlabel).savefig(out / "forest.png", dpi=120, bbox_inches="tight")
-    written = ["effects.csv", "forest.png"]
     if scan is not None:
         scan.scores.to_csv(out / "head_scan.csv", index=False)
         scan.plot(mark=induction + control).savefig(out / "head_scan.png", dpi=120, bbox_inches="tight")
@@ -139,6 +160,45 @@ def _has_role(treatment) -> bool:
     from causalattn.lab.interventions.roles import RoleTreatment
 
     return any(isinstance(part, RoleTreatment) for part in getattr(treatment, "parts", (treatment,)))
+
+
+def _total_effects(study, treatments, outcome: str, method: str):
+    """The effects of ``treatments`` (not of the path arms) on ``outcome``, Holm-adjusted across them."""
+    from causalattn import EstimateTable, adjust_pvalues
+
+    return adjust_pvalues(EstimateTable([study.effect(t, outcome, method=method) for t in treatments],
+                                        title=f"effects on {outcome} (treatment - control), "
+                                              f"{len(study.data)} sequences"), "holm")
+
+
+def _decomposition(study, outcome: str, method: str):
+    """:func:`decompose` of every head, p-values Holm-adjusted across the heads within each component."""
+    from causalattn import adjust_pvalues
+    from causalattn.lab.studies.decomposition import decompose
+    from causalattn.mediation import Decomposition
+
+    table = decompose(study, outcome, method=method)
+    adjusted = {}
+    for part in table.components():
+        rows = [i for i, row in enumerate(table) if row.details["component"] == part]
+        adjusted.update(zip(rows, adjust_pvalues(Decomposition([table[i] for i in rows]), "holm"), strict=True))
+    return Decomposition([adjusted[i] for i in range(len(table))], table.title)
+
+
+def _with_components(frame, table, parts):
+    """effects.csv with the columns component and contrast: per outcome, the total effects of every treatment,
+    then each head's direct, indirect and self-repair rows."""
+    import pandas as pd
+
+    from causalattn import EstimateTable, effects_frame
+
+    frame = frame.assign(component="total", contrast=[f"{e.estimand} - control" for e in table])
+    rows = EstimateTable([row for part in parts for row in part if row.details["component"] != "total"])
+    more = effects_frame(rows).assign(component=[row.details["component"] for row in rows],
+                                      contrast=[row.details["contrast"] for row in rows])
+    both = pd.concat([frame, more], ignore_index=True)
+    order = {outcome: i for i, outcome in enumerate(dict.fromkeys(both["outcome"]))}
+    return both.sort_values("outcome", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
 def _heads(heads: list[tuple[int, int]]) -> str:

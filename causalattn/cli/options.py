@@ -173,6 +173,9 @@ def check_ablate_options(args: argparse.Namespace) -> tuple[Any, list | None]:
             check_integer(_flag(name), getattr(args, name), minimum=minimum)
     _check_method_units(args, frame)
     check_device(args.device)
+    if args.decompose and (args.treatments is not None or frame is not None):
+        raise ValueError("`--decompose` decomposes the scan's heads on repeated tokens: not with `--treatments` "
+                         "or `--prompts`")
     treatments = None
     if args.treatments is not None:
         try:

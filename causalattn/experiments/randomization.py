@@ -17,15 +17,13 @@ CRE), ch. 5 (SRE), ch. 6 (ReM, BRE), ch. 7 (MPE, signed ranks, covariate adjustm
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-from causalattn._pvalues import rejects
 from causalattn._validation import (
     as_binary_array,
     as_float_array,
@@ -39,6 +37,8 @@ from causalattn._validation import (
     check_same_length,
 )
 from causalattn.estimate import ConfidenceInterval, Estimate
+from causalattn.experiments._assignments import Assignments, assignments, batch_iv
+from causalattn.experiments._inversion import invert
 from causalattn.experiments._statistics import Statistic, statistic_iv
 from causalattn.experiments.designs import CRE, Design, resolve_design, stratified_difference
 
@@ -53,8 +53,6 @@ enumerating them, and ``n_resamples`` may not exceed it (the null distribution i
 
 _METHODS = ("auto", "exact", "monte-carlo", "asymptotic")
 _ALTERNATIVES = ("two-sided", "greater", "less")
-_BATCH_ELEMENTS = 2**22  # default batch: about 32 MB per float64 assignment matrix
-_CACHE_ELEMENTS = 2**23  # test inversion keeps up to 64 MB of assignments in memory
 
 
 def enumerates(count: int, n_resamples: int) -> bool:
@@ -132,8 +130,7 @@ def _frt_iv(outcome, treatment, design, statistic, alternative, null_effect, cov
     alternative = check_choice("alternative", alternative, _ALTERNATIVES)
     tau = check_real("null_effect", null_effect)
     n_resamples = check_n_resamples(n_resamples)
-    batch = max(1, min(n_resamples, _BATCH_ELEMENTS // len(y))) if batch is None else check_positive_int(
-        "batch", batch)
+    batch = batch_iv(batch, n_resamples, len(y))
     method = _method_iv(method, statistic, design, alternative, n_resamples)
     problem = _Problem(y, z, design, statistic, alternative, method, n_resamples, batch,
                        check_confidence_level(confidence_level))
@@ -196,59 +193,7 @@ def _asymptotic_pvalue(problem: _Problem, y0: np.ndarray, observed: float) -> fl
     return _combine(greater, less, problem.alternative)[0]
 
 
-_Blocks = Callable[[], Iterable[tuple[np.ndarray, "np.ndarray | None"]]]
-
-
-@dataclass(frozen=True)
-class _Assignments:
-    r"""The assignments to test against, as a function giving blocks of ``(rows, weights)``.
-
-    ``projected``: each row is not an assignment :math:`A` but the pair
-    :math:`(A\,b(y), A\,b(z))` of a statistic linear in the outcomes,
-    :math:`T(A, y - \tau z) = A\,b(y) - \tau A\,b(z)`, computed once for all tests.
-    """
-
-    blocks: _Blocks
-    projected: bool = False
-
-
-def _assignments(problem: _Problem, rng: np.random.Generator, reuse: bool) -> _Assignments:
-    """The enumerated or drawn assignments; with ``reuse`` every call gives the same ones (test inversion).
-
-    For reuse they are kept in memory as projections for statistics linear in the
-    outcomes (two numbers per assignment), else in full when there are at most
-    ``_CACHE_ELEMENTS`` numbers, else enumerated again or redrawn from a copy of
-    the generator's starting state.
-    """
-    design = problem.design
-    if problem.method == "asymptotic":
-        return _Assignments(lambda: ())
-    if problem.method == "exact":
-        size = design.count()
-        source = lambda: design.enumerate(problem.batch)  # noqa: E731
-    else:
-        size = problem.n_resamples
-
-        def source(generator=rng):
-            return ((a, None) for a in design.draw_batches(generator, problem.n_resamples, problem.batch))
-
-    if not reuse:
-        return _Assignments(source)
-    basis = problem.statistic.basis
-    if basis is not None:
-        columns = np.column_stack([basis(problem.outcome), basis(problem.treatment.astype(float))])  # (n, 2)
-        projections = [(block @ columns, weights) for block, weights in source() if len(block)]
-        return _Assignments(lambda: projections, projected=True)
-    if size * design.n <= _CACHE_ELEMENTS:
-        cached = list(source())
-        return _Assignments(lambda: cached)
-    if problem.method == "exact":
-        return _Assignments(source)
-    start = copy.deepcopy(rng)
-    return _Assignments(lambda: source(copy.deepcopy(start)))
-
-
-def _test(problem: _Problem, tau: float, assignments: _Assignments) -> _TestResult:
+def _test(problem: _Problem, tau: float, assignments: Assignments) -> _TestResult:
     """One FRT of the sharp null of a constant effect ``tau`` against ``assignments``."""
     y0 = problem.outcome - tau * problem.treatment
     observed = float(_evaluate(problem, y0, problem.treatment[None, :].astype(float))[0])
@@ -266,39 +211,6 @@ def _test(problem: _Problem, tau: float, assignments: _Assignments) -> _TestResu
     weights = None if probabilities[0] is None else np.concatenate(probabilities)
     p, se = _pvalue(null, weights, observed, problem.alternative, problem.method == "exact")
     return _TestResult(observed, null, p, se)
-
-
-def _boundary(pvalue: Callable[[float], float], centre: float, step: float, level: float, tol: float) -> float:
-    """The last ``tau`` from ``centre`` in the direction of ``step`` that the test does not reject (within ``tol``)."""
-    inside, outside = centre, centre + step
-    for _ in range(60):
-        if rejects(pvalue(outside), level):
-            break
-        inside, step = outside, 2 * step
-        outside = centre + step
-    else:
-        return math.copysign(math.inf, step)
-    while abs(outside - inside) > tol:
-        middle = (inside + outside) / 2
-        if not rejects(pvalue(middle), level):
-            inside = middle
-        else:
-            outside = middle
-    return inside
-
-
-def _invert(problem: _Problem, assignments: _Assignments, centre: float) -> ConfidenceInterval:
-    """Confidence interval ``{tau : p(tau) > 1 - level}``, every test on the same assignments."""
-    y, z = problem.outcome, problem.treatment
-    scale = float(np.std(y)) * math.sqrt(1 / z.sum() + 1 / (len(z) - z.sum())) or 1.0
-
-    def pvalue(tau: float) -> float:
-        return _test(problem, tau, assignments).pvalue
-
-    level, tol = problem.confidence_level, 1e-3 * scale
-    low = -math.inf if problem.alternative == "less" else _boundary(pvalue, centre, -scale, level, tol)
-    high = math.inf if problem.alternative == "greater" else _boundary(pvalue, centre, scale, level, tol)
-    return ConfidenceInterval(low, high)
 
 
 def _observed_effect(problem: _Problem) -> tuple[str, float]:
@@ -473,11 +385,15 @@ def frt(
     problem, tau, generator = _frt_iv(outcome, treatment, design, statistic, alternative, null_effect, covariates,
                                       method, n_resamples, batch, rng, confidence_level)
     confidence = check_flag("confidence", confidence)
-    assignments = _assignments(problem, generator, reuse=confidence)
-    result = _test(problem, tau, assignments)
+    null_assignments = assignments(problem.design, problem.method, problem.n_resamples, problem.batch, generator,
+                                   reuse=confidence, basis=problem.statistic.basis, outcome=problem.outcome,
+                                   treatment=problem.treatment)
+    result = _test(problem, tau, null_assignments)
     estimand, observed_effect = _observed_effect(problem)
-    interval = (_invert(problem, assignments, observed_effect) if confidence
-                else ConfidenceInterval(math.nan, math.nan))
+    interval = (invert(lambda t: _test(problem, t, null_assignments).pvalue, observed_effect,
+                       outcome=problem.outcome, treatment=problem.treatment,
+                       confidence_level=problem.confidence_level, alternative=problem.alternative)
+                if confidence else ConfidenceInterval(math.nan, math.nan))
     return Estimate(
         estimand=estimand,
         estimate=observed_effect,

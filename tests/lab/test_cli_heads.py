@@ -176,7 +176,8 @@ def test_ablate_with_treatments_and_an_outcome_on_sequences(tiny_model, tmp_path
     for bad, match in ((["--treatments", "ablate:L1H0"], "`--treatments`: `label` 'ablate:L1H0'"),
                        (["--treatments", "ablate:L1H0:zero", "ablate:L1H0:zero"], "a label is given twice"),
                        (["--treatments", "patch:L1H0:counterfactual"], "give `--prompts` with a counterfactual"),
-                       (["--outcome", "accuracy"], "`--outcome` 'accuracy' is not an outcome of sequences")):
+                       (["--outcome", "accuracy"], "`--outcome` 'accuracy' is not an outcome of sequences"),
+                       (["--decompose", "--treatments", "ablate:L1H0:zero"], "`--decompose` decomposes the scan's")):
         assert main(["ablate", "--model", "no-such-model", *bad, "--out", str(tmp_path / "never")]) == 2
         assert match in capsys.readouterr().err
     assert not (tmp_path / "never").exists()

@@ -13,5 +13,6 @@ module                    contents
 ``head_map``              :func:`head_map`: every head ablated one at a time, with error control
 ``head_table``            :class:`HeadMap`: effects, Holm/BH/BY p-values, discoveries, heatmap
 ``head_screen``           :func:`screen_heads`: attribution screen on one half, exact on the other
+``decomposition``         :func:`decompose`: a head's total, direct, indirect effects, self-repair, paths
 ========================  ===================================================================
 """
