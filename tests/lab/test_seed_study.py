@@ -15,10 +15,12 @@ from scipy import stats
 
 import causalattn.lab.training.segments as segments_module
 import causalattn.lab.training.study as ts
-from causalattn import effects_frame
+from causalattn import effects_frame, paired_effect
+from causalattn._streams import question_rng
 from causalattn.estimate import NOT_ESTIMABLE
 from causalattn.lab.models.transformer import ModelConfig
 from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder
+from causalattn.lab.studies.table import DETAIL_KEYS
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import Freeze, TrainConfig
 from causalattn.lab.training.loop import train
@@ -110,6 +112,12 @@ def test_paired_effects_match_hand_computation(paired):
     assert est.details["treatment"] == FROZEN.label and est.details["outcome"] == "in_context_accuracy_at_20"
     assert est.details["pvalue_adjusted"] == pytest.approx(est.pvalue)  # one treatment: Holm changes nothing
     assert est.details["mean_control"] == pytest.approx(wide["control"].mean())
+    assert set(DETAIL_KEYS) <= set(est.details) and est.details["design"] == "paired"
+    # the questions' streams are seeded by 0 unless told otherwise
+    (boot,) = paired.effects("in_context_accuracy_at_20", method="bootstrap", n_resamples=99)
+    direct = paired_effect(wide[FROZEN.label], wide["control"], method="bootstrap", n_resamples=99,
+                           rng=question_rng(0, FROZEN.label, "in_context_accuracy_at_20"))
+    assert boot.confidence_interval == direct.confidence_interval and boot.pvalue == direct.pvalue
     frame = effects_frame(paired.effects())
     assert list(frame["outcome"]) == list(paired.outcomes)
     assert paired.effects("iterations_to_0.3")[0].details["n_censored"] == int(
@@ -138,6 +146,7 @@ def test_every_run_censored_is_not_estimable(paired):
     (est,) = replace(paired, units=units).effects("iterations_to_0.3")
     assert est.method is NOT_ESTIMABLE and est.pvalue is None and math.isnan(est.estimate)  # the shared constant
     assert est.details["n_censored"] == 6 and "censored" in est.details["reason"]
+    assert set(DETAIL_KEYS) <= set(est.details) and est.details["pvalue_randomization"] is None
     row = effects_frame(replace(paired, units=units).effects()).set_index("outcome").loc["iterations_to_0.3"]
     assert row["n_censored"] == 6 and row["unit"] == "seed" and math.isnan(row["ci_low"])
 
@@ -158,7 +167,7 @@ def test_randomized_design():
     assert sorted(study.units["seed"]) == list(seeds)  # each seed runs once
     assert sorted(study.units["arm"].value_counts()) == [2, 3]  # complete randomization, balanced
     again = ts._assign(seeds, list(ARMS), "randomized", 1)
-    assert again == list(zip(study.units["seed"], study.units["arm"]))
+    assert again == list(zip(study.units["seed"], study.units["arm"], strict=True))
     (est,) = study.effects("in_context_accuracy_at_20")
     y1 = study.units.loc[study.units["arm"] == FROZEN.label, "in_context_accuracy_at_20"]
     y0 = study.units.loc[study.units["arm"] == "control", "in_context_accuracy_at_20"]
@@ -213,7 +222,8 @@ def test_damaged_unit_files_are_reported_and_only_they_are_recomputed(paired, tm
     record["content"]["history"]["in_context_accuracy"][-1] = 1.0
     edited.write_text(json.dumps(record))
     calls = []
-    monkeypatch.setattr(segments_module, "train", lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
+    monkeypatch.setattr(segments_module, "train",
+                        lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
     with pytest.warns(UserWarning) as caught:
         rerun = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     messages = sorted(str(w.message) for w in caught if "damaged" in str(w.message))
@@ -236,7 +246,8 @@ def test_units_of_another_version_are_recomputed_not_a_key_error(paired, tmp_pat
     shorter = {**other["history"], "iteration": other["history"]["iteration"][:-1]}
     folder.save_json(frozen, {**other, "history": shorter})
     calls = []
-    monkeypatch.setattr(segments_module, "train", lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
+    monkeypatch.setattr(segments_module, "train",
+                        lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
     with pytest.warns(DamagedFileWarning) as caught:
         rerun = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     messages = sorted(str(w.message) for w in caught)

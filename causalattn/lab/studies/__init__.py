@@ -8,5 +8,7 @@ module                    contents
 ``storage``               checksummed, atomic study folders that resume
 ``evaluation``            :func:`evaluation_study`: sequences as units, matched pairs
 ``models_study``          :func:`models_study`: trained models as clusters of sequences
+``prompts``               :func:`prompt_study`: user prompts as units
+``table``                 the effects table every study reports: one row per (treatment, outcome)
 ========================  ===================================================================
 """

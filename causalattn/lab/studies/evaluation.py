@@ -13,9 +13,11 @@ loss of a sequence) is
 
 the average over the population of sequences the task generates, for this one
 model (to reach the population of training runs, evaluate several trained
-models with :func:`causalattn.lab.studies.models_study.models_study`). Effects come from the effect layer (:func:`causalattn.paired_effect`):
-by default the paired t interval with :math:`n - 1` degrees of freedom and the
-p-value of the same t test, so that the interval excludes 0 exactly when
+models with :func:`causalattn.lab.studies.models_study.models_study`). Effects
+come from the effect layer (:func:`causalattn.paired_effect`), one row per
+treatment and outcome (:mod:`causalattn.lab.studies.table`): by default the
+paired t interval with :math:`n - 1` degrees of freedom and the p-value of the
+same t test, so that the interval excludes 0 exactly when
 :math:`p < 1 - \text{confidence level}`; ``method=`` chooses the normal,
 randomization (sign-flip FRT, interval by inverting it) or bootstrap procedure
 instead. The sign-flip Fisher randomization p-value travels beside it as
@@ -51,18 +53,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from causalattn._streams import question_rng
 from causalattn._validation import check_choice, check_confidence_level, check_positive_int
-from causalattn.effects import METHODS, paired_effect
+from causalattn.effects import paired_effect
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.lab.interventions.base import Intervention, Reference, as_interventions
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.runner import CONTROL, arm_outcomes, arm_shapes, run_arms
 from causalattn.lab.studies.storage import check_file_names, digest, expect_shapes, open_study_folder, slug
+from causalattn.lab.studies.table import EffectOptions, StudyEffects, study_effect
 from causalattn.lab.tasks.bigram import Batch, Task
-from causalattn.multiple_testing import adjust_pvalues
-from causalattn.plots import plot_forest
 from causalattn.regression import ols
 from causalattn.tables.paired import PairedTable
 from causalattn.tables.simpson import SimpsonResult, simpson
@@ -231,7 +231,7 @@ def evaluation_study(
                 results[label].append(None if folder is None else folder.load_arrays(
                     _arm_name(k, label), recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}",
                     parse=expect_shapes(arm_shapes(batch))))
-            pending = [arm for arm, label in zip(arms, labels) if results[label][k] is None]
+            pending = [arm for arm, label in zip(arms, labels, strict=True) if results[label][k] is None]
             if pending:
                 jobs.append((model, batch, pending, reference, start))
                 batches.append(k)
@@ -297,7 +297,7 @@ class Heterogeneity:
         return "\n".join(lines)
 
 
-class EvaluationStudy:
+class EvaluationStudy(StudyEffects):
     """Results of :func:`evaluation_study`: per-unit outcomes, effects with intervals, token-level tables.
 
     Attributes
@@ -312,7 +312,12 @@ class EvaluationStudy:
     tokens : pandas.DataFrame
         One row per in-context token x arm: ``sequence, arm, position,
         trigger_count, correct, loss``.
+
+    :meth:`effects` and :meth:`plot_forest` (of :class:`causalattn.lab.studies.table.StudyEffects`)
+    report in-context accuracy unless told another outcome.
     """
+
+    _default_outcomes = ("in_context_accuracy",)
 
     def __init__(self, model, data: Batch, reference: Reference, interventions: list[Intervention],
                  arms: dict[str, dict[str, np.ndarray]], *, seed: int, n_resamples: int,
@@ -329,7 +334,8 @@ class EvaluationStudy:
         seq, pos = np.nonzero(data.in_context.numpy())  # row-major, the order the token arrays are kept in
         self._token_index = pd.DataFrame({"sequence": seq, "position": pos,
                                           "trigger_count": data.trigger_count.numpy()[seq, pos]})
-        self._effects: dict[tuple, EstimateTable] = {}
+        self._effect_defaults = EffectOptions(confidence_level=confidence_level, n_resamples=n_resamples, seed=seed)
+        self._effects_cache: dict[tuple, EstimateTable] = {}
         self._units: pd.DataFrame | None = None
         self._tokens: pd.DataFrame | None = None
 
@@ -372,20 +378,19 @@ class EvaluationStudy:
             )[["sequence", "arm", "position", "trigger_count", "correct", "loss"]]
         return self._tokens
 
-    def _check_treatment(self, treatment: Any) -> str:
-        label = treatment.label if isinstance(treatment, Intervention) else treatment
-        if label not in self.interventions:
-            raise ValueError(f"`treatment` {label!r} is not in this study; treatments: {self.treatments}")
-        return label
+    def pairs(self, treatment: Any, outcome: str = "in_context_accuracy") -> pd.DataFrame:
+        """The outcome of each sequence under ``treatment`` and control: ``treated``, ``control`` by ``sequence``.
 
-    def _paired(self, treatment: str, outcome: str) -> tuple[np.ndarray, np.ndarray]:
-        wide = self.units.pivot(index="sequence", columns="arm", values=outcome)[[treatment, CONTROL]].dropna()
-        if len(wide) < 2:
-            raise ValueError(f"`outcome` {outcome!r}: fewer than 2 sequences have it under both arms "
-                             f"(sequences without in-context tokens are dropped)")
-        return wide[treatment].to_numpy(), wide[CONTROL].to_numpy()
+        Sequences without the outcome under both arms (no in-context tokens) are left out.
+        """
+        label = self._treatment(treatment)
+        outcome = check_choice("outcome", outcome, self.outcomes)
+        wide = self.units.pivot(index="sequence", columns="arm", values=outcome)[[label, CONTROL]].dropna()
+        return wide.set_axis(["treated", "control"], axis=1).rename_axis(columns=None)
 
-    def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t") -> Estimate:
+    def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t",
+               confidence_level: float | None = None, n_resamples: int | None = None,
+               rng: int | np.random.Generator | None = None) -> Estimate:
         r"""The paired effect of ``treatment`` on ``outcome``, its interval and p-value from one procedure.
 
         The estimate is the mean over sequences of :math:`Y_i(\text{treatment}) - Y_i(\text{control})`.
@@ -394,43 +399,34 @@ class EvaluationStudy:
         (paired Neyman), ``"randomization"`` (sign-flip FRT and its inversion)
         or ``"bootstrap"`` (BCa). ``details["pvalue_randomization"]`` is the
         sign-flip FRT p-value of the sharp null of no effect on any sequence,
-        whatever the method. ``details`` also has the two arm means,
-        ``treatment``, ``outcome`` and ``unit`` (``"sequence"``); ``n`` is the
-        number of sequences (pairs). The random stream of a (treatment,
-        outcome) question depends on the study's seed and the question only.
+        whatever the method. ``details`` also has the two arm means
+        (``mean_treated``, ``mean_control``), ``treatment``, ``outcome`` and
+        ``unit`` (``"sequence"``); ``n`` is the number of sequences (pairs).
+        ``confidence_level``, ``n_resamples`` and ``rng`` default to the
+        study's; the random stream of a (treatment, outcome) question depends
+        on the seed and the question only.
         """
-        label = self._check_treatment(treatment)
+        label = self._treatment(treatment)
         outcome = check_choice("outcome", outcome, self.outcomes)
-        method = check_choice("method", method, METHODS)
-        y1, y0 = self._paired(label, outcome)
-        est = paired_effect(y1, y0, method=method, confidence_level=self.confidence_level,
-                            n_resamples=self.n_resamples, rng=question_rng(self.seed, label, outcome),
-                            extra_pvalues=("randomization",))
-        return dataclasses.replace(est, estimand=label, details={
-            **est.details, "treatment": label, "outcome": outcome, "unit": "sequence",
-            "treated_mean": float(y1.mean()), "control_mean": float(y0.mean())})
+        options = EffectOptions.check(method=method, adjust=None, confidence_level=confidence_level,
+                                      n_resamples=n_resamples, rng=rng, defaults=self._effect_defaults)
+        return self._effect(label, outcome, options)
 
-    def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm", *,
-                method: str = "t") -> EstimateTable:
-        """One :meth:`effect` per treatment; ``pvalue`` adjusted across treatments (``"holm"``, ``"bh"`` or None).
+    def _effect(self, label: str, outcome: str, options: EffectOptions) -> Estimate:
+        pairs = self.pairs(label, outcome)
+        if len(pairs) < 2:
+            raise ValueError(f"`outcome` {outcome!r}: fewer than 2 sequences have it under both arms "
+                             f"(sequences without in-context tokens are dropped)")
+        y1, y0 = pairs["treated"].to_numpy(), pairs["control"].to_numpy()
+        return study_effect(paired_effect, y1, y0, treatment=label, outcome=outcome, unit="sequence",
+                            means=(y1.mean(), y0.mean()), options=options)
 
-        The adjustment applies to ``pvalue``, the p-value of the row's own
-        ``method``, and is stored as ``details["pvalue_adjusted"]``.
-        """
-        outcome = check_choice("outcome", outcome, self.outcomes)
-        if adjust is not None:
-            check_choice("adjust", adjust, ("holm", "bh"))
-        method = check_choice("method", method, METHODS)
-        key = (outcome, adjust, method)
-        if key not in self._effects:
-            table = EstimateTable([self.effect(t, outcome, method=method) for t in self.treatments],
-                                  title=f"effects on {outcome} (treatment - control), {len(self.data)} sequences")
-            self._effects[key] = adjust_pvalues(table, adjust) if adjust is not None else table
-        return self._effects[key]
+    def _title(self, outcomes: tuple[str, ...]) -> str:
+        return f"effects on {', '.join(outcomes)} (treatment - control), {len(self.data)} sequences"
 
     def token_table(self, treatment: Any) -> PairedTable:
         """Paired 2x2 table of the in-context tokens: correct/incorrect under ``treatment`` vs control."""
-        label = self._check_treatment(treatment)
+        label = self._treatment(treatment)
         return PairedTable.from_data(self._arms[label]["correct"], self._arms[CONTROL]["correct"])
 
     def token_tables(self) -> dict[str, PairedTable]:
@@ -444,7 +440,7 @@ class EvaluationStudy:
         token-level means; clustering by sequence accounts for tokens of one
         sequence sharing the sequence (and for the two arms of a token).
         """
-        label = self._check_treatment(treatment)
+        label = self._treatment(treatment)
         outcome = check_choice("outcome", outcome, ("correct", "loss"))
         seq = self._token_index["sequence"].to_numpy()
         data = pd.DataFrame({
@@ -478,16 +474,16 @@ class EvaluationStudy:
         across arms; a reversal between the pooled and stratified effects would
         then need the strata to weigh differently per sequence.
         """
-        label = self._check_treatment(treatment)
+        label = self._treatment(treatment)
         by = check_choice("by", by, ("position", "trigger_count"))
         bins = check_positive_int("bins", bins)
         outcome = check_choice("outcome", outcome, ("in_context_accuracy", "in_context_loss"))
-        method = check_choice("method", method, METHODS)
+        options = EffectOptions.check(method=method, adjust=None, defaults=self._effect_defaults)
         index = self._token_index
         if by == "position":
             edges = np.linspace(0, self.data.inputs.shape[1], bins + 1).round().astype(int)
             codes = np.searchsorted(edges, index["position"].to_numpy(), side="right") - 1
-            names = [f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:])]
+            names = [f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
         else:
             codes = np.minimum(index["trigger_count"].to_numpy(), bins + 1) - 2
             names = [str(c) for c in range(2, bins + 1)] + [f"{bins + 1}+" if bins > 1 else "2+"]
@@ -502,13 +498,11 @@ class EvaluationStudy:
             m = len(means)
             if m < 2:
                 continue
-            est = paired_effect(means["y1"], means["y0"], method=method, confidence_level=self.confidence_level,
-                                n_resamples=self.n_resamples, rng=question_rng(self.seed, label, outcome, by, name))
-            rows.append(dataclasses.replace(est, estimand=f"{by} {name}",
-                                            details={**est.details, "treatment": label, "outcome": outcome,
-                                                     "unit": "sequence", "stratum": name,
-                                                     "n_tokens": int(mask.sum())}))
-        pooled = self.effect(label, outcome, method=method)
+            est = study_effect(paired_effect, means["y1"], means["y0"], treatment=label, outcome=outcome,
+                               unit="sequence", means=(means["y1"].mean(), means["y0"].mean()), options=options,
+                               keys=(label, outcome, by, name), stratum=name, n_tokens=int(mask.sum()))
+            rows.append(dataclasses.replace(est, estimand=f"{by} {name}"))
+        pooled = self._effect(label, outcome, options)
         by_stratum = EstimateTable(rows, title=f"{label}: effect on {outcome} by {by}")
         directions = {np.sign(e.estimate) for e in rows}
         pooled_direction = np.sign(pooled.estimate)
@@ -523,10 +517,6 @@ class EvaluationStudy:
                             confidence_level=self.confidence_level)
         return Heterogeneity(label, outcome, by, pooled, by_stratum, check, bool(reverses))
 
-    def plot_forest(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm"):
-        """Forest plot of :meth:`effects` (matplotlib Figure)."""
-        return plot_forest(self.effects(outcome, adjust), xlabel=f"change in {outcome.replace('_', ' ')}")
-
     def plot_attention(self, treatment: Any = None, index: int = 0, *, chars: Sequence[str] | None = None,
                        window: tuple[int, int] | None = None):
         """Attention maps of held-out sequence ``index`` under ``treatment`` (control if None).
@@ -538,7 +528,7 @@ class EvaluationStudy:
 
         fwd = None
         if treatment is not None:
-            label = self._check_treatment(treatment)
+            label = self._treatment(treatment)
             fwd = self.interventions[label].hooks(self.model, self.reference, offset=index)
         return plot_attention(self.model, self.data.slice(index, index + 1), 0, fwd_hooks=fwd, chars=chars,
                               window=window)

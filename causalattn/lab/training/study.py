@@ -37,21 +37,19 @@ from matplotlib.figure import Figure
 from scipy import stats
 from tqdm.auto import tqdm
 
-from causalattn._streams import base_seed, question_rng
 from causalattn._validation import check_choice, check_confidence_level, check_positive_int, check_rng
-from causalattn.effects import METHODS, paired_effect, two_arm_effect
-from causalattn.estimate import NOT_ESTIMABLE, ConfidenceInterval, Estimate, EstimateTable
+from causalattn.effects import paired_effect, two_arm_effect
+from causalattn.estimate import NOT_ESTIMABLE, ConfidenceInterval, Estimate
 from causalattn.lab.analysis.probes import PROBE_KEYS
 from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.storage import check_file_names
+from causalattn.lab.studies.table import EffectOptions, StudyEffects, study_effect
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import Freeze, TrainConfig, resolve_freeze
 from causalattn.lab.training.loop import train_iv
 from causalattn.lab.training.segments import Segments, train_unit
 from causalattn.lab.training.units import RunFiles, checkpoint_folder, fingerprint, unit_outcomes
-from causalattn.multiple_testing import adjust_pvalues
-from causalattn.plots import plot_forest
 
 __all__ = ["TrainingStudy", "training_study"]
 
@@ -339,7 +337,7 @@ def training_study(
 
 
 @dataclass(frozen=True, repr=False)
-class TrainingStudy:
+class TrainingStudy(StudyEffects):
     """The result of :func:`training_study`.
 
     Attributes
@@ -365,7 +363,50 @@ class TrainingStudy:
         The models' configuration (``init_seed`` aside).
     weights : mapping of (int, str) to dict of arrays
         The final weights of each (seed, arm) run, with ``keep_models`` (else empty).
+
+    Effects
+    -------
+    :meth:`effects` (of :class:`causalattn.lab.studies.table.StudyEffects`)
+    gives the effect of each freezing schedule against the control, one row
+    per (treatment, outcome), every outcome unless told which; the units are
+    the seeds. Paired design: with :math:`D_s = Y_s(a) - Y_s(\text{control})`
+    over the :math:`n` seeds, the estimate is :math:`\bar D` with standard
+    error :math:`s_D/\\sqrt n` (:func:`causalattn.paired_effect`). Randomized
+    design: the difference in means with Neyman's standard error
+    :math:`(s_1^2/n_1 + s_0^2/n_0)^{1/2}` (:func:`causalattn.two_arm_effect`).
+    The interval and ``pvalue`` come from one procedure, ``method``: ``"t"``
+    (default: paired t with :math:`n - 1` df, or Welch), so the interval
+    excludes 0 exactly when :math:`p < 1 - \text{confidence level}`;
+    ``"normal"``, ``"randomization"`` (the FRT and the interval inverting it:
+    with 3 paired seeds no two-sided p-value is below 0.25 and the 95%
+    interval is the whole line) or ``"bootstrap"``. Over repeated studies the
+    interval covers the average effect over the population of seeds; the
+    coverage of each method with few units is measured in
+    ``benchmarks/README.md``. By default the confidence level is 0.95, 10,000
+    resamples, and the questions' streams are seeded by 0.
+
+    ``details["pvalue_randomization"]`` carries the randomization p-value
+    (sign flips within seeds, or label permutations; exact when the
+    assignments can be enumerated) beside the row's own p-value: with
+    :math:`n` paired seeds it cannot go below :math:`2/2^n`. ``n`` counts the
+    seeds; besides the shared keys (:data:`causalattn.lab.studies.table.DETAIL_KEYS`,
+    ``unit`` ``"seed"``) the details have ``design`` and, for the
+    time-to-threshold outcome, ``n_censored`` (censored runs).
+
+    Time to threshold: a run that never reaches the threshold counts as
+    ``n_iters`` (censored), so the effect is on :math:`\\min(T, n_{iters})`, a
+    lower bound on the slowdown when the treated runs are the censored ones.
+    When every run of the comparison is censored nothing is known about the
+    effect: the row is *not estimable* (NaN estimate, no interval, no p-value,
+    ``method="not estimable"``).
+
+    References
+    ----------
+    P. Ding, *A First Course in Causal Inference* (2024), ch. 3 (FRT), 4
+    (Neyman) and 7 (matched pairs).
     """
+
+    _effect_defaults = EffectOptions()
 
     units: pd.DataFrame
     histories: pd.DataFrame
@@ -377,6 +418,7 @@ class TrainingStudy:
     n_iters: int
     model_config: ModelConfig | None = None
     weights: Mapping[tuple[int, str], Mapping[str, np.ndarray]] = field(default_factory=dict)
+    _effects_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (
@@ -404,117 +446,38 @@ class TrainingStudy:
         """The labels of the arms other than the control."""
         return tuple(label for label in self.arms if label != self.control)
 
-    def effects(
-        self,
-        outcome: str | Sequence[str] | None = None,
-        *,
-        adjust: str | None = "holm",
-        confidence_level: float = 0.95,
-        method: str = "t",
-        n_resamples: int = 10_000,
-        rng: int | np.random.Generator | None = 0,
-    ) -> EstimateTable:
-        r"""The effect of each freezing schedule against the control, one row per (treatment, outcome).
+    @property
+    def _default_outcomes(self) -> tuple[str, ...]:
+        return self.outcomes
 
-        The units are the seeds. Paired design: with :math:`D_s = Y_s(a) -
-        Y_s(\text{control})` over the :math:`n` seeds, the estimate is :math:`\bar D`
-        with standard error :math:`s_D/\sqrt n` (:func:`causalattn.paired_effect`).
-        Randomized design: the difference in means with Neyman's standard error
-        :math:`(s_1^2/n_1 + s_0^2/n_0)^{1/2}` (:func:`causalattn.two_arm_effect`).
-        The interval and ``pvalue`` come from one procedure, ``method``:
-        ``"t"`` (default: paired t with :math:`n - 1` df, or Welch), so the
-        interval excludes 0 exactly when :math:`p < 1 - \text{confidence level}`;
-        ``"normal"``, ``"randomization"`` (the FRT and the interval inverting
-        it: with 3 paired seeds no two-sided p-value is below 0.25 and the 95%
-        interval is the whole line) or ``"bootstrap"``. Over repeated studies the
-        interval covers the average effect over the population of seeds; the
-        coverage of each method with few units is measured in
-        ``benchmarks/README.md``.
-
-        ``details["pvalue_randomization"]`` carries the randomization p-value
-        (sign flips within seeds, or label permutations; exact when the
-        assignments can be enumerated) beside the row's own p-value: with
-        :math:`n` paired seeds it cannot go below :math:`2/2^n`.
-
-        Time to threshold: a run that never reaches the threshold counts as
-        ``n_iters`` (censored), so the effect is on :math:`\min(T, n_{iters})`, a
-        lower bound on the slowdown when the treated runs are the censored ones.
-        When every run of the comparison is censored nothing is known about
-        the effect: the row is *not estimable* (NaN estimate, no interval, no
-        p-value, ``method="not estimable"``).
-
-        Parameters
-        ----------
-        outcome : str or sequence of str, optional
-            Outcome column(s) of :attr:`units`; default all of :attr:`outcomes`.
-        adjust : {"holm", "bh"} or None
-            Multiple-testing adjustment of ``pvalue`` across treatments, within
-            each outcome (:func:`causalattn.adjust_pvalues`).
-        confidence_level : float
-        method : {"t", "normal", "randomization", "bootstrap"}
-        n_resamples : int
-            Monte Carlo draws of the randomization test when exact enumeration
-            is larger, and bootstrap resamples.
-        rng : int, Generator or None
-            Seeds the random streams; each (treatment, outcome) question has its
-            own stream, so a row does not depend on which other rows are asked for.
-
-        Returns
-        -------
-        EstimateTable
-            Estimand = treatment label; ``n`` = number of seeds; details
-            ``treatment``, ``outcome``, ``unit`` (``"seed"``), ``pvalue_adjusted``,
-            ``pvalue_randomization``, ``mean_treated``, ``mean_control`` and, for
-            the time-to-threshold outcome, ``n_censored`` (censored runs).
-
-        References
-        ----------
-        P. Ding, *A First Course in Causal Inference* (2024), ch. 3 (FRT), 4
-        (Neyman) and 7 (matched pairs).
-        """
-        outcomes = self.outcomes if outcome is None else (outcome,) if isinstance(outcome, str) else tuple(outcome)
-        for name in outcomes:
-            check_choice("outcome", name, self.outcomes)
-        if adjust is not None:
-            adjust = check_choice("adjust", adjust, ("holm", "bh"))
-        confidence_level = check_confidence_level(confidence_level)
-        method = check_choice("method", method, METHODS)
-        n_resamples = check_positive_int("n_resamples", n_resamples)
-        seed = base_seed(rng)
-        estimates: list[Estimate] = []
-        for name in outcomes:
-            table = EstimateTable(
-                [self._effect(label, name, confidence_level, method, n_resamples, seed) for label in self.treatments]
-            )
-            estimates.extend(adjust_pvalues(table, method=adjust) if adjust else table)
-        n_seeds = self.units["seed"].nunique()
-        return EstimateTable(
-            estimates, title=f"Training study ({self.design}, {n_seeds} seeds): effect of freezing vs {self.control!r}"
-        )
-
-    def _effect(self, label, outcome, confidence_level, method, n_resamples, seed) -> Estimate:
+    def _effect(self, label: str, outcome: str, options: EffectOptions) -> Estimate:
         units = self.units[self.units["arm"].isin([self.control, label])]
-        options = dict(method=method, confidence_level=confidence_level, n_resamples=n_resamples,
-                       rng=question_rng(seed, label, outcome), extra_pvalues=("randomization",))
-        if self.design == "paired":
-            wide = units.pivot(index="seed", columns="arm", values=outcome)
-            est = paired_effect(wide[label].to_numpy(dtype=float), wide[self.control].to_numpy(dtype=float),
-                                **options)
-        else:
-            est = two_arm_effect(units[outcome].to_numpy(dtype=float), (units["arm"] == label).to_numpy(dtype=int),
-                                 **options)
         y = units[outcome].to_numpy(dtype=float)
         treated = (units["arm"] == label).to_numpy()
-        details = {"treatment": label, "outcome": outcome, "design": self.design, "unit": "seed",
-                   "mean_treated": float(y[treated].mean()), "mean_control": float(y[~treated].mean())}
+        if self.design == "paired":
+            wide = units.pivot(index="seed", columns="arm", values=outcome)
+            data = wide[label].to_numpy(dtype=float), wide[self.control].to_numpy(dtype=float)
+        else:
+            data = y, treated.astype(int)
+        details = {"design": self.design}
         censored = f"{outcome}_censored"
         if censored in units:
             details["n_censored"] = int(units[censored].sum())
-            if units[censored].all():
-                return Estimate(label, math.nan, None, ConfidenceInterval(math.nan, math.nan), confidence_level,
-                                None, NOT_ESTIMABLE, est.n, details={
-                                    **details, "reason": f"every run is censored at {self.n_iters} iterations"})
-        return replace(est, estimand=label, details={**est.details, **details})
+        est = study_effect(paired_effect if self.design == "paired" else two_arm_effect, *data, treatment=label,
+                           outcome=outcome, unit="seed", means=(y[treated].mean(), y[~treated].mean()),
+                           options=options, **details)
+        if censored in units and units[censored].all():
+            kept = {key: est.details[key] for key in ("treatment", "outcome", "unit", "mean_treated", "mean_control",
+                                                      *details)}
+            return Estimate(label, math.nan, None, ConfidenceInterval(math.nan, math.nan), options.confidence_level,
+                            None, NOT_ESTIMABLE, est.n, details={
+                                **kept, "pvalue_randomization": None,
+                                "reason": f"every run is censored at {self.n_iters} iterations"})
+        return est
+
+    def _title(self, outcomes: tuple[str, ...]) -> str:
+        n_seeds = self.units["seed"].nunique()
+        return f"Training study ({self.design}, {n_seeds} seeds): effect of freezing vs {self.control!r}"
 
     def plot_curves(self, metric: str = "in_context_accuracy", *, confidence_level: float = 0.95) -> Figure:
         r"""Mean training curve of each arm across seeds with a pointwise band.
@@ -561,7 +524,3 @@ class TrainingStudy:
                 ax.axvline(until, color="grey", linestyle=":", linewidth=1, label=f"freeze ends ({until})")
             ax.legend(fontsize="small")
         return fig
-
-    def plot_forest(self, outcome: str | Sequence[str] | None = None, **effects_kwargs) -> Figure:
-        """Forest plot (:func:`causalattn.plot_forest`) of :meth:`effects` for ``outcome``."""
-        return plot_forest(self.effects(outcome, **effects_kwargs))
