@@ -124,3 +124,49 @@ def test_bad_input(model, inputs):
     short = torch.randint(65, (2, T - 4))
     with pytest.raises(ValueError, match="does not fit: its reference sequences have 6 positions"):
         _cache(model, inputs, HeadAblation(0, 0, "resample"), short)
+
+
+def test_every_label_kind_is_in_one_registry():
+    from causalattn.lab.interventions import HeadPatch, RoleAblation, RolePattern
+    from causalattn.lab.interventions.base import JOIN, LABELS, HeadIntervention
+
+    assert dict(LABELS) == {"ablate": HeadAblation, "patch": HeadPatch, "pattern": PatternFreeze, JOIN: Combined,
+                            "ablate_role": RoleAblation, "pattern_role": RolePattern}
+    with pytest.raises(ValueError, match="the intervention label prefix name 'ablate' is taken by HeadAblation"):
+        class Twin(HeadIntervention, prefix="ablate"):
+            pass
+    assert LABELS["ablate"] is HeadAblation  # the refused class left the registry as it was
+
+
+# A new kind of intervention in one file of its own; role labels read with nothing but parse_treatment imported.
+NEW_KIND = """
+from dataclasses import dataclass
+from causalattn.lab.interventions.base import HeadIntervention, parse_treatment
+
+print(parse_treatment("ablate_role:induction@L1:zero"))
+
+@dataclass(frozen=True)
+class Scale(HeadIntervention, prefix="scale"):
+    point = "z"
+
+    @classmethod
+    def from_label(cls, text):
+        layer, head, _ = cls._split(text)
+        return cls(layer, head)
+
+    @property
+    def label(self):
+        return f"scale:L{self.layer}H{self.head}:half"
+
+print(parse_treatment("scale:L0H1:half+ablate:L1H0:zero").parts)
+"""
+
+
+def test_a_new_kind_is_one_class_and_role_labels_parse_wherever_parse_treatment_is_imported():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", NEW_KIND], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == [
+        "ablate_role:induction@L1:zero",
+        "(Scale(layer=0, head=1), HeadAblation(layer=1, head=0, kind='zero', per_position=True))"]

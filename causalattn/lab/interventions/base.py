@@ -27,9 +27,12 @@ treatments of :mod:`causalattn.lab.interventions.roles` name it by what it does
 and are resolved to one of the above on each model by a head scan.
 
 The vocabulary is open: each class declares its label prefix
-(``class HeadPatch(Intervention, prefix="patch")``) and parses its own labels in
-``from_label``; :func:`parse_treatment` dispatches on the prefix, so a new kind
-of intervention is one class in one file.
+(``class HeadPatch(Intervention, prefix="patch")``), which registers it in
+:data:`LABELS` (a :class:`causalattn._registry.Registry`, the registry style of
+the experimental designs too), and parses its own labels in ``from_label``;
+:func:`parse_treatment` dispatches on the prefix, so a new kind of intervention
+is one class in one file (imported by this package's ``__init__``, or by the
+user's code, before its labels are read).
 
 Interventions that need activations on other sequences (mean, resample,
 patching, clean and corrupted patterns) read them from a :class:`Reference`,
@@ -57,13 +60,18 @@ from typing import Any, ClassVar
 
 import torch
 
+from causalattn._registry import Registry
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.models.hooks import HookFn, run_with_cache
 
-__all__ = ["HeadIntervention", "Intervention", "Reference", "as_interventions", "parse_treatment"]
+__all__ = ["JOIN", "LABELS", "HeadIntervention", "Intervention", "Reference", "as_interventions", "parse_treatment"]
 
-_REGISTRY: dict[str, type[Intervention]] = {}  # label prefix -> intervention class
-_JOINS: list[type[Intervention]] = []  # the class of parts joined by "+" (Combined)
+JOIN = "+"  # joins the parts of a label; the class that reads them is registered under this name
+
+LABELS: Registry[type[Intervention]] = Registry("intervention label prefix", argument="label")
+"""The registry of label prefixes, ``{"ablate": HeadAblation, "patch": HeadPatch, ...}``, and of :data:`JOIN`,
+the class of several parts (``Combined``): a subclass of :class:`Intervention` registers itself with
+``class MyPatch(Intervention, prefix="mypatch")`` (``joins=True`` for the class of joined parts)."""
 
 
 def _check_index(name: str, value: Any) -> int:
@@ -135,8 +143,9 @@ class Reference:
         inputs = _as_tokens(inputs, "inputs")
         given = {} if sources is None else sources
         if not isinstance(given, Mapping) or "clean" in given or not all(isinstance(k, str) for k in given):
+            names = sorted(map(str, given)) if isinstance(given, Mapping) else ""
             raise ValueError("`sources` must map names other than 'clean' (the reference `inputs`) to sequences, "
-                             f"got {type(given).__name__} {sorted(map(str, given)) if isinstance(given, Mapping) else ''}")
+                             f"got {type(given).__name__} {names}")
         tokens = {"clean": inputs, **{name: _as_tokens(seqs, f"sources[{name!r}]") for name, seqs in given.items()}}
         wanted: dict[str, set[str]] = {}
         for item in interventions:
@@ -167,8 +176,8 @@ class Intervention:
     """Base of the intervention values: ``label``, ``from_label``, ``check(model)``, ``needs(model)``, ``hooks(...)``.
 
     A subclass declares its label prefix, ``class MyPatch(Intervention, prefix="mypatch")``,
-    which registers it with :func:`parse_treatment`; the class of several parts joined by ``+``
-    (:class:`causalattn.lab.interventions.combined.Combined`) declares ``joins=True``.
+    which registers it in :data:`LABELS`, read by :func:`parse_treatment`; the class of several parts
+    joined by ``+`` (:class:`causalattn.lab.interventions.combined.Combined`) declares ``joins=True``.
     """
 
     prefix: ClassVar[str] = ""
@@ -177,14 +186,10 @@ class Intervention:
     def __init_subclass__(cls, prefix: str | None = None, joins: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if prefix is not None:
-            if prefix in _REGISTRY:
-                raise ValueError(f"`prefix` {prefix!r} is taken by {_REGISTRY[prefix].__name__}")
+            LABELS.add(prefix, cls)
             cls.prefix = prefix
-            _REGISTRY[prefix] = cls
         if joins:  # the class of parts joined by "+": Combined(parts)
-            if _JOINS:
-                raise ValueError(f"`joins`: parts joined by '+' are read by {_JOINS[0].__name__} already")
-            _JOINS.append(cls)
+            LABELS.add(JOIN, cls)
 
     @classmethod
     def from_label(cls, text: str) -> Intervention:
@@ -335,16 +340,16 @@ def parse_treatment(label: str) -> Intervention:
     if not isinstance(label, str):
         raise TypeError(f"`label` must be a string such as 'ablate:L1H0:mean', got {type(label).__name__}")
     parts: list[Intervention] = []
-    for text in label.split("+"):
+    for text in label.split(JOIN):
         text = text.strip()
-        kind = _REGISTRY.get(text.split(":", 1)[0])
-        if kind is None:
+        prefix = text.split(":", 1)[0]
+        if prefix not in LABELS:
             raise ValueError(f"`label` {label!r}: cannot read {text!r}; each part starts with one of "
-                             f"{sorted(_REGISTRY)}, e.g. 'ablate:L1H0:zero', 'ablate:L1H0:mean:overall', "
+                             f"{sorted(set(LABELS) - {JOIN})}, e.g. 'ablate:L1H0:zero', 'ablate:L1H0:mean:overall', "
                              "'pattern:L0H0:previous_token' or 'pattern_role:previous_token@L0:uniform', "
                              "parts joined with '+'")
-        parts.append(kind.from_label(text))
-    return parts[0] if len(parts) == 1 else _JOINS[0](tuple(parts))
+        parts.append(LABELS[prefix].from_label(text))
+    return parts[0] if len(parts) == 1 else LABELS[JOIN](tuple(parts))
 
 
 def as_interventions(treatments: Any) -> list[Intervention]:

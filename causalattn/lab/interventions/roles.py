@@ -126,7 +126,8 @@ class RoleTreatment(Intervention):
 
     def _unresolved(self) -> ValueError:
         return ValueError(f"`treatments`: {self.label!r} names a role, not a head; resolve it on each model first "
-                          f"({type(self).__name__}.resolve(head_scan(model, task)), or causalattn.lab.studies.models_study)")
+                          f"({type(self).__name__}.resolve(head_scan(model, task)), or "
+                          "causalattn.lab.studies.models_study)")
 
     @property
     def layers(self) -> tuple[int, ...]:
