@@ -41,6 +41,7 @@ Bietti, A. et al. (2023). Birth of a Transformer: A Memory Viewpoint. arXiv:2306
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from collections.abc import Sequence
 from contextlib import closing
@@ -56,11 +57,12 @@ from tqdm.auto import tqdm
 from causalattn._validation import check_choice, check_confidence_level, check_positive_int
 from causalattn.effects import paired_effect
 from causalattn.estimate import Estimate, EstimateTable
-from causalattn.lab.interventions.base import Intervention, Reference, as_interventions
+from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
+from causalattn.lab.studies._inputs import check_task, check_treatments
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.runner import CONTROL, arm_outcomes, arm_shapes, run_arms
-from causalattn.lab.studies.storage import check_file_names, digest, expect_shapes, open_study_folder, slug
+from causalattn.lab.studies.storage import digest, expect_shapes, open_study_folder, slug
 from causalattn.lab.studies.table import EffectOptions, StudyEffects, study_effect
 from causalattn.lab.tasks.bigram import Batch, Task
 from causalattn.regression import ols
@@ -84,33 +86,50 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
+@dataclasses.dataclass(frozen=True)
+class _EvaluationArgs:
+    """The arguments of :func:`evaluation_study`, checked (:func:`_evaluation_iv`)."""
+
+    model: HookedModel
+    task: Task
+    interventions: list[Intervention]
+    n_sequences: int
+    seed: int
+    batch_size: int
+    reference_size: int
+    out_dir: Path | None
+    n_resamples: int
+    confidence_level: float
+    n_jobs: int
+    client: Any
+    torch_threads: int | None
+
+
 def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
-                   n_resamples, confidence_level, n_jobs, client, torch_threads):
+                   n_resamples, confidence_level, n_jobs, client, torch_threads) -> _EvaluationArgs:
     model = check_model(model)
-    if not isinstance(task, Task) or not dataclasses.is_dataclass(task.config):
-        raise TypeError("`task` must be a task (sample(n, generator) -> Batch, seq_len, vocab_size, a dataclass "
-                        f"config) such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
-    if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
-        raise ValueError(f"`task` does not fit `model`: sequences of {task.seq_len} tokens over "
-                         f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
-    interventions = as_interventions(treatments)
-    if any(t.label == CONTROL for t in interventions):
-        raise ValueError(f"`treatments`: {CONTROL!r} is the name of the control arm")
-    check_file_names("treatments", [CONTROL, *(t.label for t in interventions)])  # each arm's files: slug(label)
-    for t in interventions:
-        t.check(model)
-    if isinstance(n_sequences, bool) or not isinstance(n_sequences, (int, np.integer)) or n_sequences < 2:
-        raise ValueError(f"`n_sequences` must be an integer >= 2 (a study needs at least 2 units), got {n_sequences!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    task = check_task(task, {"`model`": model})
+    interventions = check_treatments(treatments, {"`model`": model})
+    n_sequences = check_positive_int("n_sequences", n_sequences, minimum=2)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"`seed` must be an integer, got {seed!r}")
-    batch_size = check_positive_int("batch_size", batch_size)
-    reference_size = check_positive_int("reference_size", reference_size)
-    n_resamples = check_positive_int("n_resamples", n_resamples)
-    level = check_confidence_level(confidence_level)
-    out_dir = None if out_dir is None else Path(out_dir)
     n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
-    return (interventions, int(n_sequences), int(seed), batch_size, reference_size, out_dir, n_resamples, level,
-            n_jobs, resolve_client(client), torch_threads)
+    return _EvaluationArgs(
+        model, task, interventions, n_sequences, int(seed), check_positive_int("batch_size", batch_size),
+        check_positive_int("reference_size", reference_size), None if out_dir is None else Path(out_dir),
+        check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), n_jobs,
+        resolve_client(client), torch_threads)
+
+
+@dataclasses.dataclass(frozen=True)
+class _BatchJob:
+    """One job of an evaluation study: ``batch`` (sequences ``offset``, ...) under each of ``arms`` (None: control)."""
+
+    model: HookedModel
+    batch: Batch
+    arms: list[Intervention | None]
+    reference: Reference
+    offset: int
 
 
 def evaluation_study(
@@ -203,18 +222,18 @@ def evaluation_study(
     >>> effect.estimand, effect.n, effect.estimate < -0.3
     ('ablate:L1H0:zero', 20, True)
     """
-    (interventions, n_sequences, seed, batch_size, reference_size, out_dir, n_resamples, level, n_jobs, client,
-     torch_threads) = _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
-                                     n_resamples, confidence_level, n_jobs, client, torch_threads)
-    generator = torch.Generator().manual_seed(seed)
-    data = task.sample(n_sequences, generator)
-    reference_batch = task.sample(reference_size, generator)
+    args = _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
+                          n_resamples, confidence_level, n_jobs, client, torch_threads)
+    model, interventions, batch_size = args.model, args.interventions, args.batch_size
+    generator = torch.Generator().manual_seed(args.seed)
+    data = task.sample(args.n_sequences, generator)
+    reference_batch = task.sample(args.reference_size, generator)
     folder = None
-    if out_dir is not None:
-        folder = open_study_folder(out_dir, kind="an evaluation study", units="arms", fingerprint={
+    if args.out_dir is not None:
+        folder = open_study_folder(args.out_dir, kind="an evaluation study", units="arms", fingerprint={
             "study": "evaluation_study", "model": repr(model), "model_state_sha256": _state_hash(model),
-            "task_config": dataclasses.asdict(task.config),
-            "n_sequences": n_sequences, "seed": seed, "batch_size": batch_size, "reference_size": reference_size,
+            "task_config": dataclasses.asdict(task.config), "n_sequences": args.n_sequences, "seed": args.seed,
+            "batch_size": batch_size, "reference_size": args.reference_size,
         }, explain={"model_state_sha256": "another model's weights (the model was retrained or replaced since)"})
     was_training = model.training
     model.eval()
@@ -222,7 +241,7 @@ def evaluation_study(
         reference = Reference.compute(model, reference_batch, interventions, generator=generator)
         arms: list[Intervention | None] = [None, *interventions]
         labels = [CONTROL, *(t.label for t in interventions)]
-        starts = list(range(0, n_sequences, batch_size))
+        starts = list(range(0, args.n_sequences, batch_size))
         results: dict[str, list[dict[str, np.ndarray] | None]] = {label: [] for label in labels}
         jobs, batches = [], []  # one job per batch with arms still to evaluate
         for k, start in enumerate(starts):
@@ -233,13 +252,13 @@ def evaluation_study(
                     parse=expect_shapes(arm_shapes(batch))))
             pending = [arm for arm, label in zip(arms, labels, strict=True) if results[label][k] is None]
             if pending:
-                jobs.append((model, batch, pending, reference, start))
+                jobs.append(_BatchJob(model, batch, pending, reference, start))
                 batches.append(k)
-        done = len(starts) * len(arms) - sum(len(job[2]) for job in jobs)
+        done = len(starts) * len(arms) - sum(len(job.arms) for job in jobs)
         with tqdm(total=len(starts) * len(arms), initial=done, desc="evaluation study", unit="arm-batch",
                   disable=not progress) as bar:
-            finished = run_jobs(_evaluate_batch, jobs, n_jobs=n_jobs, client=client, progress=bar,
-                                torch_threads=torch_threads)
+            finished = run_jobs(_evaluate_batch, jobs, n_jobs=args.n_jobs, client=args.client, progress=bar,
+                                torch_threads=args.torch_threads)
             with closing(finished):  # an error or interrupt here cancels the batches still on the workers
                 for index, computed in finished:
                     k = batches[index]
@@ -251,15 +270,14 @@ def evaluation_study(
         model.train(was_training)
     return EvaluationStudy(model, data, reference, interventions,
                            {label: _concat(parts) for label, parts in results.items()},
-                           seed=seed, n_resamples=n_resamples, confidence_level=level)
+                           seed=args.seed, n_resamples=args.n_resamples, confidence_level=args.confidence_level)
 
 
-def _evaluate_batch(model: HookedModel, batch: Batch, arms: list[Intervention | None], reference: Reference,
-                    offset: int, *, report) -> dict[str, dict[str, np.ndarray]]:
-    """The outcome arrays of ``batch`` (sequences ``offset``, ...) under each arm: one job, on a worker."""
-    metrics = run_arms(model, batch, arms, reference, offset)
-    report(len(arms))
-    return {label: arm_outcomes(m, batch) for label, m in metrics.items()}
+def _evaluate_batch(job: _BatchJob, *, report) -> dict[str, dict[str, np.ndarray]]:
+    """The outcome arrays of the job's batch under each of its arms: one job, on a worker."""
+    metrics = run_arms(job.model, job.batch, job.arms, job.reference, job.offset)
+    report(len(job.arms))
+    return {label: arm_outcomes(m, job.batch) for label, m in metrics.items()}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -78,10 +78,11 @@ from causalattn.effects import METHODS, clustered_effect
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.hypothesis import HypothesisTest
 from causalattn.lab.analysis.head_scan import HeadScan, head_scan
-from causalattn.lab.interventions.base import Intervention, as_interventions
+from causalattn.lab.interventions.base import Intervention
 from causalattn.lab.interventions.roles import ROLES, RoleTreatment, resolve_roles
 from causalattn.lab.models.contract import HookedModel, check_model
-from causalattn.lab.studies.evaluation import CONTROL, EvaluationStudy, evaluation_study
+from causalattn.lab.studies._inputs import check_task, check_treatments, parts
+from causalattn.lab.studies.evaluation import EvaluationStudy, evaluation_study
 from causalattn.lab.studies.storage import check_file_names, slug
 from causalattn.lab.studies.table import EffectOptions, StudyEffects, study_effect
 from causalattn.lab.tasks.bigram import Task
@@ -91,7 +92,18 @@ from causalattn.plots import plot_forest
 __all__ = ["ModelsStudy", "models_study"]
 
 
-def _models_study_iv(models, task, treatments, scan_task, scan_sequences, options):
+@dataclasses.dataclass(frozen=True)
+class _ModelsArgs:
+    """The arguments of :func:`models_study`, checked (:func:`_models_study_iv`)."""
+
+    models: dict[str, HookedModel]
+    interventions: list[Intervention]
+    scan_task: RepeatedTokensTask
+    scan_sequences: int
+    options: dict[str, Any]  # evaluation_study's keyword arguments, its defaults filled in
+
+
+def _models_study_iv(models, task, treatments, scan_task, scan_sequences, options) -> _ModelsArgs:
     if isinstance(models, Mapping):
         names, values = [str(k) for k in models], list(models.values())
     elif isinstance(models, Sequence) and not isinstance(models, str):
@@ -102,26 +114,15 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
     if len(values) < 2:
         raise ValueError(f"`models` must hold at least 2 models (the units of inference), got {len(values)}")
     check_file_names("models", names, what="names")  # each model's study is saved in out_dir/{slug(name)}
-    values = [check_model(m, f"models[{name!r}]") for name, m in zip(names, values, strict=True)]
-    if not isinstance(task, Task):
-        raise TypeError(f"`task` must be a task such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
-    interventions = as_interventions(treatments)
-    check_file_names("treatments", [CONTROL, *(t.label for t in interventions)])
-    for name, model in zip(names, values, strict=True):  # every model, before the first long computation
-        if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
-            raise ValueError(f"`task` does not fit model {name!r}: sequences of {task.seq_len} tokens over "
-                             f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
-        for part in (p for t in interventions for p in getattr(t, "parts", (t,))):
-            if not isinstance(part, RoleTreatment):
-                part.check(model)
-            elif part.layer is not None and part.layer >= model.n_layers:
-                raise ValueError(f"`layer` {part.layer} of {part.label!r} is out of range: model {name!r} has "
-                                 f"{model.n_layers} layer(s)")
+    models = {name: check_model(m, f"models[{name!r}]") for name, m in zip(names, values, strict=True)}
+    described = {f"model {name!r}": model for name, model in models.items()}
+    task = check_task(task, described)
+    interventions = check_treatments(treatments, described, roles=True)
     scan_sequences = check_positive_int("scan_sequences", scan_sequences)
     if scan_task is None and isinstance(task, RepeatedTokensTask):
         scan_task = task
     elif scan_task is None:
-        scan_task = _default_scan_task(task, min(m.max_len for m in values))
+        scan_task = _default_scan_task(task, min(m.max_len for m in models.values()))
     elif not isinstance(scan_task, RepeatedTokensTask):
         raise TypeError(f"`scan_task` must be None or a RepeatedTokensTask, got {type(scan_task).__name__}")
     try:  # evaluation_study's own defaults: they are written down once, in its signature
@@ -130,7 +131,7 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
         raise TypeError(f"`options`: {exc} (the options are evaluation_study's keyword arguments)") from None
     bound.apply_defaults()
     options = {key: value for key, value in bound.arguments.items() if key not in ("model", "task", "treatments")}
-    return dict(zip(names, values, strict=True)), interventions, scan_task, scan_sequences, options
+    return _ModelsArgs(models, interventions, scan_task, scan_sequences, options)
 
 
 def _default_scan_task(task: Task, max_len: int) -> RepeatedTokensTask:
@@ -220,32 +221,29 @@ def models_study(
     >>> sorted(study.heads.columns)
     ['head', 'label', 'layer', 'model', 'role_score', 'treatment']
     """
-    models, interventions, scan_task, scan_sequences, options = _models_study_iv(models, task, treatments, scan_task,
-                                                                                 scan_sequences, options)
+    args = _models_study_iv(models, task, treatments, scan_task, scan_sequences, options)
+    interventions, options = args.interventions, dict(args.options)
     seed, out_dir = options.pop("seed"), options.pop("out_dir")
-    needs_scan = any(isinstance(part, RoleTreatment) for t in interventions for part in _parts(t))
+    needs_scan = any(isinstance(part, RoleTreatment) for t in interventions for part in parts(t))
     studies, scans, labels, rows = {}, {}, {}, []
-    for name, model in models.items():
-        scan = scans[name] = head_scan(model, scan_task, scan_sequences, seed=seed) if needs_scan else None
+    for name, model in args.models.items():
+        scan = scans[name] = head_scan(model, args.scan_task, args.scan_sequences, seed=seed) if needs_scan else None
         resolved = [resolve_roles(t, scan) if scan is not None else t for t in interventions]
-        rows.extend(row for t, r in zip(interventions, resolved, strict=True) for row in _head_rows(name, t, r, scan))
-        labels[name] = {t.label: r.label for t, r in zip(interventions, resolved, strict=True)}
+        pairs = list(zip(interventions, resolved, strict=True))
+        rows.extend(row for t, r in pairs for row in _head_rows(name, t, r, scan))
+        labels[name] = {t.label: r.label for t, r in pairs}
         unique = list({r.label: r for r in resolved}.values())  # a role and an index naming one head share its arm
         studies[name] = evaluation_study(model, task, unique, seed=seed,
                                          out_dir=None if out_dir is None else Path(out_dir) / slug(name), **options)
     heads = pd.DataFrame(rows, columns=["model", "treatment", "label", "layer", "head", "role_score"])
     return ModelsStudy(studies, [t.label for t in interventions], labels, heads, scans, seed=seed,
-                       scan_task=scan_task if needs_scan else None)
-
-
-def _parts(treatment: Intervention) -> tuple[Intervention, ...]:
-    return getattr(treatment, "parts", (treatment,))
+                       scan_task=args.scan_task if needs_scan else None)
 
 
 def _head_rows(name: str, treatment: Intervention, resolved: Intervention, scan: HeadScan | None) -> list[dict]:
     """One row per head that ``resolved`` (``treatment`` on model ``name``) acts on, with its role's score."""
     rows = []
-    for given, part in zip(_parts(treatment), _parts(resolved), strict=True):  # resolving keeps the parts in order
+    for given, part in zip(parts(treatment), parts(resolved), strict=True):  # resolving keeps the parts in order
         if not hasattr(part, "head"):
             continue
         score = float("nan")

@@ -30,6 +30,7 @@ GPT-2 small. arXiv:2211.00593 (logit difference, counterfactual prompts).
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,8 +38,9 @@ import torch
 from tqdm.auto import tqdm
 
 from causalattn._validation import check_confidence_level, check_positive_int
-from causalattn.lab.interventions.base import Intervention, Reference, as_interventions
+from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
+from causalattn.lab.studies._inputs import check_treatments
 from causalattn.lab.studies.evaluation import CONTROL, EvaluationStudy
 from causalattn.lab.studies.runner import arm_outcomes, run_arms
 from causalattn.lab.tasks.bigram import Batch
@@ -84,7 +86,19 @@ def _prompt_outcomes(metrics: PromptMetrics, batch: Batch) -> dict[str, np.ndarr
     return arrays
 
 
-def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confidence_level, seed):
+@dataclasses.dataclass(frozen=True)
+class _PromptArgs:
+    """The arguments of :func:`prompt_study`, checked (:func:`_prompt_study_iv`)."""
+
+    model: HookedModel
+    interventions: list[Intervention]
+    batch_size: int
+    n_resamples: int
+    confidence_level: float
+    seed: int
+
+
+def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confidence_level, seed) -> _PromptArgs:
     model = check_model(model)
     if not isinstance(prompts, PromptSet):
         raise TypeError(f"`prompts` must be a PromptSet (PromptSet.from_frame), got {type(prompts).__name__}")
@@ -92,13 +106,12 @@ def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confid
         raise ValueError(f"`prompts` does not fit `model` (max_len={model.max_len}, vocab_size={model.vocab_size}): "
                          "build them with PromptSet.from_frame(..., max_len=model.max_len, "
                          "vocab_size=model.vocab_size)")
-    interventions = as_interventions(treatments)
-    for t in interventions:
-        t.check(model)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    interventions = check_treatments(treatments, {"`model`": model})
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"`seed` must be an integer, got {seed!r}")
-    return (model, interventions, check_positive_int("batch_size", batch_size),
-            check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), int(seed))
+    return _PromptArgs(model, interventions, check_positive_int("batch_size", batch_size),
+                       check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level),
+                       int(seed))
 
 
 def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[Intervention | str], *,
@@ -139,15 +152,15 @@ def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[In
     >>> study = prompt_study(model, prompts, ["ablate:L20H3:zero"])  # doctest: +SKIP
     >>> study.effects("logit_diff").summary()  # doctest: +SKIP
     """
-    model, interventions, batch_size, n_resamples, level, seed = _prompt_study_iv(
-        model, prompts, treatments, batch_size, n_resamples, confidence_level, seed)
+    args = _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confidence_level, seed)
+    model, interventions, batch_size = args.model, args.interventions, args.batch_size
     data = prompts.batch
     sources = {} if prompts.counterfactual is None else {"counterfactual": prompts.counterfactual}
     was_training = model.training
     model.eval()
     try:
         reference = Reference.compute(model, data.inputs.roll(-1, dims=0), interventions, sources=sources,
-                                      generator=torch.Generator().manual_seed(seed))
+                                      generator=torch.Generator().manual_seed(args.seed))
         arms = [None, *interventions]
         parts: dict[str, list[dict[str, np.ndarray]]] = {CONTROL: [], **{t.label: [] for t in interventions}}
         for start in tqdm(range(0, len(data), batch_size), desc="prompt study", unit="batch", disable=not progress):
@@ -159,5 +172,5 @@ def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[In
         model.train(was_training)
     arrays = {label: {key: np.concatenate([p[key] for p in chunks]) for key in chunks[0]}
               for label, chunks in parts.items()}
-    return EvaluationStudy(model, data, reference, interventions, arrays, seed=seed, n_resamples=n_resamples,
-                           confidence_level=level)
+    return EvaluationStudy(model, data, reference, interventions, arrays, seed=args.seed,
+                           n_resamples=args.n_resamples, confidence_level=args.confidence_level)

@@ -48,7 +48,7 @@ from causalattn.lab.studies.table import EffectOptions, StudyEffects, study_effe
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import Freeze, TrainConfig, resolve_freeze
 from causalattn.lab.training.loop import train_iv
-from causalattn.lab.training.segments import Segments, train_unit
+from causalattn.lab.training.segments import Segments, TrainingJob, train_unit
 from causalattn.lab.training.units import RunFiles, checkpoint_folder, fingerprint, unit_outcomes
 
 __all__ = ["TrainingStudy", "training_study"]
@@ -98,10 +98,27 @@ def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
     return seeds
 
 
+@dataclass(frozen=True)
+class _TrainingArgs:
+    """The arguments of :func:`training_study`, checked (:func:`_training_study_iv`)."""
+
+    arms: dict[str, tuple[Freeze, ...]]
+    control: str
+    seeds: tuple[int, ...]
+    design: str
+    at_iterations: tuple[int, ...]
+    threshold: float
+    probes: tuple[str, ...]
+    n_jobs: int
+    out_dir: Path | None
+    client: Any
+    torch_threads: int | None
+
+
 def _training_study_iv(
     model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir,
     client, torch_threads, keep_models,
-):
+) -> _TrainingArgs:
     train_iv(model_config, task_config, train_config, None)  # the types, and that the task fits the model
     if train_config.freeze:
         raise ValueError("`train_config.freeze` must be empty: give the freezing schedules as `arms`")
@@ -130,8 +147,8 @@ def _training_study_iv(
         raise TypeError(f"`keep_models` must be True or False, got {keep_models!r}")
     client = resolve_client(client)
     out_dir = None if out_dir is None else Path(out_dir)
-    return (arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir, client,
-            torch_threads)
+    return _TrainingArgs(arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir,
+                         client, torch_threads)
 
 
 def _assign(seeds, labels, design, rng) -> list[tuple[int, str]]:
@@ -277,12 +294,11 @@ def training_study(
     >>> kept.model(1, "control").config.init_seed
     1
     """
-    (arms, control, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir, client,
-     torch_threads) = _training_study_iv(
-        model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs,
-        out_dir, client, torch_threads, keep_models,
-    )
-    runs = _assign(seeds, list(arms), design, rng)
+    args = _training_study_iv(model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold,
+                              probes, n_jobs, out_dir, client, torch_threads, keep_models)
+    arms, out_dir, n_iters = args.arms, args.out_dir, train_config.n_iters
+    outcomes = dict(at_iterations=args.at_iterations, threshold=args.threshold, probes=args.probes, n_iters=n_iters)
+    runs = _assign(args.seeds, list(arms), args.design, rng)
     records: dict[tuple[int, str], dict] = {}
     weights: dict[tuple[int, str], dict[str, np.ndarray]] = {}
     files = None
@@ -290,17 +306,15 @@ def training_study(
         files = RunFiles(out_dir, fingerprint(model_config, task_config, train_config, arms), model_config,
                          keep_models)
         for seed, label in runs:
-            found = files.load(seed, label, at_iterations=at_iterations, threshold=threshold, probes=probes,
-                               n_iters=train_config.n_iters)
+            found = files.load(seed, label, **outcomes)
             if found is not None:
                 records[seed, label], kept = found
                 if kept is not None:
                     weights[seed, label] = kept
     todo = [run for run in runs if run not in records]
-    n_iters = train_config.n_iters
-    if client is None:  # local workers checkpoint into out_dir themselves
-        jobs = [(model_config, task_config, train_config, seed, label, arms[label],
-                 None if out_dir is None else checkpoint_folder(out_dir, seed, label), keep_models, None)
+    if args.client is None:  # local workers checkpoint into out_dir themselves
+        jobs = [TrainingJob(model_config, task_config, train_config, seed, label, arms[label],
+                            None if out_dir is None else checkpoint_folder(out_dir, seed, label), keep_models)
                 for seed, label in todo]
         follow, resumed = None, 0
     else:
@@ -309,8 +323,8 @@ def training_study(
         follow, resumed = segments.follow, segments.resumed
     with tqdm(total=len(runs) * n_iters, initial=(len(runs) - len(todo)) * n_iters + resumed,
               desc=f"training study ({len(runs)} runs)", unit="it", disable=not progress) as bar:
-        finished = run_jobs(train_unit, jobs, n_jobs=n_jobs, client=client, progress=bar, torch_threads=torch_threads,
-                            follow=follow)
+        finished = run_jobs(train_unit, jobs, n_jobs=args.n_jobs, client=args.client, progress=bar,
+                            torch_threads=args.torch_threads, follow=follow)
         with closing(finished):  # an error or interrupt here cancels the runs still on the workers
             for _, record in finished:
                 run = record["seed"], record["arm"]
@@ -323,22 +337,20 @@ def training_study(
     histories, rows = [], []
     for seed, label in runs:
         history = pd.DataFrame(records[seed, label]["history"])
-        rows.append({"seed": seed, "arm": label,
-                     **unit_outcomes(history, at_iterations, threshold, probes, train_config.n_iters)})
+        rows.append({"seed": seed, "arm": label, **unit_outcomes(history, **outcomes)})
         histories.append(history.assign(seed=seed, arm=label))
     histories = pd.concat(histories, ignore_index=True)
     histories = histories[["seed", "arm", *[c for c in histories.columns if c not in ("seed", "arm")]]]
-    outcomes = tuple(c for c in rows[0] if c not in ("seed", "arm") and not c.endswith("_censored"))
+    names = tuple(c for c in rows[0] if c not in ("seed", "arm") and not c.endswith("_censored"))
     return TrainingStudy(
-        units=pd.DataFrame(rows), histories=histories, arms=arms, control=control, design=design,
-        outcomes=outcomes, threshold=threshold, n_iters=train_config.n_iters, model_config=model_config,
-        weights=weights,
+        units=pd.DataFrame(rows), histories=histories, arms=arms, control=args.control, design=args.design,
+        outcomes=names, threshold=args.threshold, n_iters=n_iters, model_config=model_config, weights=weights,
     )
 
 
 @dataclass(frozen=True, repr=False)
 class TrainingStudy(StudyEffects):
-    """The result of :func:`training_study`.
+    r"""The result of :func:`training_study`.
 
     Attributes
     ----------
@@ -371,7 +383,7 @@ class TrainingStudy(StudyEffects):
     per (treatment, outcome), every outcome unless told which; the units are
     the seeds. Paired design: with :math:`D_s = Y_s(a) - Y_s(\text{control})`
     over the :math:`n` seeds, the estimate is :math:`\bar D` with standard
-    error :math:`s_D/\\sqrt n` (:func:`causalattn.paired_effect`). Randomized
+    error :math:`s_D/\sqrt n` (:func:`causalattn.paired_effect`). Randomized
     design: the difference in means with Neyman's standard error
     :math:`(s_1^2/n_1 + s_0^2/n_0)^{1/2}` (:func:`causalattn.two_arm_effect`).
     The interval and ``pvalue`` come from one procedure, ``method``: ``"t"``
@@ -394,7 +406,7 @@ class TrainingStudy(StudyEffects):
     time-to-threshold outcome, ``n_censored`` (censored runs).
 
     Time to threshold: a run that never reaches the threshold counts as
-    ``n_iters`` (censored), so the effect is on :math:`\\min(T, n_{iters})`, a
+    ``n_iters`` (censored), so the effect is on :math:`\min(T, n_{iters})`, a
     lower bound on the slowdown when the treated runs are the censored ones.
     When every run of the comparison is censored nothing is known about the
     effect: the row is *not estimable* (NaN estimate, no interval, no p-value,
