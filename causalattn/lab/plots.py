@@ -134,7 +134,7 @@ def _mark_ticks(ax, start: int, labels: list[str], marks: dict[int, str], in_con
     ax.set_yticks(positions, labels, fontsize=7, family="monospace")
     ax.tick_params(length=2, width=0.5, pad=6)  # labels clear of the long marked ticks
     for axis in (ax.xaxis, ax.yaxis):
-        for i, (tick, label) in enumerate(zip(axis.get_major_ticks(), axis.get_ticklabels())):
+        for i, (tick, label) in enumerate(zip(axis.get_major_ticks(), axis.get_ticklabels(), strict=False)):
             if i in marks:
                 tick.tick1line.set(markeredgecolor=marks[i], markersize=6, markeredgewidth=width)
                 label.set(color=marks[i], fontweight="bold")
@@ -186,7 +186,7 @@ def plot_probes(history: pd.DataFrame) -> Figure:
     panels = [p for p in (recalls, ["wf_kl"] if "wf_kl" in present else []) if p]
     fig = Figure(figsize=(5.5 * len(panels), 4), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, keys in zip(axes, panels):
+    for ax, keys in zip(axes, panels, strict=True):
         for key in keys:  # the t < 64 variant dashed: it may coincide with the full W1_K recall
             ax.plot(history["iteration"], history[key], label=_PROBE_LABELS.get(key, "$W_F$ KL to $\\pi_b$"),
                     linestyle="--" if key == "w1k_recall_t64" else "-")

@@ -269,8 +269,8 @@ def test_changed_weights_are_named_as_such(task, tmp_path):
     other = induction_head_model(task, d_model=128)
     with torch.no_grad():
         next(other.parameters()).mul_(1.01)
-    with pytest.raises(ValueError, match=r"holds an evaluation study made with another model's weights "
-                                         r"\(the model was retrained or replaced since\) \(model_state_sha256 differs\)"):
+    with pytest.raises(ValueError, match=r"holds an evaluation study made with another model's weights \(the model "
+                                         r"was retrained or replaced since\) \(model_state_sha256 differs\)"):
         evaluation_study(other, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
 
 

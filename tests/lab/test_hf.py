@@ -97,7 +97,7 @@ def test_sizes_and_hook_names(model):
     assert (model.n_layers, model.n_heads, model.d_head, model.d_model, model.vocab_size, model.max_len) == (
         3, HEADS, D_HEAD, D, V, 32)
     assert model.n_kv_heads == (HEADS if model.family == "gpt2" else KV)
-    expected = {f"blocks.{l}.{p}" for l in range(3)
+    expected = {f"blocks.{layer}.{p}" for layer in range(3)
                 for p in ("hook_resid_pre", "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_post")}
     assert set(hook_points(model)) == expected
     assert model.hook_name("z", 2) == "blocks.2.attn.hook_z"

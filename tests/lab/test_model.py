@@ -90,7 +90,7 @@ def test_one_layer_simplified_trains_its_output_matrix():
 def test_vanilla_parameters_and_freezing():
     model = build_model(ModelConfig(**VANILLA))
     aliases = model.aliases()
-    assert set(aliases) == {f"W{l}_{m}" for l in (1, 2) for m in "QKVO"}
+    assert set(aliases) == {f"W{layer}_{m}" for layer in (1, 2) for m in "QKVO"}
     assert model.parameter_by_name("W2_Q") is model.blocks[1].attn.W_Q
     names = dict(model.named_parameters())
     assert {"W_E", "W_U", "W_pos"} <= set(names)
@@ -102,7 +102,7 @@ def test_vanilla_parameters_and_freezing():
 def test_initialization_is_seeded():
     a, b = build_model(ModelConfig(**VANILLA)), build_model(ModelConfig(**VANILLA))
     c = build_model(ModelConfig(**{**VANILLA, "init_seed": 1}))
-    for (name, x), y, z in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y), name
     assert not torch.equal(a.W_E, c.W_E)
 
@@ -119,11 +119,11 @@ def test_hook_points_names_and_shapes(kwargs):
     model = build_model(ModelConfig(**kwargs))
     heads = model.config.n_heads
     expected = {"hook_embed", "hook_pos_embed"} | {
-        f"blocks.{l}.{p}" for l in (0, 1)
+        f"blocks.{layer}.{p}" for layer in (0, 1)
         for p in ("hook_resid_pre", "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_post")
     }
-    assert {model.hook_name(p, l) for p in ("resid_pre", "pattern", "z", "attn_out", "resid_post")
-            for l in (0, 1)} == expected - {"hook_embed", "hook_pos_embed"}
+    assert {model.hook_name(p, layer) for p in ("resid_pre", "pattern", "z", "attn_out", "resid_post")
+            for layer in (0, 1)} == expected - {"hook_embed", "hook_pos_embed"}
     assert set(hook_points(model)) == expected
     logits, cache = run_with_cache(model, tokens())
     assert set(cache) == expected
@@ -134,7 +134,7 @@ def test_hook_points_names_and_shapes(kwargs):
     assert cache["blocks.0.attn.hook_z"].shape == (3, 12, heads, 16 // heads)
     assert cache["blocks.1.hook_resid_post"].shape == (3, 12, 16)
     # hook_attn_out is what the attention adds to the residual stream: W_O applied to the heads' outputs
-    resid_pre, attn_out = cache["blocks.0.hook_resid_pre"], cache["blocks.0.hook_attn_out"]
+    attn_out = cache["blocks.0.hook_attn_out"]
     torch.testing.assert_close(attn_out, model.blocks[0].attn.out(cache["blocks.0.attn.hook_z"]))
     assert (model.n_layers, model.n_heads, model.d_head, model.d_model, model.vocab_size, model.max_len) == (
         2, heads, 16 // heads, 16, 65, 12)
@@ -190,7 +190,8 @@ def test_hooks_change_outputs_and_are_removed(kwargs):
     # the pattern seen by the head is the hooked one: its z is pattern @ v
     with hooks(model, {"blocks.1.attn.hook_pattern": uniform}):
         _, cache = run_with_cache(model, x)
-    torch.testing.assert_close(cache["blocks.1.attn.hook_pattern"][0, 0, 3], torch.full((12,), 0.25).where(torch.arange(12) < 4, 0.0))
+    first_four = torch.full((12,), 0.25).where(torch.arange(12) < 4, 0.0)
+    torch.testing.assert_close(cache["blocks.1.attn.hook_pattern"][0, 0, 3], first_four)
 
     with pytest.raises(RuntimeError, match="boom"):
         with hooks(model, {"blocks.0.attn.hook_z": zero_head_0}):

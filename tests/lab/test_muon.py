@@ -27,7 +27,7 @@ def run(optimizer_class, shapes, steps=3, **options):
     optimizer = optimizer_class(params, **options)
     grads = [[torch.randn(*s, generator=gen) for s in shapes] for _ in range(steps)]
     for step in grads:
-        for p, g in zip(params, step):
+        for p, g in zip(params, step, strict=True):
             p.grad = g
         optimizer.step()
     return [p.detach() for p in params], grads
@@ -45,7 +45,7 @@ def test_three_steps_equal_the_algorithm_by_hand():
     ours, grads = run(Float32Muon, SHAPES, lr=0.02, weight_decay=0.1, momentum=0.95)
     start, _ = run(lambda params, **_: torch.optim.SGD(params, lr=0.0), SHAPES, steps=0)
     lr, decay, mu = 0.02, 0.1, 0.95
-    for w, shape, k in zip(start, SHAPES, range(len(SHAPES))):
+    for w, shape, k in zip(start, SHAPES, range(len(SHAPES)), strict=True):
         w, buf = w.double(), torch.zeros(shape, dtype=torch.float64)
         for step in grads:
             g = step[k].double()
@@ -58,7 +58,7 @@ def test_agrees_with_torch_muon_to_bfloat16_precision():
     ours, _ = run(Float32Muon, SHAPES, lr=0.02, weight_decay=0.1)
     theirs, _ = run(torch.optim.Muon, SHAPES, lr=0.02, weight_decay=0.1, adjust_lr_fn="match_rms_adamw")
     start, _ = run(lambda params, **_: torch.optim.SGD(params, lr=0.0), SHAPES, steps=0)
-    for a, b, w in zip(ours, theirs, start):
+    for a, b, w in zip(ours, theirs, start, strict=True):
         moved = (b - w).abs().max()
         assert (a - b).abs().max() < 0.02 * moved  # bfloat16 keeps ~3 significant digits
 

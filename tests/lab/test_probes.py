@@ -180,7 +180,8 @@ def test_plots_return_figures(task, handset):
     batch = task.sample(2, torch.Generator().manual_seed(0))
     fig = plot_attention(handset, batch, index=1, chars=task.chars, window=(0, 32))
     assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 4  # 2 maps + 2 colorbars
-    uniform = {"blocks.1.attn.hook_pattern": lambda p, hook: torch.ones_like(p).tril() / torch.ones_like(p).tril().sum(-1, keepdim=True)}
+    uniform = {"blocks.1.attn.hook_pattern":
+               lambda p, hook: torch.ones_like(p).tril() / torch.ones_like(p).tril().sum(-1, keepdim=True)}
     hooked = plot_attention(handset, batch, fwd_hooks=uniform)
     assert hooked.axes[1].images[0].get_array()[5, 0] == pytest.approx(1 / 6)
     with pytest.raises(ValueError, match="`window` must satisfy"):
@@ -191,8 +192,9 @@ def test_plots_return_figures(task, handset):
     with pytest.raises(ValueError, match="`chars` must name every token"):
         plot_attention(handset, batch, chars=["a", "b"])
 
-    history = pd.DataFrame({"iteration": [0, 10, 20], "in_context_loss": [4.0, 2.0, 0.5], "global_loss": [4.0, 3.0, 2.9],
-                            "in_context_accuracy": [0.0, 0.5, 0.9], "w1k_recall": [0.0, 0.5, 1.0], "wf_kl": np.nan})
+    history = pd.DataFrame({"iteration": [0, 10, 20], "in_context_loss": [4.0, 2.0, 0.5],
+                            "global_loss": [4.0, 3.0, 2.9], "in_context_accuracy": [0.0, 0.5, 0.9],
+                            "w1k_recall": [0.0, 0.5, 1.0], "wf_kl": np.nan})
     assert len(plot_training_curves(history).axes) == 2
     assert len(plot_probes(history).axes) == 1  # the all-NaN KL probe is skipped
     # the t < 64 recall (equal to the full one on short sequences) is dashed, the legend below the curves

@@ -116,7 +116,8 @@ def test_other_recipes_reduce_in_context_loss(change):
 def test_same_seeds_give_identical_histories(baseline):
     again = run()
     pd.testing.assert_frame_equal(again.history, baseline.history)
-    for (name, a), b in zip(baseline.model.state_dict().items(), again.model.state_dict().values()):
+    pairs = zip(baseline.model.state_dict().items(), again.model.state_dict().values(), strict=True)
+    for (name, a), b in pairs:
         assert torch.equal(a, b), name
 
 
@@ -205,7 +206,7 @@ def test_resumed_run_gives_the_same_history(tmp_path, recipe, model_config, monk
 
     resumed = run(recipe, model_config, checkpoint_dir=tmp_path)
     pd.testing.assert_frame_equal(resumed.history, uninterrupted.history)
-    for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters()):
+    for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.equal(a, b)
 
 

@@ -207,7 +207,7 @@ class HeadScan:
         n_layers, n_heads = int(self.scores["layer"].max()) + 1, int(self.scores["head"].max()) + 1
         fig = Figure(figsize=(2.2 + 0.55 * n_heads * 2, 1.5 + 0.22 * n_layers), layout="constrained")
         axes = fig.subplots(1, 2, squeeze=False)[0]
-        for ax, score in zip(axes, SCORES):
+        for ax, score in zip(axes, SCORES, strict=True):
             grid = self.scores.pivot(index="layer", columns="head", values=score).to_numpy()
             image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=max(1e-9, float(np.nanmax(grid))), aspect="auto",
                               interpolation="nearest")

@@ -26,7 +26,8 @@ def recall(matrix: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> flo
 
     .. math::
 
-        R = \frac{1}{n} \sum_{i=1}^n \mathbb{1}\Big\{ i = \arg\max_j \, \mathrm{left}_i^\top W \, \mathrm{right}_j \Big\}
+        R = \frac{1}{n} \sum_{i=1}^n
+            \mathbb{1}\Big\{ i = \arg\max_j \, \mathrm{left}_i^\top W \, \mathrm{right}_j \Big\}
 
     Parameters
     ----------
@@ -57,7 +58,8 @@ def recall(matrix: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> flo
         raise ValueError("`matrix`, `left` and `right` must be 2-d tensors")
     if left.shape[0] != right.shape[0] or left.shape[1] != matrix.shape[0] or right.shape[1] != matrix.shape[1]:
         raise ValueError(
-            f"shapes do not fit: `left` {tuple(left.shape)}, `matrix` {tuple(matrix.shape)}, `right` {tuple(right.shape)}"
+            f"shapes do not fit: `left` {tuple(left.shape)}, `matrix` {tuple(matrix.shape)}, "
+            f"`right` {tuple(right.shape)}"
             " (need left (n, p), matrix (p, q), right (n, q))"
         )
     with torch.no_grad():

@@ -150,7 +150,8 @@ class Attention(nn.Module):
 
 
 class SimplifiedAttention(Attention):
-    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V`` and trainable ``W_O`` if ``last``, else frozen ``W_OV``."""
+    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V`` and trainable ``W_O`` if ``last``, else frozen
+    ``W_OV``."""
 
     def __init__(self, config: ModelConfig, generator: torch.Generator, last: bool) -> None:
         super().__init__(config, scale=1.0)
@@ -402,7 +403,8 @@ class Transformer(nn.Module):
         if not isinstance(inputs, torch.Tensor) or inputs.dim() != 2 or inputs.dtype != torch.long:
             raise ValueError(f"`inputs` must be a (batch, position) long tensor, got {_describe(inputs)}")
         if inputs.shape[1] > self.config.max_seq_len:
-            raise ValueError(f"`inputs` has {inputs.shape[1]} positions, more than max_seq_len={self.config.max_seq_len}")
+            raise ValueError(f"`inputs` has {inputs.shape[1]} positions, more than "
+                             f"max_seq_len={self.config.max_seq_len}")
         return inputs
 
     def aliases(self) -> dict[str, str]:

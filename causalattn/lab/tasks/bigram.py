@@ -151,7 +151,8 @@ class BigramTask:
         self._cdf_b = self.pi_b.cumsum(1)
         self._cdf_b[:, -1] = 1.0
         self.fixed_triggers = (
-            None if config.random_triggers else torch.argsort(self.pi_u, descending=True, stable=True)[: config.n_triggers]
+            None if config.random_triggers
+            else torch.argsort(self.pi_u, descending=True, stable=True)[: config.n_triggers]
         )
 
     def __repr__(self) -> str:

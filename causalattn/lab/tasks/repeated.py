@@ -57,7 +57,8 @@ class RepeatedTokensConfig:
         if not isinstance(self.excluded, tuple) or not all(_is_token(t, self.vocab_size) for t in self.excluded):
             raise TypeError(f"`excluded` must be a tuple of token ids in [0, {self.vocab_size}), got {self.excluded!r}")
         if self.bos_token is not None and not _is_token(self.bos_token, self.vocab_size):
-            raise ValueError(f"`bos_token` must be None or a token id in [0, {self.vocab_size}), got {self.bos_token!r}")
+            raise ValueError(f"`bos_token` must be None or a token id in [0, {self.vocab_size}), "
+                             f"got {self.bos_token!r}")
         allowed = self.vocab_size - len(set(self.excluded))
         if allowed < self.length:
             raise ValueError(f"`length` {self.length} is more than the {allowed} tokens that may be drawn "
