@@ -53,6 +53,16 @@ standard error (the estimated score accounted for) and with the AI (2006) one
 (the score treated as known) are scored against the population ATE or ATT.
 Writes ``coverage_psmatch.csv`` and ``coverage_psmatch.md``.
 
+Marginal structural model (``causalattn.longitudinal``): n subjects of the simulated law of
+``datasets/build_time_varying.py`` (two treatment times, a confounder affected by the first
+treatment and by an unmeasured U that also affects the outcome; always against never treated = 2.5).
+On ``--sims`` data sets per size, the 95% interval of ``msm`` (stabilized weights, cluster sandwich),
+of ``msm`` with the weights truncated at the 1st and 99th percentiles, and of the naive regression of
+the outcome on both treatments and both confounders (statsmodels OLS, HC2: the sum of the two
+treatment coefficients) are scored; on ``--slow-sims`` of them, ``g_formula`` with ``--n-resamples``
+bootstrap resamples (at most 200), for n in ``--msm-sizes`` (500 and 2,000). Writes
+``coverage_msm.csv`` and ``coverage_msm.md``.
+
 Observational estimators with few units (``--only small``): n units, covariates X1, X2 ~ N(0, 1), logit
 e(X) = 0.5 X1 - 0.5 X2, Y(0) = X1 + X2 + eps, Y(1) = Y(0) + 1 + 0.5 X1, eps ~ N(0, 1) (ATE 1). For n in 20, 40, 80,
 160, on the same ``--sims`` data sets, the 95% intervals of the ATE of ``ipw``, ``aipw``, ``outcome_regression``,
@@ -64,12 +74,13 @@ Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
 with the same options skips the cells already there (interrupt and resume).
 
 Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 500] [--n-resamples 999]
-      [--only {effects,nested,psmatch,small}] [--out benchmarks/output]
+      [--only {effects,nested,psmatch,small,msm}] [--msm-sizes 500 2000] [--out benchmarks/output]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import time
 import warnings
@@ -78,9 +89,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 
 from causalattn import clustered_effect, paired_effect, two_arm_effect
 from causalattn.effects import METHODS
+from causalattn.longitudinal import g_formula, msm
 from causalattn.observational import SmallSampleWarning, aipw, ipw, match, outcome_regression, subclassification
 
 SIZES = (3, 5, 10, 30)
@@ -385,14 +398,73 @@ def run_nested(args, cells: Cells) -> None:
           + ", ".join(f"{law} {v:.2f}" for law, v in within.items()) + f")\n\n{text}")
 
 
+MSM_SIZES = (500, 2000)
+MSM_TRUTH = 2.5  # E[Y^(1,1)] - E[Y^(0,0)] of datasets/build_time_varying.py
+MSM_ARGS = (["a0", "a1"], ["l0", "l1"])
+
+
+def _time_varying_law():
+    path = Path(__file__).resolve().parent.parent / "datasets" / "build_time_varying.py"
+    spec = importlib.util.spec_from_file_location("build_time_varying", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.simulate
+
+
+def msm_cell(n: int, sims: int, slow_sims: int, n_resamples: int, seed: int) -> list[dict]:
+    """Coverage, bias and median SE of the MSM (plain and truncated), the naive regression and the g-formula."""
+    simulate, rng = _time_varying_law(), np.random.default_rng([seed, 21, n])
+    results: dict[str, list[tuple[float, float, float]]] = {"msm": [], "msm truncated 1-99": [], "naive ols": [],
+                                                            "g-formula": []}
+    for i in range(sims):
+        data = simulate(n, rng)
+        for name, est in (("msm", msm(data, "y", *MSM_ARGS, confidence_level=LEVEL)),
+                          ("msm truncated 1-99", msm(data, "y", *MSM_ARGS, truncate=(1, 99),
+                                                     confidence_level=LEVEL))):
+            results[name].append((est.estimate, *est.confidence_interval))
+        fit = sm.OLS(data["y"], sm.add_constant(data[["a0", "a1", "l0", "l1"]])).fit(cov_type="HC2")
+        naive = fit.t_test([0, 1, 1, 0, 0])
+        low, high = np.squeeze(naive.conf_int(alpha=1 - LEVEL))
+        results["naive ols"].append((float(np.squeeze(naive.effect)), low, high))
+        if i < slow_sims:
+            est = g_formula(data, "y", *MSM_ARGS, n_resamples=min(n_resamples, 200), rng=rng,
+                            confidence_level=LEVEL)
+            results["g-formula"].append((est.estimate, *est.confidence_interval))
+    rows = []
+    for name, values in results.items():
+        v = np.array(values)
+        rows.append({"design": "msm", "n": n, "method": name, "sims": len(v),
+                     "coverage": float(np.mean((v[:, 1] <= MSM_TRUTH) & (MSM_TRUTH <= v[:, 2]))),
+                     "bias": float(v[:, 0].mean() - MSM_TRUTH), "sd_estimate": float(v[:, 0].std(ddof=1)),
+                     "median_se": float(np.median((v[:, 2] - v[:, 1]) / (2 * 1.959963984540054)))})
+    return rows
+
+
+def run_msm(args, cells: Cells) -> None:
+    rows = []
+    for n in args.msm_sizes:
+        rows += cells.get(("msm", n, args.sims, args.slow_sims, min(args.n_resamples, 200), args.seed),
+                          lambda n=n: msm_cell(n, args.sims, args.slow_sims, args.n_resamples, args.seed))
+        print(f"  msm n={n}: " + ", ".join(f"{r['method']} {r['coverage']:.3f}" for r in rows[-4:]), flush=True)
+    frame = pd.DataFrame(rows)[["n", "method", "sims", "coverage", "bias", "median_se", "sd_estimate"]]
+    frame = frame.astype({"n": int, "sims": int})
+    frame.to_csv(args.out / "coverage_msm.csv", index=False)
+    text = markdown(frame.set_index(["n", "method", "sims"]), ["n", "method", "data sets"], lambda v: f"{v:.3f}")
+    (args.out / "coverage_msm.md").write_text(text + "\n")
+    print(f"\nmarginal structural model: coverage of nominal {LEVEL:.0%} intervals of always vs never treated "
+          f"(truth {MSM_TRUTH})\n\n{text}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=2000, help="data sets per cell for the t and normal methods")
     parser.add_argument("--slow-sims", type=int, default=500, help="data sets per cell, randomization and bootstrap")
     parser.add_argument("--n-resamples", type=int, default=999, help="FRT draws (above exact) / bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "small"),
+    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "small", "msm"),
                         help="run one part (default: all)")
+    parser.add_argument("--msm-sizes", type=int, nargs="+", default=list(MSM_SIZES),
+                        help="numbers of subjects of the MSM cells")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -407,6 +479,8 @@ def main() -> None:
         run_psmatch(args, cells)
     if args.only in (None, "small"):
         run_small(args, cells)
+    if args.only in (None, "msm"):
+        run_msm(args, cells)
     print(f"\n{time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU (cells not cached); "
           f"load average {os.getloadavg()[0]:.2f}; wrote {args.out}")
 

@@ -4,20 +4,24 @@ The statistics half (this namespace) imports without torch; the transformer
 laboratory lives in :mod:`causalattn.lab` and needs torch.
 """
 
-from causalattn import datasets, observational
+from causalattn import datasets, longitudinal, observational
 from causalattn._pvalues import format_pvalue, pvalue_equation
 from causalattn.effects import clustered_effect, paired_effect, two_arm_effect
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
 from causalattn.experiments import designs
+from causalattn.experiments.lasso import lasso_ate
 from causalattn.experiments.matched_pairs import matched_pairs_adjusted
 from causalattn.experiments.neyman import neyman
 from causalattn.experiments.randomization import frt, frt_confidence_interval, hodges_lehmann
 from causalattn.hypothesis import HypothesisTest
+from causalattn.longitudinal import TreatmentWeights, g_formula, msm, treatment_weights
 from causalattn.multiple_testing import EFFECT_COLUMNS, adjust_pvalues, effects_frame
 from causalattn.observational import (
+    MendelianRandomization,
     aipw,
     balance,
     cace,
+    double_selection,
     e_value,
     ipw,
     match,
@@ -50,4 +54,8 @@ __all__ = [
     # observational studies
     "observational", "aipw", "balance", "cace", "e_value", "ipw", "match", "outcome_regression",
     "propensity_score", "subclassification", "tsls",
+    # Mendelian randomization, lasso adjustment
+    "MendelianRandomization", "double_selection", "lasso_ate",
+    # treatments over time
+    "longitudinal", "TreatmentWeights", "g_formula", "msm", "treatment_weights",
 ]

@@ -43,11 +43,32 @@ def check_flag(name: str, value: Any) -> bool:
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """An integer ``>= minimum`` (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be a positive integer, got {value!r}")
-    if value < minimum:
+    """An integer ``>= minimum`` (bools are rejected): :func:`check_integer` with a lower bound."""
+    return check_integer(name, value, minimum=minimum)
+
+
+def check_integer(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer in ``[minimum, maximum]`` (either bound optional; bools and floats are refused).
+
+    A TypeError if ``value`` is not an integer (numpy integers are), a
+    ValueError if it is out of range; both name ``name`` and the range.
+
+    Examples
+    --------
+    >>> check_integer("layer", 5, minimum=0, maximum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: `layer` must be an integer in [0, 1], got 5
+    """
+    if minimum is not None and maximum is not None:
+        kind = f"an integer in [{minimum}, {maximum}]"
+    elif minimum is not None:
         kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    else:
+        kind = "an integer" if maximum is None else f"an integer <= {maximum}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be {kind}, got {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"`{name}` must be {kind}, got {value}")
     return int(value)
 

@@ -13,6 +13,8 @@ name                              contents
 ``"lalonde_nsw"``                 NSW experiment, Dehejia-Wahba subsample, 445 men
 ``"lalonde_cps1"``                185 NSW treated + 15,992 CPS-1 controls (Ding's ``cps1re74``)
 ``"card"``                        3,010 men, college proximity as an instrument for schooling, Card (1995)
+``"lipids_chd"``                  28 variants' associations with lipids and heart disease, Waterworth et al. (2010)
+``"time_varying"``                2,000 simulated subjects, treatments at 2 times, a confounder affected by treatment
 ``"shakespeare_unigram"``         character counts of tiny Shakespeare (65 characters)
 ``"shakespeare_bigram"``          65 x 65 consecutive-character counts of tiny Shakespeare
 ================================  ==============================================================
@@ -99,6 +101,14 @@ def _card() -> pd.DataFrame:
                                         "married": "Int64"})
 
 
+def _lipids_chd() -> pd.DataFrame:
+    return _read_csv("lipids_chd.csv", dtype={"variant": "str", "effect_allele": "str", "other_allele": "str"})
+
+
+def _time_varying() -> pd.DataFrame:
+    return _read_csv("time_varying.csv", dtype={"id": "int64", "a0": "int64", "a1": "int64"})
+
+
 def _shakespeare_unigram() -> pd.DataFrame:
     counts = _read_csv("shakespeare_unigram.csv", dtype="int64")
     counts.insert(1, "char", counts.pop("codepoint").map(chr))
@@ -163,6 +173,23 @@ _DATASETS: dict[str, _Dataset] = {
         "built by datasets/build_card.py from causaldata.close_college (lwage stored as float32, written as "
         "its shortest decimal form).",
         _card,
+    ),
+    "lipids_chd": _Dataset(
+        "Summary statistics of 28 uncorrelated genetic variants (one row each): associations (beta, SE) with LDL "
+        "cholesterol, HDL cholesterol, triglycerides (standard deviations per allele) and coronary heart disease "
+        "(log odds ratio per allele), for two-sample Mendelian randomization.",
+        "Waterworth et al. (2010), Genetic variants influencing circulating lipid levels and risk of coronary "
+        "artery disease, Arterioscler Thromb Vasc Biol 30:2264-2276; the values as shipped in the R package "
+        "MendelianRandomization (ldlc, ldlcse, hdlc, ..., chdlodds, chdloddsse; Yavorska & Burgess 2017).",
+        _lipids_chd,
+    ),
+    "time_varying": _Dataset(
+        "A simulated study of 2,000 subjects (one row each): treatments a0, a1 at two times, confounders l0 "
+        "(before a0) and l1 (after a0, before a1; affected by a0 and by an unmeasured U that also affects y), "
+        "outcome y. Truth: E[Y^(a0, a1)] = 2 + a0 + 1.5 a1 (always vs never treated: 2.5).",
+        "Simulated by datasets/build_time_varying.py (seed 20001), after the time-varying confounding of "
+        "Robins, Hernan & Brumback (2000), Epidemiology 11:550-560.",
+        _time_varying,
     ),
     "shakespeare_unigram": _Dataset(
         "Character counts of tiny Shakespeare (1,115,394 characters; vocabulary of 65 sorted distinct characters).",
@@ -231,6 +258,17 @@ def load(name: str) -> pd.DataFrame:
             is in the county), ``exper``, ``black``, ``south``, ``smsa`` (int64), ``married``
             (Int64, a marital-status code 1-6 with 1 = married and 6 = never married, not a 0/1
             flag; ``<NA>`` for 7 men).
+        ``"lipids_chd"`` (28 rows, one per genetic variant)
+            ``variant`` (str, ``variant1`` ... ``variant28``: the package gives no rs numbers),
+            ``effect_allele``, ``other_allele`` (str), ``eaf`` (effect-allele frequency), and per effect
+            allele the associations (float64) ``ldlc``, ``hdlc``, ``trig`` (lipid fractions) and
+            ``chd_log_odds`` (coronary heart disease, log odds ratio), each with its standard error
+            ``<name>_se``.
+        ``"time_varying"`` (2,000 rows, one per simulated subject)
+            ``id`` (int64), ``l0`` (float64, confounder before the first treatment), ``a0`` (int64 0/1,
+            first treatment), ``l1`` (float64, confounder after ``a0``, before the second treatment),
+            ``a1`` (int64 0/1), ``y`` (float64 outcome). Made by ``datasets/build_time_varying.py``;
+            the truth is :math:`E[Y^{a_0 a_1}] = 2 + a_0 + 1.5 a_1`.
         ``"shakespeare_unigram"`` (65 rows)
             ``token`` (int64), ``char`` (str), ``count`` (int64).
         ``"shakespeare_bigram"`` (4,225 rows)
@@ -266,6 +304,10 @@ def load(name: str) -> pd.DataFrame:
     Card, D. (1995). Using geographic variation in college proximity to estimate the return to
     schooling. In *Aspects of Labour Market Behaviour*, eds. Christofides, Grant and Swidinsky,
     201-222. University of Toronto Press.
+
+    Waterworth, D. M., Ricketts, S. L., Song, K. et al. (2010). Genetic variants influencing
+    circulating lipid levels and risk of coronary artery disease. Arteriosclerosis, Thrombosis, and
+    Vascular Biology 30, 2264-2276.
 
     Examples
     --------

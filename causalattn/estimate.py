@@ -307,10 +307,11 @@ class EstimateTable(Sequence):
         """A fixed-width text table: estimand, estimate, SE, CI, p-value, method, n (and ``columns`` from details).
 
         ``columns`` is a column name or a list of names of :meth:`Estimate.to_dict`
-        (e.g. ``"pvalue_adjusted"``); a name no estimate has is a ValueError.
+        (e.g. ``"pvalue_adjusted"``) or a key of their details (shown blank where it is None, as
+        ``pvalue_adjusted`` on a row without a p-value); a name no estimate has is a ValueError.
         """
         extra = [columns] if isinstance(columns, str) else list(columns or [])
-        known = set().union(*(e.to_dict() for e in self._estimates)) if self._estimates else set()
+        known = set().union(*(set(e.to_dict()) | set(e.details) for e in self._estimates)) if self._estimates else set()
         unknown = [c for c in extra if c not in known]
         if unknown:
             raise ValueError(f"`columns`: no estimate has {unknown}; available: {sorted(known)}")

@@ -98,7 +98,9 @@ def effects_frame(table: EstimateTable) -> pd.DataFrame:
     randomization test's p-value, when the study computed one) travels beside
     them and is never adjusted. ``unit`` says what ``n`` counts (``"sequence"``,
     ``"seed"``...), ``n_censored`` how many runs were censored (time-to-threshold
-    outcomes); both are empty where they do not apply.
+    outcomes); both are empty where they do not apply. The counts ``n`` and
+    ``n_censored`` are integers (pandas' nullable ``Int64``), so a CSV file
+    writes ``8``, never ``8.0``.
     """
     if not isinstance(table, EstimateTable):
         raise TypeError(f"`table` must be an EstimateTable, got {type(table).__name__}")
@@ -111,4 +113,5 @@ def effects_frame(table: EstimateTable) -> pd.DataFrame:
         for key in ("pvalue_adjusted", "unit", "n_censored", "pvalue_randomization"):
             row[key] = e.details.get(key)
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
+    return frame.astype({"n": "Int64", "n_censored": "Int64"})  # counts stay integers (8, not 8.0) beside blanks

@@ -124,6 +124,13 @@ def test_summary_columns_as_string_and_unknown_column():
         EstimateTable([], title=3)
 
 
+def test_summary_shows_a_column_that_every_row_leaves_empty():
+    # before: Holm over rows without p-values (every ablation changed nothing) left pvalue_adjusted None on each
+    # row, and summary(columns=["pvalue_adjusted"]) refused it as unknown: `causalattn ablate` stopped there
+    table = EstimateTable([_est(pvalue=None, details={"pvalue_adjusted": None})])
+    assert table.summary(columns="pvalue_adjusted").splitlines()[1].split()[5] == "pvalue_adjusted"
+
+
 def test_not_estimable_row_carries_nan_estimate_and_nothing_else():
     # the lab's censored training-study row: NaN estimate, no SE, no interval, no test
     row = _est(estimate=math.nan, standard_error=None, confidence_interval=(math.nan, math.nan), pvalue=None,

@@ -17,7 +17,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from causalattn.cli.options import check_ablate_options
+from causalattn.cli.options import ablate_fingerprint, check_ablate_model, check_ablate_options
 from causalattn.cli.parser import ABLATE_DEFAULTS
 
 __all__ = ["run"]
@@ -33,28 +33,21 @@ def run(args: argparse.Namespace) -> int:
     from causalattn.lab.models.pretrained import load_pretrained
     from causalattn.lab.studies.evaluation import evaluation_study
     from causalattn.lab.studies.storage import open_study_folder
-    from causalattn.lab.tasks.repeated import RepeatedTokensTask
 
     start = time.perf_counter()
-    check_ablate_options(args)
+    check_ablate_options(args)  # before the model is loaded; nothing is written before check_ablate_model
     progress = not args.no_progress
     out = Path(args.out)
-    try:
-        scan_folder = open_study_folder(out, kind="a `causalattn ablate` run", units="scan", fingerprint={
-            "command": "ablate", "model": args.model, "length": args.length, "scan_sequences": args.scan_sequences,
-            "seed": args.seed, "batch_size": args.batch_size})
-    except ValueError as exc:
-        raise ValueError(f"`--out`: {exc}") from None
     print(f"[1/3] loading {args.model} on {args.device}")
     try:
         model, tokenizer = load_pretrained(args.model, device=args.device, progress=progress)
     except ValueError as exc:
-        raise ValueError(f"`--model`: {exc}") from None
-    if 2 * args.k > model.n_layers * model.n_heads:
-        raise ValueError(f"`--k` {args.k} is too large: the model has {model.n_layers * model.n_heads} heads")
-    task = RepeatedTokensTask.from_tokenizer(tokenizer, args.length, vocab_size=model.vocab_size)
-    if task.seq_len > model.max_len:
-        raise ValueError(f"`--length` {args.length} is too long: 2L tokens exceed the model's context {model.max_len}")
+        raise ValueError(f"`--model`: {str(exc).replace('`name_or_path` ', '')}") from None
+    task = check_ablate_model(args, model, tokenizer)
+    try:
+        scan_folder = open_study_folder(out, ablate_fingerprint(args), kind="a `causalattn ablate` run", units="scan")
+    except ValueError as exc:
+        raise ValueError(f"`--out`: {exc}") from None
     print(f"      {model}")
 
     print(f"[2/3] head scan: {args.scan_sequences} sequences of 2 x {args.length} random tokens")

@@ -2,20 +2,28 @@
 
 :func:`check_study_options` turns the flags of ``causalattn study`` into the model and task configurations and
 the treatments (a :class:`StudySetup`); :func:`check_ablate_options` checks ``causalattn ablate``'s before the
-model is loaded; :func:`prepare_out` makes sure the output folder can be written. The lab (and torch) is
-imported inside the functions, so ``causalattn --help`` stays light.
+model is loaded, :func:`check_ablate_model` those that need the loaded model; :func:`check_out` makes sure the
+output folder can be made and written, without making it. Nothing is written to ``--out`` before these checks
+pass. The lab (and torch) is imported inside the functions, so ``causalattn --help`` stays light.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StudySetup", "check_ablate_options", "check_study_options", "default_treatments", "prepare_out"]
+from causalattn._validation import check_integer
+from causalattn.cli.memory import ablate_needs, check_memory, study_needs
+
+__all__ = ["ABLATE_FINGERPRINT", "StudySetup", "check_ablate_model", "check_ablate_options", "check_out",
+           "check_study_options", "default_treatments"]
 
 
 @dataclass(frozen=True)
@@ -33,9 +41,10 @@ def default_treatments(n_layers: int) -> list[str]:
     return [f"ablate_role:{role}:{kind}" for role in roles for kind in ("zero", "mean")]
 
 
-# Smallest value of each integer option of `causalattn study`.
+# Smallest value of each integer option of `causalattn study` and `causalattn ablate`.
 _MINIMA = {"n_layers": 1, "n_heads": 1, "d_model": 1, "n_triggers": 1, "seq_len": 2, "n_sequences": 2, "seed": 0,
            "seeds": 2, "freeze_until": 1, "study_iters": 1, "study_batch_size": 1}
+_ABLATE_MINIMA = {"k": 1, "length": 2, "n_sequences": 2, "scan_sequences": 1, "batch_size": 1, "seed": 0}
 # Configuration fields whose flag is not named after them.
 _FLAG_OF_FIELD = {"max_seq_len": "seq_len", "kind": "model"}
 
@@ -65,10 +74,13 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
     from causalattn.lab.training.config import Freeze, resolve_freeze
 
     for name, minimum in _MINIMA.items():
-        if getattr(args, name) < minimum:
-            raise ValueError(f"`{_flag(name)}` must be at least {minimum}, got {getattr(args, name)}")
+        check_integer(_flag(name), getattr(args, name), minimum=minimum)
     if args.n_jobs == 0:
         raise ValueError("`--n-jobs` must be a non-zero integer (-1: all cores), got 0")
+    if args.local_cluster is not None:
+        check_integer("--local-cluster", args.local_cluster, minimum=1)
+    check_memory(study_needs(args))  # before building a model of these sizes
+    check_out(Path(args.out))
     if args.freeze_until > args.study_iters:
         raise ValueError(f"`--freeze-until` ({args.freeze_until}) is beyond `--study-iters` ({args.study_iters}): "
                          "the treated arms would stay frozen for the whole run; lower it or raise --study-iters")
@@ -90,9 +102,13 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
                      n_sequences=1, length=2)
     try:
         labels = args.treatments or default_treatments(args.n_layers)
-        if len(set(labels)) < len(labels):
-            raise ValueError(f"a label is given twice: {labels}")
         treatments = [parse_treatment(label) for label in labels]
+        given: dict[str, str] = {}
+        for text, treatment in zip(labels, treatments, strict=True):  # ablate:L01H0:zero is ablate:L1H0:zero
+            if treatment.label in given:
+                raise ValueError(f"a label is given twice: {given[treatment.label]!r} and {text!r} both name "
+                                 f"{treatment.label!r}")
+            given[treatment.label] = text
         for treatment in treatments:  # fail before training if a treatment does not fit the model
             resolve_roles(treatment, blank).check(skeleton)
     except ValueError as exc:
@@ -104,25 +120,40 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
     return StudySetup(model_config, task_config, treatments)
 
 
-def prepare_out(out: Path) -> None:
-    """Create the output folder; a clear error if it is a file, a device or cannot be written."""
+def check_out(out: Path) -> None:
+    """A ValueError naming ``--out`` unless it is a folder, or a path where one can be made, that can be written.
+
+    Nothing is made: the nearest existing folder on the path must be writable
+    (a probe file is created there and removed at once).
+    """
     if out.exists() and not out.is_dir():
         raise ValueError(f"`--out` {out} is not a folder (it is a file or a device); give a folder path")
+    base = out
+    while not base.exists() and base != base.parent:
+        base = base.parent
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        if not base.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(base))
+        handle, probe = tempfile.mkstemp(dir=base, prefix=".causalattn-write-test-")
+        os.close(handle)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
     except OSError as exc:
         raise ValueError(f"`--out` {out} cannot be used as the output folder: {exc.strerror or exc}") from None
 
 
+#: What a ``causalattn ablate`` folder records in its study.json: the flags that determine the head scan.
+ABLATE_FINGERPRINT = ("model", "length", "scan_sequences", "seed", "batch_size")
+
+
 def check_ablate_options(args: argparse.Namespace) -> None:
-    """Every option checked before the model is loaded; the message names the flag."""
-    for name, minimum in (("k", 1), ("length", 2), ("n_sequences", 2), ("scan_sequences", 1), ("batch_size", 1)):
-        value = getattr(args, name)
-        if value < minimum:
-            raise ValueError(f"`{_flag(name)}` must be at least {minimum}, got {value}")
+    """Every option of ``causalattn ablate`` that can be checked before the model is loaded; nothing is written.
+
+    The integer sizes, the device, ``--out`` (usable, and not a folder of
+    another run), and that ``--model`` names a model that exists.
+    """
+    for name, minimum in _ABLATE_MINIMA.items():
+        check_integer(_flag(name), getattr(args, name), minimum=minimum)
     import torch
 
     try:
@@ -131,3 +162,40 @@ def check_ablate_options(args: argparse.Namespace) -> None:
         raise ValueError(f"`--device` must name a torch device such as cpu or cuda, got {args.device!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"`--device` {args.device!r}: this machine has no CUDA device (use --device cpu)")
+    out = Path(args.out)
+    check_out(out)
+    from causalattn.lab.models.pretrained import locate_model
+    from causalattn.lab.studies.storage import check_study_folder
+
+    try:
+        check_study_folder(out, ablate_fingerprint(args), kind="a `causalattn ablate` run")
+    except ValueError as exc:
+        raise ValueError(f"`--out`: {exc}") from None
+    try:
+        locate_model(args.model)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"`--model`: {str(exc).replace('`name_or_path` ', '')}") from None
+
+
+def ablate_fingerprint(args: argparse.Namespace) -> dict:
+    """The study.json of a ``causalattn ablate`` folder: the command and the flags of :data:`ABLATE_FINGERPRINT`."""
+    return {"command": "ablate", **{name: getattr(args, name) for name in ABLATE_FINGERPRINT}}
+
+
+def check_ablate_model(args: argparse.Namespace, model: Any, tokenizer: Any) -> Any:
+    """The options of ``causalattn ablate`` that need the loaded model: ``--k``, ``--length``, the memory.
+
+    Returns the task: repeated random tokens of the tokenizer's vocabulary.
+    """
+    from causalattn.lab.tasks.repeated import RepeatedTokensTask
+
+    if 2 * args.k > model.n_layers * model.n_heads:
+        raise ValueError(f"`--k` {args.k} is too large: the model has {model.n_layers * model.n_heads} heads")
+    try:
+        task = RepeatedTokensTask.from_tokenizer(tokenizer, args.length, vocab_size=model.vocab_size)
+    except ValueError as exc:
+        raise ValueError(f"`--length`: {exc}") from None
+    if task.seq_len > model.max_len:
+        raise ValueError(f"`--length` {args.length} is too long: 2L tokens exceed the model's context {model.max_len}")
+    check_memory(ablate_needs(args, model, task.seq_len))
+    return task

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from causalattn._pvalues import pvalue_equation
-from causalattn.cli.options import StudySetup, check_study_options, prepare_out
+from causalattn.cli.options import StudySetup, check_study_options
 from causalattn.cli.parser import STUDY_DEFAULTS
 
 __all__ = ["run"]
@@ -42,8 +42,6 @@ def _dask_client(args: argparse.Namespace, stack: contextlib.ExitStack):
     if args.scheduler is None and args.local_cluster is None:
         return None
     flag = "--scheduler" if args.scheduler is not None else "--local-cluster"
-    if args.local_cluster is not None and args.local_cluster < 1:
-        raise ValueError(f"`--local-cluster` must be a positive number of workers, got {args.local_cluster}")
     from causalattn.lab.studies.engine import import_distributed
 
     try:
@@ -76,7 +74,7 @@ def _main_job(args: argparse.Namespace, setup: StudySetup, client) -> int:
     progress = not args.no_progress
     out = Path(args.out)
     model_config, task_config, treatments = setup.model_config, setup.task_config, setup.treatments
-    prepare_out(out)
+    out.mkdir(parents=True, exist_ok=True)  # check_study_options made sure it can be
     task = BigramTask(task_config)
 
     arms = {"control": ()}
@@ -146,7 +144,7 @@ def _main_job(args: argparse.Namespace, setup: StudySetup, client) -> int:
         heads = sorted({e.details["treatment"] for e in rows})
         print(f"  {label}: heads {', '.join(heads)}; effects {min(estimates):.3g} to {max(estimates):.3g}; {spread}")
 
-    frame = effects_frame(table).assign(n_models=[e.details.get("n_clusters") for e in table],
+    frame = effects_frame(table).assign(n_models=pd.array([e.details.get("n_clusters") for e in table], dtype="Int64"),
                                         heads=[e.details.get("heads") for e in table])
     frame.to_csv(out / "effects.csv", index=False)
     per_model = pd.concat(per_model, ignore_index=True)

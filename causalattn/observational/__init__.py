@@ -14,6 +14,8 @@ module                    contents
 ``matching``              :func:`match`: Abadie-Imbens nearest-neighbour matching, bias correction
 ``sensitivity``           :func:`e_value`: VanderWeele and Ding's E-value
 ``instruments``           :func:`cace` (Wald) and :func:`tsls` (two-stage least squares)
+``mendelian``             :class:`MendelianRandomization`: IVW, MR-Egger, weighted median from summary data
+``double_selection``      :func:`double_selection`: lasso selection of controls for Y and for D, then OLS
 ========================  ===================================================================
 
 Every estimator returns a :class:`~causalattn.Estimate` with ``estimand``
@@ -48,15 +50,20 @@ interval and reports the percentile interval in ``details``.
 
 from causalattn.observational._data import MAX_WEIGHT_SHARE, MIN_EFFECTIVE_UNITS, SmallSampleWarning
 from causalattn.observational.balance import Balance, balance
+from causalattn.observational.double_selection import double_selection
 from causalattn.observational.doubly_robust import aipw
 from causalattn.observational.instruments import WeakInstrumentWarning, cace, tsls
 from causalattn.observational.matching import match
+from causalattn.observational.mendelian import MendelianRandomization
 from causalattn.observational.outcome import outcome_regression
 from causalattn.observational.propensity import PropensityScore, Trimming, crump_threshold, propensity_score
 from causalattn.observational.sensitivity import EValue, e_value
 from causalattn.observational.subclassification import subclassification
 from causalattn.observational.weighting import ipw
 
-__all__ = ["MAX_WEIGHT_SHARE", "MIN_EFFECTIVE_UNITS", "Balance", "EValue", "PropensityScore", "SmallSampleWarning",
-           "Trimming", "WeakInstrumentWarning", "aipw", "balance", "cace", "crump_threshold", "e_value", "ipw", "match",
-           "outcome_regression", "propensity_score", "subclassification", "tsls"]
+__all__ = [
+    "MAX_WEIGHT_SHARE", "MIN_EFFECTIVE_UNITS", "Balance", "EValue", "MendelianRandomization", "PropensityScore",
+    "SmallSampleWarning", "Trimming", "WeakInstrumentWarning", "aipw", "balance", "cace", "crump_threshold",
+    "double_selection", "e_value", "ipw", "match", "outcome_regression", "propensity_score", "subclassification",
+    "tsls",
+]

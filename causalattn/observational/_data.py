@@ -289,8 +289,18 @@ def weight_diagnostics(w: np.ndarray, z: np.ndarray) -> dict[str, float]:
     return out
 
 
+def weighted_asymptotics(estimator: str, w: np.ndarray, z: np.ndarray, advice: str) -> dict[str, Any]:
+    """:func:`weight_diagnostics` of the weights ``w`` and the :func:`asymptotics` note they give (``"asymptotics"``),
+    warning as that function does."""
+    diagnostics = weight_diagnostics(w, z)
+    arms = ("treated", "control")
+    note = asymptotics(estimator, {arm: diagnostics[f"effective_n_{arm}"] for arm in arms},
+                       {arm: diagnostics[f"max_weight_share_{arm}"] for arm in arms}, advice=advice, stacklevel=4)
+    return {**diagnostics, "asymptotics": note}
+
+
 def asymptotics(estimator: str, sizes: Mapping[str, float], shares: Mapping[str, float] | None = None, *,
-                advice: str = "") -> str:
+                advice: str = "", stacklevel: int = 3) -> str:
     """Warn if a group of ``sizes`` has fewer than MIN_EFFECTIVE_UNITS or a unit's share exceeds MAX_WEIGHT_SHARE.
 
     ``sizes`` maps a group (``"treated"``) to its (effective) number of units,
@@ -313,5 +323,5 @@ def asymptotics(estimator: str, sizes: Mapping[str, float], shares: Mapping[str,
     if problems:
         warnings.warn(f"{estimator}: {'; '.join(problems)} (thresholds: {MIN_EFFECTIVE_UNITS} units, "
                       f"{MAX_WEIGHT_SHARE:.0%} of the weight): its normal interval and p-value may be far too "
-                      f"narrow{advice}", SmallSampleWarning, stacklevel=3)
+                      f"narrow{advice}", SmallSampleWarning, stacklevel=stacklevel)
     return note

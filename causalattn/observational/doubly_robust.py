@@ -38,14 +38,7 @@ import pandas as pd
 
 from causalattn._validation import check_confidence_level, check_rng
 from causalattn.estimate import Estimate, normal_estimate
-from causalattn.observational._data import (
-    Units,
-    asymptotics,
-    check_arms,
-    estimand_iv,
-    units_iv,
-    weight_diagnostics,
-)
+from causalattn.observational._data import Units, check_arms, estimand_iv, units_iv, weighted_asymptotics
 from causalattn.observational.outcome import fit_outcome_model, outcome_model_iv
 from causalattn.observational.propensity import check_scores, fit_score_model, score_model_iv
 
@@ -156,6 +149,18 @@ def aipw(
         The interval and p-value are large-sample normal
         (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
+    Warns
+    -----
+    SmallSampleWarning
+        An arm with fewer than 20 effective units under the inverse-probability
+        weights, or one unit carrying more than 10% of its arm's weight.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 units in an arm, covariates that are constant, collinear
+        or separate the arms, a score of 0 or 1, bad options.
+
     References
     ----------
     Ding, P. (2024). *A First Course in Causal Inference*, ch. 12 and 13. CRC Press.
@@ -199,11 +204,7 @@ def aipw(
         weights = np.where(z == 1, 1 / e, 1 / (1 - e))
     else:
         weights = np.where(z == 1, 1.0, e / (1 - e))
-    diagnostics = weight_diagnostics(weights, z)
-    note = asymptotics("aipw", {arm: diagnostics[f"effective_n_{arm}"] for arm in ("treated", "control")},
-                       {arm: diagnostics[f"max_weight_share_{arm}"] for arm in ("treated", "control")},
-                       advice="; trim extreme scores (PropensityScore.trim)")
+    diagnostics = weighted_asymptotics("aipw", weights, z, "; trim extreme scores (PropensityScore.trim)")
     return normal_estimate(estimand, tau, se, confidence_level=level, method=method, n=n,
                            details={"score": e, "mu1": mu1, "mu0": mu0, "influence": influence, "ddof": ddof,
-                                    "folds": folds or 1, **diagnostics, "distribution": "normal",
-                                    "asymptotics": note})
+                                    "folds": folds or 1, **diagnostics, "distribution": "normal"})

@@ -122,7 +122,7 @@ import statsmodels.api as sm
 
 from causalattn._validation import check_choice, check_confidence_level, check_flag, check_positive_int
 from causalattn.estimate import Estimate, normal_estimate
-from causalattn.observational._data import Units, asymptotics, check_arms, estimand_iv, units_iv, weight_diagnostics
+from causalattn.observational._data import Units, check_arms, estimand_iv, units_iv, weighted_asymptotics
 from causalattn.observational._design import check_collinear, check_constant, separation
 from causalattn.observational._neighbours import cross_matches, group_covariances, metric_space, own_matches
 from causalattn.observational._score_matching import estimated_score_change
@@ -420,10 +420,8 @@ def match(
             method += "-ai2016"
             score_details.update(score_estimation="accounted for (Abadie-Imbens 2016)",
                                  standard_error_known_score=math.sqrt(max(known, 0.0)))
-    diagnostics = weight_diagnostics(target + k, z)
-    note = asymptotics("match", {arm: diagnostics[f"effective_n_{arm}"] for arm in ("treated", "control")},
-                       {arm: diagnostics[f"max_weight_share_{arm}"] for arm in ("treated", "control")},
-                       advice="; use more matches (`n_matches`) or trim units without close matches")
+    diagnostics = weighted_asymptotics("match", target + k, z,
+                                       "; use more matches (`n_matches`) or trim units without close matches")
     details = {
         "matches": matches[["unit", "match", "weight", "distance"]],
         "weights": target + k,
@@ -434,7 +432,6 @@ def match(
         "standard_error": problem.standard_error,
         **diagnostics,
         "distribution": "normal",
-        "asymptotics": note,
         **score_details,
     }
     return normal_estimate(problem.estimand, tau, math.sqrt(max(variance, 0.0)), confidence_level=problem.level,

@@ -172,6 +172,18 @@ def outcome_regression(
         The interval and p-value are large-sample normal
         (``details["distribution"]`` is ``"normal"``; see :mod:`causalattn.observational`).
 
+    Warns
+    -----
+    SmallSampleWarning
+        An arm with fewer than 20 units.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 units in an arm (and, for the linear models, no more units
+        in an arm than coefficients), a constant outcome, covariates that are
+        constant or collinear within an arm, bad options.
+
     References
     ----------
     Ding, P. (2024). *A First Course in Causal Inference*, ch. 12 and 13. CRC Press.

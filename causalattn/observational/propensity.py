@@ -357,8 +357,9 @@ def propensity_score(
     Raises
     ------
     ValueError
-        A non-binary treatment, missing values, collinear covariates, perfect
-        separation, or an estimated score of exactly 0 or 1.
+        A non-binary treatment, missing values, constant or collinear covariates,
+        covariates that separate the arms (named), a logistic fit that does not
+        converge, or an estimated score of exactly 0 or 1.
     TypeError
         Non-numeric covariates, or a ``model`` without ``predict_proba``.
 

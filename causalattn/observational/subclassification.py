@@ -108,6 +108,17 @@ def subclassification(
         units behind the variance) a
         :class:`~causalattn.observational.SmallSampleWarning` suggests ``"t"``.
 
+    Warns
+    -----
+    SmallSampleWarning
+        With ``method="normal"``, fewer than 20 Satterthwaite degrees of freedom.
+
+    Raises
+    ------
+    ValueError
+        A stratum with fewer than 2 treated or 2 control units, a constant
+        outcome, covariates that are constant, collinear or separate the arms.
+
     References
     ----------
     Rosenbaum, P. R. and Rubin, D. B. (1984). *JASA* 79, 516-524.

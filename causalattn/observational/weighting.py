@@ -44,14 +44,13 @@ from causalattn._validation import check_choice, check_columns, check_confidence
 from causalattn.estimate import Estimate, normal_estimate
 from causalattn.observational._data import (
     Units,
-    asymptotics,
     bootstrap,
     check_arms,
     check_resamples,
     estimand_iv,
     propensity_values,
     units_iv,
-    weight_diagnostics,
+    weighted_asymptotics,
 )
 from causalattn.observational.propensity import (
     check_scores,
@@ -292,12 +291,9 @@ def ipw(
     tau = mu1 - mu0
     form = "hajek" if problem.normalize else "horvitz-thompson"
     weights = _weights(z, k)
-    diagnostics = weight_diagnostics(weights, z)
-    note = asymptotics("ipw", {arm: diagnostics[f"effective_n_{arm}"] for arm in ("treated", "control")},
-                       {arm: diagnostics[f"max_weight_share_{arm}"] for arm in ("treated", "control")},
-                       advice=_ADVICE)
-    details: dict[str, Any] = {"mean_treated": mu1, "mean_control": mu0, **diagnostics, "score": e,
-                               "weights": weights, "distribution": "normal", "asymptotics": note}
+    details: dict[str, Any] = {"mean_treated": mu1, "mean_control": mu0,
+                               **weighted_asymptotics("ipw", weights, z, _ADVICE), "score": e, "weights": weights,
+                               "distribution": "normal"}
     stacked = problem.known_score is None and problem.model is None
     if problem.standard_error == "sandwich":
         se = _sandwich_se(y, z, e, units.x if stacked else None, k, mu1, mu0)

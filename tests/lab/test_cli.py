@@ -1,5 +1,6 @@
 """The `causalattn` command line: help, and the main job `causalattn study` on a tiny configuration."""
 
+import csv
 import io
 import itertools
 import json
@@ -61,6 +62,18 @@ def test_study_writes_table_forest_and_attention_maps(study_dir):
                  "per_model/ablate_role_induction_L1_mean.png", "per_model/pattern_L0H0_previous_token.png",
                  *(f"training/models/seed{s}__control.npz" for s in range(3))):
         assert (study_dir / name).stat().st_size > 0, name
+
+
+def test_counts_are_written_as_integers(study_dir):
+    # issue 18, item 18: before, n_models was written 3.0 (and n_censored 0.0) beside the blanks of other rows
+    for name in ("effects.csv", "per_model.csv"):
+        rows = list(csv.DictReader(io.StringIO((study_dir / name).read_text())))
+        for row in rows:
+            for column in ("n", "n_censored", "n_models"):
+                assert re.fullmatch(r"\d*", row.get(column) or ""), (name, column, row.get(column))
+    rows = list(csv.DictReader(io.StringIO((study_dir / "effects.csv").read_text())))
+    assert [row["n_models"] for row in rows] == ["3", "3", "", "", ""]
+    assert [row["n_censored"] for row in rows] == ["", "", "", "", rows[-1]["n_censored"]] != [""] * 5
 
 
 def test_study_resumes_from_its_folder_and_every_printed_row_is_coherent(study_dir, capsys, monkeypatch):
@@ -216,29 +229,29 @@ def test_chosen_treatments(tmp_path):
 
 def test_bad_options_give_an_error_message(tmp_path, capsys):
     assert main(["study", *TINY, "--seeds", "1", "--out", str(tmp_path)]) == 2
-    assert "`--seeds` must be at least 2, got 1" in capsys.readouterr().err
+    assert "`--seeds` must be an integer >= 2, got 1" in capsys.readouterr().err
     assert main(["study", *TINY, "--treatments", "ablate:L5H0:zero", "--out", str(tmp_path)]) == 2
     assert "L5H0" in capsys.readouterr().err
     out = tmp_path / "never"
     assert main(["study", *TINY, "--n-sequences", "1", "--out", str(out)]) == 2  # before any training
-    assert "`--n-sequences` must be at least 2" in capsys.readouterr().err
+    assert "`--n-sequences` must be an integer >= 2" in capsys.readouterr().err
     assert not out.exists()
 
 
 @pytest.mark.parametrize("options, message", [
     (["--n-jobs", "0"], "`--n-jobs` must be a non-zero integer"),
-    (["--seeds", "0"], "`--seeds` must be at least 2, got 0"),
+    (["--seeds", "0"], "`--seeds` must be an integer >= 2, got 0"),
     (["--freeze", "W9_X"], "`--freeze`: 'W9_X' is not a parameter of this model"),
     (["--freeze", "W2_O", "W2_O"], "`--freeze` names a parameter twice"),
-    (["--freeze-until", "0"], "`--freeze-until` must be at least 1, got 0"),
+    (["--freeze-until", "0"], "`--freeze-until` must be a positive integer, got 0"),
     (["--freeze-until", "50"], r"`--freeze-until` \(50\) is beyond `--study-iters` \(40\)"),
     (["--threshold", "1.5"], r"`--threshold` must be an in-context accuracy in \(0, 1\], got 1.5"),
-    (["--study-iters", "0"], "`--study-iters` must be at least 1, got 0"),
-    (["--study-batch-size", "0"], "`--study-batch-size` must be at least 1"),
-    (["--d-model", "0"], "`--d-model` must be at least 1"),
+    (["--study-iters", "0"], "`--study-iters` must be a positive integer, got 0"),
+    (["--study-batch-size", "0"], "`--study-batch-size` must be a positive integer"),
+    (["--d-model", "0"], "`--d-model` must be a positive integer"),
     (["--n-heads", "2"], "`--n-heads`=2 is not available"),
     (["--n-triggers", "1000"], "`--n-triggers` must be at most the vocabulary size"),
-    (["--seed", "-1"], "`--seed` must be at least 0"),
+    (["--seed", "-1"], "`--seed` must be an integer >= 0"),
     (["--treatments", "ablate_role:induction@L5:zero"],
      r"`--treatments`: `layer` 5 of 'ablate_role:induction@L5:zero' is out of range"),
     (["--treatments", "ablate_role:copying:zero"], r"`--treatments`: `role` must be one of"),
@@ -248,13 +261,23 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--treatments", "pattern_role:previous_token@L0:mean"],
      r"`--treatments`: `kind` must be one of \['uniform', 'previous_token', 'clean', 'corrupted'\], got 'mean'"),
     (["--treatments", "ablate:L1H0:zero", "ablate:L1H0:zero"], "`--treatments`: a label is given twice"),
+    # issue 18, item 15: before, these trained the whole study, then failed (or crashed allocating 40 GB)
+    (["--treatments", "ablate:L1H0:zero", "ablate:L01H0:zero"],
+     "`--treatments`: a label is given twice: 'ablate:L1H0:zero' and 'ablate:L01H0:zero' both name 'ablate:L1H0:zero'"),
+    (["--seq-len", "100000"], r"`--seq-len` 100000, `--n-layers` 2, `--n-heads` 1, `--study-batch-size` 8: the run "
+                              r"would need about .* GB of memory, mostly for the attention patterns"),
+    (["--d-model", "300000"], r"`--d-model` 300000, `--n-layers` 2: .* mostly for the weights .*lower `--d-model` or"),
+    (["--n-sequences", "10000000000"], r"`--n-sequences` 10000000000, `--seq-len` 32: .*held-out sequences"),
+    (["--out", "/sys/causalattn-out"], "`--out` /sys/causalattn-out cannot be used as the output folder"),
+    (["--treatments", "pattern:L0H0:uniform+pattern:L0H0:previous_token"], "`--treatments`: `parts`: "
+     "'pattern:L0H0:uniform' and 'pattern:L0H0:previous_token' both replace the pattern of L0H0"),
 ])
 def test_every_study_option_is_checked_before_training(tmp_path, capsys, monkeypatch, options, message):
     # before: these failed only after about 5 minutes of training, naming Python arguments (n_jobs)
     import causalattn.lab.training.segments as seed_study
     monkeypatch.setattr(seed_study, "train", lambda *a, **k: pytest.fail("trained before checking the options"))
     out = tmp_path / "never"
-    assert main(["study", *TINY, *options, "--out", str(out)]) == 2
+    assert main(["study", *TINY, "--out", str(out), *options]) == 2  # the last --out counts
     assert re.search(message, capsys.readouterr().err)
     assert not out.exists()
 
@@ -316,7 +339,7 @@ def test_study_on_a_local_dask_cluster_gives_the_same_table(study_dir, tmp_path)
 def test_bad_cluster_options(tmp_path, capsys, monkeypatch):
     out = tmp_path / "never"
     assert main(["study", *TINY, "--local-cluster", "0", "--out", str(out)]) == 2
-    assert "`--local-cluster` must be a positive number of workers" in capsys.readouterr().err
+    assert "`--local-cluster` must be a positive integer, got 0" in capsys.readouterr().err
     pytest.importorskip("distributed")
     assert main(["study", *TINY, "--scheduler", "bogus://nowhere:1", "--out", str(out)]) == 2
     assert "`--scheduler`: cannot connect to 'bogus://nowhere:1'" in capsys.readouterr().err
@@ -366,18 +389,61 @@ ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequen
 
 
 @pytest.mark.parametrize("flag, value, match", [
-    ("--k", "0", "`--k` must be at least 1"),
-    ("--length", "1", "`--length` must be at least 2"),
-    ("--n-sequences", "1", "`--n-sequences` must be at least 2"),
-    ("--scan-sequences", "0", "`--scan-sequences` must be at least 1"),
-    ("--batch-size", "0", "`--batch-size` must be at least 1"),
+    ("--k", "0", "`--k` must be a positive integer, got 0"),
+    ("--length", "1", "`--length` must be an integer >= 2, got 1"),
+    ("--n-sequences", "1", "`--n-sequences` must be an integer >= 2, got 1"),
+    ("--scan-sequences", "0", "`--scan-sequences` must be a positive integer, got 0"),
+    ("--batch-size", "0", "`--batch-size` must be a positive integer, got 0"),
+    ("--seed", "-1", "`--seed` must be an integer >= 0, got -1"),  # before: refused by numpy after the load
+    ("--model", "/nonexistent/model.gguf", "`--model`: '/nonexistent/model.gguf' is neither a known model"),
+    ("--model", "TEXT", "is a file but not a .gguf model file"),
+    ("--out", "/sys/causalattn-out", "`--out` /sys/causalattn-out cannot be used as the output folder: Permission"),
+    ("--out", "/dev/null", "`--out` /dev/null is not a folder"),
+    ("--out", "TEXT/sub", "cannot be used as the output folder: Not a directory"),
     ("--device", "toaster", "`--device` must name a torch device"),
 ])
-def test_ablate_checks_its_options_before_loading_the_model(tmp_path, capsys, flag, value, match):
+def test_ablate_checks_its_options_before_loading_the_model(tmp_path, capsys, monkeypatch, flag, value, match):
+    import causalattn.lab.models.pretrained as pretrained
+
+    monkeypatch.setattr(pretrained, "load_pretrained", lambda *a, **k: pytest.fail("loaded before checking"))
+    (tmp_path / "notes.txt").write_text("not a model")
+    value = value.replace("TEXT", str(tmp_path / "notes.txt"))
     out = tmp_path / "never"
-    assert main(["ablate", *ABLATE_TINY, flag, value, "--out", str(out)]) == 2
+    assert main(["ablate", *ABLATE_TINY, "--out", str(out), flag, value]) == 2  # the last --out counts
+    assert match in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # nothing written, no probe left
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny random GPT-2 (2 layers x 2 heads, a context of 32 tokens) saved with a 40-word tokenizer."""
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=16, vocab_size=40, n_positions=32)
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    words = Tokenizer(models.WordLevel({f"w{i}": i for i in range(40)}, unk_token="w0"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    transformers.PreTrainedTokenizerFast(tokenizer_object=words, bos_token="w1").save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("flag, value, match", [
+    ("--length", "20", "`--length` 20 is too long: 2L tokens exceed the model's context 32"),
+    ("--k", "3", "`--k` 3 is too large: the model has 4 heads"),
+    ("--batch-size", "10000000000", "`--batch-size` 10000000000, `--length` 8: the run would need about"),
+])
+def test_ablate_checks_what_needs_the_model_before_writing_anything(tiny_checkpoint, tmp_path, capsys, flag, value,
+                                                                      match):
+    # issue 18, item 14: before, study.json was written first, so the corrected command was refused (`--out`)
+    out = tmp_path / "ablate"
+    assert main(["ablate", *ABLATE_TINY, "--model", str(tiny_checkpoint), "--out", str(out), flag, value]) == 2
     assert match in capsys.readouterr().err
     assert not out.exists()
+    assert main(["ablate", *ABLATE_TINY, "--model", str(tiny_checkpoint), "--out", str(out)]) == 0
+    assert len(pd.read_csv(out / "head_scan.csv")) == 4
 
 
 def test_ablate_help_names_its_options(capsys):

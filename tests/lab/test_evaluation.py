@@ -319,6 +319,11 @@ def test_bad_input(model, task, tmp_path):
         evaluation_study(model, task, [HeadAblation(1, 1, "mean")], **KW)
     with pytest.raises(ValueError, match="`n_sequences` must be an integer >= 2"):
         evaluation_study(model, task, TREATMENTS, **{**KW, "n_sequences": 1})
+    # before: a negative seed was accepted and failed in effects(method="randomization"), in numpy, unnamed
+    with pytest.raises(ValueError, match="`seed` must be an integer >= 0, got -1"):
+        evaluation_study(model, task, TREATMENTS, **{**KW, "seed": -1})
+    with pytest.raises(TypeError, match="`seed` must be an integer >= 0, got 1.5"):
+        evaluation_study(model, task, TREATMENTS, **{**KW, "seed": 1.5})
     with pytest.raises(ValueError, match="`treatments` has duplicate labels"):
         evaluation_study(model, task, ["ablate:L1H0:zero", HeadAblation(1, 0)], **KW)
     with pytest.raises(ValueError, match="`treatments` must hold at least one"):

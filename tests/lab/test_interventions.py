@@ -50,6 +50,51 @@ def test_values_and_labels():
     assert len({HeadAblation(1, 0), HeadAblation(1, 0)}) == 1
 
 
+@pytest.mark.parametrize("first, middle, last, point, head", [
+    ("pattern:L0H0:uniform", "", "pattern:L0H0:previous_token", "pattern", "L0H0"),  # issue 18, item 10
+    ("pattern:L0H0:previous_token", "", "pattern:L0H0:uniform", "pattern", "L0H0"),  # the other order
+    ("ablate:L1H0:zero", "", "patch:L1H0:clean", "z", "L1H0"),  # ablation and patching both replace z
+    ("ablate:L1H0:mean", "ablate:L0H0:zero+", "ablate:L1H0:mean", "z", "L1H0"),  # one part twice
+    ("ablate_role:induction@L1:zero", "", "ablate_role:induction@L1:mean", "z", "the induction head of layer 1"),
+])
+def test_two_parts_on_the_same_hook_point_of_a_head_are_refused(first, middle, last, point, head):
+    # before: the last hook won, so the two orders of the pattern labels gave different treatments
+    with pytest.raises(ValueError, match=rf"`parts`: '{first}' and '{last}' both replace the {point} of {head}; "):
+        parse_treatment(f"{first}+{middle}{last}")
+    with pytest.raises(ValueError, match=rf"both replace the {point} of {head}"):  # nested: checked once flat
+        Combined((parse_treatment(first), Combined((parse_treatment(f"{middle}{last}"),))))
+
+
+def test_a_new_kind_registers_its_prefix_and_parses_inside_combinations():
+    from causalattn.lab.interventions.base import JOINERS, PREFIXES, HeadIntervention
+
+    class Doubling(HeadIntervention, prefix="test_double"):  # stays registered in this test process
+        point = "z"
+
+        @classmethod
+        def from_label(cls, text):
+            layer, head, _ = cls._split(text)
+            return cls(layer, head)
+
+        @property
+        def label(self):
+            return f"test_double:L{self.layer}H{self.head}:x"
+
+    assert PREFIXES["test_double"] is Doubling and JOINERS["+"] is Combined
+    both = parse_treatment("test_double:L0H1:x+pattern:L1H0:uniform")
+    assert both.parts == (Doubling(0, 1), PatternFreeze(1, 0))
+    with pytest.raises(ValueError, match="`parts`: 'test_double:L0H1:x' and 'ablate:L0H1:zero' both replace the z"):
+        parse_treatment("test_double:L0H1:x+ablate:L0H1:zero")
+    with pytest.raises(ValueError, match="the intervention prefix name 'test_double' is taken by Doubling"):
+        type("Again", (HeadIntervention,), {}, prefix="test_double")
+
+
+def test_a_pattern_and_an_output_of_one_head_combine():
+    both = parse_treatment("pattern:L0H0:uniform+ablate:L0H0:zero")
+    assert both.targets == {("pattern", "L0H0"), ("z", "L0H0")}
+    assert parse_treatment("ablate_role:induction@L1:zero+ablate_role:previous_token@L1:zero").parts
+
+
 def test_zero_mean_resample_replace_only_that_head(model, inputs, reference):
     _, clean = run_with_cache(model, inputs)
     _, ref_cache = run_with_cache(model, reference)
@@ -98,9 +143,9 @@ def test_bad_input(model, inputs):
         HeadAblation(2, 0).hooks(model)
     with pytest.raises(ValueError, match="`head` 3 of 'pattern:L0H3:uniform' is out of range"):
         PatternFreeze(0, 3).hooks(model)
-    with pytest.raises(ValueError, match="`layer` must be a non-negative integer"):
+    with pytest.raises(ValueError, match="`layer` must be an integer >= 0, got -1"):
         HeadAblation(-1, 0)
-    with pytest.raises(TypeError, match="`head` must be a non-negative integer"):
+    with pytest.raises(TypeError, match="`head` must be an integer >= 0, got 1.5"):
         HeadAblation(0, 1.5)
     with pytest.raises(ValueError, match="`kind` must be one of"):
         HeadAblation(0, 0, "gaussian")
@@ -127,47 +172,13 @@ def test_bad_input(model, inputs):
         _cache(model, inputs, HeadAblation(0, 0, "resample"), short)
 
 
-def test_every_label_kind_is_in_one_registry():
-    from causalattn.lab.interventions import HeadPatch, RoleAblation, RolePattern
-    from causalattn.lab.interventions.base import JOIN, LABELS, HeadIntervention
 
-    assert dict(LABELS) == {"ablate": HeadAblation, "patch": HeadPatch, "pattern": PatternFreeze, JOIN: Combined,
-                            "ablate_role": RoleAblation, "pattern_role": RolePattern}
-    with pytest.raises(ValueError, match="the intervention label prefix name 'ablate' is taken by HeadAblation"):
-        class Twin(HeadIntervention, prefix="ablate"):
-            pass
-    assert LABELS["ablate"] is HeadAblation  # the refused class left the registry as it was
-
-
-# A new kind of intervention in one file of its own; role labels read with nothing but parse_treatment imported.
-NEW_KIND = """
-from dataclasses import dataclass
-from causalattn.lab.interventions.base import HeadIntervention, parse_treatment
-
-print(parse_treatment("ablate_role:induction@L1:zero"))
-
-@dataclass(frozen=True)
-class Scale(HeadIntervention, prefix="scale"):
-    point = "z"
-
-    @classmethod
-    def from_label(cls, text):
-        layer, head, _ = cls._split(text)
-        return cls(layer, head)
-
-    @property
-    def label(self):
-        return f"scale:L{self.layer}H{self.head}:half"
-
-print(parse_treatment("scale:L0H1:half+ablate:L1H0:zero").parts)
-"""
-
-
-def test_a_new_kind_is_one_class_and_role_labels_parse_wherever_parse_treatment_is_imported():
+def test_role_labels_parse_wherever_parse_treatment_is_imported():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", NEW_KIND], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines() == [
-        "ablate_role:induction@L1:zero",
-        "(Scale(layer=0, head=1), HeadAblation(layer=1, head=0, kind='zero', per_position=True))"]
+    code = ("from causalattn.lab.interventions.base import parse_treatment; "
+            "print(repr(parse_treatment('ablate_role:induction@L1:zero+pattern_role:previous_token:uniform')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # a fresh process
+    assert done.stdout.strip() == ("Combined(parts=(RoleAblation(role='induction', layer=1, kind='zero'), "
+                                   "RolePattern(role='previous_token', layer=None, kind='uniform')))")

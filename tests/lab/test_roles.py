@@ -82,14 +82,14 @@ def test_role_labels_round_trip():
     assert combined.label == "ablate_role:induction@L1:zero+ablate:L0H1:zero"
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"role": "copying"}, "`role`"),
-    ({"role": "induction", "layer": -1}, "`layer`"),
-    ({"role": "induction", "layer": True}, "`layer`"),
-    ({"role": "induction", "kind": "noise"}, "`kind`"),
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"role": "copying"}, ValueError, "`role`"),
+    ({"role": "induction", "layer": -1}, ValueError, "`layer` must be an integer >= 0, got -1"),
+    ({"role": "induction", "layer": True}, TypeError, "`layer` must be an integer >= 0, got True"),
+    ({"role": "induction", "kind": "noise"}, ValueError, "`kind`"),
 ])
-def test_role_ablation_rejects_bad_values(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_role_ablation_rejects_bad_values(kwargs, error, match):
+    with pytest.raises(error, match=match):
         RoleAblation(**kwargs)
 
 

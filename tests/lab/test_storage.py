@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder, digest, open_study_folder
+from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder, digest, open_study_folder, write_atomic
 
 CONFIG = {"study": "test", "n": 3, "sizes": [1, 2]}
 OTHER = {**CONFIG, "n": 4}
@@ -145,3 +145,25 @@ def test_an_edited_study_tag_is_damage(folder, tmp_path):
     path.write_text(json.dumps(wrapped))
     with pytest.warns(DamagedFileWarning, match="checksum mismatch"):
         assert folder.load_json("a.json") is None
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(folder, tmp_path):
+    units = tmp_path / "units"
+    (units / "c.json").mkdir()  # a unit file replaced by a folder: the rename fails
+    with pytest.raises(OSError):
+        folder.save_json("c.json", {"x": 1})
+    before = (units / "a.json").read_bytes()
+    with pytest.raises(OSError):
+        write_atomic(units / "a.json" / "deeper", b"x")  # cannot even create the temporary file
+    assert (units / "a.json").read_bytes() == before
+    assert not list(tmp_path.glob("**/*.tmp*"))  # before: `c.json.tmp-{pid}` stayed behind
+
+
+def test_concurrent_writers_of_one_file_never_share_a_temporary_file(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "shared.bin"
+    payloads = [bytes([i]) * 100_000 for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:  # before: one name per process, so threads wrote into one file
+        list(pool.map(lambda payload: write_atomic(path, payload), payloads * 4))
+    assert path.read_bytes() in payloads and not list(tmp_path.glob("*.tmp*"))

@@ -313,7 +313,6 @@ def test_load_checkpoint_on_foreign_files_gives_one_clear_error(tmp_path, conten
         ("momentum", 1.0, "`momentum` must be in"),
         ("weight_decay", -1e-4, "`weight_decay` must be non-negative"),
         ("batch_size", 0, "`batch_size` must be a positive integer"),
-        ("batch_size", 2.5, "`batch_size` must be an integer"),
         ("n_iters", 0, "`n_iters` must be a positive integer"),
         ("n_iters", -5, "`n_iters` must be a positive integer"),
         ("log_every", 0, "`log_every` must be a positive integer"),
@@ -325,6 +324,17 @@ def test_load_checkpoint_on_foreign_files_gives_one_clear_error(tmp_path, conten
 )
 def test_bad_train_config(field, value, match):
     with pytest.raises(ValueError, match=match):
+        TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("batch_size", 2.5, "`batch_size` must be a positive integer, got 2.5"),  # the shared integer check
+    ("data_seed", "0", "`data_seed` must be an integer >= 0, got '0'"),
+    ("lr", "0.1", "`lr` must be a finite real number, got '0.1'"),
+    ("momentum", True, "`momentum` must be a finite real number, got True"),
+])
+def test_train_config_of_the_wrong_type(field, value, match):
+    with pytest.raises(TypeError, match=match):
         TrainConfig(**{field: value})
 
 
@@ -368,6 +378,16 @@ def test_checkpoint_with_other_config(tmp_path):
         load_checkpoint(tmp_path / "checkpoint.pt", task_config=TaskConfig(n_triggers=2, seq_len=32))
     with pytest.raises(ValueError, match="`path`: no checkpoint file"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_a_failed_checkpoint_write_leaves_no_temporary_file(tmp_path):
+    model = build_model(MODEL)
+    (tmp_path / "checkpoint.pt").mkdir()  # a folder where the checkpoint goes: the rename fails
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path / "checkpoint.pt", model, TASK)
+    assert not list(tmp_path.glob("*.tmp*"))  # before: `checkpoint.pt.tmp` stayed behind
+    save_checkpoint(tmp_path / "model.pt", model, TASK)  # the one atomic writer of the study folders
+    assert load_checkpoint(tmp_path / "model.pt")[1].iteration == 0 and not list(tmp_path.glob("*.tmp*"))
 
 
 def test_checkpoint_dir_that_is_a_file(tmp_path):

@@ -57,9 +57,7 @@ def _head_scan_iv(model, task, n_sequences, seed, batch_size):
         raise ValueError(f"`task` does not fit `model`: sequences of {task.seq_len} tokens over {task.vocab_size} "
                          f"symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
     n_sequences = check_positive_int("n_sequences", n_sequences)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an integer, got {seed!r}")
-    return n_sequences, int(seed), check_positive_int("batch_size", batch_size)
+    return n_sequences, check_positive_int("seed", seed, minimum=0), check_positive_int("batch_size", batch_size)
 
 
 def _pattern_scores(pattern: torch.Tensor, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,12 +27,10 @@ treatments of :mod:`causalattn.lab.interventions.roles` name it by what it does
 and are resolved to one of the above on each model by a head scan.
 
 The vocabulary is open: each class declares its label prefix
-(``class HeadPatch(Intervention, prefix="patch")``), which registers it in
-:data:`LABELS` (a :class:`causalattn._registry.Registry`, the registry style of
-the experimental designs too), and parses its own labels in ``from_label``;
-:func:`parse_treatment` dispatches on the prefix, so a new kind of intervention
-is one class in one file (imported by this package's ``__init__``, or by the
-user's code, before its labels are read).
+(``class HeadPatch(Intervention, prefix="patch")``) and parses its own labels in
+``from_label``; the prefix is registered in :data:`PREFIXES` (a registry like the designs'),
+:func:`parse_treatment` dispatches on it, so a new kind
+of intervention is one class in one file.
 
 Interventions that need activations on other sequences (mean, resample,
 patching, clean and corrupted patterns) read them from a :class:`Reference`,
@@ -52,7 +50,6 @@ Bietti, A. et al. (2023). Birth of a Transformer: A Memory Viewpoint. arXiv:2306
 
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -61,25 +58,17 @@ from typing import Any, ClassVar
 import torch
 
 from causalattn._registry import Registry
+from causalattn._validation import check_positive_int
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.models.hooks import HookFn, run_with_cache
 
-__all__ = ["JOIN", "LABELS", "HeadIntervention", "Intervention", "Reference", "as_interventions", "parse_treatment"]
+__all__ = ["JOINERS", "PREFIXES", "HeadIntervention", "Intervention", "Reference", "as_interventions",
+           "parse_treatment"]
 
-JOIN = "+"  # joins the parts of a label; the class that reads them is registered under this name
-
-LABELS: Registry[type[Intervention]] = Registry("intervention label prefix", argument="label")
-"""The registry of label prefixes, ``{"ablate": HeadAblation, "patch": HeadPatch, ...}``, and of :data:`JOIN`,
-the class of several parts (``Combined``): a subclass of :class:`Intervention` registers itself with
-``class MyPatch(Intervention, prefix="mypatch")`` (``joins=True`` for the class of joined parts)."""
-
-
-def _check_index(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be a non-negative integer, got {value!r}")
-    if value < 0:
-        raise ValueError(f"`{name}` must be a non-negative integer, got {value}")
-    return int(value)
+#: Label prefix (``"ablate"``, ``"pattern"``, ...) -> the intervention class that reads labels starting with it.
+PREFIXES: Registry[type[Intervention]] = Registry("intervention prefix", argument="label")
+#: ``"+"`` -> the class of several parts applied together (:class:`~causalattn.lab.interventions.combined.Combined`).
+JOINERS: Registry[type[Intervention]] = Registry("label joiner", argument="label")
 
 
 def _as_tokens(inputs: Any, name: str) -> torch.Tensor:
@@ -176,20 +165,21 @@ class Intervention:
     """Base of the intervention values: ``label``, ``from_label``, ``check(model)``, ``needs(model)``, ``hooks(...)``.
 
     A subclass declares its label prefix, ``class MyPatch(Intervention, prefix="mypatch")``,
-    which registers it in :data:`LABELS`, read by :func:`parse_treatment`; the class of several parts
-    joined by ``+`` (:class:`causalattn.lab.interventions.combined.Combined`) declares ``joins=True``.
+    which registers it in :data:`PREFIXES`, where :func:`parse_treatment` finds it; the class of
+    several parts joined by ``+`` (:class:`causalattn.lab.interventions.combined.Combined`)
+    declares ``joins="+"`` (:data:`JOINERS`).
     """
 
     prefix: ClassVar[str] = ""
     label: str
 
-    def __init_subclass__(cls, prefix: str | None = None, joins: bool = False, **kwargs: Any) -> None:
+    def __init_subclass__(cls, prefix: str | None = None, joins: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if prefix is not None:
-            LABELS.add(prefix, cls)
+            PREFIXES.add(prefix, cls)
             cls.prefix = prefix
-        if joins:  # the class of parts joined by "+": Combined(parts)
-            LABELS.add(JOIN, cls)
+        if joins is not None:
+            JOINERS.add(joins, cls)
 
     @classmethod
     def from_label(cls, text: str) -> Intervention:
@@ -205,6 +195,16 @@ class Intervention:
     def acts_on_z_only(self) -> bool:
         """True when every part replaces head outputs (``hook_z``), leaving the attention patterns as they are."""
         raise NotImplementedError
+
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        """``(hook point, head)`` pairs whose value this intervention replaces, e.g. ``("z", "L1H0")``.
+
+        Two parts of one :class:`~causalattn.lab.interventions.combined.Combined`
+        treatment may not share one: the later hook would silently overwrite the
+        earlier. A kind that does not say what it replaces returns the empty set.
+        """
+        return frozenset()
 
     def check(self, model: HookedModel) -> None:
         """ValueError unless the intervention fits ``model`` (layers, heads)."""
@@ -256,8 +256,8 @@ class HeadIntervention(Intervention):
     point: ClassVar[str]  # the contract's hook point acted on ("z", "pattern")
 
     def __post_init__(self) -> None:
-        _check_index("layer", self.layer)
-        _check_index("head", self.head)
+        check_positive_int("layer", self.layer, minimum=0)
+        check_positive_int("head", self.head, minimum=0)
 
     @classmethod
     def _split(cls, text: str) -> tuple[int, int, list[str]]:
@@ -274,6 +274,10 @@ class HeadIntervention(Intervention):
     @property
     def acts_on_z_only(self) -> bool:
         return self.point == "z"
+
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        return frozenset({(self.point, f"L{self.layer}H{self.head}")})
 
     def _name(self, model: HookedModel) -> str:
         return model.hook_name(self.point, self.layer)
@@ -340,16 +344,16 @@ def parse_treatment(label: str) -> Intervention:
     if not isinstance(label, str):
         raise TypeError(f"`label` must be a string such as 'ablate:L1H0:mean', got {type(label).__name__}")
     parts: list[Intervention] = []
-    for text in label.split(JOIN):
+    for text in label.split("+"):
         text = text.strip()
-        prefix = text.split(":", 1)[0]
-        if prefix not in LABELS:
+        kind = PREFIXES.get(text.split(":", 1)[0])
+        if kind is None:
             raise ValueError(f"`label` {label!r}: cannot read {text!r}; each part starts with one of "
-                             f"{sorted(set(LABELS) - {JOIN})}, e.g. 'ablate:L1H0:zero', 'ablate:L1H0:mean:overall', "
+                             f"{sorted(PREFIXES)}, e.g. 'ablate:L1H0:zero', 'ablate:L1H0:mean:overall', "
                              "'pattern:L0H0:previous_token' or 'pattern_role:previous_token@L0:uniform', "
                              "parts joined with '+'")
-        parts.append(LABELS[prefix].from_label(text))
-    return parts[0] if len(parts) == 1 else LABELS[JOIN](tuple(parts))
+        parts.append(kind.from_label(text))
+    return parts[0] if len(parts) == 1 else JOINERS["+"](tuple(parts))
 
 
 def as_interventions(treatments: Any) -> list[Intervention]:

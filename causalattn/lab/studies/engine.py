@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import multiprocessing
-import numbers
 import threading
 import time
 import uuid
@@ -47,7 +46,7 @@ import torch
 from joblib import Parallel, delayed
 from joblib.parallel import get_active_backend
 
-from causalattn._validation import check_positive_int
+from causalattn._validation import check_integer, check_positive_int
 
 __all__ = ["DISTRIBUTED_INSTALL", "check_engine_options", "import_distributed", "resolve_client", "run_jobs"]
 
@@ -160,8 +159,8 @@ def _run_jobs_iv(function, jobs, n_jobs, torch_threads, follow) -> tuple[list[An
 
 def check_engine_options(n_jobs: Any, torch_threads: Any) -> tuple[int, int | None]:
     """``n_jobs`` (a non-zero integer) and ``torch_threads`` (None or a positive integer), checked."""
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise ValueError(f"`n_jobs` must be a non-zero integer (-1: all cores), got {n_jobs!r}")
+    if check_integer("n_jobs", n_jobs) == 0:
+        raise ValueError("`n_jobs` must be a non-zero integer (-1: all cores), got 0")
     if torch_threads is not None:
         torch_threads = check_positive_int("torch_threads", torch_threads)
     return int(n_jobs), torch_threads

@@ -41,7 +41,6 @@ Bietti, A. et al. (2023). Birth of a Transformer: A Memory Viewpoint. arXiv:2306
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import os
 from collections.abc import Sequence
 from contextlib import closing
@@ -110,9 +109,8 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     model = check_model(model)
     task = check_task(task, {"`model`": model})
     interventions = check_treatments(treatments, {"`model`": model})
-    n_sequences = check_positive_int("n_sequences", n_sequences, minimum=2)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"`seed` must be an integer, got {seed!r}")
+    n_sequences = check_positive_int("n_sequences", n_sequences, minimum=2)  # a study needs at least 2 units
+    seed = check_positive_int("seed", seed, minimum=0)
     n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
     return _EvaluationArgs(
         model, task, interventions, n_sequences, int(seed), check_positive_int("batch_size", batch_size),

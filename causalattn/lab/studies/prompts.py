@@ -30,7 +30,6 @@ GPT-2 small. arXiv:2211.00593 (logit difference, counterfactual prompts).
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -107,11 +106,9 @@ def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confid
                          "build them with PromptSet.from_frame(..., max_len=model.max_len, "
                          "vocab_size=model.vocab_size)")
     interventions = check_treatments(treatments, {"`model`": model})
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"`seed` must be an integer, got {seed!r}")
+    seed = check_positive_int("seed", seed, minimum=0)
     return _PromptArgs(model, interventions, check_positive_int("batch_size", batch_size),
-                       check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level),
-                       int(seed))
+                       check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), seed)
 
 
 def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[Intervention | str], *,

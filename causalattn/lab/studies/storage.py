@@ -22,11 +22,13 @@ and recomputed, and a unit of another configuration makes the folder an error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ __all__ = [
     "DamagedFileWarning",
     "StudyFolder",
     "check_file_names",
+    "check_study_folder",
     "digest",
     "expect_shapes",
     "open_study_folder",
@@ -129,10 +132,23 @@ def expect_shapes(shapes: Mapping[str, tuple[int, ...]]) -> Callable[[Mapping[st
 
 
 def write_atomic(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+    """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    The temporary file has a name of its own (``{name}.tmp-...``, unique across
+    processes and threads), so two writers never share one; a failed write
+    (a full disk, ``path`` being a folder) removes it and raises. A reader sees
+    the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.tmp-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -291,6 +307,28 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
     path = out_dir / FINGERPRINT
     fingerprint = json.loads(json.dumps(fingerprint))  # as read back: tuples become lists
     folder = StudyFolder(out_dir / units, _json_digest(fingerprint))
+    damage = check_study_folder(out_dir, fingerprint, kind, explain)
+    if damage is not None:
+        _repair(path, damage, folder, kind)
+    folder.units.mkdir(parents=True, exist_ok=True)
+    if damage is not None:
+        _write_json(path, fingerprint)
+    return folder
+
+
+def check_study_folder(out_dir: Path, fingerprint: dict, kind: str,
+                       explain: Mapping[str, str] | None = None) -> str | None:
+    """The check of :func:`open_study_folder` that writes nothing: a ValueError if ``out_dir`` holds another study.
+
+    Returns None when ``out_dir/study.json`` records ``fingerprint``, else
+    what is wrong with it (``"missing"``, or the damage that
+    :func:`open_study_folder` will repair); raises the same ValueError as
+    :func:`open_study_folder` when it records another configuration. A
+    command that loads a model first can so refuse a mismatched folder
+    before the load, and create nothing until every check has passed.
+    """
+    path = Path(out_dir) / FINGERPRINT
+    fingerprint = json.loads(json.dumps(fingerprint))
     stored, _, damage = _read_json(path) if path.exists() else (None, None, "missing")
     if damage is None and not isinstance(stored, dict):
         damage = "not a study fingerprint"
@@ -305,12 +343,7 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
             f"`out_dir` {str(out_dir)!r} holds {kind} made with {' and '.join(reasons)}; "
             "use another folder, or delete it to start over"
         )
-    if damage is not None:
-        _repair(path, damage, folder, kind)
-    folder.units.mkdir(parents=True, exist_ok=True)
-    if damage is not None:
-        _write_json(path, fingerprint)
-    return folder
+    return damage
 
 
 def _repair(path: Path, damage: str, folder: StudyFolder, kind: str) -> None:

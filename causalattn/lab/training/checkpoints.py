@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from causalattn.lab.models.transformer import ModelConfig, build_model
+from causalattn.lab.studies.storage import write_atomic
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import TrainConfig
 
@@ -191,11 +192,11 @@ def write_checkpoint(
     inner = io.BytesIO()
     torch.save(payload, inner)
     content = inner.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    outer = io.BytesIO()
     torch.save({"format_version": _FORMAT_VERSION, "sha256": hashlib.sha256(content).hexdigest(),
-                "payload": torch.frombuffer(bytearray(content), dtype=torch.uint8)}, tmp)
-    os.replace(tmp, path)
+                "payload": torch.frombuffer(bytearray(content), dtype=torch.uint8)}, outer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, outer.getvalue())
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

@@ -19,15 +19,13 @@ K. Jordan et al., "Muon: An optimizer for hidden layers in neural networks",
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
-from causalattn._validation import check_choice, check_positive_int
+from causalattn._validation import check_choice, check_positive_int, check_real
 
 __all__ = ["LOSS_ON", "OPTIMIZERS", "Freeze", "TrainConfig", "resolve_freeze"]
 
@@ -133,9 +131,7 @@ class TrainConfig:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("loss_on", self.loss_on, LOSS_ON)
         for name in ("lr", "momentum", "weight_decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                raise ValueError(f"`{name}` must be a finite number, got {value!r}")
+            check_real(name, getattr(self, name))
         if self.lr <= 0:
             raise ValueError(f"`lr` must be positive, got {self.lr}")
         if not 0 <= self.momentum < 1:
@@ -143,9 +139,9 @@ class TrainConfig:
         if self.weight_decay < 0:
             raise ValueError(f"`weight_decay` must be non-negative, got {self.weight_decay}")
         for name in ("batch_size", "n_iters", "log_every", "eval_sequences", "checkpoint_every"):
-            _check_positive(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         for name in ("data_seed", "eval_seed"):
-            _check_positive(name, getattr(self, name), minimum=0)
+            check_positive_int(name, getattr(self, name), minimum=0)
         freeze = tuple(self.freeze) if isinstance(self.freeze, (list, tuple)) else None
         if freeze is None or not all(isinstance(f, Freeze) for f in freeze):
             raise ValueError(f"`freeze` must be a tuple of Freeze values, got {self.freeze!r}")
@@ -161,13 +157,6 @@ class TrainConfig:
         data = dict(data)
         data["freeze"] = tuple(Freeze(**f) for f in data.get("freeze", ()))
         return cls(**data)
-
-
-def _check_positive(name: str, value: Any, minimum: int = 1) -> None:
-    """Like :func:`check_positive_int`, but a non-integer is a ValueError too (configs report ValueErrors)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
-    check_positive_int(name, value, minimum=minimum)
 
 
 def resolve_freeze(model: nn.Module, freeze: tuple[Freeze, ...]) -> list[tuple[nn.Parameter, Freeze]]:
