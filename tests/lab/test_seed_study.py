@@ -333,6 +333,8 @@ def test_plots(paired):
         (dict(threshold=1.5), ValueError, "`threshold` must be an accuracy"),
         (dict(probes=("w3_recall",)), ValueError, "`probes` must be one of"),
         (dict(n_jobs=0), ValueError, "`n_jobs` must be a non-zero integer"),
+        (dict(rng="seed"), TypeError, "`rng` must be None, an integer seed or a numpy Generator, got str"),
+        (dict(rng=True), TypeError, "`rng` must be None, an integer seed or a numpy Generator, got bool"),
     ],
 )
 def test_bad_input(kwargs, error, match):
@@ -355,6 +357,8 @@ def test_bad_effects_arguments(paired):
         paired.effects(method="z")
     with pytest.raises(ValueError, match="`rng` must be a non-negative integer seed"):
         paired.effects(rng=-1)
+    with pytest.raises(TypeError, match="`rng` must be None, an integer seed or a numpy Generator, got bool"):
+        paired.effects(rng=True)
     with pytest.raises(ValueError, match="`metric` must be a history column"):
         paired.plot_curves("seed")
 

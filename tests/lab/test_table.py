@@ -133,6 +133,10 @@ def test_rng_confidence_level_and_resamples_default_to_the_study(evaluation):
         evaluation.effects([])
     with pytest.raises(ValueError, match="`treatment` 'ablate:L1H1:zero' is not in this study"):
         evaluation.effect("ablate:L1H1:zero")
+    with pytest.raises(TypeError, match="`treatment` must be a treatment's label or an intervention, got list"):
+        evaluation.effect(["ablate:L1H0:zero"])
+    with pytest.raises(TypeError, match="`rng` must be None, an integer seed or a numpy Generator, got bool"):
+        evaluation.effects(rng=True)
 
 
 def test_models_study_rows_have_the_shared_details_and_arm_means():

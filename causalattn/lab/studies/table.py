@@ -255,7 +255,10 @@ class StudyEffects:
     def _treatment(self, treatment: Any) -> str:
         """The label of ``treatment`` (an intervention or a label), which must be one of :attr:`treatments`."""
         label = getattr(treatment, "label", treatment)
-        if not isinstance(label, str) or label not in self.treatments:
+        if not isinstance(label, str):
+            raise TypeError(f"`treatment` must be a treatment's label or an intervention, "
+                            f"got {type(treatment).__name__}")
+        if label not in self.treatments:
             raise ValueError(f"`treatment` {label!r} is not in this study; treatments: {list(self.treatments)}")
         return label
 

@@ -113,11 +113,12 @@ class _TrainingArgs:
     out_dir: Path | None
     client: Any
     torch_threads: int | None
+    rng: np.random.Generator  # checked whatever the design (only the randomized one draws from it)
 
 
 def _training_study_iv(
     model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir,
-    client, torch_threads, keep_models,
+    client, torch_threads, keep_models, rng,
 ) -> _TrainingArgs:
     train_iv(model_config, task_config, train_config, None)  # the types, and that the task fits the model
     if train_config.freeze:
@@ -148,7 +149,7 @@ def _training_study_iv(
     client = resolve_client(client)
     out_dir = None if out_dir is None else Path(out_dir)
     return _TrainingArgs(arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir,
-                         client, torch_threads)
+                         client, torch_threads, check_rng(rng))
 
 
 def _assign(seeds, labels, design, rng) -> list[tuple[int, str]]:
@@ -295,10 +296,10 @@ def training_study(
     1
     """
     args = _training_study_iv(model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold,
-                              probes, n_jobs, out_dir, client, torch_threads, keep_models)
+                              probes, n_jobs, out_dir, client, torch_threads, keep_models, rng)
     arms, out_dir, n_iters = args.arms, args.out_dir, train_config.n_iters
     outcomes = dict(at_iterations=args.at_iterations, threshold=args.threshold, probes=args.probes, n_iters=n_iters)
-    runs = _assign(args.seeds, list(arms), args.design, rng)
+    runs = _assign(args.seeds, list(arms), args.design, args.rng)
     records: dict[tuple[int, str], dict] = {}
     weights: dict[tuple[int, str], dict[str, np.ndarray]] = {}
     files = None
