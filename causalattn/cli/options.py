@@ -109,8 +109,12 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
                 raise ValueError(f"a label is given twice: {given[treatment.label]!r} and {text!r} both name "
                                  f"{treatment.label!r}")
             given[treatment.label] = text
-        for treatment in treatments:  # fail before training if a treatment does not fit the model
-            resolve_roles(treatment, blank).check(skeleton)
+        for treatment in treatments:  # fail before training if a part does not fit the model (any model's heads)
+            parts = getattr(treatment, "parts", (treatment,))
+            for part in parts:
+                resolve_roles(part, blank).check(skeleton)
+            if args.n_heads == 1 and all(getattr(part, "layer", 0) is not None for part in parts):
+                resolve_roles(treatment, blank)  # one head per layer: every model resolves its roles alike
     except ValueError as exc:
         raise ValueError(f"`--treatments`: {exc}") from None
     try:

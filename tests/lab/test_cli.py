@@ -155,7 +155,7 @@ def test_method_randomization_gives_every_row_from_the_python_api(study_dir, tmp
 
     # and by hand for the pooled rows: the 8 sign flips of the 3 model means (the t run's per-model estimates)
     means = pd.read_csv(study_dir / "per_model.csv").groupby("treatment", sort=False)["estimate"]
-    for (label, m), (_, row) in zip(means, table[:2].iterrows(), strict=False):
+    for (label, m), (_, row) in zip(means, table[:2].iterrows(), strict=True):
         flips = np.array(list(itertools.product([1, -1], repeat=3))) * m.to_numpy()
         expected_p = np.mean(np.abs(flips.mean(axis=1)) >= abs(m.mean()) - 1e-12)
         assert row["treatment"] == label and row["pvalue"] == pytest.approx(expected_p) and expected_p >= 0.25
@@ -271,6 +271,9 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--out", "/sys/causalattn-out"], "`--out` /sys/causalattn-out cannot be used as the output folder"),
     (["--treatments", "pattern:L0H0:uniform+pattern:L0H0:previous_token"], "`--treatments`: `parts`: "
      "'pattern:L0H0:uniform' and 'pattern:L0H0:previous_token' both replace the pattern of L0H0"),
+    # one head per layer: the role is that head in every model, so the clash is certain (before: after training)
+    (["--treatments", "ablate:L1H0:zero+ablate_role:induction@L1:mean"], r"`--treatments`: `treatment` "
+     r"'ablate:L1H0:zero\+ablate_role:induction@L1:mean' names one head twice in this model"),
 ])
 def test_every_study_option_is_checked_before_training(tmp_path, capsys, monkeypatch, options, message):
     # before: these failed only after about 5 minutes of training, naming Python arguments (n_jobs)
@@ -397,6 +400,7 @@ ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequen
     ("--seed", "-1", "`--seed` must be an integer >= 0, got -1"),  # before: refused by numpy after the load
     ("--model", "/nonexistent/model.gguf", "`--model`: '/nonexistent/model.gguf' is neither a known model"),
     ("--model", "TEXT", "is a file but not a .gguf model file"),
+    ("--model", "", "`--model`: must name a model ('smollm2-135m', a .gguf file or a folder), got ''"),
     ("--out", "/sys/causalattn-out", "`--out` /sys/causalattn-out cannot be used as the output folder: Permission"),
     ("--out", "/dev/null", "`--out` /dev/null is not a folder"),
     ("--out", "TEXT/sub", "cannot be used as the output folder: Not a directory"),
@@ -454,16 +458,38 @@ def test_ablate_help_names_its_options(capsys):
         assert option in text
 
 
-def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, monkeypatch, capsys):
-    import causalattn.lab.models.pretrained as hf
-    from causalattn.lab.studies.evaluation import evaluation_study
-    from causalattn.lab.tasks.repeated import RepeatedTokensTask
+@pytest.fixture(scope="module")
+def ablated(smollm2, one_thread, tmp_path_factory):
+    """One `causalattn ablate` run on the shared SmolLM2, its folder shared by the tests below (in this order).
 
-    monkeypatch.setattr(hf, "load_pretrained", lambda name, device="cpu", progress=True: smollm2)  # loaded once
-    monkeypatch.setitem(ABLATE_DEFAULTS, "reference_size", 4)  # not 32: it was most of each run's forward passes
-    out = tmp_path / "ablate"
-    assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
-    table = pd.read_csv(out / "effects.csv")
+    Returns the folder, the effects table as first written, and the modification times of the arm files.
+    """
+    import causalattn.lab.models.pretrained as pretrained
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pretrained, "load_pretrained", lambda name, device="cpu", progress=True: smollm2)  # loaded once
+        patch.setitem(ABLATE_DEFAULTS, "reference_size", 4)  # not 32: it was most of each run's forward passes
+        out = tmp_path_factory.mktemp("ablate") / "ablate"
+        assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
+    return out, pd.read_csv(out / "effects.csv"), _stamps(out)
+
+
+def _stamps(out):
+    return [p.stat().st_mtime_ns for p in sorted((out / "evaluation" / "arms").iterdir())]
+
+
+@pytest.fixture
+def ablate_again(smollm2, monkeypatch):
+    """``main(["ablate", ...])`` on the shared SmolLM2 (as the `ablated` run), with more flags."""
+    import causalattn.lab.models.pretrained as pretrained
+
+    monkeypatch.setattr(pretrained, "load_pretrained", lambda name, device="cpu", progress=True: smollm2)
+    monkeypatch.setitem(ABLATE_DEFAULTS, "reference_size", 4)
+    return lambda out, *flags: main(["ablate", *ABLATE_TINY, *flags, "--out", str(out)])
+
+
+def test_ablate_on_smollm2_writes_its_outputs(ablated):
+    out, table, _ = ablated
     assert list(table.columns[: len(EFFECT_COLUMNS)]) == list(EFFECT_COLUMNS)
     # k = 1: the induction head and the control head (no group of one), accuracy then loss
     assert len(table) == 4 and list(table["outcome"]) == ["in_context_accuracy"] * 2 + ["in_context_loss"] * 2
@@ -471,45 +497,57 @@ def test_ablate_on_smollm2_writes_its_outputs_and_resumes(smollm2, tmp_path, mon
     assert len(scan) == 270 and list(scan.columns) == ["layer", "head", "induction_score", "previous_token_score"]
     for name in ("forest.png", "head_scan.png"):
         assert (out / name).stat().st_size > 0
-    arms = sorted((out / "evaluation" / "arms").iterdir())
-    stamps = [p.stat().st_mtime_ns for p in arms]
-    capsys.readouterr()
-    assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0  # resumed: nothing recomputed
-    assert [p.stat().st_mtime_ns for p in sorted((out / "evaluation" / "arms").iterdir())] == stamps
-    pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
+
+
+def test_ablate_recomputes_a_damaged_scan_and_nothing_else(ablated, ablate_again):
+    out, table, stamps = ablated
     scores = out / "scan" / "scores.json"  # before: a CSV read back unchecked, so a truncated scan lost heads
-    scores.write_bytes(scores.read_bytes()[:-900])
+    saved = scores.read_bytes()
+    scores.write_bytes(saved[:-900])
     with pytest.warns(UserWarning, match=r"scores.json is damaged \(unreadable: JSONDecodeError\); recomputing "
                                          r"the head scan"):
-        assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
+        assert ablate_again(out) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
+    assert _stamps(out) == stamps  # resumed: the arms were not evaluated again
     # before: an intact scan of another version, without a score column, stopped the run with a KeyError
-    saved = json.loads(scores.read_text())
-    StudyFolder(out / "scan", saved["study"]).save_json("scores.json", {
-        key: value for key, value in saved["content"].items() if key != "previous_token_score"})
+    wrapped = json.loads(saved)
+    StudyFolder(out / "scan", wrapped["study"]).save_json("scores.json", {
+        key: value for key, value in wrapped["content"].items() if key != "previous_token_score"})
     with pytest.warns(UserWarning, match=r"scores.json is damaged \(unexpected content, KeyError: "
                                          r".*previous_token_score.*\); recomputing the head scan"):
-        assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
+        assert ablate_again(out) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), table)
+    assert _stamps(out) == stamps
+
+
+def test_ablate_refuses_the_folder_of_another_run_before_loading(ablated, capsys, monkeypatch):
+    import causalattn.lab.models.pretrained as pretrained
+
+    out = ablated[0]
+    monkeypatch.setattr(pretrained, "load_pretrained", lambda *a, **k: pytest.fail("loaded before checking --out"))
     assert main(["ablate", *ABLATE_TINY, "--length", "9", "--out", str(out)]) == 2
     assert "`--out`" in capsys.readouterr().err
 
+
+def test_ablate_resumed_with_randomization_is_the_python_api_study(ablated, ablate_again, smollm2):
+    from causalattn.lab.studies.evaluation import evaluation_study
+    from causalattn.lab.tasks.repeated import RepeatedTokensTask
+
+    out, table, stamps = ablated
     # --method randomization: the same arms (nothing recomputed), every row from the sign-flip test
-    assert main(["ablate", *ABLATE_TINY, "--method", "randomization", "--out", str(out)]) == 0
-    assert [p.stat().st_mtime_ns for p in sorted((out / "evaluation" / "arms").iterdir())] == stamps
+    assert ablate_again(out, "--method", "randomization") == 0
+    assert _stamps(out) == stamps
     randomized = pd.read_csv(out / "effects.csv")
     assert (randomized["method"] == "paired-randomization-exact").all()  # 2^4 sign flips, enumerated
     model, tokenizer = smollm2  # the same study through the Python API, from the same folder
     study = evaluation_study(model, RepeatedTokensTask.from_tokenizer(tokenizer, 8, vocab_size=model.vocab_size),
                              [parse_treatment(label) for label in table["treatment"][:2]], n_sequences=4, seed=0,
-                             batch_size=4, reference_size=ABLATE_DEFAULTS["reference_size"],
-                             out_dir=out / "evaluation", progress=False)
+                             batch_size=4, reference_size=4, out_dir=out / "evaluation", progress=False)
     api = EstimateTable([*study.effects("in_context_accuracy", method="randomization"),
                          *study.effects("in_context_loss", method="randomization")])
     pd.testing.assert_frame_equal(randomized, _as_written(effects_frame(api)))
     wide = study.units.pivot(index="sequence", columns="arm", values="in_context_accuracy")
-    # by hand: the 16 sign flips
-    for label, p in zip(randomized["treatment"][:2], randomized["pvalue"][:2], strict=True):
+    for label, p in zip(randomized["treatment"][:2], randomized["pvalue"][:2], strict=True):  # the 16 sign flips
         d = (wide[label] - wide["control"]).to_numpy()
         flipped = np.array(list(itertools.product([1, -1], repeat=4))) * d
         assert p == pytest.approx(np.mean(np.abs(flipped.mean(axis=1)) >= abs(d.mean()) - 1e-12))

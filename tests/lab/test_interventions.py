@@ -119,8 +119,8 @@ def test_patterns(model, inputs, reference):
     assert p[1, 0, 0] == 1 and p[1, 5, 4] == 1 and p[1, 5].sum() == 1
     _, ref_cache = run_with_cache(model, reference)
     _, cache = _cache(model, inputs, PatternFreeze(1, 0, "clean"), reference)
-    pattern = "blocks.1.attn.hook_pattern"
-    torch.testing.assert_close(cache[pattern][:, 0], ref_cache[pattern][:3, 0])
+    torch.testing.assert_close(cache["blocks.1.attn.hook_pattern"][:, 0],
+                               ref_cache["blocks.1.attn.hook_pattern"][:3, 0])
     # corrupted: the pattern on the reference with its positions shuffled, which differs from the clean one
     prepared = Reference.compute(model, reference, [PatternFreeze(1, 0, "corrupted")],
                                  generator=torch.Generator().manual_seed(5))

@@ -190,8 +190,8 @@ def test_hooks_change_outputs_and_are_removed(kwargs):
     # the pattern seen by the head is the hooked one: its z is pattern @ v
     with hooks(model, {"blocks.1.attn.hook_pattern": uniform}):
         _, cache = run_with_cache(model, x)
-    first_four = torch.full((12,), 0.25).where(torch.arange(12) < 4, 0.0)
-    torch.testing.assert_close(cache["blocks.1.attn.hook_pattern"][0, 0, 3], first_four)
+    torch.testing.assert_close(cache["blocks.1.attn.hook_pattern"][0, 0, 3],
+                               torch.full((12,), 0.25).where(torch.arange(12) < 4, 0.0))
 
     with pytest.raises(RuntimeError, match="boom"):
         with hooks(model, {"blocks.0.attn.hook_z": zero_head_0}):

@@ -66,10 +66,10 @@ def test_pooled_effect_is_the_t_interval_on_model_means_by_hand(three):
     level = 0.95
     for treatment in three.treatments:
         means = []
-        heads = three.heads
+        heads = three.heads[three.heads["treatment"] == treatment].set_index("model")["label"]
         for name, study in three.studies.items():
             wide = study.units.pivot(index="sequence", columns="arm", values="in_context_loss")
-            label = heads.loc[(heads["model"] == name) & (heads["treatment"] == treatment), "label"].iloc[0]
+            label = heads[name]
             means.append((wide[label] - wide["control"]).mean())
         means = np.array(means)
         g = len(means)
@@ -123,8 +123,8 @@ def test_roles_are_recorded_per_model(three):
         row = three.effect(treatment)
         heads = three.heads.query("treatment == @treatment")
         assert list(heads["model"]) == three.models
-        given = zip(heads["model"], heads["label"], strict=True)
-        assert row.details["heads"] == "; ".join(f"{m}={lab}" for m, lab in given)
+        pairs = zip(heads["model"], heads["label"], strict=True)
+        assert row.details["heads"] == "; ".join(f"{m}={lab}" for m, lab in pairs)
         scores = {"ablate_role:induction@L1:zero": ("induction_score", 1),
                   "ablate_role:previous_token@L0:zero": ("previous_token_score", 0)}[treatment]
         for name, head, score in zip(heads["model"], heads["head"], heads["role_score"], strict=True):

@@ -58,6 +58,20 @@ def test_a_role_pattern_resolves_to_the_same_head_as_the_role_ablation():
     assert resolve_roles(combined, scan).label == "pattern:L0H1:uniform+ablate:L1H1:mean"
 
 
+def test_two_roles_of_one_head_act_once_and_conflicting_kinds_are_refused():
+    # layer 1: head 1 is both the induction head and the previous-token head of this scan
+    scan = _scan([0.9, 0.0, 0.2, 0.3], [0.1, 0.7, 0.0, 0.8])
+    both = parse_treatment("ablate_role:induction@L1:zero+ablate_role:previous_token@L1:zero")
+    assert resolve_roles(both, scan) == parse_treatment("ablate:L1H1:zero")  # the union of the heads: one head
+    same = parse_treatment("ablate_role:induction@L1:mean+ablate:L1H1:mean+pattern:L0H0:uniform")
+    assert resolve_roles(same, scan).label == "ablate:L1H1:mean+pattern:L0H0:uniform"
+    clash = parse_treatment("ablate_role:induction@L1:zero+ablate_role:previous_token@L1:mean")
+    with pytest.raises(ValueError, match=r"`treatment` 'ablate_role:induction@L1:zero\+ablate_role:previous_token"
+                                         r"@L1:mean' names one head twice in this model: `parts`: 'ablate:L1H1:zero' "
+                                         r"and 'ablate:L1H1:mean' both replace the z of L1H1"):
+        resolve_roles(clash, scan)  # before: the later hook won, silently
+
+
 def test_a_role_is_not_a_head_until_resolved():
     with pytest.raises(ValueError, match="`treatments`: 'ablate_role:induction@L1:zero' names a role"):
         evaluation_study(_model(0), TASK, ["ablate_role:induction@L1:zero"], n_sequences=4, progress=False)

@@ -116,8 +116,7 @@ def test_other_recipes_reduce_in_context_loss(change):
 def test_same_seeds_give_identical_histories(baseline):
     again = run()
     pd.testing.assert_frame_equal(again.history, baseline.history)
-    pairs = zip(baseline.model.state_dict().items(), again.model.state_dict().values(), strict=True)
-    for (name, a), b in pairs:
+    for (name, a), b in zip(baseline.model.state_dict().items(), again.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
 

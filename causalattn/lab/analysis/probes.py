@@ -26,8 +26,7 @@ def recall(matrix: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> flo
 
     .. math::
 
-        R = \frac{1}{n} \sum_{i=1}^n
-            \mathbb{1}\Big\{ i = \arg\max_j \, \mathrm{left}_i^\top W \, \mathrm{right}_j \Big\}
+        R = \frac{1}{n} \sum_{i=1}^n \mathbb{1}\Big\{ i = \arg\max_j \mathrm{left}_i^\top W \mathrm{right}_j \Big\}
 
     Parameters
     ----------

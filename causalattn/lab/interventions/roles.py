@@ -203,6 +203,11 @@ class RolePattern(RoleTreatment, prefix="pattern_role"):
 def resolve_roles(treatment: Intervention, scan: HeadScan) -> Intervention:
     """``treatment`` with every role treatment (also inside a :class:`Combined`) resolved on ``scan``.
 
+    Two parts of a combination that resolve to the same intervention in this model (the induction head
+    is also the previous-token head) act once: the treatment ablates the union of the heads named. Two
+    that resolve to different interventions on one hook point of one head (a zero and a mean ablation)
+    are a ValueError naming the treatment.
+
     Examples
     --------
     >>> import pandas as pd
@@ -213,9 +218,15 @@ def resolve_roles(treatment: Intervention, scan: HeadScan) -> Intervention:
     'ablate:L0H1:zero+ablate:L1H1:zero'
     >>> resolve_roles(RolePattern("previous_token", 0, "previous_token"), scan).label
     'pattern:L0H1:previous_token'
+    >>> resolve_roles(Combined((RoleAblation("previous_token", 0), RoleAblation("induction", 0))), scan).label
+    'ablate:L0H1:zero'
     """
     if isinstance(treatment, RoleTreatment):
         return treatment.resolve(scan)
     if isinstance(treatment, Combined):
-        return Combined(tuple(resolve_roles(part, scan) for part in treatment.parts))
+        parts = tuple(dict.fromkeys(resolve_roles(part, scan) for part in treatment.parts))  # one head, once
+        try:
+            return parts[0] if len(parts) == 1 else Combined(parts)
+        except ValueError as exc:
+            raise ValueError(f"`treatment` {treatment.label!r} names one head twice in this model: {exc}") from None
     return treatment

@@ -102,8 +102,8 @@ def hooked_eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Te
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (batch, heads, query, key)
     if attention_mask is None:  # plain causal attention
         length = scores.shape[-1]
-        queries = scores.shape[-2]
-        future = torch.ones(queries, length, dtype=torch.bool, device=scores.device).triu(1 + length - queries)
+        future = torch.ones(scores.shape[-2], length, dtype=torch.bool, device=scores.device)
+        future = future.triu(1 + length - scores.shape[-2])
         scores = scores.masked_fill(future, float("-inf"))
     elif attention_mask.dtype == torch.bool:
         scores = scores.masked_fill(~attention_mask, float("-inf"))
@@ -285,9 +285,8 @@ class HFModel(nn.Module):
     >>> model.n_layers, model.n_heads, model.d_head
     (2, 4, 8)
     >>> logits, cache = run_with_cache(model, torch.zeros(3, 10, dtype=torch.long))
-    >>> pattern, z = cache["blocks.1.attn.hook_pattern"], cache["blocks.1.attn.hook_z"]
-    >>> tuple(logits.shape), tuple(pattern.shape), tuple(z.shape)
-    ((3, 10, 50), (3, 4, 10, 10), (3, 10, 4, 8))
+    >>> [tuple(x.shape) for x in (logits, cache["blocks.1.attn.hook_pattern"], cache["blocks.1.attn.hook_z"])]
+    [(3, 10, 50), (3, 4, 10, 10), (3, 10, 4, 8)]
     """
 
     def __init__(self, hf_model: Any) -> None:
@@ -313,7 +312,7 @@ class HFModel(nn.Module):
                 f"max_len={self.max_len})")
 
     def hook_name(self, point: str, layer: int) -> str:
-        """TransformerLens name of ``point`` (:data:`causalattn.lab.models.contract.POINTS`) in layer ``layer``."""
+        """TransformerLens name of ``point`` (a key of :data:`~causalattn.lab.models.contract.POINTS`) in ``layer``."""
         return transformer_lens_name(point, layer, self.n_layers)
 
     def _check_tokens(self, tokens: Any) -> torch.Tensor:

@@ -55,6 +55,8 @@ def locate_model(name_or_path: Any) -> tuple[Path, str | None]:
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"`name_or_path` must be a model name or a path, got {type(name_or_path).__name__}")
+    if not str(name_or_path).strip():
+        raise ValueError("`name_or_path` must name a model ('smollm2-135m', a .gguf file or a folder), got ''")
     if str(name_or_path).lower() in ("smollm2-135m", "smollm2-135m-instruct"):
         path = _smollm2_file()
         return path.parent, path.name

@@ -149,8 +149,7 @@ class Attention(nn.Module):
 
 
 class SimplifiedAttention(Attention):
-    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V`` and trainable ``W_O`` if ``last``, else frozen
-    ``W_OV``."""
+    """One head, ``W_Q = I``, trainable ``W_K``; frozen ``W_V``, trainable ``W_O`` if ``last``, else frozen ``W_OV``."""
 
     def __init__(self, config: ModelConfig, generator: torch.Generator, last: bool) -> None:
         super().__init__(config, scale=1.0)

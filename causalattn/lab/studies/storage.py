@@ -364,8 +364,8 @@ def _repair(path: Path, damage: str, folder: StudyFolder, kind: str) -> None:
     for p in unverified:
         p.unlink()
     warnings.warn(
-        f"{path} is {state}; rewriting it from the current configuration: kept the "
-        f"{len(files) - len(unverified)} unit files in {folder.units} that carry its "
-        f"checksum, removed the {len(unverified)} that cannot show which configuration made them (recomputing them)",
+        f"{path} is {state}; rewriting it from the current configuration: kept the {len(files) - len(unverified)} "
+        f"unit files in {folder.units} that carry its checksum, removed the {len(unverified)} that cannot show "
+        "which configuration made them (recomputing them)",
         DamagedFileWarning, stacklevel=3,
     )

@@ -150,10 +150,8 @@ class BigramTask:
         self._cdf_u[-1] = 1.0
         self._cdf_b = self.pi_b.cumsum(1)
         self._cdf_b[:, -1] = 1.0
-        self.fixed_triggers = (
-            None if config.random_triggers
-            else torch.argsort(self.pi_u, descending=True, stable=True)[: config.n_triggers]
-        )
+        most_frequent = torch.argsort(self.pi_u, descending=True, stable=True)
+        self.fixed_triggers = None if config.random_triggers else most_frequent[: config.n_triggers]
 
     def __repr__(self) -> str:
         return f"BigramTask({self.config})"
