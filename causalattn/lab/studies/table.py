@@ -78,8 +78,9 @@ class EffectOptions:
     ----------
     method : {"t", "normal", "randomization", "bootstrap"}
         The procedure of every row's interval and ``pvalue`` (:data:`causalattn.effects.METHODS`).
-    adjust : {"holm", "bh"} or None
-        The adjustment of ``pvalue`` within each family of rows.
+    adjust : str or None
+        The adjustment of ``pvalue`` within each family of rows: one of
+        :data:`causalattn.multiple_testing.ADJUSTMENTS` ("holm", "bh", ...).
     confidence_level : float
     n_resamples : int
         Randomization draws (when the assignments cannot be enumerated) and bootstrap resamples.
@@ -104,10 +105,10 @@ class EffectOptions:
         --------
         >>> EffectOptions.check(method="randomization", adjust=None, rng=3)
         EffectOptions(method='randomization', adjust=None, confidence_level=0.95, n_resamples=10000, seed=3)
-        >>> EffectOptions.check(adjust="bonferroni")
+        >>> EffectOptions.check(adjust="bonferroni")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: `adjust` must be one of ['holm', 'bh'] or None, got 'bonferroni'
+        ValueError: `adjust` must be one of ['holm', 'bh'...] or None, got 'bonferroni'
         """
         defaults = cls() if defaults is None else defaults
         if adjust is not None and (not isinstance(adjust, str) or adjust not in ADJUSTMENTS):
@@ -193,8 +194,9 @@ def study_table(effect: Callable[[str, str], Estimate], treatments: Sequence[str
         ``effect(treatment, outcome) -> Estimate``, e.g. a study's row (:func:`study_effect`).
     treatments, outcomes : sequence of str
         The rows: outcome by outcome, each with every treatment in order.
-    adjust : {"holm", "bh"} or None
-        :func:`causalattn.adjust_pvalues` of ``pvalue`` within each family;
+    adjust : str or None
+        :func:`causalattn.adjust_pvalues` of ``pvalue`` within each family (one of
+        :data:`causalattn.multiple_testing.ADJUSTMENTS`: "holm", "bh", ...);
         ``details["pvalue_adjusted"]`` and ``details["adjustment"]`` are None without it.
     title : str
     family : sequence of str
@@ -276,8 +278,9 @@ class StudyEffects:
             The outcome(s), of :attr:`outcomes`; default: the study's main outcome(s).
         method : {"t", "normal", "randomization", "bootstrap"}
             The one procedure of every row's interval and ``pvalue`` (the effect layer's).
-        adjust : {"holm", "bh"} or None
-            Adjustment of ``pvalue`` across the treatments, within each outcome.
+        adjust : str or None
+            Adjustment of ``pvalue`` across the treatments, within each outcome: one of
+            :data:`causalattn.multiple_testing.ADJUSTMENTS` ("holm", "bh", ...).
         confidence_level : float, optional
             Default: the study's.
         n_resamples : int, optional
