@@ -72,6 +72,7 @@ def test_options_are_checked_and_none_takes_the_study_defaults():
     defaults = EffectOptions(confidence_level=0.9, n_resamples=99, seed=7)
     assert EffectOptions.check(defaults=defaults) == EffectOptions("t", "holm", 0.9, 99, 7)
     assert EffectOptions.check(rng=3, n_resamples=5, confidence_level=0.5, defaults=defaults).seed == 3
+    assert type(EffectOptions.check(adjust=np.str_("bh")).adjust) is str  # a plain name in details and cache keys
     names = re.escape(str(list(ADJUSTMENTS)))  # every adjustment adjust_pvalues knows
     with pytest.raises(ValueError, match=rf"`adjust` must be one of {names} or None, got 'bonferroni'"):
         EffectOptions.check(adjust="bonferroni")

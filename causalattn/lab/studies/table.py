@@ -116,7 +116,7 @@ class EffectOptions:
                 f"`adjust` must be one of {list(ADJUSTMENTS)} or None, got {adjust!r}")
         return cls(
             method=check_choice("method", method, METHODS),
-            adjust=adjust,
+            adjust=None if adjust is None else str(adjust),
             confidence_level=(defaults.confidence_level if confidence_level is None
                               else check_confidence_level(confidence_level)),
             n_resamples=defaults.n_resamples if n_resamples is None else check_positive_int("n_resamples", n_resamples),
