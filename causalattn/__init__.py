@@ -15,6 +15,14 @@ from causalattn.experiments.neyman import neyman
 from causalattn.experiments.randomization import frt, frt_confidence_interval, hodges_lehmann
 from causalattn.hypothesis import HypothesisTest
 from causalattn.longitudinal import TreatmentWeights, g_formula, msm, treatment_weights
+from causalattn.mediation import (
+    Decomposition,
+    MediationSensitivity,
+    baron_kenny,
+    mediate,
+    mediation_sensitivity,
+    plot_decomposition,
+)
 from causalattn.multiple_testing import EFFECT_COLUMNS, adjust_pvalues, effects_frame
 from causalattn.observational import (
     MendelianRandomization,
@@ -58,4 +66,7 @@ __all__ = [
     "MendelianRandomization", "double_selection", "lasso_ate",
     # treatments over time
     "longitudinal", "TreatmentWeights", "g_formula", "msm", "treatment_weights",
+    # mediation
+    "Decomposition", "MediationSensitivity", "baron_kenny", "mediate", "mediation_sensitivity",
+    "plot_decomposition",
 ]

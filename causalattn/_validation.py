@@ -47,6 +47,23 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return check_integer(name, value, minimum=minimum)
 
 
+# Largest seed accepted: torch's generators take 64-bit seeds, and seeds are offset (seed + 1, a question's stream)
+SEED_MAX = 2**63 - 1
+
+
+def check_seed(name: str, value: Any) -> int:
+    """A seed of a random stream: an integer in ``[0, 2**63 - 1]`` (:func:`check_integer`).
+
+    Examples
+    --------
+    >>> check_seed("seed", 2**70)
+    Traceback (most recent call last):
+    ...
+    ValueError: `seed` must be an integer in [0, 9223372036854775807], got 1180591620717411303424
+    """
+    return check_integer(name, value, minimum=0, maximum=SEED_MAX)
+
+
 def check_integer(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """An integer in ``[minimum, maximum]`` (either bound optional; bools and floats are refused).
 

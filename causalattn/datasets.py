@@ -13,6 +13,7 @@ name                              contents
 ``"lalonde_nsw"``                 NSW experiment, Dehejia-Wahba subsample, 445 men
 ``"lalonde_cps1"``                185 NSW treated + 15,992 CPS-1 controls (Ding's ``cps1re74``)
 ``"card"``                        3,010 men, college proximity as an instrument for schooling, Card (1995)
+``"framing"``                     265 subjects of a framing experiment, Brader, Valentino & Suhay (2008)
 ``"lipids_chd"``                  28 variants' associations with lipids and heart disease, Waterworth et al. (2010)
 ``"time_varying"``                2,000 simulated subjects, treatments at 2 times, a confounder affected by treatment
 ``"shakespeare_unigram"``         character counts of tiny Shakespeare (65 characters)
@@ -101,6 +102,21 @@ def _card() -> pd.DataFrame:
                                         "married": "Int64"})
 
 
+_FRAMING_LEVELS = {
+    "anx": ["not anxious at all", "a little anxious", "somewhat anxious", "very anxious"],
+    "educ": ["less than high school", "high school", "some college", "bachelor's degree or higher"],
+    "gender": ["male", "female"],
+    "english": ["Strongly Oppose", "Oppose", "Favor", "Strongly Favor"],
+}
+
+
+def _framing() -> pd.DataFrame:
+    data = _read_csv("framing.csv", dtype={name: "str" for name in _FRAMING_LEVELS})
+    for name, levels in _FRAMING_LEVELS.items():
+        data[name] = pd.Categorical(data[name], categories=levels, ordered=name != "gender")
+    return data.astype({name: "int64" for name in data.columns if name not in _FRAMING_LEVELS})
+
+
 def _lipids_chd() -> pd.DataFrame:
     return _read_csv("lipids_chd.csv", dtype={"variant": "str", "effect_allele": "str", "other_allele": "str"})
 
@@ -173,6 +189,16 @@ _DATASETS: dict[str, _Dataset] = {
         "built by datasets/build_card.py from causaldata.close_college (lwage stored as float32, written as "
         "its shortest decimal form).",
         _card,
+    ),
+    "framing": _Dataset(
+        "A survey experiment on news stories about immigration, 265 subjects: the story's tone and the "
+        "immigrant's ethnicity randomized (`treat` = negative tone and a Latino immigrant), the subject's "
+        "emotional response `emo` (the mediator of R's mediation vignette) and whether they asked to send an "
+        "anti-immigration message to Congress (`cong_mesg`).",
+        "Brader, Valentino & Suhay (2008), American Journal of Political Science 52:959-978; R package "
+        "mediation's `framing` (GPL >= 2), as copied into statsmodels' tests (BSD-3-Clause); built by "
+        "datasets/build_framing.py, which drops R's row names and changes nothing else.",
+        _framing,
     ),
     "lipids_chd": _Dataset(
         "Summary statistics of 28 uncorrelated genetic variants (one row each): associations (beta, SE) with LDL "
@@ -258,6 +284,18 @@ def load(name: str) -> pd.DataFrame:
             is in the county), ``exper``, ``black``, ``south``, ``smsa`` (int64), ``married``
             (Int64, a marital-status code 1-6 with 1 = married and 6 = never married, not a 0/1
             flag; ``<NA>`` for 7 men).
+        ``"framing"`` (265 rows, one per subject)
+            ``cond`` (int64 1-4, the four arms of ``tone`` x ``eth``), ``anx`` (ordered category, anxiety
+            about immigration: ``"not anxious at all"`` to ``"very anxious"``), ``age``, ``income`` (int64,
+            income bracket 1-19), ``educ`` (ordered category ``"less than high school"``, ``"high school"``,
+            ``"some college"``, ``"bachelor's degree or higher"``), ``gender`` (category ``"male"``,
+            ``"female"``), ``emo`` (int64 3-12, the emotional response to the story), ``p_harm`` (int64
+            2-8, perceived harm of immigration), ``tone`` (1 negative), ``eth`` (1 Latino immigrant),
+            ``treat`` (``tone * eth``), ``english`` (ordered category, opinion on making English the
+            official language: ``"Strongly Oppose"`` to ``"Strongly Favor"``), ``immigr`` (int64 1-4,
+            larger = more negative attitude to immigration), ``anti_info`` and ``cong_mesg`` (int64 0/1:
+            wanted information from an anti-immigration group; asked to send an anti-immigration message
+            to Congress). Encode the categories before a regression, e.g. with :func:`pandas.get_dummies`.
         ``"lipids_chd"`` (28 rows, one per genetic variant)
             ``variant`` (str, ``variant1`` ... ``variant28``: the package gives no rs numbers),
             ``effect_allele``, ``other_allele`` (str), ``eaf`` (effect-allele frequency), and per effect
@@ -304,6 +342,10 @@ def load(name: str) -> pd.DataFrame:
     Card, D. (1995). Using geographic variation in college proximity to estimate the return to
     schooling. In *Aspects of Labour Market Behaviour*, eds. Christofides, Grant and Swidinsky,
     201-222. University of Toronto Press.
+
+    Brader, T., Valentino, N. A. and Suhay, E. (2008). What triggers public opposition to
+    immigration? Anxiety, group cues, and immigration threat. American Journal of Political
+    Science 52, 959-978.
 
     Waterworth, D. M., Ricketts, S. L., Song, K. et al. (2010). Genetic variants influencing
     circulating lipid levels and risk of coronary artery disease. Arteriosclerosis, Thrombosis, and

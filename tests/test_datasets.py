@@ -22,6 +22,7 @@ DATA_FILES = [
     "lalonde_nsw.csv",
     "lalonde_cps1.csv",
     "card.csv",
+    "framing.csv",
     "shakespeare_unigram.csv",
     "shakespeare_bigram.csv",
 ]
@@ -29,7 +30,7 @@ DATA_FILES = [
 
 def test_available_lists_every_name_and_each_loads():
     names = datasets.available()
-    for required in ["kidney_stones", "berkeley_admissions", "lalonde_nsw", "lalonde_cps1", "card",
+    for required in ["kidney_stones", "berkeley_admissions", "lalonde_nsw", "lalonde_cps1", "card", "framing",
                      "shakespeare_unigram", "shakespeare_bigram"]:
         assert required in names
     for name in names:
@@ -138,6 +139,23 @@ def test_card_keeps_its_missing_values_and_gives_the_published_iv_slope():
     first_stage = x[z == 1].mean() - x[z == 0].mean()
     assert round(first_stage, 4) == 0.8290
     assert round((y[z == 1].mean() - y[z == 0].mean()) / first_stage, 4) == 0.1881
+
+
+def test_framing_is_statsmodels_copy_of_r_mediation_framing():
+    import statsmodels
+
+    df = datasets.load("framing")
+    assert df.shape == (265, 15)
+    assert (df["treat"] == df["tone"] * df["eth"]).all()
+    assert df.groupby(["tone", "eth"])["cond"].unique().map(list).tolist() == [[4], [3], [2], [1]]
+    assert df["educ"].cat.categories[0] == "less than high school" and df["gender"].cat.categories[0] == "male"
+    assert df.notna().all().all() and (df["emo"].between(3, 12)).all() and df["cong_mesg"].isin([0, 1]).all()
+    assert int(df["treat"].sum()) == 68 and int(df["cong_mesg"].sum()) == 88
+    source = Path(statsmodels.__file__).parent / "stats" / "tests" / "results" / "framing.csv"
+    if source.exists():  # the build script's input: same values, R's row names dropped
+        raw = pd.read_csv(source).iloc[:, 1:]
+        for column in raw.columns:
+            assert df[column].astype(raw[column].dtype).tolist() == raw[column].tolist(), column
 
 
 def test_shakespeare_counts():

@@ -22,6 +22,7 @@ TUTORIALS = [
     "07_freezing_as_treatment.py --quick",
     "09_lalonde_observational.py --quick",
     "10_models_as_units.py --quick",
+    "11_mediation.py --quick",
     "13_mendelian_and_msm.py --quick",
 ]  # and 08_real_model_ablation.py --quick, run by test_real_model_tutorial_runs_and_saves_figures
 

@@ -52,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"[2/3] head scan: {args.scan_sequences} sequences of 2 x {args.length} random tokens")
     scan = scan_folder.load_json(  # checksummed, with the columns it needs: never a damaged scan
-        "scores.json", recompute="the head scan", parse=lambda saved: HeadScan(
+        "scores.json", identity={"head_scan": "scores"}, recompute="the head scan", parse=lambda saved: HeadScan(
             pd.DataFrame(saved)[["layer", "head", "induction_score", "previous_token_score"]],
             n_sequences=args.scan_sequences, length=args.length))
     if scan is None:  # not a resumed run
         # other sequences than the study's: choosing heads on the evaluated sequences would bias their effects
         scan = head_scan(model, task, args.scan_sequences, seed=args.seed + 1, batch_size=args.batch_size,
                          progress=progress)
-        scan_folder.save_json("scores.json", scan.scores.to_dict(orient="list"))
+        scan_folder.save_json("scores.json", scan.scores.to_dict(orient="list"), identity={"head_scan": "scores"})
     induction, control = scan.select(args.k, rng=args.seed)
     print(scan.top(args.k).round(3).to_string(index=False))
     print(f"      induction heads (top {args.k} induction scores): {_heads(induction)}")

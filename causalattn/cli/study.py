@@ -62,7 +62,6 @@ def _main_job(args: argparse.Namespace, setup: StudySetup, client) -> int:
     import pandas as pd
 
     from causalattn import EFFECT_COLUMNS, EstimateTable, effects_frame, plot_forest
-    from causalattn.estimate import NOT_ESTIMABLE
     from causalattn.lab.studies.evaluation import CONTROL
     from causalattn.lab.studies.models_study import models_study
     from causalattn.lab.studies.storage import slug
@@ -116,16 +115,19 @@ def _main_job(args: argparse.Namespace, setup: StudySetup, client) -> int:
           f"= {2 / 2 ** args.seeds:.3g} here (more seeds: --seeds).")
     print("Both: a CI excludes 0 exactly when p < 0.05; p adjusted: Holm across treatments within each outcome; "
           "pvalue_randomization: sign flips of whole models (seeds).")
+    timing = training.time_to_threshold()
+    logrank = {test.details["treatment"]: test for test in timing.logrank}
     for e in trained:
-        if e.details.get("n_censored"):
-            runs = 2 * e.n
-            if e.method == NOT_ESTIMABLE:
-                print(f"{e.estimand}, {e.details['outcome']}: all {runs} runs never reached {args.threshold:g} "
-                      f"within {args.study_iters} iterations (censored): not estimable")
-            else:
-                print(f"{e.estimand}, {e.details['outcome']}: {e.details['n_censored']} of {runs} runs never "
-                      f"reached {args.threshold:g} and count as {args.study_iters} (censored): the effect is a "
-                      f"lower bound")
+        if "restricted_at" not in e.details:
+            continue
+        print(f"{e.estimand}, {e.details['outcome']}: the {e.details['estimand']}; {e.details['n_censored']} of "
+              f"{2 * e.n} runs never reached {args.threshold:g}. Its interval is valid for that quantity, not for "
+              f"the delay in mean iterations, which no run beyond {args.study_iters} can show.")
+        test = logrank.get(e.estimand)
+        print(f"  Kaplan-Meier view ({out / 'time_to_threshold.png'}): "
+              + (f"log-rank chi2 = {test.statistic:.3g} (1 df), {pvalue_equation(test.pvalue, digits=2)} "
+                 "(the arms as independent samples: it ignores the pairing)" if test is not None else
+                 f"no run of either arm reached {args.threshold:g}: no log-rank test"))
 
     print(f"\nPer model (each interval covers that model's sequences only; {out / 'per_model.csv'}, "
           f"{out / 'per_model'}/*.png):")
@@ -157,7 +159,8 @@ def _main_job(args: argparse.Namespace, setup: StudySetup, client) -> int:
     for label in evaluation.treatments:
         evaluation.plot_models(label, method=args.method).savefig(out / "per_model" / f"{slug(label)}.png", dpi=120)
     training.plot_curves().savefig(out / "training_curves.png", dpi=120)
-    written += [out / "per_model", out / "training_curves.png"]
+    timing.plot().savefig(out / "time_to_threshold.png", dpi=120)
+    written += [out / "per_model", out / "training_curves.png", out / "time_to_threshold.png"]
 
     maps = out / "attention"
     maps.mkdir(exist_ok=True)

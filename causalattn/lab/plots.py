@@ -6,7 +6,9 @@ pyplot, so nothing global changes and any backend (Agg included) works.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,7 @@ from torch import nn
 
 from causalattn._validation import check_columns
 from causalattn.lab.analysis.probes import PROBE_KEYS
+from causalattn.lab.interventions.base import Intervention, parse_treatment
 from causalattn.lab.models.hooks import HookFn, hooks, run_with_cache
 from causalattn.lab.tasks.bigram import Batch
 
@@ -41,6 +44,8 @@ def plot_attention(
     batch: Batch,
     index: int = 0,
     *,
+    treatment: Intervention | str | None = None,
+    reference: Any = None,
     fwd_hooks: Mapping[str, HookFn] | Iterable[tuple[str, HookFn]] | None = None,
     window: tuple[int, int] | None = None,
     chars: Sequence[str] | None = None,
@@ -55,9 +60,20 @@ def plot_attention(
         Sequences of the task; sequence ``index`` is shown.
     index : int
         Which sequence of the batch.
+    treatment : Intervention or label, optional
+        An intervention active during the forward pass (``"ablate:L1H0:zero"``),
+        with its ``reference`` (sequence ``index`` pairs with reference row
+        ``index``). The figure is titled with it, and the map of every head it
+        acts on says what it replaces: the *pattern* (a fixed pattern, shown
+        as replaced) or the head's *output* (an ablation or a patch: the map
+        shows the pattern the head still computes, which is no longer used).
+    reference : Reference, Batch or tensor, optional
+        The reference sequences or activations ``treatment`` needs (mean and
+        resample ablation, patching; see :meth:`causalattn.lab.interventions.base.Intervention.hooks`).
     fwd_hooks : mapping or iterable of (name, fn), optional
-        Interventions active during the forward pass (see :func:`causalattn.lab.models.hooks.hooks`);
-        the maps then show the patterns under intervention.
+        Further hook functions active during the forward pass (see
+        :func:`causalattn.lab.models.hooks.hooks`); the maps of a layer whose
+        head outputs or patterns they act on say so.
     window : (start, stop), optional
         Positions shown (queries and keys); default the first 64.
     chars : sequence of str, optional
@@ -73,10 +89,12 @@ def plot_attention(
     query labels of in-context positions (a trigger seen before, whose next
     token is predictable) are shaded. An induction head shows as dark cells
     at red queries and green keys; a previous-token head as the diagonal
-    just below the main one.
+    just below the main one. Under an ablation the ablated head's map is the
+    same as without it (its output is replaced after its pattern is applied),
+    and its title says so; the later layers show what the ablation changes.
     """
     n = batch.inputs.shape[1]
-    if not 0 <= index < len(batch):
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < len(batch):
         raise ValueError(f"`index` must be in [0, {len(batch)}), got {index}")
     start, stop = window if window is not None else (0, min(n, 64))
     if not 0 <= start < stop <= n:
@@ -86,7 +104,13 @@ def plot_attention(
     inputs = batch.inputs[index : index + 1]
     n_layers, n_heads = model.n_layers, model.n_heads
     names = [model.hook_name("pattern", layer) for layer in range(n_layers)]
-    with torch.no_grad(), hooks(model, fwd_hooks or {}):
+    treatment = parse_treatment(treatment) if isinstance(treatment, str) else treatment
+    if treatment is not None and not isinstance(treatment, Intervention):
+        raise TypeError(f"`treatment` must be an Intervention, a label or None, got {type(treatment).__name__}")
+    extra = list(fwd_hooks.items()) if isinstance(fwd_hooks, Mapping) else list(fwd_hooks or [])
+    applied = ([] if treatment is None else treatment.hooks(model, reference, offset=index)) + extra
+    notes = _notes(model, treatment, [item[0] for item in extra if isinstance(item, tuple) and item])
+    with torch.no_grad(), hooks(model, applied):
         _, cache = run_with_cache(model, inputs, names=names)
 
     tokens = inputs[0, start:stop].tolist()
@@ -106,7 +130,9 @@ def plot_attention(
             ax = axes[layer, head]
             image = ax.imshow(pattern[head], cmap="Blues", vmin=0, vmax=1, interpolation="nearest",
                               extent=(start - 0.5, stop - 0.5, stop - 0.5, start - 0.5))
-            ax.set_title(f"layer {layer} head {head} (L{layer}H{head})")
+            note = notes.get((layer, head)) or notes.get(layer)
+            ax.set_title(f"layer {layer} head {head} (L{layer}H{head})" + (f"\n{note}" if note else ""),
+                         color="tab:red" if note else "black")
             what = "characters" if chars is not None else "token ids"
             every = "" if step == 1 else f", every {step}th labelled"
             ax.set_xlabel(f"key position {start}-{stop - 1} ({what}{every})")
@@ -118,7 +144,30 @@ def plot_attention(
         Line2D([], [], color=_OUTPUT_COLOUR, lw=2, label="output token (follows a trigger)"),
         Patch(facecolor="mistyrose", label="in-context query (trigger seen before)"),
     ], loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    if treatment is not None or extra:
+        fig.suptitle(f"under {treatment.label}" if treatment is not None else "under the hooks given (fwd_hooks)")
     return fig
+
+
+# What an intervention on a hook point replaces, for the title of the map of a head it acts on
+_REPLACES = {
+    "z": "OUTPUT replaced by {what}\n(this pattern is computed but not used)",
+    "pattern": "PATTERN replaced by {what} (shown)",
+}
+
+
+def _notes(model: Any, treatment: Intervention | None, hooked: list[str]) -> dict[Any, str]:
+    """``(layer, head)`` -> what ``treatment`` replaces in that head; ``layer`` -> what hooks on ``hooked`` replace."""
+    notes: dict[Any, str] = {}
+    for layer in range(model.n_layers):
+        for point, text in _REPLACES.items():
+            if model.hook_name(point, layer) in hooked:
+                notes[layer] = text.format(what=f"hooks on {model.hook_name(point, layer)}")
+    for part in () if treatment is None else getattr(treatment, "parts", (treatment,)):
+        point, layer, head = (getattr(part, key, None) for key in ("point", "layer", "head"))
+        if point in _REPLACES and head is not None:
+            notes[layer, head] = _REPLACES[point].format(what=part.label)
+    return notes
 
 
 def _label(char: str) -> str:

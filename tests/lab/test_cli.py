@@ -48,7 +48,7 @@ def test_study_writes_table_forest_and_attention_maps(study_dir):
     assert (pooled["n"] == 3 * 16).all() and (pooled["outcome"] == "in_context_accuracy").all()
     assert pooled["heads"].iloc[0] == "seed0=ablate:L1H0:mean; seed1=ablate:L1H0:mean; seed2=ablate:L1H0:mean"
     assert list(training["outcome"]) == ["in_context_accuracy_at_20", "in_context_accuracy_at_40",
-                                         "iterations_to_0.9"]
+                                         "restricted_iterations_to_0.9"]
     assert (training["n"] == 3).all() and (training["unit"] == "seed").all()  # n counts seeds, not runs
     per_model = pd.read_csv(study_dir / "per_model.csv")
     assert list(per_model["model"]) == ["seed0", "seed1", "seed2"] * 2
@@ -134,7 +134,13 @@ def test_method_randomization_gives_every_row_from_the_python_api(study_dir, tmp
     assert "the sign-flip test over the 3 model means and the interval inverting it" in printed
     table = pd.read_csv(out / "effects.csv")
     assert list(table["method"]) == [*["clustered-paired-randomization-exact"] * 2,  # 2^3 sign flips, enumerated
-                                     *["paired-randomization-exact"] * 2, "not estimable"]
+                                     *["paired-randomization-exact"] * 3]
+    # no run reaches 0.9 in 40 iterations: both restricted means are 40, the difference 0; every sign flip gives 0
+    # (p = 1), and with 3 seeds no shift can be rejected (p >= 0.25), so the inverted interval is the whole line
+    threshold_row = table.iloc[4]
+    assert threshold_row["outcome"] == "restricted_iterations_to_0.9" and threshold_row["n_censored"] == 6
+    assert threshold_row["estimate"] == 0 and threshold_row["pvalue"] == 1
+    assert threshold_row["ci_low"] == -np.inf and threshold_row["ci_high"] == np.inf
 
     # the same study through the Python API, from the same folder
     task_config = TaskConfig(n_triggers=5, seq_len=32)
@@ -512,7 +518,8 @@ def test_ablate_recomputes_a_damaged_scan_and_nothing_else(ablated, ablate_again
     # before: an intact scan of another version, without a score column, stopped the run with a KeyError
     wrapped = json.loads(saved)
     StudyFolder(out / "scan", wrapped["study"]).save_json("scores.json", {
-        key: value for key, value in wrapped["content"].items() if key != "previous_token_score"})
+        key: value for key, value in wrapped["content"].items() if key != "previous_token_score"},
+        identity={"head_scan": "scores"})
     with pytest.warns(UserWarning, match=r"scores.json is damaged \(unexpected content, KeyError: "
                                          r".*previous_token_score.*\); recomputing the head scan"):
         assert ablate_again(out) == 0

@@ -138,11 +138,11 @@ def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypa
     written = []
     write = StudyFolder.save_json
 
-    def interrupted(folder, name, record):
+    def interrupted(folder, name, record, **kwargs):
         if len(written) == 3:
             raise KeyboardInterrupt  # the client is killed after saving three runs
         written.append(name)
-        write(folder, name, record)
+        write(folder, name, record, **kwargs)
 
     monkeypatch.setattr(StudyFolder, "save_json", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -153,7 +153,7 @@ def test_dask_study_resumes_after_interruption(client, local, tmp_path, monkeypa
 
     written.clear()
     monkeypatch.setattr(StudyFolder, "save_json",
-                        lambda folder, name, record: (written.append(name), write(folder, name, record)))
+                        lambda folder, name, record, **kw: (written.append(name), write(folder, name, record, **kw)))
     resumed = training_study(MODEL, TASK, TRAIN, ARMS, seeds=SEEDS, client=client, out_dir=tmp_path, **OPTIONS)
     assert len(written) == 3 and not set(written) & set(first)  # only the three unfinished runs were trained
     assert {name: (tmp_path / "units" / name).stat().st_mtime_ns for name in first} == stamps
@@ -242,11 +242,11 @@ def test_dask_models_study_resumes_after_interruption(client, evaluated, tmp_pat
     saved = []
     save = StudyFolder.save_arrays
 
-    def interrupted(folder, name, arrays):
+    def interrupted(folder, name, arrays, **kwargs):
         if len(saved) == 4:
             raise KeyboardInterrupt  # the client is killed after saving four (batch, arm) results
         saved.append(folder.units / name)
-        save(folder, name, arrays)
+        save(folder, name, arrays, **kwargs)
 
     monkeypatch.setattr(StudyFolder, "save_arrays", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -256,7 +256,8 @@ def test_dask_models_study_resumes_after_interruption(client, evaluated, tmp_pat
 
     first, saved[:] = list(saved), []
     monkeypatch.setattr(StudyFolder, "save_arrays",
-                        lambda folder, name, arrays: (saved.append(folder.units / name), save(folder, name, arrays)))
+                        lambda folder, name, arrays, **kw: (saved.append(folder.units / name),
+                                                            save(folder, name, arrays, **kw)))
     with joblib.parallel_config(backend="dask"):  # selects the cluster of the active client
         resumed = _evaluate(out_dir=tmp_path)
     assert len(first) + len(saved) == 2 * 3 * 3 and not set(first) & set(saved)  # models x batches x arms, once

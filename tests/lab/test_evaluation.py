@@ -17,6 +17,7 @@ from causalattn.lab import BigramTask, TaskConfig, induction_head_model
 from causalattn.lab.interventions import HeadAblation, Reference, parse_treatment
 from causalattn.lab.models.hooks import hooks
 from causalattn.lab.models.transformer import ModelConfig, build_model
+from causalattn.lab.plots import plot_attention
 from causalattn.lab.studies.evaluation import CONTROL, evaluation_study
 from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder, digest
 from causalattn.lab.tasks.metrics import token_metrics
@@ -157,6 +158,36 @@ def test_forest_plot_and_attention(study, task):
     assert maps.axes[0].get_xticklabels()[0].get_text() == {" ": "\u2423", "\n": "\\n"}.get(first, first)
 
 
+def _titles(fig):
+    return [ax.get_title() for ax in fig.axes if ax.images]  # the maps, not their colour bars
+
+
+def test_attention_maps_say_what_an_intervention_replaces(study, task):
+    # before (issue 18, item 19): the map of an output ablation showed the unchanged pattern with nothing to say
+    # that the head's output, not its pattern, is replaced: it read as if the ablation did nothing
+    control = study.plot_attention(index=3)
+    assert _titles(control) == ["layer 0 head 0 (L0H0)", "layer 1 head 0 (L1H0)"] and control.get_suptitle() == ""
+    ablated = study.plot_attention("ablate:L1H0:mean", index=3)
+    assert ablated.get_suptitle() == "under ablate:L1H0:mean"
+    assert _titles(ablated) == ["layer 0 head 0 (L0H0)", "layer 1 head 0 (L1H0)\nOUTPUT replaced by "
+                                "ablate:L1H0:mean\n(this pattern is computed but not used)"]
+    shown = [[ax.images[0].get_array() for ax in fig.axes if ax.images] for fig in (control, ablated)]
+    np.testing.assert_array_equal(shown[0][1], shown[1][1])  # the pattern the ablated head computes is unchanged
+    fixed = study.plot_attention("pattern:L0H0:previous_token", index=3)
+    assert _titles(fixed)[0] == "layer 0 head 0 (L0H0)\nPATTERN replaced by pattern:L0H0:previous_token (shown)"
+    assert np.allclose(np.diag(fixed.axes[0].images[0].get_array(), k=-1), 1)  # the replaced pattern is drawn
+    both = plot_attention(study.model, study.data, 3, treatment="ablate:L0H0:zero+pattern:L1H0:uniform")
+    assert [t.split("\n")[1].split(" by")[0] for t in _titles(both)] == ["OUTPUT replaced", "PATTERN replaced"]
+    hooked = plot_attention(study.model, study.data, 3, fwd_hooks={"blocks.1.attn.hook_z": lambda z, hook: 0 * z})
+    assert _titles(hooked)[1] == ("layer 1 head 0 (L1H0)\nOUTPUT replaced by hooks on blocks.1.attn.hook_z\n(this "
+                                  "pattern is computed but not used)")
+    assert hooked.get_suptitle() == "under the hooks given (fwd_hooks)"
+    with pytest.raises(TypeError, match="`treatment` must be an Intervention, a label or None, got int"):
+        plot_attention(study.model, study.data, 3, treatment=5)
+    with pytest.raises(ValueError, match="`index` must be in"):
+        study.plot_attention("ablate:L1H0:mean", index=60)
+
+
 def test_efficient_path_equals_full_forward():
     # MLP and LayerNorm blocks: resuming after hook_z must equal the full forward pass under the hooks
     model = build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=12, mlp=True,
@@ -226,15 +257,40 @@ def test_damaged_arm_files_are_reported_and_only_they_are_recomputed(model, task
     pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
 
 
+def test_arm_files_copied_over_another_arm_or_batch_are_recomputed(model, task, tmp_path, pending):
+    # before (issue 18, item 3): control's file copied over an ablated arm's changed the effect without a word
+    reference_table = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW).effects().to_frame()
+    arms = tmp_path / "arms"
+    (arms / "batch00000__ablate_L0H0_zero.npz").write_bytes((arms / "batch00000__control.npz").read_bytes())
+    (arms / "batch00001__control.npz").write_bytes((arms / "batch00000__control.npz").read_bytes())  # same shapes
+    with np.load(arms / "batch00001__control.npz") as f:
+        assert f["global_loss"].shape == (25,)  # shapes alone would not tell batch 0 from batch 1
+    pending.clear()  # what the rerun evaluates
+    with pytest.warns(DamagedFileWarning) as caught:
+        rerun = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
+    assert [str(w.message).split("/")[-1] for w in caught] == [
+        "batch00000__ablate_L0H0_zero.npz is damaged (it holds arm 'control', batch 0, first_sequence 0, not arm "
+        "'ablate:L0H0:zero', batch 0, first_sequence 0: copied or moved from another file); recomputing arm "
+        "'ablate:L0H0:zero' on sequences 0-24",
+        "batch00001__control.npz is damaged (it holds arm 'control', batch 0, first_sequence 0, not arm 'control', "
+        "batch 1, first_sequence 25: copied or moved from another file); recomputing arm 'control' on sequences "
+        "25-49"]
+    assert pending == [(0, ["ablate:L0H0:zero"]), (25, [CONTROL])]
+    pd.testing.assert_frame_equal(rerun.effects().to_frame(), reference_table)
+
+
 def test_arm_files_of_another_version_are_recomputed_not_a_key_error(model, task, tmp_path, pending):
     # before: an intact arm file with other fields (here `loss` named `nll`) stopped the study with a KeyError
     reference_table = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW).effects().to_frame()
     folder = StudyFolder(tmp_path / "arms", json.loads((tmp_path / "study.json").read_text())["sha256"])
-    arrays = folder.load_arrays("batch00001__control.npz")
+    control = {"arm": CONTROL, "batch": 1, "first_sequence": 25}
+    arrays = folder.load_arrays("batch00001__control.npz", identity=control)
     arrays["nll"] = arrays.pop("loss")
-    folder.save_arrays("batch00001__control.npz", arrays)
-    arrays = folder.load_arrays("batch00002__ablate_L0H0_zero.npz")
-    folder.save_arrays("batch00002__ablate_L0H0_zero.npz", {**arrays, "global_loss": arrays["global_loss"][:3]})
+    folder.save_arrays("batch00001__control.npz", arrays, identity=control)
+    ablated = {"arm": "ablate:L0H0:zero", "batch": 2, "first_sequence": 50}
+    arrays = folder.load_arrays("batch00002__ablate_L0H0_zero.npz", identity=ablated)
+    folder.save_arrays("batch00002__ablate_L0H0_zero.npz", {**arrays, "global_loss": arrays["global_loss"][:3]},
+                       identity=ablated)
     pending.clear()  # what the rerun evaluates
     with pytest.warns(DamagedFileWarning) as caught:
         rerun = evaluation_study(model, task, TREATMENTS[:1], out_dir=tmp_path, **KW)
@@ -320,9 +376,9 @@ def test_bad_input(model, task, tmp_path):
     with pytest.raises(ValueError, match="`n_sequences` must be an integer >= 2"):
         evaluation_study(model, task, TREATMENTS, **{**KW, "n_sequences": 1})
     # before: a negative seed was accepted and failed in effects(method="randomization"), in numpy, unnamed
-    with pytest.raises(ValueError, match="`seed` must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"`seed` must be an integer in \[0, 9223372036854775807\], got -1"):
         evaluation_study(model, task, TREATMENTS, **{**KW, "seed": -1})
-    with pytest.raises(TypeError, match="`seed` must be an integer >= 0, got 1.5"):
+    with pytest.raises(TypeError, match=r"`seed` must be an integer in \[0, 9223372036854775807\], got 1.5"):
         evaluation_study(model, task, TREATMENTS, **{**KW, "seed": 1.5})
     with pytest.raises(ValueError, match="`treatments` has duplicate labels"):
         evaluation_study(model, task, ["ablate:L1H0:zero", HeadAblation(1, 0)], **KW)

@@ -277,12 +277,25 @@ def test_bad_input(model, tokens, tmp_path):
         PatternFreeze(0, 4).hooks(model)
     with pytest.raises(ValueError, match="`tokens` has 33 positions, more than the model's context max_len=32"):
         model(torch.zeros(1, 33, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"`tokens` must lie in \[0, 64\]"):
+    with pytest.raises(ValueError, match=r"`tokens` must be token ids in \[0, 64\]"):
         model(torch.full((1, 4), V))
+    with pytest.raises(ValueError, match=r"`tokens` must be token ids in \[0, 64\] .*got values in \[-1, 0\]"):
+        model(torch.tensor([[0, -1]]))
+    # before (issue 18, item 17): transformers' "cannot reshape tensor of 0 elements" (or an IndexError)
+    for empty in (torch.zeros(0, 4, dtype=torch.long), torch.zeros(2, 0, dtype=torch.long)):
+        with pytest.raises(ValueError, match=r"`tokens` must hold at least one sequence of at least one token, got "
+                                             rf"shape \({empty.shape[0]}, {empty.shape[1]}\)"):
+            model(empty)
     with pytest.raises(ValueError, match="`tokens` must be a"):
         model(tokens.float())
     with pytest.raises(ValueError, match=r"`layer` must be an integer in \[0, 3\]"):
         model.run_from(4, torch.zeros(1, 4, D))
+    # before (a hostile pass, issue 18): shape errors from inside transformers
+    with pytest.raises(ValueError, match=rf"`resid_pre` must be a floating-point tensor of shape \(batch, position, "
+                                         rf"{D}\), got a torch.float32 tensor of shape \(1, 4, 7\)"):
+        model.run_from(1, torch.zeros(1, 4, 7))
+    with pytest.raises(ValueError, match=rf"`z` must be a floating-point tensor of shape \(1, 4, {HEADS}, {D_HEAD}\)"):
+        model.run_from_z(1, torch.zeros(1, 4, D), torch.zeros(1, 4, 2, 3))
     with pytest.raises(ValueError, match="`sources` has no sequences named \\['counterfactual'\\]"):
         Reference.compute(model, tokens, [HeadPatch(0, 0, "counterfactual")])
     with pytest.raises(ValueError, match="`sources` must map names other than 'clean'"):

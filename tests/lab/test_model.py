@@ -58,10 +58,27 @@ def test_logits_shape_and_causality(kwargs):
 
 def test_inputs_are_checked():
     model = build_model(ModelConfig(**SMALL))
-    with pytest.raises(ValueError, match="`inputs` has 13 positions, more than max_seq_len=12"):
+    with pytest.raises(ValueError, match="`inputs` has 13 positions, more than the model's context max_len=12"):
         model(tokens(seq_len=13))
     with pytest.raises(ValueError, match="`inputs` must be a"):
         model(tokens().float())
+
+
+@pytest.mark.parametrize("kind", ["simplified", "vanilla"])  # the fused path and the explicit one
+@pytest.mark.parametrize("inputs, match", [
+    (torch.full((1, 4), 65), r"`inputs` must be token ids in \[0, 64\] \(the vocabulary\), got values in \[65, 65\]"),
+    (torch.tensor([[3, -1, 2]]), r"`inputs` must be token ids in \[0, 64\] .*got values in \[-1, 3\]"),
+    (torch.zeros(0, 4, dtype=torch.long), r"`inputs` must hold at least one sequence of at least one token, got "
+                                          r"shape \(0, 4\)"),
+    (torch.zeros(2, 0, dtype=torch.long), r"`inputs` must hold at least one sequence .*got shape \(2, 0\)"),
+])
+def test_tokens_outside_the_vocabulary_and_empty_batches_are_refused(kind, inputs, match):
+    # before (issue 18, item 17): a bare IndexError for 65; a negative id silently read W_E[-1] on the explicit path
+    model = build_model(ModelConfig(**{**SMALL, "kind": kind}))
+    for call in (model, lambda x: model.logits_at(x, torch.ones_like(x, dtype=torch.bool)),
+                 lambda x: run_with_cache(model, x, names=["blocks.0.attn.hook_z"])):
+        with pytest.raises(ValueError, match=match):
+            call(inputs)
 
 
 def test_simplified_parameters_are_the_papers():

@@ -145,7 +145,7 @@ def test_bad_prompts_are_refused_with_the_argument_named(model):
     with pytest.raises(ValueError, match="`prompts` does not fit `model`"):
         prompt_study(small, unchecked, ["ablate:L1H0:zero"])
     plain = PromptSet.from_frame(tok, FRAME, **kw)
-    with pytest.raises(ValueError, match="`seed` must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"`seed` must be an integer in \[0, 9223372036854775807\], got -1"):
         prompt_study(model, plain, ["ablate:L1H0:zero"], seed=-1)
     study = prompt_study(model, plain, ["ablate:L1H0:zero"], n_resamples=99)
     with pytest.raises(ValueError, match="`outcome` must be one of"):

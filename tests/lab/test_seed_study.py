@@ -17,7 +17,6 @@ import causalattn.lab.training.segments as segments_module
 import causalattn.lab.training.study as ts
 from causalattn import effects_frame, paired_effect
 from causalattn._streams import question_rng
-from causalattn.estimate import NOT_ESTIMABLE
 from causalattn.lab.models.transformer import ModelConfig
 from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder
 from causalattn.lab.studies.table import DETAIL_KEYS
@@ -48,7 +47,7 @@ def paired(one_thread):
 def test_paired_units_and_histories(paired):
     assert isinstance(paired, TrainingStudy)
     assert len(paired.units) == 6 and set(paired.units["arm"]) == set(ARMS)
-    assert paired.outcomes == ("in_context_accuracy_at_10", "in_context_accuracy_at_20", "iterations_to_0.3",
+    assert paired.outcomes == ("in_context_accuracy_at_10", "in_context_accuracy_at_20", "restricted_iterations_to_0.3",
                                "w2o_recall_at_10", "w2o_recall_at_20")
     # the control run of seed 1 is exactly the run trained directly with init_seed = data_seed = 1
     direct = train(ModelConfig(d_model=32, max_seq_len=32, init_seed=1), TASK, TrainConfig(
@@ -78,15 +77,15 @@ def test_outcomes_read_from_history(paired):
         assert unit["in_context_accuracy_at_10"] == h.at[10, "in_context_accuracy"]
         assert unit["w2o_recall_at_20"] == h.at[20, "w2o_recall"]
         reached = [t for t, acc in h["in_context_accuracy"].items() if acc >= 0.3]
-        assert unit["iterations_to_0.3"] == (reached[0] if reached else 20)
-        assert unit["iterations_to_0.3_censored"] == (not reached)
+        assert unit["restricted_iterations_to_0.3"] == (reached[0] if reached else 20)
+        assert unit["restricted_iterations_to_0.3_censored"] == (not reached)
 
 
 def test_time_to_threshold_is_censored_at_n_iters(paired):
     h = paired.histories.query("seed == 0 and arm == 'control'").reset_index(drop=True)
     out = unit_outcomes(h, (20,), 1.0, (), 20)
     assert h["in_context_accuracy"].max() < 1.0  # a tiny run never reaches perfect accuracy
-    assert out["iterations_to_1"] == 20 and out["iterations_to_1_censored"] is True
+    assert out["restricted_iterations_to_1"] == 20 and out["restricted_iterations_to_1_censored"] is True
 
 
 def _exact_sign_flip_p(d):
@@ -120,8 +119,8 @@ def test_paired_effects_match_hand_computation(paired):
     assert boot.confidence_interval == direct.confidence_interval and boot.pvalue == direct.pvalue
     frame = effects_frame(paired.effects())
     assert list(frame["outcome"]) == list(paired.outcomes)
-    assert paired.effects("iterations_to_0.3")[0].details["n_censored"] == int(
-        paired.units["iterations_to_0.3_censored"].sum())
+    assert paired.effects("restricted_iterations_to_0.3")[0].details["n_censored"] == int(
+        paired.units["restricted_iterations_to_0.3_censored"].sum())
 
 
 @pytest.mark.parametrize("method", ["t", "normal", "randomization", "bootstrap"])
@@ -139,16 +138,6 @@ def test_rows_do_not_depend_on_the_questions_asked(paired):
     alone = paired.effects("w2o_recall_at_20", method="bootstrap", adjust=None, n_resamples=500)
     together = paired.effects(method="bootstrap", adjust=None, n_resamples=500)
     assert alone[0] == together[paired.outcomes.index("w2o_recall_at_20")]
-
-
-def test_every_run_censored_is_not_estimable(paired):
-    units = paired.units.assign(**{"iterations_to_0.3": 20, "iterations_to_0.3_censored": True})
-    (est,) = replace(paired, units=units).effects("iterations_to_0.3")
-    assert est.method is NOT_ESTIMABLE and est.pvalue is None and math.isnan(est.estimate)  # the shared constant
-    assert est.details["n_censored"] == 6 and "censored" in est.details["reason"]
-    assert set(DETAIL_KEYS) <= set(est.details) and est.details["pvalue_randomization"] is None
-    row = effects_frame(replace(paired, units=units).effects()).set_index("outcome").loc["iterations_to_0.3"]
-    assert row["n_censored"] == 6 and row["unit"] == "seed" and math.isnan(row["ci_low"])
 
 
 def test_holm_across_treatments():
@@ -238,13 +227,15 @@ def test_units_of_another_version_are_recomputed_not_a_key_error(paired, tmp_pat
     # before: an intact record without "history" (or of another structure) stopped the rerun with a KeyError
     training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, **OPTIONS)
     folder = StudyFolder(tmp_path / "units", json.loads((tmp_path / "study.json").read_text())["sha256"])
-    record = folder.load_json("seed0__control.json")
-    folder.save_json("seed0__control.json", {key: value for key, value in record.items() if key != "history"})
-    folder.save_json("seed1__control.json", [record])  # checksummed, of this configuration, but not a record
+    run0, run1, run2 = {"seed": 0, "arm": "control"}, {"seed": 1, "arm": "control"}, {"seed": 2, "arm": FROZEN.label}
+    record = folder.load_json("seed0__control.json", identity=run0)
+    folder.save_json("seed0__control.json", {key: value for key, value in record.items() if key != "history"},
+                     identity=run0)
+    folder.save_json("seed1__control.json", [record], identity=run1)  # checksummed, this run's, but not a record
     frozen = f"seed2__{FROZEN.label.replace(':', '_')}.json"
-    other = folder.load_json(frozen)
+    other = folder.load_json(frozen, identity=run2)
     shorter = {**other["history"], "iteration": other["history"]["iteration"][:-1]}
-    folder.save_json(frozen, {**other, "history": shorter})
+    folder.save_json(frozen, {**other, "history": shorter}, identity=run2)
     calls = []
     monkeypatch.setattr(segments_module, "train",
                         lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
@@ -258,6 +249,69 @@ def test_units_of_another_version_are_recomputed_not_a_key_error(paired, tmp_pat
     assert f"{frozen} is damaged (unexpected content, ValueError" in messages[2]  # columns of unequal length
     assert sorted(calls) == [(0, ()), (1, ()), (2, (FROZEN,))]  # exactly those three runs
     pd.testing.assert_frame_equal(rerun.units, paired.units)
+
+
+def test_files_copied_over_another_run_are_recomputed(tmp_path, monkeypatch):
+    # before (issue 18, item 3): seed 0's weights copied over seed 1's made study.model(1) return seed 0's model
+    first = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, keep_models=True, **OPTIONS)
+    units, models = tmp_path / "units", tmp_path / "models"
+    (units / "seed1__control.json").write_bytes((units / "seed0__control.json").read_bytes())
+    (models / "seed2__control.npz").write_bytes((models / "seed0__control.npz").read_bytes())
+    calls = []
+    monkeypatch.setattr(segments_module, "train",
+                        lambda *a, **k: (calls.append((a[2].data_seed, a[2].freeze)), train(*a, **k))[1])
+    with pytest.warns(DamagedFileWarning) as caught:
+        rerun = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1, 2), out_dir=tmp_path, keep_models=True,
+                               **OPTIONS)
+    assert [str(w.message).split("/")[-1] for w in caught] == [
+        "seed1__control.json is damaged (it holds seed 0, arm 'control', not seed 1, arm 'control': copied or moved "
+        "from another file); recomputing the training run of seed 1, arm 'control'",
+        "seed2__control.npz is damaged (it holds seed 0, arm 'control', not seed 2, arm 'control': copied or moved "
+        "from another file); recomputing the training run of seed 2, arm 'control'"]
+    assert sorted(calls) == [(1, ()), (2, ())]
+    pd.testing.assert_frame_equal(rerun.units, first.units)
+    for seed in (1, 2):
+        for name, value in rerun.model(seed).state_dict().items():
+            assert torch.equal(value, first.model(seed).state_dict()[name]), (seed, name)
+
+
+def test_a_checkpoint_of_another_run_is_recomputed(tmp_path):
+    # before: "`model_config` does not match the checkpoint in `checkpoint_dir`", an argument the study's user never
+    # gave, and the study could not go on; now the misplaced checkpoint is reported and its run trained from 0
+    misplaced = tmp_path / "checkpoints" / "seed1__control"
+    train(replace(MODEL, init_seed=0), TASK, replace(TRAIN, data_seed=0, n_iters=10), checkpoint_dir=misplaced,
+          progress=False)  # seed 0's run (and 10 updates only), checkpointed where seed 1's belongs
+    with pytest.warns(DamagedFileWarning, match=r"seed1__control/checkpoint.pt holds another run's checkpoint "
+                                                r"\(`model_config` does not match .*init_seed=1 here vs 0\); "
+                                                r"recomputing it: training from iteration 0"):
+        study = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, **OPTIONS)
+    expected = training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), **OPTIONS)
+    pd.testing.assert_frame_equal(study.units, expected.units)
+    assert not (tmp_path / "checkpoints").exists()
+    # the runs on a cluster start from the same check
+    train(replace(MODEL, init_seed=0), TASK, replace(TRAIN, data_seed=0, n_iters=10), checkpoint_dir=misplaced,
+          progress=False)
+    segments = segments_module.Segments(MODEL, TASK, TRAIN, ARMS, tmp_path, keep_models=False)
+    with pytest.warns(DamagedFileWarning, match="holds another run's checkpoint"):
+        job = segments.first(1, "control")
+    assert job[-1] == (None, 0, 10) and segments.resumed == 0 and not misplaced.joinpath("checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("where", ["checkpoints/seed0__control", "checkpoints/seed0__control/checkpoint.pt",
+                                   "models", "units/seed0__control.json"])
+def test_a_file_or_folder_in_the_wrong_place_is_an_error_naming_out_dir(tmp_path, where):
+    # before (issue 18, item 17): IsADirectoryError or NotADirectoryError, a .tmp file left behind
+    path = tmp_path / where
+    if where.endswith(("control", "models")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("a file")
+        match = f"`out_dir`: cannot make the folder .* {path} is a file, not a folder"
+    else:
+        path.mkdir(parents=True)
+        match = f"`out_dir`: {path} is a folder where the study keeps a file"
+    with pytest.raises(ValueError, match=match):
+        training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
+    assert not list(tmp_path.glob("**/*.tmp*"))
 
 
 def test_damaged_fingerprint_is_rewritten_and_the_runs_it_made_are_kept(paired, tmp_path, monkeypatch):
@@ -316,7 +370,7 @@ def test_plots(paired):
         (dict(seeds=(0, 1, 2), design="randomized"), ValueError, "at least 2 units per arm"),
         (dict(seeds=(0, 0)), ValueError, "`seeds` must be distinct"),
         (dict(seeds=3), TypeError, "`seeds` must be a sequence"),
-        (dict(seeds=(0, -1)), ValueError, "`seeds` must be an integer >= 0"),
+        (dict(seeds=(0, -1)), ValueError, r"`seeds` must be an integer in \[0, 9223372036854775807\]"),
         (dict(design="crossover"), ValueError, "`design` must be one of"),
         (dict(arms={"control": ()}), ValueError, "`arms` must map at least two"),
         (dict(arms={"a": (FROZEN,), "b": (Freeze("W1_K"),)}), ValueError, "exactly one empty schedule"),
@@ -396,8 +450,9 @@ def test_kept_models_equal_a_direct_training_and_round_trip_through_the_folder(t
         training_study(MODEL, TASK, TRAIN, ARMS, seeds=(0, 1), out_dir=tmp_path, keep_models=True, **OPTIONS)
     assert trained == [1, 0]
     models = StudyFolder(tmp_path / "models", json.loads((tmp_path / "study.json").read_text())["sha256"])
+    run = {"seed": 1, "arm": "control"}
     models.save_arrays("seed1__control.npz", {name: value for name, value in models.load_arrays(
-        "seed1__control.npz").items() if name != weight})  # intact, but of another version: a weight is missing
+        "seed1__control.npz", identity=run).items() if name != weight}, identity=run)  # of another version
     with pytest.warns(DamagedFileWarning, match=r"seed1__control.npz is damaged \(unexpected content, ValueError: "
                                                 r"missing \['blocks.1.attn.W_O'\]\); recomputing .*seed 1, "
                                                 r"arm 'control'"):

@@ -317,7 +317,7 @@ def test_load_checkpoint_on_foreign_files_gives_one_clear_error(tmp_path, conten
         ("log_every", 0, "`log_every` must be a positive integer"),
         ("eval_sequences", 0, "`eval_sequences` must be a positive integer"),
         ("checkpoint_every", 0, "`checkpoint_every` must be a positive integer"),
-        ("data_seed", -1, "`data_seed` must be an integer >= 0"),
+        ("data_seed", -1, r"`data_seed` must be an integer in \[0, 9223372036854775807\]"),
         ("freeze", ("W1_K",), "`freeze` must be a tuple of Freeze values"),
     ],
 )
@@ -328,7 +328,7 @@ def test_bad_train_config(field, value, match):
 
 @pytest.mark.parametrize("field, value, match", [
     ("batch_size", 2.5, "`batch_size` must be a positive integer, got 2.5"),  # the shared integer check
-    ("data_seed", "0", "`data_seed` must be an integer >= 0, got '0'"),
+    ("data_seed", "0", r"`data_seed` must be an integer in \[0, 9223372036854775807\], got '0'"),
     ("lr", "0.1", "`lr` must be a finite real number, got '0.1'"),
     ("momentum", True, "`momentum` must be a finite real number, got True"),
 ])

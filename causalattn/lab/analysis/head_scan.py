@@ -39,7 +39,7 @@ from matplotlib.patches import Rectangle
 from torch import nn
 from tqdm.auto import tqdm
 
-from causalattn._validation import check_positive_int, check_rng
+from causalattn._validation import check_flag, check_positive_int, check_rng, check_seed
 from causalattn.lab.models.contract import check_model
 from causalattn.lab.models.hooks import hooks
 from causalattn.lab.tasks.repeated import RepeatedTokensTask
@@ -57,7 +57,7 @@ def _head_scan_iv(model, task, n_sequences, seed, batch_size):
         raise ValueError(f"`task` does not fit `model`: sequences of {task.seq_len} tokens over {task.vocab_size} "
                          f"symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
     n_sequences = check_positive_int("n_sequences", n_sequences)
-    return n_sequences, check_positive_int("seed", seed, minimum=0), check_positive_int("batch_size", batch_size)
+    return n_sequences, check_seed("seed", seed), check_positive_int("batch_size", batch_size)
 
 
 def _pattern_scores(pattern: torch.Tensor, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,6 +112,7 @@ def head_scan(model: nn.Module, task: RepeatedTokensTask, n_sequences: int = 16,
     ['layer', 'head', 'induction_score', 'previous_token_score']
     """
     n_sequences, seed, batch_size = _head_scan_iv(model, task, n_sequences, seed, batch_size)
+    progress = check_flag("progress", progress)
     n_layers, n_heads = model.n_layers, model.n_heads
     sums = torch.zeros(2, n_layers, n_heads, dtype=torch.float64)
     start, length = task.start, task.config.length

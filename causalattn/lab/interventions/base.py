@@ -51,7 +51,7 @@ Bietti, A. et al. (2023). Birth of a Transformer: A Memory Viewpoint. arXiv:2306
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -358,9 +358,9 @@ def parse_treatment(label: str) -> Intervention:
 
 def as_interventions(treatments: Any) -> list[Intervention]:
     """Interventions from a sequence of interventions or labels; a ValueError on duplicate labels."""
-    if isinstance(treatments, (str, Intervention)) or not isinstance(treatments, Sequence):
+    if isinstance(treatments, (str, Intervention)) or not isinstance(treatments, Iterable):
         treatments = [treatments]
-    out = [t if isinstance(t, Intervention) else parse_treatment(t) for t in treatments]
+    out = [t if isinstance(t, Intervention) else parse_treatment(t) for t in treatments]  # a Series: its values
     if not out:
         raise ValueError("`treatments` must hold at least one intervention")
     labels = [t.label for t in out]

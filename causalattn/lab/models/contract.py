@@ -54,7 +54,8 @@ import torch
 
 from causalattn._validation import check_integer
 
-__all__ = ["POINTS", "HookedModel", "Resumable", "check_layer", "check_model", "transformer_lens_name"]
+__all__ = ["POINTS", "HookedModel", "Resumable", "check_activation", "check_layer", "check_model", "check_tokens",
+           "describe", "transformer_lens_name"]
 
 POINTS = {
     "resid_pre": "blocks.{layer}.hook_resid_pre",
@@ -135,6 +136,63 @@ def check_model(model: Any, name: str = "model") -> HookedModel:
 def check_layer(layer: Any, n_layers: int, name: str = "layer") -> int:
     """``layer`` as an int in ``0 .. n_layers - 1``, else a ValueError (TypeError: not an integer) naming ``name``."""
     return check_integer(name, layer, minimum=0, maximum=n_layers - 1)
+
+
+def describe(x: Any) -> str:
+    """``a torch.float32 tensor of shape (2, 3)`` for a tensor, else the type's name (for error messages)."""
+    if isinstance(x, torch.Tensor):
+        return f"a {x.dtype} tensor of shape {tuple(x.shape)}"
+    return type(x).__name__
+
+
+def check_tokens(tokens: Any, vocab_size: int, max_len: int, name: str = "tokens") -> torch.Tensor:
+    """``tokens`` if a (batch, position) long tensor of ids in ``0 .. vocab_size - 1``, else a ValueError naming it.
+
+    At least one sequence of 1 to ``max_len`` positions: an empty batch or
+    empty sequences have no logits to study, and a negative id would index the
+    embedding from its end (``W_E[-1]``: the last token's row, silently).
+
+    Examples
+    --------
+    >>> check_tokens(torch.tensor([[3, 65]]), vocab_size=65, max_len=8)
+    Traceback (most recent call last):
+    ...
+    ValueError: `tokens` must be token ids in [0, 64] (the vocabulary), got values in [3, 65]
+    >>> check_tokens(torch.zeros(0, 4, dtype=torch.long), vocab_size=65, max_len=8)
+    Traceback (most recent call last):
+    ...
+    ValueError: `tokens` must hold at least one sequence of at least one token, got shape (0, 4)
+    """
+    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype != torch.long:
+        raise ValueError(f"`{name}` must be a (batch, position) long tensor, got {describe(tokens)}")
+    if tokens.numel() == 0:
+        raise ValueError(f"`{name}` must hold at least one sequence of at least one token, got shape "
+                         f"{tuple(tokens.shape)}")
+    if tokens.shape[1] > max_len:
+        raise ValueError(f"`{name}` has {tokens.shape[1]} positions, more than the model's context max_len={max_len}")
+    low, high = int(tokens.min()), int(tokens.max())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(f"`{name}` must be token ids in [0, {vocab_size - 1}] (the vocabulary), got values in "
+                         f"[{low}, {high}]")
+    return tokens
+
+
+def check_activation(name: str, x: Any, shape: tuple[int | None, ...]) -> torch.Tensor:
+    """``x`` if a floating-point tensor of ``shape`` (None: any size there), else a ValueError naming it.
+
+    Examples
+    --------
+    >>> check_activation("resid_pre", torch.zeros(2, 5, 7), (None, None, 16))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: `resid_pre` must be a floating-point tensor of shape (batch, position, 16), got ... shape (2, 5, 7)
+    """
+    names = iter(("batch", "position"))
+    wanted = ", ".join(next(names, "any") if size is None else str(size) for size in shape)
+    if (not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() != len(shape)
+            or any(size is not None and size != got for size, got in zip(shape, x.shape, strict=True))):
+        raise ValueError(f"`{name}` must be a floating-point tensor of shape ({wanted}), got {describe(x)}")
+    return x
 
 
 def transformer_lens_name(point: str, layer: int, n_layers: int) -> str:

@@ -60,7 +60,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     raise ImportError('causalattn.lab.models.hf needs the "hf" extra (transformers, gguf, accelerate): '
                       'pip install "causalattn[hf]"') from error
 
-from causalattn.lab.models.contract import check_layer, transformer_lens_name
+from causalattn.lab.models.contract import check_activation, check_layer, check_tokens, transformer_lens_name
 from causalattn.lab.models.hooks import HookPoint
 
 __all__ = ["FAMILIES", "HOOKED_ATTENTION", "HFModel"]
@@ -315,28 +315,16 @@ class HFModel(nn.Module):
         """TransformerLens name of ``point`` (a key of :data:`~causalattn.lab.models.contract.POINTS`) in ``layer``."""
         return transformer_lens_name(point, layer, self.n_layers)
 
-    def _check_tokens(self, tokens: Any) -> torch.Tensor:
-        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype != torch.long:
-            got = f"a {tokens.dtype} tensor of shape {tuple(tokens.shape)}" if isinstance(tokens, torch.Tensor) \
-                else type(tokens).__name__
-            raise ValueError(f"`tokens` must be a (batch, position) long tensor, got {got}")
-        if tokens.shape[1] > self.max_len:
-            raise ValueError(f"`tokens` has {tokens.shape[1]} positions, more than the model's context "
-                             f"max_len={self.max_len}")
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
-            raise ValueError(f"`tokens` must lie in [0, {self.vocab_size - 1}] (the vocabulary), got values in "
-                             f"[{int(tokens.min())}, {int(tokens.max())}]")
-        return tokens
-
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Next-token logits (batch, position, vocab) of (batch, position) long ``tokens``, on the model's device."""
-        tokens = self._check_tokens(tokens).to(self.hf_model.device)
+        tokens = check_tokens(tokens, self.vocab_size, self.max_len).to(self.hf_model.device)
         with self._bridged():
             return self.hf_model(input_ids=tokens, use_cache=False).logits
 
     def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
         """Logits from the residual stream entering decoder layer ``layer`` (``0 .. n_layers``)."""
         layer = check_layer(layer, self.n_layers + 1)
+        check_activation("resid_pre", resid_pre, (None, None, self.d_model))
         with self._bridged():
             return self._parts.unembed(self._parts.run_layers(layer, resid_pre))
 
@@ -348,6 +336,8 @@ class HFModel(nn.Module):
         points are.
         """
         layer = check_layer(layer, self.n_layers)
+        batch, length, _ = check_activation("resid_pre", resid_pre, (None, None, self.d_model)).shape
+        check_activation("z", z, (batch, length, self.n_heads, self.d_head))
         block, parts = self.blocks[layer], self._parts
         with self._bridged():
             x = resid_pre + block.hook_attn_out(parts.attn_out(layer, z))

@@ -30,6 +30,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     raise ImportError('causalattn.lab.models.pretrained needs the "hf" extra (transformers, gguf, accelerate): '
                       'pip install "causalattn[hf]"') from error
 
+from causalattn._validation import check_flag
 from causalattn.lab.models.hf import HFModel
 
 __all__ = ["SMOLLM2", "load_pretrained", "locate_model"]
@@ -165,6 +166,7 @@ def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.devi
     """
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"`dtype` must be a torch.dtype, got {dtype!r}")
+    progress = check_flag("progress", progress)
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as error:

@@ -45,8 +45,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from causalattn._validation import check_choice, check_integer, check_positive_int
-from causalattn.lab.models.contract import check_layer, transformer_lens_name
+from causalattn._validation import check_choice, check_positive_int, check_seed
+from causalattn.lab.models.contract import (
+    check_activation,
+    check_layer,
+    check_tokens,
+    describe,
+    transformer_lens_name,
+)
 from causalattn.lab.models.fused import fused_logits
 from causalattn.lab.models.hooks import HookPoint, has_hooks
 
@@ -83,7 +89,7 @@ class ModelConfig:
         for name in ("feed_forward", "mlp", "layer_norm", "freeze_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool, got {type(getattr(self, name)).__name__}")
-        check_integer("init_seed", self.init_seed)
+        check_seed("init_seed", self.init_seed)
         if self.kind == "simplified":
             unsupported = {"n_heads": self.n_heads != 1, "mlp": self.mlp, "layer_norm": self.layer_norm,
                            "pos_emb": self.pos_emb != "random"}
@@ -327,7 +333,7 @@ class Transformer(nn.Module):
 
     def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
         """Logits (batch, position, vocab) from the residual stream entering block ``layer`` (0..n_layers)."""
-        x = resid_pre
+        x = check_activation("resid_pre", resid_pre, (None, None, self.config.d_model))
         for block in self.blocks[check_layer(layer, self.config.n_layers + 1):]:
             x = block(x)
         return self.ln_final(x) @ self.W_U.T
@@ -340,6 +346,8 @@ class Transformer(nn.Module):
         not recompute the attention pattern of that layer.
         """
         layer = check_layer(layer, self.config.n_layers)
+        batch, length, _ = check_activation("resid_pre", resid_pre, (None, None, self.config.d_model)).shape
+        check_activation("z", z, (batch, length, self.n_heads, self.d_head))
         return self.run_from(layer + 1, self.blocks[layer].run_from_z(resid_pre, z))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -388,7 +396,7 @@ class Transformer(nn.Module):
         inputs = self._check_inputs(inputs)
         if not isinstance(where, torch.Tensor) or where.dtype != torch.bool or where.shape != inputs.shape:
             raise ValueError(f"`where` must be a bool tensor of the shape of `inputs` {tuple(inputs.shape)}, "
-                             f"got {_describe(where)}")
+                             f"got {describe(where)}")
         if self._fused():
             return fused_logits(self, inputs, where)
         return self(inputs)[where]
@@ -398,12 +406,7 @@ class Transformer(nn.Module):
         return self.config.kind == "simplified" and not has_hooks(self)
 
     def _check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        if not isinstance(inputs, torch.Tensor) or inputs.dim() != 2 or inputs.dtype != torch.long:
-            raise ValueError(f"`inputs` must be a (batch, position) long tensor, got {_describe(inputs)}")
-        if inputs.shape[1] > self.config.max_seq_len:
-            raise ValueError(f"`inputs` has {inputs.shape[1]} positions, more than "
-                             f"max_seq_len={self.config.max_seq_len}")
-        return inputs
+        return check_tokens(inputs, self.config.vocab_size, self.config.max_seq_len, name="inputs")
 
     def aliases(self) -> dict[str, str]:
         """Paper names of the trainable matrices (``W1_K`` ... ``W_F``) -> ``named_parameters()`` names."""
@@ -429,12 +432,6 @@ class Transformer(nn.Module):
                 f"`name` {name!r} is not a parameter of this model; valid: {sorted(aliases)} or {sorted(params)}"
             )
         return params[full]
-
-
-def _describe(x: object) -> str:
-    if isinstance(x, torch.Tensor):
-        return f"a {x.dtype} tensor of shape {tuple(x.shape)}"
-    return type(x).__name__
 
 
 def build_model(config: ModelConfig = ModelConfig()) -> Transformer:

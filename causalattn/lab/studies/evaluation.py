@@ -52,24 +52,26 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from causalattn._validation import check_confidence_level, check_positive_int
+from causalattn._validation import check_confidence_level, check_flag, check_positive_int, check_seed
 from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies._inputs import check_task, check_treatments
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.evaluation_results import OUTCOMES, EvaluationStudy, Heterogeneity
 from causalattn.lab.studies.runner import CONTROL, arm_outcomes, arm_shapes, run_arms
-from causalattn.lab.studies.storage import digest, expect_shapes, open_study_folder, slug
+from causalattn.lab.studies.storage import check_out_dir, digest, expect_shapes, open_study_folder, slug
 from causalattn.lab.tasks.bigram import Batch, Task
 
 __all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
+
 
 def _state_hash(model: nn.Module) -> str:
     return digest({name: tensor.detach().cpu().numpy() for name, tensor in model.state_dict().items()})
 
 
-def _arm_name(k: int, label: str) -> str:
-    return f"batch{k:05d}__{slug(label)}.npz"
+def _arm_file(k: int, start: int, label: str) -> tuple[str, dict]:
+    """The file name and the identity of arm ``label`` on batch ``k`` (its first sequence ``start``)."""
+    return f"batch{k:05d}__{slug(label)}.npz", {"arm": label, "batch": k, "first_sequence": start}
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -101,11 +103,11 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     task = check_task(task, {"`model`": model})
     interventions = check_treatments(treatments, {"`model`": model})
     n_sequences = check_positive_int("n_sequences", n_sequences, minimum=2)  # a study needs at least 2 units
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
     return _EvaluationArgs(
         model, task, interventions, n_sequences, int(seed), check_positive_int("batch_size", batch_size),
-        check_positive_int("reference_size", reference_size), None if out_dir is None else Path(out_dir),
+        check_positive_int("reference_size", reference_size), check_out_dir(out_dir),
         check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), n_jobs,
         resolve_client(client), torch_threads)
 
@@ -213,6 +215,7 @@ def evaluation_study(
     """
     args = _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, reference_size, out_dir,
                           n_resamples, confidence_level, n_jobs, client, torch_threads)
+    progress = check_flag("progress", progress)
     model, interventions, batch_size = args.model, args.interventions, args.batch_size
     generator = torch.Generator().manual_seed(args.seed)
     data = task.sample(args.n_sequences, generator)
@@ -236,9 +239,10 @@ def evaluation_study(
         for k, start in enumerate(starts):
             batch = data.slice(start, start + batch_size)
             for label in labels:
+                name, identity = _arm_file(k, start, label)
                 results[label].append(None if folder is None else folder.load_arrays(
-                    _arm_name(k, label), recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}",
-                    parse=expect_shapes(arm_shapes(batch))))
+                    name, identity=identity, parse=expect_shapes(arm_shapes(batch)),
+                    recompute=f"arm {label!r} on sequences {start}-{start + len(batch) - 1}"))
             pending = [arm for arm, label in zip(arms, labels, strict=True) if results[label][k] is None]
             if pending:
                 jobs.append(_BatchJob(model, batch, pending, reference, start))
@@ -253,7 +257,8 @@ def evaluation_study(
                     k = batches[index]
                     for label, arrays in computed.items():
                         if folder is not None:
-                            folder.save_arrays(_arm_name(k, label), arrays)
+                            name, identity = _arm_file(k, starts[k], label)
+                            folder.save_arrays(name, arrays, identity=identity)
                         results[label][k] = arrays
     finally:
         model.train(was_training)

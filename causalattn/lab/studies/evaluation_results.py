@@ -297,13 +297,11 @@ class EvaluationStudy(StudyEffects):
         """Attention maps of held-out sequence ``index`` under ``treatment`` (control if None).
 
         ``chars`` (``task.chars``) labels the tokens with their characters and
-        ``window`` picks the positions, as in :func:`causalattn.lab.plots.plot_attention`.
+        ``window`` picks the positions, as in :func:`causalattn.lab.plots.plot_attention`;
+        the map of a head whose output ``treatment`` replaces says so in its title.
         """
         from causalattn.lab.plots import plot_attention
 
-        fwd = None
-        if treatment is not None:
-            label = self._treatment(treatment)
-            fwd = self.interventions[label].hooks(self.model, self.reference, offset=index)
-        return plot_attention(self.model, self.data.slice(index, index + 1), 0, fwd_hooks=fwd, chars=chars,
-                              window=window)
+        intervention = None if treatment is None else self.interventions[self._treatment(treatment)]
+        return plot_attention(self.model, self.data, index, treatment=intervention, reference=self.reference,
+                              chars=chars, window=window)

@@ -66,14 +66,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causalattn._validation import check_choice, check_positive_int
+from causalattn._validation import check_choice, check_flag, check_positive_int
 from causalattn.effects import METHODS, clustered_effect
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.hypothesis import HypothesisTest
@@ -83,7 +82,7 @@ from causalattn.lab.interventions.roles import ROLES, RoleTreatment, resolve_rol
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies._inputs import check_task, check_treatments, parts
 from causalattn.lab.studies.evaluation import EvaluationStudy, evaluation_study
-from causalattn.lab.studies.storage import check_file_names, slug
+from causalattn.lab.studies.storage import check_file_names, check_out_dir, slug
 from causalattn.lab.studies.table import EffectOptions, StudyEffects, study_effect
 from causalattn.lab.tasks.bigram import Task
 from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
@@ -131,6 +130,8 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
         raise TypeError(f"`options`: {exc} (the options are evaluation_study's keyword arguments)") from None
     bound.apply_defaults()
     options = {key: value for key, value in bound.arguments.items() if key not in ("model", "task", "treatments")}
+    options["out_dir"] = check_out_dir(options["out_dir"])  # before the first head scan
+    check_flag("progress", options["progress"])
     return _ModelsArgs(models, interventions, scan_task, scan_sequences, options)
 
 
@@ -234,7 +235,7 @@ def models_study(
         labels[name] = {t.label: r.label for t, r in pairs}
         unique = list({r.label: r for r in resolved}.values())  # a role and an index naming one head share its arm
         studies[name] = evaluation_study(model, task, unique, seed=seed,
-                                         out_dir=None if out_dir is None else Path(out_dir) / slug(name), **options)
+                                         out_dir=None if out_dir is None else out_dir / slug(name), **options)
     heads = pd.DataFrame(rows, columns=["model", "treatment", "label", "layer", "head", "role_score"])
     return ModelsStudy(studies, [t.label for t in interventions], labels, heads, scans, seed=seed,
                        scan_task=args.scan_task if needs_scan else None)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from causalattn._validation import check_confidence_level, check_positive_int
+from causalattn._validation import check_confidence_level, check_flag, check_positive_int, check_seed
 from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies._inputs import check_treatments
@@ -106,7 +106,7 @@ def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confid
                          "build them with PromptSet.from_frame(..., max_len=model.max_len, "
                          "vocab_size=model.vocab_size)")
     interventions = check_treatments(treatments, {"`model`": model})
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     return _PromptArgs(model, interventions, check_positive_int("batch_size", batch_size),
                        check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), seed)
 
@@ -150,6 +150,7 @@ def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[In
     >>> study.effects("logit_diff").summary()  # doctest: +SKIP
     """
     args = _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confidence_level, seed)
+    progress = check_flag("progress", progress)
     model, interventions, batch_size = args.model, args.interventions, args.batch_size
     data = prompts.batch
     sources = {} if prompts.counterfactual is None else {"counterfactual": prompts.counterfactual}

@@ -4,20 +4,26 @@ A study folder holds ``study.json`` (what determines the results: the
 configuration's fingerprint) and a folder of units, one file per finished unit,
 written through the :class:`StudyFolder` that :func:`open_study_folder` returns.
 Files are written to a temporary name and renamed over the target, so a run
-killed mid-way never leaves half a file; a folder made under another
-configuration is refused rather than mixed in.
+killed mid-way never leaves half a file (nor the temporary one); a folder made
+under another configuration is refused rather than mixed in.
 
 Every file carries a SHA-256 checksum of its content (arrays: of their names,
-dtypes, shapes and bytes; JSON: of its canonical text), and every unit file
-carries the checksum of the ``study.json`` it was made under, so that it says
-which configuration made it. A unit file that is truncated, bit-flipped or
-edited fails the check on loading: a :class:`DamagedFileWarning` names the file
-and what will be recomputed, and the loader returns ``None`` so that only that
-unit is recomputed; so is a unit whose content the study cannot read (another
-version's fields). A damaged or missing ``study.json`` is rewritten from the
-current configuration; the unit files that carry its checksum are kept, those
-that cannot show it (damaged, or saved before units carried it) are removed
-and recomputed, and a unit of another configuration makes the folder an error.
+dtypes, shapes and bytes; JSON: of its canonical text). Every unit file also
+carries, inside what the checksum covers, the checksum of the ``study.json``
+it was made under (which configuration made it) and its *identity*: which unit
+it holds (an arm and a batch, a seed and an arm...). The loader asks for a file
+by name and identity, so a valid file copied or moved over another one's name
+is found out. A unit file that is truncated, bit-flipped, edited, made under
+another configuration, holding another unit, or recording no identity (written
+by an older version) fails the check on loading: a :class:`DamagedFileWarning`
+names the file and what will be recomputed, and the loader returns ``None`` so
+that only that unit is recomputed; so is a unit whose content the study cannot
+read (another version's fields). A damaged or missing ``study.json`` is
+rewritten from the current configuration; the unit files that carry its
+checksum are kept, those that cannot show it (damaged, or saved before units
+carried it) are removed and recomputed, and a unit of another configuration
+makes the folder an error. A folder where a file belongs, or a file where a
+folder belongs, is a ValueError naming ``out_dir``, before any work.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ __all__ = [
     "DamagedFileWarning",
     "StudyFolder",
     "check_file_names",
+    "check_file_place",
+    "check_folder",
+    "check_out_dir",
     "check_study_folder",
     "digest",
     "expect_shapes",
@@ -54,6 +63,7 @@ __all__ = [
 FINGERPRINT = "study.json"
 _CHECKSUM_KEY = "__sha256__"  # the member of an .npz file that holds the checksum of the others
 _STUDY_KEY = "__study__"  # the member of a unit .npz file that holds the checksum of its study.json
+_IDENTITY_KEY = "__identity__"  # the member of a unit .npz file that holds its identity, as JSON text
 
 
 class DamagedFileWarning(UserWarning):
@@ -76,6 +86,83 @@ def _json_digest(obj: Any) -> str:
 
 def _report_damage(path: Path, reason: str, recompute: str) -> None:
     warnings.warn(f"{path} is damaged ({reason}); recomputing {recompute}", DamagedFileWarning, stacklevel=4)
+
+
+def _as_identity(identity: Any) -> dict:
+    """``identity`` as it reads back from a file (tuples become lists); a TypeError unless a non-empty mapping."""
+    if not isinstance(identity, Mapping) or not identity:
+        raise TypeError(f"`identity` must be a non-empty mapping saying which unit a file holds, got {identity!r}")
+    return json.loads(json.dumps(dict(identity)))
+
+
+def _describe(identity: Mapping) -> str:
+    """``{"arm": "control", "batch": 0}`` -> ``arm 'control', batch 0``."""
+    return ", ".join(f"{key} {value!r}" for key, value in identity.items())
+
+
+def check_folder(path: Path, what: str) -> Path:
+    """Create the folder ``path`` (and its parents); a ValueError naming `out_dir` if it cannot be one.
+
+    ``what`` says what the folder holds, for the message. A file (or a file
+    among its parents) in its place, or a folder that cannot be created, is
+    refused with a message rather than an OS error.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> taken = Path(tempfile.mkdtemp()) / "taken"
+    >>> _ = taken.write_text("a file")
+    >>> check_folder(taken / "units", "the units")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: `out_dir`: cannot make the folder .../taken/units for the units: .../taken is a file, not a folder...
+    """
+    for place in (path, *path.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise ValueError(f"`out_dir`: cannot make the folder {path} for {what}: {place} is a file, not a "
+                                 "folder; remove it or use another folder")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"`out_dir`: cannot make the folder {path} for {what}: {exc.strerror or exc}") from None
+    return path
+
+
+def check_out_dir(out_dir: Any) -> Path | None:
+    """``out_dir`` as a Path (None stays None), checked before any work; nothing is created.
+
+    A TypeError unless a path; a ValueError naming `out_dir` if it, or a
+    folder it would be made in, is a file.
+
+    Examples
+    --------
+    >>> check_out_dir(3.5)
+    Traceback (most recent call last):
+    ...
+    TypeError: `out_dir` must be a folder path (str or os.PathLike) or None, got float
+    """
+    if out_dir is None:
+        return None
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"`out_dir` must be a folder path (str or os.PathLike) or None, got {type(out_dir).__name__}")
+    if not str(out_dir).strip():
+        raise ValueError("`out_dir` is empty: give a folder path ('.' for the current folder), or None for no folder")
+    path = Path(out_dir)
+    for place in (path, *path.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise ValueError(f"`out_dir` {str(path)!r} cannot be a folder: {place} is a file")
+            break
+    return path
+
+
+def check_file_place(path: Path, what: str) -> None:
+    """A ValueError naming `out_dir` when a folder stands where the study keeps the file ``path`` (``what``)."""
+    if path.is_dir():
+        raise ValueError(f"`out_dir`: {path} is a folder where the study keeps a file ({what}); remove it or use "
+                         "another folder")
 
 
 def slug(label: str) -> str:
@@ -156,24 +243,31 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=1).encode())
 
 
-def _write_json(path: Path, content: Any, study: str | None = None) -> None:
-    """``{"sha256", "study", "content"}`` (no ``study`` for study.json itself), the checksum of the other two."""
-    fields = {"content": content} if study is None else {"study": study, "content": content}
-    write_json_atomic(path, {"sha256": _json_digest(content if study is None else fields), **fields})
+def _write_json(path: Path, content: Any, study: str | None = None, identity: dict | None = None) -> None:
+    """``{"sha256", "study", "identity", "content"}``, the checksum of the others; study.json has only ``content``."""
+    if study is None:
+        write_json_atomic(path, {"sha256": _json_digest(content), "content": content})
+        return
+    fields = {"study": study, "identity": identity, "content": content}
+    write_json_atomic(path, {"sha256": _json_digest(fields), **fields})
 
 
-def _read_json(path: Path) -> tuple[Any, str | None, str | None]:
-    """(content, study, None) of a :func:`_write_json` file, or (None, None, what is wrong with it)."""
+# the fields of the JSON files: study.json; unit files before they carried their identity, and since
+_JSON_LAYOUTS = ({"sha256", "content"}, {"sha256", "study", "content"}, {"sha256", "study", "identity", "content"})
+
+
+def _read_json(path: Path) -> tuple[Any, str | None, Any, str | None]:
+    """(content, study, identity, None) of a :func:`_write_json` file, or (None, None, None, what is wrong)."""
     try:
         wrapped = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError, OSError) as exc:
-        return None, None, f"unreadable: {type(exc).__name__}"
-    if not isinstance(wrapped, dict) or set(wrapped) not in ({"sha256", "content"}, {"sha256", "study", "content"}):
-        return None, None, "no checksum"
+        return None, None, None, f"unreadable: {type(exc).__name__}"
+    if not isinstance(wrapped, dict) or set(wrapped) not in _JSON_LAYOUTS:
+        return None, None, None, "no checksum"
     fields = {key: value for key, value in wrapped.items() if key != "sha256"}
     if wrapped["sha256"] != _json_digest(fields if "study" in fields else fields["content"]):
-        return None, None, "checksum mismatch: edited or corrupted"
-    return fields["content"], fields.get("study"), None
+        return None, None, None, "checksum mismatch: edited or corrupted"
+    return fields["content"], fields.get("study"), fields.get("identity"), None
 
 
 def _write_arrays(path: Path, arrays: Mapping[str, Any]) -> None:
@@ -182,26 +276,30 @@ def _write_arrays(path: Path, arrays: Mapping[str, Any]) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray] | None, str | None, str | None]:
-    """(arrays, study, None) of a :func:`_write_arrays` file, or (None, None, what is wrong with it)."""
+def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray] | None, str | None, Any, str | None]:
+    """(arrays, study, identity, None) of a :func:`_write_arrays` file, or (None, None, None, what is wrong)."""
     try:
         with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as f:  # no file left open on a bad zip
             arrays = {key: f[key] for key in f.files}
     except Exception as exc:  # zipfile, zlib, numpy format and OS errors alike mean the file is unusable
-        return None, None, f"unreadable: {type(exc).__name__}"
+        return None, None, None, f"unreadable: {type(exc).__name__}"
     stored = arrays.pop(_CHECKSUM_KEY, None)
     if stored is None or str(stored) != digest(arrays):
-        return None, None, "no checksum" if stored is None else "checksum mismatch"
-    study = arrays.pop(_STUDY_KEY, None)
-    return arrays, None if study is None else str(study), None
+        return None, None, None, "no checksum" if stored is None else "checksum mismatch"
+    study, identity = arrays.pop(_STUDY_KEY, None), arrays.pop(_IDENTITY_KEY, None)
+    try:
+        identity = None if identity is None else json.loads(str(identity))
+    except ValueError:
+        return None, None, None, "unreadable identity"
+    return arrays, None if study is None else str(study), identity, None
 
 
 def _read_unit(path: Path) -> tuple[str | None, str | None]:
     """(study, None) of a unit file of any kind, or (None, what is wrong with it)."""
     if path.suffix == ".npz":
-        _, study, damage = _read_arrays(path)
+        _, study, _, damage = _read_arrays(path)
     elif path.suffix == ".json":
-        _, study, damage = _read_json(path)
+        _, study, _, damage = _read_json(path)
     else:
         return None, "not a unit file"
     return study, damage
@@ -212,10 +310,14 @@ class StudyFolder:
     """The units folder of a study opened by :func:`open_study_folder`; unit files are saved and loaded by name.
 
     Every unit saved carries ``study``, the SHA-256 of the folder's
-    ``study.json``, so that it says which configuration made it. Loading gives
-    None, and a :class:`DamagedFileWarning` naming the file and what is
-    recomputed (``recompute``), for a file that is unreadable, fails its
-    checksum or was made under another configuration; a missing file gives None.
+    ``study.json``, so that it says which configuration made it, and its
+    ``identity``, a small mapping saying which unit it holds (``{"arm":
+    "control", "batch": 0}``), both inside what its checksum covers. Loading
+    asks for a name and an identity and gives None, with a
+    :class:`DamagedFileWarning` naming the file and what is recomputed
+    (``recompute``), for a file that is unreadable, fails its checksum, was
+    made under another configuration, holds another unit (a file copied or
+    moved over this one) or records no identity; a missing file gives None.
 
     Attributes
     ----------
@@ -223,26 +325,54 @@ class StudyFolder:
         The folder of unit files.
     study : str
         The SHA-256 (hex) of the configuration's fingerprint (``study.json``).
+
+    Examples
+    --------
+    >>> import tempfile, warnings
+    >>> folder = StudyFolder(Path(tempfile.mkdtemp()), "0" * 64)
+    >>> folder.save_json("seed0.json", [1, 2], identity={"seed": 0})
+    >>> folder.load_json("seed0.json", identity={"seed": 0})
+    [1, 2]
+    >>> _ = (folder.units / "seed1.json").write_bytes((folder.units / "seed0.json").read_bytes())  # a copy
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     print(folder.load_json("seed1.json", identity={"seed": 1}, recompute="seed 1"))
+    None
+    >>> print(str(caught[0].message).split("/")[-1])
+    seed1.json is damaged (it holds seed 0, not seed 1: copied or moved from another file); recomputing seed 1
     """
 
     units: Path
     study: str
 
-    def save_arrays(self, name: str, arrays: Mapping[str, Any]) -> None:
-        """Save named numpy arrays as the ``.npz`` file ``name``, atomically, with their :func:`digest`."""
-        _write_arrays(self.units / name, {**arrays, _STUDY_KEY: np.array(self.study)})
+    def create(self) -> StudyFolder:
+        """Make the folder (and its parents) if need be, refusing a file in its place (:func:`check_folder`)."""
+        check_folder(self.units, "the study's files")
+        return self
 
-    def load_arrays(self, name: str, *, recompute: str = "it", parse: Callable[[Any], Any] | None = None) -> Any:
-        """The arrays saved by :meth:`save_arrays` as ``name`` (through ``parse``, see :meth:`load_json`), or None."""
+    def save_arrays(self, name: str, arrays: Mapping[str, Any], *, identity: Mapping[str, Any]) -> None:
+        """Save named arrays as the ``.npz`` file ``name``, atomically, with their :func:`digest` and ``identity``."""
+        identity = _as_identity(identity)
         path = self.units / name
-        return self._checked(path, *_read_arrays(path), recompute, parse) if path.exists() else None
+        check_file_place(path, _describe(identity))
+        _write_arrays(path, {**arrays, _STUDY_KEY: np.array(self.study),
+                             _IDENTITY_KEY: np.array(json.dumps(identity))})
 
-    def save_json(self, name: str, obj: Any) -> None:
-        """Save ``obj`` as the JSON file ``name``, atomically: ``{"sha256", "study", "content": obj}``."""
-        _write_json(self.units / name, obj, self.study)
+    def load_arrays(self, name: str, *, identity: Mapping[str, Any], recompute: str = "it",
+                    parse: Callable[[Any], Any] | None = None) -> Any:
+        """The arrays saved by :meth:`save_arrays` as ``name`` with ``identity`` (through ``parse``), or None."""
+        return self._load(name, identity, _read_arrays, recompute, parse)
 
-    def load_json(self, name: str, *, recompute: str = "it", parse: Callable[[Any], Any] | None = None) -> Any:
-        """The object saved by :meth:`save_json` as ``name``, or None.
+    def save_json(self, name: str, obj: Any, *, identity: Mapping[str, Any]) -> None:
+        """Save ``obj`` as the JSON file ``name``, atomically: ``{"sha256", "study", "identity", "content": obj}``."""
+        identity = _as_identity(identity)
+        path = self.units / name
+        check_file_place(path, _describe(identity))
+        _write_json(path, obj, self.study, identity)
+
+    def load_json(self, name: str, *, identity: Mapping[str, Any], recompute: str = "it",
+                  parse: Callable[[Any], Any] | None = None) -> Any:
+        """The object saved by :meth:`save_json` as ``name`` with ``identity``, or None.
 
         ``parse(content)``, if given, reads the content into what the caller
         uses (or checks it and returns it). A file it cannot read, one written
@@ -250,14 +380,23 @@ class StudyFolder:
         LookupError, TypeError, ValueError or AttributeError of ``parse`` is
         reported as such and gives None, so that only that unit is recomputed.
         """
-        path = self.units / name
-        return self._checked(path, *_read_json(path), recompute, parse) if path.exists() else None
+        return self._load(name, identity, _read_json, recompute, parse)
 
-    def _checked(self, path: Path, content: Any, study: str | None, damage: str | None, recompute: str,
-                 parse: Callable[[Any], Any] | None) -> Any:
-        # a unit without `study` predates the tag: the intact study.json that opened the folder vouches for it
-        if damage is None and study not in (None, self.study):
+    def _load(self, name: str, identity: Mapping[str, Any], read: Callable[[Path], tuple], recompute: str,
+              parse: Callable[[Any], Any] | None) -> Any:
+        wanted = _as_identity(identity)
+        path = self.units / name
+        check_file_place(path, recompute)
+        if not path.exists():
+            return None
+        content, study, found, damage = read(path)
+        if damage is None and found is None:  # saved before units carried their identity
+            damage = "it records no identity (written by an older version): it cannot show which unit it holds"
+        if damage is None and study != self.study:
             damage = "made under another configuration"
+        if damage is None and found != wanted:
+            shown = _describe(found) if isinstance(found, dict) else repr(found)
+            damage = f"it holds {shown}, not {_describe(wanted)}: copied or moved from another file"
         if damage is None and parse is not None:
             try:
                 content = parse(content)
@@ -290,14 +429,14 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
     >>> import tempfile, warnings
     >>> out = Path(tempfile.mkdtemp())
     >>> folder = open_study_folder(out, {"n": 3}, units="units", kind="a study")
-    >>> folder.save_json("unit0.json", [1, 2, 3])
-    >>> folder.load_json("unit0.json")
+    >>> folder.save_json("unit0.json", [1, 2, 3], identity={"unit": 0})
+    >>> folder.load_json("unit0.json", identity={"unit": 0})
     [1, 2, 3]
     >>> _ = (out / "study.json").write_text("{")  # damaged: the unit still shows it was made with n = 3
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     folder = open_study_folder(out, {"n": 3}, units="units", kind="a study")
-    >>> folder.load_json("unit0.json"), len(caught)
+    >>> folder.load_json("unit0.json", identity={"unit": 0}), len(caught)
     ([1, 2, 3], 1)
     >>> open_study_folder(out, {"n": 4}, units="units", kind="a study")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -307,11 +446,10 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
     path = out_dir / FINGERPRINT
     fingerprint = json.loads(json.dumps(fingerprint))  # as read back: tuples become lists
     folder = StudyFolder(out_dir / units, _json_digest(fingerprint))
+    folder.create()  # and out_dir: a file in the place of either is an error naming `out_dir`
     damage = check_study_folder(out_dir, fingerprint, kind, explain)
     if damage is not None:
         _repair(path, damage, folder, kind)
-    folder.units.mkdir(parents=True, exist_ok=True)
-    if damage is not None:
         _write_json(path, fingerprint)
     return folder
 
@@ -323,13 +461,15 @@ def check_study_folder(out_dir: Path, fingerprint: dict, kind: str,
     Returns None when ``out_dir/study.json`` records ``fingerprint``, else
     what is wrong with it (``"missing"``, or the damage that
     :func:`open_study_folder` will repair); raises the same ValueError as
-    :func:`open_study_folder` when it records another configuration. A
-    command that loads a model first can so refuse a mismatched folder
-    before the load, and create nothing until every check has passed.
+    :func:`open_study_folder` when it records another configuration, or when
+    a folder stands where ``study.json`` belongs. A command that loads a model
+    first can so refuse a mismatched folder before the load, and create
+    nothing until every check has passed.
     """
     path = Path(out_dir) / FINGERPRINT
     fingerprint = json.loads(json.dumps(fingerprint))
-    stored, _, damage = _read_json(path) if path.exists() else (None, None, "missing")
+    check_file_place(path, "the configuration's fingerprint")
+    stored, _, _, damage = _read_json(path) if path.exists() else (None, None, None, "missing")
     if damage is None and not isinstance(stored, dict):
         damage = "not a study fingerprint"
     if damage is None and stored != fingerprint:

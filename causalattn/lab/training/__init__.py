@@ -12,5 +12,6 @@ module                    contents
 ``segments``              a training run as a job on a worker, whole or in segments (Dask)
 ``units``                 the run files of a training study (records, weights, checkpoints)
 ``results``               :class:`TrainingStudy`: its runs, effects and curves
+``threshold``             iterations to a threshold: restricted means, Kaplan-Meier curves, log-rank tests
 ========================  ===================================================================
 """

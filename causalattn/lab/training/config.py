@@ -25,7 +25,7 @@ from typing import Any
 
 from torch import nn
 
-from causalattn._validation import check_choice, check_positive_int, check_real
+from causalattn._validation import check_choice, check_positive_int, check_real, check_seed
 
 __all__ = ["LOSS_ON", "OPTIMIZERS", "Freeze", "TrainConfig", "resolve_freeze"]
 
@@ -141,7 +141,7 @@ class TrainConfig:
         for name in ("batch_size", "n_iters", "log_every", "eval_sequences", "checkpoint_every"):
             check_positive_int(name, getattr(self, name))
         for name in ("data_seed", "eval_seed"):
-            check_positive_int(name, getattr(self, name), minimum=0)
+            check_seed(name, getattr(self, name))
         freeze = tuple(self.freeze) if isinstance(self.freeze, (list, tuple)) else None
         if freeze is None or not all(isinstance(f, Freeze) for f in freeze):
             raise ValueError(f"`freeze` must be a tuple of Freeze values, got {self.freeze!r}")

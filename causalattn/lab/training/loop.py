@@ -45,6 +45,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from causalattn._validation import check_flag
 from causalattn.lab.analysis.probes import memory_probes
 from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.studies.storage import DamagedFileWarning
@@ -190,6 +191,7 @@ def train(
     True
     """
     checkpoint_path = train_iv(model_config, task_config, train_config, checkpoint_dir)
+    progress = check_flag("progress", progress)
     task = BigramTask(task_config)
     model = build_model(model_config)
     schedule = resolve_freeze(model, train_config.freeze)

@@ -19,10 +19,11 @@ from scipy import stats
 
 from causalattn._validation import check_confidence_level
 from causalattn.effects import paired_effect, two_arm_effect
-from causalattn.estimate import NOT_ESTIMABLE, ConfidenceInterval, Estimate
+from causalattn.estimate import Estimate
 from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
 from causalattn.lab.studies.table import EffectOptions, StudyEffects, study_effect
 from causalattn.lab.training.config import Freeze
+from causalattn.lab.training.threshold import TimeToThreshold, time_to_threshold
 
 __all__ = ["TrainingStudy"]
 
@@ -82,14 +83,19 @@ class TrainingStudy(StudyEffects):
     :math:`n` paired seeds it cannot go below :math:`2/2^n`. ``n`` counts the
     seeds; besides the shared keys (:data:`causalattn.lab.studies.table.DETAIL_KEYS`,
     ``unit`` ``"seed"``) the details have ``design`` and, for the
-    time-to-threshold outcome, ``n_censored`` (censored runs).
+    time-to-threshold outcome, ``n_censored`` (censored runs), ``restricted_at``
+    and ``estimand``.
 
     Time to threshold: a run that never reaches the threshold counts as
-    ``n_iters`` (censored), so the effect is on :math:`\min(T, n_{iters})`, a
-    lower bound on the slowdown when the treated runs are the censored ones.
-    When every run of the comparison is censored nothing is known about the
-    effect: the row is *not estimable* (NaN estimate, no interval, no p-value,
-    ``method="not estimable"``).
+    ``n_iters`` (censored), so the effect is on :math:`\min(T, n_{iters})`:
+    the difference in restricted mean iterations to the threshold,
+    restricted at ``n_iters`` (``details["estimand"]``,
+    ``details["restricted_at"]``), whose interval is valid for that
+    quantity. When every run of the comparison is censored both restricted
+    means are ``n_iters``: the estimate is 0 with the degenerate interval
+    [0, 0] and no p-value (``details["degenerate"]``), which says nothing
+    about iterations beyond ``n_iters``. :meth:`time_to_threshold` gives the
+    Kaplan-Meier curves and log-rank tests beside it.
 
     References
     ----------
@@ -153,22 +159,28 @@ class TrainingStudy(StudyEffects):
         details = {"design": self.design}
         censored = f"{outcome}_censored"
         if censored in units:
-            details["n_censored"] = int(units[censored].sum())
-        est = study_effect(paired_effect if self.design == "paired" else two_arm_effect, *data, treatment=label,
-                           outcome=outcome, unit="seed", means=(y[treated].mean(), y[~treated].mean()),
-                           options=options, **details)
-        if censored in units and units[censored].all():
-            kept = {key: est.details[key] for key in ("treatment", "outcome", "unit", "mean_treated", "mean_control",
-                                                      *details)}
-            return Estimate(label, math.nan, None, ConfidenceInterval(math.nan, math.nan), options.confidence_level,
-                            None, NOT_ESTIMABLE, est.n, details={
-                                **kept, "pvalue_randomization": None,
-                                "reason": f"every run is censored at {self.n_iters} iterations"})
-        return est
+            details.update(n_censored=int(units[censored].sum()), restricted_at=self.n_iters, estimand=(
+                f"difference in restricted mean iterations to {self.threshold:g}, restricted at {self.n_iters} "
+                f"(a run that never reaches {self.threshold:g} counts {self.n_iters})"))
+        return study_effect(paired_effect if self.design == "paired" else two_arm_effect, *data, treatment=label,
+                            outcome=outcome, unit="seed", means=(y[treated].mean(), y[~treated].mean()),
+                            options=options, **details)
 
     def _title(self, outcomes: tuple[str, ...]) -> str:
         n_seeds = self.units["seed"].nunique()
         return f"Training study ({self.design}, {n_seeds} seeds): effect of freezing vs {self.control!r}"
+
+    def time_to_threshold(self) -> TimeToThreshold:
+        """Kaplan-Meier curves of the iterations to the threshold per arm, restricted means and log-rank tests.
+
+        The view beside the restricted-mean rows of :meth:`effects` (see
+        :mod:`causalattn.lab.training.threshold`): ``.curves``, ``.arms``
+        (restricted mean and median per arm), ``.logrank`` (each treatment
+        against the control; it ignores the pairing of a paired design) and
+        ``.plot()``.
+        """
+        outcome = f"restricted_iterations_to_{self.threshold:g}"
+        return time_to_threshold(self.units, outcome, self.control, self.treatments, self.threshold, self.n_iters)
 
     def plot_curves(self, metric: str = "in_context_accuracy", *, confidence_level: float = 0.95) -> Figure:
         r"""Mean training curve of each arm across seeds with a pointwise band.

@@ -10,19 +10,18 @@ which the caller saves and sends with the next one.
 from __future__ import annotations
 
 import tempfile
-import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from causalattn.lab.models.transformer import ModelConfig
-from causalattn.lab.studies.storage import DamagedFileWarning, write_atomic
+from causalattn.lab.studies.storage import write_atomic
 from causalattn.lab.tasks.bigram import TaskConfig
-from causalattn.lab.training.checkpoints import CHECKPOINT_FILE, CheckpointError, load_checkpoint
+from causalattn.lab.training.checkpoints import CHECKPOINT_FILE
 from causalattn.lab.training.config import Freeze, TrainConfig
 from causalattn.lab.training.loop import train
-from causalattn.lab.training.units import checkpoint_folder
+from causalattn.lab.training.units import checkpoint_folder, run_configs, verified_checkpoint
 
 __all__ = ["Segment", "Segments", "TrainingJob", "train_unit"]
 
@@ -113,14 +112,8 @@ def _train(job: TrainingJob, checkpoint_dir, start: int, stop: int | None, repor
         if done == stop:
             raise _SegmentEnd
 
-    result = train(
-        replace(job.model_config, init_seed=job.seed),
-        job.task_config,
-        replace(job.train_config, data_seed=job.seed, freeze=job.schedule),
-        checkpoint_dir=checkpoint_dir,
-        progress=False,
-        callback=count,
-    )
+    result = train(*run_configs(job.model_config, job.task_config, job.train_config, job.seed, job.schedule),
+                   checkpoint_dir=checkpoint_dir, progress=False, callback=count)
     count(job.train_config.n_iters)  # a run loaded finished from its checkpoint did no update here
     history = result.history
     record = {
@@ -168,19 +161,13 @@ class Segments:
         return checkpoint_folder(self.out_dir, seed, label) / CHECKPOINT_FILE
 
     def first(self, seed: int, label: str) -> TrainingJob:
-        """The job of the run's first segment: from its saved checkpoint if there is an intact one, else from 0."""
-        if self.out_dir is None or not self._path(seed, label).exists():
+        """The job of the run's first segment: from its saved checkpoint if it is intact and the run's, else from 0."""
+        done = 0 if self.out_dir is None else verified_checkpoint(self.out_dir, seed, label, *run_configs(
+            *self.configs, seed, self.arms[label]))
+        if not done:
             return self._job(seed, label, None, 0)
-        path = self._path(seed, label)
-        model_config, task_config, train_config = self.configs
-        try:
-            _, info = load_checkpoint(path, model_config=replace(model_config, init_seed=seed), task_config=task_config,
-                                      train_config=replace(train_config, data_seed=seed, freeze=self.arms[label]))
-        except CheckpointError as exc:
-            warnings.warn(f"{exc}; recomputing it: training from iteration 0", DamagedFileWarning, stacklevel=3)
-            return self._job(seed, label, None, 0)
-        self.resumed += info.iteration
-        return self._job(seed, label, path.read_bytes(), info.iteration)
+        self.resumed += done
+        return self._job(seed, label, self._path(seed, label).read_bytes(), done)
 
     def follow(self, index: int, result: dict) -> TrainingJob | None:
         """Save a segment's checkpoint and return the next segment's job; None for a finished run's record."""

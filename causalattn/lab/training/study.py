@@ -33,17 +33,24 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from causalattn._validation import check_choice, check_positive_int, check_rng
+from causalattn._validation import check_choice, check_flag, check_positive_int, check_rng, check_seed
 from causalattn.lab.analysis.probes import PROBE_KEYS
 from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
-from causalattn.lab.studies.storage import check_file_names
+from causalattn.lab.studies.storage import check_file_names, check_out_dir
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import Freeze, TrainConfig, resolve_freeze
 from causalattn.lab.training.loop import train_iv
 from causalattn.lab.training.results import TrainingStudy
 from causalattn.lab.training.segments import Segments, TrainingJob, train_unit
-from causalattn.lab.training.units import RunFiles, checkpoint_folder, fingerprint, unit_outcomes
+from causalattn.lab.training.units import (
+    RunFiles,
+    checkpoint_folder,
+    fingerprint,
+    run_configs,
+    unit_outcomes,
+    verified_checkpoint,
+)
 
 __all__ = ["TrainingStudy", "training_study"]
 
@@ -80,7 +87,7 @@ def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[F
 def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
     if isinstance(seeds, (str, numbers.Number)) or not isinstance(seeds, Sequence):
         raise TypeError(f"`seeds` must be a sequence of integers, got {seeds!r}")
-    seeds = tuple(check_positive_int("seeds", s, minimum=0) for s in seeds)
+    seeds = tuple(check_seed("seeds", s) for s in seeds)
     if len(set(seeds)) < len(seeds):
         raise ValueError(f"`seeds` must be distinct, got {list(seeds)}")
     if design == "paired" and len(seeds) < 2:
@@ -141,7 +148,7 @@ def _training_study_iv(
     if not isinstance(keep_models, bool):
         raise TypeError(f"`keep_models` must be True or False, got {keep_models!r}")
     client = resolve_client(client)
-    out_dir = None if out_dir is None else Path(out_dir)
+    out_dir = check_out_dir(out_dir)
     return _TrainingArgs(arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir,
                          client, torch_threads, check_rng(rng))
 
@@ -187,13 +194,17 @@ def training_study(
     accuracy, logged every ``train_config.log_every`` iterations):
 
     - ``in_context_accuracy_at_{t}`` for each ``t`` in ``at_iterations``;
-    - ``iterations_to_{threshold}``: the first logged iteration with in-context
-      accuracy :math:`\ge` ``threshold`` (so its resolution is ``log_every``).
-      A run that never reaches it is *censored*: its value is ``n_iters`` and
-      the column ``iterations_to_{threshold}_censored`` is True. The effect on
-      this outcome is then the effect on :math:`\min(T, n_{iters})`, a lower
-      bound on the slowdown when the treated runs are the censored ones; the
-      number of censored runs is reported with each effect;
+    - ``restricted_iterations_to_{threshold}``: :math:`\min(T, n_{iters})`, with
+      :math:`T` the first logged iteration with in-context accuracy :math:`\ge`
+      ``threshold`` (so its resolution is ``log_every``). A run that never
+      reaches it is *censored*: its value is ``n_iters`` and the column
+      ``restricted_iterations_to_{threshold}_censored`` is True. The effect on
+      this outcome is the difference in **restricted mean** iterations to the
+      threshold, restricted at ``n_iters`` (:mod:`causalattn.lab.training.threshold`):
+      a well-defined quantity with a valid interval, though not the difference
+      in mean iterations when runs are censored; the number of censored runs
+      is reported with each effect, and :meth:`TrainingStudy.time_to_threshold`
+      gives the Kaplan-Meier curves and log-rank tests beside it;
     - ``{probe}_at_{t}`` for each probe in ``probes`` (the memory recall probes
       of eq. 9-10 of the paper) and each ``t``.
 
@@ -291,6 +302,7 @@ def training_study(
     """
     args = _training_study_iv(model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold,
                               probes, n_jobs, out_dir, client, torch_threads, keep_models, rng)
+    progress = check_flag("progress", progress)
     arms, out_dir, n_iters = args.arms, args.out_dir, train_config.n_iters
     outcomes = dict(at_iterations=args.at_iterations, threshold=args.threshold, probes=args.probes, n_iters=n_iters)
     runs = _assign(args.seeds, list(arms), args.design, args.rng)
@@ -307,7 +319,10 @@ def training_study(
                 if kept is not None:
                     weights[seed, label] = kept
     todo = [run for run in runs if run not in records]
-    if args.client is None:  # local workers checkpoint into out_dir themselves
+    if args.client is None:  # local workers checkpoint into out_dir themselves, resuming from verified checkpoints
+        for seed, label in todo if out_dir is not None else ():
+            verified_checkpoint(out_dir, seed, label, *run_configs(model_config, task_config, train_config, seed,
+                                                                   arms[label]))
         jobs = [TrainingJob(model_config, task_config, train_config, seed, label, arms[label],
                             None if out_dir is None else checkpoint_folder(out_dir, seed, label), keep_models)
                 for seed, label in todo]

@@ -2,9 +2,12 @@
 
 A run ``(seed, arm)`` is saved as ``out_dir/units/seed{s}__{arm}.json`` (its
 history and how it was run) and, when the study keeps its models, its final
-weights as ``out_dir/models/seed{s}__{arm}.npz``; while it trains, it
-checkpoints to ``out_dir/checkpoints/seed{s}__{arm}/checkpoint.pt``, removed
-once its record (and weights) are written and read back intact. ``study.json``
+weights as ``out_dir/models/seed{s}__{arm}.npz``, each recording the run it
+holds (``{"seed", "arm"}``, checked on loading); while it trains, it
+checkpoints to ``out_dir/checkpoints/seed{s}__{arm}/checkpoint.pt`` (which
+records the run through its configurations, checked by
+:func:`verified_checkpoint` before it is resumed), removed once its record
+(and weights) are written and read back intact. ``study.json``
 records the :func:`fingerprint` of the configuration
 (:func:`causalattn.lab.studies.storage.open_study_folder`).
 """
@@ -14,8 +17,9 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import warnings
 from contextlib import suppress
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +27,21 @@ import numpy as np
 import pandas as pd
 
 from causalattn.lab.models.transformer import ModelConfig, build_model
-from causalattn.lab.studies.storage import StudyFolder, expect_shapes, open_study_folder, slug
+from causalattn.lab.studies.storage import (
+    DamagedFileWarning,
+    StudyFolder,
+    check_file_place,
+    check_folder,
+    expect_shapes,
+    open_study_folder,
+    slug,
+)
+from causalattn.lab.tasks.bigram import TaskConfig
+from causalattn.lab.training.checkpoints import CHECKPOINT_FILE, CheckpointError, load_checkpoint
+from causalattn.lab.training.config import TrainConfig
 
-__all__ = ["RunFiles", "checkpoint_folder", "drop_checkpoint", "fingerprint", "read_record", "unit_name",
-           "unit_outcomes"]
+__all__ = ["RunFiles", "checkpoint_folder", "drop_checkpoint", "fingerprint", "read_record", "run_configs",
+           "unit_name", "unit_outcomes", "verified_checkpoint"]
 
 
 def unit_name(seed: int, label: str) -> str:
@@ -36,6 +51,45 @@ def unit_name(seed: int, label: str) -> str:
 def checkpoint_folder(out_dir: Path, seed: int, label: str) -> Path:
     """Where the unfinished run (seed, label) checkpoints, locally or through :class:`Segments`."""
     return out_dir / "checkpoints" / unit_name(seed, label)
+
+
+def run_configs(model_config: ModelConfig, task_config: TaskConfig, train_config: TrainConfig, seed: int,
+                schedule: tuple) -> tuple[ModelConfig, TaskConfig, TrainConfig]:
+    """The configurations run ``(seed, arm)`` trains with: ``init_seed = data_seed = seed``, ``freeze = schedule``."""
+    return (replace(model_config, init_seed=seed), task_config,
+            replace(train_config, data_seed=seed, freeze=tuple(schedule)))
+
+
+def verified_checkpoint(out_dir: Path, seed: int, label: str, model_config: ModelConfig, task_config: TaskConfig,
+                        train_config: TrainConfig) -> int:
+    """The updates done in the checkpoint that run ``(seed, label)`` resumes from (0: none, it starts over).
+
+    A checkpoint records its run: the configurations with the run's
+    ``init_seed``, ``data_seed`` and freezing schedule (``model_config``...,
+    as the run is trained), inside what its checksum covers. One that is
+    damaged, or holds another run or configuration (a file copied or moved
+    here), is reported with a :class:`DamagedFileWarning` and removed, so that
+    the run trains from iteration 0. A file or folder in the wrong place is a
+    ValueError naming `out_dir`.
+    """
+    folder = checkpoint_folder(out_dir, seed, label)
+    path = folder / CHECKPOINT_FILE
+    if folder.exists():
+        check_folder(folder, f"the checkpoint of the training run of seed {seed}, arm {label!r}")
+    check_file_place(path, f"the checkpoint of the training run of seed {seed}, arm {label!r}")
+    if not path.exists():
+        return 0
+    try:
+        _, info = load_checkpoint(path, model_config=model_config, task_config=task_config, train_config=train_config)
+    except CheckpointError as exc:
+        reason = str(exc)
+    except ValueError as exc:  # intact, but made for another run or configuration
+        reason = f"{path} holds another run's checkpoint ({exc})"
+    else:
+        return info.iteration
+    warnings.warn(f"{reason}; recomputing it: training from iteration 0", DamagedFileWarning, stacklevel=3)
+    path.unlink()
+    return 0
 
 
 def drop_checkpoint(out_dir: Path, seed: int, label: str) -> None:
@@ -68,22 +122,21 @@ def unit_outcomes(history: pd.DataFrame, at_iterations, threshold, probes, n_ite
     for t in at_iterations:
         out[f"in_context_accuracy_at_{t}"] = float(logged.at[t, "in_context_accuracy"])
     reached = history.loc[history["in_context_accuracy"] >= threshold, "iteration"]
-    out[f"iterations_to_{threshold:g}"] = int(reached.iloc[0]) if len(reached) else int(n_iters)
-    out[f"iterations_to_{threshold:g}_censored"] = not len(reached)
+    out[f"restricted_iterations_to_{threshold:g}"] = int(reached.iloc[0]) if len(reached) else int(n_iters)
+    out[f"restricted_iterations_to_{threshold:g}_censored"] = not len(reached)
     for probe in probes:
         for t in at_iterations:
             out[f"{probe}_at_{t}"] = float(logged.at[t, probe])
     return out
 
 
-def read_record(record: Any, run: tuple[int, str], at_iterations, threshold, probes, n_iters) -> dict:
-    """``record`` if it is a whole record of ``run`` whose outcomes its history gives; else a LookupError or ValueError.
+def read_record(record: Any, at_iterations, threshold, probes, n_iters) -> dict:
+    """``record`` if its history gives the study's outcomes; else a LookupError or ValueError.
 
     A record written by another version, with other or missing fields, is
     thereby found out when the study is resumed, instead of stopping it later.
+    (Which run a record holds is its file's identity, checked on loading.)
     """
-    if (record["seed"], record["arm"]) != run:
-        raise ValueError(f"the record of another run: seed {record['seed']!r}, arm {record['arm']!r}")
     unit_outcomes(pd.DataFrame(record["history"]), at_iterations, threshold, probes, n_iters)
     return record
 
@@ -107,9 +160,8 @@ class RunFiles:
         self.out_dir = out_dir
         self.folder = open_study_folder(out_dir, study, units="units", kind="a training study")
         self.models = None
-        if keep_models:  # the weights carry the configuration's checksum, like the units
-            self.models = StudyFolder(out_dir / "models", self.folder.study)
-            self.models.units.mkdir(exist_ok=True)
+        if keep_models:  # the weights carry the configuration's checksum and their run, like the records
+            self.models = StudyFolder(out_dir / "models", self.folder.study).create()
             self.shapes = {name: value.shape for name, value in build_model(model_config).state_dict().items()}
 
     def load(self, seed: int, label: str, **outcomes: Any) -> tuple[dict, dict[str, np.ndarray] | None] | None:
@@ -119,22 +171,23 @@ class RunFiles:
         those of :func:`read_record`: a record whose history does not give them is recomputed.
         """
         run = f"the training run of seed {seed}, arm {label!r}"
-        name = unit_name(seed, label)
-        record = self.folder.load_json(f"{name}.json", recompute=run,
-                                       parse=functools.partial(read_record, run=(seed, label), **outcomes))
+        name, identity = unit_name(seed, label), {"seed": seed, "arm": label}
+        record = self.folder.load_json(f"{name}.json", identity=identity, recompute=run,
+                                       parse=functools.partial(read_record, **outcomes))
         if record is None:
             return None
         if self.models is None:
             return record, None
-        kept = self.models.load_arrays(f"{name}.npz", recompute=run, parse=expect_shapes(self.shapes))
+        kept = self.models.load_arrays(f"{name}.npz", identity=identity, recompute=run,
+                                       parse=expect_shapes(self.shapes))
         return None if kept is None else (record, kept)
 
     def save(self, seed: int, label: str, record: dict, weights: dict[str, np.ndarray] | None) -> None:
         """Save a finished run (the weights first: a record on disk means its run is complete); drop its checkpoint."""
-        name = unit_name(seed, label)
+        name, identity = unit_name(seed, label), {"seed": seed, "arm": label}
         if self.models is not None:
-            self.models.save_arrays(f"{name}.npz", weights)
-        self.folder.save_json(f"{name}.json", record)
-        if self.folder.load_json(f"{name}.json") is not None and (
-                self.models is None or self.models.load_arrays(f"{name}.npz") is not None):
+            self.models.save_arrays(f"{name}.npz", weights, identity=identity)
+        self.folder.save_json(f"{name}.json", record, identity=identity)
+        if self.folder.load_json(f"{name}.json", identity=identity) is not None and (
+                self.models is None or self.models.load_arrays(f"{name}.npz", identity=identity) is not None):
             drop_checkpoint(self.out_dir, seed, label)  # written and read back intact: no longer needed

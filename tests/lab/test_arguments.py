@@ -1,0 +1,96 @@
+"""Arguments every entry point of the lab shares, checked the same way everywhere (found by a hostile pass, issue 18):
+seeds, the `progress` switch, treatments given as pandas or numpy labels, and activations handed to a model."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from causalattn.lab import BigramTask, Freeze, ModelConfig, TaskConfig, TrainConfig, build_model, train
+from causalattn.lab.analysis.head_scan import head_scan
+from causalattn.lab.studies.evaluation import evaluation_study
+from causalattn.lab.studies.models_study import models_study
+from causalattn.lab.studies.prompts import prompt_study
+from causalattn.lab.tasks.prompts import PromptSet
+from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
+from causalattn.lab.training.study import training_study
+
+TASK = BigramTask(TaskConfig(seq_len=16))
+MODEL = build_model(ModelConfig(d_model=16, max_seq_len=16))
+SMALL = dict(n_sequences=4, n_resamples=9)
+
+
+class Words:
+    """A word-level stand-in for a HuggingFace tokenizer."""
+
+    unk_token_id, pad_token_id = 0, 1
+
+    def __call__(self, text, add_special_tokens=True):
+        return {"input_ids": [2 + ord(word[0]) % 60 for word in text.split()]}
+
+
+def _calls():
+    """Each entry point that takes a seed and a progress switch, as a call of a tiny configuration."""
+    scan_task = RepeatedTokensTask(RepeatedTokensConfig(length=4, vocab_size=65))
+    prompts = PromptSet.from_frame(Words(), pd.DataFrame({"prompt": ["a b c", "d e f"], "answer": ["g", "h"]}),
+                                   max_len=16, vocab_size=65)
+    train_config = TrainConfig(n_iters=2, log_every=1, batch_size=2, eval_sequences=2)
+    arms = {"control": (), "frozen": (Freeze("W2_O", 1),)}
+    return {
+        "evaluation_study": lambda seed, progress: evaluation_study(MODEL, TASK, ["ablate:L1H0:zero"], seed=seed,
+                                                                   progress=progress, **SMALL),
+        "models_study": lambda seed, progress: models_study([MODEL, MODEL], TASK, ["ablate:L1H0:zero"], seed=seed,
+                                                            progress=progress, **SMALL),
+        "head_scan": lambda seed, progress: head_scan(MODEL, scan_task, 2, seed=seed, progress=progress),
+        "prompt_study": lambda seed, progress: prompt_study(MODEL, prompts, ["ablate:L1H0:zero"], seed=seed,
+                                                            progress=progress, n_resamples=9),
+        "training_study": lambda seed, progress: training_study(
+            ModelConfig(d_model=16, max_seq_len=16), TaskConfig(seq_len=16), train_config, arms, seeds=(seed, 1),
+            progress=progress),
+        "train (data_seed)": lambda seed, progress: train(
+            ModelConfig(d_model=16, max_seq_len=16), TaskConfig(seq_len=16), TrainConfig(n_iters=1, data_seed=seed),
+            progress=progress),
+        "ModelConfig (init_seed)": lambda seed, progress: build_model(ModelConfig(init_seed=seed)),
+    }
+
+
+@pytest.mark.parametrize("call", list(_calls()))
+def test_seeds_beyond_64_bits_are_refused_naming_the_argument(call):
+    # before: evaluation_study(seed=2**70) gave "Overflow when unpacking long long", naming nothing
+    name = {"training_study": "seeds", "train (data_seed)": "data_seed", "ModelConfig (init_seed)": "init_seed"}.get(
+        call, "seed")
+    for seed, error in ((2**70, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match=rf"^`{name}` must be an integer in \[0, 9223372036854775807\], got "):
+            _calls()[call](seed, False)
+    if call != "training_study":  # the largest seed works (a training study's seeds are run, and slow)
+        _calls()[call](2**63 - 1, False)
+
+
+@pytest.mark.parametrize("call", [c for c in _calls() if c != "ModelConfig (init_seed)"])
+def test_progress_must_be_true_or_false(call):
+    # before: progress="no" was taken as True (a bar) without a word
+    with pytest.raises(TypeError, match="^`progress` must be True or False, got 'no'$"):
+        _calls()[call](0, "no")
+
+
+@pytest.mark.parametrize("labels", [pd.Series(["ablate:L1H0:zero", "ablate:L0H0:zero"], index=[7, 3]),
+                                    np.array(["ablate:L1H0:zero", "ablate:L0H0:zero"]), iter(["ablate:L1H0:zero",
+                                                                                               "ablate:L0H0:zero"])])
+def test_treatments_may_be_any_iterable_of_labels(labels):
+    # before: a Series or an array of labels was read as one label: "`label` must be a string ..., got Series"
+    study = evaluation_study(MODEL, TASK, labels, progress=False, **SMALL)
+    assert study.treatments == ["ablate:L1H0:zero", "ablate:L0H0:zero"]
+
+
+def test_activations_handed_to_a_model_are_checked():
+    # before: "mat1 and mat2 shapes cannot be multiplied (4x7 and 16x16)" from deep inside torch
+    with pytest.raises(ValueError, match=r"^`resid_pre` must be a floating-point tensor of shape \(batch, position, "
+                                         r"16\), got a torch.float32 tensor of shape \(1, 4, 7\)$"):
+        MODEL.run_from(1, torch.zeros(1, 4, 7))
+    with pytest.raises(ValueError, match=r"`resid_pre` must be a floating-point tensor .* got a torch.int64 tensor"):
+        MODEL.run_from(1, torch.zeros(1, 4, 16, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"^`z` must be a floating-point tensor of shape \(1, 4, 1, 16\), got a "
+                                         r"torch.float32 tensor of shape \(1, 4, 3, 3\)$"):
+        MODEL.run_from_z(1, torch.zeros(1, 4, 16), torch.zeros(1, 4, 3, 3))
+    torch.testing.assert_close(MODEL.run_from(0, MODEL.embed(torch.zeros(1, 4, dtype=torch.long))),
+                               MODEL(torch.zeros(1, 4, dtype=torch.long)))
