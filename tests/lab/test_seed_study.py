@@ -294,7 +294,8 @@ def test_a_checkpoint_of_another_run_is_recomputed(tmp_path):
     segments = segments_module.Segments(MODEL, TASK, TRAIN, ARMS, tmp_path, keep_models=False)
     with pytest.warns(DamagedFileWarning, match="holds another run's checkpoint"):
         job = segments.first(1, "control")
-    assert job[-1] == (None, 0, 10) and segments.resumed == 0 and not misplaced.joinpath("checkpoint.pt").exists()
+    assert job.segment == segments_module.Segment(None, 0, 10) and segments.resumed == 0
+    assert not misplaced.joinpath("checkpoint.pt").exists()
 
 
 @pytest.mark.parametrize("where", ["checkpoints/seed0__control", "checkpoints/seed0__control/checkpoint.pt",
