@@ -11,5 +11,6 @@ module                    contents
 ``models_study``          :func:`models_study`: trained models as clusters of sequences
 ``prompts``               :func:`prompt_study`: user prompts as units
 ``table``                 the effects table every study reports: one row per (treatment, outcome)
+``decomposition``         :func:`decompose`: a head's total, direct, indirect effects, self-repair, paths
 ========================  ===================================================================
 """

@@ -153,22 +153,35 @@ class EvaluationStudy(StudyEffects):
             )[["sequence", "arm", "position", "trigger_count", "correct", "loss"]]
         return self._tokens
 
-    def pairs(self, treatment: Any, outcome: str = "in_context_accuracy") -> pd.DataFrame:
+    def pairs(self, treatment: Any, outcome: str = "in_context_accuracy", *, baseline: Any = CONTROL) -> pd.DataFrame:
         """The outcome of each sequence under ``treatment`` and control: ``treated``, ``control`` by ``sequence``.
 
+        The ``control`` column holds the ``baseline`` arm: the control unless it names another treatment.
         Sequences without the outcome under both arms (no in-context tokens) are left out.
         """
-        label = self._treatment(treatment)
+        label, base = self._contrast(treatment, baseline)
         outcome = check_choice("outcome", outcome, self.outcomes)
-        wide = self.units.pivot(index="sequence", columns="arm", values=outcome)[[label, CONTROL]].dropna()
+        wide = self.units.pivot(index="sequence", columns="arm", values=outcome)[[label, base]].dropna()
         return wide.set_axis(["treated", "control"], axis=1).rename_axis(columns=None)
+
+    def _contrast(self, treatment: Any, baseline: Any) -> tuple[str, str]:
+        """The labels of ``treatment`` and of ``baseline`` (the control, or another treatment of the study)."""
+        label = self._treatment(treatment)
+        base = CONTROL if isinstance(baseline, str) and baseline == CONTROL else self._treatment(baseline, "baseline")
+        if base == label:
+            raise ValueError(f"`baseline` {base!r} is the treatment itself: the contrast is 0 by construction")
+        return label, base
 
     def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t",
                confidence_level: float | None = None, n_resamples: int | None = None,
-               rng: int | np.random.Generator | None = None) -> Estimate:
+               rng: int | np.random.Generator | None = None, baseline: Any = CONTROL) -> Estimate:
         r"""The paired effect of ``treatment`` on ``outcome``, its interval and p-value from one procedure.
 
-        The estimate is the mean over sequences of :math:`Y_i(\text{treatment}) - Y_i(\text{control})`.
+        The estimate is the mean over sequences of :math:`Y_i(\text{treatment}) - Y_i(\text{baseline})`, the
+        baseline arm being the control unless ``baseline`` names another treatment of the study (the contrast
+        of two treatments, e.g. a total minus a direct effect,
+        :func:`causalattn.lab.studies.decomposition.decompose`); ``details["baseline"]`` names it and
+        ``details["mean_control"]`` is its mean.
         ``method`` (:func:`causalattn.paired_effect`) gives the interval and
         ``pvalue``: ``"t"`` (default: paired t, :math:`n - 1` df), ``"normal"``
         (paired Neyman), ``"randomization"`` (sign-flip FRT and its inversion)
@@ -178,23 +191,24 @@ class EvaluationStudy(StudyEffects):
         (``mean_treated``, ``mean_control``), ``treatment``, ``outcome`` and
         ``unit`` (``"sequence"``); ``n`` is the number of sequences (pairs).
         ``confidence_level``, ``n_resamples`` and ``rng`` default to the
-        study's; the random stream of a (treatment, outcome) question depends
-        on the seed and the question only.
+        study's; the random stream of a (treatment, baseline, outcome) question
+        depends on the seed and the question only.
         """
-        label = self._treatment(treatment)
+        label, base = self._contrast(treatment, baseline)
         outcome = check_choice("outcome", outcome, self.outcomes)
         options = EffectOptions.check(method=method, adjust=None, confidence_level=confidence_level,
                                       n_resamples=n_resamples, rng=rng, defaults=self._effect_defaults)
-        return self._effect(label, outcome, options)
+        return self._effect(label, outcome, options, base)
 
-    def _effect(self, label: str, outcome: str, options: EffectOptions) -> Estimate:
-        pairs = self.pairs(label, outcome)
+    def _effect(self, label: str, outcome: str, options: EffectOptions, baseline: str = CONTROL) -> Estimate:
+        pairs = self.pairs(label, outcome, baseline=baseline)
         if len(pairs) < 2:
             raise ValueError(f"`outcome` {outcome!r}: fewer than 2 sequences have it under both arms "
                              f"(sequences without in-context tokens are dropped)")
         y1, y0 = pairs["treated"].to_numpy(), pairs["control"].to_numpy()
         return study_effect(paired_effect, y1, y0, treatment=label, outcome=outcome, unit="sequence",
-                            means=(y1.mean(), y0.mean()), options=options)
+                            means=(y1.mean(), y0.mean()), options=options, baseline=baseline,
+                            keys=(label, outcome) if baseline == CONTROL else (label, baseline, outcome))
 
     def _title(self, outcomes: tuple[str, ...]) -> str:
         return f"effects on {', '.join(outcomes)} (treatment - control), {len(self.data)} sequences"

@@ -254,14 +254,14 @@ class StudyEffects:
     def _effect(self, treatment: str, outcome: str, options: EffectOptions) -> Estimate:
         raise NotImplementedError
 
-    def _treatment(self, treatment: Any) -> str:
-        """The label of ``treatment`` (an intervention or a label), which must be one of :attr:`treatments`."""
+    def _treatment(self, treatment: Any, name: str = "treatment") -> str:
+        """The label of ``treatment`` (an intervention or a label; argument ``name``), one of :attr:`treatments`."""
         label = getattr(treatment, "label", treatment)
         if not isinstance(label, str):
-            raise TypeError(f"`treatment` must be a treatment's label or an intervention, "
+            raise TypeError(f"`{name}` must be a treatment's label or an intervention, "
                             f"got {type(treatment).__name__}")
         if label not in self.treatments:
-            raise ValueError(f"`treatment` {label!r} is not in this study; treatments: {list(self.treatments)}")
+            raise ValueError(f"`{name}` {label!r} is not in this study; treatments: {list(self.treatments)}")
         return label
 
     def _title(self, outcomes: tuple[str, ...]) -> str:
