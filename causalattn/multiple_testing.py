@@ -40,7 +40,8 @@ from causalattn.estimate import EstimateTable
 __all__ = ["ADJUSTMENTS", "EFFECT_COLUMNS", "adjust_pvalues", "effects_frame"]
 
 _METHODS = {"holm": "holm", "bh": "fdr_bh", "by": "fdr_by"}
-#: The names of the adjustments :func:`adjust_pvalues` makes.
+
+#: The names of the adjustments :func:`adjust_pvalues` knows (its ``method``).
 ADJUSTMENTS = tuple(_METHODS)
 
 #: Columns of an exported effects table, in order.
@@ -86,7 +87,7 @@ def adjust_pvalues(table: EstimateTable, method: str = "holm", *, family: str = 
     """
     if not isinstance(table, EstimateTable):
         raise TypeError(f"`table` must be an EstimateTable, got {type(table).__name__}")
-    method = check_choice("method", method, tuple(_METHODS))
+    method = check_choice("method", method, ADJUSTMENTS)
     family = check_choice("family", family, ("tested", "all"))
     tested = [i for i, e in enumerate(table) if e.pvalue is not None]
     adjusted: list[float | None] = [None] * len(table)

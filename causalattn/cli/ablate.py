@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(table.summary(columns=["pvalue_adjusted"]))
     first = tables[0]
-    print(f"\ncontrol mean of {outcomes[0]}: {first[0].details['control_mean']:.3f}. Each interval is for the "
+    print(f"\ncontrol mean of {outcomes[0]}: {first[0].details['mean_control']:.3f}. Each interval is for the "
           f"average effect over {units} of this model; it does not cover other models or other text.")
     table = EstimateTable([e for rows in tables for e in rows], title="causalattn ablate: effects vs control")
     frame = effects_frame(table)

@@ -7,8 +7,10 @@ module                    contents
 ``engine``                :func:`run_jobs`: independent jobs on local processes or a Dask cluster
 ``storage``               checksummed, atomic study folders that resume
 ``evaluation``            :func:`evaluation_study`: sequences as units, matched pairs
+``evaluation_results``    :class:`EvaluationStudy`: its outcomes, effects, token tables, heterogeneity
 ``models_study``          :func:`models_study`: trained models as clusters of sequences
-``prompts``               :func:`prompt_study`: the user's prompts as units
+``prompts``               :func:`prompt_study`: user prompts as units
+``table``                 the effects table every study reports: one row per (treatment, outcome)
 ``head_runner``           :func:`run_heads`: many one-head interventions stacked, logits where read
 ``head_map``              :func:`head_map`: every head ablated one at a time, with error control
 ``head_table``            :class:`HeadMap`: effects, Holm/BH/BY p-values, discoveries, heatmap
