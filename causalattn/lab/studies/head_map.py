@@ -309,8 +309,9 @@ def map_units(model: HookedModel, units: Units, reference_tokens: torch.Tensor |
                                       generator=torch.Generator().manual_seed(options.seed))
         control, treated, jobs = _load(folder, units, starts, arms, names, options.batch_size)
         todo = [job for job in jobs if job[1]]
-        calls = [(model, units.slice(start, start + options.batch_size), pending, _needed(reference, model, pending),
-                  start, options.per_forward, names) for start, pending in todo]
+        calls = [_MapJob(model, units.slice(start, start + options.batch_size), pending,
+                         _needed(reference, model, pending), start, options.per_forward, names)
+                 for start, pending in todo]
         total = len(starts) * len(arms)
         with tqdm(total=total, initial=total - sum(len(p) for _, p in todo), desc="head map", unit="head-batch",
                   disable=not options.progress) as bar:
@@ -392,12 +393,24 @@ def _needed(reference: Reference, model: HookedModel, arms: list[Intervention]) 
                       for source in {s for s, _ in wanted}})
 
 
-def _map_job(model: HookedModel, units: Units, arms: list[Intervention], reference: Reference, offset: int,
-             per_forward: int | None, names: tuple[str, ...], *, report) -> tuple[dict, dict]:
+@dataclasses.dataclass(frozen=True)
+class _MapJob:
+    """One job of the map: a batch of units (the first is unit ``offset``) under control and under ``arms``."""
+
+    model: HookedModel
+    units: Units
+    arms: list[Intervention]
+    reference: Reference
+    offset: int
+    per_forward: int | None
+    names: tuple[str, ...]
+
+
+def _map_job(job: _MapJob, *, report) -> tuple[dict, dict]:
     """The outcomes of one batch of units under control and under ``arms``: one job, on a worker."""
-    outcomes = units.outcomes()
+    outcomes, per_forward = job.units.outcomes(), job.per_forward
     if per_forward is None:
-        vocab = model.vocab_size
-        per_forward = max(1, min(len(arms) or 1, LOGITS_BUDGET // (4 * vocab * max(1, len(outcomes.targets)))))
-    return run_heads(model, units.batch, arms, reference, offset, outcomes, per_forward=per_forward, names=names,
-                     report=report)
+        vocab = job.model.vocab_size
+        per_forward = max(1, min(len(job.arms) or 1, LOGITS_BUDGET // (4 * vocab * max(1, len(outcomes.targets)))))
+    return run_heads(job.model, job.units.batch, job.arms, job.reference, job.offset, outcomes,
+                     per_forward=per_forward, names=job.names, report=report)
