@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from causalattn._validation import check_integer
+from causalattn._validation import check_integer, check_seed
 from causalattn.cli.memory import ablate_needs, check_memory, study_needs
 
 __all__ = ["ABLATE_FINGERPRINT", "StudySetup", "check_ablate_model", "check_ablate_options", "check_out",
@@ -42,9 +42,9 @@ def default_treatments(n_layers: int) -> list[str]:
 
 
 # Smallest value of each integer option of `causalattn study` and `causalattn ablate`.
-_MINIMA = {"n_layers": 1, "n_heads": 1, "d_model": 1, "n_triggers": 1, "seq_len": 2, "n_sequences": 2, "seed": 0,
-           "seeds": 2, "freeze_until": 1, "study_iters": 1, "study_batch_size": 1}
-_ABLATE_MINIMA = {"k": 1, "length": 2, "n_sequences": 2, "scan_sequences": 1, "batch_size": 1, "seed": 0}
+_MINIMA = {"n_layers": 1, "n_heads": 1, "d_model": 1, "n_triggers": 1, "seq_len": 2, "n_sequences": 2, "seeds": 2,
+           "freeze_until": 1, "study_iters": 1, "study_batch_size": 1}
+_ABLATE_MINIMA = {"k": 1, "length": 2, "n_sequences": 2, "scan_sequences": 1, "batch_size": 1}
 # Configuration fields whose flag is not named after them.
 _FLAG_OF_FIELD = {"max_seq_len": "seq_len", "kind": "model"}
 
@@ -75,6 +75,7 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
 
     for name, minimum in _MINIMA.items():
         check_integer(_flag(name), getattr(args, name), minimum=minimum)
+    check_seed("--seed", args.seed)
     if args.n_jobs == 0:
         raise ValueError("`--n-jobs` must be a non-zero integer (-1: all cores), got 0")
     if args.local_cluster is not None:
@@ -158,17 +159,12 @@ def check_ablate_options(args: argparse.Namespace) -> None:
     """
     for name, minimum in _ABLATE_MINIMA.items():
         check_integer(_flag(name), getattr(args, name), minimum=minimum)
-    import torch
+    check_seed("--seed", args.seed)  # before: 2**70 was refused as `seed` after the model was loaded
+    from causalattn.lab.models.pretrained import check_device, locate_model
 
-    try:
-        device = torch.device(args.device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"`--device` must name a torch device such as cpu or cuda, got {args.device!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"`--device` {args.device!r}: this machine has no CUDA device (use --device cpu)")
+    check_device(args.device, "--device")
     out = Path(args.out)
     check_out(out)
-    from causalattn.lab.models.pretrained import locate_model
     from causalattn.lab.studies.storage import check_study_folder
 
     try:

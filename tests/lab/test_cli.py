@@ -257,7 +257,8 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--d-model", "0"], "`--d-model` must be a positive integer"),
     (["--n-heads", "2"], "`--n-heads`=2 is not available"),
     (["--n-triggers", "1000"], "`--n-triggers` must be at most the vocabulary size"),
-    (["--seed", "-1"], "`--seed` must be an integer >= 0"),
+    (["--seed", "-1"], r"`--seed` must be an integer in \[0, 9223372036854775807\], got -1"),
+    (["--seed", str(2**70)], r"`--seed` must be an integer in \[0, 9223372036854775807\], got 1180591620717411303424"),
     (["--treatments", "ablate_role:induction@L5:zero"],
      r"`--treatments`: `layer` 5 of 'ablate_role:induction@L5:zero' is out of range"),
     (["--treatments", "ablate_role:copying:zero"], r"`--treatments`: `role` must be one of"),
@@ -403,7 +404,8 @@ ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequen
     ("--n-sequences", "1", "`--n-sequences` must be an integer >= 2, got 1"),
     ("--scan-sequences", "0", "`--scan-sequences` must be a positive integer, got 0"),
     ("--batch-size", "0", "`--batch-size` must be a positive integer, got 0"),
-    ("--seed", "-1", "`--seed` must be an integer >= 0, got -1"),  # before: refused by numpy after the load
+    ("--seed", "-1", "`--seed` must be an integer in [0, 9223372036854775807], got -1"),
+    ("--seed", str(2**70), "`--seed` must be an integer in [0, 9223372036854775807], got 1180591620717411303424"),
     ("--model", "/nonexistent/model.gguf", "`--model`: '/nonexistent/model.gguf' is neither a known model"),
     ("--model", "TEXT", "is a file but not a .gguf model file"),
     ("--model", "", "`--model`: must name a model ('smollm2-135m', a .gguf file or a folder), got ''"),
@@ -411,6 +413,7 @@ ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequen
     ("--out", "/dev/null", "`--out` /dev/null is not a folder"),
     ("--out", "TEXT/sub", "cannot be used as the output folder: Not a directory"),
     ("--device", "toaster", "`--device` must name a torch device"),
+    *([("--device", "cuda:7", "`--device` 'cuda:7': this machine has")] if torch.cuda.device_count() < 8 else []),
 ])
 def test_ablate_checks_its_options_before_loading_the_model(tmp_path, capsys, monkeypatch, flag, value, match):
     import causalattn.lab.models.pretrained as pretrained
