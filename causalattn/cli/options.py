@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from causalattn._memory import check_memory
 from causalattn._validation import check_integer, check_seed
-from causalattn.cli.memory import ablate_needs, check_memory, study_needs
+from causalattn.cli.memory import ablate_needs, study_needs
 
 __all__ = ["ABLATE_FINGERPRINT", "StudySetup", "check_ablate_model", "check_ablate_options", "check_out",
            "check_study_options", "default_treatments"]

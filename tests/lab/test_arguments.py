@@ -138,3 +138,19 @@ def test_prompts_need_a_tokenizer_and_non_negative_ids():
     with pytest.raises(ValueError, match=r"`prompts`: prompt 'a b c' \(row 0\) is not in the model's vocabulary: "
                                          r"it tokenizes to \[-1, -1, -1\] \(unknown or out-of-range ids"):
         PromptSet.from_frame(lambda text, add_special_tokens: {"input_ids": [-1] * len(text.split())}, frame)
+
+
+def test_sizes_beyond_this_machine_are_refused_before_any_work():
+    # before: torch's "DefaultCPUAllocator: can't allocate memory: you tried to allocate 40000000000 bytes"
+    with pytest.raises(ValueError, match=r"^`n_sequences` 1000000000000, `reference_size` 64, `task.seq_len` 16: the "
+                                         r"run would need about .* GB of memory, mostly for the sequences"):
+        evaluation_study(MODEL, TASK, ["ablate:L1H0:zero"], n_sequences=10**12, progress=False)
+    with pytest.raises(ValueError, match=r"^`batch_size` 100000000, `task.seq_len` 16: .* mostly for the attention "
+                                         "patterns and activations of a batch"):
+        evaluation_study(MODEL, TASK, ["ablate:L1H0:zero"], n_sequences=10**8, batch_size=10**8, progress=False)
+    evaluation_study(MODEL, TASK, ["ablate:L1H0:zero"], batch_size=10**12, progress=False, **SMALL)  # 4 sequences
+    with pytest.raises(ValueError, match=r"^`d_model` 10000000, `n_layers` 2: .* mostly for the weights"):
+        build_model(ModelConfig(d_model=10**7, vocab_size=65))
+    with pytest.raises(ValueError, match=r"^`train_config.batch_size` 1000000000000, `train_config.eval_sequences` "
+                                         r"256, `task_config.seq_len` 16: .* mostly for the attention patterns"):
+        train(ModelConfig(d_model=16, max_seq_len=16), TaskConfig(seq_len=16), TrainConfig(batch_size=10**12))

@@ -50,6 +50,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from causalattn._memory import FLOAT, TOKEN, Need, check_memory
 from causalattn._streams import question_rng
 from causalattn._validation import check_choice, check_confidence_level, check_flag, check_positive_int, check_seed
 from causalattn.effects import METHODS, paired_effect
@@ -112,6 +113,14 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     reference_size = check_positive_int("reference_size", reference_size)
     n_resamples = check_positive_int("n_resamples", n_resamples)
     level = check_confidence_level(confidence_level)
+    t, sequences = task.seq_len, (("n_sequences", n_sequences), ("reference_size", reference_size))
+    batch = min(batch_size, max(n_sequences, reference_size))  # the largest batch run
+    check_memory([  # before: n_sequences=10**9 died in torch's allocator
+        Need("the sequences", (*sequences, ("task.seq_len", t)), TOKEN * 2 * (n_sequences + reference_size) * t),
+        Need("the logits of a batch", (("batch_size", batch_size), ("task.seq_len", t)),
+             FLOAT * 3 * batch * t * model.vocab_size),
+        Need("the attention patterns and activations of a batch", (("batch_size", batch_size), ("task.seq_len", t)),
+             FLOAT * 2 * batch * model.n_layers * (model.n_heads * t * t + 4 * t * model.d_model))])
     out_dir = check_out_dir(out_dir)
     n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
     return (interventions, int(n_sequences), int(seed), batch_size, reference_size, out_dir, n_resamples, level,
