@@ -82,7 +82,7 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
     if args.local_cluster is not None:
         check_integer("--local-cluster", args.local_cluster, minimum=1)
     check_memory(study_needs(args))  # before building a model of these sizes
-    check_out(Path(args.out))
+    check_out(args.out)
     if args.freeze_until > args.study_iters:
         raise ValueError(f"`--freeze-until` ({args.freeze_until}) is beyond `--study-iters` ({args.study_iters}): "
                          "the treated arms would stay frozen for the whole run; lower it or raise --study-iters")
@@ -126,12 +126,17 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
     return StudySetup(model_config, task_config, treatments)
 
 
-def check_out(out: Path) -> None:
-    """A ValueError naming ``--out`` unless it is a folder, or a path where one can be made, that can be written.
+def check_out(given: str | os.PathLike) -> Path:
+    """``--out`` as a Path; a ValueError naming it unless it is a folder, or a path where one can be made, that can be
+    written.
 
     Nothing is made: the nearest existing folder on the path must be writable
-    (a probe file is created there and removed at once).
+    (a probe file is created there and removed at once). An empty ``--out``
+    is refused: it would mean the current folder, without a word.
     """
+    if not str(given).strip():
+        raise ValueError("`--out` is empty: give a folder path ('.' for the current folder)")
+    out = Path(given)
     if out.exists() and not out.is_dir():
         raise ValueError(f"`--out` {out} is not a folder (it is a file or a device); give a folder path")
     base = out
@@ -146,6 +151,7 @@ def check_out(out: Path) -> None:
             os.unlink(probe)
     except OSError as exc:
         raise ValueError(f"`--out` {out} cannot be used as the output folder: {exc.strerror or exc}") from None
+    return out
 
 
 #: What a ``causalattn ablate`` folder records in its study.json: the flags that determine the head scan.
@@ -164,8 +170,7 @@ def check_ablate_options(args: argparse.Namespace) -> None:
     from causalattn.lab.models.pretrained import check_device, locate_model
 
     check_device(args.device, "--device")
-    out = Path(args.out)
-    check_out(out)
+    out = check_out(args.out)
     from causalattn.lab.studies.storage import check_study_folder
 
     try:

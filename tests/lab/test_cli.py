@@ -276,6 +276,7 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--d-model", "300000"], r"`--d-model` 300000, `--n-layers` 2: .* mostly for the weights .*lower `--d-model` or"),
     (["--n-sequences", "10000000000"], r"`--n-sequences` 10000000000, `--seq-len` 32: .*held-out sequences"),
     (["--out", "/sys/causalattn-out"], "`--out` /sys/causalattn-out cannot be used as the output folder"),
+    (["--out", ""], r"`--out` is empty: give a folder path \('.' for the current folder\)"),  # before: wrote here
     (["--treatments", "pattern:L0H0:uniform+pattern:L0H0:previous_token"], "`--treatments`: `parts`: "
      "'pattern:L0H0:uniform' and 'pattern:L0H0:previous_token' both replace the pattern of L0H0"),
     # one head per layer: the role is that head in every model, so the clash is certain (before: after training)
@@ -411,6 +412,7 @@ ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequen
     ("--model", "", "`--model`: must name a model ('smollm2-135m', a .gguf file or a folder), got ''"),
     ("--out", "/sys/causalattn-out", "`--out` /sys/causalattn-out cannot be used as the output folder: Permission"),
     ("--out", "/dev/null", "`--out` /dev/null is not a folder"),
+    ("--out", "", "`--out` is empty: give a folder path ('.' for the current folder)"),
     ("--out", "TEXT/sub", "cannot be used as the output folder: Not a directory"),
     ("--device", "toaster", "`--device` must name a torch device"),
     *([("--device", "cuda:7", "`--device` 'cuda:7': this machine has")] if torch.cuda.device_count() < 8 else []),
