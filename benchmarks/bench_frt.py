@@ -74,9 +74,9 @@ def main() -> None:
     for draws in (10**5,) if args.skip_million else (10**5, 10**6):
         ours_times, scipy_times = [], []
         for _ in range(args.repeats):
-            ours, t = timed(lambda: causalattn.frt(y, z, n_resamples=draws, batch=args.batch, rng=1))
+            ours, t = timed(lambda draws=draws: causalattn.frt(y, z, n_resamples=draws, batch=args.batch, rng=1))
             ours_times.append(t)
-            theirs, t = timed(lambda: stats.permutation_test(
+            theirs, t = timed(lambda draws=draws: stats.permutation_test(
                 (y[z == 1], y[z == 0]), difference_in_means, vectorized=True, permutation_type="independent",
                 n_resamples=draws, rng=np.random.default_rng(2)))
             scipy_times.append(t)
@@ -88,17 +88,17 @@ def main() -> None:
 
     print("\npeak memory of causalattn.frt at 10^5 draws (tracemalloc):")
     for batch in (256, 8192, None):
-        mib = peak_mib(lambda: causalattn.frt(y, z, n_resamples=10**5, batch=batch, rng=1))
+        mib = peak_mib(lambda batch=batch: causalattn.frt(y, z, n_resamples=10**5, batch=batch, rng=1))
         print(f"  batch = {str(batch):>5}: {mib:6.1f} MiB")
 
     d = np.asarray(DARWIN)
     y_pairs = np.column_stack([d, np.zeros(15)]).ravel()
     z_pairs, pairs = np.tile([1, 0], 15), np.repeat(np.arange(15), 2)
-    exact, t_exact = timed(lambda: causalattn.frt(y_pairs, z_pairs, design="mpe", pairs=pairs,
+    exact, t_exact = timed(lambda: causalattn.frt(y_pairs, z_pairs, design=causalattn.designs.MPE(pairs),
                                                   alternative="greater"))
     print(f"\nDarwin's 15 pairs with the defaults: exact enumeration of {exact.details['n_resamples']} "
           f"assignments in {t_exact * 1000:.0f} ms, p = {exact.pvalue:.8f} ({exact.method})")
-    interval, t_interval = timed(lambda: causalattn.frt(y_pairs, z_pairs, design="mpe", pairs=pairs,
+    interval, t_interval = timed(lambda: causalattn.frt(y_pairs, z_pairs, design=causalattn.designs.MPE(pairs),
                                                         confidence=True))
     low, high = interval.confidence_interval
     print(f"exact 95% interval by test inversion: [{low:.3f}, {high:.3f}] in {t_interval * 1000:.0f} ms")

@@ -53,7 +53,8 @@ def main() -> None:
     cps = datasets.load("lalonde_cps1")
     for estimand in ("ATT", "ATE"):
         for m in (1, 4):
-            est, seconds = timed(lambda: match(cps, "re78", "treat", COVARIATES, estimand=estimand, n_matches=m))
+            est, seconds = timed(lambda estimand=estimand, m=m: match(
+                cps, "re78", "treat", COVARIATES, estimand=estimand, n_matches=m))
             print(f"matching {estimand} M={m}: {seconds:.2f} s, estimate {est.estimate:.0f} "
                   f"(SE {est.standard_error:.0f})")
 

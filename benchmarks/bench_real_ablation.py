@@ -57,7 +57,8 @@ def measure(mode: str, n_sequences: int, batch_size: int) -> dict:
                 with hooks(model, [] if arm is None else arm.hooks(model, reference, offset=offset)):
                     token_metrics(model(batch.inputs), batch)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"mode": mode, "seconds": seconds, "cpu_seconds": cpu, "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {"mode": mode, "seconds": seconds, "cpu_seconds": cpu, "peak_gib": peak_gib,
             "load": os.getloadavg(), "threads": torch.get_num_threads()}
 
 

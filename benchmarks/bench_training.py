@@ -92,7 +92,7 @@ def steps(batch_sizes: tuple[int, ...], repeats: int) -> None:
         optimizer = Float32Muon([p for p in model.parameters() if p.requires_grad], lr=recipe.lr,
                                 weight_decay=recipe.weight_decay)
 
-        def update() -> None:
+        def update(model=model, optimizer=optimizer, generator=generator, batch_size=batch_size) -> None:
             batch = task.sample(batch_size, generator)
             logits = model.logits_at(batch.inputs, batch.in_context)
             loss = F.cross_entropy(logits, batch.targets[batch.in_context], reduction="sum") / max(1, len(logits))

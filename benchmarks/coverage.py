@@ -92,6 +92,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import os
 import time
 import warnings
@@ -104,7 +105,7 @@ import statsmodels.api as sm
 from coverage_mediation import MED_LAWS, MED_ROWS, MED_SIZES, mediation_cell
 
 from causalattn import clustered_effect, paired_effect, two_arm_effect
-from causalattn.effects import METHODS
+from causalattn.effects import BOOTSTRAP_MIN_UNITS, METHODS
 from causalattn.longitudinal import g_formula, msm
 from causalattn.observational import SmallSampleWarning, aipw, ipw, match, outcome_regression, subclassification
 
@@ -140,6 +141,9 @@ def estimate(design: str, y1: np.ndarray, y0: np.ndarray, method: str, n_resampl
 def cell(design: str, law: str, n: int, method: str, sims: int, n_resamples: int, seed: int) -> dict:
     """Coverage, share of infinite intervals and median width of one (design, law, n, method) cell."""
     rng = np.random.default_rng([seed, SIZES.index(n), LAWS.index(law), design == "paired"])  # same data per method
+    if method == "bootstrap" and n < BOOTSTRAP_MIN_UNITS:  # refused by the effect layer
+        return {"design": design, "law": law, "n": n, "method": method, "sims": 0, "coverage": math.nan,
+                "infinite": math.nan, "median_width": math.nan}
     covered = infinite = 0
     widths = []
     for _ in range(sims):
@@ -400,7 +404,7 @@ def run_effects(args, cells: Cells) -> None:
     table = table[list(METHODS)]
     infinite = frame[frame["method"] == "randomization"].set_index(["design", "law", "n"])["infinite"]
     table["randomization: share infinite"] = infinite
-    text = markdown(table, ["design", "outcome", "n"], lambda v: f"{v:.3f}")
+    text = markdown(table, ["design", "outcome", "n"], lambda v: "refused" if math.isnan(v) else f"{v:.3f}")
     (args.out / "coverage.md").write_text(text + "\n")
     print(f"\ncoverage of nominal {LEVEL:.0%} intervals ({args.sims} data sets per cell for t and normal, "
           f"{args.slow_sims} for randomization and bootstrap, {args.n_resamples} resamples)\n\n{text}")

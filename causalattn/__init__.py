@@ -5,14 +5,15 @@ laboratory lives in :mod:`causalattn.lab` and needs torch.
 """
 
 from causalattn import datasets, longitudinal, observational
-from causalattn._pvalues import format_pvalue, pvalue_equation
+from causalattn._pvalues import format_pvalue, pvalue_equation, rejects
 from causalattn.effects import clustered_effect, paired_effect, two_arm_effect
 from causalattn.estimate import ConfidenceInterval, Estimate, EstimateTable
 from causalattn.experiments import designs
 from causalattn.experiments.lasso import lasso_ate
 from causalattn.experiments.matched_pairs import matched_pairs_adjusted
 from causalattn.experiments.neyman import neyman
-from causalattn.experiments.randomization import frt, frt_confidence_interval, hodges_lehmann
+from causalattn.experiments.randomization import frt, frt_confidence_interval
+from causalattn.experiments.rank_estimate import hodges_lehmann
 from causalattn.hypothesis import HypothesisTest
 from causalattn.longitudinal import TreatmentWeights, g_formula, msm, treatment_weights
 from causalattn.mediation import (
@@ -49,7 +50,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # result types, p-values, multiple testing, plots
-    "ConfidenceInterval", "Estimate", "EstimateTable", "HypothesisTest", "format_pvalue", "pvalue_equation",
+    "ConfidenceInterval", "Estimate", "EstimateTable", "HypothesisTest", "format_pvalue", "pvalue_equation", "rejects",
     "EFFECT_COLUMNS", "adjust_pvalues", "effects_frame", "plot_forest", "datasets",
     # the effect layer
     "clustered_effect", "paired_effect", "two_arm_effect",

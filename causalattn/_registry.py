@@ -54,6 +54,10 @@ class Registry(Mapping[str, T], Generic[T]):
         self._classes[name] = value
         return value
 
+    def remove(self, name: str) -> T:
+        """Unregister ``name`` and return its value (a KeyError if it is not registered), e.g. after a test."""
+        return self._classes.pop(name)
+
     def register(self, name: str) -> Callable[[T], T]:
         """A class decorator registering the class under ``name``."""
         return lambda value: self.add(name, value)

@@ -8,7 +8,7 @@ interval and p-value come from the *same* procedure, named by ``method``:
     for :math:`m` pairs, Welch's interval with Welch-Satterthwaite degrees of
     freedom for two arms, :math:`G - 1` degrees of freedom for :math:`G`
     clusters. The p-value is that of the same t test, so the interval excludes
-    the null exactly when :math:`p < 1 - \text{confidence\_level}`.
+    the null exactly when the test rejects it (below).
 ``"normal"``
     Neyman's conservative variance with the normal quantile (Ding ch. 4 and 7,
     :func:`causalattn.experiments.neyman`). Too narrow with few units: see the coverage
@@ -25,12 +25,31 @@ interval and p-value come from the *same* procedure, named by ``method``:
     p-value obtained by inverting it: the smallest :math:`\alpha` at which the
     :math:`1 - \alpha` interval (from the same bootstrap distribution)
     excludes the null, floored at :math:`1/(B+1)` for :math:`B` resamples.
+    A large-sample method: refused with fewer than 5 units in a resampled
+    sample (pairs, an arm, clusters), where its p-value sat at the floor for
+    most data sets without any effect.
+
+**One rule for the test and the interval.** A row's test rejects the null
+when :math:`p \le 1 - \text{confidence\_level}` (up to :math:`10^{-12}`), and
+its interval holds exactly the values it does not reject: at the boundary
+:math:`p = 1 - \text{level}` (5 pairs at the 93.75% level: the sign-flip
+p-value cannot go below 2/32) the null is rejected and outside the interval.
+The ends of a t or normal interval are the two values with :math:`p` exactly
+:math:`1 - \text{level}`.
+
+**What each interval relies on** is in ``details["relies_on"]``.
 
 When every unit has the same difference (or both arms are constant) the
 standard error is 0: the t, normal and bootstrap rows then report the
 estimate with the degenerate interval ``[estimate, estimate]`` and no p-value
 (``details["degenerate"]``) rather than a division by a zero that rounding
-turned into a tiny number.
+turned into a tiny number. Equal means "within 64 units in the last place of
+the data's magnitude" (:data:`causalattn.experiments._inference.ZERO_SPREAD`),
+the one rule of the effect layer and of :func:`causalattn.neyman`.
+
+The data are rescaled by a power of two internally, so outcomes anywhere in
+the float range (1e-300 to 1e300) give the same answers, scaled; complex
+input and integers beyond 2**53 are refused.
 
 References
 ----------
@@ -46,213 +65,28 @@ Efron, B. (1987). Better bootstrap confidence intervals. *JASA* 82, 171-185.
 
 from __future__ import annotations
 
-import copy
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
-from causalattn._student import satterthwaite_df, t_estimate
-from causalattn._validation import (
-    as_binary_array,
-    as_float_array,
-    check_choice,
-    check_confidence_level,
-    check_positive_int,
-    check_real,
-    check_rng,
-    check_same_index,
-    check_same_length,
+from causalattn._validation import as_binary_array, as_float_array, check_same_index, check_same_length
+from causalattn.estimate import Estimate
+from causalattn.experiments._inference import (
+    BOOTSTRAP_MIN_UNITS,
+    METHODS,
+    Options,
+    Randomization,
+    check_bootstrap_sizes,
+    infer,
+    one_sample,
+    options_iv,
+    two_sample,
 )
-from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
-from causalattn.experiments.designs import Groups
-from causalattn.experiments.randomization import frt
+from causalattn.experiments.designs import ClusterRandomized, Groups
 
-__all__ = ["METHODS", "clustered_effect", "paired_effect", "two_arm_effect"]
-
-#: The interval methods of the effect layer.
-METHODS = ("t", "normal", "randomization", "bootstrap")
-
-_BOOTSTRAP_METHOD = "BCa"
-_P_BISECTIONS = 14  # bootstrap p-value by inversion: to 2**-14 of the bracket (6e-5 or better)
-
-
-@dataclass(frozen=True)
-class _Options:
-    """The validated options shared by the three designs."""
-
-    method: str
-    level: float
-    null: float
-    n_resamples: int
-    rng: np.random.Generator
-    extra: tuple[str, ...]
-
-
-def _options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues) -> _Options:
-    method = check_choice("method", method, METHODS)
-    level = check_confidence_level(confidence_level)
-    null_value = check_real("null_value", null_value)
-    n_resamples = check_positive_int("n_resamples", n_resamples)
-    if isinstance(extra_pvalues, str) or not isinstance(extra_pvalues, Sequence):
-        raise TypeError(f"`extra_pvalues` must be a sequence of method names, got {extra_pvalues!r}")
-    extra = tuple(check_choice("extra_pvalues", name, METHODS) for name in extra_pvalues)
-    return _Options(method, level, float(null_value), n_resamples, check_rng(rng), extra)
-
-
-def _constant(values: np.ndarray, scale: float) -> bool:
-    """Whether ``values`` are equal up to rounding relative to ``scale`` (the size of the raw data)."""
-    return float(np.ptp(values)) <= 64 * np.finfo(float).eps * max(scale, np.finfo(float).tiny)
-
-
-def _degenerate(estimand: str, estimate: float, options: _Options, method: str, n: int, details: dict) -> Estimate:
-    return Estimate(estimand, estimate, 0.0, ConfidenceInterval(estimate, estimate), options.level, None, method, n,
-                    null_value=options.null,
-                    details={**details, "degenerate": "no variation: every unit has the same effect, no test"})
-
-
-def _frt_estimate(estimand, outcome, treatment, frt_options, count, options, method, n, details,
-                  interval) -> Estimate:
-    """The FRT p-value at the null and, if ``interval``, the interval inverting it on the same assignments.
-
-    With ``count`` equally likely assignments enumerated, no two-sided p-value is
-    below ``2 / count``: when that exceeds ``1 - level`` the interval is the
-    whole line, known without inverting the test.
-    """
-    alpha = 1 - options.level
-    whole_line = count <= options.n_resamples and 2 / count > alpha
-    test = frt(outcome, treatment, **frt_options, null_effect=options.null, n_resamples=options.n_resamples,
-               rng=options.rng, confidence_level=options.level, confidence=interval and not whole_line)
-    low, high = (-math.inf, math.inf) if whole_line else test.confidence_interval
-    if interval and test.pvalue > alpha and not low <= options.null <= high:
-        # the null is in {tau: p(tau) > alpha} (an interval, p being unimodal in tau): the bisection
-        # only stopped short of it, within its tolerance
-        low, high = min(low, options.null), max(high, options.null)
-    exact = bool(test.details["exact"])
-    return Estimate(estimand, test.estimate, None, ConfidenceInterval(low, high), options.level, test.pvalue,
-                    f"{method}-{'exact' if exact else 'monte-carlo'}", n, null_value=options.null,
-                    details={**details, "exact": exact, "n_resamples": int(test.details["n_resamples"]),
-                             "mc_standard_error": float(test.details["mc_standard_error"])})
-
-
-def _bootstrap_estimate(estimand, samples, statistic, estimate, options, method, n, details) -> Estimate:
-    """BCa interval of :func:`scipy.stats.bootstrap`; the p-value inverts it on the same bootstrap distribution."""
-    common = dict(vectorized=True, method=_BOOTSTRAP_METHOD, paired=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        result = stats.bootstrap(samples, statistic, n_resamples=options.n_resamples, rng=options.rng,
-                                 confidence_level=options.level, **common)
-
-        def interval(alpha: float) -> tuple[float, float]:
-            ci = stats.bootstrap(samples, statistic, n_resamples=0, bootstrap_result=result,
-                                 confidence_level=1 - alpha, **common).confidence_interval
-            return float(ci.low), float(ci.high)
-
-        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-        details = {**details, "bootstrap_method": _BOOTSTRAP_METHOD, "n_resamples": options.n_resamples}
-        if not (math.isfinite(low) and math.isfinite(high)):
-            return Estimate(estimand, estimate, None, ConfidenceInterval(math.nan, math.nan), options.level, None,
-                            method, n, null_value=options.null,
-                            details={**details, "degenerate": "the BCa interval is undefined for these data"})
-
-        def excludes(alpha: float) -> bool:
-            lo, hi = interval(alpha)
-            return not lo <= options.null <= hi
-
-        alpha = 1 - options.level
-        covered = low <= options.null <= high  # decides on which side of alpha the p-value lies
-        if covered and not excludes(1 - 1e-9):
-            pvalue = 1.0  # even the narrowest interval holds the null
-        else:
-            inside, outside = (alpha, 1.0) if covered else (0.0, alpha)  # excludes(outside) is True
-            for _ in range(_P_BISECTIONS):
-                middle = (inside + outside) / 2
-                inside, outside = (inside, middle) if excludes(middle) else (middle, outside)
-            # B resamples cannot show a p-value below 1/(B + 1); the floor stays <= alpha (coherence)
-            pvalue = outside if covered else max(outside, min(1 / (options.n_resamples + 1), alpha))
-    return Estimate(estimand, estimate, float(np.std(result.bootstrap_distribution, ddof=1)),
-                    ConfidenceInterval(low, high), options.level, pvalue, method, n, null_value=options.null,
-                    details=details)
-
-
-def _mean(x, axis=-1):
-    return np.mean(x, axis=axis)
-
-
-def _difference_in_means(x, y, axis=-1):
-    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
-
-
-def _one_sample(d: np.ndarray, scale: float, options: _Options, method: str, design: str, n: int,
-                details: dict, interval: bool = True) -> Estimate:
-    """Inference on the mean of the per-pair (or per-cluster) differences ``d``."""
-    m = len(d)
-    estimand = f"{design} mean difference"
-    name = f"{design}-{method}"
-    estimate = float(d.mean())
-    se = float(d.std(ddof=1)) / math.sqrt(m)
-    if method == "randomization":
-        return _frt_estimate(estimand, np.concatenate([d, np.zeros(m)]), np.repeat([1, 0], m),
-                             {"design": "mpe", "pairs": np.tile(np.arange(m), 2)}, 2**m, options, name, n, details,
-                             interval)
-    if _constant(d, scale):
-        return _degenerate(estimand, estimate, options, name, n, details)
-    if method == "normal":
-        return normal_estimate(estimand, estimate, se, confidence_level=options.level, method=name, n=n,
-                               null_value=options.null, details=details)
-    if method == "t":
-        return t_estimate(estimand, estimate, se, m - 1, confidence_level=options.level, method=name, n=n,
-                          null_value=options.null, details=details)
-    return _bootstrap_estimate(estimand, (d,), _mean, estimate, options, name, n, details)
-
-
-def _two_sample(y1: np.ndarray, y0: np.ndarray, scale: float, options: _Options, method: str, design: str, n: int,
-                details: dict, interval: bool = True) -> Estimate:
-    """Inference on the difference in means of two independent arms ``y1`` (treated) and ``y0`` (control)."""
-    estimand = f"{design} difference in means"
-    name = f"{design}-{method}"
-    estimate = float(y1.mean() - y0.mean())
-    v1, v0 = y1.var(ddof=1) / len(y1), y0.var(ddof=1) / len(y0)
-    se = math.sqrt(v1 + v0)
-    if method == "randomization":
-        return _frt_estimate(estimand, np.concatenate([y1, y0]), np.repeat([1, 0], [len(y1), len(y0)]),
-                             {"design": "cre"}, math.comb(len(y1) + len(y0), len(y1)), options, name, n, details,
-                             interval)
-    if _constant(y1, scale) and _constant(y0, scale):
-        return _degenerate(estimand, estimate, options, name, n, details)
-    if method == "normal":
-        return normal_estimate(estimand, estimate, se, confidence_level=options.level, method=name, n=n,
-                               null_value=options.null, details=details)
-    if method == "t":
-        return t_estimate(estimand, estimate, se, satterthwaite_df([v1, v0], [len(y1), len(y0)]),
-                          confidence_level=options.level, method=name, n=n, null_value=options.null, details=details)
-    return _bootstrap_estimate(estimand, (y1, y0), _difference_in_means, estimate, options, name, n, details)
-
-
-def _with_extra_pvalues(engine, options: _Options) -> Estimate:
-    """``engine(options, method, interval)`` for the main method, plus ``details["pvalue_{name}"]`` of the others.
-
-    Every method starts from the same state of the random stream, so the extra
-    randomization p-value equals the one ``method="randomization"`` reports.
-    """
-    start = copy.deepcopy(options.rng)
-    main = engine(options, options.method, True)
-    extra = {}
-    for name in options.extra:
-        if name == options.method:
-            extra[f"pvalue_{name}"] = main.pvalue
-        else:
-            other = engine(_Options(options.method, options.level, options.null, options.n_resamples,
-                                    copy.deepcopy(start), ()), name, False)
-            extra[f"pvalue_{name}"] = other.pvalue
-    if not extra:
-        return main
-    return Estimate(main.estimand, main.estimate, main.standard_error, main.confidence_interval,
-                    main.confidence_level, main.pvalue, main.method, main.n, main.null_value,
-                    {**main.details, **extra})
+__all__ = ["BOOTSTRAP_MIN_UNITS", "METHODS", "clustered_effect", "paired_effect", "two_arm_effect"]
 
 
 def _paired_effect_iv(treated, control, method, confidence_level, null_value, n_resamples, rng, extra_pvalues):
@@ -262,7 +96,9 @@ def _paired_effect_iv(treated, control, method, confidence_level, null_value, n_
     check_same_length(treated=y1, control=y0)
     if len(y1) < 2:
         raise ValueError(f"`treated`: need at least 2 pairs, got {len(y1)}")
-    return y1, y0, _options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
+    options = options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
+    check_bootstrap_sizes(options, {"pairs": len(y1)}, "treated")
+    return y1, y0, options
 
 
 def paired_effect(treated, control, *, method: str = "t", confidence_level: float = 0.95, null_value: float = 0.0,
@@ -281,7 +117,7 @@ def paired_effect(treated, control, *, method: str = "t", confidence_level: floa
       pairs (benchmarks/README.md).
     * ``"normal"``: the same with :math:`z_{1-\alpha/2}` (Ding's Neyman interval).
     * ``"randomization"``: the sign-flip FRT of :math:`H_0: D_i = \tau_0` for
-      every pair (``design="mpe"`` of :func:`causalattn.frt`, exact when the
+      every pair (``design=MPE(pairs)`` of :func:`causalattn.frt`, exact when the
       :math:`2^m` sign vectors can be enumerated) and the interval
       :math:`\{\tau: p(\tau) > \alpha\}` from the same sign vectors. With
       :math:`m \le 5` pairs no two-sided p-value is below 0.0625, so the 95%
@@ -337,12 +173,14 @@ def paired_effect(treated, control, *, method: str = "t", confidence_level: floa
     """
     y1, y0, options = _paired_effect_iv(treated, control, method, confidence_level, null_value, n_resamples, rng,
                                         extra_pvalues)
-    scale = float(max(np.abs(y1).max(), np.abs(y0).max()))
-    d = y1 - y0
-    details = {"design": "paired", "n_pairs": len(d)}
-    return _with_extra_pvalues(
-        lambda opts, method, interval: _one_sample(d, scale, opts, method, "paired", len(d), details, interval),
-        options)
+    m = len(y1)
+    details = {"design": "paired", "n_pairs": m}
+
+    def engine(scaled: np.ndarray):
+        d = scaled[:m] - scaled[m:]
+        return lambda opts, method, interval: one_sample(d, opts, method, "paired", m, details, interval)
+
+    return infer(np.concatenate([y1, y0]), engine, options, "treated")
 
 
 def _two_arm_effect_iv(outcome, treatment, method, confidence_level, null_value, n_resamples, rng, extra_pvalues):
@@ -354,7 +192,9 @@ def _two_arm_effect_iv(outcome, treatment, method, confidence_level, null_value,
     if min(n1, len(z) - n1) < 2:
         raise ValueError(f"`treatment`: need at least 2 treated and 2 control units, found {n1} treated and "
                          f"{len(z) - n1} control")
-    return y, z, _options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
+    options = options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
+    check_bootstrap_sizes(options, {"treated units": n1, "control units": len(z) - n1}, "treatment")
+    return y, z, options
 
 
 def two_arm_effect(outcome, treatment, *, method: str = "t", confidence_level: float = 0.95,
@@ -414,26 +254,37 @@ def two_arm_effect(outcome, treatment, *, method: str = "t", confidence_level: f
     """
     y, z, options = _two_arm_effect_iv(outcome, treatment, method, confidence_level, null_value, n_resamples, rng,
                                        extra_pvalues)
-    y1, y0 = y[z == 1], y[z == 0]
-    details = {"design": "two-arm", "n_treated": len(y1), "n_control": len(y0)}
-    scale = float(np.abs(y).max())
-    return _with_extra_pvalues(
-        lambda opts, method, interval: _two_sample(y1, y0, scale, opts, method, "two-arm", len(y), details,
-                                                   interval),
-        options)
+    details = {"design": "two-arm", "n_treated": int(z.sum()), "n_control": int(len(z) - z.sum())}
+
+    def engine(scaled: np.ndarray):
+        y1, y0 = scaled[z == 1], scaled[z == 0]
+        return lambda opts, method, interval: two_sample(y1, y0, opts, method, "two-arm", len(z), details, interval)
+
+    return infer(y, engine, options, "outcome")
+
+
+@dataclass(frozen=True)
+class _ClusteredInputs:
+    """The validated input of :func:`clustered_effect`."""
+
+    outcome: np.ndarray
+    clusters: Groups
+    treated: np.ndarray | None  # the arm of each cluster (cluster-randomized), None when nested
+    options: Options
 
 
 def _clustered_effect_iv(outcome, clusters, treatment, method, confidence_level, null_value, n_resamples, rng,
-                         extra_pvalues):
+                         extra_pvalues) -> _ClusteredInputs:
     check_same_index(outcome=outcome, clusters=clusters, treatment=treatment)
     y = as_float_array("outcome", outcome)
     groups = Groups(clusters, len(y), "clusters")
     labels, codes, sizes = groups.labels, groups.codes, groups.sizes
-    options = _options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
+    options = options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
     if treatment is None:
         if len(labels) < 2:
             raise ValueError(f"`clusters`: need at least 2 clusters, got {len(labels)}")
-        return y, labels, codes, sizes, None, options
+        check_bootstrap_sizes(options, {"clusters": len(labels)}, "clusters")
+        return _ClusteredInputs(y, groups, None, options)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)
     treated = np.bincount(codes, z) / sizes
@@ -445,7 +296,8 @@ def _clustered_effect_iv(outcome, clusters, treatment, method, confidence_level,
     if min(g1, len(labels) - g1) < 2:
         raise ValueError(f"`treatment`: need at least 2 treated and 2 control clusters, found {g1} treated and "
                          f"{len(labels) - g1} control")
-    return y, labels, codes, sizes, treated.astype(int), options
+    check_bootstrap_sizes(options, {"treated clusters": g1, "control clusters": len(labels) - g1}, "clusters")
+    return _ClusteredInputs(y, groups, treated.astype(int), options)
 
 
 def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", confidence_level: float = 0.95,
@@ -514,26 +366,27 @@ def clustered_effect(outcome, clusters, *, treatment=None, method: str = "t", co
     >>> est.method, round(est.estimate, 4), est.details["df"], round(est.pvalue, 4)
     ('clustered-paired-t', -0.5833, 2.0, 0.0669)
     """
-    y, labels, codes, sizes, treated, options = _clustered_effect_iv(
-        outcome, clusters, treatment, method, confidence_level, null_value, n_resamples, rng, extra_pvalues)
-    means = np.bincount(codes, y) / sizes
-    scale = float(np.abs(y).max())
-    details = {"n_clusters": len(labels), "cluster_sizes": "equal" if np.all(sizes == sizes[0]) else "unequal"}
+    inputs = _clustered_effect_iv(outcome, clusters, treatment, method, confidence_level, null_value, n_resamples,
+                                  rng, extra_pvalues)
+    y, treated, codes, sizes = inputs.outcome, inputs.treated, inputs.clusters.codes, inputs.clusters.sizes
+    g = inputs.clusters.k
+    details = {"n_clusters": g, "cluster_sizes": "equal" if np.all(sizes == sizes[0]) else "unequal"}
     if treated is None:
         details["design"] = "clustered-paired"
 
-        def engine(opts, method, interval):
-            return _one_sample(means, scale, opts, method, "clustered-paired", len(y), details, interval)
+        def engine(scaled: np.ndarray):
+            means = np.bincount(codes, scaled) / sizes
+            return lambda opts, method, interval: one_sample(means, opts, method, "clustered-paired", len(y),
+                                                             details, interval)
     else:
         details["design"] = "cluster-randomized"
-        g1 = int(treated.sum())
+        randomized = ClusterRandomized(codes)
 
-        def engine(opts, method, interval):
-            if method == "randomization":
-                return _frt_estimate("cluster-randomized difference in means", y, treated[codes],
-                                     {"design": "cluster", "clusters": codes, "statistic": "cluster_means"},
-                                     math.comb(len(labels), g1), opts, "cluster-randomized-randomization", len(y),
-                                     details, interval)
-            return _two_sample(means[treated == 1], means[treated == 0], scale, opts, method, "cluster-randomized",
-                               len(y), details, interval)
-    return _with_extra_pvalues(engine, options)
+        def engine(scaled: np.ndarray):
+            means = np.bincount(codes, scaled) / sizes
+            frt_inputs = Randomization(scaled, treated[codes], randomized, "cluster_means",
+                                       math.comb(g, int(treated.sum())))
+            return lambda opts, method, interval: two_sample(means[treated == 1], means[treated == 0], opts, method,
+                                                             "cluster-randomized", len(y), details, interval,
+                                                             randomization=frt_inputs)
+    return infer(y, engine, inputs.options, "outcome")

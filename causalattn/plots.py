@@ -7,7 +7,7 @@ import math
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
-from causalattn._pvalues import pvalue_equation
+from causalattn._pvalues import pvalue_equation, rejects
 from causalattn._validation import check_estimate_rows
 from causalattn.estimate import EstimateTable
 
@@ -42,7 +42,9 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
     ratios, drawn on a log axis). Rows are labelled with ``details["treatment"]``
     (or the estimand), followed by the part of ``details["outcome"]`` that tells the outcomes apart when the
     table mixes them (``at 200`` for ``in_context_accuracy_at_200`` beside ``in_context_accuracy``); the right margin
-    shows the raw and, if present, the adjusted p-value.
+    shows the raw and, if present, the adjusted p-value. A point is red when its test rejects at the row's own
+    level (p at most 1 - ``confidence_level``, the rule of :mod:`causalattn._pvalues`), so a red
+    point's interval excludes the null line.
 
     Parameters
     ----------
@@ -73,7 +75,7 @@ def plot_forest(table: EstimateTable, *, title: str | None = None, xlabel: str =
         finite = [v for v in (low, high) if math.isfinite(v) and (v > 0 or not log_scale)]
         ax.plot([low if low in finite else e.estimate, high if high in finite else e.estimate], [y, y],
                 color="C0", lw=2)
-        ax.plot([e.estimate], [y], "o", color="C0" if e.pvalue is None or e.pvalue >= 0.05 else "C3", ms=6)
+        ax.plot([e.estimate], [y], "o", color="C3" if rejects(e.pvalue, e.confidence_level) else "C0", ms=6)
         text = "" if e.pvalue is None else pvalue_equation(e.pvalue, digits=2, spaced=False)
         if e.details.get("pvalue_adjusted") is not None:
             text += "  " + pvalue_equation(e.details["pvalue_adjusted"], name="adj", digits=2, spaced=False)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from causalattn import clustered_effect, neyman, paired_effect, two_arm_effect
+from causalattn import clustered_effect, neyman, paired_effect, rejects, two_arm_effect
 from causalattn.effects import METHODS
 
 RNG = np.random.default_rng(20261130)
@@ -17,10 +17,12 @@ ARMS = RNG.exponential(2.0, 7), RNG.exponential(1.0, 5)  # 7 treated, 5 control
 
 
 def _coherent(est, alpha):
-    """The interval excludes the null iff p < alpha (an exact tie only at the boundary)."""
+    """The interval excludes the null iff the test rejects it, p <= alpha (the t and normal ends, where p = alpha,
+    are single points: a tie there within rounding counts as coherent)."""
     low, high = est.confidence_interval
     excludes = not low <= est.null_value <= high
-    return excludes == (est.pvalue < alpha) or est.pvalue == alpha
+    tie = "randomization" not in est.method and math.isclose(est.pvalue, alpha, rel_tol=1e-9)
+    return excludes == rejects(est.pvalue, 1 - alpha) or tie
 
 
 def test_paired_t_is_scipy_ttest_rel():
@@ -180,7 +182,7 @@ def test_cluster_randomized_randomization_goes_through_the_design_with_unequal_s
 def test_interval_and_pvalue_agree_on_every_data_set(method):
     rng = np.random.default_rng(5)
     for trial in range(6):
-        m = 4 + trial
+        m = 10 + trial
         y1, y0 = rng.exponential(1.0, m) + rng.normal(0, 0.3) * trial / 6, rng.exponential(1.0, m)
         level = (0.95, 0.9, 0.8)[trial % 3]
         kw = dict(method=method, confidence_level=level, rng=trial, n_resamples=999)
@@ -205,7 +207,7 @@ def test_no_variation_gives_a_degenerate_interval_and_no_pvalue():
     assert est.confidence_interval.low == est.confidence_interval.high == est.estimate
     zero = paired_effect([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], method="randomization")
     assert zero.pvalue == 1.0
-    assert two_arm_effect([1, 1, 0, 0], [1, 1, 0, 0], method="bootstrap").pvalue is None
+    assert two_arm_effect([1] * 5 + [0] * 5, [1] * 5 + [0] * 5, method="bootstrap").pvalue is None
 
 
 @pytest.mark.parametrize(
@@ -246,3 +248,60 @@ def test_no_variation_gives_a_degenerate_interval_and_no_pvalue():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_the_test_and_the_interval_follow_one_rule_at_the_boundary():
+    # issue 18, item 12: p = 1 - level exactly. The 5 sign flips' smallest p-value is 2/32 = 0.0625: at the 93.75%
+    # level the test rejects and the interval [1, 5] excludes 0
+    est = paired_effect([1.0, 2, 3, 4, 5], [0] * 5, method="randomization", confidence_level=0.9375)
+    assert est.pvalue == 0.0625 and rejects(est.pvalue, 0.9375)
+    assert tuple(est.confidence_interval) == pytest.approx((1.0, 5.0), abs=1e-2)
+    # 3 + 3 units, 20 assignments; treated {3, 5, 6} is the second most extreme: p = 2 * 2/20 = 0.2 = 1 - 0.8
+    # (1 - 0.8 is 0.19999999999999996). Before, the test "rejected" inside the inversion but the interval was
+    # then widened to hold the null, as if it had not
+    y, z = np.array([3.0, 5, 6, 1, 2, 4]), np.array([1, 1, 1, 0, 0, 0])
+    est = two_arm_effect(y, z, method="randomization", confidence_level=0.8)
+    assert est.pvalue == pytest.approx(0.2) and rejects(est.pvalue, 0.8)
+    assert not est.confidence_interval.low <= 0 <= est.confidence_interval.high
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-170, 1e78, 1e200, 1e300])
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_works_over_the_whole_float_range(scale, method):
+    # issue 18, item 9: Welch's t failed from 1e78 ("`pvalue` ... got nan"), paired_effect gave SE inf and p = 1 at
+    # 1e300, and the standard error silently became 0 below 1e-162
+    rng = np.random.default_rng(1)
+    y1, y0 = rng.normal(1.0, 1.0, 8), rng.normal(0.0, 1.0, 8)
+    kw = dict(method=method, rng=3, n_resamples=400)
+    for call in (lambda a, b: paired_effect(a, b, **kw),
+                 lambda a, b: two_arm_effect(np.r_[a, b], np.repeat([1, 0], 8), **kw),
+                 lambda a, b: clustered_effect(np.r_[a, b], np.tile(np.arange(8), 2), **kw)):
+        unit, scaled = call(y1, y0), call(y1 * scale, y0 * scale)
+        assert scaled.estimate == pytest.approx(unit.estimate * scale, rel=1e-9)
+        assert scaled.pvalue == pytest.approx(unit.pvalue, rel=1e-9)
+        assert tuple(scaled.confidence_interval) == pytest.approx(tuple(x * scale for x in unit.confidence_interval),
+                                                                  rel=1e-9)
+        if unit.standard_error is not None:
+            assert scaled.standard_error > 0
+            assert scaled.standard_error == pytest.approx(unit.standard_error * scale, rel=1e-9)
+
+
+def test_results_beyond_the_float_range_are_refused():
+    with pytest.raises(ValueError, match="`outcome`: the estimate, its standard error or its interval .* overflows"):
+        two_arm_effect([1.7e308, 1.6e308, -1.7e308, -1.6e308], [1, 1, 0, 0])
+    with pytest.raises(ValueError, match="`null_value` 1e\\+300 is too large for data of magnitude"):
+        paired_effect([1e-300, 2e-300, 3e-300], [0.0, 0.0, 0.0], null_value=1e300)
+
+
+def test_bootstrap_needs_five_units_per_sample_and_says_what_it_relies_on():
+    # issue 18, item 6: with 2-4 units the bootstrap p-value sat at the floor 1/(B + 1) for most null data sets
+    with pytest.raises(ValueError, match="`method`='bootstrap' needs at least 5 units in every resampled sample, "
+                                         "got 4 pairs"):
+        paired_effect([1.0, 2.0, 3.0, 4.5], [0.0] * 4, method="bootstrap")
+    with pytest.raises(ValueError, match="got 4 control units"):
+        two_arm_effect(np.arange(9.0), [1] * 5 + [0] * 4, method="bootstrap")
+    with pytest.raises(ValueError, match="got 3 clusters"):
+        clustered_effect(np.arange(6.0), [0, 0, 1, 1, 2, 2], method="t", extra_pvalues=["bootstrap"])
+    est = paired_effect(Y1, Y0, method="bootstrap", rng=0, n_resamples=500)
+    assert "large sample" in est.details["relies_on"]
+    assert "normally distributed" in paired_effect(Y1, Y0).details["relies_on"]

@@ -3,6 +3,7 @@ import pytest
 import statsmodels.api as sm
 
 from causalattn import frt, matched_pairs_adjusted
+from causalattn.experiments.designs import MPE
 
 # six pairs, units listed pair by pair; the treated unit is first in pairs 0, 2, 3
 Y = np.array([7.0, 5.0, 6.0, 6.5, 9.0, 6.0, 4.0, 3.5, 8.0, 6.0, 5.5, 2.0])
@@ -49,13 +50,13 @@ def test_frt_of_the_adjusted_estimator_matches_hand_enumeration():
         signs = 1 - 2 * ((code >> np.arange(6)) & 1)  # flipping a pair flips both differences
         values.append(np.linalg.lstsq(np.column_stack([np.ones(6), signs * dx]), signs * d, rcond=None)[0][0])
     values = np.array(values)
-    res = frt(Y, Z, design="mpe", pairs=PAIRS, statistic="adjusted", covariates=X, alternative="greater")
+    res = frt(Y, Z, design=MPE(PAIRS), statistic="adjusted", covariates=X, alternative="greater")
     assert res.method == "frt-exact" and res.details["n_resamples"] == 64
     assert res.estimate == pytest.approx(observed) and res.details["statistic"] == pytest.approx(observed)
     assert res.estimand == "covariate-adjusted paired difference in means"
     np.testing.assert_allclose(np.sort(res.details["null_distribution"]), np.sort(values), atol=1e-12)
     assert res.pvalue == pytest.approx(np.mean(values >= observed - 1e-12))
-    shifted = frt(Y, Z, design="mpe", pairs=PAIRS, statistic="adjusted", covariates=X, null_effect=0.5)
+    shifted = frt(Y, Z, design=MPE(PAIRS), statistic="adjusted", covariates=X, null_effect=0.5)
     assert shifted.details["statistic"] == pytest.approx(observed - 0.5)
 
 
@@ -73,6 +74,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match="`statistic`='adjusted' needs a matched-pairs design"):
         frt(Y, Z, statistic="adjusted", covariates=X)
     with pytest.raises(ValueError, match="`covariates` is required with statistic='adjusted'"):
-        frt(Y, Z, design="mpe", pairs=PAIRS, statistic="adjusted")
-    with pytest.raises(ValueError, match="`covariates` is only used with design='rem' or statistic='adjusted'"):
-        frt(Y, Z, design="mpe", pairs=PAIRS, covariates=X)
+        frt(Y, Z, design=MPE(PAIRS), statistic="adjusted")
+    with pytest.raises(ValueError, match=r"`covariates` \(adjustment covariates\) are only used with "
+                                         r"statistic='adjusted'; the covariates balanced by a rerandomization "
+                                         r"belong to its design, ReM\(covariates, threshold\)"):
+        frt(Y, Z, design=MPE(PAIRS), covariates=X)

@@ -24,7 +24,7 @@ def test_nsw_difference_in_means_matches_issue_and_ols_hc2(nsw):
     z = 1.959963984540054
     assert est.confidence_interval == pytest.approx((est.estimate - z * 670.9967296585892,
                                                      est.estimate + z * 670.9967296585892))
-    assert est.method == "neyman" and est.n == 445 and est.details["n_treated"] == 185
+    assert est.method == "two-arm-normal" and est.n == 445 and est.details["n_treated"] == 185
 
 
 def test_stratified_estimator_is_hand_computed_weighted_sum(nsw):
@@ -39,7 +39,7 @@ def test_stratified_estimator_is_hand_computed_weighted_sum(nsw):
     est = neyman(y, z, strata=s, confidence_level=0.9)
     assert est.estimate == pytest.approx(tau, rel=1e-12)
     assert est.standard_error == pytest.approx(math.sqrt(var), rel=1e-10)
-    assert est.method == "neyman-stratified" and est.confidence_level == 0.9 and est.details["n_groups"] == 2
+    assert est.method == "stratified-normal" and est.confidence_level == 0.9 and est.details["n_strata"] == 2
 
 
 def test_paired_estimator_uses_pair_differences_in_any_unit_order():
@@ -51,7 +51,7 @@ def test_paired_estimator_uses_pair_differences_in_any_unit_order():
     est = neyman(y, z, pairs=pairs)
     assert est.estimate == pytest.approx(diffs.mean())
     assert est.standard_error == pytest.approx(math.sqrt(diffs.var(ddof=1) / 15))
-    assert est.method == "neyman-paired" and est.details["n_groups"] == 15
+    assert est.method == "paired-normal" and est.details["n_pairs"] == 15
 
 
 def test_bad_input():
@@ -101,7 +101,7 @@ def test_extreme_scales_give_the_rescaled_answer(scale):
 
 
 def test_overflowing_difference_is_refused():
-    with pytest.raises(ValueError, match="`outcome`: the difference in means .* overflows"):
+    with pytest.raises(ValueError, match="`outcome`: the estimate, its standard error or its interval .* overflows"):
         neyman([1.7e308, 1.6e308, -1.7e308, -1.6e308], [1, 1, 0, 0])
 
 
@@ -121,7 +121,7 @@ def test_welch_t_interval_matches_scipy(nsw):
         assert est.details["df"] == pytest.approx(ref.df, rel=1e-12)
         assert est.confidence_interval == pytest.approx(tuple(ref.confidence_interval(level)), rel=1e-12)
         assert est.pvalue == pytest.approx(ref.pvalue, rel=1e-10)
-        assert est.method == "neyman-t" and est.standard_error == neyman(y, z).standard_error
+        assert est.method == "two-arm-t" and est.standard_error == neyman(y, z).standard_error
     small = neyman([3.0, 5.0, 4.0, 1.0, 2.0, 2.0], [1, 1, 1, 0, 0, 0], method="t")
     ref = stats.ttest_ind([3.0, 5.0, 4.0], [1.0, 2.0, 2.0], equal_var=False)
     assert small.confidence_interval == pytest.approx(tuple(ref.confidence_interval()), rel=1e-12)
@@ -136,7 +136,7 @@ def test_paired_t_interval_matches_ttest_rel():
     est = neyman(np.r_[treated, control], np.r_[np.ones(5), np.zeros(5)], pairs=np.r_[np.arange(5), np.arange(5)],
                  method="t")
     ref = stats.ttest_rel(treated, control)
-    assert est.details["df"] == 4 and est.method == "neyman-paired-t"
+    assert est.details["df"] == 4 and est.method == "paired-t"
     assert est.confidence_interval == pytest.approx(tuple(ref.confidence_interval()), rel=1e-12)
     assert est.pvalue == pytest.approx(ref.pvalue, rel=1e-10)
 

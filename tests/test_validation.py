@@ -1,49 +1,55 @@
-"""The shared readers and checks of `_validation`, and their use in every function that reads several arrays."""
+"""The shared readers and checks, through every public function that uses them."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import causalattn as ca
-from causalattn._validation import as_float_array, check_real, check_same_index
+
+
+def _outcome(values):
+    """``two_arm_effect`` reading ``values`` as its `outcome` (two units per arm at least)."""
+    return ca.two_arm_effect(values, np.arange(len(values)) % 2)
+
 
 # --------------------------------------------------------------------------- numbers float64 cannot hold
 
 
 @pytest.mark.parametrize("values, match", [
-    ([2**53 + 1, 1], r"`x` holds integers beyond 2\*\*53 in magnitude \(9007199254740993\)"),
-    (np.array([-(2**62), 0]), r"`x` holds integers beyond 2\*\*53 in magnitude \(-4611686018427387904\)"),
-    (np.array([2**64 - 1], dtype=np.uint64), r"beyond 2\*\*53 in magnitude \(18446744073709551615\)"),
-    ([10**400, 1.0], r"`x` holds integers beyond 2\*\*53 in magnitude \(an integer of 401 digits\)"),
-    (pd.Series([2**60, None], dtype="Int64"), r"`x` holds integers beyond 2\*\*53"),
+    ([2**53 + 1, 1, 2, 3], r"`outcome` holds integers beyond 2\*\*53 in magnitude \(9007199254740993\)"),
+    (np.array([-(2**62), 0, 1, 2]), r"`outcome` holds integers beyond 2\*\*53 in magnitude \(-4611686018427387904\)"),
+    (np.array([2**64 - 1, 0, 1, 2], dtype=np.uint64), r"beyond 2\*\*53 in magnitude \(18446744073709551615\)"),
+    ([10**400, 1.0, 2.0, 3.0], r"`outcome` holds integers beyond 2\*\*53 in magnitude \(an integer of 401 digits\)"),
+    (pd.Series([2**60, None, 1, 2], dtype="Int64"), r"`outcome` holds integers beyond 2\*\*53"),
 ])
 def test_integers_beyond_2_to_53_are_refused_not_rounded(values, match):
     with pytest.raises(ValueError, match=match):
-        as_float_array("x", values)
+        _outcome(values)
 
 
 def test_integers_up_to_2_to_53_and_big_floats_are_read_exactly():
-    assert as_float_array("x", [2**53, -(2**53), True]).tolist() == [2.0**53, -(2.0**53), 1.0]
-    assert as_float_array("x", [1e300, 2.0**62]).tolist() == [1e300, 2.0**62]
+    assert _outcome([2**53, 0, -(2**53), 4]).estimate == 2.0  # treated (0, 4), control (2**53, -2**53): exact
+    assert _outcome([0.0, 1e300, 1.0, 3e300]).estimate == pytest.approx(2e300)  # treated (1e300, 3e300)
 
 
-@pytest.mark.parametrize("values", [[1 + 2j, 3], np.array([1.0, 2.0], dtype=complex), pd.Series([1j, 2.0])])
+@pytest.mark.parametrize("values", [[1 + 2j, 3, 4, 5], np.array([1.0, 2.0, 3, 4], dtype=complex),
+                                    pd.Series([1j, 2.0, 3, 4])])
 def test_complex_values_are_refused(values):
     # before: np.asarray(..., dtype=float) dropped the imaginary part with a ComplexWarning
-    with pytest.raises(TypeError, match="`x` must be real, got complex values"):
-        as_float_array("x", values)
+    with pytest.raises(TypeError, match="`outcome` must be real, got complex values"):
+        _outcome(values)
 
 
-def test_check_real():
-    assert check_real("tau", 2) == 2.0
-    with pytest.raises(ValueError, match="`tau` is too large for floating point"):
-        check_real("tau", 10**400)
-    with pytest.raises(ValueError, match="`tau` must be a finite number"):
-        check_real("tau", float("nan"))
-    with pytest.raises(TypeError, match="`tau` must be a finite real number"):
-        check_real("tau", 1j)
-    with pytest.raises(TypeError, match="`tau` must be a finite real number"):
-        check_real("tau", True)
+def test_numbers_beyond_the_float_range_name_their_argument():
+    # before: a bare OverflowError
+    with pytest.raises(ValueError, match="`null_value` is too large for floating point"):
+        ca.paired_effect([1.0, 2, 3], [0.0, 0, 0], null_value=10**400)
+    with pytest.raises(ValueError, match="`null_effect` is too large for floating point"):
+        ca.frt([1.0, 2, 3, 4], [1, 1, 0, 0], null_effect=-(10**400))
+    with pytest.raises(ValueError, match="`probability` is too large for floating point"):
+        ca.designs.BRE(10**400)
+    with pytest.raises(TypeError, match="`null_value` must be a finite real number"):
+        ca.paired_effect([1.0, 2, 3], [0.0, 0, 0], null_value=1j)
 
 
 def test_large_integers_in_the_estimators_are_refused():
@@ -73,13 +79,6 @@ def test_table_counts_beyond_2_to_53_are_refused():
 # --------------------------------------------------------------------------- pandas objects are not aligned
 
 
-def test_check_same_index_compares_series_frames_and_index_objects():
-    y = pd.Series([1.0, 2.0, 3.0], index=[10, 11, 12])
-    check_same_index(outcome=y, treatment=[1, 0, 1], strata=y.index, covariates=pd.DataFrame({"x": y}))
-    with pytest.raises(ValueError, match="`outcome` and `strata` are pandas objects with different indexes"):
-        check_same_index(outcome=y, treatment=None, strata=pd.Index([12, 11, 10]))
-
-
 REVERSED = [3, 2, 1, 0, 7, 6, 5, 4]  # the index of a Series holding the same units in another order
 Y = pd.Series([3.0, 5.0, 4.0, 6.0, 1.0, 2.0, 2.5, 1.5])
 Z = pd.Series([1, 1, 1, 1, 0, 0, 0, 0])
@@ -99,10 +98,19 @@ CALLS = {
         lambda: ca.clustered_effect(Y, pd.Series([0, 0, 1, 1, 2, 2, 3, 3]), treatment=_shuffled(Z)),
         "`outcome` and `treatment`"),
     "frt": (lambda: ca.frt(Y, _shuffled(Z)), "`outcome` and `treatment`"),
-    "frt strata": (lambda: ca.frt(Y, Z, design="sre", strata=_shuffled(pd.Series([0, 1] * 4))),
+    "frt strata": (lambda: ca.frt(Y, Z, design=ca.designs.SRE(_shuffled(pd.Series([0, 1] * 4)))),
                    "`outcome` and `strata`"),
-    "frt covariates": (lambda: ca.frt(Y, Z, design="mpe", pairs=[0, 1, 2, 3] * 2, statistic="adjusted",
+    "frt pairs": (lambda: ca.frt(Y, Z, design=ca.designs.MPE(_shuffled(pd.Series([0, 1, 2, 3] * 2)))),
+                  "`outcome` and `pairs`"),
+    "frt clusters": (lambda: ca.frt(Y, Z, design=ca.designs.ClusterRandomized(_shuffled(pd.Series(range(8))))),
+                     "`outcome` and `clusters`"),
+    "frt rerandomization covariates": (
+        lambda: ca.frt(Y, Z, design=ca.designs.ReM(pd.DataFrame({"x": _shuffled(Y)}), 100.0)),
+        "`outcome` and `covariates`"),
+    "frt covariates": (lambda: ca.frt(Y, Z, design=ca.designs.MPE([0, 1, 2, 3] * 2), statistic="adjusted",
                                       covariates=_shuffled(Y)), "`outcome` and `covariates`"),
+    "hodges_lehmann strata": (lambda: ca.hodges_lehmann(Y, Z, design=ca.designs.SRE(_shuffled(pd.Series([0, 1] * 4)))),
+                              "`outcome` and `strata`"),
     "hodges_lehmann": (lambda: ca.hodges_lehmann(Y, _shuffled(Z)), "`outcome` and `treatment`"),
     "neyman": (lambda: ca.neyman(Y, _shuffled(Z)), "`outcome` and `treatment`"),
     "matched_pairs_adjusted": (

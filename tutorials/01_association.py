@@ -124,7 +124,7 @@ def plot_measures(table: Table2x2, estimates: EstimateTable) -> plt.Figure:
     xlabels = {"risk difference": "p1 - p0 (open minus PCNL)",
                "risk ratio": "p1 / p0 (log scale)",
                "odds ratio": "odds(open) / odds(PCNL) (log scale)"}
-    for ax, estimand in zip(axes[1:], xlabels):
+    for ax, estimand in zip(axes[1:], xlabels, strict=True):
         rows = [e for e in estimates if e.estimand == estimand]
         for i, e in enumerate(rows):
             low, high = e.confidence_interval

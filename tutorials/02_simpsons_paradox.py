@@ -38,7 +38,7 @@ def main() -> None:
     print(rates(stones, "treatment", "success", "stone_size"))
     overall = table.marginal
     print(f"\noverall success: open {overall.p1:.3f} vs PCNL {overall.p0:.3f}")
-    for label, stratum in zip(table.labels, table.strata):
+    for label, stratum in zip(table.labels, table.strata, strict=True):
         print(f"{label:>5} stones:   open {stratum.p1:.3f} vs PCNL {stratum.p0:.3f}")
 
     section("2. Why: the overall rate is a weighted average with different weights")
@@ -50,13 +50,13 @@ def main() -> None:
     print(shares.round(3))
     print(
         f"\nOpen surgery was given mostly to large stones ({shares.loc[1, 'large']:.0%} of its patients), PCNL\n"
-        f"mostly to small ones (only {shares.loc[0, 'large']:.0%} large). Large stones are harder to remove under either\n"
-        "treatment, so open surgery's overall rate is dragged down by its harder cases. Stone size is\n"
+        f"mostly to small ones (only {shares.loc[0, 'large']:.0%} large). Large stones are harder to remove under\n"
+        "either treatment, so open surgery's overall rate is dragged down by its harder cases. Stone size is\n"
         "associated with both the treatment and the outcome: a confounder. Comparing like with like\n"
         "(within a size) removes its influence."
     )
     same_weights = stones["stone_size"].value_counts(normalize=True)
-    by_size = {label: (t.p1, t.p0) for label, t in zip(table.labels, table.strata)}
+    by_size = {label: (t.p1, t.p0) for label, t in zip(table.labels, table.strata, strict=True)}
     p1 = sum(same_weights[k] * by_size[k][0] for k in by_size)
     p0 = sum(same_weights[k] * by_size[k][1] for k in by_size)
     print(
@@ -119,7 +119,7 @@ def plot_berkeley(by_dept: pd.DataFrame) -> plt.Figure:
     overall = (by_dept["admit rate men"] * by_dept["men applying"]
                + by_dept["admit rate women"] * by_dept["women applying"]) / applicants
     points = ax.scatter(by_dept["share women"], overall, s=applicants / 5, alpha=0.6)
-    for dept, x, y in zip(by_dept.index, by_dept["share women"], overall):
+    for dept, x, y in zip(by_dept.index, by_dept["share women"], overall, strict=True):
         ax.annotate(dept, (x, y), xytext=(8, 4), textcoords="offset points")
     handles, labels = points.legend_elements(prop="sizes", num=[600, 900], func=lambda size: size * 5, alpha=0.6,
                                               markerfacecolor="C0", markeredgecolor="C0")

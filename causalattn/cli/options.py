@@ -60,6 +60,15 @@ def _flagged(message: str) -> str:
     return re.sub(r"`([a-z_]+)`", lambda m: f"`{_flag(m.group(1))}`", message)
 
 
+def _check_bootstrap_units(method: str, name: str, units: int) -> None:
+    """``--method bootstrap`` needs as many units (seeds, sequences) as the effect layer's bootstrap does."""
+    from causalattn.effects import BOOTSTRAP_MIN_UNITS
+
+    if method == "bootstrap" and units < BOOTSTRAP_MIN_UNITS:
+        raise ValueError(f"`--method` bootstrap needs at least {BOOTSTRAP_MIN_UNITS} units per row, and "
+                         f"`{_flag(name)}` gives {units}: raise `{_flag(name)}` or use --method t")
+
+
 def check_study_options(args: argparse.Namespace) -> StudySetup:
     """Check every option of ``causalattn study`` before any work; return the configurations and treatments.
 
@@ -77,6 +86,7 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
     for name, minimum in _MINIMA.items():
         check_integer(_flag(name), getattr(args, name), minimum=minimum)
     check_seed("--seed", args.seed)
+    _check_bootstrap_units(args.method, "seeds", args.seeds)
     if args.n_jobs == 0:
         raise ValueError("`--n-jobs` must be a non-zero integer (-1: all cores), got 0")
     if args.local_cluster is not None:
@@ -167,6 +177,7 @@ def check_ablate_options(args: argparse.Namespace) -> None:
     for name, minimum in _ABLATE_MINIMA.items():
         check_integer(_flag(name), getattr(args, name), minimum=minimum)
     check_seed("--seed", args.seed)  # before: 2**70 was refused as `seed` after the model was loaded
+    _check_bootstrap_units(args.method, "n_sequences", args.n_sequences)
     from causalattn.lab.models.pretrained import check_device, locate_model
 
     check_device(args.device, "--device")

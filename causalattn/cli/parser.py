@@ -168,7 +168,8 @@ def _add_ablate(commands) -> None:
         "OUT/effects.csv, OUT/forest.png, OUT/head_scan.csv and OUT/head_scan.png. Re-running with the same "
         "OUT resumes. With the defaults it took 128 s on 2 idle CPU cores (model loading included).",
         epilog="examples:  causalattn ablate --k 3 --n-sequences 200 --out runs/smollm2\n"
-        "           causalattn ablate --model path/to/model.gguf --kind zero --device cuda",
+        "           causalattn ablate --model path/to/model.gguf --kind zero --device cuda\n"
+        "           causalattn ablate --decompose   # total, direct, indirect effects and self-repair per head",
         formatter_class=_HelpFormatter,
     )
     ablate.add_argument("--model", default="smollm2-135m",
@@ -189,6 +190,11 @@ def _add_ablate(commands) -> None:
     ablate.add_argument("--seed", type=int, default=0,
                         help="seed of the evaluated sequences, of the control heads and of the randomization tests "
                         "(the head scan draws its own sequences from seed + 1)")
+    ablate.add_argument("--decompose", action="store_true",
+                        help="also evaluate each head's ablated output reaching the logits only directly (path "
+                        "patching) and print, per head, its total, direct and indirect effects and its self-repair "
+                        "(direct - total), each a paired contrast with its interval; written to effects.csv with "
+                        "the columns component and contrast")
     ablate.add_argument("--out", default="causalattn-ablate", help="output folder (also the cache for resuming)")
     ablate.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     _add_method(ablate)

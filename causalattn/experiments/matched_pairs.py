@@ -16,6 +16,7 @@ effect in paired experiments. *Biometrika* 105(4), 994-1000.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import statsmodels.api as sm
@@ -65,15 +66,28 @@ def covariate_differences(covariates, design: MPE) -> np.ndarray:
     return differences
 
 
-def _matched_pairs_adjusted_iv(outcome, treatment, pairs, covariates, cov_type, confidence_level):
+@dataclass(frozen=True)
+class _PairDifferences:
+    """The validated input of :func:`matched_pairs_adjusted`, as treated-minus-control differences per pair."""
+
+    outcome: np.ndarray  # (pairs,)
+    covariates: np.ndarray  # (pairs, K)
+    n: int  # units
+    cov_type: str
+    confidence_level: float
+
+
+def _matched_pairs_adjusted_iv(outcome, treatment, pairs, covariates, cov_type, confidence_level) -> _PairDifferences:
     check_same_index(outcome=outcome, treatment=treatment, pairs=pairs, covariates=covariates)
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)
-    design = MPE.from_treatment(z, pairs=pairs)
+    design = MPE(pairs).bind(z)
     differences = covariate_differences(covariates, design)
-    return (y, z, design, differences, check_choice("cov_type", cov_type, _COV_TYPES),
-            check_confidence_level(confidence_level))
+    first, second = design.members.T
+    sign = np.where(z[first] == 1, 1.0, -1.0)  # orient every pair treated minus control
+    return _PairDifferences(sign * (y[first] - y[second]), sign[:, None] * differences, len(y),
+                            check_choice("cov_type", cov_type, _COV_TYPES), check_confidence_level(confidence_level))
 
 
 def matched_pairs_adjusted(outcome, treatment, *, pairs, covariates, cov_type: str = "HC2",
@@ -90,7 +104,7 @@ def matched_pairs_adjusted(outcome, treatment, *, pairs, covariates, cov_type: s
     distribution. The interval and p-value are normal (Wald), as for
     :func:`causalattn.experiments.neyman`. Assumes one treated and one control unit per pair,
     at least :math:`K + 2` pairs, and non-collinear covariate differences. The
-    matching FRT is :func:`causalattn.frt` with ``statistic="adjusted"``.
+    matching FRT is :func:`causalattn.frt` with ``design=MPE(pairs)`` and ``statistic="adjusted"``.
 
     Parameters
     ----------
@@ -124,13 +138,9 @@ def matched_pairs_adjusted(outcome, treatment, *, pairs, covariates, cov_type: s
     >>> round(est.estimate, 4), round(est.details["unadjusted"], 4), est.method
     (0.2105, 0.8, 'pair-regression-HC2')
     """
-    y, z, design, differences, cov_type, level = _matched_pairs_adjusted_iv(outcome, treatment, pairs, covariates,
-                                                                          cov_type, confidence_level)
-    first, second = design.members.T
-    sign = np.where(z[first] == 1, 1.0, -1.0)
-    outcome_differences = sign * (y[first] - y[second])
-    fit = sm.OLS(outcome_differences, sm.add_constant(sign[:, None] * differences, has_constant="add")).fit(
-        cov_type=cov_type)
+    pairs = _matched_pairs_adjusted_iv(outcome, treatment, pairs, covariates, cov_type, confidence_level)
+    cov_type = pairs.cov_type
+    fit = sm.OLS(pairs.outcome, sm.add_constant(pairs.covariates, has_constant="add")).fit(cov_type=cov_type)
     se = float(fit.bse[0])
     if not math.isfinite(se):
         raise ValueError(f"`cov_type`: the {cov_type} standard error is undefined here (a pair with leverage 1); "
@@ -139,9 +149,9 @@ def matched_pairs_adjusted(outcome, treatment, *, pairs, covariates, cov_type: s
         "covariate-adjusted paired difference in means",
         float(fit.params[0]),
         se,
-        confidence_level=level,
+        confidence_level=pairs.confidence_level,
         method=f"pair-regression-{cov_type}",
-        n=len(y),
-        details={"n_pairs": design.groups.k, "unadjusted": float(outcome_differences.mean()),
+        n=pairs.n,
+        details={"n_pairs": len(pairs.outcome), "unadjusted": float(pairs.outcome.mean()),
                  "coefficients": tuple(float(c) for c in fit.params[1:]), "cov_type": cov_type},
     )

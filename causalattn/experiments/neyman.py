@@ -13,35 +13,49 @@ ch. 5 (SRE and post-stratification), ch. 7 (MPE).
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from causalattn._rounding import power_of_two_scale, zero_up_to_rounding
-from causalattn._student import satterthwaite_df, t_estimate
 from causalattn._validation import (
     as_binary_array,
     as_float_array,
-    check_choice,
-    check_confidence_level,
     check_same_index,
     check_same_length,
 )
-from causalattn.estimate import Estimate, normal_estimate
-from causalattn.experiments.designs import MPE, Groups, stratified_difference
+from causalattn.estimate import Estimate
+from causalattn.experiments._inference import (
+    Options,
+    infer,
+    one_sample,
+    options_iv,
+    stratified_sample,
+    two_sample,
+)
+from causalattn.experiments.designs import MPE, Groups
 
 __all__ = ["neyman"]
 
 _METHODS = ("normal", "t")
 
 
-def _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method):
+@dataclass(frozen=True)
+class _NeymanInputs:
+    """The validated input of :func:`neyman`."""
+
+    outcome: np.ndarray
+    treatment: np.ndarray
+    groups: Groups  # the strata, or the pairs
+    paired: bool
+    options: Options
+
+
+def _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method) -> _NeymanInputs:
     check_same_index(outcome=outcome, treatment=treatment, strata=strata, pairs=pairs)
     y = as_float_array("outcome", outcome)
     z = as_binary_array("treatment", treatment)
     check_same_length(outcome=y, treatment=z)
-    level = check_confidence_level(confidence_level)
-    method = check_choice("method", method, _METHODS)
+    options = options_iv(method, confidence_level, 0.0, 1, None, (), methods=_METHODS)
     if strata is not None and pairs is not None:
         raise ValueError("give `strata` or `pairs`, not both")
     if pairs is not None:
@@ -53,25 +67,7 @@ def _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method):
     else:
         groups = Groups(strata, len(y), "strata")
         groups.check_both_arms(z, minimum=2)
-    return y, z, groups, pairs is not None, level, method
-
-
-def _welch_df(y: np.ndarray, z: np.ndarray, groups: Groups, paired: bool) -> float:
-    r"""Satterthwaite's degrees of freedom :math:`\hat V^2 / \sum_{k,a} v_{ka}^2 / (n_{ka} - 1)`; m - 1 in pairs.
-
-    :math:`v_{ka} = \pi_k^2 S_{ka}^2 / n_{ka}` is the share of arm :math:`a` of stratum
-    :math:`k` in :math:`\hat V`; one stratum gives Welch's degrees of freedom.
-    """
-    if paired:
-        return float(groups.k - 1)
-    parts, sizes = [], []
-    for members, size in zip(groups.members, groups.sizes, strict=True):
-        weight = size / groups.n
-        for arm in (1, 0):
-            values = y[members][z[members] == arm]
-            parts.append(weight**2 * values.var(ddof=1) / len(values))
-            sizes.append(len(values))
-    return satterthwaite_df(parts, sizes)
+    return _NeymanInputs(y, z, groups, pairs is not None, options)
 
 
 def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: float = 0.95,
@@ -98,11 +94,12 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     estimated. The CRE variance equals the squared HC2 standard error of the
     OLS coefficient of the outcome on the treatment.
 
-    An estimate below :math:`10^{-12}` times the range of the outcome, or a
-    variance below :math:`10^{-12}` times its square, is floating-point
-    rounding and is reported as exactly 0 (a standard error of 0 has no
-    p-value). The outcome is rescaled internally by
-    a power of two, so values up to the float limit do not overflow.
+    This is the effect layer (:mod:`causalattn.effects`) with Neyman's
+    designs: its rules hold here too. When every arm (or every pair
+    difference) is constant up to rounding, the standard error is 0, the
+    interval a point and there is no p-value; the outcome is rescaled
+    internally by a power of two, so the whole float range works;
+    ``details["relies_on"]`` says what the interval needs.
 
     Parameters
     ----------
@@ -123,9 +120,12 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     Returns
     -------
     Estimate
-        ``method`` is ``"neyman"``, ``"neyman-stratified"`` or ``"neyman-paired"``, with
-        ``"-t"`` appended for ``method="t"``; ``details`` holds ``n_treated``,
-        ``n_control``, ``n_groups`` (strata or pairs) and, for ``"t"``, ``df``.
+        The labels of the effect layer: ``method`` is ``"two-arm-normal"``,
+        ``"stratified-normal"`` or ``"paired-normal"`` (``-t`` for ``method="t"``),
+        the ``estimand`` ``"two-arm difference in means"``, ``"stratified
+        difference in means"`` or ``"paired mean difference"``; ``details`` holds
+        ``design``, ``n_treated``, ``n_control``, ``n_strata`` or ``n_pairs``,
+        ``relies_on`` and, for ``"t"``, ``df``.
 
     References
     ----------
@@ -140,22 +140,28 @@ def neyman(outcome, treatment, *, strata=None, pairs=None, confidence_level: flo
     >>> round(welch.details["df"], 3), [round(x, 3) for x in welch.confidence_interval]
     (3.2, [0.285, 4.382])
     """
-    y, z, groups, paired, level, method = _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method)
-    scale = power_of_two_scale(y)  # exact rescaling: outcomes near 1e300 would overflow their squares
-    y_scaled = y / scale
-    tau, var = stratified_difference(y_scaled, z[None, :].astype(float), groups, paired=paired, variance=True)
-    spread = float(np.ptp(y_scaled))
-    # a within-arm variance of rounding size is exactly 0 (its noise is about eps * mean**2, hence the square)
-    tau = 0.0 if zero_up_to_rounding(tau[0], spread) else float(tau[0])
-    se = 0.0 if zero_up_to_rounding(var[0], spread**2) else math.sqrt(var[0])
-    if not math.isfinite(tau * scale) or not math.isfinite(se * scale):
-        raise ValueError(f"`outcome`: the difference in means or its standard error ({tau:.3g} and {se:.3g} times "
-                         f"{scale:.3g}) overflows floating point; express the outcome in larger units")
-    kind, name = ("paired ", "neyman-paired") if paired else (
-        ("stratified ", "neyman-stratified") if strata is not None else ("", "neyman"))
-    details = {"n_treated": int(z.sum()), "n_control": int(len(z) - z.sum()), "n_groups": groups.k}
-    estimand, estimate, se = f"{kind}difference in means", tau * scale, se * scale
-    if method == "t":
-        return t_estimate(estimand, estimate, se, _welch_df(y_scaled, z, groups, paired), confidence_level=level,
-                          method=f"{name}-t", n=len(y), details=details)
-    return normal_estimate(estimand, estimate, se, confidence_level=level, method=name, n=len(y), details=details)
+    inputs = _neyman_iv(outcome, treatment, strata, pairs, confidence_level, method)
+    y, z, groups = inputs.outcome, inputs.treatment, inputs.groups
+    n1 = int(z.sum())
+    details = {"n_treated": n1, "n_control": len(z) - n1}
+    if inputs.paired:
+        first, second = np.array(groups.members).T
+        sign = np.where(z[first] == 1, 1.0, -1.0)  # treated minus control in every pair
+        details.update(design="paired", n_pairs=groups.k)
+
+        def engine(scaled: np.ndarray):
+            d = sign * (scaled[first] - scaled[second])
+            return lambda opts, method, interval: one_sample(d, opts, method, "paired", len(y), details, interval)
+    elif groups.k == 1:
+        details["design"] = "two-arm"
+
+        def engine(scaled: np.ndarray):
+            return lambda opts, method, interval: two_sample(scaled[z == 1], scaled[z == 0], opts, method,
+                                                             "two-arm", len(y), details, interval)
+    else:
+        details.update(design="stratified", n_strata=groups.k)
+
+        def engine(scaled: np.ndarray):
+            return lambda opts, method, interval: stratified_sample(scaled, z, groups, opts, method, len(y),
+                                                                    details, interval)
+    return infer(y, engine, inputs.options, "outcome")

@@ -8,13 +8,23 @@ import ``transformers`` on first use only (``pip install "causalattn[hf]"``).
 
 from causalattn.lab.analysis.head_scan import HeadScan, head_scan
 from causalattn.lab.analysis.probes import PROBE_KEYS, memory_probes, recall
-from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
-from causalattn.lab.interventions.roles import RoleAblation, RolePattern
+from causalattn.lab.interventions import (
+    Combined,
+    HeadAblation,
+    HeadPath,
+    PatternFreeze,
+    Reference,
+    RoleAblation,
+    RolePath,
+    RolePattern,
+    parse_treatment,
+)
 from causalattn.lab.models.contract import HookedModel, Resumable
 from causalattn.lab.models.handset import induction_head_model
 from causalattn.lab.models.hooks import HookPoint, hook_points, hooks, run_with_cache
 from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
+from causalattn.lab.studies.decomposition import decompose, decomposition_treatments
 from causalattn.lab.studies.evaluation import EvaluationStudy, evaluation_study
 from causalattn.lab.studies.models_study import ModelsStudy, models_study
 from causalattn.lab.studies.prompts import prompt_study
@@ -46,12 +56,16 @@ __all__ = [
     "load_pretrained",
     "EvaluationStudy",
     "evaluation_study",
+    "decompose",
+    "decomposition_treatments",
     "ModelsStudy",
     "models_study",
     "RoleAblation",
     "RolePattern",
+    "RolePath",
     "Combined",
     "HeadAblation",
+    "HeadPath",
     "PatternFreeze",
     "Reference",
     "parse_treatment",

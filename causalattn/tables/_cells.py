@@ -1,4 +1,4 @@
-"""2x2-table helpers shared by :mod:`association`, :mod:`stratified`, :mod:`paired` and :mod:`simpson`.
+"""2x2-table helpers shared by the modules of :mod:`causalattn.tables`.
 
 Counts are ``[[a, b], [c, d]]``: rows treated (:math:`Z = 1`) and control
 (:math:`Z = 0`), columns :math:`Y = 1` and :math:`Y = 0` (Ding 2024, ch. 1).

@@ -203,7 +203,8 @@ def simpson(
     >>> round(res.marginal.estimate, 4)
     -0.0457
     """
-    measure, level, correction = _simpson_iv(data, treatment, outcome, strata, measure, confidence_level, correction)
+    checked = _simpson_iv(data, treatment, outcome, strata, measure, confidence_level, correction)
+    measure, level, correction = checked.measure, checked.confidence_level, checked.correction
     table = StratifiedTable.from_data(data, treatment=treatment, outcome=outcome, strata=strata)
     options = {"confidence_level": level, "correction": correction}
     marginal = getattr(table.marginal, measure)(**options)
@@ -221,9 +222,18 @@ def simpson(
     return dataclasses.replace(result, verdict=_verdict(result))
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The validated options of :func:`simpson`."""
+
+    measure: str
+    confidence_level: float
+    correction: float | None
+
+
 def _simpson_iv(
     data: Any, treatment: Any, outcome: Any, strata: Any, measure: Any, confidence_level: Any, correction: Any
-) -> tuple[str, float, float | None]:
+) -> _Options:
     roles = {"treatment": treatment, "outcome": outcome, "strata": strata}
     for name, column in roles.items():
         if not isinstance(column, str):
@@ -232,7 +242,7 @@ def _simpson_iv(
     if len(set(roles.values())) < 3:
         raise ValueError(f"`treatment`, `outcome` and `strata` must be three different columns, got {roles}")
     measure = check_choice("measure", measure, MEASURES)
-    return measure, check_confidence_level(confidence_level), check_correction(correction)
+    return _Options(measure, check_confidence_level(confidence_level), check_correction(correction))
 
 
 def _standardized(table: StratifiedTable, measure: str, level: float, correction: float | None) -> Estimate:

@@ -5,54 +5,39 @@ Stratum :math:`k = 1, \dots, K` is a :class:`~causalattn.Table2x2`
 :math:`n_{0k} = c_k + d_k` controls, :math:`N_k = n_{1k} + n_{0k}` units,
 :math:`m_{1k} = a_k + c_k` events and :math:`m_{0k} = b_k + d_k` non-events.
 
+The pooled measures, their variances and the CMH test are computed in
+``_mantel_haenszel``, the Breslow-Day test in ``_breslow_day`` (each citing its
+papers), and the stratum tables are checked or counted in ``_strata``.
+
 References
 ----------
 .. [1] Ding, P. (2024). *A First Course in Causal Inference*, chapter 1. CRC Press.
 .. [2] Mantel, N. and Haenszel, W. (1959). Statistical aspects of the analysis of
    data from retrospective studies of disease. *JNCI* 22, 719-748.
-.. [3] Greenland, S. and Robins, J. M. (1985). Estimation of a common effect
-   parameter from sparse follow-up data. *Biometrics* 41, 55-68.
-.. [4] Robins, J., Breslow, N. and Greenland, S. (1986). Estimators of the
-   Mantel-Haenszel variance consistent in both sparse data and large-strata
-   limiting models. *Biometrics* 42, 311-323.
-.. [5] Sato, T. (1989). On the variance estimator for the Mantel-Haenszel risk
-   difference. *Biometrics* 45, 1323-1324.
-.. [6] Breslow, N. E. and Day, N. E. (1980). *Statistical Methods in Cancer
-   Research, Vol. I*, sec. 4.4. IARC.
-.. [7] Tarone, R. E. (1985). On heterogeneity tests based on efficient scores.
-   *Biometrika* 72, 91-95.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
-from causalattn._validation import check_choice, check_columns, check_confidence_level, check_flag
+from causalattn._validation import check_choice, check_confidence_level, check_flag
 from causalattn.estimate import Estimate, EstimateTable, normal_estimate
 from causalattn.hypothesis import HypothesisTest
-from causalattn.tables._cells import (
-    binary_columns,
-    check_arms,
-    check_correction,
-    check_counts,
-    count_units,
-    log_ratio_estimate,
-)
+from causalattn.tables import _breslow_day, _mantel_haenszel
+from causalattn.tables._cells import check_correction
+from causalattn.tables._strata import count_strata, tables_iv
 from causalattn.tables.association import Table2x2
 
 __all__ = ["StratifiedTable"]
 
 _MEASURES = ("risk_difference", "risk_ratio", "odds_ratio")
 _WEIGHTS = ("stratum_size", "treated", "control")
-_RD_METHODS = ("sato", "greenland_robins")
 
 
 class StratifiedTable:
@@ -113,7 +98,7 @@ class StratifiedTable:
     """
 
     def __init__(self, tables: Sequence[Any], labels: Sequence[Any] | None = None) -> None:
-        self._counts, self._labels = _tables_iv(tables, labels)
+        self._counts, self._labels = tables_iv(tables, labels)
         self._counts.setflags(write=False)
 
     @classmethod
@@ -131,27 +116,8 @@ class StratifiedTable:
             a categorical column's categories; otherwise sorted when sortable,
             else in order of appearance). Missing values are an error.
         """
-        check_columns(data, strata=strata)
-        z, y = binary_columns(data, treatment=treatment, outcome=outcome)
-        groups = data[strata]
-        if groups.isna().any():
-            raise ValueError(f"`strata`: column {strata!r} has {int(groups.isna().sum())} missing value(s)")
-        if isinstance(groups.dtype, pd.CategoricalDtype):
-            levels = [c for c in groups.cat.categories if (groups == c).any()]
-        else:
-            levels = list(pd.unique(groups))
-            try:
-                levels = sorted(levels)
-            except TypeError:
-                pass
-        values = groups.to_numpy()
-        tables = []
-        for level in levels:
-            in_stratum = values == level
-            counts = count_units(z[in_stratum], y[in_stratum])
-            check_arms("strata", counts, f"stratum {level!r}")
-            tables.append(counts)
-        return cls(tables, labels=[level.item() if isinstance(level, np.generic) else level for level in levels])
+        tables, labels = count_strata(data, treatment, outcome, strata)
+        return cls(tables, labels=labels)
 
     # -- the tables ----------------------------------------------------------
 
@@ -238,24 +204,9 @@ class StratifiedTable:
         >>> round(sato.estimate, 4) == round(gr.estimate, 4), round(sato.standard_error, 4), round(gr.standard_error, 4)
         (True, 0.0336, 0.0333)
         """
-        method = check_choice("method", method, _RD_METHODS)
+        method = check_choice("method", method, _mantel_haenszel.RD_METHODS)
         level = check_confidence_level(confidence_level)
-        correction = check_correction(correction)
-        a, b, c, d, n1, n0, big_n = self._cells(correction)
-        w = n1 * n0 / big_n
-        rd = np.sum((a * n0 - c * n1) / big_n) / w.sum()
-        if method == "sato":
-            p = (n1**2 * c - n0**2 * a + n1 * n0 * (n0 - n1) / 2) / big_n**2
-            q = (a * (n0 - c) + c * (n1 - a)) / (2 * big_n)
-            variance = (rd * p.sum() + q.sum()) / w.sum() ** 2
-        else:
-            variance = np.sum(w**2 * (a * b / n1**3 + c * d / n0**3)) / w.sum() ** 2
-        se = math.sqrt(max(variance, 0.0))
-        details: dict[str, Any] = {"correction": correction}
-        if se == 0:
-            details["note"] = "every stratum has risks of 0 or 1, so the variance is 0 and the interval a point"
-        return normal_estimate("risk difference (MH)", rd, se, confidence_level=level,
-                               method=f"mantel-haenszel-{method.replace('_', '-')}", n=self.n, details=details)
+        return _mantel_haenszel.risk_difference(self._counts, method, level, check_correction(correction))
 
     def risk_ratio(self, *, confidence_level: float = 0.95, correction: float | None = None) -> Estimate:
         r"""Mantel-Haenszel risk ratio with the Greenland-Robins variance of its log.
@@ -280,13 +231,7 @@ class StratifiedTable:
         """
         level = check_confidence_level(confidence_level)
         correction = check_correction(correction)
-        a, b, c, d, n1, n0, big_n = self._cells(correction)
-        r, s = np.sum(a * n0 / big_n), np.sum(c * n1 / big_n)
-        return log_ratio_estimate(
-            "risk ratio (MH)", r, s, lambda: np.sum((n1 * n0 * (a + c) - a * c * big_n) / big_n**2) / (r * s),
-            zero_cells="zero events in every stratum's treated (or control) group",
-            level=level, method="mantel-haenszel-greenland-robins", n=self.n, details={"correction": correction},
-        )
+        return _mantel_haenszel.risk_ratio(self._counts, level, correction)
 
     def odds_ratio(self, *, confidence_level: float = 0.95, correction: float | None = None) -> Estimate:
         r"""Mantel-Haenszel odds ratio with the Robins-Breslow-Greenland variance of its log.
@@ -315,7 +260,7 @@ class StratifiedTable:
         """
         level = check_confidence_level(confidence_level)
         correction = check_correction(correction)
-        return self._mh_odds_ratio(level, correction)
+        return _mantel_haenszel.odds_ratio(self._counts, level, correction)
 
     def standardized_risk_difference(
         self, *, weights: str = "stratum_size", confidence_level: float = 0.95, correction: float | None = None
@@ -344,7 +289,7 @@ class StratifiedTable:
         weights = check_choice("weights", weights, _WEIGHTS)
         level = check_confidence_level(confidence_level)
         correction = check_correction(correction)
-        a, b, c, d, n1, n0, _ = self._cells(correction)
+        a, _, c, _, n1, n0, _ = _mantel_haenszel.stratum_cells(self._counts, correction)
         p1, p0 = a / n1, c / n0
         size = {"stratum_size": self._counts.sum(axis=(1, 2)), "treated": self._counts[:, 0].sum(axis=1),
                 "control": self._counts[:, 1].sum(axis=1)}[weights]
@@ -424,17 +369,7 @@ class StratifiedTable:
         HypothesisTest(common odds ratio = 1: statistic = 2.091, dof = 1, p = 0.148; method=cmh-continuity, n=700)
         """
         continuity = check_flag("continuity", continuity)
-        a, b, c, d, n1, n0, big_n = self._cells(None)
-        m1, m0 = a + c, b + d
-        variance = np.sum(n1 * n0 * m1 * m0 / (big_n**2 * (big_n - 1)))
-        if variance == 0:
-            raise ValueError("the CMH test is undefined: within every stratum all units have the same outcome")
-        deviation = abs(np.sum(a - n1 * m1 / big_n))
-        if continuity and deviation >= 0.5:
-            deviation -= 0.5
-        statistic = deviation**2 / variance
-        return HypothesisTest("common odds ratio = 1", statistic, 1, stats.chi2.sf(statistic, 1),
-                              "cmh-continuity" if continuity else "cmh", self.n)
+        return _mantel_haenszel.cmh_test(self._counts, continuity)
 
     def breslow_day(self, *, tarone: bool = True) -> HypothesisTest:
         r"""Breslow-Day test that the odds ratio is the same in every stratum.
@@ -482,87 +417,4 @@ class StratifiedTable:
         HypothesisTest(homogeneous odds ratios: statistic = 0.9656, dof = 1, p = 0.326; method=breslow-day-...)
         """
         tarone = check_flag("tarone", tarone)
-        used = (self._counts.sum(axis=1) > 0).all(axis=1)
-        if used.sum() < 2:
-            raise ValueError("the Breslow-Day test needs at least two strata containing both outcomes, "
-                             f"found {int(used.sum())}")
-        psi = self._mh_odds_ratio(0.95, None).estimate
-        if psi in (0.0, math.inf):
-            raise ValueError(f"the Breslow-Day test is undefined when the MH odds ratio is {psi:g}")
-        a, b, c, d, n1, n0, _ = (x[used] for x in self._cells(None))
-        m1 = a + c
-        fitted = np.array([_fitted_count(psi, *row) for row in zip(n1, n0, m1, strict=True)])
-        cells = np.stack([fitted, n1 - fitted, m1 - fitted, n0 - m1 + fitted])
-        variance = 1 / np.sum(1 / cells, axis=0)
-        statistic = np.sum((a - fitted) ** 2 / variance)
-        if tarone:
-            statistic -= np.sum(a - fitted) ** 2 / variance.sum()
-        dof = int(used.sum()) - 1
-        labels = [label for label, keep in zip(self._labels, used, strict=True) if keep]
-        min_expected = float(cells.min())
-        if min_expected < 5:
-            warnings.warn(f"a fitted count of the Breslow-Day test is {min_expected:.3g} < 5: the chi-square "
-                          "approximation may be incorrect", UserWarning, stacklevel=2)
-        details = {"tarone": tarone, "odds_ratio_mh": psi, "strata_used": tuple(labels),
-                   "min_expected": min_expected}
-        return HypothesisTest("homogeneous odds ratios", statistic, dof, stats.chi2.sf(statistic, dof),
-                              "breslow-day-tarone" if tarone else "breslow-day", self.n, details)
-
-    # -- helpers -------------------------------------------------------------
-
-    def _cells(self, correction: float | None) -> tuple[np.ndarray, ...]:
-        """Per-stratum ``a, b, c, d, n1, n0, N`` as float arrays, ``correction`` added to every cell."""
-        cells = self._counts.astype(float) + (correction or 0.0)
-        a, b, c, d = cells[:, 0, 0], cells[:, 0, 1], cells[:, 1, 0], cells[:, 1, 1]
-        return a, b, c, d, a + b, c + d, a + b + c + d
-
-    def _mh_odds_ratio(self, level: float, correction: float | None) -> Estimate:
-        a, b, c, d, _, _, big_n = self._cells(correction)
-        r, s = a * d / big_n, b * c / big_n
-        p, q = (a + d) / big_n, (b + c) / big_n
-
-        def log_variance() -> float:
-            return (np.sum(p * r) / (2 * r.sum() ** 2) + np.sum(p * s + q * r) / (2 * r.sum() * s.sum())
-                    + np.sum(q * s) / (2 * s.sum() ** 2))
-
-        return log_ratio_estimate(
-            "odds ratio (MH)", r.sum(), s.sum(), log_variance,
-            zero_cells="a zero product a*d (or b*c) in every stratum", level=level,
-            method="mantel-haenszel-rbg", n=self.n, details={"correction": correction},
-        )
-
-
-def _fitted_count(psi: float, n1: float, n0: float, m1: float) -> float:
-    """The treated-event count with odds ratio ``psi`` given a stratum's margins.
-
-    The root of :math:`x (n_0 - m_1 + x) - \\psi (n_1 - x)(m_1 - x)`, increasing in :math:`x`
-    and changing sign inside the margins :math:`[\\max(0, m_1 - n_0), \\min(n_1, m_1)]`.
-    """
-    return optimize.brentq(lambda x: x * (n0 - m1 + x) - psi * (n1 - x) * (m1 - x),
-                           max(0.0, m1 - n0), min(n1, m1), xtol=1e-12, rtol=1e-14)
-
-
-def _tables_iv(tables: Any, labels: Any) -> tuple[np.ndarray, tuple]:
-    """Counts of shape (K, 2, 2) and K labels, checked."""
-    if isinstance(tables, np.ndarray) and tables.ndim != 3:
-        raise ValueError(f"`tables` as one array must have shape (K, 2, 2), got shape {tables.shape}")
-    if not isinstance(tables, (list, tuple, np.ndarray)):
-        raise TypeError(f"`tables` must be a list of 2x2 tables, got {type(tables).__name__}")
-    if len(tables) == 0:
-        raise ValueError("`tables` must contain at least one stratum")
-    if labels is None:
-        labels = tuple(range(len(tables)))
-    else:
-        if isinstance(labels, str) or not isinstance(labels, (Sequence, np.ndarray, pd.Index)):
-            raise TypeError(f"`labels` must be a sequence of stratum names, got {type(labels).__name__}")
-        labels = tuple(labels)
-        if len(labels) != len(tables):
-            raise ValueError(f"`labels` has {len(labels)} names for {len(tables)} tables")
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"`labels` must be distinct, got {list(labels)}")
-    counts = []
-    for i, (label, table) in enumerate(zip(labels, tables, strict=True)):
-        arr = table.counts if isinstance(table, Table2x2) else check_counts(f"tables[{i}]", table)
-        check_arms("tables", arr, f"stratum {label!r}")
-        counts.append(arr)
-    return np.stack(counts), labels
+        return _breslow_day.breslow_day(self._counts, self._labels, tarone)

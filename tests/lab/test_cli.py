@@ -279,6 +279,9 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--out", ""], r"`--out` is empty: give a folder path \('.' for the current folder\)"),  # before: wrote here
     (["--treatments", "pattern:L0H0:uniform+pattern:L0H0:previous_token"], "`--treatments`: `parts`: "
      "'pattern:L0H0:uniform' and 'pattern:L0H0:previous_token' both replace the pattern of L0H0"),
+    # the effect layer refuses the bootstrap below 5 units: known before training, not after it
+    (["--method", "bootstrap", "--seeds", "4"], "`--method` bootstrap needs at least 5 units per row, and `--seeds` "
+                                                "gives 4"),
     # one head per layer: the role is that head in every model, so the clash is certain (before: after training)
     (["--treatments", "ablate:L1H0:zero+ablate_role:induction@L1:mean"], r"`--treatments`: `treatment` "
      r"'ablate:L1H0:zero\+ablate_role:induction@L1:mean' names one head twice in this model"),
@@ -416,6 +419,7 @@ ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequen
     ("--out", "TEXT/sub", "cannot be used as the output folder: Not a directory"),
     ("--device", "toaster", "`--device` must name a torch device"),
     *([("--device", "cuda:7", "`--device` 'cuda:7': this machine has")] if torch.cuda.device_count() < 8 else []),
+    ("--method", "bootstrap", "`--method` bootstrap needs at least 5 units per row, and `--n-sequences` gives 4"),
 ])
 def test_ablate_checks_its_options_before_loading_the_model(tmp_path, capsys, monkeypatch, flag, value, match):
     import causalattn.lab.models.pretrained as pretrained
@@ -563,3 +567,36 @@ def test_ablate_resumed_with_randomization_is_the_python_api_study(ablated, abla
         d = (wide[label] - wide["control"]).to_numpy()
         flipped = np.array(list(itertools.product([1, -1], repeat=4))) * d
         assert p == pytest.approx(np.mean(np.abs(flipped.mean(axis=1)) >= abs(d.mean()) - 1e-12))
+
+
+def test_ablate_decompose_on_smollm2(smollm2, tmp_path, monkeypatch, capsys):
+    import causalattn.lab.models.pretrained as hf
+
+    monkeypatch.setattr(hf, "load_pretrained", lambda name, device="cpu", progress=True: smollm2)
+    monkeypatch.setitem(ABLATE_DEFAULTS, "reference_size", 4)
+    out = tmp_path / "ablate"
+    assert main(["ablate", *ABLATE_TINY, "--decompose", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "decomposition of the effects on in_context_accuracy" in printed and "self-repair" in printed
+    table = pd.read_csv(out / "effects.csv")
+    assert list(table.columns) == [*EFFECT_COLUMNS, "component", "contrast"]
+    # k = 1: two heads; per outcome their totals, then each head's direct, indirect and self-repair rows
+    assert len(table) == 16 and list(table["component"][:8]) == ["total"] * 2 + ["direct", "indirect",
+                                                                                  "self-repair"] * 2
+    assert (out / "decomposition.png").stat().st_size > 0
+    for outcome, rows in table.groupby("outcome"):
+        for head, parts in rows.groupby("treatment"):
+            value = dict(zip(parts["component"], parts["estimate"], strict=True))
+            assert value["indirect"] == pytest.approx(value["total"] - value["direct"], abs=1e-12), (outcome, head)
+            assert value["self-repair"] == pytest.approx(-value["indirect"], abs=1e-12)
+            contrasts = dict(zip(parts["component"], parts["contrast"], strict=True))
+            assert contrasts["indirect"] == f"{head} - {head.replace('ablate:', 'path:').replace(':mean', '')}" \
+                "->logits:mean"
+    # the same folder without --decompose: the arms are reused, effects.csv is the plain one
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "evaluation" / "arms").iterdir()}
+    assert main(["ablate", *ABLATE_TINY, "--out", str(out)]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "evaluation" / "arms").iterdir()} == stamps
+    plain = pd.read_csv(out / "effects.csv")
+    assert list(plain.columns) == list(EFFECT_COLUMNS) and len(plain) == 4
+    pd.testing.assert_series_equal(plain["estimate"], table["estimate"][table["component"] == "total"].reset_index(
+        drop=True))

@@ -13,6 +13,7 @@ from scipy import stats
 import causalattn.lab.studies.evaluation as evaluation
 import causalattn.lab.studies.runner as runner
 from causalattn import frt
+from causalattn.experiments.designs import MPE
 from causalattn.lab import BigramTask, TaskConfig, induction_head_model
 from causalattn.lab.interventions import HeadAblation, Reference, parse_treatment
 from causalattn.lab.models.hooks import hooks
@@ -357,7 +358,7 @@ def test_frt_pvalues_are_uniform_under_a_treatment_that_does_nothing():
     for _ in range(200):
         base = rng.beta(5, 3, size=12)
         y1, y0 = base + rng.normal(0, 0.05, 12), base + rng.normal(0, 0.05, 12)
-        res = frt(np.concatenate([y1, y0]), np.repeat([1, 0], 12), design="mpe", pairs=np.tile(np.arange(12), 2),
+        res = frt(np.concatenate([y1, y0]), np.repeat([1, 0], 12), design=MPE(np.tile(np.arange(12), 2)),
                   n_resamples=5000, rng=rng)
         pvalues.append(res.pvalue)
     pvalues = np.array(pvalues)

@@ -7,11 +7,13 @@ import torch
 
 transformers = pytest.importorskip("transformers")  # the "hf" extra; without it these tests cannot run
 
-import causalattn.lab.models.hf as hf_module  # noqa: E402
+import causalattn.lab.models.hf_attention as hf_attention  # noqa: E402
 from causalattn.lab import BigramTask, HFModel, TaskConfig, evaluation_study, load_pretrained  # noqa: E402
 from causalattn.lab.interventions import (  # noqa: E402
+    Combined,
     HeadAblation,
     HeadPatch,
+    HeadPath,
     PatternFreeze,
     Reference,
     parse_treatment,
@@ -98,7 +100,8 @@ def test_sizes_and_hook_names(model):
         3, HEADS, D_HEAD, D, V, 32)
     assert model.n_kv_heads == (HEADS if model.family == "gpt2" else KV)
     expected = {f"blocks.{layer}.{p}" for layer in range(3)
-                for p in ("hook_resid_pre", "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_post")}
+                for p in ("hook_resid_pre", "hook_q_input", "hook_k_input", "hook_v_input", "attn.hook_pattern",
+                          "attn.hook_z", "hook_attn_out", "hook_resid_post")}
     assert set(hook_points(model)) == expected
     assert model.hook_name("z", 2) == "blocks.2.attn.hook_z"
     assert "LlamaForCausalLM" in repr(_build("llama"))
@@ -181,7 +184,8 @@ def test_fast_path_equals_the_full_rerun(family, tokens, reference_tokens):
     labels = ["ablate:L0H1:zero", "ablate:L1H3:mean", "ablate:L2H0:mean:overall", "ablate:L1H2:resample",
               "patch:L0H3:counterfactual", "pattern:L1H0:uniform", "pattern:L0H2:previous_token",
               "pattern:L2H1:clean", "pattern:L1H1:corrupted", "ablate:L0H0:zero+pattern:L2H3:uniform",
-              "ablate:L1H0:zero+ablate:L1H1:mean"]
+              "ablate:L1H0:zero+ablate:L1H1:mean", "path:L0H1->logits:mean", "path:L0H2->L2H1.k:resample",
+              "path:L1H3->L2H0.q:zero", "path:L0H0->L1H2.v:mean+ablate:L2H3:zero"]
     arms = [parse_treatment(label) for label in labels]
     counterfactual = torch.randint(V, (3, T), generator=torch.Generator().manual_seed(2))
     reference = Reference.compute(model, reference_tokens, arms, sources={"counterfactual": counterfactual})
@@ -195,6 +199,133 @@ def test_fast_path_equals_the_full_rerun(family, tokens, reference_tokens):
         plain = token_metrics(model(batch.inputs), batch)
         assert not torch.allclose(out["ablate:L0H1:zero"].loss, plain.loss)
     torch.testing.assert_close(out["control"].loss, plain.loss)
+
+
+def _projection_slices(model, i, heads):
+    """Columns of the q (i = 0), k (1) or v (2) projection's output that ``heads`` read (kv heads for k, v)."""
+    if model.family == "gpt2":
+        return [slice(i * D + h * D_HEAD, i * D + (h + 1) * D_HEAD) for h in heads]
+    group = 1 if i == 0 else HEADS // KV  # query heads per projected head
+    return [slice(h // group * D_HEAD, (h // group + 1) * D_HEAD) for h in heads]
+
+
+def _with_projection_from(model, layer, i, heads, new_resid, tokens):
+    """Logits when ``heads`` of ``layer`` project their queries (keys, values) from ``new_resid``, written as a torch
+    hook on the HuggingFace projection (GPT-2's c_attn; q_proj, k_proj, v_proj), independently of the adapter."""
+    block = _layer(model, layer)
+    if model.family == "gpt2":
+        projection, norm = block.attn.c_attn, block.ln_1
+    else:
+        projection, norm = (block.self_attn.q_proj, block.self_attn.k_proj, block.self_attn.v_proj)[i], \
+            block.input_layernorm
+    weight = projection.weight.T if model.family == "gpt2" else projection.weight  # Conv1D stores (in, out)
+    new = torch.nn.functional.linear(norm(new_resid), weight, projection.bias)
+
+    def replace(module, args, output):
+        output = output.clone()
+        for columns in _projection_slices(model, i, heads):
+            output[..., columns] = new[..., columns]
+        return output
+    z = []
+    handles = [projection.register_forward_hook(replace), _out_projection(model, layer).register_forward_pre_hook(
+        lambda module, args: z.append(args[0].view(*args[0].shape[:2], HEADS, D_HEAD)))]
+    try:
+        return model.hf_model(input_ids=tokens).logits, z[0]
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _out_projection(model, layer):
+    block = _layer(model, layer)
+    return block.attn.c_proj if model.family == "gpt2" else block.self_attn.o_proj
+
+
+@pytest.fixture(scope="module", params=["llama", "gpt2"])
+def sharp_model(request):
+    """A model with sharper attention than the random initialization's, so that a new key or query matters."""
+    model = _build(request.param)
+    with torch.no_grad():
+        for layer in range(3):
+            attention = _layer(model, layer).attn if model.family == "gpt2" else _layer(model, layer).self_attn
+            for name, p in attention.named_parameters():
+                if "weight" in name and "o_proj" not in name and "c_proj" not in name:
+                    p.mul_(8.0)
+    return model
+
+
+def test_split_inputs_match_hand_written_projection_hooks(sharp_model, tokens):
+    model = sharp_model
+    new_resid = torch.randn(3, T, D, generator=torch.Generator().manual_seed(5))
+
+    def give(heads):
+        def replace(x, hook):
+            x = x.clone()  # (batch, position, head, d_model)
+            x[:, :, heads] = new_resid[:, :, None]
+            return x
+        return replace
+    with torch.no_grad():
+        clean, cache = run_with_cache(model, tokens, names=[*hook_points(model)])
+        for i, point in enumerate(("q_input", "k_input", "v_input")):  # the residual stream once per query head
+            assert cache[f"blocks.1.hook_{point}"].shape == (3, T, HEADS, D)
+            assert torch.equal(cache[f"blocks.1.hook_{point}"][:, :, 3], cache["blocks.1.hook_resid_pre"])
+            heads = [3] if i == 0 else [0, 1]  # keys and values: both query heads of kv head 0 (a whole group)
+            with hooks(model, {f"blocks.1.hook_{point}": give(heads)}):
+                got, changed = run_with_cache(model, tokens, names=["blocks.1.attn.hook_z"])
+            logits, z = _with_projection_from(model, 1, i, heads, new_resid, tokens)
+            torch.testing.assert_close(got, logits)
+            torch.testing.assert_close(changed["blocks.1.attn.hook_z"], z, rtol=1e-5, atol=1e-6)
+            assert (z - cache["blocks.1.attn.hook_z"]).abs().max() > 1e-3
+        # grouped-query attention: one query head's key changes, its kv-group sibling keeps the clean key
+        with hooks(model, {"blocks.1.hook_k_input": give([1])}):
+            _, one = run_with_cache(model, tokens, names=["blocks.1.attn.hook_z"])
+    z, z_clean = one["blocks.1.attn.hook_z"], cache["blocks.1.attn.hook_z"]
+    torch.testing.assert_close(z[:, :, [0, 2, 3]], z_clean[:, :, [0, 2, 3]])
+    assert (z[:, :, 1] - z_clean[:, :, 1]).abs().max() > 1e-5
+    torch.testing.assert_close(model.attn_out(1, z_clean), cache["blocks.1.hook_attn_out"])
+
+
+def _final_norm(model, x):
+    if model.family == "gpt2":
+        ln = model.hf_model.transformer.ln_f
+        return torch.nn.functional.layer_norm(x, (D,), ln.weight, ln.bias, ln.eps)
+    norm = model.hf_model.model.norm  # RMSNorm, written out
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon) * norm.weight
+
+
+def _sender_change(model, layer, head, z, ablated):
+    columns = slice(head * D_HEAD, (head + 1) * D_HEAD)
+    return (ablated - z)[:, :, head] @ _out_weight(model, layer)[:, columns].T
+
+
+def test_direct_and_receiver_paths_by_hand(sharp_model, tokens, reference_tokens):
+    model = sharp_model
+    direct, into_keys = HeadPath(0, 1, "mean"), Combined((HeadPath(0, 1, "mean", (2, 0, "k")),
+                                                          HeadPath(0, 1, "mean", (2, 1, "k"))))
+    reference = Reference.compute(model, reference_tokens, [direct])
+    with torch.no_grad():
+        _, clean = run_with_cache(model, tokens)
+        z = clean["blocks.0.attn.hook_z"]
+        ablated = z.clone()
+        ablated[:, :, 1] = reference.activations["clean"]["blocks.0.attn.hook_z"][:, :, 1].mean(0)
+        delta = _sender_change(model, 0, 1, z, ablated)
+        final = _final_norm(model, clean["blocks.2.hook_resid_post"] + delta)
+        expected = torch.nn.functional.linear(final, model.hf_model.lm_head.weight)
+        fast = direct.from_cache(model, clean, reference, 0)
+        with hooks(model, direct.hooks(model, reference)):
+            full = model(tokens)
+        torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(full, expected, rtol=1e-5, atol=1e-5)
+        # both query heads of kv group 0 of layer 2 compute their keys from x_2 + delta
+        expected, z = _with_projection_from(model, 2, 1, [0, 1], clean["blocks.2.hook_resid_pre"] + delta, tokens)
+        with hooks(model, into_keys.hooks(model, reference)):
+            full, cache = run_with_cache(model, tokens, names=["blocks.2.attn.hook_z"])
+        torch.testing.assert_close(full, expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(cache["blocks.2.attn.hook_z"], z, rtol=1e-5, atol=1e-6)
+        assert (z - clean["blocks.2.attn.hook_z"]).abs()[:, :, :2].max() > 1e-4
+        fast = into_keys.parts[0].from_cache(model, clean, reference, 0)  # one query head alone: from its layer
+        with hooks(model, into_keys.parts[0].hooks(model, reference)):
+            torch.testing.assert_close(fast, model(tokens), rtol=1e-5, atol=1e-5)
 
 
 def test_patching_gives_the_head_its_output_on_the_counterfactual(model, tokens):
@@ -226,8 +357,8 @@ def test_plain_runs_keep_the_fast_attention_and_leave_no_hooks(model, tokens, mo
     assert seen == ["sdpa", HOOKED_ATTENTION, HOOKED_ATTENTION]
     # only the hooked layer computes its softmax explicitly; the two others keep the fused sdpa kernel
     fused = []
-    real_sdpa = hf_module.sdpa_attention_forward
-    monkeypatch.setattr(hf_module, "sdpa_attention_forward", lambda module, *a, **k: fused.append(module)
+    real_sdpa = hf_attention.sdpa_attention_forward
+    monkeypatch.setattr(hf_attention, "sdpa_attention_forward", lambda module, *a, **k: fused.append(module)
                         or real_sdpa(module, *a, **k))
     with hooks(model, {"blocks.1.attn.hook_pattern": record}):
         hooked = model(tokens)

@@ -137,12 +137,17 @@ def test_hook_points_names_and_shapes(kwargs):
     heads = model.config.n_heads
     expected = {"hook_embed", "hook_pos_embed"} | {
         f"blocks.{layer}.{p}" for layer in (0, 1)
-        for p in ("hook_resid_pre", "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_post")
+        for p in ("hook_resid_pre", "hook_q_input", "hook_k_input", "hook_v_input", "attn.hook_pattern",
+                  "attn.hook_z", "hook_attn_out", "hook_resid_post")
     }
-    assert {model.hook_name(p, layer) for p in ("resid_pre", "pattern", "z", "attn_out", "resid_post")
+    assert {model.hook_name(p, layer) for p in ("resid_pre", "q_input", "k_input", "v_input", "pattern", "z",
+                                            "attn_out", "resid_post")
             for layer in (0, 1)} == expected - {"hook_embed", "hook_pos_embed"}
     assert set(hook_points(model)) == expected
     logits, cache = run_with_cache(model, tokens())
+    inputs = {f"blocks.{layer}.hook_{p}_input" for layer in (0, 1) for p in "qkv"}
+    assert set(cache) == expected - inputs  # the per-head inputs are kept only when named
+    logits, cache = run_with_cache(model, tokens(), names=sorted(set(hook_points(model))))
     assert set(cache) == expected
     pattern = cache["blocks.1.attn.hook_pattern"]
     assert pattern.shape == (3, heads, 12, 12)
@@ -153,6 +158,11 @@ def test_hook_points_names_and_shapes(kwargs):
     # hook_attn_out is what the attention adds to the residual stream: W_O applied to the heads' outputs
     attn_out = cache["blocks.0.hook_attn_out"]
     torch.testing.assert_close(attn_out, model.blocks[0].attn.out(cache["blocks.0.attn.hook_z"]))
+    assert torch.equal(model.attn_out(0, cache["blocks.0.attn.hook_z"]), attn_out)
+    for point in ("q_input", "k_input", "v_input"):  # the residual stream, once per head
+        assert torch.equal(cache[f"blocks.1.hook_{point}"], cache["blocks.1.hook_resid_pre"][:, :, None].expand(
+            3, 12, heads, 16))
+    assert torch.equal(logits, model.run_from(0, model.embed(tokens())))  # hooks that change nothing, nothing
     assert (model.n_layers, model.n_heads, model.d_head, model.d_model, model.vocab_size, model.max_len) == (
         2, heads, 16 // heads, 16, 65, 12)
 

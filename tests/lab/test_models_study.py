@@ -100,7 +100,13 @@ def test_every_model_sees_the_same_held_out_sequences(three):
     assert all(torch.equal(inputs[0], x) for x in inputs[1:])
 
 
-@pytest.mark.parametrize("method", ["t", "normal", "randomization", "bootstrap"])
+def test_the_bootstrap_is_refused_with_three_models(three):
+    with pytest.raises(ValueError, match="`method`='bootstrap' needs at least 5 units in every resampled sample, "
+                                         "got 3 clusters"):
+        three.effects("in_context_loss", method="bootstrap")
+
+
+@pytest.mark.parametrize("method", ["t", "normal", "randomization"])
 def test_every_row_is_coherent(three, method, assert_coherent):
     for outcome in ("in_context_loss", "in_context_accuracy", "global_loss"):
         assert assert_coherent(three.effects(outcome, method=method)) == 3

@@ -115,7 +115,7 @@ def test_paired_effects_match_hand_computation(paired):
         paired.units["restricted_iterations_to_0.3_censored"].sum())
 
 
-@pytest.mark.parametrize("method", ["t", "normal", "randomization", "bootstrap"])
+@pytest.mark.parametrize("method", ["t", "normal", "randomization"])
 def test_every_row_has_an_interval_and_a_pvalue_that_agree(paired, method, assert_coherent):
     assert assert_coherent(paired.effects(method=method, n_resamples=999)) == len(paired.outcomes)
 
@@ -126,10 +126,12 @@ def test_three_seeds_no_longer_give_a_ci_excluding_zero_beside_p_025(paired):
             assert e.pvalue >= 0.25 and e.confidence_interval == (-math.inf, math.inf)
 
 
-def test_rows_do_not_depend_on_the_questions_asked(paired):
-    alone = paired.effects("w2o_recall_at_20", method="bootstrap", adjust=None, n_resamples=500)
-    together = paired.effects(method="bootstrap", adjust=None, n_resamples=500)
-    assert alone[0] == together[paired.outcomes.index("w2o_recall_at_20")]
+def test_the_bootstrap_is_refused_with_three_seeds(paired):
+    # with 2-4 units the bootstrap p-value sat at the floor 1/(B + 1) (issue 18); that rows do not depend on the
+    # questions asked is tested on the evaluation study, whose rows come from the same table builder
+    with pytest.raises(ValueError, match="`method`='bootstrap' needs at least 5 units in every resampled sample, "
+                                         "got 3 pairs"):
+        paired.effects("w2o_recall_at_20", method="bootstrap", adjust=None, n_resamples=500)
 
 
 def test_holm_across_treatments():

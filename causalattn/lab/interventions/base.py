@@ -206,12 +206,34 @@ class Intervention:
         """
         return frozenset()
 
+    @property
+    def reads(self) -> frozenset[tuple[str, str]]:
+        """``(hook point, head)`` pairs whose clean value this intervention reads (a path reads its sender's output).
+
+        No other part of one :class:`~causalattn.lab.interventions.combined.Combined`
+        treatment may replace them (have them in its :attr:`targets`). Empty by default.
+        """
+        return frozenset()
+
     def check(self, model: HookedModel) -> None:
         """ValueError unless the intervention fits ``model`` (layers, heads)."""
         raise NotImplementedError
 
     def needs(self, model: HookedModel) -> set[tuple[str, str]]:
         """``(source, hook name)`` pairs of reference activations needed (source: ``clean``, ``corrupted`` ...)."""
+        raise NotImplementedError
+
+    def cache_names(self, model: HookedModel) -> set[str]:
+        """Hook points of the clean run from which :meth:`from_cache` computes this arm's logits.
+
+        Empty (the default): the runner resumes the arm from the residual stream
+        entering ``min(layers)`` under its :meth:`hooks`.
+        """
+        return set()
+
+    def from_cache(self, model: Any, cache: dict[str, torch.Tensor], reference: Reference | None,
+                   offset: int) -> torch.Tensor:
+        """Logits of this arm from the clean run's activations at :meth:`cache_names` (a ``Resumable`` model)."""
         raise NotImplementedError
 
     def hooks(self, model: HookedModel, reference: Any = None, *, offset: int = 0) -> list[tuple[str, HookFn]]:
@@ -328,11 +350,17 @@ def parse_treatment(label: str) -> Intervention:
     * ``patch:L{layer}H{head}:{source}`` (:class:`causalattn.lab.interventions.ablation.HeadPatch`);
     * ``pattern:L{layer}H{head}:{uniform|previous_token|clean|corrupted}``
       (:class:`causalattn.lab.interventions.pattern.PatternFreeze`);
+    * ``path:L{layer}H{head}->{logits|L{layer}H{head}.{q|k|v}}:{zero|mean|resample}``, or ``...:mean:overall``:
+      the sender's ablated output along one path only, to the logits (the
+      direct effect) or into one receiver's queries, keys or values
+      (:class:`causalattn.lab.interventions.path.HeadPath`);
     * ``ablate_role:{role}[@L{layer}]:{zero|mean|resample}`` and
       ``pattern_role:{role}[@L{layer}]:{uniform|previous_token|clean|corrupted}``,
       ``role`` one of ``induction``, ``previous_token``: the same, on the head
       that plays the role (in layer ``layer``, else in any layer), resolved on
-      each model (:mod:`causalattn.lab.interventions.roles`).
+      each model (:mod:`causalattn.lab.interventions.roles`); and
+      ``path_role:{role}[@L{layer}]->{logits|role[@L{layer}].{q|k|v}}:{zero|mean|resample}``
+      (:class:`causalattn.lab.interventions.path.RolePath`).
 
     Examples
     --------
@@ -340,6 +368,8 @@ def parse_treatment(label: str) -> Intervention:
     'ablate:L1H0:mean+pattern:L0H0:uniform'
     >>> parse_treatment("pattern_role:previous_token@L0:uniform")
     RolePattern(role='previous_token', layer=0, kind='uniform')
+    >>> parse_treatment("path:L0H0->L1H0.k:mean").receiver
+    (1, 0, 'k')
     """
     if not isinstance(label, str):
         raise TypeError(f"`label` must be a string such as 'ablate:L1H0:mean', got {type(label).__name__}")

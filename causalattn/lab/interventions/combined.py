@@ -20,7 +20,8 @@ class Combined(Intervention, joins="+"):
     (``ablate:L1H0:zero+patch:L1H0:clean``) or its pattern
     (``pattern:L0H0:uniform+pattern:L0H0:previous_token``), are a ValueError,
     in either order; otherwise the later hook would silently win. One part may
-    fix a head's pattern and another replace its output.
+    fix a head's pattern and another replace its output. Nor may a part replace
+    what another reads (its ``reads``: a path reads its sender's clean output).
 
     Examples
     --------
@@ -48,6 +49,12 @@ class Combined(Intervention, joins="+"):
                     raise ValueError(f"`parts`: {seen[target].label!r} and {part.label!r} both replace the {point} "
                                      f"of {head}; one treatment may act on each hook point of a head once")
                 seen[target] = part
+        for part in flat:
+            for read in sorted(part.reads):
+                if read in seen and seen[read] is not part:
+                    point, head = read
+                    raise ValueError(f"`parts`: {part.label!r} reads the clean {point} of {head}, which "
+                                     f"{seen[read].label!r} replaces")
         object.__setattr__(self, "parts", flat)
 
     @property
@@ -65,6 +72,10 @@ class Combined(Intervention, joins="+"):
     @property
     def targets(self) -> frozenset[tuple[str, str]]:
         return frozenset().union(*(p.targets for p in self.parts))
+
+    @property
+    def reads(self) -> frozenset[tuple[str, str]]:
+        return frozenset().union(*(p.reads for p in self.parts))
 
     def check(self, model: HookedModel) -> None:
         for p in self.parts:

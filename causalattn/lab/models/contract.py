@@ -24,6 +24,9 @@ A model
   point          hook name                          shape
   =============  =================================  ===============================
   resid_pre      ``blocks.{l}.hook_resid_pre``      (batch, position, d_model)
+  q_input        ``blocks.{l}.hook_q_input``        (batch, position, head, d_model)
+  k_input        ``blocks.{l}.hook_k_input``        (batch, position, head, d_model)
+  v_input        ``blocks.{l}.hook_v_input``        (batch, position, head, d_model)
   pattern        ``blocks.{l}.attn.hook_pattern``   (batch, head, query, key)
   z              ``blocks.{l}.attn.hook_z``         (batch, position, head, d_head)
   attn_out       ``blocks.{l}.hook_attn_out``       (batch, position, d_model)
@@ -31,7 +34,19 @@ A model
   =============  =================================  ===============================
 
   ``z`` is each head's output before the output projection (``W_O``,
-  ``o_proj``, ``c_proj``), where heads are still separate;
+  ``o_proj``, ``c_proj``), where heads are still separate. ``q_input``,
+  ``k_input``, ``v_input`` are the residual stream from which each head
+  computes its queries, keys and values (before the block's normalization):
+  a copy of ``resid_pre`` per head, so that a hook can give one head's key
+  another input than the rest (TransformerLens' ``use_split_qkv_input``; with
+  grouped-query attention there is one per *query* head, as TransformerLens'
+  ``ungroup_grouped_query_attention``: a head's key is computed from its own
+  input, its kv-group siblings keep theirs). They are optional points
+  (``HookPoint(optional=True)``): a model computes them only while a hook
+  acts on one, and ``run_with_cache`` keeps them only when named;
+* maps head outputs to the residual stream, ``attn_out(layer, z)``: the
+  attention output of block ``layer`` (what ``hook_attn_out`` sees) when its
+  head outputs are ``z``, hooks bypassed;
 * optionally (:class:`Resumable`) restarts its forward pass from the residual
   stream entering a layer, ``run_from(layer, resid_pre)``, or from a layer's
   head outputs, ``run_from_z(layer, resid_pre, z)``; a study then reuses one
@@ -59,6 +74,9 @@ __all__ = ["POINTS", "HookedModel", "Resumable", "check_activation", "check_laye
 
 POINTS = {
     "resid_pre": "blocks.{layer}.hook_resid_pre",
+    "q_input": "blocks.{layer}.hook_q_input",
+    "k_input": "blocks.{layer}.hook_k_input",
+    "v_input": "blocks.{layer}.hook_v_input",
     "pattern": "blocks.{layer}.attn.hook_pattern",
     "z": "blocks.{layer}.attn.hook_z",
     "attn_out": "blocks.{layer}.hook_attn_out",
@@ -86,6 +104,10 @@ class HookedModel(Protocol):
 
     def hook_name(self, point: str, layer: int) -> str:
         """The hook-point name of ``point`` (a key of :data:`POINTS`) in block ``layer``."""
+        ...
+
+    def attn_out(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """Attention output (batch, position, d_model) of block ``layer`` for head outputs ``z`` (as ``hook_z``)."""
         ...
 
     def named_modules(self, *args: Any, **kwargs: Any) -> Any:
@@ -126,7 +148,7 @@ def check_model(model: Any, name: str = "model") -> HookedModel:
     ...
     TypeError: `model` must implement causalattn.lab.models.contract.HookedModel (...); Linear lacks n_layers, ...
     """
-    missing = [attr for attr in (*SIZES, "hook_name") if not hasattr(model, attr)]
+    missing = [attr for attr in (*SIZES, "hook_name", "attn_out") if not hasattr(model, attr)]
     if missing or not isinstance(model, HookedModel):
         raise TypeError(f"`{name}` must implement causalattn.lab.models.contract.HookedModel (a lab Transformer or an "
                         f"HFModel); {type(model).__name__} lacks {', '.join(missing) or 'torch.nn.Module methods'}")

@@ -38,7 +38,6 @@ Wolf, T. et al. (2020). Transformers: State-of-the-Art Natural Language Processi
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -48,79 +47,19 @@ from torch import nn
 
 try:
     import transformers
-    from transformers import AttentionInterface
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    from transformers.masking_utils import (
-        ALL_MASK_ATTENTION_FUNCTIONS,
-        create_causal_mask,
-        create_sliding_window_causal_mask,
-        eager_mask,
-    )
+    from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 except ImportError as error:  # pragma: no cover - exercised without the extra
     raise ImportError('causalattn.lab.models.hf needs the "hf" extra (transformers, gguf, accelerate): '
                       'pip install "causalattn[hf]"') from error
 
 from causalattn.lab.models.contract import check_activation, check_layer, check_tokens, transformer_lens_name
-from causalattn.lab.models.hooks import HookPoint
+from causalattn.lab.models.hf_attention import HOOKED_ATTENTION, AttentionPlan, planned, split_inputs
+from causalattn.lab.models.hooks import HookPoint, in_use
 
 __all__ = ["FAMILIES", "HOOKED_ATTENTION", "HFModel"]
 
 LLAMA_FAMILY = ("llama", "mistral", "qwen2", "qwen3")
 FAMILIES = (*LLAMA_FAMILY, "gpt2")  # supported ``config.model_type`` values
-HOOKED_ATTENTION = "causalattn_hooked_eager"
-
-# attention module -> its hook_pattern point (None: a layer whose pattern is not hooked, run by the model's
-# own fused attention if it is sdpa), set for the duration of a call that hooks patterns
-_PATTERN_POINTS: contextvars.ContextVar[dict[nn.Module, HookPoint | None]] = contextvars.ContextVar(
-    "causalattn_pattern_points")
-
-
-def _repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
-    """(batch, kv_heads, position, d_head) -> (batch, kv_heads * n_rep, position, d_head), each kv head repeated."""
-    return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=1)
-
-
-def hooked_eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                           attention_mask: torch.Tensor | None, scaling: float | None = None,
-                           dropout: float = 0.0, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``softmax(q k^T * scaling + mask) v`` with the softmax (the pattern) passed through ``hook_pattern``.
-
-    The eager attention of ``transformers`` (keys and values of a kv head shared
-    by its ``n_rep`` query heads; softmax in float32), registered with
-    ``AttentionInterface`` as ``"causalattn_hooked_eager"``. ``query`` is
-    (batch, heads, query, d_head), ``key``/``value`` (batch, kv_heads, key, d_head);
-    returns the output (batch, query, heads, d_head) and the pattern. Layers
-    whose pattern is not hooked keep the fused ``sdpa`` kernel when the model uses it.
-    """
-    points = _PATTERN_POINTS.get({})
-    if module in points and points[module] is None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
-    n_rep = query.shape[1] // key.shape[1]
-    key, value = _repeat_kv(key, n_rep), _repeat_kv(value, n_rep)
-    scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
-    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (batch, heads, query, key)
-    if attention_mask is None:  # plain causal attention
-        length = scores.shape[-1]
-        future = torch.ones(scores.shape[-2], length, dtype=torch.bool, device=scores.device)
-        future = future.triu(1 + length - scores.shape[-2])
-        scores = scores.masked_fill(future, float("-inf"))
-    elif attention_mask.dtype == torch.bool:
-        scores = scores.masked_fill(~attention_mask, float("-inf"))
-    else:
-        scores = scores + attention_mask[..., : scores.shape[-1]]
-    pattern = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    point = points.get(module)
-    if point is not None:
-        pattern = point(pattern)
-    pattern = nn.functional.dropout(pattern, p=dropout, training=module.training)
-    out = torch.matmul(pattern, value).transpose(1, 2).contiguous()  # (batch, query, heads, d_head)
-    return out, pattern
-
-
-AttentionInterface.register(HOOKED_ATTENTION, hooked_eager_attention)
-ALL_MASK_ATTENTION_FUNCTIONS.register(HOOKED_ATTENTION, eager_mask)
-
 
 class _Attention(nn.Module):
     def __init__(self) -> None:
@@ -135,6 +74,9 @@ class _Block(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.hook_resid_pre = HookPoint()
+        self.hook_q_input = HookPoint(optional=True)  # (batch, position, head, d_model), computed only while hooked
+        self.hook_k_input = HookPoint(optional=True)
+        self.hook_v_input = HookPoint(optional=True)
         self.attn = _Attention()
         self.hook_attn_out = HookPoint()
         self.hook_resid_post = HookPoint()
@@ -154,6 +96,10 @@ class _Parts:
         raise NotImplementedError
 
     def out_proj(self, layer: int) -> nn.Module:
+        raise NotImplementedError
+
+    def attn_norm(self, layer: int) -> nn.Module:
+        """The normalization of the residual stream before layer ``layer``'s attention."""
         raise NotImplementedError
 
     def run_layers(self, start: int, x: torch.Tensor) -> torch.Tensor:
@@ -186,6 +132,9 @@ class _LlamaParts(_Parts):
 
     def out_proj(self, layer: int) -> nn.Module:
         return self.attention(layer).o_proj
+
+    def attn_norm(self, layer: int) -> nn.Module:
+        return self.layers()[layer].input_layernorm
 
     def _sliding(self) -> list[bool]:
         """Which layers attend within a sliding window (as the model's own forward decides)."""
@@ -223,6 +172,9 @@ class _GPT2Parts(_Parts):
 
     def out_proj(self, layer: int) -> nn.Module:
         return self.attention(layer).c_proj
+
+    def attn_norm(self, layer: int) -> nn.Module:
+        return self.layers()[layer].ln_1
 
     def run_layers(self, start: int, x: torch.Tensor) -> torch.Tensor:
         positions = self.positions(x)
@@ -321,6 +273,12 @@ class HFModel(nn.Module):
         with self._bridged():
             return self.hf_model(input_ids=tokens, use_cache=False).logits
 
+    def attn_out(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """Attention output (batch, position, d_model) of decoder layer ``layer`` for head outputs ``z`` (batch,
+        position, head, d_head): the output projection (``o_proj``, ``c_proj``) of the concatenated heads, no hook
+        applied."""
+        return self._parts.attn_out(check_layer(layer, self.n_layers), z)
+
     def run_from(self, layer: int, resid_pre: torch.Tensor) -> torch.Tensor:
         """Logits from the residual stream entering decoder layer ``layer`` (``0 .. n_layers``)."""
         layer = check_layer(layer, self.n_layers + 1)
@@ -347,55 +305,55 @@ class HFModel(nn.Module):
     @contextmanager
     def _bridged(self) -> Iterator[None]:
         """Attach PyTorch hooks feeding the hook points that have functions, for one call; remove them after."""
-        handles, patterns = [], {}
+        handles, plans = [], {}
         try:
             for layer, block in enumerate(self.blocks):
-                handles += self._bridge_layer(layer, block, patterns)
-            if not patterns:
+                handles += self._bridge_layer(layer, block, plans)
+            if not plans:
                 yield
                 return
-            config = self.hf_model.config
-            implementation = config._attn_implementation
-            if implementation == "sdpa":  # the other layers keep the fused kernel
-                patterns = {self._parts.attention(layer): patterns.get(self._parts.attention(layer))
-                            for layer in range(self.n_layers)}
-            token = _PATTERN_POINTS.set(patterns)
-            config._attn_implementation = HOOKED_ATTENTION
-            try:
+            if self.hf_model.config._attn_implementation == "sdpa":  # the other layers keep the fused kernel
+                plans = {self._parts.attention(layer): plans.get(self._parts.attention(layer))
+                         for layer in range(self.n_layers)}
+            with planned(self.hf_model.config, plans):
                 yield
-            finally:
-                config._attn_implementation = implementation
-                _PATTERN_POINTS.reset(token)
         finally:
             for handle in handles:
                 handle.remove()
 
-    def _bridge_layer(self, layer: int, block: _Block, patterns: dict) -> list:
+    def _bridge_layer(self, layer: int, block: _Block, plans: dict) -> list:
         parts, handles = self._parts, []
-        decoder, out_proj = parts.layers()[layer], parts.out_proj(layer)
-        if _used(block.hook_resid_pre):
+        decoder, out_proj, attention = parts.layers()[layer], parts.out_proj(layer), parts.attention(layer)
+        if in_use(block.hook_resid_pre):
             def resid_pre(module, args, kwargs, point=block.hook_resid_pre):
                 if args:
                     return (point(args[0]), *args[1:]), kwargs
                 return args, {**kwargs, "hidden_states": point(kwargs["hidden_states"])}
             handles.append(decoder.register_forward_pre_hook(resid_pre, with_kwargs=True))
-        if _used(block.attn.hook_z):
+        inputs = (block.hook_q_input, block.hook_k_input, block.hook_v_input)
+        if any(in_use(point) for point in inputs) or in_use(block.attn.hook_pattern):
+            plans[attention] = plan = AttentionPlan(block.attn.hook_pattern if in_use(block.attn.hook_pattern)
+                                                    else None)
+        if any(in_use(point) for point in inputs):
+            resid: list[torch.Tensor] = []
+
+            def keep(module, args, kwargs):  # after resid_pre: the decoder layer's input as the hooks left it
+                resid[:] = [args[0] if args else kwargs["hidden_states"]]
+            handles.append(decoder.register_forward_pre_hook(keep, with_kwargs=True))
+            handles.append(attention.register_forward_pre_hook(
+                split_inputs(inputs, parts.attn_norm(layer), self.n_heads, plan, resid), with_kwargs=True))
+        if in_use(block.attn.hook_z):
             def z(module, args, point=block.attn.hook_z):
                 x = args[0]  # (batch, position, heads * d_head)
                 heads = x.view(*x.shape[:-1], self.n_heads, self.d_head)  # (batch, position, head, d_head)
                 return (point(heads).reshape(x.shape), *args[1:])
             handles.append(out_proj.register_forward_pre_hook(z))
-        if _used(block.hook_attn_out):
+        if in_use(block.hook_attn_out):
             handles.append(out_proj.register_forward_hook(
                 lambda module, args, output, point=block.hook_attn_out: point(output)))
-        if _used(block.hook_resid_post):
+        if in_use(block.hook_resid_post):
             def resid_post(module, args, output, point=block.hook_resid_post):
                 return point(output) if isinstance(output, torch.Tensor) else (point(output[0]), *output[1:])
             handles.append(decoder.register_forward_hook(resid_post))
-        if _used(block.attn.hook_pattern):
-            patterns[parts.attention(layer)] = block.attn.hook_pattern
         return handles
 
-
-def _used(point: HookPoint) -> bool:
-    return bool(point._forward_hooks or point._forward_pre_hooks)

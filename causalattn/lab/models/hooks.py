@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-__all__ = ["HookPoint", "HookFn", "has_hooks", "hook_points", "hooks", "run_with_cache"]
+__all__ = ["HookPoint", "HookFn", "has_hooks", "hook_points", "hooks", "in_use", "run_with_cache"]
 
 # A hook function receives the activation and, as the keyword ``hook``, the hook point
 # (``fn(activation, hook=point)``, as in TransformerLens); it returns a replacement
@@ -24,11 +24,17 @@ HookFn = Callable[..., "torch.Tensor | None"]
 
 
 class HookPoint(nn.Module):
-    """An identity module that marks a named activation; ``name`` is set by :func:`hook_points`."""
+    """An identity module that marks a named activation; ``name`` is set by :func:`hook_points`.
 
-    def __init__(self) -> None:
+    An ``optional`` point (the per-head query, key and value inputs) is computed
+    only while a hook acts on it, and :func:`run_with_cache` keeps it only when
+    asked for by name.
+    """
+
+    def __init__(self, optional: bool = False) -> None:
         super().__init__()
         self.name = ""
+        self.optional = optional
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -55,6 +61,21 @@ def has_hooks(model: nn.Module) -> bool:
         m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
         for m in model.modules()
     )
+
+
+def in_use(point: HookPoint) -> bool:
+    """Whether a function is attached to ``point``: a model computes its optional points only then.
+
+    Examples
+    --------
+    >>> point = HookPoint()
+    >>> in_use(point)
+    False
+    >>> with hooks(point, {"": lambda x, hook: None}):
+    ...     in_use(point)
+    True
+    """
+    return bool(point._forward_hooks or point._forward_pre_hooks)
 
 
 def hook_points(model: nn.Module) -> dict[str, HookPoint]:
@@ -119,9 +140,13 @@ def hooks(
 def run_with_cache(
     model: nn.Module, *args, names: Iterable[str] | None = None, **kwargs
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``model(*args, **kwargs)`` and return its output with the activations at the named points (all if None)."""
+    """Run ``model(*args, **kwargs)`` and return its output with the activations at the named points.
+
+    ``names=None`` keeps every point but the optional ones (the per-head query, key and value inputs, a copy of
+    the residual stream per head: name them to keep them).
+    """
     points = hook_points(model)
-    wanted = list(points) if names is None else list(names)
+    wanted = [name for name, point in points.items() if not point.optional] if names is None else list(names)
     cache: dict[str, torch.Tensor] = {}
 
     def save(x: torch.Tensor, hook: HookPoint) -> None:

@@ -23,7 +23,9 @@ pre-LayerNorm, learned or frozen random positional embeddings, and token
 embedding/unembedding optionally frozen.
 
 Hook points (TransformerLens names): ``hook_embed``, ``hook_pos_embed``,
-``blocks.{l}.hook_resid_pre``, ``blocks.{l}.attn.hook_pattern`` (B, H, T, T),
+``blocks.{l}.hook_resid_pre``, ``blocks.{l}.hook_{q,k,v}_input`` (B, T, H, d: the
+residual stream each head reads its queries, keys, values from, computed only
+while hooked), ``blocks.{l}.attn.hook_pattern`` (B, H, T, T),
 ``blocks.{l}.attn.hook_z`` (B, T, H, d_head), ``blocks.{l}.hook_attn_out``,
 ``blocks.{l}.hook_resid_post``. A :class:`Transformer` implements
 :class:`causalattn.lab.models.contract.HookedModel` and its fast path
@@ -55,7 +57,7 @@ from causalattn.lab.models.contract import (
     transformer_lens_name,
 )
 from causalattn.lab.models.fused import fused_logits
-from causalattn.lab.models.hooks import HookPoint, has_hooks
+from causalattn.lab.models.hooks import HookPoint, has_hooks, in_use
 
 __all__ = ["ModelConfig", "Transformer", "build_model"]
 
@@ -143,9 +145,18 @@ class Attention(nn.Module):
         """Mix the heads' outputs (batch, position, heads, d_head) into the residual stream."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, own_inputs: dict[int, dict[int, torch.Tensor]] | None = None) -> torch.Tensor:
+        """Attention output of the (normalized) input ``x``; ``own_inputs[i][h]``: head ``h``'s own input for the
+        queries (``i = 0``), keys (1) or values (2), see :meth:`Block.own_inputs`."""
         batch, seq_len, _ = x.shape
         q, k, v = self.qkv(x)
+        if own_inputs:
+            qkv = [q, k, v]
+            for i, heads in own_inputs.items():
+                qkv[i] = qkv[i].clone()
+                for head, x_head in heads.items():
+                    qkv[i][:, head] = self.qkv(x_head)[i][:, head]  # (batch, position, d_head)
+            q, k, v = qkv
         # one fused op: scale * q k^T + causal mask, on (batch * heads, query, key)
         scores = torch.baddbmm(
             self.mask[:seq_len, :seq_len], q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2), alpha=self.scale
@@ -217,6 +228,9 @@ class Block(nn.Module):
     def __init__(self, attn: Attention, ff: nn.Module | None, d: int, layer_norm: bool) -> None:
         super().__init__()
         self.hook_resid_pre = HookPoint()
+        self.hook_q_input = HookPoint(optional=True)  # (batch, position, heads, d): computed only while hooked
+        self.hook_k_input = HookPoint(optional=True)
+        self.hook_v_input = HookPoint(optional=True)
         self.ln1 = nn.LayerNorm(d) if layer_norm else nn.Identity()
         self.attn = attn
         self.ln2 = nn.LayerNorm(d) if layer_norm and ff is not None else nn.Identity()
@@ -226,7 +240,25 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.hook_resid_pre(x)
-        return self._after_attention(x + self.hook_attn_out(self.attn(self.ln1(x))))
+        return self._after_attention(x + self.hook_attn_out(self.attn(self.ln1(x), self.own_inputs(x))))
+
+    def own_inputs(self, x: torch.Tensor) -> dict[int, dict[int, torch.Tensor]]:
+        """The normalized inputs that hooks on ``hook_{q,k,v}_input`` gave single heads, by q/k/v (0/1/2) and head.
+
+        Each point in use receives a copy of ``x`` per head (batch, position,
+        heads, d); a head whose returned input differs from ``x`` computes its
+        queries (keys, values) from ``ln1`` of that input. Empty when no such
+        point is in use.
+        """
+        own: dict[int, dict[int, torch.Tensor]] = {}
+        for i, point in enumerate((self.hook_q_input, self.hook_k_input, self.hook_v_input)):
+            if in_use(point):
+                inputs = point(x.unsqueeze(2).repeat(1, 1, self.attn.n_heads, 1))  # (batch, position, heads, d)
+                heads = {h: self.ln1(inputs[:, :, h]) for h in range(self.attn.n_heads)
+                         if not torch.equal(inputs[:, :, h], x)}
+                if heads:
+                    own[i] = heads
+        return own
 
     def run_from_z(self, resid_pre: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``hook_resid_post`` when the head outputs (the ``attn.hook_z`` value) are ``z``.
@@ -329,6 +361,11 @@ class Transformer(nn.Module):
         'blocks.0.attn.hook_pattern'
         """
         return transformer_lens_name(point, layer, self.config.n_layers)
+
+    def attn_out(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """Attention output (batch, position, d) of block ``layer`` for head outputs ``z`` (batch, position, heads,
+        d_head): ``W_O`` applied to the concatenated heads, no hook applied."""
+        return self.blocks[check_layer(layer, self.config.n_layers)].attn.out(z)
 
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
         """Residual stream before the first block: ``W_E[z_t] + W_pos[t]``, shape (batch, position, d)."""

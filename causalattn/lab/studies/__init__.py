@@ -8,5 +8,6 @@ module                    contents
 ``storage``               checksummed, atomic study folders that resume
 ``evaluation``            :func:`evaluation_study`: sequences as units, matched pairs
 ``models_study``          :func:`models_study`: trained models as clusters of sequences
+``decomposition``         :func:`decompose`: a head's total, direct, indirect effects, self-repair, paths
 ========================  ===================================================================
 """

@@ -13,8 +13,8 @@ loss of a sequence) is
 
 the average over the population of sequences the task generates, for this one
 model (to reach the population of training runs, evaluate several trained
-models with :func:`causalattn.lab.studies.models_study.models_study`). Effects come from the effect
-layer (:func:`causalattn.paired_effect`): by default the paired t interval with :math:`n - 1` degrees of freedom and the
+models with :func:`causalattn.lab.studies.models_study.models_study`). Effects come from the effect layer
+(:func:`causalattn.paired_effect`): by default the paired t interval with :math:`n - 1` degrees of freedom and the
 p-value of the same t test, so that the interval excludes 0 exactly when
 :math:`p < 1 - \text{confidence level}`; ``method=`` chooses the normal,
 randomization (sign-flip FRT, interval by inverting it) or bootstrap procedure
@@ -389,23 +389,27 @@ class EvaluationStudy:
             )[["sequence", "arm", "position", "trigger_count", "correct", "loss"]]
         return self._tokens
 
-    def _check_treatment(self, treatment: Any) -> str:
+    def _check_treatment(self, treatment: Any, name: str = "treatment") -> str:
         label = treatment.label if isinstance(treatment, Intervention) else treatment
         if label not in self.interventions:
-            raise ValueError(f"`treatment` {label!r} is not in this study; treatments: {self.treatments}")
+            raise ValueError(f"`{name}` {label!r} is not in this study; treatments: {self.treatments}")
         return label
 
-    def _paired(self, treatment: str, outcome: str) -> tuple[np.ndarray, np.ndarray]:
-        wide = self.units.pivot(index="sequence", columns="arm", values=outcome)[[treatment, CONTROL]].dropna()
+    def _paired(self, treatment: str, outcome: str, baseline: str = CONTROL) -> tuple[np.ndarray, np.ndarray]:
+        wide = self.units.pivot(index="sequence", columns="arm", values=outcome)[[treatment, baseline]].dropna()
         if len(wide) < 2:
             raise ValueError(f"`outcome` {outcome!r}: fewer than 2 sequences have it under both arms "
                              f"(sequences without in-context tokens are dropped)")
-        return wide[treatment].to_numpy(), wide[CONTROL].to_numpy()
+        return wide[treatment].to_numpy(), wide[baseline].to_numpy()
 
-    def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t") -> Estimate:
+    def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t",
+               baseline: Any = CONTROL) -> Estimate:
         r"""The paired effect of ``treatment`` on ``outcome``, its interval and p-value from one procedure.
 
-        The estimate is the mean over sequences of :math:`Y_i(\text{treatment}) - Y_i(\text{control})`.
+        The estimate is the mean over sequences of :math:`Y_i(\text{treatment}) - Y_i(\text{baseline})`, the
+        baseline arm being the control unless ``baseline`` names another treatment of the study (the contrast
+        of two treatments, e.g. a total minus a direct effect,
+        :func:`causalattn.lab.studies.decomposition.decompose`).
         ``method`` (:func:`causalattn.paired_effect`) gives the interval and
         ``pvalue``: ``"t"`` (default: paired t, :math:`n - 1` df), ``"normal"``
         (paired Neyman), ``"randomization"`` (sign-flip FRT and its inversion)
@@ -413,18 +417,24 @@ class EvaluationStudy:
         sign-flip FRT p-value of the sharp null of no effect on any sequence,
         whatever the method. ``details`` also has the two arm means,
         ``treatment``, ``outcome`` and ``unit`` (``"sequence"``); ``n`` is the
-        number of sequences (pairs). The random stream of a (treatment,
-        outcome) question depends on the study's seed and the question only.
+        number of sequences (pairs); ``control_mean`` is the baseline arm's mean,
+        named by ``details["baseline"]``. The random stream of a (treatment,
+        baseline, outcome) question depends on the study's seed and the question only.
         """
         label = self._check_treatment(treatment)
+        base = CONTROL if isinstance(baseline, str) and baseline == CONTROL else \
+            self._check_treatment(baseline, "baseline")
+        if base == label:
+            raise ValueError(f"`baseline` {base!r} is the treatment itself: the contrast is 0 by construction")
         outcome = check_choice("outcome", outcome, self.outcomes)
         method = check_choice("method", method, METHODS)
-        y1, y0 = self._paired(label, outcome)
+        y1, y0 = self._paired(label, outcome, base)
+        question = (label, outcome) if base == CONTROL else (label, base, outcome)
         est = paired_effect(y1, y0, method=method, confidence_level=self.confidence_level,
-                            n_resamples=self.n_resamples, rng=question_rng(self.seed, label, outcome),
+                            n_resamples=self.n_resamples, rng=question_rng(self.seed, *question),
                             extra_pvalues=("randomization",))
         return dataclasses.replace(est, estimand=label, details={
-            **est.details, "treatment": label, "outcome": outcome, "unit": "sequence",
+            **est.details, "treatment": label, "baseline": base, "outcome": outcome, "unit": "sequence",
             "treated_mean": float(y1.mean()), "control_mean": float(y0.mean())})
 
     def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm", *,

@@ -4,9 +4,12 @@
 intervention. The clean forward pass is run once and cached at the residual
 stream entering the earliest intervened layer (and at the head outputs of that
 layer); an intervention that only replaces head outputs resumes from them
-(skipping that layer's attention), any other resumes from the residual stream
-with ``run_from``. That fast path is :class:`causalattn.lab.models.contract.Resumable`;
-a model without it re-runs the whole forward pass under each arm's hooks.
+(skipping that layer's attention), one that names the activations it needs
+(:meth:`causalattn.lab.interventions.base.Intervention.cache_names`, e.g. a path to the
+logits, which only normalizes and unembeds) computes its logits from them, any
+other resumes from the residual stream with ``run_from``. That fast path is
+:class:`causalattn.lab.models.contract.Resumable`; a model without it re-runs the whole
+forward pass under each arm's hooks.
 :func:`arm_outcomes` reduces an arm's per-token metrics to the arrays a study keeps.
 """
 
@@ -55,9 +58,12 @@ def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], 
         return {CONTROL if arm is None else arm.label: _rerun(model, batch, arm, reference, offset, measure)
                 for arm in arms}
     treated = [a for a in arms if a is not None]
-    resid = {layer: model.hook_name("resid_pre", layer) for layer in {min(a.layers) for a in treated}}
-    z_names = {layer: model.hook_name("z", layer) for layer in {a.layers[0] for a in treated if _z_only(a)}}
-    logits, cache = run_with_cache(model, batch.inputs, names=sorted({*resid.values(), *z_names.values()}))
+    from_cache = {a.label: a.cache_names(model) for a in treated}
+    resumed = [a for a in treated if not from_cache[a.label]]
+    resid = {layer: model.hook_name("resid_pre", layer) for layer in {min(a.layers) for a in resumed}}
+    z_names = {layer: model.hook_name("z", layer) for layer in {a.layers[0] for a in resumed if _z_only(a)}}
+    names = {*resid.values(), *z_names.values()}.union(*from_cache.values())
+    logits, cache = run_with_cache(model, batch.inputs, names=sorted(names))
     # contiguous once, so that each arm's copy of z is contiguous and W_O reads it without another copy
     z_clean = {layer: cache[name].contiguous() for layer, name in z_names.items()}
     clean = measure(logits, batch) if any(arm is None for arm in arms) else None
@@ -66,6 +72,9 @@ def run_arms(model: HookedModel, batch: Batch, arms: list[Intervention | None], 
     for arm in arms:
         if arm is None:
             out[CONTROL] = clean
+            continue
+        if from_cache[arm.label]:
+            out[arm.label] = measure(arm.from_cache(model, cache, reference, offset), batch)
             continue
         fwd = arm.hooks(model, reference, offset=offset)
         layer = min(arm.layers)
