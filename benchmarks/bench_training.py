@@ -116,8 +116,9 @@ def steps(batch_sizes: tuple[int, ...], repeats: int) -> None:
     torch.set_num_threads(threads)
 
 
-def one_seed(model: ModelConfig, task: TaskConfig, recipe: TrainConfig, seed: int, *, report) -> float:
-    """Train one seed; its training seconds (a job of :func:`run_jobs`)."""
+def one_seed(job: tuple[ModelConfig, TaskConfig, TrainConfig, int], *, report) -> float:
+    """Train one seed (``job``: model, task, recipe, seed); its training seconds (a job of :func:`run_jobs`)."""
+    model, task, recipe, seed = job
     result = train(dataclasses.replace(model, init_seed=seed), task, dataclasses.replace(recipe, data_seed=seed),
                    progress=False, callback=lambda done: report(1))
     return result.seconds[-1]

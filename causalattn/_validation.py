@@ -91,8 +91,9 @@ def check_integer(name: str, value: Any, *, minimum: int | None = None, maximum:
 
 
 def check_rng(rng: Any) -> np.random.Generator:
-    """Normalize ``rng`` (None, int seed, or Generator) with :func:`numpy.random.default_rng`."""
-    if rng is not None and not isinstance(rng, (numbers.Integral, np.random.Generator, np.random.SeedSequence)):
+    """Normalize ``rng`` (None, int seed, or Generator) with :func:`numpy.random.default_rng`; a bool is refused."""
+    if isinstance(rng, (bool, np.bool_)) or (
+            rng is not None and not isinstance(rng, (numbers.Integral, np.random.Generator, np.random.SeedSequence))):
         raise TypeError(f"`rng` must be None, an integer seed or a numpy Generator, got {type(rng).__name__}")
     return np.random.default_rng(rng)
 

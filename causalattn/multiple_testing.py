@@ -31,9 +31,12 @@ from statsmodels.stats.multitest import multipletests
 from causalattn._validation import check_choice, check_estimate_rows
 from causalattn.estimate import EstimateTable
 
-__all__ = ["EFFECT_COLUMNS", "adjust_pvalues", "effects_frame"]
+__all__ = ["ADJUSTMENTS", "EFFECT_COLUMNS", "adjust_pvalues", "effects_frame"]
 
 _METHODS = {"holm": "holm", "bh": "fdr_bh"}
+
+#: The names of the adjustments :func:`adjust_pvalues` knows (its ``method``).
+ADJUSTMENTS = tuple(_METHODS)
 
 #: Columns of an exported effects table, in order.
 EFFECT_COLUMNS = ("treatment", "outcome", "estimate", "standard_error", "ci_low", "ci_high", "pvalue",
@@ -71,7 +74,7 @@ def adjust_pvalues(table: EstimateTable, method: str = "holm") -> EstimateTable:
     """
     if not isinstance(table, EstimateTable):
         raise TypeError(f"`table` must be an EstimateTable, got {type(table).__name__}")
-    method = check_choice("method", method, tuple(_METHODS))
+    method = check_choice("method", method, ADJUSTMENTS)
     tested = [i for i, e in enumerate(table) if e.pvalue is not None]
     adjusted: list[float | None] = [None] * len(table)
     if tested:

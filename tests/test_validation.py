@@ -134,3 +134,18 @@ def test_pandas_arguments_with_different_indexes_are_refused(name):
 def test_same_index_in_any_order_of_labels_is_accepted():
     y, z = Y.set_axis(REVERSED), Z.set_axis(REVERSED)
     assert ca.two_arm_effect(y, z).estimate == ca.two_arm_effect(Y.to_numpy(), Z.to_numpy()).estimate
+
+
+RNG_TRUE = [
+    ("paired_effect", lambda: ca.paired_effect([1.0, 2.0, 3.0], [0.0, 1.0, 1.0], method="bootstrap", rng=True)),
+    ("two_arm_effect", lambda: ca.two_arm_effect([1.0, 2.0, 3.0, 4.0], [1, 1, 0, 0], method="randomization",
+                                                 rng=np.True_)),
+    ("frt", lambda: ca.frt([1.0, 2.0, 3.0, 4.0], [1, 1, 0, 0], rng=True)),
+]
+
+
+@pytest.mark.parametrize("name, call", RNG_TRUE, ids=[name for name, _ in RNG_TRUE])
+def test_a_bool_is_no_seed(name, call):
+    # True used to seed numpy as 1: a flag passed where a seed belongs went unnoticed
+    with pytest.raises(TypeError, match="`rng` must be None, an integer seed or a numpy Generator, got bool"):
+        call()

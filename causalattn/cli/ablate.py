@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     print(accuracy.summary(columns=["pvalue_adjusted"]))
     print()
     print(loss.summary(columns=["pvalue_adjusted"]))
-    control_mean = accuracy[0].details["control_mean"]
+    control_mean = accuracy[0].details["mean_control"]
     print(f"\ncontrol accuracy on the repeated half: {control_mean:.3f}. Each interval is for the average effect "
           f"over random repeated-token sequences of this model; it does not cover other models or other text.")
     table = EstimateTable([*accuracy, *loss], title="causalattn ablate: effects vs control")

@@ -49,8 +49,9 @@ class Counter:
         return self.n
 
 
-def steps(x, k, *, report):
-    """A job of k units of work, each reported."""
+def steps(job, *, report):
+    """A job ``(x, k)`` of k units of work, each reported."""
+    x, k = job
     for _ in range(k):
         report(1)
     return x * x
@@ -179,7 +180,7 @@ def test_dask_study_resumes_mid_run_from_the_checkpoints_the_client_saved(client
     segments = []
 
     def recording(function, jobs, **kwargs):
-        segments.extend((job[3], job[4], job[-1][1:]) for job in jobs)  # seed, arm, (start, stop)
+        segments.extend((job.seed, job.label, (job.segment.start, job.segment.stop)) for job in jobs)
         return run_jobs(function, jobs, **kwargs)
 
     damaged = tmp_path / "checkpoints" / ("seed1__control" if saved != ["seed1__control"] else "seed0__control")
@@ -288,11 +289,11 @@ def test_bad_engine_arguments(kwargs, error, match):
     "kwargs, error, match",
     [
         (dict(function=3), TypeError, "`function` must be callable"),
-        (dict(jobs=[1, 2]), TypeError, "`jobs` must hold tuples"),
+        (dict(jobs=[(1, 1), None]), TypeError, "`jobs` must not hold None"),
+        (dict(jobs=3), TypeError, "`jobs` must be a sequence of jobs, got int"),
         (dict(n_jobs=0), ValueError, "`n_jobs` must be a non-zero integer"),
         (dict(torch_threads=-1), ValueError, "`torch_threads` must be a positive integer"),
         (dict(follow=3), TypeError, "`follow` must be callable or None"),
-        (dict(follow=lambda index, result: [result]), TypeError, "`follow` must return a tuple"),
     ],
 )
 def test_bad_run_jobs_arguments(kwargs, error, match):

@@ -79,12 +79,12 @@ def test_control_arm_matches_a_plain_forward_pass(study, model):
 def test_ablating_either_circuit_head_drops_accuracy(study):
     table = study.effects()
     effects = {e.estimand: e for e in table}
-    control_mean = effects["ablate:L1H0:zero"].details["control_mean"]
+    control_mean = effects["ablate:L1H0:zero"].details["mean_control"]
     assert control_mean > 0.6
     for label in ("ablate:L0H0:zero", "ablate:L1H0:zero", "ablate:L1H0:mean"):
         e = effects[label]
         assert e.confidence_interval.high < 0, label  # the CI excludes zero
-        assert e.details["treated_mean"] < 0.2  # no induction head left: near a one-layer model's level
+        assert e.details["mean_treated"] < 0.2  # no induction head left: near a one-layer model's level
         assert e.pvalue < 0.01 and e.details["pvalue_adjusted"] <= len(TREATMENTS) * e.pvalue + 1e-12
         assert e.details["pvalue_randomization"] < 0.01 and e.method == "paired-t"
         assert 55 <= e.n <= 60 and e.details["outcome"] == "in_context_accuracy" and e.details["unit"] == "sequence"

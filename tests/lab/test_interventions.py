@@ -170,3 +170,15 @@ def test_bad_input(model, inputs):
     short = torch.randint(65, (2, T - 4))
     with pytest.raises(ValueError, match="does not fit: its reference sequences have 6 positions"):
         _cache(model, inputs, HeadAblation(0, 0, "resample"), short)
+
+
+
+def test_role_labels_parse_wherever_parse_treatment_is_imported():
+    import subprocess
+    import sys
+
+    code = ("from causalattn.lab.interventions.base import parse_treatment; "
+            "print(repr(parse_treatment('ablate_role:induction@L1:zero+pattern_role:previous_token:uniform')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # a fresh process
+    assert done.stdout.strip() == ("Combined(parts=(RoleAblation(role='induction', layer=1, kind='zero'), "
+                                   "RolePattern(role='previous_token', layer=None, kind='uniform')))")

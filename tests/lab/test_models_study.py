@@ -1,6 +1,7 @@
 """Models as units: the nested design against a hand computation, role resolution, heterogeneity, resume."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from statsmodels.stats.meta_analysis import combine_effects  # noqa: E402
 
+import causalattn.lab.studies.models_study as models_module  # noqa: E402
 from causalattn.lab import (  # noqa: E402
     BigramTask,
     ModelConfig,
@@ -20,6 +22,7 @@ from causalattn.lab import (  # noqa: E402
     head_scan,
     hooks,
 )
+from causalattn.lab.interventions import HeadAblation  # noqa: E402
 from causalattn.lab.interventions.roles import RoleAblation  # noqa: E402
 from causalattn.lab.studies.models_study import models_study  # noqa: E402
 from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask  # noqa: E402
@@ -297,7 +300,7 @@ def test_questions_reject_bad_arguments(three):
         three.effects(adjust="bonferroni")
 
 
-def test_models_study_checks_every_model_before_running():
+def test_models_study_checks_every_model_before_running(monkeypatch):
     with pytest.raises(TypeError, match="`task` must be a task"):
         models_study([_model(0), _model(1)], "bigram", ROLES)
     small = build_model(ModelConfig(kind="vanilla", n_heads=2, d_model=16, max_seq_len=16))
@@ -308,6 +311,27 @@ def test_models_study_checks_every_model_before_running():
         _study([_model(0), one_layer])
     with pytest.raises(ValueError, match="`layer` 1 of 'ablate:L1H0:zero' is out of range"):
         _study([_model(0), one_layer], ["ablate:L1H0:zero"])
+
+    class Configless:  # a task whose config is no dataclass: it cannot be recorded in a study folder
+        config, seq_len, vocab_size = {"seq_len": 32}, TASK.seq_len, TASK.vocab_size
+
+        def sample(self, n, generator):
+            return TASK.sample(n, generator)
+
+    scans = []
+    monkeypatch.setattr(models_module, "head_scan", lambda *a, **k: scans.append(a))
+    with pytest.raises(TypeError, match=r"`task` must be a task \(sample\(n, generator\) -> Batch"):
+        models_study([_model(0), _model(1)], Configless(), ROLES)
+    assert not scans  # refused before the first model's head scan (it used to be refused after it)
+
+    @dataclasses.dataclass(frozen=True)
+    class Named(HeadAblation):
+        @property
+        def label(self):
+            return "control"
+
+    with pytest.raises(ValueError, match="`treatments`: 'control' is the name of the control arm"):
+        _study([_model(0), _model(1)], [Named(1, 0)])
 
 
 def test_summary_says_what_each_interval_covers(three):

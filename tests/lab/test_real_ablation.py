@@ -40,7 +40,7 @@ def test_ablating_induction_heads_lowers_accuracy_and_a_quiet_head_does_much_les
     _, study, top, quiet = scan_and_study
     effects = {e.estimand: e for e in study.effects("in_context_accuracy")}
     induction, control = effects[top.label], effects[quiet.label]
-    assert induction.details["control_mean"] > 0.3  # the model copies from the first half
+    assert induction.details["mean_control"] > 0.3  # the model copies from the first half
     assert induction.confidence_interval.high < 0  # the interval excludes 0
     # the quiet head's whole interval lies above the induction heads' effect and its effect is much smaller
     assert control.confidence_interval.low > induction.estimate

@@ -18,6 +18,7 @@ import causalattn.lab.training.study as ts
 from causalattn import effects_frame
 from causalattn.lab.models.transformer import ModelConfig
 from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder
+from causalattn.lab.studies.table import DETAIL_KEYS
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import Freeze, TrainConfig
 from causalattn.lab.training.loop import train
@@ -109,6 +110,7 @@ def test_paired_effects_match_hand_computation(paired):
     assert est.details["treatment"] == FROZEN.label and est.details["outcome"] == "in_context_accuracy_at_20"
     assert est.details["pvalue_adjusted"] == pytest.approx(est.pvalue)  # one treatment: Holm changes nothing
     assert est.details["mean_control"] == pytest.approx(wide["control"].mean())
+    assert set(DETAIL_KEYS) <= set(est.details) and est.details["design"] == "paired"
     frame = effects_frame(paired.effects())
     assert list(frame["outcome"]) == list(paired.outcomes)
     assert paired.effects("restricted_iterations_to_0.3")[0].details["n_censored"] == int(
@@ -288,7 +290,8 @@ def test_a_checkpoint_of_another_run_is_recomputed(tmp_path):
     segments = segments_module.Segments(MODEL, TASK, TRAIN, ARMS, tmp_path, keep_models=False)
     with pytest.warns(DamagedFileWarning, match="holds another run's checkpoint"):
         job = segments.first(1, "control")
-    assert job[-1] == (None, 0, 10) and segments.resumed == 0 and not misplaced.joinpath("checkpoint.pt").exists()
+    assert job.segment == segments_module.Segment(None, 0, 10) and segments.resumed == 0
+    assert not misplaced.joinpath("checkpoint.pt").exists()
 
 
 @pytest.mark.parametrize("where", ["checkpoints/seed0__control", "checkpoints/seed0__control/checkpoint.pt",
@@ -381,6 +384,8 @@ def test_plots(paired):
         (dict(threshold=1.5), ValueError, "`threshold` must be an accuracy"),
         (dict(probes=("w3_recall",)), ValueError, "`probes` must be one of"),
         (dict(n_jobs=0), ValueError, "`n_jobs` must be a non-zero integer"),
+        (dict(rng="seed"), TypeError, "`rng` must be None, an integer seed or a numpy Generator, got str"),
+        (dict(rng=True), TypeError, "`rng` must be None, an integer seed or a numpy Generator, got bool"),
     ],
 )
 def test_bad_input(kwargs, error, match):
@@ -403,6 +408,8 @@ def test_bad_effects_arguments(paired):
         paired.effects(method="z")
     with pytest.raises(ValueError, match="`rng` must be a non-negative integer seed"):
         paired.effects(rng=-1)
+    with pytest.raises(TypeError, match="`rng` must be None, an integer seed or a numpy Generator, got bool"):
+        paired.effects(rng=True)
     with pytest.raises(ValueError, match="`metric` must be a history column"):
         paired.plot_curves("seed")
 

@@ -1,7 +1,9 @@
 """Running independent jobs on local processes or on a Dask cluster, and yielding results as they finish.
 
 :func:`run_jobs` is the execution engine of the lab's studies. The jobs are
-independent calls of one function; where they run is the caller's choice:
+independent calls of one function, each on one value (a small frozen dataclass
+naming the job's inputs, e.g. a batch and the arms to evaluate on it); where
+they run is the caller's choice:
 
 - ``client=None`` and ``n_jobs=1``: one after the other, in this process;
 - ``client=None`` and ``n_jobs != 1``: joblib's active backend (local processes
@@ -78,23 +80,23 @@ def resolve_client(client: Any) -> Any:
 
 def run_jobs(
     function: Callable[..., Any],
-    jobs: Sequence[tuple],
+    jobs: Sequence[Any],
     *,
     n_jobs: int = 1,
     client: Any = None,
     progress: Any = None,
     torch_threads: int | None = None,
-    follow: Callable[[int, Any], tuple | None] | None = None,
+    follow: Callable[[int, Any], Any] | None = None,
 ) -> Iterator[tuple[int, Any]]:
-    """Run ``function(*job, report=report)`` for every job; yield ``(index, result)`` as each finishes.
+    """Run ``function(job, report=report)`` for every job; yield ``(index, result)`` as each finishes.
 
     Parameters
     ----------
     function : callable
         A module-level function (it is pickled to the workers). It receives a
         keyword ``report``: ``report(n)`` adds ``n`` to ``progress``.
-    jobs : sequence of tuple
-        The positional arguments of each call.
+    jobs : sequence
+        The argument of each call (anything but None, picklable to the workers).
     n_jobs : int
         Parallel jobs without a cluster (joblib; -1 for all cores).
     client : distributed.Client, optional
@@ -108,7 +110,7 @@ def run_jobs(
         backends when it is the same.
     follow : callable, optional
         Chains jobs: ``follow(index, result)`` is called in this process when
-        job ``index`` returns. A tuple it returns is run next as job ``index``
+        job ``index`` returns. A job it returns is run next as job ``index``
         (the next link of the chain, e.g. the next training segment from the
         checkpoint ``result`` carried) and ``result`` is not yielded; None ends
         the chain and ``(index, result)`` is yielded. On a cluster the next
@@ -127,12 +129,12 @@ def run_jobs(
     >>> def square(x, *, report):
     ...     report(1)
     ...     return x * x
-    >>> sorted(run_jobs(square, [(2,), (3,)]))
+    >>> sorted(run_jobs(square, [2, 3]))
     [(0, 4), (1, 9)]
 
     A chain: square until the value passes 100.
 
-    >>> sorted(run_jobs(square, [(2,), (3,)], follow=lambda index, x: (x,) if x < 100 else None))
+    >>> sorted(run_jobs(square, [2, 3], follow=lambda index, x: x if x < 100 else None))
     [(0, 256), (1, 6561)]
     """
     jobs, n_jobs, torch_threads = _run_jobs_iv(function, jobs, n_jobs, torch_threads, follow)
@@ -142,15 +144,16 @@ def run_jobs(
         yield from _run_joblib(function, jobs, n_jobs, progress, torch_threads, follow)
 
 
-def _run_jobs_iv(function, jobs, n_jobs, torch_threads, follow) -> tuple[list[tuple], int, int | None]:
+def _run_jobs_iv(function, jobs, n_jobs, torch_threads, follow) -> tuple[list[Any], int, int | None]:
     if not callable(function):
         raise TypeError(f"`function` must be callable, got {type(function).__name__}")
     if follow is not None and not callable(follow):
         raise TypeError(f"`follow` must be callable or None, got {type(follow).__name__}")
+    if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence):
+        raise TypeError(f"`jobs` must be a sequence of jobs, got {type(jobs).__name__}")
     jobs = list(jobs)
-    for args in jobs:
-        if not isinstance(args, tuple):
-            raise TypeError(f"`jobs` must hold tuples of positional arguments, got {args!r}")
+    if any(job is None for job in jobs):
+        raise TypeError("`jobs` must not hold None (None is how `follow` ends a chain)")
     return (jobs, *check_engine_options(n_jobs, torch_threads))
 
 
@@ -163,25 +166,22 @@ def check_engine_options(n_jobs: Any, torch_threads: Any) -> tuple[int, int | No
     return int(n_jobs), torch_threads
 
 
-def _call(index: int, function: Callable[..., Any], args: tuple, report: _Report,
+def _call(index: int, function: Callable[..., Any], job: Any, report: _Report,
           torch_threads: int | None) -> tuple[int, Any]:
     """One job, on its worker: set the torch threads, run, send the last progress, restore the threads."""
     previous = torch.get_num_threads()
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     try:
-        return index, function(*args, report=report)
+        return index, function(job, report=report)
     finally:
         report.flush()
         torch.set_num_threads(previous)
 
 
-def _next_link(follow, index: int, result: Any) -> tuple | None:
-    """The arguments of the job that follows job ``index`` (None: it was the last, ``result`` is yielded)."""
-    args = None if follow is None else follow(index, result)
-    if args is not None and not isinstance(args, tuple):
-        raise TypeError(f"`follow` must return a tuple of positional arguments or None, got {args!r}")
-    return args
+def _next_link(follow, index: int, result: Any) -> Any:
+    """The job that follows job ``index`` (None: it was the last, ``result`` is yielded)."""
+    return None if follow is None else follow(index, result)
 
 
 def _run_joblib(function, jobs, n_jobs, progress, torch_threads, follow) -> Iterator[tuple[int, Any]]:
@@ -194,14 +194,14 @@ def _run_joblib(function, jobs, n_jobs, progress, torch_threads, follow) -> Iter
         pending = dict(enumerate(jobs))
         while pending:
             current, pending = pending, {}
-            calls = (delayed(_call)(index, function, args, channel(), torch_threads)  # one channel per job
-                     for index, args in current.items())
+            calls = (delayed(_call)(index, function, job, channel(), torch_threads)  # one channel per job
+                     for index, job in current.items())
             for index, result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls):
-                args = _next_link(follow, index, result)
-                if args is None:
+                job = _next_link(follow, index, result)
+                if job is None:
                     yield index, result
                 else:
-                    pending[index] = args
+                    pending[index] = job
 
 
 @contextlib.contextmanager
@@ -231,22 +231,22 @@ def _run_dask(client, function, jobs, progress, torch_threads, follow) -> Iterat
     if progress is not None:
         client.subscribe_topic(topic, lambda event: progress.update(event[1]))
 
-    def submit(index: int, args: tuple):
-        future = client.submit(_call, index, function, args, report, torch_threads, pure=False)
+    def submit(index: int, job: Any):
+        future = client.submit(_call, index, function, job, report, torch_threads, pure=False)
         running.add(future)
         return future
 
     running: set = set()  # the futures not yet consumed; a consumed one is dropped so its result leaves the worker
-    finished = distributed.as_completed([submit(index, args) for index, args in enumerate(jobs)])
+    finished = distributed.as_completed([submit(index, job) for index, job in enumerate(jobs)])
     try:
         for future in finished:
             running.discard(future)
             index, result = future.result()
-            args = _next_link(follow, index, result)
-            if args is None:
+            job = _next_link(follow, index, result)
+            if job is None:
                 yield index, result
             else:
-                finished.add(submit(index, args))
+                finished.add(submit(index, job))
     finally:
         client.cancel(list(running))
         if progress is not None:

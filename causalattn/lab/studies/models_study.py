@@ -72,26 +72,37 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causalattn._streams import question_rng
 from causalattn._validation import check_choice, check_flag, check_positive_int
 from causalattn.effects import METHODS, clustered_effect
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.hypothesis import HypothesisTest
 from causalattn.lab.analysis.head_scan import HeadScan, head_scan
-from causalattn.lab.interventions.base import Intervention, as_interventions
+from causalattn.lab.interventions.base import Intervention
 from causalattn.lab.interventions.roles import ROLES, RoleTreatment, resolve_roles
 from causalattn.lab.models.contract import HookedModel, check_model
-from causalattn.lab.studies.evaluation import CONTROL, EvaluationStudy, evaluation_study
+from causalattn.lab.studies._inputs import check_task, check_treatments, parts
+from causalattn.lab.studies.evaluation import EvaluationStudy, evaluation_study
 from causalattn.lab.studies.storage import check_file_names, check_out_dir, slug
+from causalattn.lab.studies.table import EffectOptions, StudyEffects, study_effect
 from causalattn.lab.tasks.bigram import Task
 from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
-from causalattn.multiple_testing import adjust_pvalues
 from causalattn.plots import plot_forest
 
 __all__ = ["ModelsStudy", "models_study"]
 
 
-def _models_study_iv(models, task, treatments, scan_task, scan_sequences, options):
+@dataclasses.dataclass(frozen=True)
+class _ModelsArgs:
+    """The arguments of :func:`models_study`, checked (:func:`_models_study_iv`)."""
+
+    models: dict[str, HookedModel]
+    interventions: list[Intervention]
+    scan_task: RepeatedTokensTask
+    scan_sequences: int
+    options: dict[str, Any]  # evaluation_study's keyword arguments, its defaults filled in
+
+
+def _models_study_iv(models, task, treatments, scan_task, scan_sequences, options) -> _ModelsArgs:
     if isinstance(models, Mapping):
         names, values = [str(k) for k in models], list(models.values())
     elif isinstance(models, Sequence) and not isinstance(models, str):
@@ -102,26 +113,15 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
     if len(values) < 2:
         raise ValueError(f"`models` must hold at least 2 models (the units of inference), got {len(values)}")
     check_file_names("models", names, what="names")  # each model's study is saved in out_dir/{slug(name)}
-    values = [check_model(m, f"models[{name!r}]") for name, m in zip(names, values, strict=True)]
-    if not isinstance(task, Task):
-        raise TypeError(f"`task` must be a task such as BigramTask or RepeatedTokensTask, got {type(task).__name__}")
-    interventions = as_interventions(treatments)
-    check_file_names("treatments", [CONTROL, *(t.label for t in interventions)])
-    for name, model in zip(names, values, strict=True):  # every model, before the first long computation
-        if task.seq_len > model.max_len or task.vocab_size > model.vocab_size:
-            raise ValueError(f"`task` does not fit model {name!r}: sequences of {task.seq_len} tokens over "
-                             f"{task.vocab_size} symbols vs max_len={model.max_len}, vocab_size={model.vocab_size}")
-        for part in (p for t in interventions for p in getattr(t, "parts", (t,))):
-            if not isinstance(part, RoleTreatment):
-                part.check(model)
-            elif part.layer is not None and part.layer >= model.n_layers:
-                raise ValueError(f"`layer` {part.layer} of {part.label!r} is out of range: model {name!r} has "
-                                 f"{model.n_layers} layer(s)")
+    models = {name: check_model(m, f"models[{name!r}]") for name, m in zip(names, values, strict=True)}
+    described = {f"model {name!r}": model for name, model in models.items()}
+    task = check_task(task, described)
+    interventions = check_treatments(treatments, described, roles=True)
     scan_sequences = check_positive_int("scan_sequences", scan_sequences)
     if scan_task is None and isinstance(task, RepeatedTokensTask):
         scan_task = task
     elif scan_task is None:
-        scan_task = _default_scan_task(task, min(m.max_len for m in values))
+        scan_task = _default_scan_task(task, min(m.max_len for m in models.values()))
     elif not isinstance(scan_task, RepeatedTokensTask):
         raise TypeError(f"`scan_task` must be None or a RepeatedTokensTask, got {type(scan_task).__name__}")
     try:  # evaluation_study's own defaults: they are written down once, in its signature
@@ -132,7 +132,7 @@ def _models_study_iv(models, task, treatments, scan_task, scan_sequences, option
     options = {key: value for key, value in bound.arguments.items() if key not in ("model", "task", "treatments")}
     options["out_dir"] = check_out_dir(options["out_dir"])  # before the first head scan
     check_flag("progress", options["progress"])
-    return dict(zip(names, values, strict=True)), interventions, scan_task, scan_sequences, options
+    return _ModelsArgs(models, interventions, scan_task, scan_sequences, options)
 
 
 def _default_scan_task(task: Task, max_len: int) -> RepeatedTokensTask:
@@ -222,32 +222,29 @@ def models_study(
     >>> sorted(study.heads.columns)
     ['head', 'label', 'layer', 'model', 'role_score', 'treatment']
     """
-    models, interventions, scan_task, scan_sequences, options = _models_study_iv(models, task, treatments, scan_task,
-                                                                                 scan_sequences, options)
+    args = _models_study_iv(models, task, treatments, scan_task, scan_sequences, options)
+    interventions, options = args.interventions, dict(args.options)
     seed, out_dir = options.pop("seed"), options.pop("out_dir")
-    needs_scan = any(isinstance(part, RoleTreatment) for t in interventions for part in _parts(t))
+    needs_scan = any(isinstance(part, RoleTreatment) for t in interventions for part in parts(t))
     studies, scans, labels, rows = {}, {}, {}, []
-    for name, model in models.items():
-        scan = scans[name] = head_scan(model, scan_task, scan_sequences, seed=seed) if needs_scan else None
+    for name, model in args.models.items():
+        scan = scans[name] = head_scan(model, args.scan_task, args.scan_sequences, seed=seed) if needs_scan else None
         resolved = [resolve_roles(t, scan) if scan is not None else t for t in interventions]
-        rows.extend(row for t, r in zip(interventions, resolved, strict=True) for row in _head_rows(name, t, r, scan))
-        labels[name] = {t.label: r.label for t, r in zip(interventions, resolved, strict=True)}
+        pairs = list(zip(interventions, resolved, strict=True))
+        rows.extend(row for t, r in pairs for row in _head_rows(name, t, r, scan))
+        labels[name] = {t.label: r.label for t, r in pairs}
         unique = list({r.label: r for r in resolved}.values())  # a role and an index naming one head share its arm
         studies[name] = evaluation_study(model, task, unique, seed=seed,
                                          out_dir=None if out_dir is None else out_dir / slug(name), **options)
     heads = pd.DataFrame(rows, columns=["model", "treatment", "label", "layer", "head", "role_score"])
     return ModelsStudy(studies, [t.label for t in interventions], labels, heads, scans, seed=seed,
-                       scan_task=scan_task if needs_scan else None)
-
-
-def _parts(treatment: Intervention) -> tuple[Intervention, ...]:
-    return getattr(treatment, "parts", (treatment,))
+                       scan_task=args.scan_task if needs_scan else None)
 
 
 def _head_rows(name: str, treatment: Intervention, resolved: Intervention, scan: HeadScan | None) -> list[dict]:
     """One row per head that ``resolved`` (``treatment`` on model ``name``) acts on, with its role's score."""
     rows = []
-    for given, part in zip(_parts(treatment), _parts(resolved), strict=True):  # resolving keeps the parts in order
+    for given, part in zip(parts(treatment), parts(resolved), strict=True):  # resolving keeps the parts in order
         if not hasattr(part, "head"):
             continue
         score = float("nan")
@@ -259,7 +256,7 @@ def _head_rows(name: str, treatment: Intervention, resolved: Intervention, scan:
     return rows
 
 
-class ModelsStudy:
+class ModelsStudy(StudyEffects):
     """Results of :func:`models_study`: pooled effects (models as clusters), per-model effects, heterogeneity.
 
     Attributes
@@ -277,7 +274,12 @@ class ModelsStudy:
         resolved its roles (None without role treatments).
     scan_task : RepeatedTokensTask or None
         The sequences of those scans (None without role treatments).
+
+    :meth:`effects` and :meth:`plot_forest` (of :class:`causalattn.lab.studies.table.StudyEffects`)
+    report the pooled effects, on in-context accuracy unless told another outcome.
     """
+
+    _default_outcomes = ("in_context_accuracy",)
 
     def __init__(self, studies: dict[str, EvaluationStudy], treatments: list[str],
                  labels: dict[str, dict[str, str]], heads: pd.DataFrame, scans: dict[str, HeadScan | None], *,
@@ -291,6 +293,8 @@ class ModelsStudy:
         self._labels = labels
         self._first = next(iter(studies.values()))  # the options (level, resamples, outcomes) all models share
         self._cache: dict[tuple, Any] = {}
+        self._effects_cache: dict[tuple, EstimateTable] = {}
+        self._effect_defaults = dataclasses.replace(self._first._effect_defaults, seed=seed)
 
     @property
     def models(self) -> list[str]:
@@ -305,29 +309,34 @@ class ModelsStudy:
         return (f"ModelsStudy({len(self.studies)} models x {n} sequences x {len(self.treatments) + 1} arms: "
                 f"control, {', '.join(self.treatments)})")
 
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The outcomes of every model's study (:attr:`EvaluationStudy.outcomes`)."""
+        return self._first.outcomes
+
     def _check(self, treatment: Any, outcome: str, method: str) -> tuple[str, str, str]:
-        label = treatment.label if isinstance(treatment, Intervention) else treatment
-        if label not in self.treatments:
-            raise ValueError(f"`treatment` {label!r} is not in this study; treatments: {self.treatments}")
-        outcome = check_choice("outcome", outcome, self._first.outcomes)
-        return label, outcome, check_choice("method", method, METHODS)
+        return (self._treatment(treatment), check_choice("outcome", outcome, self.outcomes),
+                check_choice("method", method, METHODS))
 
     def _heads_of(self, label: str) -> str:
         """``"model0=ablate:L1H0:zero; model1=..."``: the treatment each model received."""
         return "; ".join(f"{name}={self._labels[name][label]}" for name in self.studies)
 
+    def _pairs(self, label: str, outcome: str) -> pd.DataFrame:
+        """Every model's :meth:`EvaluationStudy.pairs` under the treatment ``label`` names on it, with ``model``."""
+        frames = [study.pairs(self._labels[name][label], outcome).reset_index().assign(model=name)
+                  for name, study in self.studies.items()]
+        return pd.concat(frames, ignore_index=True)
+
     def differences(self, treatment: Any, outcome: str = "in_context_accuracy") -> pd.DataFrame:
         """Per-sequence paired differences ``model, sequence, difference`` (sequences with the outcome in both arms)."""
         label, outcome, _ = self._check(treatment, outcome, "t")
-        frames = []
-        for name, study in self.studies.items():
-            concrete = self._labels[name][label]
-            wide = study.units.pivot(index="sequence", columns="arm", values=outcome)[[concrete, CONTROL]].dropna()
-            frames.append(pd.DataFrame({"model": name, "sequence": wide.index.to_numpy(),
-                                        "difference": (wide[concrete] - wide[CONTROL]).to_numpy()}))
-        return pd.concat(frames, ignore_index=True)
+        pairs = self._pairs(label, outcome)
+        return pairs.assign(difference=pairs["treated"] - pairs["control"])[["model", "sequence", "difference"]]
 
-    def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t") -> Estimate:
+    def effect(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t",
+               confidence_level: float | None = None, n_resamples: int | None = None,
+               rng: int | np.random.Generator | None = None) -> Estimate:
         r"""The effect averaged over models and sequences; interval and p-value over models (clusters).
 
         :func:`causalattn.clustered_effect` on the per-sequence differences
@@ -338,34 +347,28 @@ class ModelsStudy:
         It covers the average effect over the population of training runs.
         ``n`` counts the sequences over all models (``details["unit"]``), ``details["n_clusters"]``
         the models; ``details["heads"]`` names the head each model used,
-        ``details["pvalue_randomization"]`` is the sign-flip p-value over models.
+        ``details["pvalue_randomization"]`` is the sign-flip p-value over models;
+        ``mean_treated`` and ``mean_control`` average the models' arm means, as the estimate
+        averages their effects. ``confidence_level``, ``n_resamples`` and ``rng`` default to the study's.
         """
-        label, outcome, method = self._check(treatment, outcome, method)
-        d = self.differences(label, outcome)
-        if d.groupby("model").size().size < len(self.studies):
+        label, outcome, _ = self._check(treatment, outcome, "t")
+        options = EffectOptions.check(method=method, adjust=None, confidence_level=confidence_level,
+                                      n_resamples=n_resamples, rng=rng, defaults=self._effect_defaults)
+        return self._effect(label, outcome, options)
+
+    def _effect(self, label: str, outcome: str, options: EffectOptions) -> Estimate:
+        pairs = self._pairs(label, outcome)
+        if pairs["model"].nunique() < len(self.studies):
             raise ValueError(f"`outcome` {outcome!r}: some model has no sequence with it under both arms")
-        est = clustered_effect(d["difference"], d["model"], method=method, confidence_level=self.confidence_level,
-                               n_resamples=self._first.n_resamples,
-                               rng=question_rng(self.seed, "models", label, outcome), extra_pvalues=("randomization",))
-        return dataclasses.replace(est, estimand=label, details={
-            **est.details, "treatment": label, "outcome": outcome, "unit": "sequence", "cluster": "model",
-            "heads": self._heads_of(label)})
+        means = pairs.groupby("model", sort=False)[["treated", "control"]].mean().mean()
+        return study_effect(clustered_effect, pairs["treated"] - pairs["control"], pairs["model"], treatment=label,
+                            outcome=outcome, unit="sequence", means=(means["treated"], means["control"]),
+                            options=options, keys=("models", label, outcome), cluster="model",
+                            heads=self._heads_of(label))
 
-    def effects(self, outcome: str = "in_context_accuracy", adjust: str | None = "holm", *,
-                method: str = "t") -> EstimateTable:
-        """One pooled :meth:`effect` per treatment; ``pvalue`` adjusted across treatments (``"holm"``, ``"bh"``, None).
-
-        The adjusted p-value is ``details["pvalue_adjusted"]`` (as in :meth:`EvaluationStudy.effects`).
-        """
-        if adjust is not None:
-            check_choice("adjust", adjust, ("holm", "bh"))
-        key = ("effects", outcome, adjust, method)
-        if key not in self._cache:
-            table = EstimateTable([self.effect(t, outcome, method=method) for t in self.treatments],
-                                  title=f"effects on {outcome} (treatment - control), {len(self.studies)} models "
-                                        "as clusters")
-            self._cache[key] = adjust_pvalues(table, adjust) if adjust is not None else table
-        return self._cache[key]
+    def _title(self, outcomes: tuple[str, ...]) -> str:
+        return (f"effects on {', '.join(outcomes)} (treatment - control), {len(self.studies)} models "
+                "as clusters")
 
     def per_model(self, treatment: Any, outcome: str = "in_context_accuracy", *, method: str = "t") -> EstimateTable:
         """Each model's own paired effect (:meth:`EvaluationStudy.effect`): it covers that model only.

@@ -37,8 +37,9 @@ import torch
 from tqdm.auto import tqdm
 
 from causalattn._validation import check_confidence_level, check_flag, check_positive_int, check_seed
-from causalattn.lab.interventions.base import Intervention, Reference, as_interventions
+from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
+from causalattn.lab.studies._inputs import check_treatments
 from causalattn.lab.studies.evaluation import CONTROL, EvaluationStudy
 from causalattn.lab.studies.runner import arm_outcomes, run_arms
 from causalattn.lab.tasks.bigram import Batch
@@ -84,7 +85,19 @@ def _prompt_outcomes(metrics: PromptMetrics, batch: Batch) -> dict[str, np.ndarr
     return arrays
 
 
-def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confidence_level, seed):
+@dataclasses.dataclass(frozen=True)
+class _PromptArgs:
+    """The arguments of :func:`prompt_study`, checked (:func:`_prompt_study_iv`)."""
+
+    model: HookedModel
+    interventions: list[Intervention]
+    batch_size: int
+    n_resamples: int
+    confidence_level: float
+    seed: int
+
+
+def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confidence_level, seed) -> _PromptArgs:
     model = check_model(model)
     if not isinstance(prompts, PromptSet):
         raise TypeError(f"`prompts` must be a PromptSet (PromptSet.from_frame), got {type(prompts).__name__}")
@@ -92,12 +105,10 @@ def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confid
         raise ValueError(f"`prompts` does not fit `model` (max_len={model.max_len}, vocab_size={model.vocab_size}): "
                          "build them with PromptSet.from_frame(..., max_len=model.max_len, "
                          "vocab_size=model.vocab_size)")
-    interventions = as_interventions(treatments)
-    for t in interventions:
-        t.check(model)
+    interventions = check_treatments(treatments, {"`model`": model})
     seed = check_seed("seed", seed)
-    return (model, interventions, check_positive_int("batch_size", batch_size),
-            check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), int(seed))
+    return _PromptArgs(model, interventions, check_positive_int("batch_size", batch_size),
+                       check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), seed)
 
 
 def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[Intervention | str], *,
@@ -138,16 +149,16 @@ def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[In
     >>> study = prompt_study(model, prompts, ["ablate:L20H3:zero"])  # doctest: +SKIP
     >>> study.effects("logit_diff").summary()  # doctest: +SKIP
     """
-    model, interventions, batch_size, n_resamples, level, seed = _prompt_study_iv(
-        model, prompts, treatments, batch_size, n_resamples, confidence_level, seed)
+    args = _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confidence_level, seed)
     progress = check_flag("progress", progress)
+    model, interventions, batch_size = args.model, args.interventions, args.batch_size
     data = prompts.batch
     sources = {} if prompts.counterfactual is None else {"counterfactual": prompts.counterfactual}
     was_training = model.training
     model.eval()
     try:
         reference = Reference.compute(model, data.inputs.roll(-1, dims=0), interventions, sources=sources,
-                                      generator=torch.Generator().manual_seed(seed))
+                                      generator=torch.Generator().manual_seed(args.seed))
         arms = [None, *interventions]
         parts: dict[str, list[dict[str, np.ndarray]]] = {CONTROL: [], **{t.label: [] for t in interventions}}
         for start in tqdm(range(0, len(data), batch_size), desc="prompt study", unit="batch", disable=not progress):
@@ -159,5 +170,5 @@ def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[In
         model.train(was_training)
     arrays = {label: {key: np.concatenate([p[key] for p in chunks]) for key in chunks[0]}
               for label, chunks in parts.items()}
-    return EvaluationStudy(model, data, reference, interventions, arrays, seed=seed, n_resamples=n_resamples,
-                           confidence_level=level)
+    return EvaluationStudy(model, data, reference, interventions, arrays, seed=args.seed,
+                           n_resamples=args.n_resamples, confidence_level=args.confidence_level)

@@ -21,41 +21,28 @@ arms of (nearly) equal size and each is trained under its arm only.
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from matplotlib.figure import Figure
-from scipy import stats
 from tqdm.auto import tqdm
 
-from causalattn._streams import base_seed, question_rng
-from causalattn._validation import (
-    check_choice,
-    check_confidence_level,
-    check_flag,
-    check_positive_int,
-    check_rng,
-    check_seed,
-)
-from causalattn.effects import METHODS, paired_effect, two_arm_effect
-from causalattn.estimate import Estimate, EstimateTable
+from causalattn._validation import check_choice, check_flag, check_positive_int, check_rng, check_seed
 from causalattn.lab.analysis.probes import PROBE_KEYS
-from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
+from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.storage import check_file_names, check_out_dir
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import Freeze, TrainConfig, resolve_freeze
 from causalattn.lab.training.loop import train_iv
-from causalattn.lab.training.segments import Segments, train_unit
-from causalattn.lab.training.threshold import TimeToThreshold, time_to_threshold
+from causalattn.lab.training.results import TrainingStudy
+from causalattn.lab.training.segments import Segments, TrainingJob, train_unit
 from causalattn.lab.training.units import (
     RunFiles,
     checkpoint_folder,
@@ -64,8 +51,6 @@ from causalattn.lab.training.units import (
     unit_outcomes,
     verified_checkpoint,
 )
-from causalattn.multiple_testing import adjust_pvalues
-from causalattn.plots import plot_forest
 
 __all__ = ["TrainingStudy", "training_study"]
 
@@ -114,10 +99,28 @@ def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
     return seeds
 
 
+@dataclass(frozen=True)
+class _TrainingArgs:
+    """The arguments of :func:`training_study`, checked (:func:`_training_study_iv`)."""
+
+    arms: dict[str, tuple[Freeze, ...]]
+    control: str
+    seeds: tuple[int, ...]
+    design: str
+    at_iterations: tuple[int, ...]
+    threshold: float
+    probes: tuple[str, ...]
+    n_jobs: int
+    out_dir: Path | None
+    client: Any
+    torch_threads: int | None
+    rng: np.random.Generator  # checked whatever the design (only the randomized one draws from it)
+
+
 def _training_study_iv(
     model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir,
-    client, torch_threads, keep_models,
-):
+    client, torch_threads, keep_models, rng,
+) -> _TrainingArgs:
     train_iv(model_config, task_config, train_config, None)  # the types, and that the task fits the model
     if train_config.freeze:
         raise ValueError("`train_config.freeze` must be empty: give the freezing schedules as `arms`")
@@ -146,8 +149,8 @@ def _training_study_iv(
         raise TypeError(f"`keep_models` must be True or False, got {keep_models!r}")
     client = resolve_client(client)
     out_dir = check_out_dir(out_dir)
-    return (arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir, client,
-            torch_threads)
+    return _TrainingArgs(arms, control, seeds, design, at_iterations, float(threshold), probes, int(n_jobs), out_dir,
+                         client, torch_threads, check_rng(rng))
 
 
 def _assign(seeds, labels, design, rng) -> list[tuple[int, str]]:
@@ -297,13 +300,12 @@ def training_study(
     >>> kept.model(1, "control").config.init_seed
     1
     """
-    (arms, control, seeds, design, at_iterations, threshold, probes, n_jobs, out_dir, client,
-     torch_threads) = _training_study_iv(
-        model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold, probes, n_jobs,
-        out_dir, client, torch_threads, keep_models,
-    )
+    args = _training_study_iv(model_config, task_config, train_config, arms, seeds, design, at_iterations, threshold,
+                              probes, n_jobs, out_dir, client, torch_threads, keep_models, rng)
     progress = check_flag("progress", progress)
-    runs = _assign(seeds, list(arms), design, rng)
+    arms, out_dir, n_iters = args.arms, args.out_dir, train_config.n_iters
+    outcomes = dict(at_iterations=args.at_iterations, threshold=args.threshold, probes=args.probes, n_iters=n_iters)
+    runs = _assign(args.seeds, list(arms), args.design, args.rng)
     records: dict[tuple[int, str], dict] = {}
     weights: dict[tuple[int, str], dict[str, np.ndarray]] = {}
     files = None
@@ -311,20 +313,18 @@ def training_study(
         files = RunFiles(out_dir, fingerprint(model_config, task_config, train_config, arms), model_config,
                          keep_models)
         for seed, label in runs:
-            found = files.load(seed, label, at_iterations=at_iterations, threshold=threshold, probes=probes,
-                               n_iters=train_config.n_iters)
+            found = files.load(seed, label, **outcomes)
             if found is not None:
                 records[seed, label], kept = found
                 if kept is not None:
                     weights[seed, label] = kept
     todo = [run for run in runs if run not in records]
-    n_iters = train_config.n_iters
-    if client is None:  # local workers checkpoint into out_dir themselves, resuming from verified checkpoints
+    if args.client is None:  # local workers checkpoint into out_dir themselves, resuming from verified checkpoints
         for seed, label in todo if out_dir is not None else ():
             verified_checkpoint(out_dir, seed, label, *run_configs(model_config, task_config, train_config, seed,
                                                                    arms[label]))
-        jobs = [(model_config, task_config, train_config, seed, label, arms[label],
-                 None if out_dir is None else checkpoint_folder(out_dir, seed, label), keep_models, None)
+        jobs = [TrainingJob(model_config, task_config, train_config, seed, label, arms[label],
+                            None if out_dir is None else checkpoint_folder(out_dir, seed, label), keep_models)
                 for seed, label in todo]
         follow, resumed = None, 0
     else:
@@ -333,8 +333,8 @@ def training_study(
         follow, resumed = segments.follow, segments.resumed
     with tqdm(total=len(runs) * n_iters, initial=(len(runs) - len(todo)) * n_iters + resumed,
               desc=f"training study ({len(runs)} runs)", unit="it", disable=not progress) as bar:
-        finished = run_jobs(train_unit, jobs, n_jobs=n_jobs, client=client, progress=bar, torch_threads=torch_threads,
-                            follow=follow)
+        finished = run_jobs(train_unit, jobs, n_jobs=args.n_jobs, client=args.client, progress=bar,
+                            torch_threads=args.torch_threads, follow=follow)
         with closing(finished):  # an error or interrupt here cancels the runs still on the workers
             for _, record in finished:
                 run = record["seed"], record["arm"]
@@ -347,256 +347,12 @@ def training_study(
     histories, rows = [], []
     for seed, label in runs:
         history = pd.DataFrame(records[seed, label]["history"])
-        rows.append({"seed": seed, "arm": label,
-                     **unit_outcomes(history, at_iterations, threshold, probes, train_config.n_iters)})
+        rows.append({"seed": seed, "arm": label, **unit_outcomes(history, **outcomes)})
         histories.append(history.assign(seed=seed, arm=label))
     histories = pd.concat(histories, ignore_index=True)
     histories = histories[["seed", "arm", *[c for c in histories.columns if c not in ("seed", "arm")]]]
-    outcomes = tuple(c for c in rows[0] if c not in ("seed", "arm") and not c.endswith("_censored"))
+    names = tuple(c for c in rows[0] if c not in ("seed", "arm") and not c.endswith("_censored"))
     return TrainingStudy(
-        units=pd.DataFrame(rows), histories=histories, arms=arms, control=control, design=design,
-        outcomes=outcomes, threshold=threshold, n_iters=train_config.n_iters, model_config=model_config,
-        weights=weights,
+        units=pd.DataFrame(rows), histories=histories, arms=arms, control=args.control, design=args.design,
+        outcomes=names, threshold=args.threshold, n_iters=n_iters, model_config=model_config, weights=weights,
     )
-
-
-@dataclass(frozen=True, repr=False)
-class TrainingStudy:
-    """The result of :func:`training_study`.
-
-    Attributes
-    ----------
-    units : DataFrame
-        One row per run: ``seed``, ``arm`` and one column per outcome (plus the
-        censoring flag of the time-to-threshold outcome).
-    histories : DataFrame
-        The training histories of all runs, long format with ``seed`` and ``arm``.
-    arms : mapping of str to tuple of Freeze
-        The freezing schedules by label.
-    control : str
-        Label of the control arm (empty schedule).
-    design : str
-        ``"paired"`` or ``"randomized"``.
-    outcomes : tuple of str
-        The outcome columns of ``units``.
-    threshold : float
-        Accuracy of the time-to-threshold outcome.
-    n_iters : int
-        Training iterations per run (the censoring time).
-    model_config : ModelConfig or None
-        The models' configuration (``init_seed`` aside).
-    weights : mapping of (int, str) to dict of arrays
-        The final weights of each (seed, arm) run, with ``keep_models`` (else empty).
-    """
-
-    units: pd.DataFrame
-    histories: pd.DataFrame
-    arms: Mapping[str, tuple[Freeze, ...]]
-    control: str
-    design: str
-    outcomes: tuple[str, ...]
-    threshold: float
-    n_iters: int
-    model_config: ModelConfig | None = None
-    weights: Mapping[tuple[int, str], Mapping[str, np.ndarray]] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return (
-            f"TrainingStudy({self.design}: {self.units['seed'].nunique()} seeds, arms {list(self.arms)}, "
-            f"{len(self.units)} runs)"
-        )
-
-    def model(self, seed: int, arm: str | None = None) -> Transformer:
-        """The final model of the run of ``seed`` under ``arm`` (default the control), in eval mode.
-
-        Needs a study run with ``keep_models=True``. Each call builds a new
-        model (``init_seed = seed``) and loads the run's weights into it.
-        """
-        arm = self.control if arm is None else arm
-        if (seed, arm) not in self.weights:
-            if not self.weights:
-                raise ValueError("this study kept no models: run training_study with `keep_models=True`")
-            raise ValueError(f"`seed`, `arm`: no run ({seed!r}, {arm!r}); runs: {sorted(self.weights)}")
-        model = build_model(replace(self.model_config, init_seed=seed))
-        model.load_state_dict({name: torch.from_numpy(value) for name, value in self.weights[seed, arm].items()})
-        return model.eval()
-
-    @property
-    def treatments(self) -> tuple[str, ...]:
-        """The labels of the arms other than the control."""
-        return tuple(label for label in self.arms if label != self.control)
-
-    def effects(
-        self,
-        outcome: str | Sequence[str] | None = None,
-        *,
-        adjust: str | None = "holm",
-        confidence_level: float = 0.95,
-        method: str = "t",
-        n_resamples: int = 10_000,
-        rng: int | np.random.Generator | None = 0,
-    ) -> EstimateTable:
-        r"""The effect of each freezing schedule against the control, one row per (treatment, outcome).
-
-        The units are the seeds. Paired design: with :math:`D_s = Y_s(a) -
-        Y_s(\text{control})` over the :math:`n` seeds, the estimate is :math:`\bar D`
-        with standard error :math:`s_D/\sqrt n` (:func:`causalattn.paired_effect`).
-        Randomized design: the difference in means with Neyman's standard error
-        :math:`(s_1^2/n_1 + s_0^2/n_0)^{1/2}` (:func:`causalattn.two_arm_effect`).
-        The interval and ``pvalue`` come from one procedure, ``method``:
-        ``"t"`` (default: paired t with :math:`n - 1` df, or Welch), so the
-        interval excludes 0 exactly when :math:`p < 1 - \text{confidence level}`;
-        ``"normal"``, ``"randomization"`` (the FRT and the interval inverting
-        it: with 3 paired seeds no two-sided p-value is below 0.25 and the 95%
-        interval is the whole line) or ``"bootstrap"``. Over repeated studies the
-        interval covers the average effect over the population of seeds; the
-        coverage of each method with few units is measured in
-        ``benchmarks/README.md``.
-
-        ``details["pvalue_randomization"]`` carries the randomization p-value
-        (sign flips within seeds, or label permutations; exact when the
-        assignments can be enumerated) beside the row's own p-value: with
-        :math:`n` paired seeds it cannot go below :math:`2/2^n`.
-
-        Time to threshold: a run that never reaches the threshold counts as
-        ``n_iters`` (censored), so the effect is on :math:`\min(T, n_{iters})`:
-        the difference in restricted mean iterations to the threshold,
-        restricted at ``n_iters`` (``details["estimand"]``,
-        ``details["restricted_at"]``), whose interval is valid for that
-        quantity. When every run of the comparison is censored both restricted
-        means are ``n_iters``: the estimate is 0 with the degenerate interval
-        [0, 0] and no p-value (``details["degenerate"]``), which says nothing
-        about iterations beyond ``n_iters``.
-
-        Parameters
-        ----------
-        outcome : str or sequence of str, optional
-            Outcome column(s) of :attr:`units`; default all of :attr:`outcomes`.
-        adjust : {"holm", "bh"} or None
-            Multiple-testing adjustment of ``pvalue`` across treatments, within
-            each outcome (:func:`causalattn.adjust_pvalues`).
-        confidence_level : float
-        method : {"t", "normal", "randomization", "bootstrap"}
-        n_resamples : int
-            Monte Carlo draws of the randomization test when exact enumeration
-            is larger, and bootstrap resamples.
-        rng : int, Generator or None
-            Seeds the random streams; each (treatment, outcome) question has its
-            own stream, so a row does not depend on which other rows are asked for.
-
-        Returns
-        -------
-        EstimateTable
-            Estimand = treatment label; ``n`` = number of seeds; details
-            ``treatment``, ``outcome``, ``unit`` (``"seed"``), ``pvalue_adjusted``,
-            ``pvalue_randomization``, ``mean_treated``, ``mean_control`` and, for
-            the time-to-threshold outcome, ``n_censored`` (censored runs).
-
-        References
-        ----------
-        P. Ding, *A First Course in Causal Inference* (2024), ch. 3 (FRT), 4
-        (Neyman) and 7 (matched pairs).
-        """
-        outcomes = self.outcomes if outcome is None else (outcome,) if isinstance(outcome, str) else tuple(outcome)
-        for name in outcomes:
-            check_choice("outcome", name, self.outcomes)
-        if adjust is not None:
-            adjust = check_choice("adjust", adjust, ("holm", "bh"))
-        confidence_level = check_confidence_level(confidence_level)
-        method = check_choice("method", method, METHODS)
-        n_resamples = check_positive_int("n_resamples", n_resamples)
-        seed = base_seed(rng)
-        estimates: list[Estimate] = []
-        for name in outcomes:
-            table = EstimateTable(
-                [self._effect(label, name, confidence_level, method, n_resamples, seed) for label in self.treatments]
-            )
-            estimates.extend(adjust_pvalues(table, method=adjust) if adjust else table)
-        n_seeds = self.units["seed"].nunique()
-        return EstimateTable(
-            estimates, title=f"Training study ({self.design}, {n_seeds} seeds): effect of freezing vs {self.control!r}"
-        )
-
-    def _effect(self, label, outcome, confidence_level, method, n_resamples, seed) -> Estimate:
-        units = self.units[self.units["arm"].isin([self.control, label])]
-        options = dict(method=method, confidence_level=confidence_level, n_resamples=n_resamples,
-                       rng=question_rng(seed, label, outcome), extra_pvalues=("randomization",))
-        if self.design == "paired":
-            wide = units.pivot(index="seed", columns="arm", values=outcome)
-            est = paired_effect(wide[label].to_numpy(dtype=float), wide[self.control].to_numpy(dtype=float),
-                                **options)
-        else:
-            est = two_arm_effect(units[outcome].to_numpy(dtype=float), (units["arm"] == label).to_numpy(dtype=int),
-                                 **options)
-        y = units[outcome].to_numpy(dtype=float)
-        treated = (units["arm"] == label).to_numpy()
-        details = {"treatment": label, "outcome": outcome, "design": self.design, "unit": "seed",
-                   "mean_treated": float(y[treated].mean()), "mean_control": float(y[~treated].mean())}
-        censored = f"{outcome}_censored"
-        if censored in units:
-            details.update(n_censored=int(units[censored].sum()), restricted_at=self.n_iters, estimand=(
-                f"difference in restricted mean iterations to {self.threshold:g}, restricted at {self.n_iters} "
-                f"(a run that never reaches {self.threshold:g} counts {self.n_iters})"))
-        return replace(est, estimand=label, details={**est.details, **details})
-
-    def time_to_threshold(self) -> TimeToThreshold:
-        """Kaplan-Meier curves of the iterations to the threshold per arm, restricted means and log-rank tests.
-
-        The view beside the restricted-mean rows of :meth:`effects` (see
-        :mod:`causalattn.lab.training.threshold`): ``.curves``, ``.arms``
-        (restricted mean and median per arm), ``.logrank`` (each treatment
-        against the control; it ignores the pairing of a paired design) and
-        ``.plot()``.
-        """
-        outcome = f"restricted_iterations_to_{self.threshold:g}"
-        return time_to_threshold(self.units, outcome, self.control, self.treatments, self.threshold, self.n_iters)
-
-    def plot_curves(self, metric: str = "in_context_accuracy", *, confidence_level: float = 0.95) -> Figure:
-        r"""Mean training curve of each arm across seeds with a pointwise band.
-
-        The band is :math:`\bar y_t \pm z_{1-\alpha/2}\, s_t / \sqrt n` over the
-        :math:`n` seeds of the arm at logged iteration :math:`t`. For the paired
-        design a second panel shows the per-seed difference from the control,
-        with the same pointwise band: where it excludes zero, the treatment
-        changed the curve at that iteration (pointwise, not simultaneously).
-        Dotted vertical lines mark the iterations where a freeze ends (named in the legend).
-        """
-        if metric not in self.histories.columns or metric in ("seed", "arm", "iteration"):
-            names = [c for c in self.histories.columns if c not in ("seed", "arm", "iteration")]
-            raise ValueError(f"`metric` must be a history column, one of {names}, got {metric!r}")
-        z = stats.norm.ppf(0.5 + check_confidence_level(confidence_level) / 2)
-        curves = {
-            label: self.histories[self.histories["arm"] == label].pivot(index="iteration", columns="seed",
-                                                                         values=metric)
-            for label in self.arms
-        }
-        paired = self.design == "paired"
-        fig = Figure(figsize=(11, 4) if paired else (6, 4), layout="constrained")
-        axes = fig.subplots(1, 2 if paired else 1, squeeze=False)[0]
-
-        def band(ax, frame, label, color):
-            mean = frame.mean(axis=1)
-            half = z * frame.std(axis=1, ddof=1) / math.sqrt(frame.shape[1])
-            ax.plot(frame.index, mean, color=color, label=label)
-            ax.fill_between(frame.index, mean - half, mean + half, color=color, alpha=0.2, linewidth=0)
-
-        colors = {label: f"C{i}" for i, label in enumerate(self.arms)}
-        for label, frame in curves.items():
-            band(axes[0], frame, f"{label} (n={frame.shape[1]})", colors[label])
-        axes[0].set(xlabel="iteration", ylabel=metric, title=f"{metric}: mean over seeds, {confidence_level:.0%} band")
-        if paired:
-            for label in self.treatments:
-                band(axes[1], curves[label] - curves[self.control], label, colors[label])
-            axes[1].axhline(0, color="grey", linewidth=0.8)
-            axes[1].set(xlabel="iteration", ylabel=f"difference in {metric}",
-                        title=f"paired difference from {self.control!r}")
-        untils = {item.until for schedule in self.arms.values() for item in schedule if item.until is not None}
-        for ax in axes:
-            for until in sorted(untils):
-                ax.axvline(until, color="grey", linestyle=":", linewidth=1, label=f"freeze ends ({until})")
-            ax.legend(fontsize="small")
-        return fig
-
-    def plot_forest(self, outcome: str | Sequence[str] | None = None, **effects_kwargs) -> Figure:
-        """Forest plot (:func:`causalattn.plot_forest`) of :meth:`effects` for ``outcome``."""
-        return plot_forest(self.effects(outcome, **effects_kwargs))
