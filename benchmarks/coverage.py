@@ -78,7 +78,8 @@ effect by the quasi-Bayesian method (the default, 1,000 draws) and the delta met
 ``--sims`` data sets, and by the percentile bootstrap (``--n-resamples``) on
 ``--slow-sims``, scored against the population effects and against the effects averaged
 over each sample's covariates (the estimand the delta and quasi-Bayesian intervals are
-conditional on; the two coincide for the linear laws). Writes ``coverage_mediation.csv``
+conditional on; the two coincide for the linear laws); a data set ``mediate`` refuses is counted
+apart (``refused``), not scored. Writes ``coverage_mediation.csv``
 and ``coverage_mediation.md``.
 
 Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
@@ -340,14 +341,18 @@ def run_mediation(args, cells: Cells) -> None:
                 print(f"  mediation {law:13s} n={n:<3d} {method:14s} " + "  ".join(
                     f"{r['effect']} {r['coverage']:.3f}" for r in rows[-len(MED_ROWS):]), flush=True)
     frame = pd.DataFrame(rows)[["law", "n", "method", "effect", "sims", "coverage", "coverage_conditional",
-                                "median_width"]].astype({"n": int, "sims": int})
+                                "median_width", "refused", "warned"]].astype({"n": int, "sims": int})
+    # cells saved before these two columns existed: the linear laws never warn and are never refused
+    frame[["refused", "warned"]] = frame[["refused", "warned"]].fillna(0.0)
     frame.to_csv(args.out / "coverage_mediation.csv", index=False)
     wide = frame.pivot_table(index=["law", "n"], columns=["method", "effect"], values="coverage", sort=False)
     wide.columns = [f"{method} {effect}" for method, effect in wide.columns]
     text = markdown(wide, ["outcome", "n"], lambda v: f"{v:.3f}")
     (args.out / "coverage_mediation.md").write_text(text + "\n")
+    shares = frame.pivot_table(index=["law", "n"], columns="method", values=["refused", "warned"], sort=False)
     print(f"\nmediation: coverage of the population effects by nominal {LEVEL:.0%} intervals ({args.sims} data sets "
-          f"per cell, {args.slow_sims} for the bootstrap with {args.n_resamples} resamples)\n\n{text}")
+          f"per cell, {args.slow_sims} for the bootstrap with {args.n_resamples} resamples)\n\n{text}\n\n"
+          f"share of data sets refused (not scored) and warned (quasi-separation)\n{shares.to_string()}")
 
 
 def nested_settings():

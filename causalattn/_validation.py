@@ -47,6 +47,30 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return check_integer(name, value, minimum=minimum)
 
 
+def minimum_resamples(level: float) -> int:
+    """Fewest resamples (or simulation draws) for a percentile interval at ``level``: ceil(2 / (1 - level)).
+
+    Below it the interval's endpoints are the extreme resamples (or undefined: one resample has no spread) and
+    the p-value floor 1/(B + 1) exceeds 1 - level, so test and interval could disagree.
+
+    Examples
+    --------
+    >>> minimum_resamples(0.95)
+    40
+    """
+    return math.ceil(2 / (1 - level) - 1e-9)  # 2 / (1 - 0.9) is 20.000000000000004 in floating point
+
+
+def check_resamples(name: str, value: Any, level: float) -> int:
+    """An integer of at least :func:`minimum_resamples` for intervals at ``level``, named ``name`` in the message."""
+    count = check_positive_int(name, value)
+    least = minimum_resamples(level)
+    if count < least:
+        raise ValueError(f"`{name}` must be at least {least} for {level:.0%} intervals (the resampled percentiles "
+                         f"and the p-value floor 1/(B + 1) need it), got {count}")
+    return count
+
+
 # Largest seed accepted: torch's generators take 64-bit seeds, and seeds are offset (seed + 1, a question's stream)
 SEED_MAX = 2**63 - 1
 

@@ -305,3 +305,20 @@ def test_bootstrap_needs_five_units_per_sample_and_says_what_it_relies_on():
     est = paired_effect(Y1, Y0, method="bootstrap", rng=0, n_resamples=500)
     assert "large sample" in est.details["relies_on"]
     assert "normally distributed" in paired_effect(Y1, Y0).details["relies_on"]
+
+
+@pytest.mark.parametrize("call", [
+    lambda **k: paired_effect(np.arange(20.0), np.zeros(20), method="bootstrap", **k),
+    lambda **k: two_arm_effect(np.arange(20.0), np.tile([0, 1], 10), method="bootstrap", **k),
+    lambda **k: clustered_effect(np.arange(24.0), np.repeat(np.arange(12), 2), treatment=np.repeat([0, 1], 12),
+                                 method="bootstrap", **k),
+    lambda **k: paired_effect(np.arange(20.0), np.zeros(20), extra_pvalues=["bootstrap"], **k),
+])
+def test_too_few_bootstrap_resamples_are_refused(call):
+    # before: n_resamples=1 gave a RuntimeWarning and a NaN standard error; 39 gave extreme-resample endpoints
+    # and a p-value floor 1/40 above alpha/2. At least ceil(2 / (1 - level)): 40 at 95%, 20 at 90%.
+    for count, level, least in ((1, 0.95, 40), (39, 0.95, 40), (19, 0.9, 20)):
+        with pytest.raises(ValueError, match=rf"`n_resamples` must be at least {least} for {level:.0%} intervals"):
+            call(n_resamples=count, confidence_level=level, rng=0)
+    assert math.isfinite(call(n_resamples=40, rng=0).confidence_interval.low)
+    assert math.isfinite(call(n_resamples=20, confidence_level=0.9, rng=0).confidence_interval.low)

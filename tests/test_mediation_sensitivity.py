@@ -103,7 +103,7 @@ def test_bootstrap_band_and_validation(framing):
            ({"rho": "high"}, TypeError, "`rho` must be numeric"),
            ({"method": "quasi-bayesian"}, ValueError, r"`method` must be one of \['delta', 'bootstrap'\]"),
            ({"n_resamples": 100}, ValueError, "`n_resamples` is not used by method='delta'"),
-           ({"method": "bootstrap", "n_resamples": 10}, ValueError, "`n_resamples` must be an integer >= 40"),
+           ({"method": "bootstrap", "n_resamples": 10}, ValueError, "`n_resamples` must be at least 40"),
            ({"covariates": ["age", "emo"]}, ValueError, "`mediator` and `covariates` name the same column")]
     for kwargs, error, match in bad:
         with pytest.raises(error, match=match):

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from causalattn._validation import check_integer
-from causalattn.cli.memory import ablate_needs, check_memory, study_needs
+from causalattn._memory import check_memory
+from causalattn._validation import check_integer, check_seed
+from causalattn.cli.memory import ablate_needs, study_needs
 
-__all__ = ["ABLATE_FINGERPRINT", "StudySetup", "check_ablate_model", "check_ablate_options", "check_device",
+__all__ = ["ABLATE_FINGERPRINT", "StudySetup", "check_ablate_model", "check_ablate_options",
            "check_heads_options", "check_out", "check_study_options", "dask_client", "default_treatments"]
 
 
@@ -44,9 +45,9 @@ def default_treatments(n_layers: int) -> list[str]:
 
 
 # Smallest value of each integer option of `causalattn study` and `causalattn ablate`.
-_MINIMA = {"n_layers": 1, "n_heads": 1, "d_model": 1, "n_triggers": 1, "seq_len": 2, "n_sequences": 2, "seed": 0,
-           "seeds": 2, "freeze_until": 1, "study_iters": 1, "study_batch_size": 1}
-_ABLATE_MINIMA = {"k": 1, "length": 2, "n_sequences": 2, "scan_sequences": 1, "batch_size": 1, "seed": 0}
+_MINIMA = {"n_layers": 1, "n_heads": 1, "d_model": 1, "n_triggers": 1, "seq_len": 2, "n_sequences": 2, "seeds": 2,
+           "freeze_until": 1, "study_iters": 1, "study_batch_size": 1}
+_ABLATE_MINIMA = {"k": 1, "length": 2, "n_sequences": 2, "scan_sequences": 1, "batch_size": 1}
 # Configuration fields whose flag is not named after them.
 _FLAG_OF_FIELD = {"max_seq_len": "seq_len", "kind": "model"}
 
@@ -86,13 +87,14 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
 
     for name, minimum in _MINIMA.items():
         check_integer(_flag(name), getattr(args, name), minimum=minimum)
+    check_seed("--seed", args.seed)
     _check_bootstrap_units(args.method, "seeds", args.seeds)
     if args.n_jobs == 0:
         raise ValueError("`--n-jobs` must be a non-zero integer (-1: all cores), got 0")
     if args.local_cluster is not None:
         check_integer("--local-cluster", args.local_cluster, minimum=1)
     check_memory(study_needs(args))  # before building a model of these sizes
-    check_out(Path(args.out))
+    check_out(args.out)
     if args.freeze_until > args.study_iters:
         raise ValueError(f"`--freeze-until` ({args.freeze_until}) is beyond `--study-iters` ({args.study_iters}): "
                          "the treated arms would stay frozen for the whole run; lower it or raise --study-iters")
@@ -130,12 +132,17 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
     return StudySetup(model_config, task_config, treatments)
 
 
-def check_out(out: Path) -> None:
-    """A ValueError naming ``--out`` unless it is a folder, or a path where one can be made, that can be written.
+def check_out(given: str | os.PathLike) -> Path:
+    """``--out`` as a Path; a ValueError naming it unless it is a folder, or a path where one can be made, that can be
+    written.
 
     Nothing is made: the nearest existing folder on the path must be writable
-    (a probe file is created there and removed at once).
+    (a probe file is created there and removed at once). An empty ``--out``
+    is refused: it would mean the current folder, without a word.
     """
+    if not str(given).strip():
+        raise ValueError("`--out` is empty: give a folder path ('.' for the current folder)")
+    out = Path(given)
     if out.exists() and not out.is_dir():
         raise ValueError(f"`--out` {out} is not a folder (it is a file or a device); give a folder path")
     base = out
@@ -150,6 +157,7 @@ def check_out(out: Path) -> None:
             os.unlink(probe)
     except OSError as exc:
         raise ValueError(f"`--out` {out} cannot be used as the output folder: {exc.strerror or exc}") from None
+    return out
 
 
 #: What a ``causalattn ablate`` folder records in its study.json: the flags that determine the head scan.
@@ -171,8 +179,11 @@ def check_ablate_options(args: argparse.Namespace) -> tuple[Any, list | None]:
     for name, minimum in _ABLATE_MINIMA.items():
         if getattr(args, name) is not None:  # --n-sequences is None with prompts
             check_integer(_flag(name), getattr(args, name), minimum=minimum)
+    check_seed("--seed", args.seed)  # before: 2**70 was refused as `seed` after the model was loaded
     _check_method_units(args, frame)
-    check_device(args.device)
+    from causalattn.lab.models.pretrained import check_device
+
+    check_device(args.device, "--device")
     if args.decompose and (args.treatments is not None or frame is not None):
         raise ValueError("`--decompose` decomposes the scan's heads on repeated tokens: not with `--treatments` "
                          "or `--prompts`")
@@ -219,8 +230,7 @@ def _sources(treatment: Any) -> set[str]:
 
 def _check_out_and_model(args: argparse.Namespace, fingerprint: dict | None, kind: str) -> None:
     """``--out`` usable (and, with a ``fingerprint``, not another run's folder) and ``--model`` an existing model."""
-    out = Path(args.out)
-    check_out(out)
+    out = check_out(args.out)
     from causalattn.lab.models.pretrained import locate_model
     from causalattn.lab.studies.storage import check_study_folder
 
@@ -233,18 +243,6 @@ def _check_out_and_model(args: argparse.Namespace, fingerprint: dict | None, kin
         locate_model(args.model)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"`--model`: {str(exc).replace('`name_or_path` ', '')}") from None
-
-
-def check_device(device: str) -> None:
-    """``--device`` must name a torch device, and a CUDA one must exist."""
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"`--device` must name a torch device such as cpu or cuda, got {device!r}") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"`--device` {device!r}: this machine has no CUDA device (use --device cpu)")
 
 
 def _units_flags(args: argparse.Namespace, defaults: dict[str, int]) -> Any:
@@ -285,7 +283,9 @@ def check_heads_options(args: argparse.Namespace) -> Any:
         twice = sorted({layer for layer in args.layers if args.layers.count(layer) > 1})
         if twice:
             raise ValueError(f"`--layers` names a layer twice: {twice}")
-    check_device(args.device)
+    from causalattn.lab.models.pretrained import check_device
+
+    check_device(args.device, "--device")
     if args.kind == "patch" and (frame is None or "counterfactual" not in frame.columns):
         raise ValueError("`--kind` patch patches each head from the prompt's counterfactual: give `--prompts` "
                          "with a counterfactual column")

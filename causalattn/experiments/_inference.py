@@ -37,7 +37,7 @@ from scipy import stats
 from causalattn._pvalues import rejects
 from causalattn._rounding import power_of_two_scale
 from causalattn._student import satterthwaite_df, t_estimate
-from causalattn._validation import check_choice, check_confidence_level, check_real, check_rng
+from causalattn._validation import check_choice, check_confidence_level, check_real, check_resamples, check_rng
 from causalattn.estimate import ConfidenceInterval, Estimate, normal_estimate
 from causalattn.experiments.designs import MPE, Design, Groups
 from causalattn.experiments.randomization import check_n_resamples, enumerates, frt
@@ -104,6 +104,8 @@ def options_iv(method, confidence_level, null_value, n_resamples, rng, extra_pva
     if isinstance(extra_pvalues, str) or not isinstance(extra_pvalues, Sequence):
         raise TypeError(f"`extra_pvalues` must be a sequence of method names, got {extra_pvalues!r}")
     extra = tuple(check_choice("extra_pvalues", name, tuple(methods)) for name in extra_pvalues)
+    if "bootstrap" in (method, *extra):  # one resample has no spread: SE NaN and a RuntimeWarning
+        n_resamples = check_resamples("n_resamples", n_resamples, level)
     return Options(method, level, null, n_resamples, check_rng(rng), extra)
 
 

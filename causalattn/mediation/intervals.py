@@ -50,7 +50,7 @@ from statsmodels.tools.numdiff import approx_fprime
 
 from causalattn.estimate import NOT_ESTIMABLE, ConfidenceInterval, Estimate, normal_estimate
 
-__all__ = ["METHODS", "bootstrap_draws", "delta_standard_errors", "estimates", "minimum_draws", "percentile_pvalue",
+__all__ = ["METHODS", "bootstrap_draws", "delta_standard_errors", "estimates", "percentile_pvalue",
            "quasi_bayesian_draws"]
 
 #: The interval procedures, the default first.
@@ -58,11 +58,6 @@ METHODS = ("quasi-bayesian", "bootstrap", "delta")
 
 _STEP = 1e-5  # central-difference step, in standard errors of each parameter
 _CHUNK = 2**22  # values per chunk of simulated draws (about 32 MB of float64)
-
-
-def minimum_draws(level: float) -> int:
-    """Fewest draws for which a percentile interval at ``level`` and its floored p-value stay coherent."""
-    return math.ceil(2 / (1 - level))
 
 
 def delta_standard_errors(function: Callable[[np.ndarray], np.ndarray], theta: np.ndarray,

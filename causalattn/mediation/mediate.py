@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from causalattn._validation import check_choice, check_confidence_level, check_flag, check_positive_int, check_rng
+from causalattn._validation import (
+    check_choice,
+    check_confidence_level,
+    check_flag,
+    check_resamples,
+    check_rng,
+)
 from causalattn.mediation import intervals
 from causalattn.mediation._units import Units, units_iv
 from causalattn.mediation.decomposition import Decomposition
@@ -37,16 +43,12 @@ def _cde_iv(cde_at: Any) -> tuple[float, ...]:
 
 
 def _count_iv(name: str, value: Any, used: bool, method: str, level: float) -> int:
-    """``n_draws`` or ``n_resamples``: only with its method, at least :func:`intervals.minimum_draws`."""
+    """``n_draws`` or ``n_resamples``: only with its method, at least ``minimum_resamples(level)`` (40 at 95%)."""
     if value is None:
         return _DEFAULT_DRAWS if used else 0
     if not used:
         raise ValueError(f"`{name}` is not used by method={method!r}; leave it out")
-    least = intervals.minimum_draws(level)
-    count = check_positive_int(name, value)
-    if count < least:
-        raise ValueError(f"`{name}` must be at least {least} for {level:.0%} percentile intervals, got {count}")
-    return count
+    return check_resamples(name, value, level)
 
 
 def _mediate_iv(data, outcome, treatment, mediator, covariates, link, interaction, cde_at, method, n_draws,

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from causalattn._validation import as_float_array, check_choice, check_confidence_level, check_rng
+from causalattn._validation import as_float_array, check_choice, check_confidence_level, check_resamples, check_rng
 from causalattn.estimate import EstimateTable
 from causalattn.mediation import intervals
 from causalattn.mediation._units import Units, units_iv
@@ -199,11 +199,7 @@ def mediation_sensitivity(data: pd.DataFrame, outcome: str, treatment: str, medi
     if n_resamples is not None and method != "bootstrap":
         raise ValueError(f"`n_resamples` is not used by method={method!r}; leave it out")
     if method == "bootstrap":
-        least = intervals.minimum_draws(level)
-        n_resamples = 1000 if n_resamples is None else n_resamples
-        if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < least:
-            raise ValueError(f"`n_resamples` must be an integer >= {least} for {level:.0%} percentile intervals, "
-                             f"got {n_resamples!r}")
+        n_resamples = check_resamples("n_resamples", 1000 if n_resamples is None else n_resamples, level)
     generator = check_rng(rng)
     grid = _rho_iv(rho)
     units = units_iv(data, outcome, treatment, mediator, covariates, binary_outcome=False)

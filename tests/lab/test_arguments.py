@@ -94,3 +94,63 @@ def test_activations_handed_to_a_model_are_checked():
         MODEL.run_from_z(1, torch.zeros(1, 4, 16), torch.zeros(1, 4, 3, 3))
     torch.testing.assert_close(MODEL.run_from(0, MODEL.embed(torch.zeros(1, 4, dtype=torch.long))),
                                MODEL(torch.zeros(1, 4, dtype=torch.long)))
+
+
+def test_models_and_seeds_may_be_pandas_or_numpy():
+    # before: "`models` must be a sequence or a mapping ..., got Series"; "`seeds` must be a sequence ..., got array"
+    study = models_study(pd.Series({"a": MODEL, "b": MODEL}), TASK, ["ablate:L1H0:zero"], progress=False, **SMALL)
+    assert list(study.models) == ["a", "b"]
+    train_config = TrainConfig(n_iters=2, log_every=1, batch_size=2, eval_sequences=2)
+    arms = {"control": (), "frozen": (Freeze("W2_O", 1),)}
+    runs = [training_study(ModelConfig(d_model=16, max_seq_len=16), TaskConfig(seq_len=16), train_config, arms,
+                           seeds=seeds, progress=False).units
+            for seeds in ((3, 4), np.array([3, 4]), pd.Series([3, 4], index=[9, 2]))]
+    pd.testing.assert_frame_equal(runs[1], runs[0])
+    pd.testing.assert_frame_equal(runs[2], runs[0])
+    with pytest.raises(TypeError, match="^`seeds` must be a sequence of integers, got {3: 4}$"):
+        training_study(ModelConfig(d_model=16, max_seq_len=16), TaskConfig(seq_len=16), train_config, arms,
+                       seeds={3: 4})
+
+
+def test_load_pretrained_checks_device_and_dtype_before_loading(monkeypatch):
+    import transformers
+
+    from causalattn.lab.models.pretrained import load_pretrained
+
+    # before: SmolLM2 was read (30 s to minutes) and only then moved to the missing GPU or refused by transformers
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
+                        lambda *a, **k: pytest.fail("loaded before checking the arguments"))
+    if torch.cuda.device_count() < 8:
+        with pytest.raises(ValueError, match=r"^`device` 'cuda:7': this machine has "):
+            load_pretrained("smollm2-135m", device="cuda:7")
+    with pytest.raises(ValueError, match="^`device` must be a cpu, cuda or mps device, got 'meta'$"):
+        load_pretrained("smollm2-135m", device="meta")
+    with pytest.raises(ValueError, match=r"^`dtype` must be a floating-point torch.dtype \(the weights'\), got "
+                                         "torch.int64$"):
+        load_pretrained("smollm2-135m", dtype=torch.int64)
+
+
+def test_prompts_need_a_tokenizer_and_non_negative_ids():
+    frame = pd.DataFrame({"prompt": ["a b c", "d e f"], "answer": ["g", "h"]})
+    with pytest.raises(TypeError, match=r"^`tokenizer` must be a tokenizer, called as tokenizer\(text, "
+                                        r"add_special_tokens=False\), got NoneType$"):
+        PromptSet.from_frame(None, frame)  # before: "'NoneType' object is not callable"
+    with pytest.raises(ValueError, match=r"`prompts`: prompt 'a b c' \(row 0\) is not in the model's vocabulary: "
+                                         r"it tokenizes to \[-1, -1, -1\] \(unknown or out-of-range ids"):
+        PromptSet.from_frame(lambda text, add_special_tokens: {"input_ids": [-1] * len(text.split())}, frame)
+
+
+def test_sizes_beyond_this_machine_are_refused_before_any_work():
+    # before: torch's "DefaultCPUAllocator: can't allocate memory: you tried to allocate 40000000000 bytes"
+    with pytest.raises(ValueError, match=r"^`n_sequences` 1000000000000, `reference_size` 64, `task.seq_len` 16: the "
+                                         r"run would need about .* GB of memory, mostly for the sequences"):
+        evaluation_study(MODEL, TASK, ["ablate:L1H0:zero"], n_sequences=10**12, progress=False)
+    with pytest.raises(ValueError, match=r"^`batch_size` 100000000, `task.seq_len` 16: .* mostly for the attention "
+                                         "patterns and activations of a batch"):
+        evaluation_study(MODEL, TASK, ["ablate:L1H0:zero"], n_sequences=10**8, batch_size=10**8, progress=False)
+    evaluation_study(MODEL, TASK, ["ablate:L1H0:zero"], batch_size=10**12, progress=False, **SMALL)  # 4 sequences
+    with pytest.raises(ValueError, match=r"^`d_model` 10000000, `n_layers` 2: .* mostly for the weights"):
+        build_model(ModelConfig(d_model=10**7, vocab_size=65))
+    with pytest.raises(ValueError, match=r"^`train_config.batch_size` 1000000000000, `train_config.eval_sequences` "
+                                         r"256, `task_config.seq_len` 16: .* mostly for the attention patterns"):
+        train(ModelConfig(d_model=16, max_seq_len=16), TaskConfig(seq_len=16), TrainConfig(batch_size=10**12))

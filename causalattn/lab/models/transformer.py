@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from causalattn._memory import FLOAT, Need, check_memory
 from causalattn._validation import check_choice, check_positive_int, check_seed
 from causalattn.lab.models.contract import (
     check_activation,
@@ -302,6 +303,9 @@ class Transformer(nn.Module):
         super().__init__()
         if not isinstance(config, ModelConfig):
             raise TypeError(f"`config` must be a ModelConfig, got {type(config).__name__}")
+        d, layers = config.d_model, config.n_layers  # before: d_model=10**6 died in torch's allocator
+        check_memory([Need("the weights", (("d_model", d), ("n_layers", layers)),
+                           FLOAT * (13 * layers * d * d + (2 * config.vocab_size + config.max_seq_len) * d))])
         self.config = config
         gen = torch.Generator().manual_seed(config.init_seed)
         d, v = config.d_model, config.vocab_size

@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from causalattn._memory import FLOAT, TOKEN, Need, check_memory
 from causalattn._validation import check_confidence_level, check_flag, check_positive_int, check_seed
 from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
@@ -99,10 +100,19 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     interventions = check_treatments(treatments, {"`model`": model})
     n_sequences = check_positive_int("n_sequences", n_sequences, minimum=2)  # a study needs at least 2 units
     seed = check_seed("seed", seed)
+    batch_size = check_positive_int("batch_size", batch_size)
+    reference_size = check_positive_int("reference_size", reference_size)
+    t, sequences = task.seq_len, (("n_sequences", n_sequences), ("reference_size", reference_size))
+    batch = min(batch_size, max(n_sequences, reference_size))  # the largest batch run
+    check_memory([  # before: n_sequences=10**9 died in torch's allocator
+        Need("the sequences", (*sequences, ("task.seq_len", t)), TOKEN * 2 * (n_sequences + reference_size) * t),
+        Need("the logits of a batch", (("batch_size", batch_size), ("task.seq_len", t)),
+             FLOAT * 3 * batch * t * model.vocab_size),
+        Need("the attention patterns and activations of a batch", (("batch_size", batch_size), ("task.seq_len", t)),
+             FLOAT * 2 * batch * model.n_layers * (model.n_heads * t * t + 4 * t * model.d_model))])
     n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
     return _EvaluationArgs(
-        model, task, interventions, n_sequences, int(seed), check_positive_int("batch_size", batch_size),
-        check_positive_int("reference_size", reference_size), check_out_dir(out_dir),
+        model, task, interventions, n_sequences, int(seed), batch_size, reference_size, check_out_dir(out_dir),
         check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), n_jobs,
         resolve_client(client), torch_threads)
 

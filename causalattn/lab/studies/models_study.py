@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -103,10 +103,11 @@ class _ModelsArgs:
 
 
 def _models_study_iv(models, task, treatments, scan_task, scan_sequences, options) -> _ModelsArgs:
-    if isinstance(models, Mapping):
-        names, values = [str(k) for k in models], list(models.values())
-    elif isinstance(models, Sequence) and not isinstance(models, str):
-        names, values = [f"model{g}" for g in range(len(models))], list(models)
+    if isinstance(models, (Mapping, pd.Series)):  # a Series: its index names the models
+        names, values = [str(k) for k, _ in models.items()], [m for _, m in models.items()]
+    elif isinstance(models, Iterable) and not isinstance(models, (str, bytes)):
+        values = list(models)
+        names = [f"model{g}" for g in range(len(values))]
     else:
         raise TypeError(f"`models` must be a sequence or a mapping (name -> model) of models, "
                         f"got {type(models).__name__}")

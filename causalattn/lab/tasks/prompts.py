@@ -100,6 +100,9 @@ class PromptSet:
         frame = check_columns(prompts, prompts=columns)
         if len(frame) < 2:
             raise ValueError(f"`prompts` must have at least 2 rows (a study needs at least 2 units), got {len(frame)}")
+        if not callable(tokenizer):  # before: "'NoneType' object is not callable"
+            raise TypeError(f"`tokenizer` must be a tokenizer, called as tokenizer(text, add_special_tokens=False), "
+                            f"got {type(tokenizer).__name__}")
         pad = _pad_token(tokenizer)
         unk = getattr(tokenizer, "unk_token_id", None)
 
@@ -108,7 +111,8 @@ class PromptSet:
             if not isinstance(text, str) or not text:
                 raise ValueError(f"`prompts`: column {column!r}, row {row} must be a non-empty string, got {text!r}")
             ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-            bad = [t for t in ids if (unk is not None and t == unk) or (vocab_size is not None and t >= vocab_size)]
+            bad = [t for t in ids
+                   if (unk is not None and t == unk) or t < 0 or (vocab_size is not None and t >= vocab_size)]
             if not ids or bad:
                 raise ValueError(f"`prompts`: {column} {text!r} (row {row}) is not in the model's vocabulary: it "
                                  f"tokenizes to {ids}" + (f" (unknown or out-of-range ids {bad})" if bad else ""))

@@ -45,6 +45,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from causalattn._memory import FLOAT, Need, check_memory
 from causalattn._validation import check_flag
 from causalattn.lab.analysis.probes import memory_probes
 from causalattn.lab.models.transformer import ModelConfig, build_model
@@ -279,6 +280,12 @@ def train_iv(
             f"`model_config.max_seq_len` ({model_config.max_seq_len}) is shorter than "
             f"`task_config.seq_len` ({task_config.seq_len})"
         )
+    t, layers = task_config.seq_len, model_config.n_layers
+    sizes = (train_config.batch_size, train_config.eval_sequences)
+    check_memory([Need(  # before: batch_size=10**9 died in torch's allocator, after the model was built
+        "the attention patterns and activations of a training or held-out batch",
+        (("train_config.batch_size", sizes[0]), ("train_config.eval_sequences", sizes[1]), ("task_config.seq_len", t)),
+        FLOAT * 3 * max(sizes) * layers * (model_config.n_heads * t * t + 4 * t * model_config.d_model))])
     if checkpoint_dir is None:
         return None
     if not isinstance(checkpoint_dir, (str, os.PathLike)):

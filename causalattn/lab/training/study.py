@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +85,8 @@ def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[F
 
 
 def _check_seeds(seeds: Any, design: str, n_arms: int) -> tuple[int, ...]:
-    if isinstance(seeds, (str, numbers.Number)) or not isinstance(seeds, Sequence):
-        raise TypeError(f"`seeds` must be a sequence of integers, got {seeds!r}")
+    if isinstance(seeds, (str, bytes, numbers.Number, Mapping)) or not isinstance(seeds, Iterable):
+        raise TypeError(f"`seeds` must be a sequence of integers, got {seeds!r}")  # a Series or an array: its values
     seeds = tuple(check_seed("seeds", s) for s in seeds)
     if len(set(seeds)) < len(seeds):
         raise ValueError(f"`seeds` must be distinct, got {list(seeds)}")
