@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _head_map(args: argparse.Namespace, frame, out: Path, client) -> int:
-    from causalattn.cli.memory import ablate_needs, check_memory
+    from causalattn._memory import check_memory
+    from causalattn.cli.memory import ablate_needs
     from causalattn.cli.units import build_units, load_model
     from causalattn.lab.studies.head_map import head_map
     from causalattn.lab.studies.head_screen import screen_heads
