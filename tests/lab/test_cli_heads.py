@@ -193,7 +193,7 @@ def test_heads_and_ablate_on_smollm2_with_the_bundled_ioi_prompts(smollm2, tmp_p
                  "--no-progress", "--out", str(out)]) == 0
     table = pd.read_csv(out / "head_effects.csv")
     assert len(table) == 9 and (table["n"] == 200).all() and (table["outcome"] == "logit_diff").all()
-    assert table["control_mean"].iloc[0] > 0  # SmolLM2 prefers the indirect object to the subject
+    assert table["mean_control"].iloc[0] > 0  # SmolLM2 prefers the indirect object to the subject
     assert main(["ablate", "--prompts", prompts, "--treatments", "ablate:L18H6:zero", "patch:L18H6:counterfactual",
                  "--outcome", "logit_diff", "--batch-size", "50", "--no-progress", "--out", str(tmp_path / "a")]) == 0
     effects = pd.read_csv(tmp_path / "a" / "effects.csv")

@@ -17,6 +17,7 @@ from causalattn.lab.studies.head_runner import run_heads
 from causalattn.lab.studies.head_table import HEAD_COLUMNS
 from causalattn.lab.studies.prompts import prompt_study
 from causalattn.lab.studies.storage import DamagedFileWarning
+from causalattn.lab.studies.table import DETAIL_KEYS
 from causalattn.lab.tasks.outcomes import UnitOutcomes
 from causalattn.lab.tasks.prompts import PromptSet
 from causalattn.lab.tasks.repeated import RepeatedTokensConfig, RepeatedTokensTask
@@ -166,6 +167,10 @@ def test_adjusted_columns_equal_statsmodels_multipletests(model, assert_coherent
     row = result.to_frame("in_context_loss").iloc[3]
     assert row["pvalue"] == pytest.approx(2 * stats.t.sf(abs(t), len(diffs) - 1), rel=1e-10)
     assert row["standard_error"] == pytest.approx(diffs.std(ddof=1) / np.sqrt(len(diffs)), rel=1e-12)
+    # the study tables' vocabulary (issue 17): the arm means under the same names as every study's details
+    assert {"mean_treated", "mean_control"} <= set(HEAD_COLUMNS) & set(DETAIL_KEYS)
+    assert row["mean_treated"] == pytest.approx(result.treated["in_context_loss"][3].mean(), rel=1e-12)
+    assert row["mean_control"] == pytest.approx(result.control["in_context_loss"].mean(), rel=1e-12)
 
 
 def test_discoveries_and_heatmap_of_the_induction_model(induction):

@@ -59,7 +59,7 @@ __all__ = ["HEAD_COLUMNS", "HeadMap", "check_alpha"]
 #: Columns of :meth:`HeadMap.to_frame` (and of ``head_effects.csv``), in order.
 HEAD_COLUMNS = ("layer", "head", "treatment", "outcome", "estimate", "standard_error", "ci_low", "ci_high", "pvalue",
                 "pvalue_holm", "pvalue_bh", "pvalue_by", "pvalue_randomization", "discovery", "method", "n", "unit",
-                "control_mean", "treated_mean")
+                "mean_control", "mean_treated")
 
 
 def check_alpha(alpha: Any) -> float:
@@ -155,8 +155,8 @@ class HeadMap:
                                     rng=question_rng(self.seed, label, outcome), extra_pvalues=("randomization",))
                 rows.append(dataclasses.replace(est, estimand=label, details={
                     **est.details, "layer": layer, "head": head, "treatment": label, "outcome": outcome,
-                    "unit": self.unit, "treated_mean": float(treated[keep].mean()),
-                    "control_mean": float(control[keep].mean())}))
+                    "unit": self.unit, "mean_treated": float(treated[keep].mean()),
+                    "mean_control": float(control[keep].mean())}))
             table = EstimateTable(rows, title=f"effect of ablating each head on {outcome} ({self.n} {self.unit}s)")
             adjusted = {name: adjust_pvalues(table, name, family="all") for name in ADJUSTMENTS}
             self._cache[key] = EstimateTable(
@@ -202,7 +202,7 @@ class HeadMap:
         lines = [repr(self), *([self.details["selection"]] if "selection" in self.details else []),
                  f"effects on {outcome}: {frame['method'].iloc[0]} {level} interval per head "
                  f"(not simultaneous); p-values adjusted across all {len(frame)} heads",
-                 f"control mean {frame['control_mean'].iloc[0]:.4g}"]
+                 f"control mean {frame['mean_control'].iloc[0]:.4g}"]
         counts = [f"unadjusted {int((frame['pvalue'] < alpha).sum())}"]
         counts += [f"{name} {int((frame[f'pvalue_{name}'] < alpha).sum())}" for name in ADJUSTMENTS]
         lines.append(f"heads with p < {alpha:g}: " + ", ".join(counts))
