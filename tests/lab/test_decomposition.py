@@ -93,6 +93,13 @@ def test_other_methods_and_bad_input(study):
                             n_resamples=99, progress=False)
     with pytest.raises(ValueError, match="no head to decompose: it needs a head's ablation and its direct path"):
         decompose(lone)
+    # before: a path without its sender's same-kind ablation (or direct path) was left out without a word
+    mixed = evaluation_study(induction_head_model(TASK, d_model=64), TASK,
+                             ["ablate:L0H0:zero", "path:L0H0->logits:zero", "path:L0H0->logits:mean",
+                              "path:L0H0->L1H0.k:mean"], n_sequences=4, n_resamples=99, progress=False)
+    with pytest.warns(UserWarning, match=r"\['path:L0H0->logits:mean', 'path:L0H0->L1H0.k:mean'\] are not in"):
+        table = decompose(mixed)
+    assert [row.estimand for row in table] == ["L0H0 total", "L0H0 direct", "L0H0 indirect", "L0H0 self-repair"]
     with pytest.raises(ValueError, match="`baseline` 'ablate:L9H0:zero' is not in this study"):
         study.effect("ablate:L0H0:mean", baseline="ablate:L9H0:zero")
     with pytest.raises(ValueError, match="`baseline` 'ablate:L0H0:mean' is the treatment itself"):

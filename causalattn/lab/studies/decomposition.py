@@ -44,6 +44,7 @@ Ding, P. (2024). *A First Course in Causal Inference*, ch. 7 (matched pairs) and
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable
 
 from causalattn._validation import check_choice
@@ -145,10 +146,13 @@ def decompose(study: EvaluationStudy, outcome: str = "in_context_accuracy", *, m
     method = check_choice("method", method, METHODS)
     arms = study.interventions
     rows: list[Estimate] = []
+    used: set[str] = set()
     for label, arm in arms.items():
         if not (isinstance(arm, HeadPath) and arm.receiver is None and arm.ablation.label in arms):
             continue
         total, head = arm.ablation.label, f"L{arm.layer}H{arm.head}"
+        used |= {label, *(other.label for other in arms.values() if isinstance(other, HeadPath)
+                          and other.receiver is not None and other.ablation == arm.ablation)}
         rows += [_row(study, a, b, outcome, method, head=head, component=part, group=total) for a, b, part in (
             (total, CONTROL, "total"), (label, CONTROL, "direct"), (total, label, "indirect"),
             (label, total, "self-repair"))]
@@ -159,5 +163,11 @@ def decompose(study: EvaluationStudy, outcome: str = "in_context_accuracy", *, m
         raise ValueError("`study` has no head to decompose: it needs a head's ablation and its direct path, "
                          "e.g. 'ablate:L0H0:zero' and 'path:L0H0->logits:zero' (decomposition_treatments makes "
                          f"them); its treatments: {study.treatments}")
+    unused = [label for label, arm in arms.items() if isinstance(arm, HeadPath) and label not in used]
+    if unused:
+        warnings.warn(f"`study`: path treatment(s) {unused} are not in the decomposition: a path needs its sender's "
+                      "ablation of the same kind, and a receiver path also the sender's direct path (e.g. "
+                      "'ablate:L0H0:mean' and 'path:L0H0->logits:mean'; decomposition_treatments makes them)",
+                      stacklevel=2)
     return Decomposition(rows, f"decomposition of the effects on {outcome}, {rows[0].n} {rows[0].details['unit']}s "
                                f"(paired {method} intervals)")
