@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,8 +52,23 @@ def _count_iv(name: str, value: Any, used: bool, method: str, level: float) -> i
     return check_resamples(name, value, level)
 
 
+@dataclass(frozen=True)
+class _MediateArgs:
+    """The checked arguments of :func:`mediate`."""
+
+    units: Units
+    link: str
+    interaction: bool
+    cde: tuple[float, ...]
+    method: str
+    n_draws: int
+    n_resamples: int
+    rng: np.random.Generator
+    level: float
+
+
 def _mediate_iv(data, outcome, treatment, mediator, covariates, link, interaction, cde_at, method, n_draws,
-                n_resamples, rng, confidence_level):
+                n_resamples, rng, confidence_level) -> _MediateArgs:
     """Validate the arguments of :func:`mediate` (all of them before any fit)."""
     link = check_choice("link", link, LINKS)
     interaction = check_flag("interaction", interaction)
@@ -63,7 +79,7 @@ def _mediate_iv(data, outcome, treatment, mediator, covariates, link, interactio
     generator = check_rng(rng)
     cde = _cde_iv(cde_at)
     units = units_iv(data, outcome, treatment, mediator, covariates, binary_outcome=link != "identity")
-    return units, link, interaction, cde, method, n_draws, n_resamples, generator, level
+    return _MediateArgs(units, link, interaction, cde, method, n_draws, n_resamples, generator, level)
 
 
 def _row_details(units: Units, fit: Fit, cde: tuple[float, ...], method_details: dict) -> list[dict]:
@@ -217,9 +233,10 @@ def mediate(
     >>> table["NDE(0)"]
     Estimate(NDE(0) = 0.01156, SE 0.05661, 95% CI [-0.09922, 0.1243], p = 0.796; method=quasi-bayesian, n=265)
     """
-    units, link, interaction, cde, method, n_draws, n_resamples, generator, level = _mediate_iv(
-        data, outcome, treatment, mediator, covariates, link, interaction, cde_at, method, n_draws, n_resamples,
-        rng, confidence_level)
+    args = _mediate_iv(data, outcome, treatment, mediator, covariates, link, interaction, cde_at, method, n_draws,
+                       n_resamples, rng, confidence_level)
+    units, link, interaction, cde, method, level = (args.units, args.link, args.interaction, args.cde, args.method,
+                                                    args.level)
     fit = fit_models(units, link, interaction)
     p_m = fit.n_mediator
     rows = row_names(cde)
@@ -235,15 +252,15 @@ def mediate(
         if method == "quasi-bayesian":
             blocks = [(slice(0, p_m), fit.cov[:p_m, :p_m]), (slice(p_m + 1, None), fit.cov[p_m + 1:, p_m + 1:])]
             draws = intervals.quasi_bayesian_draws(lambda t: effects(t, units.x, **options), blocks, fit.theta,
-                                                   n_draws, generator, units.n * (64 if link == "logit" else 4))
-            extra = {"n_draws": n_draws}
+                                                   args.n_draws, args.rng, units.n * (64 if link == "logit" else 4))
+            extra = {"n_draws": args.n_draws}
         else:
             def statistic(rows_: np.ndarray) -> np.ndarray:
                 resample = units.subset(rows_)
                 return effects(refit_theta(resample, link, interaction, fit), resample.x, **options)
 
-            draws = intervals.bootstrap_draws(units.n, statistic, len(rows), n_resamples, level, generator)
-            extra = {"n_resamples": n_resamples}
+            draws = intervals.bootstrap_draws(units.n, statistic, len(rows), args.n_resamples, level, args.rng)
+            extra = {"n_resamples": args.n_resamples}
         details = _row_details(units, fit, cde, extra)
         table = intervals.estimates(names, values, level=level, n=units.n, details=details, draws=draws,
                                     method="quasi-bayesian" if method == "quasi-bayesian" else "bootstrap-percentile")
