@@ -72,6 +72,9 @@ def measure(part: str, n_sequences: int, layers: list[int] | None, naive_heads: 
         out["heads"] = len(result.heads)
         out["effects"] = {name: result.effects(name).to_frame()["estimate"].tolist()
                           for name in ("in_context_accuracy", "in_context_loss")}
+        out["discoveries"] = {c: [f"L{r.layer}H{r.head}" for r in result.discoveries(0.05, c).itertuples()]
+                              for c in ("holm", "bh", "by")}
+        out["summary"] = result.summary(0.05, "holm", top=12)
     elif part == "naive":
         units, reference_tokens = draw_units(task, n_sequences, 0, REFERENCE)
         picked = np.linspace(0, model.n_layers - 1, naive_heads).round().astype(int)
@@ -153,6 +156,10 @@ def main() -> None:
               f"{stats.spearmanr(np.abs(atp), np.abs(accuracy)).statistic:.3f}")
         top = set(np.argsort(-np.abs(atp))[:TOP]) & set(np.argsort(-np.abs(accuracy))[:TOP])
         print(f"top {TOP} by |AtP| and by |exact accuracy effect| share {len(top)} heads")
+    if "fast" in results:
+        print(results["fast"]["summary"])
+        for correction, found in results["fast"]["discoveries"].items():
+            print(f"exact map, in-context accuracy, {correction}: {len(found)} discoveries: {' '.join(found)}")
     if "screen" in results:
         s = results["screen"]
         print(f"screen + confirmation of the top {TOP}: {s['seconds']:.0f} s after loading; discoveries "
