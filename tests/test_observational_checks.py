@@ -479,3 +479,18 @@ def test_options_found_by_the_hostile_pass(nsw):
         match(nsw, "re78", "treat", NSW_X, tie_tolerance=math.inf)  # every control was a tie
     with pytest.raises(ValueError, match=r"^`ddof` must be 0 \(divisor n\) or 1 \(divisor n - 1\), got 1.0"):
         aipw(nsw, "re78", "treat", NSW_X, ddof=1.0)
+
+
+@pytest.mark.parametrize("estimator", [ipw, outcome_regression])
+def test_too_few_bootstrap_resamples_are_refused(nsw, estimator):
+    # before: n_resamples=2 was accepted, and the reported percentile interval was the two resamples themselves
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at least 40 for 95% intervals \(the resampled"):
+        estimator(nsw, "re78", "treat", NSW_X, standard_error="bootstrap", n_resamples=2)
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at least 200 for 99% intervals"):
+        estimator(nsw, "re78", "treat", NSW_X, standard_error="bootstrap", n_resamples=199, confidence_level=0.99)
+    with pytest.raises(TypeError, match=r"^`n_resamples` must be a positive integer, got True"):
+        estimator(nsw, "re78", "treat", NSW_X, n_resamples=True)
+    # unused by the sandwich standard error: any positive count is accepted there
+    assert estimator(nsw, "re78", "treat", NSW_X, n_resamples=2).method.endswith("sandwich")
+    boot = estimator(nsw, "re78", "treat", NSW_X, standard_error="bootstrap", n_resamples=40, rng=0)
+    assert boot.details["n_resamples"] == 40

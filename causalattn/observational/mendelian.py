@@ -90,7 +90,7 @@ from causalattn._validation import (
     check_choice,
     check_columns,
     check_confidence_level,
-    check_positive_int,
+    check_resamples,
     check_rng,
     check_same_index,
     check_same_length,
@@ -368,11 +368,13 @@ class MendelianRandomization:
 
         Needs at least 3 variants. The interval is normal,
         :math:`\hat\theta_{WM} \pm z\,\widehat{se}_{boot}`, with ``n_resamples`` bootstrap draws
-        (``details["distribution"]`` ``"normal"``); ``rng`` fixes them.
+        (``details["distribution"]`` ``"normal"``); ``rng`` fixes them. ``n_resamples`` must be at least
+        ``minimum_resamples(confidence_level, "normal")`` (30 at 95%: fewer make the standard error so noisy
+        that the interval undercovers; :func:`causalattn._validation.minimum_resamples`).
         """
-        n_resamples = check_positive_int("n_resamples", n_resamples, minimum=2)
-        generator = check_rng(rng)
         level = check_confidence_level(confidence_level)
+        n_resamples = check_resamples("n_resamples", n_resamples, level, "normal")
+        generator = check_rng(rng)
         self._need(3, "the weighted median")
         weights = (self.beta_exposure / self.se_outcome) ** 2
         estimate = float(_weighted_median(self.beta_outcome / self.beta_exposure, weights)[0])

@@ -36,9 +36,9 @@ from causalattn.observational._data import (
     asymptotics,
     bootstrap,
     check_arms,
-    check_resamples,
     estimand_iv,
     learner_iv,
+    resamples_iv,
     units_iv,
 )
 from causalattn.observational._design import check_collinear
@@ -103,8 +103,8 @@ def _outcome_regression_iv(data, outcome, treatment, covariates, estimand, outco
     """Validate the arguments of :func:`outcome_regression`."""
     estimand = estimand_iv(estimand)
     standard_error = check_choice("standard_error", standard_error, ("sandwich", "bootstrap"))
-    n_resamples = check_resamples(n_resamples)
     level = check_confidence_level(confidence_level)
+    n_resamples = resamples_iv(n_resamples, standard_error, level)
     generator = check_rng(rng)
     units = units_iv(data, outcome, treatment, covariates)
     check_arms(units.z, "outcome_regression")
@@ -156,7 +156,8 @@ def outcome_regression(
         Fitted separately (a clone) in each arm; default OLS with an intercept.
     standard_error : {"sandwich", "bootstrap"}
     n_resamples : int
-        Bootstrap replicates.
+        Bootstrap replicates (with ``standard_error="bootstrap"`` at least
+        :func:`~causalattn._validation.minimum_resamples`, 40 at 95%).
     rng : None, int or numpy.random.Generator
         Randomness of the bootstrap.
     confidence_level : float
