@@ -109,6 +109,7 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
                                  random_triggers=args.random_triggers, output_dist=args.output_dist)
     except ValueError as exc:
         raise ValueError(_flagged(str(exc))) from None
+    _check_study_sequences(args, task_config)
     skeleton = build_model(model_config)
     # a scan of equal scores: every role resolves to some head, so a role in a missing layer fails here
     blank = HeadScan(pd.DataFrame([(layer, head, 0.0, 0.0) for layer in range(args.n_layers)
@@ -130,6 +131,29 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
     except ValueError as exc:
         raise ValueError(_flagged(str(exc)).replace("`--name` ", "")) from None
     return StudySetup(model_config, task_config, treatments)
+
+
+def _check_study_sequences(args: argparse.Namespace, task_config: Any) -> None:
+    """The training runs' held-out set and the evaluation's sequences have in-context positions to score.
+
+    Both are drawn as the study draws them (the held-out set with the training recipe's seed, the evaluated
+    sequences with ``--seed``), so a ``--seq-len`` too short for ``--n-triggers`` is refused before training.
+    """
+    import torch
+
+    from causalattn.cli.parser import STUDY_DEFAULTS
+    from causalattn.lab.tasks.bigram import BigramTask
+    from causalattn.lab.tasks.metrics import check_held_out
+    from causalattn.lab.tasks.units import check_read_positions
+    from causalattn.lab.training.config import TrainConfig
+
+    task = BigramTask(task_config)
+    try:
+        check_held_out(task, STUDY_DEFAULTS["study_eval_sequences"], seed=TrainConfig.eval_seed)
+    except ValueError as exc:
+        raise ValueError(f"`--seq-len` {args.seq_len} is too short for `--n-triggers` {args.n_triggers}: "
+                         f"{exc}") from None
+    check_read_positions(task.sample(args.n_sequences, torch.Generator().manual_seed(args.seed)), "--n-sequences")
 
 
 def check_out(given: str | os.PathLike) -> Path:

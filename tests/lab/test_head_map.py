@@ -257,6 +257,11 @@ def test_bad_data_and_alpha():
         head_map(model, long, progress=False)
     with pytest.raises(ValueError, match="`n_sequences` must be None with prompts"):
         head_map(model, _prompts(), n_sequences=5, progress=False)
+    # before: the map was computed, and every head's effect refused for want of pairs
+    with pytest.raises(ValueError, match=r"^`n_sequences`: only [01] of the 4 sequences drawn have an in-context "
+                                         r"position"):
+        head_map(build_model(ModelConfig(d_model=16, max_seq_len=2)), BigramTask(TaskConfig(seq_len=2)),
+                 n_sequences=4, progress=False)
     result = head_map(model, TASK, layers=[2], n_sequences=4, n_resamples=99, progress=False)
     for alpha in (0, 1, -0.1, 1.5, True, "0.05"):
         with pytest.raises(ValueError, match=r"`alpha` must be a number in \(0, 1\)"):
