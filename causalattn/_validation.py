@@ -95,10 +95,17 @@ def minimum_resamples(level: float, interval: str = "percentile") -> int:
     from scipy import stats  # only here: a light import for the rest of the validators
 
     z, allowed = stats.norm.ppf((1 + level) / 2), (1 + _NORMAL_NOISE) * (1 - level)
-    count = 2
-    while 2 * stats.t.sf(z, count - 1) > allowed:
-        count += 1
-    return count
+
+    def enough(count: int) -> bool:  # the error rate falls as the count grows
+        return 2 * stats.t.sf(z, count - 1) <= allowed
+
+    low, high = 1, 2  # not enough at low (one resample has no spread); find a high that is, then bisect
+    while not enough(high):
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return high
 
 
 def check_resamples(name: str, value: Any, level: float, interval: str = "percentile") -> int:
