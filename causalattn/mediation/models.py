@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 import statsmodels.api as sm
-from statsmodels.regression.linear_model import OLSResults, RegressionResultsWrapper
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
+from causalattn import _scaled_fit
 from causalattn.mediation._units import Units, check_full_rank
 
-__all__ = ["LINKS", "Fit", "fit_models", "mediator_design", "ols_fit", "outcome_design", "refit_theta"]
+__all__ = ["LINKS", "Fit", "fit_models", "mediator_design", "outcome_design", "refit_theta", "total_fit"]
 
 #: Links of the outcome model.
 LINKS = ("identity", "probit", "logit")
@@ -95,25 +95,24 @@ def outcome_design(units: Units, interaction: bool) -> tuple[np.ndarray, list[st
     return np.column_stack([*columns, units.x]), names
 
 
-def _glm_params(y: np.ndarray, design: np.ndarray, link: str, start: np.ndarray | None) -> np.ndarray:
-    """Maximum-likelihood coefficients of the binomial GLM, converged to about 1e-10 of each column's scale.
+def _glm_fit(y: np.ndarray, design: np.ndarray, link: str, start: np.ndarray | None) -> Any:
+    """The binomial GLM's statsmodels results, its coefficients converged to about 1e-10 of each column's scale.
 
-    IRLS runs on the design with every column scaled to a largest absolute
-    value of 1 and stops when no scaled coefficient moves by more than 1e-10:
-    a criterion on the deviance (statsmodels' default) leaves the coefficients
-    of a probit model (whose Fisher scoring converges only linearly) wrong in
-    the 6th digit, and one on the raw coefficients depends on the units of the
-    data.
+    IRLS runs on the column-scaled design (:func:`causalattn._scaled_fit.maximum_likelihood`:
+    the results are in the units of the data) and stops when no scaled
+    coefficient moves by more than 1e-10: a criterion on the deviance
+    (statsmodels' default) leaves the coefficients of a probit model (whose
+    Fisher scoring converges only linearly) wrong in the 6th digit, and one on
+    the raw coefficients depends on the units of the data.
     """
-    scale = np.abs(design).max(axis=0)
     family = sm.families.Binomial(link=_GLM_LINKS[link]())
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow in exp on the way to a separation
         try:
-            fit = sm.GLM(y, design / scale, family=family).fit(
-                start_params=None if start is None else start * scale, tol_criterion="params",
-                atol=_GLM_TOLERANCE, rtol=0.0, maxiter=_GLM_MAXITER)
+            fit = _scaled_fit.maximum_likelihood(sm.GLM(y, design, family=family), start_params=start,
+                                                 tol_criterion="params", atol=_GLM_TOLERANCE, rtol=0.0,
+                                                 maxiter=_GLM_MAXITER)
         except PerfectSeparationWarning:
             raise ValueError(f"`outcome` is perfectly predicted by the treatment, mediator and covariates "
                              f"(separation): the {link} model's coefficients are infinite and the natural "
@@ -122,28 +121,16 @@ def _glm_params(y: np.ndarray, design: np.ndarray, link: str, start: np.ndarray 
     if not fit.converged:
         raise ValueError(f"the {link} outcome model did not converge in {_GLM_MAXITER} IRLS iterations; check "
                          "`outcome` for quasi-separation (a covariate pattern whose outcome is always 0 or 1)")
-    return np.asarray(fit.params) / scale
+    return fit
 
 
-def ols_fit(y: np.ndarray, design: np.ndarray) -> Any:
-    r"""statsmodels' OLS results of ``y`` on ``design``, solved on the design with every column scaled to 1.
-
-    :math:`\hat\beta = D^{-1} \hat\gamma` and :math:`(X^\top X)^{-1} = D^{-1} (\tilde X^\top \tilde X)^{-1} D^{-1}`
-    with :math:`\tilde X = X D^{-1}`, :math:`D` the columns' largest absolute values: the answer does not depend
-    on the units of the data (a mediator in units of 1e12 beside the intercept otherwise costs digits, and statsmodels
-    counts it out of the rank of the raw design, so the residual degrees of freedom were wrong).
-    """
-    scale = np.abs(design).max(axis=0)
-    scaled = sm.OLS(y, design / scale).fit()
-    model = sm.OLS(y, design)  # its numerical rank (so its residual df) depends on the units: take the scaled one
-    model.rank, model.df_model, model.df_resid = scaled.model.rank, scaled.model.df_model, scaled.model.df_resid
-    results = OLSResults(model, np.asarray(scaled.params) / scale,
-                         normalized_cov_params=scaled.normalized_cov_params / np.outer(scale, scale))
-    return RegressionResultsWrapper(results)
+def total_fit(units: Units) -> Any:
+    """The OLS fit of the outcome on the mediator model's design ``[1, Z, X]`` (the total effect's regression)."""
+    return _scaled_fit.least_squares(sm.OLS(units.y, mediator_design(units)[0]))
 
 
 def _mediator_theta(units: Units, design: np.ndarray) -> tuple[Any, float]:
-    fit = ols_fit(units.m, design)
+    fit = _scaled_fit.least_squares(sm.OLS(units.m, design))
     return fit, float(fit.scale)
 
 
@@ -161,10 +148,9 @@ def fit_models(units: Units, link: str, interaction: bool) -> Fit:
     x_m, x_y = _checked_designs(units, interaction)
     mediator, sigma2 = _mediator_theta(units, x_m)
     if link == "identity":
-        outcome = ols_fit(units.y, x_y)
-    else:  # the results object of R's glm: one more IRLS step on the raw design, from the converged coefficients
-        family = sm.families.Binomial(link=_GLM_LINKS[link]())
-        outcome = sm.GLM(units.y, x_y, family=family).fit(start_params=_glm_params(units.y, x_y, link, None))
+        outcome = _scaled_fit.least_squares(sm.OLS(units.y, x_y))
+    else:
+        outcome = _glm_fit(units.y, x_y, link, None)
         certain = int(((outcome.fittedvalues < _CERTAIN) | (outcome.fittedvalues > 1 - _CERTAIN)).sum())
         if certain:
             warnings.warn(f"the {link} outcome model gives {certain} unit(s) a probability of 0 or 1 (quasi-"
@@ -189,9 +175,9 @@ def refit_theta(units: Units, link: str, interaction: bool, start: Fit) -> np.nd
     x_m, x_y = _checked_designs(units, interaction)
     mediator, sigma2 = _mediator_theta(units, x_m)
     if link == "identity":
-        beta = ols_fit(units.y, x_y).params
+        beta = _scaled_fit.least_squares(sm.OLS(units.y, x_y)).params
     else:
-        beta = _glm_params(units.y, x_y, link, start.outcome.params)
+        beta = _glm_fit(units.y, x_y, link, start.outcome.params).params
     return np.concatenate([mediator.params, [sigma2], beta])
 
 

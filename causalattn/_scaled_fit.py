@@ -1,0 +1,245 @@
+r"""statsmodels fits whose answer does not depend on the units of the data: solved on the design with every column
+scaled to about 1, reported in the units of the data.
+
+statsmodels works on the *raw* design. Least squares use a pseudo-inverse
+whose cut-off, and so the numerical rank and the residual degrees of freedom,
+are relative to the largest singular value: a column in units of 1e12 beside
+the intercept leaves the coefficients about six correct digits (the condition
+number is about 1e12), from about 1e14 a column is counted out of the rank or
+the design refused as "rank deficient", and beyond that the answer is the
+pseudo-inverse's arbitrary one. Newton's method for a logistic model stops
+when no raw coefficient moves by more than 1e-8, which a covariate in units of
+1e-12 (coefficients near 1e12) never reaches. Dividing every column by its
+scale removes that dependence:
+
+.. math::
+
+    \tilde X = X D^{-1}, \qquad \hat\beta = D^{-1}\hat\gamma, \qquad
+    (X^\top W X)^{-1} = D^{-1} (\tilde X^\top W \tilde X)^{-1} D^{-1}, \qquad
+    X^{+} = D^{-1}\tilde X^{+},
+
+with :math:`D` diagonal, :math:`D_{jj}` a power of two within a factor 2 of
+the largest :math:`|X_{ij}|` (1 for a column of zeros), and :math:`\hat\gamma`
+the coefficients of the scaled design. Dividing by a power of two is exact, so
+an intercept column stays a column of ones (statsmodels' ``k_constant``), and
+every product statsmodels forms afterwards from the raw design, the unscaled
+coefficients and :math:`(X^\top W X)^{-1}` (fitted values, residuals,
+:math:`\hat\sigma^2`, the HC0-HC3 and cluster-robust covariances
+:math:`V = D^{-1}\tilde V D^{-1}`) equals the same product on the scaled
+design times a power of two: the results are those of the scaled fit, exactly,
+expressed in the units of the data.
+
+What scaling does not change: a column that is an *offset* plus small
+variation (``1e15 + noise``) is nearly a multiple of the intercept in floating
+point. Dividing it by 1e15 leaves it so (R's ``lm`` aliases such a column from
+about ``1e7 + noise``: QR tolerance 1e-7); subtract its mean instead.
+
+References
+----------
+Golub, G. H. and Van Loan, C. F. (2013). *Matrix Computations*, 4th ed., sec.
+3.5.2 (scaling) and 5.5 (rank-deficient least squares). Johns Hopkins.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import statsmodels.api as sm
+from statsmodels.base.model import LikelihoodModelResults
+from statsmodels.genmod.generalized_linear_model import GLMResults, GLMResultsWrapper
+from statsmodels.regression.linear_model import OLSResults, RegressionResults, RegressionResultsWrapper
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning
+
+__all__ = ["MAX_MAGNITUDE", "column_scales", "least_squares", "maximum_likelihood", "rank"]
+
+#: Largest |value| of a column or the outcome (and smallest of a nonzero one, its inverse) that the fits accept:
+#: the coefficients' covariance, in the units of the data, holds the inverse squares of the columns.
+MAX_MAGNITUDE = 1e150
+
+
+def column_scales(x: np.ndarray) -> np.ndarray:
+    """Per column of ``x``, a power of two within a factor 2 of its largest ``|value|`` (1 for a column of zeros).
+
+    Examples
+    --------
+    >>> column_scales(np.array([[1.0, 3e12, 0.0], [1.0, -5.0, 0.0]])).tolist()
+    [1.0, 2199023255552.0, 1.0]
+    """
+    top = np.abs(np.asarray(x, dtype=float)).max(axis=0, initial=0.0)
+    return np.where(top > 0, np.ldexp(1.0, np.frexp(top)[1] - 1), 1.0)
+
+
+def rank(x: np.ndarray) -> int:
+    """The numerical rank of ``x`` with every column divided by its :func:`column_scales` (numpy's tolerance).
+
+    Examples
+    --------
+    >>> x = np.column_stack([np.ones(4), [1e20, 2e20, 4e20, 3e20]])
+    >>> int(np.linalg.matrix_rank(x)), rank(x)  # the raw rank counts the intercept out
+    (1, 2)
+    """
+    x = np.asarray(x, dtype=float)
+    return int(np.linalg.matrix_rank(x / column_scales(x)))
+
+
+def _check_magnitudes(model: Any, names: Sequence[str]) -> None:
+    """Refuse an outcome or a column whose largest |value| is beyond :data:`MAX_MAGNITUDE` or nonzero below its
+    inverse."""
+    columns = [(model.endog_names, model.endog), *zip(names, np.asarray(model.exog, dtype=float).T, strict=True)]
+    for name, column in columns:
+        top = float(np.abs(column).max())
+        if top > MAX_MAGNITUDE or 0 < top < 1 / MAX_MAGNITUDE:
+            raise ValueError(f"{name} reaches {top:.3g} in magnitude: a regression in these units leaves floating "
+                             f"point (the coefficients' covariance holds the squares of the outcome and the inverse "
+                             f"squares of the columns, limit {MAX_MAGNITUDE:.0e}); express it in other units")
+
+
+def _check_rank(found: float, names: Sequence[str]) -> None:
+    if found < len(names):
+        raise ValueError(f"the design is rank deficient (rank {found:g} < {len(names)} columns {list(names)}), even "
+                         "with every column scaled to 1: a column is zero, constant or collinear with the others, or "
+                         "(in floating point) an offset with little variation beside the intercept, such as 1e15 + "
+                         "noise; drop the column, or subtract its mean")
+
+
+def _adopt_structure(model: Any, scaled: Any) -> None:
+    """Give ``model`` the constant and degrees of freedom statsmodels found on the scaled design ``scaled``."""
+    model.k_constant = model.data.k_constant = scaled.k_constant
+    model.data.const_idx = scaled.data.const_idx
+    model.df_model, model.df_resid = scaled.df_model, scaled.df_resid
+
+
+def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict | None = None,
+                  use_t: bool | None = None, names: Sequence[str] | None = None) -> RegressionResultsWrapper:
+    """``model.fit(cov_type=..., cov_kwds=..., use_t=...)`` solved on the column-scaled design (module docstring).
+
+    Parameters
+    ----------
+    model : statsmodels OLS or WLS
+        The unfitted model in the units of the data (arrays, DataFrames or a formula).
+    cov_type, cov_kwds, use_t
+        As in statsmodels' ``fit`` (``"nonrobust"``, ``"HC0"``-``"HC3"``, ``"cluster"`` with
+        ``cov_kwds={"groups": ...}``, ...).
+    names : sequence of str, optional
+        The design's columns as messages should name them (default: the model's ``exog_names``).
+
+    Returns
+    -------
+    statsmodels RegressionResultsWrapper
+        The results of ``model`` itself: ``params``, ``bse``, ``conf_int()``, ``pvalues``, ``resid``,
+        ``scale``, ``df_resid``, ``t_test``, ``summary()`` in the units of the data, with the rank, the
+        degrees of freedom and ``k_constant`` of the scaled design.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not an OLS or WLS model.
+    ValueError
+        A column or the outcome beyond :data:`MAX_MAGNITUDE` in magnitude (or nonzero below its inverse), or a
+        design that is rank deficient even when scaled.
+
+    Examples
+    --------
+    >>> x = np.column_stack([np.ones(5), [1e20, 3e20, 2e20, 5e20, 4e20]])
+    >>> res = least_squares(sm.OLS([1.0, 2.9, 2.1, 5.2, 3.8], x))
+    >>> float(res.df_resid), [float(f"{b:.4g}") for b in res.params]  # by hand: slope 10.1e20 / 10e40
+    (3.0, [-0.03, 1.01e-20])
+
+    (statsmodels' own ``sm.OLS(...).fit()`` counts the intercept out of the rank here: ``df_resid`` 4.)
+    """
+    if type(model) not in (sm.OLS, sm.WLS):
+        raise TypeError(f"`model` must be a statsmodels OLS or WLS model, got {type(model).__name__}")
+    names = list(model.exog_names if names is None else names)
+    _check_magnitudes(model, names)
+    scales = column_scales(model.exog)
+    weights = {} if type(model) is sm.OLS else {"weights": model.weights}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SingularMatrixWarning)  # refused below, by name
+        solved = type(model)(model.endog, model.exog / scales, **weights).fit()
+    _check_rank(solved.model.rank, names)
+    _adopt_structure(model, solved.model)
+    model.rank = solved.model.rank
+    model.pinv_wexog = solved.model.pinv_wexog / scales[:, None]
+    model.normalized_cov_params = solved.normalized_cov_params / np.outer(scales, scales)
+    results = (OLSResults if type(model) is sm.OLS else RegressionResults)(
+        model, np.asarray(solved.params) / scales, normalized_cov_params=model.normalized_cov_params,
+        cov_type=cov_type, cov_kwds=cov_kwds, use_t=use_t)
+    return RegressionResultsWrapper(results)
+
+
+def _likelihood_twin(model: Any, exog: np.ndarray) -> Any:
+    """An unfitted model like ``model`` (a Logit, or a GLM with a family only) on the design ``exog``."""
+    if type(model) is sm.Logit:
+        return sm.Logit(model.endog, exog)
+    if type(model) is not sm.GLM:
+        raise TypeError(f"`model` must be a statsmodels Logit or GLM model, got {type(model).__name__}")
+    if model.offset is not None or model.exposure is not None or not (np.all(model.freq_weights == 1)
+                                                                      and np.all(model.var_weights == 1)):
+        raise TypeError("`model`: a GLM with an offset, exposure or weights is not supported")
+    return sm.GLM(model.endog, exog, family=model.family)
+
+
+def maximum_likelihood(model: Any, *, names: Sequence[str] | None = None, **fit_kwds: Any) -> Any:
+    """``model.fit(**fit_kwds)`` of a logistic or GLM model, solved on the column-scaled design (module docstring).
+
+    The iterations (Newton's for ``Logit``, IRLS for ``GLM``) and their stopping
+    rules run on the scaled coefficients; ``start_params`` are given in the units
+    of the data. The covariance is the model-based one (the inverse information).
+
+    Parameters
+    ----------
+    model : statsmodels Logit, or GLM with a family only (no offset, exposure or weights)
+        The unfitted model in the units of the data.
+    names : sequence of str, optional
+        The design's columns as messages should name them (default: the model's ``exog_names``).
+    **fit_kwds
+        Passed to the scaled model's ``fit`` (``maxiter``, ``disp``, ``tol_criterion``, ...).
+
+    Returns
+    -------
+    statsmodels results
+        Those of ``model`` itself (``params``, ``bse``, ``cov_params()``, ``predict``, ``fittedvalues``,
+        ``mle_retvals`` or ``converged``) in the units of the data.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a Logit or GLM model, or a GLM with an offset, exposure or weights.
+    ValueError
+        As :func:`least_squares`.
+
+    Examples
+    --------
+    A covariate in units of 1e-12: Newton's method on the raw design does not
+    converge (after 1000 iterations its slope is 2.5, not 2e11); on the scaled
+    one it does, to the slope of the covariate in units of 1 (statsmodels:
+    0.19605468) times 1e12:
+
+    >>> x = np.column_stack([np.ones(8), [1, 3, 2, 5, 4, 7, 6, 8]])
+    >>> z = np.array([0, 0, 1, 0, 1, 0, 1, 1])
+    >>> res = maximum_likelihood(sm.Logit(z, x * [1, 1e-12]), disp=0)
+    >>> res.mle_retvals["converged"], round(float(res.params[1]) * 1e-12, 8)
+    (True, 0.19605468)
+    """
+    names = list(model.exog_names if names is None else names)
+    _check_magnitudes(model, names)
+    scales = column_scales(model.exog)
+    scaled = _likelihood_twin(model, model.exog / scales)
+    _check_rank(scaled.df_model + 1, names)
+    start = fit_kwds.pop("start_params", None)
+    solved = scaled.fit(start_params=None if start is None else np.asarray(start) * scales, **fit_kwds)
+    _adopt_structure(model, scaled)
+    params = np.asarray(solved.params) / scales
+    cov = solved.normalized_cov_params / np.outer(scales, scales)
+    if type(model) is sm.GLM:
+        model.mu, model.scale = scaled.mu, scaled.scale
+        results = GLMResults(model, params, cov, solved.scale)
+        for attribute in ("method", "mle_settings", "fit_history", "converged"):
+            setattr(results, attribute, getattr(solved, attribute))
+        return GLMResultsWrapper(results)
+    likelihood = LikelihoodModelResults(model, params, cov, scale=1.0)
+    likelihood.mle_retvals, likelihood.mle_settings = solved.mle_retvals, solved.mle_settings
+    return type(solved)(type(solved._results)(model, likelihood))
