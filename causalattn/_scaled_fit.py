@@ -53,6 +53,8 @@ from statsmodels.genmod.generalized_linear_model import GLMResults, GLMResultsWr
 from statsmodels.regression.linear_model import OLSResults, RegressionResults, RegressionResultsWrapper
 from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
+from causalattn._rounding import power_of_two_scale
+
 __all__ = ["MAX_MAGNITUDE", "column_scales", "least_squares", "maximum_likelihood", "rank"]
 
 #: Largest |value| of a column or the outcome (and smallest of a nonzero one, its inverse) that the fits accept:
@@ -68,8 +70,7 @@ def column_scales(x: np.ndarray) -> np.ndarray:
     >>> column_scales(np.array([[1.0, 3e12, 0.0], [1.0, -5.0, 0.0]])).tolist()
     [1.0, 2199023255552.0, 1.0]
     """
-    top = np.abs(np.asarray(x, dtype=float)).max(axis=0, initial=0.0)
-    return np.where(top > 0, np.ldexp(1.0, np.frexp(top)[1] - 1), 1.0)
+    return np.array([power_of_two_scale(column) for column in np.asarray(x, dtype=float).T])
 
 
 def rank(x: np.ndarray) -> int:
@@ -85,10 +86,11 @@ def rank(x: np.ndarray) -> int:
     return int(np.linalg.matrix_rank(x / column_scales(x)))
 
 
-def _check_magnitudes(model: Any, names: Sequence[str]) -> None:
+def _check_magnitudes(model: Any, outcome: str | None, names: Sequence[str]) -> None:
     """Refuse an outcome or a column whose largest |value| is beyond :data:`MAX_MAGNITUDE` or nonzero below its
     inverse."""
-    columns = [(model.endog_names, model.endog), *zip(names, np.asarray(model.exog, dtype=float).T, strict=True)]
+    columns = [(outcome or model.endog_names, model.endog),
+               *zip(names, np.asarray(model.exog, dtype=float).T, strict=True)]
     for name, column in columns:
         top = float(np.abs(column).max())
         if top > MAX_MAGNITUDE or 0 < top < 1 / MAX_MAGNITUDE:
@@ -113,7 +115,8 @@ def _adopt_structure(model: Any, scaled: Any) -> None:
 
 
 def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict | None = None,
-                  use_t: bool | None = None, names: Sequence[str] | None = None) -> RegressionResultsWrapper:
+                  use_t: bool | None = None, outcome: str | None = None,
+                  names: Sequence[str] | None = None) -> RegressionResultsWrapper:
     """``model.fit(cov_type=..., cov_kwds=..., use_t=...)`` solved on the column-scaled design (module docstring).
 
     Parameters
@@ -123,6 +126,8 @@ def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict 
     cov_type, cov_kwds, use_t
         As in statsmodels' ``fit`` (``"nonrobust"``, ``"HC0"``-``"HC3"``, ``"cluster"`` with
         ``cov_kwds={"groups": ...}``, ...).
+    outcome : str, optional
+        The outcome as messages should name it (default: the model's ``endog_names``).
     names : sequence of str, optional
         The design's columns as messages should name them (default: the model's ``exog_names``).
 
@@ -153,7 +158,7 @@ def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict 
     if type(model) not in (sm.OLS, sm.WLS):
         raise TypeError(f"`model` must be a statsmodels OLS or WLS model, got {type(model).__name__}")
     names = list(model.exog_names if names is None else names)
-    _check_magnitudes(model, names)
+    _check_magnitudes(model, outcome, names)
     scales = column_scales(model.exog)
     weights = {} if type(model) is sm.OLS else {"weights": model.weights}
     with warnings.catch_warnings():
@@ -182,7 +187,8 @@ def _likelihood_twin(model: Any, exog: np.ndarray) -> Any:
     return sm.GLM(model.endog, exog, family=model.family)
 
 
-def maximum_likelihood(model: Any, *, names: Sequence[str] | None = None, **fit_kwds: Any) -> Any:
+def maximum_likelihood(model: Any, *, outcome: str | None = None, names: Sequence[str] | None = None,
+                       **fit_kwds: Any) -> Any:
     """``model.fit(**fit_kwds)`` of a logistic or GLM model, solved on the column-scaled design (module docstring).
 
     The iterations (Newton's for ``Logit``, IRLS for ``GLM``) and their stopping
@@ -193,8 +199,8 @@ def maximum_likelihood(model: Any, *, names: Sequence[str] | None = None, **fit_
     ----------
     model : statsmodels Logit, or GLM with a family only (no offset, exposure or weights)
         The unfitted model in the units of the data.
-    names : sequence of str, optional
-        The design's columns as messages should name them (default: the model's ``exog_names``).
+    outcome, names : str and sequence of str, optional
+        As in :func:`least_squares`.
     **fit_kwds
         Passed to the scaled model's ``fit`` (``maxiter``, ``disp``, ``tol_criterion``, ...).
 
@@ -225,7 +231,7 @@ def maximum_likelihood(model: Any, *, names: Sequence[str] | None = None, **fit_
     (True, 0.19605468)
     """
     names = list(model.exog_names if names is None else names)
-    _check_magnitudes(model, names)
+    _check_magnitudes(model, outcome, names)
     scales = column_scales(model.exog)
     scaled = _likelihood_twin(model, model.exog / scales)
     _check_rank(scaled.df_model + 1, names)
