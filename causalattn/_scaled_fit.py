@@ -3,14 +3,14 @@ scaled to about 1, reported in the units of the data.
 
 statsmodels works on the *raw* design. Least squares use a pseudo-inverse
 whose cut-off, and so the numerical rank and the residual degrees of freedom,
-are relative to the largest singular value: a column in units of 1e12 beside
-the intercept leaves the coefficients about six correct digits (the condition
-number is about 1e12), from about 1e14 a column is counted out of the rank or
-the design refused as "rank deficient", and beyond that the answer is the
-pseudo-inverse's arbitrary one. Newton's method for a logistic model stops
-when no raw coefficient moves by more than 1e-8, which a covariate in units of
-1e-12 (coefficients near 1e12) never reaches. Dividing every column by its
-scale removes that dependence:
+are relative to the largest singular value: a covariate in units of 1e12 beside
+the intercept leaves the coefficients five or six correct digits (the condition
+number is about 1e12); from about 1e15 statsmodels counts a column out of the
+rank (the residual df and the standard errors change), and numpy's rank
+(from about 1e14) calls the design "rank deficient". Newton's method for a
+logistic model stops when no raw coefficient moves by more than 1e-8, which a
+covariate in units of 1e-12 (coefficients near 1e12) never reaches. Dividing
+every column by its scale removes that dependence:
 
 .. math::
 
@@ -30,9 +30,14 @@ design times a power of two: the results are those of the scaled fit, exactly,
 expressed in the units of the data.
 
 What scaling does not change: a column that is an *offset* plus small
-variation (``1e15 + noise``) is nearly a multiple of the intercept in floating
-point. Dividing it by 1e15 leaves it so (R's ``lm`` aliases such a column from
-about ``1e7 + noise``: QR tolerance 1e-7); subtract its mean instead.
+variation (``1e9 + noise``) is nearly a multiple of the intercept in floating
+point, and dividing it by 1e9 leaves it so. Such a column makes every
+computation with the design ill-conditioned (statsmodels' HC2 and HC3 leverages
+:math:`x_i^\top (X^\top X)^{-1} x_i` lose twice as many digits as the
+coefficients: at ``1e9 + noise`` they are rounding noise). The fits therefore
+refuse a column that the columns before it determine to within
+:data:`ALIAS_TOLERANCE` of its norm, the rule of R's ``lm`` (QR tolerance
+1e-7), on the scaled design (:func:`aliased`); the remedy is to subtract its mean.
 
 References
 ----------
@@ -42,7 +47,6 @@ Golub, G. H. and Van Loan, C. F. (2013). *Matrix Computations*, 4th ed., sec.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,15 +55,18 @@ import statsmodels.api as sm
 from statsmodels.base.model import LikelihoodModelResults
 from statsmodels.genmod.generalized_linear_model import GLMResults, GLMResultsWrapper
 from statsmodels.regression.linear_model import OLSResults, RegressionResults, RegressionResultsWrapper
-from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
 from causalattn._rounding import power_of_two_scale
 
-__all__ = ["MAX_MAGNITUDE", "column_scales", "least_squares", "maximum_likelihood", "rank"]
+__all__ = ["ALIAS_TOLERANCE", "MAX_MAGNITUDE", "aliased", "collinearity", "column_scales", "least_squares",
+           "maximum_likelihood"]
 
 #: Largest |value| of a column or the outcome (and smallest of a nonzero one, its inverse) that the fits accept:
 #: the coefficients' covariance, in the units of the data, holds the inverse squares of the columns.
 MAX_MAGNITUDE = 1e150
+#: A column whose part that the columns before it do not explain is at most this fraction of its norm is collinear
+#: with them (R's ``lm`` aliases it: ``qr(tol = 1e-7)``).
+ALIAS_TOLERANCE = 1e-7
 
 
 def column_scales(x: np.ndarray) -> np.ndarray:
@@ -73,23 +80,42 @@ def column_scales(x: np.ndarray) -> np.ndarray:
     return np.array([power_of_two_scale(column) for column in np.asarray(x, dtype=float).T])
 
 
-def rank(x: np.ndarray) -> int:
-    """The numerical rank of ``x`` with every column divided by its :func:`column_scales` (numpy's tolerance).
+def aliased(x: np.ndarray) -> int | None:
+    """The first column of ``x`` that the columns before it determine (to :data:`ALIAS_TOLERANCE` of its norm, on
+    the column-scaled design), or ``None`` if there is none.
+
+    :math:`|R_{jj}|` of the QR decomposition is the norm of column ``j`` minus its projection on the columns
+    before it; a zero column is aliased; with fewer rows than columns, the first column beyond the rows is.
 
     Examples
     --------
     >>> x = np.column_stack([np.ones(4), [1e20, 2e20, 4e20, 3e20]])
-    >>> int(np.linalg.matrix_rank(x)), rank(x)  # the raw rank counts the intercept out
-    (1, 2)
+    >>> int(np.linalg.matrix_rank(x)), aliased(x)  # the raw rank counts the intercept out; scaled, it is fine
+    (1, None)
+    >>> aliased(np.column_stack([np.ones(4), 1e9 + np.array([1.0, 2.0, 4.0, 3.0])]))  # an offset: R aliases it
+    1
     """
     x = np.asarray(x, dtype=float)
-    return int(np.linalg.matrix_rank(x / column_scales(x)))
+    scaled = x / column_scales(x)
+    n, p = scaled.shape
+    residual = np.abs(np.diag(np.linalg.qr(scaled[:, :n], mode="r")))
+    bad = np.flatnonzero(residual <= ALIAS_TOLERANCE * np.linalg.norm(scaled[:, :n], axis=0))
+    return int(bad[0]) if bad.size else (n if p > n else None)
+
+
+def collinearity(names: Sequence[str], j: int) -> str:
+    """Why column ``j`` of a design (columns ``names``) was refused by :func:`aliased`, for messages."""
+    if not j:
+        return f"{names[0]} is zero"
+    return (f"{names[j]} is a linear function of {', '.join(names[:j])} (perfectly collinear), or within "
+            f"{ALIAS_TOLERANCE:g} of its norm of one, as R's lm would alias it (in floating point also a large offset "
+            "with little variation beside the intercept, such as 1e9 + noise: subtract its mean)")
 
 
 def _check_magnitudes(model: Any, outcome: str | None, names: Sequence[str]) -> None:
     """Refuse an outcome or a column whose largest |value| is beyond :data:`MAX_MAGNITUDE` or nonzero below its
     inverse."""
-    columns = [(outcome or model.endog_names, model.endog),
+    columns = [(outcome or repr(model.endog_names), model.endog),
                *zip(names, np.asarray(model.exog, dtype=float).T, strict=True)]
     for name, column in columns:
         top = float(np.abs(column).max())
@@ -99,12 +125,13 @@ def _check_magnitudes(model: Any, outcome: str | None, names: Sequence[str]) -> 
                              f"squares of the columns, limit {MAX_MAGNITUDE:.0e}); express it in other units")
 
 
-def _check_rank(found: float, names: Sequence[str]) -> None:
-    if found < len(names):
-        raise ValueError(f"the design is rank deficient (rank {found:g} < {len(names)} columns {list(names)}), even "
-                         "with every column scaled to 1: a column is zero, constant or collinear with the others, or "
-                         "(in floating point) an offset with little variation beside the intercept, such as 1e15 + "
-                         "noise; drop the column, or subtract its mean")
+def _check_rank(model: Any, names: Sequence[str]) -> None:
+    n, p = model.exog.shape
+    if n < p:
+        raise ValueError(f"the design has {p} columns {list(names)} but only {n} rows: it needs at least as many rows")
+    j = aliased(getattr(model, "wexog", model.exog))  # OLS, WLS: the whitened design
+    if j is not None:
+        raise ValueError(f"the design is rank deficient: {collinearity(names, j)}")
 
 
 def _adopt_structure(model: Any, scaled: Any) -> None:
@@ -129,7 +156,7 @@ def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict 
     outcome : str, optional
         The outcome as messages should name it (default: the model's ``endog_names``).
     names : sequence of str, optional
-        The design's columns as messages should name them (default: the model's ``exog_names``).
+        The design's columns as messages should name them (default: the model's ``exog_names``, quoted).
 
     Returns
     -------
@@ -143,8 +170,8 @@ def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict 
     TypeError
         ``model`` is not an OLS or WLS model.
     ValueError
-        A column or the outcome beyond :data:`MAX_MAGNITUDE` in magnitude (or nonzero below its inverse), or a
-        design that is rank deficient even when scaled.
+        A column or the outcome beyond :data:`MAX_MAGNITUDE` in magnitude (or nonzero below its inverse), fewer
+        rows than columns, or a column that the others determine (:func:`aliased`).
 
     Examples
     --------
@@ -157,14 +184,12 @@ def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict 
     """
     if type(model) not in (sm.OLS, sm.WLS):
         raise TypeError(f"`model` must be a statsmodels OLS or WLS model, got {type(model).__name__}")
-    names = list(model.exog_names if names is None else names)
+    names = [repr(name) for name in model.exog_names] if names is None else list(names)
     _check_magnitudes(model, outcome, names)
+    _check_rank(model, names)
     scales = column_scales(model.exog)
     weights = {} if type(model) is sm.OLS else {"weights": model.weights}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SingularMatrixWarning)  # refused below, by name
-        solved = type(model)(model.endog, model.exog / scales, **weights).fit()
-    _check_rank(solved.model.rank, names)
+    solved = type(model)(model.endog, model.exog / scales, **weights).fit()
     _adopt_structure(model, solved.model)
     model.rank = solved.model.rank
     model.pinv_wexog = solved.model.pinv_wexog / scales[:, None]
@@ -230,11 +255,11 @@ def maximum_likelihood(model: Any, *, outcome: str | None = None, names: Sequenc
     >>> res.mle_retvals["converged"], round(float(res.params[1]) * 1e-12, 8)
     (True, 0.19605468)
     """
-    names = list(model.exog_names if names is None else names)
+    names = [repr(name) for name in model.exog_names] if names is None else list(names)
     _check_magnitudes(model, outcome, names)
+    _check_rank(model, names)
     scales = column_scales(model.exog)
     scaled = _likelihood_twin(model, model.exog / scales)
-    _check_rank(scaled.df_model + 1, names)
     start = fit_kwds.pop("start_params", None)
     solved = scaled.fit(start_params=None if start is None else np.asarray(start) * scales, **fit_kwds)
     _adopt_structure(model, scaled)

@@ -61,7 +61,7 @@ def covariate_differences(covariates, design: MPE) -> np.ndarray:
     first, second = design.members.T
     differences = x[first] - x[second]
     pairs, k = differences.shape
-    if pairs < k + 2 or _scaled_fit.rank(differences) < k:
+    if pairs < k + 2 or _scaled_fit.aliased(differences) is not None:
         raise ValueError(f"`covariates`: the {k} covariate difference(s) of the {pairs} pairs are collinear or too "
                          "many for a regression with an intercept (need at least covariates + 2 pairs)")
     return differences

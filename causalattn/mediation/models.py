@@ -95,7 +95,7 @@ def outcome_design(units: Units, interaction: bool) -> tuple[np.ndarray, list[st
     return np.column_stack([*columns, units.x]), names
 
 
-def _glm_fit(y: np.ndarray, design: np.ndarray, link: str, start: np.ndarray | None) -> Any:
+def _glm_fit(units: Units, design: np.ndarray, names: list[str], link: str, start: np.ndarray | None) -> Any:
     """The binomial GLM's statsmodels results, its coefficients converged to about 1e-10 of each column's scale.
 
     IRLS runs on the column-scaled design (:func:`causalattn._scaled_fit.maximum_likelihood`:
@@ -110,7 +110,8 @@ def _glm_fit(y: np.ndarray, design: np.ndarray, link: str, start: np.ndarray | N
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow in exp on the way to a separation
         try:
-            fit = _scaled_fit.maximum_likelihood(sm.GLM(y, design, family=family), start_params=start,
+            fit = _scaled_fit.maximum_likelihood(sm.GLM(units.y, design, family=family), start_params=start,
+                                                 outcome=f"`outcome` {units.outcome!r}", names=names,
                                                  tol_criterion="params", atol=_GLM_TOLERANCE, rtol=0.0,
                                                  maxiter=_GLM_MAXITER)
         except PerfectSeparationWarning:
@@ -126,37 +127,36 @@ def _glm_fit(y: np.ndarray, design: np.ndarray, link: str, start: np.ndarray | N
 
 def total_fit(units: Units) -> Any:
     """The OLS fit of the outcome on the mediator model's design ``[1, Z, X]`` (the total effect's regression)."""
-    return _scaled_fit.least_squares(sm.OLS(units.y, mediator_design(units)[0]))
+    design, names = mediator_design(units)
+    return _scaled_fit.least_squares(sm.OLS(units.y, design), outcome=f"`outcome` {units.outcome!r}", names=names)
 
 
-def _mediator_theta(units: Units, design: np.ndarray) -> tuple[Any, float]:
-    fit = _scaled_fit.least_squares(sm.OLS(units.m, design))
-    return fit, float(fit.scale)
-
-
-def _checked_designs(units: Units, interaction: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Both designs, each checked for full rank (a ValueError naming the redundant column)."""
+def _checked_fits(units: Units, link: str, interaction: bool, start: np.ndarray | None) -> tuple[Any, Any]:
+    """The mediator and outcome models' fits, each design first checked for full rank (a ValueError naming the
+    redundant column)."""
     x_m, names_m = mediator_design(units)
     x_y, names_y = outcome_design(units, interaction)
     check_full_rank(x_m, names_m, "mediator")
     check_full_rank(x_y, names_y, "outcome", order=_rank_order(x_y.shape[1], interaction))
-    return x_m, x_y
+    mediator = _scaled_fit.least_squares(sm.OLS(units.m, x_m), outcome=f"`mediator` {units.mediator!r}",
+                                         names=names_m)
+    if link == "identity":
+        return mediator, _scaled_fit.least_squares(sm.OLS(units.y, x_y), outcome=f"`outcome` {units.outcome!r}",
+                                                   names=names_y)
+    return mediator, _glm_fit(units, x_y, names_y, link, start)
 
 
 def fit_models(units: Units, link: str, interaction: bool) -> Fit:
     """Fit both models on ``units``; a ValueError for a rank-deficient design or a separated binary outcome."""
-    x_m, x_y = _checked_designs(units, interaction)
-    mediator, sigma2 = _mediator_theta(units, x_m)
-    if link == "identity":
-        outcome = _scaled_fit.least_squares(sm.OLS(units.y, x_y))
-    else:
-        outcome = _glm_fit(units.y, x_y, link, None)
+    mediator, outcome = _checked_fits(units, link, interaction, None)
+    sigma2 = float(mediator.scale)
+    if link != "identity":
         certain = int(((outcome.fittedvalues < _CERTAIN) | (outcome.fittedvalues > 1 - _CERTAIN)).sum())
         if certain:
             warnings.warn(f"the {link} outcome model gives {certain} unit(s) a probability of 0 or 1 (quasi-"
                           "separation): some coefficients are infinite and their standard errors meaningless; the "
                           "natural effects are their limits, to which those units contribute nothing", stacklevel=3)
-    p_m, p_y = x_m.shape[1], x_y.shape[1]
+    p_m, p_y = len(mediator.params), len(outcome.params)
     cov = np.zeros((p_m + 1 + p_y, p_m + 1 + p_y))
     cov[:p_m, :p_m] = mediator.cov_params()
     cov[p_m, p_m] = 2 * sigma2**2 / mediator.df_resid
@@ -172,13 +172,8 @@ def refit_theta(units: Units, link: str, interaction: bool, start: Fit) -> np.nd
     """
     if units.z.min() == units.z.max():
         raise ValueError("a resample holds units of one treatment arm only")
-    x_m, x_y = _checked_designs(units, interaction)
-    mediator, sigma2 = _mediator_theta(units, x_m)
-    if link == "identity":
-        beta = _scaled_fit.least_squares(sm.OLS(units.y, x_y)).params
-    else:
-        beta = _glm_fit(units.y, x_y, link, start.outcome.params).params
-    return np.concatenate([mediator.params, [sigma2], beta])
+    mediator, outcome = _checked_fits(units, link, interaction, start.outcome.params)
+    return np.concatenate([mediator.params, [float(mediator.scale)], outcome.params])
 
 
 def _rank_order(p: int, interaction: bool) -> list[int]:

@@ -375,7 +375,9 @@ def _first_stage_iv(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame) -> Non
     """Reject collinear instruments and covariates, and instruments without a first stage (classical F near 0)."""
     design = np.column_stack([exog.to_numpy(), z.to_numpy()])
     check_collinear(design[:, 1:], [*exog.columns[1:], *z.columns], arg="instruments` and `covariates")
-    fit = _scaled_fit.least_squares(sm.OLS(d.iloc[:, 0].to_numpy(), design))
+    fit = _scaled_fit.least_squares(sm.OLS(d.iloc[:, 0].to_numpy(), design), outcome=f"`treatment` {d.columns[0]!r}",
+                                    names=["the intercept", *(f"`covariates` {c!r}" for c in exog.columns[1:]),
+                                           *(f"`instruments` {c!r}" for c in z.columns)])
     if fit.ssr <= EXACT_FIT * fit.centered_tss:
         raise ValueError("`treatment` is an exact linear function of `instruments` and `covariates` (the first stage "
                          "fits every unit): it has no endogenous part left, and 2SLS would be OLS; pass instruments "

@@ -239,8 +239,9 @@ def _bias_slopes(x: np.ndarray, y: np.ndarray, k: np.ndarray, rows: np.ndarray, 
                          "use more matches (`n_matches`), fewer covariates, or set `bias_correction`=False")
     check_collinear(x[used][:, ~flat], kept, where=where)
     slopes = np.zeros(x.shape[1])
-    slopes[~flat] = _scaled_fit.least_squares(sm.WLS(y[used], design_matrix(x[used][:, ~flat]),
-                                                     weights=k[used])).params[1:]
+    slopes[~flat] = _scaled_fit.least_squares(
+        sm.WLS(y[used], design_matrix(x[used][:, ~flat]), weights=k[used]),
+        names=["the intercept", *(f"`covariates` {c!r}" for c in kept)]).params[1:]
     return slopes
 
 

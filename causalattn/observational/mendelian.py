@@ -245,9 +245,11 @@ class MendelianRandomization:
         for variant in variants:
             design = np.column_stack([np.ones(len(data)), as_float_array("variants", data[variant], column=variant),
                                       *extra])
-            names = ["the intercept", f"`variants` {variant!r}", *(f"`covariates` {c!r}" for c in covariates)]
-            if _scaled_fit.rank(design) < design.shape[1]:
-                raise ValueError(f"`variants`: column {variant!r} is constant or collinear with `covariates`")
+            names = ["the intercept", f"variant {variant!r}", *(f"covariate {c!r}" for c in covariates)]
+            j = _scaled_fit.aliased(design)
+            if j is not None:
+                raise ValueError(f"`variants`: column {variant!r} is constant or collinear with `covariates`: "
+                                 f"{_scaled_fit.collinearity(names, j)}")
             fits = [_scaled_fit.least_squares(sm.OLS(as_float_array(arg, data[col], column=col), design),
                                               outcome=f"`{arg}` {col!r}", names=names)
                     for arg, col in (("exposure", exposure), ("outcome", outcome))]

@@ -76,8 +76,9 @@ def fit_score_model(x: np.ndarray, z: np.ndarray, model: Any, names: list[str] |
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                fit, failure = _scaled_fit.maximum_likelihood(sm.Logit(z, design), disp=0,
-                                                              maxiter=LOGIT_ITERATIONS), None
+                fit, failure = _scaled_fit.maximum_likelihood(
+                    sm.Logit(z, design), disp=0, maxiter=LOGIT_ITERATIONS,
+                    names=["the intercept", *(f"`covariates` {c!r}" for c in names)]), None
             except (sm.tools.sm_exceptions.PerfectSeparationError, np.linalg.LinAlgError) as exc:
                 fit, failure = None, str(exc)
         for warning in caught:

@@ -31,8 +31,8 @@ _MAX_MAGNITUDE = 1e50
 
 
 def _model_iv(model: sm.OLS) -> sm.OLS:
-    """Reject designs OLS cannot fit: too few rows, collinear columns (rank of the column-scaled design),
-    or magnitudes whose squared products overflow or underflow."""
+    """Reject designs OLS cannot fit: too few rows, collinear columns (:func:`causalattn._scaled_fit.aliased`:
+    R's rule on the column-scaled design), or magnitudes whose squared products overflow or underflow."""
     for name, column in [(model.endog_names, model.endog), *zip(model.exog_names, model.exog.T, strict=True)]:
         top = float(np.abs(column).max())
         if top > _MAX_MAGNITUDE or 0 < top < 1 / _MAX_MAGNITUDE:
@@ -44,14 +44,11 @@ def _model_iv(model: sm.OLS) -> sm.OLS:
     n, p = model.exog.shape
     if n <= p:
         raise ValueError(f"`data` has {n} rows, need more than {p} (the number of regression coefficients)")
-    rank = _scaled_fit.rank(model.exog)
-    if rank < p:
-        raise ValueError(
-            f"the design matrix is rank deficient (rank {rank} < {p} columns {model.exog_names}): "
-            "a covariate is constant or collinear with the others or with the treatment (in floating point also a "
-            "column with little variation about a large offset, such as 1e15 + noise beside the intercept: "
-            "subtract its mean)"
-        )
+    j = _scaled_fit.aliased(model.wexog)
+    if j is not None:
+        names = [repr(name) for name in model.exog_names]
+        raise ValueError(f"the design matrix is rank deficient: {_scaled_fit.collinearity(names, j)}; a covariate "
+                         "is constant or collinear with the others or with the treatment")
     return model
 
 
