@@ -56,7 +56,7 @@ from statsmodels.base.model import LikelihoodModelResults
 from statsmodels.genmod.generalized_linear_model import GLMResults, GLMResultsWrapper
 from statsmodels.regression.linear_model import OLSResults, RegressionResults, RegressionResultsWrapper
 
-from causalattn._rounding import power_of_two_scale
+from causalattn._rounding import powers_of_two
 
 __all__ = ["ALIAS_TOLERANCE", "MAX_MAGNITUDE", "aliased", "collinearity", "column_scales", "least_squares",
            "maximum_likelihood"]
@@ -77,7 +77,7 @@ def column_scales(x: np.ndarray) -> np.ndarray:
     >>> column_scales(np.array([[1.0, 3e12, 0.0], [1.0, -5.0, 0.0]])).tolist()
     [1.0, 2199023255552.0, 1.0]
     """
-    return np.array([power_of_two_scale(column) for column in np.asarray(x, dtype=float).T])
+    return powers_of_two(np.abs(np.asarray(x, dtype=float)).max(axis=0, initial=0.0))
 
 
 def aliased(x: np.ndarray) -> int | None:
@@ -96,7 +96,11 @@ def aliased(x: np.ndarray) -> int | None:
     1
     """
     x = np.asarray(x, dtype=float)
-    scaled = x / column_scales(x)
+    return _aliased_scaled(x / column_scales(x))
+
+
+def _aliased_scaled(scaled: np.ndarray) -> int | None:
+    """:func:`aliased` of a design already scaled."""
     n, p = scaled.shape
     residual = np.abs(np.diag(np.linalg.qr(scaled[:, :n], mode="r")))
     bad = np.flatnonzero(residual <= ALIAS_TOLERANCE * np.linalg.norm(scaled[:, :n], axis=0))
@@ -112,26 +116,32 @@ def collinearity(names: Sequence[str], j: int) -> str:
             "with little variation beside the intercept, such as 1e9 + noise: subtract its mean)")
 
 
-def _check_magnitudes(model: Any, outcome: str | None, names: Sequence[str]) -> None:
-    """Refuse an outcome or a column whose largest |value| is beyond :data:`MAX_MAGNITUDE` or nonzero below its
-    inverse."""
-    columns = [(outcome or repr(model.endog_names), model.endog),
-               *zip(names, np.asarray(model.exog, dtype=float).T, strict=True)]
-    for name, column in columns:
-        top = float(np.abs(column).max())
-        if top > MAX_MAGNITUDE or 0 < top < 1 / MAX_MAGNITUDE:
-            raise ValueError(f"{name} reaches {top:.3g} in magnitude: a regression in these units leaves floating "
-                             f"point (the coefficients' covariance holds the squares of the outcome and the inverse "
-                             f"squares of the columns, limit {MAX_MAGNITUDE:.0e}); express it in other units")
-
-
-def _check_rank(model: Any, names: Sequence[str]) -> None:
-    n, p = model.exog.shape
+def _checked_scales(model: Any, outcome: str | None, names: Sequence[str] | None) -> np.ndarray:
+    """The column scales of ``model``'s design, after refusing an outcome or a column whose largest |value| is
+    beyond :data:`MAX_MAGNITUDE` or nonzero below its inverse, fewer rows than columns, or an aliased column."""
+    exog = np.asarray(model.exog, dtype=float)
+    tops = np.abs(exog).max(axis=0, initial=0.0)
+    bad = np.flatnonzero((tops > MAX_MAGNITUDE) | ((tops > 0) & (tops < 1 / MAX_MAGNITUDE)))
+    endog = float(np.abs(model.endog).max())
+    if bad.size or endog > MAX_MAGNITUDE or 0 < endog < 1 / MAX_MAGNITUDE:
+        name, top = ((_names(model, names)[bad[0]], tops[bad[0]]) if bad.size
+                     else (outcome or repr(model.endog_names), endog))
+        raise ValueError(f"{name} reaches {top:.3g} in magnitude: a regression in these units leaves floating "
+                         f"point (the coefficients' covariance holds the squares of the outcome and the inverse "
+                         f"squares of the columns, limit {MAX_MAGNITUDE:.0e}); express it in other units")
+    n, p = exog.shape
     if n < p:
-        raise ValueError(f"the design has {p} columns {list(names)} but only {n} rows: it needs at least as many rows")
-    j = aliased(getattr(model, "wexog", model.exog))  # OLS, WLS: the whitened design
+        raise ValueError(f"the design has {p} columns {_names(model, names)} but only {n} rows: it needs at least as "
+                         "many rows")
+    scales = powers_of_two(tops)
+    j = _aliased_scaled(np.asarray(getattr(model, "wexog", exog), dtype=float) / scales)  # OLS, WLS: whitened
     if j is not None:
-        raise ValueError(f"the design is rank deficient: {collinearity(names, j)}")
+        raise ValueError(f"the design is rank deficient: {collinearity(_names(model, names), j)}")
+    return scales
+
+
+def _names(model: Any, names: Sequence[str] | None) -> list[str]:
+    return [repr(name) for name in model.exog_names] if names is None else list(names)
 
 
 def _adopt_structure(model: Any, scaled: Any) -> None:
@@ -184,10 +194,7 @@ def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict 
     """
     if type(model) not in (sm.OLS, sm.WLS):
         raise TypeError(f"`model` must be a statsmodels OLS or WLS model, got {type(model).__name__}")
-    names = [repr(name) for name in model.exog_names] if names is None else list(names)
-    _check_magnitudes(model, outcome, names)
-    _check_rank(model, names)
-    scales = column_scales(model.exog)
+    scales = _checked_scales(model, outcome, names)
     weights = {} if type(model) is sm.OLS else {"weights": model.weights}
     solved = type(model)(model.endog, model.exog / scales, **weights).fit()
     _adopt_structure(model, solved.model)
@@ -255,10 +262,7 @@ def maximum_likelihood(model: Any, *, outcome: str | None = None, names: Sequenc
     >>> res.mle_retvals["converged"], round(float(res.params[1]) * 1e-12, 8)
     (True, 0.19605468)
     """
-    names = [repr(name) for name in model.exog_names] if names is None else list(names)
-    _check_magnitudes(model, outcome, names)
-    _check_rank(model, names)
-    scales = column_scales(model.exog)
+    scales = _checked_scales(model, outcome, names)
     scaled = _likelihood_twin(model, model.exog / scales)
     start = fit_kwds.pop("start_params", None)
     solved = scaled.fit(start_params=None if start is None else np.asarray(start) * scales, **fit_kwds)
