@@ -211,10 +211,19 @@ def test_treatment_determined_by_the_past_is_refused():
     with pytest.raises(ValueError, match=r"positivity fails at time 1: the denominator model"):
         treatment_weights(frame, *ARGS)
     frame["l1"] = frame["l0"]
-    with pytest.raises(ValueError, match=r"model of `treatments` column 'a1' \(time 1\) has collinear regressors"):
+    with pytest.raises(ValueError, match=r"model of `treatments` column 'a1' \(time 1\) has collinear regressors "
+                                         r"\('l1' is a linear function of 'const', 'l0' \(perfectly collinear\)"):
         treatment_weights(frame, *ARGS)
-    with pytest.raises(ValueError, match=r"outcome regression on the history .* is rank deficient"):
+    with pytest.raises(ValueError, match=r"outcome regression on the history .* is rank deficient: 'l1' is a linear "
+                                         r"function of 'const', 'l0'"):
         g_formula(frame, "y", *ARGS)
+    offset = _frame()
+    offset["l1"] = offset["l1"] + 1e9  # collinear with the intercept in floating point (R's lm aliases it)
+    with pytest.raises(ValueError, match=r"has collinear regressors \('l1' is a linear function of 'const', 'l0' "
+                                         r"\(perfectly collinear\).* such as 1e9 \+ noise"):
+        treatment_weights(offset, *ARGS)
+    with pytest.raises(ValueError, match=r"is rank deficient: 'l1' is a linear function of 'const', 'l0'"):
+        g_formula(offset, "y", *ARGS)
 
 
 @pytest.mark.parametrize("frame, treatments, confounders, error, message", [

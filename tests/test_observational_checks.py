@@ -223,8 +223,14 @@ def test_a_nearly_collinear_covariate_is_named_not_blamed_on_overlap(nsw, estima
     with pytest.raises(ValueError, match=r"^`covariates` \['age', 'age2'\] are collinear: one is \(almost\) a linear "
                                          r"combination of the others \(condition number 1\.\d+e\+10"):
         estimator(near, *args, [*NSW_X, "age2"])
-    # less collinear, the logistic fit still fails: its non-convergence names the same cause
+    # less collinear: age2's part that the other columns do not explain is below 1e-7 of its norm (R's lm would
+    # alias it), refused before the fit
     closer = nsw.assign(age2=nsw["age"] + 1e-6 * rng.normal(size=len(nsw)))
+    with pytest.raises(ValueError, match=r"^the design is rank deficient: `covariates` 'age2' is a linear function of "
+                                         r"the intercept, `covariates` 'age', .* as R's lm would alias it"):
+        estimator(closer, *args, [*NSW_X, "age2"])
+    # less still, the logistic fit fails: its non-convergence names the same cause
+    closer = nsw.assign(age2=nsw["age"] + 1e-5 * rng.normal(size=len(nsw)))
     with pytest.raises(ValueError, match=r"^the logistic score did not converge in 200 Newton iterations .*: "
                                          r"`covariates` \['age', 'age2'\] are nearly collinear"):
         estimator(closer, *args, [*NSW_X, "age2"])

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from causalattn import _scaled_fit
 from causalattn._validation import check_confidence_level, check_rng
 from causalattn.estimate import normal_estimate
 from causalattn.longitudinal._history import History, contrast_label, study_iv
@@ -128,12 +129,12 @@ def g_formula(
     generator = check_rng(rng)
     history, y, treated_regime, control_regime = study_iv(data, outcome, treatments, confounders, treated, control)
     full = history.design(history.times - 1, through=history.times)
-    rank = np.linalg.matrix_rank(full)
-    if rank < full.shape[1]:
+    j = _scaled_fit.aliased(full)
+    if j is not None:
         names = history.names(history.times - 1, through=history.times)
-        raise ValueError(f"the outcome regression on the history {names} is rank deficient (rank {rank} < "
-                         f"{full.shape[1]}): a confounder is constant or collinear, "
-                         "or a treatment is determined by the others")
+        raise ValueError(f"the outcome regression on the history {names} is rank deficient: "
+                         f"{_scaled_fit.collinearity([repr(c) for c in names], j)}; a confounder is constant or "
+                         "collinear, or a treatment is determined by the others")
     everyone = np.arange(history.n)
     means = [_regime_mean(history, y, regime, everyone) for regime in (treated_regime, control_regime)]
     value = means[0] - means[1]

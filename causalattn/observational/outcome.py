@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from causalattn import _scaled_fit
 from causalattn._validation import check_choice, check_confidence_level, check_rng
 from causalattn.estimate import Estimate, normal_estimate
 from causalattn.observational._data import (
@@ -69,7 +70,8 @@ def fit_outcome_model(x: np.ndarray, y: np.ndarray, model: Any, arm: str, names:
                              "(the number of coefficients)")
         names = names if names is not None else [f"covariate{j}" for j in range(x.shape[1])]
         check_collinear(x, names, where=f" within the {arm} arm")
-        fit = sm.OLS(y, design).fit()
+        fit = _scaled_fit.least_squares(sm.OLS(y, design),
+                                        names=["the intercept", *(f"`covariates` {c!r}" for c in names)])
         return (lambda new: design_matrix(new) @ fit.params), fit
     from sklearn.base import clone
 
@@ -84,7 +86,8 @@ def _linear_influence(units: Units, fits: tuple[Any, Any], mu1: np.ndarray, mu0:
     :math:`\phi_i = r_i(\hat\mu_1(X_i) - \hat\mu_0(X_i) - \hat\tau)/\bar r
     + \bar x_r^\top A_1^{-1}\tilde x_i Z_i\hat\epsilon_i - \bar x_r^\top A_0^{-1}\tilde x_i(1-Z_i)\hat\epsilon_i`,
     with :math:`A_z = n^{-1}\sum_{Z_i = z}\tilde x_i\tilde x_i^\top` and :math:`\bar x_r` the
-    ``r``-weighted mean of :math:`\tilde x = (1, x)`.
+    ``r``-weighted mean of :math:`\tilde x = (1, x)`. :math:`A_z^{-1}` is ``n`` times each fit's
+    ``normalized_cov_params``, computed on the column-scaled design (so in any units).
     """
     n = units.n
     design = design_matrix(units.x)
@@ -92,8 +95,7 @@ def _linear_influence(units: Units, fits: tuple[Any, Any], mu1: np.ndarray, mu0:
     phi = r * (mu1 - mu0 - tau) / r.mean()
     for arm, fit, sign in ((1, fits[0], 1.0), (0, fits[1], -1.0)):
         rows = units.z == arm
-        a = design[rows].T @ design[rows] / n
-        lever = design[rows] @ np.linalg.solve(a, x_bar)
+        lever = design[rows] @ (n * fit.normalized_cov_params @ x_bar)
         phi[rows] += sign * lever * fit.resid
     return phi
 
