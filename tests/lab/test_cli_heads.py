@@ -248,7 +248,7 @@ def test_ablate_path_role_and_combined_labels_equal_the_api(tiny_model, prompt_f
                          for e in study.effects(outcome, adjust="holm")])
     table = pd.read_csv(out / "effects.csv")
     pd.testing.assert_frame_equal(table, effects_frame(api), check_dtype=False)
-    assert list(table["treatment"][:5]) == [*PATHS, resolved]
+    assert list(table["treatment"][:5]) == [*PATHS, resolved] and (table["unit"] == "sequence").all()
     assert (table.query("outcome == 'in_context_loss'")["standard_error"] > 0).all()  # every path changes the loss
 
     labels = ["path:L0H0->logits:zero", "path:L1H2->L2H0.v:resample",
@@ -259,7 +259,9 @@ def test_ablate_path_role_and_combined_labels_equal_the_api(tiny_model, prompt_f
     prompts = PromptSet.from_frame(tokenizer, read_prompts(prompt_file), distractor="distractor",
                                    counterfactual="counterfactual", max_len=model.max_len, vocab_size=model.vocab_size)
     api = prompt_study(model, prompts, labels, batch_size=4).effects("logit_diff", adjust="holm")
-    pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), effects_frame(api), check_dtype=False)
+    table = pd.read_csv(out / "effects.csv")
+    pd.testing.assert_frame_equal(table, effects_frame(api), check_dtype=False)
+    assert (table["unit"] == "prompt").all() and api.title.endswith("6 prompts")  # as in heads' head_effects.csv
 
 
 @pytest.mark.parametrize("labels, match", [
