@@ -175,7 +175,7 @@ def test_adjusted_columns_equal_statsmodels_multipletests(model, assert_coherent
     assert row["mean_control"] == pytest.approx(result.control["in_context_loss"].mean(), rel=1e-12)
 
 
-def test_the_map_is_a_study_table_with_every_studys_options():
+def test_the_map_is_a_study_table_with_every_studys_options(monkeypatch):
     result = head_map(MODELS["lab"](), TASK, layers=[1], kind="zero", n_sequences=10, seed=4, n_resamples=99,
                       progress=False)
     label, outcome = "ablate:L1H2:zero", "in_context_loss"
@@ -200,6 +200,15 @@ def test_the_map_is_a_study_table_with_every_studys_options():
         assert (boot.confidence_interval, boot.pvalue) == (direct.confidence_interval, direct.pvalue)
     default = result.effects(outcome, method="bootstrap", n_resamples=99)[2]
     assert default.confidence_interval != boot.confidence_interval  # rng=9 is another stream than the map's seed 4
+    # another adjustment reuses the rows: the effect layer runs once per (head, outcome) and procedure
+    import causalattn.lab.studies.head_table as head_table
+
+    calls, real = [], head_table.study_effect
+    monkeypatch.setattr(head_table, "study_effect", lambda *a, **k: calls.append(k["treatment"]) or real(*a, **k))
+    for adjust in ("holm", "by", None, "bh"):
+        result.effects(outcome, method="normal", adjust=adjust)
+    assert len(calls) == 4 and result.to_frame(outcome, method="normal", adjust="by")["pvalue"].notna().all()
+    assert len(calls) == 4
     # the frame, the discoveries, the summary and the plot take the same options
     frame = result.to_frame(outcome, alpha=0.5, adjust="bh", confidence_level=0.9)
     np.testing.assert_allclose(frame.loc[2, ["ci_low", "ci_high"]].astype(float), row.confidence_interval)

@@ -322,9 +322,18 @@ class StudyEffects:
         outcomes = check_outcomes(outcome, self.outcomes, self._default_outcomes)
         key = (outcomes, options)
         if key not in self._effects_cache:
-            self._effects_cache[key] = study_table(lambda t, o: self._effect(t, o, options), self.treatments,
-                                                   outcomes, adjust=options.adjust, title=self._title(outcomes),
-                                                   family=self._family, adjustments=self._adjustments)
+            # the rows do not depend on the adjustment: computed once per (treatment, outcome) and procedure
+            procedure = dataclasses.replace(options, adjust=None)
+            rows = self._effects_cache.setdefault(("rows", procedure), {})
+
+            def row(treatment: str, outcome: str) -> Estimate:
+                if (treatment, outcome) not in rows:
+                    rows[treatment, outcome] = self._effect(treatment, outcome, procedure)
+                return rows[treatment, outcome]
+
+            self._effects_cache[key] = study_table(row, self.treatments, outcomes, adjust=options.adjust,
+                                                   title=self._title(outcomes), family=self._family,
+                                                   adjustments=self._adjustments)
         return self._effects_cache[key]
 
     def plot_forest(self, outcome: str | Sequence[str] | None = None, *, method: str = "t",
