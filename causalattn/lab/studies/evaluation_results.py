@@ -87,10 +87,10 @@ class EvaluationStudy(StudyEffects):
     tokens : pandas.DataFrame
         One row per in-context token x arm: ``sequence, arm, position,
         trigger_count, correct, loss``.
-
     unit : str
-        What a unit is: ``"sequence"``, or ``"prompt"`` for a prompt study (the ``unit`` of every effect's
-        ``details``, and the word in titles and messages; the units' column is ``sequence`` in both).
+        What a unit is, in each row's ``details["unit"]``: ``"sequence"``, or
+        ``"prompt"`` for :func:`causalattn.lab.studies.prompts.prompt_study` (the
+        ``sequence`` column then numbers the prompts).
 
     :meth:`effects` and :meth:`plot_forest` (of :class:`causalattn.lab.studies.table.StudyEffects`)
     report in-context accuracy unless told another outcome.
@@ -194,7 +194,7 @@ class EvaluationStudy(StudyEffects):
         sign-flip FRT p-value of the sharp null of no effect on any sequence,
         whatever the method. ``details`` also has the two arm means
         (``mean_treated``, ``mean_control``), ``treatment``, ``outcome`` and
-        ``unit`` (``"sequence"``); ``n`` is the number of sequences (pairs).
+        ``unit`` (:attr:`unit`); ``n`` is the number of sequences or prompts (pairs).
         ``confidence_level``, ``n_resamples`` and ``rng`` default to the
         study's; the random stream of a (treatment, baseline, outcome) question
         depends on the seed and the question only.
