@@ -72,9 +72,9 @@ def measure(part: str, n_sequences: int, layers: list[int] | None, naive_heads: 
         out["heads"] = len(result.heads)
         out["effects"] = {name: result.effects(name).to_frame()["estimate"].tolist()
                           for name in ("in_context_accuracy", "in_context_loss")}
-        out["discoveries"] = {c: [f"L{r.layer}H{r.head}" for r in result.discoveries(0.05, c).itertuples()]
+        out["discoveries"] = {c: [f"L{r.layer}H{r.head}" for r in result.discoveries(alpha=0.05, adjust=c).itertuples()]
                               for c in ("holm", "bh", "by")}
-        out["summary"] = result.summary(0.05, "holm", top=12)
+        out["summary"] = result.summary(alpha=0.05, adjust="holm", top=12)
     elif part == "naive":
         units, reference_tokens = draw_units(task, n_sequences, 0, REFERENCE)
         picked = np.linspace(0, model.n_layers - 1, naive_heads).round().astype(int)
@@ -95,7 +95,7 @@ def measure(part: str, n_sequences: int, layers: list[int] | None, naive_heads: 
     elif part == "screen":
         screen = screen_heads(model, task, top=TOP, layers=layers, **options)
         out["selected"] = [list(h) for h in screen.selected]
-        out["discoveries"] = {c: len(screen.confirmed.discoveries(0.05, c)) for c in ("holm", "bh", "by")}
+        out["discoveries"] = {c: len(screen.confirmed.discoveries(alpha=0.05, adjust=c)) for c in ("holm", "bh", "by")}
     elif part == "atp":
         units, reference_tokens = draw_units(task, n_sequences, 0, REFERENCE)
         heads = [(layer, head) for layer in (layers or range(model.n_layers)) for head in range(model.n_heads)]

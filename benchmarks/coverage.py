@@ -82,11 +82,18 @@ conditional on; the two coincide for the linear laws); a data set ``mediate`` re
 apart (``refused``), not scored. Writes ``coverage_mediation.csv``
 and ``coverage_mediation.md``.
 
+Lasso adjustment (``--only lasso``, the laws in ``benchmarks/coverage_lasso.py``): post-double-selection
+(``double_selection``) with sparse confounding among p = 50 or 100 candidate covariates, beside single selection
+on the same data sets, and the lasso-adjusted ATE of a completely randomized experiment (``lasso_ate``), for
+n = 200 and 500 on ``--lasso-sims`` data sets per cell (default 400: Monte Carlo standard error about 0.011 at
+0.95). Writes ``coverage_lasso.csv`` and ``coverage_lasso.md``.
+
 Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
 with the same options skips the cells already there (interrupt and resume).
 
 Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 500] [--n-resamples 999]
-      [--only {effects,nested,psmatch,small,msm,mediation}] [--msm-sizes 500 2000] [--out benchmarks/output]
+      [--only {effects,nested,psmatch,small,msm,mediation,lasso}] [--msm-sizes 500 2000] [--lasso-sims 400]
+      [--out benchmarks/output]
 """
 
 from __future__ import annotations
@@ -103,6 +110,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from coverage_lasso import LASSO_DIMENSIONS, LASSO_METHODS, LASSO_SIZES, lasso_cell
 from coverage_mediation import MED_LAWS, MED_ROWS, MED_SIZES, mediation_cell
 
 from causalattn import clustered_effect, paired_effect, two_arm_effect
@@ -355,6 +363,28 @@ def run_mediation(args, cells: Cells) -> None:
           f"share of data sets refused (not scored) and warned (quasi-separation)\n{shares.to_string()}")
 
 
+def run_lasso(args, cells: Cells) -> None:
+    rows = []
+    for p in LASSO_DIMENSIONS:
+        for n in LASSO_SIZES:
+            rows += cells.get(("lasso", n, p, args.lasso_sims, args.seed),
+                              partial(lasso_cell, n, p, args.lasso_sims, args.seed))
+            print(f"  lasso n={n:<3d} p={p:<3d} " + "  ".join(
+                f"{r['method']} {r['coverage']:.3f}" for r in rows[-len(LASSO_METHODS):]), flush=True)
+    frame = pd.DataFrame(rows)[["n", "p", "method", "sims", "coverage", "median_width", "bias",
+                                "mean_selected"]].astype({"n": int, "p": int, "sims": int})
+    frame.to_csv(args.out / "coverage_lasso.csv", index=False)
+    wide = frame.pivot_table(index=["p", "n"], columns="method", values="coverage", sort=False)[list(LASSO_METHODS)]
+    wide.columns = [f"coverage {m}" for m in wide.columns]
+    bias = frame.pivot_table(index=["p", "n"], columns="method", values="bias", sort=False)
+    wide["bias double selection"] = bias["double selection"]
+    wide["bias single selection"] = bias["single selection"]
+    text = markdown(wide, ["p", "n"], lambda v: f"{v:.3f}")
+    (args.out / "coverage_lasso.md").write_text(text + "\n")
+    print(f"\nlasso adjustment: coverage of nominal {LEVEL:.0%} intervals over {args.lasso_sims} data sets per cell"
+          f"\n\n{text}")
+
+
 def nested_settings():
     for law in NESTED_LAWS:
         for sd_between in (*SD_BETWEEN, *((None,) if law == "accuracy" else ())):
@@ -503,10 +533,11 @@ def main() -> None:
     parser.add_argument("--slow-sims", type=int, default=500, help="data sets per cell, randomization and bootstrap")
     parser.add_argument("--n-resamples", type=int, default=999, help="FRT draws (above exact) / bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "small", "msm", "mediation"),
+    parser.add_argument("--only", choices=("effects", "nested", "psmatch", "small", "msm", "mediation", "lasso"),
                         help="run one part (default: all)")
     parser.add_argument("--msm-sizes", type=int, nargs="+", default=list(MSM_SIZES),
                         help="numbers of subjects of the MSM cells")
+    parser.add_argument("--lasso-sims", type=int, default=400, help="data sets per cell of the lasso cells")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -525,6 +556,8 @@ def main() -> None:
         run_msm(args, cells)
     if args.only in (None, "mediation"):
         run_mediation(args, cells)
+    if args.only in (None, "lasso"):
+        run_lasso(args, cells)
     print(f"\n{time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU (cells not cached); "
           f"load average {os.getloadavg()[0]:.2f}; wrote {args.out}")
 

@@ -10,8 +10,6 @@ exactly zero.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 #: Values at most this fraction of the data's magnitude are rounding noise (about 4,500 units in the last place).
@@ -23,7 +21,11 @@ def zero_up_to_rounding(value: float, scale: float) -> bool:
     return abs(value) <= RELATIVE_TOLERANCE * scale
 
 
+def powers_of_two(tops: np.ndarray) -> np.ndarray:
+    """Per magnitude in ``tops`` (>= 0), the power of two within a factor 2 below it (1 for 0)."""
+    return np.where(tops > 0, np.ldexp(1.0, np.frexp(tops)[1] - 1), 1.0)
+
+
 def power_of_two_scale(values: np.ndarray) -> float:
     """A power of two near ``max |values|`` (1 if all are zero): dividing by it is exact and keeps squares finite."""
-    top = float(np.max(np.abs(values))) if np.size(values) else 0.0
-    return 1.0 if top == 0 else math.ldexp(1.0, math.frexp(top)[1] - 1)
+    return float(powers_of_two(np.max(np.abs(values), initial=0.0)))

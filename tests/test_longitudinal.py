@@ -83,14 +83,14 @@ def test_g_formula_matches_r(data):
     assert est.details["mean_treated"] == pytest.approx(4.5044917189, rel=1e-9)
     assert est.details["mean_control"] == pytest.approx(1.9368891742, rel=1e-9)
     assert est.estimate == pytest.approx(4.5044917189 - 1.9368891742, rel=1e-9)
-    one = g_formula(data, "y", *ARGS, treated=(1, 0), control=(0, 0), n_resamples=20, rng=0)
+    one = g_formula(data, "y", *ARGS, treated=(1, 0), control=(0, 0), n_resamples=40, rng=0)
     assert one.details["mean_treated"] == pytest.approx(3.0804729645, rel=1e-9)
     assert one.estimand == "(1, 0) vs (0, 0)" and one.method == "g-formula-ice-bootstrap"
 
 
 def test_g_formula_bootstrap_is_reproducible(data):
-    a = g_formula(data, "y", *ARGS, n_resamples=30, rng=5)
-    b = g_formula(data, "y", *ARGS, n_resamples=30, rng=5)
+    a = g_formula(data, "y", *ARGS, n_resamples=40, rng=5)
+    b = g_formula(data, "y", *ARGS, n_resamples=40, rng=5)
     assert a.standard_error == b.standard_error > 0
     low, high = a.details["percentile_interval"]
     assert low < a.estimate < high
@@ -116,9 +116,9 @@ def test_large_sample_recovers_the_truth():
     assert coefficients.tolist() == pytest.approx([2.0, 1.0, 1.5], abs=0.06)
     assert msm(sample, "y", *ARGS, model="cumulative", treated=(1, 0), control=(0, 0)).details[
         "model"] == "cumulative"
-    assert g_formula(sample, "y", *ARGS, n_resamples=2, rng=0).estimate == pytest.approx(2.5, abs=0.05)
-    assert g_formula(sample, "y", *ARGS, treated=(1, 0), control=(0, 0), n_resamples=2,
-                     rng=0).estimate == pytest.approx(1.0, abs=0.05)
+    few = dict(n_resamples=4, confidence_level=0.5, rng=0)  # the fewest resamples a 50% interval allows
+    assert g_formula(sample, "y", *ARGS, **few).estimate == pytest.approx(2.5, abs=0.05)
+    assert g_formula(sample, "y", *ARGS, treated=(1, 0), control=(0, 0), **few).estimate == pytest.approx(1.0, abs=0.05)
     naive = ols(sample, "y", "a0", covariates=["a1", "l0", "l1"])
     assert naive.estimate < 0.5
 
@@ -141,7 +141,8 @@ def test_rescaled_confounders_give_the_same_answers(data):
     for factor in (1e-30, 1e30):
         scaled = data.assign(l0=data["l0"] * factor, l1=data["l1"] * factor)
         assert msm(scaled, "y", *ARGS).estimate == pytest.approx(base.estimate, rel=1e-9)
-        assert g_formula(scaled, "y", *ARGS, n_resamples=2, rng=0).estimate == pytest.approx(2.5676025447, rel=1e-8)
+        assert g_formula(scaled, "y", *ARGS, n_resamples=4, confidence_level=0.5, rng=0).estimate == pytest.approx(
+            2.5676025447, rel=1e-8)
 
 
 def test_strong_confounding_gives_extreme_weights_that_truncation_tames():
@@ -211,10 +212,19 @@ def test_treatment_determined_by_the_past_is_refused():
     with pytest.raises(ValueError, match=r"positivity fails at time 1: the denominator model"):
         treatment_weights(frame, *ARGS)
     frame["l1"] = frame["l0"]
-    with pytest.raises(ValueError, match=r"model of `treatments` column 'a1' \(time 1\) has collinear regressors"):
+    with pytest.raises(ValueError, match=r"model of `treatments` column 'a1' \(time 1\) has collinear regressors "
+                                         r"\('l1' is a linear function of 'const', 'l0' \(perfectly collinear\)"):
         treatment_weights(frame, *ARGS)
-    with pytest.raises(ValueError, match=r"outcome regression on the history .* is rank deficient"):
+    with pytest.raises(ValueError, match=r"outcome regression on the history .* is rank deficient: 'l1' is a linear "
+                                         r"function of 'const', 'l0'"):
         g_formula(frame, "y", *ARGS)
+    offset = _frame()
+    offset["l1"] = offset["l1"] + 1e9  # collinear with the intercept in floating point (R's lm aliases it)
+    with pytest.raises(ValueError, match=r"has collinear regressors \('l1' is a linear function of 'const', 'l0' "
+                                         r"\(perfectly collinear\).* such as 1e9 \+ noise"):
+        treatment_weights(offset, *ARGS)
+    with pytest.raises(ValueError, match=r"is rank deficient: 'l1' is a linear function of 'const', 'l0'"):
+        g_formula(offset, "y", *ARGS)
 
 
 @pytest.mark.parametrize("frame, treatments, confounders, error, message", [
@@ -251,8 +261,13 @@ def test_bad_contrast(kwargs, error, message):
 def test_bad_estimator_options():
     with pytest.raises(ValueError, match=r"`model` must be one of \['separate', 'cumulative'\]"):
         msm(_frame(), "y", *ARGS, model="saturated")
-    with pytest.raises(ValueError, match=r"`n_resamples` must be an integer >= 2"):
-        g_formula(_frame(), "y", *ARGS, n_resamples=1)
+    # before: n_resamples=2 was accepted, and its percentile interval was the two resamples themselves
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at least 40 for 95% intervals \(the resampled"):
+        g_formula(_frame(), "y", *ARGS, n_resamples=39)
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at least 20 for 90% intervals"):
+        g_formula(_frame(), "y", *ARGS, n_resamples=19, confidence_level=0.9)
+    with pytest.raises(TypeError, match=r"^`n_resamples` must be a positive integer, got 40.0"):
+        g_formula(_frame(), "y", *ARGS, n_resamples=40.0)
     with pytest.raises(ValueError, match=r"`outcome`: column 'y' must be finite"):
         g_formula(_frame(y=np.inf), "y", *ARGS)
     with pytest.raises(TypeError, match=r"`data` must be a pandas DataFrame"):

@@ -275,8 +275,14 @@ def test_bad_options(lipids):
         lipids.egger("student")
     with pytest.raises(ValueError, match=r"`order` must be one of \['first', 'second'\]"):
         lipids.wald_ratios("third")
-    with pytest.raises(ValueError, match=r"`n_resamples` must be an integer >= 2"):
-        lipids.weighted_median(n_resamples=1)
+    # before: n_resamples=2 was accepted: a standard error from two draws (the interval is normal: the minimum is
+    # minimum_resamples(level, "normal"), 30 at 95%, 75 at 99%)
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at least 30 for a normal interval at 95% from a "
+                                         r"bootstrap standard error"):
+        lipids.weighted_median(n_resamples=29)
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at least 75 for a normal interval at 99%"):
+        lipids.estimates(n_resamples=74, confidence_level=0.99)
+    assert lipids.weighted_median(n_resamples=30, rng=0).details["n_resamples"] == 30
     with pytest.raises(TypeError, match=r"`rng` must be None"):
         lipids.weighted_median(rng="seed")
     same = MendelianRandomization([0.1, -0.1, 0.1], [0.01] * 3, [0.05, -0.04, 0.06], [0.02] * 3)

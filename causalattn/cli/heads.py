@@ -69,11 +69,10 @@ def _head_map(args: argparse.Namespace, frame, out: Path, client) -> int:
     except ValueError as exc:  # the checks that need the model: layers out of range, too few passages
         raise ValueError(_flagged(str(exc))) from None
     print()
-    print((result if args.screen is None else screen).summary(args.alpha, args.correction, method=args.method))
-    frame = result.to_frame(method=args.method, alpha=args.alpha, correction=args.correction)
-    frame.to_csv(out / "head_effects.csv", index=False)
-    result.plot(alpha=args.alpha, correction=args.correction, method=args.method).savefig(
-        out / "head_map.png", dpi=120, bbox_inches="tight")
+    reported = dict(alpha=args.alpha, adjust=args.adjust, method=args.method)
+    print((result if args.screen is None else screen).summary(**reported))
+    result.to_frame(**reported).to_csv(out / "head_effects.csv", index=False)
+    result.plot(**reported).savefig(out / "head_map.png", dpi=120, bbox_inches="tight")
     written = ["head_effects.csv", "head_map.png", *(["atp.csv"] if args.screen else [])]
     print(f"\nwrote to {out}/: {', '.join(written)}")
     print(f"done in {time.perf_counter() - start:.0f} s")

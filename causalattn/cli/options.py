@@ -76,12 +76,10 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
 
     Each error names the flag. Nothing is created or trained before these checks pass.
     """
-    import pandas as pd
-
-    from causalattn.lab.analysis.head_scan import SCORES, HeadScan
     from causalattn.lab.interventions import parse_treatment
     from causalattn.lab.interventions.roles import resolve_roles
     from causalattn.lab.models.transformer import ModelConfig, build_model
+    from causalattn.lab.studies._inputs import check_fits, equal_scores
     from causalattn.lab.tasks.bigram import TaskConfig
     from causalattn.lab.training.config import Freeze, resolve_freeze
 
@@ -109,20 +107,16 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
                                  random_triggers=args.random_triggers, output_dist=args.output_dist)
     except ValueError as exc:
         raise ValueError(_flagged(str(exc))) from None
+    _check_study_sequences(args, task_config)
     skeleton = build_model(model_config)
-    # a scan of equal scores: every role resolves to some head, so a role in a missing layer fails here
-    blank = HeadScan(pd.DataFrame([(layer, head, 0.0, 0.0) for layer in range(args.n_layers)
-                                   for head in range(args.n_heads)], columns=["layer", "head", *SCORES]),
-                     n_sequences=1, length=2)
     try:
         labels = args.treatments or default_treatments(args.n_layers)
         treatments = _parse_labels(labels, parse_treatment)  # ablate:L01H0:zero is ablate:L1H0:zero
         for treatment in treatments:  # fail before training if a part does not fit the model (any model's heads)
+            check_fits(treatment, skeleton)
             parts = getattr(treatment, "parts", (treatment,))
-            for part in parts:
-                resolve_roles(part, blank).check(skeleton)
             if args.n_heads == 1 and all(getattr(part, "layer", 0) is not None for part in parts):
-                resolve_roles(treatment, blank)  # one head per layer: every model resolves its roles alike
+                resolve_roles(treatment, equal_scores(skeleton))  # one head per layer: every model alike
     except ValueError as exc:
         raise ValueError(f"`--treatments`: {exc}") from None
     try:
@@ -130,6 +124,29 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
     except ValueError as exc:
         raise ValueError(_flagged(str(exc)).replace("`--name` ", "")) from None
     return StudySetup(model_config, task_config, treatments)
+
+
+def _check_study_sequences(args: argparse.Namespace, task_config: Any) -> None:
+    """The training runs' held-out set and the evaluation's sequences have in-context positions to score.
+
+    Both are drawn as the study draws them (the held-out set with the training recipe's seed, the evaluated
+    sequences with ``--seed``), so a ``--seq-len`` too short for ``--n-triggers`` is refused before training.
+    """
+    import torch
+
+    from causalattn.cli.parser import STUDY_DEFAULTS
+    from causalattn.lab.tasks.bigram import BigramTask
+    from causalattn.lab.tasks.metrics import check_held_out
+    from causalattn.lab.tasks.units import check_read_positions
+    from causalattn.lab.training.config import TrainConfig
+
+    task = BigramTask(task_config)
+    try:
+        check_held_out(task, STUDY_DEFAULTS["study_eval_sequences"], seed=TrainConfig.eval_seed)
+    except ValueError as exc:
+        raise ValueError(f"`--seq-len` {args.seq_len} is too short for `--n-triggers` {args.n_triggers}: "
+                         f"{exc}") from None
+    check_read_positions(task.sample(args.n_sequences, torch.Generator().manual_seed(args.seed)), "--n-sequences")
 
 
 def check_out(given: str | os.PathLike) -> Path:
@@ -267,11 +284,12 @@ def check_heads_options(args: argparse.Namespace) -> Any:
     if args.prompts is not None and args.task is not None:
         raise ValueError("`--task` and `--prompts`: the units are either sequences of a task or your prompts")
     frame = _units_flags(args, HEADS_DEFAULTS)
-    minima = {"length": 2, "n_sequences": 2 if args.screen is None else 4, "batch_size": 1, "seed": 0,
-              "per_forward": 1, "screen": 1, "local_cluster": 1}
+    minima = {"length": 2, "n_sequences": 2 if args.screen is None else 4, "batch_size": 1, "per_forward": 1,
+              "screen": 1, "local_cluster": 1}
     for name, minimum in minima.items():
         if getattr(args, name) is not None:
             check_integer(_flag(name), getattr(args, name), minimum=minimum)
+    check_seed("--seed", args.seed)  # 2**70 was refused only after the model was loaded, as an overflow
     if args.n_jobs == 0:
         raise ValueError("`--n-jobs` must be a non-zero integer (-1: all cores), got 0")
     _check_method_units(args, frame, share=1 if args.screen is None else 2)  # the screen confirms on half
@@ -319,15 +337,22 @@ def ablate_fingerprint(args: argparse.Namespace) -> dict:
     return {"command": "ablate", **{name: getattr(args, name) for name in ABLATE_FINGERPRINT}}
 
 
-def check_ablate_model(args: argparse.Namespace, model: Any, tokenizer: Any) -> Any:
-    """The options of ``causalattn ablate`` that need the loaded model: ``--k``, ``--length``, the memory.
+def check_ablate_model(args: argparse.Namespace, model: Any, tokenizer: Any, treatments: list | None) -> Any:
+    """The options of ``causalattn ablate`` that need the loaded model: ``--k``, ``--length``, the memory, and
+    that every part of ``treatments`` (of ``--treatments``) fits the model, before any head scan.
 
     Returns the task: repeated random tokens of the tokenizer's vocabulary.
     """
+    from causalattn.lab.studies._inputs import check_fits
     from causalattn.lab.tasks.repeated import RepeatedTokensTask
 
     if args.treatments is None and 2 * args.k > model.n_layers * model.n_heads:
         raise ValueError(f"`--k` {args.k} is too large: the model has {model.n_layers * model.n_heads} heads")
+    for treatment in treatments or ():
+        try:
+            check_fits(treatment, model)
+        except ValueError as exc:
+            raise ValueError(f"`--treatments`: {exc}") from None
     try:
         task = RepeatedTokensTask.from_tokenizer(tokenizer, args.length, vocab_size=model.vocab_size)
     except ValueError as exc:

@@ -195,7 +195,10 @@ def _add_ablate(commands) -> None:
         "--treatments", nargs="+", metavar="LABEL", default=None,
         help="ablate or patch these instead of the top-k induction and control heads: index labels "
         "(ablate:L18H6:zero, patch:L18H6:counterfactual with --prompts), role labels resolved by the head scan "
-        "(ablate_role:induction@L18:mean, ablate_role:previous_token:zero), combinations joined with +")
+        "(ablate_role:induction@L18:mean, ablate_role:previous_token:zero), path labels, quoted for the shell "
+        "('path:L18H6->logits:mean': the ablated output reaches the logits only directly; "
+        "'path:L17H3->L18H6.k:mean': only head L18H6's keys; 'path_role:previous_token->induction.k:mean'), "
+        "combinations joined with +")
     _add_units(ablate, ABLATE_DEFAULTS, task=False)
     ablate.add_argument("--scan-sequences", type=int, default=ABLATE_DEFAULTS["scan_sequences"],
                         help="sequences of the head scan")
@@ -254,14 +257,14 @@ def _add_heads(commands) -> None:
         "(--prompts FILE.csv). Each head's effect is a paired comparison with control (paired t CI and p-value "
         "from the same test, or the procedure of --method); its p-value is adjusted across all heads by Holm "
         "(family-wise error), Benjamini-Hochberg and Benjamini-Yekutieli (false discovery rate; BY under any "
-        "dependence), and the discoveries at --alpha under --correction are named. Each head's ablated pass "
+        "dependence), and the discoveries at --alpha under --adjust are named. Each head's ablated pass "
         "resumes after its layer's attention from the clean pass, several heads stacked into one forward pass. "
         "--screen K instead screens every head by attribution patching on a random half of the units and "
         "measures the top K exactly on the other half (their p-values use that half only). Writes "
         "OUT/head_effects.csv (one row per head), OUT/head_map.png (layer x head heatmap, discoveries outlined) "
         "and with --screen OUT/atp.csv; every finished (batch, head) is kept in OUT/heads, so a rerun resumes.",
         epilog="examples:  causalattn heads --layers 14 15 16 17 18 --kind zero\n"
-        "           causalattn heads --task text --correction by --alpha 0.1\n"
+        "           causalattn heads --task text --adjust by --alpha 0.1\n"
         "           causalattn heads --prompts datasets/ioi_prompts.csv --kind patch --outcome logit_diff\n"
         "           causalattn heads --screen 20 --out runs/screen\n"
         "           causalattn heads --model path/to/model.gguf --device cuda --local-cluster 4",
@@ -280,7 +283,7 @@ def _add_heads(commands) -> None:
                        help="attribution patching of every head on a random half of the units (seeded by --seed), "
                        "then exact ablation of the K heads of largest estimated effect on the other half")
     study.add_argument("--alpha", type=float, default=0.05, help="level at which discoveries are named")
-    study.add_argument("--correction", choices=("holm", "bh", "by"), default="holm",
+    study.add_argument("--adjust", choices=("holm", "bh", "by"), default="holm",
                        help="the adjustment that names the discoveries (all three are in head_effects.csv)")
     _add_method(study)
     output = heads.add_argument_group("output and execution")

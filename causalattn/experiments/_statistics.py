@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from causalattn import _scaled_fit
 from causalattn._validation import check_choice
 from causalattn.experiments.designs import ClusterRandomized, Design, stratified_difference
 from causalattn.experiments.matched_pairs import covariate_differences
@@ -158,6 +159,7 @@ def _adjusted(members: np.ndarray, dx: np.ndarray) -> Callable[[np.ndarray, np.n
     :math:`u = \sum_i s_i X_i`, :math:`c = \sum_i X_i D_i`.
     """
     first, second = members.T  # dx: (m, K) covariate differences, first minus second unit
+    dx = dx / _scaled_fit.column_scales(dx)  # the intercept does not depend on their units; G's conditioning does
     precision = np.linalg.inv(dx.T @ dx)
     m = len(first)
 

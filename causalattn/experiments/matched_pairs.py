@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import statsmodels.api as sm
 
+from causalattn import _scaled_fit
 from causalattn._validation import (
     as_binary_array,
     as_float_array,
@@ -60,7 +61,7 @@ def covariate_differences(covariates, design: MPE) -> np.ndarray:
     first, second = design.members.T
     differences = x[first] - x[second]
     pairs, k = differences.shape
-    if pairs < k + 2 or np.linalg.matrix_rank(differences) < k:
+    if pairs < k + 2 or _scaled_fit.aliased(differences) is not None:
         raise ValueError(f"`covariates`: the {k} covariate difference(s) of the {pairs} pairs are collinear or too "
                          "many for a regression with an intercept (need at least covariates + 2 pairs)")
     return differences
@@ -140,7 +141,10 @@ def matched_pairs_adjusted(outcome, treatment, *, pairs, covariates, cov_type: s
     """
     pairs = _matched_pairs_adjusted_iv(outcome, treatment, pairs, covariates, cov_type, confidence_level)
     cov_type = pairs.cov_type
-    fit = sm.OLS(pairs.outcome, sm.add_constant(pairs.covariates, has_constant="add")).fit(cov_type=cov_type)
+    fit = _scaled_fit.least_squares(sm.OLS(pairs.outcome, sm.add_constant(pairs.covariates, has_constant="add")),
+                                    cov_type=cov_type, outcome="the outcome differences",
+                                    names=["the intercept", *(f"`covariates` difference {j}"
+                                                              for j in range(pairs.covariates.shape[1]))])
     se = float(fit.bse[0])
     if not math.isfinite(se):
         raise ValueError(f"`cov_type`: the {cov_type} standard error is undefined here (a pair with leverage 1); "

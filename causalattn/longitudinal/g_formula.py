@@ -41,10 +41,11 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from causalattn._validation import check_confidence_level, check_rng
+from causalattn import _scaled_fit
+from causalattn._validation import check_confidence_level, check_resamples, check_rng
 from causalattn.estimate import normal_estimate
 from causalattn.longitudinal._history import History, contrast_label, study_iv
-from causalattn.observational._data import bootstrap, check_resamples
+from causalattn.observational._data import bootstrap
 
 __all__ = ["g_formula"]
 
@@ -91,7 +92,8 @@ def g_formula(
     treated, control : sequence of 0/1, optional
         The regimes contrasted (default: treated at every time, and never).
     n_resamples : int
-        Bootstrap resamples of the subjects for the standard error.
+        Bootstrap resamples of the subjects for the standard error and the percentile interval: at
+        least :func:`~causalattn._validation.minimum_resamples` (40 at 95%).
     rng : None, int or numpy Generator
         Fixes the bootstrap.
     confidence_level : float
@@ -124,16 +126,16 @@ def g_formula(
     Estimate(always vs never treated = 2.568, SE 0.1155, 95% CI [2.341, 2.794], p = 1.90e-109; method=g-formula-ice-...)
     """
     level = check_confidence_level(confidence_level)
-    n_resamples = check_resamples(n_resamples)
+    n_resamples = check_resamples("n_resamples", n_resamples, level)
     generator = check_rng(rng)
     history, y, treated_regime, control_regime = study_iv(data, outcome, treatments, confounders, treated, control)
     full = history.design(history.times - 1, through=history.times)
-    rank = np.linalg.matrix_rank(full)
-    if rank < full.shape[1]:
+    j = _scaled_fit.aliased(full)
+    if j is not None:
         names = history.names(history.times - 1, through=history.times)
-        raise ValueError(f"the outcome regression on the history {names} is rank deficient (rank {rank} < "
-                         f"{full.shape[1]}): a confounder is constant or collinear, "
-                         "or a treatment is determined by the others")
+        raise ValueError(f"the outcome regression on the history {names} is rank deficient: "
+                         f"{_scaled_fit.collinearity([repr(c) for c in names], j)}; a confounder is constant or "
+                         "collinear, or a treatment is determined by the others")
     everyone = np.arange(history.n)
     means = [_regime_mean(history, y, regime, everyone) for regime in (treated_regime, control_regime)]
     value = means[0] - means[1]

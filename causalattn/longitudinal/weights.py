@@ -46,6 +46,7 @@ import statsmodels.api as sm
 from matplotlib.figure import Figure
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
+from causalattn import _scaled_fit
 from causalattn._validation import check_flag
 from causalattn.longitudinal._history import History, history_iv
 
@@ -142,13 +143,15 @@ def truncation_iv(truncate: Any) -> tuple[float, float] | None:
     return low, high
 
 
-def _probability_of_observed(a: np.ndarray, design: np.ndarray, column: str, t: int, model: str) -> np.ndarray:
-    """Fitted P(A_t = observed | design) from a logistic GLM; refuses collinear designs and positivity violations."""
-    rank = np.linalg.matrix_rank(design)
-    if rank < design.shape[1]:
+def _probability_of_observed(a: np.ndarray, design: np.ndarray, names: list[str], column: str, t: int,
+                             model: str) -> np.ndarray:
+    """Fitted P(A_t = observed | design) from a logistic GLM; refuses collinear designs (``names``: the design's
+    columns) and positivity violations."""
+    j = _scaled_fit.aliased(design)
+    if j is not None:
         raise ValueError(f"the {model} model of `treatments` column {column!r} (time {t}) has collinear regressors "
-                         f"(rank {rank} < {design.shape[1]}): a confounder is constant or duplicates another, or a "
-                         "past treatment determines another")
+                         f"({_scaled_fit.collinearity([repr(c) for c in names], j)}): a confounder is constant or "
+                         "duplicates another, or a past treatment determines another")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # statsmodels warns on perfect separation (and overflows on the way)
         p = np.asarray(sm.GLM(a, design, family=sm.families.Binomial()).fit().fittedvalues)
@@ -171,10 +174,11 @@ def weights_from_history(history: History, *, stabilized: bool = True,
     numerator, denominator = np.ones((n, times)), np.empty((n, times))
     for t, column in enumerate(history.treatment_names):
         a = history.treatments[:, t].astype(float)
-        denominator[:, t] = _probability_of_observed(a, history.design(t), column, t, "denominator")
+        denominator[:, t] = _probability_of_observed(a, history.design(t), history.names(t), column, t,
+                                                     "denominator")
         if stabilized:
-            numerator[:, t] = _probability_of_observed(a, history.design(t, with_confounders=False), column, t,
-                                                       "numerator")
+            numerator[:, t] = _probability_of_observed(a, history.design(t, with_confounders=False),
+                                                       ["const", *history.treatment_names[:t]], column, t, "numerator")
     weights = np.prod(numerator, axis=1) / np.prod(denominator, axis=1)
     limits = None
     if truncation is not None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from causalattn import _scaled_fit
 from causalattn._validation import as_binary_array, as_float_array, check_columns
 
 #: Units needed in each arm.
@@ -105,9 +106,10 @@ def units_iv(data: Any, outcome: Any, treatment: Any, mediator: Any, covariates:
 def check_full_rank(design: np.ndarray, columns: list[str], model: str, order: list[int] | None = None) -> None:
     """A ValueError naming the first column of ``design`` (taken in ``order``) that the columns before it determine.
 
-    The rank is that of the design with every column scaled to unit length, so
+    The rule is the fits' own (:func:`causalattn._scaled_fit.aliased`: R's
+    ``lm`` tolerance on the design with every column scaled to about 1), so
     that a column in the billions beside the intercept is not mistaken for a
-    redundant one.
+    redundant one, while a large offset with little variation is refused.
     """
     if order is not None:
         design, columns = design[:, order], [columns[j] for j in order]
@@ -115,12 +117,7 @@ def check_full_rank(design: np.ndarray, columns: list[str], model: str, order: l
     if n <= p:
         raise ValueError(f"the {model} model has {p} coefficients but only {n} units; it needs more units than "
                          "coefficients")
-    norms = np.linalg.norm(design, axis=0)
-    scaled = design / np.where(norms > 0, norms, 1.0)
-    if np.linalg.matrix_rank(scaled) == p:
-        return
-    for j in range(1, p + 1):
-        if np.linalg.matrix_rank(scaled[:, :j]) < j:
-            raise ValueError(f"the {model} model's design is rank-deficient: {columns[j - 1]} is a linear "
-                             f"function of {', '.join(columns[:j - 1])} (perfectly collinear); drop it or a "
-                             "redundant covariate")
+    j = _scaled_fit.aliased(design)
+    if j is not None:
+        raise ValueError(f"the {model} model's design is rank-deficient: {_scaled_fit.collinearity(columns, j)}; "
+                         "drop it or a redundant covariate")

@@ -19,14 +19,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from causalattn._student import t_estimate
 from causalattn._validation import check_confidence_level
 from causalattn.estimate import EstimateTable, normal_estimate
 from causalattn.mediation._units import units_iv
-from causalattn.mediation.models import fit_models, ols_fit
+from causalattn.mediation.models import fit_models, total_fit
 
 __all__ = ["baron_kenny"]
 
@@ -77,7 +76,7 @@ def baron_kenny(data: pd.DataFrame, outcome: str, treatment: str, mediator: str,
     level = check_confidence_level(confidence_level)
     units = units_iv(data, outcome, treatment, mediator, covariates, binary_outcome=False)
     fit = fit_models(units, "identity", False)
-    total = ols_fit(units.y, np.column_stack([np.ones(units.n), units.z, units.x]))
+    total = total_fit(units)
     coefficients = [("a: treatment -> mediator", fit.mediator, 1), ("b: mediator -> outcome", fit.outcome, 2),
                     ("c: total effect", total, 1), ("c': direct effect", fit.outcome, 1)]
     common: dict[str, Any] = {"treatment": units.treatment, "mediator": units.mediator, "outcome": units.outcome}

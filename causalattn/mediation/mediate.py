@@ -21,7 +21,7 @@ from causalattn._validation import (
 from causalattn.mediation import intervals
 from causalattn.mediation._units import Units, units_iv
 from causalattn.mediation.decomposition import Decomposition
-from causalattn.mediation.models import LINKS, Fit, fit_models, ols_fit, refit_theta
+from causalattn.mediation.models import LINKS, Fit, fit_models, refit_theta, total_fit
 from causalattn.mediation.natural import effects, row_names
 
 __all__ = ["mediate"]
@@ -94,7 +94,7 @@ def _row_details(units: Units, fit: Fit, cde: tuple[float, ...], method_details:
     for d, m in zip(details[len(details) - len(cde):], cde, strict=True):
         d["extrapolated"] = not observed[0] <= m <= observed[1]
     if fit.link == "identity" and not fit.interaction:
-        total = ols_fit(units.y, np.column_stack([np.ones(units.n), units.z, units.x]))
+        total = total_fit(units)
         a, b, c_prime = fit.mediator.params[1], fit.outcome.params[2], fit.outcome.params[1]
         for d in details:
             if d["component"] == "indirect":

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 import statsmodels.api as sm
-from statsmodels.regression.linear_model import OLSResults, RegressionResultsWrapper
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
+from causalattn import _scaled_fit
 from causalattn.mediation._units import Units, check_full_rank
 
-__all__ = ["LINKS", "Fit", "fit_models", "mediator_design", "ols_fit", "outcome_design", "refit_theta"]
+__all__ = ["LINKS", "Fit", "fit_models", "mediator_design", "outcome_design", "refit_theta", "total_fit"]
 
 #: Links of the outcome model.
 LINKS = ("identity", "probit", "logit")
@@ -95,25 +95,25 @@ def outcome_design(units: Units, interaction: bool) -> tuple[np.ndarray, list[st
     return np.column_stack([*columns, units.x]), names
 
 
-def _glm_params(y: np.ndarray, design: np.ndarray, link: str, start: np.ndarray | None) -> np.ndarray:
-    """Maximum-likelihood coefficients of the binomial GLM, converged to about 1e-10 of each column's scale.
+def _glm_fit(units: Units, design: np.ndarray, names: list[str], link: str, start: np.ndarray | None) -> Any:
+    """The binomial GLM's statsmodels results, its coefficients converged to about 1e-10 of each column's scale.
 
-    IRLS runs on the design with every column scaled to a largest absolute
-    value of 1 and stops when no scaled coefficient moves by more than 1e-10:
-    a criterion on the deviance (statsmodels' default) leaves the coefficients
-    of a probit model (whose Fisher scoring converges only linearly) wrong in
-    the 6th digit, and one on the raw coefficients depends on the units of the
-    data.
+    IRLS runs on the column-scaled design (:func:`causalattn._scaled_fit.maximum_likelihood`:
+    the results are in the units of the data) and stops when no scaled
+    coefficient moves by more than 1e-10: a criterion on the deviance
+    (statsmodels' default) leaves the coefficients of a probit model (whose
+    Fisher scoring converges only linearly) wrong in the 6th digit, and one on
+    the raw coefficients depends on the units of the data.
     """
-    scale = np.abs(design).max(axis=0)
     family = sm.families.Binomial(link=_GLM_LINKS[link]())
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow in exp on the way to a separation
         try:
-            fit = sm.GLM(y, design / scale, family=family).fit(
-                start_params=None if start is None else start * scale, tol_criterion="params",
-                atol=_GLM_TOLERANCE, rtol=0.0, maxiter=_GLM_MAXITER)
+            fit = _scaled_fit.maximum_likelihood(sm.GLM(units.y, design, family=family), start_params=start,
+                                                 outcome=f"`outcome` {units.outcome!r}", names=names,
+                                                 tol_criterion="params", atol=_GLM_TOLERANCE, rtol=0.0,
+                                                 maxiter=_GLM_MAXITER)
         except PerfectSeparationWarning:
             raise ValueError(f"`outcome` is perfectly predicted by the treatment, mediator and covariates "
                              f"(separation): the {link} model's coefficients are infinite and the natural "
@@ -122,55 +122,41 @@ def _glm_params(y: np.ndarray, design: np.ndarray, link: str, start: np.ndarray 
     if not fit.converged:
         raise ValueError(f"the {link} outcome model did not converge in {_GLM_MAXITER} IRLS iterations; check "
                          "`outcome` for quasi-separation (a covariate pattern whose outcome is always 0 or 1)")
-    return np.asarray(fit.params) / scale
+    return fit
 
 
-def ols_fit(y: np.ndarray, design: np.ndarray) -> Any:
-    r"""statsmodels' OLS results of ``y`` on ``design``, solved on the design with every column scaled to 1.
-
-    :math:`\hat\beta = D^{-1} \hat\gamma` and :math:`(X^\top X)^{-1} = D^{-1} (\tilde X^\top \tilde X)^{-1} D^{-1}`
-    with :math:`\tilde X = X D^{-1}`, :math:`D` the columns' largest absolute values: the answer does not depend
-    on the units of the data (a mediator in units of 1e12 beside the intercept otherwise costs digits, and statsmodels
-    counts it out of the rank of the raw design, so the residual degrees of freedom were wrong).
-    """
-    scale = np.abs(design).max(axis=0)
-    scaled = sm.OLS(y, design / scale).fit()
-    model = sm.OLS(y, design)  # its numerical rank (so its residual df) depends on the units: take the scaled one
-    model.rank, model.df_model, model.df_resid = scaled.model.rank, scaled.model.df_model, scaled.model.df_resid
-    results = OLSResults(model, np.asarray(scaled.params) / scale,
-                         normalized_cov_params=scaled.normalized_cov_params / np.outer(scale, scale))
-    return RegressionResultsWrapper(results)
+def total_fit(units: Units) -> Any:
+    """The OLS fit of the outcome on the mediator model's design ``[1, Z, X]`` (the total effect's regression)."""
+    design, names = mediator_design(units)
+    return _scaled_fit.least_squares(sm.OLS(units.y, design), outcome=f"`outcome` {units.outcome!r}", names=names)
 
 
-def _mediator_theta(units: Units, design: np.ndarray) -> tuple[Any, float]:
-    fit = ols_fit(units.m, design)
-    return fit, float(fit.scale)
-
-
-def _checked_designs(units: Units, interaction: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Both designs, each checked for full rank (a ValueError naming the redundant column)."""
+def _checked_fits(units: Units, link: str, interaction: bool, start: np.ndarray | None) -> tuple[Any, Any]:
+    """The mediator and outcome models' fits, each design first checked for full rank (a ValueError naming the
+    redundant column)."""
     x_m, names_m = mediator_design(units)
     x_y, names_y = outcome_design(units, interaction)
     check_full_rank(x_m, names_m, "mediator")
     check_full_rank(x_y, names_y, "outcome", order=_rank_order(x_y.shape[1], interaction))
-    return x_m, x_y
+    mediator = _scaled_fit.least_squares(sm.OLS(units.m, x_m), outcome=f"`mediator` {units.mediator!r}",
+                                         names=names_m)
+    if link == "identity":
+        return mediator, _scaled_fit.least_squares(sm.OLS(units.y, x_y), outcome=f"`outcome` {units.outcome!r}",
+                                                   names=names_y)
+    return mediator, _glm_fit(units, x_y, names_y, link, start)
 
 
 def fit_models(units: Units, link: str, interaction: bool) -> Fit:
     """Fit both models on ``units``; a ValueError for a rank-deficient design or a separated binary outcome."""
-    x_m, x_y = _checked_designs(units, interaction)
-    mediator, sigma2 = _mediator_theta(units, x_m)
-    if link == "identity":
-        outcome = ols_fit(units.y, x_y)
-    else:  # the results object of R's glm: one more IRLS step on the raw design, from the converged coefficients
-        family = sm.families.Binomial(link=_GLM_LINKS[link]())
-        outcome = sm.GLM(units.y, x_y, family=family).fit(start_params=_glm_params(units.y, x_y, link, None))
+    mediator, outcome = _checked_fits(units, link, interaction, None)
+    sigma2 = float(mediator.scale)
+    if link != "identity":
         certain = int(((outcome.fittedvalues < _CERTAIN) | (outcome.fittedvalues > 1 - _CERTAIN)).sum())
         if certain:
             warnings.warn(f"the {link} outcome model gives {certain} unit(s) a probability of 0 or 1 (quasi-"
                           "separation): some coefficients are infinite and their standard errors meaningless; the "
                           "natural effects are their limits, to which those units contribute nothing", stacklevel=3)
-    p_m, p_y = x_m.shape[1], x_y.shape[1]
+    p_m, p_y = len(mediator.params), len(outcome.params)
     cov = np.zeros((p_m + 1 + p_y, p_m + 1 + p_y))
     cov[:p_m, :p_m] = mediator.cov_params()
     cov[p_m, p_m] = 2 * sigma2**2 / mediator.df_resid
@@ -186,13 +172,8 @@ def refit_theta(units: Units, link: str, interaction: bool, start: Fit) -> np.nd
     """
     if units.z.min() == units.z.max():
         raise ValueError("a resample holds units of one treatment arm only")
-    x_m, x_y = _checked_designs(units, interaction)
-    mediator, sigma2 = _mediator_theta(units, x_m)
-    if link == "identity":
-        beta = ols_fit(units.y, x_y).params
-    else:
-        beta = _glm_params(units.y, x_y, link, start.outcome.params)
-    return np.concatenate([mediator.params, [sigma2], beta])
+    mediator, outcome = _checked_fits(units, link, interaction, start.outcome.params)
+    return np.concatenate([mediator.params, [float(mediator.scale)], outcome.params])
 
 
 def _rank_order(p: int, interaction: bool) -> list[int]:

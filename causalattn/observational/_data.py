@@ -25,7 +25,6 @@ what the data gave.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,7 +34,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causalattn._validation import as_float_array, check_choice, check_columns, check_same_index
+from causalattn._validation import (
+    as_float_array,
+    check_choice,
+    check_columns,
+    check_positive_int,
+    check_resamples,
+    check_same_index,
+)
 
 ESTIMANDS = ("ATE", "ATT")
 #: Fewest effective units per arm (or group) for which a normal interval is given without a SmallSampleWarning;
@@ -233,13 +239,13 @@ def strictly_inside(e: np.ndarray, message: str) -> np.ndarray:
     return e
 
 
-def check_resamples(n_resamples: Any) -> int:
-    """A number of bootstrap resamples >= 2."""
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral):
-        raise TypeError(f"`n_resamples` must be an integer >= 2, got {n_resamples!r}")
-    if n_resamples < 2:
-        raise ValueError(f"`n_resamples` must be an integer >= 2, got {n_resamples}")
-    return int(n_resamples)
+def resamples_iv(n_resamples: Any, standard_error: str, level: float) -> int:
+    """``n_resamples``: a positive integer, and with ``standard_error="bootstrap"`` at least
+    :func:`~causalattn._validation.minimum_resamples` (40 at 95%), as the bootstrap's percentile interval is reported
+    beside its standard error."""
+    if standard_error == "bootstrap":
+        return check_resamples("n_resamples", n_resamples, level)
+    return check_positive_int("n_resamples", n_resamples)
 
 
 def learner_iv(arg: str, model: Any, kind: str, method: str, example: str) -> Any:

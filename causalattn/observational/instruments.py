@@ -43,6 +43,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from causalattn import _scaled_fit
 from causalattn._validation import (
     as_float_array,
     check_choice,
@@ -374,7 +375,9 @@ def _first_stage_iv(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame) -> Non
     """Reject collinear instruments and covariates, and instruments without a first stage (classical F near 0)."""
     design = np.column_stack([exog.to_numpy(), z.to_numpy()])
     check_collinear(design[:, 1:], [*exog.columns[1:], *z.columns], arg="instruments` and `covariates")
-    fit = sm.OLS(d.iloc[:, 0].to_numpy(), design).fit()
+    fit = _scaled_fit.least_squares(sm.OLS(d.iloc[:, 0].to_numpy(), design), outcome=f"`treatment` {d.columns[0]!r}",
+                                    names=["the intercept", *(f"`covariates` {c!r}" for c in exog.columns[1:]),
+                                           *(f"`instruments` {c!r}" for c in z.columns)])
     if fit.ssr <= EXACT_FIT * fit.centered_tss:
         raise ValueError("`treatment` is an exact linear function of `instruments` and `covariates` (the first stage "
                          "fits every unit): it has no endogenous part left, and 2SLS would be OLS; pass instruments "
@@ -387,9 +390,16 @@ def _first_stage_iv(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame) -> Non
 
 def _leverage_se(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame, resid: np.ndarray, index: int,
                  cov_type: str) -> float:
-    """HC2/HC3 standard error of coefficient ``index`` of 2SLS, with the leverage of the projected regressors."""
+    """HC2/HC3 standard error of coefficient ``index`` of 2SLS, with the leverage of the projected regressors.
+
+    Computed on the column-scaled instruments and regressors (:func:`causalattn._scaled_fit.column_scales`; the
+    leverage does not depend on the columns' units), the standard error then divided by its regressor's scale.
+    """
     instruments = np.column_stack([exog.to_numpy(), z.to_numpy()])
+    instruments = instruments / _scaled_fit.column_scales(instruments)
     regressors = np.column_stack([exog.to_numpy(), d.to_numpy()])
+    scales = _scaled_fit.column_scales(regressors)
+    regressors = regressors / scales
     projected = instruments @ np.linalg.lstsq(instruments, regressors, rcond=None)[0]
     bread = np.linalg.inv(projected.T @ projected)
     leverage = np.einsum("ij,jk,ik->i", regressors, bread, projected)  # AER's hatvalues.ivreg
@@ -398,4 +408,4 @@ def _leverage_se(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame, resid: np
                          "`cov_type`")
     omega = resid**2 / (1 - leverage) ** (1 if cov_type == "HC2" else 2)
     cov = bread @ (projected.T * omega) @ projected @ bread
-    return math.sqrt(cov[index, index])
+    return math.sqrt(cov[index, index]) / scales[index]

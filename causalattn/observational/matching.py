@@ -120,6 +120,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from causalattn import _scaled_fit
 from causalattn._validation import check_choice, check_confidence_level, check_flag, check_positive_int
 from causalattn.estimate import Estimate, normal_estimate
 from causalattn.observational._data import Units, check_arms, estimand_iv, units_iv, weighted_asymptotics
@@ -238,7 +239,9 @@ def _bias_slopes(x: np.ndarray, y: np.ndarray, k: np.ndarray, rows: np.ndarray, 
                          "use more matches (`n_matches`), fewer covariates, or set `bias_correction`=False")
     check_collinear(x[used][:, ~flat], kept, where=where)
     slopes = np.zeros(x.shape[1])
-    slopes[~flat] = sm.WLS(y[used], design_matrix(x[used][:, ~flat]), weights=k[used]).fit().params[1:]
+    slopes[~flat] = _scaled_fit.least_squares(
+        sm.WLS(y[used], design_matrix(x[used][:, ~flat]), weights=k[used]),
+        names=["the intercept", *(f"`covariates` {c!r}" for c in kept)]).params[1:]
     return slopes
 
 

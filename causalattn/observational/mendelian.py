@@ -83,14 +83,14 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from causalattn._rounding import power_of_two_scale
+from causalattn import _scaled_fit
 from causalattn._student import t_estimate
 from causalattn._validation import (
     as_float_array,
     check_choice,
     check_columns,
     check_confidence_level,
-    check_positive_int,
+    check_resamples,
     check_rng,
     check_same_index,
     check_same_length,
@@ -245,9 +245,13 @@ class MendelianRandomization:
         for variant in variants:
             design = np.column_stack([np.ones(len(data)), as_float_array("variants", data[variant], column=variant),
                                       *extra])
-            if np.linalg.matrix_rank(design) < design.shape[1]:
-                raise ValueError(f"`variants`: column {variant!r} is constant or collinear with `covariates`")
-            fits = [sm.OLS(as_float_array(arg, data[col], column=col), design).fit()
+            names = ["the intercept", f"variant {variant!r}", *(f"covariate {c!r}" for c in covariates)]
+            j = _scaled_fit.aliased(design)
+            if j is not None:
+                raise ValueError(f"`variants`: column {variant!r} is constant or collinear with `covariates`: "
+                                 f"{_scaled_fit.collinearity(names, j)}")
+            fits = [_scaled_fit.least_squares(sm.OLS(as_float_array(arg, data[col], column=col), design),
+                                              outcome=f"`{arg}` {col!r}", names=names)
                     for arg, col in (("exposure", exposure), ("outcome", outcome))]
             rows.append([fits[0].params[1], fits[0].bse[1], fits[1].params[1], fits[1].bse[1]])
         beta_x, se_x, beta_y, se_y = np.array(rows).T
@@ -289,7 +293,8 @@ class MendelianRandomization:
             for name, a, b, s in zip(self.variants, bx, by, se, strict=True)], title="Wald ratios")
 
     def _ivw_fit(self):
-        return sm.WLS(self.beta_outcome, self.beta_exposure[:, None], weights=self.se_outcome**-2.0).fit()
+        return _scaled_fit.least_squares(sm.WLS(self.beta_outcome, self.beta_exposure[:, None],
+                                                weights=self.se_outcome**-2.0))
 
     def ivw(self, model: str = "random", distribution: str | None = None, *,
             confidence_level: float = 0.95) -> Estimate:
@@ -342,12 +347,13 @@ class MendelianRandomization:
         if np.ptp(bx) <= 1e-12 * bx.max():
             raise ValueError("MR-Egger is not identified: every variant has the same |beta_exposure|, so the slope "
                              "cannot be told from the intercept")
-        unit = power_of_two_scale(bx)  # exact rescaling: a column of 1e-30s beside the constant looks collinear
-        fit = sm.WLS(by, sm.add_constant(bx / unit, has_constant="add"), weights=self.se_outcome**-2.0).fit()
+        # solved on the column-scaled design: a column of 1e-30s beside the constant looks collinear
+        fit = _scaled_fit.least_squares(sm.WLS(by, sm.add_constant(bx, has_constant="add"),
+                                               weights=self.se_outcome**-2.0))
         k = self.n_variants
         scale = math.sqrt(fit.scale)
-        fixed_se = np.sqrt(np.diag(fit.normalized_cov_params)) / [1.0, unit]
-        params = np.asarray(fit.params) / [1.0, unit]
+        fixed_se = np.sqrt(np.diag(fit.normalized_cov_params))
+        params = np.asarray(fit.params)
         q = float(fit.ssr)
         heterogeneity = HypothesisTest("no heterogeneity around the MR-Egger line", q, k - 2,
                                        float(stats.chi2.sf(q, k - 2)), "rucker-q", k)
@@ -368,11 +374,13 @@ class MendelianRandomization:
 
         Needs at least 3 variants. The interval is normal,
         :math:`\hat\theta_{WM} \pm z\,\widehat{se}_{boot}`, with ``n_resamples`` bootstrap draws
-        (``details["distribution"]`` ``"normal"``); ``rng`` fixes them.
+        (``details["distribution"]`` ``"normal"``); ``rng`` fixes them. ``n_resamples`` must be at least
+        ``minimum_resamples(confidence_level, "normal")`` (30 at 95%: fewer make the standard error so noisy
+        that the interval undercovers; :func:`causalattn._validation.minimum_resamples`).
         """
-        n_resamples = check_positive_int("n_resamples", n_resamples, minimum=2)
-        generator = check_rng(rng)
         level = check_confidence_level(confidence_level)
+        n_resamples = check_resamples("n_resamples", n_resamples, level, "normal")
+        generator = check_rng(rng)
         self._need(3, "the weighted median")
         weights = (self.beta_exposure / self.se_outcome) ** 2
         estimate = float(_weighted_median(self.beta_outcome / self.beta_exposure, weights)[0])

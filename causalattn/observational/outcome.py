@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from causalattn import _scaled_fit
 from causalattn._validation import check_choice, check_confidence_level, check_rng
 from causalattn.estimate import Estimate, normal_estimate
 from causalattn.observational._data import (
@@ -36,9 +37,9 @@ from causalattn.observational._data import (
     asymptotics,
     bootstrap,
     check_arms,
-    check_resamples,
     estimand_iv,
     learner_iv,
+    resamples_iv,
     units_iv,
 )
 from causalattn.observational._design import check_collinear
@@ -69,7 +70,8 @@ def fit_outcome_model(x: np.ndarray, y: np.ndarray, model: Any, arm: str, names:
                              "(the number of coefficients)")
         names = names if names is not None else [f"covariate{j}" for j in range(x.shape[1])]
         check_collinear(x, names, where=f" within the {arm} arm")
-        fit = sm.OLS(y, design).fit()
+        fit = _scaled_fit.least_squares(sm.OLS(y, design),
+                                        names=["the intercept", *(f"`covariates` {c!r}" for c in names)])
         return (lambda new: design_matrix(new) @ fit.params), fit
     from sklearn.base import clone
 
@@ -84,7 +86,8 @@ def _linear_influence(units: Units, fits: tuple[Any, Any], mu1: np.ndarray, mu0:
     :math:`\phi_i = r_i(\hat\mu_1(X_i) - \hat\mu_0(X_i) - \hat\tau)/\bar r
     + \bar x_r^\top A_1^{-1}\tilde x_i Z_i\hat\epsilon_i - \bar x_r^\top A_0^{-1}\tilde x_i(1-Z_i)\hat\epsilon_i`,
     with :math:`A_z = n^{-1}\sum_{Z_i = z}\tilde x_i\tilde x_i^\top` and :math:`\bar x_r` the
-    ``r``-weighted mean of :math:`\tilde x = (1, x)`.
+    ``r``-weighted mean of :math:`\tilde x = (1, x)`. :math:`A_z^{-1}` is ``n`` times each fit's
+    ``normalized_cov_params``, computed on the column-scaled design (so in any units).
     """
     n = units.n
     design = design_matrix(units.x)
@@ -92,8 +95,7 @@ def _linear_influence(units: Units, fits: tuple[Any, Any], mu1: np.ndarray, mu0:
     phi = r * (mu1 - mu0 - tau) / r.mean()
     for arm, fit, sign in ((1, fits[0], 1.0), (0, fits[1], -1.0)):
         rows = units.z == arm
-        a = design[rows].T @ design[rows] / n
-        lever = design[rows] @ np.linalg.solve(a, x_bar)
+        lever = design[rows] @ (n * fit.normalized_cov_params @ x_bar)
         phi[rows] += sign * lever * fit.resid
     return phi
 
@@ -103,8 +105,8 @@ def _outcome_regression_iv(data, outcome, treatment, covariates, estimand, outco
     """Validate the arguments of :func:`outcome_regression`."""
     estimand = estimand_iv(estimand)
     standard_error = check_choice("standard_error", standard_error, ("sandwich", "bootstrap"))
-    n_resamples = check_resamples(n_resamples)
     level = check_confidence_level(confidence_level)
+    n_resamples = resamples_iv(n_resamples, standard_error, level)
     generator = check_rng(rng)
     units = units_iv(data, outcome, treatment, covariates)
     check_arms(units.z, "outcome_regression")
@@ -156,7 +158,8 @@ def outcome_regression(
         Fitted separately (a clone) in each arm; default OLS with an intercept.
     standard_error : {"sandwich", "bootstrap"}
     n_resamples : int
-        Bootstrap replicates.
+        Bootstrap replicates (with ``standard_error="bootstrap"`` at least
+        :func:`~causalattn._validation.minimum_resamples`, 40 at 95%).
     rng : None, int or numpy.random.Generator
         Randomness of the bootstrap.
     confidence_level : float

@@ -33,6 +33,7 @@ import pandas as pd
 import statsmodels.api as sm
 from matplotlib.figure import Figure
 
+from causalattn import _scaled_fit
 from causalattn._validation import check_choice, check_positive_int
 from causalattn.observational._data import Units, learner_iv, strictly_inside, units_iv
 from causalattn.observational._design import check_collinear, near_dependency, separation
@@ -62,8 +63,10 @@ def fit_score_model(x: np.ndarray, z: np.ndarray, model: Any, names: list[str] |
 
     ``model=None`` is statsmodels' logistic regression with an intercept, on
     covariates that are neither constant nor collinear (``names`` name them in
-    errors); if its Newton iterations do not converge, the arms are checked for
-    separation (:mod:`causalattn.observational._design`) and the error names the
+    errors), solved on the column-scaled design (:mod:`causalattn._scaled_fit`:
+    Newton's stopping rule on the raw coefficients depends on their units); if
+    its Newton iterations do not converge, the arms are checked for separation
+    (:mod:`causalattn.observational._design`) and the error names the
     separating covariates. Otherwise a clone of the scikit-learn classifier ``model``.
     """
     if model is None:
@@ -73,7 +76,9 @@ def fit_score_model(x: np.ndarray, z: np.ndarray, model: Any, names: list[str] |
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                fit, failure = sm.Logit(z, design).fit(disp=0, maxiter=LOGIT_ITERATIONS), None
+                fit, failure = _scaled_fit.maximum_likelihood(
+                    sm.Logit(z, design), disp=0, maxiter=LOGIT_ITERATIONS,
+                    names=["the intercept", *(f"`covariates` {c!r}" for c in names)]), None
             except (sm.tools.sm_exceptions.PerfectSeparationError, np.linalg.LinAlgError) as exc:
                 fit, failure = None, str(exc)
         for warning in caught:

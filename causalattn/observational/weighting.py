@@ -46,9 +46,9 @@ from causalattn.observational._data import (
     Units,
     bootstrap,
     check_arms,
-    check_resamples,
     estimand_iv,
     propensity_values,
+    resamples_iv,
     units_iv,
     weighted_asymptotics,
 )
@@ -84,8 +84,8 @@ def _ipw_iv(data, outcome, treatment, covariates, estimand, normalize, model, pr
     estimand = estimand_iv(estimand)
     normalize = check_flag("normalize", normalize)
     standard_error = check_choice("standard_error", standard_error, STANDARD_ERRORS)
-    n_resamples = check_resamples(n_resamples)
     level = check_confidence_level(confidence_level)
+    n_resamples = resamples_iv(n_resamples, standard_error, level)
     rng = check_rng(rng)
     if propensity is not None and (covariates is not None or model is not None):
         raise ValueError("give either `propensity` (known scores) or `covariates` (and `model`), not both")
@@ -227,7 +227,8 @@ def ipw(
     standard_error : {"sandwich", "bootstrap"}
         How the standard error is computed.
     n_resamples : int
-        Bootstrap replicates.
+        Bootstrap replicates (with ``standard_error="bootstrap"`` at least
+        :func:`~causalattn._validation.minimum_resamples`, 40 at 95%).
     rng : None, int or numpy.random.Generator
         Randomness of the bootstrap.
     confidence_level : float

@@ -1,4 +1,10 @@
-"""Fitting: statsmodels' OLS with the library's covariance names, and one coefficient as an Estimate.
+"""Fitting: statsmodels' OLS (solved on the column-scaled design) with the library's covariance names, and one
+coefficient as an Estimate.
+
+The least squares are :func:`causalattn._scaled_fit.least_squares`: solved on the
+design with every column scaled to about 1, so that neither the answer nor the
+rank depends on the units of the data (a covariate in units of 1e20 is fitted,
+not refused as collinear).
 
 A fit whose residuals are rounding noise (a constant outcome, or one the
 regressors fit exactly) gets standard error 0 and no p-value, never a
@@ -13,17 +19,20 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from causalattn import _scaled_fit
 from causalattn._rounding import RELATIVE_TOLERANCE, zero_up_to_rounding
 from causalattn.estimate import ConfidenceInterval, Estimate
 from causalattn.regression._inputs import Inputs, design_matrix
 
-# Columns beyond this magnitude (or nonzero below its inverse) overflow (underflow) the products of the covariances.
+# Columns beyond this magnitude (or nonzero below its inverse) are refused. The solution does not depend on the units
+# (the design is scaled), but statsmodels computes the covariances in the units of the data: the robust ones from
+# products such as x^2 e^2 and (e/x)^2, which at 1e50 stay within about 1e+-200 and beyond 1e77 leave floating point.
 _MAX_MAGNITUDE = 1e50
 
 
 def _model_iv(model: sm.OLS) -> sm.OLS:
-    """Reject designs OLS cannot fit: too few rows, collinear columns (statsmodels would use a
-    pseudo-inverse), or magnitudes whose squared products overflow or underflow."""
+    """Reject designs OLS cannot fit: too few rows, collinear columns (:func:`causalattn._scaled_fit.aliased`:
+    R's rule on the column-scaled design), or magnitudes whose squared products overflow or underflow."""
     for name, column in [(model.endog_names, model.endog), *zip(model.exog_names, model.exog.T, strict=True)]:
         top = float(np.abs(column).max())
         if top > _MAX_MAGNITUDE or 0 < top < 1 / _MAX_MAGNITUDE:
@@ -35,22 +44,22 @@ def _model_iv(model: sm.OLS) -> sm.OLS:
     n, p = model.exog.shape
     if n <= p:
         raise ValueError(f"`data` has {n} rows, need more than {p} (the number of regression coefficients)")
-    rank = np.linalg.matrix_rank(model.exog)
-    if rank < p:
-        raise ValueError(
-            f"the design matrix is rank deficient (rank {rank} < {p} columns {model.exog_names}): "
-            "a covariate is constant or collinear with the others or with the treatment"
-        )
+    j = _scaled_fit.aliased(model.wexog)
+    if j is not None:
+        names = [repr(name) for name in model.exog_names]
+        raise ValueError(f"the design matrix is rank deficient: {_scaled_fit.collinearity(names, j)}; a covariate "
+                         "is constant or collinear with the others or with the treatment")
     return model
 
 
 def _fit_model(model: sm.OLS, cov_type: str, groups: np.ndarray | None):
-    """``model.fit`` with the library's covariance names mapped to statsmodels' (validated beforehand)."""
+    """The scaled fit of ``model`` with the library's covariance names mapped to statsmodels' (validated
+    beforehand)."""
     if cov_type == "classical":
-        return model.fit()
+        return _scaled_fit.least_squares(model)
     if cov_type == "cluster":
-        return model.fit(cov_type="cluster", cov_kwds={"groups": groups})
-    return model.fit(cov_type=cov_type)
+        return _scaled_fit.least_squares(model, cov_type="cluster", cov_kwds={"groups": groups})
+    return _scaled_fit.least_squares(model, cov_type=cov_type)
 
 
 def coefficient(model: sm.OLS, term: str, inputs: Inputs, *, estimand: str, method: str,

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import statsmodels.api as sm
 
+from causalattn import _scaled_fit
 from causalattn._validation import check_choice
 from causalattn.estimate import Estimate
 from causalattn.regression._fit import coefficient, treatment_coefficient
@@ -115,8 +116,8 @@ def fwl(
     full = treatment_coefficient(inputs, estimand=f"OLS coefficient of {z}", method="ols")
     controls = design_matrix(frame, inputs.covariates)
     residuals = pd.DataFrame({
-        y: sm.OLS(frame[y], controls).fit().resid,
-        z: sm.OLS(frame[z], controls).fit().resid,
+        y: _scaled_fit.least_squares(sm.OLS(frame[y], controls)).resid,
+        z: _scaled_fit.least_squares(sm.OLS(frame[z], controls)).resid,
     })
     partial = coefficient(sm.OLS(residuals[y], residuals[[z]]), z, inputs, estimand=f"residual slope of {z}",
                           method="fwl-partial", details={"covariates": full.details["covariates"]},

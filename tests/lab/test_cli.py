@@ -256,7 +256,13 @@ def test_bad_options_give_an_error_message(tmp_path, capsys):
     (["--study-batch-size", "0"], "`--study-batch-size` must be a positive integer"),
     (["--d-model", "0"], "`--d-model` must be a positive integer"),
     (["--n-heads", "2"], "`--n-heads`=2 is not available"),
-    (["--n-triggers", "1000"], "`--n-triggers` must be at most the vocabulary size"),
+    (["--n-triggers", "1000"], "`--n-triggers` must be less than the vocabulary size"),
+    # before: these trained the whole study, with NaN global metrics (65), or NaN in-context accuracy (too short)
+    (["--n-triggers", "65"], r"`--n-triggers` must be less than the vocabulary size 65 \(with every token a trigger"),
+    (["--seq-len", "2"], r"`--seq-len` 2 is too short for `--n-triggers` 5: the held-out set \(64 sequences of 2 "
+                         r"tokens, 5 triggers\) has no in-context position"),
+    (["--seq-len", "8", "--n-sequences", "2"], r"`--n-sequences`: only 0 of the 2 sequences drawn have an in-context "
+                                               r"position"),
     (["--seed", "-1"], r"`--seed` must be an integer in \[0, 9223372036854775807\], got -1"),
     (["--seed", str(2**70)], r"`--seed` must be an integer in \[0, 9223372036854775807\], got 1180591620717411303424"),
     (["--treatments", "ablate_role:induction@L5:zero"],

@@ -61,7 +61,7 @@ def test_heads_writes_one_row_per_head_equal_to_the_api_and_resumes(tiny_model, 
     from causalattn.lab.tasks.repeated import RepeatedTokensTask
 
     out = tmp_path / "heads"
-    assert main(["heads", "--model", tiny_model, *TINY, "--kind", "zero", "--correction", "by", "--out", str(out)]) == 0
+    assert main(["heads", "--model", tiny_model, *TINY, "--kind", "zero", "--adjust", "by", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "discoveries (by, alpha = 0.05)" in printed and "p-values adjusted across all 12 heads" in printed
     table = pd.read_csv(out / "head_effects.csv")
@@ -69,7 +69,7 @@ def test_heads_writes_one_row_per_head_equal_to_the_api_and_resumes(tiny_model, 
     assert (out / "head_map.png").stat().st_size > 0
     model, tokenizer = load_pretrained(tiny_model, progress=False)
     api = head_map(model, RepeatedTokensTask.from_tokenizer(tokenizer, 6), kind="zero", n_sequences=8, batch_size=4,
-                   progress=False).to_frame(correction="by")
+                   progress=False).to_frame(adjust="by")
     pd.testing.assert_frame_equal(table, api, check_dtype=False)
     files = sorted((out / "heads" / "heads").iterdir())
     stamps = [p.stat().st_mtime_ns for p in files]
@@ -102,10 +102,12 @@ def test_heads_on_prompts_patching_and_screening(tiny_model, prompt_file, tmp_pa
     (["--layers", "-1"], "`--layers` must be an integer >= 0, got -1"),
     (["--alpha", "1.5"], r"`--alpha` must be a level in \(0, 1\), got 1.5"),
     (["--alpha", "0"], r"`--alpha` must be a level in \(0, 1\)"),
+    (["--alpha", "nan"], r"`--alpha` must be a level in \(0, 1\), got nan"),
     (["--screen", "0"], "`--screen` must be a positive integer, got 0"),
     (["--screen", "2", "--n-sequences", "3"], "`--n-sequences` must be an integer >= 4, got 3"),
     (["--length", "1"], "`--length` must be an integer >= 2, got 1"),
-    (["--seed", "-1"], "`--seed` must be an integer >= 0, got -1"),
+    (["--seed", "-1"], r"`--seed` must be an integer in \[0, 9223372036854775807\], got -1"),
+    (["--seed", str(2**70)], r"`--seed` must be an integer in \[0, 9223372036854775807\]"),  # was after loading
     (["--local-cluster", "0"], "`--local-cluster` must be a positive integer, got 0"),
     (["--model", "/nonexistent/model.gguf"], "`--model`: '/nonexistent/model.gguf' is neither a known model"),
     (["--per-forward", "0"], "`--per-forward` must be a positive integer, got 0"),
@@ -130,6 +132,41 @@ def test_heads_checks_its_flags_before_loading_the_model(flags, match, prompt_fi
     err = capsys.readouterr().err
     assert re.search(match, err), err
     assert not out.exists()
+
+
+def test_heads_names_its_adjustment_adjust(capsys):
+    for flags, match in ((["--adjust", "bonferroni"], "argument --adjust: invalid choice: 'bonferroni'"),
+                         (["--correction", "by"], "unrecognized arguments: --correction by")):  # renamed: --adjust
+        with pytest.raises(SystemExit) as exit_:
+            main(["heads", "--model", "no-such-model", *flags])
+        assert exit_.value.code == 2 and match in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def one_answer(tmp_path_factory):
+    """12 prompts whose answer is always Mary (distractor John): a head's output moves every logit difference
+    alike, so most heads of the random model have an effect and some do not."""
+    rows = [(f"Then w{i} and w{i + 1} went to the store w{i + 2} gave a book to", " Mary", " John")
+            for i in range(1, 13)]
+    path = tmp_path_factory.mktemp("one_answer") / "prompts.csv"
+    pd.DataFrame(rows, columns=["prompt", "answer", "distractor"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("method", ["t", "normal", "randomization", "bootstrap"])
+def test_heads_csv_has_one_row_per_head_and_coherent_intervals_for_every_method(method, tiny_model, one_answer,
+                                                                                tmp_path):
+    out = tmp_path / "coherent"
+    assert main(["heads", "--model", tiny_model, "--prompts", str(one_answer), "--kind", "zero", "--method", method,
+                 "--batch-size", "12", "--alpha", "0.01", "--adjust", "by", "--no-progress", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "head_effects.csv")
+    assert len(table) == 12 and len(set(zip(table["layer"], table["head"], strict=True))) == 12
+    assert table["method"].str.startswith("paired-").all() and table["pvalue"].notna().all()
+    excludes = (table["ci_low"] > 0) | (table["ci_high"] < 0)
+    tie = np.isclose(table["pvalue"], 0.05, rtol=1e-9) & (method in ("t", "normal"))  # an end of the interval is 0
+    assert ((excludes == (table["pvalue"] < 0.05)) | tie).all(), table[["ci_low", "ci_high", "pvalue"]]
+    assert 0 < (table["pvalue"] < 0.05).sum() < 12  # both sides of the rule are checked
+    assert table["discovery"].tolist() == (table["pvalue_by"] < 0.01).tolist()
 
 
 @pytest.mark.parametrize("content, match", [
@@ -181,6 +218,102 @@ def test_ablate_with_treatments_and_an_outcome_on_sequences(tiny_model, tmp_path
         assert main(["ablate", "--model", "no-such-model", *bad, "--out", str(tmp_path / "never")]) == 2
         assert match in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+PATHS = ["path:L0H0->logits:zero", "path:L0H1->L2H3.k:mean", "path:L1H0->logits:resample+ablate:L2H1:zero",
+         "path:L0H2->L1H0.q:mean:overall"]
+
+
+def test_ablate_path_role_and_combined_labels_equal_the_api(tiny_model, prompt_file, tmp_path):
+    from causalattn import EstimateTable, effects_frame
+    from causalattn.lab.analysis.head_scan import head_scan
+    from causalattn.lab.interventions import parse_treatment
+    from causalattn.lab.interventions.roles import resolve_roles
+    from causalattn.lab.models.pretrained import load_pretrained
+    from causalattn.lab.studies.evaluation import evaluation_study
+    from causalattn.lab.studies.prompts import prompt_study
+    from causalattn.lab.tasks.prompts import PromptSet, read_prompts
+    from causalattn.lab.tasks.repeated import RepeatedTokensTask
+
+    model, tokenizer = load_pretrained(tiny_model, progress=False)
+    task = RepeatedTokensTask.from_tokenizer(tokenizer, 6, vocab_size=model.vocab_size)
+    role = "path_role:previous_token@L0->induction.v:mean"
+    resolved = resolve_roles(parse_treatment(role), head_scan(model, task, 16, seed=1, batch_size=3)).label
+    assert resolved.startswith("path:L0H") and "->L" in resolved  # the command's scan draws from seed + 1
+    out = tmp_path / "sequences"
+    assert main(["ablate", "--model", tiny_model, "--length", "6", "--n-sequences", "6", "--batch-size", "3",
+                 "--no-progress", "--treatments", *PATHS, role, "--out", str(out)]) == 0
+    study = evaluation_study(model, task, [*PATHS, resolved], n_sequences=6, batch_size=3, reference_size=32)
+    api = EstimateTable([e for outcome in ("in_context_accuracy", "in_context_loss")
+                         for e in study.effects(outcome, adjust="holm")])
+    table = pd.read_csv(out / "effects.csv")
+    pd.testing.assert_frame_equal(table, effects_frame(api), check_dtype=False)
+    assert list(table["treatment"][:5]) == [*PATHS, resolved] and (table["unit"] == "sequence").all()
+    assert (table.query("outcome == 'in_context_loss'")["standard_error"] > 0).all()  # every path changes the loss
+
+    labels = ["path:L0H0->logits:zero", "path:L1H2->L2H0.v:resample",
+              "patch:L1H0:counterfactual+path:L0H1->logits:mean"]
+    out = tmp_path / "prompts"
+    assert main(["ablate", "--model", tiny_model, "--prompts", str(prompt_file), "--batch-size", "4", "--no-progress",
+                 "--treatments", *labels, "--out", str(out)]) == 0
+    prompts = PromptSet.from_frame(tokenizer, read_prompts(prompt_file), distractor="distractor",
+                                   counterfactual="counterfactual", max_len=model.max_len, vocab_size=model.vocab_size)
+    api = prompt_study(model, prompts, labels, batch_size=4).effects("logit_diff", adjust="holm")
+    table = pd.read_csv(out / "effects.csv")
+    pd.testing.assert_frame_equal(table, effects_frame(api), check_dtype=False)
+    assert (table["unit"] == "prompt").all() and api.title.endswith("6 prompts")  # as in heads' head_effects.csv
+
+
+@pytest.mark.parametrize("labels, match", [
+    (["path:L0H0->L1H0:zero"], "must end at 'logits' or at a receiver's input such as 'L1H0.k'"),
+    (["path:L1H0->L0H0.k:zero"], "is layer 0, not after the sender's layer 1"),  # a path to an earlier layer
+    (["path:L1H0->L1H2.k:zero"], "is layer 1, not after the sender's layer 1"),
+    (["path:L0H0->L1H0.key:zero"], "the receiver's input must be one of ['q', 'k', 'v']"),
+    (["path:L0H0-"], "must be quoted: the shell reads '>' as a redirection"),  # 'path:L0H0->logits:zero' unquoted
+    (["path:L0H0->logits:counterfactual"], "patching a path from a source sequence is not supported"),
+    (["path:L0H0->logits:zero", "path:L00H0->logits:zero"], "a label is given twice"),
+    (["path:L0H0->logits:zero+ablate:L0H0:mean"], "reads the clean z of L0H0, which 'ablate:L0H0:mean' replaces"),
+    (["path:L0H0->L1H0.k:zero+path:L0H0->L1H0.k:mean"], "both replace the path to L1H0.k of L0H0"),
+    (["path_role:induction->logit:zero"], "must end at 'logits' or at a receiver's input"),
+])
+def test_ablate_refuses_bad_path_labels_before_loading(labels, match, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["ablate", "--model", "no-such-model", "--treatments", *labels, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "`--treatments`: " in err and match in err, err
+    assert not out.exists()
+
+
+def test_ablate_refuses_labels_that_do_not_fit_the_model_before_its_head_scan(tiny_model, tmp_path, capsys):
+    from causalattn.lab.analysis.head_scan import head_scan
+    from causalattn.lab.models.pretrained import load_pretrained
+    from causalattn.lab.tasks.repeated import RepeatedTokensTask
+
+    flags = ["--model", tiny_model, "--length", "6", "--n-sequences", "6", "--batch-size", "3", "--no-progress",
+             "--out", str(tmp_path / "x")]
+    for labels, match in (
+            (["path:L0H9->logits:zero"], "`--treatments`: `head` 9 of 'path:L0H9->logits:zero' is out of range"),
+            (["path:L0H0->L5H0.k:zero"], "`--treatments`: `receiver` L5H0 of 'path:L0H0->L5H0.k:zero' is out of "
+                                         "range: the model has 3 layer(s)"),
+            (["ablate_role:induction:zero", "path_role:induction@L7->logits:zero"], "`--treatments`: `layer` 7 of "
+             "'path_role:induction@L7->logits:zero' is out of range"),
+            (["path_role:induction@L2->induction.k:zero"], "`--treatments`: 'path_role:induction@L2->induction.k:"
+             "zero': no receiver in a layer after the sender's, L2")):
+        assert main(["ablate", *flags, "--treatments", *labels]) == 2
+        printed = capsys.readouterr()
+        assert match in printed.err and "head scan" not in printed.out, (labels, printed)
+    # what only the scan decides is refused after it, naming the flag
+    model, tokenizer = load_pretrained(tiny_model, progress=False)
+    top = head_scan(model, RepeatedTokensTask.from_tokenizer(tokenizer, 6), 16, seed=1, batch_size=3).top(1)
+    induction = f"L{top['layer'].iloc[0]}H{top['head'].iloc[0]}"
+    assert induction.startswith("L2")  # the induction head of this random model is in its last layer
+    for labels, match in (
+            (["ablate_role:induction:zero", f"ablate:{induction}:zero"], "`--treatments`: 'ablate_role:induction:"
+             f"zero' and 'ablate:{induction}:zero' both name 'ablate:{induction}:zero' on this model's head scan"),
+            (["path_role:induction->induction.k:zero"], "`--treatments`: 'path_role:induction->induction.k:zero': "
+             "no receiver in a layer after the sender's, L2 (on this model's head scan)")):
+        assert main(["ablate", *flags, "--treatments", *labels]) == 2
+        assert match in capsys.readouterr().err, labels
 
 
 def test_heads_and_ablate_on_smollm2_with_the_bundled_ioi_prompts(smollm2, tmp_path, monkeypatch, capsys):

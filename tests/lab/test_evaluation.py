@@ -405,7 +405,10 @@ def test_bad_input(model, task, tmp_path):
         study.effect("ablate:L0H0:zero", method="wald")
     with pytest.raises(ValueError, match="`by` must be one of"):
         study.heterogeneity("ablate:L0H0:zero", by="layer")
-    short = evaluation_study(model, BigramTask(TaskConfig(seq_len=4)), TREATMENTS[:1], **{**KW, "n_sequences": 3})
+    # said before the evaluation, not only after it (global outcomes are defined: a warning, not an error)
+    with pytest.warns(UserWarning, match=r"^`n_sequences`: only 1 of the 3 sequences drawn have an in-context "
+                                         r"position .* The in-context outcomes will be refused; the global ones are"):
+        short = evaluation_study(model, BigramTask(TaskConfig(seq_len=4)), TREATMENTS[:1], **{**KW, "n_sequences": 3})
     with pytest.raises(ValueError, match="fewer than 2 sequences have it under both arms"):
         short.effect("ablate:L0H0:zero")
     assert short.effect("ablate:L0H0:zero", "global_loss").n == 3

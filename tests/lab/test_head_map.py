@@ -9,6 +9,8 @@ import torch
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from causalattn import paired_effect
+from causalattn._streams import question_rng
 from causalattn.lab import BigramTask, ModelConfig, TaskConfig, build_model, induction_head_model
 from causalattn.lab.interventions import HeadAblation, HeadPatch, Reference
 from causalattn.lab.models.hooks import hooks
@@ -173,9 +175,58 @@ def test_adjusted_columns_equal_statsmodels_multipletests(model, assert_coherent
     assert row["mean_control"] == pytest.approx(result.control["in_context_loss"].mean(), rel=1e-12)
 
 
+def test_the_map_is_a_study_table_with_every_studys_options(monkeypatch):
+    result = head_map(MODELS["lab"](), TASK, layers=[1], kind="zero", n_sequences=10, seed=4, n_resamples=99,
+                      progress=False)
+    label, outcome = "ablate:L1H2:zero", "in_context_loss"
+    y1, y0 = result.treated[outcome][2], result.control[outcome]
+    diffs = y1 - y0
+    # confidence_level: the paired t interval at 90%, by hand
+    row = result.effects(outcome, confidence_level=0.9)[2]
+    half = stats.t.ppf(0.95, 9) * diffs.std(ddof=1) / np.sqrt(10)
+    np.testing.assert_allclose(row.confidence_interval, (diffs.mean() - half, diffs.mean() + half), rtol=1e-12)
+    assert row.estimand == label and set(DETAIL_KEYS) <= set(row.details)
+    assert (row.details["layer"], row.details["head"], row.details["adjustment"]) == (1, 2, "holm")
+    assert row.details["pvalue_adjusted"] == row.details["pvalue_holm"]
+    # adjust: pvalue_adjusted is that adjustment's, the three columns are there whatever it is
+    by = result.effects(outcome, adjust="by")
+    assert [e.details["pvalue_adjusted"] for e in by] == [e.details["pvalue_by"] for e in by]
+    unadjusted = result.effects(outcome, adjust=None)
+    assert unadjusted[2].details["pvalue_adjusted"] is None and unadjusted[2].details["pvalue_bh"] is not None
+    # rng and n_resamples: the map's seed by default, each (head, outcome) question its own stream
+    for rng, seed in ((None, 4), (9, 9)):
+        boot = result.effects(outcome, method="bootstrap", n_resamples=99, rng=rng)[2]
+        direct = paired_effect(y1, y0, method="bootstrap", n_resamples=99, rng=question_rng(seed, label, outcome))
+        assert (boot.confidence_interval, boot.pvalue) == (direct.confidence_interval, direct.pvalue)
+    default = result.effects(outcome, method="bootstrap", n_resamples=99)[2]
+    assert default.confidence_interval != boot.confidence_interval  # rng=9 is another stream than the map's seed 4
+    # another adjustment reuses the rows: the effect layer runs once per (head, outcome) and procedure
+    import causalattn.lab.studies.head_table as head_table
+
+    calls, real = [], head_table.study_effect
+    monkeypatch.setattr(head_table, "study_effect", lambda *a, **k: calls.append(k["treatment"]) or real(*a, **k))
+    for adjust in ("holm", "by", None, "bh"):
+        result.effects(outcome, method="normal", adjust=adjust)
+    assert len(calls) == 4 and result.to_frame(outcome, method="normal", adjust="by")["pvalue"].notna().all()
+    assert len(calls) == 4
+    # the frame, the discoveries, the summary and the plot take the same options
+    frame = result.to_frame(outcome, alpha=0.5, adjust="bh", confidence_level=0.9)
+    np.testing.assert_allclose(frame.loc[2, ["ci_low", "ci_high"]].astype(float), row.confidence_interval)
+    assert frame["discovery"].tolist() == (frame["pvalue_bh"] < 0.5).tolist()
+    assert "t 90% interval per head" in result.summary(outcome, confidence_level=0.9)
+    with pytest.raises(ValueError, match=r"`adjust` must be one of \['holm', 'bh', 'by'\], got 'bonferroni'"):
+        result.discoveries(outcome, adjust="bonferroni")
+    with pytest.raises(TypeError, match="`adjust` must be a string"):
+        result.plot(outcome, adjust=None)
+    with pytest.raises(ValueError, match="`confidence_level` must be in"):
+        result.to_frame(confidence_level=95)
+    with pytest.raises(TypeError, match="`outcome` must be a string"):  # the level is `alpha=`, by name
+        result.discoveries(0.05)
+
+
 def test_discoveries_and_heatmap_of_the_induction_model(induction):
-    assert induction.discoveries(0.05, "holm")[["layer", "head"]].values.tolist() == [[1, 0], [0, 0]]
-    frame = induction.to_frame(alpha=0.05, correction="by")
+    assert induction.discoveries(alpha=0.05, adjust="holm")[["layer", "head"]].values.tolist() == [[1, 0], [0, 0]]
+    frame = induction.to_frame(alpha=0.05, adjust="by")
     assert frame["discovery"].tolist() == [True, True]
     assert frame["estimate"].iloc[1] < -0.4  # the induction head
     text = induction.summary()
@@ -240,8 +291,9 @@ def test_resume_reuses_every_saved_head(tmp_path, monkeypatch):
     (dict(batch_size=0), ValueError, "`batch_size` must be a positive integer"),
     (dict(per_forward=0), ValueError, "`per_forward` must be a positive integer"),
     (dict(confidence_level=95), ValueError, "confidence_level"),
-    (dict(seed=1.5), TypeError, "`seed` must be an integer >= 0"),
-    (dict(seed=-1), ValueError, "`seed` must be an integer >= 0"),
+    (dict(seed=1.5), TypeError, r"`seed` must be an integer in \[0, 9223372036854775807\], got 1.5"),
+    (dict(seed=-1), ValueError, r"`seed` must be an integer in \[0, 9223372036854775807\], got -1"),
+    (dict(seed=2**70), ValueError, r"`seed` must be an integer in \[0, 9223372036854775807\]"),  # was an overflow
 ])
 def test_bad_options_name_the_argument(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -257,10 +309,15 @@ def test_bad_data_and_alpha():
         head_map(model, long, progress=False)
     with pytest.raises(ValueError, match="`n_sequences` must be None with prompts"):
         head_map(model, _prompts(), n_sequences=5, progress=False)
+    # before: the map was computed, and every head's effect refused for want of pairs
+    with pytest.raises(ValueError, match=r"^`n_sequences`: only [01] of the 4 sequences drawn have an in-context "
+                                         r"position"):
+        head_map(build_model(ModelConfig(d_model=16, max_seq_len=2)), BigramTask(TaskConfig(seq_len=2)),
+                 n_sequences=4, progress=False)
     result = head_map(model, TASK, layers=[2], n_sequences=4, n_resamples=99, progress=False)
     for alpha in (0, 1, -0.1, 1.5, True, "0.05"):
         with pytest.raises(ValueError, match=r"`alpha` must be a number in \(0, 1\)"):
-            result.discoveries(alpha)
-    with pytest.raises(ValueError, match="`correction` must be one of"):
-        result.to_frame(correction="bonferroni")
+            result.discoveries(alpha=alpha)
+    with pytest.raises(ValueError, match="`adjust` must be one of"):
+        result.to_frame(adjust="bonferroni")
     assert select_heads(model, layers=range(1, 3))[0] == (1, 0)

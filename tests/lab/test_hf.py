@@ -430,7 +430,7 @@ def test_bad_input(model, tokens, tmp_path):
     with pytest.raises(ValueError, match="`sources` has no sequences named \\['counterfactual'\\]"):
         Reference.compute(model, tokens, [HeadPatch(0, 0, "counterfactual")])
     with pytest.raises(ValueError, match="`sources` must map names other than 'clean'"):
-        Reference.compute(model, tokens, [HeadPatch(0, 0, "clean")], sources={"clean": tokens})
+        Reference.compute(model, tokens, [HeadPatch(0, 0, "counterfactual")], sources={"clean": tokens})
     with pytest.raises(ValueError, match="`source` must be a name"):
         HeadPatch(0, 0, "a:b")
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from causalattn.lab.interventions import Combined, HeadAblation, PatternFreeze, Reference, parse_treatment
+from causalattn.lab.interventions import Combined, HeadAblation, HeadPatch, PatternFreeze, Reference, parse_treatment
 from causalattn.lab.models.hooks import hooks, run_with_cache
 from causalattn.lab.models.transformer import ModelConfig, build_model
 
@@ -53,7 +53,7 @@ def test_values_and_labels():
 @pytest.mark.parametrize("first, middle, last, point, head", [
     ("pattern:L0H0:uniform", "", "pattern:L0H0:previous_token", "pattern", "L0H0"),  # issue 18, item 10
     ("pattern:L0H0:previous_token", "", "pattern:L0H0:uniform", "pattern", "L0H0"),  # the other order
-    ("ablate:L1H0:zero", "", "patch:L1H0:clean", "z", "L1H0"),  # ablation and patching both replace z
+    ("ablate:L1H0:zero", "", "patch:L1H0:corrupted", "z", "L1H0"),  # ablation and patching both replace z
     ("ablate:L1H0:mean", "ablate:L0H0:zero+", "ablate:L1H0:mean", "z", "L1H0"),  # one part twice
     ("ablate_role:induction@L1:zero", "", "ablate_role:induction@L1:mean", "z", "the induction head of layer 1"),
 ])
@@ -161,6 +161,12 @@ def test_bad_input(model, inputs):
         parse_treatment("pattern:L0H0:uniform:overall")
     with pytest.raises(TypeError, match="`label` must be a string"):
         parse_treatment(3)
+    # before: accepted, resample ablation under a second label (read as patching from the sequence itself)
+    for patch in (lambda: parse_treatment("patch:L1H0:clean"), lambda: HeadPatch(1, 0, "clean")):
+        with pytest.raises(ValueError, match=r"^`source` 'clean' names the reference sequences, so 'patch:L1H0:clean' "
+                                             r"would be resample ablation under a second label: write "
+                                             r"'ablate:L1H0:resample'"):
+            patch()
     with pytest.raises(ValueError, match="`reference` is needed by 'ablate:L0H0:mean'"):
         HeadAblation(0, 0, "mean").hooks(model)
     with pytest.raises(ValueError, match="`reference` holds no clean activations"):

@@ -323,6 +323,12 @@ def test_models_study_checks_every_model_before_running(monkeypatch):
     with pytest.raises(TypeError, match=r"`task` must be a task \(sample\(n, generator\) -> Batch"):
         models_study([_model(0), _model(1)], Configless(), ROLES)
     assert not scans  # refused before the first model's head scan (it used to be refused after it)
+    for label, match in (("path_role:induction@L0->induction@L5.k:zero", "no receiver in layer 5"),
+                         ("path_role:previous_token@L1->induction.k:zero", "no receiver in a layer after the "
+                                                                          "sender's, L1")):
+        with pytest.raises(ValueError, match=match):  # a role path's receiver: before any scan too
+            _study([_model(0), _model(1)], [label])
+    assert not scans
 
     @dataclasses.dataclass(frozen=True)
     class Named(HeadAblation):

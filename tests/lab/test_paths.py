@@ -81,7 +81,7 @@ def test_values():
     ("path:L0H0-", "must be quoted: the shell reads '>' as a redirection"),  # `->logits:zero` taken by the shell
     ("path:L0H0->logits:zero+ablate:L0H0:mean",
      "'path:L0H0->logits:zero' reads the clean z of L0H0, which 'ablate:L0H0:mean' replaces"),
-    ("patch:L0H0:clean+path:L0H0->L1H0.k:zero", "reads the clean z of L0H0, which 'patch:L0H0:clean' replaces"),
+    ("patch:L0H0:corrupted+path:L0H0->L1H0.k:zero", "reads the clean z of L0H0, which 'patch:L0H0:corrupted' replaces"),
     ("path:L0H0->logits:zero+path:L0H0->logits:mean", "both replace the path to logits of L0H0"),
     ("path:L0H0->L1H0.k:zero+path:L0H0->L1H0.k:zero", "both replace the path to L1H0.k of L0H0"),
     ("path_role:previous_token@L0->logits:zero+ablate_role:previous_token@L0:mean",

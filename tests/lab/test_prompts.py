@@ -4,9 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 from causalattn.lab import ModelConfig, build_model, hooks, run_with_cache
 from causalattn.lab.interventions import HeadAblation
+from causalattn.lab.studies.decomposition import decompose, decomposition_treatments
 from causalattn.lab.studies.evaluation import CONTROL
 from causalattn.lab.studies.prompts import prompt_study
 from causalattn.lab.tasks.prompts import PromptSet
@@ -47,8 +49,8 @@ def prompts(model):
                                 max_len=model.max_len, vocab_size=model.vocab_size)
 
 
-def _direct(model, fwd=()):
-    """Outcomes of each prompt from its own unpadded forward pass, by hand."""
+def _direct(model, fwd=(), logits_of=None):
+    """Outcomes of each prompt from its own unpadded forward pass, by hand (``logits_of(tokens)``: another pass)."""
     tok = WordTokenizer()
     out = []
     for row in FRAME.itertuples():
@@ -56,7 +58,7 @@ def _direct(model, fwd=()):
         d = tok(row.distractor)["input_ids"][0]
         tokens = torch.tensor([p + a])
         with torch.no_grad(), hooks(model, list(fwd)):
-            logits = model(tokens[:, :-1])[0]
+            logits = (model if logits_of is None else logits_of)(tokens[:, :-1])[0]
         log_probs = torch.log_softmax(logits.double(), -1)
         steps = range(len(p) - 1, len(p) + len(a) - 1)  # positions predicting the answer's tokens
         log_prob = sum(float(log_probs[t, tokens[0, t + 1]]) for t in steps)
@@ -65,6 +67,25 @@ def _direct(model, fwd=()):
         out.append({"accuracy": accuracy, "log_prob": log_prob, "logit_diff": float(last[a[0]] - last[d]),
                     "in_context_loss": -log_prob / len(a)})
     return pd.DataFrame(out)
+
+
+def _direct_path_of_l0h0(model):
+    """Logits when head 0 of layer 0, zeroed, reaches the logits only directly (by hand: x_L + delta).
+
+    Every block reads the clean stream; the final residual x_L gets delta = attn_out(z with head 0 zeroed) -
+    attn_out(z), and goes through the final layer norm and the unembedding.
+    """
+    def logits_of(inputs):
+        _, cache = run_with_cache(model, inputs, names=["blocks.0.attn.hook_z"])
+        z = cache["blocks.0.attn.hook_z"]
+        ablated = z.clone()
+        ablated[:, :, 0] = 0.0
+        x = model.embed(inputs)
+        for block in model.blocks:
+            x = block(x)
+        torch.testing.assert_close(model.ln_final(x) @ model.W_U.T, model(inputs))  # the clean pass, so unrolled
+        return model.ln_final(x + model.attn_out(0, ablated) - model.attn_out(0, z)) @ model.W_U.T
+    return logits_of
 
 
 def test_padding_tokens_and_answer_positions(prompts):
@@ -114,6 +135,36 @@ def test_patching_reads_each_prompts_own_counterfactual(model, prompts):
     expected = float(torch.log_softmax(logits.double(), -1)[len(p) - 1, a[0]])
     got = study.units.query("arm == 'patch:L1H1:counterfactual' and sequence == 1")["log_prob"].item()
     assert got == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("outcome", ["logit_diff", "log_prob", "in_context_loss"])
+def test_decomposition_of_prompt_outcomes_against_a_hand_computation(model, prompts, outcome):
+    treatments = [*decomposition_treatments([(0, 0), (1, 1)], "zero"), "path:L0H0->L1H0.k:zero"]
+    study = prompt_study(model, prompts, treatments, n_resamples=99)
+    table = decompose(study, outcome)
+    # before: "4 sequences" and details["unit"] 'sequence' for a study of prompts
+    assert table.title == f"decomposition of the effects on {outcome}, 4 prompts (paired t intervals)"
+    assert {row.details["unit"] for row in table} == {"prompt"} and {row.n for row in table} == {4}
+    control = _direct(model)[outcome].to_numpy()
+    total = _direct(model, HeadAblation(0, 0, "zero").hooks(model))[outcome].to_numpy()
+    direct = _direct(model, logits_of=_direct_path_of_l0h0(model))[outcome].to_numpy()
+    for part, (a, b) in {"total": (total, control), "direct": (direct, control), "indirect": (total, direct),
+                         "self-repair": (direct, total)}.items():
+        row = table[f"L0H0 {part}"]
+        d = a - b
+        half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2  # the paired t interval of 4 prompts, by hand
+        assert row.estimate == pytest.approx(d.mean(), rel=1e-5, abs=1e-6), part
+        assert row.confidence_interval == pytest.approx((d.mean() - half, d.mean() + half), rel=1e-4, abs=1e-6)
+    # the identities of the decomposition, exactly for the estimates
+    est = {p: table[f"L0H0 {p}"].estimate for p in ("total", "direct", "indirect", "self-repair")}
+    assert est["indirect"] == pytest.approx(est["total"] - est["direct"], abs=1e-12)
+    assert est["self-repair"] == pytest.approx(-est["indirect"], abs=1e-12)
+    # a head of the last layer has nothing after it: its direct path is its total effect (up to float rounding)
+    assert table["L1H1 direct"].estimate == pytest.approx(table["L1H1 total"].estimate, rel=1e-5, abs=1e-6)
+    assert table["L1H1 indirect"].estimate == pytest.approx(0.0, abs=1e-5)
+    assert table["L0H0 -> L1H0.k"].details["contrast"] == "path:L0H0->L1H0.k:zero - control"
+    assert repr(study).startswith("EvaluationStudy(4 prompts x 6 arms")
+    assert study.effects(outcome).title.endswith("4 prompts")
 
 
 def test_bad_prompts_are_refused_with_the_argument_named(model):

@@ -52,7 +52,8 @@ def test_same_seed_same_batch_and_no_bos():
     (dict(excluded=[0]), TypeError, "`excluded` must be a tuple"),
     (dict(vocab_size=10, excluded=(10,)), TypeError, "`excluded` must be a tuple of token ids in"),
     (dict(vocab_size=10, bos_token=-1), ValueError, "`bos_token` must be None or a token id"),
-    (dict(vocab_size=0), ValueError, "`vocab_size` must be a positive integer"),
+    (dict(vocab_size=0), ValueError, "`vocab_size` must be an integer >= 2, got 0"),
+    (dict(length=2, vocab_size=1), ValueError, "`vocab_size` must be an integer >= 2, got 1"),  # before: named length
 ])
 def test_config_rejects_impossible_values(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -47,3 +47,6 @@ def test_bad_passages():
         RepeatedTextConfig(passages=((1, 2), (1, 7)), vocab_size=5)
     with pytest.raises(ValueError, match="`bos_token` must be None or a token id"):
         RepeatedTextConfig(passages=((1, 2), (1, 3)), vocab_size=5, bos_token=True)
+    # before: accepted, every passage the same token 0 and every prediction certain
+    with pytest.raises(ValueError, match=r"^`vocab_size` must be an integer >= 2, got 1"):
+        RepeatedTextConfig(passages=((0, 0), (0, 0)), vocab_size=1)

@@ -378,6 +378,14 @@ def test_plots(paired):
         (dict(arms={"control": (), "a:b": (FROZEN,), "a/b": (Freeze("W2_K"),)}), ValueError, "distinct as file"),
         (dict(arms={"control": (), "x": (Freeze("W9_Z"),)}), ValueError, r"`arms`: arm 'x'.*W9_Z"),
         (dict(train_config=TrainConfig(n_iters=20, freeze=(FROZEN,))), ValueError, "`train_config.freeze`"),
+        # before: accepted, and the arm stayed frozen for the whole run under a label saying until21
+        (dict(arms={"control": (), "late": (Freeze("W2_O", until=21),)}), ValueError,
+         r"`arms`: arm 'late': `freeze`: freeze:W2_O:until21 ends at iteration 21, beyond `n_iters` \(20\)"),
+        (dict(model_config=ModelConfig(d_model=32, max_seq_len=32, vocab_size=100)), ValueError,
+         r"`model_config.vocab_size` \(100\) must be the task's vocabulary size 65"),
+        (dict(task_config=TaskConfig(seq_len=2), train_config=replace(TRAIN, eval_sequences=4)), ValueError,
+         r"`task_config.seq_len` \(2\) or `train_config.eval_sequences` \(4\): the held-out set \(4 sequences of 2 "
+         r"tokens, 5 triggers\) has no in-context position"),
         (dict(model_config=TASK), TypeError, "`model_config` must be a ModelConfig"),
         (dict(task_config=TaskConfig(seq_len=64)), ValueError, "`model_config.max_seq_len`"),
         (dict(at_iterations=(7,)), ValueError, "`at_iterations` must be logged iterations"),

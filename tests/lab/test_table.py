@@ -11,6 +11,7 @@ from causalattn import paired_effect, pvalue_equation
 from causalattn._streams import question_rng
 from causalattn.lab import BigramTask, ModelConfig, TaskConfig, TrainingStudy, build_model, induction_head_model
 from causalattn.lab.studies.evaluation import EvaluationStudy, evaluation_study
+from causalattn.lab.studies.head_table import HeadMap
 from causalattn.lab.studies.models_study import ModelsStudy, models_study
 from causalattn.lab.studies.table import DETAIL_KEYS, EffectOptions, StudyEffects, study_effect, study_table
 from causalattn.multiple_testing import ADJUSTMENTS
@@ -41,11 +42,43 @@ def test_pvalues_are_adjusted_across_treatments_within_each_outcome(adjust, stat
 
 
 def test_a_family_can_span_outcomes_or_split_them_finer():
-    pooled = study_table(_effect, list(TREATED), ["accuracy", "loss"], adjust="holm", title="t", family=())
+    pooled = study_table(_effect, list(TREATED), ["accuracy", "loss"], adjust="holm", title="t", family_by=())
     expected = multipletests([e.pvalue for e in pooled], method="holm")[1]  # one family of six
     np.testing.assert_allclose([e.details["pvalue_adjusted"] for e in pooled], expected, rtol=1e-12)
-    alone = study_table(_effect, list(TREATED), ["accuracy"], adjust="holm", title="t", family=("treatment",))
+    alone = study_table(_effect, list(TREATED), ["accuracy"], adjust="holm", title="t", family_by=("treatment",))
     assert all(e.details["pvalue_adjusted"] == e.pvalue for e in alone)  # a family of one is not adjusted
+
+
+def _degenerate(treatment, outcome):
+    """Rows of ``_effect``, but h1 changes every unit by 0.1 exactly: a point interval, no p-value."""
+    if treatment != "h1":
+        return _effect(treatment, outcome)
+    return study_effect(paired_effect, CONTROL + 0.1, CONTROL, treatment=treatment, outcome=outcome,
+                        unit="sequence", means=(CONTROL.mean() + 0.1, CONTROL.mean()),
+                        options=EffectOptions(n_resamples=999))
+
+
+def test_family_all_counts_a_row_without_a_test_and_more_adjustments_travel_beside():
+    tested = study_table(_degenerate, list(TREATED), ["accuracy"], adjust="holm", title="t")
+    full = study_table(_degenerate, list(TREATED), ["accuracy"], adjust="bh", title="t", family="all",
+                       adjustments=ADJUSTMENTS)
+    assert tested[1].pvalue is None and tested[1].details["pvalue_adjusted"] is None
+    p = [tested[0].pvalue, tested[2].pvalue]
+    np.testing.assert_allclose([tested[0].details["pvalue_adjusted"], tested[2].details["pvalue_adjusted"]],
+                               multipletests(p, method="holm")[1], rtol=1e-12)  # a family of two
+    for name, statsmodels_name in (("holm", "holm"), ("bh", "fdr_bh"), ("by", "fdr_by")):
+        expected = multipletests([*p, 1.0], method=statsmodels_name)[1]  # a family of three: the untested as p = 1
+        np.testing.assert_allclose([full[0].details[f"pvalue_{name}"], full[2].details[f"pvalue_{name}"]],
+                                   expected[:2], rtol=1e-12)
+        assert full[1].details[f"pvalue_{name}"] is None
+    assert [e.details["pvalue_adjusted"] for e in full] == [e.details["pvalue_bh"] for e in full]
+    assert {e.details["adjustment"] for e in full} == {"bh"}
+    unadjusted = study_table(_degenerate, list(TREATED), ["accuracy"], adjust=None, title="t", adjustments=["by"])
+    assert unadjusted[0].details["pvalue_adjusted"] is None and unadjusted[0].details["pvalue_by"] is not None
+    with pytest.raises(ValueError, match=r"`family` must be one of \['tested', 'all'\], got 'every'"):
+        study_table(_effect, list(TREATED), ["accuracy"], adjust="holm", title="t", family="every")
+    with pytest.raises(ValueError, match=r"`adjustments` must be one of \['holm', 'bh', 'by'\], got 'sidak'"):
+        study_table(_effect, list(TREATED), ["accuracy"], adjust="holm", title="t", adjustments=["sidak"])
 
 
 def test_every_row_has_the_shared_details_and_its_own_stream():
@@ -94,7 +127,7 @@ def test_every_study_has_one_effects_signature_and_a_forest_plot_with_method():
     reference = inspect.signature(StudyEffects.effects)
     assert list(reference.parameters) == ["self", "outcome", "method", "adjust", "confidence_level", "n_resamples",
                                           "rng"]
-    for study in (EvaluationStudy, ModelsStudy, TrainingStudy):
+    for study in (EvaluationStudy, ModelsStudy, TrainingStudy, HeadMap):
         assert inspect.signature(study.effects) == reference
         assert "method" in inspect.signature(study.plot_forest).parameters
 

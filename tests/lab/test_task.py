@@ -15,7 +15,8 @@ def gen(seed=0):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_triggers": 66}, "`n_triggers` must be at most the vocabulary size 65"),
+        ({"n_triggers": 66}, "`n_triggers` must be less than the vocabulary size 65"),
+        ({"n_triggers": 65}, r"`n_triggers` must be less than the vocabulary size 65 \(with every token a trigger"),
         ({"n_triggers": 0}, "`n_triggers` must be a positive integer"),
         ({"seq_len": 1}, "`seq_len` must be an integer >= 2"),
         ({"output_dist": "zipf"}, "`output_dist` must be one of"),

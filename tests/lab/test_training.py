@@ -149,7 +149,7 @@ def test_freeze_until_keeps_weights_bit_identical_then_trains():
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "muon"])
 def test_frozen_parameter_has_no_momentum(tmp_path, optimizer):
-    recipe = dataclasses.replace(RECIPE, optimizer=optimizer, n_iters=6, freeze=(Freeze("W2_O", until=12),))
+    recipe = dataclasses.replace(RECIPE, optimizer=optimizer, n_iters=6, freeze=(Freeze("W2_O", until=6),))
     run(recipe, checkpoint_dir=tmp_path)
     stored = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["payload"]  # the checksummed content
     state = torch.load(io.BytesIO(stored.numpy().tobytes()), weights_only=True)["optimizer_state"]
@@ -335,6 +335,44 @@ def test_bad_train_config(field, value, match):
 def test_train_config_of_the_wrong_type(field, value, match):
     with pytest.raises(TypeError, match=match):
         TrainConfig(**{field: value})
+
+
+def test_iteration_options_beyond_the_run_are_refused():
+    # before: accepted; the history held iterations 0 and n_iters only, and W2_O stayed frozen throughout
+    with pytest.raises(ValueError, match=r"^`log_every` \(20\) is beyond `n_iters` \(10\): the run would be logged "
+                                         r"at its start and end only"):
+        TrainConfig(n_iters=10, log_every=20)
+    with pytest.raises(ValueError, match=r"^`log_every` \(20\) is beyond `n_iters` \(10\)"):
+        dataclasses.replace(TrainConfig(), n_iters=10)  # the default's resolved 20 is a field like any other
+    with pytest.raises(ValueError, match=r"^`freeze`: freeze:W2_O:until11 ends at iteration 11, beyond `n_iters` "
+                                         r"\(10\): the parameter would stay frozen for the whole run"):
+        TrainConfig(n_iters=10, freeze=(Freeze("W2_O", until=11),))
+    # left out, log_every is min(20, n_iters); a freeze up to the last update is allowed
+    assert TrainConfig().log_every == 20 and TrainConfig(n_iters=7).log_every == 7
+    assert TrainConfig(n_iters=10, freeze=(Freeze("W2_O", until=10),)).freeze[0].until == 10
+    assert TrainConfig.from_dict(TrainConfig(n_iters=7).to_dict()) == TrainConfig(n_iters=7)
+
+
+def test_degenerate_tasks_and_vocabularies_are_refused_before_training(monkeypatch):
+    monkeypatch.setattr(train_module, "_step", lambda *a, **k: pytest.fail("trained before checking"))
+    tiny = TrainConfig(n_iters=2, batch_size=2, eval_sequences=8)
+    # before: in-context accuracy NaN at every logged iteration (no trigger repeats in 2 tokens)
+    with pytest.raises(ValueError, match=r"^`task_config.seq_len` \(2\) or `train_config.eval_sequences` \(8\): "
+                                         r"the held-out set \(8 sequences of 2 tokens, 5 triggers\) has no "
+                                         r"in-context position"):
+        train(MODEL, TaskConfig(seq_len=2), tiny, progress=False)
+    # before: every token a trigger, and every global metric NaN
+    with pytest.raises(ValueError, match=r"^`n_triggers` must be less than the vocabulary size 65"):
+        TaskConfig(n_triggers=65)
+    with pytest.raises(ValueError, match=r"no global position \(a token that is not a trigger\)"):
+        train(MODEL, TaskConfig(n_triggers=64, seq_len=4), tiny, progress=False)
+    # before: a ValueError naming `inputs` (vocabulary 10) or `model` (100), after the model was built
+    for vocab in (10, 100):
+        with pytest.raises(ValueError, match=rf"^`model_config.vocab_size` \({vocab}\) must be the task's vocabulary "
+                                             r"size 65"):
+            train(dataclasses.replace(MODEL, vocab_size=vocab), TASK, tiny, progress=False)
+    with pytest.raises(ValueError, match=r"^`vocab_size` must be an integer >= 2, got 1"):
+        ModelConfig(vocab_size=1)
 
 
 def test_bad_freeze_values():

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import stats
 
 from causalattn import _fields as fields
+from causalattn import _scaled_fit
 from causalattn._validation import as_float_array, check_positive_int, check_same_length
 from causalattn.experiments.designs.base import Design, bits, combination_blocks, cre_moments
 from causalattn.experiments.designs.groups import Groups
@@ -218,14 +219,16 @@ class ReM(Design, shorthand="rem"):
             raise ValueError(f"`threshold` must be positive, got {threshold}")
         if len(x) < 2:
             raise ValueError(f"`covariates` must have at least 2 rows (units), got {len(x)}")
-        cov = np.atleast_2d(np.cov(x, rowvar=False))
+        # the covariance of the covariates scaled by powers of 2 (exact): its rank and inverse in any units
+        scales = np.outer(*2 * [_scaled_fit.column_scales(x)])
+        cov = np.atleast_2d(np.cov(x, rowvar=False)) / scales
         if np.linalg.matrix_rank(cov) < x.shape[1]:
             raise ValueError("`covariates` are collinear: their sample covariance matrix is singular "
                              f"({len(x)} units, {x.shape[1]} covariates)")
         object.__setattr__(self, "threshold", threshold)
         object.__setattr__(self, "covariates", x - x.mean(axis=0))
         object.__setattr__(self, "base", None if self.n_treated is None else CRE(len(x), self.n_treated))
-        object.__setattr__(self, "_precision", np.linalg.inv(cov))
+        object.__setattr__(self, "_precision", np.linalg.inv(cov) / scales)
 
     @property
     def n(self) -> int:  # type: ignore[override]

@@ -121,9 +121,11 @@ class HeadPatch(HeadIntervention, prefix="patch"):
     ----------
     layer, head : int
     source : str
-        Name of the source sequences in the :class:`Reference`: ``"clean"`` (the
-        reference batch: resample ablation), ``"corrupted"``, or a name given in
-        ``sources``.
+        Name of the source sequences in the :class:`Reference`: ``"corrupted"``
+        or a name given in ``sources``. ``"clean"`` is refused: it names the
+        reference batch, so the patch would be resample ablation
+        (``ablate:L{l}H{h}:resample``) under a second label, and patching a
+        sequence from its own clean run would change nothing.
 
     Examples
     --------
@@ -139,6 +141,10 @@ class HeadPatch(HeadIntervention, prefix="patch"):
         super().__post_init__()
         if not isinstance(self.source, str) or not _SOURCE.match(self.source):
             raise ValueError(f"`source` must be a name of letters, digits and '_', got {self.source!r}")
+        if self.source == "clean":  # before: accepted, one intervention under two labels
+            raise ValueError(f"`source` 'clean' names the reference sequences, so 'patch:L{self.layer}H{self.head}:"
+                             f"clean' would be resample ablation under a second label: write 'ablate:L{self.layer}H"
+                             f"{self.head}:resample' (patching a sequence from its own clean run changes nothing)")
 
     @classmethod
     def from_label(cls, text: str) -> HeadPatch:

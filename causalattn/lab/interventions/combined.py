@@ -17,7 +17,7 @@ class Combined(Intervention, joins="+"):
 
     The parts act on distinct (hook point, head) pairs (their ``targets``): two
     parts that replace the same value, such as the output of one head
-    (``ablate:L1H0:zero+patch:L1H0:clean``) or its pattern
+    (``ablate:L1H0:zero+patch:L1H0:corrupted``) or its pattern
     (``pattern:L0H0:uniform+pattern:L0H0:previous_token``), are a ValueError,
     in either order; otherwise the later hook would silently win. One part may
     fix a head's pattern and another replace its output. Nor may a part replace

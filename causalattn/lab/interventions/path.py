@@ -123,6 +123,10 @@ class HeadPath(HeadIntervention, prefix="path"):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if isinstance(self.kind, str) and self.kind not in ABLATION_KINDS:
+            raise ValueError(f"`kind` must be one of {list(ABLATION_KINDS)}, got {self.kind!r}: a path carries the "
+                             "sender's ablated output; patching a path from a source sequence is not supported "
+                             f"(patch:L{self.layer}H{self.head}:{self.kind} patches the head along every path)")
         HeadAblation(self.layer, self.head, self.kind, self.per_position)  # checks kind and per_position
         if self.receiver is not None:
             if not isinstance(self.receiver, tuple) or len(self.receiver) != 3:

@@ -85,8 +85,10 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, KINDS)
-        for name in ("n_layers", "n_heads", "d_model", "vocab_size", "max_seq_len"):
+        for name in ("n_layers", "n_heads", "d_model", "max_seq_len"):
             check_positive_int(name, getattr(self, name))
+        # one token would make every prediction certain (accuracy 1, loss 0) and no logit difference possible
+        check_positive_int("vocab_size", self.vocab_size, minimum=2)
         if self.d_model % self.n_heads:
             raise ValueError(f"`d_model` ({self.d_model}) must be divisible by `n_heads` ({self.n_heads})")
         check_choice("pos_emb", self.pos_emb, POS_EMBS)

@@ -6,8 +6,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
+
+from causalattn.lab.analysis.head_scan import SCORES, HeadScan
 from causalattn.lab.interventions.base import Intervention, as_interventions
-from causalattn.lab.interventions.roles import RoleTreatment
+from causalattn.lab.interventions.roles import RoleTreatment, resolve_roles
 from causalattn.lab.models.contract import HookedModel
 from causalattn.lab.studies.runner import CONTROL
 from causalattn.lab.studies.storage import check_file_names
@@ -48,4 +51,26 @@ def check_treatments(treatments: Any, models: Mapping[str, HookedModel], *, role
             elif part.layer is not None and part.layer >= model.n_layers:
                 raise ValueError(f"`layer` {part.layer} of {part.label!r} is out of range: {name} has "
                                  f"{model.n_layers} layer(s)")
+            else:
+                check_fits(part, model)
     return interventions
+
+
+def check_fits(treatment: Intervention, model: HookedModel) -> None:
+    """A ValueError unless every part of ``treatment`` fits ``model``, before any head scan.
+
+    A role part is resolved on a scan of equal scores, where every role names
+    some head: so what no scan could resolve (a layer out of range, a path's
+    receiver in no layer after its sender's) is refused here, and the head it
+    names is checked like an index part's.
+    """
+    scan = equal_scores(model)
+    for part in parts(treatment):
+        resolve_roles(part, scan).check(model)
+
+
+def equal_scores(model: HookedModel) -> HeadScan:
+    """A head scan of ``model`` where every head scores 0 on every role: a role resolves to its lowest head."""
+    return HeadScan(pd.DataFrame([(layer, head, 0.0, 0.0) for layer in range(model.n_layers)
+                                  for head in range(model.n_heads)], columns=["layer", "head", *SCORES]),
+                    n_sequences=1, length=2)

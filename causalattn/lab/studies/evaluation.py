@@ -62,6 +62,7 @@ from causalattn.lab.studies.evaluation_results import OUTCOMES, EvaluationStudy,
 from causalattn.lab.studies.runner import CONTROL, arm_outcomes, arm_shapes, run_arms
 from causalattn.lab.studies.storage import check_out_dir, expect_shapes, open_study_folder, slug
 from causalattn.lab.tasks.bigram import Batch, Task
+from causalattn.lab.tasks.units import check_read_positions
 
 __all__ = ["CONTROL", "OUTCOMES", "EvaluationStudy", "Heterogeneity", "evaluation_study"]
 
@@ -225,6 +226,7 @@ def evaluation_study(
     model, interventions, batch_size = args.model, args.interventions, args.batch_size
     generator = torch.Generator().manual_seed(args.seed)
     data = task.sample(args.n_sequences, generator)
+    check_read_positions(data, "n_sequences", warn=True)  # its global outcomes are still defined
     reference_batch = task.sample(args.reference_size, generator)
     folder = None
     if args.out_dir is not None:

@@ -87,6 +87,10 @@ class EvaluationStudy(StudyEffects):
     tokens : pandas.DataFrame
         One row per in-context token x arm: ``sequence, arm, position,
         trigger_count, correct, loss``.
+    unit : str
+        What a unit is, in each row's ``details["unit"]``: ``"sequence"``, or
+        ``"prompt"`` for :func:`causalattn.lab.studies.prompts.prompt_study` (the
+        ``sequence`` column then numbers the prompts).
 
     :meth:`effects` and :meth:`plot_forest` (of :class:`causalattn.lab.studies.table.StudyEffects`)
     report in-context accuracy unless told another outcome.
@@ -96,8 +100,9 @@ class EvaluationStudy(StudyEffects):
 
     def __init__(self, model, data: Batch, reference: Reference, interventions: list[Intervention],
                  arms: dict[str, dict[str, np.ndarray]], *, seed: int, n_resamples: int,
-                 confidence_level: float) -> None:
+                 confidence_level: float, unit: str = "sequence") -> None:
         self.model = model
+        self.unit = check_choice("unit", unit, ("sequence", "prompt"))
         self.data = data
         self.reference = reference
         self.interventions = {t.label: t for t in interventions}
@@ -121,7 +126,7 @@ class EvaluationStudy(StudyEffects):
         return OUTCOMES + tuple(k for k in arrays if k not in ("correct", "loss", *OUTCOMES))
 
     def __repr__(self) -> str:
-        return (f"EvaluationStudy({len(self.data)} sequences x {len(self.treatments) + 1} arms: control, "
+        return (f"EvaluationStudy({len(self.data)} {self.unit}s x {len(self.treatments) + 1} arms: control, "
                 f"{', '.join(self.treatments)})")
 
     @property
@@ -189,7 +194,7 @@ class EvaluationStudy(StudyEffects):
         sign-flip FRT p-value of the sharp null of no effect on any sequence,
         whatever the method. ``details`` also has the two arm means
         (``mean_treated``, ``mean_control``), ``treatment``, ``outcome`` and
-        ``unit`` (``"sequence"``); ``n`` is the number of sequences (pairs).
+        ``unit`` (:attr:`unit`); ``n`` is the number of sequences or prompts (pairs).
         ``confidence_level``, ``n_resamples`` and ``rng`` default to the
         study's; the random stream of a (treatment, baseline, outcome) question
         depends on the seed and the question only.
@@ -203,15 +208,15 @@ class EvaluationStudy(StudyEffects):
     def _effect(self, label: str, outcome: str, options: EffectOptions, baseline: str = CONTROL) -> Estimate:
         pairs = self.pairs(label, outcome, baseline=baseline)
         if len(pairs) < 2:
-            raise ValueError(f"`outcome` {outcome!r}: fewer than 2 sequences have it under both arms "
-                             f"(sequences without in-context tokens are dropped)")
+            raise ValueError(f"`outcome` {outcome!r}: fewer than 2 {self.unit}s have it under both arms "
+                             f"({self.unit}s without in-context tokens are dropped)")
         y1, y0 = pairs["treated"].to_numpy(), pairs["control"].to_numpy()
-        return study_effect(paired_effect, y1, y0, treatment=label, outcome=outcome, unit="sequence",
+        return study_effect(paired_effect, y1, y0, treatment=label, outcome=outcome, unit=self.unit,
                             means=(y1.mean(), y0.mean()), options=options, baseline=baseline,
                             keys=(label, outcome) if baseline == CONTROL else (label, baseline, outcome))
 
     def _title(self, outcomes: tuple[str, ...]) -> str:
-        return f"effects on {', '.join(outcomes)} (treatment - control), {len(self.data)} sequences"
+        return f"effects on {', '.join(outcomes)} (treatment - control), {len(self.data)} {self.unit}s"
 
     def token_table(self, treatment: Any) -> PairedTable:
         """Paired 2x2 table of the in-context tokens: correct/incorrect under ``treatment`` vs control."""
@@ -288,7 +293,7 @@ class EvaluationStudy(StudyEffects):
             if m < 2:
                 continue
             est = study_effect(paired_effect, means["y1"], means["y0"], treatment=label, outcome=outcome,
-                               unit="sequence", means=(means["y1"].mean(), means["y0"].mean()), options=options,
+                               unit=self.unit, means=(means["y1"].mean(), means["y0"].mean()), options=options,
                                keys=(label, outcome, by, name), stratum=name, n_tokens=int(mask.sum()))
             rows.append(dataclasses.replace(est, estimand=f"{by} {name}"))
         pooled = self._effect(label, outcome, options)

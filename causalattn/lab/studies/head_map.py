@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from causalattn._validation import check_choice, check_confidence_level, check_integer, check_positive_int
+from causalattn._validation import check_choice, check_confidence_level, check_positive_int, check_seed
 from causalattn.lab.interventions.ablation import HeadAblation, HeadPatch
 from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
@@ -229,7 +229,7 @@ def head_map(model: HookedModel, data: Task | PromptSet, *, layers: Sequence[int
     >>> task = BigramTask(TaskConfig(seq_len=64))
     >>> model = induction_head_model(task, d_model=128)
     >>> result = head_map(model, task, kind="zero", n_sequences=20, n_resamples=999, progress=False)
-    >>> result.discoveries(0.05, "holm")[["layer", "head"]].values.tolist()  # most significant first
+    >>> result.discoveries(alpha=0.05, adjust="holm")[["layer", "head"]].values.tolist()  # most significant first
     [[1, 0], [0, 0]]
     """
     units, reference_tokens, options = prepare_map(
@@ -274,7 +274,7 @@ def _map_iv(model, layers, heads, kind, outcome, batch_size, per_forward, seed, 
     kind = check_choice("kind", kind, KINDS)
     if outcome is not None and not isinstance(outcome, str):
         raise TypeError(f"`outcome` must be an outcome name or None, got {type(outcome).__name__}")
-    seed = check_integer("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
     return MapOptions(
         heads=selected, kind=kind, outcome=outcome, batch_size=check_positive_int("batch_size", batch_size),

@@ -92,9 +92,13 @@ class HeadScreen:
         frame["selected"] = [(int(r.layer), int(r.head)) in chosen for r in frame.itertuples()]
         return frame
 
-    def summary(self, alpha: float = 0.05, correction: str = "holm", *, method: str = "t") -> str:
+    def summary(self, outcome: str | None = None, *, alpha: float = 0.05, adjust: str = "holm", method: str = "t",
+                confidence_level: float | None = None, n_resamples: int | None = None,
+                rng: int | np.random.Generator | None = None) -> str:
         """The split, the screen's choice, and the confirmed heads' discoveries (:meth:`HeadMap.summary`)."""
-        return "\n".join([repr(self), self.confirmed.summary(alpha, correction, method=method, top=len(self.selected))])
+        return "\n".join([repr(self), self.confirmed.summary(
+            outcome, alpha=alpha, adjust=adjust, method=method, confidence_level=confidence_level,
+            n_resamples=n_resamples, rng=rng, top=len(self.selected))])
 
     def spearman(self, exact: HeadMap, outcome: str | None = None) -> float:
         """Spearman's rank correlation between the attribution estimates and ``exact``'s effects on the same heads.

@@ -23,8 +23,10 @@ p = 1):
   dependent in ways no one can sign: BY is the one whose guarantee needs no
   assumption, Holm the one that guards against any false claim.
 
-The *discoveries* at level :math:`\alpha` under a correction are the heads whose
-adjusted p-value is below :math:`\alpha`.
+The *discoveries* at level :math:`\alpha` under an adjustment are the heads whose
+adjusted p-value is below :math:`\alpha`. The rows are built as every study's
+(:func:`causalattn.lab.studies.table.study_table`: the same details, the same
+random stream per question, the same options of ``effects``).
 
 References
 ----------
@@ -48,11 +50,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from causalattn._pvalues import format_pvalue
-from causalattn._streams import question_rng
 from causalattn._validation import check_choice
-from causalattn.effects import METHODS, paired_effect
-from causalattn.estimate import EstimateTable
-from causalattn.multiple_testing import ADJUSTMENTS, adjust_pvalues
+from causalattn.effects import paired_effect
+from causalattn.estimate import Estimate
+from causalattn.lab.studies.table import EffectOptions, StudyEffects, study_effect
+from causalattn.multiple_testing import ADJUSTMENTS
 
 __all__ = ["HEAD_COLUMNS", "HeadMap", "check_alpha"]
 
@@ -70,8 +72,22 @@ def check_alpha(alpha: Any) -> float:
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class HeadMap:
+class HeadMap(StudyEffects):
     """Each head's effect on the units' outcomes: made by :func:`causalattn.lab.studies.head_map.head_map`.
+
+    :meth:`effects` is every study's (:class:`causalattn.lab.studies.table.StudyEffects`):
+    one paired effect per head (:func:`causalattn.paired_effect`, ``method``
+    giving every row's interval and ``pvalue``), with the keys of
+    :data:`causalattn.lab.studies.table.DETAIL_KEYS` and the head's ``layer``
+    and ``head``; ``pvalue`` is adjusted across all heads of the map
+    (``family="all"``: a head without a test counts as p = 1), by ``adjust`` into
+    ``pvalue_adjusted`` and by each of Holm, BH and BY into ``pvalue_holm``,
+    ``pvalue_bh``, ``pvalue_by``. ``pvalue_randomization`` is the sign-flip
+    test's p-value whatever the method (it exists where the t test does not:
+    every unit changed by the same amount). Units without a read position (NaN
+    outcomes) are left out of a head's row. :meth:`to_frame`, :meth:`discoveries`,
+    :meth:`summary` and :meth:`plot` take the same options, and ``alpha``: a
+    *discovery* is a head whose ``adjust``-adjusted p-value is below ``alpha``.
 
     Attributes
     ----------
@@ -90,7 +106,8 @@ class HeadMap:
     shape : (int, int)
         The model's layers and heads per layer (the heatmap's grid).
     seed, n_resamples, confidence_level
-        Of the tests (the random stream of each head's test depends on the seed and the question only).
+        The defaults of the tests (the random stream of each head's test depends on the seed and the question
+        only).
     details : dict
         How the map was made (the ablation kind, the units, a sample split ...).
     """
@@ -108,6 +125,14 @@ class HeadMap:
     details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     _cache: dict = dataclasses.field(default_factory=dict, compare=False)
 
+    _family = "all"  # every head of the map is a hypothesis, tested or not (class attributes, not fields)
+    _adjustments = ADJUSTMENTS
+
+    @property
+    def treatments(self) -> list[str]:
+        """The treatment labels (:attr:`labels`)."""
+        return list(self.labels)
+
     @property
     def outcomes(self) -> tuple[str, ...]:
         """The outcomes measured (any of them can be asked for)."""
@@ -118,89 +143,87 @@ class HeadMap:
         """Units."""
         return len(next(iter(self.control.values())))
 
+    @property
+    def _default_outcomes(self) -> tuple[str, ...]:
+        return (self.outcome,)
+
+    @property
+    def _effect_defaults(self) -> EffectOptions:
+        return EffectOptions(confidence_level=self.confidence_level, n_resamples=self.n_resamples, seed=self.seed)
+
+    @property
+    def _effects_cache(self) -> dict:
+        return self._cache
+
     def __repr__(self) -> str:
-        return (f"HeadMap({len(self.heads)} heads x {self.n} {self.unit}s, {self._treatment}; "
+        return (f"HeadMap({len(self.heads)} heads x {self.n} {self.unit}s, {self._treatment_kind}; "
                 f"outcomes {', '.join(self.outcomes)})")
 
     @property
-    def _treatment(self) -> str:
+    def _treatment_kind(self) -> str:
         kind = self.details.get("kind", "?")
         return "patched from the counterfactual" if kind == "patch" else f"{kind} ablation"
 
     def _outcome(self, outcome: str | None) -> str:
         return self.outcome if outcome is None else check_choice("outcome", outcome, self.outcomes)
 
-    def effects(self, outcome: str | None = None, *, method: str = "t") -> EstimateTable:
-        """One paired effect per head, with ``details["pvalue_holm"]``, ``["pvalue_bh"]``, ``["pvalue_by"]``.
+    def _effect(self, treatment: str, outcome: str, options: EffectOptions) -> Estimate:
+        i = self.labels.index(treatment)
+        control = np.asarray(self.control[outcome], dtype=float)
+        treated = np.asarray(self.treated[outcome][i], dtype=float)
+        keep = ~(np.isnan(treated) | np.isnan(control))
+        if keep.sum() < 2:
+            raise ValueError(f"`outcome` {outcome!r}: fewer than 2 {self.unit}s have it under both arms")
+        layer, head = self.heads[i]
+        return study_effect(paired_effect, treated[keep], control[keep], treatment=treatment, outcome=outcome,
+                            unit=self.unit, means=(treated[keep].mean(), control[keep].mean()), options=options,
+                            layer=layer, head=head)
 
-        ``method`` (:func:`causalattn.paired_effect`) gives every row's interval and
-        ``pvalue``; the adjustments are of that ``pvalue`` across all heads of
-        the map. ``details["pvalue_randomization"]`` is the sign-flip test's
-        p-value whatever the method (it exists where the t test does not: every
-        unit changed by the same amount). Units without a read position (NaN
-        outcomes) are left out.
-        """
-        outcome = self._outcome(outcome)
-        method = check_choice("method", method, METHODS)
-        key = (outcome, method)
-        if key not in self._cache:
-            control = np.asarray(self.control[outcome], dtype=float)
-            rows = []
-            for (layer, head), label, treated in zip(self.heads, self.labels, self.treated[outcome], strict=True):
-                keep = ~(np.isnan(treated) | np.isnan(control))
-                if keep.sum() < 2:
-                    raise ValueError(f"`outcome` {outcome!r}: fewer than 2 {self.unit}s have it under both arms")
-                est = paired_effect(treated[keep], control[keep], method=method,
-                                    confidence_level=self.confidence_level, n_resamples=self.n_resamples,
-                                    rng=question_rng(self.seed, label, outcome), extra_pvalues=("randomization",))
-                rows.append(dataclasses.replace(est, estimand=label, details={
-                    **est.details, "layer": layer, "head": head, "treatment": label, "outcome": outcome,
-                    "unit": self.unit, "mean_treated": float(treated[keep].mean()),
-                    "mean_control": float(control[keep].mean())}))
-            table = EstimateTable(rows, title=f"effect of ablating each head on {outcome} ({self.n} {self.unit}s)")
-            adjusted = {name: adjust_pvalues(table, name, family="all") for name in ADJUSTMENTS}
-            self._cache[key] = EstimateTable(
-                [dataclasses.replace(e, details={**e.details, **{
-                    f"pvalue_{name}": adjusted[name][i].details["pvalue_adjusted"] for name in ADJUSTMENTS}})
-                 for i, e in enumerate(table)], title=table.title)
-        return self._cache[key]
+    def _title(self, outcomes: tuple[str, ...]) -> str:
+        return f"effect of ablating each head on {', '.join(outcomes)} ({self.n} {self.unit}s)"
 
-    def to_frame(self, outcome: str | None = None, *, method: str = "t", alpha: float = 0.05,
-                 correction: str = "holm") -> pd.DataFrame:
-        """One row per head, the columns :data:`HEAD_COLUMNS`; ``discovery``: adjusted p-value below ``alpha``.
+    def to_frame(self, outcome: str | None = None, *, alpha: float = 0.05, adjust: str = "holm", method: str = "t",
+                 confidence_level: float | None = None, n_resamples: int | None = None,
+                 rng: int | np.random.Generator | None = None) -> pd.DataFrame:
+        """One row per head, the columns :data:`HEAD_COLUMNS`; ``discovery``: ``adjust``-adjusted p-value below
+        ``alpha``.
 
-        Empty p-values (a head with no test) are NaN.
+        The other options are :meth:`effects`'. Empty p-values (a head with no test) are NaN.
         """
         alpha = check_alpha(alpha)
-        correction = check_choice("correction", correction, ADJUSTMENTS)
+        adjust = check_choice("adjust", adjust, ADJUSTMENTS)
         rows = []
-        for e in self.effects(outcome, method=method):
+        for e in self.effects(self._outcome(outcome), method=method, adjust=adjust,
+                              confidence_level=confidence_level, n_resamples=n_resamples, rng=rng):
             row = e.to_dict()
-            row.update({key: e.details.get(key) for key in ("pvalue_holm", "pvalue_bh", "pvalue_by",
-                                                             "pvalue_randomization")})
-            adjusted = e.details[f"pvalue_{correction}"]
-            row["discovery"] = adjusted is not None and adjusted < alpha
+            row.update({key: e.details[key] for key in _PVALUES})
+            row["discovery"] = e.details["pvalue_adjusted"] is not None and e.details["pvalue_adjusted"] < alpha
             rows.append(row)
         frame = pd.DataFrame(rows, columns=list(HEAD_COLUMNS))
-        for column in ("pvalue", "pvalue_holm", "pvalue_bh", "pvalue_by", "pvalue_randomization"):
-            frame[column] = frame[column].astype(float)
-        return frame
+        return frame.astype({column: float for column in ("pvalue", *_PVALUES)})
 
-    def discoveries(self, alpha: float = 0.05, correction: str = "holm", *, outcome: str | None = None,
-                    method: str = "t") -> pd.DataFrame:
-        """The heads whose ``correction``-adjusted p-value is below ``alpha``, most significant first."""
-        frame = self.to_frame(outcome, method=method, alpha=alpha, correction=correction)
+    def discoveries(self, outcome: str | None = None, *, alpha: float = 0.05, adjust: str = "holm",
+                    method: str = "t", confidence_level: float | None = None, n_resamples: int | None = None,
+                    rng: int | np.random.Generator | None = None) -> pd.DataFrame:
+        """The heads whose ``adjust``-adjusted p-value is below ``alpha``, most significant first (:meth:`to_frame`)."""
+        frame = self.to_frame(outcome, alpha=alpha, adjust=adjust, method=method, confidence_level=confidence_level,
+                              n_resamples=n_resamples, rng=rng)
         found = frame[frame["discovery"]]
-        return found.sort_values([f"pvalue_{correction}", "layer", "head"], kind="stable").reset_index(drop=True)
+        return found.sort_values([f"pvalue_{adjust}", "layer", "head"], kind="stable").reset_index(drop=True)
 
-    def summary(self, alpha: float = 0.05, correction: str = "holm", *, outcome: str | None = None,
-                method: str = "t", top: int = 10) -> str:
-        """The discoveries under each correction, and the ``top`` heads by the size of their effect."""
+    def summary(self, outcome: str | None = None, *, alpha: float = 0.05, adjust: str = "holm", method: str = "t",
+                confidence_level: float | None = None, n_resamples: int | None = None,
+                rng: int | np.random.Generator | None = None, top: int = 10) -> str:
+        """The discoveries under each adjustment, and the ``top`` heads by the size of their effect."""
         outcome = self._outcome(outcome)
-        frame = self.to_frame(outcome, method=method, alpha=alpha, correction=correction)
-        level = f"{self.confidence_level:.0%}"
+        options = dict(alpha=alpha, adjust=adjust, method=method, confidence_level=confidence_level,
+                       n_resamples=n_resamples, rng=rng)
+        frame = self.to_frame(outcome, **options)
+        found = self.discoveries(outcome, **options)
+        level = self.effects(outcome, method=method, adjust=adjust, confidence_level=confidence_level,
+                             n_resamples=n_resamples, rng=rng)[0].confidence_level
         lines = [repr(self), *([self.details["selection"]] if "selection" in self.details else []),
-                 f"effects on {outcome}: {frame['method'].iloc[0]} {level} interval per head "
+                 f"effects on {outcome}: {frame['method'].iloc[0]} {level:.0%} interval per head "
                  f"(not simultaneous); p-values adjusted across all {len(frame)} heads",
                  f"control mean {frame['mean_control'].iloc[0]:.4g}"]
         counts = [f"unadjusted {int((frame['pvalue'] < alpha).sum())}"]
@@ -210,8 +233,7 @@ class HeadMap:
         if untested:
             lines.append(f"{untested} heads changed every {self.unit} by the same amount (no {method} test; counted "
                          "as p = 1 in the adjustments; see pvalue_randomization)")
-        found = self.discoveries(alpha, correction, outcome=outcome, method=method)
-        lines.append(f"discoveries ({correction}, alpha = {alpha:g}): "
+        lines.append(f"discoveries ({adjust}, alpha = {alpha:g}): "
                      + (", ".join(f"L{r.layer}H{r.head}" for r in found.itertuples()) or "none"))
         shown = frame.reindex(frame["estimate"].abs().sort_values(ascending=False, kind="stable").index).head(top)
         table = pd.DataFrame({
@@ -223,14 +245,16 @@ class HeadMap:
         lines += [f"largest {len(shown)} effects:", table.to_string(index=False)]
         return "\n".join(lines)
 
-    def plot(self, outcome: str | None = None, *, alpha: float = 0.05, correction: str = "holm",
-             method: str = "t") -> Figure:
+    def plot(self, outcome: str | None = None, *, alpha: float = 0.05, adjust: str = "holm", method: str = "t",
+             confidence_level: float | None = None, n_resamples: int | None = None,
+             rng: int | np.random.Generator | None = None) -> Figure:
         """Layer x head heatmap of the effects (diverging colors around 0); discoveries outlined in black.
 
         Heads not in the map are blank.
         """
         outcome = self._outcome(outcome)
-        frame = self.to_frame(outcome, method=method, alpha=alpha, correction=correction)
+        frame = self.to_frame(outcome, alpha=alpha, adjust=adjust, method=method, confidence_level=confidence_level,
+                              n_resamples=n_resamples, rng=rng)
         n_layers, n_heads = self.shape
         grid = np.full((n_layers, n_heads), np.nan)
         grid[frame["layer"], frame["head"]] = frame["estimate"]
@@ -249,11 +273,13 @@ class HeadMap:
         ax.tick_params(labelsize=7)
         fig.colorbar(image, ax=ax, shrink=0.8, label=f"effect on {outcome.replace('_', ' ')}")
         found = int(frame["discovery"].sum())
-        ax.set_title(f"{self._treatment}, {self.n} {self.unit}s; outlined: {found} "
-                     f"discoveries ({correction}, alpha {alpha:g})", fontsize=9)
+        ax.set_title(f"{self._treatment_kind}, {self.n} {self.unit}s; outlined: {found} "
+                     f"discoveries ({adjust}, alpha {alpha:g})", fontsize=9)
         return fig
+
+
+_PVALUES = ("pvalue_holm", "pvalue_bh", "pvalue_by", "pvalue_randomization")
 
 
 def _p(value: float) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format_pvalue(value)
-

@@ -171,4 +171,4 @@ def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[In
     arrays = {label: {key: np.concatenate([p[key] for p in chunks]) for key in chunks[0]}
               for label, chunks in parts.items()}
     return EvaluationStudy(model, data, reference, interventions, arrays, seed=args.seed,
-                           n_resamples=args.n_resamples, confidence_level=args.confidence_level)
+                           n_resamples=args.n_resamples, confidence_level=args.confidence_level, unit="prompt")

@@ -185,7 +185,8 @@ def study_effect(estimator: Callable[..., Estimate], *data: Any, treatment: str,
 
 
 def study_table(effect: Callable[[str, str], Estimate], treatments: Sequence[str], outcomes: Sequence[str], *,
-                adjust: str | None, title: str, family: Sequence[str] = ("outcome",)) -> EstimateTable:
+                adjust: str | None, title: str, family_by: Sequence[str] = ("outcome",), family: str = "tested",
+                adjustments: Sequence[str] = ()) -> EstimateTable:
     """The rows ``effect(treatment, outcome)`` of every outcome and treatment, adjusted within families.
 
     Parameters
@@ -199,9 +200,17 @@ def study_table(effect: Callable[[str, str], Estimate], treatments: Sequence[str
         :data:`causalattn.multiple_testing.ADJUSTMENTS`: "holm", "bh", ...);
         ``details["pvalue_adjusted"]`` and ``details["adjustment"]`` are None without it.
     title : str
-    family : sequence of str
+    family_by : sequence of str
         The ``details`` keys whose values define a family of hypotheses: by default
         the rows of one outcome (the treatments are compared within each outcome).
+    family : {"tested", "all"}
+        The hypotheses of a family, as in :func:`causalattn.adjust_pvalues`: its rows with
+        a p-value, or all of its rows (a row without a p-value counts as p = 1: the family
+        was fixed before the data were seen, as every head of a head map).
+    adjustments : sequence of str
+        Further adjustments, each stored as ``details["pvalue_<name>"]`` beside
+        ``pvalue_adjusted`` (a head map's ``pvalue_holm``, ``pvalue_bh``, ``pvalue_by``), with ``adjust`` or
+        without it.
 
     Examples
     --------
@@ -217,20 +226,30 @@ def study_table(effect: Callable[[str, str], Estimate], treatments: Sequence[str
     >>> table = study_table(effect, ["a", "b", "c"], ["accuracy"], adjust="holm", title="heads")
     >>> [(e.estimand, round(e.pvalue, 4), round(e.details["pvalue_adjusted"], 4)) for e in table]
     [('a', 0.0014, 0.0042), ('b', 0.7177, 0.7177), ('c', 0.1411, 0.2822)]
+
+    Benjamini-Hochberg beside it (the smallest times 3, the next times 3/2, the largest as is):
+
+    >>> table = study_table(effect, ["a", "b", "c"], ["accuracy"], adjust="holm", title="heads", adjustments=["bh"])
+    >>> [round(e.details["pvalue_bh"], 4) for e in table]
+    [0.0042, 0.7177, 0.2117]
     """
+    family = check_choice("family", family, ("tested", "all"))
+    for name in adjustments:
+        check_choice("adjustments", name, ADJUSTMENTS)
+    names = list(dict.fromkeys([*([] if adjust is None else [adjust]), *adjustments]))
     rows = [effect(treatment, outcome) for outcome in outcomes for treatment in treatments]
-    if adjust is None:
-        rows = [dataclasses.replace(e, details={**e.details, "pvalue_adjusted": None, "adjustment": None})
-                for e in rows]
-        return EstimateTable(rows, title=title)
     families: dict[Hashable, list[int]] = {}
     for i, e in enumerate(rows):
-        families.setdefault(tuple(e.details.get(key) for key in family), []).append(i)
-    adjusted: list[Estimate | None] = [None] * len(rows)
-    for members in families.values():
-        for i, e in zip(members, adjust_pvalues(EstimateTable([rows[i] for i in members]), adjust), strict=True):
-            adjusted[i] = e
-    return EstimateTable(adjusted, title=title)
+        families.setdefault(tuple(e.details.get(key) for key in family_by), []).append(i)
+    adjusted: dict[str, list[float | None]] = {name: [None] * len(rows) for name in names}
+    for name in names:
+        for members in families.values():
+            table = adjust_pvalues(EstimateTable([rows[i] for i in members]), name, family=family)
+            for i, e in zip(members, table, strict=True):
+                adjusted[name][i] = e.details["pvalue_adjusted"]
+    return EstimateTable([dataclasses.replace(e, details={
+        **e.details, "pvalue_adjusted": None if adjust is None else adjusted[adjust][i], "adjustment": adjust,
+        **{f"pvalue_{name}": adjusted[name][i] for name in adjustments}}) for i, e in enumerate(rows)], title=title)
 
 
 class StudyEffects:
@@ -242,7 +261,9 @@ class StudyEffects:
     level, resamples and seed), ``_effects_cache`` (a dict) and
     ``_effect(treatment, outcome, options) -> Estimate`` (one row, usually
     :func:`study_effect`), and ``_title(outcomes)``. ``_treatment`` looks a
-    treatment up by its label.
+    treatment up by its label. ``_family`` and ``_adjustments`` are
+    :func:`study_table`'s ``family`` and ``adjustments`` (by default the tested
+    rows, and no further adjustment).
     """
 
     treatments: Sequence[str]
@@ -250,6 +271,8 @@ class StudyEffects:
     _default_outcomes: Sequence[str]
     _effect_defaults: EffectOptions
     _effects_cache: dict
+    _family: str = "tested"
+    _adjustments: tuple[str, ...] = ()
 
     def _effect(self, treatment: str, outcome: str, options: EffectOptions) -> Estimate:
         raise NotImplementedError
@@ -299,8 +322,18 @@ class StudyEffects:
         outcomes = check_outcomes(outcome, self.outcomes, self._default_outcomes)
         key = (outcomes, options)
         if key not in self._effects_cache:
-            self._effects_cache[key] = study_table(lambda t, o: self._effect(t, o, options), self.treatments,
-                                                   outcomes, adjust=options.adjust, title=self._title(outcomes))
+            # the rows do not depend on the adjustment: computed once per (treatment, outcome) and procedure
+            procedure = dataclasses.replace(options, adjust=None)
+            rows = self._effects_cache.setdefault(("rows", procedure), {})
+
+            def row(treatment: str, outcome: str) -> Estimate:
+                if (treatment, outcome) not in rows:
+                    rows[treatment, outcome] = self._effect(treatment, outcome, procedure)
+                return rows[treatment, outcome]
+
+            self._effects_cache[key] = study_table(row, self.treatments, outcomes, adjust=options.adjust,
+                                                   title=self._title(outcomes), family=self._family,
+                                                   adjustments=self._adjustments)
         return self._effects_cache[key]
 
     def plot_forest(self, outcome: str | Sequence[str] | None = None, *, method: str = "t",

@@ -34,15 +34,16 @@ class TaskConfig:
     Raises ValueError naming the field for impossible values.
     """
 
-    n_triggers: int = 5  # K, triggers per sequence (at most the vocabulary size 65)
+    n_triggers: int = 5  # K, triggers per sequence (fewer than the vocabulary size 65)
     seq_len: int = 256  # T, tokens fed to the model (the generator draws T + 1)
     random_triggers: bool = False  # False: the K most frequent tokens; True: drawn per sequence from pi_u
     output_dist: str = "uniform"  # law of o_k given q_k: "uniform" over the vocabulary or "bigram" pi_b(. | q_k)
 
     def __post_init__(self) -> None:
         check_positive_int("n_triggers", self.n_triggers)
-        if self.n_triggers > VOCAB_SIZE:
-            raise ValueError(f"`n_triggers` must be at most the vocabulary size {VOCAB_SIZE}, got {self.n_triggers}")
+        if self.n_triggers >= VOCAB_SIZE:  # before: 65 was accepted, and every global metric was NaN
+            raise ValueError(f"`n_triggers` must be less than the vocabulary size {VOCAB_SIZE} (with every token a "
+                             f"trigger no token follows the bigram model: no global position), got {self.n_triggers}")
         check_positive_int("seq_len", self.seq_len, minimum=2)
         if not isinstance(self.random_triggers, bool):
             raise TypeError(f"`random_triggers` must be a bool, got {type(self.random_triggers).__name__}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -11,7 +12,7 @@ from torch import nn
 from causalattn._validation import check_positive_int
 from causalattn.lab.tasks.bigram import Batch, BigramTask
 
-__all__ = ["TokenMetrics", "token_metrics", "evaluate"]
+__all__ = ["TokenMetrics", "check_held_out", "evaluate", "token_metrics"]
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,8 @@ def evaluate(
     Bietti, A., Cabannes, V., Bouchacourt, D., Jegou, H. and Bottou, L. (2023). Birth of a
     Transformer: A Memory Viewpoint. NeurIPS; arXiv:2306.00802, section 4.
     """
-    n_sequences = check_positive_int("n_sequences", n_sequences)
-    batch_size = check_positive_int("batch_size", batch_size)
-    if generator is None:
-        generator = torch.Generator().manual_seed(seed)
     sums = torch.zeros(6, dtype=torch.float64)  # ic correct, ic loss, ic count, global correct, loss, count
-    for start in range(0, n_sequences, batch_size):
-        batch = task.sample(min(batch_size, n_sequences - start), generator)
+    for batch in _held_out(task, n_sequences, generator, seed, batch_size):
         metrics = token_metrics(model(batch.inputs), batch)
         for offset, mask in ((0, batch.in_context), (3, batch.non_trigger)):
             sums[offset] += metrics.correct[mask].sum()
@@ -100,3 +96,40 @@ def evaluate(
         "global_loss": gl_loss / n_gl if n_gl else nan,
         "n_in_context": int(n_ic),
     }
+
+
+def _held_out(task: BigramTask, n_sequences: int, generator: torch.Generator | None, seed: int,
+              batch_size: int) -> Iterator[Batch]:
+    """The held-out sequences of :func:`evaluate`, in its batches."""
+    n_sequences = check_positive_int("n_sequences", n_sequences)
+    batch_size = check_positive_int("batch_size", batch_size)
+    if generator is None:
+        generator = torch.Generator().manual_seed(seed)
+    for start in range(0, n_sequences, batch_size):
+        yield task.sample(min(batch_size, n_sequences - start), generator)
+
+
+def check_held_out(task: BigramTask, n_sequences: int, seed: int) -> None:
+    """Refuse a held-out set of :func:`evaluate` (``n_sequences``, ``seed``) without in-context or global positions.
+
+    Without them its in-context (or global) accuracy and loss are NaN at every
+    logged iteration: sequences too short for their triggers to repeat, or too
+    few of them. The message says which; callers name their arguments.
+
+    Examples
+    --------
+    >>> from causalattn.lab.tasks.bigram import TaskConfig
+    >>> check_held_out(BigramTask(TaskConfig(seq_len=3)), 8, seed=0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the held-out set (8 sequences of 3 tokens, 5 triggers) has no in-context position (a trigger ...
+    """
+    counts = torch.zeros(2, dtype=torch.long)
+    for batch in _held_out(task, n_sequences, None, seed, 256):
+        counts += torch.stack([batch.in_context.sum(), batch.non_trigger.sum()])
+    for count, what in zip(counts.tolist(), ("in-context position (a trigger seen a second time)",
+                                             "global position (a token that is not a trigger)"), strict=True):
+        if count == 0:
+            raise ValueError(f"the held-out set ({n_sequences} sequences of {task.seq_len} tokens, "
+                             f"{task.config.n_triggers} triggers) has no {what}: its accuracy and loss there would be "
+                             "NaN at every logged iteration; use longer sequences or more held-out sequences")

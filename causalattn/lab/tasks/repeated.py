@@ -53,7 +53,8 @@ class RepeatedTokensConfig:
 
     def __post_init__(self) -> None:
         check_positive_int("length", self.length, minimum=2)
-        check_positive_int("vocab_size", self.vocab_size)
+        # one token would make every prediction certain (accuracy 1, loss 0) and no logit difference possible
+        check_positive_int("vocab_size", self.vocab_size, minimum=2)
         if not isinstance(self.excluded, tuple) or not all(_is_token(t, self.vocab_size) for t in self.excluded):
             raise TypeError(f"`excluded` must be a tuple of token ids in [0, {self.vocab_size}), got {self.excluded!r}")
         if self.bos_token is not None and not _is_token(self.bos_token, self.vocab_size):

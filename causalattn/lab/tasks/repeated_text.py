@@ -47,7 +47,8 @@ class RepeatedTextConfig:
     bos_token: int | None = None  # token put before the first copy, or None for no prefix
 
     def __post_init__(self) -> None:
-        check_positive_int("vocab_size", self.vocab_size)
+        # one token would make every prediction certain (accuracy 1, loss 0) and no logit difference possible
+        check_positive_int("vocab_size", self.vocab_size, minimum=2)
         if not isinstance(self.passages, tuple) or len(self.passages) < 2:
             raise ValueError("`passages` must be a tuple of at least 2 passages (tuples of token ids)")
         lengths = {len(p) if isinstance(p, tuple) else -1 for p in self.passages}

@@ -11,6 +11,7 @@ ablation read. Units can be sliced into batches and split into halves
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -21,7 +22,7 @@ from causalattn.lab.tasks.bigram import Batch, Task
 from causalattn.lab.tasks.outcomes import UnitOutcomes
 from causalattn.lab.tasks.prompts import PromptSet
 
-__all__ = ["Units", "draw_units"]
+__all__ = ["Units", "check_read_positions", "draw_units"]
 
 
 @dataclass(frozen=True)
@@ -116,4 +117,35 @@ def draw_units(data: Any, n: int | None, seed: int, reference_size: int) -> tupl
         drawn = data.sample(n + reference_size, torch.Generator().manual_seed(seed))
     except ValueError as exc:  # a finite pool of sequences: name the arguments that asked for too many
         raise ValueError(f"`n_sequences` + `reference_size` = {n + reference_size}: {exc}") from None
+    check_read_positions(drawn.slice(0, n), "n_sequences")
     return Units(drawn.slice(0, n), "sequence"), drawn.inputs[n:]
+
+
+def check_read_positions(batch: Batch, argument: str, *, warn: bool = False) -> None:
+    """Refuse sequences of which fewer than 2 have a read position, before anything is evaluated on them.
+
+    A sequence without one (too short for a trigger or a token to repeat) has
+    NaN in-context outcomes and is left out of the paired effects, which need
+    at least 2 sequences. ``argument`` names the count of sequences drawn.
+    With ``warn`` (a study whose other outcomes, such as ``global_loss``, are
+    still defined) a ``UserWarning`` says so instead of a ValueError.
+
+    Examples
+    --------
+    >>> from causalattn.lab.tasks.bigram import BigramTask, TaskConfig
+    >>> batch = BigramTask(TaskConfig(seq_len=2)).sample(50, torch.Generator().manual_seed(0))
+    >>> check_read_positions(batch, "n_sequences")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: `n_sequences`: only 1 of the 50 sequences drawn have an in-context position (a token whose next ...
+    """
+    have = int(batch.in_context.any(1).sum())
+    if have >= 2:
+        return
+    message = (f"`{argument}`: only {have} of the {len(batch)} sequences drawn have an in-context position (a token "
+               "whose next token can be read from earlier in the sequence); the effects need at least 2: draw more "
+               "sequences or make them longer")
+    if not warn:  # before: the whole evaluation ran, then every effect was refused for want of pairs
+        raise ValueError(message)
+    warnings.warn(f"{message}. The in-context outcomes will be refused; the global ones are defined", UserWarning,
+                  stacklevel=3)

@@ -27,10 +27,11 @@ from torch import nn
 
 from causalattn._validation import check_choice, check_positive_int, check_real, check_seed
 
-__all__ = ["LOSS_ON", "OPTIMIZERS", "Freeze", "TrainConfig", "resolve_freeze"]
+__all__ = ["LOG_EVERY", "LOSS_ON", "OPTIMIZERS", "Freeze", "TrainConfig", "check_schedule", "resolve_freeze"]
 
 OPTIMIZERS = ("muon", "adam", "sgd")
 LOSS_ON = ("all", "in_context")
+LOG_EVERY = 20  # the default logging interval, when the run is at least that long
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,12 @@ class TrainConfig:
     (:meth:`causalattn.lab.models.transformer.Transformer.logits_at`), about half the
     cost of the full forward and backward pass. Timings:
     ``benchmarks/bench_training.py``.
+
+    ``log_every`` left out is ``min(20, n_iters)``. A ``log_every`` beyond
+    ``n_iters`` (a history of the first and last iterations only) and a
+    freezing schedule ending after ``n_iters`` (:func:`check_schedule`) are
+    refused. The resolved ``log_every`` is a field like the others, so
+    ``dataclasses.replace(TrainConfig(n_iters=10), n_iters=400)`` logs every 10 updates.
     """
 
     optimizer: str = "muon"  # "muon" (AdamW for tables and vectors) | "adam" (AdamW, betas (0.9, 0.95)) | "sgd"
@@ -120,12 +127,13 @@ class TrainConfig:
     batch_size: int = 32  # fresh sequences per iteration
     n_iters: int = 400  # number of updates
     loss_on: str = "in_context"  # "in_context" positions only (2nd+ occurrence of a trigger) | "all" positions
-    log_every: int = 20  # evaluate on the held-out set and record probes every this many updates
+    log_every: int | None = None  # evaluate on the held-out set every this many updates: default min(20, n_iters)
     eval_sequences: int = 256  # size of the held-out set used at every logged point
     freeze: tuple[Freeze, ...] = ()  # freezing schedules by parameter name
     data_seed: int = 0  # seed of the stream of training batches (the init is ModelConfig.init_seed)
     eval_seed: int = 1_000_003  # seed of the held-out set, the same for every run unless changed
-    checkpoint_every: int = 100  # with a checkpoint_dir: save every this many updates (and at the end)
+    checkpoint_every: int = 100  # with a checkpoint_dir: save every this many updates, and at the end (so a value
+    # beyond n_iters saves at the end only; checkpoints do not change the results)
 
     def __post_init__(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -138,13 +146,20 @@ class TrainConfig:
             raise ValueError(f"`momentum` must be in [0, 1), got {self.momentum}")
         if self.weight_decay < 0:
             raise ValueError(f"`weight_decay` must be non-negative, got {self.weight_decay}")
-        for name in ("batch_size", "n_iters", "log_every", "eval_sequences", "checkpoint_every"):
+        check_positive_int("n_iters", self.n_iters)
+        if self.log_every is None:
+            object.__setattr__(self, "log_every", min(LOG_EVERY, self.n_iters))
+        for name in ("batch_size", "log_every", "eval_sequences", "checkpoint_every"):
             check_positive_int(name, getattr(self, name))
+        if self.log_every > self.n_iters:  # before: the history held iterations 0 and n_iters only, without a word
+            raise ValueError(f"`log_every` ({self.log_every}) is beyond `n_iters` ({self.n_iters}): the run would be "
+                             f"logged at its start and end only; lower it (left out it is min({LOG_EVERY}, n_iters))")
         for name in ("data_seed", "eval_seed"):
             check_seed(name, getattr(self, name))
         freeze = tuple(self.freeze) if isinstance(self.freeze, (list, tuple)) else None
         if freeze is None or not all(isinstance(f, Freeze) for f in freeze):
             raise ValueError(f"`freeze` must be a tuple of Freeze values, got {self.freeze!r}")
+        check_schedule(freeze, self.n_iters, "freeze")
         object.__setattr__(self, "freeze", freeze)
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,6 +172,27 @@ class TrainConfig:
         data = dict(data)
         data["freeze"] = tuple(Freeze(**f) for f in data.get("freeze", ()))
         return cls(**data)
+
+
+def check_schedule(schedule: tuple[Freeze, ...], n_iters: int, name: str) -> None:
+    """Refuse a freezing schedule of argument ``name`` that ends after a run of ``n_iters`` updates.
+
+    ``until`` beyond ``n_iters`` would keep the parameter frozen for the whole
+    run, as ``until=None`` does, under a label that says otherwise; ``until``
+    equal to ``n_iters`` (frozen for every update of the run) is accepted.
+
+    Examples
+    --------
+    >>> check_schedule((Freeze("W2_O", until=300),), 200, "freeze")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: `freeze`: freeze:W2_O:until300 ends at iteration 300, beyond `n_iters` (200): the parameter would ...
+    """
+    for item in schedule:
+        if item.until is not None and item.until > n_iters:  # before: accepted, frozen throughout without a word
+            raise ValueError(f"`{name}`: {item.label} ends at iteration {item.until}, beyond `n_iters` ({n_iters}): "
+                             f"the parameter would stay frozen for the whole run; lower `until`, or use "
+                             f"Freeze({item.parameter!r}) to freeze it throughout")
 
 
 def resolve_freeze(model: nn.Module, freeze: tuple[Freeze, ...]) -> list[tuple[nn.Parameter, Freeze]]:

@@ -50,8 +50,8 @@ from causalattn._validation import check_flag
 from causalattn.lab.analysis.probes import memory_probes
 from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.studies.checksummed import DamagedFileWarning
-from causalattn.lab.tasks.bigram import Batch, BigramTask, TaskConfig
-from causalattn.lab.tasks.metrics import evaluate
+from causalattn.lab.tasks.bigram import VOCAB_SIZE, Batch, BigramTask, TaskConfig
+from causalattn.lab.tasks.metrics import check_held_out, evaluate
 from causalattn.lab.training.checkpoints import (
     CHECKPOINT_FILE,
     CheckpointError,
@@ -280,12 +280,20 @@ def train_iv(
             f"`model_config.max_seq_len` ({model_config.max_seq_len}) is shorter than "
             f"`task_config.seq_len` ({task_config.seq_len})"
         )
+    if model_config.vocab_size != VOCAB_SIZE:  # before: found after the first update, naming `inputs` or `model`
+        raise ValueError(f"`model_config.vocab_size` ({model_config.vocab_size}) must be the task's vocabulary size "
+                         f"{VOCAB_SIZE} (the characters of tiny Shakespeare, which the memory probes read)")
     t, layers = task_config.seq_len, model_config.n_layers
     sizes = (train_config.batch_size, train_config.eval_sequences)
     check_memory([Need(  # before: batch_size=10**9 died in torch's allocator, after the model was built
         "the attention patterns and activations of a training or held-out batch",
         (("train_config.batch_size", sizes[0]), ("train_config.eval_sequences", sizes[1]), ("task_config.seq_len", t)),
         FLOAT * 3 * max(sizes) * layers * (model_config.n_heads * t * t + 4 * t * model_config.d_model))])
+    try:  # before: NaN in-context accuracy at every logged iteration, and a loss of 0 on batches without them
+        check_held_out(BigramTask(task_config), train_config.eval_sequences, seed=train_config.eval_seed)
+    except ValueError as exc:
+        raise ValueError(f"`task_config.seq_len` ({task_config.seq_len}) or `train_config.eval_sequences` "
+                         f"({train_config.eval_sequences}): {exc}") from None
     if checkpoint_dir is None:
         return None
     if not isinstance(checkpoint_dir, (str, os.PathLike)):

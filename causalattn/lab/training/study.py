@@ -39,7 +39,7 @@ from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.storage import check_file_names, check_out_dir
 from causalattn.lab.tasks.bigram import TaskConfig
-from causalattn.lab.training.config import Freeze, TrainConfig, resolve_freeze
+from causalattn.lab.training.config import Freeze, TrainConfig, check_schedule, resolve_freeze
 from causalattn.lab.training.loop import train_iv
 from causalattn.lab.training.results import TrainingStudy
 from causalattn.lab.training.segments import Segments, TrainingJob, train_unit
@@ -55,7 +55,7 @@ from causalattn.lab.training.units import (
 __all__ = ["TrainingStudy", "training_study"]
 
 
-def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[Freeze, ...]], str]:
+def _check_arms(arms: Any, model_config: ModelConfig, n_iters: int) -> tuple[dict[str, tuple[Freeze, ...]], str]:
     if not isinstance(arms, Mapping) or len(arms) < 2:
         raise ValueError(
             f"`arms` must map at least two labels to freezing schedules (the control's is empty), got {arms!r}"
@@ -79,6 +79,7 @@ def _check_arms(arms: Any, model_config: ModelConfig) -> tuple[dict[str, tuple[F
     for label, schedule in clean.items():
         try:
             resolve_freeze(model, schedule)
+            check_schedule(schedule, n_iters, "freeze")
         except ValueError as exc:
             raise ValueError(f"`arms`: arm {label!r}: {exc}") from None
     return clean, controls[0]
@@ -125,7 +126,7 @@ def _training_study_iv(
     if train_config.freeze:
         raise ValueError("`train_config.freeze` must be empty: give the freezing schedules as `arms`")
     design = check_choice("design", design, ("paired", "randomized"))
-    arms, control = _check_arms(arms, model_config)
+    arms, control = _check_arms(arms, model_config, train_config.n_iters)
     seeds = _check_seeds(seeds, design, len(arms))
     n_iters = train_config.n_iters
     if at_iterations is None:
