@@ -8,6 +8,11 @@ marked ``slow``: started first, they do not leave a worker alone at the end.
 
 import pytest
 
+# The scripts that computed the reference numbers (R, and statsmodels in Python) are run by hand, never collected:
+# `--doctest-modules` would import each .py file there on every test process (the statsmodels script once cost
+# about 2 minutes of CPU per process before it computed only under `if __name__ == "__main__"`).
+collect_ignore = ["reference"]
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: runs for more than about 10 s of CPU (started first; not for tests "

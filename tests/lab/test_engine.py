@@ -14,9 +14,10 @@ import pytest
 import causalattn.lab.training.segments as segments_module
 import causalattn.lab.training.study as ts
 from causalattn.lab.models.transformer import ModelConfig, build_model
+from causalattn.lab.studies.checksummed import DamagedFileWarning
 from causalattn.lab.studies.engine import run_jobs
 from causalattn.lab.studies.models_study import models_study
-from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder
+from causalattn.lab.studies.storage import StudyFolder
 from causalattn.lab.tasks.bigram import BigramTask, TaskConfig
 from causalattn.lab.training.config import Freeze, TrainConfig
 from causalattn.lab.training.study import training_study

@@ -19,8 +19,9 @@ from causalattn.lab.interventions import HeadAblation, Reference, parse_treatmen
 from causalattn.lab.models.hooks import hooks
 from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.plots import plot_attention
+from causalattn.lab.studies.checksummed import DamagedFileWarning, digest
 from causalattn.lab.studies.evaluation import CONTROL, evaluation_study
-from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder, digest
+from causalattn.lab.studies.storage import StudyFolder
 from causalattn.lab.tasks.metrics import token_metrics
 
 TREATMENTS = ["ablate:L0H0:zero", "ablate:L1H0:zero", "ablate:L1H0:mean", "pattern:L0H0:previous_token"]

@@ -14,11 +14,11 @@ from causalattn._streams import question_rng
 from causalattn.lab import BigramTask, ModelConfig, TaskConfig, build_model, induction_head_model
 from causalattn.lab.interventions import HeadAblation, HeadPatch, Reference
 from causalattn.lab.models.hooks import hooks
+from causalattn.lab.studies.checksummed import DamagedFileWarning
 from causalattn.lab.studies.head_map import head_map, select_heads
 from causalattn.lab.studies.head_runner import run_heads
 from causalattn.lab.studies.head_table import HEAD_COLUMNS
 from causalattn.lab.studies.prompts import prompt_study
-from causalattn.lab.studies.storage import DamagedFileWarning
 from causalattn.lab.studies.table import DETAIL_KEYS
 from causalattn.lab.tasks.outcomes import UnitOutcomes
 from causalattn.lab.tasks.prompts import PromptSet

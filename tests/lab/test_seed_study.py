@@ -17,7 +17,8 @@ import causalattn.lab.training.segments as segments_module
 import causalattn.lab.training.study as ts
 from causalattn import effects_frame
 from causalattn.lab.models.transformer import ModelConfig
-from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder
+from causalattn.lab.studies.checksummed import DamagedFileWarning
+from causalattn.lab.studies.storage import StudyFolder
 from causalattn.lab.studies.table import DETAIL_KEYS
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import Freeze, TrainConfig

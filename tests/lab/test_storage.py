@@ -8,7 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
-from causalattn.lab.studies.storage import DamagedFileWarning, StudyFolder, digest, open_study_folder, write_atomic
+from causalattn.lab.studies import checksummed, storage
+from causalattn.lab.studies.checksummed import DamagedFileWarning, digest, write_atomic
+from causalattn.lab.studies.storage import StudyFolder, open_study_folder
 
 CONFIG = {"study": "test", "n": 3, "sizes": [1, 2]}
 OTHER = {**CONFIG, "n": 4}
@@ -301,3 +303,10 @@ def test_concurrent_writers_of_one_file_never_share_a_temporary_file(tmp_path):
     with ThreadPoolExecutor(4) as pool:  # before: one name per process, so threads wrote into one file
         list(pool.map(lambda payload: write_atomic(path, payload), payloads * 4))
     assert path.read_bytes() in payloads and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_the_file_format_names_stay_importable_from_storage():
+    """Before the split into `checksummed` (the file format) and `storage` (study folders), all lived in storage."""
+    for name in ("DamagedFileWarning", "digest", "state_digest", "write_atomic", "write_json_atomic"):
+        assert getattr(storage, name) is getattr(checksummed, name)
+        assert name in storage.__all__

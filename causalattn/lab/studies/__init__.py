@@ -5,7 +5,8 @@ module                    contents
 ========================  ===================================================================
 ``runner``                :func:`run_arms`: one clean forward pass, every intervention from its cache
 ``engine``                :func:`run_jobs`: independent jobs on local processes or a Dask cluster
-``storage``               checksummed, atomic study folders that resume
+``checksummed``           checksummed, atomic files: digests, the JSON and ``.npz`` layouts
+``storage``               study folders that resume: a fingerprint, one checked file per unit
 ``evaluation``            :func:`evaluation_study`: sequences as units, matched pairs
 ``evaluation_results``    :class:`EvaluationStudy`: its outcomes, effects, token tables, heterogeneity
 ``models_study``          :func:`models_study`: trained models as clusters of sequences

@@ -56,10 +56,11 @@ from causalattn._validation import check_confidence_level, check_flag, check_pos
 from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies._inputs import check_task, check_treatments
+from causalattn.lab.studies.checksummed import state_digest
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.evaluation_results import OUTCOMES, EvaluationStudy, Heterogeneity
 from causalattn.lab.studies.runner import CONTROL, arm_outcomes, arm_shapes, run_arms
-from causalattn.lab.studies.storage import check_out_dir, expect_shapes, open_study_folder, slug, state_digest
+from causalattn.lab.studies.storage import check_out_dir, expect_shapes, open_study_folder, slug
 from causalattn.lab.tasks.bigram import Batch, Task
 from causalattn.lab.tasks.units import check_read_positions
 

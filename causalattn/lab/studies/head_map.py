@@ -45,10 +45,11 @@ from causalattn._validation import check_choice, check_confidence_level, check_p
 from causalattn.lab.interventions.ablation import HeadAblation, HeadPatch
 from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
+from causalattn.lab.studies.checksummed import digest, state_digest
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.head_runner import run_heads
 from causalattn.lab.studies.head_table import HeadMap
-from causalattn.lab.studies.storage import StudyFolder, digest, expect_shapes, open_study_folder, state_digest
+from causalattn.lab.studies.storage import StudyFolder, expect_shapes, open_study_folder
 from causalattn.lab.tasks.bigram import Task
 from causalattn.lab.tasks.prompts import PromptSet
 from causalattn.lab.tasks.units import Units, draw_units

@@ -1,40 +1,35 @@
-"""Saving study results as they are made: atomic writes, a checksum in every file, a configuration fingerprint.
+"""Study folders that resume: a configuration fingerprint, one checksummed file per finished unit.
 
 A study folder holds ``study.json`` (what determines the results: the
 configuration's fingerprint) and a folder of units, one file per finished unit,
-written through the :class:`StudyFolder` that :func:`open_study_folder` returns.
-Files are written to a temporary name and renamed over the target, so a run
-killed mid-way never leaves half a file (nor the temporary one); a folder made
-under another configuration is refused rather than mixed in.
+written through the :class:`StudyFolder` that :func:`open_study_folder` returns;
+a folder made under another configuration is refused rather than mixed in. The
+files themselves (atomic writes, SHA-256 checksums, the JSON and ``.npz``
+layouts) are :mod:`causalattn.lab.studies.checksummed`'s.
 
-Every file carries a SHA-256 checksum of its content (arrays: of their names,
-dtypes, shapes and bytes; JSON: of its canonical text). Every unit file also
-carries, inside what the checksum covers, the checksum of the ``study.json``
-it was made under (which configuration made it) and its *identity*: which unit
-it holds (an arm and a batch, a seed and an arm...). The loader asks for a file
-by name and identity, so a valid file copied or moved over another one's name
-is found out. A unit file that is truncated, bit-flipped, edited, made under
-another configuration, holding another unit, or recording no identity (written
-by an older version) fails the check on loading: a :class:`DamagedFileWarning`
-names the file and what will be recomputed, and the loader returns ``None`` so
-that only that unit is recomputed; so is a unit whose content the study cannot
-read (another version's fields). A damaged or missing ``study.json`` is
-rewritten from the current configuration; the unit files that carry its
-checksum are kept, those that cannot show it (damaged, or saved before units
-carried it) are removed and recomputed, and a unit of another configuration
-makes the folder an error. A folder where a file belongs, or a file where a
-folder belongs, is a ValueError naming ``out_dir``, before any work.
+Every unit file carries, inside what its checksum covers, the checksum of the
+``study.json`` it was made under (which configuration made it) and its
+*identity*: which unit it holds (an arm and a batch, a seed and an arm...). The
+loader asks for a file by name and identity, so a valid file copied or moved
+over another one's name is found out. A unit file that is truncated,
+bit-flipped, edited, made under another configuration, holding another unit, or
+recording no identity (written by an older version) fails the check on loading:
+a :class:`DamagedFileWarning` names the file and what will be recomputed, and
+the loader returns ``None`` so that only that unit is recomputed; so is a unit
+whose content the study cannot read (another version's fields). A damaged or
+missing ``study.json`` is rewritten from the current configuration; the unit
+files that carry its checksum are kept, those that cannot show it (damaged, or
+saved before units carried it) are removed and recomputed, and a unit of
+another configuration makes the folder an error. A folder where a file
+belongs, or a file where a folder belongs, is a ValueError naming ``out_dir``,
+before any work.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +38,22 @@ from typing import Any
 
 import numpy as np
 
+from causalattn.lab.studies.checksummed import (
+    DamagedFileWarning,
+    digest,
+    json_digest,
+    read_arrays,
+    read_json,
+    read_study_tag,
+    state_digest,
+    write_arrays,
+    write_atomic,
+    write_json,
+    write_json_atomic,
+)
+
+# DamagedFileWarning, digest, state_digest, write_atomic and write_json_atomic live in `checksummed`; they are
+# importable from here too, as before the split.
 __all__ = [
     "FINGERPRINT",
     "DamagedFileWarning",
@@ -62,32 +73,6 @@ __all__ = [
 ]
 
 FINGERPRINT = "study.json"
-_CHECKSUM_KEY = "__sha256__"  # the member of an .npz file that holds the checksum of the others
-_STUDY_KEY = "__study__"  # the member of a unit .npz file that holds the checksum of its study.json
-_IDENTITY_KEY = "__identity__"  # the member of a unit .npz file that holds its identity, as JSON text
-
-
-class DamagedFileWarning(UserWarning):
-    """A cached file could not be read or failed its checksum; what it held is recomputed."""
-
-
-def digest(arrays: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of named arrays: each name, dtype, shape and bytes, in name order."""
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        value = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
-        h.update(value.tobytes())
-    return h.hexdigest()
-
-
-def state_digest(model: Any) -> str:
-    """SHA-256 (hex) of a torch module's weights, the :func:`digest` of its ``state_dict``: which model made a study."""
-    return digest({name: tensor.detach().cpu().numpy() for name, tensor in model.state_dict().items()})
-
-
-def _json_digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
 def _report_damage(path: Path, reason: str, recompute: str) -> None:
@@ -224,93 +209,6 @@ def expect_shapes(shapes: Mapping[str, tuple[int, ...]]) -> Callable[[Mapping[st
     return parse
 
 
-def write_atomic(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    The temporary file has a name of its own (``{name}.tmp-...``, unique across
-    processes and threads), so two writers never share one; a failed write
-    (a full disk, ``path`` being a folder) removes it and raises. A reader sees
-    the old file or the new one, never half of one.
-    """
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.tmp-")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """:func:`write_atomic` of ``obj`` as indented JSON."""
-    write_atomic(path, json.dumps(obj, indent=1).encode())
-
-
-def _write_json(path: Path, content: Any, study: str | None = None, identity: dict | None = None) -> None:
-    """``{"sha256", "study", "identity", "content"}``, the checksum of the others; study.json has only ``content``."""
-    if study is None:
-        write_json_atomic(path, {"sha256": _json_digest(content), "content": content})
-        return
-    fields = {"study": study, "identity": identity, "content": content}
-    write_json_atomic(path, {"sha256": _json_digest(fields), **fields})
-
-
-# the fields of the JSON files: study.json; unit files before they carried their identity, and since
-_JSON_LAYOUTS = ({"sha256", "content"}, {"sha256", "study", "content"}, {"sha256", "study", "identity", "content"})
-
-
-def _read_json(path: Path) -> tuple[Any, str | None, Any, str | None]:
-    """(content, study, identity, None) of a :func:`_write_json` file, or (None, None, None, what is wrong)."""
-    try:
-        wrapped = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
-        return None, None, None, f"unreadable: {type(exc).__name__}"
-    if not isinstance(wrapped, dict) or set(wrapped) not in _JSON_LAYOUTS:
-        return None, None, None, "no checksum"
-    fields = {key: value for key, value in wrapped.items() if key != "sha256"}
-    if wrapped["sha256"] != _json_digest(fields if "study" in fields else fields["content"]):
-        return None, None, None, "checksum mismatch: edited or corrupted"
-    return fields["content"], fields.get("study"), fields.get("identity"), None
-
-
-def _write_arrays(path: Path, arrays: Mapping[str, Any]) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays, **{_CHECKSUM_KEY: np.array(digest(arrays))})
-    write_atomic(path, buffer.getvalue())
-
-
-def _read_arrays(path: Path) -> tuple[dict[str, np.ndarray] | None, str | None, Any, str | None]:
-    """(arrays, study, identity, None) of a :func:`_write_arrays` file, or (None, None, None, what is wrong)."""
-    try:
-        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as f:  # no file left open on a bad zip
-            arrays = {key: f[key] for key in f.files}
-    except Exception as exc:  # zipfile, zlib, numpy format and OS errors alike mean the file is unusable
-        return None, None, None, f"unreadable: {type(exc).__name__}"
-    stored = arrays.pop(_CHECKSUM_KEY, None)
-    if stored is None or str(stored) != digest(arrays):
-        return None, None, None, "no checksum" if stored is None else "checksum mismatch"
-    study, identity = arrays.pop(_STUDY_KEY, None), arrays.pop(_IDENTITY_KEY, None)
-    try:
-        identity = None if identity is None else json.loads(str(identity))
-    except ValueError:
-        return None, None, None, "unreadable identity"
-    return arrays, None if study is None else str(study), identity, None
-
-
-def _read_unit(path: Path) -> tuple[str | None, str | None]:
-    """(study, None) of a unit file of any kind, or (None, what is wrong with it)."""
-    if path.suffix == ".npz":
-        _, study, _, damage = _read_arrays(path)
-    elif path.suffix == ".json":
-        _, study, _, damage = _read_json(path)
-    else:
-        return None, "not a unit file"
-    return study, damage
-
-
 @dataclass(frozen=True)
 class StudyFolder:
     """The units folder of a study opened by :func:`open_study_folder`; unit files are saved and loaded by name.
@@ -361,20 +259,19 @@ class StudyFolder:
         identity = _as_identity(identity)
         path = self.units / name
         check_file_place(path, _describe(identity))
-        _write_arrays(path, {**arrays, _STUDY_KEY: np.array(self.study),
-                             _IDENTITY_KEY: np.array(json.dumps(identity))})
+        write_arrays(path, arrays, self.study, identity)
 
     def load_arrays(self, name: str, *, identity: Mapping[str, Any], recompute: str = "it",
                     parse: Callable[[Any], Any] | None = None) -> Any:
         """The arrays saved by :meth:`save_arrays` as ``name`` with ``identity`` (through ``parse``), or None."""
-        return self._load(name, identity, _read_arrays, recompute, parse)
+        return self._load(name, identity, read_arrays, recompute, parse)
 
     def save_json(self, name: str, obj: Any, *, identity: Mapping[str, Any]) -> None:
         """Save ``obj`` as the JSON file ``name``, atomically: ``{"sha256", "study", "identity", "content": obj}``."""
         identity = _as_identity(identity)
         path = self.units / name
         check_file_place(path, _describe(identity))
-        _write_json(path, obj, self.study, identity)
+        write_json(path, obj, self.study, identity)
 
     def load_json(self, name: str, *, identity: Mapping[str, Any], recompute: str = "it",
                   parse: Callable[[Any], Any] | None = None) -> Any:
@@ -386,7 +283,7 @@ class StudyFolder:
         LookupError, TypeError, ValueError or AttributeError of ``parse`` is
         reported as such and gives None, so that only that unit is recomputed.
         """
-        return self._load(name, identity, _read_json, recompute, parse)
+        return self._load(name, identity, read_json, recompute, parse)
 
     def _load(self, name: str, identity: Mapping[str, Any], read: Callable[[Path], tuple], recompute: str,
               parse: Callable[[Any], Any] | None) -> Any:
@@ -451,12 +348,12 @@ def open_study_folder(out_dir: Path, fingerprint: dict, units: str, kind: str,
     """
     path = out_dir / FINGERPRINT
     fingerprint = json.loads(json.dumps(fingerprint))  # as read back: tuples become lists
-    folder = StudyFolder(out_dir / units, _json_digest(fingerprint))
+    folder = StudyFolder(out_dir / units, json_digest(fingerprint))
     folder.create()  # and out_dir: a file in the place of either is an error naming `out_dir`
     damage = check_study_folder(out_dir, fingerprint, kind, explain)
     if damage is not None:
         _repair(path, damage, folder, kind)
-        _write_json(path, fingerprint)
+        write_json(path, fingerprint)
     return folder
 
 
@@ -475,7 +372,7 @@ def check_study_folder(out_dir: Path, fingerprint: dict, kind: str,
     path = Path(out_dir) / FINGERPRINT
     fingerprint = json.loads(json.dumps(fingerprint))
     check_file_place(path, "the configuration's fingerprint")
-    stored, _, _, damage = _read_json(path) if path.exists() else (None, None, None, "missing")
+    stored, _, _, damage = read_json(path) if path.exists() else (None, None, None, "missing")
     if damage is None and not isinstance(stored, dict):
         damage = "not a study fingerprint"
     if damage is None and stored != fingerprint:
@@ -498,7 +395,7 @@ def _repair(path: Path, damage: str, folder: StudyFolder, kind: str) -> None:
     if not files:
         return
     state = "missing" if damage == "missing" else f"damaged ({damage})"
-    shown = {p: _read_unit(p) for p in files}
+    shown = {p: read_study_tag(p) for p in files}
     foreign = [p for p, (study, problem) in shown.items() if problem is None and study not in (None, folder.study)]
     if foreign:
         raise ValueError(

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from causalattn.lab.models.transformer import ModelConfig, build_model
-from causalattn.lab.studies.storage import write_atomic
+from causalattn.lab.studies.checksummed import write_atomic
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.config import TrainConfig
 

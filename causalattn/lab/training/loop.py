@@ -49,7 +49,7 @@ from causalattn._memory import FLOAT, Need, check_memory
 from causalattn._validation import check_flag
 from causalattn.lab.analysis.probes import memory_probes
 from causalattn.lab.models.transformer import ModelConfig, build_model
-from causalattn.lab.studies.storage import DamagedFileWarning
+from causalattn.lab.studies.checksummed import DamagedFileWarning
 from causalattn.lab.tasks.bigram import VOCAB_SIZE, Batch, BigramTask, TaskConfig
 from causalattn.lab.tasks.metrics import check_held_out, evaluate
 from causalattn.lab.training.checkpoints import (
@@ -154,7 +154,7 @@ def train(
         configurations, training resumes from it and gives the same history as
         an uninterrupted run; a finished run is returned without training.
         A damaged checkpoint (failing its checksum, truncated) is reported
-        with a :class:`~causalattn.lab.studies.storage.DamagedFileWarning` and
+        with a :class:`~causalattn.lab.studies.checksummed.DamagedFileWarning` and
         training starts over.
     progress : bool
         Show a tqdm progress bar.

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from causalattn.lab.models.transformer import ModelConfig
-from causalattn.lab.studies.storage import write_atomic
+from causalattn.lab.studies.checksummed import write_atomic
 from causalattn.lab.tasks.bigram import TaskConfig
 from causalattn.lab.training.checkpoints import CHECKPOINT_FILE
 from causalattn.lab.training.config import Freeze, TrainConfig

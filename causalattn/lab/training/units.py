@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from causalattn.lab.models.transformer import ModelConfig, build_model
+from causalattn.lab.studies.checksummed import DamagedFileWarning
 from causalattn.lab.studies.storage import (
-    DamagedFileWarning,
     StudyFolder,
     check_file_place,
     check_folder,
