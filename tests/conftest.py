@@ -1,10 +1,18 @@
-"""Test order, and SmolLM2 shared by the lab tests and the tutorial tests (loaded once per test process).
+"""Test order and torch threads under pytest-xdist, and SmolLM2 shared by the tests that use it (loaded once).
 
-pytest-xdist (``-n auto``) hands each worker a first chunk of consecutive tests, then the rest as they
-finish. The tests that use SmolLM2 go first, one after the other: they land in one worker's first chunk,
-which loads the model once (30 s of CPU: transformers reads the GGUF file three times). Then the tests
-marked ``slow``: started first, they do not leave a worker alone at the end.
+pytest-xdist (``-n auto``) hands each worker a first chunk of consecutive tests (``len(items) // workers // 4``
+of them), then the rest, a few at a time, to whichever worker is free. The order below fills those first
+chunks: the tests that use SmolLM2 open the first worker's chunk, so that one worker loads the model (30 s of
+CPU: transformers reads the GGUF file three times) and runs them all; the tests marked ``slow`` open the other
+workers' chunks. Started first and apart, the long tests leave no worker alone at the end.
+
+Each worker runs torch on its share of the cores (``OMP_NUM_THREADS``, inherited by the tutorials it starts):
+two workers each running torch on all the cores oversubscribe them, and torch's threads then wait on each other
+(a matrix product took 3.5 times longer in two such processes at once than with one thread each).
 """
+
+import os
+import sys
 
 import pytest
 
@@ -13,18 +21,45 @@ import pytest
 # about 2 minutes of CPU per process before it computed only under `if __name__ == "__main__"`).
 collect_ignore = ["reference"]
 
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # set in each xdist worker
+if "PYTEST_XDIST_WORKER" in os.environ:
+    CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, CORES // WORKERS)))  # read by torch when imported, here or
+    # in the tutorials' processes
+    if "torch" in sys.modules:  # imported already (by a plugin): set it directly
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: runs for more than about 10 s of CPU (started first; not for tests "
-                                       "that use a module-scoped fixture, which would then be set up twice)")
+    config.addinivalue_line("markers", "slow: runs for more than about 10 s of CPU (started first, on another "
+                                       "worker than SmolLM2's; not for tests that use a module-scoped fixture, "
+                                       "which would then be set up twice)")
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture
 def pytest_collection_modifyitems(items):
-    def rank(item):
-        return 0 if "smollm2" in getattr(item, "fixturenames", ()) else 1 if item.get_closest_marker("slow") else 2
+    items[:] = first_chunks(items, WORKERS)
 
-    items.sort(key=rank)  # stable: the collection order within each rank
+
+def first_chunks(items, workers):
+    """``items`` reordered: SmolLM2's tests open worker 0's first chunk, the slow tests the others' (round-robin).
+
+    Deterministic, so that every worker collects the same order (xdist checks it). Within each kind the
+    collection order is kept; with one worker the order is SmolLM2's tests, the slow tests, the rest.
+    """
+    smollm2 = [item for item in items if "smollm2" in getattr(item, "fixturenames", ())]
+    slow = [item for item in items if item.get_closest_marker("slow") and item not in smollm2]
+    placed = {id(item) for item in smollm2 + slow}
+    rest = [item for item in items if id(item) not in placed]
+    chunks = [list(smollm2)] + [[] for _ in range(workers - 1)]
+    for k, item in enumerate(slow):
+        chunks[1 + k % (workers - 1) if workers > 1 else 0].append(item)
+    size = max(len(items) // workers // 4, 2)  # xdist's LoadScheduling: the first chunk of each worker
+    for chunk in chunks[:-1]:  # the last chunk needs no filling: the rest follows it
+        fill = max(size - len(chunk), 0)
+        chunk.extend(rest[:fill])
+        del rest[:fill]
+    return [item for chunk in chunks for item in chunk] + rest
 
 
 @pytest.fixture(scope="session")
