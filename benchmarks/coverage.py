@@ -84,9 +84,9 @@ and ``coverage_mediation.md``.
 
 Lasso adjustment (``--only lasso``, the laws in ``benchmarks/coverage_lasso.py``): post-double-selection
 (``double_selection``) with sparse confounding among p = 50 or 100 candidate covariates, beside single selection
-on the same data sets, and the lasso-adjusted ATE of a completely randomized experiment (``lasso_ate``), for
-n = 200 and 500 on ``--lasso-sims`` data sets per cell (default 400: Monte Carlo standard error about 0.011 at
-0.95). Writes ``coverage_lasso.csv`` and ``coverage_lasso.md``.
+on the same data sets (and with the fixed penalties ``alpha`` = 0.1 and 0.3), and the lasso-adjusted ATE of a
+completely randomized experiment (``lasso_ate``), for n = 200 and 500 on ``--lasso-sims`` data sets per cell
+(default 400: Monte Carlo standard error about 0.011 at 0.95). Writes ``coverage_lasso.csv`` and ``coverage_lasso.md``.
 
 Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
 with the same options skips the cells already there (interrupt and resume).
@@ -110,7 +110,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from coverage_lasso import LASSO_DIMENSIONS, LASSO_METHODS, LASSO_SIZES, lasso_cell
+from coverage_lasso import LASSO_DIMENSIONS, LASSO_FIXED_ALPHAS, LASSO_SIZES, lasso_cell, lasso_fixed_cell
 from coverage_mediation import MED_LAWS, MED_ROWS, MED_SIZES, mediation_cell
 
 from causalattn import clustered_effect, paired_effect, two_arm_effect
@@ -367,18 +367,22 @@ def run_lasso(args, cells: Cells) -> None:
     rows = []
     for p in LASSO_DIMENSIONS:
         for n in LASSO_SIZES:
-            rows += cells.get(("lasso", n, p, args.lasso_sims, args.seed),
-                              partial(lasso_cell, n, p, args.lasso_sims, args.seed))
-            print(f"  lasso n={n:<3d} p={p:<3d} " + "  ".join(
-                f"{r['method']} {r['coverage']:.3f}" for r in rows[-len(LASSO_METHODS):]), flush=True)
+            cell = cells.get(("lasso", n, p, args.lasso_sims, args.seed),
+                             partial(lasso_cell, n, p, args.lasso_sims, args.seed))
+            cell += cells.get(("lasso-fixed", n, p, LASSO_FIXED_ALPHAS, args.lasso_sims, args.seed),
+                              partial(lasso_fixed_cell, n, p, args.lasso_sims, args.seed))
+            print(f"  lasso n={n:<3d} p={p:<3d} " + "  ".join(f"{r['method']} {r['coverage']:.3f}" for r in cell),
+                  flush=True)
+            rows += cell
     frame = pd.DataFrame(rows)[["n", "p", "method", "sims", "coverage", "median_width", "bias",
                                 "mean_selected"]].astype({"n": int, "p": int, "sims": int})
     frame.to_csv(args.out / "coverage_lasso.csv", index=False)
-    wide = frame.pivot_table(index=["p", "n"], columns="method", values="coverage", sort=False)[list(LASSO_METHODS)]
+    wide = frame.pivot_table(index=["p", "n"], columns="method", values="coverage", sort=False)
     wide.columns = [f"coverage {m}" for m in wide.columns]
-    bias = frame.pivot_table(index=["p", "n"], columns="method", values="bias", sort=False)
-    wide["bias double selection"] = bias["double selection"]
-    wide["bias single selection"] = bias["single selection"]
+    for column, values in frame.pivot_table(index=["p", "n"], columns="method", values=["bias", "mean_selected"],
+                                            sort=False).items():
+        if column[1].startswith("double selection"):
+            wide[f"{column[0].replace('_', ' ')} {column[1]}"] = values
     text = markdown(wide, ["p", "n"], lambda v: f"{v:.3f}")
     (args.out / "coverage_lasso.md").write_text(text + "\n")
     print(f"\nlasso adjustment: coverage of nominal {LEVEL:.0%} intervals over {args.lasso_sims} data sets per cell"

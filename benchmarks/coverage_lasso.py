@@ -29,6 +29,7 @@ from causalattn.observational import double_selection
 LASSO_SIZES = (200, 500)
 LASSO_DIMENSIONS = (50, 100)
 LASSO_METHODS = ("double selection", "single selection", "lasso_ate (sample ATE)", "lasso_ate (population ATE)")
+LASSO_FIXED_ALPHAS = (0.1, 0.3)  # double selection with a fixed penalty on the same data sets (0.3: near Belloni's)
 _G = (1.0, 0.5, 0.0, 0.0, 0.5)  # D on X: X0 strongly, X1 and X4 moderately
 _B = (0.2, 0.5, 1.0, 0.5, 0.0)  # Y on X: X0 weakly
 _H = (0.5, 0.0, 0.0, -0.5, 0.0)  # the effect's variation with X in the experiment
@@ -64,33 +65,56 @@ def single_selection(y: np.ndarray, d: np.ndarray, x: np.ndarray) -> tuple[float
     return float(fit.params[1]), float(low), float(high)
 
 
-def lasso_cell(n: int, p: int, sims: int, seed: int) -> list[dict]:
-    """Coverage, median width and mean number of selected covariates of each method on the same ``sims`` draws."""
+def _draws(n: int, p: int, sims: int, seed: int):
+    """The ``sims`` data sets of a cell: X, D, Y of the observational law, and the experiment's Z and Y(0)."""
     rng = np.random.default_rng([seed, 23, n, p])
-    g, b, h = _sparse(_G, p), _sparse(_B, p), _sparse(_H, p)
-    found = {name: {"covered": [], "width": [], "estimate": [], "selected": []} for name in LASSO_METHODS}
-
-    def score(name: str, estimate: float, low: float, high: float, truth: float, selected: float) -> None:
-        found[name]["covered"].append(low <= truth <= high)
-        found[name]["width"].append(high - low)
-        found[name]["estimate"].append(estimate - truth)
-        found[name]["selected"].append(selected)
-
+    g, b = _sparse(_G, p), _sparse(_B, p)
     for _ in range(sims):
         x = _covariates(n, p, rng)
         d = x @ g + rng.standard_normal(n)
         y = d + x @ b + rng.standard_normal(n)
-        est = double_selection(outcome=y, treatment=d, covariates=x)
-        score("double selection", est.estimate, *est.confidence_interval, 1.0, len(est.details["selected"]))
-        score("single selection", *single_selection(y, d, x), 1.0, np.nan)
         z = rng.permutation(np.repeat([1, 0], [n // 2, n - n // 2]))
-        y0 = x @ b + rng.standard_normal(n)
-        effect = 1.0 + x @ h
-        ate = lasso_ate(outcome=np.where(z == 1, y0 + effect, y0), treatment=z, covariates=x)
-        selected = ate.details["df_treated"] + ate.details["df_control"]
-        score("lasso_ate (sample ATE)", ate.estimate, *ate.confidence_interval, float(effect.mean()), selected)
-        score("lasso_ate (population ATE)", ate.estimate, *ate.confidence_interval, 1.0, selected)
+        yield x, d, y, z, x @ b + rng.standard_normal(n)
+
+
+def _score(found: dict, name: str, estimate: float, low: float, high: float, truth: float, selected: float) -> None:
+    f = found.setdefault(name, {"covered": [], "width": [], "estimate": [], "selected": []})
+    f["covered"].append(low <= truth <= high)
+    f["width"].append(high - low)
+    f["estimate"].append(estimate - truth)
+    f["selected"].append(selected)
+
+
+def _summary(found: dict, n: int, p: int, sims: int) -> list[dict]:
+    """Per method: coverage, median width, bias and mean number of covariates selected."""
     return [{"design": "lasso", "n": n, "p": p, "method": name, "sims": sims,
              "coverage": float(np.mean(f["covered"])), "median_width": float(np.median(f["width"])),
              "bias": float(np.mean(f["estimate"])), "mean_selected": float(np.mean(f["selected"]))}
             for name, f in found.items()]
+
+
+def lasso_fixed_cell(n: int, p: int, sims: int, seed: int) -> list[dict]:
+    """Double selection with each penalty of :data:`LASSO_FIXED_ALPHAS`, on the data sets of :func:`lasso_cell`."""
+    found: dict = {}
+    for x, d, y, _, _ in _draws(n, p, sims, seed):
+        for alpha in LASSO_FIXED_ALPHAS:
+            est = double_selection(outcome=y, treatment=d, covariates=x, alpha=alpha)
+            _score(found, f"double selection, alpha = {alpha:g}", est.estimate, *est.confidence_interval, 1.0,
+                   len(est.details["selected"]))
+    return _summary(found, n, p, sims)
+
+
+def lasso_cell(n: int, p: int, sims: int, seed: int) -> list[dict]:
+    """Coverage, median width and mean number of selected covariates of each method on the same ``sims`` draws."""
+    h = _sparse(_H, p)
+    found: dict = {}
+    for x, d, y, z, y0 in _draws(n, p, sims, seed):
+        est = double_selection(outcome=y, treatment=d, covariates=x)
+        _score(found, "double selection", est.estimate, *est.confidence_interval, 1.0, len(est.details["selected"]))
+        _score(found, "single selection", *single_selection(y, d, x), 1.0, np.nan)
+        effect = 1.0 + x @ h
+        ate = lasso_ate(outcome=np.where(z == 1, y0 + effect, y0), treatment=z, covariates=x)
+        selected = ate.details["df_treated"] + ate.details["df_control"]
+        _score(found, "lasso_ate (sample ATE)", ate.estimate, *ate.confidence_interval, float(effect.mean()), selected)
+        _score(found, "lasso_ate (population ATE)", ate.estimate, *ate.confidence_interval, 1.0, selected)
+    return _summary(found, n, p, sims)

@@ -15,8 +15,11 @@ standard error, statsmodels' via :func:`~causalattn.ols`; the interval is large-
 Belloni, Chernozhukov and Hansen show it is uniformly valid over the selection mistakes a lasso
 makes, under approximate sparsity. They use a plug-in ("rigorous") penalty; here each lasso's
 penalty is chosen by :class:`sklearn.linear_model.LassoCV` on standardized covariates (or fixed
-by ``alpha``), which tends to keep more covariates: a larger union costs a little precision, not
-validity.
+by ``alpha``), which keeps more covariates, and that costs coverage: by simulation
+(``benchmarks/coverage.py --only lasso``; 5 covariates that matter among 50 or 100, n = 200 or
+500) cross-validation keeps 14-17, the spurious ones bias the estimate by up to half a standard
+error, and the 95% interval covers 0.90-0.93; a fixed ``alpha`` of the plug-in's order (0.3
+there) keeps about 5 and covers 0.94-0.97.
 
 References
 ----------
