@@ -2,8 +2,8 @@
 
 pytest-xdist (``-n auto``) hands each worker a first chunk of consecutive tests (``len(items) // workers // 4``
 of them), then the rest, a few at a time, to whichever worker is free. The order below fills those first
-chunks: the tests that use SmolLM2 open the first worker's chunk, so that one worker loads the model (30 s of
-CPU: transformers reads the GGUF file three times) and runs them all; the tests marked ``slow`` open the other
+chunks: the tests that use SmolLM2 open the first worker's chunk, so that one worker loads the model (9 s of
+CPU) and runs them all; the tests marked ``slow`` open the other
 workers' chunks. Started first and apart, the long tests leave no worker alone at the end.
 
 Each worker runs torch on its share of the cores (``OMP_NUM_THREADS``, inherited by the tutorials it starts):
