@@ -48,6 +48,10 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return check_integer(name, value, minimum=minimum)
 
 
+#: Most resamples (or simulation draws) of any procedure: each resampled statistic is kept in memory (8 bytes) and
+#: each takes time, so a larger count is a typo that would run for days (:func:`check_resamples`).
+MAX_RESAMPLES = 2**26
+
 #: The intervals a resampling count serves (:func:`minimum_resamples`).
 RESAMPLED_INTERVALS = ("percentile", "normal")
 
@@ -108,8 +112,18 @@ def minimum_resamples(level: float, interval: str = "percentile") -> int:
     return high
 
 
+def check_resample_count(name: str, value: Any) -> int:
+    """A positive integer of at most :data:`MAX_RESAMPLES`, named ``name`` (no minimum: see :func:`check_resamples`)."""
+    count = check_positive_int(name, value)
+    if count > MAX_RESAMPLES:
+        raise ValueError(f"`{name}` must be at most 2**26 = {MAX_RESAMPLES:,} (the resampled statistics are kept in "
+                         f"memory, 8 bytes each, and each takes time), got {count:,}")
+    return count
+
+
 def check_resamples(name: str, value: Any, level: float, interval: str = "percentile") -> int:
-    """An integer of at least :func:`minimum_resamples` for ``interval`` intervals at ``level``, named ``name``.
+    """An integer of at least :func:`minimum_resamples` for ``interval`` intervals at ``level`` and at most
+    :data:`MAX_RESAMPLES`, named ``name``.
 
     Every resampling count of the package is checked here: the bootstrap and
     simulation draws of the effect layer, mediation, the observational
@@ -122,7 +136,7 @@ def check_resamples(name: str, value: Any, level: float, interval: str = "percen
     ...
     ValueError: `n_resamples` must be at least 30 for a normal interval at 95% from a bootstrap standard error ...
     """
-    count = check_positive_int(name, value)
+    count = check_resample_count(name, value)
     least = minimum_resamples(level, interval)
     if count < least:
         why = ("(the resampled percentiles and the p-value floor 1/(B + 1) need it)" if interval == "percentile" else

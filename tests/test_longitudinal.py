@@ -268,6 +268,8 @@ def test_bad_estimator_options():
         g_formula(_frame(), "y", *ARGS, n_resamples=19, confidence_level=0.9)
     with pytest.raises(TypeError, match=r"^`n_resamples` must be a positive integer, got 40.0"):
         g_formula(_frame(), "y", *ARGS, n_resamples=40.0)
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at most 2\*\*26"):  # before: ran for days
+        g_formula(_frame(), "y", *ARGS, n_resamples=2**26 + 1)
     with pytest.raises(ValueError, match=r"`outcome`: column 'y' must be finite"):
         g_formula(_frame(y=np.inf), "y", *ARGS)
     with pytest.raises(TypeError, match=r"`data` must be a pandas DataFrame"):

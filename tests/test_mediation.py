@@ -350,6 +350,7 @@ def test_quasi_bayesian_draws_do_not_depend_on_the_units_of_the_outcome(framing)
     ({"interaction": "yes"}, TypeError, "`interaction` must be True or False"),
     ({"n_resamples": 500}, ValueError, "`n_resamples` is not used by method='quasi-bayesian'"),
     ({"n_draws": 20}, ValueError, r"`n_draws` must be at least 40 for 95% intervals \(the resampled percentiles"),
+    ({"n_draws": 2**26 + 1}, ValueError, r"`n_draws` must be at most 2\*\*26"),  # before: ran for days
     ({"n_draws": 2.5}, TypeError, "`n_draws` must be a positive integer"),
     ({"cde_at": "high"}, TypeError, "`cde_at` must be a mediator value or a list"),
     ({"cde_at": [1.0, np.nan]}, ValueError, "`cde_at` must hold finite mediator values"),

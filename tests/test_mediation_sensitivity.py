@@ -104,6 +104,7 @@ def test_bootstrap_band_and_validation(framing):
            ({"method": "quasi-bayesian"}, ValueError, r"`method` must be one of \['delta', 'bootstrap'\]"),
            ({"n_resamples": 100}, ValueError, "`n_resamples` is not used by method='delta'"),
            ({"method": "bootstrap", "n_resamples": 10}, ValueError, "`n_resamples` must be at least 40"),
+           ({"method": "bootstrap", "n_resamples": 2**26 + 1}, ValueError, r"`n_resamples` must be at most 2\*\*26"),
            ({"covariates": ["age", "emo"]}, ValueError, "`mediator` and `covariates` name the same column")]
     for kwargs, error, match in bad:
         with pytest.raises(error, match=match):

@@ -282,6 +282,8 @@ def test_bad_options(lipids):
         lipids.weighted_median(n_resamples=29)
     with pytest.raises(ValueError, match=r"^`n_resamples` must be at least 75 for a normal interval at 99%"):
         lipids.estimates(n_resamples=74, confidence_level=0.99)
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at most 2\*\*26"):  # before: ran for days
+        lipids.weighted_median(n_resamples=2**26 + 1)
     assert lipids.weighted_median(n_resamples=30, rng=0).details["n_resamples"] == 30
     with pytest.raises(TypeError, match=r"`rng` must be None"):
         lipids.weighted_median(rng="seed")

@@ -500,3 +500,10 @@ def test_too_few_bootstrap_resamples_are_refused(nsw, estimator):
     assert estimator(nsw, "re78", "treat", NSW_X, n_resamples=2).method.endswith("sandwich")
     boot = estimator(nsw, "re78", "treat", NSW_X, standard_error="bootstrap", n_resamples=40, rng=0)
     assert boot.details["n_resamples"] == 40
+
+
+@pytest.mark.parametrize("estimator", [ipw, outcome_regression])
+def test_too_many_bootstrap_resamples_are_refused_before_resampling(nsw, estimator):
+    # before: n_resamples=10**9 was accepted and ran for days; the bound is the effect layer's (MAX_RESAMPLES)
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at most 2\*\*26 = 67,108,864 .*got 1,000,000,000"):
+        estimator(nsw, "re78", "treat", NSW_X, standard_error="bootstrap", n_resamples=10**9)

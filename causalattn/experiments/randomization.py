@@ -25,13 +25,14 @@ import numpy as np
 from scipy import stats
 
 from causalattn._validation import (
+    MAX_RESAMPLES,
     as_binary_array,
     as_float_array,
     check_choice,
     check_confidence_level,
     check_flag,
-    check_positive_int,
     check_real,
+    check_resample_count,
     check_rng,
     check_same_index,
     check_same_length,
@@ -46,10 +47,8 @@ __all__ = ["MAX_EXACT", "MAX_RESAMPLES", "enumerates", "frt", "frt_confidence_in
 
 MAX_EXACT = 2**20
 """``frt`` enumerates every assignment when the design has at most this many (or at most ``n_resamples``)."""
-
-MAX_RESAMPLES = 2**26
-"""No test evaluates more assignments: ``method="exact"`` refuses larger designs, ``"auto"`` draws instead of
-enumerating them, and ``n_resamples`` may not exceed it (the null distribution is kept, 8 bytes per assignment)."""
+# MAX_RESAMPLES (from _validation, the bound of every resampling count): no test evaluates more assignments:
+# ``method="exact"`` refuses larger designs, ``"auto"`` draws instead of enumerating them.
 
 _METHODS = ("auto", "exact", "monte-carlo", "asymptotic")
 _ALTERNATIVES = ("two-sided", "greater", "less")
@@ -72,11 +71,7 @@ def enumerates(count: int, n_resamples: int) -> bool:
 
 def check_n_resamples(n_resamples) -> int:
     """A positive integer of at most :data:`MAX_RESAMPLES`, named ``n_resamples`` in the messages."""
-    n_resamples = check_positive_int("n_resamples", n_resamples)
-    if n_resamples > MAX_RESAMPLES:
-        raise ValueError(f"`n_resamples` must be at most 2**26 = {MAX_RESAMPLES:,} (the resampled statistics are "
-                         f"kept in memory, 8 bytes each, and each takes time), got {n_resamples:,}")
-    return n_resamples
+    return check_resample_count("n_resamples", n_resamples)
 
 
 @dataclass(frozen=True)
