@@ -37,7 +37,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from causalattn.lab.tasks.bigram import Batch
 
@@ -60,6 +59,21 @@ def differentiable(outcome: str) -> str:
     ('in_context_loss', 'log_prob', 'logit_diff')
     """
     return {"in_context_accuracy": "in_context_loss", "accuracy": "log_prob"}.get(outcome, outcome)
+
+
+def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    r"""Float64 cross-entropy :math:`\log\sum_v e^{z_v} - z_{\text{target}}` per row of ``logits`` (n, vocab).
+
+    The log-sum-exp runs in the logits' own precision (at least float32) and
+    only the two terms are subtracted in float64: the error is about one
+    float32 rounding of the log-sum-exp (1e-6 at a loss of 10), the precision
+    the float32 logits carry anyway, at a third of the time of casting the
+    whole (n, vocab) array to float64 (0.06 s against 0.18 s for 496 rows of
+    SmolLM2's 49,152 tokens).
+    """
+    logits = logits if logits.dtype in (torch.float32, torch.float64) else logits.float()
+    picked = logits.gather(1, targets[:, None]).squeeze(1)
+    return torch.logsumexp(logits, -1).double() - picked.double()
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,7 @@ class UnitOutcomes:
         counts = torch.bincount(unit, minlength=b).double()
         out: dict[str, torch.Tensor] = {}
         needs_loss = {"in_context_loss", "log_prob"} & set(names)
-        loss = F.cross_entropy(logits.double(), targets, reduction="none") if needs_loss else None
+        loss = _cross_entropy(logits, targets) if needs_loss else None
         if {"in_context_accuracy", "accuracy"} & set(names):
             with torch.no_grad():
                 correct = (logits.argmax(-1) == targets).double()
