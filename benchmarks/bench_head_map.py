@@ -10,7 +10,8 @@ over 32 other sequences), outcome: in-context accuracy on the second copy.
 * ``naive``: for each head and batch, the whole model re-run under the head's ablation hook, full logits,
   then the same outcomes. Its time per head does not depend on the head (always a full forward pass), so it
   is measured on a sample of heads (``--naive-heads``, one in each of that many evenly spaced layers) and
-  multiplied by the number of heads; the spread over the sampled heads is printed;
+  multiplied by the number of heads, plus one clean pass per batch for the control outcomes (which the fast
+  map's time includes too); the spread over the sampled heads is printed;
 * ``screen``: :func:`causalattn.lab.studies.head_screen.screen_heads` with ``top=20``: attribution
   patching of every head on a random half (32 sequences), exact confirmation of the top 20 on the other half;
 * the rank correlation (Spearman) between attribution patching (on all 64 sequences, of the in-context
@@ -82,6 +83,12 @@ def measure(part: str, n_sequences: int, layers: list[int] | None, naive_heads: 
         reference = Reference.compute(model, reference_tokens, arms)
         per_head = []
         with torch.no_grad():
+            control_clock = _clock()  # a map needs the control outcomes too: one clean pass per batch
+            for start in range(0, n_sequences, BATCH):
+                batch = units.slice(start, start + BATCH)
+                outcomes = batch.outcomes()
+                outcomes(model(batch.batch.inputs)[outcomes.where])
+            out["control"] = _since(control_clock)
             for arm in arms:
                 head_clock = _clock()
                 for start in range(0, n_sequences, BATCH):
@@ -139,11 +146,13 @@ def main() -> None:
         fast, naive = results["fast"], results["naive"]
         per_head = np.array([h["seconds"] for h in naive["per_head"]])
         per_head_cpu = np.array([h["cpu_seconds"] for h in naive["per_head"]])
-        n = fast["heads"]
+        n, control = fast["heads"], naive["control"]
+        naive_wall = control["seconds"] + n * per_head.mean()
+        naive_cpu = control["cpu_seconds"] + n * per_head_cpu.mean()
         print(f"naive: {per_head.mean():.2f} s per head over {len(per_head)} sampled heads ({naive['sampled']}; "
-              f"range {per_head.min():.2f}-{per_head.max():.2f} s), so {n} heads: {n * per_head.mean():.0f} s "
-              f"wall, {n * per_head_cpu.mean():.0f} s CPU")
-        wall, cpu = n * per_head.mean() / fast["seconds"], n * per_head_cpu.mean() / fast["cpu_seconds"]
+              f"range {per_head.min():.2f}-{per_head.max():.2f} s) and {control['seconds']:.1f} s for the control "
+              f"pass, so {n} heads: {naive_wall:.0f} s wall, {naive_cpu:.0f} s CPU")
+        wall, cpu = naive_wall / fast["seconds"], naive_cpu / fast["cpu_seconds"]
         print(f"fast map of {n} heads: {fast['seconds']:.0f} s wall, {fast['cpu_seconds']:.0f} s CPU; speed-up "
               f"{wall:.2f}x wall, {cpu:.2f}x CPU; whole map with model loading "
               f"{fast['seconds'] + fast['loading']['seconds']:.0f} s")
