@@ -19,7 +19,10 @@ over 32 other sequences), outcome: in-context accuracy on the second copy.
 
 Each part runs in its own process (``--part``) so that its peak resident memory is its own; times are wall
 and CPU seconds after the model is loaded, with the load average before and after. Timings are only
-meaningful on an idle machine.
+meaningful on an idle machine. A 2-core machine also runs about 10% slower after minutes of full load than
+rested (naive 8.2 s per head rested, 8.8-9.1 s right after the fast map, 2026-12-07): the default order, fast
+then naive, samples the naive heads in the warm state the 20-40 minute runs they stand for spend most of their
+time in; naive first on a rested machine understates the speed-up (1.66x against 1.85-1.90x).
 
 Run: ``python benchmarks/bench_head_map.py [--n-sequences 64] [--layers 0 15 29]``
 """

@@ -378,6 +378,14 @@ def test_a_column_cannot_instrument_itself():
         tsls(outcome=card["lwage"], treatment=card["educ"], instruments=card["educ"].to_numpy())
     with pytest.raises(ValueError, match=r"^`treatment` is an exact linear function of `instruments` and `covariates`"):
         tsls(outcome=card["lwage"], treatment=card["educ"], instruments=2 * card["educ"].to_numpy() + 1)
+    # two columns of one name (before: pandas' "cannot insert const, already exists" for a covariate 'const')
+    with pytest.raises(ValueError, match=r"^`covariates` has a column named 'const', the name of the intercept that "
+                                         r"tsls adds: the coefficients are named by column; rename it"):
+        tsls(card.assign(const=card["exper"]), "lwage", "educ", "nearc4", ["const", "black"])
+    with pytest.raises(ValueError, match=r"^`covariates` has a column named 'z', the name of a column of "
+                                         r"`instruments`"):
+        tsls(outcome=card["lwage"], treatment=card["educ"], instruments=pd.DataFrame({"z": card["nearc4"]}),
+             covariates=pd.DataFrame({"z": card["exper"]}))
     card["college"] = (card["educ"] >= 16).astype(int)
     with pytest.raises(ValueError, match=r"^`instrument` column 'college' has the same values as `treatment` column "
                                          "'college': every unit takes the treatment it is assigned"):

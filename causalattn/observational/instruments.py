@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
 
 from causalattn import _scaled_fit
 from causalattn._validation import (
@@ -256,6 +256,16 @@ def tsls(
     intervals. Classical, HC0 and HC1 are ``linearmodels``' own
     (``"unadjusted"``/``"robust"``, ``debiased`` for the degrees of freedom).
 
+    The answer does not depend on the units of the data: ``IV2SLS`` solves the
+    problem with every column (outcome, treatment, instruments, covariates)
+    divided by a power of two near its largest value
+    (:func:`causalattn._scaled_fit.column_scales`), and the coefficients
+    :math:`\hat\theta_j = \tilde\theta_j\, s_Y / s_j` and their covariance
+    :math:`V_{jk} = \tilde V_{jk}\, s_Y^2 / (s_j s_k)` are mapped back to the
+    data's units exactly (powers of two); the first-stage F is unchanged by
+    scaling. (On the raw columns, a covariate in units of 1e12 moved the
+    estimate by 2e-6 relative, and linearmodels refused one in units of 1e20.)
+
     The first-stage F statistic of the excluded instruments (``linearmodels``'
     partial F, with the same covariance type: classical for ``"classical"``,
     robust otherwise) is in ``details``; below 10 a
@@ -278,9 +288,17 @@ def tsls(
     -------
     Estimate
         ``estimand`` ``"2SLS coefficient of <treatment>"``, ``method``
-        ``"2sls-<cov_type>"``; ``details`` has ``first_stage_f``, ``fit`` (the
-        linearmodels results with every coefficient), ``instruments``, ``covariates``,
-        ``asymptotics``.
+        ``"2sls-<cov_type>"``; ``details`` has ``first_stage_f``, ``coefficients``
+        (every coefficient in the data's units, with the standard error, statistic,
+        p-value and interval of the same ``cov_type``: a DataFrame with the columns
+        of :func:`causalattn.regression.ols`' ``details["coefficients"]``),
+        ``instruments``, ``covariates``, ``df_resid``, ``asymptotics``, and
+        ``scaled_fit``: linearmodels' results on the *scaled* columns, whose
+        scales (powers of two, by column) ``details["scales"]`` gives per role
+        (``"outcome"``, ``"treatment"``, ``"instruments"``, ``"covariates"``,
+        the last with ``const``); its coefficient of column ``j`` times
+        ``scales["outcome"]`` over column ``j``'s scale is the coefficient in
+        the data's units (its HC2/HC3 standard errors are linearmodels' HC0).
 
     Warns
     -----
@@ -317,28 +335,49 @@ def tsls(
     IV2SLS = _iv2sls()
     y, d, z, exog, cov_type, level = _tsls_iv(data, outcome, treatment, instruments, covariates, cov_type,
                                               confidence_level)
-    model = IV2SLS(y.iloc[:, 0], exog, d, z)
-    lm_cov = "unadjusted" if cov_type == "classical" else "robust"
-    fit = model.fit(cov_type=lm_cov, debiased=cov_type in ("classical", "HC1"))
+    (ys, y_scale), (ds, d_scale), (zs, z_scale), (xs, x_scale) = (_scaled(frame) for frame in (y, d, z, exog))
+    fit = IV2SLS(ys.iloc[:, 0], xs, ds, zs).fit(cov_type="unadjusted" if cov_type == "classical" else "robust",
+                                               debiased=cov_type in ("classical", "HC1"))
     f = float(fit.first_stage.diagnostics["f.stat"].iloc[0])
     check_first_stage(f)
-    term = d.columns[0]
-    tau = float(fit.params[term])
-    details = {"first_stage_f": f, "fit": fit, "instruments": ", ".join(z.columns),
-               "covariates": ", ".join(exog.columns[1:]) or "none", "cov_type": cov_type}
-    n, p = len(y), len(fit.params)
-    details["asymptotics"] = asymptotics("tsls", {"the residual degrees of freedom (n - p)": n - p})
+    names = list(fit.params.index)  # the covariates (with the constant), then the treatment
     if cov_type in ("HC2", "HC3"):
-        se = _leverage_se(exog, d, z, fit.resids.to_numpy(), list(fit.params.index).index(term), cov_type)
-        return normal_estimate(f"2SLS coefficient of {term}", tau, se, confidence_level=level,
-                               method=f"2sls-{cov_type}", n=n, details={**details, "distribution": "normal"})
-    se = float(fit.std_errors[term])
+        cov = _leverage_cov(xs.to_numpy(), ds.to_numpy(), zs.to_numpy(), fit.resids.to_numpy(), cov_type)
+    else:
+        cov = fit.cov.loc[names, names].to_numpy()
+    factor = float(y_scale.iloc[0]) / np.concatenate([x_scale, d_scale])  # exact: powers of two
+    n, p = len(y), len(names)
     dist = stats.t(n - p) if cov_type == "classical" else stats.norm()
-    half = dist.ppf(0.5 + level / 2) * se
-    return Estimate(f"2SLS coefficient of {term}", tau, se, ConfidenceInterval(tau - half, tau + half), level,
-                    float(2 * dist.sf(abs(tau) / se)), f"2sls-{cov_type}", n,
-                    details={**details, "distribution": "t" if cov_type == "classical" else "normal",
-                             "df_resid": n - p})
+    coefficients = _coefficient_table(fit.params.to_numpy() * factor, np.sqrt(np.diag(cov)) * factor, names, dist,
+                                      level)
+    term = d.columns[0]
+    row = coefficients.loc[term]
+    details = {"first_stage_f": f, "coefficients": coefficients, "scaled_fit": fit,
+               "scales": {"outcome": y_scale, "treatment": d_scale, "instruments": z_scale, "covariates": x_scale},
+               "instruments": ", ".join(z.columns), "covariates": ", ".join(exog.columns[1:]) or "none",
+               "cov_type": cov_type, "distribution": "t" if cov_type == "classical" else "normal",
+               "df_resid": n - p,
+               "asymptotics": asymptotics("tsls", {"the residual degrees of freedom (n - p)": n - p})}
+    return Estimate(f"2SLS coefficient of {term}", float(row["estimate"]), float(row["standard_error"]),
+                    ConfidenceInterval(float(row["ci_low"]), float(row["ci_high"])), level, float(row["pvalue"]),
+                    f"2sls-{cov_type}", n, details=details)
+
+
+def _scaled(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """``frame`` with each column divided by its power of two (:func:`causalattn._scaled_fit.column_scales`), and the
+    scales: the division is exact, and so is scaling the results back."""
+    scales = pd.Series(_scaled_fit.column_scales(frame.to_numpy()), index=frame.columns)
+    return frame / scales, scales
+
+
+def _coefficient_table(estimates: np.ndarray, standard_errors: np.ndarray, names: list[str], dist: Any,
+                       level: float) -> pd.DataFrame:
+    """Estimate, standard error, statistic, two-sided p-value and interval of each coefficient under ``dist``."""
+    statistic = estimates / standard_errors
+    half = dist.ppf(0.5 + level / 2) * standard_errors
+    return pd.DataFrame({"estimate": estimates, "standard_error": standard_errors, "statistic": statistic,
+                         "pvalue": 2 * dist.sf(np.abs(statistic)), "ci_low": estimates - half,
+                         "ci_high": estimates + half}, index=names)
 
 
 def _tsls_iv(data, outcome, treatment, instruments, covariates, cov_type, confidence_level):
@@ -358,15 +397,21 @@ def _tsls_iv(data, outcome, treatment, instruments, covariates, cov_type, confid
         raise ValueError("`outcome` and `treatment` must each be one column")
     z = _columns(data, "instruments", instruments)
     exog = _columns(data, "covariates", covariates) if covariates is not None else pd.DataFrame(index=y.index)
-    exog.insert(0, "const", 1.0)
     if len({len(y), len(d), len(z), len(exog)}) > 1:
         raise ValueError("`outcome`, `treatment`, `instruments` and `covariates` must have the same length")
     for arg, frame, constant in (("outcome", y, False), ("treatment", d, True), ("instruments", z, True),
-                                 ("covariates", exog.iloc[:, 1:], True)):
+                                 ("covariates", exog, True)):
         check_scale(arg, frame.to_numpy(), constant=constant)
     distinct_roles({role: {c: frame[c].to_numpy() for c in frame.columns}
-                    for role, frame in (("instruments", z), ("treatment", d), ("outcome", y),
-                                        ("covariates", exog.iloc[:, 1:]))})
+                    for role, frame in (("instruments", z), ("treatment", d), ("outcome", y), ("covariates", exog))})
+    named = {"const": "the intercept that tsls adds"}
+    for arg, frame in (("treatment", d), ("instruments", z), ("covariates", exog)):
+        for column in frame.columns:  # before: pandas' "cannot insert const, already exists"
+            if column in named:
+                raise ValueError(f"`{arg}` has a column named {column!r}, the name of {named[column]}: the "
+                                 "coefficients are named by column; rename it")
+            named[column] = f"a column of `{arg}`"
+    exog.insert(0, "const", 1.0)
     _first_stage_iv(exog, d, z)
     return y, d, z, exog, cov_type, level
 
@@ -375,7 +420,7 @@ def _first_stage_iv(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame) -> Non
     """Reject collinear instruments and covariates, and instruments without a first stage (classical F near 0)."""
     design = np.column_stack([exog.to_numpy(), z.to_numpy()])
     check_collinear(design[:, 1:], [*exog.columns[1:], *z.columns], arg="instruments` and `covariates")
-    fit = _scaled_fit.least_squares(sm.OLS(d.iloc[:, 0].to_numpy(), design), outcome=f"`treatment` {d.columns[0]!r}",
+    fit = _scaled_fit.least_squares(OLS(d.iloc[:, 0].to_numpy(), design), outcome=f"`treatment` {d.columns[0]!r}",
                                     names=["the intercept", *(f"`covariates` {c!r}" for c in exog.columns[1:]),
                                            *(f"`instruments` {c!r}" for c in z.columns)])
     if fit.ssr <= EXACT_FIT * fit.centered_tss:
@@ -388,18 +433,11 @@ def _first_stage_iv(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame) -> Non
         check_first_stage(f)
 
 
-def _leverage_se(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame, resid: np.ndarray, index: int,
-                 cov_type: str) -> float:
-    """HC2/HC3 standard error of coefficient ``index`` of 2SLS, with the leverage of the projected regressors.
-
-    Computed on the column-scaled instruments and regressors (:func:`causalattn._scaled_fit.column_scales`; the
-    leverage does not depend on the columns' units), the standard error then divided by its regressor's scale.
-    """
-    instruments = np.column_stack([exog.to_numpy(), z.to_numpy()])
-    instruments = instruments / _scaled_fit.column_scales(instruments)
-    regressors = np.column_stack([exog.to_numpy(), d.to_numpy()])
-    scales = _scaled_fit.column_scales(regressors)
-    regressors = regressors / scales
+def _leverage_cov(exog: np.ndarray, d: np.ndarray, z: np.ndarray, resid: np.ndarray, cov_type: str) -> np.ndarray:
+    """HC2/HC3 covariance of the 2SLS coefficients (covariates, then treatment), with the leverage of the projected
+    regressors, on column-scaled data (:func:`_scaled_frames`: the leverage does not depend on the columns' units)."""
+    instruments = np.column_stack([exog, z])
+    regressors = np.column_stack([exog, d])
     projected = instruments @ np.linalg.lstsq(instruments, regressors, rcond=None)[0]
     bread = np.linalg.inv(projected.T @ projected)
     leverage = np.einsum("ij,jk,ik->i", regressors, bread, projected)  # AER's hatvalues.ivreg
@@ -407,5 +445,4 @@ def _leverage_se(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame, resid: np
         raise ValueError(f"the {cov_type} standard error is undefined: a unit has leverage 1; choose another "
                          "`cov_type`")
     omega = resid**2 / (1 - leverage) ** (1 if cov_type == "HC2" else 2)
-    cov = bread @ (projected.T * omega) @ projected @ bread
-    return math.sqrt(cov[index, index]) / scales[index]
+    return bread @ (projected.T * omega) @ projected @ bread

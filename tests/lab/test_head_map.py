@@ -268,6 +268,8 @@ def test_a_head_without_any_change_counts_as_p_one():
     np.testing.assert_allclose(frame["pvalue_holm"].iloc[4:],
                                multipletests(np.r_[tested, np.ones(4)], method="holm")[1][:4])
     assert "4 heads changed every sequence by the same amount" in result.summary(outcome="in_context_loss")
+    one = head_map(model, TASK, heads=[(0, 1), (2, 0)], kind="zero", n_sequences=10, n_resamples=99, progress=False)
+    assert "\n1 head changed every sequence by the same amount" in one.summary(outcome="in_context_loss")
 
 
 def test_resume_reuses_every_saved_head(tmp_path, monkeypatch):

@@ -231,7 +231,8 @@ class HeadMap(StudyEffects):
         lines.append(f"heads with p < {alpha:g}: " + ", ".join(counts))
         untested = int(frame["pvalue"].isna().sum())
         if untested:
-            lines.append(f"{untested} heads changed every {self.unit} by the same amount (no {method} test; counted "
+            lines.append(f"{untested} head{'s' if untested > 1 else ''} changed every {self.unit} by the same "
+                         f"amount (no {method} test; counted "
                          "as p = 1 in the adjustments; see pvalue_randomization)")
         lines.append(f"discoveries ({adjust}, alpha = {alpha:g}): "
                      + (", ".join(f"L{r.layer}H{r.head}" for r in found.itertuples()) or "none"))
