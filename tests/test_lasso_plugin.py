@@ -192,6 +192,9 @@ def test_hostile_inputs():
         double_selection(outcome=y, treatment=2 * x[:, 5] + 1, covariates=x)
     with pytest.raises(ValueError, match=r"is constant or a linear function"):
         double_selection(outcome=y, treatment=np.ones(80), covariates=x)
+    for function, treatment in ((double_selection, d), (lasso_ate, np.arange(80) % 2)):
+        with pytest.raises(ValueError, match=r"`outcome` is constant \(3 for every unit\): there is no effect"):
+            function(outcome=np.full(80, 3.0), treatment=treatment, covariates=x)
     with pytest.raises(ValueError, match=r"`covariates`: column\(s\) \['covariate2'\] are constant"):
         double_selection(outcome=y, treatment=d, covariates=np.column_stack([x[:, :2], np.ones(80), x[:, 3:]]))
     with pytest.raises(ValueError, match=r"`outcome` and `treatment` are pandas objects with different indexes"):

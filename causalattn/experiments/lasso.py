@@ -62,6 +62,7 @@ from causalattn._validation import (
     as_float_array,
     check_columns,
     check_confidence_level,
+    check_not_constant,
     check_same_index,
     check_same_length,
 )
@@ -85,6 +86,7 @@ def _lasso_ate_iv(data, outcome, treatment, covariates, alpha, cv, confidence_le
     y, z = as_float_array("outcome", outcome), as_binary_array("treatment", treatment)
     x, names = covariate_matrix(data, covariates)
     check_same_length(outcome=y, treatment=z, covariates=x)
+    check_not_constant("`outcome`", y)
     for arm in (1, 0):
         if (z == arm).sum() < 3:
             raise ValueError(f"`treatment` must have at least 3 units in each arm, got {int((z == arm).sum())} with "
@@ -137,7 +139,7 @@ def lasso_ate(
     Raises
     ------
     ValueError
-        Fewer than 3 units in an arm, a constant covariate, missing values, an ``alpha`` that
+        Fewer than 3 units in an arm, a constant outcome or covariate, missing values, an ``alpha`` that
         is not ``"cv"``, ``"plugin"`` or a number > 0 (``None`` included), fewer units in an
         arm than ``cv``.
 

@@ -47,6 +47,7 @@ from causalattn._validation import (
     as_float_array,
     check_columns,
     check_confidence_level,
+    check_not_constant,
     check_same_index,
     check_same_length,
 )
@@ -118,7 +119,7 @@ def double_selection(
     Raises
     ------
     ValueError
-        Missing values, a constant covariate, an ``alpha`` that is not ``"plugin"``, ``"cv"`` or a
+        Missing values, a constant outcome or covariate, an ``alpha`` that is not ``"plugin"``, ``"cv"`` or a
         number > 0 (``None`` included), a ``cov_type`` that is not a robust one, a union of
         selected covariates too large for OLS, or a treatment that the selected covariates
         predict exactly (its coefficient is not identified).
@@ -161,6 +162,7 @@ def double_selection(
                                                                             ("treatment", treatment)))
     x, names = covariate_matrix(data, covariates)
     check_same_length(outcome=y, treatment=d, covariates=x)
+    check_not_constant("`outcome`", y)
     if len(set(names) & {y_name, d_name}):
         raise ValueError(f"`covariates` must not include the outcome or the treatment ({y_name!r}, {d_name!r})")
     standardized = standardize(x, names)
