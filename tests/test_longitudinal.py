@@ -274,3 +274,22 @@ def test_bad_estimator_options():
         g_formula(_frame(y=np.inf), "y", *ARGS)
     with pytest.raises(TypeError, match=r"`data` must be a pandas DataFrame"):
         msm(_frame().to_numpy(), "y", *ARGS)
+
+
+def test_a_constant_outcome_is_refused(data):
+    # it gave an "effect" of 2e-16 with p = 0.011 (MSM) and p = 0.06 (g-formula): rounding noise over rounding noise
+    for estimator in (msm, g_formula):
+        with pytest.raises(ValueError, match=r"`outcome` column 'y' is constant \(1 for every unit\): there is no "
+                                             "effect to estimate"):
+            estimator(data.assign(y=1.0), "y", *ARGS)
+
+
+def test_g_formula_refuses_resamples_whose_history_is_rank_deficient():
+    # a1 given to 2 of 14 subjects: about one resample in ten holds none of them, and the pseudo-inverse fit of that
+    # resample predicted a1 = 1 from an arbitrary coefficient (silently, beside statsmodels' SingularMatrixWarning)
+    rng = np.random.default_rng(0)
+    rare = pd.DataFrame({"l0": rng.normal(size=14), "a0": np.tile([0, 1], 7), "l1": rng.normal(size=14),
+                         "a1": np.r_[1, 1, np.zeros(12)], "y": rng.normal(size=14)})
+    with pytest.raises(ValueError, match=r"22 of 200 bootstrap replicate\(s\) could not be computed \(a regression of "
+                                         r"the history that is rank deficient in the resample"):
+        g_formula(rare, "y", *ARGS, rng=0)

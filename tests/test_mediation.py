@@ -478,3 +478,26 @@ def test_decomposition_plot_serves_both_halves(framing):
         plot_decomposition(classic, components=["path"])
     with pytest.raises(TypeError, match="`table` must be an EstimateTable"):
         plot_decomposition(list(classic))
+
+
+def _linear_data(n=200):
+    rng = np.random.default_rng(1)
+    z = rng.integers(0, 2, n)
+    m = 0.5 + 0.8 * z + rng.normal(size=n)
+    return pd.DataFrame({"y": m + z + rng.normal(size=n), "z": z, "m": m, "x": rng.normal(size=n)})
+
+
+@pytest.mark.parametrize("function", ["mediate", "baron_kenny", "mediation_sensitivity"])
+def test_a_constant_or_exactly_fitted_outcome_is_refused(function):
+    # a constant outcome gave baron_kenny's c p = 0.0005 and ab p = 5e-7 (rounding noise over rounding noise) and
+    # mediate's proportion mediated 0.333 (= -1.1e-16 / -3.3e-16); an outcome the treatment, mediator and
+    # covariates fit exactly gave standard errors of 1e-16 with p < 1e-300, and a flat sensitivity curve
+    import causalattn
+
+    run = getattr(causalattn, function)
+    data = _linear_data()
+    with pytest.raises(ValueError, match=r"`outcome` is constant \(1 for every unit\): there is no effect"):
+        run(data.assign(y=1.0), "y", "z", "m", ["x"])
+    with pytest.raises(ValueError, match=r"`outcome` 'y' is fitted exactly by the treatment, mediator and "
+                                         r"covariates \(its residuals are rounding noise\)"):
+        run(data.assign(y=2 * data["m"] + data["z"] - data["x"]), "y", "z", "m", ["x"])

@@ -108,3 +108,28 @@ def test_bad_weights_with_a_formula(nsw):
         ols(nsw, treatment="treat", formula="re78 ~ treat", weights=shifted)
     with pytest.raises(ValueError, match=r"`treatment` must have both treated"):
         ancova(nsw, "re78", "treat", weights=nsw["treat"].astype(float))  # the controls all weigh 0
+
+
+@pytest.mark.parametrize("cov_type", ["classical", "HC0", "HC3", "cluster"])
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e200, 1e300])
+def test_the_scale_of_the_weights_changes_nothing(nsw, cov_type, scale):
+    # WLS is invariant to w -> c w; statsmodels' products w x e underflowed near 1e-200 (a cluster SE of 0,
+    # p < 1e-300) and overflowed near 1e300 (every SE inf); the weights are divided by a power of two near their max
+    clusters = {"clusters": "educ"} if cov_type == "cluster" else {}
+    base = ols(nsw, "re78", "treat", ["age"], cov_type=cov_type, weights="w", **clusters)
+    scaled = ols(nsw, "re78", "treat", ["age"], cov_type=cov_type, weights=nsw["w"] * scale, **clusters)
+    fit = sm.WLS(nsw["re78"], sm.add_constant(nsw[["treat", "age"]].astype(float)), weights=nsw["w"]).fit(
+        **({"cov_type": "cluster", "cov_kwds": {"groups": nsw["educ"]}} if cov_type == "cluster" else
+           {"cov_type": "nonrobust" if cov_type == "classical" else cov_type}))
+    assert (base.estimate, base.standard_error) == pytest.approx((fit.params["treat"], fit.bse["treat"]), rel=1e-9)
+    assert (scaled.estimate, scaled.standard_error, scaled.pvalue) == pytest.approx(
+        (base.estimate, base.standard_error, base.pvalue), rel=1e-9)
+    formula = ols(nsw.assign(v=nsw["w"] * scale), treatment="treat", formula="re78 ~ treat + age", weights="v",
+                  cov_type=cov_type, **clusters)
+    assert formula.standard_error == pytest.approx(base.standard_error, rel=1e-9)
+
+
+@pytest.mark.parametrize("column, role", [("re78", "outcome"), ("treat", "treatment"), ("age", "covariates")])
+def test_weights_cannot_be_a_column_of_another_role(nsw, column, role):
+    with pytest.raises(ValueError, match=rf"`weights` and `{role}` name the same column '{column}'"):
+        ols(nsw, "re78", "treat", ["age"], weights=column)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from causalattn._rounding import power_of_two_scale
-from causalattn._validation import as_binary_array, as_float_array, check_columns
+from causalattn._validation import as_binary_array, as_float_array, check_columns, check_not_constant
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ def study_iv(data: Any, outcome: Any, treatments: Any, confounders: Any, treated
     if outcome in (*history.treatment_names, *(c for names in history.confounder_names for c in names)):
         raise ValueError(f"`outcome` column {outcome!r} is also a treatment or a confounder")
     y = as_float_array("outcome", data[outcome], column=outcome)
+    check_not_constant(f"`outcome` column {outcome!r}", y)
     treated_regime = regime_iv("treated", treated, history.times, 1)
     control_regime = regime_iv("control", control, history.times, 0)
     if (treated_regime == control_regime).all():

@@ -51,18 +51,27 @@ __all__ = ["g_formula"]
 
 
 def _regime_mean(history: History, y: np.ndarray, regime: np.ndarray, rows: np.ndarray) -> float:
-    """The ICE estimate of E[Y^regime] on the subjects ``rows`` (indices, with repeats)."""
+    """The ICE estimate of E[Y^regime] on the subjects ``rows`` (indices, with repeats).
+
+    A regression whose history is rank deficient on ``rows`` (a treatment or confounder constant among them) is
+    a ValueError: its pseudo-inverse solution would predict the regime from an arbitrary split of the aliased
+    coefficients."""
     target = y[rows]
     for t in range(history.times - 1, -1, -1):
         design = history.design(t, through=t + 1)[rows]
-        fit = OLS(target, design).fit()
+        fit = _scaled_fit.least_squares(OLS(target, design), outcome="the outcome",
+                                        names=[repr(c) for c in history.names(t, through=t + 1)])
         design[:, design.shape[1] - (t + 1):] = regime[: t + 1]  # the treatments 0..t set to the regime
         target = design @ fit.params
     return float(target.mean())
 
 
 def _contrast(history: History, y: np.ndarray, treated: np.ndarray, control: np.ndarray, rows: np.ndarray) -> float:
-    return _regime_mean(history, y, treated, rows) - _regime_mean(history, y, control, rows)
+    """The contrast on the resampled ``rows``; NaN (a failed replicate, reported) if a regression cannot be fitted."""
+    try:
+        return _regime_mean(history, y, treated, rows) - _regime_mean(history, y, control, rows)
+    except ValueError:
+        return float("nan")
 
 
 def g_formula(
@@ -140,7 +149,10 @@ def g_formula(
     means = [_regime_mean(history, y, regime, everyone) for regime in (treated_regime, control_regime)]
     value = means[0] - means[1]
     se, percentile = bootstrap(history.n, lambda rows: _contrast(history, y, treated_regime, control_regime, rows),
-                               n_resamples, level, generator)
+                               n_resamples, level, generator,
+                               why="a regression of the history that is rank deficient in the resample: a treatment "
+                                   "or confounder constant among the resampled subjects, e.g. a rarely given "
+                                   "treatment; use more subjects, or coarser histories")
     return normal_estimate(
         contrast_label(treated_regime, control_regime), value, se, confidence_level=level,
         method="g-formula-ice-bootstrap", n=history.n,

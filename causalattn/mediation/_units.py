@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from causalattn import _scaled_fit
-from causalattn._validation import as_binary_array, as_float_array, check_columns
+from causalattn._validation import as_binary_array, as_float_array, check_columns, check_not_constant
 
 #: Units needed in each arm.
 MIN_PER_ARM = 2
@@ -94,6 +94,7 @@ def units_iv(data: Any, outcome: Any, treatment: Any, mediator: Any, covariates:
          else as_float_array("outcome", data[roles["outcome"]]))
     if binary_outcome and y.min() == y.max():
         raise ValueError(f"`outcome` is {int(y[0])} for every unit: a binary outcome model needs both 0 and 1")
+    check_not_constant("`outcome`", y)
     m = as_float_array("mediator", data[roles["mediator"]])
     if m.min() == m.max():
         raise ValueError(f"`mediator` is constant ({m[0]:g} for every unit): it cannot carry an effect")

@@ -37,6 +37,7 @@ from statsmodels.regression.linear_model import OLS
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from causalattn import _scaled_fit
+from causalattn._rounding import zero_up_to_rounding
 from causalattn.mediation._units import Units, check_full_rank
 
 __all__ = ["LINKS", "Fit", "fit_models", "mediator_design", "outcome_design", "refit_theta", "total_fit"]
@@ -143,8 +144,14 @@ def _checked_fits(units: Units, link: str, interaction: bool, start: np.ndarray 
     mediator = _scaled_fit.least_squares(OLS(units.m, x_m), outcome=f"`mediator` {units.mediator!r}",
                                          names=names_m)
     if link == "identity":
-        return mediator, _scaled_fit.least_squares(OLS(units.y, x_y), outcome=f"`outcome` {units.outcome!r}",
-                                                   names=names_y)
+        outcome = _scaled_fit.least_squares(OLS(units.y, x_y), outcome=f"`outcome` {units.outcome!r}",
+                                            names=names_y)
+        if zero_up_to_rounding(float(np.abs(outcome.resid).max()), float(np.abs(units.y).max())):
+            raise ValueError(f"`outcome` {units.outcome!r} is fitted exactly by the treatment, mediator and covariates "
+                             "(its residuals are rounding noise): every standard error would be rounding noise and "
+                             "every test meaningless, and no error is left for a confounder to correlate with; is the "
+                             "outcome computed from them?")
+        return mediator, outcome
     return mediator, _glm_fit(units, x_y, names_y, link, start)
 
 

@@ -38,6 +38,7 @@ from causalattn._validation import (
     as_float_array,
     check_choice,
     check_columns,
+    check_not_constant,
     check_positive_int,
     check_resamples,
     check_same_index,
@@ -212,9 +213,8 @@ def check_scale(name: str, values: np.ndarray, *, constant: bool = True) -> None
     if tiny.size:
         raise ValueError(f"`{name}` spreads over only {float(tiny[0]):.3g}: its squares underflow double precision "
                          f"(limit {MIN_SPREAD:.0e}); rescale it (and scale the estimate back)")
-    if not constant and not spreads.any():
-        raise ValueError(f"`{name}` is constant ({float(values.flat[0]):g} for every unit): there is no effect to "
-                         "estimate, and a variance of 0 would give rounding noise a p-value")
+    if not constant:
+        check_not_constant(f"`{name}`", values)
 
 
 def estimand_iv(estimand: Any) -> str:
@@ -260,19 +260,24 @@ def learner_iv(arg: str, model: Any, kind: str, method: str, example: str) -> An
     return model
 
 
+_FAILED_REPLICATES = ("an empty arm, a score of 0 or 1, or a score model that cannot be fitted to the resample; use "
+                      "more units per arm or trim")
+
+
 def bootstrap(n: int, statistic: Callable[[np.ndarray], float], n_resamples: int, level: float,
-              rng: np.random.Generator) -> tuple[float, tuple[float, float]]:
+              rng: np.random.Generator, why: str = _FAILED_REPLICATES) -> tuple[float, tuple[float, float]]:
     """scipy's bootstrap over the ``n`` units: the standard error and the percentile interval of ``statistic(rows)``.
 
     ``statistic`` refits everything on the resampled rows; a replicate it cannot
-    compute (NaN) is an error, never silently dropped.
+    compute (NaN) is an error, never silently dropped (``why`` says what may cause it).
     """
-    result = stats.bootstrap((np.arange(n),), statistic, n_resamples=n_resamples, vectorized=False,
-                             method="percentile", confidence_level=level, rng=rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # failed replicates: reported below
+        result = stats.bootstrap((np.arange(n),), statistic, n_resamples=n_resamples, vectorized=False,
+                                 method="percentile", confidence_level=level, rng=rng)
     failed = int((~np.isfinite(result.bootstrap_distribution)).sum())
     if failed:
-        raise ValueError(f"{failed} bootstrap replicate(s) could not be computed (an empty arm, a score of 0 or 1, or "
-                         "a score model that cannot be fitted to the resample); use more units per arm or trim")
+        raise ValueError(f"{failed} of {n_resamples} bootstrap replicate(s) could not be computed ({why})")
     low, high = result.confidence_interval
     return float(result.standard_error), (float(low), float(high))
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.regression.linear_model import OLS, WLS
 
+from causalattn._rounding import power_of_two_scale
 from causalattn._validation import (
     as_float_array,
     check_choice,
@@ -145,7 +146,13 @@ class Inputs:
 
 
 def _weights_iv(data: Any, weights: Any, n: int) -> np.ndarray:
-    """Regression weights, a column of ``data`` or an array of ``n``: finite, none negative, not all zero."""
+    """Regression weights, a column of ``data`` or an array of ``n``: finite, none negative, not all zero.
+
+    Returned divided by a power of two near their largest value (exact): WLS's coefficients and every covariance
+    (classical, HC0-HC3, cluster) do not depend on the weights' scale, but statsmodels forms products such as
+    ``w x e`` whose squares underflow to 0 for weights near 1e-200 (a cluster-robust standard error of 0, p < 1e-300)
+    or overflow for weights near 1e300 (a standard error of inf).
+    """
     if isinstance(weights, str):
         if data is None:
             raise TypeError(f"`weights` is a column name ({weights!r}) but `data` is None; pass an array")
@@ -161,7 +168,7 @@ def _weights_iv(data: Any, weights: Any, n: int) -> np.ndarray:
                          f"{values[negative[0]]:g} at position {negative[0]})")
     if not (values > 0).any():
         raise ValueError("`weights` are all zero: no unit is left to fit")
-    return values
+    return values / power_of_two_scale(values)
 
 
 def _positive_weight_rows(frame: pd.DataFrame, weights: np.ndarray | None,
@@ -201,6 +208,11 @@ def regression_iv(
         check_same_index(outcome=outcome, weights=weights)
     frame, names = frame_iv(data, outcome=outcome, treatment=treatment, covariates=covariates)
     (y,), (z,) = names["outcome"], names["treatment"]
+    if data is not None and isinstance(weights, str):
+        for arg, cols in names.items():
+            if weights in cols:
+                raise ValueError(f"`weights` and `{arg}` name the same column {weights!r}; each column plays one role "
+                                 "(weighting by the outcome selects on it, by the treatment drops an arm)")
     w = None if weights is None else _weights_iv(data, weights, len(frame))
     groups = _clusters_iv(data, clusters, cov_type, len(frame))
     frame, w, groups = _positive_weight_rows(frame, w, groups)
