@@ -83,17 +83,19 @@ apart (``refused``), not scored. Writes ``coverage_mediation.csv``
 and ``coverage_mediation.md``.
 
 Lasso adjustment (``--only lasso``, the laws in ``benchmarks/coverage_lasso.py``): post-double-selection
-(``double_selection``) with sparse confounding among p = 50 or 100 candidate covariates, beside single selection
-on the same data sets (and with the fixed penalties ``alpha`` = 0.1 and 0.3), and the lasso-adjusted ATE of a
-completely randomized experiment (``lasso_ate``), for n = 200 and 500 on ``--lasso-sims`` data sets per cell
-(default 400: Monte Carlo standard error about 0.011 at 0.95). Writes ``coverage_lasso.csv`` and ``coverage_lasso.md``.
+(``double_selection``) with sparse confounding among p = 50 or 100 candidate covariates, with its default plug-in
+penalty, cross-validated (``alpha="cv"``) and fixed (``alpha`` = 0.1 and 0.3), beside single selection on the
+same data sets, and the lasso-adjusted ATE of a completely randomized experiment (``lasso_ate``, cross-validated
+and plug-in), for n = 200 and 500 on ``--lasso-sims`` data sets per cell (default 400: Monte Carlo standard error
+about 0.011 at 0.95). The plug-in and fixed-penalty cells run first; ``--lasso-skip-cv`` leaves out the
+cross-validated ones (most of the time). Writes ``coverage_lasso.csv`` and ``coverage_lasso.md``.
 
 Every finished cell is appended to ``coverage_cells.csv`` in ``--out``; a rerun
 with the same options skips the cells already there (interrupt and resume).
 
 Run:  python benchmarks/coverage.py [--sims 2000] [--slow-sims 500] [--n-resamples 999]
       [--only {effects,nested,psmatch,small,msm,mediation,lasso}] [--msm-sizes 500 2000] [--lasso-sims 400]
-      [--out benchmarks/output]
+      [--lasso-skip-cv] [--out benchmarks/output]
 """
 
 from __future__ import annotations
@@ -110,7 +112,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from coverage_lasso import LASSO_DIMENSIONS, LASSO_FIXED_ALPHAS, LASSO_SIZES, lasso_cell, lasso_fixed_cell
+from coverage_lasso import (
+    LASSO_DIMENSIONS,
+    LASSO_FIXED_ALPHAS,
+    LASSO_SIZES,
+    lasso_cell,
+    lasso_fixed_cell,
+    lasso_plugin_cell,
+)
 from coverage_mediation import MED_LAWS, MED_ROWS, MED_SIZES, mediation_cell
 
 from causalattn import clustered_effect, paired_effect, two_arm_effect
@@ -365,22 +374,22 @@ def run_mediation(args, cells: Cells) -> None:
 
 def run_lasso(args, cells: Cells) -> None:
     rows = []
-    for p in LASSO_DIMENSIONS:
-        for n in LASSO_SIZES:
-            cell = cells.get(("lasso", n, p, args.lasso_sims, args.seed),
-                             partial(lasso_cell, n, p, args.lasso_sims, args.seed))
-            cell += cells.get(("lasso-fixed", n, p, LASSO_FIXED_ALPHAS, args.lasso_sims, args.seed),
-                              partial(lasso_fixed_cell, n, p, args.lasso_sims, args.seed))
-            print(f"  lasso n={n:<3d} p={p:<3d} " + "  ".join(f"{r['method']} {r['coverage']:.3f}" for r in cell),
-                  flush=True)
-            rows += cell
-    frame = pd.DataFrame(rows)[["n", "p", "method", "sims", "coverage", "median_width", "bias",
-                                "mean_selected"]].astype({"n": int, "p": int, "sims": int})
+    kinds = [("lasso-plugin", lasso_plugin_cell, ()), ("lasso-fixed", lasso_fixed_cell, (LASSO_FIXED_ALPHAS,))]
+    for kind, compute, extra in kinds + ([] if args.lasso_skip_cv else [("lasso-cv", lasso_cell, ())]):
+        for p in LASSO_DIMENSIONS:
+            for n in LASSO_SIZES:
+                cell = cells.get((kind, n, p, *extra, args.lasso_sims, args.seed),
+                                 partial(compute, n, p, args.lasso_sims, args.seed))
+                print(f"  {kind} n={n:<3d} p={p:<3d} " + "  ".join(f"{r['method']} {r['coverage']:.3f}"
+                                                                   for r in cell), flush=True)
+                rows += cell
+    frame = pd.DataFrame(rows)[["n", "p", "method", "sims", "coverage", "median_width", "bias", "mean_selected",
+                                "se_over_sd"]].astype({"n": int, "p": int, "sims": int})
     frame.to_csv(args.out / "coverage_lasso.csv", index=False)
     wide = frame.pivot_table(index=["p", "n"], columns="method", values="coverage", sort=False)
     wide.columns = [f"coverage {m}" for m in wide.columns]
-    for column, values in frame.pivot_table(index=["p", "n"], columns="method", values=["bias", "mean_selected"],
-                                            sort=False).items():
+    for column, values in frame.pivot_table(index=["p", "n"], columns="method",
+                                            values=["bias", "mean_selected", "se_over_sd"], sort=False).items():
         if column[1].startswith("double selection"):
             wide[f"{column[0].replace('_', ' ')} {column[1]}"] = values
     text = markdown(wide, ["p", "n"], lambda v: f"{v:.3f}")
@@ -542,6 +551,8 @@ def main() -> None:
     parser.add_argument("--msm-sizes", type=int, nargs="+", default=list(MSM_SIZES),
                         help="numbers of subjects of the MSM cells")
     parser.add_argument("--lasso-sims", type=int, default=400, help="data sets per cell of the lasso cells")
+    parser.add_argument("--lasso-skip-cv", action="store_true",
+                        help="leave out the cross-validated lasso cells (the slow ones)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

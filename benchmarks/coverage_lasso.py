@@ -5,22 +5,29 @@ units, p candidate covariates X ~ N(0, S) with S_jk = 0.5^|j - k|, a continuous 
 partially linear outcome Y = 1 D + X b + e, v, e ~ N(0, 1), with sparse confounding:
 g = (1, 0.5, 0, 0, 0.5, 0, ...) and b = (0.2, 0.5, 1, 0.5, 0, 0, ...). X0 confounds strongly through D and
 weakly through Y (the covariate an outcome-only selection tends to drop), X1 through both, X2 and X3 predict Y
-only, X4 D only; the other p - 5 are noise. The effect of D is 1. Beside ``double_selection`` (penalties by
-5-fold cross-validation, HC2 interval) the same data sets score *single selection*: the covariates kept by one
-cross-validated lasso of Y on (D, X) with D unpenalized (D partialled out), then the same OLS with
-HC2: the procedure whose failure double selection repairs.
+only, X4 D only; the other p - 5 are noise. The effect of D is 1. ``double_selection`` is scored with its default
+plug-in penalty (:func:`lasso_plugin_cell`), with 5-fold cross-validation (``alpha="cv"``) and with fixed
+penalties, and the same data sets score *single selection*: the covariates kept by one cross-validated lasso of Y
+on (D, X) with D unpenalized (D partialled out), then the same OLS with HC2: the procedure whose failure double
+selection repairs.
 
 *Lasso-adjusted ATE* (``causalattn.lasso_ate``, Bloniarz et al. 2016) in a completely randomized experiment:
 the same X, n / 2 units treated at random, Y(0) = X b + e and Y(1) = Y(0) + 1 + X h with h = (0.5, 0, 0, -0.5,
 0, ...) (an effect that varies with X0 and X3). Its interval is scored against the sample average effect
 1 + mean(X h) of each data set (the estimand its randomization-based justification is about; conservative
-there, as the variance leaves out the covariance of the potential outcomes) and against the population's, 1.
+there, as the variance leaves out the covariance of the potential outcomes) and against the population's, 1;
+with its default cross-validated penalty and with ``alpha="plugin"``.
+
+Each method's row has its coverage, median width, bias, mean number of covariates selected and ``se_over_sd``:
+the mean standard error over the standard deviation of the estimates across data sets (below 1: the standard
+error is too small).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import statsmodels.api as sm
+from scipy.stats import norm
 from sklearn.linear_model import LassoCV
 
 from causalattn import lasso_ate
@@ -28,7 +35,6 @@ from causalattn.observational import double_selection
 
 LASSO_SIZES = (200, 500)
 LASSO_DIMENSIONS = (50, 100)
-LASSO_METHODS = ("double selection", "single selection", "lasso_ate (sample ATE)", "lasso_ate (population ATE)")
 LASSO_FIXED_ALPHAS = (0.1, 0.3)  # double selection with a fixed penalty on the same data sets (0.3: near Belloni's)
 _G = (1.0, 0.5, 0.0, 0.0, 0.5)  # D on X: X0 strongly, X1 and X4 moderately
 _B = (0.2, 0.5, 1.0, 0.5, 0.0)  # Y on X: X0 weakly
@@ -86,10 +92,12 @@ def _score(found: dict, name: str, estimate: float, low: float, high: float, tru
 
 
 def _summary(found: dict, n: int, p: int, sims: int) -> list[dict]:
-    """Per method: coverage, median width, bias and mean number of covariates selected."""
+    """Per method: coverage, median width, bias, mean number of covariates selected, mean SE over the SD."""
+    z = 2 * float(norm.isf(0.025))  # a 95% normal interval is 2 z SE wide
     return [{"design": "lasso", "n": n, "p": p, "method": name, "sims": sims,
              "coverage": float(np.mean(f["covered"])), "median_width": float(np.median(f["width"])),
-             "bias": float(np.mean(f["estimate"])), "mean_selected": float(np.mean(f["selected"]))}
+             "bias": float(np.mean(f["estimate"])), "mean_selected": float(np.mean(f["selected"])),
+             "se_over_sd": float(np.mean(f["width"]) / z / np.std(f["estimate"], ddof=1))}
             for name, f in found.items()]
 
 
@@ -104,17 +112,33 @@ def lasso_fixed_cell(n: int, p: int, sims: int, seed: int) -> list[dict]:
     return _summary(found, n, p, sims)
 
 
-def lasso_cell(n: int, p: int, sims: int, seed: int) -> list[dict]:
-    """Coverage, median width and mean number of selected covariates of each method on the same ``sims`` draws."""
-    h = _sparse(_H, p)
+def _score_lasso_ate(found: dict, name: str, x, z, y0, alpha: str) -> None:
+    """``lasso_ate`` with penalty ``alpha`` on the experiment, against the sample and the population ATE."""
+    effect = 1.0 + x @ _sparse(_H, x.shape[1])
+    ate = lasso_ate(outcome=np.where(z == 1, y0 + effect, y0), treatment=z, covariates=x, alpha=alpha)
+    selected = ate.details["df_treated"] + ate.details["df_control"]
+    _score(found, f"{name} (sample ATE)", ate.estimate, *ate.confidence_interval, float(effect.mean()), selected)
+    _score(found, f"{name} (population ATE)", ate.estimate, *ate.confidence_interval, 1.0, selected)
+
+
+def lasso_plugin_cell(n: int, p: int, sims: int, seed: int) -> list[dict]:
+    """The plug-in penalty: ``double_selection`` (its default) and ``lasso_ate(alpha="plugin")``."""
     found: dict = {}
     for x, d, y, z, y0 in _draws(n, p, sims, seed):
         est = double_selection(outcome=y, treatment=d, covariates=x)
-        _score(found, "double selection", est.estimate, *est.confidence_interval, 1.0, len(est.details["selected"]))
+        _score(found, "double selection (plugin)", est.estimate, *est.confidence_interval, 1.0,
+               len(est.details["selected"]))
+        _score_lasso_ate(found, "lasso_ate plugin", x, z, y0, "plugin")
+    return _summary(found, n, p, sims)
+
+
+def lasso_cell(n: int, p: int, sims: int, seed: int) -> list[dict]:
+    """Cross-validated penalties: ``double_selection(alpha="cv")``, single selection, ``lasso_ate`` (its default)."""
+    found: dict = {}
+    for x, d, y, z, y0 in _draws(n, p, sims, seed):
+        est = double_selection(outcome=y, treatment=d, covariates=x, alpha="cv")
+        _score(found, "double selection (cv)", est.estimate, *est.confidence_interval, 1.0,
+               len(est.details["selected"]))
         _score(found, "single selection", *single_selection(y, d, x), 1.0, np.nan)
-        effect = 1.0 + x @ h
-        ate = lasso_ate(outcome=np.where(z == 1, y0 + effect, y0), treatment=z, covariates=x)
-        selected = ate.details["df_treated"] + ate.details["df_control"]
-        _score(found, "lasso_ate (sample ATE)", ate.estimate, *ate.confidence_interval, float(effect.mean()), selected)
-        _score(found, "lasso_ate (population ATE)", ate.estimate, *ate.confidence_interval, 1.0, selected)
+        _score_lasso_ate(found, "lasso_ate cv", x, z, y0, "cv")
     return _summary(found, n, p, sims)

@@ -123,8 +123,8 @@ def test_data_frame_form():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"alpha": 0}, ValueError, r"`alpha` must be None \(chosen by cross-validation\) or a number > 0, got 0"),
-    ({"alpha": -1.0}, ValueError, r"`alpha` must be None"),
+    ({"alpha": 0}, ValueError, r"`alpha` must be 'plugin', 'cv' or a finite number > 0, got 0"),
+    ({"alpha": -1.0}, ValueError, r"`alpha` must be 'plugin', 'cv' or a finite number > 0, got -1.0"),
     ({"cv": 1}, ValueError, r"`cv` must be an integer >= 2"),
     ({"covariates": np.ones((40, 2))}, ValueError, r"`covariates`: column\(s\) \['covariate0', 'covariate1'\] are "
                                                    r"constant"),

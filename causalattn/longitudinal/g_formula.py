@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 from causalattn import _scaled_fit
 from causalattn._validation import check_confidence_level, check_resamples, check_rng
@@ -59,7 +59,7 @@ def _regime_mean(history: History, y: np.ndarray, regime: np.ndarray, rows: np.n
     target = y[rows]
     for t in range(history.times - 1, -1, -1):
         design = history.design(t, through=t + 1)[rows]
-        fit = _scaled_fit.least_squares(sm.OLS(target, design), outcome="the outcome",
+        fit = _scaled_fit.least_squares(OLS(target, design), outcome="the outcome",
                                         names=[repr(c) for c in history.names(t, through=t + 1)])
         design[:, design.shape[1] - (t + 1):] = regime[: t + 1]  # the treatments 0..t set to the regime
         target = design @ fit.params

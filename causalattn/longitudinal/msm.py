@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import WLS
 
 from causalattn._validation import check_choice, check_confidence_level, check_flag
 from causalattn.estimate import ConfidenceInterval, Estimate
@@ -127,7 +127,7 @@ def msm(
         names = ["const", "treated times"]
         design = np.column_stack([np.ones(history.n), history.treatments.sum(axis=1)])
         contrast = np.array([0.0, float(treated_regime.sum() - control_regime.sum())])
-    fit = sm.WLS(y, design, weights=weights.weights).fit(cov_type="cluster",
+    fit = WLS(y, design, weights=weights.weights).fit(cov_type="cluster",
                                                          cov_kwds={"groups": np.arange(history.n)})
     test = fit.t_test(contrast)
     value, se = float(np.squeeze(test.effect)), float(np.squeeze(test.sd))
