@@ -19,7 +19,7 @@ from causalattn._validation import (
     check_rng,
 )
 from causalattn.mediation import intervals
-from causalattn.mediation._units import Units, units_iv
+from causalattn.mediation._units import Units, arm_asymptotics, units_iv
 from causalattn.mediation.decomposition import Decomposition
 from causalattn.mediation.models import LINKS, Fit, fit_models, refit_theta, total_fit
 from causalattn.mediation.natural import effects, row_names
@@ -250,6 +250,7 @@ def mediate(
     units, link, interaction, cde, method, level = (args.units, args.link, args.interaction, args.cde, args.method,
                                                     args.level)
     fit = fit_models(units, link, interaction)
+    note = {"asymptotics": arm_asymptotics(units, "mediate")}
     p_m = fit.n_mediator
     rows = row_names(cde)
     options = {"n_mediator": p_m, "link": link, "interaction": interaction, "cde_at": cde}
@@ -257,7 +258,7 @@ def mediate(
     names = [row.estimand for row in rows]
     if method == "delta":
         se = intervals.delta_standard_errors(lambda t: effects(t, units.x, **options), fit.theta, fit.cov)
-        details = _row_details(units, fit, cde, {})
+        details = _row_details(units, fit, cde, note)
         table = intervals.estimates(names, values, level=level, method="delta", n=units.n, details=details,
                                     standard_errors=se)
     else:
@@ -273,7 +274,7 @@ def mediate(
 
             draws = intervals.bootstrap_draws(units.n, statistic, len(rows), args.n_resamples, level, args.rng)
             extra = {"n_resamples": args.n_resamples}
-        details = _row_details(units, fit, cde, extra)
+        details = _row_details(units, fit, cde, {**note, **extra})
         table = intervals.estimates(names, values, level=level, n=units.n, details=details, draws=draws,
                                     method="quasi-bayesian" if method == "quasi-bayesian" else "bootstrap-percentile")
     title = f"mediation: {units.treatment} -> {units.mediator} -> {units.outcome} ({link} outcome model)"
