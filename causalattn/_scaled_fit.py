@@ -51,10 +51,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from statsmodels.base.model import LikelihoodModelResults
-from statsmodels.genmod.generalized_linear_model import GLMResults, GLMResultsWrapper
-from statsmodels.regression.linear_model import OLSResults, RegressionResults, RegressionResultsWrapper
+from statsmodels.discrete.discrete_model import Logit
+from statsmodels.genmod.generalized_linear_model import GLM, GLMResults, GLMResultsWrapper
+from statsmodels.regression.linear_model import OLS, WLS, OLSResults, RegressionResults, RegressionResultsWrapper
 
 from causalattn._rounding import powers_of_two
 
@@ -151,7 +151,7 @@ def _adopt_structure(model: Any, scaled: Any) -> None:
     model.df_model, model.df_resid = scaled.df_model, scaled.df_resid
 
 
-def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict | None = None,
+def least_squares(model: OLS, *, cov_type: str = "nonrobust", cov_kwds: dict | None = None,
                   use_t: bool | None = None, outcome: str | None = None,
                   names: Sequence[str] | None = None) -> RegressionResultsWrapper:
     """``model.fit(cov_type=..., cov_kwds=..., use_t=...)`` solved on the column-scaled design (module docstring).
@@ -186,22 +186,22 @@ def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict 
     Examples
     --------
     >>> x = np.column_stack([np.ones(5), [1e20, 3e20, 2e20, 5e20, 4e20]])
-    >>> res = least_squares(sm.OLS([1.0, 2.9, 2.1, 5.2, 3.8], x))
+    >>> res = least_squares(OLS([1.0, 2.9, 2.1, 5.2, 3.8], x))
     >>> float(res.df_resid), [float(f"{b:.4g}") for b in res.params]  # by hand: slope 10.1e20 / 10e40
     (3.0, [-0.03, 1.01e-20])
 
-    (statsmodels' own ``sm.OLS(...).fit()`` counts the intercept out of the rank here: ``df_resid`` 4.)
+    (statsmodels' own ``OLS(...).fit()`` counts the intercept out of the rank here: ``df_resid`` 4.)
     """
-    if type(model) not in (sm.OLS, sm.WLS):
+    if type(model) not in (OLS, WLS):
         raise TypeError(f"`model` must be a statsmodels OLS or WLS model, got {type(model).__name__}")
     scales = _checked_scales(model, outcome, names)
-    weights = {} if type(model) is sm.OLS else {"weights": model.weights}
+    weights = {} if type(model) is OLS else {"weights": model.weights}
     solved = type(model)(model.endog, model.exog / scales, **weights).fit()
     _adopt_structure(model, solved.model)
     model.rank = solved.model.rank
     model.pinv_wexog = solved.model.pinv_wexog / scales[:, None]
     model.normalized_cov_params = solved.normalized_cov_params / np.outer(scales, scales)
-    results = (OLSResults if type(model) is sm.OLS else RegressionResults)(
+    results = (OLSResults if type(model) is OLS else RegressionResults)(
         model, np.asarray(solved.params) / scales, normalized_cov_params=model.normalized_cov_params,
         cov_type=cov_type, cov_kwds=cov_kwds, use_t=use_t)
     return RegressionResultsWrapper(results)
@@ -209,14 +209,14 @@ def least_squares(model: sm.OLS, *, cov_type: str = "nonrobust", cov_kwds: dict 
 
 def _likelihood_twin(model: Any, exog: np.ndarray) -> Any:
     """An unfitted model like ``model`` (a Logit, or a GLM with a family only) on the design ``exog``."""
-    if type(model) is sm.Logit:
-        return sm.Logit(model.endog, exog)
-    if type(model) is not sm.GLM:
+    if type(model) is Logit:
+        return Logit(model.endog, exog)
+    if type(model) is not GLM:
         raise TypeError(f"`model` must be a statsmodels Logit or GLM model, got {type(model).__name__}")
     if model.offset is not None or model.exposure is not None or not (np.all(model.freq_weights == 1)
                                                                       and np.all(model.var_weights == 1)):
         raise TypeError("`model`: a GLM with an offset, exposure or weights is not supported")
-    return sm.GLM(model.endog, exog, family=model.family)
+    return GLM(model.endog, exog, family=model.family)
 
 
 def maximum_likelihood(model: Any, *, outcome: str | None = None, names: Sequence[str] | None = None,
@@ -258,7 +258,7 @@ def maximum_likelihood(model: Any, *, outcome: str | None = None, names: Sequenc
 
     >>> x = np.column_stack([np.ones(8), [1, 3, 2, 5, 4, 7, 6, 8]])
     >>> z = np.array([0, 0, 1, 0, 1, 0, 1, 1])
-    >>> res = maximum_likelihood(sm.Logit(z, x * [1, 1e-12]), disp=0)
+    >>> res = maximum_likelihood(Logit(z, x * [1, 1e-12]), disp=0)
     >>> res.mle_retvals["converged"], round(float(res.params[1]) * 1e-12, 8)
     (True, 0.19605468)
     """
@@ -269,7 +269,7 @@ def maximum_likelihood(model: Any, *, outcome: str | None = None, names: Sequenc
     _adopt_structure(model, scaled)
     params = np.asarray(solved.params) / scales
     cov = solved.normalized_cov_params / np.outer(scales, scales)
-    if type(model) is sm.GLM:
+    if type(model) is GLM:
         model.mu, model.scale = scaled.mu, scaled.scale
         results = GLMResults(model, params, cov, solved.scale)
         for attribute in ("method", "mle_settings", "fit_history", "converged"):

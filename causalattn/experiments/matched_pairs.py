@@ -19,7 +19,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.tools import add_constant
 
 from causalattn import _scaled_fit
 from causalattn._validation import (
@@ -141,7 +142,7 @@ def matched_pairs_adjusted(outcome, treatment, *, pairs, covariates, cov_type: s
     """
     pairs = _matched_pairs_adjusted_iv(outcome, treatment, pairs, covariates, cov_type, confidence_level)
     cov_type = pairs.cov_type
-    fit = _scaled_fit.least_squares(sm.OLS(pairs.outcome, sm.add_constant(pairs.covariates, has_constant="add")),
+    fit = _scaled_fit.least_squares(OLS(pairs.outcome, add_constant(pairs.covariates, has_constant="add")),
                                     cov_type=cov_type, outcome="the outcome differences",
                                     names=["the intercept", *(f"`covariates` difference {j}"
                                                               for j in range(pairs.covariates.shape[1]))])

@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 from causalattn import _scaled_fit
 from causalattn._validation import check_confidence_level, check_resamples, check_rng
 from causalattn.estimate import normal_estimate
-from causalattn.longitudinal._history import History, contrast_label, study_iv
+from causalattn.longitudinal._history import History, contrast_label, study_iv, time_asymptotics
 from causalattn.observational._data import bootstrap
 
 __all__ = ["g_formula"]
@@ -59,7 +59,7 @@ def _regime_mean(history: History, y: np.ndarray, regime: np.ndarray, rows: np.n
     target = y[rows]
     for t in range(history.times - 1, -1, -1):
         design = history.design(t, through=t + 1)[rows]
-        fit = _scaled_fit.least_squares(sm.OLS(target, design), outcome="the outcome",
+        fit = _scaled_fit.least_squares(OLS(target, design), outcome="the outcome",
                                         names=[repr(c) for c in history.names(t, through=t + 1)])
         design[:, design.shape[1] - (t + 1):] = regime[: t + 1]  # the treatments 0..t set to the regime
         target = design @ fit.params
@@ -145,6 +145,7 @@ def g_formula(
         raise ValueError(f"the outcome regression on the history {names} is rank deficient: "
                          f"{_scaled_fit.collinearity([repr(c) for c in names], j)}; a confounder is constant or "
                          "collinear, or a treatment is determined by the others")
+    note = time_asymptotics("g_formula", history)
     everyone = np.arange(history.n)
     means = [_regime_mean(history, y, regime, everyone) for regime in (treated_regime, control_regime)]
     value = means[0] - means[1]
@@ -158,5 +159,5 @@ def g_formula(
         method="g-formula-ice-bootstrap", n=history.n,
         details={"mean_treated": means[0], "mean_control": means[1], "percentile_interval": percentile,
                  "n_resamples": n_resamples, "distribution": "normal", "treated": tuple(treated_regime.tolist()),
-                 "control": tuple(control_regime.tolist()), "outcome": outcome},
+                 "control": tuple(control_regime.tolist()), "outcome": outcome, "asymptotics": note},
     )

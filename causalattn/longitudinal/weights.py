@@ -42,8 +42,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from matplotlib.figure import Figure
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from causalattn import _scaled_fit
@@ -154,7 +155,7 @@ def _probability_of_observed(a: np.ndarray, design: np.ndarray, names: list[str]
                          "duplicates another, or a past treatment determines another")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # statsmodels warns on perfect separation (and overflows on the way)
-        p = np.asarray(sm.GLM(a, design, family=sm.families.Binomial()).fit().fittedvalues)
+        p = np.asarray(GLM(a, design, family=families.Binomial()).fit().fittedvalues)
     separated = any(issubclass(w.category, PerfectSeparationWarning) for w in caught)
     bad = ~((p >= POSITIVITY_FLOOR) & (p <= 1 - POSITIVITY_FLOOR))
     if separated or bad.any():

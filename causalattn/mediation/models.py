@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.regression.linear_model import OLS
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from causalattn import _scaled_fit
@@ -43,7 +45,7 @@ __all__ = ["LINKS", "Fit", "fit_models", "mediator_design", "outcome_design", "r
 #: Links of the outcome model.
 LINKS = ("identity", "probit", "logit")
 
-_GLM_LINKS = {"probit": sm.families.links.Probit, "logit": sm.families.links.Logit}
+_GLM_LINKS = {"probit": families.links.Probit, "logit": families.links.Logit}
 _GLM_TOLERANCE = 1e-10  # IRLS stops when no coefficient of the column-scaled design moves by more than this
 _GLM_MAXITER = 200
 _CERTAIN = 1e-10  # a fitted probability this close to 0 or 1 signals quasi-separation (R: "numerically 0 or 1")
@@ -106,12 +108,12 @@ def _glm_fit(units: Units, design: np.ndarray, names: list[str], link: str, star
     Fisher scoring converges only linearly) wrong in the 6th digit, and one on
     the raw coefficients depends on the units of the data.
     """
-    family = sm.families.Binomial(link=_GLM_LINKS[link]())
+    family = families.Binomial(link=_GLM_LINKS[link]())
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow in exp on the way to a separation
         try:
-            fit = _scaled_fit.maximum_likelihood(sm.GLM(units.y, design, family=family), start_params=start,
+            fit = _scaled_fit.maximum_likelihood(GLM(units.y, design, family=family), start_params=start,
                                                  outcome=f"`outcome` {units.outcome!r}", names=names,
                                                  tol_criterion="params", atol=_GLM_TOLERANCE, rtol=0.0,
                                                  maxiter=_GLM_MAXITER)
@@ -129,7 +131,7 @@ def _glm_fit(units: Units, design: np.ndarray, names: list[str], link: str, star
 def total_fit(units: Units) -> Any:
     """The OLS fit of the outcome on the mediator model's design ``[1, Z, X]`` (the total effect's regression)."""
     design, names = mediator_design(units)
-    return _scaled_fit.least_squares(sm.OLS(units.y, design), outcome=f"`outcome` {units.outcome!r}", names=names)
+    return _scaled_fit.least_squares(OLS(units.y, design), outcome=f"`outcome` {units.outcome!r}", names=names)
 
 
 def _checked_fits(units: Units, link: str, interaction: bool, start: np.ndarray | None) -> tuple[Any, Any]:
@@ -139,10 +141,10 @@ def _checked_fits(units: Units, link: str, interaction: bool, start: np.ndarray 
     x_y, names_y = outcome_design(units, interaction)
     check_full_rank(x_m, names_m, "mediator")
     check_full_rank(x_y, names_y, "outcome", order=_rank_order(x_y.shape[1], interaction))
-    mediator = _scaled_fit.least_squares(sm.OLS(units.m, x_m), outcome=f"`mediator` {units.mediator!r}",
+    mediator = _scaled_fit.least_squares(OLS(units.m, x_m), outcome=f"`mediator` {units.mediator!r}",
                                          names=names_m)
     if link == "identity":
-        outcome = _scaled_fit.least_squares(sm.OLS(units.y, x_y), outcome=f"`outcome` {units.outcome!r}",
+        outcome = _scaled_fit.least_squares(OLS(units.y, x_y), outcome=f"`outcome` {units.outcome!r}",
                                             names=names_y)
         if zero_up_to_rounding(float(np.abs(outcome.resid).max()), float(np.abs(units.y).max())):
             raise ValueError(f"`outcome` {units.outcome!r} is fitted exactly by the treatment, mediator and covariates "

@@ -118,7 +118,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import WLS
 
 from causalattn import _scaled_fit
 from causalattn._validation import check_choice, check_confidence_level, check_flag, check_positive_int
@@ -240,7 +240,7 @@ def _bias_slopes(x: np.ndarray, y: np.ndarray, k: np.ndarray, rows: np.ndarray, 
     check_collinear(x[used][:, ~flat], kept, where=where)
     slopes = np.zeros(x.shape[1])
     slopes[~flat] = _scaled_fit.least_squares(
-        sm.WLS(y[used], design_matrix(x[used][:, ~flat]), weights=k[used]),
+        WLS(y[used], design_matrix(x[used][:, ~flat]), weights=k[used]),
         names=["the intercept", *(f"`covariates` {c!r}" for c in kept)]).params[1:]
     return slopes
 

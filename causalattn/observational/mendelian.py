@@ -80,8 +80,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS, WLS
+from statsmodels.tools.tools import add_constant
 
 from causalattn import _scaled_fit
 from causalattn._student import t_estimate
@@ -110,7 +111,7 @@ _MAX_MAGNITUDE = 1e50
 
 def _summary_iv(values: dict[str, Any], variants: Any) -> tuple[dict[str, np.ndarray], list[str]]:
     """The four summary-statistic vectors (finite, equal length, positive SEs, non-zero exposure betas) and names."""
-    check_same_index(**values)
+    check_same_index(**values, **({"variants": variants} if isinstance(variants, pd.Series) else {}))
     arrays = {name: as_float_array(name, value) for name, value in values.items()}
     k = check_same_length(**arrays)
     for name in ("se_exposure", "se_outcome"):
@@ -238,8 +239,18 @@ class MendelianRandomization:
         """
         if isinstance(variants, str) or not isinstance(variants, (list, tuple)) or not variants:
             raise TypeError("`variants` must be a non-empty list of column names (one per genetic variant)")
-        covariates = [] if covariates is None else list(covariates)
+        covariates = [] if covariates is None else [covariates] if isinstance(covariates, str) else list(covariates)
         check_columns(data, exposure=exposure, outcome=outcome, variants=list(variants), covariates=covariates)
+        roles: dict[Any, str] = {}
+        for arg, columns in (("exposure", [exposure]), ("outcome", [outcome]), ("variants", variants),
+                             ("covariates", covariates)):
+            for column in columns:
+                if roles.setdefault(column, arg) != arg:  # the exposure as its own instrument is OLS, confounded
+                    raise ValueError(f"`{roles[column]}` and `{arg}` name the same column {column!r}; each column "
+                                     "plays one role")
+        if len(data) <= 2 + len(covariates):
+            raise ValueError(f"`data` has {len(data)} rows: the regressions on each variant have {2 + len(covariates)} "
+                             "coefficients and need more rows than that")
         extra = [as_float_array("covariates", data[c], column=c) for c in covariates]
         rows = []
         for variant in variants:
@@ -250,7 +261,7 @@ class MendelianRandomization:
             if j is not None:
                 raise ValueError(f"`variants`: column {variant!r} is constant or collinear with `covariates`: "
                                  f"{_scaled_fit.collinearity(names, j)}")
-            fits = [_scaled_fit.least_squares(sm.OLS(as_float_array(arg, data[col], column=col), design),
+            fits = [_scaled_fit.least_squares(OLS(as_float_array(arg, data[col], column=col), design),
                                               outcome=f"`{arg}` {col!r}", names=names)
                     for arg, col in (("exposure", exposure), ("outcome", outcome))]
             rows.append([fits[0].params[1], fits[0].bse[1], fits[1].params[1], fits[1].bse[1]])
@@ -293,7 +304,7 @@ class MendelianRandomization:
             for name, a, b, s in zip(self.variants, bx, by, se, strict=True)], title="Wald ratios")
 
     def _ivw_fit(self):
-        return _scaled_fit.least_squares(sm.WLS(self.beta_outcome, self.beta_exposure[:, None],
+        return _scaled_fit.least_squares(WLS(self.beta_outcome, self.beta_exposure[:, None],
                                                 weights=self.se_outcome**-2.0))
 
     def ivw(self, model: str = "random", distribution: str | None = None, *,
@@ -348,7 +359,7 @@ class MendelianRandomization:
             raise ValueError("MR-Egger is not identified: every variant has the same |beta_exposure|, so the slope "
                              "cannot be told from the intercept")
         # solved on the column-scaled design: a column of 1e-30s beside the constant looks collinear
-        fit = _scaled_fit.least_squares(sm.WLS(by, sm.add_constant(bx, has_constant="add"),
+        fit = _scaled_fit.least_squares(WLS(by, add_constant(bx, has_constant="add"),
                                                weights=self.se_outcome**-2.0))
         k = self.n_variants
         scale = math.sqrt(fit.scale)

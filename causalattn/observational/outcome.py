@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 from causalattn import _scaled_fit
 from causalattn._validation import check_choice, check_confidence_level, check_rng
@@ -70,7 +70,7 @@ def fit_outcome_model(x: np.ndarray, y: np.ndarray, model: Any, arm: str, names:
                              "(the number of coefficients)")
         names = names if names is not None else [f"covariate{j}" for j in range(x.shape[1])]
         check_collinear(x, names, where=f" within the {arm} arm")
-        fit = _scaled_fit.least_squares(sm.OLS(y, design),
+        fit = _scaled_fit.least_squares(OLS(y, design),
                                         names=["the intercept", *(f"`covariates` {c!r}" for c in names)])
         return (lambda new: design_matrix(new) @ fit.params), fit
     from sklearn.base import clone

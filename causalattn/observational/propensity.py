@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from matplotlib.figure import Figure
+from statsmodels.discrete.discrete_model import Logit
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationError, PerfectSeparationWarning
 
 from causalattn import _scaled_fit
 from causalattn._validation import check_choice, check_positive_int
@@ -77,14 +78,14 @@ def fit_score_model(x: np.ndarray, z: np.ndarray, model: Any, names: list[str] |
             warnings.simplefilter("always")
             try:
                 fit, failure = _scaled_fit.maximum_likelihood(
-                    sm.Logit(z, design), disp=0, maxiter=LOGIT_ITERATIONS,
+                    Logit(z, design), disp=0, maxiter=LOGIT_ITERATIONS,
                     names=["the intercept", *(f"`covariates` {c!r}" for c in names)]), None
-            except (sm.tools.sm_exceptions.PerfectSeparationError, np.linalg.LinAlgError) as exc:
+            except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
                 fit, failure = None, str(exc)
         for warning in caught:
-            if issubclass(warning.category, sm.tools.sm_exceptions.PerfectSeparationWarning):
+            if issubclass(warning.category, PerfectSeparationWarning):
                 failure = failure or "perfect separation"
-            elif issubclass(warning.category, sm.tools.sm_exceptions.ConvergenceWarning):
+            elif issubclass(warning.category, ConvergenceWarning):
                 failure = failure or "the likelihood is still increasing"
             else:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

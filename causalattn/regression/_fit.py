@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS, WLS
 
 from causalattn import _scaled_fit
 from causalattn._rounding import RELATIVE_TOLERANCE, zero_up_to_rounding
@@ -30,7 +30,7 @@ from causalattn.regression._inputs import Inputs, design_matrix
 _MAX_MAGNITUDE = 1e50
 
 
-def _model_iv(model: sm.OLS) -> sm.OLS:
+def _model_iv(model: OLS) -> OLS:
     """Reject designs OLS cannot fit: too few rows, collinear columns (:func:`causalattn._scaled_fit.aliased`:
     R's rule on the column-scaled design), or magnitudes whose squared products overflow or underflow."""
     for name, column in [(model.endog_names, model.endog), *zip(model.exog_names, model.exog.T, strict=True)]:
@@ -52,7 +52,7 @@ def _model_iv(model: sm.OLS) -> sm.OLS:
     return model
 
 
-def _fit_model(model: sm.OLS, cov_type: str, groups: np.ndarray | None):
+def _fit_model(model: OLS, cov_type: str, groups: np.ndarray | None):
     """The scaled fit of ``model`` with the library's covariance names mapped to statsmodels' (validated
     beforehand)."""
     if cov_type == "classical":
@@ -62,7 +62,7 @@ def _fit_model(model: sm.OLS, cov_type: str, groups: np.ndarray | None):
     return _scaled_fit.least_squares(model, cov_type=cov_type)
 
 
-def coefficient(model: sm.OLS, term: str, inputs: Inputs, *, estimand: str, method: str,
+def coefficient(model: OLS, term: str, inputs: Inputs, *, estimand: str, method: str,
                 details: dict[str, Any], outcome_scale: float | None = None) -> Estimate:
     """The Estimate of coefficient ``term``: statsmodels' estimate, SE, interval and p-value.
 
@@ -143,9 +143,9 @@ def treatment_coefficient(inputs: Inputs, *, estimand: str, method: str, interac
     design = design_matrix(regressors, list(regressors.columns))
     details = {"covariates": ", ".join(inputs.covariates) or "none"}
     if w is None:
-        model = sm.OLS(frame[inputs.outcome], design)
+        model = OLS(frame[inputs.outcome], design)
     else:
-        model = sm.WLS(frame[inputs.outcome], design, weights=w)
+        model = WLS(frame[inputs.outcome], design, weights=w)
         method = "wls" if method == "ols" else f"{method}-wls"
         details["weights"] = "weighted least squares"
     return coefficient(model, z, inputs, estimand=estimand, method=method, details=details)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
+from statsmodels.regression.linear_model import OLS, WLS
 
 from causalattn._rounding import power_of_two_scale
 from causalattn._validation import (
@@ -236,7 +236,7 @@ def formula_iv(
     clusters: Any,
     confidence_level: Any,
     weights: Any = None,
-) -> tuple[smf.ols, Inputs]:
+) -> tuple[OLS.from_formula, Inputs]:
     """Validate the formula form of :func:`ols` and build its model (NaN checked per column first).
 
     With ``weights`` (a column of ``data`` or an array) the model is statsmodels' WLS on the units of positive
@@ -265,8 +265,8 @@ def formula_iv(
         w = _weights_iv(data, weights, len(data))
         data, w, groups = _positive_weight_rows(data, w, groups)
     try:
-        model = (smf.ols(formula, data, missing="raise") if w is None
-                 else smf.wls(formula, data, weights=w, missing="raise"))
+        model = (OLS.from_formula(formula, data, missing="raise") if w is None
+                 else WLS.from_formula(formula, data, weights=w, missing="raise"))
     except Exception as exc:  # patsy reports syntax errors, unknown names and NaN as its own exception types
         raise ValueError(f"`formula` could not be evaluated: {exc}") from exc
     if treatment not in model.exog_names:

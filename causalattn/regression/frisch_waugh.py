@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 from causalattn import _scaled_fit
 from causalattn._validation import check_choice
@@ -116,10 +116,10 @@ def fwl(
     full = treatment_coefficient(inputs, estimand=f"OLS coefficient of {z}", method="ols")
     controls = design_matrix(frame, inputs.covariates)
     residuals = pd.DataFrame({
-        y: _scaled_fit.least_squares(sm.OLS(frame[y], controls)).resid,
-        z: _scaled_fit.least_squares(sm.OLS(frame[z], controls)).resid,
+        y: _scaled_fit.least_squares(OLS(frame[y], controls)).resid,
+        z: _scaled_fit.least_squares(OLS(frame[z], controls)).resid,
     })
-    partial = coefficient(sm.OLS(residuals[y], residuals[[z]]), z, inputs, estimand=f"residual slope of {z}",
+    partial = coefficient(OLS(residuals[y], residuals[[z]]), z, inputs, estimand=f"residual slope of {z}",
                           method="fwl-partial", details={"covariates": full.details["covariates"]},
                           outcome_scale=float(frame[y].abs().max()))
     return FWLResult(full=full, partial=partial)
