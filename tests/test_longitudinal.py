@@ -293,3 +293,24 @@ def test_g_formula_refuses_resamples_whose_history_is_rank_deficient():
     with pytest.raises(ValueError, match=r"22 of 200 bootstrap replicate\(s\) could not be computed \(a regression of "
                                          r"the history that is rank deficient in the resample"):
         g_formula(rare, "y", *ARGS, rng=0)
+
+
+def test_few_subjects_per_arm_warn_and_say_so(data):
+    # 40 subjects gave a normal interval without a word (its coverage is measured with 500 and 2,000); the rule of
+    # the observational estimators: fewer than 20 (effective) subjects in an arm at some time, or one subject above
+    # 10% of its arm's weight
+    from causalattn.observational import SmallSampleWarning
+
+    small = data.iloc[:40]
+    with pytest.warns(SmallSampleWarning, match=r"^msm: a0 = 1: 15.8 effective units; .*one a0 = 1 unit carries 13% "
+                                                r"of its arm's weight"):
+        est = msm(small, "y", *ARGS)
+    w, a1 = est.details["weights"].weights, small["a1"].to_numpy()
+    kish = w[a1 == 0].sum() ** 2 / (w[a1 == 0] ** 2).sum()  # Kish's effective size of the untreated at time 1
+    assert est.details["asymptotics"].startswith(f"large-sample normal: relies on at least 20 effective units per "
+                                                 f"group (smallest here: a1 = 0, {kish:.3g})")
+    with pytest.warns(SmallSampleWarning, match=r"^g_formula: a1 = 0: 16 effective units"):
+        g = g_formula(small, "y", *ARGS, n_resamples=40, rng=0)
+    assert g.details["asymptotics"].endswith("(smallest here: a1 = 0, 16)")
+    assert msm(data, "y", *ARGS).details["asymptotics"].startswith(  # no warning with the 2,000 subjects
+        "large-sample normal: relies on at least 20 effective units per group (smallest here: a1 = 0, 444)")

@@ -314,3 +314,38 @@ def test_lipids_data_set():
     assert data.shape == (28, 12) and data["variant"].iloc[23] == "variant24"
     assert data["ldlc"].iloc[23] == 0.0003 and data["chd_log_odds_se"].iloc[-1] == 0.0647
     assert "Waterworth" in datasets.describe("lipids_chd")
+
+
+def test_variant_names_follow_the_index_of_the_statistics(lipids):
+    # a `variants` Series whose index differs from the statistics' was paired by position: variant 27's name on
+    # variant 0's row, silently
+    stats_ = [pd.Series(getattr(lipids, name)) for name in ("beta_exposure", "se_exposure", "beta_outcome",
+                                                             "se_outcome")]
+    names = pd.Series(lipids.variants)
+    with pytest.raises(ValueError, match=r"`beta_exposure` and `variants` are pandas objects with different indexes"):
+        MendelianRandomization(*stats_, variants=names[::-1])
+    assert MendelianRandomization(*stats_, variants=names).variants == lipids.variants
+
+
+def test_from_genotypes_gives_each_column_one_role():
+    # the exposure among the variants was its own "instrument" (beta_exposure 1, the IVW estimate the confounded
+    # OLS slope), silently
+    rng = np.random.default_rng(0)
+    genotypes = rng.binomial(2, 0.3, size=(500, 3)).astype(float)
+    x = genotypes.sum(axis=1) + rng.normal(size=500)
+    data = pd.DataFrame(genotypes, columns=["g1", "g2", "g3"]).assign(x=x, y=0.5 * x + rng.normal(size=500),
+                                                                      c=rng.normal(size=500))
+    for args, kwargs, message in (
+            (("x", "y", ["g1", "x"]), {}, r"`exposure` and `variants` name the same column 'x'"),
+            (("x", "y", ["g1", "y"]), {}, r"`outcome` and `variants` name the same column 'y'"),
+            (("x", "x", ["g1", "g2"]), {}, r"`exposure` and `outcome` name the same column 'x'"),
+            (("x", "y", ["g1", "g2"]), {"covariates": ["g2"]},
+             r"`variants` and `covariates` name the same column 'g2'"),
+            (("x", "y", ["g1", "g2"]), {"covariates": ["x"]}, r"`exposure` and `covariates` name the same column 'x'")):
+        with pytest.raises(ValueError, match=message):
+            MendelianRandomization.from_genotypes(data, *args, **kwargs)
+    with pytest.raises(ValueError, match=r"`data` has 3 rows: the regressions on each variant have 3 coefficients"):
+        MendelianRandomization.from_genotypes(data.iloc[:3], "x", "y", ["g1", "g2"], covariates=["c"])
+    one = MendelianRandomization.from_genotypes(data, "x", "y", ["g1", "g2"], covariates="c")  # a name, not letters
+    fit = sm.OLS(data["x"], sm.add_constant(data[["g1", "c"]])).fit()
+    assert one.beta_exposure[0] == pytest.approx(fit.params["g1"], rel=1e-10)

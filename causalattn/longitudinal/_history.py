@@ -19,6 +19,7 @@ import pandas as pd
 
 from causalattn._rounding import power_of_two_scale
 from causalattn._validation import as_binary_array, as_float_array, check_columns, check_not_constant
+from causalattn.observational._data import asymptotics
 
 
 @dataclass(frozen=True)
@@ -135,3 +136,20 @@ def contrast_label(treated: np.ndarray, control: np.ndarray) -> str:
     if treated.all() and not control.any():
         return "always vs never treated"
     return f"({', '.join(map(str, treated))}) vs ({', '.join(map(str, control))})"
+
+
+def time_asymptotics(estimator: str, history: History, weights: np.ndarray | None = None) -> str:
+    """The note for ``details["asymptotics"]``: per time and treatment arm, the (Kish effective, with ``weights``)
+    number of subjects, and with weights the largest share one subject carries; a
+    :class:`~causalattn.observational.SmallSampleWarning` below the observational estimators' thresholds (20 units,
+    10% of an arm's weight)."""
+    w = np.ones(history.n) if weights is None else weights
+    sizes, shares = {}, {}
+    for t, name in enumerate(history.treatment_names):
+        for arm in (1, 0):
+            wa = w[history.treatments[:, t] == arm]
+            sizes[f"{name} = {arm}"] = float(wa.sum() ** 2 / (wa**2).sum())
+            shares[f"{name} = {arm}"] = float(wa.max() / wa.sum())
+    return asymptotics(estimator, sizes, shares if weights is not None else None, stacklevel=4,
+                       advice="; the interval is a large-sample one (its coverage is measured with 500 and 2,000 "
+                              "subjects in benchmarks/README.md)")

@@ -44,7 +44,7 @@ from statsmodels.regression.linear_model import OLS
 from causalattn import _scaled_fit
 from causalattn._validation import check_confidence_level, check_resamples, check_rng
 from causalattn.estimate import normal_estimate
-from causalattn.longitudinal._history import History, contrast_label, study_iv
+from causalattn.longitudinal._history import History, contrast_label, study_iv, time_asymptotics
 from causalattn.observational._data import bootstrap
 
 __all__ = ["g_formula"]
@@ -145,6 +145,7 @@ def g_formula(
         raise ValueError(f"the outcome regression on the history {names} is rank deficient: "
                          f"{_scaled_fit.collinearity([repr(c) for c in names], j)}; a confounder is constant or "
                          "collinear, or a treatment is determined by the others")
+    note = time_asymptotics("g_formula", history)
     everyone = np.arange(history.n)
     means = [_regime_mean(history, y, regime, everyone) for regime in (treated_regime, control_regime)]
     value = means[0] - means[1]
@@ -158,5 +159,5 @@ def g_formula(
         method="g-formula-ice-bootstrap", n=history.n,
         details={"mean_treated": means[0], "mean_control": means[1], "percentile_interval": percentile,
                  "n_resamples": n_resamples, "distribution": "normal", "treated": tuple(treated_regime.tolist()),
-                 "control": tuple(control_regime.tolist()), "outcome": outcome},
+                 "control": tuple(control_regime.tolist()), "outcome": outcome, "asymptotics": note},
     )

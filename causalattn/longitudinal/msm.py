@@ -38,7 +38,7 @@ from statsmodels.regression.linear_model import WLS
 
 from causalattn._validation import check_choice, check_confidence_level, check_flag
 from causalattn.estimate import ConfidenceInterval, Estimate
-from causalattn.longitudinal._history import contrast_label, study_iv
+from causalattn.longitudinal._history import contrast_label, study_iv, time_asymptotics
 from causalattn.longitudinal.weights import truncation_iv, weights_from_history
 
 __all__ = ["msm"]
@@ -119,6 +119,7 @@ def msm(
     truncation = truncation_iv(truncate)
     history, y, treated_regime, control_regime = study_iv(data, outcome, treatments, confounders, treated, control)
     weights = weights_from_history(history, stabilized=stabilized, truncation=truncation)
+    note = time_asymptotics("msm", history, weights.weights)
     if model == "separate":
         names = ["const", *history.treatment_names]
         design = np.column_stack([np.ones(history.n), history.treatments])
@@ -140,5 +141,5 @@ def msm(
         float(np.squeeze(test.pvalue)), "msm-iptw-cluster", history.n,
         details={"coefficients": coefficients, "weights": weights, "fit": fit, "model": model,
                  "treated": tuple(treated_regime.tolist()), "control": tuple(control_regime.tolist()),
-                 "distribution": "normal", "outcome": outcome},
+                 "distribution": "normal", "outcome": outcome, "asymptotics": note},
     )

@@ -24,7 +24,7 @@ import pandas as pd
 from causalattn._student import t_estimate
 from causalattn._validation import check_confidence_level
 from causalattn.estimate import EstimateTable, normal_estimate
-from causalattn.mediation._units import units_iv
+from causalattn.mediation._units import arm_asymptotics, units_iv
 from causalattn.mediation.models import fit_models, total_fit
 
 __all__ = ["baron_kenny"]
@@ -76,6 +76,7 @@ def baron_kenny(data: pd.DataFrame, outcome: str, treatment: str, mediator: str,
     level = check_confidence_level(confidence_level)
     units = units_iv(data, outcome, treatment, mediator, covariates, binary_outcome=False)
     fit = fit_models(units, "identity", False)
+    note = arm_asymptotics(units, "baron_kenny (Sobel's normal interval)")
     total = total_fit(units)
     coefficients = [("a: treatment -> mediator", fit.mediator, 1), ("b: mediator -> outcome", fit.outcome, 2),
                     ("c: total effect", total, 1), ("c': direct effect", fit.outcome, 1)]
@@ -87,5 +88,5 @@ def baron_kenny(data: pd.DataFrame, outcome: str, treatment: str, mediator: str,
     sobel = math.sqrt(a * a * se_b * se_b + b * b * se_a * se_a)
     for name, value in (("ab", a * b), ("c - c'", rows[2].estimate - rows[3].estimate)):
         rows.append(normal_estimate(name, value, sobel, confidence_level=level, method="sobel", n=units.n,
-                                    details={**common, "distribution": "normal"}))
+                                    details={**common, "distribution": "normal", "asymptotics": note}))
     return EstimateTable(rows, f"Baron-Kenny: {units.treatment} -> {units.mediator} -> {units.outcome}")

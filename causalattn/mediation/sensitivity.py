@@ -58,7 +58,7 @@ import pandas as pd
 from causalattn._validation import as_float_array, check_choice, check_confidence_level, check_resamples, check_rng
 from causalattn.estimate import EstimateTable
 from causalattn.mediation import intervals
-from causalattn.mediation._units import Units, units_iv
+from causalattn.mediation._units import Units, arm_asymptotics, units_iv
 from causalattn.mediation.models import fit_models
 from causalattn.mediation.plots import plot_sensitivity
 
@@ -204,12 +204,13 @@ def mediation_sensitivity(data: pd.DataFrame, outcome: str, treatment: str, medi
     grid = _rho_iv(rho)
     units = units_iv(data, outcome, treatment, mediator, covariates, binary_outcome=False)
     pieces = _pieces(units)
+    note = arm_asymptotics(units, "mediation_sensitivity")
     rhos = np.asarray(grid)
     values = _curve(pieces, rhos)
     names = [f"ACME(rho={r:g})" for r in grid]
     common = {"treatment": units.treatment, "mediator": units.mediator, "outcome": units.outcome,
               "component": "indirect"}
-    details = [{**common, "rho": r} for r in grid]
+    details = [{**common, "rho": r, "asymptotics": note} for r in grid]
     if method == "delta":
         shrink = rhos / np.sqrt(1 - rhos**2) * pieces.ratio
         var = ((pieces.gamma - shrink) ** 2 * pieces.var_alpha + pieces.alpha**2 * pieces.var_gamma

@@ -111,7 +111,7 @@ _MAX_MAGNITUDE = 1e50
 
 def _summary_iv(values: dict[str, Any], variants: Any) -> tuple[dict[str, np.ndarray], list[str]]:
     """The four summary-statistic vectors (finite, equal length, positive SEs, non-zero exposure betas) and names."""
-    check_same_index(**values)
+    check_same_index(**values, **({"variants": variants} if isinstance(variants, pd.Series) else {}))
     arrays = {name: as_float_array(name, value) for name, value in values.items()}
     k = check_same_length(**arrays)
     for name in ("se_exposure", "se_outcome"):
@@ -239,8 +239,18 @@ class MendelianRandomization:
         """
         if isinstance(variants, str) or not isinstance(variants, (list, tuple)) or not variants:
             raise TypeError("`variants` must be a non-empty list of column names (one per genetic variant)")
-        covariates = [] if covariates is None else list(covariates)
+        covariates = [] if covariates is None else [covariates] if isinstance(covariates, str) else list(covariates)
         check_columns(data, exposure=exposure, outcome=outcome, variants=list(variants), covariates=covariates)
+        roles: dict[Any, str] = {}
+        for arg, columns in (("exposure", [exposure]), ("outcome", [outcome]), ("variants", variants),
+                             ("covariates", covariates)):
+            for column in columns:
+                if roles.setdefault(column, arg) != arg:  # the exposure as its own instrument is OLS, confounded
+                    raise ValueError(f"`{roles[column]}` and `{arg}` name the same column {column!r}; each column "
+                                     "plays one role")
+        if len(data) <= 2 + len(covariates):
+            raise ValueError(f"`data` has {len(data)} rows: the regressions on each variant have {2 + len(covariates)} "
+                             "coefficients and need more rows than that")
         extra = [as_float_array("covariates", data[c], column=c) for c in covariates]
         rows = []
         for variant in variants:

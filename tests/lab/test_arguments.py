@@ -9,6 +9,8 @@ import torch
 from causalattn.lab import BigramTask, Freeze, ModelConfig, TaskConfig, TrainConfig, build_model, train
 from causalattn.lab.analysis.head_scan import head_scan
 from causalattn.lab.studies.evaluation import evaluation_study
+from causalattn.lab.studies.head_map import head_map
+from causalattn.lab.studies.head_screen import screen_heads
 from causalattn.lab.studies.models_study import models_study
 from causalattn.lab.studies.prompts import prompt_study
 from causalattn.lab.tasks.prompts import PromptSet
@@ -43,7 +45,11 @@ def _calls():
                                                             progress=progress, **SMALL),
         "head_scan": lambda seed, progress: head_scan(MODEL, scan_task, 2, seed=seed, progress=progress),
         "prompt_study": lambda seed, progress: prompt_study(MODEL, prompts, ["ablate:L1H0:zero"], seed=seed,
-                                                            progress=progress, n_resamples=9),
+                                                            progress=progress, n_resamples=SMALL["n_resamples"]),
+        "head_map": lambda seed, progress: head_map(MODEL, TASK, layers=[1], seed=seed, progress=progress,
+                                                    reference_size=4, **SMALL),
+        "screen_heads": lambda seed, progress: screen_heads(MODEL, TASK, top=1, seed=seed, progress=progress,
+                                                            reference_size=4, **SMALL),
         "training_study": lambda seed, progress: training_study(
             ModelConfig(d_model=16, max_seq_len=16), TaskConfig(seq_len=16), train_config, arms, seeds=(seed, 1),
             progress=progress),
@@ -71,6 +77,23 @@ def test_progress_must_be_true_or_false(call):
     # before: progress="no" was taken as True (a bar) without a word
     with pytest.raises(TypeError, match="^`progress` must be True or False, got 'no'$"):
         _calls()[call](0, "no")
+
+
+@pytest.mark.parametrize("call", ["evaluation_study", "models_study", "prompt_study", "head_map", "screen_heads"])
+def test_resample_counts_are_bounded_before_any_work(call, monkeypatch):
+    # before: the studies took any positive n_resamples and the effect layer refused 10**9 only after every forward
+    # pass (the head map: after ablating every head)
+    import causalattn.lab.studies.engine as engine
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a forward pass ran before the options were checked")
+
+    monkeypatch.setattr(engine, "run_jobs", no_work)
+    for module in ("evaluation", "head_map"):
+        monkeypatch.setattr(f"causalattn.lab.studies.{module}.run_jobs", no_work)
+    monkeypatch.setitem(SMALL, "n_resamples", 10**9)
+    with pytest.raises(ValueError, match=r"^`n_resamples` must be at most 2\*\*26 = 67,108,864 .*got 1,000,000,000$"):
+        _calls()[call](0, False)
 
 
 @pytest.mark.parametrize("labels", [pd.Series(["ablate:L1H0:zero", "ablate:L0H0:zero"], index=[7, 3]),

@@ -52,7 +52,13 @@ import torch
 from tqdm.auto import tqdm
 
 from causalattn._memory import FLOAT, TOKEN, Need, check_memory
-from causalattn._validation import check_confidence_level, check_flag, check_positive_int, check_seed
+from causalattn._validation import (
+    check_confidence_level,
+    check_flag,
+    check_positive_int,
+    check_resample_count,
+    check_seed,
+)
 from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies._inputs import check_task, check_treatments
@@ -115,7 +121,7 @@ def _evaluation_iv(model, task, treatments, n_sequences, seed, batch_size, refer
     n_jobs, torch_threads = check_engine_options(n_jobs, torch_threads)
     return _EvaluationArgs(
         model, task, interventions, n_sequences, int(seed), batch_size, reference_size, check_out_dir(out_dir),
-        check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), n_jobs,
+        check_resample_count("n_resamples", n_resamples), check_confidence_level(confidence_level), n_jobs,
         resolve_client(client), torch_threads)
 
 

@@ -41,7 +41,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from causalattn._validation import check_choice, check_confidence_level, check_positive_int, check_seed
+from causalattn._validation import (
+    check_choice,
+    check_confidence_level,
+    check_flag,
+    check_positive_int,
+    check_resample_count,
+    check_seed,
+)
 from causalattn.lab.interventions.ablation import HeadAblation, HeadPatch
 from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
@@ -279,9 +286,10 @@ def _map_iv(model, layers, heads, kind, outcome, batch_size, per_forward, seed, 
     return MapOptions(
         heads=selected, kind=kind, outcome=outcome, batch_size=check_positive_int("batch_size", batch_size),
         per_forward=None if per_forward is None else check_positive_int("per_forward", per_forward),
-        seed=int(seed), n_resamples=check_positive_int("n_resamples", n_resamples),
+        seed=int(seed), n_resamples=check_resample_count("n_resamples", n_resamples),
         confidence_level=check_confidence_level(confidence_level), out_dir=None if out_dir is None else Path(out_dir),
-        n_jobs=n_jobs, client=resolve_client(client), torch_threads=torch_threads, progress=bool(progress))
+        n_jobs=n_jobs, client=resolve_client(client), torch_threads=torch_threads,
+        progress=check_flag("progress", progress))
 
 
 def map_units(model: HookedModel, units: Units, reference_tokens: torch.Tensor | None, options: MapOptions, *,

@@ -36,7 +36,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from causalattn._validation import check_confidence_level, check_flag, check_positive_int, check_seed
+from causalattn._validation import (
+    check_confidence_level,
+    check_flag,
+    check_positive_int,
+    check_resample_count,
+    check_seed,
+)
 from causalattn.lab.interventions.base import Intervention, Reference
 from causalattn.lab.models.contract import HookedModel, check_model
 from causalattn.lab.studies._inputs import check_treatments
@@ -108,7 +114,7 @@ def _prompt_study_iv(model, prompts, treatments, batch_size, n_resamples, confid
     interventions = check_treatments(treatments, {"`model`": model})
     seed = check_seed("seed", seed)
     return _PromptArgs(model, interventions, check_positive_int("batch_size", batch_size),
-                       check_positive_int("n_resamples", n_resamples), check_confidence_level(confidence_level), seed)
+                       check_resample_count("n_resamples", n_resamples), check_confidence_level(confidence_level), seed)
 
 
 def prompt_study(model: HookedModel, prompts: PromptSet, treatments: Sequence[Intervention | str], *,

@@ -57,7 +57,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from causalattn._streams import base_seed, question_rng
-from causalattn._validation import check_choice, check_confidence_level, check_positive_int
+from causalattn._validation import check_choice, check_confidence_level, check_resample_count
 from causalattn.effects import METHODS
 from causalattn.estimate import Estimate, EstimateTable
 from causalattn.multiple_testing import ADJUSTMENTS, adjust_pvalues
@@ -119,7 +119,8 @@ class EffectOptions:
             adjust=None if adjust is None else str(adjust),
             confidence_level=(defaults.confidence_level if confidence_level is None
                               else check_confidence_level(confidence_level)),
-            n_resamples=defaults.n_resamples if n_resamples is None else check_positive_int("n_resamples", n_resamples),
+            n_resamples=(defaults.n_resamples if n_resamples is None
+                         else check_resample_count("n_resamples", n_resamples)),
             seed=defaults.seed if rng is None else base_seed(rng),
         )
 
