@@ -155,8 +155,8 @@ def read_prompts(path: str | os.PathLike) -> pd.DataFrame:
     Windows line ends are fine). A missing file or column, a column named twice, a
     line with more or fewer fields than the header (an unquoted comma in a prompt,
     which pandas read as an index, silently cutting the prompt), an empty cell or
-    fewer than 2 prompts is a ValueError naming the column and the row (0-based, as in :meth:`PromptSet.from_frame`; the file's
-    line is given too). Tokenizing needs the model's tokenizer: that is
+    fewer than 2 prompts is a ValueError naming the column and the row (0-based,
+    as in :meth:`PromptSet.from_frame`; the file's line is given too). Tokenizing needs the model's tokenizer: that is
     :meth:`PromptSet.from_frame`'s check.
 
     Examples
