@@ -109,7 +109,7 @@ class Penalty:
         out: dict[str, Any] = {f"alpha_{suffix}": self.alpha}
         if self.rule == "plugin":
             out.update({f"lambda_{suffix}": self.lambda_,
-                        f"loadings_{suffix}": None if self.loadings is None else pd.Series(self.loadings, index=names),
+                        f"loadings_{suffix}": pd.Series(self.loadings, index=names),
                         f"iterations_{suffix}": self.iterations, f"converged_{suffix}": self.converged})
         return out
 
