@@ -71,7 +71,8 @@ def main() -> None:
     segment_cost(5)
     with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
           as cluster, distributed.Client(cluster) as client):
-        training_study(MODEL, TASK, replace(TRAIN, n_iters=20), ARMS, client=client, **OPTIONS)  # start the workers
+        short = replace(TRAIN, n_iters=20, checkpoint_every=20)
+        training_study(MODEL, TASK, short, ARMS, client=client, **OPTIONS)  # start the workers
         for _ in range(args.repeats):
             for name, every, saved in VARIANTS:
                 with tempfile.TemporaryDirectory() as folder:

@@ -14,6 +14,9 @@ over 32 other sequences), outcome: in-context accuracy on the second copy.
   map's time includes too); the spread over the sampled heads is printed;
 * ``screen``: :func:`causalattn.lab.studies.head_screen.screen_heads` with ``top=20``: attribution
   patching of every head on a random half (32 sequences), exact confirmation of the top 20 on the other half;
+* ``reference``: :meth:`Reference.compute` for the map (every head's mean over the 32 reference sequences) and
+  for layer 0 alone, its forward pass stopped after the last point needed, against the whole model run to
+  cache the same points (what it did before), the fastest of 3 of each;
 * the rank correlation (Spearman) between attribution patching (on all 64 sequences, of the in-context
   loss) and the exact map's effects on the in-context loss, and on the in-context accuracy by absolute value.
 
@@ -43,7 +46,7 @@ from scipy import stats
 
 from causalattn.lab.analysis.attribution import attribution_patching
 from causalattn.lab.interventions import HeadAblation, Reference
-from causalattn.lab.models.hooks import hooks
+from causalattn.lab.models.hooks import hooks, run_with_cache
 from causalattn.lab.models.pretrained import load_pretrained
 from causalattn.lab.studies.head_map import head_map
 from causalattn.lab.studies.head_screen import screen_heads
@@ -106,6 +109,24 @@ def measure(part: str, n_sequences: int, layers: list[int] | None, naive_heads: 
         screen = screen_heads(model, task, top=TOP, layers=layers, **options)
         out["selected"] = [list(h) for h in screen.selected]
         out["discoveries"] = {c: len(screen.confirmed.discoveries(alpha=0.05, adjust=c)) for c in ("holm", "bh", "by")}
+    elif part == "reference":  # the map's reference (all heads) and one of layer 0: stopped vs whole passes
+        _, reference_tokens = draw_units(task, n_sequences, 0, REFERENCE)
+        mapped = layers or range(model.n_layers)
+        for name, arms in (("layer0", [HeadAblation(0, head, KIND) for head in range(model.n_heads)]),
+                           ("map", [HeadAblation(layer, head, KIND) for layer in mapped
+                                    for head in range(model.n_heads)])):
+            names = sorted({point for arm in arms for _, point in arm.needs(model)})
+            with torch.no_grad():
+                whole, stopped = [], []
+                for _ in range(3):  # the fastest of 3 of each, interleaved
+                    clock_ = _clock()
+                    run_with_cache(model, reference_tokens, names=names)  # what Reference.compute did before
+                    whole.append(_since(clock_))
+                    clock_ = _clock()
+                    Reference.compute(model, reference_tokens, arms)
+                    stopped.append(_since(clock_))
+            out[name] = {"whole": min(whole, key=lambda t: t["seconds"]),
+                         "stopped": min(stopped, key=lambda t: t["seconds"])}
     elif part == "atp":
         units, reference_tokens = draw_units(task, n_sequences, 0, REFERENCE)
         heads = [(layer, head) for layer in (layers or range(model.n_layers)) for head in range(model.n_heads)]
@@ -145,6 +166,12 @@ def main() -> None:
         print(f"{part:>6}: {r['seconds']:7.1f} s wall, {r['cpu_seconds']:7.1f} s CPU after loading "
               f"({r['loading']['seconds']:.1f} s to load); peak {r['peak_gib']:.2f} GiB; load {r['load_before']} -> "
               f"{r['load_after']}")
+    if "reference" in results:
+        for name in ("layer0", "map"):
+            whole, stopped = results["reference"][name]["whole"], results["reference"][name]["stopped"]
+            print(f"reference {name}: {stopped['seconds']:.3f} s stopped after the last point needed, "
+                  f"{whole['seconds']:.3f} s through the whole model ({whole['seconds'] / stopped['seconds']:.1f}x; "
+                  f"CPU {stopped['cpu_seconds']:.3f} vs {whole['cpu_seconds']:.3f} s)")
     if "fast" in results and "naive" in results:
         fast, naive = results["fast"], results["naive"]
         per_head = np.array([h["seconds"] for h in naive["per_head"]])

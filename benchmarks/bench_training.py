@@ -155,7 +155,7 @@ def main() -> None:
 
     recipe = dataclasses.replace(TrainConfig(), eval_sequences=HELD_OUT, log_every=25)
     if args.quick:
-        recipe = dataclasses.replace(recipe, n_iters=20, log_every=10)
+        recipe = dataclasses.replace(recipe, n_iters=20, log_every=10, checkpoint_every=20)
     fixed, random_triggers = TaskConfig(), TaskConfig(random_triggers=True)
     if args.only in (None, "steps"):
         steps((16, 32), 1 if args.quick else args.repeats)
@@ -166,7 +166,9 @@ def main() -> None:
         run("One-layer baseline, fixed triggers", ModelConfig(n_layers=1), fixed, recipe, (0.5,))
     if args.only in (None, "seeds"):
         # training cost only: a small held-out set, evaluated at the start and the end
-        short = dataclasses.replace(recipe, n_iters=20 if args.quick else 200, log_every=200, eval_sequences=32)
+        length = 20 if args.quick else 200
+        short = dataclasses.replace(recipe, n_iters=length, log_every=length, checkpoint_every=length,
+                                    eval_sequences=32)
         seeds(args.seeds, short, torch.get_num_threads())
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB on Linux

@@ -354,6 +354,7 @@ def test_quasi_bayesian_draws_do_not_depend_on_the_units_of_the_outcome(framing)
     ({"n_draws": 2.5}, TypeError, "`n_draws` must be a positive integer"),
     ({"cde_at": "high"}, TypeError, "`cde_at` must be a mediator value or a list"),
     ({"cde_at": [1.0, np.nan]}, ValueError, "`cde_at` must hold finite mediator values"),
+    ({"cde_at": 1e200}, ValueError, r"`cde_at` value 1e\+200 is beyond 1e\+150 in magnitude"),  # was "SE nan"
     ({"confidence_level": 95}, ValueError, r"`confidence_level` must be in \(0, 1\)"),
     ({"rng": "seed"}, TypeError, "`rng` must be None, an integer seed or a numpy Generator"),
 ])

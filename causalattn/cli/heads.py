@@ -98,6 +98,6 @@ def _check_with_model(args: argparse.Namespace, model, data) -> None:
 def _flagged(message: str) -> str:
     """An error of the lab with the Python argument names replaced by the flags that set them."""
     for name, flag in (("`layers`", "`--layers`"), ("`n_sequences` + `reference_size`", "`--n-sequences`"),
-                       ("`top`", "`--screen`"), ("`n_sequences`", "`--n-sequences`")):
+                       ("`top`", "`--screen`"), ("`n_sequences`", "`--n-sequences`"), ("`out_dir`", "`--out`")):
         message = message.replace(name, flag)
     return message

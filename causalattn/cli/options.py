@@ -81,7 +81,7 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
     from causalattn.lab.models.transformer import ModelConfig, build_model
     from causalattn.lab.studies._inputs import check_fits, equal_scores
     from causalattn.lab.tasks.bigram import TaskConfig
-    from causalattn.lab.training.config import Freeze, resolve_freeze
+    from causalattn.lab.training.config import Freeze, check_within_run, resolve_freeze
 
     for name, minimum in _MINIMA.items():
         check_integer(_flag(name), getattr(args, name), minimum=minimum)
@@ -93,9 +93,8 @@ def check_study_options(args: argparse.Namespace) -> StudySetup:
         check_integer("--local-cluster", args.local_cluster, minimum=1)
     check_memory(study_needs(args))  # before building a model of these sizes
     check_out(args.out)
-    if args.freeze_until > args.study_iters:
-        raise ValueError(f"`--freeze-until` ({args.freeze_until}) is beyond `--study-iters` ({args.study_iters}): "
-                         "the treated arms would stay frozen for the whole run; lower it or raise --study-iters")
+    check_within_run("--freeze-until", args.freeze_until, args.study_iters, "the treated arms would stay frozen for "
+                     "the whole run; lower it or raise --study-iters", limit="--study-iters")
     if not 0 < args.threshold <= 1:
         raise ValueError(f"`--threshold` must be an in-context accuracy in (0, 1], got {args.threshold}")
     if len(set(args.freeze)) < len(args.freeze):

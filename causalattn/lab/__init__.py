@@ -22,7 +22,7 @@ from causalattn.lab.interventions import (
 )
 from causalattn.lab.models.contract import HookedModel, Resumable
 from causalattn.lab.models.handset import induction_head_model
-from causalattn.lab.models.hooks import HookPoint, hook_points, hooks, run_with_cache
+from causalattn.lab.models.hooks import HookPoint, activations, hook_points, hooks, run_with_cache
 from causalattn.lab.models.transformer import ModelConfig, Transformer, build_model
 from causalattn.lab.plots import plot_attention, plot_probes, plot_training_curves
 from causalattn.lab.studies.decomposition import decompose, decomposition_treatments
@@ -98,6 +98,7 @@ __all__ = [
     "hook_points",
     "hooks",
     "run_with_cache",
+    "activations",
     "TokenMetrics",
     "token_metrics",
     "evaluate",

@@ -21,7 +21,7 @@ from torch import nn
 from causalattn._validation import check_columns
 from causalattn.lab.analysis.probes import PROBE_KEYS
 from causalattn.lab.interventions.base import Intervention, parse_treatment
-from causalattn.lab.models.hooks import HookFn, hooks, run_with_cache
+from causalattn.lab.models.hooks import HookFn, activations, hooks
 from causalattn.lab.tasks.bigram import Batch
 
 __all__ = ["plot_attention", "plot_training_curves", "plot_probes"]
@@ -111,7 +111,7 @@ def plot_attention(
     applied = ([] if treatment is None else treatment.hooks(model, reference, offset=index)) + extra
     notes = _notes(model, treatment, [item[0] for item in extra if isinstance(item, tuple) and item])
     with torch.no_grad(), hooks(model, applied):
-        _, cache = run_with_cache(model, inputs, names=names)
+        cache = activations(model, inputs, names=names)  # stops after the last layer's pattern
 
     tokens = inputs[0, start:stop].tolist()
     labels = [_label(chars[t]) if chars is not None else str(t) for t in tokens]

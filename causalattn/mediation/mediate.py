@@ -23,6 +23,7 @@ from causalattn.mediation._units import Units, arm_asymptotics, units_iv
 from causalattn.mediation.decomposition import Decomposition
 from causalattn.mediation.models import LINKS, Fit, fit_models, refit_theta, total_fit
 from causalattn.mediation.natural import effects, row_names
+from causalattn.observational._data import MAX_MAGNITUDE
 
 __all__ = ["mediate"]
 
@@ -39,6 +40,9 @@ def _cde_iv(cde_at: Any) -> tuple[float, ...]:
     for value in values:
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ValueError(f"`cde_at` must hold finite mediator values, got {value!r}")
+        if abs(value) > MAX_MAGNITUDE:  # CDE(m) = b1 + b3 m: its variance has m^2
+            raise ValueError(f"`cde_at` value {value!r} is beyond {MAX_MAGNITUDE:.0e} in magnitude: the variance of "
+                             "CDE(m) holds m^2, which overflows; express the mediator in other units")
         out.append(float(value))
     return tuple(out)
 

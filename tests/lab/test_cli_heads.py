@@ -177,6 +177,11 @@ def test_heads_csv_has_one_row_per_head_and_coherent_intervals_for_every_method(
      "column 'distractor' is empty in row 0 (line 2 of the file)"),
     ("prompt,answer\nThen Mary gave a book to, Mary\n", "holds 1 prompt(s); a study needs at least 2"),
     ("", "is not a readable CSV file"),
+    # an unquoted comma on every line: pandas took "Then" as the index and the prompt lost its first word, silently
+    ("prompt,answer\nThen, Mary gave a book to, John\nThen, John gave a book to, Mary\n",
+     "line 2 has 3 fields, the header 2: a prompt or answer that contains a comma must be quoted"),
+    ("prompt,answer,answer\nThen Mary gave a book to, John, Tom\nThen John gave a book to, Mary, Tom\n",
+     "names column(s) ['answer'] more than once"),
 ])
 def test_a_bad_prompt_file_names_the_column_and_row_before_loading(content, match, tmp_path, capsys):
     path = tmp_path / "prompts.csv"
@@ -198,6 +203,13 @@ def test_errors_that_need_the_model_name_their_flag(tiny_model, tmp_path, capsys
                          (["--screen", "13", *TINY], "`--screen` 13 is more than the 12 heads screened")):
         assert main(["heads", "--model", tiny_model, "--no-progress", *flags, "--out", str(tmp_path / "x")]) == 2
         assert match in capsys.readouterr().err, flags
+    # a folder of a map with another --kind: the message named the Python argument `out_dir`
+    small = ["--model", tiny_model, "--layers", "2", "--length", "6", "--n-sequences", "4", "--no-progress", "--out",
+             str(tmp_path / "map")]
+    assert main(["heads", *small, "--kind", "zero"]) == 0
+    capsys.readouterr()
+    assert main(["heads", *small, "--kind", "mean"]) == 2
+    assert "`--out` '" in capsys.readouterr().err
 
 
 def test_ablate_with_treatments_and_an_outcome_on_sequences(tiny_model, tmp_path, capsys):
@@ -337,3 +349,18 @@ def test_heads_and_ablate_on_smollm2_with_the_bundled_ioi_prompts(smollm2, tmp_p
     patched = effects.set_index("treatment").loc["patch:L18H6:counterfactual"]
     assert patched["estimate"] == pytest.approx(table.set_index("head").loc[6, "estimate"], rel=1e-6)
     assert np.isfinite(effects["pvalue"]).all()
+
+
+def test_a_prompt_file_with_a_byte_order_mark_windows_line_ends_and_quotes_reads_as_written(tmp_path):
+    from causalattn.lab.tasks.prompts import read_prompts
+
+    path = tmp_path / "prompts.csv"
+    path.write_bytes('\ufeffprompt,answer\r\n"Then, Mary gave a book to", John\r\n\r\n"He said ""hi"" to",NA\r\n'
+                     .encode("utf-8"))
+    frame = read_prompts(path)
+    assert list(frame.columns) == ["prompt", "answer"]
+    assert frame.to_dict("list") == {"prompt": ["Then, Mary gave a book to", 'He said "hi" to'],
+                                     "answer": [" John", "NA"]}
+    path.write_text("prompt,answer\nThen Mary gave a book to, John\n\nThen John gave a book to,  \n")
+    with pytest.raises(ValueError, match=r"column 'answer' is empty in row 1 \(line 4 of the file\)"):
+        read_prompts(path)  # the blank line counted: the file's own line

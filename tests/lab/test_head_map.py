@@ -96,6 +96,47 @@ def test_stacked_fast_path_equals_rerunning_the_model_per_head(model, kind):
     assert np.ptp(losses, axis=0).min() > 0  # the heads differ: a wrong head would be seen
 
 
+@pytest.mark.parametrize("treatments, last", [
+    (["ablate:L0H1:mean"], 0),  # the head map's reference of layer 0: part of one layer of the model
+    (["ablate:L0H0:mean", "ablate:L1H3:resample", "pattern:L1H2:corrupted"], 1),
+    (["patch:L0H2:counterfactual", "path:L1H0->L2H1.k:mean", "pattern:L2H0:clean"], 2),
+])
+def test_the_reference_stops_after_the_last_point_it_needs(model, treatments, last):
+    """Reference.compute's forward passes stop once the activations needed are cached (before: every layer and the
+    unembedding ran); the activations equal a full run_with_cache pass, bit for bit, and no hook is left behind."""
+    from causalattn.lab.interventions import parse_treatment
+    from causalattn.lab.models.hooks import has_hooks, run_with_cache
+
+    tokens = TASK.sample(4, torch.Generator().manual_seed(1)).inputs
+    counterfactual = TASK.sample(4, torch.Generator().manual_seed(2)).inputs
+    arms = [parse_treatment(label) for label in treatments]
+    reached = []
+    probes = [(model.hook_name("resid_post", layer), lambda x, hook, layer=layer: reached.append(layer))
+              for layer in range(model.n_layers)]
+    with hooks(model, probes):
+        reference = Reference.compute(model, tokens, arms, sources={"counterfactual": counterfactual},
+                                      generator=torch.Generator().manual_seed(3))
+    assert max(reached, default=-1) < last  # every pass stopped inside layer `last` at the latest (and before: all)
+    assert not has_hooks(model)
+    inputs = {"clean": tokens, "counterfactual": counterfactual,
+              "corrupted": tokens.gather(1, torch.argsort(torch.rand(tokens.shape,
+                                                                     generator=torch.Generator().manual_seed(3)),
+                                                          dim=1))}
+    needed = {}
+    for arm in arms:
+        for source, name in arm.needs(model):
+            needed.setdefault(source, set()).add(name)
+    assert {source: set(acts) for source, acts in reference.activations.items()} == needed
+    with torch.no_grad():
+        for source, names in needed.items():
+            _, full = run_with_cache(model, inputs[source], names=sorted(names))
+            for name in names:
+                assert torch.equal(reference.activations[source][name], full[name]), (source, name)
+        clean = model(tokens)
+    with torch.no_grad():  # the model is left as it was: a full pass after the stopped ones gives the same logits
+        assert torch.equal(model(tokens), clean)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
 def test_the_loss_matches_float64_cross_entropy_on_a_large_vocabulary(dtype):
     """The in-context loss (log-sum-exp in the logits' precision, float64 subtraction) against torch's

@@ -380,7 +380,7 @@ def test_plots(paired):
         (dict(train_config=TrainConfig(n_iters=20, freeze=(FROZEN,))), ValueError, "`train_config.freeze`"),
         # before: accepted, and the arm stayed frozen for the whole run under a label saying until21
         (dict(arms={"control": (), "late": (Freeze("W2_O", until=21),)}), ValueError,
-         r"`arms`: arm 'late': `freeze`: freeze:W2_O:until21 ends at iteration 21, beyond `n_iters` \(20\)"),
+         r"`arms`: arm 'late': `freeze` \(freeze:W2_O:until21\) is beyond `n_iters` \(20\): it ends at iteration 21"),
         (dict(model_config=ModelConfig(d_model=32, max_seq_len=32, vocab_size=100)), ValueError,
          r"`model_config.vocab_size` \(100\) must be the task's vocabulary size 65"),
         (dict(task_config=TaskConfig(seq_len=2), train_config=replace(TRAIN, eval_sequences=4)), ValueError,
@@ -389,7 +389,8 @@ def test_plots(paired):
         (dict(model_config=TASK), TypeError, "`model_config` must be a ModelConfig"),
         (dict(task_config=TaskConfig(seq_len=64)), ValueError, "`model_config.max_seq_len`"),
         (dict(at_iterations=(7,)), ValueError, "`at_iterations` must be logged iterations"),
-        (dict(at_iterations=(25,)), ValueError, "`at_iterations` must be logged iterations"),
+        (dict(at_iterations=(25,)), ValueError, r"`at_iterations` \(25\) is beyond `n_iters` \(20\): the runs have no "
+                                                r"outcome there"),
         (dict(threshold=1.5), ValueError, "`threshold` must be an accuracy"),
         (dict(probes=("w3_recall",)), ValueError, "`probes` must be one of"),
         (dict(n_jobs=0), ValueError, "`n_jobs` must be a non-zero integer"),

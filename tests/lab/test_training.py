@@ -212,7 +212,7 @@ def test_resumed_run_gives_the_same_history(tmp_path, recipe, model_config, monk
 def test_muon_trains_hidden_matrices_and_adamw_the_rest():
     # one update of train(), against Muon (tests/test_muon.py checks it by hand) and torch's AdamW stepped by
     # hand on the same batch
-    recipe = dataclasses.replace(MUON, n_iters=1, log_every=1, weight_decay=0.01)
+    recipe = dataclasses.replace(MUON, n_iters=1, log_every=1, checkpoint_every=1, weight_decay=0.01)
     trained = run(recipe, model_config=VANILLA).model
     model = build_model(VANILLA)
     named = dict(model.named_parameters())
@@ -344,11 +344,24 @@ def test_iteration_options_beyond_the_run_are_refused():
         TrainConfig(n_iters=10, log_every=20)
     with pytest.raises(ValueError, match=r"^`log_every` \(20\) is beyond `n_iters` \(10\)"):
         dataclasses.replace(TrainConfig(), n_iters=10)  # the default's resolved 20 is a field like any other
-    with pytest.raises(ValueError, match=r"^`freeze`: freeze:W2_O:until11 ends at iteration 11, beyond `n_iters` "
-                                         r"\(10\): the parameter would stay frozen for the whole run"):
+    with pytest.raises(ValueError, match=r"^`freeze` \(freeze:W2_O:until11\) is beyond `n_iters` \(10\): it ends at "
+                                         r"iteration 11, so the parameter would stay frozen for the whole run"):
         TrainConfig(n_iters=10, freeze=(Freeze("W2_O", until=11),))
-    # left out, log_every is min(20, n_iters); a freeze up to the last update is allowed
+    # before: accepted, and the run was checkpointed at its end only
+    with pytest.raises(ValueError, match=r"^`checkpoint_every` \(11\) is beyond `n_iters` \(10\): the run would be "
+                                         r"checkpointed at its end only; lower it \(left out it is "
+                                         r"min\(100, n_iters\)\)"):
+        TrainConfig(n_iters=10, checkpoint_every=11)
+    with pytest.raises(ValueError, match=r"^`checkpoint_every` \(100\) is beyond `n_iters` \(50\)"):
+        dataclasses.replace(TrainConfig(), n_iters=50, log_every=10)
+    # left out, log_every is min(20, n_iters), checkpoint_every min(100, n_iters); a freeze up to the last update,
+    # logs and checkpoints every n_iters updates are allowed
     assert TrainConfig().log_every == 20 and TrainConfig(n_iters=7).log_every == 7
+    assert TrainConfig().checkpoint_every == 100 and TrainConfig(n_iters=7).checkpoint_every == 7
+    assert TrainConfig(n_iters=10, log_every=10, checkpoint_every=10).checkpoint_every == 10
+    # a configuration saved before the check (a checkpoint's) reads: at the end only, as before
+    saved = {**TrainConfig(n_iters=50).to_dict(), "checkpoint_every": 100}
+    assert TrainConfig.from_dict(saved) == TrainConfig(n_iters=50, checkpoint_every=50)
     assert TrainConfig(n_iters=10, freeze=(Freeze("W2_O", until=10),)).freeze[0].until == 10
     assert TrainConfig.from_dict(TrainConfig(n_iters=7).to_dict()) == TrainConfig(n_iters=7)
 

@@ -60,7 +60,7 @@ import torch
 from causalattn._registry import Registry
 from causalattn._validation import check_positive_int
 from causalattn.lab.models.contract import HookedModel, check_model
-from causalattn.lab.models.hooks import HookFn, run_with_cache
+from causalattn.lab.models.hooks import HookFn, activations
 
 __all__ = ["JOINERS", "PREFIXES", "HeadIntervention", "Intervention", "Reference", "as_interventions",
            "parse_treatment"]
@@ -102,6 +102,10 @@ class Reference:
         generator: torch.Generator | None = None, sources: Mapping[str, Any] | None = None,
     ) -> Reference:
         """Run ``model`` once on each source the ``interventions`` need and keep the activations they read.
+
+        Each forward pass stops once the last activation needed is in
+        (:func:`causalattn.lab.models.hooks.activations`): a reference at layer
+        0 costs one layer of the model, not the whole model with its unembedding.
 
         Parameters
         ----------
@@ -148,9 +152,8 @@ class Reference:
             gen = generator if generator is not None else torch.Generator().manual_seed(0)
             order = torch.argsort(torch.rand(inputs.shape, generator=gen), dim=1)
             tokens["corrupted"] = inputs.gather(1, order)
-        with torch.no_grad():
-            return cls({source: run_with_cache(model, tokens[source], names=sorted(names))[1]
-                        for source, names in wanted.items()})
+        with torch.no_grad():  # each pass stops after the last point needed (no unembedding)
+            return cls({source: activations(model, tokens[source], names=names) for source, names in wanted.items()})
 
     def get(self, source: str, name: str, label: str) -> torch.Tensor:
         """The activation at hook ``name`` on source ``source``; a ValueError naming ``label`` if absent."""

@@ -4,7 +4,7 @@
 module                    contents
 ========================  ===================================================================
 ``contract``              :class:`HookedModel` (and :class:`Resumable`): what a study may ask of a model
-``hooks``                 named hook points, :func:`hooks` and :func:`run_with_cache`
+``hooks``                 named hook points, :func:`hooks`, :func:`run_with_cache`, :func:`activations`
 ``transformer``           the simplified and vanilla transformers of Bietti et al. (2023)
 ``handset``               :func:`induction_head_model`: the two-layer model with hand-written memories
 ``fused``                 the simplified transformer's fused forward pass (no hook points)

@@ -23,6 +23,7 @@ GPT-2 small. arXiv:2211.00593 (logit difference, counterfactual prompts).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import os
 from pathlib import Path
@@ -150,10 +151,12 @@ def read_prompts(path: str | os.PathLike) -> pd.DataFrame:
     The columns ``prompt`` and ``answer`` are required, ``counterfactual`` and
     ``distractor`` optional (other columns are kept and ignored). Every cell of
     these columns must hold text other than blanks; cells are read as written
-    (an answer keeps its leading space, ``"NA"`` stays text). A missing file or
-    column, an empty cell or fewer than 2 prompts is a ValueError naming the
-    column and the row (0-based, as in :meth:`PromptSet.from_frame`; the file's
-    line is given too). Tokenizing needs the model's tokenizer: that is
+    (an answer keeps its leading space, ``"NA"`` stays text; a byte-order mark and
+    Windows line ends are fine). A missing file or column, a column named twice, a
+    line with more or fewer fields than the header (an unquoted comma in a prompt,
+    which pandas read as an index, silently cutting the prompt), an empty cell or
+    fewer than 2 prompts is a ValueError naming the column and the row (0-based,
+    as in :meth:`PromptSet.from_frame`; the file's line is given too). Tokenizing needs the model's tokenizer: that is
     :meth:`PromptSet.from_frame`'s check.
 
     Examples
@@ -170,9 +173,22 @@ def read_prompts(path: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         raise ValueError(f"{path} is not a file")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        with path.open(encoding="utf-8-sig", newline="") as handle:  # a byte-order mark is not part of the header
+            reader = csv.reader(handle)
+            records = [(reader.line_num, row) for row in reader if row]  # blank lines skipped, as pandas does
+    except (csv.Error, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not a readable CSV file ({type(exc).__name__}: {exc})") from None
+    if not records:
+        raise ValueError(f"{path} is not a readable CSV file (it holds no header line)")
+    (_, header), rows = records[0], records[1:]
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:  # pandas would read the second as 'answer.1' and use the first silently
+        raise ValueError(f"{path} names column(s) {twice} more than once")
+    for line, row in rows:  # pandas took the first field of such rows as an index, shifting prompt and answer
+        if len(row) != len(header):
+            raise ValueError(f"{path}: line {line} has {len(row)} fields, the header {len(header)}: a prompt or answer "
+                             'that contains a comma must be quoted ("Then, Mary gave a book to")')
+    frame = pd.DataFrame([row for _, row in rows], columns=header, dtype=str)
     for column in PROMPT_COLUMNS[:2]:
         if column not in frame.columns:
             raise ValueError(f"{path} has no column {column!r} (its columns: {list(frame.columns)}); a prompt file "
@@ -183,7 +199,7 @@ def read_prompts(path: str | os.PathLike) -> pd.DataFrame:
         blank = frame[column].str.strip() == ""
         if blank.any():
             row = int(blank.to_numpy().argmax())
-            raise ValueError(f"{path}: column {column!r} is empty in row {row} (line {row + 2} of the file)")
+            raise ValueError(f"{path}: column {column!r} is empty in row {row} (line {rows[row][0]} of the file)")
     return frame
 
 

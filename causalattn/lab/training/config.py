@@ -27,11 +27,13 @@ from torch import nn
 
 from causalattn._validation import check_choice, check_positive_int, check_real, check_seed
 
-__all__ = ["LOG_EVERY", "LOSS_ON", "OPTIMIZERS", "Freeze", "TrainConfig", "check_schedule", "resolve_freeze"]
+__all__ = ["CHECKPOINT_EVERY", "LOG_EVERY", "LOSS_ON", "OPTIMIZERS", "Freeze", "TrainConfig", "check_schedule",
+           "check_within_run", "resolve_freeze"]
 
 OPTIMIZERS = ("muon", "adam", "sgd")
 LOSS_ON = ("all", "in_context")
 LOG_EVERY = 20  # the default logging interval, when the run is at least that long
+CHECKPOINT_EVERY = 100  # the default checkpoint interval, when the run is at least that long
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,13 @@ class TrainConfig:
     cost of the full forward and backward pass. Timings:
     ``benchmarks/bench_training.py``.
 
-    ``log_every`` left out is ``min(20, n_iters)``. A ``log_every`` beyond
-    ``n_iters`` (a history of the first and last iterations only) and a
-    freezing schedule ending after ``n_iters`` (:func:`check_schedule`) are
-    refused. The resolved ``log_every`` is a field like the others, so
-    ``dataclasses.replace(TrainConfig(n_iters=10), n_iters=400)`` logs every 10 updates.
+    ``log_every`` left out is ``min(20, n_iters)``, ``checkpoint_every``
+    ``min(100, n_iters)``. Every option that names an iteration is refused
+    beyond ``n_iters`` (:func:`check_within_run`): a ``log_every`` (a history
+    of the first and last iterations only), a ``checkpoint_every`` (a
+    checkpoint at the end only) and a freezing schedule ending after the run
+    (:func:`check_schedule`). The resolved values are fields like the others, so
+    ``dataclasses.replace(TrainConfig(n_iters=10), n_iters=400)`` logs and checkpoints every 10 updates.
     """
 
     optimizer: str = "muon"  # "muon" (AdamW for tables and vectors) | "adam" (AdamW, betas (0.9, 0.95)) | "sgd"
@@ -132,8 +136,8 @@ class TrainConfig:
     freeze: tuple[Freeze, ...] = ()  # freezing schedules by parameter name
     data_seed: int = 0  # seed of the stream of training batches (the init is ModelConfig.init_seed)
     eval_seed: int = 1_000_003  # seed of the held-out set, the same for every run unless changed
-    checkpoint_every: int = 100  # with a checkpoint_dir: save every this many updates, and at the end (so a value
-    # beyond n_iters saves at the end only; checkpoints do not change the results)
+    checkpoint_every: int | None = None  # with a checkpoint_dir: save every this many updates, and at the end
+    # (checkpoints do not change the results); default min(100, n_iters)
 
     def __post_init__(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -147,13 +151,16 @@ class TrainConfig:
         if self.weight_decay < 0:
             raise ValueError(f"`weight_decay` must be non-negative, got {self.weight_decay}")
         check_positive_int("n_iters", self.n_iters)
-        if self.log_every is None:
-            object.__setattr__(self, "log_every", min(LOG_EVERY, self.n_iters))
+        for name, default in (("log_every", LOG_EVERY), ("checkpoint_every", CHECKPOINT_EVERY)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, min(default, self.n_iters))
         for name in ("batch_size", "log_every", "eval_sequences", "checkpoint_every"):
             check_positive_int(name, getattr(self, name))
-        if self.log_every > self.n_iters:  # before: the history held iterations 0 and n_iters only, without a word
-            raise ValueError(f"`log_every` ({self.log_every}) is beyond `n_iters` ({self.n_iters}): the run would be "
-                             f"logged at its start and end only; lower it (left out it is min({LOG_EVERY}, n_iters))")
+        # before: accepted; the history held iterations 0 and n_iters only, the one checkpoint was the last
+        check_within_run("log_every", self.log_every, self.n_iters, "the run would be logged at its start and end "
+                         f"only; lower it (left out it is min({LOG_EVERY}, n_iters))")
+        check_within_run("checkpoint_every", self.checkpoint_every, self.n_iters, "the run would be checkpointed at "
+                         f"its end only; lower it (left out it is min({CHECKPOINT_EVERY}, n_iters))")
         for name in ("data_seed", "eval_seed"):
             check_seed(name, getattr(self, name))
         freeze = tuple(self.freeze) if isinstance(self.freeze, (list, tuple)) else None
@@ -168,10 +175,41 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        A ``checkpoint_every`` beyond ``n_iters``, saved before it was refused, reads as ``n_iters``: both
+        checkpoint at the end only.
+        """
         data = dict(data)
         data["freeze"] = tuple(Freeze(**f) for f in data.get("freeze", ()))
+        every, n_iters = data.get("checkpoint_every"), data.get("n_iters")
+        if isinstance(every, int) and isinstance(n_iters, int) and every > n_iters > 0:
+            data["checkpoint_every"] = n_iters
         return cls(**data)
+
+
+def check_within_run(name: str, value: Any, n_iters: int, consequence: str, *, iteration: int | None = None,
+                     limit: str = "n_iters") -> None:
+    """Refuse an option that names an iteration ("every N updates", "until update N") beyond a run of ``n_iters``.
+
+    The one check of every such option: ``TrainConfig``'s ``log_every`` and
+    ``checkpoint_every``, freezing schedules (:func:`check_schedule`),
+    ``training_study``'s ``at_iterations`` and the CLI's ``--freeze-until``.
+    ``name`` and ``limit`` are the option and the run length as the message
+    names them (a flag in the CLI), ``value`` is shown beside ``name``,
+    ``iteration`` (default ``value``) is what is compared, and
+    ``consequence`` says what would happen. The iteration ``n_iters`` itself
+    (the end of the run) is accepted.
+
+    Examples
+    --------
+    >>> check_within_run("checkpoint_every", 500, 400, "the run would be checkpointed at its end only")
+    Traceback (most recent call last):
+    ...
+    ValueError: `checkpoint_every` (500) is beyond `n_iters` (400): the run would be checkpointed at its end only
+    """
+    if (value if iteration is None else iteration) > n_iters:
+        raise ValueError(f"`{name}` ({value}) is beyond `{limit}` ({n_iters}): {consequence}")
 
 
 def check_schedule(schedule: tuple[Freeze, ...], n_iters: int, name: str) -> None:
@@ -186,13 +224,13 @@ def check_schedule(schedule: tuple[Freeze, ...], n_iters: int, name: str) -> Non
     >>> check_schedule((Freeze("W2_O", until=300),), 200, "freeze")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: `freeze`: freeze:W2_O:until300 ends at iteration 300, beyond `n_iters` (200): the parameter would ...
+    ValueError: `freeze` (freeze:W2_O:until300) is beyond `n_iters` (200): it ends at iteration 300, so the ...
     """
     for item in schedule:
-        if item.until is not None and item.until > n_iters:  # before: accepted, frozen throughout without a word
-            raise ValueError(f"`{name}`: {item.label} ends at iteration {item.until}, beyond `n_iters` ({n_iters}): "
-                             f"the parameter would stay frozen for the whole run; lower `until`, or use "
-                             f"Freeze({item.parameter!r}) to freeze it throughout")
+        if item.until is not None:  # before: accepted, frozen throughout without a word
+            check_within_run(name, item.label, n_iters, f"it ends at iteration {item.until}, so the parameter "
+                             f"would stay frozen for the whole run; lower `until`, or use Freeze({item.parameter!r}) "
+                             "to freeze it throughout", iteration=item.until)
 
 
 def resolve_freeze(model: nn.Module, freeze: tuple[Freeze, ...]) -> list[tuple[nn.Parameter, Freeze]]:

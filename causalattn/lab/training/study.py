@@ -39,7 +39,7 @@ from causalattn.lab.models.transformer import ModelConfig, build_model
 from causalattn.lab.studies.engine import check_engine_options, resolve_client, run_jobs
 from causalattn.lab.studies.storage import check_file_names, check_out_dir
 from causalattn.lab.tasks.bigram import TaskConfig
-from causalattn.lab.training.config import Freeze, TrainConfig, check_schedule, resolve_freeze
+from causalattn.lab.training.config import Freeze, TrainConfig, check_schedule, check_within_run, resolve_freeze
 from causalattn.lab.training.loop import train_iv
 from causalattn.lab.training.results import TrainingStudy
 from causalattn.lab.training.segments import Segments, TrainingJob, train_unit
@@ -134,7 +134,9 @@ def _training_study_iv(
     elif isinstance(at_iterations, numbers.Integral):
         at_iterations = (at_iterations,)
     at_iterations = tuple(sorted({check_positive_int("at_iterations", t, minimum=0) for t in at_iterations}))
-    logged = [t for t in at_iterations if t <= n_iters and (t % train_config.log_every == 0 or t == n_iters)]
+    for t in at_iterations:
+        check_within_run("at_iterations", t, n_iters, "the runs have no outcome there")
+    logged = [t for t in at_iterations if t % train_config.log_every == 0 or t == n_iters]
     if not at_iterations or logged != list(at_iterations):
         raise ValueError(
             f"`at_iterations` must be logged iterations (multiples of log_every={train_config.log_every}, "
