@@ -33,7 +33,7 @@ penalty: Bloniarz et al.'s result does not rest on one penalty rule (it asks for
 order :math:`\sqrt{\log p / n}` and a sparse enough fit), their simulations tune it by
 cross-validation, and by simulation (``benchmarks/coverage.py --only lasso``) the cross-validated
 interval covers the sample average effect 0.935-0.955 (with ``alpha="plugin"``, 0.950-0.955, but
-5-13% wider at p = 50: cross-validation keeps more covariates, which here buy precision); Belloni
+5-13% wider: cross-validation keeps more covariates, which here buy precision); Belloni
 et al.'s validity result, by contrast, is proved for the plug-in penalty and cross-validation was
 measured to undercover there.
 
