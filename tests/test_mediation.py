@@ -19,6 +19,7 @@ from causalattn.estimate import normal_estimate
 from causalattn.mediation import natural
 from causalattn.mediation.intervals import percentile_pvalue
 from causalattn.mediation.natural import logistic_normal_mean
+from causalattn.observational import SmallSampleWarning
 
 ROWS = ["total effect", "NDE(0)", "NIE(1)", "NDE(1)", "NIE(0)", "NDE (average)", "NIE (average)",
         "proportion mediated"]
@@ -155,7 +156,8 @@ def test_probit_closed_form_against_quadrature():
     assert exact == pytest.approx(numeric, rel=1e-12)
     d = pd.DataFrame({"y": [0, 1, 0, 1, 1, 0, 1, 1], "z": [0, 0, 0, 0, 1, 1, 1, 1],
                       "m": [0.1, 0.9, -0.5, 1.2, 1.1, 1.3, 2.0, 0.6]})  # not separated
-    t = mediate(d, "y", "z", "m", link="probit", method="delta")
+    with pytest.warns(SmallSampleWarning, match="treated: 4 effective units"):
+        t = mediate(d, "y", "z", "m", link="probit", method="delta")
     fit, med = t.fits["outcome"], t.fits["mediator"]
     s2 = med.ssr / (8 - 2)  # R's sigma(lm)^2
     b0, b1, b2 = fit.params
@@ -423,10 +425,12 @@ def test_binary_outcome_problems_are_refused():
 def test_bootstrap_with_too_few_treated_units_says_so():
     d = simulate(100, seed=8)
     d["z"] = np.r_[1, 1, np.zeros(98, dtype=int)]
-    with pytest.raises(ValueError, match=r"of 200 bootstrap resamples could not be analysed \(first: a resample "
-                                         r"holds units of one treatment arm only\)"):
+    with pytest.warns(SmallSampleWarning, match="treated: 2 effective units"), pytest.raises(
+            ValueError, match=r"of 200 bootstrap resamples could not be analysed \(first: a resample "
+                              r"holds units of one treatment arm only\)"):
         mediate(d, "y", "z", "m", method="bootstrap", n_resamples=200, rng=0)
-    assert mediate(d, "y", "z", "m", method="delta")["NIE(1)"].standard_error > 0  # the other methods still run
+    with pytest.warns(SmallSampleWarning, match="treated: 2 effective units"):
+        assert mediate(d, "y", "z", "m", method="delta")["NIE(1)"].standard_error > 0  # the others still run
 
 
 # --------------------------------------------------------------------------- the result type and its plot
@@ -531,7 +535,6 @@ def test_a_binary_mediator_needs_the_linear_outcome_model():
 def test_few_units_per_arm_warn_and_say_so():
     # 10 units per arm got large-sample intervals without a word (the delta NIE interval covers 0.885 at 15 per arm)
     import causalattn
-    from causalattn.observational import SmallSampleWarning
 
     rng = np.random.default_rng(0)
     data = pd.DataFrame({"z": np.tile([0, 1], 10), "m": rng.normal(size=20), "y": rng.normal(size=20)})
