@@ -290,8 +290,11 @@ def test_g_formula_refuses_resamples_whose_history_is_rank_deficient():
     rng = np.random.default_rng(0)
     rare = pd.DataFrame({"l0": rng.normal(size=14), "a0": np.tile([0, 1], 7), "l1": rng.normal(size=14),
                          "a1": np.r_[1, 1, np.zeros(12)], "y": rng.normal(size=14)})
-    with pytest.raises(ValueError, match=r"22 of 200 bootstrap replicate\(s\) could not be computed \(a regression of "
-                                         r"the history that is rank deficient in the resample"):
+    from causalattn.observational import SmallSampleWarning
+
+    with pytest.warns(SmallSampleWarning, match="a1 = 1: 2 effective units"), pytest.raises(
+            ValueError, match=r"22 of 200 bootstrap replicate\(s\) could not be computed \(a regression of "
+                              r"the history that is rank deficient in the resample"):
         g_formula(rare, "y", *ARGS, rng=0)
 
 
