@@ -241,3 +241,9 @@ def test_few_units():
     with pytest.raises(ValueError, match=r"the lassos selected 20 covariates for 5 units: too many for the final OLS "
                                          r"\(at most 2\); fix a larger penalty \(`alpha`, a number\)"):
         double_selection(outcome=y[:5], treatment=d[:5], covariates=x[:5])
+
+
+def test_too_few_units_for_the_final_regression_are_refused_by_name():
+    # 2 units: the final OLS (intercept and treatment) has no residual degree of freedom; the message said "at most -1"
+    with pytest.raises(ValueError, match=r"`outcome`: post-double-selection needs at least 3 units .* got 2"):
+        double_selection(outcome=[0.3, 1.2], treatment=[0.0, 1.0], covariates=np.array([[0.1, 2.0], [0.5, 1.0]]))

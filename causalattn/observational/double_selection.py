@@ -163,6 +163,9 @@ def double_selection(
     x, names = covariate_matrix(data, covariates)
     check_same_length(outcome=y, treatment=d, covariates=x)
     check_not_constant("`outcome`", y)
+    if len(y) < 3:
+        raise ValueError(f"`outcome`: post-double-selection needs at least 3 units (the final OLS fits an intercept "
+                         f"and the treatment, with a residual degree of freedom), got {len(y)}")
     if len(set(names) & {y_name, d_name}):
         raise ValueError(f"`covariates` must not include the outcome or the treatment ({y_name!r}, {d_name!r})")
     standardized = standardize(x, names)

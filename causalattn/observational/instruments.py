@@ -435,7 +435,7 @@ def _first_stage_iv(exog: pd.DataFrame, d: pd.DataFrame, z: pd.DataFrame) -> Non
 
 def _leverage_cov(exog: np.ndarray, d: np.ndarray, z: np.ndarray, resid: np.ndarray, cov_type: str) -> np.ndarray:
     """HC2/HC3 covariance of the 2SLS coefficients (covariates, then treatment), with the leverage of the projected
-    regressors, on column-scaled data (:func:`_scaled_frames`: the leverage does not depend on the columns' units)."""
+    regressors, on column-scaled data (:func:`_scaled`: the leverage does not depend on the columns' units)."""
     instruments = np.column_stack([exog, z])
     regressors = np.column_stack([exog, d])
     projected = instruments @ np.linalg.lstsq(instruments, regressors, rcond=None)[0]
